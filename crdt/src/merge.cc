@@ -1,0 +1,1 @@
+#include "conect/crdt/merge.h"

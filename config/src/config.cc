@@ -1,0 +1,244 @@
+#include "conect/config/config.h"
+
+#include <charconv>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <sstream>
+
+#include <toml++/toml.h>
+
+namespace conect::config {
+
+std::string Endpoint::text() const {
+  if (host.find(':') != std::string::npos) return "[" + host + "]:" + std::to_string(port);
+  return host + ":" + std::to_string(port);
+}
+
+Result<Endpoint> parse_endpoint(std::string_view text) {
+  auto colon = text.rfind(':');
+  if (colon == std::string_view::npos || colon == 0)
+    return Error(Errc::invalid_argument, "'" + std::string(text) + "' is not HOST:PORT (e.g. 127.0.0.1:7780)");
+  std::string_view host = text.substr(0, colon);
+  std::string_view port_text = text.substr(colon + 1);
+  if (host.front() == '[') {
+    if (host.back() != ']' || host.size() < 3)
+      return Error(Errc::invalid_argument, "'" + std::string(text) + "': IPv6 hosts are written [addr]:port");
+    host = host.substr(1, host.size() - 2);
+  }
+  unsigned port = 0;
+  auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+  if (ec != std::errc() || end != port_text.data() + port_text.size() || port > 65535)
+    return Error(Errc::invalid_argument, "'" + std::string(text) + "': port must be a number from 0 to 65535");
+  return Endpoint{std::string(host), static_cast<std::uint16_t>(port)};
+}
+
+namespace {
+
+// One error message format for every problem in the file.
+Error at(const std::string& source, const toml::source_region& where, const std::string& field,
+         const std::string& what) {
+  return Error(Errc::invalid_argument, source + ":" + std::to_string(where.begin.line) + ": " + field + ": " + what);
+}
+
+using Setter = std::function<std::optional<std::string>(const toml::node&, NodeConfig&)>;
+
+Setter string_field(std::string NodeConfig::*member, std::vector<std::string> allowed = {}) {
+  return [member, allowed](const toml::node& n, NodeConfig& c) -> std::optional<std::string> {
+    auto v = n.value<std::string>();
+    if (!n.is_string() || !v) return "expected a string";
+    if (!allowed.empty() && std::find(allowed.begin(), allowed.end(), *v) == allowed.end()) {
+      std::string list;
+      for (const auto& a : allowed) list += (list.empty() ? "" : ", ") + a;
+      return "'" + *v + "' is not one of " + list;
+    }
+    c.*member = *v;
+    return std::nullopt;
+  };
+}
+
+template <class Int>
+Setter int_field(Int NodeConfig::*member, std::int64_t min, std::int64_t max) {
+  return [member, min, max](const toml::node& n, NodeConfig& c) -> std::optional<std::string> {
+    if (!n.is_integer()) return "expected an integer";
+    std::int64_t v = *n.value<std::int64_t>();
+    if (v < min || v > max) return "must be between " + std::to_string(min) + " and " + std::to_string(max);
+    c.*member = static_cast<Int>(v);
+    return std::nullopt;
+  };
+}
+
+Setter endpoint_field(Endpoint NodeConfig::*member) {
+  return [member](const toml::node& n, NodeConfig& c) -> std::optional<std::string> {
+    if (!n.is_string()) return "expected a string \"HOST:PORT\"";
+    auto e = parse_endpoint(*n.value<std::string>());
+    if (!e.ok()) return e.error().detail;
+    c.*member = *e;
+    return std::nullopt;
+  };
+}
+
+std::optional<std::string> set_advertise(const toml::node& n, NodeConfig& c) {
+  const toml::array* arr = n.as_array();
+  if (!arr) return "expected an array of strings";
+  c.advertise.clear();
+  for (const auto& item : *arr) {
+    if (!item.is_string()) return "expected an array of strings";
+    c.advertise.push_back(*item.value<std::string>());
+  }
+  return std::nullopt;
+}
+
+const std::map<std::string, std::map<std::string, Setter>>& schema() {
+  static const std::map<std::string, std::map<std::string, Setter>> s = {
+      {"node",
+       {{"name", string_field(&NodeConfig::name)},
+        {"country", string_field(&NodeConfig::country)},
+        {"role", string_field(&NodeConfig::role, {"school", "company", "auditor"})},
+        {"federation", string_field(&NodeConfig::federation)}}},
+      {"network",
+       {{"peer_listen", endpoint_field(&NodeConfig::peer_listen)},
+        {"api_listen", endpoint_field(&NodeConfig::api_listen)},
+        {"advertise", set_advertise}}},
+      {"limits",
+       {{"max_frame_bytes", int_field(&NodeConfig::max_frame_bytes, 4096, 64 << 20)},
+        {"handshake_timeout_ms", int_field(&NodeConfig::handshake_timeout_ms, 100, 600'000)},
+        {"idle_timeout_ms", int_field(&NodeConfig::idle_timeout_ms, 1'000, 3'600'000)},
+        {"send_queue_limit", int_field(&NodeConfig::send_queue_limit, 1, 65'536)},
+        {"max_handshakes_per_ip_per_minute", int_field(&NodeConfig::max_handshakes_per_ip_per_minute, 1, 1'000'000)},
+        {"api_max_body_bytes", int_field(&NodeConfig::api_max_body_bytes, 1024, 64 << 20)}}},
+      {"sync",
+       {{"summary_interval_ms", int_field(&NodeConfig::summary_interval_ms, 100, 3'600'000)},
+        {"redial_min_ms", int_field(&NodeConfig::redial_min_ms, 10, 3'600'000)},
+        {"redial_max_ms", int_field(&NodeConfig::redial_max_ms, 10, 86'400'000)}}},
+      {"storage", {{"map_size_mib", int_field(&NodeConfig::map_size_mib, 16, std::int64_t{1} << 24)}}},
+      {"log",
+       {{"format", string_field(&NodeConfig::log_format, {"text", "json"})},
+        {"level", string_field(&NodeConfig::log_level, {"trace", "debug", "info", "warn", "error"})}}},
+  };
+  return s;
+}
+
+std::optional<Error> parse_peers(const std::string& source, const toml::node& n, NodeConfig& c) {
+  const toml::array* arr = n.as_array();
+  if (!arr || !arr->is_array_of_tables())
+    return at(source, n.source(), "peers", "expected [[peers]] tables with url and id");
+  for (const auto& item : *arr) {
+    const toml::table& t = *item.as_table();
+    StaticPeer p;
+    for (const auto& [key, value] : t) {
+      if (key == "url" && value.is_string()) p.url = *value.value<std::string>();
+      else if (key == "id" && value.is_string()) p.node_id = *value.value<std::string>();
+      else return at(source, value.source(), "peers." + std::string(key.str()), "unknown field or wrong type (expected url = \"ws://HOST:PORT/sync\", id = \"NODE ID\")");
+    }
+    if (p.url.empty() || p.node_id.size() != 64)
+      return at(source, t.source(), "peers", "each [[peers]] needs url and a 64-hex-character id");
+    c.peers.push_back(std::move(p));
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+Result<NodeConfig> parse(std::string_view text, const std::string& source_name) {
+  toml::table root;
+  try {
+    root = toml::parse(text, source_name);
+  } catch (const toml::parse_error& e) {
+    return at(source_name, e.source(), "syntax", std::string(e.description()));
+  }
+  NodeConfig config;
+  for (const auto& [section, node] : root) {
+    std::string name(section.str());
+    if (name == "peers") {
+      if (auto err = parse_peers(source_name, node, config)) return *err;
+      continue;
+    }
+    auto table_schema = schema().find(name);
+    if (table_schema == schema().end() || !node.is_table())
+      return at(source_name, node.source(), name, "unknown section (known: node, network, limits, sync, storage, log, peers)");
+    for (const auto& [key, value] : *node.as_table()) {
+      std::string field = name + "." + std::string(key.str());
+      auto setter = table_schema->second.find(std::string(key.str()));
+      if (setter == table_schema->second.end()) return at(source_name, value.source(), field, "unknown field");
+      if (auto problem = setter->second(value, config)) return at(source_name, value.source(), field, *problem);
+    }
+  }
+  if (config.redial_min_ms > config.redial_max_ms)
+    return Error(Errc::invalid_argument, source_name + ": sync.redial_min_ms must not exceed sync.redial_max_ms");
+  return config;
+}
+
+Result<NodeConfig> load(const std::filesystem::path& file) {
+  std::ifstream in(file);
+  if (!in)
+    return Error(Errc::not_found, "cannot read " + file.string() + " (is --data right? run `conect-node init` to create it)");
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  return parse(buffer.str(), file.string());
+}
+
+namespace {
+std::string quoted(const std::string& s) {
+  std::ostringstream out;
+  out << toml::value<std::string>(s);
+  return out.str();
+}
+}  // namespace
+
+std::string render(const NodeConfig& c) {
+  std::ostringstream o;
+  std::string advertise;
+  for (const auto& a : c.advertise) advertise += (advertise.empty() ? "" : ", ") + quoted(a);
+  o << "# conect node configuration. Every field is optional and shows its default\n"
+       "# unless `conect-node init` set it. Command-line flags override this file.\n\n"
+       "[node]\n"
+       "# Institution name shown to partners and printed in the member card.\n"
+    << "name = " << quoted(c.name) << "\n"
+    << "# ISO 3166-1 alpha-2 country code (FI, SE, NO, RU, ...).\n"
+    << "country = " << quoted(c.country) << "\n"
+    << "# school | company | auditor. Auditors author nothing.\n"
+    << "role = " << quoted(c.role) << "\n"
+    << "# Federation id (32 hex). Every node of one federation carries the same one.\n"
+    << "federation = " << quoted(c.federation) << "\n\n"
+    << "[network]\n"
+    << "# Peer port (WebSocket path /sync): the only port to expose to the network.\n"
+    << "peer_listen = " << quoted(c.peer_listen.text()) << "\n"
+    << "# HTTP API and dashboard. Keep it on loopback; put a TLS proxy in front to share it.\n"
+    << "api_listen = " << quoted(c.api_listen.text()) << "\n"
+    << "# Addresses partners can dial, printed in the member card (ws://HOST:PORT/sync).\n"
+    << "advertise = [" << advertise << "]\n\n"
+    << "# Peers to dial besides those added with `conect-node peer add`:\n"
+    << "# [[peers]]\n# url = \"ws://partner.example:7700/sync\"\n# id = \"<64 hex node id>\"\n\n"
+    << "[limits]\n"
+    << "# Largest frame accepted from a peer; larger ones close the connection.\n"
+    << "max_frame_bytes = " << c.max_frame_bytes << "\n"
+    << "# A peer must finish the Noise handshake within this time.\n"
+    << "handshake_timeout_ms = " << c.handshake_timeout_ms << "\n"
+    << "# A link with no traffic (pings included) for this long is closed.\n"
+    << "idle_timeout_ms = " << c.idle_timeout_ms << "\n"
+    << "# Frames queued per peer before reads from it pause (back-pressure).\n"
+    << "send_queue_limit = " << c.send_queue_limit << "\n"
+    << "# Handshakes accepted per remote address per minute; more are refused.\n"
+    << "max_handshakes_per_ip_per_minute = " << c.max_handshakes_per_ip_per_minute << "\n"
+    << "# Largest HTTP request body the API accepts (413 beyond).\n"
+    << "api_max_body_bytes = " << c.api_max_body_bytes << "\n\n"
+    << "[sync]\n"
+    << "# Anti-entropy: how often connected peers compare summaries.\n"
+    << "summary_interval_ms = " << c.summary_interval_ms << "\n"
+    << "# Redial lost links with exponential backoff and jitter between these bounds.\n"
+    << "redial_min_ms = " << c.redial_min_ms << "\n"
+    << "redial_max_ms = " << c.redial_max_ms << "\n\n"
+    << "[storage]\n"
+    << "# LMDB map size (sparse; only used pages take disk). Raise it if the node\n"
+    << "# reports storage_full.\n"
+    << "map_size_mib = " << c.map_size_mib << "\n\n"
+    << "[log]\n"
+    << "# text (one human-readable line per event) | json (one JSON object per line).\n"
+    << "format = " << quoted(c.log_format) << "\n"
+    << "# trace | debug | info | warn | error\n"
+    << "level = " << quoted(c.log_level) << "\n";
+  return o.str();
+}
+
+}  // namespace conect::config

@@ -1,0 +1,100 @@
+#include "conect/config/config.h"
+
+#include <gtest/gtest.h>
+
+namespace conect::config {
+namespace {
+
+NodeConfig sample() {
+  NodeConfig c;
+  c.name = "Lapin ammattiopisto \"Rovaniemi\"";
+  c.country = "FI";
+  c.role = "school";
+  c.federation = "00112233445566778899aabbccddeeff";
+  c.peer_listen = {"0.0.0.0", 7701};
+  c.api_listen = {"127.0.0.1", 0};
+  c.advertise = {"ws://127.0.0.1:7701/sync"};
+  c.max_frame_bytes = 1 << 20;
+  c.log_format = "json";
+  return c;
+}
+
+TEST(Config, RenderedFileParsesBackToTheSameValues) {
+  NodeConfig c = sample();
+  auto parsed = parse(render(c), "node.toml");
+  ASSERT_TRUE(parsed.ok()) << parsed.error().message();
+  EXPECT_EQ(parsed->name, c.name);
+  EXPECT_EQ(parsed->country, "FI");
+  EXPECT_EQ(parsed->federation, c.federation);
+  EXPECT_EQ(parsed->peer_listen.text(), "0.0.0.0:7701");
+  EXPECT_EQ(parsed->api_listen.port, 0);
+  EXPECT_EQ(parsed->advertise, c.advertise);
+  EXPECT_EQ(parsed->max_frame_bytes, 1u << 20);
+  EXPECT_EQ(parsed->log_format, "json");
+}
+
+TEST(Config, EmptyFileGivesDefaults) {
+  auto parsed = parse("", "node.toml");
+  ASSERT_TRUE(parsed.ok());
+  EXPECT_EQ(parsed->peer_listen.text(), "0.0.0.0:7700");
+  EXPECT_EQ(parsed->api_listen.text(), "127.0.0.1:7780");
+}
+
+TEST(Config, TypoInFieldNamesFileLineAndField) {
+  auto parsed = parse("[node]\nname = \"x\"\n\n[network]\npeer_lisen = \"0.0.0.0:7700\"\n", "/d/node.toml");
+  ASSERT_FALSE(parsed.ok());
+  EXPECT_TRUE(parsed.error().is(Errc::invalid_argument));
+  EXPECT_EQ(parsed.error().detail, "/d/node.toml:5: network.peer_lisen: unknown field");
+}
+
+TEST(Config, UnknownSectionIsRefused) {
+  auto parsed = parse("[nodes]\nname = \"x\"\n", "node.toml");
+  ASSERT_FALSE(parsed.ok());
+  EXPECT_NE(parsed.error().detail.find("node.toml:1: nodes: unknown section"), std::string::npos);
+}
+
+TEST(Config, WrongTypeAndRangeAreRefused) {
+  auto wrong_type = parse("[limits]\nmax_frame_bytes = \"big\"\n", "f");
+  ASSERT_FALSE(wrong_type.ok());
+  EXPECT_EQ(wrong_type.error().detail, "f:2: limits.max_frame_bytes: expected an integer");
+  auto out_of_range = parse("[limits]\nmax_frame_bytes = 10\n", "f");
+  ASSERT_FALSE(out_of_range.ok());
+  EXPECT_NE(out_of_range.error().detail.find("must be between"), std::string::npos);
+  auto bad_role = parse("[node]\nrole = \"janitor\"\n", "f");
+  ASSERT_FALSE(bad_role.ok());
+  EXPECT_NE(bad_role.error().detail.find("'janitor' is not one of school, company, auditor"), std::string::npos);
+}
+
+TEST(Config, SyntaxErrorNamesLine) {
+  auto parsed = parse("[node]\nname = \n", "f");
+  ASSERT_FALSE(parsed.ok());
+  EXPECT_EQ(parsed.error().detail.rfind("f:2: syntax:", 0), 0u) << parsed.error().detail;
+}
+
+TEST(Config, StaticPeers) {
+  std::string id(64, 'a');
+  auto parsed = parse("[[peers]]\nurl = \"ws://127.0.0.1:7701/sync\"\nid = \"" + id + "\"\n", "f");
+  ASSERT_TRUE(parsed.ok()) << parsed.error().message();
+  ASSERT_EQ(parsed->peers.size(), 1u);
+  EXPECT_EQ(parsed->peers[0].node_id, id);
+  auto missing_id = parse("[[peers]]\nurl = \"ws://127.0.0.1:7701/sync\"\n", "f");
+  EXPECT_FALSE(missing_id.ok());
+}
+
+TEST(Endpoint, ParsesHostPortAndRefusesNonsense) {
+  auto v4 = parse_endpoint("127.0.0.1:0");
+  ASSERT_TRUE(v4.ok());
+  EXPECT_EQ(v4->host, "127.0.0.1");
+  EXPECT_EQ(v4->port, 0);
+  auto v6 = parse_endpoint("[::1]:7700");
+  ASSERT_TRUE(v6.ok());
+  EXPECT_EQ(v6->host, "::1");
+  EXPECT_EQ(v6->text(), "[::1]:7700");
+  EXPECT_FALSE(parse_endpoint("localhost").ok());
+  EXPECT_FALSE(parse_endpoint("host:99999").ok());
+  EXPECT_FALSE(parse_endpoint("host:7x").ok());
+  EXPECT_FALSE(parse_endpoint(":7700").ok());
+}
+
+}  // namespace
+}  // namespace conect::config

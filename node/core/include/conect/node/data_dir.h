@@ -1,0 +1,46 @@
+// The data directory's fixed layout (DESIGN §8). Scripts, tests and operators
+// rely on these names; change them only with a changelog entry.
+//
+//   DIR/node.toml      configuration (documented defaults)
+//   DIR/identity.key   Ed25519 secret key, mode 0600
+//   DIR/noise.key      Noise static X25519 secret key, mode 0600
+//   DIR/api.token      API bearer token, mode 0600
+//   DIR/store/         the LMDB environment
+//   DIR/ports.json     the ports `run` listens on, written once listening
+#pragma once
+
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+
+#include "conect/crdt/error.h"
+
+namespace conect {
+
+struct DataDir {
+  std::filesystem::path root;
+
+  std::filesystem::path config() const { return root / "node.toml"; }
+  std::filesystem::path identity() const { return root / "identity.key"; }
+  std::filesystem::path noise_key() const { return root / "noise.key"; }
+  std::filesystem::path token() const { return root / "api.token"; }
+  std::filesystem::path store() const { return root / "store"; }
+  std::filesystem::path ports() const { return root / "ports.json"; }
+
+  // --data DIR, else $CONECT_DATA, else ./conect-data.
+  static DataDir resolve(const std::string& flag) {
+    if (!flag.empty()) return {flag};
+    if (const char* env = std::getenv("CONECT_DATA"); env && *env) return {env};
+    return {"conect-data"};
+  }
+};
+
+// Writes `content` to a new file with the given mode, durably (write to a
+// temporary name, fsync, rename). Refuses to overwrite unless `replace`.
+Status write_file_atomic(const std::filesystem::path& path, std::string_view content, unsigned mode,
+                         bool replace);
+// Reads a whole small file; refuses (insecure_permissions) when `secret` and
+// the file is readable by group or others.
+Result<std::string> read_small_file(const std::filesystem::path& path, bool secret);
+
+}  // namespace conect

@@ -1,0 +1,76 @@
+// One WebSocket connection to a peer, dialled or accepted, carrying opaque
+// binary frames. It knows nothing of Noise or sync: the PeerSession above it
+// turns frames into handshake messages and sync messages.
+//
+// Limits are set at accept/dial, as in Beast's advanced server example:
+//   - max_frame_bytes: larger messages close the link (Beast read_message_max);
+//   - send_queue_limit: frames queued for writing; one write is in flight at
+//     a time, and reads pause while the queue is full, so a peer that does
+//     not read cannot make us buffer without bound;
+//   - handshake_timeout: the TCP connect + WebSocket upgrade must finish in
+//     time (the Noise handshake has its own deadline in PeerSession);
+//   - idle_timeout: Beast's keep-alive pings; a silent peer is dropped.
+//
+// Thread-safety: all state lives on the link's strand. send() and close()
+// may be called from any thread; they post onto the strand. Callbacks run on
+// the strand.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+
+#include "conect/crdt/error.h"
+
+namespace conect::node {
+
+struct WsUrl {
+  std::string host;
+  std::string port;
+  std::string path;  // "/sync"
+  std::string text() const { return "ws://" + host + ":" + port + path; }
+};
+// Parses ws://HOST:PORT/PATH. Errors: invalid_argument saying what is wrong.
+Result<WsUrl> parse_ws_url(std::string_view url);
+
+struct WsLimits {
+  std::size_t max_frame_bytes = 4 * 1024 * 1024;
+  std::size_t send_queue_limit = 64;
+  std::chrono::milliseconds handshake_timeout{10'000};
+  std::chrono::milliseconds idle_timeout{60'000};
+};
+
+class WsLink {
+ public:
+  struct Handler {
+    // The WebSocket is open; frames may flow.
+    std::function<void()> on_open;
+    // One complete binary frame from the peer.
+    std::function<void(std::string frame)> on_frame;
+    // The link is closed (once), with why: "eof", "timeout", "frame too large", ...
+    std::function<void(const std::string& reason)> on_close;
+  };
+
+  virtual ~WsLink() = default;
+  // Queues a frame. Returns false (and queues nothing) when the link is closed.
+  virtual void send(std::string frame) = 0;
+  // Sends `final_frame` (if not empty) then closes with the given reason.
+  virtual void close(std::string reason, std::string final_frame = {}) = 0;
+  virtual std::string remote_address() const = 0;  // "127.0.0.1"
+};
+
+// Upgrades an accepted TCP socket that asked for `path`; anything else is
+// answered with HTTP 404 and closed.
+std::shared_ptr<WsLink> accept_ws(boost::asio::ip::tcp::socket socket, const std::string& path,
+                                  const WsLimits& limits, WsLink::Handler handler);
+
+// Dials `url`. Connection failures arrive through on_close.
+std::shared_ptr<WsLink> dial_ws(boost::asio::io_context& io, const WsUrl& url, const WsLimits& limits,
+                                WsLink::Handler handler);
+
+}  // namespace conect::node

@@ -1,0 +1,236 @@
+#include "conect/node/ws_link.h"
+
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
+
+#include <deque>
+
+namespace conect::node {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace websocket = beast::websocket;
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+
+Result<WsUrl> parse_ws_url(std::string_view url) {
+  constexpr std::string_view scheme = "ws://";
+  if (url.substr(0, scheme.size()) != scheme)
+    return Error(Errc::invalid_argument, "'" + std::string(url) + "' must start with ws:// (e.g. ws://host:7700/sync)");
+  std::string_view rest = url.substr(scheme.size());
+  auto slash = rest.find('/');
+  std::string_view authority = rest.substr(0, slash);
+  std::string path = slash == std::string_view::npos ? "/sync" : std::string(rest.substr(slash));
+  auto colon = authority.rfind(':');
+  if (colon == std::string_view::npos || colon == 0 || colon + 1 == authority.size())
+    return Error(Errc::invalid_argument, "'" + std::string(url) + "' needs HOST:PORT (e.g. ws://host:7700/sync)");
+  WsUrl out;
+  out.host = std::string(authority.substr(0, colon));
+  out.port = std::string(authority.substr(colon + 1));
+  if (out.host.front() == '[' && out.host.back() == ']') out.host = out.host.substr(1, out.host.size() - 2);
+  for (char c : out.port)
+    if (c < '0' || c > '9') return Error(Errc::invalid_argument, "'" + std::string(url) + "': port is not a number");
+  out.path = path;
+  return out;
+}
+
+namespace {
+
+class WsLinkImpl final : public WsLink, public std::enable_shared_from_this<WsLinkImpl> {
+ public:
+  WsLinkImpl(tcp::socket socket, const WsLimits& limits, Handler handler)
+      : ws_(std::move(socket)), limits_(limits), handler_(std::move(handler)) {}
+  WsLinkImpl(asio::io_context& io, const WsLimits& limits, Handler handler)
+      : ws_(asio::make_strand(io)), resolver_(ws_.get_executor()), limits_(limits), handler_(std::move(handler)) {}
+
+  void start_accept(std::string path) {
+    path_ = std::move(path);
+    try {
+      remote_ = beast::get_lowest_layer(ws_).socket().remote_endpoint().address().to_string();
+    } catch (const std::exception&) {
+      remote_ = "?";
+    }
+    beast::get_lowest_layer(ws_).expires_after(limits_.handshake_timeout);
+    http::async_read(beast::get_lowest_layer(ws_), buffer_, request_,
+                     beast::bind_front_handler(&WsLinkImpl::on_request, shared_from_this()));
+  }
+
+  void start_dial(WsUrl url) {
+    url_ = std::move(url);
+    remote_ = url_.host;
+    resolver_->async_resolve(url_.host, url_.port,
+                             beast::bind_front_handler(&WsLinkImpl::on_resolve, shared_from_this()));
+  }
+
+  void send(std::string frame) override {
+    asio::post(ws_.get_executor(), [self = shared_from_this(), frame = std::move(frame)]() mutable {
+      if (self->closed_) return;
+      self->queue_.push_back(std::move(frame));
+      if (self->queue_.size() == 1 && self->open_) self->write_next();
+    });
+  }
+
+  void close(std::string reason, std::string final_frame) override {
+    asio::post(ws_.get_executor(), [self = shared_from_this(), reason = std::move(reason),
+                                    final_frame = std::move(final_frame)]() mutable {
+      if (self->closed_) return;
+      if (!self->open_) return self->fail(reason);
+      self->close_reason_ = reason;
+      if (!final_frame.empty()) self->queue_.push_back(std::move(final_frame));
+      self->closing_ = true;
+      if (self->queue_.empty()) self->do_close();
+      else if (self->queue_.size() == 1) self->write_next();
+    });
+  }
+
+  std::string remote_address() const override { return remote_; }
+  auto executor() { return ws_.get_executor(); }
+
+ private:
+  void configure_stream(bool server) {
+    beast::get_lowest_layer(ws_).expires_never();
+    websocket::stream_base::timeout t{};
+    t.handshake_timeout = limits_.handshake_timeout;
+    t.idle_timeout = limits_.idle_timeout;
+    t.keep_alive_pings = true;
+    ws_.set_option(t);
+    ws_.read_message_max(limits_.max_frame_bytes);
+    ws_.binary(true);
+    ws_.set_option(websocket::stream_base::decorator([server](auto& m) {
+      m.set(http::field::server, "conect-node");
+      (void)server;
+    }));
+  }
+
+  void on_request(beast::error_code ec, std::size_t) {
+    if (ec) return fail(ec == beast::error::timeout ? "handshake timeout" : "bad http request: " + ec.message());
+    if (!websocket::is_upgrade(request_) || request_.target() != path_) {
+      auto res = std::make_shared<http::response<http::string_body>>(http::status::not_found, request_.version());
+      res->set(http::field::content_type, "application/json");
+      res->body() = R"({"error":"not_found","detail":"the peer port serves only the WebSocket path )" + path_ + "\"}";
+      res->prepare_payload();
+      res->keep_alive(false);
+      http::async_write(beast::get_lowest_layer(ws_), *res,
+                        [self = shared_from_this(), res](beast::error_code, std::size_t) {
+                          self->fail("not a websocket upgrade to " + self->path_);
+                        });
+      return;
+    }
+    configure_stream(true);
+    ws_.async_accept(request_, beast::bind_front_handler(&WsLinkImpl::on_open, shared_from_this()));
+  }
+
+  void on_resolve(beast::error_code ec, tcp::resolver::results_type results) {
+    if (ec) return fail("cannot resolve " + url_.host + ": " + ec.message());
+    beast::get_lowest_layer(ws_).expires_after(limits_.handshake_timeout);
+    beast::get_lowest_layer(ws_).async_connect(results,
+                                               beast::bind_front_handler(&WsLinkImpl::on_connect, shared_from_this()));
+  }
+
+  void on_connect(beast::error_code ec, tcp::resolver::results_type::endpoint_type ep) {
+    if (ec) return fail("cannot connect to " + url_.text() + ": " + ec.message());
+    remote_ = ep.address().to_string();
+    configure_stream(false);
+    ws_.async_handshake(url_.host + ":" + url_.port, url_.path,
+                        beast::bind_front_handler(&WsLinkImpl::on_open, shared_from_this()));
+  }
+
+  void on_open(beast::error_code ec) {
+    if (ec) return fail("websocket handshake failed: " + ec.message());
+    open_ = true;
+    if (handler_.on_open) handler_.on_open();
+    if (closed_) return;
+    if (!queue_.empty()) write_next();
+    read_next();
+  }
+
+  void read_next() {
+    if (reading_ || closed_) return;
+    if (queue_.size() >= limits_.send_queue_limit) return;  // back-pressure: resume after writes drain
+    reading_ = true;
+    ws_.async_read(read_buffer_, beast::bind_front_handler(&WsLinkImpl::on_read, shared_from_this()));
+  }
+
+  void on_read(beast::error_code ec, std::size_t) {
+    reading_ = false;
+    if (ec) {
+      if (ec == websocket::error::message_too_big) return fail("frame too large");
+      if (ec == websocket::error::closed) return fail("closed by peer");
+      if (ec == beast::error::timeout) return fail("idle timeout");
+      return fail(ec.message());
+    }
+    if (!ws_.got_binary()) return fail("text frame (only binary frames are spoken here)");
+    std::string frame = beast::buffers_to_string(read_buffer_.data());
+    read_buffer_.consume(read_buffer_.size());
+    if (handler_.on_frame) handler_.on_frame(std::move(frame));
+    read_next();
+  }
+
+  void write_next() {
+    ws_.async_write(asio::buffer(queue_.front()), beast::bind_front_handler(&WsLinkImpl::on_write, shared_from_this()));
+  }
+
+  void on_write(beast::error_code ec, std::size_t) {
+    if (ec) return fail("write failed: " + ec.message());
+    queue_.pop_front();
+    if (!queue_.empty()) return write_next();
+    if (closing_) return do_close();
+    read_next();
+  }
+
+  void do_close() {
+    ws_.async_close(websocket::close_code::normal, [self = shared_from_this()](beast::error_code) {
+      self->fail(self->close_reason_);
+    });
+  }
+
+  void fail(const std::string& reason) {
+    if (closed_) return;
+    closed_ = true;
+    queue_.clear();
+    beast::error_code ignored;
+    beast::get_lowest_layer(ws_).socket().shutdown(tcp::socket::shutdown_both, ignored);
+    beast::get_lowest_layer(ws_).socket().close(ignored);
+    if (handler_.on_close) handler_.on_close(reason);
+    handler_ = {};  // break reference cycles held by the callbacks
+  }
+
+  websocket::stream<beast::tcp_stream> ws_;
+  std::optional<tcp::resolver> resolver_;
+  WsLimits limits_;
+  Handler handler_;
+  WsUrl url_;
+  std::string path_;
+  std::string remote_;
+  beast::flat_buffer buffer_;
+  beast::flat_buffer read_buffer_;
+  http::request<http::string_body> request_;
+  std::deque<std::string> queue_;
+  std::string close_reason_ = "closed";
+  bool open_ = false;
+  bool reading_ = false;
+  bool closing_ = false;
+  bool closed_ = false;
+};
+
+}  // namespace
+
+std::shared_ptr<WsLink> accept_ws(tcp::socket socket, const std::string& path, const WsLimits& limits,
+                                  WsLink::Handler handler) {
+  // The listener accepts onto a strand executor, so every handler of the
+  // link runs serialised on it.
+  auto link = std::make_shared<WsLinkImpl>(std::move(socket), limits, std::move(handler));
+  link->start_accept(path);
+  return link;
+}
+
+std::shared_ptr<WsLink> dial_ws(asio::io_context& io, const WsUrl& url, const WsLimits& limits,
+                                WsLink::Handler handler) {
+  auto link = std::make_shared<WsLinkImpl>(io, limits, std::move(handler));
+  asio::post(link->executor(), [link, url] { link->start_dial(url); });
+  return link;
+}
+
+}  // namespace conect::node

@@ -1,0 +1,58 @@
+// The API behind the socket layer: authentication, routing and the
+// handlers, as a plain function from HttpRequest to HttpResponse. It knows
+// nothing of Beast; server.cc owns the sockets and calls handle() on the
+// handler pool.
+#pragma once
+
+#include <memory>
+#include <mutex>
+
+#include "conect/api/http.h"
+#include "conect/api/metrics.h"
+#include "conect/api/server.h"
+#include "router.h"
+#include "sessions.h"
+#include "static_files.h"
+
+namespace conect::api {
+
+// What every handler may use.
+struct HandlerEnv {
+  HandlerEnv(ApiContext& c, Metrics& m) : ctx(c), metrics(m) {}
+  ApiContext& ctx;
+  Metrics& metrics;
+  // Reservation decisions are made one at a time: the availability check and
+  // the authored decision must not interleave with another decision.
+  std::mutex decide_mu;
+};
+
+void add_record_routes(Router& router, HandlerEnv& env);
+
+class Api {
+ public:
+  Api(ApiContext context, const ApiOptions& options);
+  // Never throws: an exception escaping a handler becomes a 500.
+  HttpResponse handle(const HttpRequest& request);
+  Sessions& sessions() { return sessions_; }
+  Metrics& metrics() { return *metrics_; }
+
+ private:
+  bool authenticated(const HttpRequest& request);
+  HttpResponse route(const HttpRequest& request);
+  HttpResponse create_session(const HttpRequest& request);
+  HttpResponse status(const HttpRequest& request);
+  void add_system_routes();
+
+  ApiContext ctx_;
+  std::unique_ptr<Metrics> own_metrics_;
+  Metrics* metrics_;
+  Sessions sessions_;
+  StaticFiles static_;
+  Router router_;
+  std::unique_ptr<HandlerEnv> env_;
+  std::uint64_t session_ttl_ms_;
+};
+
+inline constexpr std::string_view kSessionCookie = "conect_session";
+
+}  // namespace conect::api

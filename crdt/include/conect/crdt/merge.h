@@ -18,8 +18,52 @@
 //   - confirmations: grow-only, signature checked against the signer;
 //   - an operation that breaks a rule has no effect and is listed in
 //     RecordState.rejected with the rule's stable name.
+//
+// The rules in detail (each one a reason an operation lands in `rejected`):
+//   - Organisation, Placement, Contact: every FieldWrite and SetChange by
+//     id.owner only (not_authorised). The owner's first write creates the
+//     record (RecordState.created). Organisation.speaker, when written, must
+//     be id.owner; a placement's window ids must be unique (invalid_argument).
+//   - FieldWrite.fields must name fields of the group message
+//     (malformed_body); OR-set fields (is_set_field) change only through
+//     SetChange (invalid_argument).
+//   - Reservation: placement, window_id and slots are fixed by the
+//     requester's creating write; a later write giving them another value is
+//     fixed_field. (Were they mutable, a requester could move a confirmed
+//     reservation away and back after the owner re-used its slots, and two
+//     partitions could then count the same slots twice.) `decision` is
+//     derived, never written (not_authorised). A decision counts only when
+//     its origin owns the placement it names (not_authorised), it is
+//     CONFIRMED or REJECTED (invalid_argument), and placement (not_authorised),
+//     window and slots (invalid_argument) equal the request's; it is checked
+//     after every operation is folded, so its place in the order does not
+//     matter. The last valid decision wins; a requester's cancel is final.
+//     Decisions on a reservation whose request is not (yet) known are held:
+//     no effect and not listed. The decider's delta must name in its deps the
+//     cancel deltas whose freed slots it counted (DESIGN §3 Dependencies).
+//   - Mobility: mobility_create by id.owner, naming a sending organisation
+//     that id.owner speaks for (not_authorised); it takes the whole
+//     MobilityFixed (`fields` is ignored); the first one in the order creates
+//     the record and any later one is fixed_field. Sending fields by id.owner;
+//     host fields by the owner of FieldWrite.authority, which must equal the
+//     fixed receiving organisation (not_authorised). Status moves forward along
+//     the enum's order (CANCELLED, the largest, is final): a write moving it
+//     back is invalid_argument. Mobility.agreed_delta is the delta id of the
+//     last operation in the order that changed the fixed fields or sending
+//     fields 1-6. Confirmations: sending party signed by id.owner with
+//     authority = fixed sending organisation; host party signed by the
+//     receiving organisation's owner with authority = it; the origin must be
+//     the signer (not_authorised); the signature must verify (bad_signature).
+//     Host writes and confirmations on a mobility never created are held.
+//   - SetChange: add-wins observed-remove. An add's tag is set_tag(origin,
+//     seq, index); an element is live while one of its add tags is not named
+//     by any removal of that element. Live values are mirrored into the
+//     record's repeated field sorted by element bytes; elements must be
+//     canonical (a deterministic message encoding, a minimal varint, UTF-8).
+//   - Erase: by id.owner only; adds the 32-byte commitment to `erased`.
 #pragma once
 
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -46,7 +90,28 @@ struct RecordKey {
   static std::optional<RecordKey> parse(v1::RecordType type, std::string_view text);
   v1::RecordId to_proto() const;
   static std::optional<RecordKey> from_proto(v1::RecordType type, const v1::RecordId& id);
+  // The id of a record created by operation `index` of delta `seq` of
+  // `owner` (serial = seq << 16 | index), unique without coordination.
+  static RecordKey mint(v1::RecordType type, const NodeId& owner, Seq seq, std::uint32_t index);
 };
+
+// FieldWrite oneof field numbers, as used by SetChange.group.
+inline constexpr std::uint32_t kGroupOrganisation = 2;
+inline constexpr std::uint32_t kGroupPlacement = 3;
+inline constexpr std::uint32_t kGroupReservation = 4;
+inline constexpr std::uint32_t kGroupMobilityCreate = 5;
+inline constexpr std::uint32_t kGroupMobilitySending = 6;
+inline constexpr std::uint32_t kGroupMobilityHost = 7;
+inline constexpr std::uint32_t kGroupContact = 8;
+
+// The record type a FieldWrite group belongs to (UNSPECIFIED if none).
+v1::RecordType group_record_type(std::uint32_t group);
+// True for the repeated fields that are add-wins OR-sets: Organisation.trades,
+// Placement.languages, MobilitySending.languages, Contact.roles,
+// Contact.languages. They change only through SetChange.
+bool is_set_field(std::uint32_t group, std::uint32_t field);
+// The tag of an OR-set add: origin (32) || seq (8, big-endian) || index (4, big-endian).
+std::string set_tag(const NodeId& origin, Seq seq, std::uint32_t index);
 
 // One operation with the position of the delta that carried it.
 struct PositionedOp {
@@ -59,6 +124,7 @@ struct PositionedOp {
 
   // The fold's total order.
   bool operator<(const PositionedOp& o) const;
+  v1::OpPosition position() const;
 };
 
 // The records an operation touches, or an error (unknown_record_type,
@@ -94,6 +160,9 @@ struct WindowAvailability {
   std::uint32_t available = 0;      // max(0, capacity - confirmed)
   std::uint32_t overbooked_by = 0;  // confirmed - capacity when capacity was lowered
 };
+// One entry per window of `placement`, in its order. `reservations` are the
+// states of the reservations naming this placement (the caller selects them);
+// only created ones count: CONFIRMED slots as confirmed, PENDING as pending.
 std::vector<WindowAvailability> placement_availability(
     const v1::Placement& placement, std::span<const v1::RecordState> reservations);
 

@@ -1,0 +1,584 @@
+// fold_record(): the merge rules of DESIGN §3 (see merge.h for the list).
+//
+// The fold normalises its input (drops operations on other records and
+// duplicates by (origin, seq, index)), sorts it into the total order and
+// applies it in one pass. Two facts are settled before that pass because an
+// operation's validity depends on them wherever it sits in the order: which
+// write created a mobility (its fixed fields authorise host writes and
+// confirmations); and, after the pass, which reservation decisions match the
+// request. Everything is then written into the state in a canonical order so
+// that equal sets of operations give equal bytes.
+#include <google/protobuf/descriptor.h>
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
+#include <google/protobuf/message.h>
+
+#include <algorithm>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <tuple>
+
+#include "conect/crdt/merge.h"
+
+namespace conect {
+namespace {
+
+using google::protobuf::FieldDescriptor;
+using google::protobuf::Message;
+
+bool same_id(const v1::RecordId& a, const v1::RecordId& b) {
+  return a.owner() == b.owner() && a.serial() == b.serial();
+}
+
+std::string short_id(const v1::RecordId& id) {
+  return to_hex(id.owner()).substr(0, 16) + "-" + std::to_string(id.serial());
+}
+
+const char* group_name(std::uint32_t group) {
+  switch (group) {
+    case kGroupOrganisation: return "organisation";
+    case kGroupPlacement: return "placement";
+    case kGroupReservation: return "reservation request";
+    case kGroupMobilityCreate: return "mobility fixed fields";
+    case kGroupMobilitySending: return "mobility sending fields";
+    case kGroupMobilityHost: return "mobility host fields";
+    case kGroupContact: return "contact";
+    default: return "unknown group";
+  }
+}
+
+std::string deterministic_bytes(const Message& m) {
+  std::string out;
+  {
+    google::protobuf::io::StringOutputStream raw(&out);
+    google::protobuf::io::CodedOutputStream coded(&raw);
+    coded.SetSerializationDeterministic(true);
+    m.SerializeToCodedStream(&coded);
+  }
+  return out;
+}
+
+const Message& group_in_write(const v1::FieldWrite& w) {
+  switch (w.group_case()) {
+    case v1::FieldWrite::kOrganisation: return w.organisation();
+    case v1::FieldWrite::kPlacement: return w.placement();
+    case v1::FieldWrite::kReservation: return w.reservation();
+    case v1::FieldWrite::kMobilityCreate: return w.mobility_create();
+    case v1::FieldWrite::kMobilitySending: return w.mobility_sending();
+    case v1::FieldWrite::kMobilityHost: return w.mobility_host();
+    default: return w.contact();
+  }
+}
+
+// Strict UTF-8 (no overlongs, no surrogates, at most U+10FFFF): a mirrored
+// string that protobuf would refuse to parse back must never reach a state.
+bool valid_utf8(std::string_view s) {
+  std::size_t i = 0;
+  while (i < s.size()) {
+    auto c = static_cast<unsigned char>(s[i]);
+    int extra = c < 0x80 ? 0 : (c >> 5) == 0x6 ? 1 : (c >> 4) == 0xe ? 2 : (c >> 3) == 0x1e ? 3 : -1;
+    if (extra < 0 || i + static_cast<std::size_t>(extra) >= s.size() + (extra == 0 ? 1 : 0)) return false;
+    std::uint32_t cp = extra == 0 ? c : c & (0x3f >> extra);
+    for (int k = 1; k <= extra; ++k) {
+      auto cc = static_cast<unsigned char>(s[i + static_cast<std::size_t>(k)]);
+      if ((cc & 0xc0) != 0x80) return false;
+      cp = (cp << 6) | (cc & 0x3f);
+    }
+    static constexpr std::uint32_t kMin[] = {0, 0x80, 0x800, 0x10000};
+    if (cp < kMin[extra] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return false;
+    i += static_cast<std::size_t>(extra) + 1;
+  }
+  return true;
+}
+
+std::optional<std::int32_t> canonical_varint(std::string_view s) {
+  std::uint64_t v = 0;
+  for (std::size_t i = 0; i < s.size() && i < 5; ++i) {
+    auto b = static_cast<unsigned char>(s[i]);
+    v |= std::uint64_t{b & 0x7fu} << (7 * i);
+    bool last = (b & 0x80) == 0;
+    if (last != (i + 1 == s.size())) return std::nullopt;
+    if (last) {
+      if (b == 0 && i > 0) return std::nullopt;  // a longer encoding than needed
+      if (v > 0x7fffffff) return std::nullopt;
+      return static_cast<std::int32_t>(v);
+    }
+  }
+  return std::nullopt;
+}
+
+bool canonical_element(const FieldDescriptor* fd, const std::string& e) {
+  switch (fd->type()) {
+    case FieldDescriptor::TYPE_STRING: return valid_utf8(e);
+    case FieldDescriptor::TYPE_ENUM: return canonical_varint(e).has_value();
+    case FieldDescriptor::TYPE_MESSAGE: {
+      std::unique_ptr<Message> m(
+          google::protobuf::MessageFactory::generated_factory()->GetPrototype(fd->message_type())->New());
+      if (!m->ParseFromString(e)) return false;
+      m->DiscardUnknownFields();
+      return deterministic_bytes(*m) == e;
+    }
+    default: return false;
+  }
+}
+
+
+// Copies the listed fields of `source` over those of `target`, leaving the
+// rest alone: clear them in the target, then merge a copy of the source that
+// holds only them (merging into a cleared field is a copy, and an unset
+// source field leaves it cleared). Unknown fields never enter a state.
+void lww_write(Message& target, const Message& source, const std::vector<const FieldDescriptor*>& fds) {
+  std::unique_ptr<Message> part(source.New());
+  part->CopyFrom(source);
+  part->DiscardUnknownFields();
+  const auto* refl = part->GetReflection();
+  std::vector<const FieldDescriptor*> present;
+  refl->ListFields(*part, &present);
+  for (const FieldDescriptor* fd : present)
+    if (std::find(fds.begin(), fds.end(), fd) == fds.end()) refl->ClearField(part.get(), fd);
+  for (const FieldDescriptor* fd : fds) target.GetReflection()->ClearField(&target, fd);
+  target.MergeFrom(*part);
+}
+
+bool lists(const std::vector<const FieldDescriptor*>& fds, int number) {
+  return std::any_of(fds.begin(), fds.end(), [&](const FieldDescriptor* fd) { return fd->number() == number; });
+}
+
+// The sending side's agreed fields (1-6) as bytes, to see whether a write changed them.
+std::string agreed_bytes(const v1::MobilitySending& s) {
+  v1::MobilitySending agreed = s;
+  agreed.clear_languages();
+  agreed.clear_status();
+  agreed.clear_safety_briefing();
+  agreed.clear_europass_number();
+  return deterministic_bytes(agreed);
+}
+
+// Operations on `key` without duplicates, in the fold's total order. Among
+// copies of one (origin, seq, index) the smallest delta id is kept, so even
+// an equivocating origin cannot make the choice depend on arrival order.
+std::vector<PositionedOp> normalise(const RecordKey& key, std::vector<PositionedOp> ops) {
+  std::erase_if(ops, [&](const PositionedOp& p) {
+    auto target = op_target(p.op);
+    return !target.ok() || *target != key;
+  });
+  std::sort(ops.begin(), ops.end(), [](const PositionedOp& a, const PositionedOp& b) {
+    return std::tie(a.origin, a.seq, a.index, a.delta_id) < std::tie(b.origin, b.seq, b.index, b.delta_id);
+  });
+  ops.erase(std::unique(ops.begin(), ops.end(),
+                        [](const PositionedOp& a, const PositionedOp& b) {
+                          return a.origin == b.origin && a.seq == b.seq && a.index == b.index;
+                        }),
+            ops.end());
+  std::sort(ops.begin(), ops.end());
+  return ops;
+}
+
+using SetKey = std::tuple<std::uint32_t, std::uint32_t, std::string>;
+
+class Folder {
+ public:
+  Folder(const RecordKey& key, std::vector<PositionedOp> ops) : key_(key), ops_(normalise(key, std::move(ops))) {}
+  v1::RecordState run();
+
+ private:
+  bool by_owner(std::size_t i) const { return ops_[i].origin == key_.owner; }
+  std::string owner_short() const { return key_.owner.hex().substr(0, 16); }
+  void reject(std::size_t i, Errc rule, std::string detail);
+  void effective(std::size_t i) { updated_ = std::max(updated_, ops_[i].hlc.value); }
+  Message* group_in_state(std::uint32_t group);
+  const v1::MobilityFixed* fixed() const {
+    return creation_ ? &ops_[*creation_].op.write().mobility_create() : nullptr;
+  }
+
+  void find_creation();
+  void apply(std::size_t i);
+  void write(std::size_t i, const v1::FieldWrite& w);
+  void mobility_create(std::size_t i, const v1::FieldWrite& w);
+  std::optional<Errc> check_create(const v1::MobilityFixed& f, std::string* detail) const;
+  bool authorise_write(std::size_t i, const v1::FieldWrite& w);
+  std::optional<std::vector<const FieldDescriptor*>> listed_fields(std::size_t i, const v1::FieldWrite& w);
+  bool check_values(std::size_t i, const v1::FieldWrite& w, const std::vector<const FieldDescriptor*>& fds);
+  void set_change(std::size_t i, const v1::SetChange& c);
+  void decide(std::size_t i, const v1::ReservationDecide& d);
+  void cancel(std::size_t i);
+  void confirm(std::size_t i, const v1::MobilityConfirm& c);
+  void erase(std::size_t i, const v1::Erase& e);
+  void settle_decisions();
+  void mirror_sets();
+  v1::RecordState finish();
+
+  const RecordKey& key_;
+  std::vector<PositionedOp> ops_;
+  v1::RecordState st_;
+  std::vector<std::pair<std::size_t, v1::RejectedOp>> rejected_;
+  std::map<SetKey, std::set<std::string>> adds_;
+  std::map<SetKey, std::set<std::string>> removed_;
+  std::set<std::string> erased_;
+  std::set<std::string> confirmations_;
+  std::vector<std::size_t> decisions_;  // by the placement owner, checked against the request at the end
+  std::optional<std::size_t> creation_;  // mobility: the creating write
+  bool cancelled_ = false;
+  std::uint64_t updated_ = 0;
+};
+
+void Folder::reject(std::size_t i, Errc rule, std::string detail) {
+  v1::RejectedOp r;
+  *r.mutable_position() = ops_[i].position();
+  r.set_rule(errc_name(rule));
+  r.set_detail(std::move(detail));
+  rejected_.emplace_back(i, std::move(r));
+}
+
+Message* Folder::group_in_state(std::uint32_t group) {
+  switch (group) {
+    case kGroupOrganisation: return st_.mutable_organisation();
+    case kGroupPlacement: return st_.mutable_placement();
+    case kGroupReservation: return st_.mutable_reservation();
+    case kGroupMobilityCreate: return st_.mutable_mobility()->mutable_fixed();
+    case kGroupMobilitySending: return st_.mutable_mobility()->mutable_sending();
+    case kGroupMobilityHost: return st_.mutable_mobility()->mutable_host();
+    default: return st_.mutable_contact();
+  }
+}
+
+v1::RecordState Folder::run() {
+  st_.set_type(key_.type);
+  *st_.mutable_id() = key_.to_proto();
+  switch (key_.type) {
+    case v1::ORGANISATION: st_.mutable_organisation(); break;
+    case v1::PLACEMENT: st_.mutable_placement(); break;
+    case v1::RESERVATION: st_.mutable_reservation(); break;
+    case v1::MOBILITY: st_.mutable_mobility(); find_creation(); break;
+    default: st_.mutable_contact(); break;
+  }
+  for (std::size_t i = 0; i < ops_.size(); ++i) apply(i);
+  if (key_.type == v1::RESERVATION) settle_decisions();
+  mirror_sets();
+  return finish();
+}
+
+void Folder::find_creation() {
+  std::string ignored;
+  for (std::size_t i = 0; i < ops_.size(); ++i) {
+    const v1::Operation& op = ops_[i].op;
+    if (op.has_write() && op.write().has_mobility_create() && by_owner(i) &&
+        !check_create(op.write().mobility_create(), &ignored)) {
+      creation_ = i;
+      return;
+    }
+  }
+}
+
+void Folder::apply(std::size_t i) {
+  const v1::Operation& op = ops_[i].op;
+  switch (op.op_case()) {
+    case v1::Operation::kWrite: return write(i, op.write());
+    case v1::Operation::kSet: return set_change(i, op.set());
+    case v1::Operation::kDecide: return decide(i, op.decide());
+    case v1::Operation::kCancel: return cancel(i);
+    case v1::Operation::kConfirm: return confirm(i, op.confirm());
+    case v1::Operation::kErase: return erase(i, op.erase());
+    case v1::Operation::OP_NOT_SET: return;  // normalise() dropped these
+  }
+}
+
+// ------------------------------------------------------------------- writes
+
+void Folder::write(std::size_t i, const v1::FieldWrite& w) {
+  auto group = static_cast<std::uint32_t>(w.group_case());
+  if (group == kGroupMobilityCreate) return mobility_create(i, w);
+  if (!authorise_write(i, w)) return;
+  auto fds = listed_fields(i, w);
+  if (!fds || !check_values(i, w, *fds)) return;
+  bool agreed = group == kGroupMobilitySending &&
+                std::any_of(fds->begin(), fds->end(), [](const FieldDescriptor* fd) { return fd->number() <= 6; });
+  std::string before = agreed ? agreed_bytes(st_.mobility().sending()) : std::string();
+  lww_write(*group_in_state(group), group_in_write(w), *fds);
+  if (agreed && agreed_bytes(st_.mobility().sending()) != before)
+    st_.mutable_mobility()->set_agreed_delta(ops_[i].delta_id.raw());
+  if (key_.type != v1::MOBILITY) st_.set_created(true);
+  effective(i);
+}
+
+void Folder::mobility_create(std::size_t i, const v1::FieldWrite& w) {
+  if (creation_ == i) {
+    v1::Mobility* m = st_.mutable_mobility();
+    *m->mutable_fixed() = w.mobility_create();
+    m->mutable_fixed()->DiscardUnknownFields();
+    m->set_agreed_delta(ops_[i].delta_id.raw());
+    st_.set_created(true);
+    effective(i);
+    return;
+  }
+  if (!by_owner(i)) return reject(i, Errc::not_authorised, "only the mobility's owner " + owner_short() + " creates it");
+  std::string detail;
+  if (auto rule = check_create(w.mobility_create(), &detail)) return reject(i, *rule, detail);
+  reject(i, Errc::fixed_field,
+         "the mobility was created by delta " + std::to_string(ops_[*creation_].seq.value) +
+             "; its fixed fields never change (a different participant is a new mobility)");
+}
+
+std::optional<Errc> Folder::check_create(const v1::MobilityFixed& f, std::string* detail) const {
+  if (f.sending_organisation().owner() != key_.owner.raw()) {
+    *detail = "the sending organisation " + short_id(f.sending_organisation()) +
+              " is not one the mobility's owner " + owner_short() + " speaks for";
+    return Errc::not_authorised;
+  }
+  if (f.receiving_organisation().owner().size() != NodeId::size()) {
+    *detail = "the receiving organisation does not name a 32-byte member id";
+    return Errc::invalid_argument;
+  }
+  return std::nullopt;
+}
+
+bool Folder::authorise_write(std::size_t i, const v1::FieldWrite& w) {
+  auto group = static_cast<std::uint32_t>(w.group_case());
+  if (group != kGroupMobilityHost) {
+    if (by_owner(i)) return true;
+    reject(i, Errc::not_authorised, std::string("only the record's owner ") + owner_short() + " writes its " + group_name(group));
+    return false;
+  }
+  const v1::MobilityFixed* f = fixed();
+  if (!f) return false;  // held: nothing to check the authority against yet
+  if (!w.has_authority() || !same_id(w.authority(), f->receiving_organisation())) {
+    reject(i, Errc::not_authorised,
+           "host fields must name the receiving organisation " + short_id(f->receiving_organisation()) +
+               " as their authority");
+    return false;
+  }
+  if (ops_[i].origin.raw() != f->receiving_organisation().owner()) {
+    reject(i, Errc::not_authorised,
+           "host fields are written by the receiving organisation's member " +
+               to_hex(f->receiving_organisation().owner()).substr(0, 16));
+    return false;
+  }
+  return true;
+}
+
+std::optional<std::vector<const FieldDescriptor*>> Folder::listed_fields(std::size_t i, const v1::FieldWrite& w) {
+  auto group = static_cast<std::uint32_t>(w.group_case());
+  const auto* desc = group_in_write(w).GetDescriptor();
+  std::vector<const FieldDescriptor*> out;
+  for (std::uint32_t number : w.fields()) {
+    const FieldDescriptor* fd = number <= 0x1fffffff ? desc->FindFieldByNumber(static_cast<int>(number)) : nullptr;
+    if (!fd) {
+      reject(i, Errc::malformed_body, "field " + std::to_string(number) + " is not a field of the " + group_name(group));
+      return std::nullopt;
+    }
+    if (is_set_field(group, number)) {
+      reject(i, Errc::invalid_argument, "field " + fd->name() + " is an add-wins set; change it with SetChange");
+      return std::nullopt;
+    }
+    if (std::find(out.begin(), out.end(), fd) == out.end()) out.push_back(fd);
+  }
+  return out;
+}
+
+bool Folder::check_values(std::size_t i, const v1::FieldWrite& w, const std::vector<const FieldDescriptor*>& fds) {
+  switch (w.group_case()) {
+    case v1::FieldWrite::kOrganisation: {
+      const std::string& speaker = w.organisation().speaker();
+      if (lists(fds, v1::Organisation::kSpeakerFieldNumber) && !speaker.empty() && speaker != key_.owner.raw()) {
+        reject(i, Errc::invalid_argument, "an organisation's speaker is its owner " + owner_short());
+        return false;
+      }
+      return true;
+    }
+    case v1::FieldWrite::kPlacement: {
+      if (!lists(fds, v1::Placement::kWindowsFieldNumber)) return true;
+      std::set<std::uint32_t> ids;
+      for (const auto& win : w.placement().windows()) {
+        if (!ids.insert(win.window_id()).second) {
+          reject(i, Errc::invalid_argument, "window id " + std::to_string(win.window_id()) + " appears twice");
+          return false;
+        }
+      }
+      return true;
+    }
+    case v1::FieldWrite::kReservation: {
+      const v1::Reservation& req = w.reservation();
+      if (lists(fds, v1::Reservation::kDecisionFieldNumber)) {
+        reject(i, Errc::not_authorised, "a reservation's decision is made by the placement's owner (ReservationDecide)");
+        return false;
+      }
+      const v1::Reservation& cur = st_.reservation();
+      bool moved = (lists(fds, v1::Reservation::kPlacementFieldNumber) && !same_id(req.placement(), cur.placement())) ||
+                   (lists(fds, v1::Reservation::kWindowIdFieldNumber) && req.window_id() != cur.window_id()) ||
+                   (lists(fds, v1::Reservation::kSlotsFieldNumber) && req.slots() != cur.slots());
+      if (st_.created() && moved) {
+        reject(i, Errc::fixed_field, "placement, window and slots of a reservation are fixed by its request; cancel and request anew");
+        return false;
+      }
+      return true;
+    }
+    case v1::FieldWrite::kMobilitySending: {
+      auto next = w.mobility_sending().status();
+      auto now = st_.mobility().sending().status();
+      if (lists(fds, v1::MobilitySending::kStatusFieldNumber) && next < now) {
+        reject(i, Errc::invalid_argument,
+               "mobility status moves forward only (" + v1::MobilityStatus_Name(now) + " -> " +
+                   v1::MobilityStatus_Name(next) + " refused)");
+        return false;
+      }
+      return true;
+    }
+    default: return true;
+  }
+}
+
+// ------------------------------------------------------ the other operations
+
+void Folder::set_change(std::size_t i, const v1::SetChange& c) {
+  if (group_record_type(c.group()) != key_.type || !is_set_field(c.group(), c.field())) {
+    return reject(i, Errc::invalid_argument,
+                  "field " + std::to_string(c.field()) + " of group " + std::to_string(c.group()) +
+                      " is not an add-wins set of this record type");
+  }
+  if (!by_owner(i)) return reject(i, Errc::not_authorised, "only the record's owner " + owner_short() + " changes its sets");
+  const FieldDescriptor* fd = group_in_state(c.group())->GetDescriptor()->FindFieldByNumber(static_cast<int>(c.field()));
+  if (!canonical_element(fd, c.element()))
+    return reject(i, Errc::invalid_argument, "element is not a canonical encoding of a " + fd->name() + " value");
+  SetKey k{c.group(), c.field(), c.element()};
+  if (c.remove()) {
+    removed_[k].insert(c.observed().begin(), c.observed().end());
+  } else {
+    adds_[k].insert(set_tag(ops_[i].origin, ops_[i].seq, ops_[i].index));
+  }
+  effective(i);
+}
+
+void Folder::decide(std::size_t i, const v1::ReservationDecide& d) {
+  if (d.placement().owner() != ops_[i].origin.raw())
+    return reject(i, Errc::not_authorised,
+                  "only the placement's owner decides; the decision names placement " + short_id(d.placement()));
+  if (d.decision() != v1::RESERVATION_CONFIRMED && d.decision() != v1::RESERVATION_REJECTED)
+    return reject(i, Errc::invalid_argument, "a decision is CONFIRMED or REJECTED, not " +
+                                                 v1::ReservationDecision_Name(d.decision()));
+  decisions_.push_back(i);
+}
+
+void Folder::cancel(std::size_t i) {
+  if (!by_owner(i)) return reject(i, Errc::not_authorised, "only the requester " + owner_short() + " cancels a reservation");
+  cancelled_ = true;
+  effective(i);
+}
+
+void Folder::confirm(std::size_t i, const v1::MobilityConfirm& c) {
+  if (!c.has_confirmation()) return reject(i, Errc::invalid_argument, "mobility confirmation carries no confirmation");
+  const v1::MobilityFixed* f = fixed();
+  if (!f) return;  // held until the mobility exists
+  const v1::Confirmation& conf = c.confirmation();
+  const v1::RecordId* authority = nullptr;
+  std::string signer;
+  if (conf.party() == v1::PARTY_SENDING) {
+    authority = &f->sending_organisation();
+    signer = key_.owner.raw();
+  } else if (conf.party() == v1::PARTY_HOST) {
+    authority = &f->receiving_organisation();
+    signer = f->receiving_organisation().owner();
+  } else {
+    return reject(i, Errc::invalid_argument, "a confirmation is by the sending or the host party");
+  }
+  if (!same_id(c.authority(), *authority))
+    return reject(i, Errc::not_authorised, "the confirmation must name the party's organisation " + short_id(*authority));
+  if (conf.signer() != signer)
+    return reject(i, Errc::not_authorised, "this party confirms with member " + to_hex(signer).substr(0, 16) + "'s key");
+  if (ops_[i].origin.raw() != signer)
+    return reject(i, Errc::not_authorised, "a confirmation is published by its signer");
+  if (!verify_confirmation(key_, conf))
+    return reject(i, Errc::bad_signature, "the confirmation's signature does not verify");
+  v1::Confirmation clean = conf;
+  clean.DiscardUnknownFields();
+  confirmations_.insert(deterministic_bytes(clean));
+  effective(i);
+}
+
+void Folder::erase(std::size_t i, const v1::Erase& e) {
+  if (!by_owner(i)) return reject(i, Errc::not_authorised, "only the record's owner " + owner_short() + " erases its personal data");
+  if (e.commitment().size() != Hash256::size())
+    return reject(i, Errc::invalid_argument, "an erased commitment is 32 bytes");
+  erased_.insert(e.commitment());
+  effective(i);
+}
+
+// ------------------------------------------------------------- final passes
+
+void Folder::settle_decisions() {
+  v1::Reservation* r = st_.mutable_reservation();
+  if (!st_.created()) {  // decisions are held until the request is known
+    r->set_decision(cancelled_ ? v1::RESERVATION_CANCELLED : v1::RESERVATION_DECISION_UNSPECIFIED);
+    return;
+  }
+  std::optional<std::size_t> last;
+  for (std::size_t i : decisions_) {
+    const v1::ReservationDecide& d = ops_[i].op.decide();
+    if (!same_id(d.placement(), r->placement())) {
+      reject(i, Errc::not_authorised, "the decision names placement " + short_id(d.placement()) +
+                                          " but the request is for " + short_id(r->placement()));
+    } else if (d.window_id() != r->window_id() || d.slots() != r->slots()) {
+      reject(i, Errc::invalid_argument,
+             "the decision is for window " + std::to_string(d.window_id()) + " and " + std::to_string(d.slots()) +
+                 " slots, the request for window " + std::to_string(r->window_id()) + " and " +
+                 std::to_string(r->slots()));
+    } else {
+      last = i;
+      effective(i);
+    }
+  }
+  r->set_decision(cancelled_ ? v1::RESERVATION_CANCELLED
+                  : last     ? ops_[*last].op.decide().decision()
+                             : v1::RESERVATION_PENDING);
+}
+
+void Folder::mirror_sets() {
+  for (std::uint32_t group : {kGroupOrganisation, kGroupPlacement, kGroupMobilitySending, kGroupContact}) {
+    if (group_record_type(group) != key_.type) continue;
+    Message* g = group_in_state(group);
+    const auto* desc = g->GetDescriptor();
+    for (int f = 0; f < desc->field_count(); ++f)
+      if (is_set_field(group, static_cast<std::uint32_t>(desc->field(f)->number())))
+        g->GetReflection()->ClearField(g, desc->field(f));
+  }
+  for (const auto& [k, tags] : adds_) {
+    const auto& [group, field, element] = k;
+    std::vector<std::string> live;
+    auto gone = removed_.find(k);
+    for (const auto& t : tags)
+      if (gone == removed_.end() || !gone->second.count(t)) live.push_back(t);
+    if (live.empty()) continue;
+    Message* g = group_in_state(group);
+    const auto* refl = g->GetReflection();
+    const FieldDescriptor* fd = g->GetDescriptor()->FindFieldByNumber(static_cast<int>(field));
+    switch (fd->type()) {
+      case FieldDescriptor::TYPE_STRING: refl->AddString(g, fd, element); break;
+      case FieldDescriptor::TYPE_ENUM: refl->AddEnumValue(g, fd, *canonical_varint(element)); break;
+      default: refl->AddMessage(g, fd)->ParseFromString(element); break;
+    }
+    v1::SetElement* se = st_.add_sets();
+    se->set_group(group);
+    se->set_field(field);
+    se->set_element(element);
+    for (auto& t : live) se->add_tags(std::move(t));
+  }
+}
+
+v1::RecordState Folder::finish() {
+  std::sort(rejected_.begin(), rejected_.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  for (auto& [i, r] : rejected_) *st_.add_rejected() = std::move(r);
+  for (const auto& c : erased_) st_.add_erased(c);
+  if (key_.type == v1::MOBILITY)
+    for (const auto& c : confirmations_) st_.mutable_mobility()->add_confirmations()->ParseFromString(c);
+  st_.set_updated_hlc(updated_);
+  return std::move(st_);
+}
+
+}  // namespace
+
+v1::RecordState fold_record(const RecordKey& key, std::vector<PositionedOp> ops) {
+  return Folder(key, std::move(ops)).run();
+}
+
+}  // namespace conect

@@ -1,0 +1,198 @@
+#include "conect/crdt/replica.h"
+
+#include <algorithm>
+
+namespace conect {
+namespace {
+
+std::string label(const NodeId& origin, Seq seq) {
+  return "delta " + std::to_string(seq.value) + " of " + origin.hex().substr(0, 16);
+}
+
+const std::vector<VerifiedDelta>& empty_log() {
+  static const std::vector<VerifiedDelta> empty;
+  return empty;
+}
+
+}  // namespace
+
+v1::DeltaRef delta_ref(const VerifiedDelta& d) {
+  v1::DeltaRef r;
+  r.set_origin(d.origin.raw());
+  r.set_seq(d.seq.value);
+  r.set_id(d.id.raw());
+  return r;
+}
+
+Seq Replica::head(const NodeId& origin) const {
+  auto it = logs_.find(origin);
+  return it == logs_.end() ? Seq{} : Seq{it->second.size()};
+}
+
+std::optional<DeltaId> Replica::head_id(const NodeId& origin) const {
+  auto it = logs_.find(origin);
+  if (it == logs_.end() || it->second.empty()) return std::nullopt;
+  return it->second.back().id;
+}
+
+const std::vector<VerifiedDelta>& Replica::log(const NodeId& origin) const {
+  auto it = logs_.find(origin);
+  return it == logs_.end() ? empty_log() : it->second;
+}
+
+std::vector<NodeId> Replica::origins() const {
+  std::vector<NodeId> out;
+  for (const auto& [o, log] : logs_)
+    if (!log.empty()) out.push_back(o);
+  return out;
+}
+
+bool Replica::holds(const NodeId& origin, Seq seq, const DeltaId& id) const {
+  const auto& l = log(origin);
+  return seq.value >= 1 && seq.value <= l.size() && l[seq.value - 1].id == id;
+}
+
+std::optional<Seq> Replica::frozen_at(const NodeId& origin) const {
+  auto it = frozen_.find(origin);
+  if (it == frozen_.end()) return std::nullopt;
+  return it->second;
+}
+
+const ReplicaRecord* Replica::record(const RecordKey& key) const {
+  auto it = records_.find(key);
+  return it == records_.end() ? nullptr : &it->second;
+}
+
+Status Replica::apply(const VerifiedDelta& d) {
+  std::vector<VerifiedDelta>& l = logs_[d.origin];
+  if (d.seq.value >= 1 && d.seq.value <= l.size()) {
+    const VerifiedDelta& held = l[d.seq.value - 1];
+    if (held.id == d.id) return Status::Ok();
+    v1::EquivocationEvidence ev;
+    *ev.mutable_first() = held.signed_delta;
+    *ev.mutable_second() = d.signed_delta;
+    freeze(d.origin, d.seq, std::move(ev));
+    return Error(Errc::equivocation, label(d.origin, d.seq) + " differs from the one held; origin frozen at seq " +
+                                         std::to_string(d.seq.value - 1));
+  }
+  if (auto f = frozen_at(d.origin))
+    return Error(Errc::equivocation, label(d.origin, d.seq) + " lies beyond the freeze at seq " +
+                                         std::to_string(f->value) + " after an equivocation");
+  if (d.seq.value != l.size() + 1)
+    return Error(Errc::sequence_gap, label(d.origin, d.seq) + " arrived while seq " + std::to_string(l.size()) +
+                                         " is the head; fetch the deltas between first");
+  DeltaId expected = l.empty() ? DeltaId{} : l.back().id;
+  if (d.prev != expected)
+    return Error(Errc::broken_chain, label(d.origin, d.seq) + " does not link to the held head");
+  for (const auto& dep : d.body.deps()) {
+    auto origin = NodeId::from_raw(dep.origin());
+    auto id = DeltaId::from_raw(dep.id());
+    if (!origin || !id) return Error(Errc::malformed_body, label(d.origin, d.seq) + " names a malformed dependency");
+    if (holds(*origin, Seq{dep.seq()}, *id)) continue;
+    bool other = dep.seq() >= 1 && dep.seq() <= log(*origin).size();
+    return Error(other ? Errc::broken_chain : Errc::sequence_gap,
+                 label(d.origin, d.seq) + " depends on " + label(*origin, Seq{dep.seq()}) +
+                     (other ? ", but another delta is held at that seq" : ", which is not held yet"));
+  }
+  l.push_back(d);
+  ++delta_count_;
+  std::set<RecordKey> touched;
+  add_ops(d, touched);
+  for (const auto& key : touched) refold(key);
+  return Status::Ok();
+}
+
+Status Replica::apply_evidence(const VerifiedDelta& a, const VerifiedDelta& b) {
+  if (a.origin != b.origin || a.seq != b.seq || a.id == b.id)
+    return Error(Errc::invalid_argument, "evidence must be two different deltas of one origin and seq");
+  auto f = frozen_at(a.origin);
+  if (f && f->value < a.seq.value) return Status::Ok();  // already frozen before this fork
+  v1::EquivocationEvidence ev;
+  *ev.mutable_first() = a.signed_delta;
+  *ev.mutable_second() = b.signed_delta;
+  freeze(a.origin, a.seq, std::move(ev));
+  return Status::Ok();
+}
+
+void Replica::add_ops(const VerifiedDelta& d, std::set<RecordKey>& touched) {
+  for (int i = 0; i < d.body.ops_size(); ++i) {
+    PositionedOp p{d.origin, d.seq, d.hlc, static_cast<std::uint32_t>(i), d.id, d.body.ops(i)};
+    auto target = op_target(p.op);
+    if (!target.ok()) {
+      v1::RejectedOp r;
+      *r.mutable_position() = p.position();
+      r.set_rule(errc_name(static_cast<Errc>(target.error().code.value())));
+      r.set_detail(target.error().detail);
+      untargeted_.push_back(std::move(r));
+      continue;
+    }
+    records_[*target].ops.push_back(std::move(p));
+    touched.insert(*target);
+    ++op_count_;
+  }
+}
+
+std::optional<RecordKey> Replica::placement_of(const v1::RecordState& reservation) {
+  if (!reservation.created() || !reservation.has_reservation()) return std::nullopt;
+  return RecordKey::from_proto(v1::PLACEMENT, reservation.reservation().placement());
+}
+
+void Replica::refold(const RecordKey& key) {
+  auto it = records_.find(key);
+  if (it == records_.end()) return;
+  ReplicaRecord& rec = it->second;
+  bool existed = !rec.bytes.empty();
+  if (existed) digest_.subtract(rec.hash);
+  std::optional<RecordKey> old_placement = key.type == v1::RESERVATION ? placement_of(rec.state) : std::nullopt;
+  if (old_placement) reservations_by_placement_[*old_placement].erase(key);
+  if (rec.ops.empty()) {
+    records_.erase(it);
+    return;
+  }
+  rec.state = fold_record(key, rec.ops);
+  rec.bytes = serialize_state(rec.state);
+  rec.hash = record_hash(key, rec.bytes);
+  digest_.add(rec.hash);
+  if (key.type == v1::RESERVATION)
+    if (auto p = placement_of(rec.state)) reservations_by_placement_[*p].insert(key);
+}
+
+void Replica::freeze(const NodeId& origin, Seq fork, v1::EquivocationEvidence evidence) {
+  evidence_.push_back(std::move(evidence));
+  Seq keep{fork.value - 1};
+  auto f = frozen_.find(origin);
+  if (f == frozen_.end() || keep < f->second) frozen_[origin] = keep;
+  std::vector<VerifiedDelta>& l = logs_[origin];
+  if (l.size() <= keep.value) return;
+  std::set<RecordKey> touched;
+  for (std::size_t s = keep.value; s < l.size(); ++s)
+    for (const auto& op : l[s].body.ops())
+      if (auto t = op_target(op); t.ok()) touched.insert(*t);
+  delta_count_ -= l.size() - keep.value;
+  l.resize(keep.value);
+  std::erase_if(untargeted_, [&](const v1::RejectedOp& r) {
+    return r.position().origin() == origin.raw() && r.position().seq() > keep.value;
+  });
+  for (const auto& key : touched) {
+    auto& ops = records_[key].ops;
+    op_count_ -= static_cast<std::size_t>(
+        std::erase_if(ops, [&](const PositionedOp& p) { return p.origin == origin && p.seq > keep; }));
+    refold(key);
+  }
+}
+
+std::vector<RecordKey> Replica::reservations_of(const RecordKey& placement) const {
+  auto it = reservations_by_placement_.find(placement);
+  if (it == reservations_by_placement_.end()) return {};
+  return {it->second.begin(), it->second.end()};
+}
+
+std::vector<WindowAvailability> Replica::availability(const RecordKey& placement) const {
+  const ReplicaRecord* p = record(placement);
+  if (!p || !p->state.has_placement()) return {};
+  std::vector<v1::RecordState> reservations;
+  for (const auto& key : reservations_of(placement)) reservations.push_back(record(key)->state);
+  return placement_availability(p->state.placement(), reservations);
+}
+
+}  // namespace conect

@@ -261,7 +261,8 @@ Error NoiseXX::fail(Error e) {
 Status NoiseXX::mix_dh(const DhKeyPair& local, const std::optional<X25519PublicKey>& remote) {
   if (!remote) return Error(Errc::protocol_error, "Noise DH before the remote key is known");
   auto shared = dh(local, *remote);
-  if (!shared) return shared.error();
+  // The only way X25519 fails here is a small-order key sent by the peer.
+  if (!shared) return Error(Errc::protocol_error, shared.error().detail);
   Status st = symmetric_.mix_key(view(shared->data(), shared->size()));
   sodium_memzero(shared->data(), shared->size());
   return st;

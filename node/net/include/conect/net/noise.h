@@ -168,12 +168,14 @@ class NoiseXX {
   // Index (1, 2, 3) of the next handshake message, or 4 once complete.
   int next_message() const { return step_ + 1; }
 
-  // Errors: protocol_error (out of turn, already failed, output over 65535
-  // bytes), crypto_error (small-order remote key, nonce, libsodium failure).
+  // Errors: protocol_error (out of turn, already failed, the peer's key has
+  // small order), limit_exceeded (output over 65535 bytes), crypto_error
+  // (libsodium failure).
   Result<std::string> write_message(std::string_view payload);
-  // Errors: as write_message, plus limit_exceeded (over 65535 bytes),
-  // protocol_error (too short), crypto_error (does not decrypt: another
-  // prologue, altered or replayed bytes, or another peer's keys).
+  // Errors: as write_message, plus limit_exceeded (input over 65535 bytes),
+  // protocol_error (too short), and crypto_error only when the message does
+  // not decrypt: another prologue, altered or replayed bytes, or keys that
+  // belong to another session.
   Result<std::string> read_message(std::string_view message);
 
   // h: valid at any point; after completion it identifies the session.

@@ -1,0 +1,275 @@
+// The sync protocol as a pure, deterministic state machine (DESIGN §7).
+//
+// SyncEngine owns no socket, thread, clock or random source. The node (or the
+// simulator) feeds it inputs, each with the current time in milliseconds:
+//   on_peer_connected / on_peer_disconnected, on_message (a decoded frame),
+//   on_local_commit (deltas authored here), on_batch_applied (the outcome of
+//   an ApplyBatch it asked for), on_timer, set_roster;
+// and then drains its outputs with poll():
+//   Send{peer, message}, ApplyBatch{origin, verified deltas, from peer},
+//   StoreEvidence{two deltas}, Disconnect{peer, reason}, ArmTimer{when},
+//   Event{...} (logs and metrics).
+// Identical inputs give identical outputs; the only randomness (summary
+// jitter) comes from SyncConfig::seed.
+//
+// Thread-safety: none. Drive one engine from one strand.
+//
+// Rules the engine keeps, and why:
+//   - Authenticity before storage. Catch-up batches are checked as ranges
+//     (links + the last signature, check_range), live pushes one by one; the
+//     node receives only VerifiedDeltas and applies each ApplyBatch in one
+//     write transaction that re-checks links and dependencies.
+//   - A gap is never applied. A delta is handed to the node only when it
+//     links to the origin's pending head (the stored head plus batches already
+//     handed out) and every dependency it names is pending or stored.
+//   - Bounded memory whatever peers do: bytes handed out but not yet applied
+//     + bytes buffered (out-of-order pushes and batches) + credit granted but
+//     not yet received never exceed SyncConfig::max_buffer_bytes. A request
+//     grants credit in count and bytes; a peer that sends beyond it, answers a
+//     request never made, or breaks a limit is disconnected.
+//   - Nothing relies on a message arriving: requests time out, and a summary
+//     round every summary_interval_ms finds whatever was lost.
+//   - Catch-up resumes from the stored head: requests always start at the
+//     pending head + 1, so a restart or a dropped link never starts over.
+//   - Equivocation: two authentic deltas of one origin at one seq become
+//     evidence (StoreEvidence), are forwarded to every peer, and freeze the
+//     origin at the fork: nothing from the fork seq on is fetched or applied.
+//   - Roster: deltas of origins not on the roster are skipped and counted,
+//     never fatal (a relay with another roster is not misbehaving).
+//
+// Per-peer state machine (the fetch and serve sides run inside it):
+//
+//          on_peer_connected(dialler: send PROBE at once;
+//          |                 acceptor: wait for the peer's PROBE)
+//          v
+//     +-----------+  hash equal (ECHO / PROBE matches)   +---------+
+//     | Comparing |-------------------------------------->| InSync  |
+//     +-----------+                                       +---------+
+//       |  ^    entries show the peer ahead on an origin     |    ^
+//       |  |    (or a Have announces more)                   |    | local commit:
+//       |  |                                                 |    | Push / Have
+//       v  | every fetch from this peer done                  |    | (no state change)
+//     +------------+<--------------------------------------+    |
+//     | CatchingUp |  hash differs at a summary round            |
+//     +------------+----------------------------------------------+
+//          |
+//          | any state: bad signature, broken chain, unsolicited batch,
+//          | batch beyond credit, oversized or malformed message
+//          v
+//     Disconnect{peer, reason}  (state dropped; its requests re-assigned)
+//
+//   Comparing: PROBE(hash) -> ECHO(hash) when equal, else ENTRIES(all) ->
+//   DIFF(only what differs). Fork suspicion at any point (same seq, other
+//   head; or a batch that does not link) sends a one-delta probe request.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "sync.pb.h"
+#include "conect/crdt/delta.h"
+#include "conect/crdt/error.h"
+#include "conect/crdt/types.h"
+#include "conect/sync/messages.h"
+#include "conect/sync/store_view.h"
+#include "conect/sync/verifier.h"
+
+namespace conect::sync {
+
+enum class PeerRole : std::uint8_t { dialler, acceptor };
+enum class PushMode : std::uint8_t {
+  eager,  // push a new delta's body to peers that hold its predecessor
+  lazy,   // announce (SyncHave); peers fetch the body once
+};
+enum class PeerState : std::uint8_t { unknown, comparing, in_sync, catching_up };
+const char* peer_state_name(PeerState s);
+
+struct SyncConfig {
+  FederationId federation;
+  NodeId self;
+  std::uint64_t seed = 0;  // summary jitter only
+
+  PushMode push_mode = PushMode::eager;
+  // A commit of more deltas than this at once is announced, not pushed.
+  std::size_t eager_push_max = 4;
+  // Announcements to one peer are coalesced for this long (0: at once).
+  std::uint64_t have_delay_ms = 0;
+
+  std::uint64_t summary_interval_ms = 30'000;
+  std::uint64_t summary_jitter_ms = 3'000;
+  // A request that receives nothing for this long is abandoned.
+  std::uint64_t request_timeout_ms = 20'000;
+  // An out-of-order push waits this long for its predecessor.
+  std::uint64_t buffer_ttl_ms = 60'000;
+
+  // Bytes handed out (ApplyBatch not yet applied) + buffered + credit granted
+  // but not received. Must be at least 2 * limits.max_delta_bytes.
+  std::size_t max_buffer_bytes = 32u << 20;
+  std::size_t max_buffered_pushes = 256;
+  // Credit window of one request.
+  std::size_t window_count = 512;
+  std::size_t window_bytes = 4u << 20;
+  std::size_t max_fetches = 16;
+  std::size_t max_fetches_per_peer = 4;
+  // Requests a responder keeps open per peer (oldest evicted).
+  std::size_t max_serving_per_peer = 8;
+  // Pushes that fail their own signature before the peer is disconnected.
+  std::size_t max_bad_pushes = 16;
+
+  Limits limits;
+};
+
+// ------------------------------------------------------------------ actions
+struct SendAction {
+  NodeId peer;
+  v1::SyncMessage message;
+};
+
+// Apply these deltas (one origin, contiguous, authentic, linking to the
+// pending head) in ONE write transaction, in the order the actions came, and
+// report with on_batch_applied(apply_id, ...).
+struct ApplyBatchAction {
+  std::uint64_t apply_id = 0;
+  NodeId origin;
+  std::vector<VerifiedDelta> deltas;
+  std::optional<NodeId> from_peer;
+  std::size_t bytes = 0;
+};
+
+// Store equivocation evidence (Store::add_equivocation); both are authentic.
+struct StoreEvidenceAction {
+  NodeId origin;
+  Seq seq;
+  VerifiedDelta first;
+  VerifiedDelta second;
+};
+
+struct DisconnectAction {
+  NodeId peer;
+  Error reason;
+};
+
+// The engine wants on_timer() called at `when` (replaces earlier requests).
+struct ArmTimerAction {
+  std::uint64_t when = 0;
+};
+
+enum class EventKind : std::uint8_t {
+  catch_up_started,       // peer: origins behind, count = deltas behind (as known)
+  catch_up_finished,      // peer: count = deltas, bytes received from it
+  equivocation_detected,  // origin, seq: we found the two deltas
+  evidence_received,      // origin, seq: a peer forwarded valid evidence
+  peer_misbehaved,        // peer, errc, detail (followed by a Disconnect)
+  untrusted_skipped,      // origin not on the roster, count
+  push_dropped,           // a push that could not be used now (budget, deps, bad signature)
+  request_timed_out,      // peer, origin
+  apply_failed,           // origin, errc, detail
+  store_error,            // a read of the store view failed
+  own_chain_behind,       // a peer holds more of our own chain than we do
+  own_chain_caught_up,    // we hold our own chain up to what every peer showed
+};
+const char* event_name(EventKind k);
+
+struct Event {
+  EventKind kind{};
+  std::optional<NodeId> peer{};
+  std::optional<NodeId> origin{};
+  std::uint64_t seq = 0;
+  std::uint64_t count = 0;
+  std::uint64_t bytes = 0;
+  Errc errc = Errc::ok;
+  std::string detail{};
+};
+
+struct EventAction {
+  Event event;
+};
+
+using Action = std::variant<SendAction, ApplyBatchAction, StoreEvidenceAction, DisconnectAction,
+                            ArmTimerAction, EventAction>;
+
+// What became of an ApplyBatch.
+struct ApplyResult {
+  std::uint64_t apply_id = 0;
+  // Not ok: the transaction failed as a whole (storage_full, io_error, ...),
+  // or part of the batch was refused (broken_chain, sequence_gap, missing
+  // dependency). The engine re-reads the head either way.
+  Status status;
+};
+
+// Counters for /metrics; they only grow.
+struct SyncStats {
+  std::uint64_t messages_in = 0, messages_out = 0;
+  std::uint64_t bytes_out = 0;  // encoded size of messages sent
+  std::uint64_t summaries_in_sync = 0, summaries_differ = 0;
+  std::uint64_t requests_sent = 0, requests_served = 0, credits_sent = 0;
+  std::uint64_t requests_timed_out = 0;
+  std::uint64_t batches_received = 0, batches_stale = 0;
+  std::uint64_t deltas_received = 0;  // in batches and pushes, duplicates included
+  std::uint64_t deltas_applied = 0;   // handed out and reported applied
+  std::uint64_t pushes_sent = 0, pushes_received = 0, pushes_duplicate = 0;
+  std::uint64_t pushes_buffered = 0, pushes_dropped = 0, pushes_bad_signature = 0;
+  std::uint64_t haves_sent = 0;
+  std::uint64_t untrusted_skipped = 0;
+  std::uint64_t uncovered_dropped = 0;  // deltas no signature vouched for
+  std::uint64_t dependency_waits = 0;
+  std::uint64_t equivocations_detected = 0, evidence_received = 0;
+  std::uint64_t misbehaving_peers = 0;
+  std::uint64_t apply_failures = 0;
+  std::uint64_t store_errors = 0;
+};
+
+class SyncEngine {
+ public:
+  // `view` and `verifier` must outlive the engine. `roster` is the set of
+  // trusted origins (self is always trusted).
+  SyncEngine(SyncConfig config, const SyncStoreView& view, std::vector<NodeId> roster,
+             std::uint64_t now_ms, const DeltaVerifier& verifier = default_verifier());
+  ~SyncEngine();
+  SyncEngine(const SyncEngine&) = delete;
+  SyncEngine& operator=(const SyncEngine&) = delete;
+
+  // ---------------------------------------------------------------- inputs
+  void set_roster(std::vector<NodeId> roster, std::uint64_t now_ms);
+  void on_peer_connected(const NodeId& peer, PeerRole role, std::uint64_t now_ms);
+  void on_peer_disconnected(const NodeId& peer, std::uint64_t now_ms);
+  // A frame as received: size-checked and decoded here.
+  void on_message_bytes(const NodeId& peer, std::string_view bytes, std::uint64_t now_ms);
+  // An already decoded message (its structure is still checked).
+  void on_message(const NodeId& peer, const v1::SyncMessage& message, std::uint64_t now_ms);
+  // Deltas committed outside an ApplyBatch (authored here, imported), in
+  // commit order. Pushed or announced to every peer that lacks them.
+  void on_local_commit(std::span<const VerifiedDelta> deltas, std::uint64_t now_ms);
+  void on_batch_applied(const ApplyResult& result, std::uint64_t now_ms);
+  void on_timer(std::uint64_t now_ms);
+
+  // --------------------------------------------------------------- outputs
+  std::optional<Action> poll();
+  // Earliest time on_timer() has work, if any.
+  std::optional<std::uint64_t> next_deadline() const;
+
+  // --------------------------------------------------------- introspection
+  const SyncStats& stats() const;
+  // Bytes counted against max_buffer_bytes right now.
+  std::size_t buffered_bytes() const;
+  std::size_t buffered_pushes() const;
+  PeerState peer_state(const NodeId& peer) const;
+  std::vector<NodeId> peers() const;
+  // False while some peer showed more of our own chain than we hold
+  // (DESIGN §10: a restored node must not author until this is true).
+  bool own_chain_caught_up() const;
+  // The hash our summaries carry (tests compare it across nodes).
+  Hash256 version_vector_hash();
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace conect::sync

@@ -1,0 +1,354 @@
+#include <algorithm>
+
+#include "engine_impl.h"
+
+namespace conect::sync {
+
+const char* peer_state_name(PeerState s) {
+  switch (s) {
+    case PeerState::unknown: return "unknown";
+    case PeerState::comparing: return "comparing";
+    case PeerState::in_sync: return "in_sync";
+    case PeerState::catching_up: return "catching_up";
+  }
+  return "unknown";
+}
+
+const char* event_name(EventKind k) {
+  switch (k) {
+    case EventKind::catch_up_started: return "catch_up_started";
+    case EventKind::catch_up_finished: return "catch_up_finished";
+    case EventKind::equivocation_detected: return "equivocation_detected";
+    case EventKind::evidence_received: return "evidence_received";
+    case EventKind::peer_misbehaved: return "peer_misbehaved";
+    case EventKind::untrusted_skipped: return "untrusted_skipped";
+    case EventKind::push_dropped: return "push_dropped";
+    case EventKind::request_timed_out: return "request_timed_out";
+    case EventKind::apply_failed: return "apply_failed";
+    case EventKind::store_error: return "store_error";
+    case EventKind::own_chain_behind: return "own_chain_behind";
+    case EventKind::own_chain_caught_up: return "own_chain_caught_up";
+  }
+  return "unknown";
+}
+
+// ------------------------------------------------------------------ slots
+
+std::uint32_t SyncEngine::Impl::find_slot(const NodeId& id) const {
+  auto it = slot_of.find(id);
+  return it == slot_of.end() ? kNoSlot : it->second;
+}
+
+std::uint32_t SyncEngine::Impl::slot(const NodeId& id) {
+  auto [it, inserted] = slot_of.try_emplace(id, static_cast<std::uint32_t>(origins.size()));
+  if (inserted) {
+    OriginState o;
+    o.id = id;
+    origins.push_back(std::move(o));
+    // Known vectors always cover every slot, so a Known& stays valid.
+    for (auto& [pid, p] : peers) p.known.resize(origins.size());
+  }
+  return it->second;
+}
+
+void SyncEngine::Impl::refresh_head(std::uint32_t s) {
+  OriginState& o = origins[s];
+  auto h = view.head(o.id);
+  if (!h.ok()) {
+    ++stats.store_errors;
+    emit({.kind = EventKind::store_error, .origin = o.id, .errc = Errc::storage_error, .detail = h.error().message()});
+    return;
+  }
+  if (h->seq != o.stored || h->id != o.stored_id) vv_hash.reset();
+  o.stored = h->seq;
+  o.stored_id = h->id;
+  if (h->frozen_at.value != 0 && (o.frozen_at.value == 0 || h->frozen_at < o.frozen_at)) {
+    o.frozen_at = h->frozen_at;
+    o.frozen_id.reset();
+    vv_hash.reset();
+  }
+  if (o.pending < o.stored) {
+    o.pending = o.stored;
+    o.pending_id = o.stored_id;
+  }
+}
+
+void SyncEngine::Impl::load_from_view() {
+  auto vv = view.version_vector();
+  if (!vv.ok()) {
+    ++stats.store_errors;
+    emit({.kind = EventKind::store_error, .errc = Errc::storage_error, .detail = vv.error().message()});
+    return;
+  }
+  for (const auto& [id, head] : *vv) {
+    OriginState& o = origins[slot(id)];
+    o.stored = o.pending = head.seq;
+    o.stored_id = o.pending_id = head.id;
+    o.frozen_at = head.frozen_at;
+    if (head.frozen_at.value != 0) {
+      auto ev = view.evidence(id);
+      if (ev.ok() && ev->has_value()) o.evidence = **ev;
+    }
+  }
+  vv_hash.reset();
+}
+
+void SyncEngine::Impl::apply_roster(std::vector<NodeId> ids) {
+  ids.push_back(cfg.self);
+  std::sort(ids.begin(), ids.end());
+  ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+  for (auto& o : origins) {
+    o.trusted = false;
+    o.roster_index = 0;
+  }
+  roster.clear();
+  std::string concat;
+  for (const auto& id : ids) {
+    std::uint32_t s = slot(id);
+    origins[s].trusted = true;
+    origins[s].roster_index = static_cast<std::uint32_t>(roster.size() + 1);
+    roster.push_back(s);
+    concat += id.raw();
+  }
+  Hash256 h = blake2b256(concat);
+  roster_tag = static_cast<std::uint32_t>(h.bytes[0]) | static_cast<std::uint32_t>(h.bytes[1]) << 8 |
+               static_cast<std::uint32_t>(h.bytes[2]) << 16 | static_cast<std::uint32_t>(h.bytes[3]) << 24;
+  vv_hash.reset();
+  // An origin that left the roster is neither fetched nor buffered any more.
+  std::vector<std::uint64_t> stale;
+  for (const auto& [id, f] : fetches)
+    if (!origins[f.slot].trusted) stale.push_back(id);
+  for (auto id : stale) end_fetch(id, false);
+  for (auto it = push_buffer.begin(); it != push_buffer.end();) {
+    if (!origins[it->first.first].trusted) {
+      buffered -= it->second.bytes;
+      it = push_buffer.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  for (auto it = wanted.begin(); it != wanted.end();)
+    it = origins[*it].trusted ? std::next(it) : wanted.erase(it);
+}
+
+// ---------------------------------------------------------------- outputs
+
+std::uint64_t SyncEngine::Impl::jitter(std::uint64_t span) {
+  // splitmix64: the only randomness, from the configured seed.
+  rng += 0x9e3779b97f4a7c15ull;
+  std::uint64_t z = rng;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  z ^= z >> 31;
+  return span == 0 ? 0 : z % (span + 1);
+}
+
+void SyncEngine::Impl::send(Peer& p, v1::SyncMessage m) {
+  ++stats.messages_out;
+  stats.bytes_out += m.ByteSizeLong();
+  out.emplace_back(SendAction{p.id, std::move(m)});
+}
+
+void SyncEngine::Impl::emit(Event e) { out.emplace_back(EventAction{std::move(e)}); }
+
+void SyncEngine::Impl::misbehaved(const NodeId& peer, Errc errc, std::string detail) {
+  if (!peers.contains(peer)) return;
+  ++stats.misbehaving_peers;
+  emit({.kind = EventKind::peer_misbehaved, .peer = peer, .errc = errc, .detail = detail});
+  drop_peer(peer);
+  out.emplace_back(DisconnectAction{peer, Error(errc, std::move(detail))});
+}
+
+void SyncEngine::Impl::drop_peer(const NodeId& id) {
+  auto it = peers.find(id);
+  if (it == peers.end()) return;
+  std::vector<std::uint64_t> ids(it->second.fetches.begin(), it->second.fetches.end());
+  for (auto f : ids) end_fetch(f, false);
+  for (auto b = push_buffer.begin(); b != push_buffer.end();) {
+    if (b->second.from == id) {
+      buffered -= b->second.bytes;
+      b = push_buffer.erase(b);
+    } else {
+      ++b;
+    }
+  }
+  peers.erase(it);
+}
+
+std::optional<std::uint64_t> SyncEngine::Impl::deadline() const {
+  std::optional<std::uint64_t> d;
+  auto take = [&](std::uint64_t t) { d = d ? std::min(*d, t) : t; };
+  for (const auto& [id, p] : peers) {
+    take(p.next_probe_at);
+    if (!p.have_queue.empty()) take(p.have_flush_at);
+  }
+  for (const auto& [id, f] : fetches) take(f.deadline);
+  for (const auto& [key, b] : push_buffer) take(b.expires);
+  return d;
+}
+
+void SyncEngine::Impl::rearm() {
+  auto d = deadline();
+  if (d && d != armed) out.emplace_back(ArmTimerAction{*d});
+  armed = d;
+}
+
+// ---------------------------------------------------------------- dispatch
+
+void SyncEngine::Impl::dispatch(Peer& p, const v1::SyncMessage& m) {
+  ++stats.messages_in;
+  switch (m.msg_case()) {
+    case v1::SyncMessage::kSummary: on_summary(p, m.summary()); break;
+    case v1::SyncMessage::kRequest: on_request(p, m.request()); break;
+    case v1::SyncMessage::kBatch: on_batch(p, m.batch()); break;
+    case v1::SyncMessage::kCredit: on_credit(p, m.credit()); break;
+    case v1::SyncMessage::kPush: on_push(p, m.push()); break;
+    case v1::SyncMessage::kHave: on_have(p, m.have()); break;
+    case v1::SyncMessage::kEvidence: on_evidence(p, m.evidence()); break;
+    case v1::SyncMessage::MSG_NOT_SET: break;
+  }
+}
+
+// ------------------------------------------------------------- public API
+
+SyncEngine::SyncEngine(SyncConfig config, const SyncStoreView& view, std::vector<NodeId> roster,
+                       std::uint64_t now_ms, const DeltaVerifier& verifier)
+    : impl_(std::make_unique<Impl>(std::move(config), view, verifier)) {
+  impl_->now = now_ms;
+  impl_->rng = impl_->cfg.seed;
+  impl_->load_from_view();
+  impl_->apply_roster(std::move(roster));
+}
+
+SyncEngine::~SyncEngine() = default;
+
+void SyncEngine::set_roster(std::vector<NodeId> roster, std::uint64_t now_ms) {
+  impl_->now = now_ms;
+  impl_->apply_roster(std::move(roster));
+  impl_->schedule();
+  impl_->rearm();
+}
+
+void SyncEngine::on_peer_connected(const NodeId& id, PeerRole role, std::uint64_t now_ms) {
+  Impl& I = *impl_;
+  I.now = now_ms;
+  I.drop_peer(id);
+  Peer& p = I.peers[id];
+  p.id = id;
+  p.role = role;
+  p.known.resize(I.origins.size());
+  if (role == PeerRole::dialler) {
+    I.send_summary(p, v1::SUMMARY_PROBE, nullptr);
+    p.next_probe_at = now_ms + I.cfg.summary_interval_ms + I.jitter(I.cfg.summary_jitter_ms);
+  } else {
+    // The dialler leads the rounds; the acceptor probes only if it hears none.
+    p.next_probe_at = now_ms + 2 * I.cfg.summary_interval_ms + I.jitter(I.cfg.summary_jitter_ms);
+  }
+  I.rearm();
+}
+
+void SyncEngine::on_peer_disconnected(const NodeId& id, std::uint64_t now_ms) {
+  impl_->now = now_ms;
+  impl_->drop_peer(id);
+  impl_->schedule();
+  impl_->rearm();
+}
+
+void SyncEngine::on_message_bytes(const NodeId& peer, std::string_view bytes, std::uint64_t now_ms) {
+  impl_->now = now_ms;
+  if (!impl_->peers.contains(peer)) return;
+  auto m = decode_message(bytes, impl_->cfg.limits);
+  if (!m.ok()) {
+    impl_->misbehaved(peer, m.error().code == make_error_code(Errc::limit_exceeded) ? Errc::limit_exceeded
+                                                                                     : Errc::protocol_error,
+                      m.error().detail);
+    impl_->rearm();
+    return;
+  }
+  on_message(peer, *m, now_ms);
+}
+
+void SyncEngine::on_message(const NodeId& peer, const v1::SyncMessage& m, std::uint64_t now_ms) {
+  Impl& I = *impl_;
+  I.now = now_ms;
+  auto it = I.peers.find(peer);
+  if (it == I.peers.end()) return;
+  if (auto st = check_message(m, I.cfg.limits); !st.ok()) {
+    I.misbehaved(peer, st.error().is(Errc::limit_exceeded) ? Errc::limit_exceeded : Errc::protocol_error,
+                 std::string(message_name(m)) + ": " + st.error().detail);
+  } else {
+    I.dispatch(it->second, m);
+  }
+  I.schedule();
+  I.rearm();
+}
+
+void SyncEngine::on_local_commit(std::span<const VerifiedDelta> deltas, std::uint64_t now_ms) {
+  impl_->now = now_ms;
+  impl_->local_commit(deltas);
+  impl_->schedule();
+  impl_->rearm();
+}
+
+void SyncEngine::on_batch_applied(const ApplyResult& result, std::uint64_t now_ms) {
+  impl_->now = now_ms;
+  impl_->applied(result);
+  impl_->schedule();
+  impl_->rearm();
+}
+
+void SyncEngine::on_timer(std::uint64_t now_ms) {
+  Impl& I = *impl_;
+  I.now = now_ms;
+  I.armed.reset();
+  std::vector<std::uint64_t> expired;
+  for (const auto& [id, f] : I.fetches)
+    if (f.deadline <= now_ms) expired.push_back(id);
+  for (auto id : expired) I.end_fetch(id, true);
+  I.expire_buffer();
+  for (auto& [id, p] : I.peers) {
+    if (!p.have_queue.empty() && p.have_flush_at <= now_ms) I.flush_haves(p);
+    if (p.next_probe_at <= now_ms) {
+      I.send_summary(p, v1::SUMMARY_PROBE, nullptr);
+      p.next_probe_at = now_ms + I.cfg.summary_interval_ms + I.jitter(I.cfg.summary_jitter_ms);
+    }
+  }
+  I.schedule();
+  I.rearm();
+}
+
+std::optional<Action> SyncEngine::poll() {
+  if (impl_->out.empty()) return std::nullopt;
+  Action a = std::move(impl_->out.front());
+  impl_->out.pop_front();
+  return a;
+}
+
+std::optional<std::uint64_t> SyncEngine::next_deadline() const { return impl_->deadline(); }
+const SyncStats& SyncEngine::stats() const { return impl_->stats; }
+std::size_t SyncEngine::buffered_bytes() const { return impl_->used(); }
+std::size_t SyncEngine::buffered_pushes() const { return impl_->push_buffer.size(); }
+
+PeerState SyncEngine::peer_state(const NodeId& peer) const {
+  auto it = impl_->peers.find(peer);
+  return it == impl_->peers.end() ? PeerState::unknown : it->second.state;
+}
+
+std::vector<NodeId> SyncEngine::peers() const {
+  std::vector<NodeId> ids;
+  for (const auto& [id, p] : impl_->peers) ids.push_back(id);
+  return ids;
+}
+
+bool SyncEngine::own_chain_caught_up() const {
+  const Impl& I = *impl_;
+  std::uint32_t s = I.find_slot(I.cfg.self);
+  if (s == kNoSlot) return true;
+  for (const auto& [id, p] : I.peers)
+    if (s < p.known.size() && p.known[s].seq > I.origins[s].stored.value) return false;
+  return true;
+}
+
+Hash256 SyncEngine::version_vector_hash() { return impl_->compute_vv_hash(); }
+
+}  // namespace conect::sync

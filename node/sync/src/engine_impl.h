@@ -1,0 +1,229 @@
+// SyncEngine's inside. One struct, its methods split by concern:
+//   engine.cc   inputs, peers, roster, timers, actions, introspection
+//   summary.cc  version vector hash, summary rounds, fork suspicion
+//   fetch.cc    requests we make: credit, batches, anchoring, ApplyBatch
+//   serve.cc    requests we answer
+//   push.cc     live pushes, announcements, buffered pushes, evidence
+#pragma once
+
+#include <deque>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "conect/sync/engine.h"
+
+namespace conect::sync {
+
+struct NodeIdHash {
+  std::size_t operator()(const NodeId& id) const {
+    std::size_t h = 0;
+    for (int i = 0; i < 8; ++i) h = (h << 8) | id.bytes[static_cast<std::size_t>(i)];
+    return h;
+  }
+};
+
+inline constexpr std::uint32_t kNoSlot = 0xffffffffu;
+inline constexpr std::uint64_t kNoLimit = ~std::uint64_t{0};
+
+struct OriginState {
+  NodeId id;
+  bool trusted = false;
+  std::uint32_t roster_index = 0;  // 1-based position in the sorted roster
+  Seq stored;                      // committed head (mirror of the view)
+  DeltaId stored_id;
+  Seq pending;                     // stored + batches handed out
+  DeltaId pending_id;
+  std::uint64_t epoch = 0;         // bumped when pending is reset
+  Seq frozen_at;                   // fork seq (0: not frozen)
+  std::optional<v1::EquivocationEvidence> evidence;
+  std::optional<DeltaId> frozen_id;  // id at frozen_at - 1 (cache)
+  std::uint64_t fetch_id = 0;      // active catch-up fetch (0: none)
+
+  // Highest seq we may hold: everything before the fork.
+  std::uint64_t limit() const { return frozen_at.value ? frozen_at.value - 1 : kNoLimit; }
+};
+
+struct Known {
+  std::uint64_t seq = 0;
+  std::uint64_t frozen = 0;
+};
+
+// A request we made.
+struct Fetch {
+  std::uint64_t id = 0;
+  NodeId peer;
+  std::uint32_t slot = kNoSlot;
+  std::uint64_t next_seq = 0;  // next seq expected in the stream
+  std::uint64_t until = 0;
+  std::uint64_t credit_count = 0;  // granted, not yet received
+  std::uint64_t credit_bytes = 0;
+  std::map<std::uint64_t, v1::SyncBatch> reorder;  // first_seq -> batch
+  std::size_t reorder_bytes = 0;
+  std::vector<VerifiedDelta> uncovered;  // linked, awaiting a signature
+  std::size_t uncovered_bytes = 0;
+  std::uint64_t deadline = 0;
+  bool ended = false;
+  bool anchored = false;
+  // Fork probe: one delta at probe_seq; authentic by its signature or by
+  // equalling probe_expect (a prev link that a verified range vouched for).
+  bool probe = false;
+  std::optional<DeltaId> probe_expect;
+  std::uint64_t received_deltas = 0;
+  std::uint64_t received_bytes = 0;
+};
+
+// A request we answer.
+struct Serving {
+  std::uint64_t id = 0;
+  NodeId origin;
+  std::uint64_t next_seq = 0;
+  std::uint64_t until = 0;
+  std::uint64_t credit_count = 0;
+  std::uint64_t credit_bytes = 0;
+  std::uint64_t last_active = 0;
+};
+
+struct Peer {
+  NodeId id;
+  PeerRole role = PeerRole::acceptor;
+  PeerState state = PeerState::comparing;
+  std::vector<Known> known;                 // by slot
+  std::optional<std::uint32_t> roster_tag;  // the peer's, from its last summary/have
+  std::uint64_t next_probe_at = 0;
+  std::set<std::uint64_t> fetches;          // ids of our requests to this peer
+  std::map<std::uint64_t, Serving> serving; // by request id
+  std::set<std::uint32_t> have_queue;       // slots to announce
+  std::uint64_t have_flush_at = 0;
+  std::map<std::uint32_t, std::uint64_t> evidence_sent;  // slot -> fork seq sent
+  std::set<std::uint32_t> probing;          // slots with a fork probe in flight
+  std::uint64_t bad_pushes = 0;
+  // catch-up session
+  bool catching_up = false;
+  std::uint64_t catch_up_deltas = 0, catch_up_bytes = 0;
+
+  Known& k(std::uint32_t slot) {
+    if (known.size() <= slot) known.resize(slot + 1);
+    return known[slot];
+  }
+};
+
+struct InflightApply {
+  std::uint32_t slot = kNoSlot;
+  std::uint64_t epoch = 0;
+  std::uint64_t first = 0, last = 0;
+  std::size_t bytes = 0;
+  std::optional<NodeId> from;
+  std::vector<v1::SignedDelta> push_copy;  // kept for eager push when small
+};
+
+struct BufferedPush {
+  VerifiedDelta delta;
+  std::size_t bytes = 0;
+  std::uint64_t expires = 0;
+  NodeId from;
+};
+
+struct SyncEngine::Impl {
+  Impl(SyncConfig c, const SyncStoreView& v, const DeltaVerifier& ver)
+      : cfg(std::move(c)), view(v), verifier(ver) {}
+
+  SyncConfig cfg;
+  const SyncStoreView& view;
+  const DeltaVerifier& verifier;
+  std::uint64_t now = 0;
+  std::uint64_t rng;
+
+  std::vector<OriginState> origins;  // by slot
+  std::unordered_map<NodeId, std::uint32_t, NodeIdHash> slot_of;
+  std::vector<std::uint32_t> roster;  // slots of trusted origins, sorted by id
+  std::uint32_t roster_tag = 0;
+  std::optional<Hash256> vv_hash;     // cache
+
+  std::map<NodeId, Peer> peers;
+  std::map<std::uint64_t, Fetch> fetches;
+  std::uint64_t next_request_id = 1;
+  std::set<std::uint32_t> wanted;  // slots some peer holds beyond pending
+  std::map<std::uint64_t, InflightApply> applies;
+  std::uint64_t next_apply_id = 1;
+  std::map<std::pair<std::uint32_t, std::uint64_t>, BufferedPush> push_buffer;
+
+  std::size_t inflight_bytes = 0;
+  std::size_t buffered = 0;  // pushes + reorder + uncovered
+  std::size_t credit_outstanding = 0;
+  bool own_behind_reported = false;
+
+  std::deque<Action> out;
+  std::optional<std::uint64_t> armed;
+  SyncStats stats;
+
+  // ---- engine.cc
+  std::uint32_t slot(const NodeId& id);
+  std::uint32_t find_slot(const NodeId& id) const;
+  void load_from_view();
+  void refresh_head(std::uint32_t s);
+  void apply_roster(std::vector<NodeId> ids);
+  void send(Peer& p, v1::SyncMessage m);
+  void emit(Event e);
+  void misbehaved(const NodeId& peer, Errc errc, std::string detail);
+  void drop_peer(const NodeId& peer);
+  void dispatch(Peer& p, const v1::SyncMessage& m);
+  void rearm();
+  std::uint64_t jitter(std::uint64_t span);
+  std::size_t used() const { return inflight_bytes + buffered + credit_outstanding; }
+  std::size_t free_budget() const {
+    return used() >= cfg.max_buffer_bytes ? 0 : cfg.max_buffer_bytes - used();
+  }
+  std::optional<std::uint64_t> deadline() const;
+
+  // ---- summary.cc
+  Hash256 compute_vv_hash();
+  std::uint64_t eff_seq(std::uint32_t s) const;
+  DeltaId eff_id(std::uint32_t s);
+  void send_summary(Peer& p, v1::SummaryMode mode, const std::vector<std::uint32_t>* only);
+  void on_summary(Peer& p, const v1::SyncSummary& m);
+  std::uint32_t resolve(const Peer& p, std::uint32_t tag, const v1::OriginEntry& e);
+  void fill_entry(const Peer& p, std::uint32_t s, bool full, v1::OriginEntry* e);
+  void mark_in_sync(Peer& p);
+  bool compare_entry(Peer& p, std::uint32_t s, const v1::OriginEntry& e);
+  void start_probe(Peer& p, std::uint32_t s, std::uint64_t seq, std::optional<DeltaId> expect);
+
+  // ---- fetch.cc
+  void consider(std::uint32_t s);
+  void schedule();
+  bool start_fetch(std::uint32_t s);
+  void on_batch(Peer& p, const v1::SyncBatch& b);
+  void process_in_order(Fetch& f);
+  void ingest(Fetch& f, v1::SyncBatch b);
+  void finish_probe(Fetch& f, v1::SyncBatch b);
+  void top_up(Fetch& f);
+  void end_fetch(std::uint64_t id, bool timed_out);
+  void hand_out(std::uint32_t s, std::vector<VerifiedDelta> ds, std::optional<NodeId> from);
+  std::size_t deps_ready(const std::vector<VerifiedDelta>& ds, std::size_t n, const NodeId& from);
+  void applied(const ApplyResult& r);
+  void check_catch_up_done();
+
+  // ---- serve.cc
+  void on_request(Peer& p, const v1::SyncRequest& r);
+  void on_credit(Peer& p, const v1::SyncCredit& c);
+  void pump(Peer& p, Serving& sv);
+
+  // ---- push.cc
+  void announce(std::uint32_t s, std::uint64_t first, std::uint64_t last,
+                const std::vector<v1::SignedDelta>* bodies, const std::optional<NodeId>& except);
+  void flush_haves(Peer& p);
+  void on_push(Peer& p, const v1::SyncPush& m);
+  void on_have(Peer& p, const v1::SyncHave& m);
+  void drain_buffer(std::uint32_t s);
+  void expire_buffer();
+  void on_evidence(Peer& p, const v1::SyncEvidence& m);
+  void adopt_evidence(std::uint32_t s, const VerifiedDelta& a, const VerifiedDelta& b,
+                      const std::optional<NodeId>& from, bool detected);
+  void send_evidence(Peer& p, std::uint32_t s);
+  void local_commit(std::span<const VerifiedDelta> ds);
+};
+
+}  // namespace conect::sync

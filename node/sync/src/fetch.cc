@@ -1,0 +1,415 @@
+// The requests we make (docs/sync.md "Catch-up"): which origin from which
+// peer, how much credit, and what to do with each batch that comes back.
+#include <algorithm>
+
+#include "engine_impl.h"
+
+namespace conect::sync {
+namespace {
+
+std::uint64_t known_seq(const Peer& p, std::uint32_t s) {
+  return s < p.known.size() ? p.known[s].seq : 0;
+}
+
+Errc errc_of(const Error& e) {
+  return e.code.category() == conect_category() ? static_cast<Errc>(e.code.value()) : Errc::protocol_error;
+}
+
+}  // namespace
+
+void SyncEngine::Impl::consider(std::uint32_t s) {
+  const OriginState& o = origins[s];
+  if (!o.trusted || o.fetch_id != 0 || o.pending.value >= o.limit()) return;
+  for (const auto& [id, p] : peers) {
+    if (known_seq(p, s) > o.pending.value) {
+      wanted.insert(s);
+      return;
+    }
+  }
+}
+
+void SyncEngine::Impl::schedule() {
+  for (auto it = wanted.begin(); it != wanted.end();) {
+    const std::uint32_t s = *it;
+    const OriginState& o = origins[s];
+    if (!o.trusted || o.fetch_id != 0 || o.pending.value >= o.limit()) {
+      it = wanted.erase(it);
+      continue;
+    }
+    if (fetches.size() >= cfg.max_fetches) break;
+    it = start_fetch(s) ? wanted.erase(it) : std::next(it);
+  }
+  std::vector<std::uint64_t> ids;
+  for (const auto& [id, f] : fetches) ids.push_back(id);
+  for (auto id : ids)
+    if (auto f = fetches.find(id); f != fetches.end()) top_up(f->second);
+  check_catch_up_done();
+}
+
+// Starts a catch-up request for origin `s`. False when it must wait (peers
+// busy, budget short); an origin no peer holds more of is dropped silently.
+bool SyncEngine::Impl::start_fetch(std::uint32_t s) {
+  OriginState& o = origins[s];
+  Peer* best = nullptr;
+  bool any = false;
+  for (auto& [id, p] : peers) {
+    const std::uint64_t k = known_seq(p, s);
+    if (k <= o.pending.value) continue;
+    any = true;
+    if (p.fetches.size() >= cfg.max_fetches_per_peer) continue;
+    if (best == nullptr || k > known_seq(*best, s)) best = &p;
+  }
+  if (!any) return true;
+  const std::size_t credit = std::min(cfg.window_bytes, free_budget());
+  if (best == nullptr || credit < cfg.limits.max_delta_bytes) return false;
+  Fetch f;
+  f.id = next_request_id++;
+  f.peer = best->id;
+  f.slot = s;
+  f.next_seq = o.pending.value + 1;
+  f.until = o.limit() == kNoLimit ? 0 : o.limit();
+  f.credit_count = cfg.window_count;
+  f.credit_bytes = credit;
+  f.deadline = now + cfg.request_timeout_ms;
+  credit_outstanding += credit;
+  o.fetch_id = f.id;
+  best->fetches.insert(f.id);
+  if (!best->catching_up) {
+    best->catching_up = true;
+    best->catch_up_deltas = best->catch_up_bytes = 0;
+    std::uint64_t behind = 0, count = 0;
+    for (std::uint32_t r : roster) {
+      const std::uint64_t k = known_seq(*best, r);
+      if (k > origins[r].pending.value) behind += k - origins[r].pending.value, ++count;
+    }
+    emit({.kind = EventKind::catch_up_started, .peer = best->id, .count = behind,
+          .detail = std::to_string(count) + " origins behind"});
+  }
+  best->state = PeerState::catching_up;
+  v1::SyncMessage m;
+  auto* r = m.mutable_request();
+  r->set_request_id(f.id);
+  r->set_origin(o.id.raw());
+  r->set_from(f.next_seq);
+  r->set_until(f.until);
+  r->set_max_count(static_cast<std::uint32_t>(f.credit_count));
+  r->set_max_bytes(f.credit_bytes);
+  fetches.emplace(f.id, std::move(f));
+  ++stats.requests_sent;
+  send(*best, std::move(m));
+  return true;
+}
+
+void SyncEngine::Impl::top_up(Fetch& f) {
+  if (f.ended || f.probe) return;
+  if (f.credit_bytes >= cfg.window_bytes / 2 && f.credit_count >= cfg.window_count / 2) return;
+  const std::size_t add_bytes = std::min(cfg.window_bytes - std::min(cfg.window_bytes, f.credit_bytes), free_budget());
+  const std::size_t add_count = cfg.window_count - std::min<std::size_t>(cfg.window_count, f.credit_count);
+  if (add_bytes == 0 || f.credit_bytes + add_bytes < cfg.limits.max_delta_bytes) return;
+  f.credit_bytes += add_bytes;
+  f.credit_count += add_count;
+  credit_outstanding += add_bytes;
+  f.deadline = now + cfg.request_timeout_ms;
+  auto p = peers.find(f.peer);
+  if (p == peers.end()) return;
+  v1::SyncMessage m;
+  auto* c = m.mutable_credit();
+  c->set_request_id(f.id);
+  c->set_add_count(static_cast<std::uint32_t>(add_count));
+  c->set_add_bytes(add_bytes);
+  ++stats.credits_sent;
+  send(p->second, std::move(m));
+}
+
+void SyncEngine::Impl::end_fetch(std::uint64_t id, bool timed_out) {
+  auto it = fetches.find(id);
+  if (it == fetches.end()) return;
+  Fetch& f = it->second;
+  credit_outstanding -= f.credit_bytes;
+  buffered -= f.reorder_bytes + f.uncovered_bytes;
+  stats.uncovered_dropped += f.uncovered.size();
+  OriginState& o = origins[f.slot];
+  if (timed_out) {
+    ++stats.requests_timed_out;
+    emit({.kind = EventKind::request_timed_out, .peer = f.peer, .origin = o.id, .seq = f.next_seq});
+  }
+  auto p = peers.find(f.peer);
+  if (p != peers.end()) {
+    p->second.fetches.erase(id);
+    if (f.probe) p->second.probing.erase(f.slot);
+  }
+  const bool probe = f.probe;
+  const std::uint32_t s = f.slot;
+  fetches.erase(it);
+  if (!probe && o.fetch_id == id) {
+    o.fetch_id = 0;
+    consider(s);
+  }
+}
+
+void SyncEngine::Impl::on_batch(Peer& p, const v1::SyncBatch& b) {
+  ++stats.batches_received;
+  auto it = fetches.find(b.request_id());
+  if (it == fetches.end()) {
+    if (b.request_id() == 0 || b.request_id() >= next_request_id)
+      return misbehaved(p.id, Errc::protocol_error, "batch answers no request we made");
+    ++stats.batches_stale;  // a request we already closed (timed out, ended)
+    return;
+  }
+  Fetch& f = it->second;
+  if (f.peer != p.id) return misbehaved(p.id, Errc::protocol_error, "batch answers a request made to another peer");
+  const std::uint64_t n = static_cast<std::uint64_t>(b.deltas_size());
+  if (b.first_seq() == 0) {  // the responder holds no such request any more
+    if (n != 0) return misbehaved(p.id, Errc::protocol_error, "batch with deltas at seq 0");
+    return end_fetch(f.id, false);
+  }
+  if (b.origin() != origins[f.slot].id.raw())
+    return misbehaved(p.id, Errc::protocol_error, "batch carries another origin than requested");
+  if (b.first_seq() < f.next_seq || f.reorder.contains(b.first_seq())) {
+    if (b.first_seq() + n <= f.next_seq || f.reorder.contains(b.first_seq())) {
+      ++stats.batches_stale;  // a duplicate
+      return;
+    }
+    return misbehaved(p.id, Errc::protocol_error, "batch overlaps one already received");
+  }
+  std::size_t bytes = 0;
+  for (const auto& d : b.deltas()) bytes += delta_bytes(d);
+  if (n > f.credit_count || bytes > f.credit_bytes)
+    return misbehaved(p.id, Errc::limit_exceeded,
+                      "batch of " + std::to_string(n) + " deltas / " + std::to_string(bytes) +
+                          " bytes exceeds the credit granted (" + std::to_string(f.credit_count) + " / " +
+                          std::to_string(f.credit_bytes) + ")");
+  if (f.until != 0 && n > 0 && b.first_seq() + n - 1 > f.until)
+    return misbehaved(p.id, Errc::protocol_error, "batch goes past the requested range");
+  f.credit_count -= n;
+  f.credit_bytes -= bytes;
+  credit_outstanding -= bytes;
+  buffered += bytes;
+  f.reorder_bytes += bytes;
+  f.deadline = now + cfg.request_timeout_ms;
+  if (b.end()) {
+    // The responder's own statement of its head: no point asking it for more.
+    Known& k = p.k(f.slot);
+    k.seq = std::min(k.seq, b.head());
+  }
+  f.reorder.emplace(b.first_seq(), b);
+  process_in_order(f);
+}
+
+void SyncEngine::Impl::process_in_order(Fetch& fetch) {
+  const std::uint64_t id = fetch.id;
+  for (;;) {
+    auto it = fetches.find(id);
+    if (it == fetches.end()) return;
+    Fetch& f = it->second;
+    if (f.reorder.empty() || f.reorder.begin()->first != f.next_seq) break;
+    v1::SyncBatch b = std::move(f.reorder.begin()->second);
+    f.reorder.erase(f.reorder.begin());
+    std::size_t bytes = 0;
+    for (const auto& d : b.deltas()) bytes += delta_bytes(d);
+    f.reorder_bytes -= bytes;
+    buffered -= bytes;
+    f.next_seq += static_cast<std::uint64_t>(b.deltas_size());
+    f.ended = f.ended || b.end();
+    if (f.probe) return finish_probe(f, std::move(b));
+    ingest(f, std::move(b));
+  }
+  auto it = fetches.find(id);
+  if (it == fetches.end()) return;
+  if (it->second.ended) return end_fetch(id, false);
+  top_up(it->second);
+}
+
+void SyncEngine::Impl::ingest(Fetch& f, v1::SyncBatch b) {
+  const std::uint32_t s = f.slot;
+  OriginState& o = origins[s];
+  const std::uint64_t n = static_cast<std::uint64_t>(b.deltas_size());
+  if (n == 0) return;
+  stats.deltas_received += n;
+  auto peer = peers.find(f.peer);
+  for (const auto& d : b.deltas()) {
+    f.received_bytes += delta_bytes(d);
+    if (peer != peers.end()) peer->second.catch_up_bytes += delta_bytes(d);
+  }
+  f.received_deltas += n;
+  if (peer != peers.end()) {
+    peer->second.catch_up_deltas += n;
+    Known& k = peer->second.k(s);
+    k.seq = std::max(k.seq, b.first_seq() + n - 1);
+  }
+  if (f.uncovered.empty() && b.first_seq() + n - 1 <= o.pending.value) return;  // already pending
+  std::vector<v1::SignedDelta> raw(std::make_move_iterator(b.mutable_deltas()->begin()),
+                                   std::make_move_iterator(b.mutable_deltas()->end()));
+  auto r = check_range(verifier, cfg.federation, b.first_seq(), std::move(raw),
+                       f.uncovered.empty() ? nullptr : &f.uncovered.back());
+  if (!r.ok()) return misbehaved(f.peer, errc_of(r.error()), "catch-up batch: " + r.error().detail);
+  if (r->deltas.front().origin != o.id)
+    return misbehaved(f.peer, Errc::protocol_error, "catch-up batch of another origin");
+  std::vector<VerifiedDelta> chain = std::move(f.uncovered);
+  const std::size_t old = chain.size();
+  buffered -= f.uncovered_bytes;
+  f.uncovered.clear();
+  f.uncovered_bytes = 0;
+  const std::size_t covered = r->covered > 0 ? old + r->covered : 0;
+  for (auto& d : r->deltas) chain.push_back(std::move(d));
+
+  const std::uint64_t base = chain.front().seq.value - 1;
+  const std::uint64_t P = o.pending.value;
+  if (chain.back().seq.value <= P) return;
+  if (base > P) return end_fetch(f.id, false);  // pending was reset below the stream
+  const bool linked = P == base ? chain.front().prev == o.pending_id : chain[P - base - 1].id == o.pending_id;
+  if (!linked) {
+    // An authentic chain that is not ours: the origin forked at or before P.
+    const std::uint64_t fid = f.id;
+    if (P > base && P - base - 1 < covered && P <= o.stored.value) {
+      auto ours = view.deltas_from(o.id, Seq{P}, 1, cfg.limits.max_delta_bytes);
+      if (ours.ok() && !ours->empty()) {
+        auto mine = verifier.decode(cfg.federation, ours->front());
+        if (mine.ok()) adopt_evidence(s, *mine, chain[P - base - 1], f.peer, true);
+      }
+    } else if (P == base && covered > 0 && peer != peers.end()) {
+      start_probe(peer->second, s, P, chain.front().prev);
+    }
+    return end_fetch(fid, false);
+  }
+  const std::size_t start = static_cast<std::size_t>(P - base);
+  std::vector<VerifiedDelta> take;
+  for (std::size_t i = start; i < chain.size(); ++i) {
+    if (i < covered) {
+      if (chain[i].seq.value <= o.limit()) take.push_back(std::move(chain[i]));
+    } else {
+      f.uncovered_bytes += delta_bytes(chain[i].signed_delta);
+      f.uncovered.push_back(std::move(chain[i]));
+    }
+  }
+  buffered += f.uncovered_bytes;
+  if (!take.empty()) hand_out(s, std::move(take), f.peer);
+}
+
+void SyncEngine::Impl::finish_probe(Fetch& f, v1::SyncBatch b) {
+  const std::uint64_t id = f.id;
+  const std::uint32_t s = f.slot;
+  const std::uint64_t seq = f.until;
+  if (b.deltas_size() != 1) return end_fetch(id, false);
+  OriginState& o = origins[s];
+  auto d = verifier.decode(cfg.federation, std::move(*b.mutable_deltas(0)));
+  if (!d.ok() || d->seq.value != seq || d->origin != o.id)
+    return misbehaved(f.peer, Errc::protocol_error, "probe answered with another delta");
+  const bool authentic = verifier.signature_holds(*d) || (f.probe_expect && d->id == *f.probe_expect);
+  if (authentic && seq <= o.stored.value) {
+    auto ours = view.deltas_from(o.id, Seq{seq}, 1, cfg.limits.max_delta_bytes);
+    if (ours.ok() && !ours->empty()) {
+      auto mine = verifier.decode(cfg.federation, ours->front());
+      if (mine.ok() && mine->id != d->id) adopt_evidence(s, *mine, *d, f.peer, true);
+    }
+  }
+  end_fetch(id, false);
+}
+
+// How many leading deltas have every dependency pending or stored. A
+// dependency missing is fetched from the peer that relayed the delta: it
+// applied the delta, so it holds what the delta names.
+std::size_t SyncEngine::Impl::deps_ready(const std::vector<VerifiedDelta>& ds, std::size_t n,
+                                         const NodeId& from) {
+  for (std::size_t i = 0; i < n; ++i) {
+    for (const auto& dep : ds[i].body.deps()) {
+      auto id = NodeId::from_raw(dep.origin());
+      if (!id) return i;
+      if (*id == ds[i].origin) continue;
+      const std::uint32_t ds_slot = find_slot(*id);
+      // An origin we do not know is not on our roster: never satisfiable here.
+      if (ds_slot == kNoSlot) return i;
+      if (origins[ds_slot].pending.value >= dep.seq()) continue;
+      ++stats.dependency_waits;
+      if (auto p = peers.find(from); p != peers.end()) {
+        Known& k = p->second.k(ds_slot);
+        k.seq = std::max<std::uint64_t>(k.seq, dep.seq());
+      }
+      consider(ds_slot);
+      return i;
+    }
+  }
+  return n;
+}
+
+void SyncEngine::Impl::hand_out(std::uint32_t s, std::vector<VerifiedDelta> ds,
+                                std::optional<NodeId> from) {
+  const std::size_t ready = deps_ready(ds, ds.size(), from.value_or(cfg.self));
+  ds.resize(ready);
+  if (ds.empty()) return;
+  OriginState& o = origins[s];
+  InflightApply a;
+  a.slot = s;
+  a.epoch = o.epoch;
+  a.first = ds.front().seq.value;
+  a.last = ds.back().seq.value;
+  a.from = from;
+  for (const auto& d : ds) a.bytes += delta_bytes(d.signed_delta);
+  if (cfg.push_mode == PushMode::eager && ds.size() <= cfg.eager_push_max)
+    for (const auto& d : ds) a.push_copy.push_back(d.signed_delta);
+  o.pending = ds.back().seq;
+  o.pending_id = ds.back().id;
+  inflight_bytes += a.bytes;
+  const std::uint64_t id = next_apply_id++;
+  ApplyBatchAction act{id, o.id, std::move(ds), from, a.bytes};
+  applies.emplace(id, std::move(a));
+  out.emplace_back(std::move(act));
+  drain_buffer(s);
+}
+
+void SyncEngine::Impl::applied(const ApplyResult& r) {
+  auto it = applies.find(r.apply_id);
+  if (it == applies.end()) return;
+  InflightApply a = std::move(it->second);
+  applies.erase(it);
+  inflight_bytes -= a.bytes;
+  OriginState& o = origins[a.slot];
+  const Seq before = o.stored;
+  refresh_head(a.slot);
+  if (!r.status.ok() || o.stored.value < a.last) {
+    ++stats.apply_failures;
+    emit({.kind = EventKind::apply_failed, .peer = a.from, .origin = o.id, .seq = a.first,
+          .errc = r.status.ok() ? Errc::broken_chain : errc_of(r.status.error()),
+          .detail = r.status.ok() ? "store head did not advance" : r.status.error().message()});
+    if (a.epoch == o.epoch) {
+      ++o.epoch;
+      o.pending = o.stored;
+      o.pending_id = o.stored_id;
+    }
+    consider(a.slot);
+  } else {
+    stats.deltas_applied += a.last - a.first + 1;
+  }
+  if (o.stored > before) {
+    const bool exact = before.value + 1 == a.first && o.stored.value == a.last;
+    announce(a.slot, before.value + 1, o.stored.value, exact && !a.push_copy.empty() ? &a.push_copy : nullptr,
+             a.from);
+  }
+  if (o.id == cfg.self && own_behind_reported) {
+    bool caught_up = true;
+    for (const auto& [id, p] : peers)
+      if (known_seq(p, a.slot) > o.stored.value) caught_up = false;
+    if (caught_up) {
+      own_behind_reported = false;
+      emit({.kind = EventKind::own_chain_caught_up, .origin = o.id, .seq = o.stored.value});
+    }
+  }
+}
+
+void SyncEngine::Impl::check_catch_up_done() {
+  for (auto& [id, p] : peers) {
+    if (!p.catching_up) continue;
+    bool busy = false;
+    for (auto f : p.fetches)
+      if (!fetches.at(f).probe) busy = true;
+    for (std::uint32_t s : wanted)
+      if (known_seq(p, s) > origins[s].pending.value) busy = true;
+    if (busy) continue;
+    p.catching_up = false;
+    p.state = PeerState::in_sync;
+    emit({.kind = EventKind::catch_up_finished, .peer = p.id, .count = p.catch_up_deltas,
+          .bytes = p.catch_up_bytes});
+  }
+}
+
+}  // namespace conect::sync

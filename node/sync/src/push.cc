@@ -1,0 +1,254 @@
+// Live propagation (docs/sync.md "Live"): pushes and announcements of new
+// deltas, the bounded buffer for pushes that arrive before their
+// predecessor, and equivocation evidence.
+#include <algorithm>
+
+#include "engine_impl.h"
+
+namespace conect::sync {
+
+void SyncEngine::Impl::local_commit(std::span<const VerifiedDelta> ds) {
+  std::size_t i = 0;
+  while (i < ds.size()) {
+    const std::uint32_t s = slot(ds[i].origin);
+    OriginState& o = origins[s];
+    const Seq before = o.stored;
+    std::vector<v1::SignedDelta> bodies;
+    std::size_t j = i;
+    for (; j < ds.size() && ds[j].origin == ds[i].origin; ++j) {
+      const VerifiedDelta& d = ds[j];
+      if (d.seq.value == o.stored.value + 1) {
+        o.stored = d.seq;
+        o.stored_id = d.id;
+        bodies.push_back(d.signed_delta);
+      }
+    }
+    if (o.stored.value < ds[j - 1].seq.value) refresh_head(s);  // commits we were not told of
+    if (o.pending < o.stored) {
+      o.pending = o.stored;
+      o.pending_id = o.stored_id;
+    }
+    if (o.stored > before) {
+      vv_hash.reset();
+      const bool exact = bodies.size() == o.stored.value - before.value;
+      announce(s, before.value + 1, o.stored.value,
+               exact && bodies.size() <= cfg.eager_push_max ? &bodies : nullptr, std::nullopt);
+      drain_buffer(s);
+    }
+    i = j;
+  }
+}
+
+void SyncEngine::Impl::announce(std::uint32_t s, std::uint64_t first, std::uint64_t last,
+                                const std::vector<v1::SignedDelta>* bodies,
+                                const std::optional<NodeId>& except) {
+  if (last > origins[s].limit()) last = origins[s].limit();
+  if (first > last) return;
+  for (auto& [id, p] : peers) {
+    if (except && id == *except) continue;
+    Known& k = p.k(s);
+    if (k.seq >= last) continue;
+    if (cfg.push_mode == PushMode::eager && bodies != nullptr && k.seq + 1 == first) {
+      for (const auto& d : *bodies) {
+        v1::SyncMessage m;
+        *m.mutable_push()->mutable_delta() = d;
+        ++stats.pushes_sent;
+        send(p, std::move(m));
+      }
+      k.seq = last;
+      continue;
+    }
+    if (p.have_queue.empty()) p.have_flush_at = now + cfg.have_delay_ms;
+    p.have_queue.insert(s);
+    if (cfg.have_delay_ms == 0) flush_haves(p);
+  }
+}
+
+void SyncEngine::Impl::flush_haves(Peer& p) {
+  if (p.have_queue.empty()) return;
+  v1::SyncMessage m;
+  auto* h = m.mutable_have();
+  h->set_roster_tag(roster_tag);
+  for (std::uint32_t s : p.have_queue) {
+    if (static_cast<std::size_t>(h->entries_size()) >= cfg.limits.max_have_entries) break;
+    auto* e = h->add_entries();
+    const OriginState& o = origins[s];
+    if (p.roster_tag == roster_tag && o.roster_index != 0) {
+      e->set_index(o.roster_index);
+    } else {
+      e->set_origin(o.id.raw());
+    }
+    e->set_seq(eff_seq(s));
+  }
+  p.have_queue.clear();
+  ++stats.haves_sent;
+  send(p, std::move(m));
+}
+
+void SyncEngine::Impl::on_have(Peer& p, const v1::SyncHave& m) {
+  p.roster_tag = m.roster_tag();
+  for (const auto& e : m.entries()) {
+    const std::uint32_t s = resolve(p, m.roster_tag(), e);
+    if (s == kNoSlot) continue;
+    Known& k = p.k(s);
+    k.seq = std::max(k.seq, e.seq());
+    consider(s);
+  }
+}
+
+void SyncEngine::Impl::on_push(Peer& p, const v1::SyncPush& m) {
+  ++stats.pushes_received;
+  ++stats.deltas_received;
+  auto d = verifier.decode(cfg.federation, m.delta());
+  if (!d.ok()) return misbehaved(p.id, d.error().is(Errc::wrong_federation) ? Errc::wrong_federation
+                                                                            : Errc::malformed_body,
+                                 "push: " + d.error().detail);
+  const std::uint32_t s = find_slot(d->origin);
+  if (s == kNoSlot || !origins[s].trusted) {
+    ++stats.untrusted_skipped;
+    emit({.kind = EventKind::untrusted_skipped, .peer = p.id, .origin = d->origin, .seq = d->seq.value, .count = 1});
+    return;
+  }
+  OriginState& o = origins[s];
+  Known& k = p.k(s);
+  k.seq = std::max(k.seq, d->seq.value);
+  const std::uint64_t peer_has = k.seq;
+  if (d->seq.value <= o.pending.value || d->seq.value > o.limit() ||
+      push_buffer.contains({s, d->seq.value})) {
+    ++stats.pushes_duplicate;
+    return;
+  }
+  const std::size_t bytes = delta_bytes(d->signed_delta);
+  if (free_budget() < bytes) {
+    ++stats.pushes_dropped;  // fetched later, within credit
+    return consider(s);
+  }
+  if (!verifier.signature_holds(*d)) {
+    // Perhaps covered by a later delta (DESIGN §4): fetch it as a range.
+    ++stats.pushes_bad_signature;
+    if (++p.bad_pushes > cfg.max_bad_pushes)
+      return misbehaved(p.id, Errc::bad_signature, "too many pushed deltas whose signature does not verify");
+    return consider(s);
+  }
+  if (d->seq.value == o.pending.value + 1) {
+    if (d->prev != o.pending_id) return start_probe(p, s, o.pending.value, d->prev);
+    std::vector<VerifiedDelta> one;
+    one.push_back(std::move(d.value()));
+    hand_out(s, std::move(one), p.id);
+    if (origins[s].pending.value < peer_has) consider(s);
+    return;
+  }
+  if (push_buffer.size() >= cfg.max_buffered_pushes) {
+    ++stats.pushes_dropped;
+    return consider(s);
+  }
+  ++stats.pushes_buffered;
+  buffered += bytes;
+  push_buffer.emplace(std::make_pair(s, d->seq.value),
+                      BufferedPush{std::move(d.value()), bytes, now + cfg.buffer_ttl_ms, p.id});
+  consider(s);
+}
+
+void SyncEngine::Impl::drain_buffer(std::uint32_t s) {
+  OriginState& o = origins[s];
+  // Drop what became pending by other means.
+  auto lo = push_buffer.lower_bound({s, 0});
+  while (lo != push_buffer.end() && lo->first.first == s && lo->first.second <= o.pending.value) {
+    buffered -= lo->second.bytes;
+    lo = push_buffer.erase(lo);
+  }
+  auto it = push_buffer.find({s, o.pending.value + 1});
+  if (it == push_buffer.end()) return;
+  BufferedPush b = std::move(it->second);
+  push_buffer.erase(it);
+  buffered -= b.bytes;
+  if (b.delta.prev != o.pending_id) {
+    ++stats.pushes_dropped;
+    return;
+  }
+  std::vector<VerifiedDelta> one;
+  one.push_back(std::move(b.delta));
+  hand_out(s, std::move(one), b.from);
+}
+
+void SyncEngine::Impl::expire_buffer() {
+  for (auto it = push_buffer.begin(); it != push_buffer.end();) {
+    if (it->second.expires <= now) {
+      buffered -= it->second.bytes;
+      ++stats.pushes_dropped;
+      it = push_buffer.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+// ---------------------------------------------------------------- evidence
+
+void SyncEngine::Impl::on_evidence(Peer& p, const v1::SyncEvidence& m) {
+  const auto& ev = m.evidence();
+  auto a = verifier.decode(cfg.federation, ev.first());
+  auto b = verifier.decode(cfg.federation, ev.second());
+  if (!a.ok() || !b.ok())
+    return misbehaved(p.id, Errc::malformed_body, "evidence: " + (a.ok() ? b.error() : a.error()).detail);
+  if (a->origin != b->origin || a->seq != b->seq || a->id == b->id)
+    return misbehaved(p.id, Errc::protocol_error, "evidence is not two deltas of one origin at one seq");
+  const std::uint32_t s = find_slot(a->origin);
+  if (s == kNoSlot || !origins[s].trusted) {
+    ++stats.untrusted_skipped;
+    return;
+  }
+  if (!verifier.signature_holds(*a) || !verifier.signature_holds(*b))
+    return misbehaved(p.id, Errc::bad_signature, "evidence carries a delta whose signature does not verify");
+  adopt_evidence(s, *a, *b, p.id, false);
+}
+
+void SyncEngine::Impl::adopt_evidence(std::uint32_t s, const VerifiedDelta& a, const VerifiedDelta& b,
+                                      const std::optional<NodeId>& from, bool detected) {
+  OriginState& o = origins[s];
+  const std::uint64_t seq = a.seq.value;
+  if (o.frozen_at.value != 0 && o.frozen_at.value <= seq) return;  // we hold as good
+  const bool a_first = a.id < b.id;  // canonical order: the same evidence everywhere
+  const VerifiedDelta& x = a_first ? a : b;
+  const VerifiedDelta& y = a_first ? b : a;
+  o.frozen_at = Seq{seq};
+  o.frozen_id.reset();
+  vv_hash.reset();
+  v1::EquivocationEvidence ev;
+  *ev.mutable_first() = x.signed_delta;
+  *ev.mutable_second() = y.signed_delta;
+  o.evidence = std::move(ev);
+  if (detected) {
+    ++stats.equivocations_detected;
+  } else {
+    ++stats.evidence_received;
+  }
+  emit({.kind = detected ? EventKind::equivocation_detected : EventKind::evidence_received, .peer = from,
+        .origin = o.id, .seq = seq, .errc = Errc::equivocation,
+        .detail = "two authentic deltas at one seq: the origin is frozen before it"});
+  out.emplace_back(StoreEvidenceAction{o.id, Seq{seq}, x, y});
+  // Nothing from the fork on is fetched or buffered any more.
+  std::vector<std::uint64_t> stale;
+  for (const auto& [id, f] : fetches)
+    if (f.slot == s && !f.probe) stale.push_back(id);
+  for (auto id : stale) end_fetch(id, false);
+  for (auto it = push_buffer.lower_bound({s, seq}); it != push_buffer.end() && it->first.first == s;) {
+    buffered -= it->second.bytes;
+    it = push_buffer.erase(it);
+  }
+  // Found ourselves: the peer we compared with holds the other branch and
+  // needs it too. Received: everyone but the sender.
+  for (auto& [id, p] : peers)
+    if (detected || !from || id != *from) send_evidence(p, s);
+}
+
+void SyncEngine::Impl::send_evidence(Peer& p, std::uint32_t s) {
+  const OriginState& o = origins[s];
+  if (!o.evidence) return;
+  p.evidence_sent[s] = o.frozen_at.value;
+  v1::SyncMessage m;
+  *m.mutable_evidence()->mutable_evidence() = *o.evidence;
+  send(p, std::move(m));
+}
+
+}  // namespace conect::sync

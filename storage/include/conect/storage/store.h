@@ -1,0 +1,270 @@
+// The node's LMDB environment (DESIGN §6): the signed logs, their heads, each
+// record's operations and merged state, the query indexes, blobs, peers, the
+// roster and evidence. docs/storage.md documents every sub-database.
+//
+// Contract
+//   - Atomicity: everything one write does (a batch applied, a group of
+//     authored drafts) is one LMDB write transaction: after a crash the store
+//     holds all of it or none of it.
+//   - Durability: author() and apply() return only after their transaction
+//     committed (fsync'd, unless StoreOptions::no_sync). What they report as
+//     stored survives kill -9.
+//   - Invariants after every commit: each origin's log is gap-free from seq 1
+//     to its head and hash-linked; every stored operation is in `ops`; every
+//     record's state equals fold_record() over its operations (minus those of
+//     frozen origins past their fork); the indexes and availability agree
+//     with the records; digest() == digest_recomputed().
+//   - Acceptance: apply() trusts the caller to have checked signatures
+//     (verify_single / verify_range) and roster membership; it re-checks only
+//     that each delta links to the stored head, and that its dependencies are
+//     stored.
+//   - Equivocation: two authentic deltas of one origin with one seq and two
+//     ids are kept as evidence; the origin is frozen at the fork (its
+//     operations from that seq on no longer count, later deltas are refused).
+//
+// Thread-safety: every method may be called from any thread at once. Reads
+// run in their own LMDB read transaction (MVCC) and never wait for writers.
+// Writes (apply, author, add_equivocation) queue up and are committed by one
+// thread at a time, many per transaction (group commit). Member, peer and
+// blob writes are small transactions of their own.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "delta.pb.h"
+#include "state.pb.h"
+#include "store.pb.h"
+#include "conect/crdt/delta.h"
+#include "conect/crdt/error.h"
+#include "conect/crdt/identity.h"
+#include "conect/crdt/merge.h"
+#include "conect/crdt/types.h"
+
+namespace conect::storage {
+
+// Version of the on-disk layout. A store written by a newer version is
+// refused (schema_mismatch) without being touched.
+inline constexpr std::uint32_t kSchemaVersion = 1;
+
+struct StoreOptions {
+  // Create the directory and an empty store if missing; otherwise a missing
+  // directory is not_found.
+  bool create = false;
+  // Initial LMDB map (address space; the file grows only as pages are used).
+  std::uint64_t map_size = std::uint64_t{64} << 30;
+  // When a write finds the map full, the map is doubled up to this ceiling
+  // and the write retried; 0 means never grow (storage_full instead).
+  std::uint64_t max_map_size = 0;
+  // MDB_NOSYNC: commits are not fsync'd (the simulator; never a real node).
+  bool no_sync = false;
+  unsigned max_readers = 126;
+  // A received HLC more than this ahead of the author's clock does not pull
+  // the local clock forward (DESIGN §3: such deltas are flagged, not obeyed).
+  std::uint64_t hlc_max_drift_ms = 60'000;
+  // Upper bound on deltas committed in one group transaction.
+  std::size_t max_group_deltas = 4096;
+  // Testing only: called before every put/delete inside apply/author
+  // transactions with a running count; an error aborts the transaction and is
+  // returned to every caller in the group.
+  std::function<Status(std::uint64_t write_index)> fault_injection;
+};
+
+struct HeadInfo {
+  Seq seq;          // last stored seq (gap-free from 1)
+  DeltaId id;       // its delta id
+  Hlc hlc;          // its HLC
+  Seq frozen_at{};  // 0, or the seq of the first equivocation: nothing from here on counts
+};
+using VersionVector = std::map<NodeId, HeadInfo>;
+
+struct DeltaPosition {
+  NodeId origin;
+  Seq seq;
+  DeltaId id;
+};
+
+struct Rejection {
+  DeltaPosition delta;
+  Error reason;  // sequence_gap, broken_chain, equivocation, wrong_federation
+};
+
+struct ApplyOutcome {
+  std::vector<DeltaPosition> applied;       // stored now, in batch order
+  std::vector<DeltaPosition> duplicates;    // already stored with the same id
+  std::vector<Rejection> rejected;          // not stored; the reason says why
+  std::vector<DeltaPosition> equivocations; // evidence recorded (the incoming delta)
+};
+
+// The operations behind a record, in fold order, and the signed deltas that
+// carried them (each once, in (origin, seq) order).
+struct StoredDelta {
+  NodeId origin;
+  Seq seq;
+  DeltaId id;
+  v1::SignedDelta signed_delta;
+};
+struct RecordHistory {
+  std::vector<PositionedOp> ops;
+  std::vector<StoredDelta> deltas;
+};
+
+struct RecordView {
+  RecordKey key;
+  v1::RecordState state;
+};
+struct PlacementView {
+  RecordKey key;
+  v1::RecordState state;
+  std::vector<WindowAvailability> availability;
+};
+
+template <class T>
+struct Page {
+  std::vector<T> items;
+  std::string next_cursor;  // empty when there is nothing more
+};
+
+// Dates are days since 1970-01-01 (v1::Date). Empty / nullopt means "any".
+struct PlacementFilter {
+  std::string trade;                 // equal, ignoring case and surrounding space
+  std::string country;               // ISO alpha-2, ignoring case
+  std::optional<std::int32_t> from;  // some window ends on or after `from`
+  std::optional<std::int32_t> to;    // ... and starts on or before `to`
+  std::string language;              // a working language (primary tag)
+  bool available = false;            // open, and some window has a free slot
+  std::optional<RecordKey> host;     // host organisation
+  std::size_t limit = 50;
+  std::string cursor;                // next_cursor of the previous page
+};
+
+struct MobilityFilter {
+  std::optional<RecordKey> organisation;  // sending or receiving
+  std::string country;                    // of the sending or receiving organisation
+  v1::MobilityType type = v1::MOBILITY_TYPE_UNSPECIFIED;
+  v1::MobilityStatus status = v1::MOBILITY_STATUS_UNSPECIFIED;
+  std::optional<std::int32_t> from;       // planned period overlaps [from, to]
+  std::optional<std::int32_t> to;
+  std::size_t limit = 50;
+  std::string cursor;
+};
+
+class Store {
+ public:
+  // Opens (or with options.create, creates) the environment in `dir`.
+  // Errors: not_found (no store and !create), schema_mismatch (newer schema,
+  // foreign or non-LMDB file; nothing is touched), io_error (permissions,
+  // read-only), storage_error (corruption).
+  static Result<std::unique_ptr<Store>> open(const std::filesystem::path& dir,
+                                             const StoreOptions& options);
+  ~Store();
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  // Sets the federation and own node id, once. Repeating it with the same
+  // values is a no-op; different values are already_exists.
+  Status initialise(const FederationId& federation, const NodeId& own_id);
+  std::optional<FederationId> federation() const;
+  std::optional<NodeId> own_id() const;
+
+  // Stores a batch of authentic deltas in one transaction (see Contract).
+  // Deltas of one origin must come in seq order; a delta that does not link
+  // to its origin's head is rejected with the rest of that origin's batch.
+  Result<ApplyOutcome> apply(std::vector<VerifiedDelta> batch);
+
+  // Signs and stores the next delta of `key`'s chain (key must be the
+  // store's own id). Concurrent callers share one transaction; each returns
+  // after that transaction is durable. The seq is only known here, so a new
+  // record's id is written as a placeholder: any RecordId in the draft whose
+  // owner is empty or all zero (RecordKey{type, {}, k}.to_proto()) becomes
+  // RecordKey::mint(type, own id, seq, k), the record created by operation k
+  // of this delta; the returned delta carries the real ids. Errors: invalid_argument (not
+  // initialised, foreign key), not_authorised (restored store, see
+  // author_fenced), storage errors.
+  Result<VerifiedDelta> author(const KeyPair& key, DeltaDraft draft, std::uint64_t now_ms);
+
+  // Records replicated equivocation evidence: two authentic deltas of one
+  // origin with one seq and different ids (the caller verified both
+  // signatures). Freezes the origin at that seq.
+  Status add_equivocation(const VerifiedDelta& a, const VerifiedDelta& b);
+
+  // Called after every commit that stored deltas (authored or applied), in
+  // commit order, on the committing thread: keep it short (post elsewhere).
+  void set_on_committed(std::function<void(std::span<const VerifiedDelta>)> hook);
+
+  // ------------------------------------------------------------ reads
+  Result<std::optional<v1::RecordState>> record(const RecordKey& key) const;
+  Result<RecordHistory> history(const RecordKey& key) const;
+  // Serialised SignedDelta bytes of `origin` from seq `from` on, in order, at
+  // most max_count and about max_bytes (always at least one if any).
+  Result<std::vector<std::string>> deltas_from(const NodeId& origin, Seq from,
+                                               std::size_t max_count,
+                                               std::size_t max_bytes) const;
+  Result<std::optional<HeadInfo>> head(const NodeId& origin) const;
+  Result<VersionVector> version_vector() const;
+  // The incremental state digest kept in meta: O(1).
+  Result<Hash256> digest() const;
+  // Refolds everything from the log (slow; tests and `status --verify`).
+  Result<Hash256> digest_recomputed() const;
+
+  Result<Page<PlacementView>> placements(const PlacementFilter& filter) const;
+  Result<Page<RecordView>> mobilities(const MobilityFilter& filter) const;
+  // Reservations naming a placement (any decision).
+  Result<std::vector<RecordView>> reservations_of(const RecordKey& placement) const;
+  Result<std::vector<WindowAvailability>> availability(const RecordKey& placement) const;
+  // All records of one type in key order; cursor = previous next_cursor.
+  Result<Page<RecordView>> list(v1::RecordType type, const std::string& cursor,
+                                std::size_t limit) const;
+  Result<std::map<v1::RecordType, std::uint64_t>> counts() const;
+
+  // --------------------------------------------- roster, peers, blobs
+  Status put_member(const NodeId& id, const v1::MemberCard& card);
+  Result<std::optional<v1::MemberCard>> member(const NodeId& id) const;
+  Result<std::vector<std::pair<NodeId, v1::MemberCard>>> members() const;
+  Status remove_member(const NodeId& id);  // not_found if absent
+
+  Status put_peer(const std::string& address, const std::string& state);
+  Result<std::optional<std::string>> peer(const std::string& address) const;
+  Result<std::vector<std::pair<std::string, std::string>>> peers() const;
+  Status remove_peer(const std::string& address);
+
+  // Sealed personal data by commitment. Erasing (here, or by an Erase
+  // operation that the merge accepted) leaves a tombstone: the blob is gone
+  // and put_blob refuses it from then on (not_authorised).
+  Status put_blob(const Hash256& commitment, const std::string& bytes);
+  Result<std::optional<std::string>> blob(const Hash256& commitment) const;
+  Status erase_blob(const Hash256& commitment);
+
+  Result<std::vector<v1::StoredEvidence>> evidence() const;
+
+  // -------------------------------------------------- backup, restore
+  // A consistent copy (mdb_env_copy2) into `dir`, which must be empty or
+  // absent; `compact` omits free pages. Writers keep running meanwhile.
+  Status backup(const std::filesystem::path& dir, bool compact = true) const;
+  // Installs a backup as the store in `target` (empty or absent). The
+  // restored store is fenced: author() refuses until lift_author_fence(),
+  // which the node calls once it fetched its own chain back from its peers up
+  // to its true head (DESIGN §10: otherwise it would equivocate).
+  static Status restore(const std::filesystem::path& backup_dir,
+                        const std::filesystem::path& target);
+  bool author_fenced() const;
+  Status lift_author_fence();
+
+  // Current LMDB map size in bytes (grows with max_map_size).
+  std::uint64_t map_size() const;
+
+  struct Impl;
+
+ private:
+  explicit Store(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace conect::storage

@@ -1,0 +1,294 @@
+#include "indexes.h"
+
+#include <algorithm>
+#include <climits>
+#include <functional>
+
+#include "codec.h"
+
+namespace conect::storage {
+namespace {
+
+constexpr std::size_t kDefaultLimit = 50;
+constexpr std::size_t kMaxLimit = 1000;
+
+std::int32_t end_or_max(const v1::Date& d) { return d.days() == 0 ? INT32_MAX : d.days(); }
+
+std::string days_key(std::int32_t days) {
+  std::string k;
+  codec::put_days(k, days);
+  return k;
+}
+
+std::optional<RecordKey> org_key(const v1::RecordId& id) { return RecordKey::from_proto(v1::ORGANISATION, id); }
+
+// LMDB keys are at most 511 bytes: index a bounded prefix of a term (the
+// query re-checks the whole value).
+std::string index_term(std::string_view s) {
+  std::string t = codec::fold_term(s);
+  if (t.size() > 200) t.resize(200);
+  return t;
+}
+
+void placement_entries(const std::string& rk, const v1::Placement& p, std::vector<IndexEntry>& out) {
+  if (auto t = index_term(p.trade()); !t.empty()) out.push_back({Index::placement_trade, t + '\0' + rk});
+  if (auto c = index_term(p.country()); !c.empty()) out.push_back({Index::placement_country, c + '\0' + rk});
+  if (p.windows_size() > 0) {
+    std::int32_t last = INT32_MIN;
+    for (const auto& w : p.windows()) last = std::max(last, end_or_max(w.end()));
+    out.push_back({Index::placement_period, days_key(last) + rk});
+  }
+  if (auto host = org_key(p.host_organisation())) out.push_back({Index::placement_host, host->encode() + rk});
+}
+
+void mobility_entries(const std::string& rk, const v1::Mobility& m, std::vector<IndexEntry>& out) {
+  auto sending = org_key(m.fixed().sending_organisation());
+  auto receiving = org_key(m.fixed().receiving_organisation());
+  if (sending) out.push_back({Index::mobility_org, sending->encode() + rk});
+  if (receiving && receiving != sending) out.push_back({Index::mobility_org, receiving->encode() + rk});
+  out.push_back({Index::mobility_period, days_key(end_or_max(m.sending().planned_end())) + rk});
+  out.push_back({Index::mobility_status, std::string(1, static_cast<char>(m.sending().status())) + rk});
+}
+
+// ------------------------------------------------------------- scanning
+
+struct Scan {
+  Index index;
+  lmdb::Dbi db;
+  std::string prefix;  // every key of the scan starts with it
+  std::string start;   // first key to look at (>= prefix)
+};
+
+// Visits keys of `scan` from the cursor on; `visit` returns true when it
+// kept the record. Stops after `limit` kept; returns the next cursor.
+Result<std::string> run_scan(const lmdb::Txn& txn, const Scan& scan, const std::string& cursor,
+                             std::size_t limit, const std::function<bool(std::string_view)>& visit) {
+  std::string from = scan.start;
+  bool after = false;
+  if (!cursor.empty()) {
+    auto k = codec::parse_cursor(static_cast<char>(scan.index), cursor);
+    if (!k || !k->starts_with(scan.prefix))
+      return Error(Errc::invalid_argument, "the cursor belongs to another query; start again without it");
+    from = std::move(*k);
+    after = true;
+  }
+  auto c = txn.cursor(scan.db);
+  bool ok = from.empty() ? c.first() : c.seek(from);  // LMDB refuses an empty key
+  if (ok && after && c.key() == from) ok = c.next();
+  std::size_t kept = 0;
+  for (; ok && c.key().starts_with(scan.prefix); ok = c.next()) {
+    if (!visit(c.key())) continue;
+    if (++kept < limit) continue;
+    std::string last(c.key());
+    if (c.next() && c.key().starts_with(scan.prefix)) return codec::make_cursor(static_cast<char>(scan.index), last);
+    return std::string();
+  }
+  return std::string();
+}
+
+std::size_t clamp_limit(std::size_t limit) {
+  return limit == 0 ? kDefaultLimit : std::min(limit, kMaxLimit);
+}
+
+std::optional<v1::RecordState> load_state(const lmdb::Txn& txn, const Dbs& db, std::string_view rk) {
+  auto v = txn.get(db.records, rk);
+  if (!v) return std::nullopt;
+  v1::RecordState s;
+  if (!s.ParseFromArray(v->data(), static_cast<int>(v->size())))
+    throw lmdb::Failure{Error(Errc::storage_error, "unreadable record state; restore from a backup")};
+  return s;
+}
+
+bool same_term(std::string_view a, std::string_view b) { return codec::fold_term(a) == codec::fold_term(b); }
+
+bool window_overlaps(const v1::PlacementWindow& w, const std::optional<std::int32_t>& from,
+                     const std::optional<std::int32_t>& to) {
+  if (from && end_or_max(w.end()) < *from) return false;
+  if (to && w.start().days() != 0 && w.start().days() > *to) return false;
+  return true;
+}
+
+bool placement_matches(const PlacementFilter& f, const v1::RecordState& s, const v1::StoredAvailability& a) {
+  const auto& p = s.placement();
+  if (!s.created()) return false;
+  if (!f.trade.empty() && !same_term(p.trade(), f.trade)) return false;
+  if (!f.country.empty() && !same_term(p.country(), f.country)) return false;
+  if (f.from || f.to) {
+    bool any = std::any_of(p.windows().begin(), p.windows().end(),
+                           [&](const auto& w) { return window_overlaps(w, f.from, f.to); });
+    if (!any) return false;
+  }
+  if (!f.language.empty()) {
+    bool any = std::any_of(p.languages().begin(), p.languages().end(),
+                           [&](const auto& l) { return same_term(l.lang(), f.language); });
+    if (!any) return false;
+  }
+  if (f.available && !a.has_free()) return false;
+  if (f.host && org_key(p.host_organisation()) != f.host) return false;
+  return true;
+}
+
+Scan placement_scan(const Dbs& db, const PlacementFilter& f) {
+  if (!f.trade.empty()) {
+    auto p = index_term(f.trade) + '\0';
+    return {Index::placement_trade, db.placement_trade, p, p};
+  }
+  if (f.host) return {Index::placement_host, db.placement_host, f.host->encode(), f.host->encode()};
+  if (!f.country.empty()) {
+    auto p = index_term(f.country) + '\0';
+    return {Index::placement_country, db.placement_country, p, p};
+  }
+  if (f.available) return {Index::placement_available, db.placement_available, "", ""};
+  if (f.from) return {Index::placement_period, db.placement_period, "", days_key(*f.from)};
+  std::string type(1, static_cast<char>(v1::PLACEMENT));
+  return {Index::records, db.records, type, type};
+}
+
+std::optional<std::string> org_country(const lmdb::Txn& txn, const Dbs& db, const v1::RecordId& id) {
+  auto key = org_key(id);
+  if (!key) return std::nullopt;
+  auto s = load_state(txn, db, key->encode());
+  if (!s) return std::nullopt;
+  return s->organisation().country();
+}
+
+bool mobility_matches(const lmdb::Txn& txn, const Dbs& db, const MobilityFilter& f, const v1::RecordState& s) {
+  const auto& m = s.mobility();
+  if (!s.created()) return false;
+  if (f.organisation && org_key(m.fixed().sending_organisation()) != f.organisation &&
+      org_key(m.fixed().receiving_organisation()) != f.organisation)
+    return false;
+  if (f.type != v1::MOBILITY_TYPE_UNSPECIFIED && m.fixed().type() != f.type) return false;
+  if (f.status != v1::MOBILITY_STATUS_UNSPECIFIED && m.sending().status() != f.status) return false;
+  if (f.from && end_or_max(m.sending().planned_end()) < *f.from) return false;
+  if (f.to && m.sending().planned_start().days() != 0 && m.sending().planned_start().days() > *f.to) return false;
+  if (!f.country.empty()) {
+    auto a = org_country(txn, db, m.fixed().sending_organisation());
+    auto b = org_country(txn, db, m.fixed().receiving_organisation());
+    if (!(a && same_term(*a, f.country)) && !(b && same_term(*b, f.country))) return false;
+  }
+  return true;
+}
+
+Scan mobility_scan(const Dbs& db, const MobilityFilter& f) {
+  if (f.organisation) return {Index::mobility_org, db.mobility_org, f.organisation->encode(), f.organisation->encode()};
+  if (f.status != v1::MOBILITY_STATUS_UNSPECIFIED) {
+    std::string p(1, static_cast<char>(f.status));
+    return {Index::mobility_status, db.mobility_status, p, p};
+  }
+  if (f.from) return {Index::mobility_period, db.mobility_period, "", days_key(*f.from)};
+  std::string type(1, static_cast<char>(v1::MOBILITY));
+  return {Index::records, db.records, type, type};
+}
+
+}  // namespace
+
+lmdb::Dbi index_db(const Dbs& db, Index index) {
+  switch (index) {
+    case Index::placement_trade: return db.placement_trade;
+    case Index::placement_country: return db.placement_country;
+    case Index::placement_period: return db.placement_period;
+    case Index::placement_available: return db.placement_available;
+    case Index::placement_host: return db.placement_host;
+    case Index::mobility_org: return db.mobility_org;
+    case Index::mobility_period: return db.mobility_period;
+    case Index::mobility_status: return db.mobility_status;
+    case Index::reservation_placement: return db.reservation_placement;
+    case Index::records: return db.records;
+  }
+  return db.records;
+}
+
+std::vector<IndexEntry> index_entries(const RecordKey& key, const v1::RecordState& state) {
+  std::vector<IndexEntry> out;
+  // Only created records are listed (as the reference replica does).
+  if (!state.created()) return out;
+  const std::string rk = key.encode();
+  if (key.type == v1::PLACEMENT && state.has_placement()) placement_entries(rk, state.placement(), out);
+  if (key.type == v1::MOBILITY && state.has_mobility()) mobility_entries(rk, state.mobility(), out);
+  if (key.type == v1::RESERVATION && state.has_reservation())
+    if (auto p = RecordKey::from_proto(v1::PLACEMENT, state.reservation().placement()))
+      out.push_back({Index::reservation_placement, p->encode() + rk});
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+v1::StoredAvailability encode_availability(const v1::RecordState& placement,
+                                           const std::vector<WindowAvailability>& windows) {
+  v1::StoredAvailability out;
+  bool free = false;
+  for (const auto& w : windows) {
+    auto* s = out.add_windows();
+    s->set_window_id(w.window_id);
+    s->set_capacity(w.capacity);
+    s->set_confirmed(w.confirmed);
+    s->set_pending(w.pending);
+    s->set_available(w.available);
+    s->set_overbooked_by(w.overbooked_by);
+    free = free || w.available > 0;
+  }
+  out.set_has_free(free && placement.created() && placement.placement().status() == v1::PLACEMENT_OPEN);
+  return out;
+}
+
+std::vector<WindowAvailability> decode_availability(const v1::StoredAvailability& stored) {
+  std::vector<WindowAvailability> out;
+  for (const auto& s : stored.windows())
+    out.push_back({s.window_id(), s.capacity(), s.confirmed(), s.pending(), s.available(), s.overbooked_by()});
+  return out;
+}
+
+Result<Page<PlacementView>> query_placements(const lmdb::Txn& txn, const Dbs& db, const PlacementFilter& f) {
+  Page<PlacementView> page;
+  auto next = run_scan(txn, placement_scan(db, f), f.cursor, clamp_limit(f.limit), [&](std::string_view k) {
+    auto key = codec::trailing_record(k);
+    if (!key) return false;
+    std::string rk = key->encode();
+    auto s = load_state(txn, db, rk);
+    if (!s) return false;
+    v1::StoredAvailability a;
+    if (auto v = txn.get(db.availability, rk)) a.ParseFromArray(v->data(), static_cast<int>(v->size()));
+    if (!placement_matches(f, *s, a)) return false;
+    page.items.push_back({*key, std::move(*s), decode_availability(a)});
+    return true;
+  });
+  if (!next.ok()) return next.error();
+  page.next_cursor = std::move(*next);
+  return page;
+}
+
+Result<Page<RecordView>> query_mobilities(const lmdb::Txn& txn, const Dbs& db, const MobilityFilter& f) {
+  Page<RecordView> page;
+  auto next = run_scan(txn, mobility_scan(db, f), f.cursor, clamp_limit(f.limit), [&](std::string_view k) {
+    auto key = codec::trailing_record(k);
+    if (!key) return false;
+    auto s = load_state(txn, db, key->encode());
+    if (!s || !mobility_matches(txn, db, f, *s)) return false;
+    page.items.push_back({*key, std::move(*s)});
+    return true;
+  });
+  if (!next.ok()) return next.error();
+  page.next_cursor = std::move(*next);
+  return page;
+}
+
+Result<Page<RecordView>> query_list(const lmdb::Txn& txn, const Dbs& db, v1::RecordType type,
+                                    const std::string& cursor, std::size_t limit) {
+  Page<RecordView> page;
+  std::string prefix(1, static_cast<char>(type));
+  Scan scan{Index::records, db.records, prefix, prefix};
+  auto next = run_scan(txn, scan, cursor, clamp_limit(limit), [&](std::string_view k) {
+    auto key = RecordKey::decode(k);
+    if (!key) return false;
+    v1::RecordState s;
+    auto v = txn.get(db.records, k);
+    if (!v || !s.ParseFromArray(v->data(), static_cast<int>(v->size())) || !s.created()) return false;
+    page.items.push_back({*key, std::move(s)});
+    return true;
+  });
+  if (!next.ok()) return next.error();
+  page.next_cursor = std::move(*next);
+  return page;
+}
+
+}  // namespace conect::storage

@@ -1,0 +1,255 @@
+// Read-only entry points and the small roster / peer / blob writes. Every
+// read runs in its own read transaction and returns copies.
+#include "codec.h"
+#include "indexes.h"
+#include "store_impl.h"
+
+namespace conect::storage {
+namespace {
+
+[[noreturn]] void corrupt(const std::string& what) {
+  throw lmdb::Failure{Error(Errc::storage_error, "the store is inconsistent (" + what +
+                                                     "); stop the node and restore from a backup")};
+}
+
+template <class Msg>
+Msg parse(std::string_view bytes, const char* what) {
+  Msg m;
+  if (!m.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) corrupt(std::string("unreadable ") + what);
+  return m;
+}
+
+}  // namespace
+
+Result<std::optional<v1::RecordState>> Store::record(const RecordKey& key) const {
+  return impl_->read([&](lmdb::ReadTxn& txn) -> Result<std::optional<v1::RecordState>> {
+    auto v = txn.get(impl_->db.records, key.encode());
+    if (!v) return std::optional<v1::RecordState>();
+    return std::optional<v1::RecordState>(parse<v1::RecordState>(*v, "record state"));
+  });
+}
+
+Result<RecordHistory> Store::history(const RecordKey& key) const {
+  return impl_->read([&](lmdb::ReadTxn& txn) -> Result<RecordHistory> {
+    RecordHistory h;
+    const std::string rk = key.encode();
+    auto c = txn.cursor(impl_->db.ops);
+    for (bool ok = c.seek(rk); ok && c.key().starts_with(rk); ok = c.next()) {
+      auto op = codec::decode_op(c.key(), c.value());
+      if (!op) corrupt("unreadable operation of " + key.text());
+      h.ops.push_back(std::move(*op));
+    }
+    std::map<std::pair<NodeId, Seq>, DeltaId> wanted;
+    for (const auto& op : h.ops) wanted.emplace(std::pair{op.origin, op.seq}, op.delta_id);
+    for (const auto& [pos, id] : wanted) {
+      auto v = txn.get(impl_->db.log, codec::log_key(pos.first, pos.second));
+      if (!v) corrupt("an operation names a delta missing from the log");
+      h.deltas.push_back({pos.first, pos.second, id, parse<v1::SignedDelta>(*v, "log entry")});
+    }
+    return h;
+  });
+}
+
+Result<std::vector<std::string>> Store::deltas_from(const NodeId& origin, Seq from, std::size_t max_count,
+                                                    std::size_t max_bytes) const {
+  return impl_->read([&](lmdb::ReadTxn& txn) -> Result<std::vector<std::string>> {
+    std::vector<std::string> out;
+    std::size_t bytes = 0;
+    const std::string prefix = origin.raw();
+    auto c = txn.cursor(impl_->db.log);
+    for (bool ok = c.seek(codec::log_key(origin, from)); ok && c.key().starts_with(prefix); ok = c.next()) {
+      if (out.size() >= max_count) break;
+      if (!out.empty() && bytes + c.value().size() > max_bytes) break;
+      bytes += c.value().size();
+      out.emplace_back(c.value());
+    }
+    return out;
+  });
+}
+
+Result<std::optional<HeadInfo>> Store::head(const NodeId& origin) const {
+  return impl_->read([&](lmdb::ReadTxn& txn) -> Result<std::optional<HeadInfo>> {
+    return read_head(txn, impl_->db, origin);
+  });
+}
+
+Result<VersionVector> Store::version_vector() const {
+  return impl_->read([&](lmdb::ReadTxn& txn) -> Result<VersionVector> {
+    VersionVector vv;
+    auto c = txn.cursor(impl_->db.heads);
+    for (bool ok = c.first(); ok; ok = c.next()) {
+      auto origin = NodeId::from_raw(c.key());
+      auto h = codec::decode_head(c.value());
+      if (!origin || !h) corrupt("unreadable head");
+      vv.emplace(*origin, *h);
+    }
+    return vv;
+  });
+}
+
+Result<Hash256> Store::digest() const {
+  return impl_->read([&](lmdb::ReadTxn& txn) -> Result<Hash256> {
+    auto v = txn.get(impl_->db.meta, meta::kDigest);
+    if (!v) return Hash256{};
+    auto h = Hash256::from_raw(*v);
+    if (!h) corrupt("unreadable digest");
+    return *h;
+  });
+}
+
+Result<Hash256> Store::digest_recomputed() const {
+  return impl_->read([&](lmdb::ReadTxn& txn) { return recompute_digest(txn, impl_->db); });
+}
+
+Result<Page<PlacementView>> Store::placements(const PlacementFilter& filter) const {
+  return impl_->read([&](lmdb::ReadTxn& txn) { return query_placements(txn, impl_->db, filter); });
+}
+
+Result<Page<RecordView>> Store::mobilities(const MobilityFilter& filter) const {
+  return impl_->read([&](lmdb::ReadTxn& txn) { return query_mobilities(txn, impl_->db, filter); });
+}
+
+Result<std::vector<RecordView>> Store::reservations_of(const RecordKey& placement) const {
+  return impl_->read([&](lmdb::ReadTxn& txn) -> Result<std::vector<RecordView>> {
+    std::vector<RecordView> out;
+    const std::string pk = placement.encode();
+    auto c = txn.cursor(impl_->db.reservation_placement);
+    for (bool ok = c.seek(pk); ok && c.key().starts_with(pk); ok = c.next()) {
+      auto rk = c.key().substr(codec::kRecordKeySize);
+      auto v = txn.get(impl_->db.records, rk);
+      auto key = RecordKey::decode(rk);
+      if (!v || !key) corrupt("reservation index names a missing record");
+      out.push_back({*key, parse<v1::RecordState>(*v, "record state")});
+    }
+    return out;
+  });
+}
+
+Result<std::vector<WindowAvailability>> Store::availability(const RecordKey& placement) const {
+  return impl_->read([&](lmdb::ReadTxn& txn) -> Result<std::vector<WindowAvailability>> {
+    auto v = txn.get(impl_->db.availability, placement.encode());
+    if (!v) return Error(Errc::not_found, "no placement " + placement.text());
+    return decode_availability(parse<v1::StoredAvailability>(*v, "availability"));
+  });
+}
+
+Result<Page<RecordView>> Store::list(v1::RecordType type, const std::string& cursor, std::size_t limit) const {
+  return impl_->read([&](lmdb::ReadTxn& txn) { return query_list(txn, impl_->db, type, cursor, limit); });
+}
+
+Result<std::map<v1::RecordType, std::uint64_t>> Store::counts() const {
+  return impl_->read([&](lmdb::ReadTxn& txn) -> Result<std::map<v1::RecordType, std::uint64_t>> {
+    std::map<v1::RecordType, std::uint64_t> out;
+    for (auto t : {v1::ORGANISATION, v1::PLACEMENT, v1::RESERVATION, v1::MOBILITY, v1::CONTACT}) {
+      auto v = txn.get(impl_->db.meta, meta::count_key(t));
+      out[t] = v && v->size() == 8 ? codec::get_u64(*v) : 0;
+    }
+    return out;
+  });
+}
+
+// ----------------------------------------------------------- roster
+
+Status Store::put_member(const NodeId& id, const v1::MemberCard& card) {
+  std::string bytes = card.SerializeAsString();
+  return impl_->write([&](lmdb::WriteTxn& txn) { txn.put(impl_->db.members, id.raw(), bytes); });
+}
+
+Result<std::optional<v1::MemberCard>> Store::member(const NodeId& id) const {
+  return impl_->read([&](lmdb::ReadTxn& txn) -> Result<std::optional<v1::MemberCard>> {
+    auto v = txn.get(impl_->db.members, id.raw());
+    if (!v) return std::optional<v1::MemberCard>();
+    return std::optional<v1::MemberCard>(parse<v1::MemberCard>(*v, "member card"));
+  });
+}
+
+Result<std::vector<std::pair<NodeId, v1::MemberCard>>> Store::members() const {
+  return impl_->read([&](lmdb::ReadTxn& txn) -> Result<std::vector<std::pair<NodeId, v1::MemberCard>>> {
+    std::vector<std::pair<NodeId, v1::MemberCard>> out;
+    auto c = txn.cursor(impl_->db.members);
+    for (bool ok = c.first(); ok; ok = c.next()) {
+      auto id = NodeId::from_raw(c.key());
+      if (!id) corrupt("malformed member key");
+      out.emplace_back(*id, parse<v1::MemberCard>(c.value(), "member card"));
+    }
+    return out;
+  });
+}
+
+Status Store::remove_member(const NodeId& id) {
+  bool found = false;
+  Status s = impl_->write([&](lmdb::WriteTxn& txn) { found = txn.del(impl_->db.members, id.raw()); });
+  if (s.ok() && !found) return Error(Errc::not_found, "no member " + id.hex() + " on the roster");
+  return s;
+}
+
+// ------------------------------------------------------------ peers
+
+Status Store::put_peer(const std::string& address, const std::string& state) {
+  if (address.empty() || address.size() > 400)
+    return Error(Errc::invalid_argument, "a peer address must be 1 to 400 bytes");
+  return impl_->write([&](lmdb::WriteTxn& txn) { txn.put(impl_->db.peers, address, state); });
+}
+
+Result<std::optional<std::string>> Store::peer(const std::string& address) const {
+  return impl_->read([&](lmdb::ReadTxn& txn) -> Result<std::optional<std::string>> {
+    if (address.empty()) return std::optional<std::string>();
+    auto v = txn.get(impl_->db.peers, address);
+    if (!v) return std::optional<std::string>();
+    return std::optional<std::string>(std::string(*v));
+  });
+}
+
+Result<std::vector<std::pair<std::string, std::string>>> Store::peers() const {
+  return impl_->read([&](lmdb::ReadTxn& txn) -> Result<std::vector<std::pair<std::string, std::string>>> {
+    std::vector<std::pair<std::string, std::string>> out;
+    auto c = txn.cursor(impl_->db.peers);
+    for (bool ok = c.first(); ok; ok = c.next()) out.emplace_back(c.key(), c.value());
+    return out;
+  });
+}
+
+Status Store::remove_peer(const std::string& address) {
+  bool found = false;
+  Status s = impl_->write([&](lmdb::WriteTxn& txn) { found = !address.empty() && txn.del(impl_->db.peers, address); });
+  if (s.ok() && !found) return Error(Errc::not_found, "no peer " + address);
+  return s;
+}
+
+// ------------------------------------------------------------ blobs
+
+Status Store::put_blob(const Hash256& commitment, const std::string& bytes) {
+  if (bytes.empty()) return Error(Errc::invalid_argument, "a blob cannot be empty");
+  bool erased = false;
+  Status s = impl_->write([&](lmdb::WriteTxn& txn) {
+    auto old = txn.get(impl_->db.blobs, commitment.raw());
+    erased = old && old->empty();
+    if (!erased) txn.put(impl_->db.blobs, commitment.raw(), bytes);
+  });
+  if (s.ok() && erased)
+    return Error(Errc::not_authorised, "the blob " + commitment.hex().substr(0, 16) + " was erased by its owner");
+  return s;
+}
+
+Result<std::optional<std::string>> Store::blob(const Hash256& commitment) const {
+  return impl_->read([&](lmdb::ReadTxn& txn) -> Result<std::optional<std::string>> {
+    auto v = txn.get(impl_->db.blobs, commitment.raw());
+    if (!v || v->empty()) return std::optional<std::string>();  // absent or erased
+    return std::optional<std::string>(std::string(*v));
+  });
+}
+
+Status Store::erase_blob(const Hash256& commitment) {
+  return impl_->write([&](lmdb::WriteTxn& txn) { txn.put(impl_->db.blobs, commitment.raw(), std::string_view("", 0)); });
+}
+
+Result<std::vector<v1::StoredEvidence>> Store::evidence() const {
+  return impl_->read([&](lmdb::ReadTxn& txn) -> Result<std::vector<v1::StoredEvidence>> {
+    std::vector<v1::StoredEvidence> out;
+    auto c = txn.cursor(impl_->db.evidence);
+    for (bool ok = c.first(); ok; ok = c.next()) out.push_back(parse<v1::StoredEvidence>(c.value(), "evidence"));
+    return out;
+  });
+}
+
+}  // namespace conect::storage

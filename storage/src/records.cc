@@ -1,0 +1,195 @@
+// Merged records: refolding the records a group touched, their index
+// entries, placement availability, record counts and the incremental digest.
+#include <algorithm>
+#include <climits>
+
+#include "codec.h"
+#include "indexes.h"
+#include "store_impl.h"
+
+namespace conect::storage {
+namespace {
+
+[[noreturn]] void corrupt(const std::string& what) {
+  throw lmdb::Failure{Error(Errc::storage_error, "the store is inconsistent (" + what +
+                                                     "); stop the node and restore from a backup")};
+}
+
+v1::RecordState parse_state(std::string_view bytes) {
+  v1::RecordState s;
+  if (!s.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) corrupt("unreadable record state");
+  return s;
+}
+
+// Index values are empty; a non-null pointer keeps memcpy well-defined.
+constexpr std::string_view kEmpty("", 0);
+
+bool is_frozen(const std::map<NodeId, Seq>& frozen, const NodeId& origin, Seq seq) {
+  auto it = frozen.find(origin);
+  return it != frozen.end() && seq >= it->second;
+}
+
+struct Totals {
+  StateDigest digest;
+  std::map<v1::RecordType, std::int64_t> counts;
+};
+
+void update_indexes(Writer& w, const std::vector<IndexEntry>& before, const std::vector<IndexEntry>& after) {
+  for (const auto& e : before)
+    if (!std::binary_search(after.begin(), after.end(), e)) w.del(index_db(w.db, e.index), e.key);
+  for (const auto& e : after)
+    if (!std::binary_search(before.begin(), before.end(), e)) w.put(index_db(w.db, e.index), e.key, kEmpty);
+}
+
+// Placements whose availability depends on this record's state.
+void note_placements(GroupState& g, const RecordKey& key, const v1::RecordState* s) {
+  if (key.type == v1::PLACEMENT) g.placements.insert(key);
+  if (key.type == v1::RESERVATION && s && s->has_reservation())
+    if (auto p = RecordKey::from_proto(v1::PLACEMENT, s->reservation().placement())) g.placements.insert(*p);
+}
+
+void refold(Writer& w, GroupState& g, Totals& t, const RecordKey& key) {
+  const std::string rk = key.encode();
+  std::vector<PositionedOp> ops;
+  {
+    auto c = w.cursor(w.db.ops);
+    for (bool ok = c.seek(rk); ok && c.key().starts_with(rk); ok = c.next()) {
+      auto op = codec::decode_op(c.key(), c.value());
+      if (!op) corrupt("unreadable operation of record " + key.text());
+      if (!is_frozen(g.frozen, op->origin, op->seq)) ops.push_back(std::move(*op));
+    }
+  }
+  std::optional<std::string> old_bytes;
+  if (auto v = w.get(w.db.records, rk)) old_bytes.emplace(*v);
+  std::optional<v1::RecordState> state;
+  std::string new_bytes;
+  if (!ops.empty()) {
+    state = fold_record(key, std::move(ops));
+    new_bytes = serialize_state(*state);
+  }
+  if (old_bytes ? (state && *old_bytes == new_bytes) : !state) return;
+
+  std::optional<v1::RecordState> old_state;
+  if (old_bytes) old_state = parse_state(*old_bytes);
+  if (old_bytes) t.digest.subtract(record_hash(key, *old_bytes));
+  if (state) t.digest.add(record_hash(key, new_bytes));
+  bool was_created = old_state && old_state->created();
+  bool is_created = state && state->created();
+  if (was_created != is_created) t.counts[key.type] += is_created ? 1 : -1;
+  if (state) w.put(w.db.records, rk, new_bytes);
+  else w.del(w.db.records, rk);
+
+  update_indexes(w, old_state ? index_entries(key, *old_state) : std::vector<IndexEntry>{},
+                 state ? index_entries(key, *state) : std::vector<IndexEntry>{});
+  note_placements(g, key, old_state ? &*old_state : nullptr);
+  note_placements(g, key, state ? &*state : nullptr);
+  // An erased blob leaves a tombstone (an empty value) so it is never taken back.
+  if (state)
+    for (const auto& commitment : state->erased())
+      if (auto b = w.get(w.db.blobs, commitment); !b || !b->empty()) w.put(w.db.blobs, commitment, kEmpty);
+}
+
+void refresh_availability(Writer& w, const RecordKey& placement) {
+  const std::string pk = placement.encode();
+  auto pv = w.get(w.db.records, pk);
+  if (!pv) {
+    w.del(w.db.availability, pk);
+    w.del(w.db.placement_available, pk);
+    return;
+  }
+  v1::RecordState ps = parse_state(*pv);
+  std::vector<v1::RecordState> reservations;
+  {
+    auto c = w.cursor(w.db.reservation_placement);
+    for (bool ok = c.seek(pk); ok && c.key().starts_with(pk); ok = c.next()) {
+      auto rv = w.get(w.db.records, c.key().substr(codec::kRecordKeySize));
+      if (!rv) corrupt("reservation index names a missing record");
+      reservations.push_back(parse_state(*rv));
+    }
+  }
+  auto stored = encode_availability(ps, placement_availability(ps.placement(), reservations));
+  std::string bytes = stored.SerializeAsString();
+  auto old = w.get(w.db.availability, pk);
+  if (!old || *old != bytes) w.put(w.db.availability, pk, bytes);
+  bool listed = w.get(w.db.placement_available, pk).has_value();
+  if (stored.has_free() && !listed) w.put(w.db.placement_available, pk, kEmpty);
+  if (!stored.has_free() && listed) w.del(w.db.placement_available, pk);
+}
+
+Hash256 read_digest(const lmdb::Txn& txn, const Dbs& db) {
+  auto v = txn.get(db.meta, meta::kDigest);
+  if (!v) return Hash256{};
+  auto h = Hash256::from_raw(*v);
+  if (!h) corrupt("unreadable digest");
+  return *h;
+}
+
+}  // namespace
+
+std::string meta::count_key(v1::RecordType type) {
+  std::string k = "count/";
+  k.push_back(static_cast<char>(type));
+  return k;
+}
+
+void refold_touched(Writer& w, GroupState& g) {
+  Totals t;
+  t.digest = StateDigest::from(read_digest(w.txn(), w.db));
+  for (const auto& key : g.touched) refold(w, g, t, key);
+  for (const auto& p : g.placements) refresh_availability(w, p);
+  w.put(w.db.meta, meta::kDigest, t.digest.value().raw());
+  for (const auto& [type, delta] : t.counts) {
+    if (delta == 0) continue;
+    std::string k = meta::count_key(type);
+    auto v = w.get(w.db.meta, k);
+    std::int64_t n = v && v->size() == 8 ? static_cast<std::int64_t>(codec::get_u64(*v)) : 0;
+    w.put(w.db.meta, k, codec::u64_bytes(static_cast<std::uint64_t>(n + delta)));
+  }
+  g.touched.clear();
+  g.placements.clear();
+}
+
+std::map<NodeId, Seq> decode_frozen(std::string_view v) {
+  std::map<NodeId, Seq> out;
+  if (v.size() % 40 != 0) corrupt("unreadable frozen-origin list");
+  for (std::size_t at = 0; at < v.size(); at += 40)
+    out[*NodeId::from_raw(v.substr(at, 32))] = Seq{codec::get_u64(v, at + 32)};
+  return out;
+}
+
+std::string encode_frozen(const std::map<NodeId, Seq>& frozen) {
+  std::string v;
+  for (const auto& [origin, seq] : frozen) {
+    v += origin.raw();
+    codec::put_u64(v, seq.value);
+  }
+  return v;
+}
+
+Result<Hash256> recompute_digest(const lmdb::Txn& txn, const Dbs& db) {
+  std::map<NodeId, Seq> frozen;
+  if (auto v = txn.get(db.meta, meta::kFrozen)) frozen = decode_frozen(*v);
+  std::map<RecordKey, std::vector<PositionedOp>> ops;
+  auto c = txn.cursor(db.log);
+  for (bool ok = c.first(); ok; ok = c.next()) {
+    if (c.key().size() != 40) corrupt("malformed log key");
+    NodeId origin = *NodeId::from_raw(c.key().substr(0, 32));
+    Seq seq{codec::get_u64(c.key(), 32)};
+    if (is_frozen(frozen, origin, seq)) continue;
+    v1::SignedDelta sd;
+    v1::DeltaBody body;
+    if (!sd.ParseFromArray(c.value().data(), static_cast<int>(c.value().size())) || !body.ParseFromString(sd.body()))
+      corrupt("unreadable log entry");
+    DeltaId id = compute_delta_id(sd.body(), sd.signature());
+    for (int i = 0; i < body.ops_size(); ++i) {
+      auto target = op_target(body.ops(i));
+      if (!target.ok()) continue;
+      ops[*target].push_back(PositionedOp{origin, seq, Hlc{body.hlc()}, static_cast<std::uint32_t>(i), id, body.ops(i)});
+    }
+  }
+  StateDigest d;
+  for (auto& [key, list] : ops) d.add(record_hash(key, serialize_state(fold_record(key, std::move(list)))));
+  return d.value();
+}
+
+}  // namespace conect::storage

@@ -1,0 +1,301 @@
+// Opening the environment, schema checks, and the public entry points that
+// are not the write path (writer.cc) or queries (indexes.cc).
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <fstream>
+
+#include "codec.h"
+#include "indexes.h"
+#include "store_impl.h"
+
+namespace conect::storage {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct DbSpec {
+  const char* name;
+  lmdb::Dbi Dbs::*member;
+};
+constexpr DbSpec kDbs[] = {
+    {"meta", &Dbs::meta},
+    {"log", &Dbs::log},
+    {"heads", &Dbs::heads},
+    {"ops", &Dbs::ops},
+    {"records", &Dbs::records},
+    {"availability", &Dbs::availability},
+    {"idx_placement_trade", &Dbs::placement_trade},
+    {"idx_placement_country", &Dbs::placement_country},
+    {"idx_placement_period", &Dbs::placement_period},
+    {"idx_placement_available", &Dbs::placement_available},
+    {"idx_placement_host", &Dbs::placement_host},
+    {"idx_mobility_org", &Dbs::mobility_org},
+    {"idx_mobility_period", &Dbs::mobility_period},
+    {"idx_mobility_status", &Dbs::mobility_status},
+    {"idx_reservation_placement", &Dbs::reservation_placement},
+    {"blobs", &Dbs::blobs},
+    {"peers", &Dbs::peers},
+    {"members", &Dbs::members},
+    {"evidence", &Dbs::evidence},
+};
+
+// What the environment holds before we write anything.
+enum class Found { fresh, ours };
+
+// Reads meta without writing: a newer schema or a foreign file is refused
+// before anything is touched.
+Result<Found> inspect(const lmdb::Env& env, const fs::path& dir) {
+  return lmdb::guarded([&]() -> Result<Found> {
+    lmdb::ReadTxn txn = env.begin_read();
+    MDB_dbi meta = 0;
+    int rc = mdb_dbi_open(txn.handle(), "meta", 0, &meta);
+    if (rc == MDB_NOTFOUND) {
+      MDB_stat st{};
+      MDB_dbi main = 0;
+      lmdb::check(mdb_dbi_open(txn.handle(), nullptr, 0, &main), "reading " + dir.string());
+      lmdb::check(mdb_stat(txn.handle(), main, &st), "reading " + dir.string());
+      if (st.ms_entries == 0) return Found::fresh;
+      return Error(Errc::schema_mismatch, dir.string() + " holds an LMDB environment of another program; "
+                                                         "point --data at a conect data directory");
+    }
+    if (rc == MDB_INCOMPATIBLE)
+      return Error(Errc::schema_mismatch, dir.string() + " holds an LMDB environment of another program");
+    lmdb::check(rc, "reading " + dir.string());
+    MDB_val k = lmdb::val(meta::kProgram), v{};
+    if (mdb_get(txn.handle(), meta, &k, &v) != MDB_SUCCESS || lmdb::view(v) != meta::kProgramName)
+      return Error(Errc::schema_mismatch, dir.string() + " holds an LMDB environment of another program");
+    k = lmdb::val(meta::kSchema);
+    if (mdb_get(txn.handle(), meta, &k, &v) != MDB_SUCCESS || v.mv_size != 4)
+      return Error(Errc::schema_mismatch, dir.string() + " has no readable schema version");
+    std::uint32_t schema = codec::get_u32(lmdb::view(v));
+    if (schema > kSchemaVersion)
+      return Error(Errc::schema_mismatch,
+                   dir.string() + " was written by a newer conect (schema " + std::to_string(schema) +
+                       ", this build reads " + std::to_string(kSchemaVersion) +
+                       "): upgrade conect-node, or restore a backup made by this version");
+    if (schema < kSchemaVersion)
+      return Error(Errc::schema_mismatch, dir.string() + " has schema " + std::to_string(schema) +
+                                              ", which this build cannot migrate");
+    return Found::ours;
+  });
+}
+
+Status prepare_dir(const fs::path& dir, bool create) {
+  std::error_code ec;
+  auto st = fs::status(dir, ec);
+  if (!fs::exists(st)) {
+    if (!create)
+      return Error(Errc::not_found, "no store in " + dir.string() + ": run `conect-node init` first (or restore a backup)");
+    fs::create_directories(dir, ec);
+    if (ec) return Error(Errc::io_error, "cannot create " + dir.string() + ": " + ec.message());
+    return Status::Ok();
+  }
+  if (!fs::is_directory(st)) return Error(Errc::invalid_argument, dir.string() + " is not a directory");
+  auto data = dir / "data.mdb";
+  bool has_data = fs::exists(data, ec);
+  if (!has_data && !create)
+    return Error(Errc::not_found, "no store in " + dir.string() + ": run `conect-node init` first (or restore a backup)");
+  // LMDB would silently initialise an empty file: that is not ours to claim.
+  if (has_data && fs::file_size(data, ec) == 0)
+    return Error(Errc::schema_mismatch, data.string() + " is empty; remove it or restore a backup");
+  return Status::Ok();
+}
+
+Result<std::unique_ptr<Store::Impl>> open_impl(const fs::path& dir, const StoreOptions& options) {
+  if (Status s = prepare_dir(dir, options.create); !s.ok()) return s.error();
+  lmdb::EnvOptions eo;
+  eo.map_size = options.map_size;
+  eo.max_readers = options.max_readers;
+  eo.flags = MDB_NOTLS | (options.no_sync ? MDB_NOSYNC : 0u);
+  auto env = lmdb::Env::open(dir, eo);
+  if (!env.ok()) return env.error();
+  env->reader_check();  // slots of processes killed with -9
+  auto found = inspect(*env, dir);
+  if (!found.ok()) return found.error();
+  auto impl = std::make_unique<Store::Impl>(std::move(*env));
+  impl->dir = dir;
+  impl->options = options;
+  Status s = impl->write([&](lmdb::WriteTxn& txn) {
+    for (const auto& spec : kDbs) impl->db.*spec.member = txn.open_db(spec.name, MDB_CREATE);
+    if (*found == Found::fresh) {
+      txn.put(impl->db.meta, meta::kProgram, meta::kProgramName);
+      std::string v;
+      codec::put_u32(v, kSchemaVersion);
+      txn.put(impl->db.meta, meta::kSchema, v);
+    }
+  });
+  if (!s.ok()) return s.error();
+  auto loaded = impl->read([&](lmdb::ReadTxn& txn) -> Status {
+    if (auto v = txn.get(impl->db.meta, meta::kFederation)) impl->federation = FederationId::from_raw(*v);
+    if (auto v = txn.get(impl->db.meta, meta::kOwnId)) impl->own = NodeId::from_raw(*v);
+    return Status::Ok();
+  });
+  if (!loaded.ok()) return loaded.error();
+  return impl;
+}
+
+Status copy_file_durably(const fs::path& from, const fs::path& to) {
+  std::ifstream in(from, std::ios::binary);
+  if (!in) return Error(Errc::io_error, "cannot read " + from.string());
+  int fd = ::open(to.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  if (fd < 0) return Error(Errc::io_error, "cannot create " + to.string() + ": " + std::strerror(errno));
+  std::vector<char> buf(1 << 20);
+  bool ok = true;
+  while (ok && in) {
+    in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
+    std::streamsize n = in.gcount();
+    for (std::streamsize done = 0; ok && done < n;) {
+      ssize_t w = ::write(fd, buf.data() + done, static_cast<std::size_t>(n - done));
+      ok = w > 0;
+      done += w;
+    }
+  }
+  ok = ok && !in.bad() && ::fsync(fd) == 0;
+  ::close(fd);
+  if (!ok) return Error(Errc::io_error, "cannot write " + to.string() + ": " + std::strerror(errno));
+  return Status::Ok();
+}
+
+bool empty_or_absent(const fs::path& dir) {
+  std::error_code ec;
+  return !fs::exists(dir, ec) || (fs::is_directory(dir, ec) && fs::is_empty(dir, ec));
+}
+
+}  // namespace
+
+Store::Store(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Store::~Store() {
+  // Wait for a running group (a hook may still be executing).
+  std::unique_lock lk(impl_->q_mu);
+  impl_->q_cv.wait(lk, [&] { return !impl_->leader_active && impl_->queue.empty(); });
+}
+
+Result<std::unique_ptr<Store>> Store::open(const fs::path& dir, const StoreOptions& options) {
+  auto impl = open_impl(dir, options);
+  if (!impl.ok()) return impl.error();
+  return std::unique_ptr<Store>(new Store(std::move(*impl)));
+}
+
+Status Store::initialise(const FederationId& federation, const NodeId& own_id) {
+  std::lock_guard lock(impl_->meta_mu);
+  if (impl_->federation || impl_->own) {
+    if (impl_->federation == federation && impl_->own == own_id) return Status::Ok();
+    return Error(Errc::already_exists, "the store in " + impl_->dir.string() + " already belongs to node " +
+                                           (impl_->own ? impl_->own->hex().substr(0, 16) : "?") + " of federation " +
+                                           (impl_->federation ? impl_->federation->hex() : "?"));
+  }
+  Status s = impl_->write([&](lmdb::WriteTxn& txn) {
+    txn.put(impl_->db.meta, meta::kFederation, federation.raw());
+    txn.put(impl_->db.meta, meta::kOwnId, own_id.raw());
+  });
+  if (!s.ok()) return s;
+  impl_->federation = federation;
+  impl_->own = own_id;
+  return Status::Ok();
+}
+
+std::optional<FederationId> Store::federation() const {
+  std::lock_guard lock(impl_->meta_mu);
+  return impl_->federation;
+}
+
+std::optional<NodeId> Store::own_id() const {
+  std::lock_guard lock(impl_->meta_mu);
+  return impl_->own;
+}
+
+Result<ApplyOutcome> Store::apply(std::vector<VerifiedDelta> batch) {
+  if (batch.empty()) return ApplyOutcome{};
+  Job job;
+  job.kind = Job::Kind::apply;
+  job.batch = &batch;
+  impl_->submit(job);
+  if (job.error) return *job.error;
+  return std::move(job.outcome);
+}
+
+Result<VerifiedDelta> Store::author(const KeyPair& key, DeltaDraft draft, std::uint64_t now_ms) {
+  Job job;
+  job.kind = Job::Kind::author;
+  job.key = &key;
+  job.draft = &draft;
+  job.now_ms = now_ms;
+  impl_->submit(job);
+  if (job.error) return *job.error;
+  return std::move(*job.authored);
+}
+
+Status Store::add_equivocation(const VerifiedDelta& a, const VerifiedDelta& b) {
+  Job job;
+  job.kind = Job::Kind::evidence;
+  job.first = &a;
+  job.second = &b;
+  impl_->submit(job);
+  if (job.error) return *job.error;
+  return Status::Ok();
+}
+
+void Store::set_on_committed(std::function<void(std::span<const VerifiedDelta>)> hook) {
+  std::lock_guard lock(impl_->q_mu);
+  impl_->hook = std::move(hook);
+}
+
+std::uint64_t Store::map_size() const {
+  std::shared_lock lock(impl_->resize_mu);
+  return impl_->env.map_size();
+}
+
+// ------------------------------------------------------------ fence
+
+bool Store::author_fenced() const {
+  auto r = impl_->read([&](lmdb::ReadTxn& txn) -> Result<bool> { return txn.get(impl_->db.meta, meta::kFence).has_value(); });
+  return !r.ok() || *r;
+}
+
+Status Store::lift_author_fence() {
+  return impl_->write([&](lmdb::WriteTxn& txn) { txn.del(impl_->db.meta, meta::kFence); });
+}
+
+// --------------------------------------------------- backup, restore
+
+Status Store::backup(const fs::path& dir, bool compact) const {
+  if (!empty_or_absent(dir)) return Error(Errc::already_exists, dir.string() + " is not empty; back up into a new directory");
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) return Error(Errc::io_error, "cannot create " + dir.string() + ": " + ec.message());
+  std::shared_lock lock(impl_->resize_mu);
+  return impl_->env.copy_to(dir, compact);
+}
+
+Status Store::restore(const fs::path& backup_dir, const fs::path& target) {
+  if (!fs::exists(backup_dir / "data.mdb")) return Error(Errc::not_found, "no data.mdb in " + backup_dir.string());
+  if (!empty_or_absent(target))
+    return Error(Errc::already_exists, target.string() + " is not empty; restore into an empty directory "
+                                                         "(move the damaged store aside first)");
+  {
+    // Check what we are about to install, without writing to the backup.
+    lmdb::EnvOptions eo;
+    eo.flags = MDB_RDONLY | MDB_NOLOCK | MDB_NOTLS;
+    auto env = lmdb::Env::open(backup_dir, eo);
+    if (!env.ok()) return env.error();
+    auto found = inspect(*env, backup_dir);
+    if (!found.ok()) return found.error();
+    if (*found != Found::ours) return Error(Errc::schema_mismatch, backup_dir.string() + " holds no conect store");
+  }
+  std::error_code ec;
+  fs::create_directories(target, ec);
+  if (ec) return Error(Errc::io_error, "cannot create " + target.string() + ": " + ec.message());
+  auto tmp = target / "data.mdb.restoring";
+  if (Status s = copy_file_durably(backup_dir / "data.mdb", tmp); !s.ok()) return s;
+  fs::rename(tmp, target / "data.mdb", ec);
+  if (ec) return Error(Errc::io_error, "cannot install the restored store: " + ec.message());
+  StoreOptions o;
+  o.map_size = std::uint64_t{1} << 30;
+  auto store = Store::open(target, o);
+  if (!store.ok()) return store.error();
+  return (*store)->impl_->write([&](lmdb::WriteTxn& txn) { txn.put((*store)->impl_->db.meta, meta::kFence, "1"); });
+}
+
+}  // namespace conect::storage

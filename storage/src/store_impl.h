@@ -1,0 +1,163 @@
+// Inside the Store: the environment, its sub-databases, the group-commit
+// queue and the helpers the write path shares. Not a public header.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <set>
+#include <shared_mutex>
+
+#include "conect/storage/lmdb.h"
+#include "conect/storage/store.h"
+
+namespace conect::storage {
+
+struct Dbs {
+  lmdb::Dbi meta, log, heads, ops, records, availability;
+  lmdb::Dbi placement_trade, placement_country, placement_period, placement_available,
+      placement_host;
+  lmdb::Dbi mobility_org, mobility_period, mobility_status;
+  lmdb::Dbi reservation_placement;
+  lmdb::Dbi blobs, peers, members, evidence;
+};
+
+// meta keys
+namespace meta {
+inline constexpr std::string_view kProgram = "program";
+inline constexpr std::string_view kProgramName = "conect";
+inline constexpr std::string_view kSchema = "schema";
+inline constexpr std::string_view kFederation = "federation";
+inline constexpr std::string_view kOwnId = "own_id";
+inline constexpr std::string_view kDigest = "digest";
+inline constexpr std::string_view kClock = "clock";        // last HLC this node authored
+inline constexpr std::string_view kObserved = "observed";  // newest HLC of any stored delta
+inline constexpr std::string_view kFence = "fence";        // present after restore
+inline constexpr std::string_view kFrozen = "frozen";      // (origin (32) || fork seq (8))*
+std::string count_key(v1::RecordType type);
+}  // namespace meta
+
+// A write transaction that counts its writes for fault injection.
+class Writer {
+ public:
+  Writer(lmdb::WriteTxn& txn, const Dbs& dbs, const StoreOptions& options)
+      : db(dbs), txn_(txn), options_(options) {}
+  void put(lmdb::Dbi d, std::string_view k, std::string_view v);
+  // MDB_APPEND when the key sorts last (the usual case for a log), else put.
+  void append(lmdb::Dbi d, std::string_view k, std::string_view v);
+  bool del(lmdb::Dbi d, std::string_view k);
+  std::optional<std::string_view> get(lmdb::Dbi d, std::string_view k) const { return txn_.get(d, k); }
+  lmdb::Cursor cursor(lmdb::Dbi d) const { return txn_.cursor(d); }
+  const lmdb::WriteTxn& txn() const { return txn_; }
+
+  const Dbs& db;
+
+ private:
+  void before_write();
+  lmdb::WriteTxn& txn_;
+  const StoreOptions& options_;
+  std::uint64_t writes_ = 0;
+};
+
+// One caller's request waiting for the group commit.
+struct Job {
+  enum class Kind { apply, author, evidence } kind = Kind::apply;
+  // apply
+  std::vector<VerifiedDelta>* batch = nullptr;
+  ApplyOutcome outcome;
+  // author
+  const KeyPair* key = nullptr;
+  const DeltaDraft* draft = nullptr;
+  std::uint64_t now_ms = 0;
+  std::optional<VerifiedDelta> authored;
+  // evidence
+  const VerifiedDelta* first = nullptr;
+  const VerifiedDelta* second = nullptr;
+
+  std::optional<Error> error;  // set instead of a result
+  bool done = false;
+  std::size_t size() const { return batch ? batch->size() : 1; }
+};
+
+// What one group transaction accumulates before it refolds and commits.
+struct GroupState {
+  std::map<NodeId, Seq> frozen;             // meta "frozen", loaded at the start
+  bool frozen_changed = false;
+  std::set<RecordKey> touched;              // records to refold
+  std::set<RecordKey> placements;           // placements whose availability to recompute
+  std::optional<Hlc> clock;                 // loaded lazily from meta
+  Hlc observed{};                           // newest stored HLC
+  bool observed_loaded = false;
+  std::vector<const VerifiedDelta*> stored; // for the on_committed hook
+};
+
+struct Store::Impl {
+  std::filesystem::path dir;
+  StoreOptions options;
+  lmdb::Env env;
+  Dbs db;
+  // Shared by every transaction of this process; exclusive only to resize the
+  // map, which LMDB allows only while no transaction is active.
+  mutable std::shared_mutex resize_mu;
+
+  mutable std::mutex meta_mu;
+  std::optional<FederationId> federation;
+  std::optional<NodeId> own;
+  std::atomic<bool> fenced{false};
+
+  // Group commit.
+  std::mutex q_mu;
+  std::condition_variable q_cv;
+  std::deque<Job*> queue;
+  bool leader_active = false;
+  std::function<void(std::span<const VerifiedDelta>)> hook;
+
+  explicit Impl(lmdb::Env e) : env(std::move(e)) {}
+
+  // Runs fn(ReadTxn&) in a read transaction; LMDB failures become errors.
+  template <class F>
+  auto read(F&& fn) const -> decltype(fn(std::declval<lmdb::ReadTxn&>())) {
+    for (int attempt = 0;; ++attempt) {
+      try {
+        std::shared_lock lock(resize_mu);
+        lmdb::ReadTxn txn = env.begin_read();
+        return fn(txn);
+      } catch (const lmdb::Failure& f) {
+        if (f.rc != MDB_MAP_RESIZED || attempt > 0) return f.error;
+      }
+      const_cast<Impl*>(this)->adopt_map_size();
+    }
+  }
+  // A small write transaction of its own (roster, peers, blobs, meta).
+  Status write(const std::function<void(lmdb::WriteTxn&)>& fn);
+  // Doubles the map (up to max_map_size) after a full-map failure; false
+  // when it may not grow.
+  bool grow_map(std::uint64_t failed_at);
+
+  // group commit (writer.cc)
+  void submit(Job& job);
+  std::vector<VerifiedDelta> run_group(std::vector<Job*>& group, bool want_copies);
+  void run_job(Writer& w, GroupState& g, Job& job);
+  void author_one(Writer& w, GroupState& g, Job& job);
+  // After another process grew the map (MDB_MAP_RESIZED).
+  void adopt_map_size();
+};
+
+// The write path (apply.cc).
+void apply_batch(Writer& w, GroupState& g, const std::optional<FederationId>& federation,
+                 std::vector<VerifiedDelta>& batch, ApplyOutcome& out);
+void store_delta(Writer& w, GroupState& g, const VerifiedDelta& d);
+std::optional<HeadInfo> read_head(const lmdb::Txn& txn, const Dbs& db, const NodeId& origin);
+Status record_equivocation(Writer& w, GroupState& g, const VerifiedDelta& a, const VerifiedDelta& b);
+// Refolds touched records, their indexes, availability and the digest (records.cc).
+void refold_touched(Writer& w, GroupState& g);
+
+// Rebuilds every record from the log (records.cc).
+Result<Hash256> recompute_digest(const lmdb::Txn& txn, const Dbs& db);
+// meta "frozen" value.
+std::map<NodeId, Seq> decode_frozen(std::string_view v);
+std::string encode_frozen(const std::map<NodeId, Seq>& frozen);
+
+}  // namespace conect::storage

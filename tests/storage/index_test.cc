@@ -1,0 +1,236 @@
+// Every index-backed query returns exactly what a full scan of the records
+// with the same filter returns, page by page.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cctype>
+
+#include "conect/storage/store.h"
+#include "history.h"
+
+namespace conect::storage {
+namespace {
+
+using testing::open_store;
+using testing::TempDir;
+
+// Written independently of the store's matcher, from the filter's contract.
+std::string norm(std::string_view s) {
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
+  std::string out;
+  for (char c : s) out.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+  return out;
+}
+
+bool overlaps(std::int32_t start, std::int32_t end, const std::optional<std::int32_t>& from,
+              const std::optional<std::int32_t>& to) {
+  if (from && end != 0 && end < *from) return false;
+  if (to && start != 0 && start > *to) return false;
+  return true;
+}
+
+bool placement_wanted(const PlacementFilter& f, const v1::RecordState& s, const std::vector<WindowAvailability>& a) {
+  const auto& p = s.placement();
+  if (!f.trade.empty() && norm(p.trade()) != norm(f.trade)) return false;
+  if (!f.country.empty() && norm(p.country()) != norm(f.country)) return false;
+  if (f.from || f.to) {
+    bool any = false;
+    for (const auto& w : p.windows()) any = any || overlaps(w.start().days(), w.end().days(), f.from, f.to);
+    if (!any) return false;
+  }
+  if (!f.language.empty()) {
+    bool any = false;
+    for (const auto& l : p.languages()) any = any || norm(l.lang()) == norm(f.language);
+    if (!any) return false;
+  }
+  if (f.available) {
+    bool free = false;
+    for (const auto& w : a) free = free || w.available > 0;
+    if (!free || p.status() != v1::PLACEMENT_OPEN) return false;
+  }
+  if (f.host && RecordKey::from_proto(v1::ORGANISATION, p.host_organisation()) != f.host) return false;
+  return true;
+}
+
+template <class T>
+std::vector<RecordKey> keys(const std::vector<T>& items) {
+  std::vector<RecordKey> out;
+  for (const auto& i : items) out.push_back(i.key);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+template <class Filter, class Query>
+std::vector<RecordKey> all_pages(Filter f, Query query, std::size_t page_size, std::size_t& pages) {
+  std::vector<RecordKey> out;
+  f.limit = page_size;
+  pages = 0;
+  for (;;) {
+    auto page = query(f);
+    EXPECT_TRUE(page.ok()) << page.error().message();
+    if (!page.ok()) break;
+    ++pages;
+    EXPECT_LE(page->items.size(), page_size);
+    for (const auto& i : page->items) out.push_back(i.key);
+    if (page->next_cursor.empty()) break;
+    f.cursor = page->next_cursor;
+  }
+  std::size_t n = out.size();
+  std::sort(out.begin(), out.end());
+  EXPECT_EQ(std::unique(out.begin(), out.end()), out.end()) << "a record came twice across pages";
+  EXPECT_EQ(out.size(), n);
+  return out;
+}
+
+class IndexTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    store_ = open_store(dir_ / "store");
+    ASSERT_TRUE(store_);
+    history_ = testing::random_history({.authors = 5, .deltas = 400, .seed = 21});
+    std::mt19937_64 rng(5);
+    testing::deliver_randomly(*store_, history_, rng);
+  }
+  std::vector<RecordView> scan(v1::RecordType type) {
+    std::vector<RecordView> out;
+    std::string cursor;
+    do {
+      auto page = store_->list(type, cursor, 7);
+      EXPECT_TRUE(page.ok());
+      for (auto& v : page->items) out.push_back(std::move(v));
+      cursor = page->next_cursor;
+    } while (!cursor.empty());
+    return out;
+  }
+
+  TempDir dir_;
+  std::unique_ptr<Store> store_;
+  testing::History history_;
+};
+
+TEST_F(IndexTest, PlacementQueriesEqualAFullScan) {
+  auto placements = scan(v1::PLACEMENT);
+  ASSERT_GT(placements.size(), 40u);
+  std::vector<std::vector<WindowAvailability>> avail;
+  for (const auto& p : placements) avail.push_back(*store_->availability(p.key));
+  std::vector<RecordKey> orgs = keys(scan(v1::ORGANISATION));
+
+  std::mt19937_64 rng(99);
+  const char* trades[] = {"", "", "welding", " WELDING", "cooking", "nursing", "plumbing"};
+  const char* countries[] = {"", "", "fi", "SE", "no", "ru", "dk"};
+  const char* langs[] = {"", "", "", "fi", "en", "sv"};
+  std::size_t non_empty = 0, multi_page = 0;
+  for (int round = 0; round < 150; ++round) {
+    PlacementFilter f;
+    f.trade = trades[rng() % 7];
+    f.country = countries[rng() % 7];
+    f.language = langs[rng() % 6];
+    f.available = rng() % 3 == 0;
+    if (rng() % 3 == 0) f.from = static_cast<std::int32_t>(19000 + rng() % 450);
+    if (rng() % 3 == 0) f.to = static_cast<std::int32_t>(19000 + rng() % 450);
+    if (rng() % 5 == 0) f.host = orgs[rng() % orgs.size()];
+    std::vector<RecordKey> want;
+    for (std::size_t i = 0; i < placements.size(); ++i)
+      if (placement_wanted(f, placements[i].state, avail[i])) want.push_back(placements[i].key);
+    std::sort(want.begin(), want.end());
+    std::size_t pages = 0;
+    auto got = all_pages(f, [&](const PlacementFilter& q) { return store_->placements(q); }, 1 + rng() % 9, pages);
+    EXPECT_EQ(got, want) << "round " << round << " trade=" << f.trade << " country=" << f.country
+                         << " lang=" << f.language << " available=" << f.available;
+    non_empty += !want.empty();
+    multi_page += pages > 1;
+  }
+  EXPECT_GT(non_empty, 30u);
+  EXPECT_GT(multi_page, 10u);
+}
+
+TEST_F(IndexTest, PlacementViewsCarryAvailability) {
+  PlacementFilter f;
+  f.available = true;
+  f.limit = 1000;
+  auto page = store_->placements(f);
+  ASSERT_TRUE(page.ok());
+  ASSERT_FALSE(page->items.empty());
+  for (const auto& v : page->items) {
+    auto a = store_->availability(v.key);
+    ASSERT_EQ(v.availability.size(), a->size());
+    bool free = false;
+    for (const auto& w : v.availability) free = free || w.available > 0;
+    EXPECT_TRUE(free);
+  }
+}
+
+TEST_F(IndexTest, MobilityQueriesEqualAFullScan) {
+  auto mobilities = scan(v1::MOBILITY);
+  ASSERT_GT(mobilities.size(), 20u);
+  auto orgs = scan(v1::ORGANISATION);
+  std::map<RecordKey, std::string> country;
+  for (const auto& o : orgs) country[o.key] = o.state.organisation().country();
+  auto country_of = [&](const v1::RecordId& id) {
+    auto k = RecordKey::from_proto(v1::ORGANISATION, id);
+    return k && country.count(*k) ? country[*k] : std::string();
+  };
+  std::mt19937_64 rng(7);
+  const char* countries[] = {"", "", "FI", "se", "ru"};
+  std::size_t non_empty = 0;
+  for (int round = 0; round < 120; ++round) {
+    MobilityFilter f;
+    if (rng() % 3 == 0) f.organisation = orgs[rng() % orgs.size()].key;
+    f.country = countries[rng() % 5];
+    if (rng() % 3 == 0) f.type = static_cast<v1::MobilityType>(1 + rng() % 8);
+    if (rng() % 3 == 0) f.status = static_cast<v1::MobilityStatus>(1 + rng() % 6);
+    if (rng() % 3 == 0) f.from = static_cast<std::int32_t>(19000 + rng() % 450);
+    if (rng() % 3 == 0) f.to = static_cast<std::int32_t>(19000 + rng() % 450);
+    std::vector<RecordKey> want;
+    for (const auto& m : mobilities) {
+      const auto& mob = m.state.mobility();
+      auto send = RecordKey::from_proto(v1::ORGANISATION, mob.fixed().sending_organisation());
+      auto recv = RecordKey::from_proto(v1::ORGANISATION, mob.fixed().receiving_organisation());
+      if (f.organisation && send != f.organisation && recv != f.organisation) continue;
+      if (!f.country.empty() && norm(country_of(mob.fixed().sending_organisation())) != norm(f.country) &&
+          norm(country_of(mob.fixed().receiving_organisation())) != norm(f.country))
+        continue;
+      if (f.type && mob.fixed().type() != f.type) continue;
+      if (f.status && mob.sending().status() != f.status) continue;
+      if (!overlaps(mob.sending().planned_start().days(), mob.sending().planned_end().days(), f.from, f.to)) continue;
+      want.push_back(m.key);
+    }
+    std::sort(want.begin(), want.end());
+    std::size_t pages = 0;
+    auto got = all_pages(f, [&](const MobilityFilter& q) { return store_->mobilities(q); }, 1 + rng() % 6, pages);
+    EXPECT_EQ(got, want) << "round " << round;
+    non_empty += !want.empty();
+  }
+  EXPECT_GT(non_empty, 20u);
+}
+
+TEST_F(IndexTest, ListPagesAreStableAndCountsAgree) {
+  auto counts = store_->counts();
+  ASSERT_TRUE(counts.ok());
+  for (auto type : {v1::ORGANISATION, v1::PLACEMENT, v1::RESERVATION, v1::MOBILITY}) {
+    auto all = scan(type);
+    EXPECT_EQ(all.size(), counts->at(type)) << type;
+    EXPECT_TRUE(std::is_sorted(all.begin(), all.end(), [](const auto& a, const auto& b) { return a.key < b.key; }));
+  }
+}
+
+TEST_F(IndexTest, ACursorOfAnotherQueryIsRefused) {
+  PlacementFilter f;
+  f.country = "fi";
+  f.limit = 1;
+  auto page = store_->placements(f);
+  ASSERT_TRUE(page.ok());
+  ASSERT_FALSE(page->next_cursor.empty());
+  PlacementFilter g;
+  g.trade = "welding";
+  g.cursor = page->next_cursor;
+  auto bad = store_->placements(g);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_TRUE(bad.error().is(Errc::invalid_argument));
+  g.cursor = "zz";
+  EXPECT_FALSE(store_->placements(g).ok());
+}
+
+}  // namespace
+}  // namespace conect::storage

@@ -1,0 +1,474 @@
+// The dashboard's entry point: sign-in, the views, filters, the live change
+// stream and the periodic status poll. Everything the page shows comes from
+// this node's API; partners' data arrives through the node's sync.
+import * as api from './api.js';
+import { LANGUAGES, apply as applyI18n, language, setLanguage, supported, t } from './i18n.js';
+import { countryName, languageName, localised } from './format.js';
+import { PlacementsView } from './placements.js';
+import { TimelineView } from './timeline.js';
+import { RequestsView } from './requests.js';
+import { FederationView } from './federation.js';
+import { openReserveDialog } from './reserve.js';
+import { loadReservations } from './reservations.js';
+
+const STATUS_POLL_MS = 5000;
+const REFRESH_DEBOUNCE_MS = 200;
+const VIEWS = ['placements', 'timeline', 'requests', 'federation'];
+const BASE_COUNTRIES = ['FI', 'SE', 'NO', 'RU'];
+const BASE_LANGUAGES = ['en', 'fi', 'sv', 'nb', 'no', 'ru', 'de', 'se'];
+
+const state = {
+  self: null, // {id, name, country, role}
+  frozen: new Set(),
+  members: [],
+  peers: [],
+  orgs: new Map(),
+  placements: [],
+  placementById: new Map(),
+  incoming: [],
+  outgoing: [],
+  filters: { trade: '', country: '', from: '', to: '', language: '', available: false },
+  trades: new Set(),
+  countries: new Set(BASE_COUNTRIES),
+  languages: new Set(BASE_LANGUAGES),
+  generation: 0,
+  view: 'placements',
+};
+
+// What tests and the render-time measurement read (no secrets here).
+const debug = (window.conect = { ready: false, refreshes: 0, loads: 0, timings: {}, live: false });
+
+const $ = (id) => document.getElementById(id);
+
+// ------------------------------------------------------------------ context
+const ctx = {
+  hostName(p) {
+    const org = state.orgs.get(p.host);
+    const name = org ? localised(org.names, language()) : '';
+    return name || memberName(p.owner);
+  },
+  isOwn(p) {
+    return Boolean(state.self && p.owner === state.self.id);
+  },
+  onRequest(p, windowId, button) {
+    openReserveDialog(p, windowId, button, async (body) => {
+      await api.request('POST', `/api/v1/placements/${encodeURIComponent(p.id)}/reservations`, body);
+      announce(t('reserve_sent'));
+      scheduleRefresh();
+    });
+  },
+  memberName,
+  placement(id) {
+    return state.placementById.get(id) || state.reservationPlacements?.get(id) || null;
+  },
+  async onDecide(r, action, button) {
+    button.disabled = true;
+    try {
+      await api.request('POST', `/api/v1/reservations/${encodeURIComponent(r.id)}/${action}`, {});
+      scheduleRefresh();
+    } catch (e) {
+      showError(e);
+      button.disabled = false;
+    }
+  },
+};
+
+function memberName(id) {
+  if (state.self && state.self.id === id) return state.self.name;
+  const m = state.members.find((x) => x.id === id);
+  return m && m.name ? m.name : id ? id.slice(0, 12) + '…' : '';
+}
+
+const views = {
+  placements: new PlacementsView(ctx),
+  timeline: new TimelineView(ctx),
+  requests: new RequestsView(ctx),
+  federation: new FederationView(),
+};
+
+// --------------------------------------------------------------- utilities
+function announce(text) {
+  const a = $('announcer');
+  a.textContent = '';
+  requestAnimationFrame(() => (a.textContent = text));
+}
+
+function showError(e) {
+  const el = $('error');
+  if (!e) {
+    el.hidden = true;
+    return;
+  }
+  el.textContent = t('error', { detail: e.detail || e.message || String(e) });
+  el.hidden = false;
+}
+
+// ------------------------------------------------------------------ sign-in
+async function ensureSession() {
+  const url = new URL(window.location.href);
+  const code = url.searchParams.get('login');
+  if (code !== null) {
+    // Strip the one-time code from the address bar and history first, so it
+    // is not left behind whatever happens next.
+    url.searchParams.delete('login');
+    history.replaceState(history.state, '', url.pathname + url.search + url.hash);
+    try {
+      await api.createSession({ login: code });
+    } catch (e) {
+      if (e.status !== 401) throw e;
+      return askForToken(t('login_code_failed'));
+    }
+  }
+  try {
+    return await api.request('GET', '/api/v1/status');
+  } catch (e) {
+    if (e.status !== 401) throw e;
+    return askForToken('');
+  }
+}
+
+function askForToken(message) {
+  const dialog = $('login-dialog');
+  const form = $('login-form');
+  const input = $('login-token');
+  const err = $('login-error');
+  err.hidden = !message;
+  err.textContent = message;
+  return new Promise((resolve) => {
+    const submit = async (ev) => {
+      ev.preventDefault();
+      const token = input.value.trim();
+      input.value = ''; // never kept past this call
+      if (!token) return;
+      try {
+        await api.createSession({ token });
+        const status = await api.request('GET', '/api/v1/status');
+        form.removeEventListener('submit', submit);
+        dialog.removeEventListener('cancel', block);
+        dialog.close();
+        resolve(status);
+      } catch (e) {
+        err.textContent = e.status === 401 ? t('login_failed') : t('error', { detail: e.detail || e.message });
+        err.hidden = false;
+        input.focus();
+      }
+    };
+    const block = (ev) => ev.preventDefault(); // nothing to show without a session
+    form.addEventListener('submit', submit);
+    dialog.addEventListener('cancel', block);
+    dialog.showModal();
+    input.focus();
+  });
+}
+
+// ------------------------------------------------------------------ loading
+function readStatus(s) {
+  state.self = { id: s.node_id ?? '', name: s.name ?? '', country: s.country ?? '', role: s.role ?? '' };
+  state.peers = (Array.isArray(s.peers) ? s.peers : []).map(api.normalisePeer);
+  // An origin whose log forked is frozen at the fork (DESIGN §4).
+  state.frozen = new Set();
+  for (const [origin, head] of Object.entries(s.version_vector || {})) {
+    if (head && head.frozen_at !== null && head.frozen_at !== undefined) state.frozen.add(origin);
+  }
+  $('node-name').textContent = t('node_label', { name: [state.self.name, countryName(state.self.country)].filter(Boolean).join(', ') });
+}
+
+async function loadStatus() {
+  readStatus(await api.request('GET', '/api/v1/status'));
+}
+
+async function loadMembers() {
+  const list = await api.fetchAll('/api/v1/members');
+  state.members = list.map(api.normaliseMember);
+  for (const m of state.members) if (m.country) state.countries.add(m.country);
+}
+
+// Problems the merge flagged, per member: a frozen (forked) log from the
+// status, and operations it rejected in the records this page loaded.
+function flagMembers() {
+  const rejected = new Map();
+  const count = (list) => {
+    for (const r of list) if (r && r.origin) rejected.set(r.origin, (rejected.get(r.origin) || 0) + 1);
+  };
+  for (const p of state.placements) count(p.rejected);
+  for (const o of state.orgs.values()) count(o.rejected);
+  for (const m of state.members) {
+    m.equivocation = m.equivocation || state.frozen.has(m.id);
+    m.rejected = Math.max(m.rejected, rejected.get(m.id) || 0);
+  }
+}
+
+async function loadOrganisations() {
+  const list = await api.fetchAll('/api/v1/organisations');
+  state.orgs = new Map(list.map(api.normaliseOrganisation).map((o) => [o.id, o]));
+}
+
+function apiFilters() {
+  const f = state.filters;
+  return {
+    trade: f.trade.trim(),
+    country: f.country,
+    from: f.from,
+    to: f.to,
+    language: f.language,
+    available: f.available ? 'true' : '',
+  };
+}
+
+function bySignature(item) {
+  const p = api.normalisePlacement(item);
+  p.sig = JSON.stringify(item);
+  return p;
+}
+
+function sortPlacements(list) {
+  return list.sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+}
+
+// Fetches the filtered placements page by page; the first page renders at
+// once, later pages extend the list, and a newer load (a filter change)
+// abandons this one.
+async function loadPlacements() {
+  const gen = ++state.generation;
+  const t0 = performance.now();
+  let first = true;
+  const acc = [];
+  const list = await api.fetchAll('/api/v1/placements', apiFilters(), {
+    limit: 500,
+    isStale: () => gen !== state.generation,
+    onPage: (items) => {
+      for (const it of items) acc.push(bySignature(it));
+      if (first && state.placements.length === 0) {
+        paintPlacements(sortPlacements([...acc]), true);
+        debug.timings.firstPageMs = performance.now() - t0;
+      }
+      first = false;
+    },
+  });
+  if (list === null) return false;
+  const placements = sortPlacements(acc);
+  for (const p of placements) {
+    if (p.trade) state.trades.add(p.trade);
+    if (p.country) state.countries.add(p.country);
+    for (const l of p.languages) state.languages.add(l.lang);
+  }
+  debug.timings.fetchMs = performance.now() - t0;
+  const r0 = performance.now();
+  paintPlacements(placements, false);
+  debug.timings.paintMs = performance.now() - r0;
+  debug.timings.count = placements.length;
+  return true;
+}
+
+function paintPlacements(placements, loading) {
+  state.placements = placements;
+  state.placementById = new Map(placements.map((p) => [p.id, p]));
+  views.placements.show(placements, { loading });
+  views.timeline.show(placements, state.filters);
+}
+
+async function loadRequests() {
+  const { incoming, outgoing, placements } = await loadReservations(state.self.id, state.orgs, state.placements);
+  state.reservationPlacements = placements;
+  state.incoming = incoming;
+  state.outgoing = outgoing;
+  views.requests.show(incoming, outgoing);
+  const pending = incoming.filter((r) => r.decision === 'pending').length;
+  const badge = $('requests-badge');
+  badge.hidden = pending === 0;
+  badge.textContent = String(pending);
+}
+
+// One refresh at a time; changes that arrive meanwhile fold into one more.
+let refreshing = null;
+let refreshAgain = false;
+let refreshTimer = 0;
+
+function scheduleRefresh(delay = REFRESH_DEBOUNCE_MS) {
+  clearTimeout(refreshTimer);
+  refreshTimer = setTimeout(refresh, delay);
+}
+
+async function refresh() {
+  if (refreshing) {
+    refreshAgain = true;
+    return;
+  }
+  refreshing = (async () => {
+    try {
+      await Promise.all([loadStatus(), loadMembers(), loadOrganisations()]);
+      await loadPlacements();
+      await loadRequests();
+      flagMembers();
+      views.federation.show(state.self, state.members, state.peers);
+      fillFilterOptions();
+      debug.refreshes++;
+      debug.lastRefresh = Date.now();
+      showError(null);
+    } catch (e) {
+      if (e.status === 401) {
+        await askForToken('');
+        refreshAgain = true;
+      } else {
+        showError(e);
+      }
+    }
+  })();
+  await refreshing;
+  refreshing = null;
+  if (refreshAgain) {
+    refreshAgain = false;
+    scheduleRefresh(0);
+  }
+}
+
+// ------------------------------------------------------------------ filters
+function fillSelect(select, values, label) {
+  const current = select.value;
+  const opts = [new Option(t('any'), '')];
+  for (const v of [...values].sort((a, b) => label(a).localeCompare(label(b)))) opts.push(new Option(`${label(v)} (${v})`, v));
+  select.replaceChildren(...opts);
+  select.value = current;
+}
+
+function fillFilterOptions() {
+  fillSelect($('f-country'), state.countries, countryName);
+  fillSelect($('f-language'), state.languages, languageName);
+  $('trade-options').replaceChildren(...[...state.trades].sort().map((tr) => new Option(tr)));
+}
+
+function readFilters() {
+  state.filters = {
+    trade: $('f-trade').value,
+    country: $('f-country').value,
+    from: $('f-from').value,
+    to: $('f-to').value,
+    language: $('f-language').value,
+    available: $('f-available').checked,
+  };
+}
+
+async function applyFilters() {
+  readFilters();
+  state.placements = [];
+  try {
+    await loadPlacements();
+    debug.loads++;
+    showError(null);
+  } catch (e) {
+    showError(e);
+  }
+}
+
+// ------------------------------------------------------------------ routing
+function showView(name) {
+  if (!VIEWS.includes(name)) name = 'placements';
+  state.view = name;
+  for (const v of VIEWS) {
+    $('view-' + v).hidden = v !== name;
+    const tab = $('tab-' + v);
+    if (v === name) tab.setAttribute('aria-current', 'page');
+    else tab.removeAttribute('aria-current');
+  }
+  $('filter-box').hidden = !(name === 'placements' || name === 'timeline');
+}
+
+// ------------------------------------------------------------------ language
+function initLanguage() {
+  const saved = localStorage.getItem('conect.lang');
+  const browser = (navigator.language || 'en').slice(0, 2).replace('no', 'nb');
+  setLanguage(saved && supported(saved) ? saved : supported(browser) ? browser : 'en');
+  const select = $('lang-select');
+  select.replaceChildren(...LANGUAGES.map((l) => new Option(l.name, l.code)));
+  for (const o of select.options) o.lang = o.value;
+  select.value = language();
+  select.addEventListener('change', () => {
+    setLanguage(select.value);
+    localStorage.setItem('conect.lang', language()); // the UI language only
+    relabel();
+  });
+  applyI18n();
+}
+
+function relabel() {
+  applyI18n();
+  document.title = 'conect · ' + t('app_title');
+  if (state.self) readStatusLabel();
+  fillFilterOptions();
+  for (const v of Object.values(views)) v.relabel();
+  views.placements.show(state.placements);
+  setLive(debug.live);
+}
+
+function readStatusLabel() {
+  $('node-name').textContent = t('node_label', { name: [state.self.name, countryName(state.self.country)].filter(Boolean).join(', ') });
+}
+
+// ------------------------------------------------------------------ live
+function setLive(open) {
+  debug.live = open;
+  const el = $('live');
+  el.dataset.state = open ? 'live' : 'reconnecting';
+  el.textContent = open ? t('live') : t('reconnecting');
+}
+
+function startLive() {
+  let everOpen = false;
+  api.subscribe(
+    (data) => {
+      debug.lastEvent = data;
+      scheduleRefresh();
+    },
+    (open) => {
+      setLive(open);
+      // A reopened stream may have missed changes: catch up.
+      if (open && everOpen) scheduleRefresh(0);
+      everOpen = everOpen || open;
+    },
+  );
+}
+
+async function pollStatus() {
+  try {
+    await loadStatus();
+    flagMembers();
+    views.federation.show(state.self, state.members, state.peers);
+  } catch (e) {
+    if (e.status !== 401) setLive(false);
+  }
+}
+
+// ------------------------------------------------------------------ start
+async function main() {
+  initLanguage();
+  // On a phone the filters start folded so the list is on the first screen.
+  if (window.matchMedia('(max-width: 760px)').matches) $('filter-box').open = false;
+  document.title = 'conect · ' + t('app_title');
+  showView(location.hash.slice(1));
+  window.addEventListener('hashchange', () => showView(location.hash.slice(1)));
+  $('filters').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    applyFilters();
+  });
+  $('filters').addEventListener('reset', () => setTimeout(applyFilters, 0));
+  $('f-available').addEventListener('change', () => applyFilters());
+
+  const status = await ensureSession();
+  readStatus(status);
+  setLive(false);
+  startLive();
+  await refresh();
+  debug.ready = true;
+  setInterval(pollStatus, STATUS_POLL_MS);
+  setInterval(() => views.federation.tick(), 1000);
+  debug._views = views;
+  // Exposed for the render-time measurement: build every row now.
+  debug.renderAll = () => {
+    const t0 = performance.now();
+    views.placements.renderAll();
+    views.timeline.renderAll();
+    return performance.now() - t0;
+  };
+}
+
+main().catch((e) => showError(e));

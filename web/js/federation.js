@@ -1,0 +1,115 @@
+// The federation panel: every member on this node's roster, whether it is a
+// connected peer, how far behind it is, when this node last heard from it,
+// and any problem the merge flagged (a forked log, rejected operations).
+// Also the "last synced with" strip shown on every screen.
+import { h, countryName, relativeTime } from './format.js';
+import { t } from './i18n.js';
+
+export class FederationView {
+  constructor() {
+    this.table = document.getElementById('members-table');
+    this.strip = document.getElementById('sync-peers');
+    this.data = { self: null, members: [], peers: [] };
+  }
+
+  show(self, members, peers) {
+    this.data = { self, members, peers };
+    this.paint();
+  }
+
+  relabel() {
+    this.paint();
+  }
+
+  // Called every few seconds so "12 s ago" stays true without refetching.
+  tick() {
+    this.paint();
+  }
+
+  name(id) {
+    const m = this.data.members.find((x) => x.id === id);
+    if (m && m.name) return m.name;
+    if (this.data.self && this.data.self.id === id) return this.data.self.name;
+    return id ? id.slice(0, 12) + '…' : '';
+  }
+
+  paint() {
+    const { self, members, peers } = this.data;
+    const now = Date.now();
+    const peerById = new Map(peers.map((p) => [p.id, p]));
+    const rows = [];
+    const seen = new Set();
+    const all = [...members];
+    if (self && !members.some((m) => m.id === self.id)) all.unshift({ ...self, equivocation: false, rejected: 0 });
+    for (const p of peers) if (!all.some((m) => m.id === p.id)) all.push({ id: p.id, name: '', country: '', role: '', rejected: 0 });
+    for (const m of all) {
+      if (seen.has(m.id)) continue;
+      seen.add(m.id);
+      const isSelf = self && m.id === self.id;
+      const p = peerById.get(m.id);
+      const state = isSelf ? 'self' : p ? (p.connected ? 'connected' : 'disconnected') : 'none';
+      const problems = [];
+      if (m.equivocation) problems.push(t('problem_equivocation'));
+      if (m.rejected) problems.push(t('problem_rejected', { n: m.rejected }));
+      rows.push(
+        h(
+          'tr',
+          { dataset: { id: m.id, state }, class: problems.length ? 'flagged' : null },
+          h(
+            'th',
+            { scope: 'row', 'data-label': t('col_member') },
+            h('span', { class: 'member-name' }, m.name || this.name(m.id)),
+            h('code', { class: 'node-id', title: m.id }, m.id.slice(0, 16) + '…'),
+          ),
+          h('td', { 'data-label': t('col_country') }, countryName(m.country)),
+          h('td', { 'data-label': t('col_role') }, m.role ? t('role_' + m.role) : ''),
+          h(
+            'td',
+            { 'data-label': t('col_connection'), class: 'connection' },
+            h('span', { class: 'dot dot-' + state, 'aria-hidden': 'true' }),
+            isSelf ? t('this_node') : p ? t(p.connected ? 'connected' : 'disconnected') : t('not_a_peer'),
+          ),
+          h('td', { 'data-label': t('col_behind') }, isSelf || !p ? '' : p.lag ? t('deltas_behind', { n: p.lag }) : t('up_to_date')),
+          h('td', { 'data-label': t('col_last_seen') }, isSelf || !p ? '' : relativeTime(p.lastSeen, now)),
+          h('td', { 'data-label': t('col_problems'), class: 'problems' }, problems.length ? problems.join('; ') : t('no_problems')),
+        ),
+      );
+    }
+    this.table.replaceChildren(
+      h(
+        'thead',
+        null,
+        h(
+          'tr',
+          null,
+          ['col_member', 'col_country', 'col_role', 'col_connection', 'col_behind', 'col_last_seen', 'col_problems'].map((k) =>
+            h('th', { scope: 'col' }, t(k)),
+          ),
+        ),
+      ),
+      h('tbody', null, rows),
+    );
+    this.paintStrip(now);
+  }
+
+  paintStrip(now) {
+    const { peers } = this.data;
+    if (peers.length === 0) {
+      this.strip.replaceChildren(h('li', { class: 'muted' }, t('no_peers')));
+      return;
+    }
+    this.strip.replaceChildren(
+      ...peers.map((p) =>
+        h(
+          'li',
+          { dataset: { id: p.id, state: p.connected ? 'connected' : 'disconnected' } },
+          h('span', { class: 'dot dot-' + (p.connected ? 'connected' : 'disconnected'), 'aria-hidden': 'true' }),
+          h('span', { class: 'peer-name' }, this.name(p.id)),
+          ' ',
+          h('span', { class: 'peer-when' }, relativeTime(p.lastSeen, now)),
+          p.connected ? null : h('span', { class: 'sr-only' }, ' (' + t('disconnected') + ')'),
+        ),
+      ),
+    );
+  }
+}

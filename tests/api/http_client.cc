@@ -19,6 +19,7 @@ using tcp = net::ip::tcp;
 
 namespace {
 void set_timeout(tcp::socket& s, int seconds) {
+  s.set_option(tcp::no_delay(true));
   timeval tv{seconds, 0};
   ::setsockopt(s.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   ::setsockopt(s.native_handle(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);

@@ -277,6 +277,8 @@ json message_to_json(const pb::Message& m) {
   const pb::Reflection* r = m.GetReflection();
   for (int i = 0; i < d->field_count(); ++i) {
     const FD* f = d->field(i);
+    // Only the set member of a oneof is printed (operations in history).
+    if (f->real_containing_oneof() && !r->HasField(m, f)) continue;
     if (f->is_repeated()) {
       json arr = json::array();
       for (int k = 0; k < r->FieldSize(m, f); ++k) arr.push_back(single_to_json(m, f, k));

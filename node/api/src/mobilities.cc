@@ -1,0 +1,332 @@
+// Mobilities (fixed, sending-side and host-side fields, confirmations) and
+// contacts. Personal data goes into local blobs; the records carry only the
+// salted commitment (DESIGN §5).
+#include <regex>
+
+#include "conect/api/json_mapper.h"
+#include "conect/api/validate.h"
+#include "conect/crdt/ops.h"
+#include "handlers.h"
+#include "records_support.h"
+
+namespace conect::api {
+namespace {
+using nlohmann::json;
+
+Error invalid(std::string detail) { return Error(Errc::invalid_argument, std::move(detail)); }
+Error malformed(std::string detail) { return Error(Errc::malformed_body, std::move(detail)); }
+
+// Checks `personal_data` against its allowed keys and their forms.
+Status validate_personal(const json& j, std::string_view path, bool contact) {
+  if (!j.is_object()) return malformed(std::string(path) + ": expected an object");
+  for (const auto& [k, v] : j.items()) {
+    std::string at = std::string(path) + "." + k;
+    bool known = k == "name" || k == "email" || (contact ? (k == "phone" || k == "notes") : k == "birth_date");
+    if (!known) return malformed(at + ": unknown field");
+    if (!v.is_string()) return malformed(at + ": expected a string");
+    const auto& s = v.get_ref<const std::string&>();
+    if (k == "birth_date" && !parse_date(s)) return invalid(at + ": " + s + " is not a calendar date YYYY-MM-DD");
+    if (k == "email" && !s.empty() && !std::regex_match(s, std::regex(R"([^@\s]+@[^@\s]+\.[^@\s]+)")))
+      return invalid(at + ": \"" + s + "\" is not an e-mail address");
+    if (k == "phone" && !s.empty() && !std::regex_match(s, std::regex(R"(\+[1-9][0-9]{1,14})")))
+      return invalid(at + ": \"" + s + "\" is not an E.164 number such as +358401234567");
+  }
+  return {};
+}
+
+// Stores the blob and returns its commitment; the caller erases it again
+// if the record is not written.
+Result<Hash256> store_personal(HandlerEnv& env, const json& content) {
+  PersonalBlob b = seal_personal(content);
+  if (auto st = env.ctx.store->put_blob(b.commitment, b.bytes); !st) return st.error();
+  return b.commitment;
+}
+
+HttpResponse create_with_blob(HandlerEnv& env, v1::RecordType type, std::vector<v1::Operation> ops,
+                              const std::optional<Hash256>& blob) {
+  auto r = create_and_render(env, type, std::move(ops));
+  if (r.status != 201 && blob) (void)env.ctx.store->erase_blob(*blob);
+  return r;
+}
+
+Status validate_sending(HandlerEnv& env, const v1::MobilitySending& s, std::string_view path) {
+  std::string p(path);
+  if (s.has_planned_start() && s.has_planned_end() && s.planned_end().days() < s.planned_start().days())
+    return invalid(p + ".planned_end: before planned_start");
+  if (s.eqf_level() > 8) return invalid(p + ".eqf_level: 1 to 8");
+  if (s.has_placement()) {
+    auto key = RecordKey::from_proto(v1::PLACEMENT, s.placement());
+    auto pl = key ? load_record(env, *key) : Result<v1::RecordState>(Error(Errc::not_found, ""));
+    if (!pl) return invalid(p + ".placement: no such placement on this node");
+    if (s.window_id() != 0) {
+      const auto& w = pl->placement().windows();
+      if (std::none_of(w.begin(), w.end(), [&](const auto& x) { return x.window_id() == s.window_id(); }))
+        return invalid(p + ".window_id: the placement has no window " + std::to_string(s.window_id()));
+    }
+  }
+  return {};
+}
+
+HttpResponse create_mobility(HandlerEnv& env, const HttpRequest& req) {
+  auto body = body_object(req);
+  if (!body) return error_response(body.error());
+  for (const auto& [k, v] : body->items())
+    if (k != "fixed" && k != "sending" && k != "personal_data") return error_response(malformed(k + ": unknown field"));
+  if (!body->contains("fixed")) return error_response(invalid("fixed: required"));
+  v1::MobilityFixed fixed;
+  JsonInputOptions fo;
+  fo.path = "fixed";
+  if (auto f = message_from_json((*body)["fixed"], fixed, fo); !f) return error_response(f.error());
+  if (fixed.participant().has_personal())
+    return error_response(malformed("fixed.participant.personal: is read-only; send the participant's data as personal_data"));
+  if (!fixed.has_sending_organisation()) return error_response(invalid("fixed.sending_organisation: required"));
+  if (!fixed.has_receiving_organisation()) return error_response(invalid("fixed.receiving_organisation: required"));
+  if (fixed.participant().pseudonym().empty()) return error_response(invalid("fixed.participant.pseudonym: required"));
+  if (fixed.type() == v1::MOBILITY_TYPE_UNSPECIFIED) return error_response(invalid("fixed.type: required"));
+  if (fixed.category() == v1::PARTICIPANT_CATEGORY_UNSPECIFIED) return error_response(invalid("fixed.category: required"));
+  for (auto [field, id] : {std::pair{"sending_organisation", &fixed.sending_organisation()},
+                           std::pair{"receiving_organisation", &fixed.receiving_organisation()}}) {
+    auto key = RecordKey::from_proto(v1::ORGANISATION, *id);
+    if (!key || !load_record(env, *key).ok())
+      return error_response(invalid(std::string("fixed.") + field + ": no such organisation on this node"));
+  }
+  if (!owned_by_us(env, fixed.sending_organisation()))
+    return error_response(403, "not_authorised", "fixed.sending_organisation is spoken for by another node; a mobility "
+                                                 "is created by its sending institution's node");
+  std::optional<v1::MobilitySending> sending;
+  if (body->contains("sending")) {
+    sending.emplace();
+    JsonInputOptions so;
+    so.path = "sending";
+    if (auto f = message_from_json((*body)["sending"], *sending, so); !f) return error_response(f.error());
+    if (auto st = validate_sending(env, *sending, "sending"); !st) return error_response(st.error());
+    if (sending->status() == v1::MOBILITY_STATUS_UNSPECIFIED) sending->set_status(v1::MOBILITY_DRAFT);
+  } else {
+    sending.emplace();
+    sending->set_status(v1::MOBILITY_DRAFT);
+  }
+  std::optional<Hash256> blob;
+  if (body->contains("personal_data")) {
+    if (auto st = validate_personal((*body)["personal_data"], "personal_data", false); !st) return error_response(st.error());
+    auto c = store_personal(env, (*body)["personal_data"]);
+    if (!c) return error_response(c.error());
+    blob = *c;
+    fixed.mutable_participant()->mutable_personal()->set_commitment(c->raw());
+  }
+  auto ops = ops::create_mobility(new_record_sentinel(v1::MOBILITY), fixed, &*sending);
+  return create_with_blob(env, v1::MOBILITY, std::move(ops), blob);
+}
+
+HttpResponse list_mobilities(HandlerEnv& env, const HttpRequest& req) {
+  if (auto st = check_query(req, {"organisation", "country", "type", "status", "from", "to", "limit", "cursor"}); !st)
+    return error_response(st.error());
+  storage::MobilityFilter f;
+  auto limit = query_limit(req);
+  if (!limit) return error_response(limit.error());
+  f.limit = *limit;
+  f.cursor = std::string(req.query_param("cursor").value_or(""));
+  if (auto o = req.query_param("organisation")) {
+    auto key = RecordKey::parse(v1::ORGANISATION, *o);
+    if (!key) return error_response(invalid("organisation: not an organisation id"));
+    f.organisation = *key;
+  }
+  f.country = std::string(req.query_param("country").value_or(""));
+  for (auto& ch : f.country) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+  if (!f.country.empty() && !is_country_code(f.country))
+    return error_response(invalid("country: \"" + f.country + "\" is not an ISO 3166-1 alpha-2 country code"));
+  if (auto t = req.query_param("type")) {
+    const auto* v = enum_from_json(*v1::MobilityType_descriptor(), *t);
+    if (!v) return error_response(invalid("type: \"" + std::string(*t) + "\" is not a mobility type"));
+    f.type = static_cast<v1::MobilityType>(v->number());
+  }
+  if (auto s = req.query_param("status")) {
+    const auto* v = enum_from_json(*v1::MobilityStatus_descriptor(), *s);
+    if (!v) return error_response(invalid("status: \"" + std::string(*s) + "\" is not a mobility status"));
+    f.status = static_cast<v1::MobilityStatus>(v->number());
+  }
+  auto from = query_date(req, "from");
+  if (!from) return error_response(from.error());
+  auto to = query_date(req, "to");
+  if (!to) return error_response(to.error());
+  f.from = *from;
+  f.to = *to;
+  auto page = env.ctx.store->mobilities(f);
+  if (!page) return error_response(page.error());
+  std::vector<json> items;
+  for (const auto& v : page->items) items.push_back(record_json(env, v.key, v.state));
+  return list_json(std::move(items), page->next_cursor);
+}
+
+struct Loaded {
+  RecordKey key;
+  v1::RecordState state;
+};
+Result<Loaded> load(HandlerEnv& env, v1::RecordType type, const std::string& id) {
+  auto key = key_from_path(type, id);
+  if (!key) return key.error();
+  auto state = load_record(env, *key);
+  if (!state) return state.error();
+  return Loaded{*key, std::move(*state)};
+}
+
+HttpResponse status_regress(v1::MobilityStatus from, v1::MobilityStatus to) {
+  return error_response(Error(Errc::invalid_argument, "sending.status: cannot move from " + enum_name_of(from) + " to " +
+                                                          enum_name_of(to) + "; status only moves forward"));
+}
+
+HttpResponse patch_mobility(HandlerEnv& env, const HttpRequest& req, const std::string& id) {
+  auto l = load(env, v1::MOBILITY, id);
+  if (!l) return error_response(l.error());
+  auto body = body_object(req);
+  if (!body) return error_response(body.error());
+  const auto& m = l->state.mobility();
+  std::vector<v1::Operation> ops;
+  for (const auto& [k, v] : body->items()) {
+    if (k == "fixed")
+      return error_response(Error(Errc::fixed_field, "fixed fields never change; a different participant or "
+                                                     "organisation is a new mobility"));
+    if (k != "sending" && k != "host") return error_response(malformed(k + ": unknown field or read-only"));
+  }
+  if (body->contains("sending")) {
+    if (!owned_by_us(env, l->key)) return not_ours("the sending side of mobility", l->key);
+    v1::MobilitySending update;
+    JsonInputOptions so;
+    so.path = "sending";
+    auto fields = message_from_json((*body)["sending"], update, so);
+    if (!fields) return error_response(fields.error());
+    auto after = merged(m.sending(), update, *fields);
+    if (auto st = validate_sending(env, after, "sending"); !st) return error_response(st.error());
+    if (after.status() < m.sending().status()) return status_regress(m.sending().status(), after.status());
+    auto more = patch_ops(l->key, l->state, kGroupMobilitySending, m.sending(), update, *fields,
+                          [&](std::vector<std::uint32_t> f) { return ops::write_mobility_sending(l->key, update, std::move(f)); });
+    ops.insert(ops.end(), more.begin(), more.end());
+  }
+  if (body->contains("host")) {
+    if (!owned_by_us(env, m.fixed().receiving_organisation()))
+      return error_response(403, "not_authorised", "host fields of mobility " + id +
+                                                       " are written only by the receiving organisation's node");
+    v1::MobilityHost update;
+    JsonInputOptions ho;
+    ho.path = "host";
+    auto fields = message_from_json((*body)["host"], update, ho);
+    if (!fields) return error_response(fields.error());
+    auto receiving = RecordKey::from_proto(v1::ORGANISATION, m.fixed().receiving_organisation());
+    if (!fields->empty()) ops.push_back(ops::write_mobility_host(l->key, *receiving, update, *fields));
+  }
+  return author_and_render(env, l->key, std::move(ops), {});
+}
+
+HttpResponse confirm_mobility(HandlerEnv& env, const HttpRequest& req, const std::string& id) {
+  auto l = load(env, v1::MOBILITY, id);
+  if (!l) return error_response(l.error());
+  auto body = body_object(req);
+  if (!body) return error_response(body.error());
+  const auto& m = l->state.mobility();
+  bool sending_side = owned_by_us(env, m.fixed().sending_organisation()) && owned_by_us(env, l->key);
+  bool host_side = owned_by_us(env, m.fixed().receiving_organisation());
+  for (const auto& [k, v] : body->items())
+    if (k != "party") return error_response(malformed(k + ": unknown field"));
+  v1::ConfirmingParty party = sending_side ? v1::PARTY_SENDING : v1::PARTY_HOST;
+  if (body->contains("party")) {
+    const auto& p = (*body)["party"];
+    if (!p.is_string()) return error_response(malformed("party: expected \"sending\" or \"host\""));
+    if (p == "sending") party = v1::PARTY_SENDING;
+    else if (p == "host") party = v1::PARTY_HOST;
+    else return error_response(invalid("party: expected \"sending\" or \"host\""));
+  }
+  if ((party == v1::PARTY_SENDING && !sending_side) || (party == v1::PARTY_HOST && !host_side))
+    return error_response(403, "not_authorised", "this node is not the " + enum_name_of(party) +
+                                                     " party of mobility " + id);
+  auto agreed = DeltaId::from_raw(m.agreed_delta());
+  if (!agreed) return error_response(409, "invalid_state", "mobility " + id + " has no agreed fields to confirm yet");
+  for (const auto& c : m.confirmations())
+    if (c.party() == party && c.signer() == own_id(env).raw() && c.agreed_delta() == m.agreed_delta())
+      return json_response(200, render_record(env, l->key, l->state));
+  auto c = make_confirmation(*env.ctx.key, l->key, party, *agreed);
+  const auto& authority = party == v1::PARTY_SENDING ? m.fixed().sending_organisation() : m.fixed().receiving_organisation();
+  return author_and_render(env, l->key, {ops::confirm(l->key, authority, c)}, {});
+}
+
+HttpResponse set_status(HandlerEnv& env, const std::string& id, v1::MobilityStatus target) {
+  auto l = load(env, v1::MOBILITY, id);
+  if (!l) return error_response(l.error());
+  if (!owned_by_us(env, l->key)) return not_ours("mobility", l->key);
+  auto now = l->state.mobility().sending().status();
+  if (now == v1::MOBILITY_CANCELLED)
+    return error_response(409, "invalid_state", "mobility " + id + " is cancelled; that is final");
+  if (now == target) return json_response(200, render_record(env, l->key, l->state));
+  if (now > target) return status_regress(now, target);
+  v1::MobilitySending s;
+  s.set_status(target);
+  return author_and_render(env, l->key,
+                           {ops::write_mobility_sending(l->key, s, {v1::MobilitySending::kStatusFieldNumber})}, {});
+}
+
+HttpResponse create_contact(HandlerEnv& env, const HttpRequest& req) {
+  auto body = body_object(req);
+  if (!body) return error_response(body.error());
+  json personal;
+  if (body->contains("personal_data")) {
+    personal = (*body)["personal_data"];
+    body->erase("personal_data");
+    if (auto st = validate_personal(personal, "personal_data", true); !st) return error_response(st.error());
+  }
+  v1::Contact c;
+  static constexpr std::string_view kReadOnly[] = {"personal"};
+  JsonInputOptions opt;
+  opt.read_only = kReadOnly;
+  if (auto f = message_from_json(*body, c, opt); !f) return error_response(f.error());
+  if (!c.has_organisation()) return error_response(invalid("organisation: required"));
+  auto org = RecordKey::from_proto(v1::ORGANISATION, c.organisation());
+  if (!org || !load_record(env, *org).ok()) return error_response(invalid("organisation: no such organisation on this node"));
+  if (c.display_name().empty()) return error_response(invalid("display_name: required"));
+  std::optional<Hash256> blob;
+  if (!personal.is_null()) {
+    auto h = store_personal(env, personal);
+    if (!h) return error_response(h.error());
+    blob = *h;
+    c.mutable_personal()->set_commitment(h->raw());
+  }
+  return create_with_blob(env, v1::CONTACT, ops::create_contact(new_record_sentinel(v1::CONTACT), c), blob);
+}
+
+HttpResponse list_contacts(HandlerEnv& env, const HttpRequest& req) {
+  if (auto st = check_query(req, {"limit", "cursor"}); !st) return error_response(st.error());
+  auto limit = query_limit(req);
+  if (!limit) return error_response(limit.error());
+  auto page = env.ctx.store->list(v1::CONTACT, std::string(req.query_param("cursor").value_or("")), *limit);
+  if (!page) return error_response(page.error());
+  std::vector<json> items;
+  for (const auto& v : page->items) items.push_back(record_json(env, v.key, v.state));
+  return list_json(std::move(items), page->next_cursor);
+}
+
+}  // namespace
+
+void add_mobility_routes(Router& r, HandlerEnv& env) {
+  HandlerEnv* e = &env;
+  r.add("GET", "/api/v1/mobilities", [e](const HttpRequest& q, const PathParams&) { return list_mobilities(*e, q); });
+  r.add("POST", "/api/v1/mobilities", [e](const HttpRequest& q, const PathParams&) { return create_mobility(*e, q); });
+  r.add("GET", "/api/v1/mobilities/{}", [e](const HttpRequest&, const PathParams& p) {
+    auto l = load(*e, v1::MOBILITY, p[0]);
+    if (!l) return error_response(l.error());
+    return json_response(200, record_json(*e, l->key, l->state));
+  });
+  r.add("PATCH", "/api/v1/mobilities/{}",
+        [e](const HttpRequest& q, const PathParams& p) { return patch_mobility(*e, q, p[0]); });
+  r.add("POST", "/api/v1/mobilities/{}/confirm",
+        [e](const HttpRequest& q, const PathParams& p) { return confirm_mobility(*e, q, p[0]); });
+  r.add("POST", "/api/v1/mobilities/{}/complete",
+        [e](const HttpRequest&, const PathParams& p) { return set_status(*e, p[0], v1::MOBILITY_COMPLETED); });
+  r.add("POST", "/api/v1/mobilities/{}/cancel",
+        [e](const HttpRequest&, const PathParams& p) { return set_status(*e, p[0], v1::MOBILITY_CANCELLED); });
+  r.add("GET", "/api/v1/contacts", [e](const HttpRequest& q, const PathParams&) { return list_contacts(*e, q); });
+  r.add("POST", "/api/v1/contacts", [e](const HttpRequest& q, const PathParams&) { return create_contact(*e, q); });
+  r.add("GET", "/api/v1/contacts/{}", [e](const HttpRequest&, const PathParams& p) {
+    auto l = load(*e, v1::CONTACT, p[0]);
+    if (!l) return error_response(l.error());
+    return json_response(200, record_json(*e, l->key, l->state));
+  });
+}
+
+}  // namespace conect::api

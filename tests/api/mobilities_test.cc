@@ -1,0 +1,288 @@
+// Mobilities, contacts, personal data, history, status and bad input.
+#include "api_fixture.h"
+#include "conect/crdt/identity.h"
+
+namespace conect::api::test {
+namespace {
+
+using nlohmann::json;
+
+class MobilitiesTest : public ApiFixture {
+ protected:
+  json mobility_body(const std::string& sending, const std::string& receiving) {
+    return {{"fixed", {{"sending_organisation", sending},
+                       {"receiving_organisation", receiving},
+                       {"participant", {{"pseudonym", "P-0042"}}},
+                       {"type", "learner_otj_company"},
+                       {"category", "ivet_learner"}}},
+            {"sending", {{"planned_start", "2026-03-02"}, {"planned_end", "2026-04-30"}, {"qualification_title", "Welder"},
+                         {"eqf_level", 4}, {"languages", {{{"lang", "sv"}, {"level", "A2"}}}}}},
+            {"personal_data", {{"name", "Aino Virtanen"}, {"birth_date", "2007-05-14"}, {"email", "aino@example.fi"}}}};
+  }
+};
+
+TEST_F(MobilitiesTest, CreateKeepsPersonalDataOutOfTheDelta) {
+  auto c = client();
+  std::string ours = create_org(c);
+  RecordKey theirs = other_org();
+  auto r = c.post("/api/v1/mobilities", mobility_body(ours, theirs.text()));
+  ASSERT_EQ(r.status, 201) << r.body;
+  auto m = r.json();
+  std::string id = m["id"];
+  EXPECT_EQ(r.header("location"), "/api/v1/mobilities/" + id);
+  EXPECT_EQ(m["fixed"]["type"], "learner_otj_company");
+  EXPECT_EQ(m["sending"]["status"], "draft");
+  EXPECT_EQ(m["sending"]["languages"], json({{{"lang", "sv"}, {"level", "A2"}}}));
+  EXPECT_EQ(m["personal_data"], json({{"name", "Aino Virtanen"}, {"birth_date", "2007-05-14"}, {"email", "aino@example.fi"}}));
+  std::string commitment_hex = m["fixed"]["participant"]["personal"]["commitment"];
+  auto commitment = Hash256::from_hex(commitment_hex);
+  ASSERT_TRUE(commitment);
+  auto blob = store_->blob(*commitment);
+  ASSERT_TRUE(blob.ok() && blob->has_value());
+  EXPECT_EQ(blake2b256(**blob), *commitment);  // BLAKE2b-256(salt || content)
+
+  auto key = *RecordKey::parse(v1::MOBILITY, id);
+  auto h = store_->history(key);
+  ASSERT_TRUE(h.ok());
+  ASSERT_FALSE(h->deltas.empty());
+  for (const auto& d : h->deltas) {
+    EXPECT_EQ(d.signed_delta.body().find("Aino"), std::string::npos);
+    EXPECT_EQ(d.signed_delta.body().find("aino@example.fi"), std::string::npos);
+    EXPECT_NE(d.signed_delta.body().find(commitment->raw()), std::string::npos);
+  }
+}
+
+TEST_F(MobilitiesTest, FieldGroupsHaveOneWriterEach) {
+  auto c = client();
+  std::string ours = create_org(c);
+  RecordKey theirs = other_org();
+  std::string id = c.post("/api/v1/mobilities", mobility_body(ours, theirs.text())).json()["id"];
+  std::uint64_t head = own_head();
+  auto fixed = c.patch("/api/v1/mobilities/" + id, {{"fixed", {{"type", "study_visit"}}}});
+  EXPECT_EQ(fixed.status, 409);
+  EXPECT_EQ(fixed.json()["error"], "fixed_field");
+  auto host = c.patch("/api/v1/mobilities/" + id, {{"host", {{"host_status", "accepted"}}}});
+  EXPECT_EQ(host.status, 403);
+  EXPECT_EQ(c.patch("/api/v1/mobilities/" + id, {{"agreed_delta", std::string(64, '0')}}).status, 400);
+  EXPECT_EQ(own_head(), head);
+
+  auto nominated = c.patch("/api/v1/mobilities/" + id, {{"sending", {{"status", "nominated"}, {"europass_number", "EP-1"}}}});
+  ASSERT_EQ(nominated.status, 200) << nominated.body;
+  EXPECT_EQ(nominated.json()["sending"]["status"], "nominated");
+  auto back = c.patch("/api/v1/mobilities/" + id, {{"sending", {{"status", "draft"}}}});
+  EXPECT_EQ(back.status, 422);
+  EXPECT_EQ(back.json()["detail"], "sending.status: cannot move from nominated to draft; status only moves forward");
+}
+
+TEST_F(MobilitiesTest, ConfirmCompleteCancel) {
+  auto c = client();
+  std::string ours = create_org(c);
+  RecordKey theirs = other_org();
+  std::string id = c.post("/api/v1/mobilities", mobility_body(ours, theirs.text())).json()["id"];
+  auto key = *RecordKey::parse(v1::MOBILITY, id);
+  auto conf = c.request("POST", "/api/v1/mobilities/" + id + "/confirm");
+  ASSERT_EQ(conf.status, 200) << conf.body;
+  auto m = conf.json();
+  ASSERT_EQ(m["confirmations"].size(), 1u);
+  EXPECT_EQ(m["confirmations"][0]["party"], "sending");
+  EXPECT_EQ(m["confirmations"][0]["signer"], me_.public_key().hex());
+  EXPECT_EQ(m["confirmations"][0]["current"], true);
+  v1::Mobility stored = (*store_->record(key))->mobility();
+  ASSERT_EQ(stored.confirmations_size(), 1);
+  EXPECT_TRUE(verify_confirmation(key, stored.confirmations(0)));
+  EXPECT_EQ(c.request("POST", "/api/v1/mobilities/" + id + "/confirm", R"({"party":"host"})").status, 403);
+
+  // An agreed-field change shows the confirmation as no longer current.
+  auto moved = c.patch("/api/v1/mobilities/" + id, {{"sending", {{"planned_end", "2026-05-15"}}}});
+  ASSERT_EQ(moved.status, 200);
+  EXPECT_EQ(moved.json()["confirmations"][0]["current"], false);
+
+  EXPECT_EQ(c.request("POST", "/api/v1/mobilities/" + id + "/complete").json()["sending"]["status"], "completed");
+  EXPECT_EQ(c.request("POST", "/api/v1/mobilities/" + id + "/cancel").json()["sending"]["status"], "cancelled");
+  EXPECT_EQ(c.request("POST", "/api/v1/mobilities/" + id + "/cancel").status, 409);
+  EXPECT_EQ(c.request("POST", "/api/v1/mobilities/" + id + "/complete").status, 409);
+}
+
+TEST_F(MobilitiesTest, HostSideWritesAndConfirmsAnIncomingMobility) {
+  auto c = client();
+  std::string ours = create_org(c);
+  RecordKey sending = other_org();
+  auto mkey = other_next_key(v1::MOBILITY);
+  v1::MobilityFixed f;
+  *f.mutable_sending_organisation() = sending.to_proto();
+  *f.mutable_receiving_organisation() = RecordKey::parse(v1::ORGANISATION, ours)->to_proto();
+  f.mutable_participant()->set_pseudonym("SE-7");
+  f.set_type(v1::JOB_SHADOWING);
+  f.set_category(v1::TEACHER);
+  v1::MobilitySending s;
+  s.set_status(v1::MOBILITY_NOMINATED);
+  other_author(ops::create_mobility(mkey, f, &s));
+
+  std::uint64_t head = own_head();
+  EXPECT_EQ(c.patch("/api/v1/mobilities/" + mkey.text(), {{"sending", {{"status", "live"}}}}).status, 403);
+  EXPECT_EQ(c.request("POST", "/api/v1/mobilities/" + mkey.text() + "/cancel").status, 403);
+  EXPECT_EQ(own_head(), head);
+  auto h = c.patch("/api/v1/mobilities/" + mkey.text(),
+                   {{"host", {{"host_status", "accepted"}, {"actual_arrival", "2026-03-02"}}}});
+  ASSERT_EQ(h.status, 200) << h.body;
+  EXPECT_EQ(h.json()["host"]["host_status"], "accepted");
+  EXPECT_EQ(h.json()["host"]["actual_arrival"], "2026-03-02");
+  EXPECT_EQ(h.json()["rejected"], json::array());
+  auto conf = c.request("POST", "/api/v1/mobilities/" + mkey.text() + "/confirm");
+  ASSERT_EQ(conf.status, 200) << conf.body;
+  EXPECT_EQ(conf.json()["confirmations"][0]["party"], "host");
+  EXPECT_TRUE(conf.json()["personal_data"].is_null());  // not ours to hold
+}
+
+TEST_F(MobilitiesTest, ListFilters) {
+  auto c = client();
+  std::string fi = create_org(c, "FI");
+  RecordKey se = other_org("SE");
+  auto a = mobility_body(fi, se.text());
+  auto b = mobility_body(fi, se.text());
+  b["fixed"]["type"] = "study_visit";
+  b["sending"]["planned_start"] = "2026-09-01";
+  b["sending"]["planned_end"] = "2026-09-10";
+  std::string ida = c.post("/api/v1/mobilities", a).json()["id"];
+  std::string idb = c.post("/api/v1/mobilities", b).json()["id"];
+  auto ids = [&](const std::string& q) {
+    std::set<std::string> out;
+    auto r = c.get("/api/v1/mobilities" + q);
+    EXPECT_EQ(r.status, 200) << q << r.body;
+    json body = r.json();
+    for (const auto& m : body["items"]) out.insert(m["id"].get<std::string>());
+    return out;
+  };
+  EXPECT_EQ(ids(""), (std::set<std::string>{ida, idb}));
+  EXPECT_EQ(ids("?type=study_visit"), (std::set<std::string>{idb}));
+  EXPECT_EQ(ids("?status=draft&country=SE"), (std::set<std::string>{ida, idb}));
+  EXPECT_EQ(ids("?from=2026-08-01"), (std::set<std::string>{idb}));
+  EXPECT_EQ(ids("?to=2026-05-01"), (std::set<std::string>{ida}));
+  EXPECT_EQ(ids("?organisation=" + se.text()), (std::set<std::string>{ida, idb}));
+  EXPECT_EQ(ids("?status=live"), (std::set<std::string>{}));
+  EXPECT_EQ(c.get("/api/v1/mobilities?type=cruise").status, 422);
+  EXPECT_EQ(c.get("/api/v1/mobilities?from=2026-02-30").status, 422);
+}
+
+TEST_F(MobilitiesTest, ContactsKeepPersonalDataInBlobs) {
+  auto c = client();
+  std::string org = create_org(c);
+  auto r = c.post("/api/v1/contacts", {{"organisation", org},
+                                       {"display_name", "Coordinator, Lapland VET"},
+                                       {"roles", {"mobility_coordinator", "mentor"}},
+                                       {"languages", {{{"lang", "fi"}, {"level", "C2"}}}},
+                                       {"personal_data", {{"name", "Matti"}, {"email", "matti@example.fi"}, {"phone", "+358401234567"}}}});
+  ASSERT_EQ(r.status, 201) << r.body;
+  EXPECT_EQ(r.json()["roles"], json({"mobility_coordinator", "mentor"}));
+  EXPECT_EQ(r.json()["personal_data"]["phone"], "+358401234567");
+  EXPECT_EQ(c.get("/api/v1/contacts").json()["items"].size(), 1u);
+  std::string id = r.json()["id"];
+  EXPECT_EQ(c.get("/api/v1/contacts/" + id).json()["display_name"], "Coordinator, Lapland VET");
+  std::uint64_t head = own_head();
+  auto bad_phone = c.post("/api/v1/contacts", {{"organisation", org}, {"display_name", "x"}, {"personal_data", {{"phone", "0401234567"}}}});
+  EXPECT_EQ(bad_phone.status, 422);
+  auto bad_key = c.post("/api/v1/contacts", {{"organisation", org}, {"display_name", "x"}, {"personal_data", {{"ssn", "1"}}}});
+  EXPECT_EQ(bad_key.status, 400);
+  EXPECT_EQ(bad_key.json()["detail"], "personal_data.ssn: unknown field");
+  EXPECT_EQ(own_head(), head);
+}
+
+TEST_F(MobilitiesTest, HistoryShowsTheSignedDeltas) {
+  auto c = client();
+  std::string org = create_org(c);
+  std::string pl = create_placement(c, org);
+  ASSERT_EQ(c.patch("/api/v1/placements/" + pl, {{"tasks", "grinding"}}).status, 200);
+  auto h = c.get("/api/v1/records/" + pl + "/history");
+  ASSERT_EQ(h.status, 200) << h.body;
+  auto j = h.json();
+  EXPECT_EQ(j["record_type"], "placement");
+  ASSERT_EQ(j["deltas"].size(), 2u);
+  for (const auto& d : j["deltas"]) {
+    EXPECT_EQ(d["origin"], me_.public_key().hex());
+    EXPECT_EQ(d["verification"]["ok"], true);
+    EXPECT_EQ(d["delta_id"].get<std::string>().size(), 64u);
+    EXPECT_TRUE(d["time"].get<std::string>().ends_with("Z"));
+    EXPECT_FALSE(d["operations"].empty());
+  }
+  EXPECT_EQ(j["deltas"][0]["seq"], 2);
+  EXPECT_EQ(j["deltas"][1]["seq"], 3);
+  EXPECT_EQ(j["deltas"][1]["operations"][0]["write"]["placement"]["tasks"], "grinding");
+  EXPECT_EQ(c.get("/api/v1/records/" + me_.public_key().hex() + "-7/history").status, 404);
+  EXPECT_EQ(c.get("/api/v1/records/zzz/history").status, 400);
+}
+
+TEST_F(MobilitiesTest, StatusAndMembers) {
+  auto c = client();
+  create_org(c);
+  other_org();
+  v1::MemberCardBody body;
+  body.set_name("Luleå");
+  body.set_country("SE");
+  body.set_role(v1::SCHOOL);
+  body.set_node_id(other_.public_key().raw());
+  v1::MemberCard card;
+  card.set_body(body.SerializeAsString());
+  ASSERT_TRUE(store_->put_member(other_.public_key(), card).ok());
+  auto s = c.get("/api/v1/status").json();
+  EXPECT_EQ(s["node_id"], me_.public_key().hex());
+  EXPECT_EQ(s["federation"], federation_.hex());
+  EXPECT_EQ(s["name"], "Lapland VET");
+  EXPECT_EQ(s["peers"][0]["connected"], true);
+  EXPECT_EQ(s["peers"][0]["lag"], 3);
+  EXPECT_EQ(s["counts"]["organisation"], 2);
+  EXPECT_EQ(s["counts"]["placement"], 0);
+  EXPECT_EQ(s["version_vector"][me_.public_key().hex()]["seq"], 1);
+  EXPECT_EQ(s["version_vector"][other_.public_key().hex()]["seq"], 1);
+  EXPECT_EQ(s["digest"], store_->digest()->hex());
+  auto m = c.get("/api/v1/members").json();
+  ASSERT_EQ(m["items"].size(), 1u);
+  EXPECT_EQ(m["items"][0]["name"], "Luleå");
+  EXPECT_EQ(m["items"][0]["role"], "school");
+}
+
+TEST_F(MobilitiesTest, BadInputIsAClearErrorAndWritesNothing) {
+  auto c = client();
+  std::string org = create_org(c);
+  std::uint64_t head = own_head();
+  struct Case {
+    std::string body;
+    int status;
+    std::string detail_has;
+  } cases[] = {
+      {"{\"names\": [", 400, "not valid JSON"},
+      {"[]", 400, "expected a JSON object"},
+      {"{\"names\": \"x\"}", 400, "names: expected an array"},
+      {"{\"type\": 3}", 400, "type: expected a string"},
+      {"{\"names\": [{\"lang\": \"fi\", \"text\": \"\xff\xfe\"}], \"type\": \"sme\", \"country\": \"FI\"}", 400, "UTF-8"},
+      {"{\"colour\": \"red\"}", 400, "colour: unknown field"},
+      {"{\"names\": [{\"lang\": \"fi\", \"text\": \"x\"}], \"type\": \"sme\", \"country\": \"XX\"}", 422, "country"},
+  };
+  for (const auto& k : cases) {
+    auto r = c.request("POST", "/api/v1/organisations", k.body);
+    EXPECT_EQ(r.status, k.status) << k.body;
+    EXPECT_NE(r.json()["detail"].get<std::string>().find(k.detail_has), std::string::npos) << r.body;
+  }
+  auto feb30 = placement_body(org);
+  feb30["windows"][0]["start"] = "2026-02-30";
+  auto r = c.post("/api/v1/placements", feb30);
+  EXPECT_EQ(r.status, 422);
+  EXPECT_EQ(r.json()["detail"], "windows[0].start: 2026-02-30 is not a calendar date YYYY-MM-DD");
+  auto huge = c.request("POST", "/api/v1/organisations", "{\"city\": \"" + std::string(2 * 1024 * 1024, 'a') + "\"}");
+  EXPECT_EQ(huge.status, 413);
+  auto wrong_type = c.request("POST", "/api/v1/organisations", "{}", {{"Content-Type", "text/plain"}});
+  EXPECT_EQ(wrong_type.status, 415);
+  EXPECT_EQ(c.get("/api/v1/placements?from=2026-02-30").status, 422);
+  EXPECT_EQ(c.get("/api/v1/placements?country=XX").status, 422);
+  EXPECT_EQ(c.get("/api/v1/placements?available=yes").status, 422);
+  EXPECT_EQ(c.get("/api/v1/placements?cursor=zz").status, 422);
+  EXPECT_EQ(c.get("/api/v1/placements?sort=x").status, 400);
+  EXPECT_EQ(c.request("DELETE", "/api/v1/placements").status, 405);
+  EXPECT_EQ(own_head(), head);
+  auto counts = store_->counts();
+  ASSERT_TRUE(counts.ok());
+  EXPECT_EQ((*counts)[v1::ORGANISATION], 1u);
+  EXPECT_EQ((*counts)[v1::PLACEMENT], 0u);
+}
+
+}  // namespace
+}  // namespace conect::api::test

@@ -101,6 +101,12 @@ struct Peer {
   std::map<std::uint32_t, std::uint64_t> evidence_sent;  // slot -> fork seq sent
   std::set<std::uint32_t> probing;          // slots with a fork probe in flight
   std::uint64_t bad_pushes = 0;
+  // Eager pushes to this peer (push mode eager). Cleared when the peer pushes
+  // us a delta we already had (the link is redundant for propagation: both
+  // ends are reached first by others), set again when the peer announces a
+  // delta we lack (the link carries news). Plumtree's prune and graft,
+  // inferred from what arrives rather than sent as messages.
+  bool eager_out = true;
   // catch-up session
   bool catching_up = false;
   std::uint64_t catch_up_deltas = 0, catch_up_bytes = 0;

@@ -48,7 +48,7 @@ void SyncEngine::Impl::announce(std::uint32_t s, std::uint64_t first, std::uint6
     if (except && id == *except) continue;
     Known& k = p.k(s);
     if (k.seq >= last) continue;
-    if (cfg.push_mode == PushMode::eager && bodies != nullptr && k.seq + 1 == first) {
+    if (cfg.push_mode == PushMode::eager && p.eager_out && bodies != nullptr && k.seq + 1 == first) {
       for (const auto& d : *bodies) {
         v1::SyncMessage m;
         *m.mutable_push()->mutable_delta() = d;
@@ -92,6 +92,10 @@ void SyncEngine::Impl::on_have(Peer& p, const v1::SyncHave& m) {
     if (s == kNoSlot) continue;
     Known& k = p.k(s);
     k.seq = std::max(k.seq, e.seq());
+    if (e.seq() > origins[s].pending.value && !p.eager_out) {
+      p.eager_out = true;
+      ++stats.grafts;
+    }
     consider(s);
   }
 }
@@ -116,6 +120,10 @@ void SyncEngine::Impl::on_push(Peer& p, const v1::SyncPush& m) {
   if (d->seq.value <= o.pending.value || d->seq.value > o.limit() ||
       push_buffer.contains({s, d->seq.value})) {
     ++stats.pushes_duplicate;
+    if (p.eager_out && cfg.prune_redundant_pushes) {
+      p.eager_out = false;
+      ++stats.prunes;
+    }
     return;
   }
   const std::size_t bytes = delta_bytes(d->signed_delta);

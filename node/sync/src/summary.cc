@@ -178,6 +178,7 @@ void SyncEngine::Impl::on_summary(Peer& p, const v1::SyncSummary& m) {
     if (complete) {
       // Not listed in a complete summary: the peer holds nothing of it.
       k = Known{};
+      if (origins[s].frozen_at.value != 0) send_evidence(p, s);
       if (eff_seq(s) > 0 || origins[s].frozen_at.value != 0) diff.push_back(s);
     } else {
       // Not listed in a diff: the peer holds what we hold.

@@ -97,6 +97,10 @@ struct SyncConfig {
   PushMode push_mode = PushMode::eager;
   // A commit of more deltas than this at once is announced, not pushed.
   std::size_t eager_push_max = 4;
+  // Eager mode: stop pushing to a peer that pushes us deltas we already
+  // have, resume when it announces one we lack (Plumtree's prune/graft,
+  // inferred). Cuts duplicate bodies at some cost in latency.
+  bool prune_redundant_pushes = true;
   // Announcements to one peer are coalesced for this long (0: at once).
   std::uint64_t have_delay_ms = 0;
 
@@ -215,6 +219,7 @@ struct SyncStats {
   std::uint64_t pushes_sent = 0, pushes_received = 0, pushes_duplicate = 0;
   std::uint64_t pushes_buffered = 0, pushes_dropped = 0, pushes_bad_signature = 0;
   std::uint64_t haves_sent = 0;
+  std::uint64_t prunes = 0, grafts = 0;  // eager links turned lazy / eager again
   std::uint64_t untrusted_skipped = 0;
   std::uint64_t uncovered_dropped = 0;  // deltas no signature vouched for
   std::uint64_t dependency_waits = 0;

@@ -4,6 +4,7 @@
 #include <thread>
 
 #include "api_fixture.h"
+#include "conect/api/events.h"
 #include "conect/api/validate.h"
 
 namespace conect::api::test {
@@ -214,6 +215,23 @@ TEST_F(RecordsTest, ConcurrentConfirmsNeverOverbook) {
   EXPECT_EQ(w["confirmed"], 1);
   EXPECT_EQ(w["available"], 0);
   EXPECT_EQ(w["overbooked"], false);
+}
+
+TEST_F(RecordsTest, ChangeEventsNameTheDeltasAndRecords) {
+  auto c = client();
+  std::string org = create_org(c);
+  std::string pl = create_placement(c, org);
+  auto raw = store_->deltas_from(me_.public_key(), Seq{1}, 10, 1 << 20);
+  ASSERT_TRUE(raw.ok());
+  ASSERT_EQ(raw->size(), 2u);
+  std::vector<VerifiedDelta> deltas;
+  for (const auto& bytes : *raw) deltas.push_back(*decode_delta(federation_, bytes));
+  auto event = json::parse(change_event_json(deltas));
+  ASSERT_EQ(event["deltas"].size(), 2u);
+  EXPECT_EQ(event["deltas"][1]["seq"], 2);
+  EXPECT_EQ(event["deltas"][1]["origin"], me_.public_key().hex());
+  EXPECT_EQ(event["records"], json({{{"id", org}, {"record_type", "organisation"}}, {{"id", pl}, {"record_type", "placement"}}}));
+  EXPECT_EQ(change_event_json(deltas).find('\n'), std::string::npos);
 }
 
 }  // namespace

@@ -1,0 +1,21 @@
+// The payload of the change stream (GET /api/v1/events). The daemon calls,
+// from Store::set_on_committed (or after posting elsewhere):
+//
+//   server.publish(api::change_event_json(deltas));
+//
+// The dashboard refetches what it shows on any event; the payload says which
+// records changed so a client can be selective.
+#pragma once
+
+#include <span>
+#include <string>
+
+#include "conect/crdt/delta.h"
+
+namespace conect::api {
+
+// {"deltas": [{"origin", "seq", "id"}], "records": [{"id", "record_type"}]}
+// with each record once, in first-touched order. One line.
+std::string change_event_json(std::span<const VerifiedDelta> deltas);
+
+}  // namespace conect::api

@@ -1,0 +1,175 @@
+// conect_bench_api: acknowledged creates/s through the HTTP API with 1, 8 and
+// 32 keep-alive clients (each create is one durable commit shared by group
+// commit), next to Store::author with the same writer counts as the raw
+// limit, and list reads/s. Prints a table on stderr and JSON on stdout.
+//
+// Usage: conect_bench_api [--quick] [--creates N] [--dir DIR]
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "conect/api/server.h"
+#include "conect/crdt/identity.h"
+#include "conect/crdt/ops.h"
+#include "conect/storage/store.h"
+#include "http_client.h"
+#include "test_server.h"
+
+using namespace conect;
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+struct Figure {
+  std::string name;
+  double value;
+  std::string unit;
+};
+std::vector<Figure> figures;
+
+void add(std::string name, double value, std::string unit) {
+  std::fprintf(stderr, "  %-44s %12.1f %s\n", name.c_str(), value, unit.c_str());
+  figures.push_back({std::move(name), value, std::move(unit)});
+}
+
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+std::uint64_t wall_ms() {
+  return static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count());
+}
+
+const char* kOrg = R"({"names":[{"lang":"fi","text":"Lapin ammattiopisto"}],"type":"vet_school","country":"FI","city":"Rovaniemi"})";
+
+// Runs `total` requests split over `clients` keep-alive connections; returns
+// requests/s and the p50/p99 latency in ms.
+struct Run {
+  double per_s, p50, p99;
+};
+Run run_clients(std::uint16_t port, int clients, int total, const std::string& token, bool write) {
+  std::vector<std::vector<double>> lat(static_cast<std::size_t>(clients));
+  std::vector<std::thread> threads;
+  std::atomic<int> failures{0};
+  auto start = Clock::now();
+  for (int c = 0; c < clients; ++c) {
+    threads.emplace_back([&, c] {
+      api::test::Client client(port);
+      client.set_header("Authorization", "Bearer " + token);
+      int n = total / clients + (c < total % clients ? 1 : 0);
+      for (int i = 0; i < n; ++i) {
+        auto t = Clock::now();
+        auto r = write ? client.request("POST", "/api/v1/organisations", kOrg)
+                       : client.get("/api/v1/organisations?limit=50");
+        if (r.status != (write ? 201 : 200)) ++failures;
+        lat[static_cast<std::size_t>(c)].push_back(seconds_since(t) * 1000);
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  double secs = seconds_since(start);
+  std::vector<double> all;
+  for (auto& l : lat) all.insert(all.end(), l.begin(), l.end());
+  std::sort(all.begin(), all.end());
+  if (failures) std::fprintf(stderr, "  !! %d requests failed\n", failures.load());
+  return {total / secs, all[all.size() / 2], all[all.size() * 99 / 100]};
+}
+
+double raw_author(storage::Store& store, const KeyPair& key, int writers, int total) {
+  v1::Organisation o;
+  auto* n = o.add_names();
+  n->set_lang("fi");
+  n->set_text("x");
+  o.set_type(v1::VET_SCHOOL);
+  o.set_country("FI");
+  std::vector<std::thread> threads;
+  auto start = Clock::now();
+  for (int w = 0; w < writers; ++w) {
+    threads.emplace_back([&, w] {
+      int count = total / writers + (w < total % writers ? 1 : 0);
+      for (int i = 0; i < count; ++i) {
+        RecordKey placeholder{v1::ORGANISATION, NodeId{}, 0};
+        auto ops = ops::create_organisation(placeholder, o);
+        for (auto& op : ops)
+          if (op.has_write()) op.mutable_write()->mutable_id()->clear_owner();
+        auto d = store.author(key, DeltaDraft{std::move(ops), {}}, wall_ms());
+        if (!d) std::fprintf(stderr, "  !! %s\n", d.error().message().c_str());
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  return total / seconds_since(start);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  bool quick = false;
+  int creates = 4000;
+  fs::path dir = fs::temp_directory_path() / ("conect-bench-api-" + std::to_string(::getpid()));
+  for (int i = 1; i < argc; ++i) {
+    if (!std::strcmp(argv[i], "--quick")) quick = true;
+    else if (!std::strcmp(argv[i], "--creates") && i + 1 < argc) creates = std::atoi(argv[++i]);
+    else if (!std::strcmp(argv[i], "--dir") && i + 1 < argc) dir = argv[++i];
+    else {
+      std::fprintf(stderr, "usage: conect_bench_api [--quick] [--creates N] [--dir DIR]\n");
+      return 2;
+    }
+  }
+  if (quick) creates = 200;
+  if (!crypto_init()) return 1;
+  fs::remove_all(dir);
+  storage::StoreOptions so;
+  so.create = true;
+  so.map_size = std::uint64_t{4} << 30;
+  auto store = storage::Store::open(dir, so);
+  if (!store) {
+    std::fprintf(stderr, "%s\n", store.error().message().c_str());
+    return 1;
+  }
+  auto key = KeyPair::generate();
+  FederationId fed;
+  fed.bytes.fill(1);
+  (void)(*store)->initialise(fed, key.public_key());
+
+  const std::string token = "bench-token";
+  api::ApiContext ctx;
+  ctx.store = store->get();
+  ctx.key = &key;
+  ctx.federation = fed;
+  ctx.now_ms = wall_ms;
+  ctx.token = token;
+  ctx.author = [&](DeltaDraft d) { return (*store)->author(key, std::move(d), wall_ms()); };
+  api::ApiOptions opts;
+  opts.handler_threads = 32;
+  std::fprintf(stderr, "conect_bench_api: %d creates per run, durable commits, in %s\n", creates, dir.c_str());
+  {
+    api::test::TestServer server(std::move(ctx), opts);
+    for (int writers : {1, 8, 32})
+      add("Store::author commits/s, " + std::to_string(writers) + " writers (raw limit)",
+          raw_author(**store, key, writers, creates), "/s");
+    for (int clients : {1, 8, 32}) {
+      auto r = run_clients(server.port(), clients, creates, token, true);
+      add("API creates/s, " + std::to_string(clients) + " keep-alive clients", r.per_s, "/s");
+      add("API create latency p50, " + std::to_string(clients) + " clients", r.p50, "ms");
+      add("API create latency p99, " + std::to_string(clients) + " clients", r.p99, "ms");
+    }
+    auto reads = run_clients(server.port(), 8, quick ? 100 : 2000, token, false);
+    add("API list reads/s (50 organisations), 8 clients", reads.per_s, "/s");
+  }
+  store->reset();
+  fs::remove_all(dir);
+  std::printf("{");
+  for (std::size_t i = 0; i < figures.size(); ++i)
+    std::printf("%s\"%s\": {\"value\": %.1f, \"unit\": \"%s\"}", i ? ", " : "", figures[i].name.c_str(),
+                figures[i].value, figures[i].unit.c_str());
+  std::printf("}\n");
+  return 0;
+}

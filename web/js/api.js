@@ -74,7 +74,10 @@ export async function fetchAll(path, params = {}, { limit = 500, onPage, isStale
   const all = [];
   let cursor = null;
   for (let guard = 0; guard < 10000; guard++) {
-    const body = await request('GET', path + query({ ...params, limit, cursor }));
+    // Some lists (a placement's reservations, the roster) are not paged and
+    // refuse paging parameters: limit null asks without them.
+    const paging = limit === null ? {} : { limit, cursor };
+    const body = await request('GET', path + query({ ...params, ...paging }));
     if (isStale && isStale()) return null;
     const items = pageItems(body);
     all.push(...items);

@@ -178,7 +178,7 @@ async function loadStatus() {
 }
 
 async function loadMembers() {
-  const list = await api.fetchAll('/api/v1/members');
+  const list = await api.fetchAll('/api/v1/members', {}, { limit: null });
   state.members = list.map(api.normaliseMember);
   for (const m of state.members) if (m.country) state.countries.add(m.country);
 }
@@ -231,6 +231,7 @@ function sortPlacements(list) {
 async function loadPlacements() {
   const gen = ++state.generation;
   const t0 = performance.now();
+  $('placements-count').dataset.loading = 'true';
   let first = true;
   const acc = [];
   const list = await api.fetchAll('/api/v1/placements', apiFilters(), {
@@ -257,6 +258,7 @@ async function loadPlacements() {
   paintPlacements(placements, false);
   debug.timings.paintMs = performance.now() - r0;
   debug.timings.count = placements.length;
+  debug.loads++; // completed loads that reached the screen (tests wait on it)
   return true;
 }
 
@@ -268,7 +270,12 @@ function paintPlacements(placements, loading) {
 }
 
 async function loadRequests() {
-  const { incoming, outgoing, placements } = await loadReservations(state.self.id, state.orgs, state.placements);
+  const { incoming, outgoing, placements } = await loadReservations(
+    state.self.id,
+    state.orgs,
+    state.placements,
+    Object.values(apiFilters()).every((v) => !v),
+  );
   state.reservationPlacements = placements;
   state.incoming = incoming;
   state.outgoing = outgoing;
@@ -353,7 +360,6 @@ async function applyFilters() {
   state.placements = [];
   try {
     await loadPlacements();
-    debug.loads++;
     showError(null);
   } catch (e) {
     showError(e);

@@ -62,11 +62,12 @@ export class PlacementsView {
         h('span', { class: 'host-name' }, this.ctx.hostName(p)),
         h('span', { class: 'country' }, countryName(p.country)),
         own ? h('span', { class: 'tag' }, t('own_placement')) : null,
+        p.status && p.status !== 'open' ? h('span', { class: 'tag tag-status' }, t('status_' + p.status)) : null,
       ),
       h('td', { class: 'trade', 'data-label': t('col_trade') }, p.trade),
       h('td', { class: 'title', 'data-label': t('col_title') }, title),
       h('td', { class: 'city', 'data-label': t('col_city') }, p.city),
-      h('td', { class: 'windows', 'data-label': t('col_windows') }, this.windows(p, own, title)),
+      h('td', { class: 'windows', 'data-label': t('col_windows') }, this.windows(p, own || p.status !== 'open', title)),
       h(
         'td',
         { class: 'languages', 'data-label': t('col_languages') },
@@ -80,7 +81,8 @@ export class PlacementsView {
     );
   }
 
-  windows(p, own, title) {
+  // noRequest: own placements and those not open take no requests here.
+  windows(p, noRequest, title) {
     return h(
       'ul',
       { class: 'plain window-list' },
@@ -92,7 +94,7 @@ export class PlacementsView {
           h('span', { class: 'dates' }, dates),
           slotBar(w),
           h('span', { class: 'slots' }, slotSummary(w)),
-          own
+          noRequest
             ? null
             : h(
                 'button',

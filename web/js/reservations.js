@@ -40,7 +40,9 @@ async function inParallel(items, fn) {
 
 async function reservationsOf(placementId) {
   try {
-    const list = await api.fetchAll(`/api/v1/placements/${encodeURIComponent(placementId)}/reservations`);
+    const list = await api.fetchAll(`/api/v1/placements/${encodeURIComponent(placementId)}/reservations`, {}, {
+      limit: null,
+    });
     return list.map(api.normaliseReservation);
   } catch (e) {
     if (e.status === 404) return [];
@@ -48,22 +50,25 @@ async function reservationsOf(placementId) {
   }
 }
 
-// Own placements, whatever the dashboard's filters say.
-async function ownPlacements(selfId, orgs) {
+// Own placements, whatever the dashboard's filters say: from the list on
+// screen when it is unfiltered, else asked for per own organisation.
+async function ownPlacements(selfId, orgs, shown, unfiltered) {
+  if (unfiltered) return shown.filter((p) => p.owner === selfId);
   const mine = [...orgs.values()].filter((o) => api.ownerOf(o.id) === selfId);
+  if (mine.length > 50) return shown.filter((p) => p.owner === selfId);
   const lists = await inParallel(mine, (o) => api.fetchAll('/api/v1/placements', { host: o.id }));
   return lists.flat().map(api.normalisePlacement);
 }
 
 // Returns {incoming, outgoing, placements: Map id -> placement} for the
 // reservations found.
-export async function loadReservations(selfId, orgs, shown) {
+export async function loadReservations(selfId, orgs, shown, unfiltered) {
   const placements = new Map();
   let all = [];
   if (await probeListEndpoint()) {
     all = (await api.fetchAll('/api/v1/reservations')).map(api.normaliseReservation);
   } else {
-    const own = await ownPlacements(selfId, orgs);
+    const own = await ownPlacements(selfId, orgs, shown, unfiltered);
     for (const p of own) placements.set(p.id, p);
     const active = (p) => p.windows.some((w) => w.pending > 0 || w.confirmed > 0);
     // All own placements when there are few (so decided requests stay

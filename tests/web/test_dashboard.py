@@ -1,0 +1,611 @@
+"""The dashboard in headless Chromium against real conect-node processes.
+
+Three schools (FI, SE, NO) run on loopback and sync; each test drives the
+dashboard of one of them the way a coordinator would and compares what the
+page shows with what the node's API answers. Every wait is a condition with
+a deadline (WebDriverWait); nothing sleeps and hopes.
+
+Exit status: 0 when every test passed, 1 otherwise, 77 (skipped) only when
+Chromium, chromedriver or Selenium is not installed.
+"""
+import datetime
+import json
+import os
+import shutil
+import sys
+import time
+import traceback
+import urllib.parse
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, "..", "e2e"))
+
+import browser  # noqa: E402
+
+SKIP = 77
+why = browser.missing()
+if why:
+    print(f"SKIP: browser tests need Chromium: {why}")
+    sys.exit(SKIP)
+
+from selenium.common.exceptions import StaleElementReferenceException, TimeoutException  # noqa: E402
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
+
+import harness  # noqa: E402
+from harness import Federation, cli, wait_until  # noqa: E402
+
+ARTIFACTS = os.environ.get("CONECT_WEB_ARTIFACTS") or os.path.join(HERE, "..", "..", "web", "test-artifacts")
+DOC_IMAGES = os.path.join(HERE, "..", "..", "docs", "img")
+WAIT = 60  # seconds; a deadline, not a pause
+
+
+# ------------------------------------------------------------------ data
+def org(node, name, country, city, org_type="vet_school"):
+    _, o = node.api("POST", "/api/v1/organisations", {
+        "names": [{"lang": "en", "text": name}], "type": org_type, "country": country, "city": city,
+    }, expect=201)
+    return o["id"]
+
+
+def placement(node, host, trade, country, city, windows, titles, languages, safety=(), status="open"):
+    body = {
+        "host_organisation": host, "trade": trade, "country": country, "city": city, "status": status,
+        "title": [{"lang": lang, "text": text} for lang, text in titles],
+        "windows": [{"window_id": i + 1, "start": s, "end": e, "capacity": c} for i, (s, e, c) in enumerate(windows)],
+        "languages": [{"lang": lang, "level": level} for lang, level in languages],
+        "safety": list(safety),
+        "minimum_age": 16 if "minimum_age" in safety else 0,
+    }
+    _, p = node.api("POST", "/api/v1/placements", body, expect=201)
+    return p["id"]
+
+
+def api_placements(node, **filters):
+    """Every placement the node's API lists for these filters, all pages."""
+    out, cursor = [], None
+    while True:
+        q = {k: v for k, v in filters.items() if v not in (None, "", False)}
+        q["limit"] = 500
+        if cursor:
+            q["cursor"] = cursor
+        _, page = node.api("GET", "/api/v1/placements?" + urllib.parse.urlencode(q), expect=200)
+        out += page["items"]
+        cursor = page.get("next_cursor")
+        if not cursor or not page["items"]:
+            return out
+
+
+def first_start(p):
+    return min(w["start"] for w in p["windows"])
+
+
+# -------------------------------------------------------------- browser
+class Dashboard:
+    """One coordinator's browser, signed in to one node's dashboard."""
+
+    def __init__(self, node, width=1280, height=800):
+        self.node = node
+        self.b = browser.Browser(width, height)
+        self.d = self.b.driver
+        self.base = f"http://127.0.0.1:{node.ports['api']}/"
+
+    def wait(self, what, predicate, timeout=WAIT):
+        def safe(d):
+            try:
+                return predicate(d)
+            except StaleElementReferenceException:
+                return False
+        try:
+            return WebDriverWait(self.d, timeout, poll_frequency=0.1).until(safe)
+        except TimeoutException:
+            raise AssertionError(f"{self.node.name}'s dashboard: timed out after {timeout}s waiting for {what}")
+
+    def js(self, script, *args):
+        return self.d.execute_script(script, *args)
+
+    def sign_in_with_token(self):
+        self.d.get(self.base)
+        self.wait("the sign-in dialog", lambda d: d.find_element(By.ID, "login-token").is_displayed())
+        self.d.find_element(By.ID, "login-token").send_keys(self.node.token)
+        self.d.find_element(By.CSS_SELECTOR, "#login-form button[type=submit]").click()
+        self.wait_ready()
+
+    def wait_ready(self):
+        self.wait("the dashboard to load", lambda d: d.execute_script("return !!(window.conect && window.conect.ready)"))
+        self.js("window.__same_document = true")  # gone after any reload
+
+    def same_document(self):
+        return self.js("return window.__same_document === true")
+
+    def view(self, name):
+        self.d.find_element(By.ID, f"tab-{name}").click()
+        self.wait(f"the {name} view", lambda d: d.find_element(By.ID, f"view-{name}").is_displayed())
+
+    def row_ids(self):
+        return self.js("return [...document.querySelectorAll('#placements-body > tr')].map(r => r.dataset.id)")
+
+    def window_state(self, pid, window_id):
+        return self.js("""
+            const li = document.querySelector(`#placements-body tr[data-id="${arguments[0]}"] li[data-window="${arguments[1]}"]`);
+            return li ? {free: +li.dataset.free, pending: +li.dataset.pending, confirmed: +li.dataset.confirmed} : null;
+        """, pid, window_id)
+
+    def shot(self, name):
+        os.makedirs(ARTIFACTS, exist_ok=True)
+        path = os.path.join(ARTIFACTS, name + ".png")
+        self.d.save_screenshot(path)
+        return path
+
+    def close(self):
+        self.b.close()
+
+
+# ---------------------------------------------------------------- tests
+class Suite:
+    def __init__(self):
+        self.fed = Federation()
+        self.browsers = []
+        self.notes = []
+
+    def setup(self):
+        """Three schools that trust each other. Most data lives on A (it
+        speaks for two companies, one across the border in Sweden), so the
+        single-node tests do not depend on sync; B and C add their own."""
+        fed = self.fed
+        self.a = fed.add("Lapland Vocational College", "FI")
+        self.b = fed.add("Norrbotten Upper Secondary", "SE")
+        self.c = fed.add("Finnmark Upper Secondary", "NO")
+        fed.trust_all()
+        for n in (self.a, self.b, self.c):
+            n.start()
+        # A dials both partners, so after C dies A keeps it as a peer to redial.
+        self.a.dial(self.b)
+        self.a.dial(self.c)
+        self.b.dial(self.c)
+
+        a_school = org(self.a, "Lapland Vocational College", "FI", "Rovaniemi")
+        a_steel = org(self.a, "Tornio Steel Oy", "FI", "Tornio", "large_enterprise")
+        a_hotel = org(self.a, "Haparanda Stadshotell AB", "SE", "Haparanda", "sme")
+        b_school = org(self.b, "Norrbotten Upper Secondary", "SE", "Luleå")
+        c_school = org(self.c, "Finnmark Upper Secondary", "NO", "Alta")
+        self.p_weld_fi = placement(
+            self.a, a_steel, "welder", "FI", "Tornio",
+            [("2026-03-02", "2026-03-27", 3), ("2026-05-04", "2026-05-29", 2)],
+            [("en", "Welding at a steel mill"), ("fi", "Hitsausta terästehtaalla"), ("ru", "Сварка на металлургическом заводе")],
+            [("fi", "A2"), ("en", "B1")], ["ppe", "hot_work", "safety_induction"])
+        self.p_cook_se = placement(
+            self.a, a_hotel, "cook", "SE", "Haparanda", [("2026-06-01", "2026-06-26", 1)],
+            [("en", "Hotel kitchen by the border"), ("sv", "Hotellkök vid gränsen")], [("sv", "B1"), ("fi", "B1")])
+        self.p_elec_fi = placement(
+            self.a, a_school, "electrician", "FI", "Kemi", [("2026-09-07", "2026-10-30", 2)],
+            [("en", "Electrical installation at a mine site")], [("en", "B2")],
+            ["ppe", "work_at_height", "minimum_age"])
+        self.p_mech_fi = placement(
+            self.a, a_steel, "mechanic", "FI", "Tornio", [("2026-01-12", "2026-02-06", 2), ("2026-04-13", "2026-05-08", 2)],
+            [("fi", "Kunnossapitomekaanikko"), ("en", "Maintenance mechanic")], [("fi", "B1")], ["machinery"])
+        self.p_cook_fi_closed = placement(
+            self.a, a_school, "cook", "FI", "Rovaniemi", [("2026-03-16", "2026-04-10", 2)],
+            [("en", "School canteen")], [("fi", "B1")], status="closed")
+        self.p_weld_se = placement(
+            self.b, b_school, "welder", "SE", "Luleå", [("2026-04-06", "2026-04-24", 2)],
+            [("en", "Steelworks maintenance welding"), ("sv", "Svetsning i stålverk")], [("sv", "A2"), ("en", "B1")],
+            ["ppe", "hot_work"])
+        self.p_nurse_se = placement(
+            self.b, b_school, "nurse assistant", "SE", "Kiruna",
+            [("2026-02-02", "2026-02-27", 1), ("2026-08-17", "2026-09-11", 2)],
+            [("en", "Elderly care home"), ("sv", "Äldreboende")], [("sv", "B2")], ["medical_certificate"])
+        self.p_carp_no = placement(
+            self.c, c_school, "carpenter", "NO", "Alta", [("2026-05-11", "2026-06-19", 4)],
+            [("en", "Timber house building"), ("nb", "Bygging av trehus")], [("nb", "A2"), ("en", "B1")],
+            ["ppe", "machinery"])
+        self.total = 8
+
+    def wait_federation_synced(self):
+        """Links up and digests equal: the multi-node tests start from here."""
+        pairs = [(self.a, self.b), (self.a, self.c), (self.b, self.c)]
+        for x, y in pairs:
+            if x.proc and y.proc:
+                wait_until(f"{x.name} linked to {y.name}", lambda x=x, y=y: y.node_id in x.connected_peers(),
+                           timeout=WAIT)
+        self.fed.wait_converged([n for n in (self.a, self.b, self.c) if n.proc], timeout=WAIT)
+
+    def dashboard(self, node, **kw):
+        d = Dashboard(node, **kw)
+        self.browsers.append(d)
+        return d
+
+    # -- the tests, in order: one node first, then those that need sync --
+    def test_sign_in_keeps_the_token_out_of_reach(self):
+        self.da = self.dashboard(self.a)
+        self.da.sign_in_with_token()
+        d = self.ensure_a()
+        token = self.a.token
+        cookies = d.js("return document.cookie")
+        assert "conect_session" not in cookies, f"session cookie readable by scripts: {cookies!r}"
+        storage = d.js("return JSON.stringify([Object.entries(localStorage), Object.entries(sessionStorage)])")
+        assert token not in storage, "the API token was stored in web storage"
+        assert d.d.find_element(By.ID, "login-token").get_attribute("value") == "", "token left in the input"
+        session = [c for c in d.d.get_cookies() if c["name"] == "conect_session"]
+        assert session and session[0].get("httpOnly") and session[0].get("sameSite") == "Strict", session
+        # The same browser reloads into the dashboard without asking again.
+        d.d.refresh()
+        d.wait_ready()
+        assert not d.d.find_element(By.ID, "login-dialog").is_displayed()
+        # A wrong token is refused with a message, and the dialog stays.
+        other = self.dashboard(self.a)
+        other.d.get(other.base)
+        other.wait("the sign-in dialog", lambda x: x.find_element(By.ID, "login-token").is_displayed())
+        other.d.find_element(By.ID, "login-token").send_keys("0" * len(token) + "\n")
+        other.wait("the refusal", lambda x: x.find_element(By.ID, "login-error").is_displayed())
+        assert other.d.find_element(By.ID, "login-dialog").is_displayed()
+        other.close()
+        self.browsers.remove(other)
+
+    def own_rows_match_api(self, d, **filters):
+        """The page's rows equal the API's answer for these filters, sorted by
+        start date. Polled: a partner's data may still be arriving."""
+        last = {}
+
+        def same(_):
+            want = [p["id"] for p in sorted(api_placements(self.a, **filters), key=lambda p: (first_start(p), p["id"]))]
+            got = d.row_ids()
+            last.update(want=want, got=got)
+            return got == want and d.js("return document.getElementById('placements-count').dataset.loading") == "false"
+        try:
+            d.wait(f"the rows for {filters} to match the API", same)
+        except AssertionError as e:
+            raise AssertionError(f"{e}: page {last.get('got')}, API {last.get('want')}")
+        return last["got"]
+
+    def test_own_placements_render_with_their_details(self):
+        d = self.ensure_a()
+        self.own_rows_match_api(d)
+        text = d.d.find_element(By.CSS_SELECTOR, f'#placements-body tr[data-id="{self.p_weld_fi}"]').text
+        for expected in ("Tornio Steel Oy", "Finland", "welder", "Welding at a steel mill", "Tornio", "Finnish A2",
+                         "English B1", "protective equipment", "hot work", "safety induction",
+                         "3 free, 0 pending, 0 confirmed of 3", "2 free, 0 pending, 0 confirmed of 2", "your placement"):
+            assert expected in text, f"{expected!r} missing from the row: {text!r}"
+        text = d.d.find_element(By.CSS_SELECTOR, f'#placements-body tr[data-id="{self.p_elec_fi}"]').text
+        assert "minimum age 16" in text, text
+        text = d.d.find_element(By.CSS_SELECTOR, f'#placements-body tr[data-id="{self.p_cook_fi_closed}"]').text
+        assert "closed" in text, text
+        assert "Lapland Vocational College" in d.d.find_element(By.ID, "node-name").text
+        assert not d.d.find_elements(By.CSS_SELECTOR, f'#placements-body button[data-placement^="{self.a.node_id}"]'), \
+            "the node offers to request its own placements"
+        d.shot("dashboard-own")
+
+    def test_title_follows_the_viewers_language(self):
+        d = self.ensure_a()
+        title = lambda pid: d.d.find_element(By.CSS_SELECTOR, f'#placements-body tr[data-id="{pid}"] td.title').text
+        Select(d.d.find_element(By.ID, "lang-select")).select_by_value("fi")
+        d.wait("Finnish labels", lambda x: x.find_element(By.ID, "tab-placements").text == "Harjoittelupaikat")
+        assert title(self.p_weld_fi) == "Hitsausta terästehtaalla", title(self.p_weld_fi)
+        assert title(self.p_elec_fi) == "Electrical installation at a mine site", "no Finnish title: English expected"
+        assert "Suomi" in d.d.find_element(By.CSS_SELECTOR, f'#placements-body tr[data-id="{self.p_weld_fi}"]').text
+        for lang, tab in (("sv", "Praktikplatser"), ("nb", "Praksisplasser"), ("ru", "Места практики")):
+            Select(d.d.find_element(By.ID, "lang-select")).select_by_value(lang)
+            d.wait(f"{lang} labels", lambda x, tab=tab: x.find_element(By.ID, "tab-placements").text == tab)
+            assert d.js("return document.documentElement.lang") == lang
+        assert title(self.p_weld_fi) == "Сварка на металлургическом заводе", title(self.p_weld_fi)
+        assert title(self.p_mech_fi) == "Maintenance mechanic", title(self.p_mech_fi)
+        missing = d.js("return import('/js/i18n.js').then(m => JSON.stringify(m.missingKeys()))")
+        assert missing == "{}", f"untranslated strings: {missing}"
+        # The choice survives a reload (it is the one thing the page stores).
+        d.d.refresh()
+        d.wait_ready()
+        assert d.d.find_element(By.ID, "tab-placements").text == "Места практики"
+        Select(d.d.find_element(By.ID, "lang-select")).select_by_value("en")
+        d.wait("English labels", lambda x: x.find_element(By.ID, "tab-placements").text == "Placements")
+
+    def apply_filters(self, d, trade="", country="", start="", end="", language="", available=False):
+        """Sets the form like a user and waits for the load it starts."""
+        d.d.find_element(By.ID, "f-trade").clear()
+        d.d.find_element(By.ID, "f-trade").send_keys(trade)
+        for field, value in (("f-country", country), ("f-language", language)):
+            select = Select(d.d.find_element(By.ID, field))
+            if value and value not in [o.get_attribute("value") for o in select.options]:
+                raise AssertionError(f"{field} offers no {value!r}")
+            select.select_by_value(value)
+        for field, value in (("f-from", start), ("f-to", end)):
+            # A date input's typing order depends on the browser's locale; set its value.
+            d.js("arguments[0].value = arguments[1]", d.d.find_element(By.ID, field), value)
+        box = d.d.find_element(By.ID, "f-available")
+        if box.is_selected() != available:
+            box.click()  # applies at once
+        loads = d.js("return window.conect.loads")
+        d.d.find_element(By.CSS_SELECTOR, "#filters button[type=submit]").click()
+        d.wait("the filtered list", lambda _: d.js("return window.conect.loads") > loads)
+
+    def test_filters_narrow_the_list_exactly_as_the_api_does(self):
+        d = self.ensure_a()
+        cases = [
+            dict(trade="welder"),
+            dict(country="SE"),
+            dict(language="fi"),
+            dict(start="2026-05-01", end="2026-05-31"),
+            dict(trade="cook", country="FI"),
+            dict(available=True),
+            dict(start="2026-09-01", end="2026-12-31", language="en"),
+        ]
+        for case in cases:
+            self.apply_filters(d, **case)
+            api_args = {"trade": case.get("trade"), "country": case.get("country"), "language": case.get("language"),
+                        "from": case.get("start"), "to": case.get("end"),
+                        "available": "true" if case.get("available") else None}
+            got = self.own_rows_match_api(d, **api_args)
+            everything = len(api_placements(self.a))
+            assert 0 < len(got) < everything, f"filter {case} shows {len(got)} of {everything}: it narrowed nothing"
+        self.apply_filters(d)
+        self.own_rows_match_api(d)
+
+    def test_timeline_draws_every_window_at_its_dates(self):
+        d = self.ensure_a()
+        d.view("timeline")
+        want = {(p["id"], w["window_id"]): w for p in api_placements(self.a) for w in p["windows"]}
+        bars_js = """
+            return [...document.querySelectorAll('#timeline .tl-row')].flatMap(r =>
+              [...r.querySelectorAll('.tl-window')].map(w => ({id: r.dataset.id, window: +w.dataset.window,
+                 free: +w.dataset.free, left: w.offsetLeft, width: w.offsetWidth})));"""
+        got = d.wait("every window on the timeline",
+                     lambda _: (lambda bars: bars if {(b["id"], b["window"]) for b in bars} == set(want) else None)(
+                         d.js(bars_js)))
+        day_px = 4
+        epoch = lambda iso: datetime.date.fromisoformat(iso).toordinal()
+        first = min(epoch(w["start"]) for w in want.values())
+        last = max(epoch(w["end"]) for w in want.values())
+        monday = first - datetime.date.fromordinal(first).weekday()
+        for bar in got:
+            w = want[(bar["id"], bar["window"])]
+            assert bar["free"] == w["available"], (bar, w)
+            days = epoch(w["end"]) - epoch(w["start"]) + 1
+            assert abs(bar["width"] - days * day_px) <= 1, f"bar {bar} for {w['start']}..{w['end']} ({days} days)"
+            assert abs(bar["left"] - (epoch(w["start"]) - monday) * day_px) <= 1, \
+                f"bar {bar} is not at {w['start']} (the timeline starts on the Monday of {first})"
+        weeks = d.js("return document.querySelectorAll('#timeline .tl-week').length")
+        assert weeks == -(-(last - monday + 1) // 7), f"{weeks} week columns from the Monday before the first window"
+        d.shot("timeline-1280")
+        d.view("placements")
+
+    def test_phone_width_has_no_sideways_scroll(self):
+        d = self.ensure_a()
+        d.d.set_window_size(390, 844)
+        try:
+            d.view("placements")
+            d.d.refresh()  # a phone opens the page at its width: filters start folded
+            d.wait_ready()
+            d.wait("layout at phone width", lambda _: d.js("return window.innerWidth") <= 400)
+            assert not d.js("return document.getElementById('filter-box').open"), "filters not folded on a phone"
+            overflow = d.js("return document.documentElement.scrollWidth - window.innerWidth")
+            assert overflow <= 0, f"the page is {overflow}px wider than a 390px phone"
+            cards = d.js("return getComputedStyle(document.querySelector('#placements-body tr')).display")
+            assert cards == "block", f"rows are not cards at phone width ({cards})"
+            d.shot("dashboard-390")
+        finally:
+            d.d.set_window_size(1280, 800)
+            d.d.refresh()
+            d.wait_ready()
+
+    def test_render_time_of_5000_placements(self):
+        seed_tool = harness.SEED
+        if not (os.path.isabs(seed_tool) and os.access(seed_tool, os.X_OK)) and not shutil.which(seed_tool):
+            raise AssertionError(f"conect-seed not found ({seed_tool}); set CONECT_SEED")
+        big = self.fed.add("Big Federation Hub", "FI")
+        harness.seed(big, 20_300)  # about one placement in four deltas
+        big.start()
+        try:
+            total = len(api_placements(big))
+            assert total >= 5000, f"seeded only {total} placements"
+            d = self.dashboard(big)
+            t0 = time.monotonic()
+            d.sign_in_with_token()
+            d.wait("every placement loaded", lambda _: d.js("return window.conect.timings.count") == total, timeout=300)
+            wall = time.monotonic() - t0
+            timings = d.js("return window.conect.timings")
+            built = d.js("return document.querySelectorAll('#placements-body > tr').length")
+            assert d.js("return document.getElementById('placements-count').textContent") == f"{total} placements"
+            all_rows = d.js("return window.conect.renderAll()")
+            assert d.js("return document.querySelectorAll('#placements-body > tr').length") == total
+            self.notes.append(
+                f"render time, {total} placements: first rows {timings['firstPageMs']:.0f} ms after the first "
+                f"request; all pages fetched {timings['fetchMs']:.0f} ms; painting the sorted list ({built} rows "
+                f"built) {timings['paintMs']:.0f} ms; sign-in to fully loaded {wall * 1000:.0f} ms; building "
+                f"all {total} rows of both views at once {all_rows:.0f} ms")
+            d.shot("dashboard-5000")
+            d.close()
+            self.browsers.remove(d)
+        finally:
+            big.stop()
+
+    def ensure_a(self):
+        if not getattr(self, "da", None):
+            self.da = self.dashboard(self.a)
+            self.da.sign_in_with_token()
+        return self.da
+
+    def ensure_b(self):
+        if not getattr(self, "db", None):
+            self.db = self.dashboard(self.b)
+            self.db.sign_in_with_token()
+        return self.db
+
+    def test_login_link_is_used_once_and_stripped_from_the_address(self):
+        p = cli("dashboard", data=self.b.data, check=False)
+        if p.returncode != 0 or "login=" not in p.stdout:
+            raise AssertionError(f"`conect-node dashboard` gave no login link (exit {p.returncode}): "
+                                 f"{p.stdout.strip()} {p.stderr.strip()}")
+        url = next(w for w in p.stdout.split() if "login=" in w)
+        url = url.replace("localhost", "127.0.0.1")
+        d = self.dashboard(self.b)
+        d.d.get(url)
+        d.wait_ready()
+        assert "login=" not in d.d.current_url, d.d.current_url
+        self.db = d
+        # The code is spent: another browser gets the sign-in dialog instead.
+        other = self.dashboard(self.b)
+        other.d.get(url)
+        other.wait("the sign-in dialog after a reused code",
+                   lambda x: x.find_element(By.ID, "login-token").is_displayed())
+        assert "login=" not in other.d.current_url, other.d.current_url
+        other.close()
+        self.browsers.remove(other)
+
+    def test_dashboard_lists_every_placement_of_the_federation(self):
+        self.wait_federation_synced()
+        d = self.ensure_a()
+        got = self.own_rows_match_api(d)
+        assert len(got) == self.total, f"{len(got)} placements shown, {self.total} in the federation"
+        text = d.d.find_element(By.CSS_SELECTOR, f'#placements-body tr[data-id="{self.p_weld_se}"]').text
+        for expected in ("Norrbotten Upper Secondary", "Sweden", "welder", "Steelworks maintenance welding", "Luleå",
+                         "Swedish A2", "protective equipment", "2 free, 0 pending, 0 confirmed of 2", "Request"):
+            assert expected in text, f"{expected!r} missing from the row: {text!r}"
+        assert d.same_document(), "the dashboard reloaded to show partners' data"
+        d.shot("dashboard-1280")
+
+    def test_keyboard_reaches_the_request_dialog_and_back(self):
+        from selenium.webdriver.common.keys import Keys
+        self.wait_federation_synced()
+        d = self.ensure_a()
+        d.view("placements")
+        button = d.d.find_element(By.CSS_SELECTOR, f'#placements-body button[data-placement="{self.p_carp_no}"]')
+        d.js("arguments[0].focus()", button)
+        d.d.switch_to.active_element.send_keys(Keys.ENTER)
+        d.wait("the dialog", lambda x: x.find_element(By.ID, "reserve-dialog").is_displayed())
+        assert d.js("return document.activeElement.id") == "reserve-slots"
+        d.d.switch_to.active_element.send_keys(Keys.ESCAPE)
+        d.wait("the dialog to close", lambda x: not x.find_element(By.ID, "reserve-dialog").is_displayed())
+        assert d.js("return document.activeElement.dataset.placement") == self.p_carp_no, "focus not given back"
+        unlabelled = d.js("""return [...document.querySelectorAll('input, select, textarea')].filter(e =>
+            e.type !== 'hidden' && !(e.labels && e.labels.length) && !e.getAttribute('aria-label')).map(e => e.id)""")
+        assert unlabelled == [], f"inputs without a label: {unlabelled}"
+
+    def test_reservation_from_b_is_pending_at_a_and_confirmation_reaches_b_live(self):
+        self.wait_federation_synced()
+        da, db = self.ensure_a(), self.ensure_b()
+        db.view("placements")
+        db.wait("A's placement at B", lambda _: db.window_state(self.p_weld_fi, 1) == {"free": 3, "pending": 0, "confirmed": 0})
+        da.view("requests")
+        # B asks for two slots of A's first welding window.
+        db.d.find_element(By.CSS_SELECTOR, f'#placements-body button[data-placement="{self.p_weld_fi}"][data-window="1"]').click()
+        db.wait("the request dialog", lambda x: x.find_element(By.ID, "reserve-dialog").is_displayed())
+        slots = db.d.find_element(By.ID, "reserve-slots")
+        slots.clear()
+        slots.send_keys("2")
+        db.d.find_element(By.ID, "reserve-note").send_keys("Two second-year welding students")
+        db.d.find_element(By.CSS_SELECTOR, "#reserve-form button[type=submit]").click()
+        db.wait("the dialog to close", lambda x: not x.find_element(By.ID, "reserve-dialog").is_displayed())
+        db.wait("B's own view to count the pending request",
+                lambda _: db.window_state(self.p_weld_fi, 1) == {"free": 3, "pending": 2, "confirmed": 0})
+
+        # A's open dashboard learns of it through sync and the change stream.
+        row = f'#incoming-table tr[data-placement="{self.p_weld_fi}"][data-decision="pending"]'
+        da.wait("the pending request at A", lambda x: len(x.find_elements(By.CSS_SELECTOR, row)) == 1)
+        text = da.d.find_element(By.CSS_SELECTOR, row).text
+        assert "Norrbotten Upper Secondary" in text and "Two second-year welding students" in text, text
+        assert da.d.find_element(By.ID, "requests-badge").text == "1"
+        da.shot("requests-incoming")
+        da.d.find_element(By.CSS_SELECTOR, row + ' button[data-action="confirm"]').click()
+        da.wait("A to show it confirmed", lambda x: len(x.find_elements(
+            By.CSS_SELECTOR, f'#incoming-table tr[data-placement="{self.p_weld_fi}"][data-decision="confirmed"]')) == 1)
+        assert not da.d.find_element(By.ID, "requests-badge").is_displayed()
+
+        # B's page, never reloaded, shows the slots taken.
+        db.wait("the confirmation at B", lambda _: db.window_state(self.p_weld_fi, 1) == {"free": 1, "pending": 0, "confirmed": 2})
+        assert db.same_document(), "B's dashboard reloaded; it must update in place"
+        assert da.same_document(), "A's dashboard reloaded; it must update in place"
+        db.view("requests")
+        db.wait("B's request confirmed", lambda x: len(x.find_elements(
+            By.CSS_SELECTOR, f'#outgoing-table tr[data-placement="{self.p_weld_fi}"][data-decision="confirmed"]')) == 1)
+        api_w = next(w for w in api_placements(self.b, trade="welder", country="FI")[0]["windows"] if w["window_id"] == 1)
+        assert (api_w["available"], api_w["confirmed"]) == (1, 2), api_w
+        db.view("placements")
+
+    def test_federation_panel_shows_a_killed_partner_as_disconnected(self):
+        self.wait_federation_synced()
+        d = self.ensure_a()
+        d.view("federation")
+        state = lambda node: d.js(
+            "const r = document.querySelector(`#members-table tr[data-id='${arguments[0]}']`); return r && r.dataset.state",
+            node.node_id)
+        strip = lambda node: d.js("const li = document.querySelector(`#sync-peers li[data-id='${arguments[0]}']`);"
+                                  "return li && li.dataset.state", node.node_id)
+        d.wait("both partners connected", lambda _: state(self.b) == "connected" and state(self.c) == "connected")
+        assert state(self.a) == "self"
+        assert strip(self.c) == "connected"
+        self.c.kill9()
+        d.wait("C shown disconnected", lambda _: state(self.c) == "disconnected")
+        assert strip(self.c) == "disconnected"
+        assert state(self.b) == "connected"
+        text = d.d.find_element(By.CSS_SELECTOR, f"#members-table tr[data-id='{self.c.node_id}']").text
+        assert "Finnmark Upper Secondary" in text and "disconnected" in text, text
+        d.shot("federation")
+        assert d.same_document()
+
+    def write_doc_images(self):
+        """With CONECT_UPDATE_DOC_IMAGES=1, copies the two doc screenshots."""
+        if os.environ.get("CONECT_UPDATE_DOC_IMAGES") != "1":
+            return
+        os.makedirs(DOC_IMAGES, exist_ok=True)
+        for shots, doc in ((("dashboard-1280", "dashboard-own"), "dashboard"), (("timeline-1280",), "timeline"),
+                           (("dashboard-390",), "dashboard-phone")):
+            for shot in shots:
+                src = os.path.join(ARTIFACTS, shot + ".png")
+                if os.path.exists(src):
+                    shutil.copy(src, os.path.join(DOC_IMAGES, doc + ".png"))
+                    break
+
+    def close(self):
+        for d in self.browsers:
+            try:
+                d.close()
+            except Exception:
+                pass
+        self.fed.close()
+
+
+def main():
+    suite = Suite()
+    tests = [name for name in Suite.__dict__ if name.startswith("test_")]
+    only = os.environ.get("CONECT_WEB_TESTS")
+    if only:
+        tests = [t for t in tests if any(o in t for o in only.split(","))]
+    passed, failed = 0, 0
+    try:
+        try:
+            suite.setup()
+        except Exception:
+            traceback.print_exc()
+            for n in suite.fed.nodes:
+                print(f"--- log of {n.name}:\n{n.read_log()[-4000:]}")
+            print(f"0 passed, {len(tests)} failed (setup failed)")
+            return 1
+        for name in tests:
+            start = time.monotonic()
+            try:
+                getattr(suite, name)()
+                passed += 1
+                print(f"PASS {name} ({time.monotonic() - start:.1f}s)", flush=True)
+            except Exception:
+                failed += 1
+                print(f"FAIL {name} ({time.monotonic() - start:.1f}s)", flush=True)
+                traceback.print_exc()
+                for i, d in enumerate(suite.browsers):
+                    try:
+                        print(f"  screenshot: {d.shot(f'FAIL-{name}-{i}')}")
+                        errors = d.b.console_errors()
+                        if errors:
+                            print("  console:", json.dumps(errors[-5:]))
+                    except Exception:
+                        pass
+        suite.write_doc_images()
+        for note in suite.notes:
+            print(note)
+    finally:
+        suite.close()
+    print(f"{passed} passed, {failed} failed")
+    return 0 if failed == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -179,18 +179,24 @@ Result<std::unique_ptr<Store>> Store::open(const fs::path& dir, const StoreOptio
 }
 
 Status Store::initialise(const FederationId& federation, const NodeId& own_id) {
-  std::lock_guard lock(impl_->meta_mu);
-  if (impl_->federation || impl_->own) {
-    if (impl_->federation == federation && impl_->own == own_id) return Status::Ok();
-    return Error(Errc::already_exists, "the store in " + impl_->dir.string() + " already belongs to node " +
-                                           (impl_->own ? impl_->own->hex().substr(0, 16) : "?") + " of federation " +
-                                           (impl_->federation ? impl_->federation->hex() : "?"));
+  // meta_mu is never held across a write: the group leader takes it while
+  // holding LMDB's writer lock.
+  std::lock_guard once(impl_->init_mu);
+  {
+    std::lock_guard lock(impl_->meta_mu);
+    if (impl_->federation || impl_->own) {
+      if (impl_->federation == federation && impl_->own == own_id) return Status::Ok();
+      return Error(Errc::already_exists, "the store in " + impl_->dir.string() + " already belongs to node " +
+                                             (impl_->own ? impl_->own->hex().substr(0, 16) : "?") + " of federation " +
+                                             (impl_->federation ? impl_->federation->hex() : "?"));
+    }
   }
   Status s = impl_->write([&](lmdb::WriteTxn& txn) {
     txn.put(impl_->db.meta, meta::kFederation, federation.raw());
     txn.put(impl_->db.meta, meta::kOwnId, own_id.raw());
   });
   if (!s.ok()) return s;
+  std::lock_guard lock(impl_->meta_mu);
   impl_->federation = federation;
   impl_->own = own_id;
   return Status::Ok();

@@ -102,10 +102,10 @@ struct Store::Impl {
   // map, which LMDB allows only while no transaction is active.
   mutable std::shared_mutex resize_mu;
 
-  mutable std::mutex meta_mu;
+  std::mutex init_mu;          // serialises initialise()
+  mutable std::mutex meta_mu;  // guards the two below; never held across a write
   std::optional<FederationId> federation;
   std::optional<NodeId> own;
-  std::atomic<bool> fenced{false};
 
   // Group commit.
   std::mutex q_mu;

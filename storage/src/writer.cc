@@ -144,7 +144,12 @@ void Store::Impl::submit(Job& job) {
     q_cv.notify_all();
     if (hook_copy && !committed.empty()) {
       lk.unlock();
-      hook_copy(committed);
+      try {
+        hook_copy(committed);
+      } catch (...) {
+        // The deltas are durable whatever the hook does; a throwing hook
+        // must not leave the leader role taken.
+      }
       lk.lock();
     }
     leader_active = false;

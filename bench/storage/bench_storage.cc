@@ -1,0 +1,378 @@
+// conect_bench_storage: the storage figures of DESIGN §11, each next to the
+// raw limit measured in the same run, printed as a table and as JSON.
+//
+//   raw LMDB puts/s            250-byte values, 1,000 per durable commit
+//   Ed25519 verifications/s    the other raw limit of catch-up
+//   verified deltas applied/s  Store::apply, 1,000 deltas per call
+//   acknowledged writes/s      Store::author with 1, 4, 16 writers (p50/p99)
+//   placement query p50/p99    over a store of --placements placements
+//   RssAnon                    of a fresh process holding --rss-deltas deltas
+//
+// Usage: conect_bench_storage [--quick] [--apply N] [--author N]
+//          [--placements N] [--rss-deltas N] [--dir DIR]
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "conect/crdt/ops.h"
+#include "conect/crdt/testkit/author.h"
+#include "conect/storage/lmdb.h"
+#include "conect/storage/store.h"
+
+using namespace conect;
+using namespace conect::storage;
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+struct Figure {
+  std::string name, unit;
+  double value;
+  std::string note;
+};
+std::vector<Figure> figures;
+
+void add(std::string name, double value, std::string unit, std::string note = "") {
+  figures.push_back({std::move(name), std::move(unit), value, std::move(note)});
+  std::fprintf(stderr, "  %-42s %14.1f %s\n", figures.back().name.c_str(), value, figures.back().unit.c_str());
+}
+
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+double percentile(std::vector<double> v, double p) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return v[std::min(v.size() - 1, static_cast<std::size_t>(p * static_cast<double>(v.size())))];
+}
+
+struct Scratch {
+  fs::path path;
+  explicit Scratch(const fs::path& base) {
+    std::string t = (base / "conect-bench-XXXXXX").string();
+    if (!::mkdtemp(t.data())) throw std::runtime_error("mkdtemp");
+    path = t;
+  }
+  ~Scratch() { fs::remove_all(path); }
+};
+
+std::unique_ptr<Store> open(const fs::path& dir, bool no_sync = false) {
+  StoreOptions o;
+  o.create = true;
+  o.map_size = std::uint64_t{64} << 30;
+  o.no_sync = no_sync;
+  auto s = Store::open(dir, o);
+  if (!s.ok()) {
+    std::fprintf(stderr, "open %s: %s\n", dir.c_str(), s.error().message().c_str());
+    std::exit(1);
+  }
+  return std::move(*s);
+}
+
+const char* const kTrades[] = {"carpentry", "welding", "cooking", "electrician", "nursing", "plumbing", "hvac", "masonry"};
+const char* const kCountries[] = {"FI", "SE", "NO", "RU"};
+const char* const kLangs[] = {"en", "fi", "sv", "nb", "ru"};
+
+v1::Placement placement(std::uint64_t i, const RecordKey& host) {
+  v1::Placement p;
+  *p.mutable_host_organisation() = host.to_proto();
+  auto* t = p.add_title();
+  t->set_lang("en");
+  t->set_text("Trainee " + std::to_string(i));
+  p.set_trade(kTrades[i % 8]);
+  p.set_country(kCountries[(i / 8) % 4]);
+  p.set_city("Rovaniemi");
+  auto* w = p.add_windows();
+  w->set_window_id(1);
+  int start = 19500 + static_cast<int>(i % 365);
+  w->mutable_start()->set_days(start);
+  w->mutable_end()->set_days(start + 30);
+  w->set_capacity(static_cast<std::uint32_t>(i % 4));
+  auto* l = p.add_languages();
+  l->set_lang(kLangs[i % 5]);
+  l->set_level(v1::B1);
+  p.set_status(v1::PLACEMENT_OPEN);
+  return p;
+}
+
+// `count` deltas from `authors` origins, round robin; each creates
+// `per_delta` placements.
+std::vector<VerifiedDelta> make_deltas(std::size_t count, int authors, int per_delta) {
+  std::vector<testkit::Author> as;
+  for (int a = 0; a < authors; ++a) as.emplace_back(static_cast<std::uint32_t>(500 + a));
+  std::vector<VerifiedDelta> out;
+  out.reserve(count);
+  for (std::size_t i = 0; i < count; ++i) {
+    auto& a = as[i % as.size()];
+    std::vector<v1::Operation> ops;
+    RecordKey host = RecordKey::mint(v1::ORGANISATION, a.id(), Seq{1}, 0);
+    for (int k = 0; k < per_delta; ++k) {
+      auto made = ops::create_placement(a.next_key(v1::PLACEMENT, static_cast<std::uint32_t>(ops.size())),
+                                        placement(i * static_cast<std::size_t>(per_delta) + static_cast<std::size_t>(k), host));
+      for (auto& op : made) ops.push_back(std::move(op));
+    }
+    out.push_back(a.emit(std::move(ops)));
+  }
+  return out;
+}
+
+void apply_all(Store& s, const std::vector<VerifiedDelta>& deltas, std::size_t batch) {
+  for (std::size_t i = 0; i < deltas.size(); i += batch) {
+    std::vector<VerifiedDelta> b(deltas.begin() + static_cast<long>(i),
+                                 deltas.begin() + static_cast<long>(std::min(deltas.size(), i + batch)));
+    auto r = s.apply(std::move(b));
+    if (!r.ok() || !r->rejected.empty()) {
+      std::fprintf(stderr, "apply: %s\n", r.ok() ? "rejected" : r.error().message().c_str());
+      std::exit(1);
+    }
+  }
+}
+
+// ------------------------------------------------------------ figures
+
+void bench_raw_puts(const fs::path& base, std::size_t n, bool sequential) {
+  Scratch dir(base);
+  lmdb::EnvOptions eo;
+  eo.map_size = std::uint64_t{16} << 30;
+  eo.flags = MDB_NOTLS;
+  auto env = lmdb::Env::open(dir.path, eo);
+  lmdb::Dbi db;
+  {
+    auto t = env->begin_write();
+    db = t.open_db("kv", MDB_CREATE);
+    t.commit();
+  }
+  std::string value(250, 'v');
+  std::mt19937_64 rng(1);
+  auto start = Clock::now();
+  for (std::size_t i = 0; i < n; i += 1000) {
+    auto t = env->begin_write();
+    for (std::size_t k = 0; k < 1000; ++k) {
+      std::uint64_t key = sequential ? __builtin_bswap64(i + k) : rng();  // big-endian: in key order
+      t.put(db, std::string_view(reinterpret_cast<const char*>(&key), 8), value);
+    }
+    t.commit();  // durable: fsync
+  }
+  add(std::string("raw LMDB puts/s (250 B, 1000/commit, ") + (sequential ? "in order)" : "random)"),
+      static_cast<double>(n) / seconds_since(start), "puts/s");
+}
+
+void bench_verify(std::size_t n) {
+  auto deltas = make_deltas(std::min<std::size_t>(n, 2000), 1, 1);
+  auto start = Clock::now();
+  std::size_t ok = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    const auto& d = deltas[i % deltas.size()];
+    ok += verify_signature(d.origin, SigningDomain::delta, d.signed_delta.body(), d.signed_delta.signature());
+  }
+  add("Ed25519 verifications/s", static_cast<double>(ok) / seconds_since(start), "verif/s");
+}
+
+void bench_apply(const fs::path& base, std::size_t n) {
+  Scratch dir(base);
+  auto store = open(dir.path / "store");
+  auto deltas = make_deltas(n, 8, 1);
+  std::size_t bytes = 0;
+  for (const auto& d : deltas) bytes += d.signed_delta.ByteSizeLong();
+  auto start = Clock::now();
+  apply_all(*store, deltas, 1000);
+  double secs = seconds_since(start);
+  add("verified deltas applied/s (1000/apply)", static_cast<double>(n) / secs, "deltas/s",
+      std::to_string(bytes / n) + " B/delta, 1 placement each, durable");
+}
+
+void bench_author(const fs::path& base, std::size_t n, int writers) {
+  Scratch dir(base);
+  auto store = open(dir.path / "store");
+  KeyPair key = testkit::test_key(1);
+  (void)store->initialise(testkit::test_federation(), key.public_key());
+  std::vector<std::vector<double>> lat(static_cast<std::size_t>(writers));
+  std::vector<std::thread> threads;
+  std::size_t each = std::max<std::size_t>(1, n / static_cast<std::size_t>(writers));
+  auto start = Clock::now();
+  for (int w = 0; w < writers; ++w)
+    threads.emplace_back([&, w] {
+      RecordKey host{v1::ORGANISATION, key.public_key(), 1};
+      for (std::size_t i = 0; i < each; ++i) {
+        DeltaDraft d;
+        d.ops = ops::create_placement(RecordKey{v1::PLACEMENT, {}, 0}, placement(i, host));
+        auto t0 = Clock::now();
+        auto r = store->author(key, d, 1'700'000'000'000 + i);
+        lat[static_cast<std::size_t>(w)].push_back(seconds_since(t0) * 1e3);
+        if (!r.ok()) {
+          std::fprintf(stderr, "author: %s\n", r.error().message().c_str());
+          std::exit(1);
+        }
+      }
+    });
+  for (auto& t : threads) t.join();
+  double secs = seconds_since(start);
+  std::vector<double> all;
+  for (auto& l : lat) all.insert(all.end(), l.begin(), l.end());
+  std::string w = std::to_string(writers);
+  add("acknowledged writes/s, " + w + " writer(s)", static_cast<double>(all.size()) / secs, "writes/s");
+  add("  author latency p50, " + w + " writer(s)", percentile(all, 0.5), "ms");
+  add("  author latency p99, " + w + " writer(s)", percentile(all, 0.99), "ms");
+}
+
+void bench_queries(const fs::path& base, std::size_t placements, std::size_t queries) {
+  Scratch dir(base);
+  auto store = open(dir.path / "store", true);
+  const int per_delta = 10;
+  apply_all(*store, make_deltas(placements / per_delta, 20, per_delta), 500);
+  auto counted = store->counts();
+  std::uint64_t have = counted.ok() ? counted->at(v1::PLACEMENT) : 0;
+  std::mt19937_64 rng(3);
+  std::vector<double> lat;
+  std::vector<std::vector<double>> by_kind(5);
+  const char* kinds[] = {"trade", "trade+country", "available+language", "period", "country+available"};
+  std::size_t returned = 0;
+  for (std::size_t q = 0; q < queries; ++q) {
+    PlacementFilter f;
+    switch (q % 5) {
+      case 0: f.trade = kTrades[rng() % 8]; break;
+      case 1: f.trade = kTrades[rng() % 8]; f.country = kCountries[rng() % 4]; break;
+      case 2: f.available = true; f.language = kLangs[rng() % 5]; break;
+      case 3: f.from = 19500 + static_cast<int>(rng() % 300); f.to = *f.from + 14; break;
+      default: f.country = kCountries[rng() % 4]; f.available = true; break;
+    }
+    f.limit = 50;
+    auto t0 = Clock::now();
+    auto page = store->placements(f);
+    lat.push_back(seconds_since(t0) * 1e3);
+    by_kind[q % 5].push_back(lat.back());
+    if (page.ok()) returned += page->items.size();
+  }
+  std::string note = std::to_string(have) + " placements, limit 50, mixed filters";
+  add("placement query p50", percentile(lat, 0.5), "ms", note);
+  add("placement query p99", percentile(lat, 0.99), "ms", note);
+  for (int k = 0; k < 5; ++k)
+    add(std::string("  p99 by ") + kinds[k], percentile(by_kind[static_cast<std::size_t>(k)], 0.99), "ms");
+  add("  placements returned per query", static_cast<double>(returned) / static_cast<double>(queries), "rows");
+}
+
+std::uint64_t status_kb(const char* field) {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind(field, 0) == 0) return std::strtoull(line.c_str() + std::strlen(field), nullptr, 10);
+  return 0;
+}
+
+// Runs in a fresh process: open, read like a serving node, report memory.
+int rss_child(const fs::path& dir) {
+  StoreOptions o;
+  auto s = Store::open(dir, o);
+  if (!s.ok()) return 1;
+  (void)(*s)->digest();
+  (void)(*s)->version_vector();
+  for (int i = 0; i < 200; ++i) {
+    PlacementFilter f;
+    f.trade = kTrades[i % 8];
+    f.available = i % 2;
+    (void)(*s)->placements(f);
+  }
+  std::printf("%llu %llu\n", static_cast<unsigned long long>(status_kb("RssAnon:")),
+              static_cast<unsigned long long>(status_kb("RssFile:")));
+  return 0;
+}
+
+void bench_rss(const fs::path& base, std::size_t deltas) {
+  Scratch dir(base);
+  {
+    auto store = open(dir.path / "store", true);
+    for (std::size_t done = 0; done < deltas;) {
+      // Built in slices so the builder's memory stays bounded too.
+      std::size_t n = std::min<std::size_t>(50'000, deltas - done);
+      static std::vector<testkit::Author> authors;
+      if (authors.empty())
+        for (int a = 0; a < 16; ++a) authors.emplace_back(static_cast<std::uint32_t>(700 + a));
+      std::vector<VerifiedDelta> slice;
+      for (std::size_t i = 0; i < n; ++i) {
+        auto& a = authors[(done + i) % authors.size()];
+        RecordKey host = RecordKey::mint(v1::ORGANISATION, a.id(), Seq{1}, 0);
+        slice.push_back(a.emit(ops::create_placement(a.next_key(v1::PLACEMENT), placement(done + i, host))));
+      }
+      apply_all(*store, slice, 5000);
+      done += n;
+    }
+  }
+  std::string cmd = fs::read_symlink("/proc/self/exe").string() + " --rss-child " + (dir.path / "store").string();
+  FILE* p = ::popen(cmd.c_str(), "r");
+  unsigned long long anon = 0, file = 0;
+  if (!p || std::fscanf(p, "%llu %llu", &anon, &file) != 2) std::fprintf(stderr, "rss child failed\n");
+  if (p) ::pclose(p);
+  auto size = fs::file_size(dir.path / "store" / "data.mdb");
+  std::string note = std::to_string(deltas) + " deltas, data.mdb " + std::to_string(size >> 20) + " MiB, RssFile " +
+                     std::to_string(file / 1024) + " MiB";
+  add("RssAnon holding the store", static_cast<double>(anon) / 1024.0, "MiB", note);
+  add("  store bytes per delta", static_cast<double>(size) / static_cast<double>(deltas), "B");
+}
+
+void print_json() {
+  std::printf("{\"bench\":\"storage\",\"figures\":[");
+  for (std::size_t i = 0; i < figures.size(); ++i) {
+    const auto& f = figures[i];
+    std::printf("%s{\"name\":\"%s\",\"value\":%.3f,\"unit\":\"%s\",\"note\":\"%s\"}", i ? "," : "", f.name.c_str(),
+                f.value, f.unit.c_str(), f.note.c_str());
+  }
+  std::printf("]}\n");
+}
+
+void print_table() {
+  std::printf("%-44s %14s  %-9s %s\n", "figure", "value", "unit", "note");
+  for (const auto& f : figures)
+    std::printf("%-44s %14.1f  %-9s %s\n", f.name.c_str(), f.value, f.unit.c_str(), f.note.c_str());
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  crypto_init();
+  std::size_t n_raw = 200'000, n_verify = 20'000, n_apply = 50'000, n_author = 2'000, n_placements = 100'000,
+              n_queries = 2'000, n_rss = 100'000;
+  fs::path base = fs::temp_directory_path();
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto next = [&]() -> std::string { return i + 1 < argc ? argv[++i] : ""; };
+    if (a == "--rss-child") return rss_child(next());
+    if (a == "--quick") {
+      n_raw = 5'000, n_verify = 500, n_apply = 1'000, n_author = 64, n_placements = 2'000, n_queries = 100, n_rss = 2'000;
+    } else if (a == "--apply") {
+      n_apply = std::stoull(next());
+    } else if (a == "--author") {
+      n_author = std::stoull(next());
+    } else if (a == "--placements") {
+      n_placements = std::stoull(next());
+    } else if (a == "--rss-deltas") {
+      n_rss = std::stoull(next());
+    } else if (a == "--dir") {
+      base = next();
+    } else {
+      std::fprintf(stderr, "usage: %s [--quick] [--apply N] [--author N] [--placements N] [--rss-deltas N] [--dir DIR]\n",
+                   argv[0]);
+      return 2;
+    }
+  }
+  std::fprintf(stderr, "conect storage bench (scratch in %s)\n", base.c_str());
+  bench_raw_puts(base, n_raw, false);
+  bench_raw_puts(base, n_raw, true);
+  bench_verify(n_verify);
+  bench_apply(base, n_apply);
+  for (int w : {1, 4, 16}) bench_author(base, n_author, w);
+  bench_queries(base, n_placements, n_queries);
+  bench_rss(base, n_rss);
+  print_table();
+  print_json();
+  return 0;
+}

@@ -5,6 +5,10 @@ import os
 import shutil
 import tempfile
 
+# Selenium Manager must never fetch a driver or a browser: the paths below
+# are given explicitly, and offline mode makes sure of it.
+os.environ.setdefault("SE_OFFLINE", "true")
+
 CHROMIUM = os.environ.get("CONECT_CHROMIUM", "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("CONECT_CHROMEDRIVER", "/usr/bin/chromedriver")
 

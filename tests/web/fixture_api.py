@@ -84,9 +84,10 @@ class World:
                             overbooked=conf > w["capacity"], overbooked_by=max(0, conf - w["capacity"])))
         return dict(p, windows=out)
 
-    def publish(self):
+    def publish(self, records):
+        event = json.dumps({"deltas": [], "records": records})
         for q in list(self.subscribers):
-            q.put(json.dumps({"type": "commit", "deltas": 1}))
+            q.put(event)
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -144,6 +145,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             if len(parts) == 5 and parts[2] == "placements" and parts[4] == "reservations":
                 items = [r for r in w.reservations.values() if r["placement"] == parts[3]]
                 return self.send_json(200, {"items": items, "next_cursor": None})
+            if len(parts) == 4 and parts[2] == "reservations" and parts[3] in w.reservations:
+                return self.send_json(200, w.reservations[parts[3]])
             if len(parts) == 4 and parts[2] == "placements" and parts[3] in w.placements:
                 return self.send_json(200, w.availability(w.placements[parts[3]]))
         self.send_json(404, {"error": "not_found", "detail": url.path})
@@ -196,12 +199,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 w.reservations[rid] = {"id": rid, "placement": parts[3], "window_id": body["window_id"],
                                        "slots": body["slots"], "note": body.get("note", ""), "decision": "pending",
                                        "mobility": None, "rejected": []}
-                w.publish()
+                w.publish([{"id": rid, "record_type": "reservation"}])
                 return self.send_json(201, w.reservations[rid])
             if len(parts) == 5 and parts[2] == "reservations" and parts[3] in w.reservations:
                 w.reservations[parts[3]]["decision"] = {"confirm": "confirmed", "reject": "rejected",
                                                         "cancel": "cancelled"}[parts[4]]
-                w.publish()
+                w.publish([{"id": parts[3], "record_type": "reservation"}])
                 return self.send_json(200, w.reservations[parts[3]])
         self.send_json(404, {"error": "not_found", "detail": url.path})
 

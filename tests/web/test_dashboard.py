@@ -418,6 +418,46 @@ class Suite:
         finally:
             big.stop()
 
+    def test_live_updates_from_this_node_without_reload(self):
+        """A write made outside the page (the CLI, another tab) shows up in
+        place; a request on one of this node's placements can be decided
+        from the Requests view and the slots follow."""
+        d = self.ensure_a()
+        d.view("placements")
+        before = len(d.row_ids())
+        host = api_placements(self.a, trade="mechanic")[0]["host_organisation"]
+        self.p_plumb_fi = placement(
+            self.a, host, "plumber", "FI", "Tornio", [("2026-01-19", "2026-02-13", 1)],
+            [("en", "Pipe fitting at the mill")], [("fi", "A2")])
+        self.total += 1
+        d.wait("the new placement to appear", lambda _: self.p_plumb_fi in d.row_ids())
+        assert len(d.row_ids()) == before + 1
+        self.own_rows_match_api(d)  # and in start-date order
+        # A request arrives for the mechanic placement's April window.
+        _, r = self.a.api("POST", f"/api/v1/placements/{self.p_mech_fi}/reservations",
+                          {"window_id": 2, "slots": 1, "note": "From the CLI"}, expect=201)
+        d.wait("the pending slot in the list",
+               lambda _: d.window_state(self.p_mech_fi, 2) == {"free": 2, "pending": 1, "confirmed": 0})
+        d.wait("the badge", lambda x: x.find_element(By.ID, "requests-badge").text == "1")
+        d.view("requests")
+        row = f'#incoming-table tr[data-id="{r["id"]}"]'
+        d.wait("the request in the incoming list", lambda x: x.find_elements(By.CSS_SELECTOR, row + '[data-decision="pending"]'))
+        d.d.find_element(By.CSS_SELECTOR, row + ' button[data-action="reject"]').click()
+        d.wait("the rejection", lambda x: x.find_elements(By.CSS_SELECTOR, row + '[data-decision="rejected"]'))
+        assert not d.d.find_element(By.ID, "requests-badge").is_displayed()
+        d.view("placements")
+        d.wait("the slot freed", lambda _: d.window_state(self.p_mech_fi, 2) == {"free": 2, "pending": 0, "confirmed": 0})
+        _, r = self.a.api("POST", f"/api/v1/placements/{self.p_mech_fi}/reservations",
+                          {"window_id": 2, "slots": 2}, expect=201)
+        d.view("requests")
+        row = f'#incoming-table tr[data-id="{r["id"]}"]'
+        d.wait("the second request", lambda x: x.find_elements(By.CSS_SELECTOR, row + '[data-decision="pending"]'))
+        d.d.find_element(By.CSS_SELECTOR, row + ' button[data-action="confirm"]').click()
+        d.wait("the confirmation", lambda x: x.find_elements(By.CSS_SELECTOR, row + '[data-decision="confirmed"]'))
+        d.view("placements")
+        d.wait("the window full", lambda _: d.window_state(self.p_mech_fi, 2) == {"free": 0, "pending": 0, "confirmed": 2})
+        assert d.same_document(), "the dashboard reloaded; it must update in place"
+
     def ensure_a(self):
         if not getattr(self, "da", None):
             self.da = self.dashboard(self.a)

@@ -52,9 +52,9 @@ const ctx = {
   },
   onRequest(p, windowId, button) {
     openReserveDialog(p, windowId, button, async (body) => {
-      await api.request('POST', `/api/v1/placements/${encodeURIComponent(p.id)}/reservations`, body);
+      const r = await api.request('POST', `/api/v1/placements/${encodeURIComponent(p.id)}/reservations`, body);
       announce(t('reserve_sent'));
-      scheduleRefresh();
+      onChange({ records: [{ id: r && r.id ? String(r.id) : p.id, record_type: r && r.id ? 'reservation' : 'placement' }] });
     });
   },
   memberName,
@@ -65,7 +65,7 @@ const ctx = {
     button.disabled = true;
     try {
       await api.request('POST', `/api/v1/reservations/${encodeURIComponent(r.id)}/${action}`, {});
-      scheduleRefresh();
+      onChange({ records: [{ id: r.id, record_type: 'reservation' }] });
     } catch (e) {
       showError(e);
       button.disabled = false;
@@ -287,46 +287,113 @@ async function loadRequests() {
 }
 
 // One refresh at a time; changes that arrive meanwhile fold into one more.
-let refreshing = null;
-let refreshAgain = false;
+// A change event names the records its commit touched: when they are only
+// placements and reservations and the list is unfiltered, just those
+// placements are refetched (a federation of 5,000 placements does not
+// reload them all for one booking); anything else refetches everything.
+const TARGETED_MAX = 50;
+const pending = { full: false, records: new Map() };
+let refreshing = false;
 let refreshTimer = 0;
+let firstScheduled = 0;
 
-function scheduleRefresh(delay = REFRESH_DEBOUNCE_MS) {
+function scheduleRefresh(delay = REFRESH_DEBOUNCE_MS, records = null) {
+  if (records) for (const r of records) pending.records.set(r.id, r.record_type);
+  else pending.full = true;
+  if (pending.records.size > TARGETED_MAX) pending.full = true;
+  // Debounce bursts, but never postpone a refresh by more than a second.
+  const now = Date.now();
+  if (!refreshTimer) firstScheduled = now;
+  else if (now - firstScheduled > 1000) return;
   clearTimeout(refreshTimer);
-  refreshTimer = setTimeout(refresh, delay);
+  refreshTimer = setTimeout(() => {
+    refreshTimer = 0;
+    refresh();
+  }, delay);
+}
+
+function onChange(data) {
+  const records = data && Array.isArray(data.records) ? data.records : null;
+  const targeted =
+    records &&
+    records.length > 0 &&
+    records.every((r) => r && r.id && (r.record_type === 'placement' || r.record_type === 'reservation')) &&
+    Object.values(apiFilters()).every((v) => !v);
+  scheduleRefresh(REFRESH_DEBOUNCE_MS, targeted ? records : null);
 }
 
 async function refresh() {
-  if (refreshing) {
-    refreshAgain = true;
-    return;
-  }
-  refreshing = (async () => {
-    try {
-      await Promise.all([loadStatus(), loadMembers(), loadOrganisations()]);
-      await loadPlacements();
-      await loadRequests();
-      flagMembers();
-      views.federation.show(state.self, state.members, state.peers);
-      fillFilterOptions();
-      debug.refreshes++;
-      debug.lastRefresh = Date.now();
-      showError(null);
-    } catch (e) {
-      if (e.status === 401) {
-        await askForToken('');
-        refreshAgain = true;
-      } else {
-        showError(e);
+  if (refreshing) return; // the running one picks pending work up when done
+  refreshing = true;
+  try {
+    while (pending.full || pending.records.size) {
+      const full = pending.full;
+      const records = new Map(pending.records);
+      pending.full = false;
+      pending.records.clear();
+      try {
+        if (full) await refreshAll();
+        else await refreshRecords(records);
+        debug.refreshes++;
+        debug.lastRefresh = Date.now();
+        showError(null);
+      } catch (e) {
+        if (e.status === 401) await askForToken('');
+        else showError(e);
+        pending.full = true;
+        if (e.status !== 401) break; // the next change event or poll retries
       }
     }
-  })();
-  await refreshing;
-  refreshing = null;
-  if (refreshAgain) {
-    refreshAgain = false;
-    scheduleRefresh(0);
+  } finally {
+    refreshing = false;
   }
+}
+
+async function refreshAll() {
+  await Promise.all([loadStatus(), loadMembers(), loadOrganisations()]);
+  await loadPlacements();
+  await loadRequests();
+  flagMembers();
+  views.federation.show(state.self, state.members, state.peers);
+  fillFilterOptions();
+}
+
+async function getOrNull(path) {
+  try {
+    return await api.request('GET', path);
+  } catch (e) {
+    if (e.status === 404) return null;
+    throw e;
+  }
+}
+
+// Refetches the named placements (and those of the named reservations) and
+// puts them into the unfiltered list in start-date order.
+async function refreshRecords(records) {
+  const ids = new Set();
+  let reservations = false;
+  for (const [id, type] of records) {
+    if (type === 'placement') ids.add(id);
+    else {
+      reservations = true;
+      const r = await getOrNull(`/api/v1/reservations/${encodeURIComponent(id)}`);
+      if (r) ids.add(api.normaliseReservation(r).placement);
+    }
+  }
+  const gen = state.generation;
+  const fetched = await Promise.all(
+    [...ids].map((id) => getOrNull(`/api/v1/placements/${encodeURIComponent(id)}`)),
+  );
+  if (gen !== state.generation || Object.values(apiFilters()).some((v) => v)) {
+    pending.full = true; // a filter changed meanwhile: the slice is stale
+    return;
+  }
+  const byId = new Map(state.placements.map((p) => [p.id, p]));
+  for (const item of fetched) if (item) byId.set(String(item.id), bySignature(item));
+  paintPlacements(sortPlacements([...byId.values()]), false);
+  if (reservations || [...ids].some((id) => api.ownerOf(id) === state.self.id)) await loadRequests();
+  await loadStatus();
+  views.federation.show(state.self, state.members, state.peers);
 }
 
 // ------------------------------------------------------------------ filters
@@ -423,7 +490,7 @@ function startLive() {
   api.subscribe(
     (data) => {
       debug.lastEvent = data;
-      scheduleRefresh();
+      onChange(data);
     },
     (open) => {
       setLive(open);
@@ -439,6 +506,7 @@ async function pollStatus() {
     await loadStatus();
     flagMembers();
     views.federation.show(state.self, state.members, state.peers);
+    if (pending.full && !refreshing) scheduleRefresh(0); // retry a refresh that failed
   } catch (e) {
     if (e.status !== 401) setLive(false);
   }
@@ -463,6 +531,7 @@ async function main() {
   readStatus(status);
   setLive(false);
   startLive();
+  pending.full = true;
   await refresh();
   debug.ready = true;
   setInterval(pollStatus, STATUS_POLL_MS);

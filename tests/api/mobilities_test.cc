@@ -1,5 +1,6 @@
 // Mobilities, contacts, personal data, history, status and bad input.
 #include "api_fixture.h"
+#include "conect/api/validate.h"
 #include "conect/crdt/identity.h"
 
 namespace conect::api::test {
@@ -202,6 +203,8 @@ TEST_F(MobilitiesTest, HistoryShowsTheSignedDeltas) {
     EXPECT_EQ(d["verification"]["ok"], true);
     EXPECT_EQ(d["delta_id"].get<std::string>().size(), 64u);
     EXPECT_TRUE(d["time"].get<std::string>().ends_with("Z"));
+    ASSERT_TRUE(d["hlc"].is_string());
+    EXPECT_EQ(format_iso8601_ms(Hlc{std::stoull(d["hlc"].get<std::string>())}.millis()), d["time"]);
     EXPECT_FALSE(d["operations"].empty());
   }
   EXPECT_EQ(j["deltas"][0]["seq"], 2);

@@ -156,7 +156,7 @@ json delta_json(HandlerEnv& env, const storage::StoredDelta& d, const std::vecto
   v1::DeltaBody body;
   if (body.ParseFromString(d.signed_delta.body())) {
     Hlc hlc{body.hlc()};
-    j["hlc"] = hlc.value;
+    j["hlc"] = std::to_string(hlc.value);  // beyond 2^53: a string, or JavaScript rounds it
     j["time"] = format_iso8601_ms(hlc.millis());
     j["prev"] = body.prev().empty() ? json(nullptr) : json(to_hex(body.prev()));
     j["deps"] = json::array();

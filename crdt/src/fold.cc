@@ -125,21 +125,60 @@ bool canonical_element(const FieldDescriptor* fd, const std::string& e) {
 }
 
 
-// Copies the listed fields of `source` over those of `target`, leaving the
-// rest alone: clear them in the target, then merge a copy of the source that
-// holds only them (merging into a cleared field is a copy, and an unset
-// source field leaves it cleared). Unknown fields never enter a state.
+// Copies one field of `source` over the same field of `target` (a repeated
+// field whole; an unset singular field clears it). Unknown fields of copied
+// sub-messages are dropped: they never enter a state.
+void copy_field(Message& target, const Message& source, const FieldDescriptor* fd) {
+  using FD = FieldDescriptor;
+  const auto* tr = target.GetReflection();
+  const auto* sr = source.GetReflection();
+  tr->ClearField(&target, fd);
+  if (fd->is_repeated()) {
+    int n = sr->FieldSize(source, fd);
+    for (int i = 0; i < n; ++i) {
+      switch (fd->cpp_type()) {
+        case FD::CPPTYPE_MESSAGE: {
+          Message* m = tr->AddMessage(&target, fd);
+          m->CopyFrom(sr->GetRepeatedMessage(source, fd, i));
+          m->DiscardUnknownFields();
+          break;
+        }
+        case FD::CPPTYPE_STRING: tr->AddString(&target, fd, sr->GetRepeatedString(source, fd, i)); break;
+        case FD::CPPTYPE_ENUM: tr->AddEnumValue(&target, fd, sr->GetRepeatedEnumValue(source, fd, i)); break;
+        case FD::CPPTYPE_UINT32: tr->AddUInt32(&target, fd, sr->GetRepeatedUInt32(source, fd, i)); break;
+        case FD::CPPTYPE_INT32: tr->AddInt32(&target, fd, sr->GetRepeatedInt32(source, fd, i)); break;
+        case FD::CPPTYPE_UINT64: tr->AddUInt64(&target, fd, sr->GetRepeatedUInt64(source, fd, i)); break;
+        case FD::CPPTYPE_INT64: tr->AddInt64(&target, fd, sr->GetRepeatedInt64(source, fd, i)); break;
+        case FD::CPPTYPE_BOOL: tr->AddBool(&target, fd, sr->GetRepeatedBool(source, fd, i)); break;
+        case FD::CPPTYPE_DOUBLE: tr->AddDouble(&target, fd, sr->GetRepeatedDouble(source, fd, i)); break;
+        case FD::CPPTYPE_FLOAT: tr->AddFloat(&target, fd, sr->GetRepeatedFloat(source, fd, i)); break;
+      }
+    }
+    return;
+  }
+  if (!sr->HasField(source, fd)) return;
+  switch (fd->cpp_type()) {
+    case FD::CPPTYPE_MESSAGE: {
+      Message* m = tr->MutableMessage(&target, fd);
+      m->CopyFrom(sr->GetMessage(source, fd));
+      m->DiscardUnknownFields();
+      break;
+    }
+    case FD::CPPTYPE_STRING: tr->SetString(&target, fd, sr->GetString(source, fd)); break;
+    case FD::CPPTYPE_ENUM: tr->SetEnumValue(&target, fd, sr->GetEnumValue(source, fd)); break;
+    case FD::CPPTYPE_UINT32: tr->SetUInt32(&target, fd, sr->GetUInt32(source, fd)); break;
+    case FD::CPPTYPE_INT32: tr->SetInt32(&target, fd, sr->GetInt32(source, fd)); break;
+    case FD::CPPTYPE_UINT64: tr->SetUInt64(&target, fd, sr->GetUInt64(source, fd)); break;
+    case FD::CPPTYPE_INT64: tr->SetInt64(&target, fd, sr->GetInt64(source, fd)); break;
+    case FD::CPPTYPE_BOOL: tr->SetBool(&target, fd, sr->GetBool(source, fd)); break;
+    case FD::CPPTYPE_DOUBLE: tr->SetDouble(&target, fd, sr->GetDouble(source, fd)); break;
+    case FD::CPPTYPE_FLOAT: tr->SetFloat(&target, fd, sr->GetFloat(source, fd)); break;
+  }
+}
+
+// Last writer wins per listed field: the fold applies writes in order.
 void lww_write(Message& target, const Message& source, const std::vector<const FieldDescriptor*>& fds) {
-  std::unique_ptr<Message> part(source.New());
-  part->CopyFrom(source);
-  part->DiscardUnknownFields();
-  const auto* refl = part->GetReflection();
-  std::vector<const FieldDescriptor*> present;
-  refl->ListFields(*part, &present);
-  for (const FieldDescriptor* fd : present)
-    if (std::find(fds.begin(), fds.end(), fd) == fds.end()) refl->ClearField(part.get(), fd);
-  for (const FieldDescriptor* fd : fds) target.GetReflection()->ClearField(&target, fd);
-  target.MergeFrom(*part);
+  for (const FieldDescriptor* fd : fds) copy_field(target, source, fd);
 }
 
 bool lists(const std::vector<const FieldDescriptor*>& fds, int number) {
@@ -159,41 +198,61 @@ std::string agreed_bytes(const v1::MobilitySending& s) {
 // Operations on `key` without duplicates, in the fold's total order. Among
 // copies of one (origin, seq, index) the smallest delta id is kept, so even
 // an equivocating origin cannot make the choice depend on arrival order.
-std::vector<PositionedOp> normalise(const RecordKey& key, std::vector<PositionedOp> ops) {
-  std::erase_if(ops, [&](const PositionedOp& p) {
-    auto target = op_target(p.op);
-    return !target.ok() || *target != key;
-  });
-  std::sort(ops.begin(), ops.end(), [](const PositionedOp& a, const PositionedOp& b) {
-    return std::tie(a.origin, a.seq, a.index, a.delta_id) < std::tie(b.origin, b.seq, b.index, b.delta_id);
+std::vector<const PositionedOp*> normalise(const RecordKey& key, std::span<const PositionedOp* const> in) {
+  std::vector<const PositionedOp*> ops;
+  ops.reserve(in.size());
+  for (const PositionedOp* p : in) {
+    auto target = op_target(p->op);
+    if (target.ok() && *target == key) ops.push_back(p);
+  }
+  std::sort(ops.begin(), ops.end(), [](const PositionedOp* a, const PositionedOp* b) {
+    return std::tie(a->origin, a->seq, a->index, a->delta_id) < std::tie(b->origin, b->seq, b->index, b->delta_id);
   });
   ops.erase(std::unique(ops.begin(), ops.end(),
-                        [](const PositionedOp& a, const PositionedOp& b) {
-                          return a.origin == b.origin && a.seq == b.seq && a.index == b.index;
+                        [](const PositionedOp* a, const PositionedOp* b) {
+                          return a->origin == b->origin && a->seq == b->seq && a->index == b->index;
                         }),
             ops.end());
-  std::sort(ops.begin(), ops.end());
+  std::sort(ops.begin(), ops.end(), [](const PositionedOp* a, const PositionedOp* b) { return *a < *b; });
   return ops;
 }
 
 using SetKey = std::tuple<std::uint32_t, std::uint32_t, std::string>;
 
+}  // namespace
+
+namespace detail {
+
+// The fold between operations: everything the rules need to go on. Each
+// operation is applied in the total order (apply); the passes that look at
+// the whole set (decisions against the request, OR-set mirroring, the
+// canonical order of lists) run in state() on a copy, so more operations
+// can still be appended after it.
 class Folder {
  public:
-  Folder(const RecordKey& key, std::vector<PositionedOp> ops) : key_(key), ops_(normalise(key, std::move(ops))) {}
-  v1::RecordState run();
+  explicit Folder(const RecordKey& key);
+  bool append(std::span<const PositionedOp* const> ops);
+  v1::RecordState state() const;
 
  private:
-  bool by_owner(std::size_t i) const { return ops_[i].origin == key_.owner; }
+  struct Output {
+    v1::RecordState st;
+    std::vector<std::pair<std::size_t, v1::RejectedOp>> rejected;
+    std::uint64_t updated = 0;
+  };
+
+  bool by_owner(std::size_t i) const { return ops_[i]->origin == key_.owner; }
   std::string owner_short() const { return key_.owner.hex().substr(0, 16); }
-  void reject(std::size_t i, Errc rule, std::string detail);
-  void effective(std::size_t i) { updated_ = std::max(updated_, ops_[i].hlc.value); }
-  Message* group_in_state(std::uint32_t group);
+  v1::RejectedOp rejection(std::size_t i, Errc rule, std::string detail) const;
+  void reject(std::size_t i, Errc rule, std::string detail) { rejected_.emplace_back(i, rejection(i, rule, std::move(detail))); }
+  void effective(std::size_t i) { updated_ = std::max(updated_, ops_[i]->hlc.value); }
+  static Message* group_in(v1::RecordState& st, std::uint32_t group);
+  Message* group_in_state(std::uint32_t group) { return group_in(st_, group); }
   const v1::MobilityFixed* fixed() const {
-    return creation_ ? &ops_[*creation_].op.write().mobility_create() : nullptr;
+    return creation_ ? &ops_[*creation_]->op.write().mobility_create() : nullptr;
   }
 
-  void find_creation();
+  std::optional<std::size_t> find_creation(const std::vector<const PositionedOp*>& ops) const;
   void apply(std::size_t i);
   void write(std::size_t i, const v1::FieldWrite& w);
   void mobility_create(std::size_t i, const v1::FieldWrite& w);
@@ -206,12 +265,11 @@ class Folder {
   void cancel(std::size_t i);
   void confirm(std::size_t i, const v1::MobilityConfirm& c);
   void erase(std::size_t i, const v1::Erase& e);
-  void settle_decisions();
-  void mirror_sets();
-  v1::RecordState finish();
+  void settle_decisions(Output& out) const;
+  void mirror_sets(Output& out) const;
 
-  const RecordKey& key_;
-  std::vector<PositionedOp> ops_;
+  const RecordKey key_;
+  std::vector<const PositionedOp*> ops_;
   v1::RecordState st_;
   std::vector<std::pair<std::size_t, v1::RejectedOp>> rejected_;
   std::map<SetKey, std::set<std::string>> adds_;
@@ -220,60 +278,87 @@ class Folder {
   std::set<std::string> confirmations_;
   std::vector<std::size_t> decisions_;  // by the placement owner, checked against the request at the end
   std::optional<std::size_t> creation_;  // mobility: the creating write
+  bool held_ = false;                    // mobility: an operation waited for the creation
   bool cancelled_ = false;
   std::uint64_t updated_ = 0;
 };
 
-void Folder::reject(std::size_t i, Errc rule, std::string detail) {
+v1::RejectedOp Folder::rejection(std::size_t i, Errc rule, std::string detail) const {
   v1::RejectedOp r;
-  *r.mutable_position() = ops_[i].position();
+  *r.mutable_position() = ops_[i]->position();
   r.set_rule(errc_name(rule));
   r.set_detail(std::move(detail));
-  rejected_.emplace_back(i, std::move(r));
+  return r;
 }
 
-Message* Folder::group_in_state(std::uint32_t group) {
+Message* Folder::group_in(v1::RecordState& st, std::uint32_t group) {
   switch (group) {
-    case kGroupOrganisation: return st_.mutable_organisation();
-    case kGroupPlacement: return st_.mutable_placement();
-    case kGroupReservation: return st_.mutable_reservation();
-    case kGroupMobilityCreate: return st_.mutable_mobility()->mutable_fixed();
-    case kGroupMobilitySending: return st_.mutable_mobility()->mutable_sending();
-    case kGroupMobilityHost: return st_.mutable_mobility()->mutable_host();
-    default: return st_.mutable_contact();
+    case kGroupOrganisation: return st.mutable_organisation();
+    case kGroupPlacement: return st.mutable_placement();
+    case kGroupReservation: return st.mutable_reservation();
+    case kGroupMobilityCreate: return st.mutable_mobility()->mutable_fixed();
+    case kGroupMobilitySending: return st.mutable_mobility()->mutable_sending();
+    case kGroupMobilityHost: return st.mutable_mobility()->mutable_host();
+    default: return st.mutable_contact();
   }
 }
 
-v1::RecordState Folder::run() {
+Folder::Folder(const RecordKey& key) : key_(key) {
   st_.set_type(key_.type);
   *st_.mutable_id() = key_.to_proto();
   switch (key_.type) {
     case v1::ORGANISATION: st_.mutable_organisation(); break;
     case v1::PLACEMENT: st_.mutable_placement(); break;
     case v1::RESERVATION: st_.mutable_reservation(); break;
-    case v1::MOBILITY: st_.mutable_mobility(); find_creation(); break;
+    case v1::MOBILITY: st_.mutable_mobility(); break;
     default: st_.mutable_contact(); break;
   }
-  for (std::size_t i = 0; i < ops_.size(); ++i) apply(i);
-  if (key_.type == v1::RESERVATION) settle_decisions();
-  mirror_sets();
-  return finish();
 }
 
-void Folder::find_creation() {
-  std::string ignored;
-  for (std::size_t i = 0; i < ops_.size(); ++i) {
-    const v1::Operation& op = ops_[i].op;
-    if (op.has_write() && op.write().has_mobility_create() && by_owner(i) &&
-        !check_create(op.write().mobility_create(), &ignored)) {
-      creation_ = i;
-      return;
-    }
+bool Folder::append(std::span<const PositionedOp* const> in) {
+  std::vector<const PositionedOp*> fresh = normalise(key_, in);
+  if (fresh.empty()) return true;
+  if (!ops_.empty() && !(*ops_.back() < *fresh.front())) return false;
+  std::size_t first = ops_.size();
+  if (key_.type == v1::MOBILITY && !creation_) {
+    // The first valid creation in the order fixes the fields that authorise
+    // host writes and confirmations wherever they sit; ones already held
+    // for want of it must be looked at again from the start.
+    std::optional<std::size_t> c = find_creation(fresh);
+    if (c && held_) return false;
+    if (c) creation_ = first + *c;
   }
+  ops_.insert(ops_.end(), fresh.begin(), fresh.end());
+  for (std::size_t i = first; i < ops_.size(); ++i) apply(i);
+  return true;
+}
+
+v1::RecordState Folder::state() const {
+  Output out{st_, rejected_, updated_};
+  if (key_.type == v1::RESERVATION) settle_decisions(out);
+  mirror_sets(out);
+  std::sort(out.rejected.begin(), out.rejected.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  for (auto& [i, r] : out.rejected) *out.st.add_rejected() = std::move(r);
+  for (const auto& c : erased_) out.st.add_erased(c);
+  if (key_.type == v1::MOBILITY)
+    for (const auto& c : confirmations_) out.st.mutable_mobility()->add_confirmations()->ParseFromString(c);
+  out.st.set_updated_hlc(out.updated);
+  return std::move(out.st);
+}
+
+std::optional<std::size_t> Folder::find_creation(const std::vector<const PositionedOp*>& ops) const {
+  std::string ignored;
+  for (std::size_t i = 0; i < ops.size(); ++i) {
+    const v1::Operation& op = ops[i]->op;
+    if (op.has_write() && op.write().has_mobility_create() && ops[i]->origin == key_.owner &&
+        !check_create(op.write().mobility_create(), &ignored))
+      return i;
+  }
+  return std::nullopt;
 }
 
 void Folder::apply(std::size_t i) {
-  const v1::Operation& op = ops_[i].op;
+  const v1::Operation& op = ops_[i]->op;
   switch (op.op_case()) {
     case v1::Operation::kWrite: return write(i, op.write());
     case v1::Operation::kSet: return set_change(i, op.set());
@@ -298,7 +383,7 @@ void Folder::write(std::size_t i, const v1::FieldWrite& w) {
   std::string before = agreed ? agreed_bytes(st_.mobility().sending()) : std::string();
   lww_write(*group_in_state(group), group_in_write(w), *fds);
   if (agreed && agreed_bytes(st_.mobility().sending()) != before)
-    st_.mutable_mobility()->set_agreed_delta(ops_[i].delta_id.raw());
+    st_.mutable_mobility()->set_agreed_delta(ops_[i]->delta_id.raw());
   if (key_.type != v1::MOBILITY) st_.set_created(true);
   effective(i);
 }
@@ -308,7 +393,7 @@ void Folder::mobility_create(std::size_t i, const v1::FieldWrite& w) {
     v1::Mobility* m = st_.mutable_mobility();
     *m->mutable_fixed() = w.mobility_create();
     m->mutable_fixed()->DiscardUnknownFields();
-    m->set_agreed_delta(ops_[i].delta_id.raw());
+    m->set_agreed_delta(ops_[i]->delta_id.raw());
     st_.set_created(true);
     effective(i);
     return;
@@ -317,7 +402,7 @@ void Folder::mobility_create(std::size_t i, const v1::FieldWrite& w) {
   std::string detail;
   if (auto rule = check_create(w.mobility_create(), &detail)) return reject(i, *rule, detail);
   reject(i, Errc::fixed_field,
-         "the mobility was created by delta " + std::to_string(ops_[*creation_].seq.value) +
+         "the mobility was created by delta " + std::to_string(ops_[*creation_]->seq.value) +
              "; its fixed fields never change (a different participant is a new mobility)");
 }
 
@@ -342,14 +427,17 @@ bool Folder::authorise_write(std::size_t i, const v1::FieldWrite& w) {
     return false;
   }
   const v1::MobilityFixed* f = fixed();
-  if (!f) return false;  // held: nothing to check the authority against yet
+  if (!f) {  // held: nothing to check the authority against yet
+    held_ = true;
+    return false;
+  }
   if (!w.has_authority() || !same_id(w.authority(), f->receiving_organisation())) {
     reject(i, Errc::not_authorised,
            "host fields must name the receiving organisation " + short_id(f->receiving_organisation()) +
                " as their authority");
     return false;
   }
-  if (ops_[i].origin.raw() != f->receiving_organisation().owner()) {
+  if (ops_[i]->origin.raw() != f->receiving_organisation().owner()) {
     reject(i, Errc::not_authorised,
            "host fields are written by the receiving organisation's member " +
                to_hex(f->receiving_organisation().owner()).substr(0, 16));
@@ -445,13 +533,13 @@ void Folder::set_change(std::size_t i, const v1::SetChange& c) {
   if (c.remove()) {
     removed_[k].insert(c.observed().begin(), c.observed().end());
   } else {
-    adds_[k].insert(set_tag(ops_[i].origin, ops_[i].seq, ops_[i].index));
+    adds_[k].insert(set_tag(ops_[i]->origin, ops_[i]->seq, ops_[i]->index));
   }
   effective(i);
 }
 
 void Folder::decide(std::size_t i, const v1::ReservationDecide& d) {
-  if (d.placement().owner() != ops_[i].origin.raw())
+  if (d.placement().owner() != ops_[i]->origin.raw())
     return reject(i, Errc::not_authorised,
                   "only the placement's owner decides; the decision names placement " + short_id(d.placement()));
   if (d.decision() != v1::RESERVATION_CONFIRMED && d.decision() != v1::RESERVATION_REJECTED)
@@ -469,7 +557,10 @@ void Folder::cancel(std::size_t i) {
 void Folder::confirm(std::size_t i, const v1::MobilityConfirm& c) {
   if (!c.has_confirmation()) return reject(i, Errc::invalid_argument, "mobility confirmation carries no confirmation");
   const v1::MobilityFixed* f = fixed();
-  if (!f) return;  // held until the mobility exists
+  if (!f) {  // held until the mobility exists
+    held_ = true;
+    return;
+  }
   const v1::Confirmation& conf = c.confirmation();
   const v1::RecordId* authority = nullptr;
   std::string signer;
@@ -486,7 +577,7 @@ void Folder::confirm(std::size_t i, const v1::MobilityConfirm& c) {
     return reject(i, Errc::not_authorised, "the confirmation must name the party's organisation " + short_id(*authority));
   if (conf.signer() != signer)
     return reject(i, Errc::not_authorised, "this party confirms with member " + to_hex(signer).substr(0, 16) + "'s key");
-  if (ops_[i].origin.raw() != signer)
+  if (ops_[i]->origin.raw() != signer)
     return reject(i, Errc::not_authorised, "a confirmation is published by its signer");
   if (!verify_confirmation(key_, conf))
     return reject(i, Errc::bad_signature, "the confirmation's signature does not verify");
@@ -506,37 +597,39 @@ void Folder::erase(std::size_t i, const v1::Erase& e) {
 
 // ------------------------------------------------------------- final passes
 
-void Folder::settle_decisions() {
-  v1::Reservation* r = st_.mutable_reservation();
+void Folder::settle_decisions(Output& out) const {
+  v1::Reservation* r = out.st.mutable_reservation();
   if (!st_.created()) {  // decisions are held until the request is known
     r->set_decision(cancelled_ ? v1::RESERVATION_CANCELLED : v1::RESERVATION_DECISION_UNSPECIFIED);
     return;
   }
   std::optional<std::size_t> last;
   for (std::size_t i : decisions_) {
-    const v1::ReservationDecide& d = ops_[i].op.decide();
+    const v1::ReservationDecide& d = ops_[i]->op.decide();
     if (!same_id(d.placement(), r->placement())) {
-      reject(i, Errc::not_authorised, "the decision names placement " + short_id(d.placement()) +
-                                          " but the request is for " + short_id(r->placement()));
+      out.rejected.emplace_back(i, rejection(i, Errc::not_authorised,
+                                             "the decision names placement " + short_id(d.placement()) +
+                                                 " but the request is for " + short_id(r->placement())));
     } else if (d.window_id() != r->window_id() || d.slots() != r->slots()) {
-      reject(i, Errc::invalid_argument,
-             "the decision is for window " + std::to_string(d.window_id()) + " and " + std::to_string(d.slots()) +
-                 " slots, the request for window " + std::to_string(r->window_id()) + " and " +
-                 std::to_string(r->slots()));
+      out.rejected.emplace_back(
+          i, rejection(i, Errc::invalid_argument,
+                       "the decision is for window " + std::to_string(d.window_id()) + " and " +
+                           std::to_string(d.slots()) + " slots, the request for window " +
+                           std::to_string(r->window_id()) + " and " + std::to_string(r->slots())));
     } else {
       last = i;
-      effective(i);
+      out.updated = std::max(out.updated, ops_[i]->hlc.value);
     }
   }
   r->set_decision(cancelled_ ? v1::RESERVATION_CANCELLED
-                  : last     ? ops_[*last].op.decide().decision()
+                  : last     ? ops_[*last]->op.decide().decision()
                              : v1::RESERVATION_PENDING);
 }
 
-void Folder::mirror_sets() {
+void Folder::mirror_sets(Output& out) const {
   for (std::uint32_t group : {kGroupOrganisation, kGroupPlacement, kGroupMobilitySending, kGroupContact}) {
     if (group_record_type(group) != key_.type) continue;
-    Message* g = group_in_state(group);
+    Message* g = group_in(out.st, group);
     const auto* desc = g->GetDescriptor();
     for (int f = 0; f < desc->field_count(); ++f)
       if (is_set_field(group, static_cast<std::uint32_t>(desc->field(f)->number())))
@@ -549,7 +642,7 @@ void Folder::mirror_sets() {
     for (const auto& t : tags)
       if (gone == removed_.end() || !gone->second.count(t)) live.push_back(t);
     if (live.empty()) continue;
-    Message* g = group_in_state(group);
+    Message* g = group_in(out.st, group);
     const auto* refl = g->GetReflection();
     const FieldDescriptor* fd = g->GetDescriptor()->FindFieldByNumber(static_cast<int>(field));
     switch (fd->type()) {
@@ -557,7 +650,7 @@ void Folder::mirror_sets() {
       case FieldDescriptor::TYPE_ENUM: refl->AddEnumValue(g, fd, *canonical_varint(element)); break;
       default: refl->AddMessage(g, fd)->ParseFromString(element); break;
     }
-    v1::SetElement* se = st_.add_sets();
+    v1::SetElement* se = out.st.add_sets();
     se->set_group(group);
     se->set_field(field);
     se->set_element(element);
@@ -565,20 +658,26 @@ void Folder::mirror_sets() {
   }
 }
 
-v1::RecordState Folder::finish() {
-  std::sort(rejected_.begin(), rejected_.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
-  for (auto& [i, r] : rejected_) *st_.add_rejected() = std::move(r);
-  for (const auto& c : erased_) st_.add_erased(c);
-  if (key_.type == v1::MOBILITY)
-    for (const auto& c : confirmations_) st_.mutable_mobility()->add_confirmations()->ParseFromString(c);
-  st_.set_updated_hlc(updated_);
-  return std::move(st_);
+}  // namespace detail
+
+v1::RecordState fold_record(const RecordKey& key, std::span<const PositionedOp* const> ops) {
+  detail::Folder folder(key);
+  folder.append(ops);  // never refuses: nothing was folded before
+  return folder.state();
 }
 
-}  // namespace
+RecordFolder::RecordFolder(const RecordKey& key) : folder_(std::make_unique<detail::Folder>(key)) {}
+RecordFolder::~RecordFolder() = default;
+RecordFolder::RecordFolder(RecordFolder&&) noexcept = default;
+RecordFolder& RecordFolder::operator=(RecordFolder&&) noexcept = default;
+bool RecordFolder::append(std::span<const PositionedOp* const> ops) { return folder_->append(ops); }
+v1::RecordState RecordFolder::state() const { return folder_->state(); }
 
 v1::RecordState fold_record(const RecordKey& key, std::vector<PositionedOp> ops) {
-  return Folder(key, std::move(ops)).run();
+  std::vector<const PositionedOp*> refs;
+  refs.reserve(ops.size());
+  for (const auto& p : ops) refs.push_back(&p);
+  return fold_record(key, refs);
 }
 
 }  // namespace conect

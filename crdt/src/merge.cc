@@ -205,14 +205,22 @@ void StateDigest::subtract(const Hash256& h) {
 
 std::vector<WindowAvailability> placement_availability(
     const v1::Placement& placement, std::span<const v1::RecordState> reservations) {
+  std::vector<const v1::RecordState*> refs;
+  refs.reserve(reservations.size());
+  for (const auto& r : reservations) refs.push_back(&r);
+  return placement_availability(placement, refs);
+}
+
+std::vector<WindowAvailability> placement_availability(
+    const v1::Placement& placement, std::span<const v1::RecordState* const> reservations) {
   std::vector<WindowAvailability> out;
   out.reserve(static_cast<std::size_t>(placement.windows_size()));
   for (const auto& w : placement.windows()) {
     std::uint64_t confirmed = 0;
     std::uint64_t pending = 0;
-    for (const auto& st : reservations) {
-      if (!st.created() || !st.has_reservation()) continue;
-      const v1::Reservation& r = st.reservation();
+    for (const v1::RecordState* st : reservations) {
+      if (!st->created() || !st->has_reservation()) continue;
+      const v1::Reservation& r = st->reservation();
       if (r.window_id() != w.window_id()) continue;
       if (r.decision() == v1::RESERVATION_CONFIRMED) confirmed += r.slots();
       if (r.decision() == v1::RESERVATION_PENDING) pending += r.slots();

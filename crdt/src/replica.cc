@@ -96,9 +96,9 @@ Status Replica::apply(const VerifiedDelta& d) {
   }
   l.push_back(d);
   ++delta_count_;
-  std::set<RecordKey> touched;
-  add_ops(d, touched);
-  for (const auto& key : touched) refold(key);
+  Fresh fresh;
+  add_ops(d, fresh);
+  for (const auto& [key, ops] : fresh) refold(key, ops);
   return Status::Ok();
 }
 
@@ -114,7 +114,7 @@ Status Replica::apply_evidence(const VerifiedDelta& a, const VerifiedDelta& b) {
   return Status::Ok();
 }
 
-void Replica::add_ops(const VerifiedDelta& d, std::set<RecordKey>& touched) {
+void Replica::add_ops(const VerifiedDelta& d, Fresh& fresh) {
   for (int i = 0; i < d.body.ops_size(); ++i) {
     PositionedOp p{d.origin, d.seq, d.hlc, static_cast<std::uint32_t>(i), d.id, d.body.ops(i)};
     auto target = op_target(p.op);
@@ -126,8 +126,9 @@ void Replica::add_ops(const VerifiedDelta& d, std::set<RecordKey>& touched) {
       untargeted_.push_back(std::move(r));
       continue;
     }
-    records_[*target].ops.push_back(std::move(p));
-    touched.insert(*target);
+    auto& ops = records_[*target].ops;
+    ops.push_back(std::move(p));
+    fresh[*target].push_back(&ops.back());
     ++op_count_;
   }
 }
@@ -137,7 +138,7 @@ std::optional<RecordKey> Replica::placement_of(const v1::RecordState& reservatio
   return RecordKey::from_proto(v1::PLACEMENT, reservation.reservation().placement());
 }
 
-void Replica::refold(const RecordKey& key) {
+void Replica::refold(const RecordKey& key, const std::vector<const PositionedOp*>& fresh) {
   auto it = records_.find(key);
   if (it == records_.end()) return;
   ReplicaRecord& rec = it->second;
@@ -149,7 +150,14 @@ void Replica::refold(const RecordKey& key) {
     records_.erase(it);
     return;
   }
-  rec.state = fold_record(key, rec.ops);
+  if (!rec.folder || fresh.empty() || !rec.folder->append(fresh)) {
+    std::vector<const PositionedOp*> all;
+    all.reserve(rec.ops.size());
+    for (const auto& p : rec.ops) all.push_back(&p);
+    rec.folder = std::make_unique<RecordFolder>(key);
+    rec.folder->append(all);
+  }
+  rec.state = rec.folder->state();
   rec.bytes = serialize_state(rec.state);
   rec.hash = record_hash(key, rec.bytes);
   digest_.add(rec.hash);
@@ -174,10 +182,11 @@ void Replica::freeze(const NodeId& origin, Seq fork, v1::EquivocationEvidence ev
     return r.position().origin() == origin.raw() && r.position().seq() > keep.value;
   });
   for (const auto& key : touched) {
-    auto& ops = records_[key].ops;
+    ReplicaRecord& rec = records_[key];
+    rec.folder.reset();  // it points into the operations about to move
     op_count_ -= static_cast<std::size_t>(
-        std::erase_if(ops, [&](const PositionedOp& p) { return p.origin == origin && p.seq > keep; }));
-    refold(key);
+        std::erase_if(rec.ops, [&](const PositionedOp& p) { return p.origin == origin && p.seq > keep; }));
+    refold(key, {});
   }
 }
 
@@ -190,8 +199,10 @@ std::vector<RecordKey> Replica::reservations_of(const RecordKey& placement) cons
 std::vector<WindowAvailability> Replica::availability(const RecordKey& placement) const {
   const ReplicaRecord* p = record(placement);
   if (!p || !p->state.has_placement()) return {};
-  std::vector<v1::RecordState> reservations;
-  for (const auto& key : reservations_of(placement)) reservations.push_back(record(key)->state);
+  std::vector<const v1::RecordState*> reservations;
+  auto it = reservations_by_placement_.find(placement);
+  if (it != reservations_by_placement_.end())
+    for (const auto& key : it->second) reservations.push_back(&record(key)->state);
   return placement_availability(p->state.placement(), reservations);
 }
 

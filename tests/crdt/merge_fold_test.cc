@@ -521,5 +521,48 @@ TEST_F(MobilityFold, SameSetOfOperationsGivesSameBytesWhateverTheOrderAndDuplica
   }
 }
 
+
+// ------------------------------------------------------------ RecordFolder
+
+TEST_F(MobilityFold, RecordFolderContinuesOnlyWhenNewOperationsSortLast) {
+  Deltas ds = created;
+  v1::MobilitySending s;
+  s.set_status(v1::MOBILITY_LIVE);
+  ds.push_back(a.emit({ops::write_mobility_sending(mob, s, {8})}));
+  v1::MobilityHost h;
+  h.set_host_status(v1::HOST_ACCEPTED);
+  ds.push_back(b.emit({ops::write_mobility_host(mob, org_b, h, {1})}));
+  auto all = testkit::positioned_ops(ds);
+  std::vector<const PositionedOp*> refs;
+  for (const auto& p : all) refs.push_back(&p);
+  RecordFolder folder(mob);
+  for (const auto* p : refs) ASSERT_TRUE(folder.append(std::span<const PositionedOp* const>(&p, 1)));
+  EXPECT_EQ(serialize_state(folder.state()), serialize_state(fold_record(mob, refs)));
+  EXPECT_EQ(serialize_state(folder.state()), serialize_state(folder.state()));  // state() leaves the fold open
+  // An operation that sorts before the last one folded is refused, untouched.
+  PositionedOp early{a.id(), Seq{99}, Hlc{1}, 0, {}, ops::write_mobility_sending(mob, s, {8})};
+  const PositionedOp* e = &early;
+  std::string before = serialize_state(folder.state());
+  EXPECT_FALSE(folder.append(std::span<const PositionedOp* const>(&e, 1)));
+  EXPECT_EQ(serialize_state(folder.state()), before);
+}
+
+TEST_F(MobilityFold, RecordFolderRefusesACreationAfterHeldOperations) {
+  v1::MobilityHost h;
+  h.set_host_status(v1::HOST_ACCEPTED);
+  VerifiedDelta early = b.emit({ops::write_mobility_host(mob, org_b, h, {1})}, {}, 5);
+  auto held = testkit::positioned_ops({early});
+  auto creation = testkit::positioned_ops({created.back()});
+  ASSERT_LT(held[0], creation[0]);
+  RecordFolder folder(mob);
+  const PositionedOp* hp = &held[0];
+  ASSERT_TRUE(folder.append(std::span<const PositionedOp* const>(&hp, 1)));
+  EXPECT_FALSE(folder.state().mobility().has_host());  // held: no mobility yet
+  const PositionedOp* cp = &creation[0];
+  EXPECT_FALSE(folder.append(std::span<const PositionedOp* const>(&cp, 1)));
+  std::vector<const PositionedOp*> both{hp, cp};
+  EXPECT_EQ(fold_record(mob, both).mobility().host().host_status(), v1::HOST_ACCEPTED);
+}
+
 }  // namespace
 }  // namespace conect

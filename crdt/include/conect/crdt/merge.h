@@ -63,6 +63,7 @@
 //   - Erase: by id.owner only; adds the 32-byte commitment to `erased`.
 #pragma once
 
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -132,7 +133,38 @@ struct PositionedOp {
 Result<RecordKey> op_target(const v1::Operation& op);
 
 // Folds every operation on `key` (any order, duplicates allowed) into state.
+// Operations on other records are ignored.
 v1::RecordState fold_record(const RecordKey& key, std::vector<PositionedOp> ops);
+// The same over operations kept elsewhere (storage, the replica): no copies.
+v1::RecordState fold_record(const RecordKey& key, std::span<const PositionedOp* const> ops);
+
+namespace detail {
+class Folder;
+}
+
+// The same fold, kept open: append() continues it with operations that all
+// sort after every operation folded so far (the common case: most records
+// have a single writer, whose clock only moves forward), so a record need
+// not be refolded from its first operation each time one arrives. state()
+// equals fold_record() over every operation appended. The operations must
+// outlive the folder (it keeps pointers). Move-only; not thread-safe.
+class RecordFolder {
+ public:
+  explicit RecordFolder(const RecordKey& key);
+  ~RecordFolder();
+  RecordFolder(RecordFolder&&) noexcept;
+  RecordFolder& operator=(RecordFolder&&) noexcept;
+
+  // Folds `ops` and returns true; or returns false and changes nothing when
+  // one of them sorts before (or at) an operation already folded, or when a
+  // mobility's creation arrives after operations that waited for it. Then
+  // fold from scratch: a new RecordFolder over every operation.
+  bool append(std::span<const PositionedOp* const> ops);
+  v1::RecordState state() const;
+
+ private:
+  std::unique_ptr<detail::Folder> folder_;
+};
 
 // Deterministic bytes of a state, and its contribution to the node digest:
 // BLAKE2b-256(key || state bytes).
@@ -165,6 +197,8 @@ struct WindowAvailability {
 // only created ones count: CONFIRMED slots as confirmed, PENDING as pending.
 std::vector<WindowAvailability> placement_availability(
     const v1::Placement& placement, std::span<const v1::RecordState> reservations);
+std::vector<WindowAvailability> placement_availability(
+    const v1::Placement& placement, std::span<const v1::RecordState* const> reservations);
 
 // Signs and checks mobility confirmations:
 // Ed25519(signer, "conect/confirm/v1" || mobility key || agreed delta id).

@@ -3,8 +3,9 @@
 // kept incrementally. It is the reference model of a node's state: tests,
 // benchmarks and the sync simulator's oracle use it, and the LMDB storage is
 // checked against it. So it is kept simple and obviously correct rather
-// than fast: a record is refolded from all its operations whenever one
-// arrives.
+// than fast: each record keeps its open fold (RecordFolder) and continues it
+// when new operations sort last, and refolds from the first operation when
+// they do not.
 //
 // apply() buffers nothing. A delta is taken only when its predecessor is the
 // held head and every delta it names in deps is held; otherwise it is
@@ -20,7 +21,9 @@
 #pragma once
 
 #include <cstddef>
+#include <deque>
 #include <map>
+#include <memory>
 #include <optional>
 #include <set>
 #include <string>
@@ -36,10 +39,21 @@
 namespace conect {
 
 struct ReplicaRecord {
-  std::vector<PositionedOp> ops;  // as they arrived
+  std::deque<PositionedOp> ops;  // as they arrived (a deque: the folder points into it)
   v1::RecordState state;
   std::string bytes;  // serialize_state(state)
   Hash256 hash;       // record_hash(key, bytes)
+  // The open fold behind `state`; null after a copy (the next refold starts afresh).
+  std::unique_ptr<RecordFolder> folder;
+
+  ReplicaRecord() = default;
+  ReplicaRecord(const ReplicaRecord& o) : ops(o.ops), state(o.state), bytes(o.bytes), hash(o.hash) {}
+  ReplicaRecord& operator=(const ReplicaRecord& o) {
+    if (this != &o) *this = ReplicaRecord(o);
+    return *this;
+  }
+  ReplicaRecord(ReplicaRecord&&) noexcept = default;
+  ReplicaRecord& operator=(ReplicaRecord&&) noexcept = default;
 };
 
 class Replica {
@@ -85,8 +99,11 @@ class Replica {
   std::vector<WindowAvailability> availability(const RecordKey& placement) const;
 
  private:
-  void add_ops(const VerifiedDelta& d, std::set<RecordKey>& touched);
-  void refold(const RecordKey& key);
+  using Fresh = std::map<RecordKey, std::vector<const PositionedOp*>>;
+  void add_ops(const VerifiedDelta& d, Fresh& fresh);
+  // Folds `fresh` (just added to the record) into its state; with none, or
+  // when they do not sort last, folds every operation again.
+  void refold(const RecordKey& key, const std::vector<const PositionedOp*>& fresh);
   void freeze(const NodeId& origin, Seq fork, v1::EquivocationEvidence evidence);
   static std::optional<RecordKey> placement_of(const v1::RecordState& reservation);
 

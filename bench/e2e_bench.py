@@ -1,0 +1,169 @@
+"""Multi-process figures: real conect-node processes on loopback, sharing this
+machine's cores. Prints one JSON object (the figures) on stdout; bench/run.py
+puts them in the table beside the limits measured in the same run.
+
+  catch-up     B (empty) dials A (N seeded deltas): seconds until B holds all
+               of A's chain, verified deltas applied per second, bytes on the
+               wire per delta vs the signed delta's own size, peak RSS and
+               RssAnon of both processes
+  live         p50/p99 from an acknowledged write at A (durable commit
+               included) to B's change event, one hop and across a line of 5
+  footprint    RssAnon of an idle node holding the N deltas; cold start (exec
+               to /healthz answering) with that store
+"""
+import argparse
+import json
+import os
+import re
+import statistics
+import sys
+import threading
+import time
+import urllib.request
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "e2e"))
+from harness import Federation, create_organisation, seed, wait_until  # noqa: E402
+
+
+def proc_status(pid):
+    out = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            k, _, v = line.partition(":")
+            if k in ("VmHWM", "VmRSS", "RssAnon"):
+                out[k] = int(v.split()[0]) * 1024
+    return out
+
+
+def metric(node, name):
+    _, text = node.api("GET", "/metrics", token=False, expect=200)
+    total = 0
+    for line in text.splitlines():
+        m = re.match(re.escape(name) + r'(\{.*\})? (\d+)', line)
+        if m:
+            total += int(m.group(2))
+    return total
+
+
+def seq_of(node, origin):
+    return node.status()["version_vector"].get(origin, {}).get("seq", 0)
+
+
+class EventWatcher:
+    """Follows a node's change stream and timestamps each (origin, seq)."""
+
+    def __init__(self, node):
+        self.seen = {}
+        self.cond = threading.Condition()
+        req = urllib.request.Request(f"http://127.0.0.1:{node.ports['api']}/api/v1/events")
+        req.add_header("Authorization", f"Bearer {node.token}")
+        self.stream = urllib.request.urlopen(req, timeout=120)
+        threading.Thread(target=self.run, daemon=True).start()
+
+    def run(self):
+        try:
+            for raw in self.stream:
+                line = raw.decode().strip()
+                if not line.startswith("data:"):
+                    continue
+                now = time.perf_counter()
+                event = json.loads(line[5:])
+                with self.cond:
+                    for d in event.get("deltas", []):
+                        self.seen.setdefault((d["origin"], d["seq"]), now)
+                    self.cond.notify_all()
+        except Exception:
+            pass
+
+    def wait(self, origin, seq, timeout=30):
+        deadline = time.perf_counter() + timeout
+        with self.cond:
+            while (origin, seq) not in self.seen:
+                left = deadline - time.perf_counter()
+                if left <= 0:
+                    raise AssertionError(f"no change event for {origin[:8]}:{seq}")
+                self.cond.wait(left)
+            return self.seen[(origin, seq)]
+
+
+def percentile(xs, p):
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
+
+
+def live_latency(writer, watcher, samples):
+    lat = []
+    seq = seq_of(writer, writer.node_id)
+    for i in range(samples):
+        t0 = time.perf_counter()
+        create_organisation(writer, f"Live {i}", "FI")
+        seq += 1
+        lat.append((watcher.wait(writer.node_id, seq) - t0) * 1000)
+    return {"p50_ms": percentile(lat, 50), "p99_ms": percentile(lat, 99), "samples": samples}
+
+
+def catch_up(n):
+    fed = Federation()
+    try:
+        a = fed.add("Source", "FI")
+        b = fed.add("Sink", "SE")
+        fed.trust_all()
+        seeded = json.loads(seed(a, n))
+        a.start()
+        b.start()
+        t0 = time.perf_counter()
+        b.dial(a)
+        wait_until("catch-up", lambda: seq_of(b, a.node_id) >= n, timeout=3600, interval=0.02)
+        secs = time.perf_counter() - t0
+        wire = metric(b, "conect_peer_bytes_received_total") + metric(b, "conect_peer_bytes_sent_total")
+        out = {
+            "deltas": n,
+            "seconds": secs,
+            "deltas_per_second": n / secs,
+            "wire_bytes_per_delta": wire / n,
+            "signed_delta_bytes": seeded["bytes"] / n,
+            "source": proc_status(a.proc.pid),
+            "sink": proc_status(b.proc.pid),
+        }
+        # Footprint: B idle with the whole store, then a cold start.
+        time.sleep(1.0)  # let allocator caches settle before sampling idle memory
+        out["idle_rss_anon"] = proc_status(b.proc.pid)["RssAnon"]
+        b.stop()
+        t1 = time.perf_counter()
+        b.start()
+        wait_until("healthz", lambda: b.api("GET", "/healthz", token=False)[0] == 200, interval=0.005)
+        out["cold_start_seconds"] = time.perf_counter() - t1
+        return out
+    finally:
+        fed.close()
+
+
+def live(samples, line_length):
+    fed = Federation()
+    try:
+        nodes = [fed.add(f"Node {i}", "FI") for i in range(line_length)]
+        fed.trust_all()
+        for n in nodes:
+            n.start()
+        for left, right in zip(nodes, nodes[1:]):
+            left.dial(right)
+        for left, right in zip(nodes, nodes[1:]):
+            wait_until("line links", lambda: right.node_id in left.connected_peers())
+        one_hop = live_latency(nodes[0], EventWatcher(nodes[1]), samples)
+        across = live_latency(nodes[0], EventWatcher(nodes[-1]), samples)
+        return {"one_hop": one_hop, f"line_of_{line_length}": across}
+    finally:
+        fed.close()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--catch-up", type=int, nargs="*", default=[100_000])
+    ap.add_argument("--live-samples", type=int, default=200)
+    args = ap.parse_args()
+    out = {"catch_up": [catch_up(n) for n in args.catch_up], "live": live(args.live_samples, 5)}
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()

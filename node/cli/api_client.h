@@ -1,0 +1,42 @@
+// A small synchronous HTTP client for the data commands: finds the running
+// node's API port (DIR/ports.json, else node.toml) and sends one JSON request
+// with the token from DIR/api.token.
+#pragma once
+
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "conect/crdt/error.h"
+#include "conect/node/data_dir.h"
+
+namespace conect::cli {
+
+struct ApiReply {
+  int status = 0;
+  nlohmann::json body;  // parsed JSON, or a string for non-JSON bodies
+  std::string content_type;
+  std::string raw;
+};
+
+class ApiClient {
+ public:
+  // Errors: not_found (not initialised), io_error (node not running).
+  static Result<ApiClient> for_data_dir(const DataDir& dir);
+  ApiClient(std::string host, std::string port, std::string token)
+      : host_(std::move(host)), port_(std::move(port)), token_(std::move(token)) {}
+
+  // Errors: io_error when the node does not answer (says how to start it).
+  Result<ApiReply> request(const std::string& method, const std::string& target,
+                           const nlohmann::json* body = nullptr) const;
+  Result<ApiReply> get(const std::string& target) const { return request("GET", target); }
+  Result<ApiReply> post(const std::string& target, const nlohmann::json& body) const {
+    return request("POST", target, &body);
+  }
+  std::string base_url() const { return "http://" + host_ + ":" + port_; }
+
+ private:
+  std::string host_, port_, token_;
+};
+
+}  // namespace conect::cli

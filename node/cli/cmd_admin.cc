@@ -1,0 +1,329 @@
+// init, card, member, peer, backup: commands that work on the data directory
+// itself. LMDB lets them share the store with a running node (the daemon
+// picks up roster and peer changes at its next summary round).
+#include <sodium.h>
+#include <sys/stat.h>
+
+#include <chrono>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "commands.h"
+#include "conect/config/config.h"
+#include "conect/node/data_dir.h"
+#include "conect/node/member_card.h"
+#include "conect/storage/store.h"
+#include "conect/node/node_files.h"
+
+namespace conect::cli {
+
+void print_error(const Global& g, const std::string& code, const std::string& detail) {
+  if (g.json) {
+    std::cout << nlohmann::json{{"error", code}, {"detail", detail}}.dump() << "\n";
+  } else {
+    std::cerr << "conect-node: " << detail << "\n";
+  }
+}
+
+namespace {
+
+int refuse(const Global& g, const Error& e) {
+  print_error(g, errc_name(static_cast<Errc>(e.code.value())), e.detail);
+  return kRefused;
+}
+
+std::uint64_t now_ms() {
+  return static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count());
+}
+
+std::string random_hex(std::size_t bytes) {
+  std::string raw(bytes, '\0');
+  randombytes_buf(raw.data(), raw.size());
+  return to_hex(raw);
+}
+
+// The peer address partners should dial: the listen address, with a wildcard
+// host replaced by loopback (operators set `advertise` for real addresses).
+std::string default_advertise(const config::Endpoint& peer_listen) {
+  std::string host = peer_listen.host;
+  if (host == "0.0.0.0" || host == "::" || host.empty()) host = "127.0.0.1";
+  config::Endpoint e{host, peer_listen.port};
+  return "ws://" + e.text() + "/sync";
+}
+
+}  // namespace
+
+Result<InitResult> init_node(const DataDir& dir, const InitOptions& o) {
+  // Validate everything before writing anything.
+  if (std::filesystem::exists(dir.identity()))
+    return Error(Errc::already_exists, dir.identity().string() +
+                                                     " exists: this data directory is already initialised "
+                                                     "(refusing to overwrite an identity; use another --data)");
+  if (o.name.empty() || o.name.size() > 200)
+    return Error(Errc::invalid_argument, "--name must be 1 to 200 characters");
+  if (!is_country_code(o.country))
+    return Error(Errc::invalid_argument, "--country '" + o.country +
+                                                       "' is not an ISO 3166-1 alpha-2 code (e.g. FI, SE, NO, RU)");
+  if (!parse_role(o.role))
+    return Error(Errc::invalid_argument, "--role must be school, company or auditor");
+  FederationId federation;
+  if (o.federation.empty()) {
+    randombytes_buf(federation.data(), federation.size());
+  } else if (auto f = FederationId::from_hex(o.federation)) {
+    federation = *f;
+  } else {
+    return Error(Errc::invalid_argument, "--federation must be 32 hex characters (from a partner's card or node.toml)");
+  }
+  auto peer_listen = config::parse_endpoint(o.peer_listen);
+  if (!peer_listen.ok()) return Error(Errc::invalid_argument, "--peer-listen: " + peer_listen.error().detail);
+  auto api_listen = config::parse_endpoint(o.api_listen);
+  if (!api_listen.ok()) return Error(Errc::invalid_argument, "--api-listen: " + api_listen.error().detail);
+  for (const auto& a : o.advertise)
+    if (a.rfind("ws://", 0) != 0)
+      return Error(Errc::invalid_argument, "--advertise '" + a + "' must be a ws://HOST:PORT/sync address");
+
+  config::NodeConfig cfg;
+  cfg.name = o.name;
+  cfg.country = o.country;
+  cfg.role = o.role;
+  cfg.federation = federation.hex();
+  cfg.peer_listen = *peer_listen;
+  cfg.api_listen = *api_listen;
+  // With port 0 the port is only known once running: advertise nothing then.
+  if (!o.advertise.empty()) cfg.advertise = o.advertise;
+  else if (peer_listen->port != 0) cfg.advertise = {default_advertise(*peer_listen)};
+
+  std::error_code ec;
+  bool created_root = !std::filesystem::exists(dir.root);
+  std::filesystem::create_directories(dir.root, ec);
+  if (ec) return Error(Errc::io_error, "cannot create " + dir.root.string() + ": " + ec.message());
+  ::chmod(dir.root.c_str(), 0700);
+
+  auto undo = [&] {
+    // Leave nothing half-made behind: a second init must start clean.
+    for (const auto& p : {dir.identity(), dir.noise_key(), dir.token(), dir.config()}) std::filesystem::remove(p, ec);
+    std::filesystem::remove_all(dir.store(), ec);
+    if (created_root) std::filesystem::remove(dir.root, ec);
+  };
+
+  KeyPair key = KeyPair::generate();
+  storage::StoreOptions store_options;
+  store_options.create = true;
+  auto store = storage::Store::open(dir.store(), store_options);
+  Status st = store.ok() ? (*store)->initialise(federation, key.public_key()) : Status(store.error());
+  if (st.ok()) st = write_noise_key(dir);
+  if (st.ok()) st = write_file_atomic(dir.token(), random_hex(32) + "\n", 0600, false);
+  if (st.ok()) st = write_file_atomic(dir.config(), config::render(cfg), 0644, false);
+  if (st.ok()) {
+    // The node trusts itself: its own card is the first roster entry.
+    MemberInfo self{key.public_key(), federation, cfg.name, cfg.country, *parse_role(cfg.role), cfg.advertise, now_ms()};
+    auto bytes = card_bytes(make_card(key, self));
+    v1::MemberCard card;
+    card.ParseFromString(*bytes);
+    st = (*store)->put_member(key.public_key(), card);
+  }
+  // The identity goes last: its presence means "initialised".
+  if (st.ok()) st = key.save(dir.identity());
+  if (!st.ok()) {
+    store = Error(Errc::io_error, "closed");
+    undo();
+    return st.error();
+  }
+  return InitResult{key.public_key(), federation};
+}
+
+int init(const Global& g, const InitOptions& o) {
+  DataDir dir = DataDir::resolve(g.data);
+  auto made = init_node(dir, o);
+  if (!made.ok()) return refuse(g, made.error());
+  if (g.json) {
+    std::cout << nlohmann::json{{"node_id", made->node_id.hex()},
+                                {"federation", made->federation.hex()},
+                                {"data", dir.root.string()}}
+                     .dump()
+              << "\n";
+  } else {
+    std::cout << "initialised " << dir.root.string() << "\n"
+              << "  node id     " << made->node_id.hex() << "\n"
+              << "  federation  " << made->federation.hex() << "\n"
+              << "next: `conect-node card --data " << dir.root.string()
+              << "` prints the card to give your partners\n";
+  }
+  return kOk;
+}
+
+int card(const Global& g) {
+  auto node = NodeFiles::load(DataDir::resolve(g.data));
+  if (!node.ok()) return refuse(g, node.error());
+  MemberInfo self{node->key.public_key(), node->federation, node->config.name, node->config.country,
+                  *parse_role(node->config.role), node->config.advertise, now_ms()};
+  std::cout << make_card(node->key, self) << "\n";
+  return kOk;
+}
+
+namespace {
+
+Result<std::string> read_card_argument(const std::string& card_or_file) {
+  if (card_or_file.rfind(kCardPrefix, 0) == 0) return card_or_file;
+  std::ifstream in(card_or_file);
+  if (!in)
+    return Error(Errc::invalid_argument, "'" + card_or_file.substr(0, 40) +
+                                             "' is neither a member card (conect-card:...) nor a readable file");
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+nlohmann::json member_json(const MemberInfo& m, bool self) {
+  return {{"node_id", m.node_id.hex()}, {"name", m.name},         {"country", m.country},
+          {"role", role_name(m.role)},  {"addresses", m.addresses}, {"self", self}};
+}
+
+}  // namespace
+
+int member_add(const Global& g, const std::string& card_or_file) {
+  auto node = NodeFiles::load(DataDir::resolve(g.data));
+  if (!node.ok()) return refuse(g, node.error());
+  auto text = read_card_argument(card_or_file);
+  if (!text.ok()) return refuse(g, text.error());
+  auto bytes = card_bytes(*text);
+  if (!bytes.ok()) return refuse(g, bytes.error());
+  auto info = parse_card_bytes(*bytes);
+  if (!info.ok()) return refuse(g, info.error());
+  if (info->federation != node->federation)
+    return refuse(g, Error(Errc::wrong_federation, "card of " + info->name + " belongs to federation " +
+                                                       info->federation.hex() + ", this node to " +
+                                                       node->federation.hex()));
+  auto store = node->open_store();
+  if (!store.ok()) return refuse(g, store.error());
+  v1::MemberCard card;
+  card.ParseFromString(*bytes);
+  if (Status st = (*store)->put_member(info->node_id, card); !st.ok()) return refuse(g, st.error());
+  if (g.json) std::cout << member_json(*info, info->node_id == node->key.public_key()).dump() << "\n";
+  else std::cout << "added " << info->name << " (" << info->country << ", " << role_name(info->role) << ") "
+                 << info->node_id.hex() << "\n";
+  return kOk;
+}
+
+int member_list(const Global& g) {
+  auto node = NodeFiles::load(DataDir::resolve(g.data));
+  if (!node.ok()) return refuse(g, node.error());
+  auto store = node->open_store();
+  if (!store.ok()) return refuse(g, store.error());
+  auto members = (*store)->members();
+  if (!members.ok()) return refuse(g, members.error());
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& [id, card] : *members) {
+    auto info = parse_card_bytes(card.SerializeAsString());
+    if (!info.ok()) continue;
+    out.push_back(member_json(*info, id == node->key.public_key()));
+  }
+  if (g.json) {
+    std::cout << out.dump() << "\n";
+    return kOk;
+  }
+  for (const auto& m : out)
+    std::cout << m["node_id"].get<std::string>().substr(0, 16) << "  " << m["country"].get<std::string>() << "  "
+              << m["role"].get<std::string>() << "\t" << m["name"].get<std::string>()
+              << (m["self"].get<bool>() ? "  (this node)" : "") << "\n";
+  return kOk;
+}
+
+int member_remove(const Global& g, const std::string& id_text) {
+  auto node = NodeFiles::load(DataDir::resolve(g.data));
+  if (!node.ok()) return refuse(g, node.error());
+  auto id = NodeId::from_hex(id_text);
+  if (!id) return refuse(g, Error(Errc::invalid_argument, "'" + id_text + "' is not a 64-hex-character node id (see `member list --json`)"));
+  if (*id == node->key.public_key()) return refuse(g, Error(Errc::invalid_argument, "a node cannot remove itself from its roster"));
+  auto store = node->open_store();
+  if (!store.ok()) return refuse(g, store.error());
+  if (Status st = (*store)->remove_member(*id); !st.ok()) return refuse(g, st.error());
+  if (!g.json) std::cout << "removed " << id->hex() << " (its stored deltas stay; new ones are refused)\n";
+  else std::cout << nlohmann::json{{"removed", id->hex()}}.dump() << "\n";
+  return kOk;
+}
+
+int peer_add(const Global& g, const std::string& url, const std::string& id_text) {
+  auto node = NodeFiles::load(DataDir::resolve(g.data));
+  if (!node.ok()) return refuse(g, node.error());
+  if (Status st = check_peer_url(url); !st.ok()) return refuse(g, st.error());
+  auto store = node->open_store();
+  if (!store.ok()) return refuse(g, store.error());
+  std::optional<NodeId> id;
+  if (!id_text.empty()) {
+    id = NodeId::from_hex(id_text);
+    if (!id) return refuse(g, Error(Errc::invalid_argument, "--id must be a 64-hex-character node id"));
+  } else {
+    // Take the expected id from the roster member whose card lists this URL.
+    auto members = (*store)->members();
+    if (!members.ok()) return refuse(g, members.error());
+    for (const auto& [mid, card] : *members) {
+      auto info = parse_card_bytes(card.SerializeAsString());
+      if (info.ok() && std::find(info->addresses.begin(), info->addresses.end(), url) != info->addresses.end()) id = mid;
+    }
+    if (!id)
+      return refuse(g, Error(Errc::invalid_argument, "no roster member's card lists " + url +
+                                                         "; add the member's card first or pass --id NODEID "
+                                                         "(a dial without an expected id is refused)"));
+  }
+  if (Status st = (*store)->put_peer(url, id->hex()); !st.ok()) return refuse(g, st.error());
+  if (g.json) std::cout << nlohmann::json{{"url", url}, {"node_id", id->hex()}}.dump() << "\n";
+  else std::cout << "will dial " << url << " expecting " << id->hex() << "\n";
+  return kOk;
+}
+
+int peer_list(const Global& g) {
+  auto node = NodeFiles::load(DataDir::resolve(g.data));
+  if (!node.ok()) return refuse(g, node.error());
+  auto store = node->open_store();
+  if (!store.ok()) return refuse(g, store.error());
+  auto peers = configured_peers(*node, **store);
+  if (!peers.ok()) return refuse(g, peers.error());
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& p : *peers) out.push_back({{"url", p.url}, {"node_id", p.node_id.hex()}, {"source", p.source}});
+  if (g.json) std::cout << out.dump() << "\n";
+  else
+    for (const auto& p : *peers) std::cout << p.url << "  " << p.node_id.hex() << "  (" << p.source << ")\n";
+  return kOk;
+}
+
+int peer_remove(const Global& g, const std::string& url_or_id) {
+  auto node = NodeFiles::load(DataDir::resolve(g.data));
+  if (!node.ok()) return refuse(g, node.error());
+  auto store = node->open_store();
+  if (!store.ok()) return refuse(g, store.error());
+  auto peers = (*store)->peers();
+  if (!peers.ok()) return refuse(g, peers.error());
+  int removed = 0;
+  for (const auto& [url, id] : *peers) {
+    if (url == url_or_id || id == url_or_id) {
+      if (Status st = (*store)->remove_peer(url); !st.ok()) return refuse(g, st.error());
+      ++removed;
+    }
+  }
+  if (removed == 0)
+    return refuse(g, Error(Errc::not_found, "no peer added with `peer add` matches '" + url_or_id +
+                                                "' (peers from node.toml are removed by editing it)"));
+  if (g.json) std::cout << nlohmann::json{{"removed", removed}}.dump() << "\n";
+  else std::cout << "removed " << removed << " peer(s)\n";
+  return kOk;
+}
+
+int backup(const Global& g, const std::string& target) {
+  auto node = NodeFiles::load(DataDir::resolve(g.data));
+  if (!node.ok()) return refuse(g, node.error());
+  auto store = node->open_store();
+  if (!store.ok()) return refuse(g, store.error());
+  std::error_code ec;
+  std::filesystem::create_directories(target, ec);
+  if (Status st = (*store)->backup(target, true); !st.ok()) return refuse(g, st.error());
+  if (g.json) std::cout << nlohmann::json{{"backup", target}}.dump() << "\n";
+  else std::cout << "consistent copy of the store written to " << target << "\n";
+  return kOk;
+}
+
+}  // namespace conect::cli

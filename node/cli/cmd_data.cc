@@ -1,0 +1,424 @@
+// Data commands: each one is a request to the running node's API. Output is
+// a short human table by default and the API's JSON with --json. Flags map
+// one to one onto the JSON fields of docs/api.md.
+#include <iostream>
+#include <sstream>
+
+#include "api_client.h"
+#include "data_commands.h"
+
+namespace conect::cli {
+
+namespace {
+
+using nlohmann::json;
+
+int call(const Global& g, const std::string& method, const std::string& target, const json* body,
+         const std::function<void(const json&)>& show) {
+  auto client = ApiClient::for_data_dir(DataDir::resolve(g.data));
+  if (!client.ok()) {
+    print_error(g, errc_name(static_cast<Errc>(client.error().code.value())), client.error().detail);
+    return kRefused;
+  }
+  auto reply = client->request(method, target, body);
+  if (!reply.ok()) {
+    print_error(g, "unavailable", reply.error().detail);
+    return kRefused;
+  }
+  if (reply->status >= 400) {
+    bool structured = reply->body.is_object();
+    std::string code = structured ? reply->body.value("error", "error") : "http_" + std::to_string(reply->status);
+    std::string detail = structured ? reply->body.value("detail", "") : reply->raw;
+    print_error(g, code, detail.empty() ? code : detail);
+    // 400/422 mean the request as typed was wrong: a usage error.
+    return reply->status == 400 || reply->status == 422 ? kUsage : kRefused;
+  }
+  if (g.json) std::cout << reply->body.dump() << "\n";
+  else show(reply->body);
+  return kOk;
+}
+
+std::string url_encode(const std::string& s) {
+  std::ostringstream out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') out << c;
+    else out << '%' << "0123456789ABCDEF"[c >> 4] << "0123456789ABCDEF"[c & 15];
+  }
+  return out.str();
+}
+
+// Builds "?a=b&c=d" from the non-empty options.
+std::string query(const std::vector<std::pair<std::string, std::string>>& params) {
+  std::string q;
+  for (const auto& [k, v] : params)
+    if (!v.empty()) q += (q.empty() ? "?" : "&") + k + "=" + url_encode(v);
+  return q;
+}
+
+std::string text_in(const json& texts, const std::string& lang = "en") {
+  if (!texts.is_array() || texts.empty()) return "";
+  for (const auto& t : texts)
+    if (t.value("lang", "") == lang) return t.value("text", "");
+  return texts[0].value("text", "");
+}
+
+std::string str(const json& j, const char* key) {
+  if (!j.contains(key) || j[key].is_null()) return "";
+  return j[key].is_string() ? j[key].get<std::string>() : j[key].dump();
+}
+
+void show_id(const json& r) { std::cout << r.value("id", "") << "\n"; }
+
+// "LANG:TEXT" -> {"lang":..., "text":...}; "LANG:LEVEL" likewise for languages.
+json pair_list(const std::vector<std::string>& items, const char* second) {
+  json out = json::array();
+  for (const auto& item : items) {
+    auto colon = item.find(':');
+    if (colon == std::string::npos) throw CLI::ValidationError(item + ": expected LANG:" + second);
+    out.push_back({{"lang", item.substr(0, colon)}, {second, item.substr(colon + 1)}});
+  }
+  return out;
+}
+
+void show_status(const json& s) {
+  std::cout << s.value("name", "") << " (" << s.value("country", "") << ", " << s.value("role", "") << ")\n"
+            << "  node id     " << str(s, "node_id") << "\n"
+            << "  federation  " << str(s, "federation") << "\n"
+            << "  digest      " << str(s, "digest") << "\n";
+  if (s.contains("counts"))
+    for (const auto& [k, v] : s["counts"].items()) std::cout << "  " << k << ": " << v.dump() << "\n";
+  if (s.contains("peers"))
+    for (const auto& p : s["peers"])
+      std::cout << "  peer " << str(p, "node_id").substr(0, 16) << "  "
+                << (p.value("connected", false) ? "connected   " : "disconnected") << "  " << str(p, "address") << "\n";
+}
+
+void show_placements(const json& page) {
+  for (const auto& p : page["items"]) {
+    std::string windows;
+    for (const auto& w : p["windows"])
+      windows += (windows.empty() ? "" : ", ") + str(w, "start") + ".." + str(w, "end") + " " +
+                 std::to_string(w.value("available", 0)) + "/" + std::to_string(w.value("capacity", 0)) + " free";
+    std::cout << str(p, "id") << "\n  " << text_in(p["title"]) << " | " << str(p, "trade") << " | " << str(p, "city")
+              << " " << str(p, "country") << " | " << str(p, "status") << "\n  " << windows << "\n";
+  }
+  if (!page["next_cursor"].is_null()) std::cout << "(more: --cursor " << str(page, "next_cursor") << ")\n";
+}
+
+void show_list(const json& page, const std::function<std::string(const json&)>& line) {
+  for (const auto& item : page["items"]) std::cout << str(item, "id") << "  " << line(item) << "\n";
+  if (!page["next_cursor"].is_null()) std::cout << "(more: --cursor " << str(page, "next_cursor") << ")\n";
+}
+
+void show_pretty(const json& r) { std::cout << r.dump(2) << "\n"; }
+
+}  // namespace
+
+void add_data_commands(CLI::App& app, Global& g, int& code) {
+  app.add_subcommand("status", "Show the running node's status")->callback([&] {
+    code = call(g, "GET", "/api/v1/status", nullptr, show_status);
+  });
+
+  app.add_subcommand("dashboard", "Print a one-time login link to this node's dashboard")->callback([&] {
+    auto client = ApiClient::for_data_dir(DataDir::resolve(g.data));
+    std::string base = client.ok() ? client->base_url() : "";
+    json empty = json::object();
+    code = call(g, "POST", "/api/v1/login-codes", &empty, [base](const json& r) {
+      std::cout << base << "/?login=" << str(r, "code") << "\n(the link works once, for ten minutes)\n";
+    });
+  });
+
+  // ------------------------------------------------------- organisations
+  struct OrgOpts {
+    std::string name, type = "vet_school", country, region, city, address, website;
+    std::vector<std::string> names, trades;
+    std::string cursor;
+  };
+  auto* org = app.add_subcommand("org", "Organisations (schools, companies)");
+  org->require_subcommand(1);
+  auto o = std::make_shared<OrgOpts>();
+  auto* oadd = org->add_subcommand("add", "Add an organisation this node speaks for");
+  oadd->add_option("--name", o->name, "Name in English")->required();
+  oadd->add_option("--name-local", o->names, "Name in another language, LANG:TEXT (repeatable)");
+  oadd->add_option("--type", o->type, "vet_school, sme, large_enterprise, public_body, ngo, chamber, hei, other")
+      ->capture_default_str();
+  oadd->add_option("--country", o->country, "ISO 3166-1 alpha-2")->required();
+  oadd->add_option("--region", o->region);
+  oadd->add_option("--city", o->city);
+  oadd->add_option("--address", o->address);
+  oadd->add_option("--website", o->website);
+  oadd->add_option("--trade", o->trades, "A trade (repeatable)");
+  oadd->callback([&g, &code, o] {
+    json names = json::array({{{"lang", "en"}, {"text", o->name}}});
+    for (auto& n : pair_list(o->names, "text")) names.push_back(n);
+    json body = {{"names", names}, {"type", o->type}, {"country", o->country}};
+    for (auto [k, v] : {std::pair{"region", &o->region}, {"city", &o->city}, {"address", &o->address},
+                        {"website", &o->website}})
+      if (!v->empty()) body[k] = *v;
+    if (!o->trades.empty()) body["trades"] = o->trades;
+    code = call(g, "POST", "/api/v1/organisations", &body, show_id);
+  });
+  auto* olist = org->add_subcommand("list", "List organisations");
+  olist->add_option("--cursor", o->cursor);
+  olist->callback([&g, &code, o] {
+    code = call(g, "GET", "/api/v1/organisations" + query({{"cursor", o->cursor}, {"limit", "200"}}), nullptr,
+                [](const json& page) {
+                  show_list(page, [](const json& item) {
+                    return str(item, "country") + "  " + str(item, "type") + "  " + text_in(item["names"]) + " (" + str(item, "city") + ")";
+                  });
+                });
+  });
+
+  // ---------------------------------------------------------- placements
+  struct PlacementOpts {
+    std::string host, title, trade, trade_code, tasks, city, country, status = "open", accommodation;
+    std::vector<std::string> titles, windows, languages, safety;
+    unsigned min_days = 0, max_days = 0, minimum_age = 0;
+    std::string id, from, to, language, list_host, cursor, limit;
+    bool available = false;
+  };
+  auto p = std::make_shared<PlacementOpts>();
+  auto* placement = app.add_subcommand("placement", "Placements: a host's on-the-job slots");
+  placement->require_subcommand(1);
+  auto* padd = placement->add_subcommand("add", "Offer a placement");
+  padd->add_option("--host", p->host, "Host organisation id")->required();
+  padd->add_option("--title", p->title, "Title in English")->required();
+  padd->add_option("--title-local", p->titles, "Title in another language, LANG:TEXT (repeatable)");
+  padd->add_option("--trade", p->trade, "Trade, e.g. carpentry")->required();
+  padd->add_option("--trade-code", p->trade_code, "ESCO/ISCO code");
+  padd->add_option("--tasks", p->tasks);
+  padd->add_option("--city", p->city);
+  padd->add_option("--country", p->country, "ISO 3166-1 alpha-2")->required();
+  padd->add_option("--window", p->windows, "START:END:CAPACITY, dates YYYY-MM-DD (repeatable)")->required();
+  padd->add_option("--language", p->languages, "Working language LANG:LEVEL, e.g. en:B1 (repeatable)");
+  padd->add_option("--safety", p->safety, "ppe, safety_induction, medical_certificate, work_at_height, hot_work, "
+                                          "machinery, minimum_age, other (repeatable)");
+  padd->add_option("--min-days", p->min_days);
+  padd->add_option("--max-days", p->max_days);
+  padd->add_option("--minimum-age", p->minimum_age);
+  padd->add_option("--accommodation", p->accommodation);
+  padd->add_option("--status", p->status, "draft or open")->capture_default_str();
+  padd->callback([&g, &code, p] {
+    json titles = json::array({{{"lang", "en"}, {"text", p->title}}});
+    for (auto& t : pair_list(p->titles, "text")) titles.push_back(t);
+    json windows = json::array();
+    int id = 0;
+    for (const auto& w : p->windows) {
+      auto a = w.find(':'), b = w.rfind(':');
+      if (a == std::string::npos || a == b) throw CLI::ValidationError("--window " + w + ": expected START:END:CAPACITY");
+      windows.push_back({{"window_id", ++id}, {"start", w.substr(0, a)}, {"end", w.substr(a + 1, b - a - 1)},
+                         {"capacity", std::stoul(w.substr(b + 1))}});
+    }
+    json body = {{"host_organisation", p->host}, {"title", titles}, {"trade", p->trade}, {"country", p->country},
+                 {"windows", windows}, {"status", p->status}};
+    for (auto [k, v] : {std::pair{"trade_code", &p->trade_code}, {"tasks", &p->tasks}, {"city", &p->city},
+                        {"accommodation", &p->accommodation}})
+      if (!v->empty()) body[k] = *v;
+    if (!p->languages.empty()) body["languages"] = pair_list(p->languages, "level");
+    if (!p->safety.empty()) body["safety"] = p->safety;
+    if (p->min_days) body["min_days"] = p->min_days;
+    if (p->max_days) body["max_days"] = p->max_days;
+    if (p->minimum_age) body["minimum_age"] = p->minimum_age;
+    code = call(g, "POST", "/api/v1/placements", &body, show_id);
+  });
+  auto* plist = placement->add_subcommand("list", "Search placements across the federation");
+  plist->add_option("--trade", p->trade);
+  plist->add_option("--country", p->country);
+  plist->add_option("--from", p->from, "Windows ending on or after YYYY-MM-DD");
+  plist->add_option("--to", p->to, "Windows starting on or before YYYY-MM-DD");
+  plist->add_option("--language", p->language);
+  plist->add_option("--host", p->list_host, "Host organisation id");
+  plist->add_flag("--available", p->available, "Only placements with a free slot");
+  plist->add_option("--limit", p->limit);
+  plist->add_option("--cursor", p->cursor);
+  plist->callback([&g, &code, p] {
+    code = call(g, "GET",
+                "/api/v1/placements" + query({{"trade", p->trade},
+                                              {"country", p->country},
+                                              {"from", p->from},
+                                              {"to", p->to},
+                                              {"language", p->language},
+                                              {"host", p->list_host},
+                                              {"available", p->available ? "true" : ""},
+                                              {"limit", p->limit},
+                                              {"cursor", p->cursor}}),
+                nullptr, show_placements);
+  });
+  auto* pshow = placement->add_subcommand("show", "Show a placement with its availability");
+  pshow->add_option("id", p->id)->required();
+  pshow->callback([&g, &code, p] { code = call(g, "GET", "/api/v1/placements/" + p->id, nullptr, show_pretty); });
+  auto* pclose = placement->add_subcommand("close", "Close a placement to new reservations");
+  pclose->add_option("id", p->id)->required();
+  pclose->callback([&g, &code, p] {
+    json empty = json::object();
+    code = call(g, "POST", "/api/v1/placements/" + p->id + "/close", &empty, show_id);
+  });
+
+  // -------------------------------------------------------- reservations
+  struct ReserveOpts {
+    std::string placement, mobility, note, id;
+    unsigned window = 0, slots = 1;
+  };
+  auto r = std::make_shared<ReserveOpts>();
+  auto* reserve = app.add_subcommand("reserve", "Request slots in a partner's placement window");
+  reserve->add_option("placement", r->placement, "Placement id")->required();
+  reserve->add_option("--window", r->window, "Window id")->required();
+  reserve->add_option("--slots", r->slots)->capture_default_str();
+  reserve->add_option("--mobility", r->mobility, "Mobility id the slots are for");
+  reserve->add_option("--note", r->note);
+  reserve->callback([&g, &code, r] {
+    json body = {{"window_id", r->window}, {"slots", r->slots}};
+    if (!r->mobility.empty()) body["mobility"] = r->mobility;
+    if (!r->note.empty()) body["note"] = r->note;
+    code = call(g, "POST", "/api/v1/placements/" + r->placement + "/reservations", &body, [](const json& res) {
+      std::cout << str(res, "id") << "  " << str(res, "decision") << "\n";
+    });
+  });
+  auto* reservation = app.add_subcommand("reservation", "Decide on or cancel a reservation");
+  reservation->require_subcommand(1);
+  for (const char* action : {"confirm", "reject", "cancel"}) {
+    auto* cmd = reservation->add_subcommand(action, std::string(action) == "cancel"
+                                                        ? "Cancel your own request (frees confirmed slots)"
+                                                        : std::string(action) + " a request for your placement");
+    cmd->add_option("id", r->id, "Reservation id")->required();
+    cmd->callback([&g, &code, r, action] {
+      json empty = json::object();
+      code = call(g, "POST", "/api/v1/reservations/" + r->id + "/" + action, &empty, [](const json& res) {
+        std::cout << str(res, "id") << "  " << str(res, "decision") << "\n";
+      });
+    });
+  }
+
+  // ---------------------------------------------------------- mobilities
+  struct MobilityOpts {
+    std::string sending, receiving, pseudonym, type = "learner_otj_company", category = "ivet_learner";
+    std::string placement, start, end, qualification, status = "draft", name, birth_date, email;
+    unsigned window = 0, eqf = 0;
+    std::string id, party, organisation, country, list_type, list_status, from, to, cursor;
+  };
+  auto m = std::make_shared<MobilityOpts>();
+  auto* mobility = app.add_subcommand("mobility", "Mobilities: who goes where, when, in what status");
+  mobility->require_subcommand(1);
+  auto* madd = mobility->add_subcommand("add", "Record a mobility (as the sending institution)");
+  madd->add_option("--sending", m->sending, "Sending organisation id")->required();
+  madd->add_option("--receiving", m->receiving, "Receiving organisation id")->required();
+  madd->add_option("--pseudonym", m->pseudonym, "Participant pseudonym")->required();
+  madd->add_option("--type", m->type)->capture_default_str();
+  madd->add_option("--category", m->category)->capture_default_str();
+  madd->add_option("--placement", m->placement);
+  madd->add_option("--window", m->window);
+  madd->add_option("--start", m->start, "Planned start YYYY-MM-DD");
+  madd->add_option("--end", m->end, "Planned end YYYY-MM-DD");
+  madd->add_option("--qualification", m->qualification);
+  madd->add_option("--eqf", m->eqf, "EQF level 1-8");
+  madd->add_option("--status", m->status, "draft, nominated, live, completed, recognised")->capture_default_str();
+  madd->add_option("--name", m->name, "Participant's name (personal data: kept in a sealed blob, never in a delta)");
+  madd->add_option("--birth-date", m->birth_date, "Participant's birth date (personal data)");
+  madd->add_option("--email", m->email, "Participant's e-mail (personal data)");
+  madd->callback([&g, &code, m] {
+    json fixed = {{"sending_organisation", m->sending},
+                  {"receiving_organisation", m->receiving},
+                  {"participant", {{"pseudonym", m->pseudonym}}},
+                  {"type", m->type},
+                  {"category", m->category}};
+    json sending = {{"status", m->status}};
+    if (!m->placement.empty()) sending["placement"] = m->placement;
+    if (m->window) sending["window_id"] = m->window;
+    if (!m->start.empty()) sending["planned_start"] = m->start;
+    if (!m->end.empty()) sending["planned_end"] = m->end;
+    if (!m->qualification.empty()) sending["qualification_title"] = m->qualification;
+    if (m->eqf) sending["eqf_level"] = m->eqf;
+    json body = {{"fixed", fixed}, {"sending", sending}};
+    json personal = json::object();
+    if (!m->name.empty()) personal["name"] = m->name;
+    if (!m->birth_date.empty()) personal["birth_date"] = m->birth_date;
+    if (!m->email.empty()) personal["email"] = m->email;
+    if (!personal.empty()) body["personal_data"] = personal;
+    code = call(g, "POST", "/api/v1/mobilities", &body, show_id);
+  });
+  auto* mlist = mobility->add_subcommand("list", "List mobilities");
+  mlist->add_option("--organisation", m->organisation);
+  mlist->add_option("--country", m->country);
+  mlist->add_option("--type", m->list_type);
+  mlist->add_option("--status", m->list_status);
+  mlist->add_option("--from", m->from);
+  mlist->add_option("--to", m->to);
+  mlist->add_option("--cursor", m->cursor);
+  mlist->callback([&g, &code, m] {
+    code = call(g, "GET",
+                "/api/v1/mobilities" + query({{"organisation", m->organisation},
+                                              {"country", m->country},
+                                              {"type", m->list_type},
+                                              {"status", m->list_status},
+                                              {"from", m->from},
+                                              {"to", m->to},
+                                              {"cursor", m->cursor},
+                                              {"limit", "200"}}),
+                nullptr, [](const json& page) {
+                  show_list(page, [](const json& item) {
+                    const json& s = item.contains("sending") ? item["sending"] : json::object();
+                    const json& f = item.contains("fixed") ? item["fixed"] : json::object();
+                    return str(s, "status") + "  " + str(f, "type") + "  " +
+                           (f.contains("participant") ? str(f["participant"], "pseudonym") : "") + "  " +
+                           str(s, "planned_start") + ".." + str(s, "planned_end");
+                  });
+                });
+  });
+  auto* mshow = mobility->add_subcommand("show", "Show a mobility");
+  mshow->add_option("id", m->id)->required();
+  mshow->callback([&g, &code, m] { code = call(g, "GET", "/api/v1/mobilities/" + m->id, nullptr, show_pretty); });
+  auto* mconfirm = mobility->add_subcommand("confirm", "Sign what was agreed (as sender or host)");
+  mconfirm->add_option("id", m->id)->required();
+  mconfirm->add_option("--party", m->party, "sending or host (default: this node's side)");
+  mconfirm->callback([&g, &code, m] {
+    json body = json::object();
+    if (!m->party.empty()) body["party"] = m->party;
+    code = call(g, "POST", "/api/v1/mobilities/" + m->id + "/confirm", &body, show_id);
+  });
+  for (const char* action : {"complete", "cancel"}) {
+    auto* cmd = mobility->add_subcommand(action, std::string("Mark a mobility ") + (std::string(action) == "complete" ? "completed" : "cancelled"));
+    cmd->add_option("id", m->id)->required();
+    cmd->callback([&g, &code, m, action] {
+      json empty = json::object();
+      code = call(g, "POST", "/api/v1/mobilities/" + m->id + "/" + action, &empty, show_id);
+    });
+  }
+
+  // ------------------------------------------------------------ contacts
+  struct ContactOpts {
+    std::string organisation, display_name, name, email, phone, cursor;
+    std::vector<std::string> roles, languages;
+  };
+  auto c = std::make_shared<ContactOpts>();
+  auto* contact = app.add_subcommand("contact", "Network contacts");
+  contact->require_subcommand(1);
+  auto* cadd = contact->add_subcommand("add", "Add a contact");
+  cadd->add_option("--organisation", c->organisation)->required();
+  cadd->add_option("--display-name", c->display_name, "Role-like label shown to partners")->required();
+  cadd->add_option("--role", c->roles, "mobility_coordinator, mentor, supervisor, ... (repeatable)");
+  cadd->add_option("--language", c->languages, "LANG:LEVEL (repeatable)");
+  cadd->add_option("--name", c->name, "Person's name (personal data)");
+  cadd->add_option("--email", c->email, "E-mail (personal data)");
+  cadd->add_option("--phone", c->phone, "E.164 phone, e.g. +358401234567 (personal data)");
+  cadd->callback([&g, &code, c] {
+    json body = {{"organisation", c->organisation}, {"display_name", c->display_name}};
+    if (!c->roles.empty()) body["roles"] = c->roles;
+    if (!c->languages.empty()) body["languages"] = pair_list(c->languages, "level");
+    json personal = json::object();
+    if (!c->name.empty()) personal["name"] = c->name;
+    if (!c->email.empty()) personal["email"] = c->email;
+    if (!c->phone.empty()) personal["phone"] = c->phone;
+    if (!personal.empty()) body["personal_data"] = personal;
+    code = call(g, "POST", "/api/v1/contacts", &body, show_id);
+  });
+  auto* clist = contact->add_subcommand("list", "List contacts");
+  clist->add_option("--cursor", c->cursor);
+  clist->callback([&g, &code, c] {
+    code = call(g, "GET", "/api/v1/contacts" + query({{"cursor", c->cursor}, {"limit", "200"}}), nullptr,
+                [](const json& page) {
+                  show_list(page, [](const json& item) { return str(item, "display_name"); });
+                });
+  });
+}
+
+}  // namespace conect::cli

@@ -1,0 +1,208 @@
+// `conect-node run`: the daemon. Opens the store first (nothing is served to
+// a peer before it is open), then the peer port, the sync engine, the API and
+// dashboard; writes DIR/ports.json once both ports listen; stops cleanly on
+// SIGINT/SIGTERM (current transaction finished, links closed with TAG_FINAL).
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/strand.hpp>
+
+#include <atomic>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "commands.h"
+#include "conect/api/events.h"
+#include "conect/api/metrics.h"
+#include "conect/api/server.h"
+#include "conect/node/log.h"
+#include "conect/node/node_files.h"
+#include "conect/node/peer_manager.h"
+
+namespace conect::cli {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+std::uint64_t wall_ms() {
+  return static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count());
+}
+
+// Accepts peer connections onto their own strands and hands them over.
+class PeerListener : public std::enable_shared_from_this<PeerListener> {
+ public:
+  PeerListener(asio::io_context& io, node::PeerManager& peers) : io_(io), acceptor_(io), peers_(peers) {}
+
+  Status listen(const config::Endpoint& at) {
+    boost::system::error_code ec;
+    auto address = asio::ip::make_address(at.host, ec);
+    if (ec) return Error(Errc::invalid_argument, "peer_listen host '" + at.host + "' is not an IP address");
+    tcp::endpoint ep(address, at.port);
+    acceptor_.open(ep.protocol(), ec);
+    if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
+    if (!ec) acceptor_.bind(ep, ec);
+    if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+    if (ec)
+      return Error(Errc::io_error, "cannot listen for peers on " + at.text() + ": " + ec.message() +
+                                       " (is another node running? choose another port with --peer-listen)");
+    return {};
+  }
+  std::uint16_t port() const { return acceptor_.local_endpoint().port(); }
+  void start() { accept_next(); }
+  void stop() {
+    boost::system::error_code ignored;
+    acceptor_.close(ignored);
+  }
+
+ private:
+  void accept_next() {
+    acceptor_.async_accept(asio::make_strand(io_), [self = shared_from_this()](boost::system::error_code ec,
+                                                                               tcp::socket socket) {
+      if (ec == asio::error::operation_aborted) return;
+      if (!ec) self->peers_.accept(std::move(socket));
+      self->accept_next();
+    });
+  }
+
+  asio::io_context& io_;
+  tcp::acceptor acceptor_;
+  node::PeerManager& peers_;
+};
+
+int fail(const Global& g, const Error& e) {
+  log::error("node_failed", {{"reason", e.message()}});
+  print_error(g, errc_name(static_cast<Errc>(e.code.value())), e.detail);
+  return kRefused;
+}
+
+std::filesystem::path default_web_root() {
+  // Installed layout: <prefix>/bin/conect-node and <prefix>/share/conect/web;
+  // build tree: build/<flavour>/node/cli/conect-node and the source's web/.
+  std::error_code ec;
+  auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (ec) return {};
+  for (auto dir = exe.parent_path(); dir.has_relative_path(); dir = dir.parent_path()) {
+    if (std::filesystem::exists(dir / "share/conect/web/index.html")) return dir / "share/conect/web";
+    if (std::filesystem::exists(dir / "web/index.html")) return dir / "web";
+  }
+  return {};
+}
+
+}  // namespace
+
+int run(const Global& g, const RunOptions& o) {
+  auto loaded = NodeFiles::load(DataDir::resolve(g.data));
+  if (!loaded.ok()) return fail(g, loaded.error());
+  NodeFiles& node = *loaded;
+  if (!o.peer_listen.empty()) {
+    auto e = config::parse_endpoint(o.peer_listen);
+    if (!e.ok()) return fail(g, Error(Errc::invalid_argument, "--peer-listen: " + e.error().detail));
+    node.config.peer_listen = *e;
+  }
+  if (!o.api_listen.empty()) {
+    auto e = config::parse_endpoint(o.api_listen);
+    if (!e.ok()) return fail(g, Error(Errc::invalid_argument, "--api-listen: " + e.error().detail));
+    node.config.api_listen = *e;
+  }
+  log::Level level = log::Level::info;
+  log::parse_level(g.log_level.empty() ? node.config.log_level : g.log_level, level);
+  std::string format = g.log_format.empty() ? node.config.log_format : g.log_format;
+  log::configure(format == "json" ? log::Format::json : log::Format::text, level);
+
+  auto store_result = node.open_store();
+  if (!store_result.ok()) return fail(g, store_result.error());
+  storage::Store& store = **store_result;
+  auto noise_key = node.noise_private_key();
+  if (!noise_key.ok()) return fail(g, noise_key.error());
+
+  asio::io_context io;
+  api::Metrics metrics;
+  node::PeerManager peers(io, node, store, metrics, *noise_key);
+  auto listener = std::make_shared<PeerListener>(io, peers);
+  if (Status st = listener->listen(node.config.peer_listen); !st.ok()) return fail(g, st.error());
+
+  api::ApiContext ctx;
+  ctx.store = &store;
+  ctx.key = &node.key;
+  ctx.federation = node.federation;
+  ctx.now_ms = wall_ms;
+  ctx.token = node.token;
+  ctx.metrics = &metrics;
+  ctx.status = [&] {
+    api::NodeStatus s;
+    s.name = node.config.name;
+    s.country = node.config.country;
+    s.role = node.config.role;
+    s.peers = peers.peer_status();
+    return s;
+  };
+  const bool auditor = node.config.role == "auditor";
+  ctx.author = [&](DeltaDraft draft) -> Result<VerifiedDelta> {
+    if (auditor) return Error(Errc::not_authorised, "this node is an auditor; auditors author nothing");
+    if (store.author_fenced()) {
+      // A restored node must fetch its own chain back before writing, or it
+      // would reuse sequence numbers it already published (DESIGN §10).
+      bool any_peer = false;
+      for (const auto& p : peers.peer_status()) any_peer = any_peer || p.connected;
+      if (!any_peer || !peers.own_chain_caught_up())
+        return Error(Errc::not_authorised, "restored from a backup: writes wait until this node has fetched its own "
+                                           "chain back from a connected peer");
+      if (Status st = store.lift_author_fence(); !st.ok()) return st.error();
+      log::info("author_fence_lifted");
+    }
+    auto delta = store.author(node.key, std::move(draft), wall_ms());
+    if (delta.ok()) peers.on_authored(std::span<const VerifiedDelta>(&*delta, 1));
+    return delta;
+  };
+  api::ApiOptions api_options;
+  api_options.host = node.config.api_listen.host;
+  api_options.port = node.config.api_listen.port;
+  api_options.max_body_bytes = node.config.api_max_body_bytes;
+  api_options.web_root = o.web_root.empty() ? default_web_root() : std::filesystem::path(o.web_root);
+  api::HttpServer api_server(io, ctx, api_options);
+  if (Status st = api_server.start(); !st.ok()) return fail(g, st.error());
+
+  // One change event per commit: the dashboard refetches what it shows.
+  store.set_on_committed(
+      [&api_server](std::span<const VerifiedDelta> deltas) { api_server.publish(api::change_event_json(deltas)); });
+
+  if (Status st = peers.start(); !st.ok()) return fail(g, st.error());
+  listener->start();
+
+  nlohmann::json ports{{"peer", listener->port()}, {"api", api_server.port()}};
+  if (Status st = write_file_atomic(node.dir.ports(), ports.dump() + "\n", 0644, true); !st.ok())
+    return fail(g, st.error());
+  log::info("node_started", {{"node", node.key.public_key().hex()},
+                             {"name", node.config.name},
+                             {"peer_port", std::to_string(listener->port())},
+                             {"api", "http://" + node.config.api_listen.host + ":" + std::to_string(api_server.port()) + "/"}});
+
+  asio::signal_set signals(io, SIGINT, SIGTERM);
+  std::atomic<bool> stopping{false};
+  signals.async_wait([&](boost::system::error_code ec, int sig) {
+    if (ec || stopping.exchange(true)) return;
+    log::info("node_stopping", {{"signal", sig == SIGINT ? "SIGINT" : "SIGTERM"}});
+    listener->stop();
+    api_server.stop();
+    peers.stop([&io] {
+      // Give the close frames a moment on the wire, then end the loop.
+      auto timer = std::make_shared<asio::steady_timer>(io, std::chrono::milliseconds(200));
+      timer->async_wait([timer, &io](boost::system::error_code) { io.stop(); });
+    });
+  });
+
+  std::thread second([&io] { io.run(); });
+  io.run();
+  second.join();
+  std::error_code ec;
+  std::filesystem::remove(node.dir.ports(), ec);
+  log::info("node_stopped");
+  return kOk;
+}
+
+}  // namespace conect::cli

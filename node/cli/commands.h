@@ -1,0 +1,68 @@
+// The `conect-node` subcommands (DESIGN §8). main.cc parses the command line
+// with CLI11 and calls one of these; each returns the process exit code:
+//   0 success, 1 refused (the request was understood but not done),
+//   2 usage error (CLI11 reports its own as 2 too).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "conect/crdt/error.h"
+#include "conect/crdt/types.h"
+#include "conect/node/data_dir.h"
+
+namespace conect::cli {
+
+inline constexpr int kOk = 0;
+inline constexpr int kRefused = 1;
+inline constexpr int kUsage = 2;
+
+struct Global {
+  std::string data;        // --data DIR
+  bool json = false;       // --json
+  std::string log_format;  // --log-format text|json (overrides node.toml)
+  std::string log_level;
+};
+
+struct InitOptions {
+  std::string name, country, role, federation;
+  std::string peer_listen = "0.0.0.0:7700";
+  std::string api_listen = "127.0.0.1:7780";
+  std::vector<std::string> advertise;
+};
+int init(const Global& g, const InitOptions& o);
+// The work of `init` without printing (the demo makes its nodes with it).
+struct InitResult {
+  NodeId node_id;
+  FederationId federation;
+};
+Result<InitResult> init_node(const DataDir& dir, const InitOptions& o);
+int card(const Global& g);
+int member_add(const Global& g, const std::string& card_or_file);
+int member_list(const Global& g);
+int member_remove(const Global& g, const std::string& id);
+int peer_add(const Global& g, const std::string& url, const std::string& id);
+int peer_list(const Global& g);
+int peer_remove(const Global& g, const std::string& url_or_id);
+
+struct RunOptions {
+  std::string peer_listen, api_listen;
+  std::string web_root;  // dashboard files; default: next to the binary
+};
+int run(const Global& g, const RunOptions& o);
+
+int backup(const Global& g, const std::string& dir);
+
+struct DemoOptions {
+  std::string dir;          // keep the federation here (default: a new temp dir)
+  int changes_every_s = 3;  // a small change at a random node this often; 0: none
+  int duration_s = 0;       // stop by itself after this long; 0: at Ctrl-C
+  std::string web_root;
+};
+int demo(const Global& g, const DemoOptions& o);
+
+// Prints an error the way every command does: "conect-node: <what>" on stderr,
+// or {"error":..., "detail":...} on stdout with --json.
+void print_error(const Global& g, const std::string& code, const std::string& detail);
+
+}  // namespace conect::cli

@@ -1,0 +1,45 @@
+// Everything a command or the daemon reads from a data directory, loaded and
+// checked in one place: the config, the identity key, the Noise static key,
+// the API token, and the store.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "conect/config/config.h"
+#include "conect/crdt/identity.h"
+#include "conect/node/data_dir.h"
+#include "conect/storage/store.h"
+
+namespace conect {
+
+struct NodeFiles {
+  DataDir dir;
+  config::NodeConfig config;
+  KeyPair key;
+  FederationId federation;
+  std::string token;
+
+  // Errors name the file and say what to do (run init, chmod 600, ...).
+  static Result<NodeFiles> load(const DataDir& dir);
+  Result<std::unique_ptr<storage::Store>> open_store() const;
+  // The 32-byte X25519 private key of the node's Noise static key.
+  Result<std::array<std::uint8_t, 32>> noise_private_key() const;
+};
+
+// Creates DIR/noise.key (mode 0600) with a fresh X25519 private key.
+Status write_noise_key(const DataDir& dir);
+
+// ws://HOST:PORT/PATH with a numeric port.
+Status check_peer_url(const std::string& url);
+
+struct ConfiguredPeer {
+  std::string url;
+  NodeId node_id;
+  std::string source;  // "peer add" | "node.toml"
+};
+// Peers to dial: those added with `peer add` and those in node.toml.
+Result<std::vector<ConfiguredPeer>> configured_peers(const NodeFiles& node, const storage::Store& store);
+
+}  // namespace conect

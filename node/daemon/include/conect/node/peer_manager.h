@@ -1,0 +1,76 @@
+// The peer manager: wires WebSocket links, the Noise handshake and the sync
+// engine together (DESIGN §7). It is the only place where the pure sync state
+// machine meets sockets, timers and the store.
+//
+//   WsLink (own strand) --frame--> [node strand] session: handshake, then
+//   SecureChannel::open --> SyncEngine::on_message_bytes --> poll() actions:
+//     Send         --> SecureChannel::seal --> WsLink::send
+//     ApplyBatch   --> writer thread: Store::apply --> on_batch_applied
+//     StoreEvidence--> writer thread: Store::add_equivocation
+//     Disconnect   --> close the session's link
+//     ArmTimer     --> one steady_timer on the node strand
+//
+// Threading: every piece of session and engine state lives on one strand
+// (the "node strand"); links post their frames onto it. Applying batches
+// blocks on fsync, so it runs on a writer thread of its own and posts the
+// outcome back. Public methods may be called from any thread.
+//
+// Links: nodes dial the peers they are configured with (`peer add`,
+// node.toml) and accept anyone who completes the handshake and is on the
+// roster. When two nodes dial each other, both keep the link dialled by the
+// smaller node id, so exactly one link per pair survives. Lost links are
+// redialled with exponential backoff and full jitter.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+
+#include "conect/api/server.h"
+#include "conect/crdt/delta.h"
+#include "conect/node/node_files.h"
+#include "conect/node/ws_link.h"
+
+namespace conect::api {
+class Metrics;
+}
+
+namespace conect::node {
+
+class PeerManager {
+ public:
+  PeerManager(boost::asio::io_context& io, const NodeFiles& node, storage::Store& store, api::Metrics& metrics,
+              std::array<std::uint8_t, 32> noise_private_key);
+  ~PeerManager();
+  PeerManager(const PeerManager&) = delete;
+  PeerManager& operator=(const PeerManager&) = delete;
+
+  // Loads the roster and peers, starts the engine's timer and the dialers.
+  Status start();
+  // Hands over an accepted TCP connection (from the peer listener).
+  void accept(boost::asio::ip::tcp::socket socket);
+  // Deltas this node authored and committed: push them to peers.
+  void on_authored(std::span<const VerifiedDelta> deltas);
+  // Closes every link (sending TAG_FINAL) and stops dialling; `done` runs
+  // once the writer thread has finished its current transaction.
+  void stop(std::function<void()> done);
+
+  // Snapshot for GET /api/v1/status; safe from any thread.
+  std::vector<api::PeerStatus> peer_status() const;
+  // False while a peer showed more of our own chain than we hold: a node
+  // restored from a backup must not author until it caught up (DESIGN §10).
+  bool own_chain_caught_up() const;
+
+  struct Impl;
+
+ private:
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace conect::node

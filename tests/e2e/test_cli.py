@@ -1,0 +1,160 @@
+"""The command line as an operator meets it: exit codes, --json output parsed
+(not grepped), and the error text of common mistakes. Real processes."""
+import json
+import os
+import socket
+import stat
+import sys
+import tempfile
+import unittest
+
+sys.path.insert(0, os.path.dirname(__file__))
+from harness import Federation, cli, wait_until  # noqa: E402
+
+
+class InitAndCards(unittest.TestCase):
+    def setUp(self):
+        self.fed = Federation()
+
+    def tearDown(self):
+        self.fed.close()
+
+    def test_init_creates_the_fixed_layout_with_private_modes(self):
+        n = self.fed.add("Lapin ammattiopisto", "FI")
+        for name in ("node.toml", "identity.key", "noise.key", "api.token", "store"):
+            self.assertTrue(os.path.exists(os.path.join(n.data, name)), name)
+        self.assertEqual(stat.S_IMODE(os.stat(n.data).st_mode), 0o700)
+        for secret in ("identity.key", "noise.key", "api.token"):
+            self.assertEqual(stat.S_IMODE(os.stat(os.path.join(n.data, secret)).st_mode), 0o600, secret)
+        self.assertRegex(n.node_id, r"^[0-9a-f]{64}$")
+        self.assertRegex(n.federation, r"^[0-9a-f]{32}$")
+
+    def test_init_refuses_to_overwrite_an_identity(self):
+        n = self.fed.add("Luleå Yrkesgymnasium", "SE")
+        before = open(os.path.join(n.data, "identity.key"), "rb").read()
+        p = cli("init", "--name", "Other", "--country", "SE", "--role", "school", data=n.data, check=False)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("already initialised", p.stderr)
+        self.assertEqual(open(os.path.join(n.data, "identity.key"), "rb").read(), before)
+
+    def test_init_usage_errors(self):
+        d = os.path.join(self.fed.root, "x")
+        p = cli("init", "--name", "X", "--country", "ZZ", "--role", "school", data=d, check=False)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("ISO 3166-1", p.stderr)
+        self.assertFalse(os.path.exists(os.path.join(d, "identity.key")))
+        p = cli("init", "--country", "FI", "--role", "school", data=d, check=False)
+        self.assertEqual(p.returncode, 2, "a missing required flag is a usage error")
+        p = cli("frobnicate", check=False)
+        self.assertEqual(p.returncode, 2)
+
+    def test_card_is_one_line_and_member_add_checks_it(self):
+        a = self.fed.add("Kirkenes videregående skole", "NO")
+        b = self.fed.add("Murmansk Construction College", "RU")
+        card = a.card()
+        self.assertTrue(card.startswith("conect-card:"))
+        self.assertNotIn("\n", card)
+        out = json.loads(cli("member", "add", card, "--json", data=b.data).stdout)
+        self.assertEqual(out["node_id"], a.node_id)
+        self.assertEqual(out["country"], "NO")
+        members = json.loads(cli("member", "list", "--json", data=b.data).stdout)
+        self.assertEqual({m["node_id"] for m in members}, {a.node_id, b.node_id})
+        # A mistyped card is refused and the roster is unchanged.
+        typo = card[:-5] + ("A" if card[-5] != "A" else "B") + card[-4:]
+        p = cli("member", "add", typo, data=b.data, check=False)
+        self.assertEqual(p.returncode, 1)
+        self.assertEqual(len(json.loads(cli("member", "list", "--json", data=b.data).stdout)), 2)
+        # A card from a file works too.
+        path = os.path.join(self.fed.root, "card.txt")
+        with open(path, "w") as f:
+            f.write(card + "\n")
+        cli("member", "add", path, data=b.data)
+
+    def test_card_of_another_federation_is_refused(self):
+        a = self.fed.add("Lapin ammattiopisto", "FI")
+        other = Federation()
+        try:
+            stranger = other.add("Elsewhere", "DE")
+            p = cli("member", "add", stranger.card(), data=a.data, check=False)
+            self.assertEqual(p.returncode, 1)
+            self.assertIn("federation", p.stderr)
+        finally:
+            other.close()
+
+    def test_peer_add_needs_an_expected_id(self):
+        a = self.fed.add("Lapin ammattiopisto", "FI")
+        p = cli("peer", "add", "ws://127.0.0.1:7999/sync", data=a.data, check=False)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("--id", p.stderr)
+        p = cli("peer", "add", "http://127.0.0.1:7999/", "--id", "0" * 64, data=a.data, check=False)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("ws://", p.stderr)
+        cli("peer", "add", "ws://127.0.0.1:7999/sync", "--id", "ab" * 32, data=a.data)
+        peers = json.loads(cli("peer", "list", "--json", data=a.data).stdout)
+        self.assertEqual(peers, [{"url": "ws://127.0.0.1:7999/sync", "node_id": "ab" * 32, "source": "peer add"}])
+        cli("peer", "remove", "ws://127.0.0.1:7999/sync", data=a.data)
+        self.assertEqual(json.loads(cli("peer", "list", "--json", data=a.data).stdout), [])
+
+
+class RunFailsClearly(unittest.TestCase):
+    def setUp(self):
+        self.fed = Federation()
+
+    def tearDown(self):
+        self.fed.close()
+
+    def test_missing_data_directory(self):
+        d = os.path.join(self.fed.root, "nothing-here")
+        p = cli("run", data=d, check=False)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("not an initialised data directory", p.stderr)
+        self.assertFalse(os.path.exists(d), "nothing may be written")
+
+    def test_config_typo_names_file_line_and_field(self):
+        n = self.fed.add("Lapin ammattiopisto", "FI")
+        path = os.path.join(n.data, "node.toml")
+        text = open(path).read().replace("peer_listen =", "peer_lisen =")
+        with open(path, "w") as f:
+            f.write(text)
+        p = cli("run", data=n.data, check=False)
+        self.assertEqual(p.returncode, 1)
+        line = next(i + 1 for i, l in enumerate(text.splitlines()) if l.startswith("peer_lisen"))
+        self.assertIn(f"node.toml:{line}: network.peer_lisen: unknown field", p.stderr)
+        self.assertFalse(os.path.exists(os.path.join(n.data, "ports.json")))
+
+    def test_port_in_use(self):
+        n = self.fed.add("Lapin ammattiopisto", "FI")
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        s.listen(1)
+        port = s.getsockname()[1]
+        try:
+            p = cli("run", "--peer-listen", f"127.0.0.1:{port}", data=n.data, check=False)
+            self.assertEqual(p.returncode, 1)
+            self.assertIn(f"cannot listen for peers on 127.0.0.1:{port}", p.stderr)
+        finally:
+            s.close()
+
+    def test_sigterm_stops_cleanly(self):
+        n = self.fed.add("Lapin ammattiopisto", "FI")
+        n.start()
+        self.assertEqual(n.api("GET", "/healthz", token=False)[0], 200)
+        self.assertEqual(n.stop(), 0)
+        self.assertFalse(os.path.exists(os.path.join(n.data, "ports.json")))
+
+    def test_status_json_contract(self):
+        n = self.fed.add("Lapin ammattiopisto", "FI")
+        n.start()
+        s = json.loads(cli("status", "--json", data=n.data).stdout)
+        self.assertEqual(s["node_id"], n.node_id)
+        self.assertRegex(s["digest"], r"^[0-9a-f]{64}$")
+        self.assertIn("version_vector", s)
+        self.assertIsInstance(s["peers"], list)
+        n.stop()
+        p = cli("status", data=n.data, check=False)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("conect-node run", p.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)

@@ -559,6 +559,10 @@ class Suite:
             By.CSS_SELECTOR, f'#outgoing-table tr[data-placement="{self.p_weld_fi}"][data-decision="confirmed"]')) == 1)
         api_w = next(w for w in api_placements(self.b, trade="welder", country="FI")[0]["windows"] if w["window_id"] == 1)
         assert (api_w["available"], api_w["confirmed"]) == (1, 2), api_w
+        db.view("timeline")
+        db.wait("the timeline bar", lambda x: x.find_elements(
+            By.CSS_SELECTOR, f'#timeline .tl-row[data-id="{self.p_weld_fi}"] .tl-window[data-window="1"][data-free="1"]'))
+        db.shot("timeline-after-booking")
         db.view("placements")
 
     def test_federation_panel_shows_a_killed_partner_as_disconnected(self):
@@ -587,7 +591,7 @@ class Suite:
         if os.environ.get("CONECT_UPDATE_DOC_IMAGES") != "1":
             return
         os.makedirs(DOC_IMAGES, exist_ok=True)
-        for shots, doc in ((("dashboard-1280", "dashboard-own"), "dashboard"), (("timeline-1280",), "timeline"),
+        for shots, doc in ((("dashboard-1280", "dashboard-own"), "dashboard"), (("timeline-after-booking", "timeline-1280"), "timeline"),
                            (("dashboard-390",), "dashboard-phone")):
             for shot in shots:
                 src = os.path.join(ARTIFACTS, shot + ".png")

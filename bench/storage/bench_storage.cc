@@ -10,6 +10,7 @@
 //
 // Usage: conect_bench_storage [--quick] [--apply N] [--author N]
 //          [--placements N] [--rss-deltas N] [--dir DIR]
+//          [--only raw|verify|apply|author|query|rss]
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -342,6 +343,7 @@ int main(int argc, char** argv) {
   std::size_t n_raw = 200'000, n_verify = 20'000, n_apply = 50'000, n_author = 2'000, n_placements = 100'000,
               n_queries = 2'000, n_rss = 100'000;
   fs::path base = fs::temp_directory_path();
+  std::string only;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto next = [&]() -> std::string { return i + 1 < argc ? argv[++i] : ""; };
@@ -358,20 +360,26 @@ int main(int argc, char** argv) {
       n_rss = std::stoull(next());
     } else if (a == "--dir") {
       base = next();
+    } else if (a == "--only") {
+      only = next();
     } else {
-      std::fprintf(stderr, "usage: %s [--quick] [--apply N] [--author N] [--placements N] [--rss-deltas N] [--dir DIR]\n",
+      std::fprintf(stderr, "usage: %s [--quick] [--apply N] [--author N] [--placements N] [--rss-deltas N] [--dir DIR] [--only SECTION]\n",
                    argv[0]);
       return 2;
     }
   }
   std::fprintf(stderr, "conect storage bench (scratch in %s)\n", base.c_str());
-  bench_raw_puts(base, n_raw, false);
-  bench_raw_puts(base, n_raw, true);
-  bench_verify(n_verify);
-  bench_apply(base, n_apply);
-  for (int w : {1, 4, 16}) bench_author(base, n_author, w);
-  bench_queries(base, n_placements, n_queries);
-  bench_rss(base, n_rss);
+  auto want = [&](const char* section) { return only.empty() || only == section; };
+  if (want("raw")) {
+    bench_raw_puts(base, n_raw, false);
+    bench_raw_puts(base, n_raw, true);
+  }
+  if (want("verify")) bench_verify(n_verify);
+  if (want("apply")) bench_apply(base, n_apply);
+  if (want("author"))
+    for (int w : {1, 4, 16}) bench_author(base, n_author, w);
+  if (want("query")) bench_queries(base, n_placements, n_queries);
+  if (want("rss")) bench_rss(base, n_rss);
   print_table();
   print_json();
   return 0;

@@ -148,13 +148,15 @@ TEST(CrashSafety, KillNineLosesNothingAcknowledged) {
     const char* mode = round % 2 ? "apply" : "author";
     Child c = spawn(dir, mode, static_cast<std::uint64_t>(round));
     std::vector<std::string> lines;
-    // Wait (bounded) until the child is writing, then let it run a random
-    // few milliseconds before the kill.
+    // Wait (bounded) until the child is writing (every fourth round: only
+    // until it opened the store, so some kills land in its first commit),
+    // then let it run a random few milliseconds before the kill.
+    const std::size_t wait_for = round % 4 == 3 ? 1 : 2;
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
     bool alive = true;
-    while (alive && lines.size() < 2 && std::chrono::steady_clock::now() < deadline) alive = pump(c, 50, lines);
+    while (alive && lines.size() < wait_for && std::chrono::steady_clock::now() < deadline) alive = pump(c, 50, lines);
     ASSERT_TRUE(alive) << "child exited early in round " << round << " (" << mode << ")";
-    ASSERT_GE(lines.size(), 2u) << "child never acknowledged a write";
+    ASSERT_GE(lines.size(), wait_for) << "child never got going";
     auto kill_at = std::chrono::steady_clock::now() + std::chrono::milliseconds(rng() % 40);
     while (std::chrono::steady_clock::now() < kill_at) pump(c, 1, lines);
     ::kill(c.pid, SIGKILL);
@@ -170,11 +172,12 @@ TEST(CrashSafety, KillNineLosesNothingAcknowledged) {
     if (::testing::Test::HasFatalFailure()) return;
   }
   auto secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-  EXPECT_GT(acks.authored.size(), 100u);
-  EXPECT_GT(acks.last_batch, 20);
-  EXPECT_GT(killed_mid_write, kRounds / 2);
-  std::printf("crash test: %d rounds, %zu authored acks, %lld batches, %.1f s\n", kRounds, acks.authored.size(),
-              static_cast<long long>(acks.last_batch + 1), secs);
+  // Each author round waited for an ack, and so did every apply round but
+  // the early-kill ones: lower bounds that do not depend on speed.
+  EXPECT_GE(acks.authored.size(), static_cast<std::size_t>(kRounds / 2));
+  EXPECT_GE(acks.last_batch + 1, kRounds / 4);
+  std::printf("crash test: %d rounds, %zu authored acks, %lld batches, %d kills after 2+ acks, %.1f s\n", kRounds,
+              acks.authored.size(), static_cast<long long>(acks.last_batch + 1), killed_mid_write, secs);
 }
 
 }  // namespace

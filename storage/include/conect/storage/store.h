@@ -23,7 +23,9 @@
 //     operations from that seq on no longer count, later deltas are refused).
 //
 // Thread-safety: every method may be called from any thread at once. Reads
-// run in their own LMDB read transaction (MVCC) and never wait for writers.
+// run in their own LMDB read transaction (MVCC) and never wait for writers
+// (only, briefly, for a map resize). Several processes may open one store
+// (the daemon and CLI commands); LMDB serialises their writers.
 // Writes (apply, author, add_equivocation) queue up and are committed by one
 // thread at a time, many per transaction (group commit). Member, peer and
 // blob writes are small transactions of their own.
@@ -196,7 +198,9 @@ class Store {
   Status add_equivocation(const VerifiedDelta& a, const VerifiedDelta& b);
 
   // Called after every commit that stored deltas (authored or applied), in
-  // commit order, on the committing thread: keep it short (post elsewhere).
+  // commit order, on the committing thread, before the next group starts:
+  // keep it short (post elsewhere). It must not call author/apply (that
+  // would wait for itself); reads are fine.
   void set_on_committed(std::function<void(std::span<const VerifiedDelta>)> hook);
 
   // ------------------------------------------------------------ reads

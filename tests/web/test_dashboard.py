@@ -272,6 +272,9 @@ class Suite:
         text = d.d.find_element(By.CSS_SELECTOR, f'#placements-body tr[data-id="{self.p_cook_fi_closed}"]').text
         assert "closed" in text, text
         assert "Lapland Vocational College" in d.d.find_element(By.ID, "node-name").text
+        foreign = d.js("return performance.getEntriesByType('resource').map(e => e.name)"
+                       ".filter(u => !u.startsWith(location.origin + '/'))")
+        assert foreign == [], f"the page fetched from elsewhere: {foreign}"
         assert not d.d.find_elements(By.CSS_SELECTOR, f'#placements-body button[data-placement^="{self.a.node_id}"]'), \
             "the node offers to request its own placements"
         d.shot("dashboard-own")

@@ -151,7 +151,7 @@ void SyncEngine::Impl::send(Peer& p, v1::SyncMessage m) {
 
 void SyncEngine::Impl::emit(Event e) { out.emplace_back(EventAction{std::move(e)}); }
 
-void SyncEngine::Impl::misbehaved(const NodeId& peer, Errc errc, std::string detail) {
+void SyncEngine::Impl::misbehaved(NodeId peer, Errc errc, std::string detail) {
   if (!peers.contains(peer)) return;
   ++stats.misbehaving_peers;
   emit({.kind = EventKind::peer_misbehaved, .peer = peer, .errc = errc, .detail = detail});
@@ -162,6 +162,7 @@ void SyncEngine::Impl::misbehaved(const NodeId& peer, Errc errc, std::string det
 void SyncEngine::Impl::drop_peer(const NodeId& id) {
   auto it = peers.find(id);
   if (it == peers.end()) return;
+  sched_dirty = true;
   std::vector<std::uint64_t> ids(it->second.fetches.begin(), it->second.fetches.end());
   for (auto f : ids) end_fetch(f, false);
   for (auto b = push_buffer.begin(); b != push_buffer.end();) {
@@ -183,7 +184,7 @@ std::optional<std::uint64_t> SyncEngine::Impl::deadline() const {
     if (!p.have_queue.empty()) take(p.have_flush_at);
   }
   for (const auto& [id, f] : fetches) take(f.deadline);
-  for (const auto& [key, b] : push_buffer) take(b.expires);
+  if (!push_expiry.empty()) take(push_expiry.front().first);  // may be stale: an early wake-up
   return d;
 }
 
@@ -225,6 +226,7 @@ SyncEngine::~SyncEngine() = default;
 void SyncEngine::set_roster(std::vector<NodeId> roster, std::uint64_t now_ms) {
   impl_->now = now_ms;
   impl_->apply_roster(std::move(roster));
+  impl_->sched_dirty = true;
   impl_->schedule();
   impl_->rearm();
 }
@@ -306,6 +308,7 @@ void SyncEngine::on_timer(std::uint64_t now_ms) {
     if (f.deadline <= now_ms) expired.push_back(id);
   for (auto id : expired) I.end_fetch(id, true);
   I.expire_buffer();
+  I.sched_dirty = true;
   for (auto& [id, p] : I.peers) {
     if (!p.have_queue.empty() && p.have_flush_at <= now_ms) I.flush_haves(p);
     if (p.next_probe_at <= now_ms) {

@@ -153,9 +153,15 @@ struct SyncEngine::Impl {
   std::map<std::uint64_t, Fetch> fetches;
   std::uint64_t next_request_id = 1;
   std::set<std::uint32_t> wanted;  // slots some peer holds beyond pending
+  // Something schedule() depends on changed (wanted, fetches, budget, peers);
+  // it is called after every input and does nothing otherwise.
+  bool sched_dirty = true;
   std::map<std::uint64_t, InflightApply> applies;
   std::uint64_t next_apply_id = 1;
   std::map<std::pair<std::uint32_t, std::uint64_t>, BufferedPush> push_buffer;
+  // Expiry order of push_buffer (insertion order, as expiry = now + ttl);
+  // entries may be stale (already drained) and are skipped lazily.
+  std::deque<std::pair<std::uint64_t, std::pair<std::uint32_t, std::uint64_t>>> push_expiry;
 
   std::size_t inflight_bytes = 0;
   std::size_t buffered = 0;  // pushes + reorder + uncovered
@@ -174,7 +180,7 @@ struct SyncEngine::Impl {
   void apply_roster(std::vector<NodeId> ids);
   void send(Peer& p, v1::SyncMessage m);
   void emit(Event e);
-  void misbehaved(const NodeId& peer, Errc errc, std::string detail);
+  void misbehaved(NodeId peer, Errc errc, std::string detail);  // by value: it may name the Peer it drops
   void drop_peer(const NodeId& peer);
   void dispatch(Peer& p, const v1::SyncMessage& m);
   void rearm();

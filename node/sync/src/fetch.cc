@@ -23,12 +23,15 @@ void SyncEngine::Impl::consider(std::uint32_t s) {
   for (const auto& [id, p] : peers) {
     if (known_seq(p, s) > o.pending.value) {
       wanted.insert(s);
+      sched_dirty = true;
       return;
     }
   }
 }
 
 void SyncEngine::Impl::schedule() {
+  if (!sched_dirty) return;
+  sched_dirty = false;
   for (auto it = wanted.begin(); it != wanted.end();) {
     const std::uint32_t s = *it;
     const OriginState& o = origins[s];
@@ -36,7 +39,7 @@ void SyncEngine::Impl::schedule() {
       it = wanted.erase(it);
       continue;
     }
-    if (fetches.size() >= cfg.max_fetches) break;
+    if (fetches.size() >= cfg.max_fetches || free_budget() < cfg.limits.max_delta_bytes) break;
     it = start_fetch(s) ? wanted.erase(it) : std::next(it);
   }
   std::vector<std::uint64_t> ids;
@@ -124,6 +127,7 @@ void SyncEngine::Impl::top_up(Fetch& f) {
 void SyncEngine::Impl::end_fetch(std::uint64_t id, bool timed_out) {
   auto it = fetches.find(id);
   if (it == fetches.end()) return;
+  sched_dirty = true;
   Fetch& f = it->second;
   credit_outstanding -= f.credit_bytes;
   buffered -= f.reorder_bytes + f.uncovered_bytes;
@@ -363,6 +367,7 @@ void SyncEngine::Impl::applied(const ApplyResult& r) {
   InflightApply a = std::move(it->second);
   applies.erase(it);
   inflight_bytes -= a.bytes;
+  sched_dirty = true;
   OriginState& o = origins[a.slot];
   const Seq before = o.stored;
   refresh_head(a.slot);
@@ -402,8 +407,12 @@ void SyncEngine::Impl::check_catch_up_done() {
     bool busy = false;
     for (auto f : p.fetches)
       if (!fetches.at(f).probe) busy = true;
+    if (busy) continue;
     for (std::uint32_t s : wanted)
-      if (known_seq(p, s) > origins[s].pending.value) busy = true;
+      if (known_seq(p, s) > origins[s].pending.value) {
+        busy = true;
+        break;
+      }
     if (busy) continue;
     p.catching_up = false;
     p.state = PeerState::in_sync;

@@ -152,6 +152,7 @@ void SyncEngine::Impl::on_push(Peer& p, const v1::SyncPush& m) {
   }
   ++stats.pushes_buffered;
   buffered += bytes;
+  push_expiry.emplace_back(now + cfg.buffer_ttl_ms, std::make_pair(s, d->seq.value));
   push_buffer.emplace(std::make_pair(s, d->seq.value),
                       BufferedPush{std::move(d.value()), bytes, now + cfg.buffer_ttl_ms, p.id});
   consider(s);
@@ -165,6 +166,7 @@ void SyncEngine::Impl::drain_buffer(std::uint32_t s) {
     buffered -= lo->second.bytes;
     lo = push_buffer.erase(lo);
   }
+  while (!push_expiry.empty() && !push_buffer.contains(push_expiry.front().second)) push_expiry.pop_front();
   auto it = push_buffer.find({s, o.pending.value + 1});
   if (it == push_buffer.end()) return;
   BufferedPush b = std::move(it->second);
@@ -180,14 +182,14 @@ void SyncEngine::Impl::drain_buffer(std::uint32_t s) {
 }
 
 void SyncEngine::Impl::expire_buffer() {
-  for (auto it = push_buffer.begin(); it != push_buffer.end();) {
-    if (it->second.expires <= now) {
+  while (!push_expiry.empty() && push_expiry.front().first <= now) {
+    auto it = push_buffer.find(push_expiry.front().second);
+    if (it != push_buffer.end() && it->second.expires <= now) {
       buffered -= it->second.bytes;
       ++stats.pushes_dropped;
-      it = push_buffer.erase(it);
-    } else {
-      ++it;
+      push_buffer.erase(it);
     }
+    push_expiry.pop_front();
   }
 }
 

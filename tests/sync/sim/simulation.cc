@@ -92,7 +92,7 @@ class Simulation {
   void equivocate();
   // invariants
   void check_step(Node& n);
-  void check_capacity(Node& n);
+  void check_capacity(Node& n, std::span<const VerifiedDelta> changed);
   bool converged(std::string* why);
   void fail(const std::string& what);
   void log(const std::string& s) {
@@ -178,7 +178,7 @@ void Simulation::build() {
   drop_ = chance(0.7) ? std::uniform_real_distribution<double>(0, 0.12)(rng_) : 0;
   dup_ = chance(0.5) ? std::uniform_real_distribution<double>(0, 0.06)(rng_) : 0;
   max_delay_ = uniform(2, 150);
-  chaos_end_ = uniform(5000, 10000);
+  chaos_end_ = uniform(3000, 7000);
   mode_ = chance(0.5) ? sync::PushMode::eager : sync::PushMode::lazy;
   have_delay_ = chance(0.5) ? 0 : uniform(5, 40);
   // A ring keeps the graph connected; chords add redundancy.
@@ -308,12 +308,12 @@ void Simulation::author(Node& n) {
       if (!d.ok()) return fail("author on node " + std::to_string(n.index) + ": " + d.error().message());
       acked_.push_back({d->origin, d->seq, d->id});
       ++result_.authored;
-      check_capacity(n);
+      check_capacity(n, std::span<const VerifiedDelta>(&*d, 1));
       n.engine->on_local_commit(std::span<const VerifiedDelta>(&*d, 1), now_);
       drain(n);
     }
   }
-  const std::uint64_t next = now_ + uniform(100, 900);
+  const std::uint64_t next = now_ + uniform(150, 1000);
   if (next < chaos_end_) push({.time = next, .kind = Ev::author, .a = n.index});
 }
 
@@ -322,8 +322,9 @@ void Simulation::apply_one(Node& n) {
   if (!n.alive || n.applies.empty()) return;
   sync::ApplyBatchAction ap = std::move(n.applies.front());
   n.applies.pop_front();
+  std::vector<VerifiedDelta> batch = ap.deltas;
   Status st = n.store->apply(std::move(ap.deltas));
-  check_capacity(n);
+  check_capacity(n, batch);
   n.engine->on_batch_applied({ap.apply_id, st}, now_);
   if (!n.applies.empty()) {
     n.apply_scheduled = true;
@@ -449,8 +450,24 @@ void Simulation::check_step(Node& n) {
     fail("node " + std::to_string(n.index) + " buffers too many pushes");
 }
 
-void Simulation::check_capacity(Node& n) {
-  for (const auto& p : n.store->records(v1::PLACEMENT)) {
+// Confirmed slots only change where a decision, a request or a placement
+// write lands (a cancel only frees slots), so those placements are checked
+// after each commit on the node that committed it; every placement is
+// checked again at the end.
+void Simulation::check_capacity(Node& n, std::span<const VerifiedDelta> changed) {
+  std::set<RecordKey> touched;
+  for (const auto& d : changed)
+    for (const auto& op : d.body.ops()) {
+      std::optional<RecordKey> k;
+      if (op.has_decide()) k = RecordKey::from_proto(v1::PLACEMENT, op.decide().placement());
+      if (op.has_write() && op.write().has_placement()) k = RecordKey::from_proto(v1::PLACEMENT, op.write().id());
+      // A decision that arrived before its request counts once the request does.
+      if (op.has_write() && op.write().has_reservation())
+        k = RecordKey::from_proto(v1::PLACEMENT, op.write().reservation().placement());
+      if (k) touched.insert(*k);
+    }
+  for (const auto& key : touched) {
+    const RecordEntry p{key, {}};
     for (const auto& w : n.store->availability(p.key)) {
       if (w.confirmed > w.capacity)
         fail("node " + std::to_string(n.index) + " confirms " + std::to_string(w.confirmed) + " slots of window " +
@@ -467,7 +484,20 @@ bool Simulation::converged(std::string* why) {
     if (!vv.ok()) return std::string("unreadable");
     auto sorted = *vv;
     std::sort(sorted.begin(), sorted.end(), [](auto& a, auto& b) { return a.first < b.first; });
-    for (const auto& [o, h] : sorted) os << o.hex().substr(0, 6) << ":" << h.seq.value << "/" << h.id.hex().substr(0, 6) << "/" << h.frozen_at.value << " ";
+    for (const auto& [o, h] : sorted) {
+      // A frozen origin counts up to the delta before its fork; what a store
+      // keeps of its branch beyond that legitimately differs between nodes.
+      std::uint64_t seq = h.seq.value;
+      DeltaId id = h.id;
+      if (h.frozen_at.value != 0 && seq >= h.frozen_at.value) {
+        seq = h.frozen_at.value - 1;
+        id = DeltaId{};
+        auto ds = n.store->deltas_from(o, Seq{seq}, 1, 1 << 20);
+        if (seq > 0 && ds.ok() && !ds->empty()) id = compute_delta_id(ds->front().body(), ds->front().signature());
+      }
+      if (seq == 0 && h.frozen_at.value == 0) continue;
+      os << o.hex().substr(0, 6) << ":" << seq << "/" << id.hex().substr(0, 6) << "/" << h.frozen_at.value << " ";
+    }
     return os.str();
   };
   const Node& first = *nodes_[0];
@@ -521,6 +551,11 @@ SimResult Simulation::run() {
     if (now_ >= next_check) {
       if (converged(&why)) {
         result_.converged_ms = now_ - healed_at;
+        for (auto& n : nodes_) {
+          for (const auto& p : n->store->records(v1::PLACEMENT))
+            for (const auto& w : n->store->availability(p.key))
+              if (w.confirmed > w.capacity) fail("node " + std::to_string(n->index) + " overbooks a window at the end");
+        }
         break;
       }
       next_check = now_ + 100;

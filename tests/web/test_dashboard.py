@@ -37,7 +37,6 @@ import harness  # noqa: E402
 from harness import Federation, cli, wait_until  # noqa: E402
 
 ARTIFACTS = os.environ.get("CONECT_WEB_ARTIFACTS") or os.path.join(HERE, "..", "..", "web", "test-artifacts")
-DOC_IMAGES = os.path.join(HERE, "..", "..", "docs", "img")
 WAIT = 60  # seconds; a deadline, not a pause
 
 
@@ -354,7 +353,8 @@ class Suite:
         got = d.wait("every window on the timeline",
                      lambda _: (lambda bars: bars if {(b["id"], b["window"]) for b in bars} == set(want) else None)(
                          d.js(bars_js)))
-        day_px = 4
+        day_px = int(d.js("return document.getElementById('timeline').dataset.dayPx"))
+        assert 4 <= day_px <= 16, day_px
         epoch = lambda iso: datetime.date.fromisoformat(iso).toordinal()
         first = min(epoch(w["start"]) for w in want.values())
         last = max(epoch(w["end"]) for w in want.values())
@@ -589,19 +589,6 @@ class Suite:
         d.shot("federation")
         assert d.same_document()
 
-    def write_doc_images(self):
-        """With CONECT_UPDATE_DOC_IMAGES=1, copies the two doc screenshots."""
-        if os.environ.get("CONECT_UPDATE_DOC_IMAGES") != "1":
-            return
-        os.makedirs(DOC_IMAGES, exist_ok=True)
-        for shots, doc in ((("dashboard-1280", "dashboard-own"), "dashboard"), (("timeline-after-booking", "timeline-1280"), "timeline"),
-                           (("dashboard-390",), "dashboard-phone")):
-            for shot in shots:
-                src = os.path.join(ARTIFACTS, shot + ".png")
-                if os.path.exists(src):
-                    shutil.copy(src, os.path.join(DOC_IMAGES, doc + ".png"))
-                    break
-
     def close(self):
         for d in self.browsers:
             try:
@@ -645,7 +632,6 @@ def main():
                             print("  console:", json.dumps(errors[-5:]))
                     except Exception:
                         pass
-        suite.write_doc_images()
         for note in suite.notes:
             print(note)
     finally:

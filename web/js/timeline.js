@@ -9,7 +9,8 @@ import { IncrementalList } from './incremental.js';
 import { barStyle, slotSummary, windowDates } from './bars.js';
 import { placementTitle } from './placements.js';
 
-const DAY_PX = 4; // a week is 28px wide
+const MIN_DAY_PX = 4; // a week at least 28px wide
+const MAX_DAY_PX = 16;
 const MAX_WEEKS = 156;
 
 export class TimelineView {
@@ -28,11 +29,29 @@ export class TimelineView {
       render: (p) => this.row(p),
     });
     this.rangeKey = '';
+    this.dayPx = MIN_DAY_PX;
+    this.last = null;
+    let timer = 0;
+    window.addEventListener('resize', () => {
+      clearTimeout(timer);
+      timer = setTimeout(() => this.last && this.show(...this.last), 150);
+    });
+  }
+
+  // Short ranges stretch to the width available; long ones scroll sideways.
+  fitDayPx(weeks) {
+    const main = document.getElementById('main');
+    const label = parseFloat(getComputedStyle(this.root).getPropertyValue('--label')) || 16;
+    const rem = parseFloat(getComputedStyle(document.documentElement).fontSize) || 15;
+    const avail = main.clientWidth - label * rem - 48;
+    return Math.max(MIN_DAY_PX, Math.min(MAX_DAY_PX, Math.floor(avail / (weeks * 7))));
   }
 
   show(placements, filters) {
+    this.last = [placements, filters];
     this.range = this.computeRange(placements, filters);
-    const key = this.range ? `${this.range.start}:${this.range.weeks}` : '';
+    if (this.range) this.dayPx = this.fitDayPx(this.range.weeks);
+    const key = this.range ? `${this.range.start}:${this.range.weeks}:${this.dayPx}` : '';
     if (key !== this.rangeKey) {
       this.rangeKey = key;
       this.paintHead();
@@ -75,20 +94,23 @@ export class TimelineView {
     this.head.replaceChildren();
     if (!this.range) return;
     const { start, weeks } = this.range;
-    const months = h('div', { class: 'tl-months', style: `width:${weeks * 7 * DAY_PX}px` });
-    const cells = h('div', { class: 'tl-weeks', style: `width:${weeks * 7 * DAY_PX}px` });
+    const px = this.dayPx;
+    const months = h('div', { class: 'tl-months', style: `width:${weeks * 7 * px}px` });
+    const cells = h('div', { class: 'tl-weeks', style: `width:${weeks * 7 * px}px` });
     let lastMonth = -1;
     for (let i = 0; i < weeks; i++) {
       const ms = start + i * 7 * DAY_MS;
       const month = new Date(ms + 3 * DAY_MS).getUTCMonth();
       if (month !== lastMonth) {
-        months.append(h('span', { class: 'tl-month', style: `left:${i * 7 * DAY_PX}px` }, formatMonth(ms + 3 * DAY_MS)));
+        months.append(h('span', { class: 'tl-month', style: `left:${i * 7 * px}px` }, formatMonth(ms + 3 * DAY_MS)));
         lastMonth = month;
       }
       cells.append(h('span', { class: 'tl-week', title: t('week', { n: isoWeek(ms) }) }, String(isoWeek(ms))));
     }
     this.head.append(h('div', { class: 'tl-corner' }), h('div', { class: 'tl-scale' }, months, cells));
-    this.root.style.setProperty('--tl-width', `${weeks * 7 * DAY_PX}px`);
+    this.root.style.setProperty('--tl-width', `${weeks * 7 * px}px`);
+    this.root.style.setProperty('--tl-week', `${7 * px}px`);
+    this.root.dataset.dayPx = String(px); // tests read the scale
   }
 
   row(p) {
@@ -107,7 +129,7 @@ export class TimelineView {
           'div',
           {
             class: 'tl-window bar' + (w.free === 0 ? ' full' : '') + (w.overbooked ? ' overbooked' : ''),
-            style: `${barStyle(w)}left:${left * DAY_PX}px;width:${width * DAY_PX}px`,
+            style: `${barStyle(w)}left:${left * this.dayPx}px;width:${width * this.dayPx}px`,
             title: label,
             role: 'listitem',
             dataset: { window: w.id, free: w.free },

@@ -632,6 +632,8 @@ def main():
                             print("  console:", json.dumps(errors[-5:]))
                     except Exception:
                         pass
+                for n in suite.fed.nodes:
+                    print(f"  --- last lines of {n.name}'s log:\n" + "\n".join(n.read_log().splitlines()[-8:]))
         for note in suite.notes:
             print(note)
     finally:

@@ -174,7 +174,8 @@ class Peer:
         self.sent.append(self.noise.message3(payload))
         await self.ws.send(self.sent[1])
         i2r, r2i = self.noise.stream_keys()
-        self.push_state, header = sodium.crypto_secretstream_xchacha20poly1305_init_push(i2r)
+        self.push_state = sodium.crypto_secretstream_xchacha20poly1305_state()
+        header = sodium.crypto_secretstream_xchacha20poly1305_init_push(self.push_state, i2r)
         self.pull_key = r2i
         await self.ws.send(header)
         return responder_payload

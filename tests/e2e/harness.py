@@ -96,7 +96,8 @@ class Node:
         self.log = open(self.log_path, "a")
         self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT)
         self.ports = wait_until(f"{self.name} to listen", lambda: self._read_ports(ports_file), timeout=30)
-        self.token = open(os.path.join(self.data, "api.token")).read().strip()
+        with open(os.path.join(self.data, "api.token")) as f:
+            self.token = f.read().strip()
         return self
 
     def _read_ports(self, path):
@@ -118,12 +119,15 @@ class Node:
                 raise AssertionError(f"{self.name} did not stop within {timeout}s after signal {sig}")
         code = self.proc.returncode if self.proc else None
         self.proc = None
+        self.log.close()
         return code
 
     def kill9(self):
         if self.proc and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+        if self.proc:
+            self.log.close()
         self.proc = None
 
     def read_log(self):

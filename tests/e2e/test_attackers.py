@@ -9,6 +9,8 @@ import socket
 import sys
 import unittest
 
+import websockets
+
 sys.path.insert(0, os.path.dirname(__file__))
 from attacker import Identity, Peer, handshake_payload  # noqa: E402
 from harness import Federation, cli, create_organisation, wait_until  # noqa: E402
@@ -175,7 +177,10 @@ class Attacks(unittest.TestCase):
         async def attack():
             p = await Peer(self.port(), self.fedid, self.insider).connect()
             await p.handshake()
-            await p.ws.send(os.urandom(5 * 1024 * 1024))  # over the 4 MiB default
+            try:
+                await p.ws.send(os.urandom(5 * 1024 * 1024))  # over the 4 MiB default
+            except websockets.ConnectionClosed as e:
+                return e.rcvd is not None and e.rcvd.code == 1009  # "message too big", from the node
             return await p.closed_within()
         self.assertTrue(run(attack()))
 

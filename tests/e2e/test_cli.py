@@ -31,11 +31,13 @@ class InitAndCards(unittest.TestCase):
 
     def test_init_refuses_to_overwrite_an_identity(self):
         n = self.fed.add("Luleå Yrkesgymnasium", "SE")
-        before = open(os.path.join(n.data, "identity.key"), "rb").read()
+        with open(os.path.join(n.data, "identity.key"), "rb") as f:
+            before = f.read()
         p = cli("init", "--name", "Other", "--country", "SE", "--role", "school", data=n.data, check=False)
         self.assertEqual(p.returncode, 1)
         self.assertIn("already initialised", p.stderr)
-        self.assertEqual(open(os.path.join(n.data, "identity.key"), "rb").read(), before)
+        with open(os.path.join(n.data, "identity.key"), "rb") as f:
+            self.assertEqual(f.read(), before)
 
     def test_init_usage_errors(self):
         d = os.path.join(self.fed.root, "x")
@@ -113,7 +115,8 @@ class RunFailsClearly(unittest.TestCase):
     def test_config_typo_names_file_line_and_field(self):
         n = self.fed.add("Lapin ammattiopisto", "FI")
         path = os.path.join(n.data, "node.toml")
-        text = open(path).read().replace("peer_listen =", "peer_lisen =")
+        with open(path) as f:
+            text = f.read().replace("peer_listen =", "peer_lisen =")
         with open(path, "w") as f:
             f.write(text)
         p = cli("run", data=n.data, check=False)

@@ -52,6 +52,11 @@ void Api::add_system_routes() {
   });
   router_.add("POST", "/api/v1/session",
               [this](const HttpRequest& req, const PathParams&) { return create_session(req); });
+  // A one-time login link for the dashboard, as notebook servers print:
+  // `conect-node dashboard` and the demo ask for one with the bearer token.
+  router_.add("POST", "/api/v1/login-codes", [this](const HttpRequest&, const PathParams&) {
+    return json_response(201, {{"code", sessions_.issue_login_code()}, {"expires_in_s", 600}});
+  });
   router_.add("GET", "/api/v1/events", [](const HttpRequest&, const PathParams&) {
     HttpResponse r;
     r.event_stream = true;

@@ -133,8 +133,9 @@ void bench_fold(const testkit::History& h) {
     sink = sink + r.digest().bytes[0];
   });
   double ops_per_delta = static_cast<double>(h.op_count) / static_cast<double>(h.deltas.size());
-  add("operations folded (replica apply)", deltas_per_s * ops_per_delta, "/s",
-      std::to_string(h.deltas.size()) + "-delta history, " + std::to_string(deltas_per_s).substr(0, 8) + " deltas/s");
+  char note[96];
+  std::snprintf(note, sizeof note, "%zu-delta history, %.0f deltas/s", h.deltas.size(), deltas_per_s);
+  add("operations folded (replica apply)", deltas_per_s * ops_per_delta, "/s", note);
 
   Replica full;
   for (const auto& d : h.deltas) (void)full.apply(d);

@@ -279,6 +279,7 @@ class Folder {
   std::vector<std::size_t> decisions_;  // by the placement owner, checked against the request at the end
   std::optional<std::size_t> creation_;  // mobility: the creating write
   bool held_ = false;                    // mobility: an operation waited for the creation
+  std::map<NodeId, Seq> last_seq_;       // per origin, the newest delta folded
   bool cancelled_ = false;
   std::uint64_t updated_ = 0;
 };
@@ -319,6 +320,14 @@ bool Folder::append(std::span<const PositionedOp* const> in) {
   std::vector<const PositionedOp*> fresh = normalise(key_, in);
   if (fresh.empty()) return true;
   if (!ops_.empty() && !(*ops_.back() < *fresh.front())) return false;
+  // Each origin's operations must come in later deltas than those folded:
+  // a second operation at a folded (origin, seq, index) (an equivocation),
+  // however it sorts, is settled by normalise() over the whole set.
+  for (const PositionedOp* p : fresh) {
+    auto it = last_seq_.find(p->origin);
+    if (it != last_seq_.end() && p->seq <= it->second) return false;
+  }
+  for (const PositionedOp* p : fresh) last_seq_[p->origin] = std::max(last_seq_[p->origin], p->seq);
   std::size_t first = ops_.size();
   if (key_.type == v1::MOBILITY && !creation_) {
     // The first valid creation in the order fixes the fields that authorise

@@ -564,5 +564,25 @@ TEST_F(MobilityFold, RecordFolderRefusesACreationAfterHeldOperations) {
   EXPECT_EQ(fold_record(mob, both).mobility().host().host_status(), v1::HOST_ACCEPTED);
 }
 
+
+TEST_F(Fold, RecordFolderLeavesEquivocatingCopiesToTheFullFold) {
+  v1::Organisation x, y;
+  x.set_city("X");
+  y.set_city("Y");
+  DeltaId big, small;
+  big.bytes.fill(0xee);
+  small.bytes.fill(0x11);
+  PositionedOp first{a.id(), Seq{5}, Hlc{10}, 0, big, ops::write_organisation(org_a, x, {5})};
+  PositionedOp copy{a.id(), Seq{5}, Hlc{20}, 0, small, ops::write_organisation(org_a, y, {5})};
+  RecordFolder folder(org_a);
+  const PositionedOp* f = &first;
+  const PositionedOp* cp = &copy;
+  ASSERT_TRUE(folder.append(std::span<const PositionedOp* const>(&f, 1)));
+  EXPECT_FALSE(folder.append(std::span<const PositionedOp* const>(&cp, 1)));
+  // The full fold keeps one copy per position whatever the order: the smaller delta id.
+  EXPECT_EQ(fold_record(org_a, {first, copy}).organisation().city(), "Y");
+  EXPECT_EQ(fold_record(org_a, {copy, first}).organisation().city(), "Y");
+}
+
 }  // namespace
 }  // namespace conect

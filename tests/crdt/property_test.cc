@@ -87,20 +87,9 @@ std::size_t rejected_total(const Replica& r) {
   return n;
 }
 
-void check_seed(std::uint64_t seed) {
-  HistoryOptions options;
-  options.seed = seed;
-  options.deltas = kDeltas;
-  options.schools = 3;
-  options.companies = 2 + seed % 2;
-  History h = generate_history(options);
-  ASSERT_GE(h.deltas.size(), kDeltas);
-  ASSERT_GE(h.members.size(), 5u);
-
-  // A replica receives every delta in a random order, with duplicates;
-  // after each delta the placements it touched must not be overbooked.
-  std::mt19937_64 rng(seed * 7919);
-  Replica r;
+// A replica receives every delta in a random order, with duplicates; after
+// each delta the placements it touched must not be overbooked.
+void deliver_checked(Replica& r, const History& h, std::mt19937_64& rng) {
   std::string violation;
   Status s = deliver_shuffled(r, h.deltas, rng, 0.05, [&](const VerifiedDelta& d) {
     if (violation.empty()) violation = capacity_violation(r, touched_placements(r, d));
@@ -112,56 +101,80 @@ void check_seed(std::uint64_t seed) {
   ASSERT_EQ(capacity_violation(r, {h.placements.begin(), h.placements.end()}), "");
   // Exactly the forbidden operations were rejected.
   ASSERT_EQ(rejected_total(r), h.unauthorised_ops);
+}
 
-  // The same set of operations folded in one go, in another order with
-  // duplicates (the replica folded record by record as deltas arrived):
-  // byte-identical records and the same digest.
+// The same set of operations folded in one go, in another order with
+// duplicates (the replica folded record by record as deltas arrived):
+// byte-identical records and the same digest.
+void compare_with_one_fold(const Replica& r, const History& h, std::mt19937_64& rng) {
   std::map<RecordKey, std::vector<PositionedOp>> by_record;
   for (const auto& p : testkit::positioned_ops(h.deltas)) by_record[*op_target(p.op)].push_back(p);
-  for (int round = 0; round < 1; ++round) {
-    StateDigest digest;
-    for (auto& [key, ops] : by_record) {
-      std::vector<const PositionedOp*> refs;
-      for (const auto& p : ops) refs.push_back(&p);
-      std::uniform_int_distribution<std::size_t> pick(0, ops.size() - 1);
-      for (std::size_t k = 0; k < ops.size() / 4; ++k) refs.push_back(&ops[pick(rng)]);
-      std::shuffle(refs.begin(), refs.end(), rng);
-      std::string bytes = serialize_state(fold_record(key, refs));
-      digest.add(record_hash(key, bytes));
-      const ReplicaRecord* held = r.record(key);
-      ASSERT_NE(held, nullptr) << key.text();
-      ASSERT_EQ(bytes, held->bytes) << "record " << key.text() << " (round " << round << ")";
-    }
-    ASSERT_EQ(by_record.size(), r.records().size());
-    ASSERT_EQ(digest.value(), r.digest());
+  StateDigest digest;
+  for (auto& [key, ops] : by_record) {
+    std::vector<const PositionedOp*> refs;
+    for (const auto& p : ops) refs.push_back(&p);
+    std::uniform_int_distribution<std::size_t> pick(0, ops.size() - 1);
+    for (std::size_t k = 0; k < ops.size() / 4; ++k) refs.push_back(&ops[pick(rng)]);
+    std::shuffle(refs.begin(), refs.end(), rng);
+    std::string bytes = serialize_state(fold_record(key, refs));
+    digest.add(record_hash(key, bytes));
+    const ReplicaRecord* held = r.record(key);
+    ASSERT_NE(held, nullptr) << key.text();
+    ASSERT_EQ(bytes, held->bytes) << "record " << key.text();
   }
+  ASSERT_EQ(by_record.size(), r.records().size());
+  ASSERT_EQ(digest.value(), r.digest());
+}
 
-  // Merging partial replicas: idempotent, commutative, associative.
-  if (seed % kMergeEvery != 0) return;
+// Merging partial replicas: idempotent, commutative, associative.
+void check_merge_laws(const History& h, std::mt19937_64& rng) {
   std::vector<Replica> part(3);
   for (auto& p : part) {
     std::size_t limit = std::uniform_int_distribution<std::size_t>(0, h.deltas.size())(rng);
     ASSERT_TRUE(deliver_shuffled(p, h.deltas, rng, 0.0, {}, limit).ok());
   }
-  auto merged = [&](std::initializer_list<int> order) {
-    auto it = order.begin();
-    Replica acc = part[static_cast<std::size_t>(*it)];
-    for (++it; it != order.end(); ++it) EXPECT_TRUE(merge_into(acc, part[static_cast<std::size_t>(*it)], rng).ok());
+  auto merged = [&](std::size_t first, std::size_t second) {
+    Replica acc = part[first];
+    EXPECT_TRUE(merge_into(acc, part[second], rng).ok());
     return acc;
   };
-  Replica ab = merged({0, 1}), ba = merged({1, 0});
+  Replica ab = merged(0, 1), ba = merged(1, 0);
   EXPECT_EQ(ab.digest(), ba.digest());
   EXPECT_EQ(first_difference(ab, ba), "");
-  Replica aa = merged({0, 0});
+  Replica aa = merged(0, 0);
   EXPECT_EQ(aa.digest(), part[0].digest());
   EXPECT_EQ(aa.delta_count(), part[0].delta_count());
-  Replica bc = part[1];
-  ASSERT_TRUE(merge_into(bc, part[2], rng).ok());
+  Replica bc = merged(1, 2);
   Replica a_bc = part[0];
   ASSERT_TRUE(merge_into(a_bc, bc, rng).ok());
   ASSERT_TRUE(merge_into(ab, part[2], rng).ok());  // (a b) c
   EXPECT_EQ(a_bc.digest(), ab.digest());
   EXPECT_EQ(first_difference(a_bc, ab), "");
+  EXPECT_EQ(capacity_violation(ab, {h.placements.begin(), h.placements.end()}), "");
+}
+
+void check_seed(std::uint64_t seed) {
+  HistoryOptions options;
+  options.seed = seed;
+  options.deltas = kDeltas;
+  options.schools = 3;
+  options.companies = 2 + seed % 2;
+  History h = generate_history(options);
+  ASSERT_GE(h.deltas.size(), kDeltas);
+  ASSERT_GE(h.members.size(), 5u);
+  std::mt19937_64 rng(seed * 7919);
+  Replica a;
+  deliver_checked(a, h, rng);
+  if (::testing::Test::HasFatalFailure()) return;
+  compare_with_one_fold(a, h, rng);
+  if (seed % 2 == 1) {  // a second replica, in another order (every other seed, for time)
+    Replica b;
+    deliver_checked(b, h, rng);
+    if (::testing::Test::HasFatalFailure()) return;
+    ASSERT_EQ(b.digest(), a.digest());
+    ASSERT_EQ(first_difference(b, a), "");
+  }
+  if (seed % kMergeEvery == 0) check_merge_laws(h, rng);
 }
 
 class CrdtLaws : public ::testing::TestWithParam<std::uint64_t> {};

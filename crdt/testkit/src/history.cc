@@ -112,6 +112,8 @@ class Generator {
   void step();
   void act();
   bool unauthorised();
+  bool forbidden_write(std::uint64_t kind);
+  bool forbidden_other(std::uint64_t kind);
 
   void create_org();
   void update_org();
@@ -493,9 +495,14 @@ bool Generator::update_contact() {
 // ---------------------------------------------------- operations to be rejected
 
 bool Generator::unauthorised() {
+  std::uint64_t kind = uniform(0, 9);
+  return kind < 5 ? forbidden_write(kind) : forbidden_other(kind);
+}
+
+bool Generator::forbidden_write(std::uint64_t kind) {
   std::uint32_t m = cur_origin_;
   auto earlier = [&](std::size_t g) { return g < cur_ && visible(g, m); };
-  switch (uniform(0, 9)) {
+  switch (kind) {
     case 0: {  // write another member's placement
       auto other = where(placements_, [&](const MPlacement& p) { return p.owner != m && earlier(p.g); });
       if (other.empty()) return false;
@@ -537,6 +544,14 @@ bool Generator::unauthorised() {
       add(ops::create_mobility(x.key, f)[0]);
       return true;
     }
+    default: return false;
+  }
+}
+
+bool Generator::forbidden_other(std::uint64_t kind) {
+  std::uint32_t m = cur_origin_;
+  auto earlier = [&](std::size_t g) { return g < cur_ && visible(g, m); };
+  switch (kind) {
     case 5: {  // move a mobility's status back
       auto mine = where(mobilities_, [&](const MMobility& x) { return x.owner == m && x.status > v1::MOBILITY_DRAFT; });
       if (mine.empty()) return false;

@@ -5,7 +5,8 @@
 // and applies each in turn under the authorship rules. Arrival order and
 // duplicates therefore cannot matter, and every node holding the same
 // deltas computes the same bytes. Storage keeps each record's operations
-// (they are also its audit history) and refolds a record when one arrives.
+// (they are also its audit history) and refolds a record when one arrives;
+// RecordFolder continues a fold instead when the new operations sort last.
 //
 // Rules applied by the fold:
 //   - scalar fields: last writer wins in the total order;
@@ -156,8 +157,9 @@ class RecordFolder {
   RecordFolder& operator=(RecordFolder&&) noexcept;
 
   // Folds `ops` and returns true; or returns false and changes nothing when
-  // one of them sorts before (or at) an operation already folded, or when a
-  // mobility's creation arrives after operations that waited for it. Then
+  // one of them sorts before (or at) an operation already folded, comes from
+  // a delta no later in its origin's chain than one already folded, or is a
+  // mobility's creation arriving after operations that waited for it. Then
   // fold from scratch: a new RecordFolder over every operation.
   bool append(std::span<const PositionedOp* const> ops);
   v1::RecordState state() const;

@@ -226,7 +226,7 @@ class Suite:
         storage = d.js("return JSON.stringify([Object.entries(localStorage), Object.entries(sessionStorage)])")
         assert token not in storage, "the API token was stored in web storage"
         assert d.d.find_element(By.ID, "login-token").get_attribute("value") == "", "token left in the input"
-        session = [c for c in d.d.get_cookies() if c["name"] == "conect_session"]
+        session = [c for c in d.d.get_cookies() if c["name"].startswith("conect_session")]
         assert session and session[0].get("httpOnly") and session[0].get("sameSite") == "Strict", session
         # The same browser reloads into the dashboard without asking again.
         d.d.refresh()

@@ -76,7 +76,7 @@ void Api::add_system_routes() {
 bool Api::authenticated(const HttpRequest& req) {
   if (auto b = bearer(req)) return sessions_.check_token(*b);
   if (auto c = req.header("cookie")) {
-    if (auto id = cookie_value(*c, kSessionCookie)) return sessions_.check_session(*id);
+    if (auto id = cookie_value(*c, cookie_name_)) return sessions_.check_session(*id);
   }
   return false;
 }
@@ -101,7 +101,7 @@ HttpResponse Api::create_session(const HttpRequest& req) {
                           "one-time login code ({\"login\": ...})");
   std::string id = sessions_.create_session();
   auto resp = json_response(201, {{"session", "created"}, {"expires_in_s", session_ttl_ms_ / 1000}});
-  resp.headers.emplace_back("Set-Cookie", std::string(kSessionCookie) + "=" + id +
+  resp.headers.emplace_back("Set-Cookie", cookie_name_ + "=" + id +
                                               "; HttpOnly; SameSite=Strict; Path=/; Max-Age=" +
                                               std::to_string(session_ttl_ms_ / 1000));
   return resp;

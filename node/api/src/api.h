@@ -28,12 +28,19 @@ struct HandlerEnv {
 
 void add_record_routes(Router& router, HandlerEnv& env);
 
+inline constexpr std::string_view kSessionCookie = "conect_session";
+
 class Api {
  public:
   Api(ApiContext context, const ApiOptions& options);
   // Never throws: an exception escaping a handler becomes a 500.
   HttpResponse handle(const HttpRequest& request);
   Sessions& sessions() { return sessions_; }
+  // The session cookie is named per port ("conect_session_7780"): browsers
+  // keep cookies per host, not per port, so two nodes on one machine (the
+  // demo) would otherwise sign each other's dashboards out.
+  void set_port(std::uint16_t port) { cookie_name_ = std::string(kSessionCookie) + "_" + std::to_string(port); }
+  const std::string& cookie_name() const { return cookie_name_; }
   Metrics& metrics() { return *metrics_; }
 
  private:
@@ -51,8 +58,7 @@ class Api {
   Router router_;
   std::unique_ptr<HandlerEnv> env_;
   std::uint64_t session_ttl_ms_;
+  std::string cookie_name_{kSessionCookie};
 };
-
-inline constexpr std::string_view kSessionCookie = "conect_session";
 
 }  // namespace conect::api

@@ -349,6 +349,7 @@ Status HttpServer::start() {
                                      " (choose another --api-listen port, or 0 for any)");
   }
   sh.port = sh.acceptor.local_endpoint(ec).port();
+  sh.api.set_port(sh.port);
   sh.accept();
   return {};
 }

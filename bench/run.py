@@ -1,0 +1,117 @@
+"""Runs every benchmark and prints each figure beside the limit of the
+primitive under it, measured in the same run on the same machine; writes the
+whole result to bench/results/latest.json. Started by scripts/bench.
+
+Each module's bench prints a table on stdout and one JSON object as its last
+JSON line; the multi-process figures come from bench/e2e_bench.py.
+"""
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def last_json(text):
+    for line in reversed(text.strip().splitlines()):
+        line = line.strip()
+        if line.startswith("{"):
+            try:
+                return json.loads(line)
+            except ValueError:
+                continue
+    # Some benches print a pretty multi-line JSON object at the end.
+    start = text.rfind("\n{")
+    return json.loads(text[start:]) if start >= 0 else {}
+
+
+def run(cmd, env=None, timeout=3600):
+    print("$", " ".join(cmd), file=sys.stderr, flush=True)
+    t0 = time.time()
+    p = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
+    sys.stderr.write(p.stdout)
+    if p.returncode != 0:
+        sys.stderr.write(p.stderr)
+        raise SystemExit(f"{cmd[0]} failed with {p.returncode}")
+    return p.stdout, time.time() - t0
+
+
+def machine():
+    cpu = ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "kernel": platform.release(),
+            "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "load_average": os.getloadavg()}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--build", default=os.path.join(HERE, "..", "build", "release"))
+    ap.add_argument("--quick", action="store_true", help="small N everywhere (a smoke run)")
+    ap.add_argument("--full", action="store_true", help="include the 1,000,000-delta catch-up")
+    args = ap.parse_args()
+    b = os.path.abspath(args.build)
+    q = ["--quick"] if args.quick else []
+    results = {"machine": machine(), "modules": {}}
+
+    benches = {
+        "crdt": [f"{b}/bench/crdt/conect_bench_crdt"] + q,
+        "storage": [f"{b}/bench/storage/conect_bench_storage"] + q,
+        "sync": [f"{b}/bench/sync/conect_bench_sync"] + (["--tiny"] if args.quick else []),
+        "api": [f"{b}/bench/api/conect_bench_api"] + q,
+    }
+    for name, cmd in benches.items():
+        out, secs = run(cmd)
+        results["modules"][name] = last_json(out)
+        results["modules"][name]["_seconds"] = secs
+    out, _ = run([f"{b}/bench/net/conect_net_bench", "--benchmark_format=json"] +
+                 (["--benchmark_min_time=0.01"] if args.quick else []))
+    results["modules"]["net"] = json.loads(out)
+
+    env = dict(os.environ, CONECT_NODE=f"{b}/node/cli/conect-node", CONECT_SEED=f"{b}/bench/tools/conect-seed")
+    sizes = ["5000"] if args.quick else (["100000", "1000000"] if args.full else ["100000"])
+    out, _ = run([sys.executable, os.path.join(HERE, "e2e_bench.py"), "--catch-up", *sizes,
+                  "--live-samples", "20" if args.quick else "200"], env=env)
+    results["e2e"] = json.loads(out.strip().splitlines()[-1])
+
+    os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
+    path = os.path.join(HERE, "results", "latest.json")
+    with open(path, "w") as f:
+        json.dump(results, f, indent=2)
+    print_table(results)
+    print(f"\nwritten: {path}")
+
+
+def print_table(r):
+    e2e = r["e2e"]
+    rows = []
+    for c in e2e["catch_up"]:
+        rows.append((f"catch-up of {c['deltas']:,} deltas, B from A (2 processes)",
+                     f"{c['deltas_per_second']:,.0f} deltas/s", "", ""))
+        rows.append(("  bytes on the wire per delta", f"{c['wire_bytes_per_delta']:.0f} B",
+                     f"signed delta {c['signed_delta_bytes']:.0f} B",
+                     f"{c['wire_bytes_per_delta'] / c['signed_delta_bytes']:.2f}x"))
+        rows.append(("  peak RSS source / sink", f"{c['source']['VmHWM'] / 2**20:.0f} / {c['sink']['VmHWM'] / 2**20:.0f} MiB",
+                     "", ""))
+        rows.append(("  idle RssAnon holding the store", f"{c['idle_rss_anon'] / 2**20:.1f} MiB", "", ""))
+        rows.append(("  cold start to /healthz", f"{c['cold_start_seconds'] * 1000:.0f} ms", "", ""))
+    for k, v in e2e["live"].items():
+        rows.append((f"live latency {k.replace('_', ' ')} p50 / p99",
+                     f"{v['p50_ms']:.1f} / {v['p99_ms']:.1f} ms", "", ""))
+    width = max(len(x[0]) for x in rows)
+    print("\n" + "figure".ljust(width), "value".ljust(22), "limit".ljust(28), "ratio")
+    for name, value, limit, ratio in rows:
+        print(name.ljust(width), value.ljust(22), limit.ljust(28), ratio)
+    print("\nPer-module figures with their limits (Ed25519 signs/verifies, BLAKE2b, LMDB puts, handshakes)"
+          " are in the JSON and in each bench's own table above.")
+
+
+if __name__ == "__main__":
+    main()

@@ -272,7 +272,12 @@ Status Store::backup(const fs::path& dir, bool compact) const {
   fs::create_directories(dir, ec);
   if (ec) return Error(Errc::io_error, "cannot create " + dir.string() + ": " + ec.message());
   std::shared_lock lock(impl_->resize_mu);
-  return impl_->env.copy_to(dir, compact);
+  Status s = impl_->env.copy_to(dir, compact);
+  if (!s.ok()) return s;
+  // Like the store itself: readable by the node's user only.
+  fs::permissions(dir / "data.mdb", fs::perms::owner_read | fs::perms::owner_write, ec);
+  fs::permissions(dir, fs::perms::owner_all, ec);
+  return Status::Ok();
 }
 
 Status Store::restore(const fs::path& backup_dir, const fs::path& target) {

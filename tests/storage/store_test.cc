@@ -342,6 +342,8 @@ TEST(StoreBackup, RestoreGivesTheSameStateAndFencesAuthoring) {
     fill(*s, key, 25);
     ASSERT_TRUE(s->put_blob(blake2b256("x"), "sealed").ok());
     ASSERT_TRUE(s->backup(t / "backup").ok());
+    EXPECT_EQ(fs::status(t / "backup" / "data.mdb").permissions() & fs::perms::all,
+              fs::perms::owner_read | fs::perms::owner_write);
     EXPECT_TRUE(s->backup(t / "backup").error().is(Errc::already_exists));
     digest = *s->digest();
     vv = *s->version_vector();

@@ -143,7 +143,8 @@ struct Options {
   double rate = 1000;            // deltas authored per virtual second, federation-wide
   std::uint64_t latency_ms = 50;  // one-way, +/- 50%
   bool json_only = false;
-  bool eager_flood = true;  // also run eager push without pruning (slow at scale)
+  bool eager_flood = true;
+  bool trace = false;  // also run eager push without pruning (slow at scale)
 };
 
 // A time wheel of messages and timers, 1 ms resolution.
@@ -294,6 +295,18 @@ Figures propagate(const Options& opt, PushMode mode, bool prune, const Pool& poo
         f.converged = true;
         break;
       }
+      if (opt.trace && now % 250 == 0) {
+        std::uint64_t fetches = 0, timeouts = 0, dropped = 0;
+        for (const auto& e : engines) {
+          fetches += e->stats().requests_sent;
+          timeouts += e->stats().requests_timed_out;
+          dropped += e->stats().pushes_dropped;
+        }
+        std::fprintf(stderr, "t=%llu missing=%llu requests=%llu timeouts=%llu pushes_dropped=%llu\n",
+                     static_cast<unsigned long long>(now), static_cast<unsigned long long>(goal - held),
+                     static_cast<unsigned long long>(fetches), static_cast<unsigned long long>(timeouts),
+                     static_cast<unsigned long long>(dropped));
+      }
     }
   }
   f.converge_ms = now - f.last_write_ms;
@@ -361,6 +374,7 @@ int main(int argc, char** argv) {
     else if (a == "--latency-ms") opt.latency_ms = next();
     else if (a == "--json-only") opt.json_only = true;
     else if (a == "--no-flood") opt.eager_flood = false;
+    else if (a == "--trace") opt.trace = true;
     else if (a == "--tiny") {
       opt.nodes = 24;
       opt.deltas = 600;

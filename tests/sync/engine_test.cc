@@ -65,7 +65,8 @@ TEST_F(EngineTest, CatchUpExactMessages) {
   const auto& req = w.sent[3].msg.request();
   EXPECT_EQ(req.origin(), w.node(0).id().raw());
   EXPECT_EQ(req.from(), 1u);
-  EXPECT_EQ(req.until(), 0u);
+  EXPECT_EQ(req.until(), 5u);  // what the peer showed, no more
+  EXPECT_EQ(req.max_count(), 5u);
   const auto& batch = w.sent[4].msg.batch();
   EXPECT_EQ(batch.request_id(), req.request_id());
   EXPECT_EQ(batch.first_seq(), 1u);

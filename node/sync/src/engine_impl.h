@@ -28,6 +28,10 @@ struct NodeIdHash {
 
 inline constexpr std::uint32_t kNoSlot = 0xffffffffu;
 inline constexpr std::uint64_t kNoLimit = ~std::uint64_t{0};
+// Bytes of credit reserved per delta expected when a fetch starts (deltas
+// are a few hundred bytes; the responder stops at the credit and the
+// requester tops it up if they are larger).
+inline constexpr std::uint64_t kCreditPerDeltaEstimate = 2048;
 
 struct OriginState {
   NodeId id;

@@ -63,15 +63,24 @@ bool SyncEngine::Impl::start_fetch(std::uint32_t s) {
     if (best == nullptr || k > known_seq(*best, s)) best = &p;
   }
   if (!any) return true;
-  const std::size_t credit = std::min(cfg.window_bytes, free_budget());
-  if (best == nullptr || credit < cfg.limits.max_delta_bytes) return false;
+  if (best == nullptr) return false;
+  // Ask for what the peer showed, no more (the stream then ends by itself),
+  // and reserve credit for that much: a short gap must not tie up a whole
+  // window of the budget, or few fetches could run at once. One delta of
+  // the largest size always fits, so the stream can always make progress.
+  const std::uint64_t target = std::min(known_seq(*best, s), o.limit());
+  const std::uint64_t expected = target - o.pending.value;
+  const std::size_t want_bytes = static_cast<std::size_t>(
+      std::clamp<std::uint64_t>(expected * kCreditPerDeltaEstimate, cfg.limits.max_delta_bytes, cfg.window_bytes));
+  const std::size_t credit = std::min(want_bytes, free_budget());
+  if (credit < cfg.limits.max_delta_bytes) return false;
   Fetch f;
   f.id = next_request_id++;
   f.peer = best->id;
   f.slot = s;
   f.next_seq = o.pending.value + 1;
-  f.until = o.limit() == kNoLimit ? 0 : o.limit();
-  f.credit_count = cfg.window_count;
+  f.until = target;
+  f.credit_count = std::min<std::uint64_t>(cfg.window_count, expected);
   f.credit_bytes = credit;
   f.deadline = now + cfg.request_timeout_ms;
   credit_outstanding += credit;
@@ -105,10 +114,24 @@ bool SyncEngine::Impl::start_fetch(std::uint32_t s) {
 
 void SyncEngine::Impl::top_up(Fetch& f) {
   if (f.ended || f.probe) return;
-  if (f.credit_bytes >= cfg.window_bytes / 2 && f.credit_count >= cfg.window_count / 2) return;
-  const std::size_t add_bytes = std::min(cfg.window_bytes - std::min(cfg.window_bytes, f.credit_bytes), free_budget());
-  const std::size_t add_count = cfg.window_count - std::min<std::size_t>(cfg.window_count, f.credit_count);
-  if (add_bytes == 0 || f.credit_bytes + add_bytes < cfg.limits.max_delta_bytes) return;
+  // Deltas of the range not yet received (reordered batches count as received).
+  std::uint64_t remaining = f.until + 1 - std::min(f.until + 1, f.next_seq);
+  for (const auto& [first, b] : f.reorder)
+    remaining -= std::min<std::uint64_t>(remaining, static_cast<std::uint64_t>(b.deltas_size()));
+  if (remaining == 0) return;
+  const std::uint64_t want_count = std::min<std::uint64_t>(cfg.window_count, remaining);
+  const std::uint64_t want_bytes =
+      std::clamp<std::uint64_t>(remaining * kCreditPerDeltaEstimate, cfg.limits.max_delta_bytes, cfg.window_bytes);
+  // Top up when the credit left cannot carry the rest, and only by a useful
+  // amount: half a window, or whatever completes the range.
+  if (f.credit_count >= want_count && f.credit_bytes >= cfg.limits.max_delta_bytes) return;
+  const std::size_t add_count = static_cast<std::size_t>(want_count - std::min(want_count, f.credit_count));
+  const std::size_t add_bytes = static_cast<std::size_t>(
+      std::min<std::uint64_t>(want_bytes - std::min<std::uint64_t>(want_bytes, f.credit_bytes), free_budget()));
+  if (f.credit_bytes + add_bytes < cfg.limits.max_delta_bytes) return;
+  if (add_count < std::min(want_count, cfg.window_count / 2) && f.credit_count > 0 &&
+      f.credit_bytes >= cfg.limits.max_delta_bytes)
+    return;
   f.credit_bytes += add_bytes;
   f.credit_count += add_count;
   credit_outstanding += add_bytes;

@@ -118,8 +118,8 @@ struct SyncConfig {
   // Credit window of one request.
   std::size_t window_count = 512;
   std::size_t window_bytes = 4u << 20;
-  std::size_t max_fetches = 16;
-  std::size_t max_fetches_per_peer = 4;
+  std::size_t max_fetches = 64;
+  std::size_t max_fetches_per_peer = 16;
   // Requests a responder keeps open per peer (oldest evicted).
   std::size_t max_serving_per_peer = 8;
   // Pushes that fail their own signature before the peer is disconnected.

@@ -26,6 +26,9 @@ Result<NodeFiles> NodeFiles::load(const DataDir& dir) {
 Result<std::unique_ptr<storage::Store>> NodeFiles::open_store() const {
   storage::StoreOptions options;
   options.map_size = config.map_size_mib << 20;
+  // A full map doubles (sparse address space, not disk) rather than stopping
+  // the node; past 16 times the configured size it reports storage_full.
+  options.max_map_size = options.map_size * 16;
   auto store = storage::Store::open(dir.store(), options);
   if (!store.ok()) return store.error();
   auto own = (*store)->own_id();

@@ -311,6 +311,28 @@ TEST_F(EngineTest, UntrustedOriginIsSkippedNotFatal) {
   EXPECT_EQ(w.node(1).log.seq(stranger.id()), 0u);
 }
 
+TEST_F(EngineTest, RosterDifferencesAreSkippedNotFatal) {
+  Author x(60, test_federation());
+  Wire w2;
+  TestNode& a = w2.add(1, {x.id()});  // a trusts x, b does not
+  TestNode& b = w2.add(2);
+  ASSERT_TRUE(a.log.apply({x.next(), x.next()}).ok());
+  for (int k = 0; k < 3; ++k) ASSERT_TRUE(a.log.apply({a.author.next()}).ok());
+  w2.start();
+  w2.connect(1, 0);
+  w2.run();
+  EXPECT_EQ(b.log.seq(a.id()), 3u);  // what both trust converges
+  EXPECT_EQ(b.log.seq(x.id()), 0u);  // what b does not trust never lands
+  EXPECT_GT(b.engine->stats().untrusted_skipped, 0u);
+  EXPECT_TRUE(a.disconnects.empty());
+  EXPECT_TRUE(b.disconnects.empty());
+  // Summaries name origins in full when the rosters differ (no shared index).
+  for (const auto& s : w2.sent)
+    if (s.msg.has_summary()) {
+      for (const auto& e : s.msg.summary().entries()) EXPECT_EQ(e.index(), 0u);
+    }
+}
+
 TEST_F(EngineTest, ResumedCatchUpStartsFromTheStoredHead) {
   SyncConfig cfg;
   cfg.window_count = 4;

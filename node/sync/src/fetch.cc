@@ -71,7 +71,8 @@ bool SyncEngine::Impl::start_fetch(std::uint32_t s) {
   const std::uint64_t target = std::min(known_seq(*best, s), o.limit());
   const std::uint64_t expected = target - o.pending.value;
   const std::size_t want_bytes = static_cast<std::size_t>(
-      std::clamp<std::uint64_t>(expected * kCreditPerDeltaEstimate, cfg.limits.max_delta_bytes, cfg.window_bytes));
+      std::clamp<std::uint64_t>(std::min<std::uint64_t>(expected, cfg.window_count) * kCreditPerDeltaEstimate,
+                                cfg.limits.max_delta_bytes, cfg.window_bytes));
   const std::size_t credit = std::min(want_bytes, free_budget());
   if (credit < cfg.limits.max_delta_bytes) return false;
   Fetch f;
@@ -115,13 +116,14 @@ bool SyncEngine::Impl::start_fetch(std::uint32_t s) {
 void SyncEngine::Impl::top_up(Fetch& f) {
   if (f.ended || f.probe) return;
   // Deltas of the range not yet received (reordered batches count as received).
-  std::uint64_t remaining = f.until + 1 - std::min(f.until + 1, f.next_seq);
+  const std::uint64_t end = std::min(f.until, kNoLimit - 1) + 1;  // a peer may claim any seq
+  std::uint64_t remaining = end - std::min(end, f.next_seq);
   for (const auto& [first, b] : f.reorder)
     remaining -= std::min<std::uint64_t>(remaining, static_cast<std::uint64_t>(b.deltas_size()));
   if (remaining == 0) return;
   const std::uint64_t want_count = std::min<std::uint64_t>(cfg.window_count, remaining);
   const std::uint64_t want_bytes =
-      std::clamp<std::uint64_t>(remaining * kCreditPerDeltaEstimate, cfg.limits.max_delta_bytes, cfg.window_bytes);
+      std::clamp<std::uint64_t>(want_count * kCreditPerDeltaEstimate, cfg.limits.max_delta_bytes, cfg.window_bytes);
   // Top up when the credit left cannot carry the rest, and only by a useful
   // amount: half a window, or whatever completes the range.
   if (f.credit_count >= want_count && f.credit_bytes >= cfg.limits.max_delta_bytes) return;

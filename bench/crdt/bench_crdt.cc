@@ -88,7 +88,8 @@ void bench_sign(const testkit::History& h) {
       ++seq;
     }
   });
-  add("deltas built and signed", built, "/s", "build_delta: " + std::to_string(static_cast<int>(100 * built / raw)) + "% of raw");
+  add("deltas built and signed", built, "/s",
+      "build_delta: " + std::to_string(static_cast<int>(100 * built / raw)) + "% of raw");
 }
 
 void bench_verify(const testkit::History& h) {
@@ -100,15 +101,18 @@ void bench_verify(const testkit::History& h) {
   crypto_sign_detached(sig, nullptr, reinterpret_cast<const unsigned char*>(input.data()), input.size(), sk.data());
   double raw = rate(100, [&] {
     for (int i = 0; i < 100; ++i)
-      sink = sink + crypto_sign_verify_detached(sig, reinterpret_cast<const unsigned char*>(input.data()), input.size(), pk.data());
+      sink = sink + crypto_sign_verify_detached(sig, reinterpret_cast<const unsigned char*>(input.data()), input.size(),
+                                                pk.data());
   });
   add("raw Ed25519 verifications", raw, "/s", "crypto_sign_verify_detached");
 
   std::size_t n = std::min<std::size_t>(h.deltas.size(), 500);
   double single = rate(n, [&] {
-    for (std::size_t i = 0; i < n; ++i) sink = sink + verify_single(testkit::test_federation(), h.deltas[i].signed_delta).ok();
+    for (std::size_t i = 0; i < n; ++i)
+      sink = sink + verify_single(testkit::test_federation(), h.deltas[i].signed_delta).ok();
   });
-  add("single deltas verified", single, "/s", "verify_single: " + std::to_string(static_cast<int>(100 * single / raw)) + "% of raw");
+  add("single deltas verified", single, "/s",
+      "verify_single: " + std::to_string(static_cast<int>(100 * single / raw)) + "% of raw");
 
   // One origin's chain of 1,000, checked as one range: links + last signature.
   testkit::Author a(9);

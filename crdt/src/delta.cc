@@ -25,15 +25,14 @@ DeltaId compute_delta_id(std::string_view body, std::string_view signature) {
   len.clear();
   append_u32be(len, static_cast<std::uint32_t>(signature.size()));
   crypto_generichash_update(&st, reinterpret_cast<const unsigned char*>(len.data()), len.size());
-  crypto_generichash_update(&st, reinterpret_cast<const unsigned char*>(signature.data()),
-                            signature.size());
+  crypto_generichash_update(&st, reinterpret_cast<const unsigned char*>(signature.data()), signature.size());
   DeltaId id;
   crypto_generichash_final(&st, id.data(), id.size());
   return id;
 }
 
-VerifiedDelta build_delta(const KeyPair& key, const FederationId& federation, Seq seq,
-                          const DeltaId& prev, Hlc hlc, const DeltaDraft& draft) {
+VerifiedDelta build_delta(const KeyPair& key, const FederationId& federation, Seq seq, const DeltaId& prev, Hlc hlc,
+                          const DeltaDraft& draft) {
   VerifiedDelta d;
   d.body.set_federation(federation.raw());
   d.body.set_origin(key.public_key().raw());
@@ -68,10 +67,10 @@ Result<VerifiedDelta> decode_delta(const FederationId& federation, std::string_v
 
 Result<VerifiedDelta> decode_delta(const FederationId& federation, v1::SignedDelta signed_delta) {
   if (signed_delta.body().size() + signed_delta.signature().size() > kMaxDeltaBytes)
-    return Error(Errc::limit_exceeded, "signed delta exceeds the limit of " + std::to_string(kMaxDeltaBytes) + " bytes");
+    return Error(Errc::limit_exceeded,
+                 "signed delta exceeds the limit of " + std::to_string(kMaxDeltaBytes) + " bytes");
   VerifiedDelta d;
-  if (!d.body.ParseFromString(signed_delta.body()))
-    return Error(Errc::malformed_body, "delta body does not parse");
+  if (!d.body.ParseFromString(signed_delta.body())) return Error(Errc::malformed_body, "delta body does not parse");
   if (signed_delta.signature().size() != crypto_sign_BYTES)
     return Error(Errc::malformed_body, "signature is not 64 bytes");
   auto origin = NodeId::from_raw(d.body.origin());
@@ -81,8 +80,8 @@ Result<VerifiedDelta> decode_delta(const FederationId& federation, v1::SignedDel
   d.hlc = Hlc{d.body.hlc()};
   if (d.seq.value == 0) return Error(Errc::malformed_body, "sequence number 0 of " + origin->hex().substr(0, 16));
   if (d.body.federation() != federation.raw())
-    return Error(Errc::wrong_federation, seq_label(d) + " belongs to federation " +
-                                             to_hex(d.body.federation()) + ", not " + federation.hex());
+    return Error(Errc::wrong_federation,
+                 seq_label(d) + " belongs to federation " + to_hex(d.body.federation()) + ", not " + federation.hex());
   if (d.seq.value == 1) {
     if (!d.body.prev().empty()) return Error(Errc::malformed_body, seq_label(d) + ": first delta names a predecessor");
   } else {
@@ -108,8 +107,7 @@ Result<VerifiedDelta> verify_single(const FederationId& federation, v1::SignedDe
   return d;
 }
 
-Result<std::vector<VerifiedDelta>> verify_range(const FederationId& federation,
-                                                const DeltaId& expected_prev,
+Result<std::vector<VerifiedDelta>> verify_range(const FederationId& federation, const DeltaId& expected_prev,
                                                 std::vector<v1::SignedDelta> range) {
   std::vector<VerifiedDelta> out;
   out.reserve(range.size());
@@ -119,12 +117,10 @@ Result<std::vector<VerifiedDelta>> verify_range(const FederationId& federation,
     if (!d.ok()) return d.error();
     if (!out.empty()) {
       const VerifiedDelta& before = out.back();
-      if (d->origin != before.origin)
-        return Error(Errc::malformed_body, "range mixes origins at " + seq_label(*d));
+      if (d->origin != before.origin) return Error(Errc::malformed_body, "range mixes origins at " + seq_label(*d));
       if (d->seq.value != before.seq.value + 1)
-        return Error(Errc::sequence_gap, "range jumps from seq " + std::to_string(before.seq.value) +
-                                             " to " + std::to_string(d->seq.value) + " of " +
-                                             d->origin.hex().substr(0, 16));
+        return Error(Errc::sequence_gap, "range jumps from seq " + std::to_string(before.seq.value) + " to " +
+                                             std::to_string(d->seq.value) + " of " + d->origin.hex().substr(0, 16));
       if (d->prev != before.id)
         return Error(Errc::broken_chain, seq_label(*d) + " does not link to the delta before it");
     } else if (d->prev != expected_prev) {

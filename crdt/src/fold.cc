@@ -38,14 +38,22 @@ std::string short_id(const v1::RecordId& id) {
 
 const char* group_name(std::uint32_t group) {
   switch (group) {
-    case kGroupOrganisation: return "organisation";
-    case kGroupPlacement: return "placement";
-    case kGroupReservation: return "reservation request";
-    case kGroupMobilityCreate: return "mobility fixed fields";
-    case kGroupMobilitySending: return "mobility sending fields";
-    case kGroupMobilityHost: return "mobility host fields";
-    case kGroupContact: return "contact";
-    default: return "unknown group";
+    case kGroupOrganisation:
+      return "organisation";
+    case kGroupPlacement:
+      return "placement";
+    case kGroupReservation:
+      return "reservation request";
+    case kGroupMobilityCreate:
+      return "mobility fixed fields";
+    case kGroupMobilitySending:
+      return "mobility sending fields";
+    case kGroupMobilityHost:
+      return "mobility host fields";
+    case kGroupContact:
+      return "contact";
+    default:
+      return "unknown group";
   }
 }
 
@@ -62,13 +70,20 @@ std::string deterministic_bytes(const Message& m) {
 
 const Message& group_in_write(const v1::FieldWrite& w) {
   switch (w.group_case()) {
-    case v1::FieldWrite::kOrganisation: return w.organisation();
-    case v1::FieldWrite::kPlacement: return w.placement();
-    case v1::FieldWrite::kReservation: return w.reservation();
-    case v1::FieldWrite::kMobilityCreate: return w.mobility_create();
-    case v1::FieldWrite::kMobilitySending: return w.mobility_sending();
-    case v1::FieldWrite::kMobilityHost: return w.mobility_host();
-    default: return w.contact();
+    case v1::FieldWrite::kOrganisation:
+      return w.organisation();
+    case v1::FieldWrite::kPlacement:
+      return w.placement();
+    case v1::FieldWrite::kReservation:
+      return w.reservation();
+    case v1::FieldWrite::kMobilityCreate:
+      return w.mobility_create();
+    case v1::FieldWrite::kMobilitySending:
+      return w.mobility_sending();
+    case v1::FieldWrite::kMobilityHost:
+      return w.mobility_host();
+    default:
+      return w.contact();
   }
 }
 
@@ -111,8 +126,10 @@ std::optional<std::int32_t> canonical_varint(std::string_view s) {
 
 bool canonical_element(const FieldDescriptor* fd, const std::string& e) {
   switch (fd->type()) {
-    case FieldDescriptor::TYPE_STRING: return valid_utf8(e);
-    case FieldDescriptor::TYPE_ENUM: return canonical_varint(e).has_value();
+    case FieldDescriptor::TYPE_STRING:
+      return valid_utf8(e);
+    case FieldDescriptor::TYPE_ENUM:
+      return canonical_varint(e).has_value();
     case FieldDescriptor::TYPE_MESSAGE: {
       std::unique_ptr<Message> m(
           google::protobuf::MessageFactory::generated_factory()->GetPrototype(fd->message_type())->New());
@@ -120,10 +137,10 @@ bool canonical_element(const FieldDescriptor* fd, const std::string& e) {
       m->DiscardUnknownFields();
       return deterministic_bytes(*m) == e;
     }
-    default: return false;
+    default:
+      return false;
   }
 }
-
 
 // Copies one field of `source` over the same field of `target` (a repeated
 // field whole; an unset singular field clears it). Unknown fields of copied
@@ -143,15 +160,33 @@ void copy_field(Message& target, const Message& source, const FieldDescriptor* f
           m->DiscardUnknownFields();
           break;
         }
-        case FD::CPPTYPE_STRING: tr->AddString(&target, fd, sr->GetRepeatedString(source, fd, i)); break;
-        case FD::CPPTYPE_ENUM: tr->AddEnumValue(&target, fd, sr->GetRepeatedEnumValue(source, fd, i)); break;
-        case FD::CPPTYPE_UINT32: tr->AddUInt32(&target, fd, sr->GetRepeatedUInt32(source, fd, i)); break;
-        case FD::CPPTYPE_INT32: tr->AddInt32(&target, fd, sr->GetRepeatedInt32(source, fd, i)); break;
-        case FD::CPPTYPE_UINT64: tr->AddUInt64(&target, fd, sr->GetRepeatedUInt64(source, fd, i)); break;
-        case FD::CPPTYPE_INT64: tr->AddInt64(&target, fd, sr->GetRepeatedInt64(source, fd, i)); break;
-        case FD::CPPTYPE_BOOL: tr->AddBool(&target, fd, sr->GetRepeatedBool(source, fd, i)); break;
-        case FD::CPPTYPE_DOUBLE: tr->AddDouble(&target, fd, sr->GetRepeatedDouble(source, fd, i)); break;
-        case FD::CPPTYPE_FLOAT: tr->AddFloat(&target, fd, sr->GetRepeatedFloat(source, fd, i)); break;
+        case FD::CPPTYPE_STRING:
+          tr->AddString(&target, fd, sr->GetRepeatedString(source, fd, i));
+          break;
+        case FD::CPPTYPE_ENUM:
+          tr->AddEnumValue(&target, fd, sr->GetRepeatedEnumValue(source, fd, i));
+          break;
+        case FD::CPPTYPE_UINT32:
+          tr->AddUInt32(&target, fd, sr->GetRepeatedUInt32(source, fd, i));
+          break;
+        case FD::CPPTYPE_INT32:
+          tr->AddInt32(&target, fd, sr->GetRepeatedInt32(source, fd, i));
+          break;
+        case FD::CPPTYPE_UINT64:
+          tr->AddUInt64(&target, fd, sr->GetRepeatedUInt64(source, fd, i));
+          break;
+        case FD::CPPTYPE_INT64:
+          tr->AddInt64(&target, fd, sr->GetRepeatedInt64(source, fd, i));
+          break;
+        case FD::CPPTYPE_BOOL:
+          tr->AddBool(&target, fd, sr->GetRepeatedBool(source, fd, i));
+          break;
+        case FD::CPPTYPE_DOUBLE:
+          tr->AddDouble(&target, fd, sr->GetRepeatedDouble(source, fd, i));
+          break;
+        case FD::CPPTYPE_FLOAT:
+          tr->AddFloat(&target, fd, sr->GetRepeatedFloat(source, fd, i));
+          break;
       }
     }
     return;
@@ -164,15 +199,33 @@ void copy_field(Message& target, const Message& source, const FieldDescriptor* f
       m->DiscardUnknownFields();
       break;
     }
-    case FD::CPPTYPE_STRING: tr->SetString(&target, fd, sr->GetString(source, fd)); break;
-    case FD::CPPTYPE_ENUM: tr->SetEnumValue(&target, fd, sr->GetEnumValue(source, fd)); break;
-    case FD::CPPTYPE_UINT32: tr->SetUInt32(&target, fd, sr->GetUInt32(source, fd)); break;
-    case FD::CPPTYPE_INT32: tr->SetInt32(&target, fd, sr->GetInt32(source, fd)); break;
-    case FD::CPPTYPE_UINT64: tr->SetUInt64(&target, fd, sr->GetUInt64(source, fd)); break;
-    case FD::CPPTYPE_INT64: tr->SetInt64(&target, fd, sr->GetInt64(source, fd)); break;
-    case FD::CPPTYPE_BOOL: tr->SetBool(&target, fd, sr->GetBool(source, fd)); break;
-    case FD::CPPTYPE_DOUBLE: tr->SetDouble(&target, fd, sr->GetDouble(source, fd)); break;
-    case FD::CPPTYPE_FLOAT: tr->SetFloat(&target, fd, sr->GetFloat(source, fd)); break;
+    case FD::CPPTYPE_STRING:
+      tr->SetString(&target, fd, sr->GetString(source, fd));
+      break;
+    case FD::CPPTYPE_ENUM:
+      tr->SetEnumValue(&target, fd, sr->GetEnumValue(source, fd));
+      break;
+    case FD::CPPTYPE_UINT32:
+      tr->SetUInt32(&target, fd, sr->GetUInt32(source, fd));
+      break;
+    case FD::CPPTYPE_INT32:
+      tr->SetInt32(&target, fd, sr->GetInt32(source, fd));
+      break;
+    case FD::CPPTYPE_UINT64:
+      tr->SetUInt64(&target, fd, sr->GetUInt64(source, fd));
+      break;
+    case FD::CPPTYPE_INT64:
+      tr->SetInt64(&target, fd, sr->GetInt64(source, fd));
+      break;
+    case FD::CPPTYPE_BOOL:
+      tr->SetBool(&target, fd, sr->GetBool(source, fd));
+      break;
+    case FD::CPPTYPE_DOUBLE:
+      tr->SetDouble(&target, fd, sr->GetDouble(source, fd));
+      break;
+    case FD::CPPTYPE_FLOAT:
+      tr->SetFloat(&target, fd, sr->GetFloat(source, fd));
+      break;
   }
 }
 
@@ -244,7 +297,9 @@ class Folder {
   bool by_owner(std::size_t i) const { return ops_[i]->origin == key_.owner; }
   std::string owner_short() const { return key_.owner.hex().substr(0, 16); }
   v1::RejectedOp rejection(std::size_t i, Errc rule, std::string detail) const;
-  void reject(std::size_t i, Errc rule, std::string detail) { rejected_.emplace_back(i, rejection(i, rule, std::move(detail))); }
+  void reject(std::size_t i, Errc rule, std::string detail) {
+    rejected_.emplace_back(i, rejection(i, rule, std::move(detail)));
+  }
   void effective(std::size_t i) { updated_ = std::max(updated_, ops_[i]->hlc.value); }
   static Message* group_in(v1::RecordState& st, std::uint32_t group);
   Message* group_in_state(std::uint32_t group) { return group_in(st_, group); }
@@ -276,7 +331,7 @@ class Folder {
   std::map<SetKey, std::set<std::string>> removed_;
   std::set<std::string> erased_;
   std::set<std::string> confirmations_;
-  std::vector<std::size_t> decisions_;  // by the placement owner, checked against the request at the end
+  std::vector<std::size_t> decisions_;   // by the placement owner, checked against the request at the end
   std::optional<std::size_t> creation_;  // mobility: the creating write
   bool held_ = false;                    // mobility: an operation waited for the creation
   std::map<NodeId, Seq> last_seq_;       // per origin, the newest delta folded
@@ -294,13 +349,20 @@ v1::RejectedOp Folder::rejection(std::size_t i, Errc rule, std::string detail) c
 
 Message* Folder::group_in(v1::RecordState& st, std::uint32_t group) {
   switch (group) {
-    case kGroupOrganisation: return st.mutable_organisation();
-    case kGroupPlacement: return st.mutable_placement();
-    case kGroupReservation: return st.mutable_reservation();
-    case kGroupMobilityCreate: return st.mutable_mobility()->mutable_fixed();
-    case kGroupMobilitySending: return st.mutable_mobility()->mutable_sending();
-    case kGroupMobilityHost: return st.mutable_mobility()->mutable_host();
-    default: return st.mutable_contact();
+    case kGroupOrganisation:
+      return st.mutable_organisation();
+    case kGroupPlacement:
+      return st.mutable_placement();
+    case kGroupReservation:
+      return st.mutable_reservation();
+    case kGroupMobilityCreate:
+      return st.mutable_mobility()->mutable_fixed();
+    case kGroupMobilitySending:
+      return st.mutable_mobility()->mutable_sending();
+    case kGroupMobilityHost:
+      return st.mutable_mobility()->mutable_host();
+    default:
+      return st.mutable_contact();
   }
 }
 
@@ -308,11 +370,21 @@ Folder::Folder(const RecordKey& key) : key_(key) {
   st_.set_type(key_.type);
   *st_.mutable_id() = key_.to_proto();
   switch (key_.type) {
-    case v1::ORGANISATION: st_.mutable_organisation(); break;
-    case v1::PLACEMENT: st_.mutable_placement(); break;
-    case v1::RESERVATION: st_.mutable_reservation(); break;
-    case v1::MOBILITY: st_.mutable_mobility(); break;
-    default: st_.mutable_contact(); break;
+    case v1::ORGANISATION:
+      st_.mutable_organisation();
+      break;
+    case v1::PLACEMENT:
+      st_.mutable_placement();
+      break;
+    case v1::RESERVATION:
+      st_.mutable_reservation();
+      break;
+    case v1::MOBILITY:
+      st_.mutable_mobility();
+      break;
+    default:
+      st_.mutable_contact();
+      break;
   }
 }
 
@@ -369,13 +441,20 @@ std::optional<std::size_t> Folder::find_creation(const std::vector<const Positio
 void Folder::apply(std::size_t i) {
   const v1::Operation& op = ops_[i]->op;
   switch (op.op_case()) {
-    case v1::Operation::kWrite: return write(i, op.write());
-    case v1::Operation::kSet: return set_change(i, op.set());
-    case v1::Operation::kDecide: return decide(i, op.decide());
-    case v1::Operation::kCancel: return cancel(i);
-    case v1::Operation::kConfirm: return confirm(i, op.confirm());
-    case v1::Operation::kErase: return erase(i, op.erase());
-    case v1::Operation::OP_NOT_SET: return;  // normalise() dropped these
+    case v1::Operation::kWrite:
+      return write(i, op.write());
+    case v1::Operation::kSet:
+      return set_change(i, op.set());
+    case v1::Operation::kDecide:
+      return decide(i, op.decide());
+    case v1::Operation::kCancel:
+      return cancel(i);
+    case v1::Operation::kConfirm:
+      return confirm(i, op.confirm());
+    case v1::Operation::kErase:
+      return erase(i, op.erase());
+    case v1::Operation::OP_NOT_SET:
+      return;  // normalise() dropped these
   }
 }
 
@@ -407,7 +486,8 @@ void Folder::mobility_create(std::size_t i, const v1::FieldWrite& w) {
     effective(i);
     return;
   }
-  if (!by_owner(i)) return reject(i, Errc::not_authorised, "only the mobility's owner " + owner_short() + " creates it");
+  if (!by_owner(i))
+    return reject(i, Errc::not_authorised, "only the mobility's owner " + owner_short() + " creates it");
   std::string detail;
   if (auto rule = check_create(w.mobility_create(), &detail)) return reject(i, *rule, detail);
   reject(i, Errc::fixed_field,
@@ -417,8 +497,8 @@ void Folder::mobility_create(std::size_t i, const v1::FieldWrite& w) {
 
 std::optional<Errc> Folder::check_create(const v1::MobilityFixed& f, std::string* detail) const {
   if (f.sending_organisation().owner() != key_.owner.raw()) {
-    *detail = "the sending organisation " + short_id(f.sending_organisation()) +
-              " is not one the mobility's owner " + owner_short() + " speaks for";
+    *detail = "the sending organisation " + short_id(f.sending_organisation()) + " is not one the mobility's owner " +
+              owner_short() + " speaks for";
     return Errc::not_authorised;
   }
   if (f.receiving_organisation().owner().size() != NodeId::size()) {
@@ -432,7 +512,8 @@ bool Folder::authorise_write(std::size_t i, const v1::FieldWrite& w) {
   auto group = static_cast<std::uint32_t>(w.group_case());
   if (group != kGroupMobilityHost) {
     if (by_owner(i)) return true;
-    reject(i, Errc::not_authorised, std::string("only the record's owner ") + owner_short() + " writes its " + group_name(group));
+    reject(i, Errc::not_authorised,
+           std::string("only the record's owner ") + owner_short() + " writes its " + group_name(group));
     return false;
   }
   const v1::MobilityFixed* f = fixed();
@@ -462,7 +543,8 @@ std::optional<std::vector<const FieldDescriptor*>> Folder::listed_fields(std::si
   for (std::uint32_t number : w.fields()) {
     const FieldDescriptor* fd = number <= 0x1fffffff ? desc->FindFieldByNumber(static_cast<int>(number)) : nullptr;
     if (!fd) {
-      reject(i, Errc::malformed_body, "field " + std::to_string(number) + " is not a field of the " + group_name(group));
+      reject(i, Errc::malformed_body,
+             "field " + std::to_string(number) + " is not a field of the " + group_name(group));
       return std::nullopt;
     }
     if (is_set_field(group, number)) {
@@ -498,7 +580,8 @@ bool Folder::check_values(std::size_t i, const v1::FieldWrite& w, const std::vec
     case v1::FieldWrite::kReservation: {
       const v1::Reservation& req = w.reservation();
       if (lists(fds, v1::Reservation::kDecisionFieldNumber)) {
-        reject(i, Errc::not_authorised, "a reservation's decision is made by the placement's owner (ReservationDecide)");
+        reject(i, Errc::not_authorised,
+               "a reservation's decision is made by the placement's owner (ReservationDecide)");
         return false;
       }
       const v1::Reservation& cur = st_.reservation();
@@ -506,7 +589,8 @@ bool Folder::check_values(std::size_t i, const v1::FieldWrite& w, const std::vec
                    (lists(fds, v1::Reservation::kWindowIdFieldNumber) && req.window_id() != cur.window_id()) ||
                    (lists(fds, v1::Reservation::kSlotsFieldNumber) && req.slots() != cur.slots());
       if (st_.created() && moved) {
-        reject(i, Errc::fixed_field, "placement, window and slots of a reservation are fixed by its request; cancel and request anew");
+        reject(i, Errc::fixed_field,
+               "placement, window and slots of a reservation are fixed by its request; cancel and request anew");
         return false;
       }
       return true;
@@ -522,7 +606,8 @@ bool Folder::check_values(std::size_t i, const v1::FieldWrite& w, const std::vec
       }
       return true;
     }
-    default: return true;
+    default:
+      return true;
   }
 }
 
@@ -534,8 +619,10 @@ void Folder::set_change(std::size_t i, const v1::SetChange& c) {
                   "field " + std::to_string(c.field()) + " of group " + std::to_string(c.group()) +
                       " is not an add-wins set of this record type");
   }
-  if (!by_owner(i)) return reject(i, Errc::not_authorised, "only the record's owner " + owner_short() + " changes its sets");
-  const FieldDescriptor* fd = group_in_state(c.group())->GetDescriptor()->FindFieldByNumber(static_cast<int>(c.field()));
+  if (!by_owner(i))
+    return reject(i, Errc::not_authorised, "only the record's owner " + owner_short() + " changes its sets");
+  const FieldDescriptor* fd =
+      group_in_state(c.group())->GetDescriptor()->FindFieldByNumber(static_cast<int>(c.field()));
   if (!canonical_element(fd, c.element()))
     return reject(i, Errc::invalid_argument, "element is not a canonical encoding of a " + fd->name() + " value");
   SetKey k{c.group(), c.field(), c.element()};
@@ -552,13 +639,14 @@ void Folder::decide(std::size_t i, const v1::ReservationDecide& d) {
     return reject(i, Errc::not_authorised,
                   "only the placement's owner decides; the decision names placement " + short_id(d.placement()));
   if (d.decision() != v1::RESERVATION_CONFIRMED && d.decision() != v1::RESERVATION_REJECTED)
-    return reject(i, Errc::invalid_argument, "a decision is CONFIRMED or REJECTED, not " +
-                                                 v1::ReservationDecision_Name(d.decision()));
+    return reject(i, Errc::invalid_argument,
+                  "a decision is CONFIRMED or REJECTED, not " + v1::ReservationDecision_Name(d.decision()));
   decisions_.push_back(i);
 }
 
 void Folder::cancel(std::size_t i) {
-  if (!by_owner(i)) return reject(i, Errc::not_authorised, "only the requester " + owner_short() + " cancels a reservation");
+  if (!by_owner(i))
+    return reject(i, Errc::not_authorised, "only the requester " + owner_short() + " cancels a reservation");
   cancelled_ = true;
   effective(i);
 }
@@ -583,9 +671,11 @@ void Folder::confirm(std::size_t i, const v1::MobilityConfirm& c) {
     return reject(i, Errc::invalid_argument, "a confirmation is by the sending or the host party");
   }
   if (!same_id(c.authority(), *authority))
-    return reject(i, Errc::not_authorised, "the confirmation must name the party's organisation " + short_id(*authority));
+    return reject(i, Errc::not_authorised,
+                  "the confirmation must name the party's organisation " + short_id(*authority));
   if (conf.signer() != signer)
-    return reject(i, Errc::not_authorised, "this party confirms with member " + to_hex(signer).substr(0, 16) + "'s key");
+    return reject(i, Errc::not_authorised,
+                  "this party confirms with member " + to_hex(signer).substr(0, 16) + "'s key");
   if (ops_[i]->origin.raw() != signer)
     return reject(i, Errc::not_authorised, "a confirmation is published by its signer");
   if (!verify_confirmation(key_, conf))
@@ -597,7 +687,8 @@ void Folder::confirm(std::size_t i, const v1::MobilityConfirm& c) {
 }
 
 void Folder::erase(std::size_t i, const v1::Erase& e) {
-  if (!by_owner(i)) return reject(i, Errc::not_authorised, "only the record's owner " + owner_short() + " erases its personal data");
+  if (!by_owner(i))
+    return reject(i, Errc::not_authorised, "only the record's owner " + owner_short() + " erases its personal data");
   if (e.commitment().size() != Hash256::size())
     return reject(i, Errc::invalid_argument, "an erased commitment is 32 bytes");
   erased_.insert(e.commitment());
@@ -620,11 +711,11 @@ void Folder::settle_decisions(Output& out) const {
                                              "the decision names placement " + short_id(d.placement()) +
                                                  " but the request is for " + short_id(r->placement())));
     } else if (d.window_id() != r->window_id() || d.slots() != r->slots()) {
-      out.rejected.emplace_back(
-          i, rejection(i, Errc::invalid_argument,
-                       "the decision is for window " + std::to_string(d.window_id()) + " and " +
-                           std::to_string(d.slots()) + " slots, the request for window " +
-                           std::to_string(r->window_id()) + " and " + std::to_string(r->slots())));
+      out.rejected.emplace_back(i,
+                                rejection(i, Errc::invalid_argument,
+                                          "the decision is for window " + std::to_string(d.window_id()) + " and " +
+                                              std::to_string(d.slots()) + " slots, the request for window " +
+                                              std::to_string(r->window_id()) + " and " + std::to_string(r->slots())));
     } else {
       last = i;
       out.updated = std::max(out.updated, ops_[i]->hlc.value);
@@ -655,9 +746,15 @@ void Folder::mirror_sets(Output& out) const {
     const auto* refl = g->GetReflection();
     const FieldDescriptor* fd = g->GetDescriptor()->FindFieldByNumber(static_cast<int>(field));
     switch (fd->type()) {
-      case FieldDescriptor::TYPE_STRING: refl->AddString(g, fd, element); break;
-      case FieldDescriptor::TYPE_ENUM: refl->AddEnumValue(g, fd, *canonical_varint(element)); break;
-      default: refl->AddMessage(g, fd)->ParseFromString(element); break;
+      case FieldDescriptor::TYPE_STRING:
+        refl->AddString(g, fd, element);
+        break;
+      case FieldDescriptor::TYPE_ENUM:
+        refl->AddEnumValue(g, fd, *canonical_varint(element));
+        break;
+      default:
+        refl->AddMessage(g, fd)->ParseFromString(element);
+        break;
     }
     v1::SetElement* se = out.st.add_sets();
     se->set_group(group);
@@ -682,7 +779,9 @@ RecordFolder& RecordFolder::operator=(RecordFolder&&) noexcept = default;
 bool RecordFolder::append(std::span<const PositionedOp* const> ops) { return folder_->append(ops); }
 v1::RecordState RecordFolder::state() const { return folder_->state(); }
 
-v1::RecordState fold_record(const RecordKey& key, std::vector<PositionedOp> ops) {
+// By value (the header's contract: callers hand their operations over).
+v1::RecordState fold_record(const RecordKey& key,
+                            std::vector<PositionedOp> ops) {  // NOLINT(performance-unnecessary-value-param)
   std::vector<const PositionedOp*> refs;
   refs.reserve(ops.size());
   for (const auto& p : ops) refs.push_back(&p);

@@ -13,19 +13,23 @@ bool crypto_init() { return sodium_init() >= 0; }
 
 std::string_view domain_label(SigningDomain d) {
   switch (d) {
-    case SigningDomain::delta: return "conect/delta/v1";
-    case SigningDomain::member_card: return "conect/card/v1";
-    case SigningDomain::noise_static: return "conect/noise-static/v1";
-    case SigningDomain::confirmation: return "conect/confirm/v1";
-    case SigningDomain::rotation: return "conect/rotate/v1";
+    case SigningDomain::delta:
+      return "conect/delta/v1";
+    case SigningDomain::member_card:
+      return "conect/card/v1";
+    case SigningDomain::noise_static:
+      return "conect/noise-static/v1";
+    case SigningDomain::confirmation:
+      return "conect/confirm/v1";
+    case SigningDomain::rotation:
+      return "conect/rotate/v1";
   }
   return "conect/invalid";
 }
 
 Hash256 blake2b256(std::string_view data) {
   Hash256 h;
-  crypto_generichash(h.data(), h.size(), reinterpret_cast<const unsigned char*>(data.data()),
-                     data.size(), nullptr, 0);
+  crypto_generichash(h.data(), h.size(), reinterpret_cast<const unsigned char*>(data.data()), data.size(), nullptr, 0);
   return h;
 }
 
@@ -59,8 +63,8 @@ KeyPair::~KeyPair() { sodium_memzero(secret_.data(), secret_.size()); }
 Signature KeyPair::sign(SigningDomain domain, std::string_view message) const {
   std::string input = signing_input(domain, message);
   Signature sig;
-  crypto_sign_detached(sig.data(), nullptr, reinterpret_cast<const unsigned char*>(input.data()),
-                       input.size(), secret_.data());
+  crypto_sign_detached(sig.data(), nullptr, reinterpret_cast<const unsigned char*>(input.data()), input.size(),
+                       secret_.data());
   return sig;
 }
 
@@ -69,8 +73,8 @@ bool verify_signature(const NodeId& signer, SigningDomain domain, std::string_vi
   if (signature.size() != crypto_sign_BYTES) return false;
   std::string input = signing_input(domain, message);
   return crypto_sign_verify_detached(reinterpret_cast<const unsigned char*>(signature.data()),
-                                     reinterpret_cast<const unsigned char*>(input.data()),
-                                     input.size(), signer.data()) == 0;
+                                     reinterpret_cast<const unsigned char*>(input.data()), input.size(),
+                                     signer.data()) == 0;
 }
 
 Status KeyPair::save(const std::filesystem::path& path) const {
@@ -92,9 +96,9 @@ Status KeyPair::save(const std::filesystem::path& path) const {
 Result<KeyPair> KeyPair::load(const std::filesystem::path& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0)
-    return Error(errno == ENOENT ? Errc::not_found : Errc::io_error,
-                 "cannot open identity key " + path.string() + ": " + std::strerror(errno) +
-                     " (run `conect-node init` first)");
+    return Error(
+        errno == ENOENT ? Errc::not_found : Errc::io_error,
+        "cannot open identity key " + path.string() + ": " + std::strerror(errno) + " (run `conect-node init` first)");
   struct stat st {};
   if (::fstat(fd, &st) != 0 || (st.st_mode & 077) != 0) {
     ::close(fd);

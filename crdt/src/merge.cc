@@ -15,8 +15,7 @@ namespace {
 bool valid_type(int t) { return t >= v1::ORGANISATION && t <= v1::CONTACT; }
 
 void append_be(std::string& out, std::uint64_t v, int bytes) {
-  for (int shift = 8 * (bytes - 1); shift >= 0; shift -= 8)
-    out.push_back(static_cast<char>((v >> shift) & 0xff));
+  for (int shift = 8 * (bytes - 1); shift >= 0; shift -= 8) out.push_back(static_cast<char>((v >> shift) & 0xff));
 }
 
 Result<RecordKey> key_of(int type, const v1::RecordId& id, const char* what) {
@@ -29,14 +28,20 @@ Result<RecordKey> key_of(int type, const v1::RecordId& id, const char* what) {
 
 v1::RecordType write_type(const v1::FieldWrite& w) {
   switch (w.group_case()) {
-    case v1::FieldWrite::kOrganisation: return v1::ORGANISATION;
-    case v1::FieldWrite::kPlacement: return v1::PLACEMENT;
-    case v1::FieldWrite::kReservation: return v1::RESERVATION;
+    case v1::FieldWrite::kOrganisation:
+      return v1::ORGANISATION;
+    case v1::FieldWrite::kPlacement:
+      return v1::PLACEMENT;
+    case v1::FieldWrite::kReservation:
+      return v1::RESERVATION;
     case v1::FieldWrite::kMobilityCreate:
     case v1::FieldWrite::kMobilitySending:
-    case v1::FieldWrite::kMobilityHost: return v1::MOBILITY;
-    case v1::FieldWrite::kContact: return v1::CONTACT;
-    case v1::FieldWrite::GROUP_NOT_SET: break;
+    case v1::FieldWrite::kMobilityHost:
+      return v1::MOBILITY;
+    case v1::FieldWrite::kContact:
+      return v1::CONTACT;
+    case v1::FieldWrite::GROUP_NOT_SET:
+      break;
   }
   return v1::RECORD_TYPE_UNSPECIFIED;
 }
@@ -101,25 +106,35 @@ RecordKey RecordKey::mint(v1::RecordType type, const NodeId& owner, Seq seq, std
 
 v1::RecordType group_record_type(std::uint32_t group) {
   switch (group) {
-    case kGroupOrganisation: return v1::ORGANISATION;
-    case kGroupPlacement: return v1::PLACEMENT;
-    case kGroupReservation: return v1::RESERVATION;
+    case kGroupOrganisation:
+      return v1::ORGANISATION;
+    case kGroupPlacement:
+      return v1::PLACEMENT;
+    case kGroupReservation:
+      return v1::RESERVATION;
     case kGroupMobilityCreate:
     case kGroupMobilitySending:
-    case kGroupMobilityHost: return v1::MOBILITY;
-    case kGroupContact: return v1::CONTACT;
-    default: return v1::RECORD_TYPE_UNSPECIFIED;
+    case kGroupMobilityHost:
+      return v1::MOBILITY;
+    case kGroupContact:
+      return v1::CONTACT;
+    default:
+      return v1::RECORD_TYPE_UNSPECIFIED;
   }
 }
 
 bool is_set_field(std::uint32_t group, std::uint32_t field) {
   switch (group) {
-    case kGroupOrganisation: return field == v1::Organisation::kTradesFieldNumber;
-    case kGroupPlacement: return field == v1::Placement::kLanguagesFieldNumber;
-    case kGroupMobilitySending: return field == v1::MobilitySending::kLanguagesFieldNumber;
+    case kGroupOrganisation:
+      return field == v1::Organisation::kTradesFieldNumber;
+    case kGroupPlacement:
+      return field == v1::Placement::kLanguagesFieldNumber;
+    case kGroupMobilitySending:
+      return field == v1::MobilitySending::kLanguagesFieldNumber;
     case kGroupContact:
       return field == v1::Contact::kRolesFieldNumber || field == v1::Contact::kLanguagesFieldNumber;
-    default: return false;
+    default:
+      return false;
   }
 }
 
@@ -150,16 +165,21 @@ Result<RecordKey> op_target(const v1::Operation& op) {
   switch (op.op_case()) {
     case v1::Operation::kWrite: {
       v1::RecordType t = write_type(op.write());
-      if (t == v1::RECORD_TYPE_UNSPECIFIED)
-        return Error(Errc::unknown_record_type, "field write sets no field group");
+      if (t == v1::RECORD_TYPE_UNSPECIFIED) return Error(Errc::unknown_record_type, "field write sets no field group");
       return key_of(t, op.write().id(), "field write");
     }
-    case v1::Operation::kSet: return key_of(op.set().type(), op.set().id(), "set change");
-    case v1::Operation::kDecide: return key_of(v1::RESERVATION, op.decide().reservation(), "reservation decision");
-    case v1::Operation::kCancel: return key_of(v1::RESERVATION, op.cancel().reservation(), "reservation cancel");
-    case v1::Operation::kConfirm: return key_of(v1::MOBILITY, op.confirm().mobility(), "mobility confirmation");
-    case v1::Operation::kErase: return key_of(op.erase().type(), op.erase().record(), "erase");
-    case v1::Operation::OP_NOT_SET: break;
+    case v1::Operation::kSet:
+      return key_of(op.set().type(), op.set().id(), "set change");
+    case v1::Operation::kDecide:
+      return key_of(v1::RESERVATION, op.decide().reservation(), "reservation decision");
+    case v1::Operation::kCancel:
+      return key_of(v1::RESERVATION, op.cancel().reservation(), "reservation cancel");
+    case v1::Operation::kConfirm:
+      return key_of(v1::MOBILITY, op.confirm().mobility(), "mobility confirmation");
+    case v1::Operation::kErase:
+      return key_of(op.erase().type(), op.erase().record(), "erase");
+    case v1::Operation::OP_NOT_SET:
+      break;
   }
   return Error(Errc::malformed_body, "operation carries no operation");
 }
@@ -203,16 +223,16 @@ void StateDigest::subtract(const Hash256& h) {
 
 // ------------------------------------------------------------- availability
 
-std::vector<WindowAvailability> placement_availability(
-    const v1::Placement& placement, std::span<const v1::RecordState> reservations) {
+std::vector<WindowAvailability> placement_availability(const v1::Placement& placement,
+                                                       std::span<const v1::RecordState> reservations) {
   std::vector<const v1::RecordState*> refs;
   refs.reserve(reservations.size());
   for (const auto& r : reservations) refs.push_back(&r);
   return placement_availability(placement, refs);
 }
 
-std::vector<WindowAvailability> placement_availability(
-    const v1::Placement& placement, std::span<const v1::RecordState* const> reservations) {
+std::vector<WindowAvailability> placement_availability(const v1::Placement& placement,
+                                                       std::span<const v1::RecordState* const> reservations) {
   std::vector<WindowAvailability> out;
   out.reserve(static_cast<std::size_t>(placement.windows_size()));
   for (const auto& w : placement.windows()) {
@@ -248,8 +268,8 @@ std::string confirmation_message(const RecordKey& mobility, std::string_view agr
 }
 }  // namespace
 
-v1::Confirmation make_confirmation(const KeyPair& key, const RecordKey& mobility,
-                                   v1::ConfirmingParty party, const DeltaId& agreed_delta) {
+v1::Confirmation make_confirmation(const KeyPair& key, const RecordKey& mobility, v1::ConfirmingParty party,
+                                   const DeltaId& agreed_delta) {
   v1::Confirmation c;
   c.set_party(party);
   c.set_signer(key.public_key().raw());

@@ -13,7 +13,7 @@ namespace {
 using google::protobuf::FieldDescriptor;
 using google::protobuf::Message;
 
-v1::FieldWrite* new_write(v1::Operation& op, const RecordKey& key, Fields fields) {
+v1::FieldWrite* new_write(v1::Operation& op, const RecordKey& key, const Fields& fields) {
   v1::FieldWrite* w = op.mutable_write();
   *w->mutable_id() = key.to_proto();
   for (auto f : fields) w->add_fields(f);
@@ -31,9 +31,15 @@ void add_set_elements(std::vector<v1::Operation>& out, const RecordKey& key, std
     for (int k = 0; k < refl->FieldSize(m, fd); ++k) {
       std::string e;
       switch (fd->type()) {
-        case FieldDescriptor::TYPE_STRING: e = string_element(refl->GetRepeatedString(m, fd, k)); break;
-        case FieldDescriptor::TYPE_ENUM: e = enum_element(refl->GetRepeatedEnumValue(m, fd, k)); break;
-        default: e = message_element(refl->GetRepeatedMessage(m, fd, k)); break;
+        case FieldDescriptor::TYPE_STRING:
+          e = string_element(refl->GetRepeatedString(m, fd, k));
+          break;
+        case FieldDescriptor::TYPE_ENUM:
+          e = enum_element(refl->GetRepeatedEnumValue(m, fd, k));
+          break;
+        default:
+          e = message_element(refl->GetRepeatedMessage(m, fd, k));
+          break;
       }
       out.push_back(set_add(key, group, number, std::move(e)));
     }
@@ -42,7 +48,7 @@ void add_set_elements(std::vector<v1::Operation>& out, const RecordKey& key, std
 
 template <class Group>
 std::vector<v1::Operation> create_with_sets(const RecordKey& key, std::uint32_t group, const Group& g,
-                                            v1::Operation (*writer)(const RecordKey&, const Group&, Fields)) {
+                                            v1::Operation (*writer)(const RecordKey&, const Group&, const Fields&)) {
   std::vector<v1::Operation> out;
   out.push_back(writer(key, g, present_fields(group, g)));
   add_set_elements(out, key, group, g);
@@ -66,40 +72,40 @@ Fields present_fields(std::uint32_t group, const Message& m) {
   return out;
 }
 
-v1::Operation write_organisation(const RecordKey& key, const v1::Organisation& o, Fields fields) {
+v1::Operation write_organisation(const RecordKey& key, const v1::Organisation& o, const Fields& fields) {
   v1::Operation op;
-  *new_write(op, key, std::move(fields))->mutable_organisation() = o;
+  *new_write(op, key, fields)->mutable_organisation() = o;
   return op;
 }
 
-v1::Operation write_placement(const RecordKey& key, const v1::Placement& p, Fields fields) {
+v1::Operation write_placement(const RecordKey& key, const v1::Placement& p, const Fields& fields) {
   v1::Operation op;
-  *new_write(op, key, std::move(fields))->mutable_placement() = p;
+  *new_write(op, key, fields)->mutable_placement() = p;
   return op;
 }
 
-v1::Operation write_contact(const RecordKey& key, const v1::Contact& c, Fields fields) {
+v1::Operation write_contact(const RecordKey& key, const v1::Contact& c, const Fields& fields) {
   v1::Operation op;
-  *new_write(op, key, std::move(fields))->mutable_contact() = c;
+  *new_write(op, key, fields)->mutable_contact() = c;
   return op;
 }
 
-v1::Operation write_reservation(const RecordKey& key, const v1::Reservation& r, Fields fields) {
+v1::Operation write_reservation(const RecordKey& key, const v1::Reservation& r, const Fields& fields) {
   v1::Operation op;
-  *new_write(op, key, std::move(fields))->mutable_reservation() = r;
+  *new_write(op, key, fields)->mutable_reservation() = r;
   return op;
 }
 
-v1::Operation write_mobility_sending(const RecordKey& key, const v1::MobilitySending& s, Fields fields) {
+v1::Operation write_mobility_sending(const RecordKey& key, const v1::MobilitySending& s, const Fields& fields) {
   v1::Operation op;
-  *new_write(op, key, std::move(fields))->mutable_mobility_sending() = s;
+  *new_write(op, key, fields)->mutable_mobility_sending() = s;
   return op;
 }
 
 v1::Operation write_mobility_host(const RecordKey& key, const RecordKey& receiving_organisation,
-                                  const v1::MobilityHost& h, Fields fields) {
+                                  const v1::MobilityHost& h, const Fields& fields) {
   v1::Operation op;
-  v1::FieldWrite* w = new_write(op, key, std::move(fields));
+  v1::FieldWrite* w = new_write(op, key, fields);
   *w->mutable_mobility_host() = h;
   *w->mutable_authority() = receiving_organisation.to_proto();
   return op;
@@ -118,10 +124,10 @@ std::vector<v1::Operation> create_contact(const RecordKey& key, const v1::Contac
 }
 
 v1::Operation request_reservation(const RecordKey& key, const v1::Reservation& r) {
-  return write_reservation(key, r,
-                           {v1::Reservation::kPlacementFieldNumber, v1::Reservation::kWindowIdFieldNumber,
-                            v1::Reservation::kSlotsFieldNumber, v1::Reservation::kMobilityFieldNumber,
-                            v1::Reservation::kNoteFieldNumber});
+  return write_reservation(
+      key, r,
+      {v1::Reservation::kPlacementFieldNumber, v1::Reservation::kWindowIdFieldNumber,
+       v1::Reservation::kSlotsFieldNumber, v1::Reservation::kMobilityFieldNumber, v1::Reservation::kNoteFieldNumber});
 }
 
 std::vector<v1::Operation> create_mobility(const RecordKey& key, const v1::MobilityFixed& fixed,

@@ -82,8 +82,7 @@ Status Replica::apply(const VerifiedDelta& d) {
     return Error(Errc::sequence_gap, label(d.origin, d.seq) + " arrived while seq " + std::to_string(l.size()) +
                                          " is the head; fetch the deltas between first");
   DeltaId expected = l.empty() ? DeltaId{} : l.back().id;
-  if (d.prev != expected)
-    return Error(Errc::broken_chain, label(d.origin, d.seq) + " does not link to the held head");
+  if (d.prev != expected) return Error(Errc::broken_chain, label(d.origin, d.seq) + " does not link to the held head");
   for (const auto& dep : d.body.deps()) {
     auto origin = NodeId::from_raw(dep.origin());
     auto id = DeltaId::from_raw(dep.id());

@@ -190,7 +190,8 @@ TEST(DeltaRange, OnlyTheLastSignatureIsCheckedInsideAnIntactChain) {
   auto r = verify_range(test_federation(), DeltaId{}, signed_of(ds));
   ASSERT_TRUE(r.ok()) << r.error().message();
   EXPECT_EQ(r->size(), 4u);
-  for (int i = 0; i < 3; ++i) EXPECT_TRUE(verify_single(test_federation(), ds[i].signed_delta).error().is(Errc::bad_signature));
+  for (int i = 0; i < 3; ++i)
+    EXPECT_TRUE(verify_single(test_federation(), ds[i].signed_delta).error().is(Errc::bad_signature));
   EXPECT_TRUE(verify_single(test_federation(), ds[3].signed_delta).ok());
   // Without the signed last delta the same range is not authentic.
   auto head_only = signed_of(ds);

@@ -133,7 +133,8 @@ TEST(Identity, SignaturesBindKeyAndMessage) {
   seed[0] = 7;
   EXPECT_EQ(KeyPair::from_seed(seed).public_key(), KeyPair::from_seed(seed).public_key());
   // Ed25519 is deterministic: equal keys sign equal messages equally.
-  EXPECT_EQ(KeyPair::from_seed(seed).sign(SigningDomain::delta, "m"), KeyPair::from_seed(seed).sign(SigningDomain::delta, "m"));
+  EXPECT_EQ(KeyPair::from_seed(seed).sign(SigningDomain::delta, "m"),
+            KeyPair::from_seed(seed).sign(SigningDomain::delta, "m"));
 }
 
 TEST(Identity, Blake2b256KnownAnswer) {

@@ -223,13 +223,13 @@ TEST_F(ReservationFold, RequestFieldsAreTheRequestersAndPartlyFixed) {
   v1::Reservation changed = request;
   changed.set_note("three welders");
   changed.set_slots(3);
-  ds.push_back(a.emit({ops::write_reservation(res, changed, {3})}));           // slots fixed
-  ds.push_back(a.emit({ops::write_reservation(res, changed, {5})}));           // note is not
-  ds.push_back(a.emit({ops::write_reservation(res, request, {1, 2, 3})}));     // same values: fine
-  ds.push_back(c.emit({ops::write_reservation(res, changed, {5})}));           // not the requester
+  ds.push_back(a.emit({ops::write_reservation(res, changed, {3})}));        // slots fixed
+  ds.push_back(a.emit({ops::write_reservation(res, changed, {5})}));        // note is not
+  ds.push_back(a.emit({ops::write_reservation(res, request, {1, 2, 3})}));  // same values: fine
+  ds.push_back(c.emit({ops::write_reservation(res, changed, {5})}));        // not the requester
   v1::Reservation decided = request;
   decided.set_decision(v1::RESERVATION_CONFIRMED);
-  ds.push_back(a.emit({ops::write_reservation(res, decided, {6})}));           // decision is derived
+  ds.push_back(a.emit({ops::write_reservation(res, decided, {6})}));  // decision is derived
   v1::RecordState st = fold_from(res, ds);
   EXPECT_EQ(st.reservation().slots(), 2u);
   EXPECT_EQ(st.reservation().note(), "three welders");
@@ -389,10 +389,10 @@ TEST_F(MobilityFold, ConfirmationsAreCheckedAndGrowOnly) {
   v1::Confirmation forged = host;
   forged.set_agreed_delta(std::string(32, '\x01'));
   v1::Confirmation c_as_host = make_confirmation(c.key(), mob, v1::PARTY_HOST, agreed);
-  ds.push_back(b.emit({ops::confirm(mob, org_b.to_proto(), forged)}));      // bad signature
-  ds.push_back(c.emit({ops::confirm(mob, org_b.to_proto(), c_as_host)}));   // c is not the host
-  ds.push_back(c.emit({ops::confirm(mob, org_b.to_proto(), host)}));        // relayed by non-signer
-  ds.push_back(b.emit({ops::confirm(mob, org_c.to_proto(), host)}));        // wrong authority
+  ds.push_back(b.emit({ops::confirm(mob, org_b.to_proto(), forged)}));     // bad signature
+  ds.push_back(c.emit({ops::confirm(mob, org_b.to_proto(), c_as_host)}));  // c is not the host
+  ds.push_back(c.emit({ops::confirm(mob, org_b.to_proto(), host)}));       // relayed by non-signer
+  ds.push_back(b.emit({ops::confirm(mob, org_c.to_proto(), host)}));       // wrong authority
   st = fold_from(mob, ds);
   EXPECT_EQ(st.mobility().confirmations_size(), 2);
   EXPECT_EQ(rules(st), (Rules{"bad_signature", "not_authorised", "not_authorised", "not_authorised"}));
@@ -446,9 +446,9 @@ TEST_F(Fold, SetChangesAreOwnerOnlyOnSetFieldsWithCanonicalElements) {
   fi.set_level(v1::B2);
   ds.push_back(a.emit({ops::set_add(con, kGroupContact, 4, ops::message_element(fi))}));
   ds.push_back(b.emit({ops::set_add(con, kGroupContact, 3, ops::enum_element(v1::EXPERT_ROLE))}));
-  ds.push_back(a.emit({ops::set_add(con, kGroupContact, 2, "name")}));               // not a set
+  ds.push_back(a.emit({ops::set_add(con, kGroupContact, 2, "name")}));                       // not a set
   ds.push_back(a.emit({ops::set_add(con, kGroupPlacement, 11, ops::message_element(fi))}));  // other type
-  ds.push_back(a.emit({ops::set_add(con, kGroupContact, 3, std::string("\x82\x00", 2))}));  // overlong varint
+  ds.push_back(a.emit({ops::set_add(con, kGroupContact, 3, std::string("\x82\x00", 2))}));   // overlong varint
   ds.push_back(a.emit({ops::set_add(con, kGroupContact, 4, ops::message_element(fi) + "\x28\x01")}));  // unknown field
   ds.push_back(a.emit({ops::set_add(org_a, kGroupOrganisation, 9, "\xc3\x28")}));  // for another record: ignored
   v1::RecordState st = fold_from(con, ds);
@@ -521,7 +521,6 @@ TEST_F(MobilityFold, SameSetOfOperationsGivesSameBytesWhateverTheOrderAndDuplica
   }
 }
 
-
 // ------------------------------------------------------------ RecordFolder
 
 TEST_F(MobilityFold, RecordFolderContinuesOnlyWhenNewOperationsSortLast) {
@@ -563,7 +562,6 @@ TEST_F(MobilityFold, RecordFolderRefusesACreationAfterHeldOperations) {
   std::vector<const PositionedOp*> both{hp, cp};
   EXPECT_EQ(fold_record(mob, both).mobility().host().host_status(), v1::HOST_ACCEPTED);
 }
-
 
 TEST_F(Fold, RecordFolderLeavesEquivocatingCopiesToTheFullFold) {
   v1::Organisation x, y;

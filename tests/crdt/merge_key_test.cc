@@ -143,14 +143,20 @@ TEST(StateDigest, IsASumModulo2To256) {
   EXPECT_EQ(e.value(), hash_of(0xff));  // 0 - 1 borrows all the way
   Hash256 x = blake2b256("x"), y = blake2b256("y"), z = blake2b256("z");
   StateDigest a, b;
-  a.add(x); a.add(y); a.add(z);
-  b.add(z); b.add(x); b.add(y);
+  a.add(x);
+  a.add(y);
+  a.add(z);
+  b.add(z);
+  b.add(x);
+  b.add(y);
   EXPECT_EQ(a.value(), b.value());
   a.subtract(y);
   StateDigest c;
-  c.add(x); c.add(z);
+  c.add(x);
+  c.add(z);
   EXPECT_EQ(a.value(), c.value());
-  a.subtract(x); a.subtract(z);
+  a.subtract(x);
+  a.subtract(z);
   EXPECT_TRUE(a.value().is_zero());
 }
 
@@ -179,8 +185,8 @@ TEST(Availability, CapacityMinusConfirmedWithPendingAndOverbooking) {
   w2->set_window_id(2);
   w2->set_capacity(1);
   std::vector<v1::RecordState> r = {
-      reservation_state(1, 2, v1::RESERVATION_CONFIRMED),  reservation_state(1, 1, v1::RESERVATION_PENDING),
-      reservation_state(1, 5, v1::RESERVATION_CANCELLED),  reservation_state(1, 5, v1::RESERVATION_REJECTED),
+      reservation_state(1, 2, v1::RESERVATION_CONFIRMED),        reservation_state(1, 1, v1::RESERVATION_PENDING),
+      reservation_state(1, 5, v1::RESERVATION_CANCELLED),        reservation_state(1, 5, v1::RESERVATION_REJECTED),
       reservation_state(1, 5, v1::RESERVATION_CONFIRMED, false), reservation_state(2, 2, v1::RESERVATION_CONFIRMED),
       reservation_state(7, 9, v1::RESERVATION_CONFIRMED)};
   auto a = placement_availability(p, r);

@@ -44,8 +44,9 @@ std::string first_difference(const Replica& a, const Replica& b) {
     return std::to_string(a.records().size()) + " records vs " + std::to_string(b.records().size());
   for (auto ia = a.records().begin(), ib = b.records().begin(); ia != a.records().end(); ++ia, ++ib) {
     if (ia->first != ib->first) return "record sets differ at " + ia->first.text();
-    if (ia->second.bytes != ib->second.bytes) return "record " + ia->first.text() + " differs:\n" +
-                                                     ia->second.state.DebugString() + "\nvs\n" + ib->second.state.DebugString();
+    if (ia->second.bytes != ib->second.bytes)
+      return "record " + ia->first.text() + " differs:\n" + ia->second.state.DebugString() + "\nvs\n" +
+             ib->second.state.DebugString();
   }
   return {};
 }

@@ -14,7 +14,8 @@ using testkit::Author;
 // The digest recomputed from scratch: what the incremental one must equal.
 Hash256 full_digest(const Replica& r) {
   StateDigest d;
-  for (const auto& [key, rec] : r.records()) d.add(record_hash(key, serialize_state(fold_record(key, {rec.ops.begin(), rec.ops.end()}))));
+  for (const auto& [key, rec] : r.records())
+    d.add(record_hash(key, serialize_state(fold_record(key, {rec.ops.begin(), rec.ops.end()}))));
   return d.value();
 }
 

@@ -78,9 +78,10 @@ int main(int argc, char** argv) {
   VerifiedDelta a4 = a.emit(ops::create_mobility(mob, f, &s), {}, 1006);
   v1::MobilityHost h;
   h.set_host_status(v1::HOST_ACCEPTED);
-  VerifiedDelta b4 = b.emit({ops::write_mobility_host(mob, org_b, h, {1}),
-                             ops::confirm(mob, org_b.to_proto(), make_confirmation(b.key(), mob, v1::PARTY_HOST, a4.id))},
-                            {}, 1007);
+  VerifiedDelta b4 =
+      b.emit({ops::write_mobility_host(mob, org_b, h, {1}),
+              ops::confirm(mob, org_b.to_proto(), make_confirmation(b.key(), mob, v1::PARTY_HOST, a4.id))},
+             {}, 1007);
   RecordKey con = a.next_key(v1::CONTACT);
   v1::Contact c;
   c.set_display_name("Coordinator");
@@ -98,7 +99,8 @@ int main(int argc, char** argv) {
     write(dir, name, bytes);
   };
   for (const auto* d : {&a1, &a2, &a3, &a4, &a5, &a6, &b1, &b2, &b3, &b4})
-    put("delta-" + std::to_string(d->seq.value) + (d->origin == a.id() ? "a" : "b"), d->signed_delta.SerializeAsString());
+    put("delta-" + std::to_string(d->seq.value) + (d->origin == a.id() ? "a" : "b"),
+        d->signed_delta.SerializeAsString());
   put("range-a", frames({a1, a2, a3, a4, a5, a6}));
   put("range-a-tail", frames({a4, a5, a6}));
   put("range-b", frames({b1, b2, b3, b4}));

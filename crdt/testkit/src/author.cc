@@ -23,7 +23,7 @@ FederationId test_federation() {
 }
 
 Author::Author(std::uint32_t n, FederationId federation) : Author(test_key(n), federation) {}
-Author::Author(KeyPair key, FederationId federation) : key_(std::move(key)), federation_(federation) {}
+Author::Author(const KeyPair& key, FederationId federation) : key_(key), federation_(federation) {}
 
 RecordKey Author::next_key(v1::RecordType type, std::uint32_t index) const {
   return RecordKey::mint(type, id(), seq_.next(), index);

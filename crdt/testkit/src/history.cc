@@ -78,10 +78,14 @@ class Generator {
   }
 
  private:
-  std::uint64_t uniform(std::uint64_t lo, std::uint64_t hi) { return std::uniform_int_distribution<std::uint64_t>(lo, hi)(rng_); }
+  std::uint64_t uniform(std::uint64_t lo, std::uint64_t hi) {
+    return std::uniform_int_distribution<std::uint64_t>(lo, hi)(rng_);
+  }
   bool coin(double p) { return std::bernoulli_distribution(p)(rng_); }
   template <class T>
-  const T& pick(const std::vector<T>& v) { return v[uniform(0, v.size() - 1)]; }
+  const T& pick(const std::vector<T>& v) {
+    return v[uniform(0, v.size() - 1)];
+  }
 
   bool visible(std::size_t g, std::uint32_t m) const {
     if (g == cur_) return cur_origin_ == m;
@@ -180,21 +184,46 @@ void Generator::act() {
   for (int attempt = 0; attempt < 4; ++attempt) {
     bool done = false;
     switch (uniform(0, 15)) {
-      case 0: update_org(); done = true; break;
-      case 1: done = create_placement(); break;
-      case 2: done = update_placement(); break;
+      case 0:
+        update_org();
+        done = true;
+        break;
+      case 1:
+        done = create_placement();
+        break;
+      case 2:
+        done = update_placement();
+        break;
       case 3:
       case 4:
-      case 5: done = request(); break;
+      case 5:
+        done = request();
+        break;
       case 6:
-      case 7: done = decide(); break;
-      case 8: done = cancel(); break;
-      case 9: done = create_mobility(); break;
-      case 10: done = write_sending(); break;
-      case 11: done = write_host(); break;
-      case 12: done = confirm(); break;
-      case 13: done = create_contact(); break;
-      default: done = update_contact(); break;
+      case 7:
+        done = decide();
+        break;
+      case 8:
+        done = cancel();
+        break;
+      case 9:
+        done = create_mobility();
+        break;
+      case 10:
+        done = write_sending();
+        break;
+      case 11:
+        done = write_host();
+        break;
+      case 12:
+        done = confirm();
+        break;
+      case 13:
+        done = create_contact();
+        break;
+      default:
+        done = update_contact();
+        break;
     }
     if (done) return;
   }
@@ -323,14 +352,15 @@ bool Generator::request() {
   std::size_t pi = pick(open);
   const MPlacement& p = placements_[pi];
   MReservation r{mint(v1::RESERVATION), cur_origin_, pi, 0, static_cast<std::uint32_t>(uniform(1, 2)), cur_, {}};
-  r.window = p.body.windows(static_cast<int>(uniform(0, static_cast<std::uint64_t>(p.body.windows_size()) - 1))).window_id();
+  r.window =
+      p.body.windows(static_cast<int>(uniform(0, static_cast<std::uint64_t>(p.body.windows_size()) - 1))).window_id();
   v1::Reservation body;
   *body.mutable_placement() = p.key.to_proto();
   body.set_window_id(r.window);
   body.set_slots(r.slots);
   body.set_note("request " + std::to_string(cur_));
   add(ops::request_reservation(r.key, body));
-  reservations_.push_back(std::move(r));
+  reservations_.push_back(r);
   return true;
 }
 
@@ -338,7 +368,8 @@ bool Generator::decide() {
   auto pending = where(reservations_, [&](const MReservation& r) {
     return placements_[r.placement].owner == cur_origin_ && visible(r.g, cur_origin_) &&
            !(r.cancel_g && visible(*r.cancel_g, cur_origin_)) &&
-           (r.owner_decision == v1::RESERVATION_PENDING || (r.owner_decision == v1::RESERVATION_CONFIRMED && coin(0.05)));
+           (r.owner_decision == v1::RESERVATION_PENDING ||
+            (r.owner_decision == v1::RESERVATION_CONFIRMED && coin(0.05)));
   });
   if (pending.empty()) return false;
   MReservation& r = reservations_[pick(pending)];
@@ -427,7 +458,8 @@ bool Generator::write_sending() {
 }
 
 bool Generator::write_host() {
-  auto hosted = where(mobilities_, [&](const MMobility& m) { return m.host == cur_origin_ && visible(m.g, cur_origin_); });
+  auto hosted =
+      where(mobilities_, [&](const MMobility& m) { return m.host == cur_origin_ && visible(m.g, cur_origin_); });
   if (hosted.empty()) return false;
   const MMobility& m = mobilities_[pick(hosted)];
   v1::MobilityHost h;
@@ -512,7 +544,8 @@ bool Generator::forbidden_write(std::uint64_t kind) {
       return true;
     }
     case 1: {  // decide on a reservation of someone else's placement
-      auto other = where(reservations_, [&](const MReservation& r) { return placements_[r.placement].owner != m && earlier(r.g); });
+      auto other = where(reservations_,
+                         [&](const MReservation& r) { return placements_[r.placement].owner != m && earlier(r.g); });
       if (other.empty()) return false;
       const MReservation& r = reservations_[pick(other)];
       add(ops::decide(r.key, placements_[r.placement].key, r.window, r.slots, v1::RESERVATION_CONFIRMED));
@@ -544,7 +577,8 @@ bool Generator::forbidden_write(std::uint64_t kind) {
       add(ops::create_mobility(x.key, f)[0]);
       return true;
     }
-    default: return false;
+    default:
+      return false;
   }
 }
 
@@ -586,7 +620,8 @@ bool Generator::forbidden_other(std::uint64_t kind) {
       return true;
     }
     default: {  // the placement owner decides with slots that differ from the request
-      auto mine = where(reservations_, [&](const MReservation& r) { return placements_[r.placement].owner == m && earlier(r.g); });
+      auto mine = where(reservations_,
+                        [&](const MReservation& r) { return placements_[r.placement].owner == m && earlier(r.g); });
       if (mine.empty()) return false;
       const MReservation& r = reservations_[pick(mine)];
       add(ops::decide(r.key, placements_[r.placement].key, r.window, r.slots + 1, v1::RESERVATION_CONFIRMED));
@@ -607,6 +642,7 @@ Status deliver_shuffled(Replica& replica, const std::vector<VerifiedDelta>& delt
   std::map<NodeId, std::vector<const VerifiedDelta*>> queues;
   for (const auto& d : deltas) queues[d.origin].push_back(&d);
   std::vector<std::pair<std::vector<const VerifiedDelta*>*, std::size_t>> cursors;
+  cursors.reserve(queues.size());
   for (auto& [origin, q] : queues) cursors.emplace_back(&q, 0);
   std::vector<const VerifiedDelta*> applied;
   std::size_t delivered = 0;

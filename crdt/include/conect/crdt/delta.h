@@ -19,10 +19,10 @@
 #include <string>
 #include <vector>
 
-#include "delta.pb.h"
 #include "conect/crdt/error.h"
 #include "conect/crdt/identity.h"
 #include "conect/crdt/types.h"
+#include "delta.pb.h"
 
 namespace conect {
 
@@ -50,8 +50,8 @@ struct DeltaDraft {
 };
 
 // Builds and signs the next delta of `key`'s chain.
-VerifiedDelta build_delta(const KeyPair& key, const FederationId& federation, Seq seq,
-                          const DeltaId& prev, Hlc hlc, const DeltaDraft& draft);
+VerifiedDelta build_delta(const KeyPair& key, const FederationId& federation, Seq seq, const DeltaId& prev, Hlc hlc,
+                          const DeltaDraft& draft);
 
 // Parses a SignedDelta without checking authenticity (for relays and range
 // checks). Errors: malformed_body, wrong_federation, limit_exceeded.
@@ -67,8 +67,7 @@ Result<VerifiedDelta> verify_single(const FederationId& federation, v1::SignedDe
 // head's id, or zero when the range starts at seq 1), and the LAST delta's
 // signature verifies. Errors name the offending seq: broken_chain,
 // sequence_gap, bad_signature, malformed_body, wrong_federation.
-Result<std::vector<VerifiedDelta>> verify_range(const FederationId& federation,
-                                                const DeltaId& expected_prev,
+Result<std::vector<VerifiedDelta>> verify_range(const FederationId& federation, const DeltaId& expected_prev,
                                                 std::vector<v1::SignedDelta> range);
 
 }  // namespace conect

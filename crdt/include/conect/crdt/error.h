@@ -15,28 +15,28 @@ namespace conect {
 // API errors and audit output, so never renumber or rename them.
 enum class Errc {
   ok = 0,
-  bad_signature,        // a signature does not verify against its origin
-  unknown_origin,       // origin is not on the roster
-  wrong_federation,     // delta or handshake carries another federation id
-  broken_chain,         // prev link does not match the stored predecessor
-  sequence_gap,         // a delta arrived before its predecessor
-  equivocation,         // two authentic deltas with the same (origin, seq)
-  not_authorised,       // the origin may not change this record or field
-  malformed_body,       // bytes do not parse, or fields are out of range
-  unknown_record_type,  // an operation names no known record type
-  fixed_field,          // an operation tries to change a field fixed at creation
-  over_capacity,        // a confirmation would exceed a window's capacity
-  not_found,            // no such record, key, file or member
-  already_exists,       // refusing to overwrite
-  invalid_argument,     // well-formed but invalid input
-  io_error,             // file system or network failure
-  storage_error,        // LMDB failure
-  storage_full,         // LMDB map full
-  schema_mismatch,      // store written by another schema version or program
-  insecure_permissions, // a secret file is readable by group or others
-  crypto_error,         // a libsodium primitive failed
-  protocol_error,       // a peer broke the sync or handshake protocol
-  limit_exceeded,       // a size, count or rate limit was hit
+  bad_signature,         // a signature does not verify against its origin
+  unknown_origin,        // origin is not on the roster
+  wrong_federation,      // delta or handshake carries another federation id
+  broken_chain,          // prev link does not match the stored predecessor
+  sequence_gap,          // a delta arrived before its predecessor
+  equivocation,          // two authentic deltas with the same (origin, seq)
+  not_authorised,        // the origin may not change this record or field
+  malformed_body,        // bytes do not parse, or fields are out of range
+  unknown_record_type,   // an operation names no known record type
+  fixed_field,           // an operation tries to change a field fixed at creation
+  over_capacity,         // a confirmation would exceed a window's capacity
+  not_found,             // no such record, key, file or member
+  already_exists,        // refusing to overwrite
+  invalid_argument,      // well-formed but invalid input
+  io_error,              // file system or network failure
+  storage_error,         // LMDB failure
+  storage_full,          // LMDB map full
+  schema_mismatch,       // store written by another schema version or program
+  insecure_permissions,  // a secret file is readable by group or others
+  crypto_error,          // a libsodium primitive failed
+  protocol_error,        // a peer broke the sync or handshake protocol
+  limit_exceeded,        // a size, count or rate limit was hit
 };
 
 const std::error_category& conect_category() noexcept;
@@ -61,7 +61,7 @@ struct Error {
 template <class T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
+  Result(T value) : v_(std::move(value)) {}      // NOLINT(google-explicit-constructor)
   Result(Error error) : v_(std::move(error)) {}  // NOLINT(google-explicit-constructor)
 
   bool ok() const { return v_.index() == 0; }

@@ -53,8 +53,7 @@ class KeyPair {
   std::array<std::uint8_t, 64> secret_{};
 };
 
-bool verify_signature(const NodeId& signer, SigningDomain domain, std::string_view message,
-                      std::string_view signature);
+bool verify_signature(const NodeId& signer, SigningDomain domain, std::string_view message, std::string_view signature);
 
 // BLAKE2b-256 of bytes.
 Hash256 blake2b256(std::string_view data);

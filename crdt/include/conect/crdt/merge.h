@@ -70,10 +70,10 @@
 #include <string>
 #include <vector>
 
-#include "delta.pb.h"
-#include "state.pb.h"
 #include "conect/crdt/delta.h"
 #include "conect/crdt/types.h"
+#include "delta.pb.h"
+#include "state.pb.h"
 
 namespace conect {
 
@@ -180,7 +180,12 @@ class StateDigest {
   void add(const Hash256& h);
   void subtract(const Hash256& h);
   const Hash256& value() const { return sum_; }
-  static StateDigest from(const Hash256& v) { StateDigest d; d.sum_ = v; return d; }
+  static StateDigest from(const Hash256& v) {
+    StateDigest d;
+    d.sum_ = v;
+    return d;
+  }
+
  private:
   Hash256 sum_{};
 };
@@ -197,15 +202,15 @@ struct WindowAvailability {
 // One entry per window of `placement`, in its order. `reservations` are the
 // states of the reservations naming this placement (the caller selects them);
 // only created ones count: CONFIRMED slots as confirmed, PENDING as pending.
-std::vector<WindowAvailability> placement_availability(
-    const v1::Placement& placement, std::span<const v1::RecordState> reservations);
-std::vector<WindowAvailability> placement_availability(
-    const v1::Placement& placement, std::span<const v1::RecordState* const> reservations);
+std::vector<WindowAvailability> placement_availability(const v1::Placement& placement,
+                                                       std::span<const v1::RecordState> reservations);
+std::vector<WindowAvailability> placement_availability(const v1::Placement& placement,
+                                                       std::span<const v1::RecordState* const> reservations);
 
 // Signs and checks mobility confirmations:
 // Ed25519(signer, "conect/confirm/v1" || mobility key || agreed delta id).
-v1::Confirmation make_confirmation(const KeyPair& key, const RecordKey& mobility,
-                                   v1::ConfirmingParty party, const DeltaId& agreed_delta);
+v1::Confirmation make_confirmation(const KeyPair& key, const RecordKey& mobility, v1::ConfirmingParty party,
+                                   const DeltaId& agreed_delta);
 bool verify_confirmation(const RecordKey& mobility, const v1::Confirmation& c);
 
 }  // namespace conect

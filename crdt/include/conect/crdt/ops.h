@@ -10,11 +10,11 @@
 #include <string_view>
 #include <vector>
 
+#include "conect/crdt/merge.h"
+#include "conect/crdt/types.h"
 #include "delta.pb.h"
 #include "records.pb.h"
 #include "state.pb.h"
-#include "conect/crdt/merge.h"
-#include "conect/crdt/types.h"
 
 namespace google::protobuf {
 class Message;
@@ -29,15 +29,15 @@ using Fields = std::vector<std::uint32_t>;
 Fields present_fields(std::uint32_t group, const google::protobuf::Message& m);
 
 // Last-writer-wins writes of the listed fields of one group.
-v1::Operation write_organisation(const RecordKey& key, const v1::Organisation& o, Fields fields);
-v1::Operation write_placement(const RecordKey& key, const v1::Placement& p, Fields fields);
-v1::Operation write_contact(const RecordKey& key, const v1::Contact& c, Fields fields);
-v1::Operation write_reservation(const RecordKey& key, const v1::Reservation& r, Fields fields);
-v1::Operation write_mobility_sending(const RecordKey& key, const v1::MobilitySending& s, Fields fields);
+v1::Operation write_organisation(const RecordKey& key, const v1::Organisation& o, const Fields& fields);
+v1::Operation write_placement(const RecordKey& key, const v1::Placement& p, const Fields& fields);
+v1::Operation write_contact(const RecordKey& key, const v1::Contact& c, const Fields& fields);
+v1::Operation write_reservation(const RecordKey& key, const v1::Reservation& r, const Fields& fields);
+v1::Operation write_mobility_sending(const RecordKey& key, const v1::MobilitySending& s, const Fields& fields);
 // `receiving_organisation` is the mobility's fixed receiving organisation;
 // the author must be its owner.
 v1::Operation write_mobility_host(const RecordKey& key, const RecordKey& receiving_organisation,
-                                  const v1::MobilityHost& h, Fields fields);
+                                  const v1::MobilityHost& h, const Fields& fields);
 
 // Creating writes: one FieldWrite of every field that holds a value, then a
 // SetChange add per element of each OR-set field.

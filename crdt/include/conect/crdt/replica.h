@@ -29,12 +29,12 @@
 #include <string>
 #include <vector>
 
-#include "delta.pb.h"
-#include "state.pb.h"
 #include "conect/crdt/delta.h"
 #include "conect/crdt/error.h"
 #include "conect/crdt/merge.h"
 #include "conect/crdt/types.h"
+#include "delta.pb.h"
+#include "state.pb.h"
 
 namespace conect {
 

@@ -20,7 +20,8 @@ struct FixedBytes {
   const std::uint8_t* data() const { return bytes.data(); }
   std::uint8_t* data() { return bytes.data(); }
   bool is_zero() const {
-    for (auto b : bytes) if (b != 0) return false;
+    for (auto b : bytes)
+      if (b != 0) return false;
     return true;
   }
   // Raw bytes as a std::string (the form protobuf `bytes` fields use).

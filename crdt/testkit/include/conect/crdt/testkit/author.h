@@ -21,7 +21,7 @@ FederationId test_federation();
 class Author {
  public:
   explicit Author(std::uint32_t n, FederationId federation = test_federation());
-  explicit Author(KeyPair key, FederationId federation = test_federation());
+  explicit Author(const KeyPair& key, FederationId federation = test_federation());
 
   const NodeId& id() const { return key_.public_key(); }
   const KeyPair& key() const { return key_; }
@@ -33,8 +33,7 @@ class Author {
   RecordKey next_key(v1::RecordType type, std::uint32_t index = 0) const;
   // Builds and signs the next delta; the HLC ticks at `now_ms` (default: a
   // process-wide counter, so deltas emitted later sort later whoever emits them).
-  VerifiedDelta emit(std::vector<v1::Operation> ops, std::vector<v1::DeltaRef> deps = {},
-                     std::uint64_t now_ms = 0);
+  VerifiedDelta emit(std::vector<v1::Operation> ops, std::vector<v1::DeltaRef> deps = {}, std::uint64_t now_ms = 0);
   // Same seq/prev/hlc logic but does not advance the chain (for forks).
   VerifiedDelta emit_fork(std::vector<v1::Operation> ops, std::uint64_t now_ms = 0);
 

@@ -5,6 +5,8 @@
 #include <boost/asio/strand.hpp>
 #include <boost/asio/thread_pool.hpp>
 
+#include <malloc.h>
+
 #include <chrono>
 #include <map>
 #include <mutex>
@@ -111,6 +113,7 @@ struct PeerManager::Impl : std::enable_shared_from_this<PeerManager::Impl> {
   std::uint64_t next_session = 1;
   bool stopping = false;
   std::size_t applies_in_flight = 0;
+  Clock::time_point last_trim{};
   std::function<void()> on_stopped;
 
   mutable std::mutex status_mutex;  // guards peer_info and caught_up
@@ -145,6 +148,9 @@ struct PeerManager::Impl : std::enable_shared_from_this<PeerManager::Impl> {
         cfg.limits.max_message_bytes, node.config.max_frame_bytes - net::kStreamFrameOverhead);
     cfg.limits.max_batch_bytes = std::min<std::size_t>(cfg.limits.max_batch_bytes, cfg.limits.max_message_bytes / 2);
     cfg.window_bytes = std::min<std::size_t>(cfg.window_bytes, cfg.limits.max_message_bytes * 4);
+    // Deltas decoded and waiting for the writer take ~3x their wire size in
+    // memory; 8 MiB of them keeps the writer busy and the heap small.
+    cfg.max_buffer_bytes = std::max<std::size_t>(8u << 20, 2 * cfg.limits.max_delta_bytes);
     engine = std::make_unique<sync::SyncEngine>(cfg, view, std::vector<NodeId>(roster.begin(), roster.end()), now());
     asio::post(strand, [self = shared_from_this()] {
       self->reload_peers();
@@ -566,11 +572,22 @@ struct PeerManager::Impl : std::enable_shared_from_this<PeerManager::Impl> {
       }
       asio::post(self->strand, [self, result] {
         --self->applies_in_flight;
+        if (self->applies_in_flight == 0) self->trim_memory();
         self->engine->on_batch_applied(result, self->now());
         self->drain();
         self->maybe_finish_stop();
       });
     });
+  }
+
+  // Decoded deltas take several times their wire size; once a catch-up's
+  // batches are applied glibc keeps their pages, so hand them back (at most
+  // once a second) and an idle node's footprint reflects what it holds.
+  void trim_memory() {
+    auto t = Clock::now();
+    if (t - last_trim < std::chrono::seconds(1)) return;
+    last_trim = t;
+    malloc_trim(0);
   }
 
   void handle(sync::StoreEvidenceAction& a) {
@@ -594,6 +611,7 @@ struct PeerManager::Impl : std::enable_shared_from_this<PeerManager::Impl> {
 
   void handle(sync::EventAction& a) {
     const sync::Event& e = a.event;
+
     std::string name = sync::event_name(e.kind);
     count("conect_sync_events_total", "Sync engine events, by kind", {{"kind", name}});
     log::Level level = log::Level::debug;

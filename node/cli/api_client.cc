@@ -75,9 +75,11 @@ Result<ApiReply> ApiClient::request(const std::string& method, const std::string
     beast::error_code ignored;
     stream.socket().shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
     return reply;
-  } catch (const std::exception& e) {
-    return Error(Errc::io_error, "cannot reach the node's API at " + base_url() + " (" + e.what() +
+  } catch (const boost::system::system_error& e) {
+    return Error(Errc::io_error, "cannot reach the node's API at " + base_url() + " (" + e.code().message() +
                                      "); is `conect-node run` running for this --data?");
+  } catch (const std::exception& e) {
+    return Error(Errc::io_error, "bad answer from the node's API at " + base_url() + " (" + e.what() + ")");
   }
 }
 

@@ -26,8 +26,8 @@ v1::LocalisedText text(const char* lang, std::string s) {
   return t;
 }
 
-const char* kTrades[] = {"carpentry", "masonry", "electrical installation", "HVAC", "road construction",
-                         "heavy machinery"};
+const char* kTrades[] = {"carpentry", "masonry",           "electrical installation",
+                         "HVAC",      "road construction", "heavy machinery"};
 const char* kCities[] = {"Rovaniemi", "Luleå", "Kirkenes", "Murmansk", "Tornio", "Kiruna", "Alta", "Apatity"};
 const char* kCountries[] = {"FI", "SE", "NO", "RU", "FI", "SE", "NO", "RU"};
 
@@ -128,7 +128,8 @@ int main(int argc, char** argv) {
   }
   auto t0 = std::chrono::steady_clock::now();
   auto now_ms = static_cast<std::uint64_t>(
-      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count());
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count());
   std::uint64_t done = 0, bytes = 0;
   while (done < count) {
     std::vector<VerifiedDelta> deltas;
@@ -138,7 +139,8 @@ int main(int argc, char** argv) {
     }
     auto outcome = (*store)->apply(std::move(deltas));
     if (!outcome.ok() || !outcome->rejected.empty()) {
-      std::cerr << "conect-seed: " << (outcome.ok() ? outcome->rejected.front().reason.message() : outcome.error().message()) << "\n";
+      std::cerr << "conect-seed: "
+                << (outcome.ok() ? outcome->rejected.front().reason.message() : outcome.error().message()) << "\n";
       return 1;
     }
   }

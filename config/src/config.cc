@@ -127,9 +127,13 @@ std::optional<Error> parse_peers(const std::string& source, const toml::node& n,
     const toml::table& t = *item.as_table();
     StaticPeer p;
     for (const auto& [key, value] : t) {
-      if (key == "url" && value.is_string()) p.url = *value.value<std::string>();
-      else if (key == "id" && value.is_string()) p.node_id = *value.value<std::string>();
-      else return at(source, value.source(), "peers." + std::string(key.str()), "unknown field or wrong type (expected url = \"ws://HOST:PORT/sync\", id = \"NODE ID\")");
+      if (key == "url" && value.is_string())
+        p.url = *value.value<std::string>();
+      else if (key == "id" && value.is_string())
+        p.node_id = *value.value<std::string>();
+      else
+        return at(source, value.source(), "peers." + std::string(key.str()),
+                  "unknown field or wrong type (expected url = \"ws://HOST:PORT/sync\", id = \"NODE ID\")");
     }
     if (p.url.empty() || p.node_id.size() != 64)
       return at(source, t.source(), "peers", "each [[peers]] needs url and a 64-hex-character id");
@@ -156,7 +160,8 @@ Result<NodeConfig> parse(std::string_view text, const std::string& source_name) 
     }
     auto table_schema = schema().find(name);
     if (table_schema == schema().end() || !node.is_table())
-      return at(source_name, node.source(), name, "unknown section (known: node, network, limits, sync, storage, log, peers)");
+      return at(source_name, node.source(), name,
+                "unknown section (known: node, network, limits, sync, storage, log, peers)");
     for (const auto& [key, value] : *node.as_table()) {
       std::string field = name + "." + std::string(key.str());
       auto setter = table_schema->second.find(std::string(key.str()));
@@ -172,7 +177,8 @@ Result<NodeConfig> parse(std::string_view text, const std::string& source_name) 
 Result<NodeConfig> load(const std::filesystem::path& file) {
   std::ifstream in(file);
   if (!in)
-    return Error(Errc::not_found, "cannot read " + file.string() + " (is --data right? run `conect-node init` to create it)");
+    return Error(Errc::not_found,
+                 "cannot read " + file.string() + " (is --data right? run `conect-node init` to create it)");
   std::stringstream buffer;
   buffer << in.rdbuf();
   return parse(buffer.str(), file.string());
@@ -184,10 +190,18 @@ std::string quoted(const std::string& s) {
   std::string out = "\"";
   for (unsigned char c : s) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (c < 0x20 || c == 0x7f) {
           char buf[8];

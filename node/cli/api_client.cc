@@ -19,8 +19,9 @@ Result<ApiClient> ApiClient::for_data_dir(const DataDir& dir) {
   auto token = read_small_file(dir.token(), true);
   if (!token.ok()) {
     if (token.error().is(Errc::not_found))
-      return Error(Errc::not_found, dir.root.string() + " is not an initialised data directory (no api.token); "
-                                    "run `conect-node init` or pass the right --data");
+      return Error(Errc::not_found, dir.root.string() +
+                                        " is not an initialised data directory (no api.token); "
+                                        "run `conect-node init` or pass the right --data");
     return token.error();
   }
   while (!token->empty() && (token->back() == '\n' || token->back() == '\r')) token->pop_back();

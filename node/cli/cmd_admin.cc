@@ -14,8 +14,8 @@
 #include "conect/config/config.h"
 #include "conect/node/data_dir.h"
 #include "conect/node/member_card.h"
-#include "conect/storage/store.h"
 #include "conect/node/node_files.h"
+#include "conect/storage/store.h"
 
 namespace conect::cli {
 
@@ -61,15 +61,13 @@ Result<InitResult> init_node(const DataDir& dir, const InitOptions& o) {
   // Validate everything before writing anything.
   if (std::filesystem::exists(dir.identity()))
     return Error(Errc::already_exists, dir.identity().string() +
-                                                     " exists: this data directory is already initialised "
-                                                     "(refusing to overwrite an identity; use another --data)");
-  if (o.name.empty() || o.name.size() > 200)
-    return Error(Errc::invalid_argument, "--name must be 1 to 200 characters");
+                                           " exists: this data directory is already initialised "
+                                           "(refusing to overwrite an identity; use another --data)");
+  if (o.name.empty() || o.name.size() > 200) return Error(Errc::invalid_argument, "--name must be 1 to 200 characters");
   if (!is_country_code(o.country))
-    return Error(Errc::invalid_argument, "--country '" + o.country +
-                                                       "' is not an ISO 3166-1 alpha-2 code (e.g. FI, SE, NO, RU)");
-  if (!parse_role(o.role))
-    return Error(Errc::invalid_argument, "--role must be school, company or auditor");
+    return Error(Errc::invalid_argument,
+                 "--country '" + o.country + "' is not an ISO 3166-1 alpha-2 code (e.g. FI, SE, NO, RU)");
+  if (!parse_role(o.role)) return Error(Errc::invalid_argument, "--role must be school, company or auditor");
   FederationId federation;
   if (o.federation.empty()) {
     randombytes_buf(federation.data(), federation.size());
@@ -94,8 +92,10 @@ Result<InitResult> init_node(const DataDir& dir, const InitOptions& o) {
   cfg.peer_listen = *peer_listen;
   cfg.api_listen = *api_listen;
   // With port 0 the port is only known once running: advertise nothing then.
-  if (!o.advertise.empty()) cfg.advertise = o.advertise;
-  else if (peer_listen->port != 0) cfg.advertise = {default_advertise(*peer_listen)};
+  if (!o.advertise.empty())
+    cfg.advertise = o.advertise;
+  else if (peer_listen->port != 0)
+    cfg.advertise = {default_advertise(*peer_listen)};
 
   std::error_code ec;
   bool created_root = !std::filesystem::exists(dir.root);
@@ -120,7 +120,8 @@ Result<InitResult> init_node(const DataDir& dir, const InitOptions& o) {
   if (st.ok()) st = write_file_atomic(dir.config(), config::render(cfg), 0644, false);
   if (st.ok()) {
     // The node trusts itself: its own card is the first roster entry.
-    MemberInfo self{key.public_key(), federation, cfg.name, cfg.country, *parse_role(cfg.role), cfg.advertise, now_ms()};
+    MemberInfo self{key.public_key(),      federation,    cfg.name, cfg.country,
+                    *parse_role(cfg.role), cfg.advertise, now_ms()};
     auto bytes = card_bytes(make_card(key, self));
     v1::MemberCard card;
     card.ParseFromString(*bytes);
@@ -150,8 +151,7 @@ int init(const Global& g, const InitOptions& o) {
     std::cout << "initialised " << dir.root.string() << "\n"
               << "  node id     " << made->node_id.hex() << "\n"
               << "  federation  " << made->federation.hex() << "\n"
-              << "next: `conect-node card --data " << dir.root.string()
-              << "` prints the card to give your partners\n";
+              << "next: `conect-node card --data " << dir.root.string() << "` prints the card to give your partners\n";
   }
   return kOk;
 }
@@ -159,7 +159,7 @@ int init(const Global& g, const InitOptions& o) {
 int card(const Global& g) {
   auto node = NodeFiles::load(DataDir::resolve(g.data));
   if (!node.ok()) return refuse(g, node.error());
-  MemberInfo self{node->key.public_key(), node->federation, node->config.name, node->config.country,
+  MemberInfo self{node->key.public_key(),         node->federation,       node->config.name, node->config.country,
                   *parse_role(node->config.role), node->config.advertise, now_ms()};
   std::cout << make_card(node->key, self) << "\n";
   return kOk;
@@ -171,15 +171,15 @@ Result<std::string> read_card_argument(const std::string& card_or_file) {
   if (card_or_file.rfind(kCardPrefix, 0) == 0) return card_or_file;
   std::ifstream in(card_or_file);
   if (!in)
-    return Error(Errc::invalid_argument, "'" + card_or_file.substr(0, 40) +
-                                             "' is neither a member card (conect-card:...) nor a readable file");
+    return Error(Errc::invalid_argument,
+                 "'" + card_or_file.substr(0, 40) + "' is neither a member card (conect-card:...) nor a readable file");
   std::stringstream s;
   s << in.rdbuf();
   return s.str();
 }
 
 nlohmann::json member_json(const MemberInfo& m, bool self) {
-  return {{"node_id", m.node_id.hex()}, {"name", m.name},         {"country", m.country},
+  return {{"node_id", m.node_id.hex()}, {"name", m.name},           {"country", m.country},
           {"role", role_name(m.role)},  {"addresses", m.addresses}, {"self", self}};
 }
 
@@ -195,17 +195,19 @@ int member_add(const Global& g, const std::string& card_or_file) {
   auto info = parse_card_bytes(*bytes);
   if (!info.ok()) return refuse(g, info.error());
   if (info->federation != node->federation)
-    return refuse(g, Error(Errc::wrong_federation, "card of " + info->name + " belongs to federation " +
-                                                       info->federation.hex() + ", this node to " +
-                                                       node->federation.hex()));
+    return refuse(
+        g, Error(Errc::wrong_federation, "card of " + info->name + " belongs to federation " + info->federation.hex() +
+                                             ", this node to " + node->federation.hex()));
   auto store = node->open_store();
   if (!store.ok()) return refuse(g, store.error());
   v1::MemberCard card;
   card.ParseFromString(*bytes);
   if (Status st = (*store)->put_member(info->node_id, card); !st.ok()) return refuse(g, st.error());
-  if (g.json) std::cout << member_json(*info, info->node_id == node->key.public_key()).dump() << "\n";
-  else std::cout << "added " << info->name << " (" << info->country << ", " << role_name(info->role) << ") "
-                 << info->node_id.hex() << "\n";
+  if (g.json)
+    std::cout << member_json(*info, info->node_id == node->key.public_key()).dump() << "\n";
+  else
+    std::cout << "added " << info->name << " (" << info->country << ", " << role_name(info->role) << ") "
+              << info->node_id.hex() << "\n";
   return kOk;
 }
 
@@ -237,13 +239,18 @@ int member_remove(const Global& g, const std::string& id_text) {
   auto node = NodeFiles::load(DataDir::resolve(g.data));
   if (!node.ok()) return refuse(g, node.error());
   auto id = NodeId::from_hex(id_text);
-  if (!id) return refuse(g, Error(Errc::invalid_argument, "'" + id_text + "' is not a 64-hex-character node id (see `member list --json`)"));
-  if (*id == node->key.public_key()) return refuse(g, Error(Errc::invalid_argument, "a node cannot remove itself from its roster"));
+  if (!id)
+    return refuse(g, Error(Errc::invalid_argument,
+                           "'" + id_text + "' is not a 64-hex-character node id (see `member list --json`)"));
+  if (*id == node->key.public_key())
+    return refuse(g, Error(Errc::invalid_argument, "a node cannot remove itself from its roster"));
   auto store = node->open_store();
   if (!store.ok()) return refuse(g, store.error());
   if (Status st = (*store)->remove_member(*id); !st.ok()) return refuse(g, st.error());
-  if (!g.json) std::cout << "removed " << id->hex() << " (its stored deltas stay; new ones are refused)\n";
-  else std::cout << nlohmann::json{{"removed", id->hex()}}.dump() << "\n";
+  if (!g.json)
+    std::cout << "removed " << id->hex() << " (its stored deltas stay; new ones are refused)\n";
+  else
+    std::cout << nlohmann::json{{"removed", id->hex()}}.dump() << "\n";
   return kOk;
 }
 
@@ -263,7 +270,8 @@ int peer_add(const Global& g, const std::string& url, const std::string& id_text
     if (!members.ok()) return refuse(g, members.error());
     for (const auto& [mid, card] : *members) {
       auto info = parse_card_bytes(card.SerializeAsString());
-      if (info.ok() && std::find(info->addresses.begin(), info->addresses.end(), url) != info->addresses.end()) id = mid;
+      if (info.ok() && std::find(info->addresses.begin(), info->addresses.end(), url) != info->addresses.end())
+        id = mid;
     }
     if (!id)
       return refuse(g, Error(Errc::invalid_argument, "no roster member's card lists " + url +
@@ -271,8 +279,10 @@ int peer_add(const Global& g, const std::string& url, const std::string& id_text
                                                          "(a dial without an expected id is refused)"));
   }
   if (Status st = (*store)->put_peer(url, id->hex()); !st.ok()) return refuse(g, st.error());
-  if (g.json) std::cout << nlohmann::json{{"url", url}, {"node_id", id->hex()}}.dump() << "\n";
-  else std::cout << "will dial " << url << " expecting " << id->hex() << "\n";
+  if (g.json)
+    std::cout << nlohmann::json{{"url", url}, {"node_id", id->hex()}}.dump() << "\n";
+  else
+    std::cout << "will dial " << url << " expecting " << id->hex() << "\n";
   return kOk;
 }
 
@@ -285,7 +295,8 @@ int peer_list(const Global& g) {
   if (!peers.ok()) return refuse(g, peers.error());
   nlohmann::json out = nlohmann::json::array();
   for (const auto& p : *peers) out.push_back({{"url", p.url}, {"node_id", p.node_id.hex()}, {"source", p.source}});
-  if (g.json) std::cout << out.dump() << "\n";
+  if (g.json)
+    std::cout << out.dump() << "\n";
   else
     for (const auto& p : *peers) std::cout << p.url << "  " << p.node_id.hex() << "  (" << p.source << ")\n";
   return kOk;
@@ -308,8 +319,10 @@ int peer_remove(const Global& g, const std::string& url_or_id) {
   if (removed == 0)
     return refuse(g, Error(Errc::not_found, "no peer added with `peer add` matches '" + url_or_id +
                                                 "' (peers from node.toml are removed by editing it)"));
-  if (g.json) std::cout << nlohmann::json{{"removed", removed}}.dump() << "\n";
-  else std::cout << "removed " << removed << " peer(s)\n";
+  if (g.json)
+    std::cout << nlohmann::json{{"removed", removed}}.dump() << "\n";
+  else
+    std::cout << "removed " << removed << " peer(s)\n";
   return kOk;
 }
 
@@ -321,8 +334,10 @@ int backup(const Global& g, const std::string& target) {
   std::error_code ec;
   std::filesystem::create_directories(target, ec);
   if (Status st = (*store)->backup(target, true); !st.ok()) return refuse(g, st.error());
-  if (g.json) std::cout << nlohmann::json{{"backup", target}}.dump() << "\n";
-  else std::cout << "consistent copy of the store written to " << target << "\n";
+  if (g.json)
+    std::cout << nlohmann::json{{"backup", target}}.dump() << "\n";
+  else
+    std::cout << "consistent copy of the store written to " << target << "\n";
   return kOk;
 }
 

@@ -33,16 +33,20 @@ int call(const Global& g, const std::string& method, const std::string& target, 
     // 400/422 mean the request as typed was wrong: a usage error.
     return reply->status == 400 || reply->status == 422 ? kUsage : kRefused;
   }
-  if (g.json) std::cout << reply->body.dump() << "\n";
-  else show(reply->body);
+  if (g.json)
+    std::cout << reply->body.dump() << "\n";
+  else
+    show(reply->body);
   return kOk;
 }
 
 std::string url_encode(const std::string& s) {
   std::ostringstream out;
   for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') out << c;
-    else out << '%' << "0123456789ABCDEF"[c >> 4] << "0123456789ABCDEF"[c & 15];
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~')
+      out << c;
+    else
+      out << '%' << "0123456789ABCDEF"[c >> 4] << "0123456789ABCDEF"[c & 15];
   }
   return out.str();
 }
@@ -152,8 +156,8 @@ void add_data_commands(CLI::App& app, Global& g, int& code) {
     json names = json::array({{{"lang", "en"}, {"text", o->name}}});
     for (auto& n : pair_list(o->names, "text")) names.push_back(n);
     json body = {{"names", names}, {"type", o->type}, {"country", o->country}};
-    for (auto [k, v] : {std::pair{"region", &o->region}, {"city", &o->city}, {"address", &o->address},
-                        {"website", &o->website}})
+    for (auto [k, v] :
+         {std::pair{"region", &o->region}, {"city", &o->city}, {"address", &o->address}, {"website", &o->website}})
       if (!v->empty()) body[k] = *v;
     if (!o->trades.empty()) body["trades"] = o->trades;
     code = call(g, "POST", "/api/v1/organisations", &body, show_id);
@@ -164,7 +168,8 @@ void add_data_commands(CLI::App& app, Global& g, int& code) {
     code = call(g, "GET", "/api/v1/organisations" + query({{"cursor", o->cursor}, {"limit", "200"}}), nullptr,
                 [](const json& page) {
                   show_list(page, [](const json& item) {
-                    return str(item, "country") + "  " + str(item, "type") + "  " + text_in(item["names"]) + " (" + str(item, "city") + ")";
+                    return str(item, "country") + "  " + str(item, "type") + "  " + text_in(item["names"]) + " (" +
+                           str(item, "city") + ")";
                   });
                 });
   });
@@ -191,8 +196,9 @@ void add_data_commands(CLI::App& app, Global& g, int& code) {
   padd->add_option("--country", p->country, "ISO 3166-1 alpha-2")->required();
   padd->add_option("--window", p->windows, "START:END:CAPACITY, dates YYYY-MM-DD (repeatable)")->required();
   padd->add_option("--language", p->languages, "Working language LANG:LEVEL, e.g. en:B1 (repeatable)");
-  padd->add_option("--safety", p->safety, "ppe, safety_induction, medical_certificate, work_at_height, hot_work, "
-                                          "machinery, minimum_age, other (repeatable)");
+  padd->add_option("--safety", p->safety,
+                   "ppe, safety_induction, medical_certificate, work_at_height, hot_work, "
+                   "machinery, minimum_age, other (repeatable)");
   padd->add_option("--min-days", p->min_days);
   padd->add_option("--max-days", p->max_days);
   padd->add_option("--minimum-age", p->minimum_age);
@@ -205,13 +211,18 @@ void add_data_commands(CLI::App& app, Global& g, int& code) {
     int id = 0;
     for (const auto& w : p->windows) {
       auto a = w.find(':'), b = w.rfind(':');
-      if (a == std::string::npos || a == b) throw CLI::ValidationError("--window " + w + ": expected START:END:CAPACITY");
-      windows.push_back({{"window_id", ++id}, {"start", w.substr(0, a)}, {"end", w.substr(a + 1, b - a - 1)},
+      if (a == std::string::npos || a == b)
+        throw CLI::ValidationError("--window " + w + ": expected START:END:CAPACITY");
+      windows.push_back({{"window_id", ++id},
+                         {"start", w.substr(0, a)},
+                         {"end", w.substr(a + 1, b - a - 1)},
                          {"capacity", std::stoul(w.substr(b + 1))}});
     }
-    json body = {{"host_organisation", p->host}, {"title", titles}, {"trade", p->trade}, {"country", p->country},
-                 {"windows", windows}, {"status", p->status}};
-    for (auto [k, v] : {std::pair{"trade_code", &p->trade_code}, {"tasks", &p->tasks}, {"city", &p->city},
+    json body = {{"host_organisation", p->host}, {"title", titles},    {"trade", p->trade},
+                 {"country", p->country},        {"windows", windows}, {"status", p->status}};
+    for (auto [k, v] : {std::pair{"trade_code", &p->trade_code},
+                        {"tasks", &p->tasks},
+                        {"city", &p->city},
                         {"accommodation", &p->accommodation}})
       if (!v->empty()) body[k] = *v;
     if (!p->languages.empty()) body["languages"] = pair_list(p->languages, "level");
@@ -270,9 +281,8 @@ void add_data_commands(CLI::App& app, Global& g, int& code) {
     json body = {{"window_id", r->window}, {"slots", r->slots}};
     if (!r->mobility.empty()) body["mobility"] = r->mobility;
     if (!r->note.empty()) body["note"] = r->note;
-    code = call(g, "POST", "/api/v1/placements/" + r->placement + "/reservations", &body, [](const json& res) {
-      std::cout << str(res, "id") << "  " << str(res, "decision") << "\n";
-    });
+    code = call(g, "POST", "/api/v1/placements/" + r->placement + "/reservations", &body,
+                [](const json& res) { std::cout << str(res, "id") << "  " << str(res, "decision") << "\n"; });
   });
   auto* reservation = app.add_subcommand("reservation", "Decide on or cancel a reservation");
   reservation->require_subcommand(1);
@@ -283,9 +293,8 @@ void add_data_commands(CLI::App& app, Global& g, int& code) {
     cmd->add_option("id", r->id, "Reservation id")->required();
     cmd->callback([&g, &code, r, action] {
       json empty = json::object();
-      code = call(g, "POST", "/api/v1/reservations/" + r->id + "/" + action, &empty, [](const json& res) {
-        std::cout << str(res, "id") << "  " << str(res, "decision") << "\n";
-      });
+      code = call(g, "POST", "/api/v1/reservations/" + r->id + "/" + action, &empty,
+                  [](const json& res) { std::cout << str(res, "id") << "  " << str(res, "decision") << "\n"; });
     });
   }
 
@@ -376,7 +385,8 @@ void add_data_commands(CLI::App& app, Global& g, int& code) {
     code = call(g, "POST", "/api/v1/mobilities/" + m->id + "/confirm", &body, show_id);
   });
   for (const char* action : {"complete", "cancel"}) {
-    auto* cmd = mobility->add_subcommand(action, std::string("Mark a mobility ") + (std::string(action) == "complete" ? "completed" : "cancelled"));
+    auto* cmd = mobility->add_subcommand(
+        action, std::string("Mark a mobility ") + (std::string(action) == "complete" ? "completed" : "cancelled"));
     cmd->add_option("id", m->id)->required();
     cmd->callback([&g, &code, m, action] {
       json empty = json::object();
@@ -415,9 +425,7 @@ void add_data_commands(CLI::App& app, Global& g, int& code) {
   clist->add_option("--cursor", c->cursor);
   clist->callback([&g, &code, c] {
     code = call(g, "GET", "/api/v1/contacts" + query({{"cursor", c->cursor}, {"limit", "200"}}), nullptr,
-                [](const json& page) {
-                  show_list(page, [](const json& item) { return str(item, "display_name"); });
-                });
+                [](const json& page) { show_list(page, [](const json& item) { return str(item, "display_name"); }); });
   });
 }
 

@@ -11,15 +11,15 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 
+#include <fcntl.h>
 #include <algorithm>
 #include <chrono>
 #include <cstring>
-#include <functional>
-#include <set>
 #include <ctime>
-#include <fcntl.h>
+#include <functional>
 #include <iostream>
 #include <random>
+#include <set>
 #include <thread>
 
 #include "api_client.h"
@@ -44,9 +44,9 @@ struct DemoNode {
   std::uint16_t peer_port = 0, api_port = 0;
   pid_t pid = -1;
   std::optional<ApiClient> api;
-  std::string school_org;                  // record ids
+  std::string school_org;  // record ids
   std::vector<std::string> company_orgs;
-  std::vector<std::string> placements;     // with their windows below
+  std::vector<std::string> placements;  // with their windows below
   std::vector<int> placement_windows;
   std::vector<std::string> mobilities;
 };
@@ -165,14 +165,22 @@ Status seed_organisations(DemoNode& n) {
   std::sort(trades.begin(), trades.end());
   trades.erase(std::unique(trades.begin(), trades.end()), trades.end());
   auto org = call(n, "POST", "/api/v1/organisations",
-                  {{"names", names(s.name_en, s.name_local, s.lang)}, {"type", "vet_school"}, {"country", s.country},
-                   {"region", s.region}, {"city", s.city}, {"trades", trades}});
+                  {{"names", names(s.name_en, s.name_local, s.lang)},
+                   {"type", "vet_school"},
+                   {"country", s.country},
+                   {"region", s.region},
+                   {"city", s.city},
+                   {"trades", trades}});
   if (!org.ok()) return org.error();
   n.school_org = (*org)["id"];
   for (const auto& c : s.companies) {
     auto co = call(n, "POST", "/api/v1/organisations",
-                   {{"names", names(c.name, "", s.lang)}, {"type", c.type}, {"country", s.country},
-                    {"region", s.region}, {"city", c.city}, {"trades", c.trades}});
+                   {{"names", names(c.name, "", s.lang)},
+                    {"type", c.type},
+                    {"country", s.country},
+                    {"region", s.region},
+                    {"city", c.city},
+                    {"trades", c.trades}});
     if (!co.ok()) return co.error();
     n.company_orgs.push_back((*co)["id"]);
   }
@@ -207,14 +215,15 @@ Status seed_organisations(DemoNode& n) {
     n.placements.push_back((*pl)["id"]);
     n.placement_windows.push_back(p.windows);
   }
-  for (const auto& [role, who] : {std::pair{"mobility_coordinator", s.coordinator_role},
-                                  std::pair{"mentor", "Workplace mentor, " + s.city}}) {
-    auto c = call(n, "POST", "/api/v1/contacts",
-                  {{"organisation", n.school_org},
-                   {"display_name", who},
-                   {"roles", json::array({role})},
-                   {"languages", json::array({{{"lang", "en"}, {"level", "B2"}}, {{"lang", s.lang}, {"level", "C2"}}})},
-                   {"personal_data", {{"name", "Demo " + s.city + " " + role}, {"email", "demo@" + s.city + ".invalid"}}}});
+  for (const auto& [role, who] :
+       {std::pair{"mobility_coordinator", s.coordinator_role}, std::pair{"mentor", "Workplace mentor, " + s.city}}) {
+    auto c =
+        call(n, "POST", "/api/v1/contacts",
+             {{"organisation", n.school_org},
+              {"display_name", who},
+              {"roles", json::array({role})},
+              {"languages", json::array({{{"lang", "en"}, {"level", "B2"}}, {{"lang", s.lang}, {"level", "C2"}}})},
+              {"personal_data", {{"name", "Demo " + s.city + " " + role}, {"email", "demo@" + s.city + ".invalid"}}}});
     if (!c.ok()) return c.error();
   }
   return {};
@@ -231,31 +240,36 @@ Status seed_mobilities(std::vector<DemoNode>& nodes, std::mt19937& rng) {
       std::size_t p = (k / (nodes.size() - 1) + i) % host.placements.size();
       int window = 1 + static_cast<int>(k % static_cast<std::size_t>(host.placement_windows[p]));
       const auto& hp = host.school->placements[p];
-      std::string receiving = hp.company < 0 ? host.school_org : host.company_orgs[static_cast<std::size_t>(hp.company)];
+      std::string receiving =
+          hp.company < 0 ? host.school_org : host.company_orgs[static_cast<std::size_t>(hp.company)];
       int start = monday_in_weeks(hp.first_week + 3 * (window - 1));
       std::string status = statuses[(k + i) % 5];
-      auto mob = call(sender, "POST", "/api/v1/mobilities",
-                      {{"fixed",
-                        {{"sending_organisation", sender.school_org},
-                         {"receiving_organisation", receiving},
-                         {"participant", {{"pseudonym", sender.school->pseudonyms[k]}}},
-                         {"type", "learner_otj_company"},
-                         {"category", k % 3 == 2 ? "apprentice" : "ivet_learner"}}},
-                       {"sending",
-                        {{"placement", host.placements[p]},
-                         {"window_id", window},
-                         {"planned_start", date_in_days(start)},
-                         {"planned_end", date_in_days(start + 11)},
-                         {"qualification_title", "VET qualification in " + hp.trade},
-                         {"eqf_level", 4},
-                         {"status", status}}},
-                       {"personal_data", {{"name", "Learner " + sender.school->pseudonyms[k]}, {"birth_date", "2008-05-17"}}}});
+      auto mob = call(
+          sender, "POST", "/api/v1/mobilities",
+          {{"fixed",
+            {{"sending_organisation", sender.school_org},
+             {"receiving_organisation", receiving},
+             {"participant", {{"pseudonym", sender.school->pseudonyms[k]}}},
+             {"type", "learner_otj_company"},
+             {"category", k % 3 == 2 ? "apprentice" : "ivet_learner"}}},
+           {"sending",
+            {{"placement", host.placements[p]},
+             {"window_id", window},
+             {"planned_start", date_in_days(start)},
+             {"planned_end", date_in_days(start + 11)},
+             {"qualification_title", "VET qualification in " + hp.trade},
+             {"eqf_level", 4},
+             {"status", status}}},
+           {"personal_data", {{"name", "Learner " + sender.school->pseudonyms[k]}, {"birth_date", "2008-05-17"}}}});
       if (!mob.ok()) return mob.error();
       std::string mobility = (*mob)["id"];
       sender.mobilities.push_back(mobility);
       if (status == "draft") continue;
       auto res = call(sender, "POST", "/api/v1/placements/" + host.placements[p] + "/reservations",
-                      {{"window_id", window}, {"slots", 1}, {"mobility", mobility}, {"note", "Learner " + sender.school->pseudonyms[k]}});
+                      {{"window_id", window},
+                       {"slots", 1},
+                       {"mobility", mobility},
+                       {"note", "Learner " + sender.school->pseudonyms[k]}});
       if (!res.ok()) return res.error();
       if (rng() % 4 == 0) continue;  // left pending for the host to decide on the dashboard
       std::string reservation = (*res)["id"];
@@ -286,7 +300,8 @@ Status wait_converged(std::vector<DemoNode>& nodes, std::chrono::seconds limit) 
 // One small, visible change at a random node.
 void random_change(std::vector<DemoNode>& nodes, std::mt19937& rng) {
   DemoNode& n = nodes[rng() % nodes.size()];
-  DemoNode& other = nodes[(rng() % (nodes.size() - 1) + 1 + static_cast<std::size_t>(&n - nodes.data())) % nodes.size()];
+  DemoNode& other =
+      nodes[(rng() % (nodes.size() - 1) + 1 + static_cast<std::size_t>(&n - nodes.data())) % nodes.size()];
   switch (rng() % 3) {
     case 0: {  // book a slot on a partner's placement
       std::size_t p = rng() % other.placements.size();
@@ -303,7 +318,8 @@ void random_change(std::vector<DemoNode>& nodes, std::mt19937& rng) {
         for (const auto& r : (*list)["items"]) {
           if (r.value("decision", "") != "pending") continue;
           std::string action = rng() % 4 == 0 ? "reject" : "confirm";
-          if (call(n, "POST", "/api/v1/reservations/" + r["id"].get<std::string>() + "/" + action, json::object()).ok()) {
+          if (call(n, "POST", "/api/v1/reservations/" + r["id"].get<std::string>() + "/" + action, json::object())
+                  .ok()) {
             std::cout << "  " << n.school->city << " " << action << "ed a request\n";
             return;
           }
@@ -388,8 +404,13 @@ int demo(const Global& g, const DemoOptions& o) {
       for (std::size_t j = 0; j < nodes.size(); ++j) {
         if (i == j) continue;
         auto other = NodeFiles::load(nodes[j].dir);
-        MemberInfo info{other->key.public_key(), other->federation, other->config.name, other->config.country,
-                        v1::SCHOOL, other->config.advertise, 0};
+        MemberInfo info{other->key.public_key(),
+                        other->federation,
+                        other->config.name,
+                        other->config.country,
+                        v1::SCHOOL,
+                        other->config.advertise,
+                        0};
         v1::MemberCard card;
         card.ParseFromString(*card_bytes(make_card(other->key, info)));
         (void)(*store)->put_member(info.node_id, card);
@@ -415,8 +436,10 @@ int demo(const Global& g, const DemoOptions& o) {
   std::mt19937 rng(static_cast<unsigned>(std::time(nullptr)));
   for (auto& n : nodes) {
     auto client = ApiClient::for_data_dir(n.dir);
-    if (client.ok()) n.api.emplace(std::move(*client));
-    else st = client.error();
+    if (client.ok())
+      n.api.emplace(std::move(*client));
+    else
+      st = client.error();
   }
   if (st.ok() && fresh) {
     std::cout << "seeding sample data through each node's API...\n";
@@ -450,8 +473,12 @@ int demo(const Global& g, const DemoOptions& o) {
     if (code.ok()) url += "?login=" + (*code)["code"].get<std::string>();
     std::cout << "  " << n.school->country << "  " << n.school->name_local << " (" << n.school->city << ")\n"
               << "      " << url << "\n";
-    summary.push_back({{"country", n.school->country}, {"name", n.school->name_local}, {"node_id", n.id.hex()},
-                       {"data", n.dir.root.string()}, {"dashboard", url}, {"api_port", n.api_port}});
+    summary.push_back({{"country", n.school->country},
+                       {"name", n.school->name_local},
+                       {"node_id", n.id.hex()},
+                       {"data", n.dir.root.string()},
+                       {"dashboard", url},
+                       {"api_port", n.api_port}});
   }
   std::cout << "\nCLI against a node, e.g.:  conect-node --data " << nodes[0].dir.root.string() << " placement list\n"
             << "Every " << o.changes_every_s << " s a small change lands at a random node. Ctrl-C stops the demo.\n";

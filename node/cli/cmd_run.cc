@@ -61,12 +61,12 @@ class PeerListener : public std::enable_shared_from_this<PeerListener> {
 
  private:
   void accept_next() {
-    acceptor_.async_accept(asio::make_strand(io_), [self = shared_from_this()](boost::system::error_code ec,
-                                                                               tcp::socket socket) {
-      if (ec == asio::error::operation_aborted) return;
-      if (!ec) self->peers_.accept(std::move(socket));
-      self->accept_next();
-    });
+    acceptor_.async_accept(asio::make_strand(io_),
+                           [self = shared_from_this()](boost::system::error_code ec, tcp::socket socket) {
+                             if (ec == asio::error::operation_aborted) return;
+                             if (!ec) self->peers_.accept(std::move(socket));
+                             self->accept_next();
+                           });
   }
 
   asio::io_context& io_;
@@ -150,8 +150,9 @@ int run(const Global& g, const RunOptions& o) {
       bool any_peer = false;
       for (const auto& p : peers.peer_status()) any_peer = any_peer || p.connected;
       if (!any_peer || !peers.own_chain_caught_up())
-        return Error(Errc::not_authorised, "restored from a backup: writes wait until this node has fetched its own "
-                                           "chain back from a connected peer");
+        return Error(Errc::not_authorised,
+                     "restored from a backup: writes wait until this node has fetched its own "
+                     "chain back from a connected peer");
       if (Status st = store.lift_author_fence(); !st.ok()) return st.error();
       log::info("author_fence_lifted");
     }
@@ -180,10 +181,11 @@ int run(const Global& g, const RunOptions& o) {
   nlohmann::json ports{{"peer", listener->port()}, {"api", api_server.port()}};
   if (Status st = write_file_atomic(node.dir.ports(), ports.dump() + "\n", 0644, true); !st.ok())
     return fail(g, st.error());
-  log::info("node_started", {{"node", node.key.public_key().hex()},
-                             {"name", node.config.name},
-                             {"peer_port", std::to_string(listener->port())},
-                             {"api", "http://" + node.config.api_listen.host + ":" + std::to_string(api_server.port()) + "/"}});
+  log::info("node_started",
+            {{"node", node.key.public_key().hex()},
+             {"name", node.config.name},
+             {"peer_port", std::to_string(listener->port())},
+             {"api", "http://" + node.config.api_listen.host + ":" + std::to_string(api_server.port()) + "/"}});
 
   asio::signal_set signals(io, SIGINT, SIGTERM);
   std::atomic<bool> stopping{false};

@@ -21,18 +21,18 @@ struct Placement {
   std::string title_en, title_local;
   std::string tasks;
   std::vector<std::string> safety;
-  int windows;    // how many two-week windows
-  int capacity;   // slots per window
-  int first_week; // weeks from today of the first window
+  int windows;     // how many two-week windows
+  int capacity;    // slots per window
+  int first_week;  // weeks from today of the first window
 };
 
 struct School {
   std::string name_en, name_local, lang;  // lang: primary tag of name_local
   std::string country, region, city;
-  std::string coordinator_role;           // display name of the coordinator contact
+  std::string coordinator_role;  // display name of the coordinator contact
   std::vector<Company> companies;
   std::vector<Placement> placements;
-  std::vector<std::string> pseudonyms;    // learners' pseudonyms
+  std::vector<std::string> pseudonyms;  // learners' pseudonyms
 };
 
 const std::vector<School>& schools();

@@ -109,7 +109,9 @@ class Node:
             return json.load(f)
 
     def stop(self, sig=signal.SIGTERM, timeout=30):
-        if self.proc and self.proc.poll() is None:
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
             self.proc.send_signal(sig)
             try:
                 self.proc.wait(timeout=timeout)
@@ -117,7 +119,7 @@ class Node:
                 self.proc.kill()
                 self.proc.wait()
                 raise AssertionError(f"{self.name} did not stop within {timeout}s after signal {sig}")
-        code = self.proc.returncode if self.proc else None
+        code = self.proc.returncode
         self.proc = None
         self.log.close()
         return code

@@ -9,8 +9,7 @@
 
 namespace conect {
 
-Status write_file_atomic(const std::filesystem::path& path, std::string_view content, unsigned mode,
-                         bool replace) {
+Status write_file_atomic(const std::filesystem::path& path, std::string_view content, unsigned mode, bool replace) {
   if (!replace && std::filesystem::exists(path))
     return Error(Errc::already_exists, path.string() + " already exists; refusing to overwrite it");
   std::filesystem::path tmp = path;

@@ -21,8 +21,8 @@ std::optional<std::string> base64url_decode(std::string_view text) {
   std::string out(text.size(), '\0');
   std::size_t len = 0;
   const char* end = nullptr;
-  if (sodium_base642bin(reinterpret_cast<unsigned char*>(out.data()), out.size(), text.data(), text.size(),
-                        nullptr, &len, &end, sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0 ||
+  if (sodium_base642bin(reinterpret_cast<unsigned char*>(out.data()), out.size(), text.data(), text.size(), nullptr,
+                        &len, &end, sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0 ||
       end != text.data() + text.size())
     return std::nullopt;
   out.resize(len);
@@ -31,10 +31,14 @@ std::optional<std::string> base64url_decode(std::string_view text) {
 
 std::string role_name(v1::MemberRole role) {
   switch (role) {
-    case v1::SCHOOL: return "school";
-    case v1::COMPANY: return "company";
-    case v1::AUDITOR: return "auditor";
-    default: return "unknown";
+    case v1::SCHOOL:
+      return "school";
+    case v1::COMPANY:
+      return "company";
+    case v1::AUDITOR:
+      return "auditor";
+    default:
+      return "unknown";
   }
 }
 
@@ -92,7 +96,8 @@ Result<MemberInfo> parse_card_bytes(std::string_view bytes) {
   if (body.name().empty() || body.name().size() > 200)
     return Error(Errc::malformed_body, "member card name must be 1 to 200 characters");
   if (!is_country_code(body.country()))
-    return Error(Errc::malformed_body, "member card country '" + body.country() + "' is not an ISO 3166-1 alpha-2 code");
+    return Error(Errc::malformed_body,
+                 "member card country '" + body.country() + "' is not an ISO 3166-1 alpha-2 code");
   if (!parse_role(role_name(body.role())))
     return Error(Errc::malformed_body, "member card role must be school, company or auditor");
   MemberInfo info;

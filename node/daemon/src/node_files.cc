@@ -8,8 +8,10 @@ namespace conect {
 
 Result<NodeFiles> NodeFiles::load(const DataDir& dir) {
   if (!std::filesystem::exists(dir.identity()))
-    return Error(Errc::not_found, dir.root.string() + " is not an initialised data directory (no identity.key); "
-                                  "run `conect-node init --data " + dir.root.string() + " ...` or pass the right --data");
+    return Error(Errc::not_found, dir.root.string() +
+                                      " is not an initialised data directory (no identity.key); "
+                                      "run `conect-node init --data " +
+                                      dir.root.string() + " ...` or pass the right --data");
   auto cfg = config::load(dir.config());
   if (!cfg.ok()) return cfg.error();
   auto key = KeyPair::load(dir.identity());
@@ -33,7 +35,8 @@ Result<std::unique_ptr<storage::Store>> NodeFiles::open_store() const {
   if (!store.ok()) return store.error();
   auto own = (*store)->own_id();
   if (!own || *own != key.public_key())
-    return Error(Errc::schema_mismatch, dir.store().string() + " belongs to another node than " + dir.identity().string());
+    return Error(Errc::schema_mismatch,
+                 dir.store().string() + " belongs to another node than " + dir.identity().string());
   return store;
 }
 

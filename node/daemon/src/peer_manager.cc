@@ -30,9 +30,9 @@ namespace {
 std::string short_id(const NodeId& id) { return id.hex().substr(0, 16); }
 
 std::uint64_t wall_ms() {
-  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                        std::chrono::system_clock::now().time_since_epoch())
-                                        .count());
+  return static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count());
 }
 
 }  // namespace
@@ -108,7 +108,7 @@ struct PeerManager::Impl : std::enable_shared_from_this<PeerManager::Impl> {
   std::set<NodeId> roster;
   std::map<std::uint64_t, std::shared_ptr<Session>> sessions;
   std::map<NodeId, std::uint64_t> active;  // established session per peer
-  std::map<std::string, Dialer> dialers;    // by url
+  std::map<std::string, Dialer> dialers;   // by url
   std::map<std::string, std::pair<Clock::time_point, std::uint32_t>> handshakes_by_ip;
   std::uint64_t next_session = 1;
   bool stopping = false;
@@ -144,8 +144,8 @@ struct PeerManager::Impl : std::enable_shared_from_this<PeerManager::Impl> {
     cfg.summary_interval_ms = node.config.summary_interval_ms;
     cfg.summary_jitter_ms = node.config.summary_interval_ms / 10;
     // Keep every sync message within one secure frame.
-    cfg.limits.max_message_bytes = std::min<std::size_t>(
-        cfg.limits.max_message_bytes, node.config.max_frame_bytes - net::kStreamFrameOverhead);
+    cfg.limits.max_message_bytes =
+        std::min<std::size_t>(cfg.limits.max_message_bytes, node.config.max_frame_bytes - net::kStreamFrameOverhead);
     cfg.limits.max_batch_bytes = std::min<std::size_t>(cfg.limits.max_batch_bytes, cfg.limits.max_message_bytes / 2);
     cfg.window_bytes = std::min<std::size_t>(cfg.window_bytes, cfg.limits.max_message_bytes * 4);
     // Deltas decoded and waiting for the writer take ~3x their wire size in
@@ -409,9 +409,9 @@ struct PeerManager::Impl : std::enable_shared_from_this<PeerManager::Impl> {
     auto out = s.driver->receive(frame);
     if (!out.ok()) {
       count_refusal("handshake", out.error());
-      log::warn("handshake_refused", {{"remote", s.link->remote_address()},
-                                      {"dir", s.dialled ? "out" : "in"},
-                                      {"reason", out.error().message()}});
+      log::warn(
+          "handshake_refused",
+          {{"remote", s.link->remote_address()}, {"dir", s.dialled ? "out" : "in"}, {"reason", out.error().message()}});
       if (s.dialled)
         if (auto d = dialer_for(s.id)) d->last_error = out.error().message();
       return close_session(s, out.error().message());
@@ -455,8 +455,8 @@ struct PeerManager::Impl : std::enable_shared_from_this<PeerManager::Impl> {
       info.last_seen_ms = wall_ms();
     }
     count("conect_peer_connections_total", "Authenticated peer links established", {{"dir", s.dialled ? "out" : "in"}});
-    log::info("peer_connected", {{"peer", short_id(peer)}, {"dir", s.dialled ? "out" : "in"},
-                                 {"remote", s.link->remote_address()}});
+    log::info("peer_connected",
+              {{"peer", short_id(peer)}, {"dir", s.dialled ? "out" : "in"}, {"remote", s.link->remote_address()}});
     engine->on_peer_connected(peer, s.dialled ? sync::PeerRole::dialler : sync::PeerRole::acceptor, now());
     drain();
   }
@@ -479,8 +479,10 @@ struct PeerManager::Impl : std::enable_shared_from_this<PeerManager::Impl> {
     if (s.channel && s.established) {
       if (auto f = s.channel->close(); f.ok()) final_frame = std::move(*f);
     }
-    if (s.link) s.link->close(reason, std::move(final_frame));
-    else on_link_closed(s.id, reason);
+    if (s.link)
+      s.link->close(reason, std::move(final_frame));
+    else
+      on_link_closed(s.id, reason);
   }
 
   void on_link_closed(std::uint64_t id, const std::string& reason) {
@@ -554,7 +556,8 @@ struct PeerManager::Impl : std::enable_shared_from_this<PeerManager::Impl> {
       if (!outcome.ok()) {
         result.status = outcome.error();
       } else {
-        self->count("conect_deltas_applied_total", "Deltas received from peers and stored", {}, outcome->applied.size());
+        self->count("conect_deltas_applied_total", "Deltas received from peers and stored", {},
+                    outcome->applied.size());
         self->count("conect_deltas_duplicate_total", "Deltas received that were already stored", {},
                     outcome->duplicates.size());
         for (const auto& r : outcome->rejected) {
@@ -566,9 +569,10 @@ struct PeerManager::Impl : std::enable_shared_from_this<PeerManager::Impl> {
         }
         if (!outcome->rejected.empty()) result.status = outcome->rejected.front().reason;
         if (n >= 256)
-          log::debug("batch_applied", {{"origin", short_id(a.origin)},
-                                       {"deltas", std::to_string(n)},
-                                       {"per_second", std::to_string(static_cast<std::uint64_t>(n / std::max(secs, 1e-6)))}});
+          log::debug("batch_applied",
+                     {{"origin", short_id(a.origin)},
+                      {"deltas", std::to_string(n)},
+                      {"per_second", std::to_string(static_cast<std::uint64_t>(n / std::max(secs, 1e-6)))}});
       }
       asio::post(self->strand, [self, result] {
         --self->applies_in_flight;

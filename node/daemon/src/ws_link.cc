@@ -73,16 +73,18 @@ class WsLinkImpl final : public WsLink, public std::enable_shared_from_this<WsLi
   }
 
   void close(std::string reason, std::string final_frame) override {
-    asio::post(ws_.get_executor(), [self = shared_from_this(), reason = std::move(reason),
-                                    final_frame = std::move(final_frame)]() mutable {
-      if (self->closed_) return;
-      if (!self->open_) return self->fail(reason);
-      self->close_reason_ = reason;
-      if (!final_frame.empty()) self->queue_.push_back(std::move(final_frame));
-      self->closing_ = true;
-      if (self->queue_.empty()) self->do_close();
-      else if (self->queue_.size() == 1) self->write_next();
-    });
+    asio::post(ws_.get_executor(),
+               [self = shared_from_this(), reason = std::move(reason), final_frame = std::move(final_frame)]() mutable {
+                 if (self->closed_) return;
+                 if (!self->open_) return self->fail(reason);
+                 self->close_reason_ = reason;
+                 if (!final_frame.empty()) self->queue_.push_back(std::move(final_frame));
+                 self->closing_ = true;
+                 if (self->queue_.empty())
+                   self->do_close();
+                 else if (self->queue_.size() == 1)
+                   self->write_next();
+               });
   }
 
   std::string remote_address() const override { return remote_; }
@@ -181,9 +183,8 @@ class WsLinkImpl final : public WsLink, public std::enable_shared_from_this<WsLi
   }
 
   void do_close() {
-    ws_.async_close(websocket::close_code::normal, [self = shared_from_this()](beast::error_code) {
-      self->fail(self->close_reason_);
-    });
+    ws_.async_close(websocket::close_code::normal,
+                    [self = shared_from_this()](beast::error_code) { self->fail(self->close_reason_); });
   }
 
   void fail(const std::string& reason) {

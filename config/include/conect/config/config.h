@@ -32,9 +32,9 @@ struct StaticPeer {
 struct NodeConfig {
   // [node]
   std::string name;
-  std::string country;      // ISO 3166-1 alpha-2
-  std::string role;         // school | company | auditor
-  std::string federation;   // 32 hex characters
+  std::string country;     // ISO 3166-1 alpha-2
+  std::string role;        // school | company | auditor
+  std::string federation;  // 32 hex characters
   // [network]
   Endpoint peer_listen{"0.0.0.0", 7700};
   Endpoint api_listen{"127.0.0.1", 7780};

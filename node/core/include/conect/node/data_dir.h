@@ -37,8 +37,7 @@ struct DataDir {
 
 // Writes `content` to a new file with the given mode, durably (write to a
 // temporary name, fsync, rename). Refuses to overwrite unless `replace`.
-Status write_file_atomic(const std::filesystem::path& path, std::string_view content, unsigned mode,
-                         bool replace);
+Status write_file_atomic(const std::filesystem::path& path, std::string_view content, unsigned mode, bool replace);
 // Reads a whole small file; refuses (insecure_permissions) when `secret` and
 // the file is readable by group or others.
 Result<std::string> read_small_file(const std::filesystem::path& path, bool secret);

@@ -26,7 +26,11 @@ void event(Level level, std::string_view name, std::initializer_list<Field> fiel
 
 inline void info(std::string_view name, std::initializer_list<Field> fields = {}) { event(Level::info, name, fields); }
 inline void warn(std::string_view name, std::initializer_list<Field> fields = {}) { event(Level::warn, name, fields); }
-inline void error(std::string_view name, std::initializer_list<Field> fields = {}) { event(Level::error, name, fields); }
-inline void debug(std::string_view name, std::initializer_list<Field> fields = {}) { event(Level::debug, name, fields); }
+inline void error(std::string_view name, std::initializer_list<Field> fields = {}) {
+  event(Level::error, name, fields);
+}
+inline void debug(std::string_view name, std::initializer_list<Field> fields = {}) {
+  event(Level::debug, name, fields);
+}
 
 }  // namespace conect::log

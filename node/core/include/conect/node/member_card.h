@@ -10,9 +10,9 @@
 #include <string_view>
 #include <vector>
 
-#include "delta.pb.h"
 #include "conect/crdt/error.h"
 #include "conect/crdt/identity.h"
+#include "delta.pb.h"
 
 namespace conect {
 

@@ -66,8 +66,8 @@ class WsLink {
 
 // Upgrades an accepted TCP socket that asked for `path`; anything else is
 // answered with HTTP 404 and closed.
-std::shared_ptr<WsLink> accept_ws(boost::asio::ip::tcp::socket socket, const std::string& path,
-                                  const WsLimits& limits, WsLink::Handler handler);
+std::shared_ptr<WsLink> accept_ws(boost::asio::ip::tcp::socket socket, const std::string& path, const WsLimits& limits,
+                                  WsLink::Handler handler);
 
 // Dials `url`. Connection failures arrive through on_close.
 std::shared_ptr<WsLink> dial_ws(boost::asio::io_context& io, const WsUrl& url, const WsLimits& limits,

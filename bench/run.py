@@ -89,28 +89,52 @@ def main():
     print(f"\nwritten: {path}")
 
 
+def figure(r, module, prefix):
+    for f in r["modules"].get(module, {}).get("figures", []):
+        if f["name"].startswith(prefix):
+            return f["value"]
+    return None
+
+
 def print_table(r):
-    e2e = r["e2e"]
+    verify = figure(r, "crdt", "raw Ed25519 verifications")
+    puts = figure(r, "storage", "raw LMDB puts/s (250 B, 1000/commit, in order)")
     rows = []
+    for module in ("crdt", "storage"):
+        for f in r["modules"].get(module, {}).get("figures", []):
+            rows.append((f"{module}: {f['name'].strip()}", f"{f['value']:,.1f} {f['unit']}", f.get("note", ""), ""))
+    e2e = r["e2e"]
     for c in e2e["catch_up"]:
+        limit = f"Ed25519 verify {verify:,.0f}/s" if verify else ""
+        ratio = f"{c['deltas_per_second'] / verify:.1f}x verify" if verify else ""
         rows.append((f"catch-up of {c['deltas']:,} deltas, B from A (2 processes)",
-                     f"{c['deltas_per_second']:,.0f} deltas/s", "", ""))
+                     f"{c['deltas_per_second']:,.0f} deltas/s", limit, ratio))
+        if puts:
+            rows.append(("", "", f"LMDB puts {puts:,.0f}/s", f"{c['deltas_per_second'] / puts:.2f}x puts"))
         rows.append(("  bytes on the wire per delta", f"{c['wire_bytes_per_delta']:.0f} B",
                      f"signed delta {c['signed_delta_bytes']:.0f} B",
                      f"{c['wire_bytes_per_delta'] / c['signed_delta_bytes']:.2f}x"))
         rows.append(("  peak RSS source / sink", f"{c['source']['VmHWM'] / 2**20:.0f} / {c['sink']['VmHWM'] / 2**20:.0f} MiB",
                      "", ""))
-        rows.append(("  idle RssAnon holding the store", f"{c['idle_rss_anon'] / 2**20:.1f} MiB", "", ""))
-        rows.append(("  cold start to /healthz", f"{c['cold_start_seconds'] * 1000:.0f} ms", "", ""))
+        rows.append(("  idle RssAnon holding the store", f"{c['idle_rss_anon'] / 2**20:.1f} MiB", "target 64 MiB", ""))
+        rows.append(("  cold start to /healthz", f"{c['cold_start_seconds'] * 1000:.0f} ms", "target 200 ms", ""))
     for k, v in e2e["live"].items():
         rows.append((f"live latency {k.replace('_', ' ')} p50 / p99",
-                     f"{v['p50_ms']:.1f} / {v['p99_ms']:.1f} ms", "", ""))
+                     f"{v['p50_ms']:.1f} / {v['p99_ms']:.1f} ms", "durable commit at both ends", ""))
+    sync = r["modules"].get("sync", {})
+    if "anti_entropy_100_origins" in sync:
+        rows.append(("in-sync anti-entropy round, 100 origins", f"{sync['anti_entropy_100_origins']['in_sync_bytes']} B",
+                     "target 64 B per origin", ""))
+    for mode in ("eager", "eager_pruned", "lazy"):
+        if mode in sync:
+            m = sync[mode]
+            rows.append((f"simulation {sync['nodes']} nodes, {mode.replace('_', ' ')} push",
+                         f"{m['bytes_per_node_per_delta']:.0f} B/node/delta",
+                         f"delta {m['delta_bytes']:.0f} B", f"{m['bytes_per_node_per_delta'] / m['delta_bytes']:.1f}x"))
     width = max(len(x[0]) for x in rows)
-    print("\n" + "figure".ljust(width), "value".ljust(22), "limit".ljust(28), "ratio")
+    print("\n" + "figure".ljust(width), "value".ljust(26), "limit".ljust(34), "ratio")
     for name, value, limit, ratio in rows:
-        print(name.ljust(width), value.ljust(22), limit.ljust(28), ratio)
-    print("\nPer-module figures with their limits (Ed25519 signs/verifies, BLAKE2b, LMDB puts, handshakes)"
-          " are in the JSON and in each bench's own table above.")
+        print(name.ljust(width), value.ljust(26), limit.ljust(34), ratio)
 
 
 if __name__ == "__main__":

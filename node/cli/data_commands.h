@@ -11,5 +11,7 @@ namespace conect::cli {
 
 // Registers the data subcommands on `app`; their callbacks set `code`.
 void add_data_commands(CLI::App& app, Global& g, int& code);
+// `import placements FILE.csv`, `export placements|mobilities|contacts`.
+void add_csv_commands(CLI::App& app, Global& g, int& code);
 
 }  // namespace conect::cli

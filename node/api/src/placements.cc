@@ -252,12 +252,77 @@ HttpResponse cancel_reservation(HandlerEnv& env, const std::string& id) {
   return author_and_render(env, l->key, {ops::cancel(l->key)}, {});
 }
 
+// All or nothing: every row is validated as a create would be, and only when
+// all hold are they authored together, as one delta, so a bad row in the
+// middle of a spreadsheet leaves nothing behind.
+HttpResponse import_placements(HandlerEnv& env, const HttpRequest& req) {
+  auto body = body_object(req);
+  if (!body) return error_response(body.error());
+  for (const auto& [k, v] : body->items())
+    if (k != "rows") return error_response(Error(Errc::malformed_body, k + ": unknown field"));
+  if (!body->contains("rows") || !(*body)["rows"].is_array() || (*body)["rows"].empty())
+    return error_response(Error(Errc::malformed_body, "rows: expected a non-empty array of placements"));
+  const json& rows = (*body)["rows"];
+  json problems = json::array();
+  DeltaDraft draft;
+  std::vector<std::uint32_t> first_ops;
+  std::size_t bytes = 0;
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    v1::Placement p;
+    Status st;
+    if (!rows[i].is_object()) {
+      st = Error(Errc::malformed_body, "expected an object");
+    } else if (auto f = message_from_json(rows[i], p); !f) {
+      st = f.error();
+    } else {
+      if (p.status() == v1::PLACEMENT_STATUS_UNSPECIFIED) p.set_status(v1::PLACEMENT_OPEN);
+      st = validate_placement(env, p);
+    }
+    if (!st) {
+      problems.push_back({{"row", i},
+                          {"error", errc_name(static_cast<Errc>(st.error().code.value()))},
+                          {"detail", st.error().detail}});
+      continue;
+    }
+    auto ops = ops::create_placement(new_record_sentinel(v1::PLACEMENT), p);
+    auto index = static_cast<std::uint32_t>(draft.ops.size());
+    use_placeholder(ops, index);
+    first_ops.push_back(index);
+    for (auto& op : ops) {
+      bytes += op.ByteSizeLong();
+      draft.ops.push_back(std::move(op));
+    }
+  }
+  if (!problems.empty()) {
+    auto r = json_response(422, {{"error", "invalid_argument"},
+                                 {"detail", std::to_string(problems.size()) + " of " + std::to_string(rows.size()) +
+                                                " rows are invalid; nothing was imported"},
+                                 {"rows", problems}});
+    return r;
+  }
+  // One delta carries the whole import; keep well inside its size limit.
+  if (bytes > kMaxDeltaBytes - 16 * 1024) {
+    std::size_t per_row = bytes / rows.size() + 1;
+    return error_response(Error(Errc::limit_exceeded,
+                                std::to_string(rows.size()) + " rows make " + std::to_string(bytes) +
+                                    " bytes, more than one delta carries; import at most " +
+                                    std::to_string((kMaxDeltaBytes - 16 * 1024) / per_row) + " rows at a time"));
+  }
+  auto d = author(env, std::move(draft));
+  if (!d) return error_response(d.error());
+  json ids = json::array();
+  for (auto index : first_ops) ids.push_back(RecordKey::mint(v1::PLACEMENT, own_id(env), d->seq, index).text());
+  return json_response(201, {{"imported", ids.size()}, {"ids", ids}});
+}
+
 }  // namespace
 
 void add_placement_routes(Router& r, HandlerEnv& env) {
   HandlerEnv* e = &env;
   r.add("GET", "/api/v1/placements", [e](const HttpRequest& q, const PathParams&) { return list_placements(*e, q); });
   r.add("POST", "/api/v1/placements", [e](const HttpRequest& q, const PathParams&) { return create_placement(*e, q); });
+  r.add("POST", "/api/v1/import/placements",
+        [e](const HttpRequest& q, const PathParams&) { return import_placements(*e, q); });
   r.add("GET", "/api/v1/placements/{}", [e](const HttpRequest&, const PathParams& p) { return get_placement(*e, p[0]); });
   r.add("PATCH", "/api/v1/placements/{}",
         [e](const HttpRequest& q, const PathParams& p) { return patch_placement(*e, q, p[0]); });

@@ -159,5 +159,63 @@ class RunFailsClearly(unittest.TestCase):
         self.assertIn("conect-node run", p.stderr)
 
 
+class DataCommands(unittest.TestCase):
+    """Placements and reservations from the command line, against two real nodes."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.fed = Federation()
+        cls.a = cls.fed.add("Lapin ammattiopisto", "FI")
+        cls.b = cls.fed.add("Luleå Yrkesgymnasium", "SE")
+        cls.fed.trust_all()
+        cls.a.start()
+        cls.b.start()
+        cls.b.dial(cls.a)
+        wait_until("link", lambda: cls.a.node_id in cls.b.connected_peers())
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.fed.close()
+
+    def run_json(self, node, *args):
+        return json.loads(cli(*args, "--json", data=node.data).stdout)
+
+    def test_book_a_partners_placement(self):
+        org = cli("org", "add", "--name", "Napapiirin Rakennus Oy", "--type", "sme", "--country", "FI",
+                  data=self.a.data).stdout.strip()
+        self.assertRegex(org, r"^[0-9a-f]{64}-\d+$", "without --json a create prints the id alone")
+        pl = self.run_json(self.a, "placement", "add", "--host", org, "--title", "Log house carpentry",
+                           "--trade", "carpentry", "--country", "FI", "--window", "2027-02-01:2027-02-12:2",
+                           "--language", "en:B1")
+        self.assertEqual(pl["windows"][0]["available"], 2)
+        wait_until("placement at b", lambda: any(
+            p["id"] == pl["id"] for p in self.run_json(self.b, "placement", "list", "--trade", "carpentry")["items"]))
+        res = self.run_json(self.b, "reserve", pl["id"], "--window", "1", "--slots", "1")
+        self.assertEqual(res["decision"], "pending")
+        # Only the host decides: b may not confirm its own request.
+        p = cli("reservation", "confirm", res["id"], data=self.b.data, check=False)
+        self.assertEqual(p.returncode, 1)
+        self.assertTrue(p.stderr.startswith("conect-node: "), p.stderr)
+        wait_until("request at a", lambda: cli("reservation", "confirm", res["id"], data=self.a.data,
+                                               check=False).returncode == 0)
+
+        def available_at_b():
+            shown = self.run_json(self.b, "placement", "show", pl["id"])
+            return shown["windows"][0]["available"] == 1
+        wait_until("availability to drop at b", available_at_b)
+
+    def test_common_mistakes(self):
+        p = cli("placement", "add", "--host", "nope", "--title", "x", "--trade", "x", "--country", "FI",
+                "--window", "2026-02-30:2026-03-12:1", data=self.a.data, check=False)
+        self.assertEqual(p.returncode, 2, "a request the node calls malformed or invalid is a usage error")
+        self.assertIn("host_organisation", p.stderr)
+        p = cli("placement", "show", "0" * 64 + "-1", "--json", data=self.a.data, check=False)
+        self.assertEqual(p.returncode, 1)
+        self.assertEqual(json.loads(p.stdout)["error"], "not_found")
+        p = cli("reserve", "not-an-id", "--window", "1", data=self.a.data, check=False)
+        self.assertIn(p.returncode, (1, 2))
+        self.assertTrue(p.stderr.strip())
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)

@@ -19,6 +19,13 @@ struct ApiReply {
   std::string raw;
 };
 
+// A field of an API object as text for tables and CSV: strings as they are,
+// numbers and lists as JSON, missing or null as "".
+inline std::string field_text(const nlohmann::json& j, const char* key) {
+  if (!j.is_object() || !j.contains(key) || j[key].is_null()) return "";
+  return j[key].is_string() ? j[key].get<std::string>() : j[key].dump();
+}
+
 class ApiClient {
  public:
   // Errors: not_found (not initialised), io_error (node not running).

@@ -24,8 +24,8 @@ using nlohmann::json;
 // START:END:CAPACITY, languages as LANG:LEVEL; titles in other languages as
 // title_fi, title_sv, ...
 const std::vector<std::string> kPlacementColumns = {
-    "host_organisation", "title_en", "trade", "trade_code", "tasks",     "city",          "country",
-    "windows",           "min_days", "max_days", "languages", "safety", "minimum_age", "accommodation", "status"};
+    "host_organisation", "title_en", "trade",     "trade_code", "tasks",       "city",          "country", "windows",
+    "min_days",          "max_days", "languages", "safety",     "minimum_age", "accommodation", "status"};
 
 std::vector<std::string> split(const std::string& s, char sep) {
   std::vector<std::string> out;
@@ -65,7 +65,8 @@ Result<json> placement_row(const std::map<std::string, std::string>& cells) {
       for (const auto& w : split(value, ';')) {
         auto parts = split(w, ':');
         unsigned capacity = 0;
-        if (parts.size() != 3 || std::from_chars(parts[2].data(), parts[2].data() + parts[2].size(), capacity).ec != std::errc())
+        if (parts.size() != 3 ||
+            std::from_chars(parts[2].data(), parts[2].data() + parts[2].size(), capacity).ec != std::errc())
           return Error(Errc::invalid_argument, "windows: '" + w + "' is not START:END:CAPACITY");
         windows.push_back({{"window_id", ++id}, {"start", parts[0]}, {"end", parts[1]}, {"capacity", capacity}});
       }
@@ -100,15 +101,17 @@ int import_placements(const Global& g, const std::string& file) {
   buf << in.rdbuf();
   auto rows = csv::parse(buf.str());
   if (!rows.ok()) return fail(g, "invalid_argument", file + ": " + rows.error().detail, kRefused);
-  if (rows->size() < 2) return fail(g, "invalid_argument", file + ": needs a header row and at least one placement", kRefused);
+  if (rows->size() < 2)
+    return fail(g, "invalid_argument", file + ": needs a header row and at least one placement", kRefused);
   const auto& header = rows->front().fields;
   for (const auto& column : header) {
     bool known = column == "id" || column.rfind("title_", 0) == 0 ||
                  std::find(kPlacementColumns.begin(), kPlacementColumns.end(), column) != kPlacementColumns.end();
     if (!known)
-      return fail(g, "invalid_argument",
-                  file + ": unknown column '" + column + "' (known: " + join(kPlacementColumns, ',') + ", title_LANG, id)",
-                  kUsage);
+      return fail(
+          g, "invalid_argument",
+          file + ": unknown column '" + column + "' (known: " + join(kPlacementColumns, ',') + ", title_LANG, id)",
+          kUsage);
   }
   json body_rows = json::array();
   std::vector<std::size_t> lines;
@@ -138,8 +141,10 @@ int import_placements(const Global& g, const std::string& file) {
     auto reply = client->post("/api/v1/import/placements", body);
     if (!reply.ok()) return fail(g, "unavailable", reply.error().detail, kRefused);
     if (reply->status == 201) {
-      if (g.json) std::cout << reply->body.dump() << "\n";
-      else std::cout << "imported " << reply->body.value("imported", 0) << " placements from " << file << "\n";
+      if (g.json)
+        std::cout << reply->body.dump() << "\n";
+      else
+        std::cout << "imported " << reply->body.value("imported", 0) << " placements from " << file << "\n";
       return kOk;
     }
     if (reply->body.is_object() && reply->body.contains("rows")) {
@@ -151,7 +156,8 @@ int import_placements(const Global& g, const std::string& file) {
     }
   }
   if (g.json) {
-    std::cout << json{{"error", "invalid_argument"}, {"detail", "nothing was imported"}, {"rows", problems}}.dump() << "\n";
+    std::cout << json{{"error", "invalid_argument"}, {"detail", "nothing was imported"}, {"rows", problems}}.dump()
+              << "\n";
   } else {
     for (const auto& p : problems) std::cerr << file << ": " << p << "\n";
     std::cerr << "conect-node: " << problems.size() << " bad row(s); nothing was imported\n";
@@ -165,28 +171,25 @@ std::string text_of(const json& texts, const std::string& lang) {
   return "";
 }
 
-std::string cell(const json& j, const char* key) {
-  if (!j.is_object() || !j.contains(key) || j[key].is_null()) return "";
-  return j[key].is_string() ? j[key].get<std::string>() : j[key].dump();
-}
-
 std::string pairs(const json& list, const char* a, const char* b) {
   std::vector<std::string> out;
-  for (const auto& x : list) out.push_back(cell(x, a) + ":" + cell(x, b));
+  for (const auto& x : list) out.push_back(field_text(x, a) + ":" + field_text(x, b));
   return join(out, ';');
 }
 
 std::vector<std::string> placement_cells(const json& p, const std::vector<std::string>& title_langs) {
   std::vector<std::string> windows;
-  for (const auto& w : p["windows"]) windows.push_back(cell(w, "start") + ":" + cell(w, "end") + ":" + cell(w, "capacity"));
+  for (const auto& w : p["windows"])
+    windows.push_back(field_text(w, "start") + ":" + field_text(w, "end") + ":" + field_text(w, "capacity"));
   std::vector<std::string> safety;
   for (const auto& s : p["safety"]) safety.push_back(s.get<std::string>());
-  std::vector<std::string> out = {cell(p, "id"),        cell(p, "host_organisation"), text_of(p["title"], "en"),
-                                  cell(p, "trade"),     cell(p, "trade_code"),        cell(p, "tasks"),
-                                  cell(p, "city"),      cell(p, "country"),           join(windows, ';'),
-                                  cell(p, "min_days"),  cell(p, "max_days"),          pairs(p["languages"], "lang", "level"),
-                                  join(safety, ';'),    cell(p, "minimum_age"),       cell(p, "accommodation"),
-                                  cell(p, "status")};
+  std::vector<std::string> out = {
+      field_text(p, "id"),       field_text(p, "host_organisation"), text_of(p["title"], "en"),
+      field_text(p, "trade"),    field_text(p, "trade_code"),        field_text(p, "tasks"),
+      field_text(p, "city"),     field_text(p, "country"),           join(windows, ';'),
+      field_text(p, "min_days"), field_text(p, "max_days"),          pairs(p["languages"], "lang", "level"),
+      join(safety, ';'),         field_text(p, "minimum_age"),       field_text(p, "accommodation"),
+      field_text(p, "status")};
   for (const auto& lang : title_langs) out.push_back(text_of(p["title"], lang));
   return out;
 }
@@ -225,19 +228,20 @@ int export_records(const Global& g, const std::string& kind, const std::string& 
     for (const auto& m : items) {
       const json& f = m["fixed"];
       const json& s = m["sending"];
-      out += csv::format_row({cell(m, "id"), cell(f, "sending_organisation"), cell(f, "receiving_organisation"),
-                              cell(f["participant"], "pseudonym"), cell(f, "type"), cell(f, "category"),
-                              cell(s, "placement"), cell(s, "window_id"), cell(s, "planned_start"),
-                              cell(s, "planned_end"), cell(s, "qualification_title"), cell(s, "eqf_level"),
-                              cell(s, "status"), cell(m["host"], "host_status")});
+      out += csv::format_row({field_text(m, "id"), field_text(f, "sending_organisation"),
+                              field_text(f, "receiving_organisation"), field_text(f["participant"], "pseudonym"),
+                              field_text(f, "type"), field_text(f, "category"), field_text(s, "placement"),
+                              field_text(s, "window_id"), field_text(s, "planned_start"), field_text(s, "planned_end"),
+                              field_text(s, "qualification_title"), field_text(s, "eqf_level"), field_text(s, "status"),
+                              field_text(m["host"], "host_status")});
     }
   } else {
     out += csv::format_row({"id", "organisation", "display_name", "roles", "languages"});
     for (const auto& c : items) {
       std::vector<std::string> roles;
       for (const auto& r : c["roles"]) roles.push_back(r.get<std::string>());
-      out += csv::format_row({cell(c, "id"), cell(c, "organisation"), cell(c, "display_name"), join(roles, ';'),
-                              pairs(c["languages"], "lang", "level")});
+      out += csv::format_row({field_text(c, "id"), field_text(c, "organisation"), field_text(c, "display_name"),
+                              join(roles, ';'), pairs(c["languages"], "lang", "level")});
     }
   }
   if (output.empty() || output == "-") {

@@ -66,11 +66,6 @@ std::string text_in(const json& texts, const std::string& lang = "en") {
   return texts[0].value("text", "");
 }
 
-std::string str(const json& j, const char* key) {
-  if (!j.contains(key) || j[key].is_null()) return "";
-  return j[key].is_string() ? j[key].get<std::string>() : j[key].dump();
-}
-
 void show_id(const json& r) { std::cout << r.value("id", "") << "\n"; }
 
 // "LANG:TEXT" -> {"lang":..., "text":...}; "LANG:LEVEL" likewise for languages.
@@ -86,32 +81,34 @@ json pair_list(const std::vector<std::string>& items, const char* second) {
 
 void show_status(const json& s) {
   std::cout << s.value("name", "") << " (" << s.value("country", "") << ", " << s.value("role", "") << ")\n"
-            << "  node id     " << str(s, "node_id") << "\n"
-            << "  federation  " << str(s, "federation") << "\n"
-            << "  digest      " << str(s, "digest") << "\n";
+            << "  node id     " << field_text(s, "node_id") << "\n"
+            << "  federation  " << field_text(s, "federation") << "\n"
+            << "  digest      " << field_text(s, "digest") << "\n";
   if (s.contains("counts"))
     for (const auto& [k, v] : s["counts"].items()) std::cout << "  " << k << ": " << v.dump() << "\n";
   if (s.contains("peers"))
     for (const auto& p : s["peers"])
-      std::cout << "  peer " << str(p, "node_id").substr(0, 16) << "  "
-                << (p.value("connected", false) ? "connected   " : "disconnected") << "  " << str(p, "address") << "\n";
+      std::cout << "  peer " << field_text(p, "node_id").substr(0, 16) << "  "
+                << (p.value("connected", false) ? "connected   " : "disconnected") << "  " << field_text(p, "address")
+                << "\n";
 }
 
 void show_placements(const json& page) {
   for (const auto& p : page["items"]) {
     std::string windows;
     for (const auto& w : p["windows"])
-      windows += (windows.empty() ? "" : ", ") + str(w, "start") + ".." + str(w, "end") + " " +
+      windows += (windows.empty() ? "" : ", ") + field_text(w, "start") + ".." + field_text(w, "end") + " " +
                  std::to_string(w.value("available", 0)) + "/" + std::to_string(w.value("capacity", 0)) + " free";
-    std::cout << str(p, "id") << "\n  " << text_in(p["title"]) << " | " << str(p, "trade") << " | " << str(p, "city")
-              << " " << str(p, "country") << " | " << str(p, "status") << "\n  " << windows << "\n";
+    std::cout << field_text(p, "id") << "\n  " << text_in(p["title"]) << " | " << field_text(p, "trade") << " | "
+              << field_text(p, "city") << " " << field_text(p, "country") << " | " << field_text(p, "status") << "\n  "
+              << windows << "\n";
   }
-  if (!page["next_cursor"].is_null()) std::cout << "(more: --cursor " << str(page, "next_cursor") << ")\n";
+  if (!page["next_cursor"].is_null()) std::cout << "(more: --cursor " << field_text(page, "next_cursor") << ")\n";
 }
 
 void show_list(const json& page, const std::function<std::string(const json&)>& line) {
-  for (const auto& item : page["items"]) std::cout << str(item, "id") << "  " << line(item) << "\n";
-  if (!page["next_cursor"].is_null()) std::cout << "(more: --cursor " << str(page, "next_cursor") << ")\n";
+  for (const auto& item : page["items"]) std::cout << field_text(item, "id") << "  " << line(item) << "\n";
+  if (!page["next_cursor"].is_null()) std::cout << "(more: --cursor " << field_text(page, "next_cursor") << ")\n";
 }
 
 void show_pretty(const json& r) { std::cout << r.dump(2) << "\n"; }
@@ -128,7 +125,7 @@ void add_data_commands(CLI::App& app, Global& g, int& code) {
     std::string base = client.ok() ? client->base_url() : "";
     json empty = json::object();
     code = call(g, "POST", "/api/v1/login-codes", &empty, [base](const json& r) {
-      std::cout << base << "/?login=" << str(r, "code") << "\n(the link works once, for ten minutes)\n";
+      std::cout << base << "/?login=" << field_text(r, "code") << "\n(the link works once, for ten minutes)\n";
     });
   });
 
@@ -168,8 +165,8 @@ void add_data_commands(CLI::App& app, Global& g, int& code) {
     code = call(g, "GET", "/api/v1/organisations" + query({{"cursor", o->cursor}, {"limit", "200"}}), nullptr,
                 [](const json& page) {
                   show_list(page, [](const json& item) {
-                    return str(item, "country") + "  " + str(item, "type") + "  " + text_in(item["names"]) + " (" +
-                           str(item, "city") + ")";
+                    return field_text(item, "country") + "  " + field_text(item, "type") + "  " +
+                           text_in(item["names"]) + " (" + field_text(item, "city") + ")";
                   });
                 });
   });
@@ -281,8 +278,9 @@ void add_data_commands(CLI::App& app, Global& g, int& code) {
     json body = {{"window_id", r->window}, {"slots", r->slots}};
     if (!r->mobility.empty()) body["mobility"] = r->mobility;
     if (!r->note.empty()) body["note"] = r->note;
-    code = call(g, "POST", "/api/v1/placements/" + r->placement + "/reservations", &body,
-                [](const json& res) { std::cout << str(res, "id") << "  " << str(res, "decision") << "\n"; });
+    code = call(g, "POST", "/api/v1/placements/" + r->placement + "/reservations", &body, [](const json& res) {
+      std::cout << field_text(res, "id") << "  " << field_text(res, "decision") << "\n";
+    });
   });
   auto* reservation = app.add_subcommand("reservation", "Decide on or cancel a reservation");
   reservation->require_subcommand(1);
@@ -293,8 +291,9 @@ void add_data_commands(CLI::App& app, Global& g, int& code) {
     cmd->add_option("id", r->id, "Reservation id")->required();
     cmd->callback([&g, &code, r, action] {
       json empty = json::object();
-      code = call(g, "POST", "/api/v1/reservations/" + r->id + "/" + action, &empty,
-                  [](const json& res) { std::cout << str(res, "id") << "  " << str(res, "decision") << "\n"; });
+      code = call(g, "POST", "/api/v1/reservations/" + r->id + "/" + action, &empty, [](const json& res) {
+        std::cout << field_text(res, "id") << "  " << field_text(res, "decision") << "\n";
+      });
     });
   }
 
@@ -367,9 +366,9 @@ void add_data_commands(CLI::App& app, Global& g, int& code) {
                   show_list(page, [](const json& item) {
                     const json& s = item.contains("sending") ? item["sending"] : json::object();
                     const json& f = item.contains("fixed") ? item["fixed"] : json::object();
-                    return str(s, "status") + "  " + str(f, "type") + "  " +
-                           (f.contains("participant") ? str(f["participant"], "pseudonym") : "") + "  " +
-                           str(s, "planned_start") + ".." + str(s, "planned_end");
+                    return field_text(s, "status") + "  " + field_text(f, "type") + "  " +
+                           (f.contains("participant") ? field_text(f["participant"], "pseudonym") : "") + "  " +
+                           field_text(s, "planned_start") + ".." + field_text(s, "planned_end");
                   });
                 });
   });
@@ -424,8 +423,9 @@ void add_data_commands(CLI::App& app, Global& g, int& code) {
   auto* clist = contact->add_subcommand("list", "List contacts");
   clist->add_option("--cursor", c->cursor);
   clist->callback([&g, &code, c] {
-    code = call(g, "GET", "/api/v1/contacts" + query({{"cursor", c->cursor}, {"limit", "200"}}), nullptr,
-                [](const json& page) { show_list(page, [](const json& item) { return str(item, "display_name"); }); });
+    code = call(
+        g, "GET", "/api/v1/contacts" + query({{"cursor", c->cursor}, {"limit", "200"}}), nullptr,
+        [](const json& page) { show_list(page, [](const json& item) { return field_text(item, "display_name"); }); });
   });
 }
 

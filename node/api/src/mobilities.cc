@@ -157,18 +157,6 @@ HttpResponse list_mobilities(HandlerEnv& env, const HttpRequest& req) {
   return list_json(std::move(items), page->next_cursor);
 }
 
-struct Loaded {
-  RecordKey key;
-  v1::RecordState state;
-};
-Result<Loaded> load(HandlerEnv& env, v1::RecordType type, const std::string& id) {
-  auto key = key_from_path(type, id);
-  if (!key) return key.error();
-  auto state = load_record(env, *key);
-  if (!state) return state.error();
-  return Loaded{*key, std::move(*state)};
-}
-
 HttpResponse status_regress(v1::MobilityStatus from, v1::MobilityStatus to) {
   return error_response(Error(Errc::invalid_argument, "sending.status: cannot move from " + enum_name_of(from) + " to " +
                                                           enum_name_of(to) + "; status only moves forward"));

@@ -95,19 +95,6 @@ HttpResponse create_placement(HandlerEnv& env, const HttpRequest& req) {
   return create_and_render(env, v1::PLACEMENT, ops::create_placement(new_record_sentinel(v1::PLACEMENT), p));
 }
 
-struct Loaded {
-  RecordKey key;
-  v1::RecordState state;
-};
-
-Result<Loaded> load(HandlerEnv& env, v1::RecordType type, const std::string& id) {
-  auto key = key_from_path(type, id);
-  if (!key) return key.error();
-  auto state = load_record(env, *key);
-  if (!state) return state.error();
-  return Loaded{*key, std::move(*state)};
-}
-
 HttpResponse get_placement(HandlerEnv& env, const std::string& id) {
   auto l = load(env, v1::PLACEMENT, id);
   if (!l) return error_response(l.error());

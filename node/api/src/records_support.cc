@@ -236,4 +236,12 @@ HttpResponse list_json(std::vector<json> items, const std::string& next_cursor) 
   return json_response(200, j);
 }
 
+Result<Loaded> load(HandlerEnv& env, v1::RecordType type, const std::string& id) {
+  auto key = key_from_path(type, id);
+  if (!key) return key.error();
+  auto state = load_record(env, *key);
+  if (!state) return state.error();
+  return Loaded{*key, std::move(*state)};
+}
+
 }  // namespace conect::api

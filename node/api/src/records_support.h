@@ -23,6 +23,14 @@ Result<RecordKey> key_from_path(v1::RecordType type, const std::string& text);
 // The created record, or not_found.
 Result<v1::RecordState> load_record(HandlerEnv& env, const RecordKey& key);
 NodeId own_id(const HandlerEnv& env);
+
+// A record named by a path segment ("<64 hex>-<serial>"), with its state.
+// Errors: malformed_body (not an id), not_found.
+struct Loaded {
+  RecordKey key;
+  v1::RecordState state;
+};
+Result<Loaded> load(HandlerEnv& env, v1::RecordType type, const std::string& id);
 bool owned_by_us(const HandlerEnv& env, const RecordKey& key);
 bool owned_by_us(const HandlerEnv& env, const v1::RecordId& id);
 

@@ -273,7 +273,8 @@ Result<Page<RecordView>> query_mobilities(const lmdb::Txn& txn, const Dbs& db, c
 }
 
 Result<Page<RecordView>> query_list(const lmdb::Txn& txn, const Dbs& db, v1::RecordType type,
-                                    const std::string& cursor, std::size_t limit) {
+                                    const std::string& cursor, std::size_t limit,
+                                    const Store::RecordPredicate& keep) {
   Page<RecordView> page;
   std::string prefix(1, static_cast<char>(type));
   Scan scan{Index::records, db.records, prefix, prefix};
@@ -283,6 +284,7 @@ Result<Page<RecordView>> query_list(const lmdb::Txn& txn, const Dbs& db, v1::Rec
     v1::RecordState s;
     auto v = txn.get(db.records, k);
     if (!v || !s.ParseFromArray(v->data(), static_cast<int>(v->size())) || !s.created()) return false;
+    if (keep && !keep(*key, s)) return false;
     page.items.push_back({*key, std::move(s)});
     return true;
   });

@@ -133,8 +133,9 @@ Result<std::vector<WindowAvailability>> Store::availability(const RecordKey& pla
   });
 }
 
-Result<Page<RecordView>> Store::list(v1::RecordType type, const std::string& cursor, std::size_t limit) const {
-  return impl_->read([&](lmdb::ReadTxn& txn) { return query_list(txn, impl_->db, type, cursor, limit); });
+Result<Page<RecordView>> Store::list(v1::RecordType type, const std::string& cursor, std::size_t limit,
+                                     const RecordPredicate& keep) const {
+  return impl_->read([&](lmdb::ReadTxn& txn) { return query_list(txn, impl_->db, type, cursor, limit, keep); });
 }
 
 Result<std::map<v1::RecordType, std::uint64_t>> Store::counts() const {

@@ -34,19 +34,11 @@ Status validate_personal(const json& j, std::string_view path, bool contact) {
   return {};
 }
 
-// Stores the blob and returns its commitment; the caller erases it again
-// if the record is not written.
-Result<Hash256> store_personal(HandlerEnv& env, const json& content) {
+// Seals `personal_data` (already validated) and points `ref` at it.
+PersonalBlob seal_into(const json& content, v1::PersonalRef* ref) {
   PersonalBlob b = seal_personal(content);
-  if (auto st = env.ctx.store->put_blob(b.commitment, b.bytes); !st) return st.error();
-  return b.commitment;
-}
-
-HttpResponse create_with_blob(HandlerEnv& env, v1::RecordType type, std::vector<v1::Operation> ops,
-                              const std::optional<Hash256>& blob) {
-  auto r = create_and_render(env, type, std::move(ops));
-  if (r.status != 201 && blob) (void)env.ctx.store->erase_blob(*blob);
-  return r;
+  ref->set_commitment(b.commitment.raw());
+  return b;
 }
 
 Status validate_sending(HandlerEnv& env, const v1::MobilitySending& s, std::string_view path) {
@@ -67,55 +59,51 @@ Status validate_sending(HandlerEnv& env, const v1::MobilitySending& s, std::stri
   return {};
 }
 
-HttpResponse create_mobility(HandlerEnv& env, const HttpRequest& req) {
-  auto body = body_object(req);
-  if (!body) return error_response(body.error());
-  for (const auto& [k, v] : body->items())
-    if (k != "fixed" && k != "sending" && k != "personal_data") return error_response(malformed(k + ": unknown field"));
-  if (!body->contains("fixed")) return error_response(invalid("fixed: required"));
+}  // namespace
+
+Result<PreparedCreate> prepare_mobility(HandlerEnv& env, const json& body) {
+  if (!body.is_object()) return malformed("expected a JSON object");
+  for (const auto& [k, v] : body.items())
+    if (k != "fixed" && k != "sending" && k != "personal_data") return malformed(k + ": unknown field");
+  if (!body.contains("fixed")) return invalid("fixed: required");
   v1::MobilityFixed fixed;
   JsonInputOptions fo;
   fo.path = "fixed";
-  if (auto f = message_from_json((*body)["fixed"], fixed, fo); !f) return error_response(f.error());
+  if (auto f = message_from_json(body["fixed"], fixed, fo); !f) return f.error();
   if (fixed.participant().has_personal())
-    return error_response(malformed("fixed.participant.personal: is read-only; send the participant's data as personal_data"));
-  if (!fixed.has_sending_organisation()) return error_response(invalid("fixed.sending_organisation: required"));
-  if (!fixed.has_receiving_organisation()) return error_response(invalid("fixed.receiving_organisation: required"));
-  if (fixed.participant().pseudonym().empty()) return error_response(invalid("fixed.participant.pseudonym: required"));
-  if (fixed.type() == v1::MOBILITY_TYPE_UNSPECIFIED) return error_response(invalid("fixed.type: required"));
-  if (fixed.category() == v1::PARTICIPANT_CATEGORY_UNSPECIFIED) return error_response(invalid("fixed.category: required"));
+    return malformed("fixed.participant.personal: is read-only; send the participant's data as personal_data");
+  if (!fixed.has_sending_organisation()) return invalid("fixed.sending_organisation: required");
+  if (!fixed.has_receiving_organisation()) return invalid("fixed.receiving_organisation: required");
+  if (fixed.participant().pseudonym().empty()) return invalid("fixed.participant.pseudonym: required");
+  if (fixed.type() == v1::MOBILITY_TYPE_UNSPECIFIED) return invalid("fixed.type: required");
+  if (fixed.category() == v1::PARTICIPANT_CATEGORY_UNSPECIFIED) return invalid("fixed.category: required");
   for (auto [field, id] : {std::pair{"sending_organisation", &fixed.sending_organisation()},
                            std::pair{"receiving_organisation", &fixed.receiving_organisation()}}) {
     auto key = RecordKey::from_proto(v1::ORGANISATION, *id);
     if (!key || !load_record(env, *key).ok())
-      return error_response(invalid(std::string("fixed.") + field + ": no such organisation on this node"));
+      return invalid(std::string("fixed.") + field + ": no such organisation on this node");
   }
   if (!owned_by_us(env, fixed.sending_organisation()))
-    return error_response(403, "not_authorised", "fixed.sending_organisation is spoken for by another node; a mobility "
-                                                 "is created by its sending institution's node");
-  std::optional<v1::MobilitySending> sending;
-  if (body->contains("sending")) {
-    sending.emplace();
+    return Error(Errc::not_authorised, "fixed.sending_organisation is spoken for by another node; a mobility is "
+                                       "created by its sending institution's node");
+  v1::MobilitySending sending;
+  if (body.contains("sending")) {
     JsonInputOptions so;
     so.path = "sending";
-    if (auto f = message_from_json((*body)["sending"], *sending, so); !f) return error_response(f.error());
-    if (auto st = validate_sending(env, *sending, "sending"); !st) return error_response(st.error());
-    if (sending->status() == v1::MOBILITY_STATUS_UNSPECIFIED) sending->set_status(v1::MOBILITY_DRAFT);
-  } else {
-    sending.emplace();
-    sending->set_status(v1::MOBILITY_DRAFT);
+    if (auto f = message_from_json(body["sending"], sending, so); !f) return f.error();
+    if (auto st = validate_sending(env, sending, "sending"); !st) return st.error();
   }
-  std::optional<Hash256> blob;
-  if (body->contains("personal_data")) {
-    if (auto st = validate_personal((*body)["personal_data"], "personal_data", false); !st) return error_response(st.error());
-    auto c = store_personal(env, (*body)["personal_data"]);
-    if (!c) return error_response(c.error());
-    blob = *c;
-    fixed.mutable_participant()->mutable_personal()->set_commitment(c->raw());
+  if (sending.status() == v1::MOBILITY_STATUS_UNSPECIFIED) sending.set_status(v1::MOBILITY_DRAFT);
+  PreparedCreate out;
+  if (body.contains("personal_data")) {
+    if (auto st = validate_personal(body["personal_data"], "personal_data", false); !st) return st.error();
+    out.personal = seal_into(body["personal_data"], fixed.mutable_participant()->mutable_personal());
   }
-  auto ops = ops::create_mobility(new_record_sentinel(v1::MOBILITY), fixed, &*sending);
-  return create_with_blob(env, v1::MOBILITY, std::move(ops), blob);
+  out.ops = ops::create_mobility(new_record_sentinel(v1::MOBILITY), fixed, &sending);
+  return out;
 }
+
+namespace {
 
 HttpResponse list_mobilities(HandlerEnv& env, const HttpRequest& req) {
   if (auto st = check_query(req, {"organisation", "country", "type", "status", "from", "to", "limit", "cursor"}); !st)
@@ -250,32 +238,75 @@ HttpResponse set_status(HandlerEnv& env, const std::string& id, v1::MobilityStat
                            {ops::write_mobility_sending(l->key, s, {v1::MobilitySending::kStatusFieldNumber})}, {});
 }
 
-HttpResponse create_contact(HandlerEnv& env, const HttpRequest& req) {
+constexpr std::string_view kContactReadOnly[] = {"personal"};
+
+}  // namespace
+
+Result<PreparedCreate> prepare_contact(HandlerEnv& env, const json& request) {
+  json body = request;
+  if (!body.is_object()) return malformed("expected a JSON object");
+  json personal;
+  if (body.contains("personal_data")) {
+    personal = body["personal_data"];
+    body.erase("personal_data");
+    if (auto st = validate_personal(personal, "personal_data", true); !st) return st.error();
+  }
+  v1::Contact c;
+  JsonInputOptions opt;
+  opt.read_only = kContactReadOnly;
+  if (auto f = message_from_json(body, c, opt); !f) return f.error();
+  if (!c.has_organisation()) return invalid("organisation: required");
+  auto org = RecordKey::from_proto(v1::ORGANISATION, c.organisation());
+  if (!org || !load_record(env, *org).ok()) return invalid("organisation: no such organisation on this node");
+  if (c.display_name().empty()) return invalid("display_name: required");
+  PreparedCreate out;
+  if (!personal.is_null()) out.personal = seal_into(personal, c.mutable_personal());
+  out.ops = ops::create_contact(new_record_sentinel(v1::CONTACT), c);
+  return out;
+}
+
+namespace {
+
+// Display name, roles and languages as a patch; `personal_data` replaces the
+// contact's personal data with a new sealed blob (the old one stays until
+// erased: the record's history still commits to it).
+HttpResponse patch_contact(HandlerEnv& env, const HttpRequest& req, const std::string& id) {
+  auto l = load(env, v1::CONTACT, id);
+  if (!l) return error_response(l.error());
+  if (!owned_by_us(env, l->key)) return not_ours("contact", l->key);
   auto body = body_object(req);
   if (!body) return error_response(body.error());
+  if (body->contains("organisation"))
+    return error_response(Error(Errc::fixed_field, "organisation: a contact stays with its organisation; create a "
+                                                   "new contact for another one"));
   json personal;
   if (body->contains("personal_data")) {
     personal = (*body)["personal_data"];
     body->erase("personal_data");
     if (auto st = validate_personal(personal, "personal_data", true); !st) return error_response(st.error());
   }
-  v1::Contact c;
-  static constexpr std::string_view kReadOnly[] = {"personal"};
+  v1::Contact update;
   JsonInputOptions opt;
-  opt.read_only = kReadOnly;
-  if (auto f = message_from_json(*body, c, opt); !f) return error_response(f.error());
-  if (!c.has_organisation()) return error_response(invalid("organisation: required"));
-  auto org = RecordKey::from_proto(v1::ORGANISATION, c.organisation());
-  if (!org || !load_record(env, *org).ok()) return error_response(invalid("organisation: no such organisation on this node"));
-  if (c.display_name().empty()) return error_response(invalid("display_name: required"));
-  std::optional<Hash256> blob;
+  opt.read_only = kContactReadOnly;
+  auto fields = message_from_json(*body, update, opt);
+  if (!fields) return error_response(fields.error());
+  const auto& current = l->state.contact();
+  if (std::find(fields->begin(), fields->end(), v1::Contact::kDisplayNameFieldNumber) != fields->end() &&
+      update.display_name().empty())
+    return error_response(invalid("display_name: cannot be empty"));
+  std::optional<PersonalBlob> blob;
   if (!personal.is_null()) {
-    auto h = store_personal(env, personal);
-    if (!h) return error_response(h.error());
-    blob = *h;
-    c.mutable_personal()->set_commitment(h->raw());
+    blob = seal_into(personal, update.mutable_personal());
+    fields->push_back(v1::Contact::kPersonalFieldNumber);
   }
-  return create_with_blob(env, v1::CONTACT, ops::create_contact(new_record_sentinel(v1::CONTACT), c), blob);
+  auto ops = patch_ops(l->key, l->state, kGroupContact, current, update, *fields,
+                       [&](std::vector<std::uint32_t> f) { return ops::write_contact(l->key, update, std::move(f)); });
+  std::vector<const PersonalBlob*> blobs;
+  if (blob) blobs.push_back(&*blob);
+  if (auto st = store_personal_blobs(env, blobs); !st) return error_response(st.error());
+  auto r = author_and_render(env, l->key, std::move(ops), {});
+  if (r.status != 200) drop_personal_blobs(env, blobs);
+  return r;
 }
 
 HttpResponse list_contacts(HandlerEnv& env, const HttpRequest& req) {
@@ -294,7 +325,11 @@ HttpResponse list_contacts(HandlerEnv& env, const HttpRequest& req) {
 void add_mobility_routes(Router& r, HandlerEnv& env) {
   HandlerEnv* e = &env;
   r.add("GET", "/api/v1/mobilities", [e](const HttpRequest& q, const PathParams&) { return list_mobilities(*e, q); });
-  r.add("POST", "/api/v1/mobilities", [e](const HttpRequest& q, const PathParams&) { return create_mobility(*e, q); });
+  r.add("POST", "/api/v1/mobilities", [e](const HttpRequest& q, const PathParams&) {
+    auto body = body_object(q);
+    if (!body) return error_response(body.error());
+    return create_prepared(*e, v1::MOBILITY, prepare_mobility(*e, *body));
+  });
   r.add("GET", "/api/v1/mobilities/{}", [e](const HttpRequest&, const PathParams& p) {
     auto l = load(*e, v1::MOBILITY, p[0]);
     if (!l) return error_response(l.error());
@@ -309,7 +344,13 @@ void add_mobility_routes(Router& r, HandlerEnv& env) {
   r.add("POST", "/api/v1/mobilities/{}/cancel",
         [e](const HttpRequest&, const PathParams& p) { return set_status(*e, p[0], v1::MOBILITY_CANCELLED); });
   r.add("GET", "/api/v1/contacts", [e](const HttpRequest& q, const PathParams&) { return list_contacts(*e, q); });
-  r.add("POST", "/api/v1/contacts", [e](const HttpRequest& q, const PathParams&) { return create_contact(*e, q); });
+  r.add("POST", "/api/v1/contacts", [e](const HttpRequest& q, const PathParams&) {
+    auto body = body_object(q);
+    if (!body) return error_response(body.error());
+    return create_prepared(*e, v1::CONTACT, prepare_contact(*e, *body));
+  });
+  r.add("PATCH", "/api/v1/contacts/{}",
+        [e](const HttpRequest& q, const PathParams& p) { return patch_contact(*e, q, p[0]); });
   r.add("GET", "/api/v1/contacts/{}", [e](const HttpRequest&, const PathParams& p) {
     auto l = load(*e, v1::CONTACT, p[0]);
     if (!l) return error_response(l.error());

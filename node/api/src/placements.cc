@@ -88,11 +88,7 @@ HttpResponse list_placements(HandlerEnv& env, const HttpRequest& req) {
 HttpResponse create_placement(HandlerEnv& env, const HttpRequest& req) {
   auto body = body_object(req);
   if (!body) return error_response(body.error());
-  v1::Placement p;
-  if (auto f = message_from_json(*body, p); !f) return error_response(f.error());
-  if (p.status() == v1::PLACEMENT_STATUS_UNSPECIFIED) p.set_status(v1::PLACEMENT_OPEN);
-  if (auto st = validate_placement(env, p); !st) return error_response(st.error());
-  return create_and_render(env, v1::PLACEMENT, ops::create_placement(new_record_sentinel(v1::PLACEMENT), p));
+  return create_prepared(env, v1::PLACEMENT, prepare_placement(env, *body));
 }
 
 HttpResponse get_placement(HandlerEnv& env, const std::string& id) {
@@ -169,6 +165,46 @@ HttpResponse list_reservations(HandlerEnv& env, const HttpRequest& req, const st
   return list_json(std::move(items), "");
 }
 
+// Every reservation this node holds, in id order. `role=incoming` keeps the
+// requests for this node's placements (what its operator decides),
+// `role=outgoing` those this node made.
+HttpResponse list_all_reservations(HandlerEnv& env, const HttpRequest& req) {
+  if (auto st = check_query(req, {"placement", "decision", "role", "limit", "cursor"}); !st)
+    return error_response(st.error());
+  auto limit = query_limit(req);
+  if (!limit) return error_response(limit.error());
+  std::optional<RecordKey> placement;
+  if (auto p = req.query_param("placement")) {
+    auto key = RecordKey::parse(v1::PLACEMENT, *p);
+    if (!key) return error_response(invalid("placement: not a placement id"));
+    placement = *key;
+  }
+  auto decision = v1::RESERVATION_DECISION_UNSPECIFIED;
+  if (auto d = req.query_param("decision")) {
+    const auto* v = enum_from_json(*v1::ReservationDecision_descriptor(), *d);
+    if (!v || v->number() == 0)
+      return error_response(invalid("decision: \"" + std::string(*d) +
+                                    "\" is not one of pending, confirmed, rejected, cancelled"));
+    decision = static_cast<v1::ReservationDecision>(v->number());
+  }
+  std::string role(req.query_param("role").value_or(""));
+  if (!role.empty() && role != "incoming" && role != "outgoing")
+    return error_response(invalid("role: expected incoming or outgoing"));
+  auto keep = [&](const RecordKey& key, const v1::RecordState& s) {
+    const auto& r = s.reservation();
+    if (decision != v1::RESERVATION_DECISION_UNSPECIFIED && r.decision() != decision) return false;
+    if (placement && !(RecordKey::from_proto(v1::PLACEMENT, r.placement()) == placement)) return false;
+    if (role == "incoming") return owned_by_us(env, r.placement());
+    if (role == "outgoing") return owned_by_us(env, key);
+    return true;
+  };
+  auto page = env.ctx.store->list(v1::RESERVATION, std::string(req.query_param("cursor").value_or("")), *limit, keep);
+  if (!page) return error_response(page.error());
+  std::vector<json> items;
+  for (const auto& v : page->items) items.push_back(record_json(env, v.key, v.state));
+  return list_json(std::move(items), page->next_cursor);
+}
+
 // The other origins' cancellations of reservations in this window: the
 // decision names them so that nobody sees it without the slots it counted
 // as freed (DESIGN §3 Dependencies).
@@ -239,77 +275,20 @@ HttpResponse cancel_reservation(HandlerEnv& env, const std::string& id) {
   return author_and_render(env, l->key, {ops::cancel(l->key)}, {});
 }
 
-// All or nothing: every row is validated as a create would be, and only when
-// all hold are they authored together, as one delta, so a bad row in the
-// middle of a spreadsheet leaves nothing behind.
-HttpResponse import_placements(HandlerEnv& env, const HttpRequest& req) {
-  auto body = body_object(req);
-  if (!body) return error_response(body.error());
-  for (const auto& [k, v] : body->items())
-    if (k != "rows") return error_response(Error(Errc::malformed_body, k + ": unknown field"));
-  if (!body->contains("rows") || !(*body)["rows"].is_array() || (*body)["rows"].empty())
-    return error_response(Error(Errc::malformed_body, "rows: expected a non-empty array of placements"));
-  const json& rows = (*body)["rows"];
-  json problems = json::array();
-  DeltaDraft draft;
-  std::vector<std::uint32_t> first_ops;
-  std::size_t bytes = 0;
-  for (std::size_t i = 0; i < rows.size(); ++i) {
-    v1::Placement p;
-    Status st;
-    if (!rows[i].is_object()) {
-      st = Error(Errc::malformed_body, "expected an object");
-    } else if (auto f = message_from_json(rows[i], p); !f) {
-      st = f.error();
-    } else {
-      if (p.status() == v1::PLACEMENT_STATUS_UNSPECIFIED) p.set_status(v1::PLACEMENT_OPEN);
-      st = validate_placement(env, p);
-    }
-    if (!st) {
-      problems.push_back({{"row", i},
-                          {"error", errc_name(static_cast<Errc>(st.error().code.value()))},
-                          {"detail", st.error().detail}});
-      continue;
-    }
-    auto ops = ops::create_placement(new_record_sentinel(v1::PLACEMENT), p);
-    auto index = static_cast<std::uint32_t>(draft.ops.size());
-    use_placeholder(ops, index);
-    first_ops.push_back(index);
-    for (auto& op : ops) {
-      bytes += op.ByteSizeLong();
-      draft.ops.push_back(std::move(op));
-    }
-  }
-  if (!problems.empty()) {
-    auto r = json_response(422, {{"error", "invalid_argument"},
-                                 {"detail", std::to_string(problems.size()) + " of " + std::to_string(rows.size()) +
-                                                " rows are invalid; nothing was imported"},
-                                 {"rows", problems}});
-    return r;
-  }
-  // One delta carries the whole import; keep well inside its size limit.
-  if (bytes > kMaxDeltaBytes - 16 * 1024) {
-    std::size_t per_row = bytes / rows.size() + 1;
-    return error_response(Error(Errc::limit_exceeded,
-                                std::to_string(rows.size()) + " rows make " + std::to_string(bytes) +
-                                    " bytes, more than one delta carries; import at most " +
-                                    std::to_string((kMaxDeltaBytes - 16 * 1024) / per_row) + " rows at a time"));
-  }
-  auto d = author(env, std::move(draft));
-  if (!d) return error_response(d.error());
-  json ids = json::array();
-  for (auto index : first_ops) ids.push_back(RecordKey::mint(v1::PLACEMENT, own_id(env), d->seq, index).text());
-  return json_response(201, {{"imported", ids.size()}, {"ids", ids}});
-}
-
 }  // namespace
+
+Result<PreparedCreate> prepare_placement(HandlerEnv& env, const json& body) {
+  v1::Placement p;
+  if (auto f = message_from_json(body, p); !f) return f.error();
+  if (p.status() == v1::PLACEMENT_STATUS_UNSPECIFIED) p.set_status(v1::PLACEMENT_OPEN);
+  if (auto st = validate_placement(env, p); !st) return st.error();
+  return PreparedCreate{ops::create_placement(new_record_sentinel(v1::PLACEMENT), p), std::nullopt};
+}
 
 void add_placement_routes(Router& r, HandlerEnv& env) {
   HandlerEnv* e = &env;
   r.add("GET", "/api/v1/placements", [e](const HttpRequest& q, const PathParams&) { return list_placements(*e, q); });
   r.add("POST", "/api/v1/placements", [e](const HttpRequest& q, const PathParams&) { return create_placement(*e, q); });
-  r.add("POST", "/api/v1/import/placements",
-        [e](const HttpRequest& q, const PathParams&) { return import_placements(*e, q); });
   r.add("GET", "/api/v1/placements/{}", [e](const HttpRequest&, const PathParams& p) { return get_placement(*e, p[0]); });
   r.add("PATCH", "/api/v1/placements/{}",
         [e](const HttpRequest& q, const PathParams& p) { return patch_placement(*e, q, p[0]); });
@@ -319,6 +298,7 @@ void add_placement_routes(Router& r, HandlerEnv& env) {
         [e](const HttpRequest& q, const PathParams& p) { return request_reservation(*e, q, p[0]); });
   r.add("GET", "/api/v1/placements/{}/reservations",
         [e](const HttpRequest& q, const PathParams& p) { return list_reservations(*e, q, p[0]); });
+  r.add("GET", "/api/v1/reservations", [e](const HttpRequest& q, const PathParams&) { return list_all_reservations(*e, q); });
   r.add("GET", "/api/v1/reservations/{}", [e](const HttpRequest&, const PathParams& p) {
     auto l = load(*e, v1::RESERVATION, p[0]);
     if (!l) return error_response(l.error());

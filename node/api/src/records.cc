@@ -225,6 +225,16 @@ HttpResponse create_and_render(HandlerEnv& env, v1::RecordType type, std::vector
   return r;
 }
 
+HttpResponse create_prepared(HandlerEnv& env, v1::RecordType type, Result<PreparedCreate> prepared) {
+  if (!prepared) return error_response(prepared.error());
+  std::vector<const PersonalBlob*> blobs;
+  if (prepared->personal) blobs.push_back(&*prepared->personal);
+  if (auto st = store_personal_blobs(env, blobs); !st) return error_response(st.error());
+  auto r = create_and_render(env, type, std::move(prepared->ops));
+  if (r.status != 201) drop_personal_blobs(env, blobs);
+  return r;
+}
+
 google::protobuf::Message* merged_impl(const google::protobuf::Message& current, const google::protobuf::Message& update,
                                        const std::vector<std::uint32_t>& fields, google::protobuf::Message* out) {
   out->CopyFrom(current);
@@ -251,6 +261,7 @@ void add_record_routes(Router& r, HandlerEnv& env) {
   r.add("GET", "/api/v1/records/{}/history", [e](const HttpRequest&, const PathParams& p) { return history(*e, p[0]); });
   add_placement_routes(r, env);
   add_mobility_routes(r, env);
+  add_import_routes(r, env);
 }
 
 }  // namespace conect::api

@@ -220,6 +220,20 @@ PersonalBlob seal_personal(const json& content) {
   return b;
 }
 
+Status store_personal_blobs(HandlerEnv& env, const std::vector<const PersonalBlob*>& blobs) {
+  for (std::size_t i = 0; i < blobs.size(); ++i) {
+    if (auto st = env.ctx.store->put_blob(blobs[i]->commitment, blobs[i]->bytes); !st) {
+      drop_personal_blobs(env, {blobs.begin(), blobs.begin() + static_cast<std::ptrdiff_t>(i)});
+      return st;
+    }
+  }
+  return {};
+}
+
+void drop_personal_blobs(HandlerEnv& env, const std::vector<const PersonalBlob*>& blobs) {
+  for (const auto* b : blobs) (void)env.ctx.store->erase_blob(b->commitment);
+}
+
 json open_personal(HandlerEnv& env, const v1::PersonalRef& ref, const v1::RecordState& state) {
   auto c = Hash256::from_raw(ref.commitment());
   if (!c) return nullptr;

@@ -77,6 +77,20 @@ PersonalBlob seal_personal(const nlohmann::json& content);
 // The JSON content of a held blob, or null when absent or erased.
 nlohmann::json open_personal(HandlerEnv& env, const v1::PersonalRef& ref, const v1::RecordState& state);
 
+// A validated create, not yet authored: the operations that make the record
+// (built on new_record_sentinel, operation 0 creates it) and the personal
+// data they commit to, stored only when the record is written.
+struct PreparedCreate {
+  std::vector<v1::Operation> ops;
+  std::optional<PersonalBlob> personal;
+};
+// Checks one create's JSON body as POST /api/v1/<kind> takes it.
+using CreatePreparer = Result<PreparedCreate> (*)(HandlerEnv& env, const nlohmann::json& body);
+
+// Stores the prepared blobs; on failure removes those already stored.
+Status store_personal_blobs(HandlerEnv& env, const std::vector<const PersonalBlob*>& blobs);
+void drop_personal_blobs(HandlerEnv& env, const std::vector<const PersonalBlob*>& blobs);
+
 HttpResponse list_json(std::vector<nlohmann::json> items, const std::string& next_cursor);
 
 }  // namespace conect::api

@@ -224,8 +224,11 @@ class Store {
   Result<std::vector<RecordView>> reservations_of(const RecordKey& placement) const;
   Result<std::vector<WindowAvailability>> availability(const RecordKey& placement) const;
   // All records of one type in key order; cursor = previous next_cursor.
-  Result<Page<RecordView>> list(v1::RecordType type, const std::string& cursor,
-                                std::size_t limit) const;
+  // `keep`, when given, filters inside the scan: a page holds `limit` kept
+  // records (fewer only at the end).
+  using RecordPredicate = std::function<bool(const RecordKey&, const v1::RecordState&)>;
+  Result<Page<RecordView>> list(v1::RecordType type, const std::string& cursor, std::size_t limit,
+                                const RecordPredicate& keep = {}) const;
   Result<std::map<v1::RecordType, std::uint64_t>> counts() const;
 
   // --------------------------------------------- roster, peers, blobs

@@ -1,0 +1,388 @@
+// verify_bundle: every check of docs/audit.md, "Verification", in order:
+// roster cards, each origin's chain, the fold (authorship rules and
+// dependencies), equivocation evidence, confirmations, then the summary.
+#include <algorithm>
+#include <map>
+#include <set>
+
+#include "conect/audit/audit.h"
+#include "conect/crdt/delta.h"
+#include "conect/crdt/identity.h"
+#include "conect/crdt/replica.h"
+#include "delta.pb.h"
+
+namespace conect::audit {
+namespace {
+
+std::string short_id(const NodeId& id) { return id.hex().substr(0, 16); }
+std::string delta_where(const NodeId& origin, std::uint64_t seq) {
+  return "delta " + std::to_string(seq) + " of " + short_id(origin);
+}
+
+std::string lower_enum(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return s;
+}
+
+struct Member {
+  std::string name, country, role;
+};
+
+// One origin's chain after the chain checks: the authentic prefix.
+struct CheckedChain {
+  NodeId origin;
+  std::vector<VerifiedDelta> authentic;
+  bool valid = true;
+};
+
+class Verifier {
+ public:
+  explicit Verifier(const v1::AuditBundle& b) : bundle_(b) {}
+
+  VerifyReport run() {
+    r_.selection = bundle_.selection();
+    r_.exported_at_ms = bundle_.exported_at_ms();
+    r_.exported_by = NodeId::from_raw(bundle_.exported_by());
+    auto fed = FederationId::from_raw(bundle_.federation());
+    if (!fed) {
+      fail(Errc::malformed_body, "bundle", "the bundle's federation id is not 16 bytes");
+      r_.verdict = Verdict::fail;
+      return std::move(r_);
+    }
+    r_.federation = *fed;
+    check_roster();
+    check_chains();
+    fold();
+    check_evidence();
+    check_confirmations();
+    summarise();
+    r_.verdict = !r_.failures.empty()                           ? Verdict::fail
+                 : !r_.warnings.empty() || !r_.rejected.empty() ? Verdict::pass_with_warnings
+                                                                : Verdict::pass;
+    return std::move(r_);
+  }
+
+ private:
+  void fail(Errc e, std::string where, std::string detail, std::optional<NodeId> origin = {}, std::uint64_t seq = 0) {
+    r_.failures.push_back({errc_name(e), std::move(where), std::move(detail), origin, seq});
+  }
+  void warn(std::string reason, std::string where, std::string detail, std::optional<NodeId> origin = {},
+            std::uint64_t seq = 0) {
+    r_.warnings.push_back({std::move(reason), std::move(where), std::move(detail), origin, seq});
+  }
+
+  void check_roster() {
+    for (int i = 0; i < bundle_.roster_size(); ++i) {
+      const auto& card = bundle_.roster(i);
+      const std::string where = "member card #" + std::to_string(i + 1);
+      v1::MemberCardBody body;
+      if (!body.ParseFromString(card.body())) {
+        fail(Errc::malformed_body, where, "the card body does not decode");
+        continue;
+      }
+      auto id = NodeId::from_raw(body.node_id());
+      if (!id) {
+        fail(Errc::malformed_body, where, "the card names no 32-byte node id");
+        continue;
+      }
+      const std::string w = "member " + short_id(*id) + " (" + body.name() + ")";
+      if (!verify_signature(*id, SigningDomain::member_card, card.body(), card.signature())) {
+        fail(Errc::bad_signature, w, "the member card's self-signature does not verify: forged or altered", *id);
+        continue;
+      }
+      if (body.federation() != r_.federation.raw()) {
+        fail(Errc::wrong_federation, w,
+             "the card belongs to federation " + to_hex(body.federation()) + ", not " + r_.federation.hex(), *id);
+        continue;
+      }
+      roster_.emplace(*id, Member{body.name(), body.country(), lower_enum(v1::MemberRole_Name(body.role()))});
+    }
+  }
+
+  void check_chains() {
+    std::set<NodeId> seen;
+    for (int i = 0; i < bundle_.chains_size(); ++i) {
+      const auto& chain = bundle_.chains(i);
+      auto origin = NodeId::from_raw(chain.origin());
+      if (!origin) {
+        fail(Errc::malformed_body, "chain #" + std::to_string(i + 1), "the chain names no 32-byte origin");
+        continue;
+      }
+      if (!seen.insert(*origin).second) {
+        fail(Errc::malformed_body, "chain of " + short_id(*origin), "the bundle holds two chains of this origin",
+             *origin);
+        continue;
+      }
+      CheckedChain checked = check_chain(*origin, chain);
+      if (!roster_.contains(*origin)) {
+        fail(Errc::unknown_origin, "chain of " + short_id(*origin),
+             "origin " + origin->hex() +
+                 " has no valid member card in the bundle's roster: no node accepts its "
+                 "deltas",
+             *origin);
+        checked.valid = false;
+        checked.authentic.clear();  // nodes never hold deltas of origins they do not trust
+      }
+      chains_.push_back(std::move(checked));
+    }
+  }
+
+  CheckedChain check_chain(const NodeId& origin, const v1::AuditChain& chain) {
+    CheckedChain out{origin, {}, true};
+    std::vector<VerifiedDelta> decoded;
+    std::vector<bool> sig_ok;
+    for (int i = 0; i < chain.deltas_size(); ++i) {
+      const std::uint64_t want = static_cast<std::uint64_t>(i) + 1;
+      auto d = decode_delta(r_.federation, chain.deltas(i));
+      if (!d.ok()) {
+        fail(static_cast<Errc>(d.error().code.value()), delta_where(origin, want), d.error().detail, origin, want);
+        out.valid = false;
+        break;
+      }
+      if (d->origin != origin) {
+        fail(Errc::malformed_body, delta_where(origin, want),
+             "the chain of " + short_id(origin) + " holds a delta of " + short_id(d->origin), origin, want);
+        out.valid = false;
+        break;
+      }
+      if (d->seq.value != want) {
+        fail(Errc::sequence_gap, delta_where(origin, want),
+             "expected seq " + std::to_string(want) + ", found seq " + std::to_string(d->seq.value) +
+                 ": a delta is missing, duplicated or out of order",
+             origin, want);
+        out.valid = false;
+        break;
+      }
+      if (!decoded.empty() && d->prev != decoded.back().id) {
+        fail(Errc::broken_chain, delta_where(origin, want),
+             "its prev link is not the id of delta " + std::to_string(want - 1) +
+                 ": a delta before it was altered or replaced",
+             origin, want);
+        out.valid = false;
+        break;
+      }
+      sig_ok.push_back(
+          verify_signature(origin, SigningDomain::delta, d->signed_delta.body(), d->signed_delta.signature()));
+      decoded.push_back(std::move(*d));
+    }
+    // DESIGN §4: a delta is authentic when its own signature or that of a
+    // later delta whose links reach it holds. Every link in `decoded` holds,
+    // so the authentic deltas are those up to the last valid signature.
+    std::size_t covered = 0;
+    for (std::size_t i = decoded.size(); i > 0; --i)
+      if (sig_ok[i - 1]) {
+        covered = i;
+        break;
+      }
+    for (std::size_t i = 0; i < decoded.size(); ++i) {
+      if (sig_ok[i]) continue;
+      const std::uint64_t seq = i + 1;
+      if (i < covered) {
+        warn("inner_signature_invalid", delta_where(origin, seq),
+             "its own signature does not verify, but the signature of delta " + std::to_string(covered) +
+                 " covers it through the chain (the origin signed a bad signature)",
+             origin, seq);
+      } else {
+        fail(Errc::bad_signature, delta_where(origin, seq),
+             "its signature does not verify and no later signature covers it: altered or forged", origin, seq);
+        out.valid = false;
+      }
+    }
+    decoded.resize(covered);
+    out.authentic = std::move(decoded);
+    return out;
+  }
+
+  // Applies every authentic delta to a replica, each origin in chain order,
+  // retrying those whose dependencies (other origins' deltas) come later.
+  void fold() {
+    std::vector<std::size_t> next(chains_.size(), 0);
+    std::vector<std::string> blocked(chains_.size());
+    for (bool progress = true; progress;) {
+      progress = false;
+      for (std::size_t c = 0; c < chains_.size(); ++c) {
+        auto& chain = chains_[c];
+        while (next[c] < chain.authentic.size()) {
+          const VerifiedDelta& d = chain.authentic[next[c]];
+          Status st = replica_.apply(d);
+          if (st.ok()) {
+            ids_.insert(d.id);
+            r_.deltas++;
+            r_.operations += static_cast<std::uint64_t>(d.body.ops_size());
+            ++next[c];
+            progress = true;
+            continue;
+          }
+          if (st.error().is(Errc::sequence_gap)) {
+            blocked[c] = st.error().detail;
+            break;
+          }
+          fail(static_cast<Errc>(st.error().code.value()), delta_where(d.origin, d.seq.value), st.error().detail,
+               d.origin, d.seq.value);
+          chain.valid = false;
+          next[c] = chain.authentic.size();
+        }
+      }
+    }
+    for (std::size_t c = 0; c < chains_.size(); ++c) {
+      if (next[c] >= chains_[c].authentic.size()) continue;
+      const VerifiedDelta& d = chains_[c].authentic[next[c]];
+      fail(Errc::sequence_gap, delta_where(d.origin, d.seq.value),
+           "it names a dependency the bundle does not hold (" + blocked[c] + "): the bundle is incomplete", d.origin,
+           d.seq.value);
+      chains_[c].valid = false;
+    }
+  }
+
+  Result<VerifiedDelta> evidence_delta(const v1::SignedDelta& sd) {
+    auto d = verify_single(r_.federation, sd);
+    if (d.ok()) return d;
+    // A delta held in a chain is authentic when covered by a later signature.
+    auto decoded = decode_delta(r_.federation, sd);
+    if (decoded.ok() && ids_.contains(decoded->id)) return decoded;
+    return d.error();
+  }
+
+  void check_evidence() {
+    for (int i = 0; i < bundle_.equivocations_size(); ++i) {
+      const auto& e = bundle_.equivocations(i);
+      const std::string where = "equivocation evidence #" + std::to_string(i + 1);
+      auto a = evidence_delta(e.first());
+      auto b = evidence_delta(e.second());
+      if (!a.ok() || !b.ok()) {
+        const Error& err = !a.ok() ? a.error() : b.error();
+        fail(static_cast<Errc>(err.code.value()), where, "a delta of the proof is not authentic: " + err.detail);
+        continue;
+      }
+      if (a->origin != b->origin || a->seq != b->seq || a->id == b->id) {
+        fail(Errc::invalid_argument, where,
+             "the two deltas are not an equivocation (they must share origin and seq and differ in id)", a->origin,
+             a->seq.value);
+        continue;
+      }
+      Status st = replica_.apply_evidence(*a, *b);
+      if (!st.ok()) {
+        fail(static_cast<Errc>(st.error().code.value()), where, st.error().detail, a->origin, a->seq.value);
+        continue;
+      }
+      r_.equivocations++;
+      warn("equivocation", "member " + short_id(a->origin),
+           "signed two different deltas with seq " + std::to_string(a->seq.value) +
+               ": its records are frozen at the delta before the fork",
+           a->origin, a->seq.value);
+    }
+  }
+
+  void check_confirmations() {
+    for (const auto& [key, rec] : replica_.records()) {
+      if (key.type != v1::MOBILITY || !rec.state.created() || !rec.state.has_mobility()) continue;
+      const auto& m = rec.state.mobility();
+      const std::string where = "mobility " + key.text();
+      for (const auto& c : m.confirmations()) {
+        const auto& party_org =
+            c.party() == v1::PARTY_HOST ? m.fixed().receiving_organisation() : m.fixed().sending_organisation();
+        auto signer = NodeId::from_raw(c.signer());
+        if (!signer || c.signer() != party_org.owner() || !verify_confirmation(key, c)) {
+          fail(Errc::bad_signature, where,
+               "a " + lower_enum(v1::ConfirmingParty_Name(c.party())) +
+                   " confirmation in the merged state is not a valid signature of that party",
+               signer);
+          continue;
+        }
+        auto agreed = DeltaId::from_raw(c.agreed_delta());
+        if (!agreed || !ids_.contains(*agreed))
+          warn("confirmation_names_unknown_delta", where,
+               "the confirmation by " + short_id(*signer) + " names a delta the bundle does not hold", *signer);
+        if (c.agreed_delta() != m.agreed_delta()) {
+          changed_since_[*signer]++;
+          warn("changed_since_confirmed", where,
+               "the agreed fields changed after " + short_id(*signer) + " confirmed them", *signer);
+        } else {
+          confirmed_[*signer]++;
+        }
+      }
+    }
+  }
+
+  void summarise();
+
+  const v1::AuditBundle& bundle_;
+  VerifyReport r_;
+  std::map<NodeId, Member> roster_;
+  std::vector<CheckedChain> chains_;
+  Replica replica_;
+  std::set<DeltaId> ids_;  // every delta applied
+  std::map<NodeId, std::uint64_t> confirmed_, changed_since_;
+};
+
+void Verifier::summarise() {
+  std::map<NodeId, InstitutionSummary> inst;
+  auto at = [&](const NodeId& id) -> InstitutionSummary& {
+    auto& s = inst[id];
+    s.node_id = id;
+    return s;
+  };
+  for (const auto& [id, m] : roster_) {
+    auto& s = at(id);
+    s.on_roster = true;
+    s.name = m.name;
+    s.country = m.country;
+    s.role = m.role;
+    s.chain_valid = true;  // no deltas: nothing that could fail
+  }
+  for (const auto& c : chains_) {
+    auto& s = at(c.origin);
+    s.chain_valid = c.valid;
+    s.deltas = c.authentic.size();
+    if (auto f = replica_.frozen_at(c.origin)) s.frozen_at = f->value;
+  }
+  auto add_rejected = [&](const v1::RejectedOp& op, const std::string& record) {
+    auto origin = NodeId::from_raw(op.position().origin());
+    if (!origin) return;
+    r_.rejected.push_back({*origin, op.position().seq(), op.position().index(), record, op.rule(), op.detail()});
+    at(*origin).rejected_operations++;
+  };
+  for (const auto& [key, rec] : replica_.records()) {
+    const std::string record = lower_enum(v1::RecordType_Name(key.type)) + " " + key.text();
+    for (const auto& op : rec.state.rejected()) add_rejected(op, record);
+    if (!rec.state.created()) continue;
+    r_.records.emplace(key, rec.state);
+    at(key.owner).records++;
+    if (key.type == v1::MOBILITY) {
+      at(key.owner).mobilities_sent++;
+      if (auto host = NodeId::from_raw(rec.state.mobility().fixed().receiving_organisation().owner()))
+        at(*host).mobilities_received++;
+    }
+  }
+  for (const auto& op : replica_.untargeted()) add_rejected(op, "");
+  std::sort(r_.rejected.begin(), r_.rejected.end(), [](const RejectedOperation& a, const RejectedOperation& b) {
+    return std::tie(a.origin, a.seq, a.index) < std::tie(b.origin, b.seq, b.index);
+  });
+  for (const auto& [id, n] : confirmed_) at(id).confirmations_valid = n;
+  for (const auto& [id, n] : changed_since_) at(id).confirmations_changed_since = n;
+  for (auto& [id, s] : inst) r_.institutions.push_back(std::move(s));
+}
+
+}  // namespace
+
+const char* verdict_name(Verdict v) {
+  switch (v) {
+    case Verdict::pass:
+      return "PASS";
+    case Verdict::pass_with_warnings:
+      return "PASS_WITH_WARNINGS";
+    case Verdict::fail:
+      return "FAIL";
+  }
+  return "FAIL";
+}
+
+VerifyReport verify_bundle(const v1::AuditBundle& bundle) { return Verifier(bundle).run(); }
+
+Result<VerifyReport> verify_bundle(std::string_view bytes) {
+  auto bundle = decode_bundle(bytes);
+  if (!bundle.ok()) return bundle.error();
+  return verify_bundle(*bundle);
+}
+
+}  // namespace conect::audit

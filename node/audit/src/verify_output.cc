@@ -1,0 +1,124 @@
+// How a VerifyReport is printed: a table for people, JSON for programs.
+// Both end with the verdict, so a reader (or `tail -1`) sees it last.
+#include <cstdio>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "civil.h"
+#include "conect/audit/audit.h"
+
+namespace conect::audit {
+namespace {
+
+std::string pad(std::string s, std::size_t width) {
+  if (s.size() > width) s = s.substr(0, width - 1) + "~";
+  s.resize(width, ' ');
+  return s;
+}
+
+void print_findings(std::ostringstream& out, const char* title, const std::vector<Finding>& findings) {
+  if (findings.empty()) return;
+  out << "\n" << title << " (" << findings.size() << "):\n";
+  for (const auto& f : findings) out << "  " << pad(f.reason, 26) << " " << f.where << ": " << f.detail << "\n";
+}
+
+nlohmann::json findings_json(const std::vector<Finding>& findings) {
+  auto arr = nlohmann::json::array();
+  for (const auto& f : findings) {
+    nlohmann::json j = {{"reason", f.reason}, {"where", f.where}, {"detail", f.detail}};
+    if (f.origin) j["origin"] = f.origin->hex();
+    if (f.seq) j["seq"] = f.seq;
+    arr.push_back(std::move(j));
+  }
+  return arr;
+}
+
+}  // namespace
+
+std::string verify_report_text(const VerifyReport& r) {
+  std::ostringstream out;
+  out << "audit bundle of federation " << r.federation.hex() << "\n";
+  out << "exported " << detail::iso8601_ms(r.exported_at_ms);
+  if (r.exported_by) out << " by " << r.exported_by->hex().substr(0, 16);
+  out << " (unsigned information)\nselection: " << r.selection.description() << "\n";
+  out << r.deltas << " deltas, " << r.operations << " operations, " << r.institutions.size() << " institutions, "
+      << r.records.size() << " records\n\n";
+  out << pad("institution", 30) << pad("node id", 18) << pad("ctry", 5) << pad("role", 9) << pad("chain", 7)
+      << pad("deltas", 8) << pad("records", 8) << pad("sent", 6) << pad("recvd", 6) << pad("rejected", 9)
+      << pad("conf ok", 8) << "conf changed\n";
+  for (const auto& s : r.institutions) {
+    std::string chain = !s.on_roster ? "NO CARD" : s.chain_valid ? "ok" : "BROKEN";
+    if (s.frozen_at) chain = "FROZEN";
+    out << pad(s.name.empty() ? "(not on roster)" : s.name, 30) << pad(s.node_id.hex().substr(0, 16), 18)
+        << pad(s.country, 5) << pad(s.role, 9) << pad(chain, 7) << pad(std::to_string(s.deltas), 8)
+        << pad(std::to_string(s.records), 8) << pad(std::to_string(s.mobilities_sent), 6)
+        << pad(std::to_string(s.mobilities_received), 6) << pad(std::to_string(s.rejected_operations), 9)
+        << pad(std::to_string(s.confirmations_valid), 8) << s.confirmations_changed_since << "\n";
+  }
+  print_findings(out, "FAILURES", r.failures);
+  print_findings(out, "WARNINGS", r.warnings);
+  if (!r.rejected.empty()) {
+    out << "\nREJECTED OPERATIONS (" << r.rejected.size()
+        << "; authentic, but the merge rules refused them, so they changed nothing):\n";
+    for (const auto& op : r.rejected)
+      out << "  " << pad(op.rule, 18) << " delta " << op.seq << " of " << op.origin.hex().substr(0, 16) << " op "
+          << op.index << (op.record.empty() ? "" : " on " + op.record) << ": " << op.detail << "\n";
+  }
+  out << "\nverdict: " << verdict_name(r.verdict);
+  if (r.verdict == Verdict::fail)
+    out << " (" << r.failures.size() << " failures)";
+  else if (r.verdict == Verdict::pass_with_warnings)
+    out << " (every signature and chain holds; " << r.warnings.size() << " warnings, " << r.rejected.size()
+        << " rejected operations)";
+  else
+    out << " (every signature, chain and authorship rule holds)";
+  out << "\n";
+  return out.str();
+}
+
+std::string verify_report_json(const VerifyReport& r) {
+  nlohmann::json j;
+  j["federation"] = r.federation.hex();
+  j["exported_at_ms"] = r.exported_at_ms;
+  j["exported_at"] = detail::iso8601_ms(r.exported_at_ms);
+  if (r.exported_by) j["exported_by"] = r.exported_by->hex();
+  j["selection"] = r.selection.description();
+  j["deltas"] = r.deltas;
+  j["operations"] = r.operations;
+  j["records"] = r.records.size();
+  j["equivocations"] = r.equivocations;
+  auto inst = nlohmann::json::array();
+  for (const auto& s : r.institutions) {
+    nlohmann::json i = {{"node_id", s.node_id.hex()},
+                        {"name", s.name},
+                        {"country", s.country},
+                        {"role", s.role},
+                        {"on_roster", s.on_roster},
+                        {"chain_valid", s.chain_valid},
+                        {"deltas", s.deltas},
+                        {"records", s.records},
+                        {"mobilities_sent", s.mobilities_sent},
+                        {"mobilities_received", s.mobilities_received},
+                        {"rejected_operations", s.rejected_operations},
+                        {"confirmations_valid", s.confirmations_valid},
+                        {"confirmations_changed_since", s.confirmations_changed_since}};
+    i["frozen_at"] = s.frozen_at ? nlohmann::json(*s.frozen_at) : nlohmann::json(nullptr);
+    inst.push_back(std::move(i));
+  }
+  j["institutions"] = std::move(inst);
+  j["failures"] = findings_json(r.failures);
+  j["warnings"] = findings_json(r.warnings);
+  auto rej = nlohmann::json::array();
+  for (const auto& op : r.rejected)
+    rej.push_back({{"origin", op.origin.hex()},
+                   {"seq", op.seq},
+                   {"index", op.index},
+                   {"record", op.record},
+                   {"rule", op.rule},
+                   {"detail", op.detail}});
+  j["rejected_operations"] = std::move(rej);
+  j["verdict"] = verdict_name(r.verdict);
+  return j.dump(2);
+}
+
+}  // namespace conect::audit

@@ -1,8 +1,11 @@
-// `import placements FILE.csv` and `export placements|mobilities|contacts`:
+// `import placements|mobilities|contacts FILE.csv` and `export ...`:
 // coordinators keep these lists in spreadsheets. Import checks every row
 // (here for form, then at the node as a create would) and imports all rows in
 // one delta or none; export writes UTF-8 CSV with a byte-order mark, quoted,
 // so Cyrillic and Nordic letters survive a round trip through a spreadsheet.
+//
+// One table per sheet maps each column to a place in the API's JSON, so
+// import and export read and write the same columns the same way.
 #include <algorithm>
 #include <charconv>
 #include <fstream>
@@ -20,16 +23,81 @@ namespace {
 
 using nlohmann::json;
 
-// Columns of a placements sheet. Lists are ';'-separated: windows as
-// START:END:CAPACITY, languages as LANG:LEVEL; titles in other languages as
-// title_fi, title_sv, ...
-const std::vector<std::string> kPlacementColumns = {
-    "host_organisation", "title_en", "trade",     "trade_code", "tasks",       "city",          "country", "windows",
-    "min_days",          "max_days", "languages", "safety",     "minimum_age", "accommodation", "status"};
+enum class Cell {
+  text,     // as it is
+  number,   // a whole number
+  list,     // a;b;c
+  skills,   // LANG:LEVEL;LANG:LEVEL
+  windows,  // START:END:CAPACITY;... (window ids 1, 2, ... in order)
+};
+
+struct Column {
+  std::string name;
+  std::string pointer;  // where the value lives in the API's JSON
+  Cell cell = Cell::text;
+  bool personal = false;     // personal data: exported only on request
+  bool export_only = false;  // another node's field: must be empty on import
+};
+
+struct Sheet {
+  std::string kind;          // placements, mobilities, contacts: the API path
+  std::vector<Column> columns;
+  std::string texts_prefix;  // "title_": one column per language of a text list
+};
+
+const Sheet kPlacements{"placements",
+                        {{"host_organisation", "/host_organisation"},
+                         {"title_en", ""},
+                         {"trade", "/trade"},
+                         {"trade_code", "/trade_code"},
+                         {"tasks", "/tasks"},
+                         {"city", "/city"},
+                         {"country", "/country"},
+                         {"windows", "/windows", Cell::windows},
+                         {"min_days", "/min_days", Cell::number},
+                         {"max_days", "/max_days", Cell::number},
+                         {"languages", "/languages", Cell::skills},
+                         {"safety", "/safety", Cell::list},
+                         {"minimum_age", "/minimum_age", Cell::number},
+                         {"accommodation", "/accommodation"},
+                         {"status", "/status"}},
+                        "title_"};
+
+const Sheet kMobilities{"mobilities",
+                        {{"sending_organisation", "/fixed/sending_organisation"},
+                         {"receiving_organisation", "/fixed/receiving_organisation"},
+                         {"pseudonym", "/fixed/participant/pseudonym"},
+                         {"type", "/fixed/type"},
+                         {"category", "/fixed/category"},
+                         {"placement", "/sending/placement"},
+                         {"window_id", "/sending/window_id", Cell::number},
+                         {"planned_start", "/sending/planned_start"},
+                         {"planned_end", "/sending/planned_end"},
+                         {"qualification_title", "/sending/qualification_title"},
+                         {"eqf_level", "/sending/eqf_level", Cell::number},
+                         {"languages", "/sending/languages", Cell::skills},
+                         {"status", "/sending/status"},
+                         {"safety_briefing", "/sending/safety_briefing"},
+                         {"europass_number", "/sending/europass_number"},
+                         {"host_status", "/host/host_status", Cell::text, false, true},
+                         {"participant_name", "/personal_data/name", Cell::text, true},
+                         {"participant_email", "/personal_data/email", Cell::text, true},
+                         {"participant_birth_date", "/personal_data/birth_date", Cell::text, true}},
+                        ""};
+
+const Sheet kContacts{"contacts",
+                      {{"organisation", "/organisation"},
+                       {"display_name", "/display_name"},
+                       {"roles", "/roles", Cell::list},
+                       {"languages", "/languages", Cell::skills},
+                       {"name", "/personal_data/name", Cell::text, true},
+                       {"email", "/personal_data/email", Cell::text, true},
+                       {"phone", "/personal_data/phone", Cell::text, true},
+                       {"notes", "/personal_data/notes", Cell::text, true}},
+                      ""};
 
 std::vector<std::string> split(const std::string& s, char sep) {
   std::vector<std::string> out;
-  if (s.empty()) return out;
   std::stringstream in(s);
   std::string part;
   while (std::getline(in, part, sep)) {
@@ -45,48 +113,88 @@ std::string join(const std::vector<std::string>& parts, char sep) {
   return out;
 }
 
-// One sheet row -> the JSON of POST /api/v1/placements. Errors name the column.
-Result<json> placement_row(const std::map<std::string, std::string>& cells) {
-  json row = json::object();
-  json titles = json::array();
-  for (const auto& [column, value] : cells) {
-    if (value.empty()) continue;
-    if (column == "title_en" || column.rfind("title_", 0) == 0) {
-      titles.push_back({{"lang", column.substr(6)}, {"text", value}});
-    } else if (column == "min_days" || column == "max_days" || column == "minimum_age") {
-      unsigned n = 0;
-      auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
-      if (ec != std::errc() || end != value.data() + value.size())
-        return Error(Errc::invalid_argument, column + ": '" + value + "' is not a whole number");
-      row[column] = n;
-    } else if (column == "windows") {
-      json windows = json::array();
-      int id = 0;
+Result<unsigned> whole_number(const std::string& column, const std::string& value) {
+  unsigned n = 0;
+  auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
+  if (ec != std::errc() || end != value.data() + value.size())
+    return Error(Errc::invalid_argument, column + ": '" + value + "' is not a whole number");
+  return n;
+}
+
+// A cell's text -> its JSON value. Errors name the column and the form.
+Result<json> parse_cell(const Column& c, const std::string& value) {
+  switch (c.cell) {
+    case Cell::text: return json(value);
+    case Cell::number: {
+      auto n = whole_number(c.name, value);
+      if (!n) return n.error();
+      return json(*n);
+    }
+    case Cell::list: return json(split(value, ';'));
+    case Cell::skills: {
+      json out = json::array();
+      for (const auto& s : split(value, ';')) {
+        auto parts = split(s, ':');
+        if (parts.size() != 2) return Error(Errc::invalid_argument, c.name + ": '" + s + "' is not LANG:LEVEL");
+        out.push_back({{"lang", parts[0]}, {"level", parts[1]}});
+      }
+      return out;
+    }
+    case Cell::windows: {
+      json out = json::array();
       for (const auto& w : split(value, ';')) {
         auto parts = split(w, ':');
-        unsigned capacity = 0;
-        if (parts.size() != 3 ||
-            std::from_chars(parts[2].data(), parts[2].data() + parts[2].size(), capacity).ec != std::errc())
-          return Error(Errc::invalid_argument, "windows: '" + w + "' is not START:END:CAPACITY");
-        windows.push_back({{"window_id", ++id}, {"start", parts[0]}, {"end", parts[1]}, {"capacity", capacity}});
+        Result<unsigned> capacity = Error(Errc::invalid_argument, "");
+        if (parts.size() == 3) capacity = whole_number(c.name, parts[2]);
+        if (!capacity) return Error(Errc::invalid_argument, c.name + ": '" + w + "' is not START:END:CAPACITY");
+        out.push_back({{"window_id", out.size() + 1}, {"start", parts[0]}, {"end", parts[1]}, {"capacity", *capacity}});
       }
-      row["windows"] = windows;
-    } else if (column == "languages") {
-      json langs = json::array();
-      for (const auto& l : split(value, ';')) {
-        auto parts = split(l, ':');
-        if (parts.size() != 2) return Error(Errc::invalid_argument, "languages: '" + l + "' is not LANG:LEVEL");
-        langs.push_back({{"lang", parts[0]}, {"level", parts[1]}});
-      }
-      row["languages"] = langs;
-    } else if (column == "safety") {
-      row["safety"] = split(value, ';');
-    } else {
-      row[column] = value;
+      return out;
     }
   }
-  if (!titles.empty()) row["title"] = titles;
-  return row;
+  return json();
+}
+
+// A JSON value -> its cell's text (the inverse of parse_cell).
+std::string format_cell(const Column& c, const json& v) {
+  if (v.is_null()) return "";
+  std::vector<std::string> parts;
+  switch (c.cell) {
+    case Cell::text:
+    case Cell::number: return v.is_string() ? v.get<std::string>() : v.dump();
+    case Cell::list:
+      for (const auto& x : v) parts.push_back(x.is_string() ? x.get<std::string>() : x.dump());
+      break;
+    case Cell::skills:
+      for (const auto& x : v) parts.push_back(field_text(x, "lang") + ":" + field_text(x, "level"));
+      break;
+    case Cell::windows:
+      for (const auto& w : v)
+        parts.push_back(field_text(w, "start") + ":" + field_text(w, "end") + ":" + field_text(w, "capacity"));
+      break;
+  }
+  return join(parts, ';');
+}
+
+// One sheet row -> the JSON body of POST /api/v1/<kind>.
+Result<json> row_body(const Sheet& sheet, const std::map<std::string, std::string>& cells) {
+  json body = json::object();
+  json texts = json::array();
+  for (const auto& [name, value] : cells) {
+    if (value.empty()) continue;
+    if (!sheet.texts_prefix.empty() && name.rfind(sheet.texts_prefix, 0) == 0) {
+      texts.push_back({{"lang", name.substr(sheet.texts_prefix.size())}, {"text", value}});
+      continue;
+    }
+    auto c = std::find_if(sheet.columns.begin(), sheet.columns.end(), [&](const Column& x) { return x.name == name; });
+    if (c->export_only)
+      return Error(Errc::invalid_argument, name + ": is written by the other side's node; leave it empty");
+    auto v = parse_cell(*c, value);
+    if (!v) return v.error();
+    body[json::json_pointer(c->pointer)] = std::move(*v);
+  }
+  if (!texts.empty()) body[sheet.texts_prefix.substr(0, sheet.texts_prefix.size() - 1)] = texts;
+  return body;
 }
 
 int fail(const Global& g, const std::string& code, const std::string& detail, int exit_code) {
@@ -94,25 +202,46 @@ int fail(const Global& g, const std::string& code, const std::string& detail, in
   return exit_code;
 }
 
-int import_placements(const Global& g, const std::string& file) {
+std::string known_columns(const Sheet& sheet) {
+  std::vector<std::string> names;
+  for (const auto& c : sheet.columns) names.push_back(c.name);
+  if (!sheet.texts_prefix.empty()) names.push_back(sheet.texts_prefix + "LANG");
+  names.push_back("id");
+  return join(names, ',');
+}
+
+bool known_column(const Sheet& sheet, const std::string& name) {
+  if (name == "id") return true;
+  if (!sheet.texts_prefix.empty() && name.rfind(sheet.texts_prefix, 0) == 0) return true;
+  return std::any_of(sheet.columns.begin(), sheet.columns.end(), [&](const Column& c) { return c.name == name; });
+}
+
+// Rows the node refused are reported by their index in the request; the
+// user needs the sheet's line numbers.
+int report_problems(const Global& g, const std::string& file, const std::vector<std::string>& problems) {
+  if (g.json) {
+    std::cout << json{{"error", "invalid_argument"}, {"detail", "nothing was imported"}, {"rows", problems}}.dump()
+              << "\n";
+  } else {
+    for (const auto& p : problems) std::cerr << file << ": " << p << "\n";
+    std::cerr << "conect-node: " << problems.size() << " bad row(s); nothing was imported\n";
+  }
+  return kRefused;
+}
+
+int import_sheet(const Global& g, const Sheet& sheet, const std::string& file) {
   std::ifstream in(file, std::ios::binary);
   if (!in) return fail(g, "not_found", "cannot read " + file, kRefused);
   std::stringstream buf;
   buf << in.rdbuf();
   auto rows = csv::parse(buf.str());
   if (!rows.ok()) return fail(g, "invalid_argument", file + ": " + rows.error().detail, kRefused);
-  if (rows->size() < 2)
-    return fail(g, "invalid_argument", file + ": needs a header row and at least one placement", kRefused);
+  if (rows->size() < 2) return fail(g, "invalid_argument", file + ": needs a header row and at least one row", kRefused);
   const auto& header = rows->front().fields;
-  for (const auto& column : header) {
-    bool known = column == "id" || column.rfind("title_", 0) == 0 ||
-                 std::find(kPlacementColumns.begin(), kPlacementColumns.end(), column) != kPlacementColumns.end();
-    if (!known)
-      return fail(
-          g, "invalid_argument",
-          file + ": unknown column '" + column + "' (known: " + join(kPlacementColumns, ',') + ", title_LANG, id)",
-          kUsage);
-  }
+  for (const auto& column : header)
+    if (!known_column(sheet, column))
+      return fail(g, "invalid_argument",
+                  file + ": unknown column '" + column + "' (known: " + known_columns(sheet) + ")", kUsage);
   json body_rows = json::array();
   std::vector<std::size_t> lines;
   std::vector<std::string> problems;
@@ -126,130 +255,103 @@ int import_placements(const Global& g, const std::string& file) {
     std::map<std::string, std::string> cells;
     for (std::size_t c = 0; c < header.size(); ++c)
       if (header[c] != "id") cells[header[c]] = row.fields[c];  // ids are minted on import
-    auto j = placement_row(cells);
-    if (!j.ok()) {
-      problems.push_back("line " + std::to_string(row.line) + ": " + j.error().detail);
+    auto body = row_body(sheet, cells);
+    if (!body.ok()) {
+      problems.push_back("line " + std::to_string(row.line) + ": " + body.error().detail);
       continue;
     }
-    body_rows.push_back(*j);
+    body_rows.push_back(std::move(*body));
     lines.push_back(row.line);
   }
-  if (problems.empty()) {
-    auto client = ApiClient::for_data_dir(DataDir::resolve(g.data));
-    if (!client.ok()) return fail(g, "unavailable", client.error().detail, kRefused);
-    json body = {{"rows", body_rows}};
-    auto reply = client->post("/api/v1/import/placements", body);
-    if (!reply.ok()) return fail(g, "unavailable", reply.error().detail, kRefused);
-    if (reply->status == 201) {
-      if (g.json)
-        std::cout << reply->body.dump() << "\n";
-      else
-        std::cout << "imported " << reply->body.value("imported", 0) << " placements from " << file << "\n";
-      return kOk;
-    }
-    if (reply->body.is_object() && reply->body.contains("rows")) {
-      for (const auto& p : reply->body["rows"])
-        problems.push_back("line " + std::to_string(lines.at(p.value("row", 0))) + ": " + p.value("detail", ""));
-    } else {
-      return fail(g, reply->body.is_object() ? reply->body.value("error", "error") : "error",
-                  reply->body.is_object() ? reply->body.value("detail", "") : reply->raw, kRefused);
-    }
+  if (!problems.empty()) return report_problems(g, file, problems);
+
+  auto client = ApiClient::for_data_dir(DataDir::resolve(g.data));
+  if (!client.ok()) return fail(g, "unavailable", client.error().detail, kRefused);
+  auto reply = client->post("/api/v1/import/" + sheet.kind, json{{"rows", body_rows}});
+  if (!reply.ok()) return fail(g, "unavailable", reply.error().detail, kRefused);
+  if (reply->status == 201) {
+    if (g.json)
+      std::cout << reply->body.dump() << "\n";
+    else
+      std::cout << "imported " << reply->body.value("imported", 0) << " " << sheet.kind << " from " << file << "\n";
+    return kOk;
   }
-  if (g.json) {
-    std::cout << json{{"error", "invalid_argument"}, {"detail", "nothing was imported"}, {"rows", problems}}.dump()
-              << "\n";
-  } else {
-    for (const auto& p : problems) std::cerr << file << ": " << p << "\n";
-    std::cerr << "conect-node: " << problems.size() << " bad row(s); nothing was imported\n";
-  }
-  return kRefused;
+  if (!reply->body.is_object() || !reply->body.contains("rows"))
+    return fail(g, reply->body.is_object() ? reply->body.value("error", "error") : "error",
+                reply->body.is_object() ? reply->body.value("detail", "") : reply->raw, kRefused);
+  for (const auto& p : reply->body["rows"])
+    problems.push_back("line " + std::to_string(lines.at(p.value("row", 0))) + ": " + p.value("detail", ""));
+  return report_problems(g, file, problems);
 }
 
-std::string text_of(const json& texts, const std::string& lang) {
-  for (const auto& t : texts)
-    if (t.value("lang", "") == lang) return t.value("text", "");
+// The languages of a text list other than English (which has its column).
+std::vector<std::string> text_languages(const std::vector<json>& items, const std::string& field) {
+  std::vector<std::string> langs;
+  for (const auto& item : items)
+    if (item.contains(field))
+      for (const auto& t : item[field]) {
+        std::string lang = t.value("lang", "");
+        if (lang != "en" && std::find(langs.begin(), langs.end(), lang) == langs.end()) langs.push_back(lang);
+      }
+  return langs;
+}
+
+std::string text_in(const json& item, const std::string& field, const std::string& lang) {
+  if (item.contains(field))
+    for (const auto& t : item[field])
+      if (t.value("lang", "") == lang) return t.value("text", "");
   return "";
 }
 
-std::string pairs(const json& list, const char* a, const char* b) {
-  std::vector<std::string> out;
-  for (const auto& x : list) out.push_back(field_text(x, a) + ":" + field_text(x, b));
-  return join(out, ';');
-}
-
-std::vector<std::string> placement_cells(const json& p, const std::vector<std::string>& title_langs) {
-  std::vector<std::string> windows;
-  for (const auto& w : p["windows"])
-    windows.push_back(field_text(w, "start") + ":" + field_text(w, "end") + ":" + field_text(w, "capacity"));
-  std::vector<std::string> safety;
-  for (const auto& s : p["safety"]) safety.push_back(s.get<std::string>());
-  std::vector<std::string> out = {
-      field_text(p, "id"),       field_text(p, "host_organisation"), text_of(p["title"], "en"),
-      field_text(p, "trade"),    field_text(p, "trade_code"),        field_text(p, "tasks"),
-      field_text(p, "city"),     field_text(p, "country"),           join(windows, ';'),
-      field_text(p, "min_days"), field_text(p, "max_days"),          pairs(p["languages"], "lang", "level"),
-      join(safety, ';'),         field_text(p, "minimum_age"),       field_text(p, "accommodation"),
-      field_text(p, "status")};
-  for (const auto& lang : title_langs) out.push_back(text_of(p["title"], lang));
-  return out;
-}
-
-int export_records(const Global& g, const std::string& kind, const std::string& output) {
-  auto client = ApiClient::for_data_dir(DataDir::resolve(g.data));
-  if (!client.ok()) return fail(g, "unavailable", client.error().detail, kRefused);
+Result<std::vector<json>> fetch_all(ApiClient& client, const std::string& kind) {
   std::vector<json> items;
   std::string cursor;
   do {
-    auto reply = client->get("/api/v1/" + kind + "?limit=500" + (cursor.empty() ? "" : "&cursor=" + cursor));
-    if (!reply.ok()) return fail(g, "unavailable", reply.error().detail, kRefused);
-    if (reply->status != 200) return fail(g, "error", reply->raw, kRefused);
+    auto reply = client.get("/api/v1/" + kind + "?limit=500" + (cursor.empty() ? "" : "&cursor=" + cursor));
+    if (!reply.ok()) return reply.error();
+    if (reply->status != 200) return Error(Errc::io_error, reply->raw);
     for (auto& item : reply->body["items"]) items.push_back(item);
     cursor = reply->body["next_cursor"].is_string() ? reply->body["next_cursor"].get<std::string>() : "";
   } while (!cursor.empty());
+  return items;
+}
+
+int export_sheet(const Global& g, const Sheet& sheet, const std::string& output, bool with_personal) {
+  auto client = ApiClient::for_data_dir(DataDir::resolve(g.data));
+  if (!client.ok()) return fail(g, "unavailable", client.error().detail, kRefused);
+  auto items = fetch_all(*client, sheet.kind);
+  if (!items.ok()) return fail(g, "unavailable", items.error().detail, kRefused);
+
+  std::vector<const Column*> columns;
+  for (const auto& c : sheet.columns)
+    if (with_personal || !c.personal) columns.push_back(&c);
+  std::string texts_field = sheet.texts_prefix.empty() ? "" : sheet.texts_prefix.substr(0, sheet.texts_prefix.size() - 1);
+  std::vector<std::string> langs = texts_field.empty() ? std::vector<std::string>{} : text_languages(*items, texts_field);
+  std::vector<std::string> header = {"id"};
+  for (const auto* c : columns) header.push_back(c->name);
+  for (const auto& l : langs) header.push_back(sheet.texts_prefix + l);
 
   std::string out(csv::kUtf8Bom);
-  if (kind == "placements") {
-    std::vector<std::string> title_langs;
-    for (const auto& p : items)
-      for (const auto& t : p["title"]) {
-        std::string lang = t.value("lang", "");
-        if (lang != "en" && std::find(title_langs.begin(), title_langs.end(), lang) == title_langs.end())
-          title_langs.push_back(lang);
+  out += csv::format_row(header);
+  for (const auto& item : *items) {
+    std::vector<std::string> cells = {field_text(item, "id")};
+    for (const auto* c : columns) {
+      if (c->pointer.empty()) {  // the English text of the sheet's text list
+        cells.push_back(text_in(item, texts_field, c->name.substr(sheet.texts_prefix.size())));
+        continue;
       }
-    std::vector<std::string> header = {"id"};
-    header.insert(header.end(), kPlacementColumns.begin(), kPlacementColumns.end());
-    for (const auto& l : title_langs) header.push_back("title_" + l);
-    out += csv::format_row(header);
-    for (const auto& p : items) out += csv::format_row(placement_cells(p, title_langs));
-  } else if (kind == "mobilities") {
-    out += csv::format_row({"id", "sending_organisation", "receiving_organisation", "pseudonym", "type", "category",
-                            "placement", "window_id", "planned_start", "planned_end", "qualification_title",
-                            "eqf_level", "status", "host_status"});
-    for (const auto& m : items) {
-      const json& f = m["fixed"];
-      const json& s = m["sending"];
-      out += csv::format_row({field_text(m, "id"), field_text(f, "sending_organisation"),
-                              field_text(f, "receiving_organisation"), field_text(f["participant"], "pseudonym"),
-                              field_text(f, "type"), field_text(f, "category"), field_text(s, "placement"),
-                              field_text(s, "window_id"), field_text(s, "planned_start"), field_text(s, "planned_end"),
-                              field_text(s, "qualification_title"), field_text(s, "eqf_level"), field_text(s, "status"),
-                              field_text(m["host"], "host_status")});
+      json::json_pointer ptr(c->pointer);
+      cells.push_back(item.contains(ptr) ? format_cell(*c, item[ptr]) : "");
     }
-  } else {
-    out += csv::format_row({"id", "organisation", "display_name", "roles", "languages"});
-    for (const auto& c : items) {
-      std::vector<std::string> roles;
-      for (const auto& r : c["roles"]) roles.push_back(r.get<std::string>());
-      out += csv::format_row({field_text(c, "id"), field_text(c, "organisation"), field_text(c, "display_name"),
-                              join(roles, ';'), pairs(c["languages"], "lang", "level")});
-    }
+    for (const auto& l : langs) cells.push_back(text_in(item, texts_field, l));
+    out += csv::format_row(cells);
   }
   if (output.empty() || output == "-") {
     std::cout << out;
   } else {
     std::ofstream f(output, std::ios::binary);
     if (!(f << out)) return fail(g, "io_error", "cannot write " + output, kRefused);
-    if (!g.json) std::cerr << "exported " << items.size() << " " << kind << " to " << output << "\n";
+    if (!g.json) std::cerr << "exported " << items->size() << " " << sheet.kind << " to " << output << "\n";
   }
   return kOk;
 }
@@ -259,18 +361,20 @@ int export_records(const Global& g, const std::string& kind, const std::string& 
 void add_csv_commands(CLI::App& app, Global& g, int& code) {
   auto file = std::make_shared<std::string>();
   auto output = std::make_shared<std::string>();
+  auto personal = std::make_shared<bool>(false);
   auto* import = app.add_subcommand("import", "Import records from a spreadsheet (CSV, UTF-8): all rows or none");
   import->require_subcommand(1);
-  auto* ip = import->add_subcommand("placements", "Placements: one per row; see README for the columns");
-  ip->add_option("file", *file, "FILE.csv")->required();
-  ip->callback([&g, &code, file] { code = import_placements(g, *file); });
-
   auto* exp = app.add_subcommand("export", "Export records as CSV (UTF-8 with BOM, quoted)");
   exp->require_subcommand(1);
-  for (const char* kind : {"placements", "mobilities", "contacts"}) {
-    auto* sub = exp->add_subcommand(kind, std::string("Export ") + kind);
-    sub->add_option("--output,-o", *output, "File to write (default: standard output)");
-    sub->callback([&g, &code, output, kind] { code = export_records(g, kind, *output); });
+  for (const Sheet* sheet : {&kPlacements, &kMobilities, &kContacts}) {
+    auto* in = import->add_subcommand(sheet->kind, "Import " + sheet->kind + ", one per row; see README for the columns");
+    in->add_option("file", *file, "FILE.csv")->required();
+    in->callback([&g, &code, file, sheet] { code = import_sheet(g, *sheet, *file); });
+    auto* out = exp->add_subcommand(sheet->kind, "Export " + sheet->kind);
+    out->add_option("--output,-o", *output, "File to write (default: standard output)");
+    if (std::any_of(sheet->columns.begin(), sheet->columns.end(), [](const Column& c) { return c.personal; }))
+      out->add_flag("--personal-data", *personal, "Include the personal data this node holds (names, e-mail, ...)");
+    out->callback([&g, &code, output, personal, sheet] { code = export_sheet(g, *sheet, *output, *personal); });
   }
 }
 

@@ -264,7 +264,7 @@ void add_data_commands(CLI::App& app, Global& g, int& code) {
 
   // -------------------------------------------------------- reservations
   struct ReserveOpts {
-    std::string placement, mobility, note, id;
+    std::string placement, mobility, note, id, decision, role, limit, cursor;
     unsigned window = 0, slots = 1;
   };
   auto r = std::make_shared<ReserveOpts>();
@@ -282,8 +282,28 @@ void add_data_commands(CLI::App& app, Global& g, int& code) {
       std::cout << field_text(res, "id") << "  " << field_text(res, "decision") << "\n";
     });
   });
-  auto* reservation = app.add_subcommand("reservation", "Decide on or cancel a reservation");
+  auto* reservation = app.add_subcommand("reservation", "List, decide on or cancel reservations");
   reservation->require_subcommand(1);
+  auto* rlist = reservation->add_subcommand("list", "Reservations this node holds");
+  rlist->add_option("--placement", r->placement, "Only those for this placement");
+  rlist->add_option("--decision", r->decision, "pending, confirmed, rejected or cancelled");
+  rlist->add_option("--role", r->role, "incoming (for your placements: yours to decide) or outgoing (your requests)");
+  rlist->add_option("--limit", r->limit);
+  rlist->add_option("--cursor", r->cursor);
+  rlist->callback([&g, &code, r] {
+    code = call(g, "GET",
+                "/api/v1/reservations" + query({{"placement", r->placement},
+                                                {"decision", r->decision},
+                                                {"role", r->role},
+                                                {"limit", r->limit},
+                                                {"cursor", r->cursor}}),
+                nullptr, [](const json& page) {
+                  show_list(page, [](const json& x) {
+                    return field_text(x, "decision") + "  " + field_text(x, "slots") + " slot(s) in window " +
+                           field_text(x, "window_id") + " of " + field_text(x, "placement");
+                  });
+                });
+  });
   for (const char* action : {"confirm", "reject", "cancel"}) {
     auto* cmd = reservation->add_subcommand(action, std::string(action) == "cancel"
                                                         ? "Cancel your own request (frees confirmed slots)"

@@ -3,6 +3,7 @@ round trip keeps Cyrillic and Nordic letters, a bad row in the middle imports
 nothing and names its line, a wrong column is a usage error."""
 import csv
 import io
+import json
 import os
 import sys
 import unittest
@@ -89,6 +90,74 @@ class Csv(unittest.TestCase):
         p = cli("import", "placements", path, data=self.node.data, check=False)
         self.assertEqual(p.returncode, 1)
         self.assertIn("line 2: a quoted field is never closed", p.stderr)
+
+    def test_mobilities_import_all_or_nothing_and_round_trip(self):
+        company = create_organisation(self.node, "Мурманская верфь", "RU", "large_enterprise", "Murmansk")["id"]
+        header = ("sending_organisation,receiving_organisation,pseudonym,type,category,planned_start,planned_end,"
+                  "qualification_title,eqf_level,languages,participant_name,participant_birth_date\n")
+        bad = self.write("mob-bad.csv", header +
+                         f"{self.org},{company},RU-01,learner_otj_company,ivet_learner,2027-03-01,2027-03-12,"
+                         "Сварщик,4,ru:C2,Иван Петров,2008-01-31\n"
+                         f"{self.org},{company},RU-02,learner_otj_company,ivet_learner,2027-03-01,2027-03-12,"
+                         "Сварщик,four,ru:C2,,\n"
+                         f"{self.org},{company},RU-03,cruise,ivet_learner,2027-03-01,2027-03-12,Сварщик,4,,,\n")
+        before = record_count(self.node, "mobility")
+        p = cli("import", "mobilities", bad, data=self.node.data, check=False)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("line 3: eqf_level: 'four' is not a whole number", p.stderr)
+        self.assertEqual(record_count(self.node, "mobility"), before)
+        # Form is fine now; the node finds the unknown type on line 4.
+        with open(bad, encoding="utf-8") as f:
+            fixed = self.write("mob-bad2.csv", f.read().replace(",four,", ",4,"))
+        p = cli("import", "mobilities", fixed, data=self.node.data, check=False)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("line 4:", p.stderr)
+        self.assertIn("cruise", p.stderr)
+        self.assertEqual(record_count(self.node, "mobility"), before)
+
+        good = self.write("mob-good.csv", "\ufeff" + header +
+                          f"{self.org},{company},RU-01,learner_otj_company,ivet_learner,2027-03-01,2027-03-12,"
+                          "Сварщик,4,ru:C2;en:A2,Иван Петров,2008-01-31\r\n"
+                          f"{self.org},{company},RU-02,teacher_exchange,teacher,2027-04-05,2027-04-09,,,,,\r\n")
+        out = json.loads(cli("import", "mobilities", good, "--json", data=self.node.data).stdout)
+        self.assertEqual(out["imported"], 2)
+        self.assertEqual(record_count(self.node, "mobility"), before + 2)
+        _, m = self.node.api("GET", "/api/v1/mobilities/" + out["ids"][0], expect=200)
+        self.assertEqual(m["personal_data"]["name"], "Иван Петров")
+        # Languages are a set: the node keeps them in a canonical order.
+        self.assertEqual(m["sending"]["languages"], [{"lang": "en", "level": "A2"}, {"lang": "ru", "level": "C2"}])
+
+        plain = cli("export", "mobilities", data=self.node.data).stdout.lstrip("\ufeff")
+        self.assertNotIn("Иван", plain, "personal data is exported only on request")
+        full = cli("export", "mobilities", "--personal-data", data=self.node.data).stdout.lstrip("\ufeff")
+        rows = {r["pseudonym"]: r for r in csv.DictReader(io.StringIO(full))}
+        self.assertEqual(rows["RU-01"]["participant_name"], "Иван Петров")
+        self.assertEqual(rows["RU-01"]["languages"], "en:A2;ru:C2")
+        self.assertEqual(rows["RU-01"]["status"], "draft")
+        # The export imports again as it is (host_status is empty: nobody answered yet).
+        again = self.write("mob-again.csv", full)
+        cli("import", "mobilities", again, data=self.node.data)
+        self.assertEqual(record_count(self.node, "mobility"), before + 2 + len(rows))
+
+    def test_contacts_import(self):
+        path = self.write("contacts.csv", "organisation,display_name,roles,languages,name,email,phone\n"
+                          f"{self.org},Мастер участка,mentor;supervisor,ru:C2,Ольга,olga@example.ru,+79001234567\n"
+                          f'{self.org},"Coordinator, Murmansk",mobility_coordinator,en:B2,,,\n')
+        before = record_count(self.node, "contact")
+        cli("import", "contacts", path, data=self.node.data)
+        self.assertEqual(record_count(self.node, "contact"), before + 2)
+        rows = list(csv.DictReader(io.StringIO(
+            cli("export", "contacts", "--personal-data", data=self.node.data).stdout.lstrip("\ufeff"))))
+        olga = next(r for r in rows if r["display_name"] == "Мастер участка")
+        self.assertEqual(olga["roles"], "mentor;supervisor")
+        self.assertEqual(olga["phone"], "+79001234567")
+        bad = self.write("contacts-bad.csv", "organisation,display_name,phone\n"
+                         f"{self.org},ok,\n{self.org},bad phone,0401234567\n")
+        p = cli("import", "contacts", bad, data=self.node.data, check=False)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("line 3:", p.stderr)
+        self.assertIn("E.164", p.stderr)
+        self.assertEqual(record_count(self.node, "contact"), before + 2)
 
     def test_export_mobilities_and_contacts_have_headers(self):
         for kind, first in (("mobilities", "id,sending_organisation"), ("contacts", "id,organisation")):

@@ -3,13 +3,18 @@
 // commit), next to Store::author with the same writer counts as the raw
 // limit, and list reads/s. Prints a table on stderr and JSON on stdout.
 //
-// Usage: conect_bench_api [--quick] [--creates N] [--dir DIR]
+// Then filtered placement searches over --placements placements (100,000 by
+// default) through the API, next to the same queries asked of the store.
+//
+// Usage: conect_bench_api [--quick] [--creates N] [--placements N] [--dir DIR]
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
+#include <random>
 #include <filesystem>
 #include <string>
 #include <thread>
@@ -108,22 +113,136 @@ double raw_author(storage::Store& store, const KeyPair& key, int writers, int to
   return total / seconds_since(start);
 }
 
+const char* const kTrades[] = {"carpentry", "welding", "cooking", "electrician", "nursing", "plumbing", "hvac", "masonry"};
+const char* const kCountries[] = {"FI", "SE", "NO", "RU"};
+const char* const kLangs[] = {"en", "fi", "sv", "nb", "ru"};
+
+// Placements spread over trades, countries, languages, a year of windows and
+// capacities 0-3, authored 400 to a delta by the node itself.
+void seed_placements(storage::Store& store, const KeyPair& key, std::size_t count) {
+  v1::Organisation o;
+  o.add_names()->set_text("Arctic Host Oy");
+  o.set_type(v1::SME);
+  o.set_country("FI");
+  o.set_speaker(key.public_key().raw());
+  auto org_ops = ops::create_organisation(RecordKey{v1::ORGANISATION, {}, 0}, o);
+  for (auto& op : org_ops)
+    if (op.has_write()) op.mutable_write()->mutable_id()->clear_owner();
+  auto org = store.author(key, DeltaDraft{std::move(org_ops), {}}, wall_ms());
+  if (!org) return;
+  RecordKey host = RecordKey::mint(v1::ORGANISATION, key.public_key(), org->seq, 0);
+  for (std::size_t done = 0; done < count;) {
+    DeltaDraft d;
+    for (int k = 0; k < 400 && done < count; ++k, ++done) {
+      v1::Placement p;
+      *p.mutable_host_organisation() = host.to_proto();
+      auto* t = p.add_title();
+      t->set_lang("en");
+      t->set_text("Trainee " + std::to_string(done));
+      p.set_trade(kTrades[done % 8]);
+      p.set_country(kCountries[(done / 8) % 4]);
+      auto* w = p.add_windows();
+      w->set_window_id(1);
+      int start = 20'500 + static_cast<int>(done % 365);
+      w->mutable_start()->set_days(start);
+      w->mutable_end()->set_days(start + 14);
+      w->set_capacity(static_cast<std::uint32_t>(done % 4));
+      auto* l = p.add_languages();
+      l->set_lang(kLangs[done % 5]);
+      l->set_level(v1::B1);
+      p.set_status(v1::PLACEMENT_OPEN);
+      // A placeholder id (no owner, serial = index of the creating op) is
+      // minted into the record's id when the delta is committed.
+      auto ops = ops::create_placement(RecordKey{v1::PLACEMENT, {}, d.ops.size()}, p);
+      for (auto& op : ops) {
+        if (op.has_write()) op.mutable_write()->mutable_id()->clear_owner();
+        d.ops.push_back(std::move(op));
+      }
+    }
+    if (auto r = store.author(key, std::move(d), wall_ms()); !r) {
+      std::fprintf(stderr, "  !! seeding: %s\n", r.error().message().c_str());
+      return;
+    }
+  }
+}
+
+std::string date_text(int days) {
+  std::time_t t = static_cast<std::time_t>(days) * 86'400;
+  char buf[16];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d", std::gmtime(&t));
+  return buf;
+}
+
+// Filtered searches through HTTP (one keep-alive client, first page of 50),
+// next to the same filters asked of the store directly: the API's share is
+// the difference.
+void search_placements(storage::Store& store, std::uint16_t port, const std::string& token, int queries) {
+  api::test::Client client(port);
+  client.set_header("Authorization", "Bearer " + token);
+  std::mt19937_64 rng(7);
+  std::vector<double> http, direct;
+  std::size_t returned = 0;
+  for (int q = 0; q < queries; ++q) {
+    storage::PlacementFilter f;
+    std::string query;
+    switch (q % 5) {
+      case 0: f.trade = kTrades[rng() % 8]; query = "trade=" + f.trade; break;
+      case 1:
+        f.trade = kTrades[rng() % 8];
+        f.country = kCountries[rng() % 4];
+        query = "trade=" + f.trade + "&country=" + f.country;
+        break;
+      case 2: f.available = true; f.language = kLangs[rng() % 5]; query = "available=true&language=" + f.language; break;
+      case 3:
+        f.from = 20'500 + static_cast<int>(rng() % 300);
+        f.to = *f.from + 14;
+        query = "from=" + date_text(*f.from) + "&to=" + date_text(*f.to);
+        break;
+      default: f.country = kCountries[rng() % 4]; f.available = true; query = "available=true&country=" + f.country;
+    }
+    auto t0 = Clock::now();
+    auto r = client.get("/api/v1/placements?limit=50&" + query);
+    http.push_back(seconds_since(t0) * 1000);
+    if (r.status != 200) std::fprintf(stderr, "  !! search %s: %d\n", query.c_str(), r.status);
+    returned += r.json()["items"].size();
+    f.limit = 50;
+    t0 = Clock::now();
+    (void)store.placements(f);
+    direct.push_back(seconds_since(t0) * 1000);
+  }
+  std::sort(http.begin(), http.end());
+  std::sort(direct.begin(), direct.end());
+  auto at = [](const std::vector<double>& v, double p) { return v[static_cast<std::size_t>(p * (v.size() - 1))]; };
+  add("placement search p50 via API", at(http, 0.5), "ms");
+  add("placement search p99 via API", at(http, 0.99), "ms");
+  add("placement search p50, store alone (limit)", at(direct, 0.5), "ms");
+  add("placement search p99, store alone (limit)", at(direct, 0.99), "ms");
+  add("  placements returned per search", static_cast<double>(returned) / queries, "rows");
+  auto counts = store.counts();
+  add("  placements in the store", counts.ok() ? static_cast<double>(counts->at(v1::PLACEMENT)) : 0, "");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   bool quick = false;
   int creates = 4000;
+  std::size_t search_placements_count = 100'000;
   fs::path dir = fs::temp_directory_path() / ("conect-bench-api-" + std::to_string(::getpid()));
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--quick")) quick = true;
     else if (!std::strcmp(argv[i], "--creates") && i + 1 < argc) creates = std::atoi(argv[++i]);
     else if (!std::strcmp(argv[i], "--dir") && i + 1 < argc) dir = argv[++i];
+    else if (!std::strcmp(argv[i], "--placements") && i + 1 < argc) search_placements_count = std::strtoull(argv[++i], nullptr, 10);
     else {
-      std::fprintf(stderr, "usage: conect_bench_api [--quick] [--creates N] [--dir DIR]\n");
+      std::fprintf(stderr, "usage: conect_bench_api [--quick] [--creates N] [--placements N] [--dir DIR]\n");
       return 2;
     }
   }
-  if (quick) creates = 200;
+  if (quick) {
+    creates = 200;
+    search_placements_count = 5'000;
+  }
   if (!crypto_init()) return 1;
   fs::remove_all(dir);
   storage::StoreOptions so;
@@ -163,6 +282,10 @@ int main(int argc, char** argv) {
     }
     auto reads = run_clients(server.port(), 8, quick ? 100 : 2000, token, false);
     add("API list reads/s (50 organisations), 8 clients", reads.per_s, "/s");
+    auto t0 = Clock::now();
+    seed_placements(**store, key, search_placements_count);
+    std::fprintf(stderr, "  (seeded %zu placements in %.1f s)\n", search_placements_count, seconds_since(t0));
+    search_placements(**store, server.port(), token, quick ? 100 : 1000);
   }
   store->reset();
   fs::remove_all(dir);

@@ -317,6 +317,18 @@ void add_data_commands(CLI::App& app, Global& g, int& code) {
     });
   }
 
+  auto erase_id = std::make_shared<std::string>();
+  auto* erase = app.add_subcommand(
+      "erase", "Erase the personal data of your mobility or contact on every node (the signed record stays)");
+  erase->add_option("id", *erase_id, "Mobility or contact id")->required();
+  erase->callback([&g, &code, erase_id] {
+    json empty = json::object();
+    code = call(g, "POST", "/api/v1/records/" + *erase_id + "/erase", &empty, [](const json& res) {
+      std::cout << "erased the personal data of " << field_text(res, "record_type") << " " << field_text(res, "id")
+                << "; its signed history stays verifiable\n";
+    });
+  });
+
   // ---------------------------------------------------------- mobilities
   struct MobilityOpts {
     std::string sending, receiving, pseudonym, type = "learner_otj_company", category = "ivet_learner";

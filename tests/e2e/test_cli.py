@@ -204,6 +204,30 @@ class DataCommands(unittest.TestCase):
             return shown["windows"][0]["available"] == 1
         wait_until("availability to drop at b", available_at_b)
 
+    def test_erase_a_participants_personal_data(self):
+        school = cli("org", "add", "--name", "Lapin ammattiopisto", "--type", "vet_school", "--country", "FI",
+                     data=self.a.data).stdout.strip()
+        host = cli("org", "add", "--name", "Luleå Bygg AB", "--type", "sme", "--country", "SE",
+                   data=self.a.data).stdout.strip()
+        m = self.run_json(self.a, "mobility", "add", "--sending", school, "--receiving", host, "--pseudonym", "FI-77",
+                          "--name", "Aino Virtanen", "--birth-date", "2007-05-14")
+        self.assertEqual(m["personal_data"]["name"], "Aino Virtanen")
+        # Only the owner erases; b holds the record but may not.
+        wait_until("mobility at b", lambda: self.b.api("GET", f"/api/v1/mobilities/{m['id']}")[0] == 200)
+        p = cli("erase", m["id"], data=self.b.data, check=False)
+        self.assertEqual(p.returncode, 1)
+        out = cli("erase", m["id"], data=self.a.data).stdout
+        self.assertIn("erased the personal data of mobility", out)
+        shown = self.run_json(self.a, "mobility", "show", m["id"])
+        self.assertIsNone(shown["personal_data"])
+        self.assertTrue(shown["personal_data_erased"])
+        self.assertEqual(shown["fixed"]["participant"]["pseudonym"], "FI-77")
+        # The erasure is a signed delta: b applies it too.
+        wait_until("erasure at b", lambda: self.b.api("GET", f"/api/v1/mobilities/{m['id']}")[1]["personal_data_erased"])
+        p = cli("erase", m["id"], "--json", data=self.a.data, check=False)
+        self.assertEqual(p.returncode, 1)
+        self.assertEqual(json.loads(p.stdout)["error"], "invalid_state")
+
     def test_common_mistakes(self):
         p = cli("placement", "add", "--host", "nope", "--title", "x", "--trade", "x", "--country", "FI",
                 "--window", "2026-02-30:2026-03-12:1", data=self.a.data, check=False)

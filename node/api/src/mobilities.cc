@@ -2,6 +2,7 @@
 // contacts. Personal data goes into local blobs; the records carry only the
 // salted commitment (DESIGN §5).
 #include <regex>
+#include <set>
 
 #include "conect/api/json_mapper.h"
 #include "conect/api/validate.h"
@@ -309,6 +310,46 @@ HttpResponse patch_contact(HandlerEnv& env, const HttpRequest& req, const std::s
   return r;
 }
 
+// Every personal-data commitment the record has referred to (a contact's
+// data may have been replaced), less those already erased.
+Result<std::vector<Hash256>> erasable_commitments(HandlerEnv& env, const Loaded& l) {
+  auto h = env.ctx.store->history(l.key);
+  if (!h) return h.error();
+  std::set<std::string> seen;
+  for (const auto& p : h->ops) {
+    if (!p.op.has_write()) continue;
+    const auto& w = p.op.write();
+    if (w.has_mobility_create()) seen.insert(w.mobility_create().participant().personal().commitment());
+    if (w.has_contact()) seen.insert(w.contact().personal().commitment());
+  }
+  for (const auto& e : l.state.erased()) seen.erase(e);
+  std::vector<Hash256> out;
+  for (const auto& c : seen)
+    if (auto h256 = Hash256::from_raw(c)) out.push_back(*h256);
+  return out;
+}
+
+// The owner's signed erasure (DESIGN §5): every node that applies it drops
+// the blobs and refuses them from then on; the record, its deltas and their
+// signatures stay valid because they only ever held the commitments.
+HttpResponse erase_personal(HandlerEnv& env, const std::string& id) {
+  auto key = RecordKey::parse(v1::MOBILITY, id);
+  if (!key) return error_response(Error(Errc::malformed_body, "id: \"" + id + "\" is not a record id"));
+  Result<Loaded> l = Error(Errc::not_found, "");
+  for (auto type : {v1::MOBILITY, v1::CONTACT})
+    if (l = load(env, type, id); l.ok()) break;
+  if (!l) return error_response(Error(Errc::not_found, "no mobility or contact " + id + " on this node"));
+  if (!owned_by_us(env, l->key)) return not_ours(enum_name_of(l->key.type), l->key);
+  auto commitments = erasable_commitments(env, *l);
+  if (!commitments) return error_response(commitments.error());
+  if (commitments->empty())
+    return error_response(409, "invalid_state", enum_name_of(l->key.type) + " " + id + " holds no personal data to erase");
+  std::vector<v1::Operation> ops;
+  for (const auto& c : *commitments) ops.push_back(ops::erase(l->key, c));
+  // The store drops the blobs in the transaction that applies the erasure.
+  return author_and_render(env, l->key, std::move(ops), {});
+}
+
 HttpResponse list_contacts(HandlerEnv& env, const HttpRequest& req) {
   if (auto st = check_query(req, {"limit", "cursor"}); !st) return error_response(st.error());
   auto limit = query_limit(req);
@@ -343,6 +384,8 @@ void add_mobility_routes(Router& r, HandlerEnv& env) {
         [e](const HttpRequest&, const PathParams& p) { return set_status(*e, p[0], v1::MOBILITY_COMPLETED); });
   r.add("POST", "/api/v1/mobilities/{}/cancel",
         [e](const HttpRequest&, const PathParams& p) { return set_status(*e, p[0], v1::MOBILITY_CANCELLED); });
+  r.add("POST", "/api/v1/records/{}/erase",
+        [e](const HttpRequest&, const PathParams& p) { return erase_personal(*e, p[0]); });
   r.add("GET", "/api/v1/contacts", [e](const HttpRequest& q, const PathParams&) { return list_contacts(*e, q); });
   r.add("POST", "/api/v1/contacts", [e](const HttpRequest& q, const PathParams&) {
     auto body = body_object(q);

@@ -84,6 +84,15 @@ NodeId own_id(const HandlerEnv& env) { return env.ctx.key->public_key(); }
 bool owned_by_us(const HandlerEnv& env, const RecordKey& key) { return key.owner == own_id(env); }
 bool owned_by_us(const HandlerEnv& env, const v1::RecordId& id) { return id.owner() == own_id(env).raw(); }
 
+namespace {
+// Null personal data means either "not held here" or "erased by its owner";
+// clients are told which.
+bool is_erased(const v1::PersonalRef& ref, const v1::RecordState& state) {
+  const auto& e = state.erased();
+  return !ref.commitment().empty() && std::find(e.begin(), e.end(), ref.commitment()) != e.end();
+}
+}  // namespace
+
 json record_json(HandlerEnv& env, const RecordKey& key, const v1::RecordState& state) {
   json j = json::object();
   switch (state.record_case()) {
@@ -98,11 +107,13 @@ json record_json(HandlerEnv& env, const RecordKey& key, const v1::RecordState& s
         j["confirmations"][i]["current"] = c.agreed_delta() == m.agreed_delta();
       }
       j["personal_data"] = open_personal(env, m.fixed().participant().personal(), state);
+      j["personal_data_erased"] = is_erased(m.fixed().participant().personal(), state);
       break;
     }
     case v1::RecordState::kContact:
       j = message_to_json(state.contact());
       j["personal_data"] = open_personal(env, state.contact().personal(), state);
+      j["personal_data_erased"] = is_erased(state.contact().personal(), state);
       break;
     default: break;
   }
@@ -236,9 +247,7 @@ void drop_personal_blobs(HandlerEnv& env, const std::vector<const PersonalBlob*>
 
 json open_personal(HandlerEnv& env, const v1::PersonalRef& ref, const v1::RecordState& state) {
   auto c = Hash256::from_raw(ref.commitment());
-  if (!c) return nullptr;
-  for (const auto& e : state.erased())
-    if (e == ref.commitment()) return nullptr;
+  if (!c || is_erased(ref, state)) return nullptr;
   auto blob = env.ctx.store->blob(*c);
   if (!blob || !blob->has_value() || (*blob)->size() < kSaltBytes) return nullptr;
   json j = json::parse((*blob)->substr(kSaltBytes), nullptr, false);

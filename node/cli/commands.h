@@ -11,6 +11,10 @@
 #include "conect/crdt/types.h"
 #include "conect/node/data_dir.h"
 
+namespace CLI {
+class App;
+}
+
 namespace conect::cli {
 
 inline constexpr int kOk = 0;
@@ -52,6 +56,9 @@ struct RunOptions {
 int run(const Global& g, const RunOptions& o);
 
 int backup(const Global& g, const std::string& dir);
+
+// `audit export`, `audit verify BUNDLE`, `report` (cmd_audit.cc).
+void add_audit_commands(CLI::App& app, Global& g, int& code);
 
 struct DemoOptions {
   std::string dir;          // keep the federation here (default: a new temp dir)

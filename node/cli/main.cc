@@ -95,6 +95,7 @@ int main(int argc, char** argv) {
   // ------------------------------------------------------------------ data
   add_data_commands(app, g, code);
   add_csv_commands(app, g, code);
+  add_audit_commands(app, g, code);
 
   try {
     app.parse(argc, argv);

@@ -204,6 +204,7 @@ std::string report_table(const MobilityReport& r) {
   std::ostringstream out;
   auto section = [&](const char* title, const std::map<std::string, std::uint64_t>& m) {
     out << "\n" << title << "\n";
+    if (m.empty()) out << "  (none)\n";
     for (const auto& [name, n] : m) {
       std::string label = name;
       label.resize(std::max<std::size_t>(label.size(), 28), ' ');

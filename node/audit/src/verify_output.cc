@@ -10,10 +10,20 @@
 namespace conect::audit {
 namespace {
 
-std::string pad(std::string s, std::size_t width) {
-  if (s.size() > width) s = s.substr(0, width - 1) + "~";
-  s.resize(width, ' ');
-  return s;
+// Pads to `width` characters (UTF-8 code points, so "Luleå" lines up).
+std::string pad(const std::string& s, std::size_t width) {
+  std::string out;
+  std::size_t chars = 0;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    const bool starts_char = (static_cast<unsigned char>(s[i]) & 0xC0) != 0x80;
+    if (starts_char && ++chars == width) {
+      out += '~';
+      return out;
+    }
+    out += s[i];
+  }
+  out.append(width - chars, ' ');
+  return out;
 }
 
 void print_findings(std::ostringstream& out, const char* title, const std::vector<Finding>& findings) {

@@ -1,0 +1,369 @@
+#!/usr/bin/python3
+"""Independent verifier of conect audit bundles.
+
+Written from docs/audit.md alone (not from the C++ sources), so that it checks
+the documentation as much as the bundle: if the two verifiers disagree, one of
+them or the page is wrong. Needs Debian's python3-nacl, python3-protobuf and
+protobuf-compiler (scripts/setup installs them).
+
+    scripts/audit_verify.py BUNDLE [--json] [--proto-dir DIR]
+
+It checks steps 1-5 of docs/audit.md section 4 in full (roster cards, chains,
+signatures with the authenticity rule, dependencies, equivocation proofs) and
+the id-only authorship rules of step 6 (operations whose named authority is
+not their origin). It does not run the full merge, so it does not compute
+records or check step 7; its FAIL / not-FAIL verdict must agree with
+`conect-node audit verify`.
+
+Exit codes as `conect-node audit verify`: 0 PASS or PASS_WITH_WARNINGS, 1 FAIL,
+2 unreadable file.
+"""
+import argparse
+import hashlib
+import json
+import os
+import struct
+import subprocess
+import sys
+import tempfile
+
+MAGIC = b"conect-audit"
+VERSION = 1
+HEADER = 12 + 4 + 8
+MAX_DELTA = 262144
+
+
+def blake(data):
+    return hashlib.blake2b(data, digest_size=32).digest()
+
+
+def ed25519_ok(public_key, label, message, signature):
+    """Signature over label || BLAKE2b-256(message) (docs/audit.md, Signatures)."""
+    import nacl.exceptions
+    import nacl.signing
+    if len(public_key) != 32 or len(signature) != 64:
+        return False
+    try:
+        nacl.signing.VerifyKey(public_key).verify(label + blake(message), signature)
+        return True
+    except (nacl.exceptions.BadSignatureError, nacl.exceptions.CryptoError, ValueError):
+        return False
+
+
+def delta_id(body, signature):
+    return blake(struct.pack(">I", len(body)) + body + struct.pack(">I", len(signature)) + signature)
+
+
+def load_messages(proto_dir):
+    out = tempfile.mkdtemp(prefix="conect-audit-pb-")
+    files = sorted(os.path.join(proto_dir, f) for f in os.listdir(proto_dir) if f.endswith(".proto"))
+    subprocess.run(["protoc", "-I", proto_dir, "--python_out", out] + files, check=True)
+    sys.path.insert(0, out)
+    import audit_pb2  # noqa: E402  (generated above)
+    import delta_pb2  # noqa: E402
+    return audit_pb2, delta_pb2
+
+
+class Unreadable(Exception):
+    pass
+
+
+def read_bundle(data, audit_pb2):
+    """Section 1: the framing."""
+    if len(data) < len(MAGIC) or data[: len(MAGIC)] != MAGIC:
+        raise Unreadable("not a conect audit bundle (no 'conect-audit' magic)")
+    if len(data) < HEADER:
+        raise Unreadable("truncated inside the header")
+    (version,) = struct.unpack(">I", data[12:16])
+    if version != VERSION:
+        raise Unreadable("format version %d is not supported" % version)
+    (length,) = struct.unpack(">Q", data[16:24])
+    if length >= 1 << 31:
+        raise Unreadable("content length over 2 GiB")
+    if len(data) - HEADER < length:
+        raise Unreadable("truncated: %d bytes announced, %d present" % (length, len(data) - HEADER))
+    if len(data) - HEADER > length:
+        raise Unreadable("unexpected bytes after the content")
+    bundle = audit_pb2.AuditBundle()
+    try:
+        bundle.ParseFromString(data[HEADER:])
+    except Exception as e:  # DecodeError, RuntimeWarning on bad UTF-8, ...
+        raise Unreadable("content does not parse: %s" % e)
+    if bundle.format_version != VERSION:
+        raise Unreadable("content says format version %d" % bundle.format_version)
+    return bundle
+
+
+class Verifier:
+    def __init__(self, bundle, delta_pb2):
+        self.b = bundle
+        self.pb = delta_pb2
+        self.failures = []
+        self.warnings = []
+        self.rejected = []  # id-only authorship rule violations
+        self.roster = {}  # node id -> (name, country, role)
+        self.authentic = {}  # origin -> [(body message, id)] usable deltas, seq order
+        self.ids = set()
+
+    def fail(self, reason, where, detail, origin=None, seq=0):
+        self.failures.append({"reason": reason, "where": where, "detail": detail,
+                              "origin": origin.hex() if origin else None, "seq": seq})
+
+    def warn(self, reason, where, detail, origin=None, seq=0):
+        self.warnings.append({"reason": reason, "where": where, "detail": detail,
+                              "origin": origin.hex() if origin else None, "seq": seq})
+
+    def run(self):
+        if len(self.b.federation) != 16:
+            self.fail("malformed_body", "bundle", "federation id is not 16 bytes")
+            return
+        self.check_roster()
+        self.check_chains()
+        self.check_dependencies()
+        self.check_evidence()
+        self.check_authority()
+
+    # Step 2.
+    def check_roster(self):
+        for i, card in enumerate(self.b.roster):
+            where = "member card #%d" % (i + 1)
+            body = self.pb.MemberCardBody()
+            try:
+                body.ParseFromString(card.body)
+            except Exception:
+                self.fail("malformed_body", where, "card body does not parse")
+                continue
+            if len(body.node_id) != 32:
+                self.fail("malformed_body", where, "node id is not 32 bytes")
+                continue
+            if not ed25519_ok(body.node_id, b"conect/card/v1", card.body, card.signature):
+                self.fail("bad_signature", where, "card self-signature does not verify", body.node_id)
+                continue
+            if body.federation != self.b.federation:
+                self.fail("wrong_federation", where, "card of another federation", body.node_id)
+                continue
+            self.roster[body.node_id] = (body.name, body.country, {1: "school", 2: "company", 3: "auditor"}.get(
+                body.role, "unknown"))
+
+    # Step 3, one delta: decoded body or a failure reason.
+    def decode(self, sd):
+        if len(sd.body) + len(sd.signature) > MAX_DELTA:
+            return None, "limit_exceeded", "delta over 256 KiB"
+        body = self.pb.DeltaBody()
+        try:
+            body.ParseFromString(sd.body)
+        except Exception:
+            return None, "malformed_body", "body does not parse"
+        if len(sd.signature) != 64:
+            return None, "malformed_body", "signature is not 64 bytes"
+        if len(body.origin) != 32:
+            return None, "malformed_body", "origin is not 32 bytes"
+        if body.seq == 0:
+            return None, "malformed_body", "seq 0"
+        if body.federation != self.b.federation:
+            return None, "wrong_federation", "delta of another federation"
+        if body.seq == 1 and len(body.prev) != 0:
+            return None, "malformed_body", "seq 1 names a predecessor"
+        if body.seq != 1 and len(body.prev) != 32:
+            return None, "malformed_body", "prev is not 32 bytes"
+        return body, None, None
+
+    # Step 3.
+    def check_chains(self):
+        seen = set()
+        for n, chain in enumerate(self.b.chains):
+            origin = chain.origin
+            if len(origin) != 32:
+                self.fail("malformed_body", "chain #%d" % (n + 1), "origin is not 32 bytes")
+                continue
+            if origin in seen:
+                self.fail("malformed_body", "chain of %s" % origin.hex()[:16], "two chains of one origin", origin)
+                continue
+            seen.add(origin)
+            decoded = []  # (body, id, signature ok)
+            for i, sd in enumerate(chain.deltas):
+                seq = i + 1
+                where = "delta %d of %s" % (seq, origin.hex()[:16])
+                body, reason, detail = self.decode(sd)
+                if body is None:
+                    self.fail(reason, where, detail, origin, seq)
+                    break
+                if body.origin != origin:
+                    self.fail("malformed_body", where, "delta of another origin in this chain", origin, seq)
+                    break
+                if body.seq != seq:
+                    self.fail("sequence_gap", where, "found seq %d" % body.seq, origin, seq)
+                    break
+                if decoded and body.prev != decoded[-1][1]:
+                    self.fail("broken_chain", where, "prev is not the id of the delta before", origin, seq)
+                    break
+                ok = ed25519_ok(origin, b"conect/delta/v1", sd.body, sd.signature)
+                decoded.append((body, delta_id(sd.body, sd.signature), ok))
+            covered = 0
+            for i in range(len(decoded), 0, -1):
+                if decoded[i - 1][2]:
+                    covered = i
+                    break
+            for i, (_, _, ok) in enumerate(decoded):
+                if ok:
+                    continue
+                where = "delta %d of %s" % (i + 1, origin.hex()[:16])
+                if i < covered:
+                    self.warn("inner_signature_invalid", where, "covered by a later signature", origin, i + 1)
+                else:
+                    self.fail("bad_signature", where, "signature does not verify, nothing covers it", origin, i + 1)
+            if origin not in self.roster:
+                self.fail("unknown_origin", "chain of %s" % origin.hex()[:16], "origin not on the roster", origin)
+                continue
+            self.authentic[origin] = [(body, did) for body, did, _ in decoded[:covered]]
+
+    # Step 4: every dependency names a usable delta; cut chains where one does not.
+    def check_dependencies(self):
+        changed = True
+        while changed:
+            changed = False
+            for origin, deltas in self.authentic.items():
+                for i, (body, _) in enumerate(deltas):
+                    problem = None
+                    for dep in body.deps:
+                        held = self.authentic.get(dep.origin, [])
+                        if len(dep.origin) != 32:
+                            problem = ("malformed_body", "a dependency names no valid origin")
+                        elif dep.seq == 0 or dep.seq > len(held):
+                            problem = ("sequence_gap", "a dependency is not in the bundle")
+                        elif held[dep.seq - 1][1] != dep.id:
+                            problem = ("broken_chain", "a dependency names another delta than the one held")
+                        if problem:
+                            break
+                    if problem:
+                        self.fail(problem[0], "delta %d of %s" % (body.seq, origin.hex()[:16]), problem[1], origin,
+                                  body.seq)
+                        del deltas[i:]
+                        changed = True
+                        break
+        for deltas in self.authentic.values():
+            for _, did in deltas:
+                self.ids.add(did)
+
+    # Step 5.
+    def check_evidence(self):
+        for n, ev in enumerate(self.b.equivocations):
+            where = "equivocation evidence #%d" % (n + 1)
+            pair = []
+            for sd in (ev.first, ev.second):
+                body, reason, detail = self.decode(sd)
+                if body is None:
+                    pair = None
+                    self.fail(reason, where, detail)
+                    break
+                did = delta_id(sd.body, sd.signature)
+                if not ed25519_ok(body.origin, b"conect/delta/v1", sd.body, sd.signature) and did not in self.ids:
+                    pair = None
+                    self.fail("bad_signature", where, "a delta of the proof is not authentic")
+                    break
+                pair.append((body, did))
+            if pair is None:
+                continue
+            (a, ida), (b, idb) = pair
+            if a.origin != b.origin or a.seq != b.seq or ida == idb:
+                self.fail("invalid_argument", where, "not an equivocation", a.origin, a.seq)
+                continue
+            self.warn("equivocation", "member %s" % a.origin.hex()[:16], "two deltas with seq %d" % a.seq,
+                      a.origin, a.seq)
+
+    # Step 6, the id-only rules.
+    def check_authority(self):
+        for origin, deltas in self.authentic.items():
+            for body, _ in deltas:
+                for index, op in enumerate(body.ops):
+                    rule = self.id_rule(origin, op)
+                    if rule:
+                        self.rejected.append({"origin": origin.hex(), "seq": body.seq, "index": index,
+                                              "rule": "not_authorised", "detail": rule})
+
+    @staticmethod
+    def id_rule(origin, op):
+        kind = op.WhichOneof("op")
+        if kind == "write":
+            group = op.write.WhichOneof("group")
+            if group == "mobility_host":
+                return None if op.write.authority.owner == origin else "host write by another than the host"
+            if group is not None and op.write.id.owner != origin:
+                return "%s write by another than the record's owner" % group
+        elif kind == "set" and op.set.id.owner != origin:
+            return "set change by another than the record's owner"
+        elif kind == "decide" and op.decide.placement.owner != origin:
+            return "decision by another than the placement's owner"
+        elif kind == "cancel" and op.cancel.reservation.owner != origin:
+            return "cancel by another than the requester"
+        elif kind == "confirm" and (op.confirm.authority.owner != origin or op.confirm.confirmation.signer != origin):
+            return "confirmation by another than the party"
+        elif kind == "erase" and op.erase.record.owner != origin:
+            return "erase by another than the record's owner"
+        return None
+
+    def verdict(self):
+        if self.failures:
+            return "FAIL"
+        if self.warnings or self.rejected:
+            return "PASS_WITH_WARNINGS"
+        return "PASS"
+
+    def institutions(self):
+        ids = set(self.roster) | set(self.authentic) | {bytes(c.origin) for c in self.b.chains if len(c.origin) == 32}
+        out = []
+        for node in sorted(ids):
+            name, country, role = self.roster.get(node, ("", "", ""))
+            out.append({"node_id": node.hex(), "name": name, "country": country, "role": role,
+                        "on_roster": node in self.roster, "deltas": len(self.authentic.get(node, [])),
+                        "rejected_operations": sum(1 for r in self.rejected if r["origin"] == node.hex())})
+        return out
+
+
+def main():
+    here = os.path.dirname(os.path.abspath(__file__))
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("bundle")
+    ap.add_argument("--json", action="store_true", help="machine-readable output")
+    ap.add_argument("--proto-dir", default=os.path.join(here, "..", "proto"), help="conect's proto/ folder")
+    args = ap.parse_args()
+    audit_pb2, delta_pb2 = load_messages(os.path.abspath(args.proto_dir))
+    try:
+        with open(args.bundle, "rb") as f:
+            data = f.read()
+        bundle = read_bundle(data, audit_pb2)
+    except (OSError, Unreadable) as e:
+        if args.json:
+            print(json.dumps({"error": "unreadable", "detail": str(e), "verdict": "FAIL"}))
+        else:
+            print("audit_verify: %s: %s\nverdict: FAIL" % (args.bundle, e), file=sys.stderr)
+        return 2
+    v = Verifier(bundle, delta_pb2)
+    v.run()
+    verdict = v.verdict()
+    if args.json:
+        print(json.dumps({"federation": bundle.federation.hex(), "institutions": v.institutions(),
+                          "failures": v.failures, "warnings": v.warnings, "rejected_id_only": v.rejected,
+                          "verdict": verdict}, indent=2))
+    else:
+        print("audit bundle of federation %s (independent verifier)" % bundle.federation.hex())
+        for i in v.institutions():
+            print("  %-30s %s %-3s %-8s deltas %-6d rejected %d%s" % (
+                i["name"] or "(not on roster)", i["node_id"][:16], i["country"], i["role"], i["deltas"],
+                i["rejected_operations"], "" if i["on_roster"] else "  NO CARD"))
+        for title, items in (("FAILURES", v.failures), ("WARNINGS", v.warnings)):
+            if items:
+                print("%s (%d):" % (title, len(items)))
+                for f in items:
+                    print("  %-26s %s: %s" % (f["reason"], f["where"], f["detail"]))
+        if v.rejected:
+            print("REJECTED OPERATIONS (id-only rules, %d):" % len(v.rejected))
+            for r in v.rejected:
+                print("  %s delta %d of %s op %d: %s" % (r["rule"], r["seq"], r["origin"][:16], r["index"],
+                                                         r["detail"]))
+        print("verdict: %s" % verdict)
+    return 1 if verdict == "FAIL" else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,178 @@
+"""Audit against two real nodes: mobilities made through the API, then
+`audit export` from a data directory, `audit verify` with no data directory,
+`report --format json`, and the independent Python verifier
+(scripts/audit_verify.py, written from docs/audit.md) on the same bundles,
+untouched and tampered. Both verifiers must agree on every verdict."""
+import json
+import os
+import struct
+import subprocess
+import sys
+import unittest
+
+sys.path.insert(0, os.path.dirname(__file__))
+from harness import Federation, cli, create_organisation, wait_until  # noqa: E402
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+PY_VERIFIER = os.path.join(ROOT, "scripts", "audit_verify.py")
+
+
+def py_verify(path):
+    p = subprocess.run(["/usr/bin/python3", PY_VERIFIER, path, "--json"], capture_output=True, text=True,
+                       timeout=120)
+    return p.returncode, json.loads(p.stdout) if p.stdout.strip() else None, p.stderr
+
+
+class Audit(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.fed = Federation()
+        cls.a = cls.fed.add("Lapin ammattiopisto", "FI")
+        cls.b = cls.fed.add("Luleå Yrkesgymnasium", "SE")
+        cls.fed.trust_all()
+        cls.a.start()
+        cls.b.start()
+        cls.b.dial(cls.a)
+        wait_until("link", lambda: cls.a.node_id in cls.b.connected_peers())
+        cls.org_a = create_organisation(cls.a, "Lapin ammattiopisto", "FI")["id"]
+        cls.org_b = create_organisation(cls.b, "Luleå Yrkesgymnasium", "SE")["id"]
+        cls.fed.wait_converged()
+        # a sends 3 learners to b (one cancelled), b sends 2 teachers to a.
+        cls.mobilities = []
+        plan = [(cls.a, cls.org_a, cls.org_b, "ivet_learner", "learner_otj_company", "2026-03-02"),
+                (cls.a, cls.org_a, cls.org_b, "ivet_learner", "learner_otj_company", "2026-09-01"),
+                (cls.a, cls.org_a, cls.org_b, "apprentice", "learner_otj_company", "2027-01-10"),
+                (cls.b, cls.org_b, cls.org_a, "teacher", "job_shadowing", "2026-05-04"),
+                (cls.b, cls.org_b, cls.org_a, "teacher", "job_shadowing", "2026-05-18")]
+        for i, (node, sending, receiving, category, kind, start) in enumerate(plan):
+            _, m = node.api("POST", "/api/v1/mobilities", {
+                "fixed": {"sending_organisation": sending, "receiving_organisation": receiving,
+                          "participant": {"pseudonym": "P-%04d" % i}, "type": kind, "category": category},
+                "sending": {"planned_start": start, "status": "nominated"}}, expect=201)
+            cls.mobilities.append(m["id"])
+        cls.a.api("POST", "/api/v1/mobilities/%s/cancel" % cls.mobilities[2], expect=200)
+        cls.fed.wait_converged()
+        # Both parties confirm the first mobility.
+        cls.a.api("POST", "/api/v1/mobilities/%s/confirm" % cls.mobilities[0], expect=200)
+        wait_until("b holds a's confirmation", lambda: len(
+            cls.b.api("GET", "/api/v1/mobilities/" + cls.mobilities[0], expect=200)[1]["confirmations"]) == 1)
+        cls.b.api("POST", "/api/v1/mobilities/%s/confirm" % cls.mobilities[0], expect=200)
+        cls.fed.wait_converged()
+        cls.bundle = os.path.join(cls.fed.root, "all.bundle")
+        cli("audit", "export", "--out", cls.bundle, data=cls.b.data)  # while b runs
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.fed.close()
+
+    def tampered(self, name, change):
+        with open(self.bundle, "rb") as f:
+            data = bytearray(f.read())
+        change(data)
+        path = os.path.join(self.fed.root, name)
+        with open(path, "wb") as f:
+            f.write(data)
+        return path
+
+    def verify(self, path):
+        """Runs both verifiers (no data directory for either); returns both results."""
+        p = subprocess.run([os.environ.get("CONECT_NODE", "conect-node"), "audit", "verify", path, "--json"],
+                           capture_output=True, text=True, timeout=120, cwd=self.fed.root,
+                           env={k: v for k, v in os.environ.items() if k != "CONECT_DATA"})
+        cpp = json.loads(p.stdout) if p.stdout.strip() else None
+        py_code, py, py_err = py_verify(path)
+        self.assertEqual(p.returncode, py_code, f"exit codes differ\nC++: {p.stdout}{p.stderr}\nPython: {py_err}")
+        self.assertEqual(cpp["verdict"] == "FAIL", py["verdict"] == "FAIL", (cpp, py))
+        return p.returncode, cpp, py
+
+    def test_export_verifies_with_both_verifiers(self):
+        code, cpp, py = self.verify(self.bundle)
+        self.assertEqual(code, 0, cpp)
+        self.assertEqual(cpp["verdict"], "PASS", json.dumps(cpp, indent=1))
+        self.assertEqual(py["verdict"], "PASS", json.dumps(py, indent=1))
+        self.assertEqual(cpp["federation"], self.a.federation)
+        inst = {i["node_id"]: i for i in cpp["institutions"]}
+        self.assertEqual(set(inst), {self.a.node_id, self.b.node_id})
+        self.assertEqual(inst[self.a.node_id]["name"], "Lapin ammattiopisto")
+        self.assertEqual(inst[self.a.node_id]["mobilities_sent"], 3)
+        self.assertEqual(inst[self.a.node_id]["mobilities_received"], 2)
+        self.assertEqual(inst[self.b.node_id]["mobilities_sent"], 2)
+        self.assertEqual(inst[self.a.node_id]["confirmations_valid"], 1)
+        self.assertEqual(inst[self.b.node_id]["confirmations_valid"], 1)
+        self.assertTrue(all(i["chain_valid"] and i["on_roster"] for i in inst.values()))
+        # Both verifiers count the same deltas per origin.
+        py_deltas = {i["node_id"]: i["deltas"] for i in py["institutions"]}
+        self.assertEqual(py_deltas, {k: v["deltas"] for k, v in inst.items()})
+        for node in (self.a, self.b):
+            head = node.status()["version_vector"]
+            for origin, entry in head.items():
+                seq = entry["seq"] if isinstance(entry, dict) else entry
+                self.assertEqual(inst[origin]["deltas"], seq, (origin, entry))
+
+    def test_text_output_and_exit_code(self):
+        p = subprocess.run([os.environ.get("CONECT_NODE", "conect-node"), "audit", "verify", self.bundle],
+                           capture_output=True, text=True, timeout=120)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertEqual(p.stdout.strip().splitlines()[-1].split()[:2], ["verdict:", "PASS"])
+        self.assertIn("Luleå Yrkesgymnasium", p.stdout)
+
+    def test_report_counts_from_store_and_bundle(self):
+        from_store = json.loads(cli("report", "--format", "json", data=self.a.data).stdout)
+        from_bundle = json.loads(cli("report", "--bundle", self.bundle, "--format", "json").stdout)
+        for r in (from_store, from_bundle):
+            self.assertEqual(r["total"], 4, r)
+            self.assertEqual(r["cancelled_excluded"], 1, r)
+            pairs = {(p["sending_country"], p["receiving_country"]): p["count"] for p in r["by_country_pair"]}
+            self.assertEqual(pairs, {("FI", "SE"): 2, ("SE", "FI"): 2})
+            self.assertEqual(r["by_category"], {"ivet_learner": 2, "teacher": 2})
+            self.assertEqual(r["by_activity"], {"learner_otj_company": 2, "job_shadowing": 2})
+            self.assertEqual(r["by_period"], {"2026": 4})
+        self.assertEqual(from_store["rows"], from_bundle["rows"])
+        monthly = json.loads(cli("report", "--bundle", self.bundle, "--format", "json", "--by", "month").stdout)
+        self.assertEqual(monthly["by_period"], {"2026-03": 1, "2026-09": 1, "2026-05": 2})
+        csv = cli("report", "--bundle", self.bundle, "--format", "csv").stdout
+        self.assertIn("FI,SE,ivet_learner,learner_otj_company,2026,2", csv)
+
+    def test_a_flipped_byte_fails_both_verifiers(self):
+        with open(self.bundle, "rb") as f:
+            data = f.read()
+        # The last occurrence is the organisation record in a's first delta
+        # (chains come after the roster's cards in the content).
+        at = data.rindex("Lapin ammattiopisto".encode())
+        path = self.tampered("flipped.bundle", lambda d: d.__setitem__(at, d[at] ^ 0x01))
+        code, cpp, py = self.verify(path)
+        self.assertEqual(code, 1)
+        self.assertEqual(cpp["verdict"], "FAIL")
+        self.assertIn("bad_signature", {f["reason"] for f in cpp["failures"]})
+        self.assertEqual({(f["reason"], f["origin"], f["seq"]) for f in cpp["failures"]},
+                         {(f["reason"], f["origin"], f["seq"]) for f in py["failures"]})
+        p = cli("report", "--bundle", path, check=False)
+        self.assertEqual(p.returncode, 1, "a bundle that fails gives no report")
+
+    def test_a_truncated_or_foreign_file_is_unreadable(self):
+        path = self.tampered("cut.bundle", lambda d: d.__delitem__(slice(len(d) // 2, None)))
+        code, cpp, py = self.verify(path)
+        self.assertEqual(code, 2)
+        self.assertIn("truncated", cpp["detail"])
+        path = self.tampered("v2.bundle", lambda d: d.__setitem__(slice(12, 16), struct.pack(">I", 2)))
+        self.assertEqual(self.verify(path)[0], 2)
+        p = subprocess.run([os.environ.get("CONECT_NODE", "conect-node"), "audit", "verify",
+                            os.path.join(self.fed.root, "missing.bundle")], capture_output=True, text=True)
+        self.assertEqual(p.returncode, 2)
+
+    def test_selection_of_one_mobility_verifies_and_counts_only_it(self):
+        path = os.path.join(self.fed.root, "one.bundle")
+        out = json.loads(cli("audit", "export", "--out", path, "--record", self.mobilities[3], "--json",
+                             data=self.a.data).stdout)
+        self.assertIn(self.mobilities[3], out["selection"])
+        code, cpp, py = self.verify(path)
+        self.assertEqual((code, cpp["verdict"], py["verdict"]), (0, "PASS", "PASS"))
+        r = json.loads(cli("report", "--bundle", path, "--format", "json").stdout)
+        self.assertEqual(r["total"], 1)
+        self.assertEqual(r["by_category"], {"teacher": 1})
+        p = cli("audit", "export", "--out", path + "2", "--record", "nonsense", data=self.a.data, check=False)
+        self.assertEqual(p.returncode, 2)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)

@@ -145,6 +145,34 @@ class ApiFixture : public ::testing::Test {
     return key;
   }
 
+  // The other node's open placement (one window of `capacity` at `org`).
+  RecordKey other_placement(const RecordKey& org, std::uint32_t capacity = 2) {
+    auto key = other_next_key(v1::PLACEMENT);
+    v1::Placement p;
+    EXPECT_TRUE(message_from_json({{"host_organisation", org.text()},
+                                   {"title", {{{"lang", "sv"}, {"text", "Kock"}}}},
+                                   {"trade", "cooking"},
+                                   {"country", "SE"},
+                                   {"status", "open"},
+                                   {"windows", {{{"window_id", 1}, {"start", "2026-04-01"}, {"end", "2026-04-30"},
+                                                 {"capacity", capacity}}}}},
+                                  p)
+                    .ok());
+    other_author(ops::create_placement(key, p));
+    return key;
+  }
+
+  // The other node's request for `slots` in window 1 of `placement`.
+  RecordKey other_request(const std::string& placement, std::uint32_t slots = 1) {
+    auto key = other_next_key(v1::RESERVATION);
+    v1::Reservation rq;
+    *rq.mutable_placement() = RecordKey::parse(v1::PLACEMENT, placement)->to_proto();
+    rq.set_window_id(1);
+    rq.set_slots(slots);
+    other_author({ops::request_reservation(key, rq)});
+    return key;
+  }
+
   std::filesystem::path dir_;
   std::unique_ptr<storage::Store> store_;
   FederationId federation_;

@@ -138,28 +138,9 @@ TEST_F(ImportsTest, ReservationsListFiltersByDecisionRoleAndPlacement) {
   std::string r2 = c.post("/api/v1/placements/" + b + "/reservations", {{"window_id", 1}, {"slots", 1}}).json()["id"];
   ASSERT_EQ(c.post("/api/v1/reservations/" + r1 + "/confirm", json::object()).status, 200);
   // The other node's request for our placement a.
-  auto pa = *RecordKey::parse(v1::PLACEMENT, a);
-  auto theirs = other_next_key(v1::RESERVATION);
-  v1::Reservation req;
-  *req.mutable_placement() = pa.to_proto();
-  req.set_window_id(1);
-  req.set_slots(2);
-  other_author({ops::request_reservation(theirs, req)});
+  RecordKey theirs = other_request(a, 2);
   // Our request for the other node's placement.
-  RecordKey their_org = other_org();
-  auto their_pl = other_next_key(v1::PLACEMENT);
-  v1::Placement p;
-  *p.mutable_host_organisation() = their_org.to_proto();
-  p.add_title()->set_text("Carpenter");
-  p.set_trade("carpentry");
-  p.set_country("SE");
-  p.set_status(v1::PLACEMENT_OPEN);
-  auto* w = p.add_windows();
-  w->set_window_id(1);
-  w->mutable_start()->set_days(20'500);
-  w->mutable_end()->set_days(20'510);
-  w->set_capacity(3);
-  other_author(ops::create_placement(their_pl, p));
+  RecordKey their_pl = other_placement(other_org(), 3);
   std::string r4 =
       c.post("/api/v1/placements/" + their_pl.text() + "/reservations", {{"window_id", 1}, {"slots", 1}}).json()["id"];
 

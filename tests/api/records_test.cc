@@ -142,16 +142,7 @@ TEST_F(RecordsTest, ReservationsFlowAndCapacity) {
 TEST_F(RecordsTest, AnotherNodesRecordsAreReadOnlyHere) {
   auto c = client();
   RecordKey org = other_org();
-  auto pkey = other_next_key(v1::PLACEMENT);
-  v1::Placement p;
-  ASSERT_TRUE(message_from_json({{"host_organisation", org.text()},
-                                 {"title", {{{"lang", "sv"}, {"text", "Kock"}}}},
-                                 {"trade", "cooking"},
-                                 {"country", "SE"},
-                                 {"status", "open"},
-                                 {"windows", {{{"window_id", 1}, {"start", "2026-04-01"}, {"end", "2026-04-30"}, {"capacity", 2}}}}},
-                                p).ok());
-  other_author(ops::create_placement(pkey, p));
+  RecordKey pkey = other_placement(org);
 
   auto shown = c.get("/api/v1/placements/" + pkey.text());
   ASSERT_EQ(shown.status, 200) << shown.body;
@@ -173,13 +164,7 @@ TEST_F(RecordsTest, AnotherNodesRecordsAreReadOnlyHere) {
 
   // Their request on our placement: we decide, they cancel.
   std::string ours = create_placement(c, create_org(c), 1);
-  auto ours_key = *RecordKey::parse(v1::PLACEMENT, ours);
-  auto theirs = other_next_key(v1::RESERVATION);
-  v1::Reservation rq;
-  *rq.mutable_placement() = ours_key.to_proto();
-  rq.set_window_id(1);
-  rq.set_slots(1);
-  other_author({ops::request_reservation(theirs, rq)});
+  RecordKey theirs = other_request(ours);
   EXPECT_EQ(c.request("POST", "/api/v1/reservations/" + theirs.text() + "/cancel").status, 403);
   EXPECT_EQ(c.request("POST", "/api/v1/reservations/" + theirs.text() + "/confirm").json()["decision"], "confirmed");
 }
@@ -187,17 +172,8 @@ TEST_F(RecordsTest, AnotherNodesRecordsAreReadOnlyHere) {
 TEST_F(RecordsTest, ConcurrentConfirmsNeverOverbook) {
   auto c = client();
   std::string pl = create_placement(c, create_org(c), 1);
-  auto pkey = *RecordKey::parse(v1::PLACEMENT, pl);
   std::vector<std::string> ids;
-  for (int i = 0; i < 8; ++i) {
-    auto key = other_next_key(v1::RESERVATION);
-    v1::Reservation rq;
-    *rq.mutable_placement() = pkey.to_proto();
-    rq.set_window_id(1);
-    rq.set_slots(1);
-    other_author({ops::request_reservation(key, rq)});
-    ids.push_back(key.text());
-  }
+  for (int i = 0; i < 8; ++i) ids.push_back(other_request(pl).text());
   std::atomic<int> ok{0}, over{0}, other{0};
   std::vector<std::thread> threads;
   for (const auto& id : ids) {

@@ -13,6 +13,7 @@
 
 #include "commands.h"
 #include "conect/audit/audit.h"
+#include "conect/config/config.h"
 #include "conect/node/data_dir.h"
 #include "conect/storage/store.h"
 
@@ -57,6 +58,13 @@ Result<std::unique_ptr<storage::Store>> open_store(const Global& g) {
                  "no store in " + dir.root.string() + " (pass --data DIR of an initialised node, or set CONECT_DATA)");
   storage::StoreOptions o;
   o.create = false;
+  // The node's own map size, so that opening next to a running node never
+  // changes the map it works with.
+  if (std::filesystem::exists(dir.config())) {
+    auto config = config::load(dir.config());
+    if (!config.ok()) return config.error();
+    o.map_size = config->map_size_mib << 20;
+  }
   return storage::Store::open(dir.store(), o);
 }
 

@@ -1,4 +1,4 @@
-// init, card, member, peer, backup: commands that work on the data directory
+// init, card, member, peer, backup, restore: commands that work on the data directory
 // itself. LMDB lets them share the store with a running node (the daemon
 // picks up roster and peer changes at its next summary round).
 #include <sodium.h>
@@ -338,6 +338,31 @@ int backup(const Global& g, const std::string& target) {
     std::cout << nlohmann::json{{"backup", target}}.dump() << "\n";
   else
     std::cout << "consistent copy of the store written to " << target << "\n";
+  return kOk;
+}
+
+int restore(const Global& g, const std::string& backup_dir) {
+  auto node = NodeFiles::load(DataDir::resolve(g.data));
+  if (!node.ok()) return refuse(g, node.error());
+  const auto target = node->dir.store();
+  if (std::filesystem::exists(target / "data.mdb"))
+    return refuse(g, Error(Errc::already_exists,
+                           target.string() + " already holds a store; stop the node, move it aside (mv " +
+                               target.string() + " " + target.string() + ".old) and run restore again"));
+  if (Status st = storage::Store::restore(backup_dir, target); !st.ok()) return refuse(g, st.error());
+  // The backup must be this node's own: another node's store under this
+  // identity would sign over someone else's chain.
+  if (auto store = node->open_store(); !store.ok()) {
+    std::error_code ec;
+    std::filesystem::remove_all(target, ec);
+    return refuse(g, Error(store.error().code, backup_dir + ": " + store.error().detail + "; nothing was restored"));
+  }
+  if (g.json)
+    std::cout << nlohmann::json{{"restored", backup_dir}, {"fenced", true}}.dump() << "\n";
+  else
+    std::cout << "restored " << backup_dir << " into " << target.string()
+              << ".\nThe node authors nothing until it has fetched its own chain back from a peer: start it with "
+                 "`conect-node run` while a partner is reachable.\n";
   return kOk;
 }
 

@@ -56,6 +56,8 @@ struct RunOptions {
 int run(const Global& g, const RunOptions& o);
 
 int backup(const Global& g, const std::string& dir);
+// Installs a backup as the (absent) store of an initialised data directory.
+int restore(const Global& g, const std::string& backup_dir);
 
 // `audit export`, `audit verify BUNDLE`, `report` (cmd_audit.cc).
 void add_audit_commands(CLI::App& app, Global& g, int& code);

@@ -82,6 +82,10 @@ int main(int argc, char** argv) {
   auto* backup_cmd = app.add_subcommand("backup", "Write a consistent, compacted copy of the store to DIR");
   backup_cmd->add_option("dir", backup_dir, "Empty target directory")->required();
   backup_cmd->callback([&] { code = backup(g, backup_dir); });
+  auto* restore_cmd = app.add_subcommand(
+      "restore", "Install a backup as this data directory's store (the node then fetches its own chain back first)");
+  restore_cmd->add_option("backup", backup_dir, "Directory written by `conect-node backup`")->required();
+  restore_cmd->callback([&] { code = restore(g, backup_dir); });
 
   DemoOptions demo_opts;
   auto* demo_cmd = app.add_subcommand("demo", "Run a local demo federation of four schools with sample data");

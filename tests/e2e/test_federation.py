@@ -5,7 +5,7 @@ import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import Federation, create_organisation, seed, wait_until  # noqa: E402
+from harness import Federation, cli, create_organisation, seed, wait_until  # noqa: E402
 
 COUNTRIES = ["FI", "SE", "NO", "RU", "FI"]
 
@@ -109,6 +109,53 @@ class CrashAndResume(unittest.TestCase):
         self.fed.wait_converged()
         started = b.log_events("catch_up_started")
         self.assertTrue(started, "catch-up was logged")
+
+    def test_restored_node_waits_for_its_own_chain(self):
+        a = self.fed.add("Restored", "FI")
+        b = self.fed.add("Partner", "SE")
+        self.fed.trust_all()
+        a.start()
+        for i in range(3):
+            create_organisation(a, f"Before backup {i}", "FI")
+        backup = os.path.join(self.fed.root, "a-backup")
+        cli("backup", backup, data=a.data)
+        b.start()
+        b.dial(a)
+        for i in range(3):
+            create_organisation(a, f"After backup {i}", "FI")
+        self.fed.wait_converged()
+        a.stop()
+        b.stop()
+
+        p = cli("restore", backup, data=a.data, check=False)
+        self.assertEqual(p.returncode, 1, "a data directory with a store is not overwritten")
+        self.assertIn("already holds a store", p.stderr)
+        os.rename(os.path.join(a.data, "store"), os.path.join(a.data, "store.lost"))
+        others = os.path.join(self.fed.root, "b-backup")
+        cli("backup", others, data=b.data)
+        p = cli("restore", others, data=a.data, check=False)
+        self.assertEqual(p.returncode, 1, "another node's backup is refused")
+        self.assertIn("belongs to another node", p.stderr)
+        self.assertFalse(os.path.exists(os.path.join(a.data, "store", "data.mdb")))
+        cli("restore", backup, data=a.data)
+
+        a.start()  # alone: its partner, which holds a's true head, is down
+        own = lambda: a.status()["version_vector"][a.node_id]["seq"]  # noqa: E731
+        self.assertEqual(own(), 3)
+        status, body = a.api("POST", "/api/v1/organisations", {
+            "names": [{"lang": "en", "text": "Too early"}], "type": "sme", "country": "FI"})
+        self.assertEqual(status, 403, body)
+        self.assertIn("restored from a backup", body["detail"])
+
+        b.start()  # b dials a again; a fetches its own deltas 4-6 back from b
+        wait_until("a to fetch its own chain back", lambda: own() == 6, timeout=60)
+        created = wait_until("writes to open again", lambda: a.api("POST", "/api/v1/organisations", {
+            "names": [{"lang": "en", "text": "After restore"}], "type": "sme", "country": "FI"})[0] == 201)
+        self.assertTrue(created)
+        self.fed.wait_converged()
+        head = b.status()["version_vector"][a.node_id]
+        self.assertEqual(head["seq"], 7, "the first write after the restore continues the chain")
+        self.assertIsNone(head["frozen_at"], "no equivocation: no sequence number was reused")
 
 
 if __name__ == "__main__":

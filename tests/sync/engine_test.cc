@@ -362,6 +362,32 @@ TEST_F(EngineTest, ResumedCatchUpStartsFromTheStoredHead) {
   EXPECT_EQ(w.node(1).log.seq(w.node(0).id()), 10u);
 }
 
+// A node restored from a backup may author again only once a peer has shown
+// it its own chain (DESIGN §10). A peer that has not yet sent its summary
+// knows nothing, and its silence must not count as "caught up".
+TEST_F(EngineTest, RestoredNodeIsCaughtUpOnlyAfterAPeerShowedItsOwnChain) {
+  w.add(1);
+  w.add(2);
+  w.start();
+  author(w.node(0), 3);
+  const std::vector<VerifiedDelta> backup = w.node(0).log.chain(w.node(0).id());
+  author(w.node(0), 3);
+  ASSERT_TRUE(w.node(1).log.apply(w.node(0).log.chain(w.node(0).id())).ok());
+  // Restore node 0 from the backup: it holds 3 of the 6 deltas it published.
+  w.node(0).log = MemLog();
+  ASSERT_TRUE(w.node(0).log.apply(backup).ok());
+  w.restart(0);
+  w.restart(1);
+  EXPECT_FALSE(w.node(0).engine->own_chain_caught_up()) << "no peer has shown anything yet";
+  w.node(0).engine->on_peer_connected(w.node(1).id(), PeerRole::dialler, w.now());
+  w.node(1).engine->on_peer_connected(w.node(0).id(), PeerRole::acceptor, w.now());
+  EXPECT_FALSE(w.node(0).engine->own_chain_caught_up()) << "connected, but no summary compared yet";
+  w.drain_all();
+  w.run();
+  EXPECT_EQ(w.node(0).log.seq(w.node(0).id()), 6u);
+  EXPECT_TRUE(w.node(0).engine->own_chain_caught_up());
+}
+
 TEST_F(EngineTest, EquivocationIsDetectedAndForwarded) {
   Author evil(50, test_federation());
   // All three trust `evil`; nodes 0 and 1 hold different seq-2 deltas of it.

@@ -346,10 +346,14 @@ std::vector<NodeId> SyncEngine::peers() const {
 bool SyncEngine::own_chain_caught_up() const {
   const Impl& I = *impl_;
   std::uint32_t s = I.find_slot(I.cfg.self);
-  if (s == kNoSlot) return true;
-  for (const auto& [id, p] : I.peers)
-    if (s < p.known.size() && p.known[s].seq > I.origins[s].stored.value) return false;
-  return true;
+  // Evidence comes only from peers whose summaries we have compared: one that
+  // just connected has shown nothing yet, and its silence proves nothing.
+  bool compared = false;
+  for (const auto& [id, p] : I.peers) {
+    if (s != kNoSlot && s < p.known.size() && p.known[s].seq > I.origins[s].stored.value) return false;
+    compared = compared || p.state == PeerState::in_sync;
+  }
+  return compared;
 }
 
 Hash256 SyncEngine::version_vector_hash() { return impl_->compute_vv_hash(); }

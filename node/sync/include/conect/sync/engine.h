@@ -265,8 +265,9 @@ class SyncEngine {
   std::size_t buffered_pushes() const;
   PeerState peer_state(const NodeId& peer) const;
   std::vector<NodeId> peers() const;
-  // False while some peer showed more of our own chain than we hold
-  // (DESIGN §10: a restored node must not author until this is true).
+  // True once some peer's summary has been compared in full (it is in sync)
+  // and no peer showed more of our own chain than we hold (DESIGN §10: a
+  // restored node must not author until this is true).
   bool own_chain_caught_up() const;
   // The hash our summaries carry (tests compare it across nodes).
   Hash256 version_vector_hash();

@@ -40,7 +40,7 @@ struct Column {
 };
 
 struct Sheet {
-  std::string kind;          // placements, mobilities, contacts: the API path
+  std::string kind;  // placements, mobilities, contacts: the API path
   std::vector<Column> columns;
   std::string texts_prefix;  // "title_": one column per language of a text list
 };
@@ -124,13 +124,15 @@ Result<unsigned> whole_number(const std::string& column, const std::string& valu
 // A cell's text -> its JSON value. Errors name the column and the form.
 Result<json> parse_cell(const Column& c, const std::string& value) {
   switch (c.cell) {
-    case Cell::text: return json(value);
+    case Cell::text:
+      return json(value);
     case Cell::number: {
       auto n = whole_number(c.name, value);
       if (!n) return n.error();
       return json(*n);
     }
-    case Cell::list: return json(split(value, ';'));
+    case Cell::list:
+      return json(split(value, ';'));
     case Cell::skills: {
       json out = json::array();
       for (const auto& s : split(value, ';')) {
@@ -161,7 +163,8 @@ std::string format_cell(const Column& c, const json& v) {
   std::vector<std::string> parts;
   switch (c.cell) {
     case Cell::text:
-    case Cell::number: return v.is_string() ? v.get<std::string>() : v.dump();
+    case Cell::number:
+      return v.is_string() ? v.get<std::string>() : v.dump();
     case Cell::list:
       for (const auto& x : v) parts.push_back(x.is_string() ? x.get<std::string>() : x.dump());
       break;
@@ -236,7 +239,8 @@ int import_sheet(const Global& g, const Sheet& sheet, const std::string& file) {
   buf << in.rdbuf();
   auto rows = csv::parse(buf.str());
   if (!rows.ok()) return fail(g, "invalid_argument", file + ": " + rows.error().detail, kRefused);
-  if (rows->size() < 2) return fail(g, "invalid_argument", file + ": needs a header row and at least one row", kRefused);
+  if (rows->size() < 2)
+    return fail(g, "invalid_argument", file + ": needs a header row and at least one row", kRefused);
   const auto& header = rows->front().fields;
   for (const auto& column : header)
     if (!known_column(sheet, column))
@@ -325,8 +329,10 @@ int export_sheet(const Global& g, const Sheet& sheet, const std::string& output,
   std::vector<const Column*> columns;
   for (const auto& c : sheet.columns)
     if (with_personal || !c.personal) columns.push_back(&c);
-  std::string texts_field = sheet.texts_prefix.empty() ? "" : sheet.texts_prefix.substr(0, sheet.texts_prefix.size() - 1);
-  std::vector<std::string> langs = texts_field.empty() ? std::vector<std::string>{} : text_languages(*items, texts_field);
+  std::string texts_field =
+      sheet.texts_prefix.empty() ? "" : sheet.texts_prefix.substr(0, sheet.texts_prefix.size() - 1);
+  std::vector<std::string> langs =
+      texts_field.empty() ? std::vector<std::string>{} : text_languages(*items, texts_field);
   std::vector<std::string> header = {"id"};
   for (const auto* c : columns) header.push_back(c->name);
   for (const auto& l : langs) header.push_back(sheet.texts_prefix + l);
@@ -367,7 +373,8 @@ void add_csv_commands(CLI::App& app, Global& g, int& code) {
   auto* exp = app.add_subcommand("export", "Export records as CSV (UTF-8 with BOM, quoted)");
   exp->require_subcommand(1);
   for (const Sheet* sheet : {&kPlacements, &kMobilities, &kContacts}) {
-    auto* in = import->add_subcommand(sheet->kind, "Import " + sheet->kind + ", one per row; see README for the columns");
+    auto* in =
+        import->add_subcommand(sheet->kind, "Import " + sheet->kind + ", one per row; see README for the columns");
     in->add_option("file", *file, "FILE.csv")->required();
     in->callback([&g, &code, file, sheet] { code = import_sheet(g, *sheet, *file); });
     auto* out = exp->add_subcommand(sheet->kind, "Export " + sheet->kind);

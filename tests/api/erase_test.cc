@@ -23,13 +23,14 @@ TEST_F(EraseTest, MobilityErasureDropsTheBlobAndKeepsTheRecord) {
   auto c = client();
   std::string ours = create_org(c);
   RecordKey theirs = other_org();
-  auto created = c.post("/api/v1/mobilities",
-                        {{"fixed", {{"sending_organisation", ours},
-                                    {"receiving_organisation", theirs.text()},
-                                    {"participant", {{"pseudonym", "P-7"}}},
-                                    {"type", "learner_otj_company"},
-                                    {"category", "ivet_learner"}}},
-                         {"personal_data", {{"name", "Aino Virtanen"}, {"birth_date", "2007-05-14"}}}});
+  auto created =
+      c.post("/api/v1/mobilities", {{"fixed",
+                                     {{"sending_organisation", ours},
+                                      {"receiving_organisation", theirs.text()},
+                                      {"participant", {{"pseudonym", "P-7"}}},
+                                      {"type", "learner_otj_company"},
+                                      {"category", "ivet_learner"}}},
+                                    {"personal_data", {{"name", "Aino Virtanen"}, {"birth_date", "2007-05-14"}}}});
   ASSERT_EQ(created.status, 201) << created.body;
   std::string id = created.json()["id"];
   std::string commitment = created.json()["fixed"]["participant"]["personal"]["commitment"];
@@ -61,9 +62,8 @@ TEST_F(EraseTest, MobilityErasureDropsTheBlobAndKeepsTheRecord) {
 TEST_F(EraseTest, ContactErasureCoversReplacedData) {
   auto c = client();
   std::string org = create_org(c);
-  auto created = c.post("/api/v1/contacts", {{"organisation", org},
-                                             {"display_name", "Mentor"},
-                                             {"personal_data", {{"name", "Matti"}}}});
+  auto created = c.post("/api/v1/contacts",
+                        {{"organisation", org}, {"display_name", "Mentor"}, {"personal_data", {{"name", "Matti"}}}});
   ASSERT_EQ(created.status, 201) << created.body;
   std::string id = created.json()["id"];
   std::string first = created.json()["personal"]["commitment"];

@@ -10,11 +10,12 @@ using nlohmann::json;
 class ImportsTest : public ApiFixture {
  protected:
   json mobility_row(const std::string& sending, const std::string& receiving, const std::string& pseudonym) {
-    return {{"fixed", {{"sending_organisation", sending},
-                       {"receiving_organisation", receiving},
-                       {"participant", {{"pseudonym", pseudonym}}},
-                       {"type", "learner_otj_company"},
-                       {"category", "ivet_learner"}}},
+    return {{"fixed",
+             {{"sending_organisation", sending},
+              {"receiving_organisation", receiving},
+              {"participant", {{"pseudonym", pseudonym}}},
+              {"type", "learner_otj_company"},
+              {"category", "ivet_learner"}}},
             {"sending", {{"planned_start", "2026-03-02"}, {"planned_end", "2026-03-13"}}},
             {"personal_data", {{"name", "Name of " + pseudonym}}}};
   }
@@ -45,10 +46,10 @@ TEST_F(ImportsTest, MobilitiesImportWithTheirPersonalData) {
   auto c = client();
   std::string ours = create_org(c);
   RecordKey theirs = other_org();
-  auto r = c.post("/api/v1/import/mobilities", {{"rows",
-                                                  {mobility_row(ours, theirs.text(), "P-1"),
-                                                   mobility_row(ours, theirs.text(), "P-2"),
-                                                   mobility_row(ours, theirs.text(), "P-3")}}});
+  auto r = c.post("/api/v1/import/mobilities",
+                  {{"rows",
+                    {mobility_row(ours, theirs.text(), "P-1"), mobility_row(ours, theirs.text(), "P-2"),
+                     mobility_row(ours, theirs.text(), "P-3")}}});
   ASSERT_EQ(r.status, 201) << r.body;
   ASSERT_EQ(r.json()["ids"].size(), 3u);
   auto m = c.get("/api/v1/mobilities/" + r.json()["ids"][2].get<std::string>()).json();
@@ -97,8 +98,9 @@ TEST_F(ImportsTest, EveryBadRowIsNamedAndNothingIsWritten) {
   EXPECT_EQ(count("/api/v1/mobilities"), 0u);
 
   auto contacts = c.post("/api/v1/import/contacts",
-                         {{"rows", {{{"organisation", ours}, {"display_name", "ok"}},
-                                    {{"organisation", ours}, {"display_name", "x"}, {"personal_data", {{"phone", "040"}}}}}}});
+                         {{"rows",
+                           {{{"organisation", ours}, {"display_name", "ok"}},
+                            {{"organisation", ours}, {"display_name", "x"}, {"personal_data", {{"phone", "040"}}}}}}});
   ASSERT_EQ(contacts.status, 422) << contacts.body;
   EXPECT_EQ(contacts.json()["rows"][0]["row"], 1);
   EXPECT_EQ(own_head(), head);
@@ -191,9 +193,10 @@ TEST_F(ImportsTest, ContactPatch) {
   std::string id = created.json()["id"];
   std::string old_commitment = created.json()["personal"]["commitment"];
 
-  auto r = c.patch("/api/v1/contacts/" + id, {{"display_name", "Coordinator, Lapland VET"},
-                                              {"roles", {"mobility_coordinator", "signatory"}},
-                                              {"personal_data", {{"name", "Matti Virtanen"}, {"phone", "+358401234567"}}}});
+  auto r =
+      c.patch("/api/v1/contacts/" + id, {{"display_name", "Coordinator, Lapland VET"},
+                                         {"roles", {"mobility_coordinator", "signatory"}},
+                                         {"personal_data", {{"name", "Matti Virtanen"}, {"phone", "+358401234567"}}}});
   ASSERT_EQ(r.status, 200) << r.body;
   EXPECT_EQ(r.json()["display_name"], "Coordinator, Lapland VET");
   auto roles = r.json()["roles"].get<std::set<std::string>>();

@@ -63,14 +63,6 @@ void Api::add_system_routes() {
     r.content_type = "text/event-stream";
     return r;
   });
-  router_.add("GET", "/api/v1/audit/export", [](const HttpRequest&, const PathParams&) {
-    return error_response(501, "not_implemented",
-                          "the audit export over HTTP is not implemented yet; use `conect-node audit export`");
-  });
-  router_.add("GET", "/api/v1/report/mobilities", [](const HttpRequest&, const PathParams&) {
-    return error_response(501, "not_implemented",
-                          "the mobility report over HTTP is not implemented yet; use `conect-node report`");
-  });
 }
 
 bool Api::authenticated(const HttpRequest& req) {

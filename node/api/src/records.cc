@@ -262,6 +262,7 @@ void add_record_routes(Router& r, HandlerEnv& env) {
   add_placement_routes(r, env);
   add_mobility_routes(r, env);
   add_import_routes(r, env);
+  add_audit_routes(r, env);
 }
 
 }  // namespace conect::api

@@ -96,7 +96,9 @@ MobilityReport mobility_report(const std::vector<std::pair<RecordKey, v1::Record
     const auto& [from, to, category, activity, period] = cell;
     r.rows.push_back({from, to, category, activity, period, n});
     r.total += n;
-    r.by_country_pair[from + "->" + to] += n;
+    std::string pair = from;
+    pair.append("->").append(to);
+    r.by_country_pair[pair] += n;
     r.by_category[category] += n;
     r.by_activity[activity] += n;
     r.by_period[period] += n;

@@ -26,6 +26,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import warnings
 
 MAGIC = b"conect-audit"
 VERSION = 1
@@ -104,6 +105,7 @@ class Verifier:
         self.roster = {}  # node id -> (name, country, role)
         self.authentic = {}  # origin -> [(body message, id)] usable deltas, seq order
         self.ids = set()
+        self.confirmations = {}
 
     def fail(self, reason, where, detail, origin=None, seq=0):
         self.failures.append({"reason": reason, "where": where, "detail": detail,
@@ -271,8 +273,10 @@ class Verifier:
             self.warn("equivocation", "member %s" % a.origin.hex()[:16], "two deltas with seq %d" % a.seq,
                       a.origin, a.seq)
 
-    # Step 6, the id-only rules.
+    # Step 6, the id-only rules, and the signature of every confirmation
+    # operation (docs/audit.md, "Record keys").
     def check_authority(self):
+        self.confirmations = {}  # signer hex -> valid confirmation operations
         for origin, deltas in self.authentic.items():
             for body, _ in deltas:
                 for index, op in enumerate(body.ops):
@@ -280,6 +284,15 @@ class Verifier:
                     if rule:
                         self.rejected.append({"origin": origin.hex(), "seq": body.seq, "index": index,
                                               "rule": "not_authorised", "detail": rule})
+                    elif op.WhichOneof("op") == "confirm":
+                        c = op.confirm.confirmation
+                        key = bytes([4]) + op.confirm.mobility.owner + struct.pack(">Q", op.confirm.mobility.serial)
+                        if (c.party in (1, 2) and len(c.agreed_delta) == 32 and len(op.confirm.mobility.owner) == 32
+                                and ed25519_ok(c.signer, b"conect/confirm/v1", key + c.agreed_delta, c.signature)):
+                            self.confirmations[c.signer.hex()] = self.confirmations.get(c.signer.hex(), 0) + 1
+                        else:
+                            self.rejected.append({"origin": origin.hex(), "seq": body.seq, "index": index,
+                                                  "rule": "bad_signature", "detail": "confirmation does not verify"})
 
     @staticmethod
     def id_rule(origin, op):
@@ -316,11 +329,15 @@ class Verifier:
             name, country, role = self.roster.get(node, ("", "", ""))
             out.append({"node_id": node.hex(), "name": name, "country": country, "role": role,
                         "on_roster": node in self.roster, "deltas": len(self.authentic.get(node, [])),
-                        "rejected_operations": sum(1 for r in self.rejected if r["origin"] == node.hex())})
+                        "rejected_operations": sum(1 for r in self.rejected if r["origin"] == node.hex()),
+                        "confirmation_operations_valid": self.confirmations.get(node.hex(), 0)})
         return out
 
 
 def main():
+    # upb reports some malformed input ("Unexpected end-group tag") as a
+    # warning after a partial parse: a malformed body must fail instead.
+    warnings.filterwarnings("error", category=RuntimeWarning)
     here = os.path.dirname(os.path.abspath(__file__))
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("bundle")

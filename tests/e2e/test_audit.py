@@ -100,14 +100,33 @@ class Audit(unittest.TestCase):
         self.assertEqual(inst[self.a.node_id]["confirmations_valid"], 1)
         self.assertEqual(inst[self.b.node_id]["confirmations_valid"], 1)
         self.assertTrue(all(i["chain_valid"] and i["on_roster"] for i in inst.values()))
-        # Both verifiers count the same deltas per origin.
-        py_deltas = {i["node_id"]: i["deltas"] for i in py["institutions"]}
-        self.assertEqual(py_deltas, {k: v["deltas"] for k, v in inst.items()})
+        # Both verifiers count the same deltas per origin, and (each party
+        # confirmed once) the same valid confirmations.
+        py_inst = {i["node_id"]: i for i in py["institutions"]}
+        self.assertEqual({k: v["deltas"] for k, v in py_inst.items()}, {k: v["deltas"] for k, v in inst.items()})
+        self.assertEqual({k: v["confirmation_operations_valid"] for k, v in py_inst.items()},
+                         {k: v["confirmations_valid"] for k, v in inst.items()})
         for node in (self.a, self.b):
             head = node.status()["version_vector"]
             for origin, entry in head.items():
                 seq = entry["seq"] if isinstance(entry, dict) else entry
                 self.assertEqual(inst[origin]["deltas"], seq, (origin, entry))
+
+    def test_rejected_operations_warn_and_strict_fails(self):
+        # The seed bundle of the fuzz target: b writes a's organisation, an
+        # authentic operation the merge rejects (tests/fuzz/make_audit_corpus.cc).
+        path = os.path.join(ROOT, "tests", "fuzz", "corpus", "audit", "valid.bundle")
+        code, cpp, py = self.verify(path)
+        self.assertEqual((code, cpp["verdict"], py["verdict"]), (0, "PASS_WITH_WARNINGS", "PASS_WITH_WARNINGS"))
+        self.assertEqual([r["rule"] for r in cpp["rejected_operations"]], ["not_authorised"])
+        # What the id-only rules find, the full merge finds too.
+        positions = {(r["origin"], r["seq"], r["index"]) for r in cpp["rejected_operations"]}
+        self.assertTrue(py["rejected_id_only"])
+        self.assertLessEqual({(r["origin"], r["seq"], r["index"]) for r in py["rejected_id_only"]}, positions)
+        p = subprocess.run([os.environ.get("CONECT_NODE", "conect-node"), "audit", "verify", path, "--strict"],
+                           capture_output=True, text=True, timeout=120)
+        self.assertEqual(p.returncode, 1, p.stdout)
+        self.assertIn("REJECTED OPERATIONS (1", p.stdout)
 
     def test_text_output_and_exit_code(self):
         p = subprocess.run([os.environ.get("CONECT_NODE", "conect-node"), "audit", "verify", self.bundle],
@@ -148,6 +167,40 @@ class Audit(unittest.TestCase):
                          {(f["reason"], f["origin"], f["seq"]) for f in py["failures"]})
         p = cli("report", "--bundle", path, check=False)
         self.assertEqual(p.returncode, 1, "a bundle that fails gives no report")
+
+    def test_both_verifiers_agree_on_random_corruptions(self):
+        import importlib.util
+        import random
+        import warnings
+        spec = importlib.util.spec_from_file_location("audit_verify", PY_VERIFIER)
+        av = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(av)
+        audit_pb2, delta_pb2 = av.load_messages(os.path.join(ROOT, "proto"))
+        with open(self.bundle, "rb") as f:
+            original = f.read()
+        rng = random.Random(20261128)
+        path = os.path.join(self.fed.root, "corrupt.bundle")
+        fails = 0
+        for i in range(60):
+            data = bytearray(original)
+            for _ in range(rng.choice([1, 1, 2, 3])):
+                at = rng.randrange(24, len(data))
+                data[at] ^= 1 << rng.randrange(8)
+            with open(path, "wb") as f:
+                f.write(data)
+            p = subprocess.run([os.environ.get("CONECT_NODE", "conect-node"), "audit", "verify", path, "--json"],
+                               capture_output=True, text=True, timeout=60)
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("error", RuntimeWarning)
+                    v = av.Verifier(av.read_bundle(bytes(data), audit_pb2), delta_pb2)
+                    v.run()
+                py_code = 1 if v.verdict() == "FAIL" else 0
+            except av.Unreadable:
+                py_code = 2
+            self.assertEqual(p.returncode, py_code, f"corruption {i}: C++ {p.stdout[-400:]}")
+            fails += p.returncode != 0
+        self.assertGreater(fails, 40, "most single-bit corruptions must be caught")
 
     def test_a_truncated_or_foreign_file_is_unreadable(self):
         path = self.tampered("cut.bundle", lambda d: d.__delitem__(slice(len(d) // 2, None)))

@@ -3,15 +3,19 @@
 //
 //   raw LMDB puts/s            250-byte values, 1,000 per durable commit
 //   Ed25519 verifications/s    the other raw limit of catch-up
-//   verified deltas applied/s  Store::apply, 1,000 deltas per call
+//   verified deltas applied/s  Store::apply, 1,000 deltas per call: new
+//                              placements; the catch-up mix of conect-seed;
+//                              field writes to stored records
 //   acknowledged writes/s      Store::author with 1, 4, 16 writers (p50/p99)
 //   placement query p50/p99    over a store of --placements placements
 //   RssAnon                    of a fresh process holding --rss-deltas deltas
 //
 // Usage: conect_bench_storage [--quick] [--apply N] [--author N]
 //          [--placements N] [--rss-deltas N] [--dir DIR]
-//          [--only raw|verify|apply|author|query|rss]
+//          [--only raw|verify|apply|author|query|rss] [--perf-ctl CTL,ACK]
+//          [--workload placements|mixed|updates]   (which apply figures)
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -47,6 +51,31 @@ std::vector<Figure> figures;
 void add(std::string name, double value, std::string unit, std::string note = "") {
   figures.push_back({std::move(name), std::move(unit), value, std::move(note)});
   std::fprintf(stderr, "  %-42s %14.1f %s\n", figures.back().name.c_str(), value, figures.back().unit.c_str());
+}
+
+// `perf record --control=fifo:CTL,ACK -D -1` profiles only what lies
+// between perf_ctl("enable") and perf_ctl("disable") when --perf-ctl CTL,ACK
+// names the same fifos (the delta building before apply is not profiled).
+std::string perf_ctl_fifo, perf_ack_fifo;
+void perf_ctl(const char* command) {
+  if (perf_ctl_fifo.empty()) return;
+  if (FILE* f = std::fopen(perf_ctl_fifo.c_str(), "w")) {
+    std::fprintf(f, "%s\n", command);
+    std::fclose(f);
+  }
+  if (FILE* f = std::fopen(perf_ack_fifo.c_str(), "r")) {
+    char buf[16];
+    (void)std::fgets(buf, sizeof buf, f);
+    std::fclose(f);
+  }
+}
+
+// CPU time of the whole process (the store's writer runs on the caller's
+// thread): less disturbed than wall time by other work on a shared machine.
+double cpu_seconds() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
 }
 
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
@@ -179,17 +208,128 @@ void bench_verify(std::size_t n) {
   add("Ed25519 verifications/s", static_cast<double>(ok) / seconds_since(start), "verif/s");
 }
 
-void bench_apply(const fs::path& base, std::size_t n) {
-  Scratch dir(base);
-  auto store = open(dir.path / "store");
-  auto deltas = make_deltas(n, 8, 1);
+// The catch-up mix of conect-seed (one origin): an organisation every 80
+// deltas, a placement every 4th, mobilities (create + sending side) the rest.
+std::vector<VerifiedDelta> make_mixed(std::size_t count) {
+  testkit::Author a(900);
+  std::vector<RecordKey> orgs, placements;
+  std::vector<VerifiedDelta> out;
+  out.reserve(count);
+  for (std::size_t n = 1; n <= count; ++n) {
+    RecordKey k;
+    std::vector<v1::Operation> ops;
+    if (orgs.empty() || n % 80 == 1) {
+      k = a.next_key(v1::ORGANISATION);
+      v1::Organisation o;
+      auto* name = o.add_names();
+      name->set_lang("en");
+      name->set_text("Demo company " + std::to_string(n));
+      o.set_type(v1::SME);
+      o.set_country(kCountries[n % 4]);
+      orgs.push_back(k);
+      ops = ops::create_organisation(k, o);
+    } else if (placements.empty() || n % 4 == 2) {
+      k = a.next_key(v1::PLACEMENT);
+      placements.push_back(k);
+      ops = ops::create_placement(k, placement(n, orgs.back()));
+    } else {
+      k = a.next_key(v1::MOBILITY);
+      v1::MobilityFixed fixed;
+      *fixed.mutable_sending_organisation() = orgs.front().to_proto();
+      *fixed.mutable_receiving_organisation() = orgs[n % orgs.size()].to_proto();
+      fixed.mutable_participant()->set_pseudonym("P-" + std::to_string(n));
+      fixed.set_type(v1::LEARNER_OTJ_COMPANY);
+      fixed.set_category(v1::IVET_LEARNER);
+      v1::MobilitySending sending;
+      *sending.mutable_placement() = placements.back().to_proto();
+      sending.set_window_id(1);
+      sending.set_status(v1::MOBILITY_NOMINATED);
+      ops = ops::create_mobility(k, fixed, &sending);
+    }
+    out.push_back(a.emit(std::move(ops)));
+  }
+  return out;
+}
+
+// `count` deltas from 8 origins that each change one field of a placement
+// created earlier (by `setup`): every record is refolded from stored operations.
+std::vector<VerifiedDelta> make_updates(std::size_t count, std::vector<VerifiedDelta>& setup) {
+  std::vector<testkit::Author> as;
+  for (int a = 0; a < 8; ++a) as.emplace_back(static_cast<std::uint32_t>(800 + a));
+  std::vector<std::vector<RecordKey>> mine(as.size());
+  std::size_t records = std::max<std::size_t>(8, count / 4);
+  for (std::size_t i = 0; i < records; ++i) {
+    auto& a = as[i % as.size()];
+    RecordKey host = RecordKey::mint(v1::ORGANISATION, a.id(), Seq{1}, 0);
+    RecordKey k = a.next_key(v1::PLACEMENT);
+    mine[i % as.size()].push_back(k);
+    setup.push_back(a.emit(ops::create_placement(k, placement(i, host))));
+  }
+  std::vector<VerifiedDelta> out;
+  out.reserve(count);
+  for (std::size_t i = 0; i < count; ++i) {
+    std::size_t who = i % as.size();
+    const auto& keys = mine[who];
+    RecordKey k = keys[(i / as.size()) % keys.size()];
+    v1::Placement p;
+    p.set_city("City " + std::to_string(i));
+    p.set_status(i % 2 ? v1::PLACEMENT_OPEN : v1::PLACEMENT_CLOSED);
+    out.push_back(as[who].emit({ops::write_placement(k, p, {v1::Placement::kCityFieldNumber,
+                                                            v1::Placement::kStatusFieldNumber})}));
+  }
+  return out;
+}
+
+// Batches are copied out before the clock starts: the node moves each batch
+// into apply(), so copying is no part of what is measured.
+std::vector<std::vector<VerifiedDelta>> batches_of(const std::vector<VerifiedDelta>& deltas, std::size_t batch) {
+  std::vector<std::vector<VerifiedDelta>> out;
+  for (std::size_t i = 0; i < deltas.size(); i += batch)
+    out.emplace_back(deltas.begin() + static_cast<long>(i),
+                     deltas.begin() + static_cast<long>(std::min(deltas.size(), i + batch)));
+  return out;
+}
+
+void time_apply(Store& store, const std::vector<VerifiedDelta>& deltas, const std::string& name,
+                const std::string& what) {
   std::size_t bytes = 0;
   for (const auto& d : deltas) bytes += d.signed_delta.ByteSizeLong();
+  auto batches = batches_of(deltas, 1000);
+  perf_ctl("enable");
   auto start = Clock::now();
-  apply_all(*store, deltas, 1000);
+  double cpu_start = cpu_seconds();
+  for (auto& b : batches) {
+    auto r = store.apply(std::move(b));
+    if (!r.ok() || !r->rejected.empty()) {
+      std::fprintf(stderr, "apply: %s\n", r.ok() ? r->rejected.front().reason.message().c_str()
+                                                 : r.error().message().c_str());
+      std::exit(1);
+    }
+  }
   double secs = seconds_since(start);
-  add("verified deltas applied/s (1000/apply)", static_cast<double>(n) / secs, "deltas/s",
-      std::to_string(bytes / n) + " B/delta, 1 placement each, durable");
+  double cpu = cpu_seconds() - cpu_start;
+  perf_ctl("disable");
+  auto n = static_cast<double>(std::max<std::size_t>(1, deltas.size()));
+  char cpu_note[64];
+  std::snprintf(cpu_note, sizeof cpu_note, ", %.1f us CPU/delta", cpu * 1e6 / n);
+  add(name, n / secs, "deltas/s",
+      std::to_string(bytes / std::max<std::size_t>(1, deltas.size())) + " B/delta, " + what + ", durable" + cpu_note);
+}
+
+void bench_apply(const fs::path& base, std::size_t n, const std::string& workload) {
+  Scratch dir(base);
+  auto store = open(dir.path / "store");
+  if (workload.empty() || workload == "placements")
+    time_apply(*store, make_deltas(n, 8, 1), "verified deltas applied/s (1000/apply)", "1 new placement each, 8 origins");
+  if (workload.empty() || workload == "mixed")
+    time_apply(*store, make_mixed(n), "  applied/s, catch-up mix (1000/apply)",
+               "new placements 1/4, mobilities 3/4, 1 origin");
+  if (workload.empty() || workload == "updates") {
+    std::vector<VerifiedDelta> setup;
+    auto updates = make_updates(n, setup);
+    apply_all(*store, setup, 1000);
+    time_apply(*store, updates, "  applied/s, updates of stored records", "1 field write each, 8 origins");
+  }
 }
 
 void bench_author(const fs::path& base, std::size_t n, int writers) {
@@ -343,7 +483,7 @@ int main(int argc, char** argv) {
   std::size_t n_raw = 200'000, n_verify = 20'000, n_apply = 50'000, n_author = 2'000, n_placements = 100'000,
               n_queries = 2'000, n_rss = 100'000;
   fs::path base = fs::temp_directory_path();
-  std::string only;
+  std::string only, workload;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto next = [&]() -> std::string { return i + 1 < argc ? argv[++i] : ""; };
@@ -360,10 +500,17 @@ int main(int argc, char** argv) {
       n_rss = std::stoull(next());
     } else if (a == "--dir") {
       base = next();
+    } else if (a == "--perf-ctl") {
+      std::string v = next();
+      auto comma = v.find(',');
+      perf_ctl_fifo = v.substr(0, comma);
+      perf_ack_fifo = comma == std::string::npos ? "" : v.substr(comma + 1);
+    } else if (a == "--workload") {
+      workload = next();
     } else if (a == "--only") {
       only = next();
     } else {
-      std::fprintf(stderr, "usage: %s [--quick] [--apply N] [--author N] [--placements N] [--rss-deltas N] [--dir DIR] [--only SECTION]\n",
+      std::fprintf(stderr, "usage: %s [--quick] [--apply N] [--author N] [--placements N] [--rss-deltas N] [--dir DIR] [--only SECTION] [--workload placements|mixed|updates] [--perf-ctl CTL,ACK]\n",
                    argv[0]);
       return 2;
     }
@@ -375,7 +522,7 @@ int main(int argc, char** argv) {
     bench_raw_puts(base, n_raw, true);
   }
   if (want("verify")) bench_verify(n_verify);
-  if (want("apply")) bench_apply(base, n_apply);
+  if (want("apply")) bench_apply(base, n_apply, workload);
   if (want("author"))
     for (int w : {1, 4, 16}) bench_author(base, n_author, w);
   if (want("query")) bench_queries(base, n_placements, n_queries);

@@ -54,7 +54,7 @@ void touch_stored_range(Writer& w, GroupState& g, const NodeId& origin, Seq from
     v1::DeltaBody body;
     if (!body.ParseFromString(sd.body())) corrupt("unreadable delta body of " + short_id(origin));
     for (const auto& op : body.ops())
-      if (auto target = op_target(op); target.ok()) g.touched.insert(*target);
+      if (auto target = op_target(op); target.ok()) g.touched[*target];
   }
 }
 
@@ -68,9 +68,9 @@ void freeze(Writer& w, GroupState& g, const NodeId& origin, Seq seq) {
   }
   g.frozen[origin] = seq;
   g.frozen_changed = true;
-  HeadInfo h = read_head(w.txn(), w.db, origin).value_or(HeadInfo{});
+  HeadInfo h = group_head(w, g, origin).value_or(HeadInfo{});
   h.frozen_at = seq;
-  w.put(w.db.heads, origin.raw(), codec::encode_head(h));
+  set_group_head(g, origin, h);
   touch_stored_range(w, g, origin, seq, until);
 }
 
@@ -87,13 +87,13 @@ void keep_equivocation(Writer& w, GroupState& g, const NodeId& origin, Seq seq,
 }
 
 // Every dependency must already be stored, with the id named.
-std::optional<Error> check_deps(const Writer& w, const VerifiedDelta& d) {
+std::optional<Error> check_deps(const Writer& w, GroupState& g, const VerifiedDelta& d) {
   for (const auto& dep : d.body.deps()) {
     auto origin = NodeId::from_raw(dep.origin());
     auto id = DeltaId::from_raw(dep.id());
     if (!origin || !id || dep.seq() == 0)
       return Error(Errc::malformed_body, label(d) + " names a malformed dependency");
-    auto h = read_head(w.txn(), w.db, *origin);
+    auto h = group_head(w, g, *origin);
     if (!h || h->seq.value < dep.seq())
       return Error(Errc::sequence_gap, label(d) + " depends on delta " + std::to_string(dep.seq()) + " of " +
                                            short_id(*origin) + ", which is not stored yet");
@@ -105,7 +105,7 @@ std::optional<Error> check_deps(const Writer& w, const VerifiedDelta& d) {
 }
 
 // Why `d` cannot extend its origin's stored chain, if it cannot.
-std::optional<Error> check_link(const Writer& w, const GroupState& g, const VerifiedDelta& d,
+std::optional<Error> check_link(const Writer& w, GroupState& g, const VerifiedDelta& d,
                                 const std::optional<HeadInfo>& head) {
   if (auto f = g.frozen.find(d.origin); f != g.frozen.end() && d.seq >= f->second)
     return Error(Errc::equivocation, label(d) + ": its origin equivocated at seq " +
@@ -116,7 +116,7 @@ std::optional<Error> check_link(const Writer& w, const GroupState& g, const Veri
   DeltaId expected = head ? head->id : DeltaId{};
   if (d.prev != expected)
     return Error(Errc::broken_chain, label(d) + " does not link to the stored head");
-  return check_deps(w, d);
+  return check_deps(w, g, d);
 }
 
 }  // namespace
@@ -129,11 +129,27 @@ std::optional<HeadInfo> read_head(const lmdb::Txn& txn, const Dbs& db, const Nod
   return h;
 }
 
-void store_delta(Writer& w, GroupState& g, const VerifiedDelta& d) {
+std::optional<HeadInfo> group_head(const Writer& w, GroupState& g, const NodeId& origin) {
+  auto it = g.heads.find(origin);
+  if (it == g.heads.end()) it = g.heads.emplace(origin, read_head(w.txn(), w.db, origin)).first;
+  return it->second;
+}
+
+void set_group_head(GroupState& g, const NodeId& origin, const HeadInfo& h) {
+  g.heads[origin] = h;
+  g.heads_changed.insert(origin);
+}
+
+void flush_heads(Writer& w, GroupState& g) {
+  for (const NodeId& origin : g.heads_changed) w.put(w.db.heads, origin.raw(), codec::encode_head(*g.heads.at(origin)));
+  g.heads_changed.clear();
+}
+
+void store_delta(Writer& w, GroupState& g, VerifiedDelta& d, bool owned) {
   w.append(w.db.log, codec::log_key(d.origin, d.seq), d.signed_delta.SerializeAsString());
   HeadInfo h{d.seq, d.id, d.hlc, {}};
   if (auto f = g.frozen.find(d.origin); f != g.frozen.end()) h.frozen_at = f->second;
-  w.put(w.db.heads, d.origin.raw(), codec::encode_head(h));
+  set_group_head(g, d.origin, h);
   for (int i = 0; i < d.body.ops_size(); ++i) {
     const auto& op = d.body.ops(i);
     auto index = static_cast<std::uint32_t>(i);
@@ -153,22 +169,22 @@ void store_delta(Writer& w, GroupState& g, const VerifiedDelta& d) {
       continue;
     }
     w.put(w.db.ops, codec::op_key(*target, d.hlc, d.origin, d.seq, index), codec::op_value(d.id, op));
-    g.touched.insert(*target);
+    g.touched[*target].push_back(PendingOp{&d, index});
   }
   if (d.hlc > g.observed) g.observed = d.hlc;
-  g.stored.push_back(&d);
+  g.stored.push_back({&d, owned});
 }
 
 void apply_batch(Writer& w, GroupState& g, const std::optional<FederationId>& federation,
                  std::vector<VerifiedDelta>& batch, ApplyOutcome& out) {
   std::map<NodeId, Seq> blocked;  // origin -> the seq that was rejected
-  for (const VerifiedDelta& d : batch) {
+  for (VerifiedDelta& d : batch) {
     DeltaPosition pos{d.origin, d.seq, d.id};
     if (federation && d.body.federation() != federation->raw()) {
       out.rejected.push_back({pos, Error(Errc::wrong_federation, label(d) + " belongs to another federation")});
       continue;
     }
-    auto head = read_head(w.txn(), w.db, d.origin);
+    auto head = group_head(w, g, d.origin);
     if (head && d.seq <= head->seq) {
       auto bytes = w.get(w.db.log, codec::log_key(d.origin, d.seq));
       if (!bytes) corrupt("log of " + short_id(d.origin) + " has a gap below its head");
@@ -193,7 +209,7 @@ void apply_batch(Writer& w, GroupState& g, const std::optional<FederationId>& fe
       blocked.emplace(d.origin, d.seq);
       continue;
     }
-    store_delta(w, g, d);
+    store_delta(w, g, d, true);
     out.applied.push_back(pos);
   }
 }

@@ -2,6 +2,9 @@
 // entries, placement availability, record counts and the incremental digest.
 #include <algorithm>
 #include <climits>
+#include <deque>
+#include <stdexcept>
+#include <tuple>
 
 #include "codec.h"
 #include "indexes.h"
@@ -48,23 +51,86 @@ void note_placements(GroupState& g, const RecordKey& key, const v1::RecordState*
     if (auto p = RecordKey::from_proto(v1::PLACEMENT, s->reservation().placement())) g.placements.insert(*p);
 }
 
-void refold(Writer& w, GroupState& g, Totals& t, const RecordKey& key) {
-  const std::string rk = key.encode();
-  std::vector<PositionedOp> ops;
-  {
-    auto c = w.cursor(w.db.ops);
-    for (bool ok = c.seek(rk); ok && c.key().starts_with(rk); ok = c.next()) {
-      auto op = codec::decode_op(c.key(), c.value());
-      if (!op) corrupt("unreadable operation of record " + key.text());
-      if (!is_frozen(g.frozen, op->origin, op->seq)) ops.push_back(std::move(*op));
-    }
+// The operations a refold folds, and the borrowing of this group's own from
+// their deltas' bodies: swapped in here, swapped back on every exit (a
+// failed transaction is retried with the same batches).
+class RecordOps {
+ public:
+  RecordOps() = default;
+  RecordOps(const RecordOps&) = delete;
+  RecordOps& operator=(const RecordOps&) = delete;
+  ~RecordOps() {
+    // The borrowed operations are the last homes_.size() ones.
+    std::size_t first = ops_.size() - homes_.size();
+    for (std::size_t i = 0; i < homes_.size(); ++i) homes_[i]->Swap(&ops_[first + i].op);
   }
+  void reserve(std::size_t n) { ops_.reserve(n); }
+  void add(PositionedOp op) {
+    if (!homes_.empty()) throw std::logic_error("RecordOps::add after borrow");
+    ops_.push_back(std::move(op));
+  }
+  // After every add(), so the borrowed operations stay the last ones.
+  void borrow(const PendingOp& p) {
+    const VerifiedDelta& d = *p.delta;
+    ops_.push_back(PositionedOp{d.origin, d.seq, d.hlc, p.index, d.id, {}});
+    homes_.push_back(&p.op());
+    ops_.back().op.Swap(homes_.back());
+  }
+  bool empty() const { return ops_.empty(); }
+  std::vector<const PositionedOp*> refs() const {
+    std::vector<const PositionedOp*> out;
+    out.reserve(ops_.size());
+    for (const auto& p : ops_) out.push_back(&p);
+    return out;
+  }
+
+ private:
+  std::vector<PositionedOp> ops_;
+  std::vector<v1::Operation*> homes_;
+};
+
+// Every counting operation of the record: those stored before this group
+// are parsed from `ops`, this group's (`pending`, whose entries the scan
+// skips) are borrowed.
+void collect_ops(Writer& w, const GroupState& g, const RecordKey& key, const std::string& rk,
+                 const std::vector<PendingOp>& pending, RecordOps& out) {
+  using Position = std::tuple<NodeId, Seq, std::uint32_t>;
+  std::vector<Position> mine;
+  mine.reserve(pending.size());
+  for (const PendingOp& p : pending) mine.emplace_back(p.delta->origin, p.delta->seq, p.index);
+  std::sort(mine.begin(), mine.end());
+  out.reserve(pending.size() + 4);
+  std::size_t seen = 0;
+  auto c = w.cursor(w.db.ops);
+  for (bool ok = c.seek(rk); ok && c.key().starts_with(rk); ok = c.next()) {
+    std::string_view k = c.key();
+    if (k.size() != codec::kRecordKeySize + 52) corrupt("malformed operation key of record " + key.text());
+    Position at{*NodeId::from_raw(k.substr(codec::kRecordKeySize + 8, 32)),
+                Seq{codec::get_u64(k, codec::kRecordKeySize + 40)}, codec::get_u32(k, codec::kRecordKeySize + 48)};
+    if (seen < mine.size() && std::binary_search(mine.begin(), mine.end(), at)) {
+      ++seen;
+      continue;
+    }
+    if (is_frozen(g.frozen, std::get<0>(at), std::get<1>(at))) continue;
+    auto op = codec::decode_op(k, c.value());
+    if (!op) corrupt("unreadable operation of record " + key.text());
+    out.add(std::move(*op));
+  }
+  if (seen != pending.size()) corrupt("operations of record " + key.text() + " missing from ops");
+  for (const PendingOp& p : pending)
+    if (!is_frozen(g.frozen, p.delta->origin, p.delta->seq)) out.borrow(p);
+}
+
+void refold(Writer& w, GroupState& g, Totals& t, const RecordKey& key, const std::vector<PendingOp>& pending) {
+  const std::string rk = key.encode();
+  RecordOps ops;
+  collect_ops(w, g, key, rk, pending, ops);
   std::optional<std::string> old_bytes;
   if (auto v = w.get(w.db.records, rk)) old_bytes.emplace(*v);
   std::optional<v1::RecordState> state;
   std::string new_bytes;
   if (!ops.empty()) {
-    state = fold_record(key, std::move(ops));
+    state = fold_record(key, ops.refs());
     new_bytes = serialize_state(*state);
   }
   if (old_bytes ? (state && *old_bytes == new_bytes) : !state) return;
@@ -87,27 +153,36 @@ void refold(Writer& w, GroupState& g, Totals& t, const RecordKey& key) {
   if (state)
     for (const auto& commitment : state->erased())
       if (auto b = w.get(w.db.blobs, commitment); !b || !b->empty()) w.put(w.db.blobs, commitment, kEmpty);
+  if (state && (key.type == v1::PLACEMENT || key.type == v1::RESERVATION)) g.refolded[key] = std::move(*state);
 }
 
-void refresh_availability(Writer& w, const RecordKey& placement) {
+void refresh_availability(Writer& w, const GroupState& g, const RecordKey& placement) {
   const std::string pk = placement.encode();
-  auto pv = w.get(w.db.records, pk);
-  if (!pv) {
+  std::deque<v1::RecordState> parsed;  // states read back from `records`
+  auto state_of = [&](const RecordKey& key, std::string_view rk) -> const v1::RecordState* {
+    if (auto it = g.refolded.find(key); it != g.refolded.end()) return &it->second;
+    auto v = w.get(w.db.records, rk);
+    if (!v) return nullptr;
+    return &parsed.emplace_back(parse_state(*v));
+  };
+  const v1::RecordState* ps = state_of(placement, pk);
+  if (!ps) {
     w.del(w.db.availability, pk);
     w.del(w.db.placement_available, pk);
     return;
   }
-  v1::RecordState ps = parse_state(*pv);
-  std::vector<v1::RecordState> reservations;
+  std::vector<const v1::RecordState*> reservations;
   {
     auto c = w.cursor(w.db.reservation_placement);
     for (bool ok = c.seek(pk); ok && c.key().starts_with(pk); ok = c.next()) {
-      auto rv = w.get(w.db.records, c.key().substr(codec::kRecordKeySize));
-      if (!rv) corrupt("reservation index names a missing record");
-      reservations.push_back(parse_state(*rv));
+      std::string_view rk = c.key().substr(codec::kRecordKeySize);
+      auto key = RecordKey::decode(rk);
+      const v1::RecordState* rs = key ? state_of(*key, rk) : nullptr;
+      if (!rs) corrupt("reservation index names a missing record");
+      reservations.push_back(rs);
     }
   }
-  auto stored = encode_availability(ps, placement_availability(ps.placement(), reservations));
+  auto stored = encode_availability(*ps, placement_availability(ps->placement(), reservations));
   std::string bytes = stored.SerializeAsString();
   auto old = w.get(w.db.availability, pk);
   if (!old || *old != bytes) w.put(w.db.availability, pk, bytes);
@@ -135,8 +210,8 @@ std::string meta::count_key(v1::RecordType type) {
 void refold_touched(Writer& w, GroupState& g) {
   Totals t;
   t.digest = StateDigest::from(read_digest(w.txn(), w.db));
-  for (const auto& key : g.touched) refold(w, g, t, key);
-  for (const auto& p : g.placements) refresh_availability(w, p);
+  for (const auto& [key, pending] : g.touched) refold(w, g, t, key, pending);
+  for (const auto& p : g.placements) refresh_availability(w, g, p);
   w.put(w.db.meta, meta::kDigest, t.digest.value().raw());
   for (const auto& [type, delta] : t.counts) {
     if (delta == 0) continue;
@@ -147,6 +222,7 @@ void refold_touched(Writer& w, GroupState& g) {
   }
   g.touched.clear();
   g.placements.clear();
+  g.refolded.clear();
 }
 
 std::map<NodeId, Seq> decode_frozen(std::string_view v) {

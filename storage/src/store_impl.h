@@ -81,18 +81,39 @@ struct Job {
   std::size_t size() const { return batch ? batch->size() : 1; }
 };
 
+// An operation stored by this group, still inside the body of its delta
+// (the group owns its batches until they are committed): the refold borrows
+// it from there instead of parsing it back from `ops`.
+struct PendingOp {
+  VerifiedDelta* delta;
+  std::uint32_t index;
+  v1::Operation& op() const { return *delta->body.mutable_ops(static_cast<int>(index)); }
+};
+
 // What one group transaction accumulates before it refolds and commits.
 struct GroupState {
   std::map<NodeId, Seq> frozen;             // meta "frozen", loaded at the start
   bool frozen_changed = false;
-  std::set<RecordKey> touched;              // records to refold
+  // Records to refold, each with the operations this group stored for it.
+  std::map<RecordKey, std::vector<PendingOp>> touched;
   std::set<RecordKey> placements;           // placements whose availability to recompute
+  // States the refold wrote, of the types availability reads (placements,
+  // reservations), so it need not parse them back.
+  std::map<RecordKey, v1::RecordState> refolded;
+  // Heads read through this cache and written once per origin at the end.
+  std::map<NodeId, std::optional<HeadInfo>> heads;
+  std::set<NodeId> heads_changed;
   std::optional<Hlc> clock;                 // loaded lazily from meta
   Hlc observed{};                           // newest stored HLC
   bool observed_loaded = false;
-  std::vector<const VerifiedDelta*> stored; // for the on_committed hook
+  // For the on_committed hook; `owned` deltas (applied batches) may be moved
+  // out once committed, authored ones go back to their caller.
+  struct Stored {
+    VerifiedDelta* delta;
+    bool owned;
+  };
+  std::vector<Stored> stored;
 };
-
 struct Store::Impl {
   std::filesystem::path dir;
   StoreOptions options;
@@ -148,8 +169,14 @@ struct Store::Impl {
 // The write path (apply.cc).
 void apply_batch(Writer& w, GroupState& g, const std::optional<FederationId>& federation,
                  std::vector<VerifiedDelta>& batch, ApplyOutcome& out);
-void store_delta(Writer& w, GroupState& g, const VerifiedDelta& d);
+// `owned`: the group may move `d` into the hook's list after the commit.
+void store_delta(Writer& w, GroupState& g, VerifiedDelta& d, bool owned);
 std::optional<HeadInfo> read_head(const lmdb::Txn& txn, const Dbs& db, const NodeId& origin);
+// The head as this group left it (read through g.heads).
+std::optional<HeadInfo> group_head(const Writer& w, GroupState& g, const NodeId& origin);
+void set_group_head(GroupState& g, const NodeId& origin, const HeadInfo& h);
+// Writes the heads the group changed.
+void flush_heads(Writer& w, GroupState& g);
 Status record_equivocation(Writer& w, GroupState& g, const VerifiedDelta& a, const VerifiedDelta& b);
 // Refolds touched records, their indexes, availability and the digest (records.cc).
 void refold_touched(Writer& w, GroupState& g);

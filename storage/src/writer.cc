@@ -176,13 +176,18 @@ std::vector<VerifiedDelta> Store::Impl::run_group(std::vector<Job*>& group, bool
       Hlc observed_before = g.observed;
       for (Job* j : group) run_job(w, g, *j);
       if (!g.touched.empty()) refold_touched(w, g);
+      flush_heads(w, g);
       if (g.observed != observed_before) w.put(db.meta, meta::kObserved, codec::u64_bytes(g.observed.value));
       if (g.clock) w.put(db.meta, meta::kClock, codec::u64_bytes(g.clock->value));
       if (g.frozen_changed) w.put(db.meta, meta::kFrozen, encode_frozen(g.frozen));
       txn.commit();
+      // Applied batches are the group's to give away once committed (the
+      // callers get positions back, not deltas); authored ones are copied.
       std::vector<VerifiedDelta> copies;
-      if (want_copies)
-        for (const VerifiedDelta* d : g.stored) copies.push_back(*d);
+      if (want_copies) {
+        copies.reserve(g.stored.size());
+        for (const auto& s : g.stored) copies.push_back(s.owned ? std::move(*s.delta) : *s.delta);
+      }
       return copies;
     } catch (const lmdb::Failure& f) {
       if (f.rc == MDB_MAP_RESIZED && attempt == 0) {
@@ -252,7 +257,7 @@ void Store::Impl::author_one(Writer& w, GroupState& g, Job& job) {
     job.error = Error(Errc::limit_exceeded, "a delta holds at most 65535 operations");
     return;
   }
-  auto head = read_head(w.txn(), db, origin).value_or(HeadInfo{});
+  auto head = group_head(w, g, origin).value_or(HeadInfo{});
   Seq seq = head.seq.next();
   // Never reuse an HLC: start from the newest this node ever issued, and
   // follow received ones unless they are implausibly far ahead.
@@ -271,7 +276,7 @@ void Store::Impl::author_one(Writer& w, GroupState& g, Job& job) {
                                                 " bytes; split the change into smaller ones");
     return;
   }
-  store_delta(w, g, *job.authored);
+  store_delta(w, g, *job.authored, false);
 }
 
 }  // namespace conect::storage

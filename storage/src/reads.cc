@@ -220,15 +220,23 @@ Status Store::remove_peer(const std::string& address) {
 // ------------------------------------------------------------ blobs
 
 Status Store::put_blob(const Hash256& commitment, const std::string& bytes) {
-  if (bytes.empty()) return Error(Errc::invalid_argument, "a blob cannot be empty");
-  bool erased = false;
+  return put_blobs({{commitment, bytes}});
+}
+
+Status Store::put_blobs(const std::vector<std::pair<Hash256, std::string>>& blobs) {
+  for (const auto& [commitment, bytes] : blobs)
+    if (bytes.empty()) return Error(Errc::invalid_argument, "a blob cannot be empty");
+  std::optional<Hash256> erased;
   Status s = impl_->write([&](lmdb::WriteTxn& txn) {
-    auto old = txn.get(impl_->db.blobs, commitment.raw());
-    erased = old && old->empty();
-    if (!erased) txn.put(impl_->db.blobs, commitment.raw(), bytes);
+    for (const auto& [commitment, bytes] : blobs)
+      if (auto old = txn.get(impl_->db.blobs, commitment.raw()); old && old->empty()) {
+        erased = commitment;
+        return;  // all or none
+      }
+    for (const auto& [commitment, bytes] : blobs) txn.put(impl_->db.blobs, commitment.raw(), bytes);
   });
   if (s.ok() && erased)
-    return Error(Errc::not_authorised, "the blob " + commitment.hex().substr(0, 16) + " was erased by its owner");
+    return Error(Errc::not_authorised, "the blob " + erased->hex().substr(0, 16) + " was erased by its owner");
   return s;
 }
 

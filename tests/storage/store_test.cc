@@ -329,6 +329,16 @@ TEST(StoreCrud, MembersPeersBlobs) {
   Status again = s->put_blob(c, "sealed");
   ASSERT_FALSE(again.ok());
   EXPECT_TRUE(again.error().is(Errc::not_authorised));
+
+  // A batch is all or none: one erased commitment in it stores nothing.
+  Hash256 d = blake2b256("salt|other"), e = blake2b256("salt|third");
+  EXPECT_TRUE(s->put_blobs({{d, "d"}, {c, "c"}, {e, "e"}}).error().is(Errc::not_authorised));
+  EXPECT_FALSE(*s->blob(d));
+  EXPECT_FALSE(*s->blob(e));
+  EXPECT_TRUE(s->put_blobs({{d, "d"}, {e, ""}}).error().is(Errc::invalid_argument));
+  ASSERT_TRUE(s->put_blobs({{d, "d"}, {e, "e"}}).ok());
+  EXPECT_EQ(**s->blob(d), "d");
+  EXPECT_EQ(**s->blob(e), "e");
 }
 
 TEST(StoreBackup, RestoreGivesTheSameStateAndFencesAuthoring) {

@@ -232,13 +232,9 @@ PersonalBlob seal_personal(const json& content) {
 }
 
 Status store_personal_blobs(HandlerEnv& env, const std::vector<const PersonalBlob*>& blobs) {
-  for (std::size_t i = 0; i < blobs.size(); ++i) {
-    if (auto st = env.ctx.store->put_blob(blobs[i]->commitment, blobs[i]->bytes); !st) {
-      drop_personal_blobs(env, {blobs.begin(), blobs.begin() + static_cast<std::ptrdiff_t>(i)});
-      return st;
-    }
-  }
-  return {};
+  std::vector<std::pair<Hash256, std::string>> batch;
+  for (const auto* b : blobs) batch.emplace_back(b->commitment, b->bytes);
+  return batch.empty() ? Status{} : env.ctx.store->put_blobs(batch);
 }
 
 void drop_personal_blobs(HandlerEnv& env, const std::vector<const PersonalBlob*>& blobs) {

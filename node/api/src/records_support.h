@@ -87,7 +87,7 @@ struct PreparedCreate {
 // Checks one create's JSON body as POST /api/v1/<kind> takes it.
 using CreatePreparer = Result<PreparedCreate> (*)(HandlerEnv& env, const nlohmann::json& body);
 
-// Stores the prepared blobs; on failure removes those already stored.
+// Stores the prepared blobs in one transaction, all or none.
 Status store_personal_blobs(HandlerEnv& env, const std::vector<const PersonalBlob*>& blobs);
 void drop_personal_blobs(HandlerEnv& env, const std::vector<const PersonalBlob*>& blobs);
 

@@ -246,6 +246,8 @@ class Store {
   // operation that the merge accepted) leaves a tombstone: the blob is gone
   // and put_blob refuses it from then on (not_authorised).
   Status put_blob(const Hash256& commitment, const std::string& bytes);
+  // Several blobs in one transaction (one fsync): all or none.
+  Status put_blobs(const std::vector<std::pair<Hash256, std::string>>& blobs);
   Result<std::optional<std::string>> blob(const Hash256& commitment) const;
   Status erase_blob(const Hash256& commitment);
 

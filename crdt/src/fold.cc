@@ -286,6 +286,8 @@ class Folder {
   explicit Folder(const RecordKey& key);
   bool append(std::span<const PositionedOp* const> ops);
   v1::RecordState state() const;
+  // The same as state(), for a folder that is done: moves instead of copying.
+  v1::RecordState take_state() &&;
 
  private:
   struct Output {
@@ -320,6 +322,7 @@ class Folder {
   void cancel(std::size_t i);
   void confirm(std::size_t i, const v1::MobilityConfirm& c);
   void erase(std::size_t i, const v1::Erase& e);
+  v1::RecordState finish(Output out) const;
   void settle_decisions(Output& out) const;
   void mirror_sets(Output& out) const;
 
@@ -414,8 +417,15 @@ bool Folder::append(std::span<const PositionedOp* const> in) {
   return true;
 }
 
-v1::RecordState Folder::state() const {
-  Output out{st_, rejected_, updated_};
+v1::RecordState Folder::state() const { return finish(Output{st_, rejected_, updated_}); }
+
+v1::RecordState Folder::take_state() && {
+  return finish(Output{std::move(st_), std::move(rejected_), updated_});
+}
+
+// The passes over the whole set, on `out` (which starts as st_, rejected_
+// and updated_, copied or taken).
+v1::RecordState Folder::finish(Output out) const {
   if (key_.type == v1::RESERVATION) settle_decisions(out);
   mirror_sets(out);
   std::sort(out.rejected.begin(), out.rejected.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
@@ -699,7 +709,7 @@ void Folder::erase(std::size_t i, const v1::Erase& e) {
 
 void Folder::settle_decisions(Output& out) const {
   v1::Reservation* r = out.st.mutable_reservation();
-  if (!st_.created()) {  // decisions are held until the request is known
+  if (!out.st.created()) {  // decisions are held until the request is known
     r->set_decision(cancelled_ ? v1::RESERVATION_CANCELLED : v1::RESERVATION_DECISION_UNSPECIFIED);
     return;
   }
@@ -769,7 +779,7 @@ void Folder::mirror_sets(Output& out) const {
 v1::RecordState fold_record(const RecordKey& key, std::span<const PositionedOp* const> ops) {
   detail::Folder folder(key);
   folder.append(ops);  // never refuses: nothing was folded before
-  return folder.state();
+  return std::move(folder).take_state();
 }
 
 RecordFolder::RecordFolder(const RecordKey& key) : folder_(std::make_unique<detail::Folder>(key)) {}

@@ -183,7 +183,9 @@ std::string format_cell(const Column& c, const json& v) {
 Result<json> row_body(const Sheet& sheet, const std::map<std::string, std::string>& cells) {
   json body = json::object();
   json texts = json::array();
-  for (const auto& [name, value] : cells) {
+  for (const auto& cell : cells) {
+    const std::string& name = cell.first;
+    const std::string& value = cell.second;
     if (value.empty()) continue;
     if (!sheet.texts_prefix.empty() && name.rfind(sheet.texts_prefix, 0) == 0) {
       texts.push_back({{"lang", name.substr(sheet.texts_prefix.size())}, {"text", value}});

@@ -123,10 +123,18 @@ void collect_ops(Writer& w, const GroupState& g, const RecordKey& key, const std
 
 void refold(Writer& w, GroupState& g, Totals& t, const RecordKey& key, const std::vector<PendingOp>& pending) {
   const std::string rk = key.encode();
-  RecordOps ops;
-  collect_ops(w, g, key, rk, pending, ops);
   std::optional<std::string> old_bytes;
   if (auto v = w.get(w.db.records, rk)) old_bytes.emplace(*v);
+  RecordOps ops;
+  if (old_bytes) {
+    collect_ops(w, g, key, rk, pending, ops);
+  } else {
+    // A record without a state has no counting operation stored before this
+    // group (any would have folded into one; frozen ones never count again):
+    // a new record is folded from the group's own operations, unread.
+    for (const PendingOp& p : pending)
+      if (!is_frozen(g.frozen, p.delta->origin, p.delta->seq)) ops.borrow(p);
+  }
   std::optional<v1::RecordState> state;
   std::string new_bytes;
   if (!ops.empty()) {

@@ -33,7 +33,8 @@ TEST_F(ImportsTest, PlacementsImportAsOneDeltaWithMintedIds) {
   ASSERT_EQ(r.status, 201) << r.body;
   EXPECT_EQ(r.json()["imported"], 2);
   EXPECT_EQ(own_head(), head + 1);  // one delta for the whole sheet
-  for (const auto& id : r.json()["ids"]) {
+  json ids = r.json()["ids"];
+  for (const auto& id : ids) {
     auto p = c.get("/api/v1/placements/" + id.get<std::string>());
     ASSERT_EQ(p.status, 200) << p.body;
     EXPECT_EQ(p.json()["trade"], "welding");

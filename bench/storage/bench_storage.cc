@@ -109,7 +109,8 @@ std::unique_ptr<Store> open(const fs::path& dir, bool no_sync = false) {
   return std::move(*s);
 }
 
-const char* const kTrades[] = {"carpentry", "welding", "cooking", "electrician", "nursing", "plumbing", "hvac", "masonry"};
+const char* const kTrades[] = {"carpentry", "welding",  "cooking", "electrician",
+                               "nursing",   "plumbing", "hvac",    "masonry"};
 const char* const kCountries[] = {"FI", "SE", "NO", "RU"};
 const char* const kLangs[] = {"en", "fi", "sv", "nb", "ru"};
 
@@ -147,8 +148,9 @@ std::vector<VerifiedDelta> make_deltas(std::size_t count, int authors, int per_d
     std::vector<v1::Operation> ops;
     RecordKey host = RecordKey::mint(v1::ORGANISATION, a.id(), Seq{1}, 0);
     for (int k = 0; k < per_delta; ++k) {
-      auto made = ops::create_placement(a.next_key(v1::PLACEMENT, static_cast<std::uint32_t>(ops.size())),
-                                        placement(i * static_cast<std::size_t>(per_delta) + static_cast<std::size_t>(k), host));
+      auto made =
+          ops::create_placement(a.next_key(v1::PLACEMENT, static_cast<std::uint32_t>(ops.size())),
+                                placement(i * static_cast<std::size_t>(per_delta) + static_cast<std::size_t>(k), host));
       for (auto& op : made) ops.push_back(std::move(op));
     }
     out.push_back(a.emit(std::move(ops)));
@@ -274,8 +276,8 @@ std::vector<VerifiedDelta> make_updates(std::size_t count, std::vector<VerifiedD
     v1::Placement p;
     p.set_city("City " + std::to_string(i));
     p.set_status(i % 2 ? v1::PLACEMENT_OPEN : v1::PLACEMENT_CLOSED);
-    out.push_back(as[who].emit({ops::write_placement(k, p, {v1::Placement::kCityFieldNumber,
-                                                            v1::Placement::kStatusFieldNumber})}));
+    out.push_back(as[who].emit(
+        {ops::write_placement(k, p, {v1::Placement::kCityFieldNumber, v1::Placement::kStatusFieldNumber})}));
   }
   return out;
 }
@@ -301,8 +303,8 @@ void time_apply(Store& store, const std::vector<VerifiedDelta>& deltas, const st
   for (auto& b : batches) {
     auto r = store.apply(std::move(b));
     if (!r.ok() || !r->rejected.empty()) {
-      std::fprintf(stderr, "apply: %s\n", r.ok() ? r->rejected.front().reason.message().c_str()
-                                                 : r.error().message().c_str());
+      std::fprintf(stderr, "apply: %s\n",
+                   r.ok() ? r->rejected.front().reason.message().c_str() : r.error().message().c_str());
       std::exit(1);
     }
   }
@@ -320,7 +322,8 @@ void bench_apply(const fs::path& base, std::size_t n, const std::string& workloa
   Scratch dir(base);
   auto store = open(dir.path / "store");
   if (workload.empty() || workload == "placements")
-    time_apply(*store, make_deltas(n, 8, 1), "verified deltas applied/s (1000/apply)", "1 new placement each, 8 origins");
+    time_apply(*store, make_deltas(n, 8, 1), "verified deltas applied/s (1000/apply)",
+               "1 new placement each, 8 origins");
   if (workload.empty() || workload == "mixed")
     time_apply(*store, make_mixed(n), "  applied/s, catch-up mix (1000/apply)",
                "new placements 1/4, mobilities 3/4, 1 origin");
@@ -381,11 +384,25 @@ void bench_queries(const fs::path& base, std::size_t placements, std::size_t que
   for (std::size_t q = 0; q < queries; ++q) {
     PlacementFilter f;
     switch (q % 5) {
-      case 0: f.trade = kTrades[rng() % 8]; break;
-      case 1: f.trade = kTrades[rng() % 8]; f.country = kCountries[rng() % 4]; break;
-      case 2: f.available = true; f.language = kLangs[rng() % 5]; break;
-      case 3: f.from = 19500 + static_cast<int>(rng() % 300); f.to = *f.from + 14; break;
-      default: f.country = kCountries[rng() % 4]; f.available = true; break;
+      case 0:
+        f.trade = kTrades[rng() % 8];
+        break;
+      case 1:
+        f.trade = kTrades[rng() % 8];
+        f.country = kCountries[rng() % 4];
+        break;
+      case 2:
+        f.available = true;
+        f.language = kLangs[rng() % 5];
+        break;
+      case 3:
+        f.from = 19500 + static_cast<int>(rng() % 300);
+        f.to = *f.from + 14;
+        break;
+      default:
+        f.country = kCountries[rng() % 4];
+        f.available = true;
+        break;
     }
     f.limit = 50;
     auto t0 = Clock::now();
@@ -489,7 +506,8 @@ int main(int argc, char** argv) {
     auto next = [&]() -> std::string { return i + 1 < argc ? argv[++i] : ""; };
     if (a == "--rss-child") return rss_child(next());
     if (a == "--quick") {
-      n_raw = 5'000, n_verify = 500, n_apply = 1'000, n_author = 64, n_placements = 2'000, n_queries = 100, n_rss = 2'000;
+      n_raw = 5'000, n_verify = 500, n_apply = 1'000, n_author = 64, n_placements = 2'000, n_queries = 100,
+      n_rss = 2'000;
     } else if (a == "--apply") {
       n_apply = std::stoull(next());
     } else if (a == "--author") {
@@ -510,7 +528,9 @@ int main(int argc, char** argv) {
     } else if (a == "--only") {
       only = next();
     } else {
-      std::fprintf(stderr, "usage: %s [--quick] [--apply N] [--author N] [--placements N] [--rss-deltas N] [--dir DIR] [--only SECTION] [--workload placements|mixed|updates] [--perf-ctl CTL,ACK]\n",
+      std::fprintf(stderr,
+                   "usage: %s [--quick] [--apply N] [--author N] [--placements N] [--rss-deltas N] [--dir DIR] [--only "
+                   "SECTION] [--workload placements|mixed|updates] [--perf-ctl CTL,ACK]\n",
                    argv[0]);
       return 2;
     }

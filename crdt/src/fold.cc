@@ -419,9 +419,7 @@ bool Folder::append(std::span<const PositionedOp* const> in) {
 
 v1::RecordState Folder::state() const { return finish(Output{st_, rejected_, updated_}); }
 
-v1::RecordState Folder::take_state() && {
-  return finish(Output{std::move(st_), std::move(rejected_), updated_});
-}
+v1::RecordState Folder::take_state() && { return finish(Output{std::move(st_), std::move(rejected_), updated_}); }
 
 // The passes over the whole set, on `out` (which starts as st_, rejected_
 // and updated_, copied or taken).

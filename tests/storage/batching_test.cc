@@ -114,7 +114,8 @@ struct Hooked {
         ++deltas;
         v1::DeltaBody signed_body;
         if (signed_body.ParseFromString(d.signed_delta.body()) &&
-            signed_body.SerializeAsString() == d.body.SerializeAsString() && d.body.ops_size() == signed_body.ops_size())
+            signed_body.SerializeAsString() == d.body.SerializeAsString() &&
+            d.body.ops_size() == signed_body.ops_size())
           ++bodies_intact;
       }
     });

@@ -140,6 +140,7 @@ v1::Placement placement(std::uint64_t i, const RecordKey& host) {
 // `per_delta` placements.
 std::vector<VerifiedDelta> make_deltas(std::size_t count, int authors, int per_delta) {
   std::vector<testkit::Author> as;
+  as.reserve(static_cast<std::size_t>(authors));
   for (int a = 0; a < authors; ++a) as.emplace_back(static_cast<std::uint32_t>(500 + a));
   std::vector<VerifiedDelta> out;
   out.reserve(count);
@@ -257,6 +258,7 @@ std::vector<VerifiedDelta> make_mixed(std::size_t count) {
 // created earlier (by `setup`): every record is refolded from stored operations.
 std::vector<VerifiedDelta> make_updates(std::size_t count, std::vector<VerifiedDelta>& setup) {
   std::vector<testkit::Author> as;
+  as.reserve(8);
   for (int a = 0; a < 8; ++a) as.emplace_back(static_cast<std::uint32_t>(800 + a));
   std::vector<std::vector<RecordKey>> mine(as.size());
   std::size_t records = std::max<std::size_t>(8, count / 4);
@@ -342,6 +344,7 @@ void bench_author(const fs::path& base, std::size_t n, int writers) {
   (void)store->initialise(testkit::test_federation(), key.public_key());
   std::vector<std::vector<double>> lat(static_cast<std::size_t>(writers));
   std::vector<std::thread> threads;
+  threads.reserve(static_cast<std::size_t>(writers));
   std::size_t each = std::max<std::size_t>(1, n / static_cast<std::size_t>(writers));
   auto start = Clock::now();
   for (int w = 0; w < writers; ++w)

@@ -78,6 +78,7 @@ struct PeerManager::Impl : std::enable_shared_from_this<PeerManager::Impl> {
         view(store_),
         engine_timer(strand),
         roster_timer(strand),
+        trim_timer(strand),
         started(Clock::now()),
         bytes_sent(metrics_.counter("conect_peer_bytes_sent_total", "Frame bytes sent to peers (WebSocket payloads)")),
         bytes_received(metrics_.counter("conect_peer_bytes_received_total", "Frame bytes received from peers")),
@@ -99,6 +100,7 @@ struct PeerManager::Impl : std::enable_shared_from_this<PeerManager::Impl> {
   asio::thread_pool writer{1};
   asio::steady_timer engine_timer;
   asio::steady_timer roster_timer;
+  asio::steady_timer trim_timer;
   Clock::time_point started;
   api::Counter& bytes_sent;
   api::Counter& bytes_received;
@@ -114,6 +116,7 @@ struct PeerManager::Impl : std::enable_shared_from_this<PeerManager::Impl> {
   bool stopping = false;
   std::size_t applies_in_flight = 0;
   Clock::time_point last_trim{};
+  bool trim_pending = false;
   std::function<void()> on_stopped;
 
   mutable std::mutex status_mutex;  // guards peer_info and caught_up
@@ -165,6 +168,7 @@ struct PeerManager::Impl : std::enable_shared_from_this<PeerManager::Impl> {
       self->stopping = true;
       self->engine_timer.cancel();
       self->roster_timer.cancel();
+      self->trim_timer.cancel();
       for (auto& [url, d] : self->dialers) d.timer->cancel();
       for (auto& [id, s] : self->sessions) self->close_session(*s, "node shutting down");
       self->on_stopped = std::move(done);
@@ -587,9 +591,20 @@ struct PeerManager::Impl : std::enable_shared_from_this<PeerManager::Impl> {
   // Decoded deltas take several times their wire size; once a catch-up's
   // batches are applied glibc keeps their pages, so hand them back (at most
   // once a second) and an idle node's footprint reflects what it holds.
+  // A trim skipped by that limit is made up a second later, or the last
+  // batches of a fast catch-up would stay with the allocator.
   void trim_memory() {
     auto t = Clock::now();
-    if (t - last_trim < std::chrono::seconds(1)) return;
+    if (t - last_trim < std::chrono::seconds(1)) {
+      if (trim_pending) return;
+      trim_pending = true;
+      trim_timer.expires_at(last_trim + std::chrono::seconds(1));
+      trim_timer.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+        self->trim_pending = false;
+        if (!ec && !self->stopping && self->applies_in_flight == 0) self->trim_memory();
+      });
+      return;
+    }
     last_trim = t;
     malloc_trim(0);
   }

@@ -93,6 +93,11 @@ class WsLinkImpl final : public WsLink, public std::enable_shared_from_this<WsLi
  private:
   void configure_stream(bool server) {
     beast::get_lowest_layer(ws_).expires_never();
+    // Sync is request/response (summaries, credit, batches): Nagle's
+    // algorithm holding a small frame back for the peer's delayed ACK costs
+    // tens of milliseconds per round trip.
+    boost::system::error_code ignored;
+    beast::get_lowest_layer(ws_).socket().set_option(tcp::no_delay(true), ignored);
     websocket::stream_base::timeout t{};
     t.handshake_timeout = limits_.handshake_timeout;
     t.idle_timeout = limits_.idle_timeout;

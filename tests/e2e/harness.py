@@ -192,6 +192,18 @@ class Federation:
         self.nodes.append(n)
         return n
 
+    def linked_pair(self, first=("Lapin ammattiopisto", "FI"), second=("Luleå Yrkesgymnasium", "SE")):
+        """Two nodes that trust each other, running, the second dialling the
+        first; returned once the link is up."""
+        a, b = self.add(*first), self.add(*second)
+        a.trust(b)
+        b.trust(a)
+        a.start()
+        b.start()
+        b.dial(a)
+        wait_until("link", lambda: a.node_id in b.connected_peers())
+        return a, b
+
     def trust_all(self):
         for a in self.nodes:
             for b in self.nodes:

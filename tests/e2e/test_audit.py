@@ -27,13 +27,7 @@ class Audit(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.fed = Federation()
-        cls.a = cls.fed.add("Lapin ammattiopisto", "FI")
-        cls.b = cls.fed.add("Luleå Yrkesgymnasium", "SE")
-        cls.fed.trust_all()
-        cls.a.start()
-        cls.b.start()
-        cls.b.dial(cls.a)
-        wait_until("link", lambda: cls.a.node_id in cls.b.connected_peers())
+        cls.a, cls.b = cls.fed.linked_pair()
         cls.org_a = create_organisation(cls.a, "Lapin ammattiopisto", "FI")["id"]
         cls.org_b = create_organisation(cls.b, "Luleå Yrkesgymnasium", "SE")["id"]
         cls.fed.wait_converged()

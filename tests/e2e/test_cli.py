@@ -165,13 +165,7 @@ class DataCommands(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.fed = Federation()
-        cls.a = cls.fed.add("Lapin ammattiopisto", "FI")
-        cls.b = cls.fed.add("Luleå Yrkesgymnasium", "SE")
-        cls.fed.trust_all()
-        cls.a.start()
-        cls.b.start()
-        cls.b.dial(cls.a)
-        wait_until("link", lambda: cls.a.node_id in cls.b.connected_peers())
+        cls.a, cls.b = cls.fed.linked_pair()
 
     @classmethod
     def tearDownClass(cls):

@@ -29,6 +29,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   CLI::App app{"conect-node: a peer-to-peer federated sync node for mobility networks"};
+  app.set_version_flag("--version", "conect-node " CONECT_VERSION);
   app.require_subcommand(1);
   app.fallthrough();
   Global g;

@@ -49,6 +49,7 @@ class InitAndCards(unittest.TestCase):
         self.assertEqual(p.returncode, 2, "a missing required flag is a usage error")
         p = cli("frobnicate", check=False)
         self.assertEqual(p.returncode, 2)
+        self.assertRegex(cli("--version").stdout.strip(), r"^conect-node \d+\.\d+\.\d+$")
 
     def test_card_is_one_line_and_member_add_checks_it(self):
         a = self.fed.add("Kirkenes videregående skole", "NO")

@@ -18,7 +18,7 @@
 #include "conect/node/log.h"
 #include "conect/node/member_card.h"
 #include "conect/sync/engine.h"
-#include "store_view.h"
+#include "conect/node/store_view.h"
 
 namespace conect::node {
 

@@ -1,4 +1,4 @@
-#include "store_view.h"
+#include "conect/node/store_view.h"
 
 namespace conect::node {
 

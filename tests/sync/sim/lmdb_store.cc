@@ -1,7 +1,9 @@
 // SimStore over the real LMDB storage::Store (no_sync: a simulated crash
 // loses what was not committed, never what was).
 #include <algorithm>
+#include <optional>
 
+#include "conect/node/store_view.h"
 #include "conect/storage/store.h"
 #include "sim_store.h"
 
@@ -21,45 +23,21 @@ class LmdbStore final : public SimStore {
     auto s = storage::Store::open(dir_, o);
     if (!s.ok()) return s.error();
     store_ = std::move(s.value());
+    view_.emplace(*store_);
     return store_->initialise(federation_, self_);
   }
 
+  // Reads go through the node's own adapter.
   Result<std::vector<std::pair<NodeId, sync::OriginHead>>> version_vector() const override {
-    auto vv = store_->version_vector();
-    if (!vv.ok()) return vv.error();
-    std::vector<std::pair<NodeId, sync::OriginHead>> out;
-    for (const auto& [id, h] : *vv) out.emplace_back(id, convert(h));
-    return out;
+    return view_->version_vector();
   }
-  Result<sync::OriginHead> head(const NodeId& origin) const override {
-    auto h = store_->head(origin);
-    if (!h.ok()) return h.error();
-    return h->has_value() ? convert(**h) : sync::OriginHead{};
-  }
+  Result<sync::OriginHead> head(const NodeId& origin) const override { return view_->head(origin); }
   Result<std::vector<v1::SignedDelta>> deltas_from(const NodeId& origin, Seq from, std::size_t max_count,
                                                    std::size_t max_bytes) const override {
-    auto raw = store_->deltas_from(origin, from, max_count, max_bytes);
-    if (!raw.ok()) return raw.error();
-    std::vector<v1::SignedDelta> out(raw->size());
-    for (std::size_t i = 0; i < raw->size(); ++i)
-      if (!out[i].ParseFromString((*raw)[i])) return Error(Errc::storage_error, "stored delta does not parse");
-    return out;
+    return view_->deltas_from(origin, from, max_count, max_bytes);
   }
   Result<std::optional<v1::EquivocationEvidence>> evidence(const NodeId& origin) const override {
-    auto all = store_->evidence();
-    if (!all.ok()) return all.error();
-    std::optional<v1::EquivocationEvidence> best;
-    std::uint64_t best_seq = 0;
-    for (const auto& e : *all) {
-      if (!e.has_equivocation()) continue;
-      v1::DeltaBody body;
-      if (!body.ParseFromString(e.equivocation().first().body()) || body.origin() != origin.raw()) continue;
-      if (!best || body.seq() < best_seq) {
-        best = e.equivocation();
-        best_seq = body.seq();
-      }
-    }
-    return best;
+    return view_->evidence(origin);
   }
 
   Result<VerifiedDelta> author(const KeyPair& key, DeltaDraft draft, std::uint64_t now_ms) override {
@@ -94,23 +72,18 @@ class LmdbStore final : public SimStore {
     return a.ok() ? *a : std::vector<WindowAvailability>{};
   }
   Status reopen() override {
+    view_.reset();
     store_.reset();
     return open();
   }
   const char* kind() const override { return "lmdb"; }
 
  private:
-  static sync::OriginHead convert(const storage::HeadInfo& h) {
-    sync::OriginHead o;
-    o.seq = h.seq;
-    o.id = h.id;
-    o.frozen_at = h.frozen_at;
-    return o;
-  }
   FederationId federation_;
   NodeId self_;
   std::filesystem::path dir_;
   std::unique_ptr<storage::Store> store_;
+  std::optional<node::StoreSyncView> view_;
 };
 
 }  // namespace

@@ -1,7 +1,7 @@
 // conect_bench_api: acknowledged creates/s through the HTTP API with 1, 8 and
 // 32 keep-alive clients (each create is one durable commit shared by group
 // commit), next to Store::author with the same writer counts as the raw
-// limit, and list reads/s. Prints a table on stderr and JSON on stdout.
+// limit, and list reads/s. Prints a table and JSON on stdout (common/figures.h).
 //
 // Then filtered placement searches over --placements placements (100,000 by
 // default) through the API, next to the same queries asked of the store.
@@ -20,6 +20,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/figures.h"
 #include "conect/api/server.h"
 #include "conect/crdt/identity.h"
 #include "conect/crdt/ops.h"
@@ -33,17 +34,9 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-struct Figure {
-  std::string name;
-  double value;
-  std::string unit;
-};
-std::vector<Figure> figures;
+bench::Figures figures("api");
 
-void add(std::string name, double value, std::string unit) {
-  std::fprintf(stderr, "  %-44s %12.1f %s\n", name.c_str(), value, unit.c_str());
-  figures.push_back({std::move(name), value, std::move(unit)});
-}
+void add(std::string name, double value, std::string unit) { figures.add(std::move(name), value, std::move(unit)); }
 
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
@@ -289,10 +282,7 @@ int main(int argc, char** argv) {
   }
   store->reset();
   fs::remove_all(dir);
-  std::printf("{");
-  for (std::size_t i = 0; i < figures.size(); ++i)
-    std::printf("%s\"%s\": {\"value\": %.1f, \"unit\": \"%s\"}", i ? ", " : "", figures[i].name.c_str(),
-                figures[i].value, figures[i].unit.c_str());
-  std::printf("}\n");
+  figures.print_table();
+  figures.print_json();
   return 0;
 }

@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "common/figures.h"
 #include "conect/crdt/delta.h"
 #include "conect/crdt/replica.h"
 #include "conect/crdt/testkit/author.h"
@@ -31,17 +32,11 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-struct Figure {
-  std::string name, unit;
-  double value;
-  std::string note;
-};
-std::vector<Figure> figures;
+bench::Figures figures("crdt");
 double min_seconds = 1.0;
 
 void add(std::string name, double value, std::string unit, std::string note = "") {
-  figures.push_back({std::move(name), std::move(unit), value, std::move(note)});
-  std::fprintf(stderr, "  %-40s %14.1f %s\n", figures.back().name.c_str(), value, figures.back().unit.c_str());
+  figures.add(std::move(name), value, std::move(unit), std::move(note));
 }
 
 // Runs `batch` (which does `per_batch` units of work) until at least
@@ -158,22 +153,6 @@ void bench_fold(const testkit::History& h) {
           " operations/s");
 }
 
-void print_table() {
-  std::printf("%-44s %14s  %-5s %s\n", "figure", "value", "unit", "note");
-  for (const auto& f : figures)
-    std::printf("%-44s %14.1f  %-5s %s\n", f.name.c_str(), f.value, f.unit.c_str(), f.note.c_str());
-}
-
-void print_json() {
-  std::printf("{\"bench\":\"crdt\",\"figures\":[");
-  for (std::size_t i = 0; i < figures.size(); ++i) {
-    const auto& f = figures[i];
-    std::printf("%s{\"name\":\"%s\",\"value\":%.3f,\"unit\":\"%s\",\"note\":\"%s\"}", i ? "," : "", f.name.c_str(),
-                f.value, f.unit.c_str(), f.note.c_str());
-  }
-  std::printf("]}\n");
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -202,7 +181,7 @@ int main(int argc, char** argv) {
   bench_sign(h);
   bench_verify(h);
   bench_fold(h);
-  print_table();
-  print_json();
+  figures.print_table();
+  figures.print_json();
   return 0;
 }

@@ -29,6 +29,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/figures.h"
 #include "conect/crdt/ops.h"
 #include "conect/crdt/testkit/author.h"
 #include "conect/storage/lmdb.h"
@@ -41,16 +42,10 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-struct Figure {
-  std::string name, unit;
-  double value;
-  std::string note;
-};
-std::vector<Figure> figures;
+bench::Figures figures("storage");
 
 void add(std::string name, double value, std::string unit, std::string note = "") {
-  figures.push_back({std::move(name), std::move(unit), value, std::move(note)});
-  std::fprintf(stderr, "  %-42s %14.1f %s\n", figures.back().name.c_str(), value, figures.back().unit.c_str());
+  figures.add(std::move(name), value, std::move(unit), std::move(note));
 }
 
 // `perf record --control=fifo:CTL,ACK -D -1` profiles only what lies
@@ -480,22 +475,6 @@ void bench_rss(const fs::path& base, std::size_t deltas) {
   add("  store bytes per delta", static_cast<double>(size) / static_cast<double>(deltas), "B");
 }
 
-void print_json() {
-  std::printf("{\"bench\":\"storage\",\"figures\":[");
-  for (std::size_t i = 0; i < figures.size(); ++i) {
-    const auto& f = figures[i];
-    std::printf("%s{\"name\":\"%s\",\"value\":%.3f,\"unit\":\"%s\",\"note\":\"%s\"}", i ? "," : "", f.name.c_str(),
-                f.value, f.unit.c_str(), f.note.c_str());
-  }
-  std::printf("]}\n");
-}
-
-void print_table() {
-  std::printf("%-44s %14s  %-9s %s\n", "figure", "value", "unit", "note");
-  for (const auto& f : figures)
-    std::printf("%-44s %14.1f  %-9s %s\n", f.name.c_str(), f.value, f.unit.c_str(), f.note.c_str());
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -550,7 +529,7 @@ int main(int argc, char** argv) {
     for (int w : {1, 4, 16}) bench_author(base, n_author, w);
   if (want("query")) bench_queries(base, n_placements, n_queries);
   if (want("rss")) bench_rss(base, n_rss);
-  print_table();
-  print_json();
+  figures.print_table();
+  figures.print_json();
   return 0;
 }

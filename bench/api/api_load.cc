@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "common/figures.h"
+#include "common/sample_placements.h"
 #include "conect/api/server.h"
 #include "conect/crdt/identity.h"
 #include "conect/crdt/ops.h"
@@ -106,12 +107,11 @@ double raw_author(storage::Store& store, const KeyPair& key, int writers, int to
   return total / seconds_since(start);
 }
 
-const char* const kTrades[] = {"carpentry", "welding", "cooking", "electrician", "nursing", "plumbing", "hvac", "masonry"};
-const char* const kCountries[] = {"FI", "SE", "NO", "RU"};
-const char* const kLangs[] = {"en", "fi", "sv", "nb", "ru"};
+using bench::kCountries;
+using bench::kLangs;
+using bench::kTrades;
 
-// Placements spread over trades, countries, languages, a year of windows and
-// capacities 0-3, authored 400 to a delta by the node itself.
+// bench::sample_placement()s, authored 400 to a delta by the node itself.
 void seed_placements(storage::Store& store, const KeyPair& key, std::size_t count) {
   v1::Organisation o;
   o.add_names()->set_text("Arctic Host Oy");
@@ -127,23 +127,7 @@ void seed_placements(storage::Store& store, const KeyPair& key, std::size_t coun
   for (std::size_t done = 0; done < count;) {
     DeltaDraft d;
     for (int k = 0; k < 400 && done < count; ++k, ++done) {
-      v1::Placement p;
-      *p.mutable_host_organisation() = host.to_proto();
-      auto* t = p.add_title();
-      t->set_lang("en");
-      t->set_text("Trainee " + std::to_string(done));
-      p.set_trade(kTrades[done % 8]);
-      p.set_country(kCountries[(done / 8) % 4]);
-      auto* w = p.add_windows();
-      w->set_window_id(1);
-      int start = 20'500 + static_cast<int>(done % 365);
-      w->mutable_start()->set_days(start);
-      w->mutable_end()->set_days(start + 14);
-      w->set_capacity(static_cast<std::uint32_t>(done % 4));
-      auto* l = p.add_languages();
-      l->set_lang(kLangs[done % 5]);
-      l->set_level(v1::B1);
-      p.set_status(v1::PLACEMENT_OPEN);
+      v1::Placement p = bench::sample_placement(done, host);
       // A placeholder id (no owner, serial = index of the creating op) is
       // minted into the record's id when the delta is committed.
       auto ops = ops::create_placement(RecordKey{v1::PLACEMENT, {}, d.ops.size()}, p);
@@ -187,7 +171,7 @@ void search_placements(storage::Store& store, std::uint16_t port, const std::str
         break;
       case 2: f.available = true; f.language = kLangs[rng() % 5]; query = "available=true&language=" + f.language; break;
       case 3:
-        f.from = 20'500 + static_cast<int>(rng() % 300);
+        f.from = bench::kFirstWindowDay + static_cast<int>(rng() % 300);
         f.to = *f.from + 14;
         query = "from=" + date_text(*f.from) + "&to=" + date_text(*f.to);
         break;

@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "common/figures.h"
+#include "common/sample_placements.h"
 #include "conect/crdt/ops.h"
 #include "conect/crdt/testkit/author.h"
 #include "conect/storage/lmdb.h"
@@ -104,32 +105,10 @@ std::unique_ptr<Store> open(const fs::path& dir, bool no_sync = false) {
   return std::move(*s);
 }
 
-const char* const kTrades[] = {"carpentry", "welding",  "cooking", "electrician",
-                               "nursing",   "plumbing", "hvac",    "masonry"};
-const char* const kCountries[] = {"FI", "SE", "NO", "RU"};
-const char* const kLangs[] = {"en", "fi", "sv", "nb", "ru"};
-
-v1::Placement placement(std::uint64_t i, const RecordKey& host) {
-  v1::Placement p;
-  *p.mutable_host_organisation() = host.to_proto();
-  auto* t = p.add_title();
-  t->set_lang("en");
-  t->set_text("Trainee " + std::to_string(i));
-  p.set_trade(kTrades[i % 8]);
-  p.set_country(kCountries[(i / 8) % 4]);
-  p.set_city("Rovaniemi");
-  auto* w = p.add_windows();
-  w->set_window_id(1);
-  int start = 19500 + static_cast<int>(i % 365);
-  w->mutable_start()->set_days(start);
-  w->mutable_end()->set_days(start + 30);
-  w->set_capacity(static_cast<std::uint32_t>(i % 4));
-  auto* l = p.add_languages();
-  l->set_lang(kLangs[i % 5]);
-  l->set_level(v1::B1);
-  p.set_status(v1::PLACEMENT_OPEN);
-  return p;
-}
+using bench::kCountries;
+using bench::kLangs;
+using bench::kTrades;
+v1::Placement placement(std::uint64_t i, const RecordKey& host) { return bench::sample_placement(i, host); }
 
 // `count` deltas from `authors` origins, round robin; each creates
 // `per_delta` placements.
@@ -394,7 +373,7 @@ void bench_queries(const fs::path& base, std::size_t placements, std::size_t que
         f.language = kLangs[rng() % 5];
         break;
       case 3:
-        f.from = 19500 + static_cast<int>(rng() % 300);
+        f.from = bench::kFirstWindowDay + static_cast<int>(rng() % 300);
         f.to = *f.from + 14;
         break;
       default:

@@ -13,15 +13,11 @@
 
 #include "conect/audit/audit.h"
 #include "conect/crdt/identity.h"
+#include "fuzz_check.h"
 
 namespace {
 
 using namespace conect;
-
-#define FUZZ_CHECK(cond)       \
-  do {                         \
-    if (!(cond)) std::abort(); \
-  } while (0)
 
 void check(std::string_view bytes) {
   auto decoded = audit::decode_bundle(bytes);

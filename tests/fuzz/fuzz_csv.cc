@@ -6,6 +6,7 @@
 #include <string_view>
 
 #include "csv.h"
+#include "fuzz_check.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   using namespace conect::cli;
@@ -18,8 +19,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   std::string written;
   for (const auto& r : *rows) written += csv::format_row(r.fields);
   auto again = csv::parse(written);
-  if (!again.ok() || again->size() != rows->size()) std::abort();
-  for (std::size_t i = 0; i < rows->size(); ++i)
-    if ((*again)[i].fields != (*rows)[i].fields) std::abort();
+  FUZZ_CHECK(again.ok() && again->size() == rows->size());
+  for (std::size_t i = 0; i < rows->size(); ++i) FUZZ_CHECK((*again)[i].fields == (*rows)[i].fields);
   return 0;
 }

@@ -16,15 +16,11 @@
 #include "conect/crdt/merge.h"
 #include "conect/crdt/replica.h"
 #include "conect/crdt/testkit/author.h"
+#include "fuzz_check.h"
 
 namespace {
 
 using namespace conect;
-
-#define FUZZ_CHECK(cond)       \
-  do {                         \
-    if (!(cond)) std::abort(); \
-  } while (0)
 
 const FederationId& federation() {
   static const FederationId f = testkit::test_federation();

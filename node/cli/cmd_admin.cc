@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "commands.h"
+#include "conect/node/wall_clock.h"
 #include "conect/config/config.h"
 #include "conect/node/data_dir.h"
 #include "conect/node/member_card.h"
@@ -27,18 +28,12 @@ void print_error(const Global& g, const std::string& code, const std::string& de
   }
 }
 
-namespace {
-
-int refuse(const Global& g, const Error& e) {
+int refuse(const Global& g, const Error& e, int exit_code) {
   print_error(g, errc_name(static_cast<Errc>(e.code.value())), e.detail);
-  return kRefused;
+  return exit_code;
 }
 
-std::uint64_t now_ms() {
-  return static_cast<std::uint64_t>(
-      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-          .count());
-}
+namespace {
 
 std::string random_hex(std::size_t bytes) {
   std::string raw(bytes, '\0');
@@ -121,7 +116,7 @@ Result<InitResult> init_node(const DataDir& dir, const InitOptions& o) {
   if (st.ok()) {
     // The node trusts itself: its own card is the first roster entry.
     MemberInfo self{key.public_key(),      federation,    cfg.name, cfg.country,
-                    *parse_role(cfg.role), cfg.advertise, now_ms()};
+                    *parse_role(cfg.role), cfg.advertise, wall_ms()};
     auto bytes = card_bytes(make_card(key, self));
     v1::MemberCard card;
     card.ParseFromString(*bytes);
@@ -160,7 +155,7 @@ int card(const Global& g) {
   auto node = NodeFiles::load(DataDir::resolve(g.data));
   if (!node.ok()) return refuse(g, node.error());
   MemberInfo self{node->key.public_key(),         node->federation,       node->config.name, node->config.country,
-                  *parse_role(node->config.role), node->config.advertise, now_ms()};
+                  *parse_role(node->config.role), node->config.advertise, wall_ms()};
   std::cout << make_card(node->key, self) << "\n";
   return kOk;
 }

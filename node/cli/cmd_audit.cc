@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "commands.h"
+#include "conect/node/wall_clock.h"
 #include "conect/audit/audit.h"
 #include "conect/config/config.h"
 #include "conect/node/data_dir.h"
@@ -37,17 +38,6 @@ struct ReportCliOptions {
   std::string by = "year";
   bool include_cancelled = false;
 };
-
-int refuse(const Global& g, const Error& e, int code = kRefused) {
-  print_error(g, errc_name(static_cast<Errc>(e.code.value())), e.detail);
-  return code;
-}
-
-std::uint64_t now_ms() {
-  return static_cast<std::uint64_t>(
-      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-          .count());
-}
 
 // Opens the store without loading keys or the token: export and report only
 // read, and an auditor's copy of a store may come without its secrets.
@@ -108,7 +98,7 @@ int audit_export(const Global& g, const ExportOptions& o) {
                     kUsage);
     sel.organisation = *key;
   }
-  auto bytes = audit::export_bundle(**store, sel, now_ms());
+  auto bytes = audit::export_bundle(**store, sel, wall_ms());
   if (!bytes.ok()) return refuse(g, bytes.error());
   auto bundle = audit::decode_bundle(*bytes);  // for the summary line only
   if (!bundle.ok()) return refuse(g, bundle.error());

@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "commands.h"
+#include "conect/node/wall_clock.h"
 #include "conect/api/events.h"
 #include "conect/api/metrics.h"
 #include "conect/api/server.h"
@@ -26,12 +27,6 @@ namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 
 namespace {
-
-std::uint64_t wall_ms() {
-  return static_cast<std::uint64_t>(
-      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-          .count());
-}
 
 // Accepts peer connections onto their own strands and hands them over.
 class PeerListener : public std::enable_shared_from_this<PeerListener> {
@@ -76,8 +71,7 @@ class PeerListener : public std::enable_shared_from_this<PeerListener> {
 
 int fail(const Global& g, const Error& e) {
   log::error("node_failed", {{"reason", e.message()}});
-  print_error(g, errc_name(static_cast<Errc>(e.code.value())), e.detail);
-  return kRefused;
+  return refuse(g, e);
 }
 
 std::filesystem::path default_web_root() {

@@ -73,5 +73,7 @@ int demo(const Global& g, const DemoOptions& o);
 // Prints an error the way every command does: "conect-node: <what>" on stderr,
 // or {"error":..., "detail":...} on stdout with --json.
 void print_error(const Global& g, const std::string& code, const std::string& detail);
+// print_error() for an Error (its Errc name and detail); returns `exit_code`.
+int refuse(const Global& g, const Error& e, int exit_code = kRefused);
 
 }  // namespace conect::cli

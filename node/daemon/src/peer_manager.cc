@@ -1,3 +1,4 @@
+#include "conect/node/wall_clock.h"
 #include "conect/node/peer_manager.h"
 
 #include <boost/asio/post.hpp>
@@ -28,12 +29,6 @@ using Clock = std::chrono::steady_clock;
 namespace {
 
 std::string short_id(const NodeId& id) { return id.hex().substr(0, 16); }
-
-std::uint64_t wall_ms() {
-  return static_cast<std::uint64_t>(
-      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-          .count());
-}
 
 }  // namespace
 

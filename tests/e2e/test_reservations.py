@@ -90,10 +90,13 @@ class Reservations(unittest.TestCase):
             self.assertEqual(self.window(n, pl)["available"], CAPACITY)
 
         self.host.start()
-        incoming = wait_until("the host to see the three requests", lambda: (lambda page: page if len(
-            page["items"]) == 3 else None)(self.host.api(
-                "GET", f"/api/v1/reservations?role=incoming&decision=pending&placement={pl}", expect=200)[1]))
-        self.assertEqual({r["id"] for r in incoming["items"]}, set(ids))
+        def three_pending():
+            page = self.host.api("GET", f"/api/v1/reservations?role=incoming&decision=pending&placement={pl}",
+                                 expect=200)[1]
+            got = {r["id"] for r in page["items"]}
+            return got if len(got) == 3 else None
+        incoming = wait_until("the host to see the three requests", three_pending)
+        self.assertEqual(incoming, set(ids))
         # The CLI lists the same requests for the host's operator.
         listed = json.loads(cli("reservation", "list", "--role", "incoming", "--decision", "pending",
                                 "--placement", pl, "--json", data=self.host.data).stdout)

@@ -333,12 +333,11 @@ Result<std::vector<Hash256>> erasable_commitments(HandlerEnv& env, const Loaded&
 // the blobs and refuses them from then on; the record, its deltas and their
 // signatures stay valid because they only ever held the commitments.
 HttpResponse erase_personal(HandlerEnv& env, const std::string& id) {
-  auto key = RecordKey::parse(v1::MOBILITY, id);
-  if (!key) return error_response(Error(Errc::malformed_body, "id: \"" + id + "\" is not a record id"));
-  Result<Loaded> l = Error(Errc::not_found, "");
-  for (auto type : {v1::MOBILITY, v1::CONTACT})
-    if (l = load(env, type, id); l.ok()) break;
-  if (!l) return error_response(Error(Errc::not_found, "no mobility or contact " + id + " on this node"));
+  Result<Loaded> l = load(env, v1::MOBILITY, id);
+  if (!l && l.error().is(Errc::not_found)) l = load(env, v1::CONTACT, id);
+  if (!l && l.error().is(Errc::not_found))
+    return error_response(Error(Errc::not_found, "no mobility or contact " + id + " on this node"));
+  if (!l) return error_response(l.error());
   if (!owned_by_us(env, l->key)) return not_ours(enum_name_of(l->key.type), l->key);
   auto commitments = erasable_commitments(env, *l);
   if (!commitments) return error_response(commitments.error());

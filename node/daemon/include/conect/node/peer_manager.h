@@ -20,6 +20,11 @@
 // roster. When two nodes dial each other, both keep the link dialled by the
 // smaller node id, so exactly one link per pair survives. Lost links are
 // redialled with exponential backoff and full jitter.
+//
+// Inside (src/), one responsibility per file, as Bitcoin Core splits
+// CConnman from PeerManager: connections.cc (links, dialling, admission,
+// handshakes, tie-breaks), sync_driver.cc (the engine and its actions),
+// apply_writer.cc (the writer thread), peer_board.cc (status).
 #pragma once
 
 #include <cstdint>

@@ -1,0 +1,122 @@
+// The links to peers (the CConnman half of Bitcoin Core's split): dials the
+// configured peers and redials lost links with backoff, accepts connections
+// (through Admission), runs the Noise handshake and the roster check, keeps
+// one link per pair, and seals and opens frames. It knows nothing of sync:
+// established peers and their decrypted messages go up through PeerEvents.
+//
+// One session per WebSocket link:
+//
+//   accept (Admission) / dial --> handshake (deadline) --> established --> closed
+//                                    |                        |
+//                                    +-- refused: reason      +-- duplicate link (tie-break),
+//                                        logged and counted       removed from the roster,
+//                                                                 Disconnect from sync, ...
+//
+// Tie-break: when two nodes dial each other, both keep the link dialled by
+// the smaller node id, so exactly one link per pair survives.
+//
+// Thread-safety: every method but accept() on the node strand.
+#pragma once
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <random>
+#include <set>
+#include <string>
+#include <string_view>
+
+#include "admission.h"
+#include "conect/net/secure_channel.h"
+#include "conect/node/ws_link.h"
+#include "daemon_core.h"
+#include "peer_board.h"
+
+namespace conect::node {
+
+// What the protocol side (SyncDriver) hears about peers.
+class PeerEvents {
+ public:
+  virtual ~PeerEvents() = default;
+  virtual void on_peer_up(const NodeId& peer, bool dialled) = 0;
+  virtual void on_peer_message(const NodeId& peer, std::string_view plaintext) = 0;
+  virtual void on_peer_down(const NodeId& peer) = 0;
+};
+
+class Connections {
+ public:
+  Connections(DaemonCore& core, PeerBoard& board, net::NoiseStaticKey noise, std::uint64_t seed);
+  void set_events(PeerEvents* events) { events_ = events; }
+
+  // Trusted members; links to members no longer on it are closed.
+  void set_roster(const std::set<NodeId>& roster);
+  // Dials configured peers not dialled yet; drops the removed ones.
+  void reload_peers();
+  // An accepted TCP connection. Any thread.
+  void accept(asio::ip::tcp::socket socket);
+  // Seals and queues one message to an established peer; false if not linked.
+  bool send(const NodeId& peer, const std::string& plaintext);
+  bool linked(const NodeId& peer) const;
+  void disconnect(const NodeId& peer, const std::string& reason);
+  // Closes every link (TAG_FINAL on established ones) and stops dialling.
+  void stop();
+
+ private:
+  struct Session {
+    std::uint64_t id = 0;
+    std::shared_ptr<WsLink> link;
+    std::optional<net::HandshakeDriver> driver;
+    std::optional<net::SecureChannel> channel;
+    std::optional<NodeId> peer;
+    bool dialled = false;
+    std::string url;  // dialled sessions
+    bool established = false;
+    bool closing = false;
+    std::unique_ptr<asio::steady_timer> handshake_timer;
+  };
+  struct Dialer {
+    std::string url;
+    NodeId expected;
+    std::uint64_t backoff_ms = 0;
+    std::uint64_t session = 0;  // 0: not connected or connecting
+    std::unique_ptr<asio::steady_timer> timer;
+    std::string last_error;
+    bool removed = false;
+  };
+
+  void dial(Dialer& d);
+  void schedule_redial(Dialer& d);
+  void start_accepted(asio::ip::tcp::socket socket, const std::string& ip);
+  net::HandshakeOptions handshake_options(net::NoiseRole role, std::optional<NodeId> expected);
+  std::shared_ptr<Session> new_session(bool dialled);
+  void arm_handshake_timeout(Session& s);
+  WsLink::Handler link_handler(std::uint64_t id);
+  void send_frames(Session& s, const std::vector<std::string>& frames);
+  void on_frame(std::uint64_t id, const std::string& frame);
+  void on_handshake_frame(Session& s, const std::string& frame);
+  void establish(Session& s);
+  Dialer* dialer_for(std::uint64_t session_id);
+  void close_session(Session& s, const std::string& reason);
+  void on_link_closed(std::uint64_t id, const std::string& reason);
+
+  DaemonCore& core_;
+  PeerBoard& board_;
+  PeerEvents* events_ = nullptr;
+  net::PeerCredentials credentials_;
+  WsLimits limits_;
+  Admission admission_;
+  std::mt19937_64 rng_;
+  api::Counter& bytes_sent_;
+  api::Counter& bytes_received_;
+
+  std::set<NodeId> roster_;
+  std::map<std::uint64_t, std::shared_ptr<Session>> sessions_;
+  std::map<NodeId, std::uint64_t> active_;  // established session per peer
+  std::map<std::string, Dialer> dialers_;   // by url
+  std::uint64_t next_session_ = 1;
+};
+
+}  // namespace conect::node

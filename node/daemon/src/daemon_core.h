@@ -1,0 +1,71 @@
+// What every part of the peer manager shares (internal to node/daemon): the
+// node strand on which all link, session and engine state lives, the node's
+// files, store and metrics, and the clock the sync engine runs on.
+//
+// Lifetime: the parts are members of one object owned by a shared_ptr
+// (PeerManager's Impl). A handler that outlives the call that set it up
+// captures alive(), so the whole peer manager lives until its last handler
+// has run or been dropped; handlers that must not keep it alive hold
+// `anchor` and lock it when they run.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/strand.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "conect/api/metrics.h"
+#include "conect/node/node_files.h"
+#include "conect/storage/store.h"
+
+namespace conect::node {
+
+namespace asio = boost::asio;
+using Clock = std::chrono::steady_clock;
+using Strand = asio::strand<asio::io_context::executor_type>;
+
+// The first 16 hex characters of a node id: enough for a log line.
+inline std::string short_id(const NodeId& id) { return id.hex().substr(0, 16); }
+
+struct DaemonCore {
+  DaemonCore(asio::io_context& io_, const NodeFiles& node_, storage::Store& store_, api::Metrics& metrics_)
+      : io(io_), strand(asio::make_strand(io_)), node(node_), store(store_), metrics(metrics_), started(Clock::now()) {}
+
+  asio::io_context& io;
+  Strand strand;
+  const NodeFiles& node;
+  storage::Store& store;
+  api::Metrics& metrics;
+  const Clock::time_point started;
+  // Set by stop() on the strand: no new links, dials or timers.
+  bool stopping = false;
+  std::weak_ptr<void> anchor;
+
+  std::shared_ptr<void> alive() const { return anchor.lock(); }
+
+  // Milliseconds since start: the sync engine's clock.
+  std::uint64_t now() const {
+    return static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started).count());
+  }
+  Clock::time_point at(std::uint64_t ms) const { return started + std::chrono::milliseconds(ms); }
+
+  void count(const std::string& name, const std::string& help, const api::Labels& labels = {},
+             std::uint64_t n = 1) {
+    metrics.counter(name, help, labels).inc(n);
+  }
+  // conect_peer_refused_total{stage, reason}: every link closed for a failed
+  // check or misbehaviour, and every connection refused at the door.
+  void count_refusal(const std::string& stage, const std::string& reason) {
+    count("conect_peer_refused_total", "Peer connections closed for misbehaviour or failed checks",
+          {{"stage", stage}, {"reason", reason}});
+  }
+  void count_refusal(const std::string& stage, const Error& e) {
+    count_refusal(stage, errc_name(static_cast<Errc>(e.code.value())));
+  }
+};
+
+}  // namespace conect::node

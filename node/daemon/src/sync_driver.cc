@@ -1,0 +1,129 @@
+#include "sync_driver.h"
+
+#include "conect/node/log.h"
+
+namespace conect::node {
+
+SyncDriver::SyncDriver(DaemonCore& core, PeerBoard& board, Connections& connections, ApplyWriter& writer)
+    : core_(core), board_(board), connections_(connections), writer_(writer), view_(core.store), timer_(core.strand) {}
+
+void SyncDriver::start(const std::set<NodeId>& roster, std::uint64_t seed) {
+  const auto& node = core_.node;
+  sync::SyncConfig cfg;
+  cfg.federation = node.federation;
+  cfg.self = node.key.public_key();
+  cfg.seed = seed;
+  cfg.summary_interval_ms = node.config.summary_interval_ms;
+  cfg.summary_jitter_ms = node.config.summary_interval_ms / 10;
+  // Keep every sync message within one secure frame.
+  cfg.limits.max_message_bytes =
+      std::min<std::size_t>(cfg.limits.max_message_bytes, node.config.max_frame_bytes - net::kStreamFrameOverhead);
+  cfg.limits.max_batch_bytes = std::min<std::size_t>(cfg.limits.max_batch_bytes, cfg.limits.max_message_bytes / 2);
+  cfg.window_bytes = std::min<std::size_t>(cfg.window_bytes, cfg.limits.max_message_bytes * 4);
+  // Deltas decoded and waiting for the writer take ~3x their wire size in
+  // memory; 8 MiB of them keeps the writer busy and the heap small.
+  cfg.max_buffer_bytes = std::max<std::size_t>(8u << 20, 2 * cfg.limits.max_delta_bytes);
+  engine_ = std::make_unique<sync::SyncEngine>(cfg, view_, std::vector<NodeId>(roster.begin(), roster.end()),
+                                               core_.now());
+}
+
+void SyncDriver::set_roster(const std::set<NodeId>& roster) {
+  if (engine_) engine_->set_roster(std::vector<NodeId>(roster.begin(), roster.end()), core_.now());
+}
+
+void SyncDriver::stop() { timer_.cancel(); }
+
+// ------------------------------------------------------------------- inputs
+
+void SyncDriver::on_local_commit(const std::vector<VerifiedDelta>& deltas) {
+  if (core_.stopping || !engine_) return;
+  engine_->on_local_commit(deltas, core_.now());
+  drain();
+}
+
+void SyncDriver::on_peer_up(const NodeId& peer, bool dialled) {
+  engine_->on_peer_connected(peer, dialled ? sync::PeerRole::dialler : sync::PeerRole::acceptor, core_.now());
+  drain();
+}
+
+void SyncDriver::on_peer_message(const NodeId& peer, std::string_view plaintext) {
+  engine_->on_message_bytes(peer, plaintext, core_.now());
+  drain();
+}
+
+void SyncDriver::on_peer_down(const NodeId& peer) {
+  engine_->on_peer_disconnected(peer, core_.now());
+  drain();
+}
+
+// ------------------------------------------------------------------ actions
+
+void SyncDriver::drain() {
+  if (!engine_) return;
+  while (auto action = engine_->poll()) std::visit([this](auto& a) { handle(a); }, *action);
+  if (auto when = engine_->next_deadline()) arm_timer(*when);
+  board_.set_own_chain_caught_up(engine_->own_chain_caught_up());
+}
+
+void SyncDriver::arm_timer(std::uint64_t when) {
+  timer_.expires_at(core_.at(when));
+  timer_.async_wait([this, keep = core_.alive()](boost::system::error_code ec) {
+    if (ec || core_.stopping) return;
+    engine_->on_timer(core_.now());
+    drain();
+  });
+}
+
+void SyncDriver::handle(sync::SendAction& a) { connections_.send(a.peer, a.message.SerializeAsString()); }
+
+void SyncDriver::handle(sync::ApplyBatchAction& a) {
+  writer_.apply(std::move(a), [this](const sync::ApplyResult& result) {
+    engine_->on_batch_applied(result, core_.now());
+    drain();
+    if (on_applied_) on_applied_();
+  });
+}
+
+void SyncDriver::handle(sync::StoreEvidenceAction& a) { writer_.store_evidence(std::move(a)); }
+
+void SyncDriver::handle(sync::DisconnectAction& a) {
+  if (!connections_.linked(a.peer)) return;
+  core_.count_refusal("sync", a.reason);
+  log::warn("peer_misbehaved", {{"peer", short_id(a.peer)}, {"reason", a.reason.message()}});
+  connections_.disconnect(a.peer, a.reason.message());
+}
+
+void SyncDriver::handle(sync::ArmTimerAction& a) { arm_timer(a.when); }
+
+void SyncDriver::handle(sync::EventAction& a) {
+  const sync::Event& e = a.event;
+  std::string name = sync::event_name(e.kind);
+  core_.count("conect_sync_events_total", "Sync engine events, by kind", {{"kind", name}});
+  log::Level level = log::Level::debug;
+  switch (e.kind) {
+    case sync::EventKind::catch_up_started:
+    case sync::EventKind::catch_up_finished:
+    case sync::EventKind::own_chain_caught_up:
+      level = log::Level::info;
+      break;
+    case sync::EventKind::equivocation_detected:
+    case sync::EventKind::evidence_received:
+    case sync::EventKind::peer_misbehaved:
+    case sync::EventKind::apply_failed:
+    case sync::EventKind::store_error:
+    case sync::EventKind::own_chain_behind:
+      level = log::Level::warn;
+      break;
+    default:
+      break;
+  }
+  log::event(level, name,
+             {{"peer", e.peer ? short_id(*e.peer) : ""},
+              {"origin", e.origin ? short_id(*e.origin) : ""},
+              {"seq", std::to_string(e.seq)},
+              {"count", std::to_string(e.count)},
+              {"bytes", std::to_string(e.bytes)},
+              {"detail", e.errc == Errc::ok ? e.detail : std::string(errc_name(e.errc)) + ": " + e.detail}});
+}
+
+}  // namespace conect::node

@@ -1,0 +1,67 @@
+// The sync side (the PeerManager half of Bitcoin Core's split): one
+// SyncEngine over the store, driven on the node strand. Every input is
+// followed by drain(), which carries the engine's actions out:
+//
+//   Send          --> Connections::send (sealed, queued on the link)
+//   ApplyBatch    --> ApplyWriter (one transaction, in order) --> on_batch_applied
+//   StoreEvidence --> ApplyWriter --> Store::add_equivocation
+//   Disconnect    --> counted, logged, Connections::disconnect
+//   ArmTimer      --> the one engine timer
+//   Event         --> one log line and conect_sync_events_total{kind}
+//
+// and publishes whether our own chain is caught up (PeerBoard).
+#pragma once
+
+#include <boost/asio/steady_timer.hpp>
+
+#include <functional>
+#include <memory>
+#include <set>
+#include <vector>
+
+#include "apply_writer.h"
+#include "conect/node/store_view.h"
+#include "conect/sync/engine.h"
+#include "connections.h"
+
+namespace conect::node {
+
+class SyncDriver final : public PeerEvents {
+ public:
+  SyncDriver(DaemonCore& core, PeerBoard& board, Connections& connections, ApplyWriter& writer);
+
+  void start(const std::set<NodeId>& roster, std::uint64_t seed);
+  void set_roster(const std::set<NodeId>& roster);
+  // Deltas committed outside an ApplyBatch (authored here).
+  void on_local_commit(const std::vector<VerifiedDelta>& deltas);
+  // Runs after every ApplyBatch reported done (the stop sequence waits on it).
+  void set_on_applied(std::function<void()> hook) { on_applied_ = std::move(hook); }
+  void stop();
+
+  void on_peer_up(const NodeId& peer, bool dialled) override;
+  void on_peer_message(const NodeId& peer, std::string_view plaintext) override;
+  void on_peer_down(const NodeId& peer) override;
+
+  // Carries out every pending action of the engine.
+  void drain();
+
+ private:
+  void arm_timer(std::uint64_t when);
+  void handle(sync::SendAction& a);
+  void handle(sync::ApplyBatchAction& a);
+  void handle(sync::StoreEvidenceAction& a);
+  void handle(sync::DisconnectAction& a);
+  void handle(sync::ArmTimerAction& a);
+  void handle(sync::EventAction& a);
+
+  DaemonCore& core_;
+  PeerBoard& board_;
+  Connections& connections_;
+  ApplyWriter& writer_;
+  StoreSyncView view_;
+  std::unique_ptr<sync::SyncEngine> engine_;
+  asio::steady_timer timer_;
+  std::function<void()> on_applied_;
+};
+
+}  // namespace conect::node

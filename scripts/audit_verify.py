@@ -8,10 +8,12 @@ protobuf-compiler (scripts/setup installs them).
 
     scripts/audit_verify.py BUNDLE [--json] [--proto-dir DIR]
 
-It checks steps 1-5 of docs/audit.md section 4 in full (roster cards, chains,
-signatures with the authenticity rule, dependencies, equivocation proofs) and
-the id-only authorship rules of step 6 (operations whose named authority is
-not their origin). It does not run the full merge, so it does not compute
+It reads format 1 and 2 bundles, computes the content digest and checks a
+format 2 bundle's exporter-signed header (docs/audit.md, "The signed
+header"); it checks steps 1-5 of docs/audit.md section 4 in full (roster
+cards, chains, signatures with the authenticity rule, dependencies,
+equivocation proofs) and the id-only authorship rules of step 6 (operations
+whose named authority is not their origin). It does not run the full merge, so it does not compute
 records or check step 7; its FAIL / not-FAIL verdict must agree with
 `conect-node audit verify`.
 
@@ -29,8 +31,9 @@ import tempfile
 import warnings
 
 MAGIC = b"conect-audit"
-VERSION = 1
+VERSIONS = (1, 2)
 HEADER = 12 + 4 + 8
+DIGEST_LABEL = b"conect/audit-content/v1"
 MAX_DELTA = 262144
 
 
@@ -76,7 +79,7 @@ def read_bundle(data, audit_pb2):
     if len(data) < HEADER:
         raise Unreadable("truncated inside the header")
     (version,) = struct.unpack(">I", data[12:16])
-    if version != VERSION:
+    if version not in VERSIONS:
         raise Unreadable("format version %d is not supported" % version)
     (length,) = struct.unpack(">Q", data[16:24])
     if length >= 1 << 31:
@@ -90,15 +93,31 @@ def read_bundle(data, audit_pb2):
         bundle.ParseFromString(data[HEADER:])
     except Exception as e:  # DecodeError, RuntimeWarning on bad UTF-8, ...
         raise Unreadable("content does not parse: %s" % e)
-    if bundle.format_version != VERSION:
+    if bundle.format_version != version:
         raise Unreadable("content says format version %d" % bundle.format_version)
     return bundle
 
 
+def content_digest(bundle):
+    """Section "Content digest": label, federation, sorted delta ids, sorted evidence ids."""
+    deltas = sorted(delta_id(d.body, d.signature) for c in bundle.chains for d in c.deltas)
+    evidence = sorted(blake(b"".join(sorted((delta_id(e.first.body, e.first.signature),
+                                              delta_id(e.second.body, e.second.signature)))))
+                      for e in bundle.equivocations)
+    out = DIGEST_LABEL + bundle.federation
+    for ids in (deltas, evidence):
+        out += struct.pack(">Q", len(ids)) + b"".join(ids)
+    return blake(out)
+
+
 class Verifier:
-    def __init__(self, bundle, delta_pb2):
+    def __init__(self, bundle, delta_pb2, audit_pb2):
         self.b = bundle
         self.pb = delta_pb2
+        self.audit_pb2 = audit_pb2
+        self.digest = content_digest(bundle)
+        self.header_signed = False
+        self.exported_by = bundle.exported_by
         self.failures = []
         self.warnings = []
         self.rejected = []  # id-only authorship rule violations
@@ -120,6 +139,8 @@ class Verifier:
             self.fail("malformed_body", "bundle", "federation id is not 16 bytes")
             return
         self.check_roster()
+        if self.b.format_version >= 2:
+            self.check_header()
         self.check_chains()
         self.check_dependencies()
         self.check_evidence()
@@ -146,6 +167,33 @@ class Verifier:
                 continue
             self.roster[body.node_id] = (body.name, body.country, {1: "school", 2: "company", 3: "auditor"}.get(
                 body.role, "unknown"))
+
+    # "The signed header" (format 2).
+    def check_header(self):
+        b = self.b
+        where = "bundle header"
+        if b.HasField("selection") or b.exported_at_ms or b.exported_by:
+            return self.fail("malformed_body", where, "unsigned export fields 6-8 in a format 2 bundle")
+        h = self.audit_pb2.AuditHeader()
+        try:
+            h.ParseFromString(b.header)
+        except Exception:
+            h = None
+        if not b.header or h is None:
+            return self.fail("malformed_body", where, "no readable header")
+        if h.format_version != b.format_version or len(h.exported_by) != 32 or len(h.content_digest) != 32:
+            return self.fail("malformed_body", where, "malformed version, exporter or digest")
+        self.exported_by = h.exported_by
+        if h.federation != b.federation:
+            return self.fail("wrong_federation", where, "header of another federation", h.exported_by)
+        if not ed25519_ok(h.exported_by, b"conect/audit-header/v1", b.header, b.header_signature):
+            return self.fail("bad_signature", where, "the exporter's signature does not verify", h.exported_by)
+        if h.content_digest != self.digest:
+            return self.fail("content_digest_mismatch", where, "content differs from what the exporter signed",
+                             h.exported_by)
+        self.header_signed = True
+        if h.exported_by not in self.roster:
+            self.warn("exporter_not_on_roster", where, "the exporter has no valid card", h.exported_by)
 
     # Step 3, one delta: decoded body or a failure reason.
     def decode(self, sd):
@@ -355,15 +403,22 @@ def main():
         else:
             print("audit_verify: %s: %s\nverdict: FAIL" % (args.bundle, e), file=sys.stderr)
         return 2
-    v = Verifier(bundle, delta_pb2)
+    v = Verifier(bundle, delta_pb2, audit_pb2)
     v.run()
     verdict = v.verdict()
     if args.json:
-        print(json.dumps({"federation": bundle.federation.hex(), "institutions": v.institutions(),
+        print(json.dumps({"federation": bundle.federation.hex(), "format_version": bundle.format_version,
+                          "content_digest": v.digest.hex(), "header_signed": v.header_signed,
+                          "exported_by": v.exported_by.hex(), "institutions": v.institutions(),
                           "failures": v.failures, "warnings": v.warnings, "rejected_id_only": v.rejected,
                           "verdict": verdict}, indent=2))
     else:
-        print("audit bundle of federation %s (independent verifier)" % bundle.federation.hex())
+        print("audit bundle of federation %s (format %d, independent verifier)" % (
+            bundle.federation.hex(), bundle.format_version))
+        print("exported by %s, %s" % (v.exported_by.hex()[:16], "signed by the exporter" if v.header_signed else
+                                      "unsigned (format 1)" if bundle.format_version < 2 else
+                                      "the exporter's signature does NOT hold"))
+        print("content digest: %s" % v.digest.hex())
         for i in v.institutions():
             print("  %-30s %s %-3s %-8s deltas %-6d rejected %d%s" % (
                 i["name"] or "(not on roster)", i["node_id"][:16], i["country"], i["role"], i["deltas"],

@@ -23,6 +23,8 @@ std::string_view domain_label(SigningDomain d) {
       return "conect/confirm/v1";
     case SigningDomain::rotation:
       return "conect/rotate/v1";
+    case SigningDomain::audit_header:
+      return "conect/audit-header/v1";
   }
   return "conect/invalid";
 }

@@ -39,8 +39,9 @@ struct ReportCliOptions {
   bool include_cancelled = false;
 };
 
-// Opens the store without loading keys or the token: export and report only
-// read, and an auditor's copy of a store may come without its secrets.
+// Opens the store without loading keys or the token: report only reads, and
+// an auditor's copy of a store may come without its secrets (export loads the
+// identity key on its own, to sign the bundle's header).
 Result<std::unique_ptr<storage::Store>> open_store(const Global& g) {
   DataDir dir = DataDir::resolve(g.data);
   if (!std::filesystem::exists(dir.store()))
@@ -83,6 +84,12 @@ std::string default_bundle_name() {
 int audit_export(const Global& g, const ExportOptions& o) {
   auto store = open_store(g);
   if (!store.ok()) return refuse(g, store.error());
+  // The bundle's header is signed by this node (docs/audit.md, "The signed
+  // header"), so exporting needs its identity key.
+  auto signer = KeyPair::load(DataDir::resolve(g.data).identity());
+  if (!signer.ok())
+    return refuse(g, Error(signer.error().code, "audit export signs the bundle with this node's identity key: " +
+                                                    signer.error().detail));
   audit::Selection sel;
   for (const auto& id : o.records) {
     auto key = audit::find_record(**store, id);
@@ -98,7 +105,7 @@ int audit_export(const Global& g, const ExportOptions& o) {
                     kUsage);
     sel.organisation = *key;
   }
-  auto bytes = audit::export_bundle(**store, sel, wall_ms());
+  auto bytes = audit::export_bundle(**store, sel, *signer, wall_ms());
   if (!bytes.ok()) return refuse(g, bytes.error());
   auto bundle = audit::decode_bundle(*bytes);  // for the summary line only
   if (!bundle.ok()) return refuse(g, bundle.error());
@@ -111,20 +118,25 @@ int audit_export(const Global& g, const ExportOptions& o) {
     return std::cout ? kOk : kRefused;
   }
   if (Status st = write_file_atomic(out, *bytes, 0644, false); !st.ok()) return refuse(g, st.error());
+  const std::string digest = audit::content_digest(*bundle).hex();
+  v1::AuditHeader header;
+  header.ParseFromString(bundle->header());
   if (g.json) {
     std::cout << nlohmann::json{{"bundle", out},
                                 {"bytes", bytes->size()},
+                                {"content_digest", digest},
                                 {"deltas", deltas},
                                 {"origins", bundle->chains_size()},
                                 {"members", bundle->roster_size()},
                                 {"equivocations", bundle->equivocations_size()},
-                                {"selection", bundle->selection().description()}}
+                                {"selection", header.selection().description()}}
                      .dump()
               << "\n";
   } else {
     std::cout << "audit bundle written to " << out << ": " << deltas << " signed deltas of " << bundle->chains_size()
               << " origins, " << bundle->roster_size() << " member cards, " << bundle->equivocations_size()
-              << " equivocation proofs (" << bytes->size() << " bytes; " << bundle->selection().description() << ")\n"
+              << " equivocation proofs (" << bytes->size() << " bytes)\n"
+              << "content digest: " << digest << "\n"
               << "check it anywhere with: conect-node audit verify " << out << "\n";
   }
   return kOk;

@@ -105,9 +105,18 @@ void AuditTest::confirm_both(const RecordKey& mobility, testkit::Author& sender,
 }
 
 std::string AuditTest::export_all() {
-  auto bytes = export_bundle(*store_, Selection{}, 1'760'000'000'000);
+  auto bytes = export_bundle(*store_, Selection{}, a_.key(), 1'760'000'000'000);
   EXPECT_TRUE(bytes.ok()) << bytes.error().message();
   return bytes.ok() ? *bytes : std::string();
+}
+
+void AuditTest::reseal(v1::AuditBundle& bundle, const KeyPair* by) {
+  const KeyPair& key = by ? *by : a_.key();
+  v1::AuditHeader h = header_of(bundle);
+  h.set_exported_by(key.public_key().raw());
+  h.set_content_digest(content_digest(bundle).raw());
+  bundle.set_header(h.SerializeAsString());
+  bundle.set_header_signature(key.sign(SigningDomain::audit_header, bundle.header()).raw());
 }
 
 VerifyReport AuditTest::verify(const std::string& bytes) {
@@ -143,6 +152,12 @@ bool has_warning(const VerifyReport& r, const std::string& reason) {
 }
 
 std::string describe(const VerifyReport& r) { return verify_report_text(r); }
+
+v1::AuditHeader header_of(const v1::AuditBundle& bundle) {
+  v1::AuditHeader h;
+  EXPECT_TRUE(h.ParseFromString(bundle.header()));
+  return h;
+}
 
 const InstitutionSummary& summary_of(const VerifyReport& r, const NodeId& id) {
   for (const auto& s : r.institutions)

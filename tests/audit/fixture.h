@@ -44,7 +44,11 @@ class AuditTest : public ::testing::Test {
   void confirm_both(const RecordKey& mobility, testkit::Author& sender, const RecordKey& sending_org,
                     testkit::Author& host, const RecordKey& receiving_org);
 
+  // Everything, exported (and its header signed) by a.
   std::string export_all();
+  // Re-signs the header of a bundle whose content a test changed on purpose
+  // (as a dishonest exporter could), so the checks behind it are reached.
+  void reseal(v1::AuditBundle& bundle, const KeyPair* by = nullptr);
   VerifyReport verify(const std::string& bytes);
   VerifyReport verify(const v1::AuditBundle& bundle) { return verify_bundle(bundle); }
   v1::AuditBundle decode(const std::string& bytes);
@@ -61,6 +65,7 @@ class AuditTest : public ::testing::Test {
 bool has_failure(const VerifyReport& r, const std::string& reason, const NodeId* origin = nullptr,
                  std::uint64_t seq = 0);
 bool has_warning(const VerifyReport& r, const std::string& reason);
+v1::AuditHeader header_of(const v1::AuditBundle& bundle);
 std::string describe(const VerifyReport& r);
 const InstitutionSummary& summary_of(const VerifyReport& r, const NodeId& id);
 

@@ -106,11 +106,11 @@ TEST_F(VerifyTest, ARecordSelectionHoldsWholeChainPrefixesAndVerifies) {
   add_mobility(a_, {org_a_, org_c_, v1::EXPERT, v1::EXPERT_MEETING, days(2028, 1, 1), "P-9"});
   Selection sel;
   sel.records.push_back(m2_);
-  auto bytes = export_bundle(*store_, sel, 1);
+  auto bytes = export_bundle(*store_, sel, a_.key(), 1);
   ASSERT_TRUE(bytes.ok()) << bytes.error().message();
   v1::AuditBundle b = decode(*bytes);
-  EXPECT_FALSE(b.selection().everything());
-  EXPECT_NE(b.selection().description().find(m2_.text()), std::string::npos);
+  EXPECT_FALSE(header_of(b).selection().everything());
+  EXPECT_NE(header_of(b).selection().description().find(m2_.text()), std::string::npos);
   // m2 needs b's chain up to its creation and c's organisation (seq 1); not a's.
   std::set<std::string> origins;
   for (const auto& c : b.chains()) origins.insert(c.origin());
@@ -127,7 +127,7 @@ TEST_F(VerifyTest, ARecordSelectionHoldsWholeChainPrefixesAndVerifies) {
 TEST_F(VerifyTest, AnOrganisationSelectionCarriesItsMobilitiesAndTheirDependencies) {
   Selection sel;
   sel.organisation = org_c_;
-  auto bytes = export_bundle(*store_, sel, 1);
+  auto bytes = export_bundle(*store_, sel, a_.key(), 1);
   ASSERT_TRUE(bytes.ok()) << bytes.error().message();
   VerifyReport r = verify(*bytes);
   EXPECT_EQ(r.verdict, Verdict::pass) << describe(r);
@@ -142,7 +142,7 @@ TEST_F(VerifyTest, AnOrganisationSelectionCarriesItsMobilitiesAndTheirDependenci
 TEST_F(VerifyTest, SelectingAMissingRecordIsNotFound) {
   Selection sel;
   sel.records.push_back(RecordKey::mint(v1::MOBILITY, a_.id(), Seq{999}, 0));
-  auto bytes = export_bundle(*store_, sel, 1);
+  auto bytes = export_bundle(*store_, sel, a_.key(), 1);
   ASSERT_FALSE(bytes.ok());
   EXPECT_TRUE(bytes.error().is(Errc::not_found));
   auto found = find_record(*store_, m1_.text());
@@ -165,7 +165,7 @@ TEST_F(VerifyTest, DependenciesOfOtherOriginsComeAlong) {
   emit(c_, {ops::write_organisation(org_c_, o, {5})}, {dep});
   Selection sel;
   sel.records.push_back(org_c_);
-  auto bytes = export_bundle(*store_, sel, 1);
+  auto bytes = export_bundle(*store_, sel, a_.key(), 1);
   ASSERT_TRUE(bytes.ok());
   v1::AuditBundle b = decode(*bytes);
   EXPECT_GE(chain_of(b, a_.id())->deltas_size(), static_cast<int>(dep.seq()));
@@ -182,6 +182,7 @@ TEST_F(VerifyTest, ValidEquivocationEvidenceFreezesTheOriginAndWarns) {
   auto* ev = b.add_equivocations();
   *ev->mutable_first() = chain_of(b, c_.id())->deltas(static_cast<int>(c_.seq().value) - 1);
   *ev->mutable_second() = other.signed_delta;
+  reseal(b);
   VerifyReport r = verify(b);
   EXPECT_EQ(r.verdict, Verdict::pass_with_warnings) << describe(r);
   EXPECT_TRUE(has_warning(r, "equivocation"));

@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <set>
 
 #include "conect/crdt/identity.h"
@@ -109,7 +110,8 @@ TEST(Identity, LoadRejectsCorruptOrMissingKeys) {
 TEST(Identity, ASignatureVerifiesOnlyInItsOwnDomain) {
   KeyPair k = KeyPair::generate();
   const SigningDomain all[] = {SigningDomain::delta, SigningDomain::member_card, SigningDomain::noise_static,
-                               SigningDomain::confirmation, SigningDomain::rotation};
+                               SigningDomain::confirmation, SigningDomain::rotation,
+                               SigningDomain::audit_header};
   for (SigningDomain signed_in : all) {
     Signature sig = k.sign(signed_in, "the same message");
     for (SigningDomain checked_in : all)
@@ -118,7 +120,7 @@ TEST(Identity, ASignatureVerifiesOnlyInItsOwnDomain) {
   }
   std::set<std::string_view> labels;
   for (SigningDomain d : all) labels.insert(domain_label(d));
-  EXPECT_EQ(labels.size(), 5u);
+  EXPECT_EQ(labels.size(), std::size(all));
 }
 
 TEST(Identity, SignaturesBindKeyAndMessage) {

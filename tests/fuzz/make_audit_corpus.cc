@@ -1,7 +1,9 @@
-// Writes the seed corpus of fuzz_audit_bundle: a valid bundle (cards, two
-// chains, a mobility with both confirmations, a rejected operation, an
-// equivocation proof) and near misses (tampered body, wrong version,
-// truncated). Deterministic keys, so the files only change with the format.
+// Writes the seed corpus of fuzz_audit_bundle: a valid format-2 bundle
+// (cards, two chains, a mobility with both confirmations, a rejected
+// operation, an equivocation proof, the exporter-signed header), the same
+// content as format 1 (0.2.0), and near misses (tampered body, altered
+// header, unknown version, truncated). Deterministic keys and clock, so the
+// files only change with the format.
 #include <cstdio>
 #include <fstream>
 #include <string>
@@ -73,7 +75,7 @@ int main(int argc, char** argv) {
   lb.push_back(b.emit({ops::write_organisation(oa, hijack, {5})}));  // rejected: not b's
 
   v1::AuditBundle bundle;
-  bundle.set_format_version(audit::kFormatVersion);
+  bundle.set_format_version(1);
   bundle.set_federation(testkit::test_federation().raw());
   *bundle.add_roster() = card(a, "Lapland VET", "FI");
   *bundle.add_roster() = card(b, "Norrbotten Gymnasium", "SE");
@@ -82,9 +84,32 @@ int main(int argc, char** argv) {
     chain->set_origin(author->id().raw());
     for (const auto& d : *log) *chain->add_deltas() = d.signed_delta;
   }
-  bundle.mutable_selection()->set_everything(true);
-  bundle.mutable_selection()->set_description("everything");
-  write(dir, "valid.bundle", audit::encode_bundle(bundle));
+  v1::AuditSelection everything;
+  everything.set_everything(true);
+  everything.set_description("everything");
+  *bundle.mutable_selection() = everything;
+  bundle.set_exported_at_ms(1'760'000'000'000);
+  bundle.set_exported_by(a.id().raw());
+  write(dir, "format1.bundle", audit::encode_bundle(bundle));
+  // Format 2: the export fields move into the header a signs.
+  auto sign = [&](v1::AuditBundle b) {
+    b.set_format_version(2);
+    b.clear_selection();
+    b.clear_exported_at_ms();
+    b.clear_exported_by();
+    v1::AuditHeader h;
+    h.set_format_version(2);
+    h.set_federation(b.federation());
+    h.set_exported_by(a.id().raw());
+    h.set_exported_at_ms(1'760'000'000'000);
+    *h.mutable_selection() = everything;
+    h.set_content_digest(audit::content_digest(b).raw());
+    b.set_header(h.SerializeAsString());
+    b.set_header_signature(a.key().sign(SigningDomain::audit_header, b.header()).raw());
+    return b;
+  };
+  v1::AuditBundle signed_bundle = sign(bundle);
+  write(dir, "valid.bundle", audit::encode_bundle(signed_bundle));
 
   v1::AuditBundle forked = bundle;
   testkit::Author fork{2};
@@ -92,18 +117,24 @@ int main(int argc, char** argv) {
   auto* ev = forked.add_equivocations();
   *ev->mutable_first() = lb.front().signed_delta;
   *ev->mutable_second() = other.signed_delta;
-  write(dir, "equivocation.bundle", audit::encode_bundle(forked));
+  write(dir, "equivocation.bundle", audit::encode_bundle(sign(forked)));
 
-  v1::AuditBundle tampered = bundle;
+  v1::AuditBundle tampered = signed_bundle;
   std::string body = tampered.chains(0).deltas(0).body();
   body[body.size() / 2] ^= 0x20;
   tampered.mutable_chains(0)->mutable_deltas(0)->set_body(body);
   write(dir, "tampered.bundle", audit::encode_bundle(tampered));
 
-  std::string valid = audit::encode_bundle(bundle);
+  v1::AuditBundle altered = signed_bundle;
+  std::string header = altered.header();
+  header[header.size() / 2] ^= 0x01;
+  altered.set_header(header);
+  write(dir, "altered_header.bundle", audit::encode_bundle(altered));
+
+  std::string valid = audit::encode_bundle(signed_bundle);
   std::string version = valid;
-  version[15] = 2;
-  write(dir, "version2.bundle", version);
+  version[15] = 3;
+  write(dir, "version3.bundle", version);
   write(dir, "truncated.bundle", valid.substr(0, valid.size() / 2));
   return 0;
 }

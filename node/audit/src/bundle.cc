@@ -22,7 +22,7 @@ std::string encode_bundle(const v1::AuditBundle& bundle) {
   std::string payload;
   bundle.SerializeToString(&payload);
   std::string out(kMagic);
-  put_be(out, kFormatVersion, 4);
+  put_be(out, bundle.format_version() == 0 ? kFormatVersion : bundle.format_version(), 4);
   put_be(out, payload.size(), 8);
   out += payload;
   return out;
@@ -37,9 +37,10 @@ Result<v1::AuditBundle> decode_bundle(std::string_view bytes) {
     return Error(Errc::malformed_body, "audit bundle is truncated inside its " + std::to_string(kHeaderSize) +
                                            "-byte header (" + std::to_string(bytes.size()) + " bytes)");
   auto version = static_cast<std::uint32_t>(get_be(bytes.substr(12), 4));
-  if (version != kFormatVersion)
+  if (version < kOldestFormatVersion || version > kFormatVersion)
     return Error(Errc::schema_mismatch, "audit bundle format version " + std::to_string(version) +
-                                            " is not supported (this build reads version " +
+                                            " is not supported (this build reads versions " +
+                                            std::to_string(kOldestFormatVersion) + " to " +
                                             std::to_string(kFormatVersion) + "): use a matching conect-node");
   std::uint64_t length = get_be(bytes.substr(16), 8);
   std::uint64_t available = bytes.size() - kHeaderSize;
@@ -55,10 +56,10 @@ Result<v1::AuditBundle> decode_bundle(std::string_view bytes) {
   v1::AuditBundle bundle;
   if (!bundle.ParseFromArray(bytes.data() + kHeaderSize, static_cast<int>(length)))
     return Error(Errc::malformed_body, "audit bundle content does not parse as an AuditBundle: the file is corrupt");
-  if (bundle.format_version() != kFormatVersion)
+  if (bundle.format_version() != version)
     return Error(Errc::malformed_body, "audit bundle content says format version " +
-                                           std::to_string(bundle.format_version()) + ", its header " +
-                                           std::to_string(kFormatVersion) + ": the file is corrupt");
+                                           std::to_string(bundle.format_version()) + ", its framing " +
+                                           std::to_string(version) + ": the file is corrupt");
   return bundle;
 }
 

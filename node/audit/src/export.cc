@@ -6,6 +6,7 @@
 
 #include "conect/audit/audit.h"
 #include "conect/storage/store.h"
+#include "header.h"
 
 namespace conect::audit {
 namespace {
@@ -74,15 +75,24 @@ Result<std::set<RecordKey>> selected_keys(const storage::Store& store, const Sel
   return keys;
 }
 
+Error cancelled() { return Error(Errc::limit_exceeded, "cancelled: the export stopped before the end"); }
+
 // Chains of every origin up to `needed`, raising `needed` to the
 // dependencies each fetched delta names, until nothing more is needed.
 Status fetch_chains(const storage::Store& store, std::map<NodeId, std::uint64_t>& needed,
-                    std::map<NodeId, std::vector<std::string>>& chains) {
+                    std::map<NodeId, std::vector<std::string>>& chains, const Progress& report) {
+  std::uint64_t fetched = 0;
+  auto total = [&] {
+    std::uint64_t n = 0;
+    for (const auto& [o, w] : needed) n += w;
+    return n;
+  };
   for (bool progress = true; progress;) {
     progress = false;
     for (auto& [origin, want] : needed) {
       auto& chain = chains[origin];
       while (chain.size() < want) {
+        if (report && !report("export", fetched, total())) return cancelled();
         auto got = store.deltas_from(origin, Seq{chain.size() + 1}, want - chain.size(), 8u << 20);
         if (!got.ok()) return got.error();
         if (got->empty())
@@ -103,6 +113,7 @@ Status fetch_chains(const storage::Store& store, std::map<NodeId, std::uint64_t>
             }
           }
           chain.push_back(std::move(bytes));
+          ++fetched;
         }
       }
     }
@@ -125,14 +136,13 @@ Result<RecordKey> find_record(const storage::Store& store, std::string_view text
   return Error(Errc::not_found, "no record " + std::string(text) + " in this store");
 }
 
-Result<std::string> export_bundle(const storage::Store& store, const Selection& selection, std::uint64_t now_ms) {
+Result<std::string> export_bundle(const storage::Store& store, const Selection& selection, const KeyPair& exporter,
+                                  std::uint64_t now_ms, const Progress& progress) {
   auto federation = store.federation();
   if (!federation) return Error(Errc::invalid_argument, "the store is not initialised (run `conect-node init`)");
   v1::AuditBundle bundle;
   bundle.set_format_version(kFormatVersion);
   bundle.set_federation(federation->raw());
-  bundle.set_exported_at_ms(now_ms);
-  if (auto own = store.own_id()) bundle.set_exported_by(own->raw());
 
   auto members = store.members();
   if (!members.ok()) return members.error();
@@ -143,7 +153,8 @@ Result<std::string> export_bundle(const storage::Store& store, const Selection& 
     if (e.has_equivocation()) *bundle.add_equivocations() = e.equivocation();
 
   std::map<NodeId, std::uint64_t> needed;
-  auto* sel = bundle.mutable_selection();
+  v1::AuditSelection header_selection;
+  auto* sel = &header_selection;
   if (selection.everything()) {
     sel->set_everything(true);
     sel->set_description("everything");
@@ -160,7 +171,7 @@ Result<std::string> export_bundle(const storage::Store& store, const Selection& 
     }
   }
   std::map<NodeId, std::vector<std::string>> chains;
-  if (Status st = fetch_chains(store, needed, chains); !st.ok()) return st.error();
+  if (Status st = fetch_chains(store, needed, chains, progress); !st.ok()) return st.error();
 
   std::uint64_t size = 0;
   for (auto& [origin, deltas] : chains) {
@@ -176,6 +187,7 @@ Result<std::string> export_bundle(const storage::Store& store, const Selection& 
         return Error(Errc::storage_error, "unreadable log entry of " + origin.hex());
     }
   }
+  detail::sign_header(bundle, std::move(header_selection), exporter, now_ms);
   if (bundle.ByteSizeLong() > kMaxBundleBytes)
     return Error(Errc::limit_exceeded,
                  "the bundle would exceed 2 GiB: export a selection (--organisation or --record) instead");

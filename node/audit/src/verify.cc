@@ -10,6 +10,7 @@
 #include "conect/crdt/identity.h"
 #include "conect/crdt/replica.h"
 #include "delta.pb.h"
+#include "header.h"
 
 namespace conect::audit {
 namespace {
@@ -37,20 +38,23 @@ struct CheckedChain {
 
 class Verifier {
  public:
-  explicit Verifier(const v1::AuditBundle& b) : bundle_(b) {}
+  Verifier(const v1::AuditBundle& b, const Progress& progress) : bundle_(b), progress_(progress) {
+    for (const auto& c : b.chains()) total_deltas_ += static_cast<std::uint64_t>(c.deltas_size());
+  }
+
+  bool cancelled() const { return cancelled_; }
 
   VerifyReport run() {
-    r_.selection = bundle_.selection();
-    r_.exported_at_ms = bundle_.exported_at_ms();
-    r_.exported_by = NodeId::from_raw(bundle_.exported_by());
     auto fed = FederationId::from_raw(bundle_.federation());
     if (!fed) {
+      detail::check_header(bundle_, [](const NodeId&) { return false; }, r_);
       fail(Errc::malformed_body, "bundle", "the bundle's federation id is not 16 bytes");
       r_.verdict = Verdict::fail;
       return std::move(r_);
     }
     r_.federation = *fed;
     check_roster();
+    detail::check_header(bundle_, [this](const NodeId& id) { return roster_.contains(id); }, r_);
     check_chains();
     fold();
     check_evidence();
@@ -131,7 +135,7 @@ class Verifier {
     CheckedChain out{origin, {}, true};
     std::vector<VerifiedDelta> decoded;
     std::vector<bool> sig_ok;
-    for (int i = 0; i < chain.deltas_size(); ++i) {
+    for (int i = 0; i < chain.deltas_size() && tick("check"); ++i) {
       const std::uint64_t want = static_cast<std::uint64_t>(i) + 1;
       auto d = decode_delta(r_.federation, chain.deltas(i));
       if (!d.ok()) {
@@ -202,7 +206,7 @@ class Verifier {
       progress = false;
       for (std::size_t c = 0; c < chains_.size(); ++c) {
         auto& chain = chains_[c];
-        while (next[c] < chain.authentic.size()) {
+        while (next[c] < chain.authentic.size() && tick("fold")) {
           const VerifiedDelta& d = chain.authentic[next[c]];
           Status st = replica_.apply(d);
           if (st.ok()) {
@@ -306,7 +310,24 @@ class Verifier {
 
   void summarise();
 
+  // Counts one delta of `phase` and tells the progress callback now and then;
+  // false once it asked to stop.
+  bool tick(std::string_view phase) {
+    if (cancelled_) return false;
+    if (phase != phase_) {
+      phase_ = phase;
+      done_ = 0;
+    }
+    if (progress_ && done_ % 512 == 0 && !progress_(phase, done_, total_deltas_)) cancelled_ = true;
+    ++done_;
+    return !cancelled_;
+  }
+
   const v1::AuditBundle& bundle_;
+  const Progress& progress_;
+  std::uint64_t total_deltas_ = 0, done_ = 0;
+  std::string_view phase_;
+  bool cancelled_ = false;
   VerifyReport r_;
   std::map<NodeId, Member> roster_;
   std::vector<CheckedChain> chains_;
@@ -377,12 +398,22 @@ const char* verdict_name(Verdict v) {
   return "FAIL";
 }
 
-VerifyReport verify_bundle(const v1::AuditBundle& bundle) { return Verifier(bundle).run(); }
+VerifyReport verify_bundle(const v1::AuditBundle& bundle) {
+  const Progress none;
+  return Verifier(bundle, none).run();
+}
 
-Result<VerifyReport> verify_bundle(std::string_view bytes) {
+Result<VerifyReport> verify_bundle(const v1::AuditBundle& bundle, const Progress& progress) {
+  Verifier v(bundle, progress);
+  VerifyReport r = v.run();
+  if (v.cancelled()) return Error(Errc::limit_exceeded, "cancelled: verification stopped before the end");
+  return r;
+}
+
+Result<VerifyReport> verify_bundle(std::string_view bytes, const Progress& progress) {
   auto bundle = decode_bundle(bytes);
   if (!bundle.ok()) return bundle.error();
-  return verify_bundle(*bundle);
+  return verify_bundle(*bundle, progress);
 }
 
 }  // namespace conect::audit

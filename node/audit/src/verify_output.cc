@@ -47,10 +47,14 @@ nlohmann::json findings_json(const std::vector<Finding>& findings) {
 
 std::string verify_report_text(const VerifyReport& r) {
   std::ostringstream out;
-  out << "audit bundle of federation " << r.federation.hex() << "\n";
+  out << "audit bundle of federation " << r.federation.hex() << " (format " << r.format_version << ")\n";
   out << "exported " << detail::iso8601_ms(r.exported_at_ms);
   if (r.exported_by) out << " by " << r.exported_by->hex().substr(0, 16);
-  out << " (unsigned information)\nselection: " << r.selection.description() << "\n";
+  out << (r.header_signed         ? ", signed by the exporter"
+          : r.format_version < 2 ? " (format 1: unsigned information)"
+                                 : " (the exporter's signature does NOT hold)");
+  out << "\nselection: " << r.selection.description() << "\n";
+  out << "content digest: " << r.content_digest.hex() << "\n";
   out << r.deltas << " deltas, " << r.operations << " operations, " << r.institutions.size() << " institutions, "
       << r.records.size() << " records\n\n";
   out << pad("institution", 30) << pad("node id", 18) << pad("ctry", 5) << pad("role", 9) << pad("chain", 7)
@@ -89,6 +93,9 @@ std::string verify_report_text(const VerifyReport& r) {
 std::string verify_report_json(const VerifyReport& r) {
   nlohmann::json j;
   j["federation"] = r.federation.hex();
+  j["format_version"] = r.format_version;
+  j["header_signed"] = r.header_signed;
+  j["content_digest"] = r.content_digest.hex();
   j["exported_at_ms"] = r.exported_at_ms;
   j["exported_at"] = detail::iso8601_ms(r.exported_at_ms);
   if (r.exported_by) j["exported_by"] = r.exported_by->hex();

@@ -24,6 +24,7 @@ enum class SigningDomain {
   noise_static,  // "conect/noise-static/v1": binds a Noise static key to a node id
   confirmation,  // "conect/confirm/v1"
   rotation,      // "conect/rotate/v1"
+  audit_header,  // "conect/audit-header/v1": an audit bundle's exporter-signed header
 };
 std::string_view domain_label(SigningDomain d);
 

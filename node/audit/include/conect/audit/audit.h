@@ -2,9 +2,15 @@
 // one offline, and count mobilities from verified records. docs/audit.md
 // describes the bundle byte by byte for auditors with another toolchain.
 //
-//   export_bundle(store, selection) -> bytes        (reads the store only)
+//   export_bundle(store, selection, key) -> bytes   (reads the store only)
 //   verify_bundle(bytes)            -> VerifyReport  (no store, no network)
 //   mobility_report(...)            -> MobilityReport
+//
+// Format 2 (written here) carries a header signed by the exporting node:
+// who exported which selection when, and the content digest, a hash of the
+// sorted delta and evidence ids that is equal for every converged node's
+// export of the same selection. Format 1 bundles (0.2.0) still verify; they
+// have no signed header, and their digest is computed all the same.
 //
 // Verdict rules (docs/audit.md, "Verdict"):
 //   FAIL   a member card, delta signature, chain link, federation id,
@@ -34,6 +40,7 @@
 
 #include "audit.pb.h"
 #include "conect/crdt/error.h"
+#include "conect/crdt/identity.h"
 #include "conect/crdt/merge.h"
 #include "conect/crdt/types.h"
 #include "records.pb.h"
@@ -47,16 +54,29 @@ namespace conect::audit {
 
 // "conect-audit" || u32be version || u64be length || AuditBundle.
 inline constexpr std::string_view kMagic = "conect-audit";
-inline constexpr std::uint32_t kFormatVersion = 1;
+inline constexpr std::uint32_t kFormatVersion = 2;        // what export writes
+inline constexpr std::uint32_t kOldestFormatVersion = 1;  // readers accept 1..2
 inline constexpr std::size_t kHeaderSize = 12 + 4 + 8;
 // protobuf parses at most 2 GiB in one message.
 inline constexpr std::uint64_t kMaxBundleBytes = (std::uint64_t{1} << 31) - 1;
 
-// Framing only: the bytes of a bundle file from a message, and back.
+// Framing only: the bytes of a bundle file from a message (framed with the
+// message's own format_version), and back.
 std::string encode_bundle(const v1::AuditBundle& bundle);
 // Errors: malformed_body (no magic, truncated, trailing bytes, does not
-// parse), schema_mismatch (another format version).
+// parse), schema_mismatch (a format version other than 1 or 2).
 Result<v1::AuditBundle> decode_bundle(std::string_view bytes);
+
+// The content digest (docs/audit.md, "Content digest"): BLAKE2b-256 over a
+// label, the federation, the sorted ids of every delta in the chains and the
+// sorted ids of the equivocation proofs. It reads bytes only (a delta need
+// not decode to have an id), so it is defined for any bundle.
+Hash256 content_digest(const v1::AuditBundle& bundle);
+
+// Work done so far in one phase ("export", "check", "fold"), called now and
+// then; returning false stops the work, which then fails with limit_exceeded
+// "cancelled". Used by the node's background verification job.
+using Progress = std::function<bool(std::string_view phase, std::uint64_t done, std::uint64_t total)>;
 
 // ------------------------------------------------------------------ export
 
@@ -74,10 +94,13 @@ struct Selection {
   bool everything() const { return records.empty() && !organisation; }
 };
 
+// The bundle is format 2, its header signed by `exporter` (the node's
+// identity: exported_by is its member id).
 // Errors: not_found (a selected record is not in the store), invalid_argument
-// (store not initialised), limit_exceeded (over kMaxBundleBytes), storage
-// errors.
-Result<std::string> export_bundle(const storage::Store& store, const Selection& selection, std::uint64_t now_ms);
+// (store not initialised), limit_exceeded (over kMaxBundleBytes, or
+// cancelled by `progress`), storage errors.
+Result<std::string> export_bundle(const storage::Store& store, const Selection& selection, const KeyPair& exporter,
+                                  std::uint64_t now_ms, const Progress& progress = {});
 
 // Parses "<64 hex>-<serial>" as a record of any type held by `store`
 // (not_found if none, malformed_body if it is no record id).
@@ -89,9 +112,10 @@ enum class Verdict { pass, pass_with_warnings, fail };
 const char* verdict_name(Verdict v);  // "PASS", "PASS_WITH_WARNINGS", "FAIL"
 
 struct Finding {
-  // A stable name: an Errc name (bad_signature, broken_chain, ...) for
-  // failures; for warnings also "inner_signature_invalid", "equivocation",
-  // "changed_since_confirmed", "confirmation_names_unknown_delta".
+  // A stable name: an Errc name (bad_signature, broken_chain, ...) or
+  // "content_digest_mismatch" for failures; for warnings also
+  // "inner_signature_invalid", "equivocation", "changed_since_confirmed",
+  // "confirmation_names_unknown_delta", "exporter_not_on_roster".
   std::string reason;
   std::string where;  // "member 1a2b..", "delta 3 of 1a2b..", "mobility <id>"
   std::string detail;
@@ -127,6 +151,11 @@ struct InstitutionSummary {
 struct VerifyReport {
   Verdict verdict = Verdict::fail;
   FederationId federation;
+  std::uint32_t format_version = 0;
+  // Format 2: the header decoded, its signature by exported_by holds and its
+  // digest is the content's. Format 1 has no signed header (always false).
+  bool header_signed = false;
+  Hash256 content_digest;  // recomputed from the content, whatever the header says
   std::uint64_t exported_at_ms = 0;
   std::optional<NodeId> exported_by;
   v1::AuditSelection selection;
@@ -143,8 +172,11 @@ struct VerifyReport {
 
 // Errors only for bytes that are no readable bundle (see decode_bundle); a
 // bundle that decodes always yields a report, whose verdict says the rest.
-Result<VerifyReport> verify_bundle(std::string_view bytes);
+// `progress`, when given, hears of the "check" and "fold" phases and may
+// cancel (limit_exceeded "cancelled").
+Result<VerifyReport> verify_bundle(std::string_view bytes, const Progress& progress = {});
 VerifyReport verify_bundle(const v1::AuditBundle& bundle);
+Result<VerifyReport> verify_bundle(const v1::AuditBundle& bundle, const Progress& progress);
 
 std::string verify_report_text(const VerifyReport& r);
 std::string verify_report_json(const VerifyReport& r);

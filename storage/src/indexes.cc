@@ -263,7 +263,7 @@ Result<Page<RecordView>> query_mobilities(const lmdb::Txn& txn, const Dbs& db, c
     auto key = codec::trailing_record(k);
     if (!key) return false;
     auto s = load_state(txn, db, key->encode());
-    if (!s || !mobility_matches(txn, db, f, *s)) return false;
+    if (!s || !mobility_matches(txn, db, f, *s) || (f.keep && !f.keep(*key, *s))) return false;
     page.items.push_back({*key, std::move(*s)});
     return true;
   });

@@ -16,11 +16,18 @@
 
 namespace conect::api {
 
+class VerifyJobs;
+
 // What every handler may use.
 struct HandlerEnv {
-  HandlerEnv(ApiContext& c, Metrics& m) : ctx(c), metrics(m) {}
+  HandlerEnv(ApiContext& c, Metrics& m);
+  ~HandlerEnv();  // stops the verification job
   ApiContext& ctx;
   Metrics& metrics;
+  // The background verification of the store (GET/POST
+  // /api/v1/audit/verification); behind a pointer so that only its own
+  // files include the audit library's headers.
+  std::unique_ptr<VerifyJobs> verify_jobs;
   // Reservation decisions are made one at a time: the availability check and
   // the authored decision must not interleave with another decision.
   std::mutex decide_mu;
@@ -42,6 +49,9 @@ class Api {
   void set_port(std::uint16_t port) { cookie_name_ = std::string(kSessionCookie) + "_" + std::to_string(port); }
   const std::string& cookie_name() const { return cookie_name_; }
   Metrics& metrics() { return *metrics_; }
+  // Cancels and joins background work that reads the store (the server
+  // calls it when it stops, before the store goes away).
+  void stop_jobs();
 
  private:
   bool authenticated(const HttpRequest& request);

@@ -1,8 +1,11 @@
-// GET /api/v1/audit/export and GET /api/v1/report/mobilities: the audit
-// bundle and the mobility report of DESIGN §9 over HTTP, built by the same
-// library as `conect-node audit export` and `conect-node report`.
+// GET /api/v1/audit/export, the verification job (/api/v1/audit/verification)
+// and GET /api/v1/report/mobilities: the audit bundle, its verification and
+// the mobility report of DESIGN §9 over HTTP, built by the same library as
+// `conect-node audit export|verify` and `conect-node report`.
 #include "conect/audit/audit.h"
 #include "handlers.h"
+#include "records_support.h"
+#include "verify_job.h"
 
 namespace conect::api {
 namespace {
@@ -33,7 +36,7 @@ HttpResponse audit_export(HandlerEnv& env, const HttpRequest& req) {
   if (auto st = check_query(req, {"records", "organisation"}); !st) return error_response(st.error());
   auto sel = selection_of(env, req);
   if (!sel) return error_response(sel.error());
-  auto bytes = audit::export_bundle(*env.ctx.store, *sel, env.ctx.now_ms());
+  auto bytes = audit::export_bundle(*env.ctx.store, *sel, *env.ctx.key, env.ctx.now_ms());
   if (!bytes) return error_response(bytes.error());
   HttpResponse r;
   r.status = 200;
@@ -41,6 +44,36 @@ HttpResponse audit_export(HandlerEnv& env, const HttpRequest& req) {
   r.headers.emplace_back("Content-Disposition", "attachment; filename=\"conect-audit.bundle\"");
   r.body = std::move(*bytes);
   return r;
+}
+
+// Starts the verification job: everything, or {"organisation": ID}.
+HttpResponse start_verification(HandlerEnv& env, const HttpRequest& req) {
+  if (auto st = check_query(req, {}); !st) return error_response(st.error());
+  auto body = body_object(req);
+  if (!body) return error_response(body.error());
+  audit::Selection sel;
+  for (const auto& [k, v] : body->items()) {
+    if (k != "organisation") return error_response(400, "malformed_body", k + ": unknown field");
+    if (!v.is_string()) return error_response(400, "malformed_body", "organisation: expected a string");
+    auto key = RecordKey::parse(v1::ORGANISATION, v.get<std::string>());
+    if (!key) return error_response(Error(Errc::invalid_argument, "organisation: not an organisation id"));
+    if (!load_record(env, *key))
+      return error_response(Error(Errc::not_found, "organisation: no organisation " + key->text() + " on this node"));
+    sel.organisation = *key;
+  }
+  auto job = env.verify_jobs->start(std::move(sel));
+  if (!job) return error_response(job.error());
+  auto r = json_response(202, *job);
+  r.headers.emplace_back("Location", "/api/v1/audit/verification");
+  return r;
+}
+
+HttpResponse get_verification(HandlerEnv& env, const HttpRequest& req) {
+  if (auto st = check_query(req, {}); !st) return error_response(st.error());
+  auto job = env.verify_jobs->latest();
+  if (!job)
+    return error_response(404, "not_found", "no verification has run since the node started; start one with POST");
+  return json_response(200, *job);
 }
 
 HttpResponse mobility_report(HandlerEnv& env, const HttpRequest& req) {
@@ -82,6 +115,10 @@ HttpResponse mobility_report(HandlerEnv& env, const HttpRequest& req) {
 void add_audit_routes(Router& r, HandlerEnv& env) {
   HandlerEnv* e = &env;
   r.add("GET", "/api/v1/audit/export", [e](const HttpRequest& q, const PathParams&) { return audit_export(*e, q); });
+  r.add("POST", "/api/v1/audit/verification",
+        [e](const HttpRequest& q, const PathParams&) { return start_verification(*e, q); });
+  r.add("GET", "/api/v1/audit/verification",
+        [e](const HttpRequest& q, const PathParams&) { return get_verification(*e, q); });
   r.add("GET", "/api/v1/report/mobilities",
         [e](const HttpRequest& q, const PathParams&) { return mobility_report(*e, q); });
 }

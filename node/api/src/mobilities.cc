@@ -106,8 +106,46 @@ Result<PreparedCreate> prepare_mobility(HandlerEnv& env, const json& body) {
 
 namespace {
 
+// `direction` (incoming/outgoing for this node) and `partner` (the other
+// side's organisation) as a condition inside the scan. A side is this node's
+// when this node speaks for its organisation (the owner in the id).
+Status direction_and_partner(HandlerEnv& env, const HttpRequest& req, storage::MobilityFilter& f) {
+  enum class Dir { any, incoming, outgoing } dir = Dir::any;
+  if (auto d = req.query_param("direction")) {
+    if (*d == "incoming") dir = Dir::incoming;
+    else if (*d == "outgoing") dir = Dir::outgoing;
+    else return invalid("direction: expected incoming or outgoing");
+  }
+  std::optional<v1::RecordId> partner;
+  if (auto p = req.query_param("partner")) {
+    auto key = RecordKey::parse(v1::ORGANISATION, *p);
+    if (!key) return invalid("partner: not an organisation id");
+    partner = key->to_proto();
+    f.organisation = f.organisation ? f.organisation : key;  // walk the partner's index
+  }
+  if (dir == Dir::any && !partner) return {};
+  const std::string self = own_id(env).raw();
+  f.keep = [dir, partner, self](const RecordKey&, const v1::RecordState& s) {
+    const auto& fixed = s.mobility().fixed();
+    const bool sends = fixed.sending_organisation().owner() == self;
+    const bool receives = fixed.receiving_organisation().owner() == self;
+    if (dir == Dir::outgoing && !sends) return false;
+    if (dir == Dir::incoming && !receives) return false;
+    if (!partner) return true;
+    auto same = [](const v1::RecordId& a, const v1::RecordId& b) {
+      return a.owner() == b.owner() && a.serial() == b.serial();
+    };
+    const bool out = sends && same(fixed.receiving_organisation(), *partner);
+    const bool in = receives && same(fixed.sending_organisation(), *partner);
+    return dir == Dir::outgoing ? out : dir == Dir::incoming ? in : out || in;
+  };
+  return {};
+}
+
 HttpResponse list_mobilities(HandlerEnv& env, const HttpRequest& req) {
-  if (auto st = check_query(req, {"organisation", "country", "type", "status", "from", "to", "limit", "cursor"}); !st)
+  if (auto st = check_query(req, {"organisation", "country", "type", "status", "from", "to", "direction", "partner",
+                                  "limit", "cursor"});
+      !st)
     return error_response(st.error());
   storage::MobilityFilter f;
   auto limit = query_limit(req);
@@ -139,6 +177,7 @@ HttpResponse list_mobilities(HandlerEnv& env, const HttpRequest& req) {
   if (!to) return error_response(to.error());
   f.from = *from;
   f.to = *to;
+  if (auto st = direction_and_partner(env, req, f); !st) return error_response(st.error());
   auto page = env.ctx.store->mobilities(f);
   if (!page) return error_response(page.error());
   std::vector<json> items;
@@ -349,11 +388,30 @@ HttpResponse erase_personal(HandlerEnv& env, const std::string& id) {
   return author_and_render(env, l->key, std::move(ops), {});
 }
 
+// Filters: `organisation` (the contact's) and `role` (one of its roles).
 HttpResponse list_contacts(HandlerEnv& env, const HttpRequest& req) {
-  if (auto st = check_query(req, {"limit", "cursor"}); !st) return error_response(st.error());
+  if (auto st = check_query(req, {"organisation", "role", "limit", "cursor"}); !st) return error_response(st.error());
   auto limit = query_limit(req);
   if (!limit) return error_response(limit.error());
-  auto page = env.ctx.store->list(v1::CONTACT, std::string(req.query_param("cursor").value_or("")), *limit);
+  std::optional<RecordKey> org;
+  if (auto o = req.query_param("organisation")) {
+    org = RecordKey::parse(v1::ORGANISATION, *o);
+    if (!org) return error_response(invalid("organisation: not an organisation id"));
+  }
+  int role = 0;
+  if (auto r = req.query_param("role")) {
+    const auto* v = enum_from_json(*v1::ContactRole_descriptor(), *r);
+    if (!v) return error_response(invalid("role: \"" + std::string(*r) + "\" is not a contact role"));
+    role = v->number();
+  }
+  storage::Store::RecordPredicate keep;
+  if (org || role)
+    keep = [org, role](const RecordKey&, const v1::RecordState& s) {
+      const auto& c = s.contact();
+      if (org && RecordKey::from_proto(v1::ORGANISATION, c.organisation()) != org) return false;
+      return role == 0 || std::find(c.roles().begin(), c.roles().end(), role) != c.roles().end();
+    };
+  auto page = env.ctx.store->list(v1::CONTACT, std::string(req.query_param("cursor").value_or("")), *limit, keep);
   if (!page) return error_response(page.error());
   std::vector<json> items;
   for (const auto& v : page->items) items.push_back(record_json(env, v.key, v.state));

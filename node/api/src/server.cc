@@ -396,6 +396,7 @@ void HttpServer::stop() {
       if (auto c = w.lock()) all.push_back(std::move(c));
   }
   for (auto& c : all) c->close_from_server();
+  sh->api.stop_jobs();
 }
 
 }  // namespace conect::api

@@ -154,6 +154,10 @@ struct MobilityFilter {
   v1::MobilityStatus status = v1::MOBILITY_STATUS_UNSPECIFIED;
   std::optional<std::int32_t> from;       // planned period overlaps [from, to]
   std::optional<std::int32_t> to;
+  // A further condition the caller defines (the API's direction and partner
+  // filters), checked inside the scan so that a page still holds `limit`
+  // matches.
+  std::function<bool(const RecordKey&, const v1::RecordState&)> keep;
   std::size_t limit = 50;
   std::string cursor;
 };

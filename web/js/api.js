@@ -12,12 +12,60 @@ export class ApiError extends Error {
   }
 }
 
-export async function request(method, path, body) {
+// The CSRF token of the session (POST /api/v1/session answers it): every
+// cookie-authenticated write carries it as X-CSRF-Token. Kept in memory and
+// in this tab's sessionStorage (a reload keeps it), never in a cookie.
+const CSRF_KEY = 'conect.csrf';
+let csrf = null;
+let onCsrfRefused = null; // async () => void: signs in again (a new token)
+
+function csrfToken() {
+  if (csrf === null) {
+    try {
+      csrf = sessionStorage.getItem(CSRF_KEY) || '';
+    } catch {
+      csrf = '';
+    }
+  }
+  return csrf;
+}
+
+function keepCsrf(token) {
+  csrf = typeof token === 'string' ? token : '';
+  try {
+    if (csrf) sessionStorage.setItem(CSRF_KEY, csrf);
+    else sessionStorage.removeItem(CSRF_KEY);
+  } catch {
+    // storage may be off: the token stays in memory for this page
+  }
+}
+
+// fn is called when a write was refused for a missing or stale CSRF token
+// (a session made in another tab): it signs in again, then the write is
+// retried once.
+export function setCsrfRefusedHandler(fn) {
+  onCsrfRefused = fn;
+}
+
+export async function request(method, path, body, retried = false) {
+  try {
+    return await send(method, path, body);
+  } catch (e) {
+    if (!retried && onCsrfRefused && e.status === 403 && String(e.code).startsWith('csrf_token')) {
+      await onCsrfRefused();
+      return request(method, path, body, true);
+    }
+    throw e;
+  }
+}
+
+async function send(method, path, body) {
   const init = { method, credentials: 'same-origin', headers: { Accept: 'application/json' }, cache: 'no-store' };
   if (body !== undefined) {
     init.headers['Content-Type'] = 'application/json';
     init.body = JSON.stringify(body);
   }
+  if (method !== 'GET' && method !== 'HEAD' && csrfToken()) init.headers['X-CSRF-Token'] = csrfToken();
   let r;
   try {
     r = await fetch(path, init);
@@ -37,9 +85,12 @@ export async function request(method, path, body) {
   return data;
 }
 
-// Exchanges the API token or a one-time login code for the session cookie.
-export function createSession({ token, login }) {
-  return request('POST', '/api/v1/session', token !== undefined ? { token } : { login });
+// Exchanges the API token or a one-time login code for the session cookie
+// (and the session's CSRF token, kept for later writes).
+export async function createSession({ token, login }) {
+  const r = await send('POST', '/api/v1/session', token !== undefined ? { token } : { login });
+  keepCsrf(r && r.csrf_token);
+  return r;
 }
 
 export function query(params) {
@@ -70,13 +121,16 @@ export function pageCursor(body) {
 // Fetches every page of a list. onPage(items, soFar) is called as pages
 // arrive so the first rows render before the last page is in. `isStale()`
 // stops the walk when a newer request superseded this one.
-export async function fetchAll(path, params = {}, { limit = 500, onPage, isStale } = {}) {
+// `firstLimit`, when given, is the size of the first page only: a small one
+// puts the first rows on screen sooner.
+export async function fetchAll(path, params = {}, { limit = 500, firstLimit, onPage, isStale } = {}) {
   const all = [];
   let cursor = null;
   for (let guard = 0; guard < 10000; guard++) {
     // Some lists (a placement's reservations, the roster) are not paged and
     // refuse paging parameters: limit null asks without them.
-    const paging = limit === null ? {} : { limit, cursor };
+    const size = guard === 0 && firstLimit ? firstLimit : limit;
+    const paging = limit === null ? {} : { limit: size, cursor };
     const body = await request('GET', path + query({ ...params, ...paging }));
     if (isStale && isStale()) return null;
     const items = pageItems(body);
@@ -160,8 +214,13 @@ export function normaliseOrganisation(item) {
   return {
     id: String(o.id ?? ''),
     names: Array.isArray(o.names) ? o.names : [],
+    type: o.type ?? '',
     country: o.country ?? '',
+    region: o.region ?? '',
     city: o.city ?? '',
+    address: o.address ?? '',
+    website: o.website ?? '',
+    trades: Array.isArray(o.trades) ? o.trades.filter((x) => typeof x === 'string') : [],
     rejected: Array.isArray(o.rejected) ? o.rejected : [],
   };
 }

@@ -10,10 +10,11 @@ import { RequestsView } from './requests.js';
 import { FederationView } from './federation.js';
 import { openReserveDialog } from './reserve.js';
 import { loadReservations } from './reservations.js';
+import { recordViews } from './record_views.js';
 
 const STATUS_POLL_MS = 5000;
 const REFRESH_DEBOUNCE_MS = 200;
-const VIEWS = ['placements', 'timeline', 'requests', 'federation'];
+const VIEWS = ['placements', 'timeline', 'requests', 'federation', 'mobilities', 'mobility', 'contacts', 'organisations', 'report', 'audit'];
 const BASE_COUNTRIES = ['FI', 'SE', 'NO', 'RU'];
 const BASE_LANGUAGES = ['en', 'fi', 'sv', 'nb', 'no', 'ru', 'de', 'se'];
 
@@ -86,6 +87,20 @@ const views = {
   federation: new FederationView(),
 };
 
+// Mobilities, contacts, organisations, report and audit: each loads what it
+// shows when opened and again when a change touches it (record_views.js).
+const records = recordViews({
+  self: () => state.self,
+  orgs: () => state.orgs,
+  members: () => state.members,
+  memberName,
+  reservations: () => state.outgoing,
+  placement: (id) => ctx.placement(id),
+  showError,
+  changed: (list) => onChange({ records: list }),
+  reloadOrgs: () => loadOrganisations(),
+});
+
 // --------------------------------------------------------------- utilities
 function announce(text) {
   const a = $('announcer');
@@ -99,7 +114,7 @@ function showError(e) {
     el.hidden = true;
     return;
   }
-  el.textContent = t('error', { detail: e.detail || e.message || String(e) });
+  el.textContent = records.plainError(e);
   el.hidden = false;
 }
 
@@ -292,13 +307,16 @@ async function loadRequests() {
 // placements are refetched (a federation of 5,000 placements does not
 // reload them all for one booking); anything else refetches everything.
 const TARGETED_MAX = 50;
-const pending = { full: false, records: new Map() };
+// light: mobilities and contacts changed; only the record view on screen
+// (and the status) needs them.
+const pending = { full: false, light: false, records: new Map() };
 let refreshing = false;
 let refreshTimer = 0;
 let firstScheduled = 0;
 
-function scheduleRefresh(delay = REFRESH_DEBOUNCE_MS, records = null) {
-  if (records) for (const r of records) pending.records.set(r.id, r.record_type);
+function scheduleRefresh(delay = REFRESH_DEBOUNCE_MS, records = null, light = false) {
+  if (light) pending.light = true;
+  else if (records) for (const r of records) pending.records.set(r.id, r.record_type);
   else pending.full = true;
   if (pending.records.size > TARGETED_MAX) pending.full = true;
   // Debounce bursts, but never postpone a refresh by more than a second.
@@ -319,21 +337,29 @@ function onChange(data) {
     records.length > 0 &&
     records.every((r) => r && r.id && (r.record_type === 'placement' || r.record_type === 'reservation')) &&
     Object.values(apiFilters()).every((v) => !v);
-  scheduleRefresh(REFRESH_DEBOUNCE_MS, targeted ? records : null);
+  const light = records && records.length > 0 && records.every((r) => r && (r.record_type === 'mobility' || r.record_type === 'contact'));
+  if (light) pending.changed = [...(pending.changed || []), ...records];
+  scheduleRefresh(REFRESH_DEBOUNCE_MS, targeted ? records : null, light);
 }
 
 async function refresh() {
   if (refreshing) return; // the running one picks pending work up when done
   refreshing = true;
   try {
-    while (pending.full || pending.records.size) {
+    while (pending.full || pending.light || pending.records.size) {
       const full = pending.full;
+      const light = pending.light && !full && pending.records.size === 0;
       const records = new Map(pending.records);
+      const changed = pending.changed || null;
       pending.full = false;
+      pending.light = false;
+      pending.changed = null;
       pending.records.clear();
       try {
         if (full) await refreshAll();
+        else if (light) await loadStatus();
         else await refreshRecords(records);
+        await recordViewsRefresh(full ? null : changed);
         debug.refreshes++;
         debug.lastRefresh = Date.now();
         showError(null);
@@ -347,6 +373,11 @@ async function refresh() {
   } finally {
     refreshing = false;
   }
+}
+
+// The record view on screen, after a change (null: anything may have changed).
+async function recordViewsRefresh(changed) {
+  if (records.has(state.view)) await records.refresh(state.view, changed);
 }
 
 async function refreshAll() {
@@ -434,16 +465,21 @@ async function applyFilters() {
 }
 
 // ------------------------------------------------------------------ routing
-function showView(name) {
+// "#mobility/ID" opens one mobility; its tab is Mobilities.
+function showView(hash) {
+  let [name, arg] = hash.split(/\/(.*)/s);
   if (!VIEWS.includes(name)) name = 'placements';
   state.view = name;
+  const tabOf = name === 'mobility' ? 'mobilities' : name;
   for (const v of VIEWS) {
     $('view-' + v).hidden = v !== name;
     const tab = $('tab-' + v);
-    if (v === name) tab.setAttribute('aria-current', 'page');
+    if (!tab) continue;
+    if (v === tabOf) tab.setAttribute('aria-current', 'page');
     else tab.removeAttribute('aria-current');
   }
   $('filter-box').hidden = !(name === 'placements' || name === 'timeline');
+  if (records.has(name) && debug.ready) records.show(name, arg ? decodeURIComponent(arg) : undefined);
 }
 
 // ------------------------------------------------------------------ language
@@ -469,6 +505,7 @@ function relabel() {
   if (state.self) readStatusLabel();
   fillFilterOptions();
   for (const v of Object.values(views)) v.relabel();
+  records.relabel();
   views.placements.show(state.placements);
   setLive(debug.live);
 }
@@ -516,7 +553,7 @@ async function pollStatus() {
 async function main() {
   initLanguage();
   // On a phone the filters start folded so the list is on the first screen.
-  if (window.matchMedia('(max-width: 760px)').matches) $('filter-box').open = false;
+  if (window.matchMedia('(max-width: 760px)').matches) $('filter-box').open = $('mob-filter-box').open = false;
   document.title = 'conect · ' + t('app_title');
   showView(location.hash.slice(1));
   window.addEventListener('hashchange', () => showView(location.hash.slice(1)));
@@ -527,6 +564,9 @@ async function main() {
   $('filters').addEventListener('reset', () => setTimeout(applyFilters, 0));
   $('f-available').addEventListener('change', () => applyFilters());
 
+  // A write refused for a stale CSRF token (a session made in another tab):
+  // sign in again, and the write is retried once.
+  api.setCsrfRefusedHandler(() => askForToken(t('login_renew')));
   const status = await ensureSession();
   readStatus(status);
   setLive(false);
@@ -534,9 +574,11 @@ async function main() {
   pending.full = true;
   await refresh();
   debug.ready = true;
+  showView(location.hash.slice(1)); // a record view opened by its link loads now
   setInterval(pollStatus, STATUS_POLL_MS);
   setInterval(() => views.federation.tick(), 1000);
   debug._views = views;
+  debug.views = records.views; // tests call the detail view's save() to force a refusal
   // Exposed for the render-time measurement: build every row now.
   debug.renderAll = () => {
     const t0 = performance.now();

@@ -9,12 +9,10 @@ Exit status: 0 when every test passed, 1 otherwise, 77 (skipped) only when
 Chromium, chromedriver or Selenium is not installed.
 """
 import datetime
-import json
 import os
 import shutil
 import sys
 import time
-import traceback
 import urllib.parse
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -22,6 +20,7 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "e2e"))
 
 import browser  # noqa: E402
+import runner  # noqa: E402
 
 SKIP = 77
 why = browser.missing()
@@ -74,6 +73,31 @@ def api_placements(node, **filters):
         cursor = page.get("next_cursor")
         if not cursor or not page["items"]:
             return out
+
+
+def three_schools(fed):
+    """Schools in Finland (A), Sweden (B) and Norway (C) that trust each
+    other, running; A dials B and C (so after C dies A keeps it as a peer to
+    redial), B dials C."""
+    a = fed.add("Lapland Vocational College", "FI")
+    b = fed.add("Norrbotten Upper Secondary", "SE")
+    c = fed.add("Finnmark Upper Secondary", "NO")
+    fed.trust_all()
+    for n in (a, b, c):
+        n.start()
+    a.dial(b)
+    a.dial(c)
+    b.dial(c)
+    return a, b, c
+
+
+def wait_synced(fed, nodes):
+    """Links up between the running nodes and digests equal."""
+    running = [n for n in nodes if n.proc]
+    for i, x in enumerate(running):
+        for y in running[i + 1:]:
+            wait_until(f"{x.name} linked to {y.name}", lambda x=x, y=y: y.node_id in x.connected_peers(), timeout=WAIT)
+    fed.wait_converged(running, timeout=WAIT)
 
 
 def first_start(p):
@@ -152,17 +176,7 @@ class Suite:
         """Three schools that trust each other. Most data lives on A (it
         speaks for two companies, one across the border in Sweden), so the
         single-node tests do not depend on sync; B and C add their own."""
-        fed = self.fed
-        self.a = fed.add("Lapland Vocational College", "FI")
-        self.b = fed.add("Norrbotten Upper Secondary", "SE")
-        self.c = fed.add("Finnmark Upper Secondary", "NO")
-        fed.trust_all()
-        for n in (self.a, self.b, self.c):
-            n.start()
-        # A dials both partners, so after C dies A keeps it as a peer to redial.
-        self.a.dial(self.b)
-        self.a.dial(self.c)
-        self.b.dial(self.c)
+        self.a, self.b, self.c = three_schools(self.fed)
 
         a_school = org(self.a, "Lapland Vocational College", "FI", "Rovaniemi")
         a_steel = org(self.a, "Tornio Steel Oy", "FI", "Tornio", "large_enterprise")
@@ -203,12 +217,7 @@ class Suite:
 
     def wait_federation_synced(self):
         """Links up and digests equal: the multi-node tests start from here."""
-        pairs = [(self.a, self.b), (self.a, self.c), (self.b, self.c)]
-        for x, y in pairs:
-            if x.proc and y.proc:
-                wait_until(f"{x.name} linked to {y.name}", lambda x=x, y=y: y.node_id in x.connected_peers(),
-                           timeout=WAIT)
-        self.fed.wait_converged([n for n in (self.a, self.b, self.c) if n.proc], timeout=WAIT)
+        wait_synced(self.fed, (self.a, self.b, self.c))
 
     def dashboard(self, node, **kw):
         d = Dashboard(node, **kw)
@@ -599,47 +608,7 @@ class Suite:
 
 
 def main():
-    suite = Suite()
-    tests = [name for name in Suite.__dict__ if name.startswith("test_")]
-    only = os.environ.get("CONECT_WEB_TESTS")
-    if only:
-        tests = [t for t in tests if any(o in t for o in only.split(","))]
-    passed, failed = 0, 0
-    try:
-        try:
-            suite.setup()
-        except Exception:
-            traceback.print_exc()
-            for n in suite.fed.nodes:
-                print(f"--- log of {n.name}:\n{n.read_log()[-4000:]}")
-            print(f"0 passed, {len(tests)} failed (setup failed)")
-            return 1
-        for name in tests:
-            start = time.monotonic()
-            try:
-                getattr(suite, name)()
-                passed += 1
-                print(f"PASS {name} ({time.monotonic() - start:.1f}s)", flush=True)
-            except Exception:
-                failed += 1
-                print(f"FAIL {name} ({time.monotonic() - start:.1f}s)", flush=True)
-                traceback.print_exc()
-                for i, d in enumerate(suite.browsers):
-                    try:
-                        print(f"  screenshot: {d.shot(f'FAIL-{name}-{i}')}")
-                        errors = d.b.console_errors()
-                        if errors:
-                            print("  console:", json.dumps(errors[-5:]))
-                    except Exception:
-                        pass
-                for n in suite.fed.nodes:
-                    print(f"  --- last lines of {n.name}'s log:\n" + "\n".join(n.read_log().splitlines()[-8:]))
-        for note in suite.notes:
-            print(note)
-    finally:
-        suite.close()
-    print(f"{passed} passed, {failed} failed")
-    return 0 if failed == 0 else 1
+    return runner.run(Suite())
 
 
 if __name__ == "__main__":

@@ -88,8 +88,8 @@ int audit_export(const Global& g, const ExportOptions& o) {
   // header"), so exporting needs its identity key.
   auto signer = KeyPair::load(DataDir::resolve(g.data).identity());
   if (!signer.ok())
-    return refuse(g, Error(signer.error().code, "audit export signs the bundle with this node's identity key: " +
-                                                    signer.error().detail));
+    return refuse(g, Error(signer.error().code,
+                           "audit export signs the bundle with this node's identity key: " + signer.error().detail));
   audit::Selection sel;
   for (const auto& id : o.records) {
     auto key = audit::find_record(**store, id);

@@ -15,11 +15,12 @@ using nlohmann::json;
 class RecordViewsTest : public ApiFixture {
  protected:
   json mobility(const std::string& sending, const std::string& receiving, const std::string& pseudonym) {
-    return {{"fixed", {{"sending_organisation", sending},
-                       {"receiving_organisation", receiving},
-                       {"participant", {{"pseudonym", pseudonym}}},
-                       {"type", "learner_otj_company"},
-                       {"category", "ivet_learner"}}}};
+    return {{"fixed",
+             {{"sending_organisation", sending},
+              {"receiving_organisation", receiving},
+              {"participant", {{"pseudonym", pseudonym}}},
+              {"type", "learner_otj_company"},
+              {"category", "ivet_learner"}}}};
   }
   // The other node's mobility from `from` to `to`.
   std::string other_mobility(const RecordKey& from, const RecordKey& to) {

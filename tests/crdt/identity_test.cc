@@ -109,9 +109,8 @@ TEST(Identity, LoadRejectsCorruptOrMissingKeys) {
 
 TEST(Identity, ASignatureVerifiesOnlyInItsOwnDomain) {
   KeyPair k = KeyPair::generate();
-  const SigningDomain all[] = {SigningDomain::delta, SigningDomain::member_card, SigningDomain::noise_static,
-                               SigningDomain::confirmation, SigningDomain::rotation,
-                               SigningDomain::audit_header};
+  const SigningDomain all[] = {SigningDomain::delta,        SigningDomain::member_card, SigningDomain::noise_static,
+                               SigningDomain::confirmation, SigningDomain::rotation,    SigningDomain::audit_header};
   for (SigningDomain signed_in : all) {
     Signature sig = k.sign(signed_in, "the same message");
     for (SigningDomain checked_in : all)

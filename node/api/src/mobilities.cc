@@ -112,9 +112,12 @@ namespace {
 Status direction_and_partner(HandlerEnv& env, const HttpRequest& req, storage::MobilityFilter& f) {
   enum class Dir { any, incoming, outgoing } dir = Dir::any;
   if (auto d = req.query_param("direction")) {
-    if (*d == "incoming") dir = Dir::incoming;
-    else if (*d == "outgoing") dir = Dir::outgoing;
-    else return invalid("direction: expected incoming or outgoing");
+    if (*d == "incoming")
+      dir = Dir::incoming;
+    else if (*d == "outgoing")
+      dir = Dir::outgoing;
+    else
+      return invalid("direction: expected incoming or outgoing");
   }
   std::optional<v1::RecordId> partner;
   if (auto p = req.query_param("partner")) {
@@ -143,8 +146,8 @@ Status direction_and_partner(HandlerEnv& env, const HttpRequest& req, storage::M
 }
 
 HttpResponse list_mobilities(HandlerEnv& env, const HttpRequest& req) {
-  if (auto st = check_query(req, {"organisation", "country", "type", "status", "from", "to", "direction", "partner",
-                                  "limit", "cursor"});
+  if (auto st = check_query(
+          req, {"organisation", "country", "type", "status", "from", "to", "direction", "partner", "limit", "cursor"});
       !st)
     return error_response(st.error());
   storage::MobilityFilter f;

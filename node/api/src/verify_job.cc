@@ -81,18 +81,19 @@ void VerifyJobs::finish(std::optional<Error> error, const audit::VerifyReport* r
 }
 
 nlohmann::json VerifyJobs::to_json(const Job& j) {
-  nlohmann::json out = {{"id", j.id},
-                        {"state", j.state},
-                        {"phase", j.phase},
-                        {"done", j.done},
-                        {"total", j.total},
-                        {"selection", j.selection},
-                        {"started", format_iso8601_ms(j.started_ms)},
-                        {"finished", j.finished_ms ? nlohmann::json(format_iso8601_ms(j.finished_ms)) : nlohmann::json()},
-                        {"verdict", j.verdict.empty() ? nlohmann::json() : nlohmann::json(j.verdict)},
-                        {"error", j.error ? nlohmann::json{{"error", errc_name(static_cast<Errc>(j.error->code.value()))},
-                                                           {"detail", j.error->detail}}
-                                          : nlohmann::json()}};
+  nlohmann::json out = {
+      {"id", j.id},
+      {"state", j.state},
+      {"phase", j.phase},
+      {"done", j.done},
+      {"total", j.total},
+      {"selection", j.selection},
+      {"started", format_iso8601_ms(j.started_ms)},
+      {"finished", j.finished_ms ? nlohmann::json(format_iso8601_ms(j.finished_ms)) : nlohmann::json()},
+      {"verdict", j.verdict.empty() ? nlohmann::json() : nlohmann::json(j.verdict)},
+      {"error", j.error ? nlohmann::json{{"error", errc_name(static_cast<Errc>(j.error->code.value()))},
+                                         {"detail", j.error->detail}}
+                        : nlohmann::json()}};
   out["report"] = j.report_json.empty() ? nlohmann::json() : nlohmann::json::parse(j.report_json);
   out["text"] = j.report_text.empty() ? nlohmann::json() : nlohmann::json(j.report_text);
   return out;

@@ -57,7 +57,7 @@ class VerifyJobs {
 
   ApiContext& ctx_;
   mutable std::mutex mu_;
-  Job job_;          // guarded by mu_
+  Job job_;           // guarded by mu_
   bool any_ = false;  // a job was started
   bool running_ = false;
   bool stopping_ = false;

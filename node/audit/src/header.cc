@@ -47,8 +47,7 @@ Hash256 content_digest(const v1::AuditBundle& bundle) {
 
 namespace detail {
 
-void sign_header(v1::AuditBundle& bundle, v1::AuditSelection selection, const KeyPair& exporter,
-                 std::uint64_t now_ms) {
+void sign_header(v1::AuditBundle& bundle, v1::AuditSelection selection, const KeyPair& exporter, std::uint64_t now_ms) {
   bundle.set_format_version(kFormatVersion);
   bundle.clear_selection();
   bundle.clear_exported_at_ms();
@@ -74,7 +73,8 @@ void fail(VerifyReport& r, std::string reason, std::string detail, std::optional
 void check_signed_header(const v1::AuditBundle& b, const std::function<bool(const NodeId&)>& on_roster,
                          VerifyReport& r) {
   if (b.has_selection() || b.exported_at_ms() != 0 || !b.exported_by().empty())
-    return fail(r, "malformed_body", "a format 2 bundle carries unsigned export fields (6-8); they belong in the header");
+    return fail(r, "malformed_body",
+                "a format 2 bundle carries unsigned export fields (6-8); they belong in the header");
   v1::AuditHeader h;
   if (b.header().empty() || !h.ParseFromString(b.header()))
     return fail(r, "malformed_body", "the bundle has no readable header (field 9)");

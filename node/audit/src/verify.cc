@@ -47,14 +47,16 @@ class Verifier {
   VerifyReport run() {
     auto fed = FederationId::from_raw(bundle_.federation());
     if (!fed) {
-      detail::check_header(bundle_, [](const NodeId&) { return false; }, r_);
+      const auto nobody = [](const NodeId&) { return false; };
+      detail::check_header(bundle_, nobody, r_);
       fail(Errc::malformed_body, "bundle", "the bundle's federation id is not 16 bytes");
       r_.verdict = Verdict::fail;
       return std::move(r_);
     }
     r_.federation = *fed;
     check_roster();
-    detail::check_header(bundle_, [this](const NodeId& id) { return roster_.contains(id); }, r_);
+    const auto on_roster = [this](const NodeId& id) { return roster_.contains(id); };
+    detail::check_header(bundle_, on_roster, r_);
     check_chains();
     fold();
     check_evidence();

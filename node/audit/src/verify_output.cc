@@ -50,7 +50,7 @@ std::string verify_report_text(const VerifyReport& r) {
   out << "audit bundle of federation " << r.federation.hex() << " (format " << r.format_version << ")\n";
   out << "exported " << detail::iso8601_ms(r.exported_at_ms);
   if (r.exported_by) out << " by " << r.exported_by->hex().substr(0, 16);
-  out << (r.header_signed         ? ", signed by the exporter"
+  out << (r.header_signed        ? ", signed by the exporter"
           : r.format_version < 2 ? " (format 1: unsigned information)"
                                  : " (the exporter's signature does NOT hold)");
   out << "\nselection: " << r.selection.description() << "\n";

@@ -2,7 +2,11 @@
 // when and of what, under the exporter's signature; the digest is the same
 // for every converged node's export of the same selection; altering either
 // fails; format 1 bundles (0.2.0) still verify.
+#include <sys/stat.h>
+
 #include <algorithm>
+#include <fstream>
+#include <sstream>
 
 #include "conect/crdt/delta.h"
 #include "fixture.h"
@@ -91,9 +95,10 @@ TEST_F(HeaderTest, ConvergedNodesExportTheSameDigestWhoeverExportsAndWhen) {
   EXPECT_EQ(rt.verdict, Verdict::pass) << describe(rt);
   EXPECT_EQ(rm.content_digest, rt.content_digest);
   EXPECT_EQ(rt.exported_by, b_.id());
-  // The same for a selection: the organisation of b and its mobilities.
+  // The same for a selection: c's organisation and its mobility (b's chain
+  // and c's, not a's).
   Selection sel;
-  sel.organisation = org_b_;
+  sel.organisation = org_c_;
   auto a_sel = export_bundle(*store_, sel, a_.key(), 3);
   auto b_sel = export_bundle(*other, sel, b_.key(), 4);
   ASSERT_TRUE(a_sel.ok() && b_sel.ok());
@@ -222,6 +227,44 @@ TEST_F(HeaderTest, ProgressIsReportedAndCanCancel) {
   Progress stop = [](std::string_view, std::uint64_t, std::uint64_t) { return false; };
   EXPECT_TRUE(export_bundle(*store_, Selection{}, a_.key(), 1, stop).error().is(Errc::limit_exceeded));
   EXPECT_TRUE(verify_bundle(std::string_view(*bytes), stop).error().is(Errc::limit_exceeded));
+}
+
+// The bundle the 0.2.0 binary wrote (tests/fixtures/v0.2.0, format 1) still
+// verifies, and today's format-2 export of the 0.2.0 store it came from has
+// the same content digest: the digest compares bundles across versions too.
+TEST(Format1Fixture, The020BundleVerifiesWithTheDigestOfTodaysExportOfItsStore) {
+  ASSERT_TRUE(crypto_init());
+  const std::filesystem::path fixtures = CONECT_FIXTURES "/v0.2.0";
+  std::ifstream in(fixtures / "audit.bundle", std::ios::binary);
+  ASSERT_TRUE(in) << "missing " << (fixtures / "audit.bundle");
+  std::stringstream bytes;
+  bytes << in.rdbuf();
+  auto old = verify_bundle(std::string_view(bytes.str()));
+  ASSERT_TRUE(old.ok()) << old.error().message();
+  EXPECT_EQ(old->verdict, Verdict::pass) << verify_report_text(*old);
+  EXPECT_EQ(old->format_version, 1u);
+  EXPECT_FALSE(old->header_signed);
+  EXPECT_EQ(old->deltas, 16u);  // expected.json: audit_verify.report.deltas
+
+  // A copy of the store and the key (git keeps no file modes; keys must be 0600).
+  storage::testing::TempDir dir;
+  std::filesystem::copy(fixtures / "data", dir.path(), std::filesystem::copy_options::recursive);
+  ::chmod((dir.path() / "identity.key").c_str(), 0600);
+  auto key = KeyPair::load(dir.path() / "identity.key");
+  ASSERT_TRUE(key.ok()) << key.error().message();
+  storage::StoreOptions o;
+  o.map_size = std::uint64_t{1} << 30;
+  auto store = storage::Store::open(dir.path() / "store", o);
+  ASSERT_TRUE(store.ok()) << store.error().message();
+  auto now = export_bundle(**store, Selection{}, *key, 1);
+  ASSERT_TRUE(now.ok()) << now.error().message();
+  auto today_r = verify_bundle(std::string_view(*now));
+  ASSERT_TRUE(today_r.ok());
+  const VerifyReport& today = *today_r;
+  EXPECT_EQ(today.verdict, Verdict::pass) << verify_report_text(today);
+  EXPECT_TRUE(today.header_signed);
+  EXPECT_EQ(today.content_digest, old->content_digest);
+  EXPECT_EQ(today.exported_by, old->exported_by);
 }
 
 }  // namespace

@@ -238,8 +238,7 @@ class Suite:
         da.click('button[data-action="complete"]')
         db.wait("completed at B", lambda _: "completed" in db.text('[data-group=sending] dd[data-field=status]'))
         assert da.js("return document.querySelectorAll('ol.history li').length") >= 8
-        da.js("window.scrollTo(0, 0)")
-        da.doc_shot("mobility")
+        da.shot("mobility-completed")
         for d in (da, db):
             assert d.same_document(), "a dashboard reloaded; it must update in place"
 
@@ -310,7 +309,7 @@ class Suite:
             assert got == want, f"filters {case}: page {got}, API {want}"
             assert 0 < len(got) < everything, f"filters {case} show {len(got)} of {everything}: nothing narrowed"
         self.set_mobility_filters(da, {"direction": "outgoing"})
-        da.doc_shot("mobilities")
+        da.shot("mobilities-outgoing")
 
         # Contacts by organisation and role.
         da.view("contacts")

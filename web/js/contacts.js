@@ -82,7 +82,7 @@ export class ContactsView {
       if (p.email) reach.push(h('a', { href: 'mailto:' + p.email }, p.email));
       if (p.phone) reach.push(h('a', { href: 'tel:' + p.phone }, p.phone));
     }
-    if (reach.length === 0) reach.push(h('span', { class: 'muted' }, t('pd_' + c.personalStatus)));
+    if (reach.length === 0) reach.push(h('span', { class: 'muted', dataset: { status: c.personalStatus } }, t('pds_' + c.personalStatus)));
     return h(
       'tr',
       { dataset: { id: c.id, organisation: c.organisation } },

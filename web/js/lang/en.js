@@ -391,4 +391,9 @@ export default {
   col_rejected: 'Rejected',
   col_conf_ok: 'Confirmations valid',
   col_conf_changed: 'Changed since',
+  pds_held: 'held here',
+  pds_not_shared_with_this_node: 'not shared with this node',
+  pds_awaiting_delivery: 'awaiting delivery to this node',
+  pds_erased: 'erased by its owner',
+  pds_none: 'none recorded',
 };

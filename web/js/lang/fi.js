@@ -391,4 +391,9 @@ export default {
   col_rejected: 'Hylätyt',
   col_conf_ok: 'Voimassa olevat vahvistukset',
   col_conf_changed: 'Muuttuneet',
+  pds_held: 'tällä solmulla',
+  pds_not_shared_with_this_node: 'ei jaettu tälle solmulle',
+  pds_awaiting_delivery: 'odottaa toimitusta tälle solmulle',
+  pds_erased: 'omistaja poistanut',
+  pds_none: 'ei kirjattu',
 };

@@ -391,4 +391,9 @@ export default {
   col_rejected: 'Avvist',
   col_conf_ok: 'Gyldige bekreftelser',
   col_conf_changed: 'Endret siden',
+  pds_held: 'finnes her',
+  pds_not_shared_with_this_node: 'deles ikke med denne noden',
+  pds_awaiting_delivery: 'venter på levering til denne noden',
+  pds_erased: 'slettet av eieren',
+  pds_none: 'ingen registrert',
 };

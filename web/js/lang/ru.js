@@ -391,4 +391,9 @@ export default {
   col_rejected: 'Отклонено',
   col_conf_ok: 'Действительные подтверждения',
   col_conf_changed: 'Изменённые после',
+  pds_held: 'хранятся здесь',
+  pds_not_shared_with_this_node: 'не переданы этому узлу',
+  pds_awaiting_delivery: 'ожидают доставки на этот узел',
+  pds_erased: 'удалены владельцем',
+  pds_none: 'не вносились',
 };

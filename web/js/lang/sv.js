@@ -391,4 +391,9 @@ export default {
   col_rejected: 'Avvisade',
   col_conf_ok: 'Giltiga bekräftelser',
   col_conf_changed: 'Ändrade sedan',
+  pds_held: 'finns här',
+  pds_not_shared_with_this_node: 'delas inte med den här noden',
+  pds_awaiting_delivery: 'väntar på leverans till den här noden',
+  pds_erased: 'raderat av ägaren',
+  pds_none: 'inga registrerade',
 };

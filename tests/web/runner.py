@@ -9,6 +9,26 @@ import os
 import time
 import traceback
 
+from harness import Federation
+
+
+class BrowserSuite:
+    """What every suite has: a federation of nodes, the browsers it opened
+    (closed at the end), and notes printed after the tests."""
+
+    def __init__(self):
+        self.fed = Federation()
+        self.browsers = []
+        self.notes = []
+
+    def close(self):
+        for d in self.browsers:
+            try:
+                d.close()
+            except Exception:
+                pass
+        self.fed.close()
+
 
 def report_failure(suite, name):
     traceback.print_exc()

@@ -33,7 +33,7 @@ from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
 
 import harness  # noqa: E402
-from harness import Federation, cli, wait_until  # noqa: E402
+from harness import cli, wait_until  # noqa: E402
 
 ARTIFACTS = os.environ.get("CONECT_WEB_ARTIFACTS") or os.path.join(HERE, "..", "..", "web", "test-artifacts")
 WAIT = 60  # seconds; a deadline, not a pause
@@ -166,12 +166,7 @@ class Dashboard:
 
 
 # ---------------------------------------------------------------- tests
-class Suite:
-    def __init__(self):
-        self.fed = Federation()
-        self.browsers = []
-        self.notes = []
-
+class Suite(runner.BrowserSuite):
     def setup(self):
         """Three schools that trust each other. Most data lives on A (it
         speaks for two companies, one across the border in Sweden), so the
@@ -597,14 +592,6 @@ class Suite:
         assert "Finnmark Upper Secondary" in text and "disconnected" in text, text
         d.shot("federation")
         assert d.same_document()
-
-    def close(self):
-        for d in self.browsers:
-            try:
-                d.close()
-            except Exception:
-                pass
-        self.fed.close()
 
 
 def main():

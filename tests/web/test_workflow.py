@@ -36,7 +36,7 @@ from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
 
-from harness import Federation, cli, wait_until  # noqa: E402
+from harness import cli, wait_until  # noqa: E402
 from test_dashboard import Dashboard, org, placement, three_schools, wait_synced  # noqa: E402
 
 DOC_IMAGES = os.environ.get("CONECT_WEB_DOC_IMAGES")
@@ -120,12 +120,7 @@ class Flow(Dashboard):
                        "return li && li.dataset.state", party)
 
 
-class Suite:
-    def __init__(self):
-        self.fed = Federation()
-        self.browsers = []
-        self.notes = []
-
+class Suite(runner.BrowserSuite):
     def setup(self):
         self.a, self.b, self.c = three_schools(self.fed)
         self.org_a = org(self.a, "Lapland Vocational College", "FI", "Rovaniemi")
@@ -496,14 +491,6 @@ class Suite:
             self.browsers.remove(d)
         finally:
             big.stop()
-
-    def close(self):
-        for d in self.browsers:
-            try:
-                d.close()
-            except Exception:
-                pass
-        self.fed.close()
 
 
 def m_status(node, mid):

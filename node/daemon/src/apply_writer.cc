@@ -4,6 +4,7 @@
 
 #include <malloc.h>
 
+#include "conect/node/apply_batch.h"
 #include "conect/node/log.h"
 
 namespace conect::node {
@@ -32,20 +33,17 @@ void ApplyWriter::apply(sync::ApplyBatchAction a, std::function<void(const sync:
   asio::post(writer_, [this, keep = core_.alive(), a = std::move(a), done = std::move(done)]() mutable {
     auto t0 = Clock::now();
     const std::size_t n = a.deltas.size();
-    auto outcome = core_.store.apply(std::move(a.deltas));
+    BatchOutcome applied = apply_batch(core_.store, std::move(a.deltas));
     auto secs = std::chrono::duration<double>(Clock::now() - t0).count();
-    sync::ApplyResult result{a.apply_id, {}};
-    if (!outcome.ok()) {
-      result.status = outcome.error();
-    } else {
-      count_outcome(core_, *outcome);
-      if (!outcome->rejected.empty()) result.status = outcome->rejected.front().reason;
+    if (applied.outcome) {
+      count_outcome(core_, *applied.outcome);
       if (n >= 256)
         log::debug("batch_applied",
                    {{"origin", short_id(a.origin)},
                     {"deltas", std::to_string(n)},
                     {"per_second", std::to_string(static_cast<std::uint64_t>(n / std::max(secs, 1e-6)))}});
     }
+    sync::ApplyResult result{a.apply_id, applied.status};
     asio::post(core_.strand, [this, keep, result, done = std::move(done)] {
       --in_flight_;
       if (in_flight_ == 0) trim_memory();

@@ -1,6 +1,6 @@
 // The store's writer for the sync engine. Commits block on fsync, so each
 // ApplyBatch runs on a thread of its own, in the order given, as one write
-// transaction, and its outcome is
+// transaction (apply_batch, shared with the simulator), and its outcome is
 // posted back to the node strand. Equivocation evidence is stored the same
 // way. After a catch-up it hands the freed heap back to the OS.
 //

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <optional>
 
+#include "conect/node/apply_batch.h"
 #include "conect/node/store_view.h"
 #include "conect/storage/store.h"
 #include "sim_store.h"
@@ -43,11 +44,9 @@ class LmdbStore final : public SimStore {
   Result<VerifiedDelta> author(const KeyPair& key, DeltaDraft draft, std::uint64_t now_ms) override {
     return store_->author(key, std::move(draft), now_ms);
   }
+  // The node's own glue: one transaction, and the verdict the engine gets.
   Status apply(std::vector<VerifiedDelta> batch) override {
-    auto r = store_->apply(std::move(batch));
-    if (!r.ok()) return r.error();
-    if (!r->rejected.empty()) return r->rejected.front().reason;
-    return Status::Ok();
+    return node::apply_batch(*store_, std::move(batch)).status;
   }
   Status add_evidence(const VerifiedDelta& a, const VerifiedDelta& b) override {
     return store_->add_equivocation(a, b);

@@ -105,7 +105,11 @@ const std::map<std::string, std::map<std::string, Setter>>& schema() {
         {"handshake_timeout_ms", int_field(&NodeConfig::handshake_timeout_ms, 100, 600'000)},
         {"idle_timeout_ms", int_field(&NodeConfig::idle_timeout_ms, 1'000, 3'600'000)},
         {"send_queue_limit", int_field(&NodeConfig::send_queue_limit, 1, 65'536)},
+        {"send_queue_max_frames", int_field(&NodeConfig::send_queue_max_frames, 16, 1 << 20)},
+        {"send_queue_max_bytes", int_field(&NodeConfig::send_queue_max_bytes, 64 << 10, 1 << 30)},
         {"max_handshakes_per_ip_per_minute", int_field(&NodeConfig::max_handshakes_per_ip_per_minute, 1, 1'000'000)},
+        {"max_unauthenticated_connections", int_field(&NodeConfig::max_unauthenticated_connections, 1, 65'536)},
+        {"max_unauthenticated_per_ip", int_field(&NodeConfig::max_unauthenticated_per_ip, 1, 65'536)},
         {"api_max_body_bytes", int_field(&NodeConfig::api_max_body_bytes, 1024, 64 << 20)}}},
       {"sync",
        {{"summary_interval_ms", int_field(&NodeConfig::summary_interval_ms, 100, 3'600'000)},
@@ -171,6 +175,13 @@ Result<NodeConfig> parse(std::string_view text, const std::string& source_name) 
   }
   if (config.redial_min_ms > config.redial_max_ms)
     return Error(Errc::invalid_argument, source_name + ": sync.redial_min_ms must not exceed sync.redial_max_ms");
+  if (config.send_queue_max_bytes < config.max_frame_bytes)
+    return Error(Errc::invalid_argument, source_name +
+                                             ": limits.send_queue_max_bytes must be at least limits.max_frame_bytes "
+                                             "(one largest frame must fit)");
+  if (config.send_queue_limit > config.send_queue_max_frames)
+    return Error(Errc::invalid_argument,
+                 source_name + ": limits.send_queue_limit must not exceed limits.send_queue_max_frames");
   return config;
 }
 
@@ -249,8 +260,18 @@ std::string render(const NodeConfig& c) {
     << "idle_timeout_ms = " << c.idle_timeout_ms << "\n"
     << "# Frames queued per peer before reads from it pause (back-pressure).\n"
     << "send_queue_limit = " << c.send_queue_limit << "\n"
-    << "# Handshakes accepted per remote address per minute; more are refused.\n"
+    << "# A peer whose unsent frames pass either bound is disconnected (\"send queue\n"
+    << "# full\"): it stopped reading, or asks for more than it reads. Keep the byte\n"
+    << "# bound above the credit partners grant (conect grants at most 8 MiB).\n"
+    << "send_queue_max_frames = " << c.send_queue_max_frames << "\n"
+    << "send_queue_max_bytes = " << c.send_queue_max_bytes << "\n"
+    << "# Connections accepted per remote address per minute; more are refused.\n"
     << "max_handshakes_per_ip_per_minute = " << c.max_handshakes_per_ip_per_minute << "\n"
+    << "# Connections that have not finished the handshake, in all and per remote\n"
+    << "# address (an IPv6 /64 counts as one). Over the per-address cap a new one is\n"
+    << "# refused; when all are taken the oldest of the busiest address is dropped.\n"
+    << "max_unauthenticated_connections = " << c.max_unauthenticated_connections << "\n"
+    << "max_unauthenticated_per_ip = " << c.max_unauthenticated_per_ip << "\n"
     << "# Largest HTTP request body the API accepts (413 beyond).\n"
     << "api_max_body_bytes = " << c.api_max_body_bytes << "\n\n"
     << "[sync]\n"

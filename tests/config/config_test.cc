@@ -65,6 +65,19 @@ TEST(Config, WrongTypeAndRangeAreRefused) {
   EXPECT_NE(bad_role.error().detail.find("'janitor' is not one of school, company, auditor"), std::string::npos);
 }
 
+TEST(Config, SendQueueBoundsMustHoldTheLargestFrame) {
+  auto parsed = parse("[limits]\nmax_frame_bytes = 4194304\nsend_queue_max_bytes = 1048576\n", "f");
+  ASSERT_FALSE(parsed.ok());
+  EXPECT_NE(parsed.error().detail.find("send_queue_max_bytes must be at least limits.max_frame_bytes"),
+            std::string::npos);
+  auto frames = parse("[limits]\nsend_queue_limit = 100\nsend_queue_max_frames = 50\n", "f");
+  ASSERT_FALSE(frames.ok());
+  auto defaults = parse("", "f");
+  ASSERT_TRUE(defaults.ok());
+  EXPECT_EQ(defaults->max_unauthenticated_connections, 64u);
+  EXPECT_EQ(defaults->max_unauthenticated_per_ip, 8u);
+}
+
 TEST(Config, SyntaxErrorNamesLine) {
   auto parsed = parse("[node]\nname = \n", "f");
   ASSERT_FALSE(parsed.ok());

@@ -7,6 +7,7 @@ import asyncio
 import hashlib
 import hmac
 import os
+import socket
 import struct
 import time
 
@@ -38,6 +39,27 @@ def _field_bytes(num, value):
 
 def _field_varint(num, value):
     return _varint(num << 3) + _varint(value)
+
+
+def _field_fixed32(num, value):
+    return _varint(num << 3 | 5) + struct.pack("<I", value)
+
+
+# SyncMessage (proto/sync.proto, docs/sync.md): just what the tests send.
+def summary_entries(entries, roster_tag=0):
+    """A SyncMessage{summary: ENTRIES} naming each origin by its full id:
+    entries = [(origin 32 bytes, seq, head id prefix 16 bytes)]."""
+    body = _field_bytes(1, b"\0" * 32) + _field_fixed32(2, roster_tag) + _field_varint(3, 3)
+    for origin, seq, head in entries:
+        body += _field_bytes(4, _field_bytes(2, origin) + _field_varint(3, seq) + _field_bytes(4, head))
+    return _field_bytes(1, body)
+
+
+def sync_request(request_id, origin, first, until=0, max_count=65535, max_bytes=64 << 20):
+    """A SyncMessage{request}: "send me origin's deltas first..until (0 = head)"."""
+    body = (_field_varint(1, request_id) + _field_bytes(2, origin) + _field_varint(3, first)
+            + _field_varint(4, until) + _field_varint(5, max_count) + _field_varint(6, max_bytes))
+    return _field_bytes(2, body)
 
 
 def signing_input(label, message):
@@ -157,8 +179,21 @@ class Peer:
         self.identity = identity or Identity()
         self.ws = None
 
-    async def connect(self):
-        self.ws = await websockets.connect(self.url, max_size=None, open_timeout=10)
+    async def connect(self, source_ip=None, stop_reading=False):
+        """Opens the WebSocket. source_ip binds the local end to another
+        loopback address (127.0.0.2, ...: another "remote address" for the
+        node). stop_reading makes a peer that reads nothing after the
+        handshake: a tiny receive buffer, and the client library's own
+        reading stops once one message is queued."""
+        sock = socket.socket()
+        if stop_reading:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        if source_ip:
+            sock.bind((source_ip, 0))
+        host, port = self.url[len("ws://"):].split("/")[0].rsplit(":", 1)
+        sock.connect((host, int(port)))
+        options = dict(max_queue=1, read_limit=4096, ping_interval=None) if stop_reading else {}
+        self.ws = await websockets.connect(self.url, sock=sock, max_size=None, open_timeout=10, **options)
         return self
 
     async def handshake(self, claimed_id=None, binding=None, prologue=None):

@@ -5,6 +5,7 @@ every node's log is kept so a failure shows what each process said.
 """
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -77,6 +78,26 @@ class Node:
     def dial(self, other):
         assert other.ports, "the dialled node must be running so its port is known"
         cli("peer", "add", other.peer_url(), "--id", other.node_id, data=self.data)
+
+    def configure(self, **values):
+        """Sets integer fields of node.toml (each must be there once, as
+        `init` writes them); takes effect at the next start."""
+        path = os.path.join(self.data, "node.toml")
+        with open(path) as f:
+            text = f.read()
+        for key, value in values.items():
+            text, n = re.subn(rf"^{key} = \d+$", f"{key} = {value}", text, flags=re.M)
+            assert n == 1, f"node.toml has no single '{key} = N' line"
+        with open(path, "w") as f:
+            f.write(text)
+
+    def rss_bytes(self):
+        """Resident memory of the running process (VmRSS)."""
+        with open(f"/proc/{self.proc.pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+        return 0
 
     def peer_url(self):
         return f"ws://127.0.0.1:{self.ports['peer']}/sync"

@@ -12,8 +12,8 @@ import unittest
 import websockets
 
 sys.path.insert(0, os.path.dirname(__file__))
-from attacker import Identity, Peer, handshake_payload  # noqa: E402
-from harness import Federation, cli, create_organisation, wait_until  # noqa: E402
+from attacker import Identity, Peer, handshake_payload, sync_request  # noqa: E402
+from harness import Federation, cli, create_organisation, seed, wait_until  # noqa: E402
 
 
 def refused(node, stage=None, reason=None):
@@ -195,6 +195,112 @@ class Attacks(unittest.TestCase):
     def test_honest_data_still_flows_after_attacks(self):
         create_organisation(self.a, "Written during the attacks", "FI")
         self.fed.wait_converged()
+
+
+class Floods(unittest.TestCase):
+    """Peers that try to make the node hold memory without bound: one that
+    asks for everything many times and never reads, connections that never
+    finish a handshake. Small limits in node.toml keep the test quick; the
+    defaults work the same way, only larger (docs/sync.md)."""
+    PER_IP = 2
+    UNAUTHENTICATED = 8
+
+    @classmethod
+    def setUpClass(cls):
+        cls.fed = Federation()
+        cls.v = cls.fed.add("Victim", "FI")
+        cls.h = cls.fed.add("Honest partner", "SE")
+        cls.fed.trust_all()
+        cls.insider = Identity()
+        cls.fedid = bytes.fromhex(cls.v.federation)
+        cli("member", "add", cls.insider.card(cls.fedid), data=cls.v.data)
+        seed(cls.v, 6000)  # about 2 MB of deltas: every full request is answered with that much
+        # 12 MiB: above the 8 MiB of credit an honest conect peer grants at most.
+        cls.v.configure(send_queue_max_bytes=12 << 20, max_unauthenticated_connections=cls.UNAUTHENTICATED,
+                        max_unauthenticated_per_ip=cls.PER_IP)
+        cls.v.start()
+        cls.h.start()
+        cls.h.dial(cls.v)
+        wait_until("honest link", lambda: cls.v.node_id in cls.h.connected_peers())
+        cls.fed.wait_converged()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.fed.close()
+
+    def tearDown(self):
+        wait_until("honest link still up", lambda: self.v.node_id in self.h.connected_peers())
+        create_organisation(self.v, "Written after a flood", "FI")
+        self.fed.wait_converged()
+
+    def port(self):
+        return self.v.ports["peer"]
+
+    def test_a_peer_that_asks_for_everything_and_never_reads_is_cut_off(self):
+        before = refused(self.v, "send", "send_queue_full")
+        rss_before = self.v.rss_bytes()
+
+        async def attack():
+            p = await Peer(self.port(), self.fedid, self.insider).connect(stop_reading=True)
+            await p.handshake()
+            origin = bytes.fromhex(self.v.node_id)
+            try:
+                for i in range(64):  # each asks for the whole chain, with 64 MiB of credit
+                    await p.ws.send(p.seal(sync_request(i + 1, origin, 1)))
+            except websockets.ConnectionClosed:
+                pass
+            wait_until("the link cut for a full send queue",
+                       lambda: refused(self.v, "send", "send_queue_full") > before, timeout=20)
+        run(attack())
+        self.assertTrue(any("send queue full" in e.get("reason", "") for e in self.v.log_events("peer_disconnected")))
+        self.assertLess(self.v.rss_bytes() - rss_before, 64 << 20, "memory stayed bounded")
+
+    def silent_connections(self, source_ip, n):
+        """TCP connections that never start a WebSocket, let alone a handshake."""
+        return [socket.create_connection(("127.0.0.1", self.port()), source_address=(source_ip, 0)) for _ in range(n)]
+
+    @staticmethod
+    def closed_by_node(s):
+        s.settimeout(0.05)
+        try:
+            return s.recv(1) == b""
+        except socket.timeout:
+            return False
+        except OSError:
+            return True
+
+    def test_unauthenticated_connections_are_capped_per_address(self):
+        before = refused(self.v, "accept", "unauthenticated_per_ip")
+        socks = self.silent_connections("127.0.0.2", self.PER_IP + 1)
+        try:
+            wait_until("the connection over the per-address cap refused",
+                       lambda: refused(self.v, "accept", "unauthenticated_per_ip") > before)
+            self.assertEqual(sum(self.closed_by_node(s) for s in socks), 1, "only the one over the cap is closed")
+        finally:
+            for s in socks:
+                s.close()
+
+    def test_a_flood_of_unauthenticated_connections_does_not_lock_peers_out(self):
+        before = refused(self.v, "accept", "evicted")
+        flood = []
+        try:
+            for i in range(self.UNAUTHENTICATED // self.PER_IP + 2):  # more than the node takes in all
+                flood += self.silent_connections(f"127.0.1.{i + 1}", self.PER_IP)
+            evicted = len(flood) - self.UNAUTHENTICATED
+            wait_until("the oldest waiting connections evicted",
+                       lambda: refused(self.v, "accept", "evicted") >= before + evicted)
+            self.assertEqual(sum(self.closed_by_node(s) for s in flood), evicted)
+
+            async def honest():  # a member dialling in now still gets through
+                p = await Peer(self.port(), self.fedid, self.insider).connect()
+                await p.handshake()
+                ok = not await p.closed_within(0.5)
+                await p.ws.close()
+                return ok
+            self.assertTrue(run(honest()), "a handshake completes while the flood holds its slots")
+        finally:
+            for s in flood:
+                s.close()
 
 
 if __name__ == "__main__":

@@ -2,6 +2,8 @@
 
 #include <boost/asio/post.hpp>
 
+#include <utility>
+
 #include "conect/node/log.h"
 
 namespace conect::node {
@@ -10,13 +12,17 @@ Connections::Connections(DaemonCore& core, PeerBoard& board, net::NoiseStaticKey
     : core_(core),
       board_(board),
       credentials_(core.node.key, std::move(noise), core.node.federation),
-      admission_(core.node.config.max_handshakes_per_ip_per_minute),
+      admission_(Admission::Limits{core.node.config.max_handshakes_per_ip_per_minute,
+                                   core.node.config.max_unauthenticated_per_ip,
+                                   core.node.config.max_unauthenticated_connections}),
       rng_(seed),
       bytes_sent_(core.metrics.counter("conect_peer_bytes_sent_total", "Frame bytes sent to peers (WebSocket payloads)")),
       bytes_received_(core.metrics.counter("conect_peer_bytes_received_total", "Frame bytes received from peers")) {
   const auto& c = core.node.config;
   limits_.max_frame_bytes = c.max_frame_bytes;
   limits_.send_queue_limit = c.send_queue_limit;
+  limits_.send_queue_max_frames = c.send_queue_max_frames;
+  limits_.send_queue_max_bytes = c.send_queue_max_bytes;
   limits_.handshake_timeout = std::chrono::milliseconds(c.handshake_timeout_ms);
   limits_.idle_timeout = std::chrono::milliseconds(c.idle_timeout_ms);
 }
@@ -124,19 +130,40 @@ void Connections::accept(asio::ip::tcp::socket socket) {
 }
 
 void Connections::start_accepted(asio::ip::tcp::socket socket, const std::string& ip) {
-  if (!admission_.admit(ip, Clock::now())) {
-    core_.count_refusal("accept", "throttled");
-    log::warn("peer_throttled", {{"remote", ip}});
+  auto admitted = admission_.admit(admission_address(ip), Clock::now());
+  if (admitted.verdict != Admission::Verdict::admitted) {
+    const bool throttled = admitted.verdict == Admission::Verdict::throttled;
+    core_.count_refusal("accept", throttled ? "throttled" : "unauthenticated_per_ip");
+    log::warn(throttled ? "peer_throttled" : "peer_refused",
+              {{"remote", ip},
+               {"reason", throttled ? "too many connections from this address this minute"
+                                    : "too many unauthenticated connections from this address"}});
     boost::system::error_code ignored;
     socket.close(ignored);
     return;
   }
+  if (admitted.evicted) {
+    if (Session* old = session_with_ticket(*admitted.evicted)) {
+      core_.count_refusal("accept", "evicted");
+      log::warn("peer_evicted", {{"remote", old->link ? old->link->remote_address() : ""},
+                                 {"reason", "too many unauthenticated connections: the oldest of the busiest "
+                                            "address makes room"}});
+      close_session(*old, "evicted: too many unauthenticated connections");
+    }
+  }
   auto s = new_session(false);
+  s->ticket = admitted.ticket;
   auto driver = net::HandshakeDriver::create(credentials_, handshake_options(net::NoiseRole::responder, std::nullopt));
-  if (!driver.ok()) return;
+  if (!driver.ok()) return close_session(*s, driver.error().message());
   s->driver.emplace(std::move(*driver));
   s->link = accept_ws(std::move(socket), "/sync", limits_, link_handler(s->id));
   arm_handshake_timeout(*s);
+}
+
+Connections::Session* Connections::session_with_ticket(std::uint64_t ticket) {
+  for (auto& [id, s] : sessions_)
+    if (s->ticket == ticket) return s.get();
+  return nullptr;
 }
 
 // ---------------------------------------------------------------- handshake
@@ -183,8 +210,9 @@ WsLink::Handler Connections::link_handler(std::uint64_t id) {
     if (auto keep = weak.lock())
       asio::post(core_.strand, [this, keep, id, frame = std::move(frame)] { on_frame(id, frame); });
   };
-  h.on_close = [this, weak, id](const std::string& reason) {
-    if (auto keep = weak.lock()) asio::post(core_.strand, [this, keep, id, reason] { on_link_closed(id, reason); });
+  h.on_close = [this, weak, id](const std::string& reason, CloseCause cause) {
+    if (auto keep = weak.lock())
+      asio::post(core_.strand, [this, keep, id, reason, cause] { on_link_closed(id, reason, cause); });
   };
   return h;
 }
@@ -261,6 +289,7 @@ void Connections::establish(Session& s) {
   }
   s.established = true;
   active_[peer] = s.id;
+  admission_.release(std::exchange(s.ticket, 0));  // authenticated: no longer holds a slot at the door
   if (auto d = dialer_for(s.id)) {
     d->backoff_ms = 0;
     d->last_error.clear();
@@ -306,15 +335,24 @@ void Connections::close_session(Session& s, const std::string& reason) {
   if (s.link)
     s.link->close(reason, std::move(final_frame));
   else
-    on_link_closed(s.id, reason);
+    on_link_closed(s.id, reason, CloseCause::closed);
 }
 
-void Connections::on_link_closed(std::uint64_t id, const std::string& reason) {
+void Connections::on_link_closed(std::uint64_t id, const std::string& reason, CloseCause cause) {
   auto it = sessions_.find(id);
   if (it == sessions_.end()) return;
   auto s = it->second;
   sessions_.erase(it);
   s->handshake_timer->cancel();
+  admission_.release(s->ticket);
+  if (cause == CloseCause::send_queue_full) {
+    // It asks for more than it reads, or stopped reading (ws_link.h).
+    core_.count_refusal("send", "send_queue_full");
+    log::warn("peer_send_queue_full",
+              {{"peer", s->peer ? short_id(*s->peer) : ""}, {"remote", s->link->remote_address()}, {"reason", reason}});
+  } else if (cause == CloseCause::frame_too_large) {
+    core_.count_refusal("frame", "limit_exceeded");
+  }
   if (s->established && s->peer) {
     active_.erase(*s->peer);
     board_.disconnected(*s->peer);

@@ -1,7 +1,8 @@
 // The links to peers (the CConnman half of Bitcoin Core's split): dials the
 // configured peers and redials lost links with backoff, accepts connections
-// (through Admission), runs the Noise handshake and the roster check, keeps
-// one link per pair, and seals and opens frames. It knows nothing of sync:
+// (through Admission: an accepted link holds a ticket until it authenticates
+// or closes), runs the Noise handshake and the roster check, keeps one link
+// per pair, and seals and opens frames. It knows nothing of sync:
 // established peers and their decrypted messages go up through PeerEvents.
 //
 // One session per WebSocket link:
@@ -75,6 +76,7 @@ class Connections {
     std::string url;  // dialled sessions
     bool established = false;
     bool closing = false;
+    std::uint64_t ticket = 0;  // Admission's, while an accepted link is unauthenticated
     std::unique_ptr<asio::steady_timer> handshake_timer;
   };
   struct Dialer {
@@ -100,7 +102,8 @@ class Connections {
   void establish(Session& s);
   Dialer* dialer_for(std::uint64_t session_id);
   void close_session(Session& s, const std::string& reason);
-  void on_link_closed(std::uint64_t id, const std::string& reason);
+  void on_link_closed(std::uint64_t id, const std::string& reason, CloseCause cause);
+  Session* session_with_ticket(std::uint64_t ticket);
 
   DaemonCore& core_;
   PeerBoard& board_;
@@ -113,7 +116,7 @@ class Connections {
   api::Counter& bytes_received_;
 
   std::set<NodeId> roster_;
-  std::map<std::uint64_t, std::shared_ptr<Session>> sessions_;
+  std::map<std::uint64_t, std::shared_ptr<Session>> sessions_;  // by id, in arrival order
   std::map<NodeId, std::uint64_t> active_;  // established session per peer
   std::map<std::string, Dialer> dialers_;   // by url
   std::uint64_t next_session_ = 1;

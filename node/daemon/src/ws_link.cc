@@ -66,8 +66,13 @@ class WsLinkImpl final : public WsLink, public std::enable_shared_from_this<WsLi
 
   void send(std::string frame) override {
     asio::post(ws_.get_executor(), [self = shared_from_this(), frame = std::move(frame)]() mutable {
-      if (self->closed_) return;
-      self->queue_.push_back(std::move(frame));
+      if (self->closed_ || self->closing_) return;
+      if (self->queue_.size() >= self->limits_.send_queue_max_frames ||
+          self->queued_bytes_ + frame.size() > self->limits_.send_queue_max_bytes)
+        return self->fail("send queue full (" + std::to_string(self->queue_.size()) + " frames, " +
+                              std::to_string(self->queued_bytes_) + " bytes not yet read by the peer)",
+                          CloseCause::send_queue_full);
+      self->push(std::move(frame));
       if (self->queue_.size() == 1 && self->open_) self->write_next();
     });
   }
@@ -78,7 +83,7 @@ class WsLinkImpl final : public WsLink, public std::enable_shared_from_this<WsLi
                  if (self->closed_) return;
                  if (!self->open_) return self->fail(reason);
                  self->close_reason_ = reason;
-                 if (!final_frame.empty()) self->queue_.push_back(std::move(final_frame));
+                 if (!final_frame.empty()) self->push(std::move(final_frame));
                  self->closing_ = true;
                  if (self->queue_.empty())
                    self->do_close();
@@ -91,6 +96,16 @@ class WsLinkImpl final : public WsLink, public std::enable_shared_from_this<WsLi
   auto executor() { return ws_.get_executor(); }
 
  private:
+  void push(std::string frame) {
+    queued_bytes_ += frame.size();
+    queue_.push_back(std::move(frame));
+  }
+
+  // Back-pressure: stop reading a peer whose answers pile up unread.
+  bool queue_is_high() const {
+    return queue_.size() >= limits_.send_queue_limit || queued_bytes_ >= limits_.send_queue_max_bytes / 2;
+  }
+
   void configure_stream(bool server) {
     beast::get_lowest_layer(ws_).expires_never();
     // Sync is request/response (summaries, credit, batches): Nagle's
@@ -155,7 +170,7 @@ class WsLinkImpl final : public WsLink, public std::enable_shared_from_this<WsLi
 
   void read_next() {
     if (reading_ || closed_) return;
-    if (queue_.size() >= limits_.send_queue_limit) return;  // back-pressure: resume after writes drain
+    if (queue_is_high()) return;  // resumed by on_write once the queue drains
     reading_ = true;
     ws_.async_read(read_buffer_, beast::bind_front_handler(&WsLinkImpl::on_read, shared_from_this()));
   }
@@ -163,7 +178,7 @@ class WsLinkImpl final : public WsLink, public std::enable_shared_from_this<WsLi
   void on_read(beast::error_code ec, std::size_t) {
     reading_ = false;
     if (ec) {
-      if (ec == websocket::error::message_too_big) return fail("frame too large");
+      if (ec == websocket::error::message_too_big) return fail("frame too large", CloseCause::frame_too_large);
       if (ec == websocket::error::closed) return fail("closed by peer");
       if (ec == beast::error::timeout) return fail("idle timeout");
       return fail(ec.message());
@@ -181,6 +196,8 @@ class WsLinkImpl final : public WsLink, public std::enable_shared_from_this<WsLi
 
   void on_write(beast::error_code ec, std::size_t) {
     if (ec) return fail("write failed: " + ec.message());
+    if (closed_) return;  // failed meanwhile: the queue is gone
+    queued_bytes_ -= queue_.front().size();
     queue_.pop_front();
     if (!queue_.empty()) return write_next();
     if (closing_) return do_close();
@@ -192,14 +209,20 @@ class WsLinkImpl final : public WsLink, public std::enable_shared_from_this<WsLi
                     [self = shared_from_this()](beast::error_code) { self->fail(self->close_reason_); });
   }
 
-  void fail(const std::string& reason) {
+  void fail(const std::string& reason, CloseCause cause = CloseCause::closed) {
     if (closed_) return;
     closed_ = true;
-    queue_.clear();
+    // A write in flight (the front, once open) still reads its frame until
+    // its handler runs; the rest can go now.
+    if (open_ && !queue_.empty())
+      queue_.erase(std::next(queue_.begin()), queue_.end());
+    else
+      queue_.clear();
+    queued_bytes_ = 0;
     beast::error_code ignored;
     beast::get_lowest_layer(ws_).socket().shutdown(tcp::socket::shutdown_both, ignored);
     beast::get_lowest_layer(ws_).socket().close(ignored);
-    if (handler_.on_close) handler_.on_close(reason);
+    if (handler_.on_close) handler_.on_close(reason, cause);
     handler_ = {};  // break reference cycles held by the callbacks
   }
 
@@ -214,6 +237,7 @@ class WsLinkImpl final : public WsLink, public std::enable_shared_from_this<WsLi
   beast::flat_buffer read_buffer_;
   http::request<http::string_body> request_;
   std::deque<std::string> queue_;
+  std::size_t queued_bytes_ = 0;  // of the frames in queue_, the one being written included
   std::string close_reason_ = "closed";
   bool open_ = false;
   bool reading_ = false;

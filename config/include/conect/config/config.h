@@ -45,7 +45,11 @@ struct NodeConfig {
   std::uint32_t handshake_timeout_ms = 10'000;
   std::uint32_t idle_timeout_ms = 60'000;
   std::uint32_t send_queue_limit = 64;
+  std::uint32_t send_queue_max_frames = 16'384;
+  std::uint32_t send_queue_max_bytes = 32 * 1024 * 1024;
   std::uint32_t max_handshakes_per_ip_per_minute = 120;
+  std::uint32_t max_unauthenticated_connections = 64;
+  std::uint32_t max_unauthenticated_per_ip = 8;
   std::uint32_t api_max_body_bytes = 1024 * 1024;
   // [sync]
   std::uint32_t summary_interval_ms = 5'000;

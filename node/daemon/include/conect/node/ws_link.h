@@ -4,9 +4,13 @@
 //
 // Limits are set at accept/dial, as in Beast's advanced server example:
 //   - max_frame_bytes: larger messages close the link (Beast read_message_max);
-//   - send_queue_limit: frames queued for writing; one write is in flight at
-//     a time, and reads pause while the queue is full, so a peer that does
-//     not read cannot make us buffer without bound;
+//   - the send queue: one write is in flight at a time and the frames behind
+//     it wait in a queue. Reads from the peer pause while the queue holds
+//     send_queue_limit frames or half of send_queue_max_bytes (back-pressure
+//     on a peer that asks faster than it reads); a queue past
+//     send_queue_max_frames or send_queue_max_bytes closes the link at once
+//     (CloseCause::send_queue_full): a peer that stops reading, or asks for
+//     more than it reads, costs bounded memory (DESIGN §2);
 //   - handshake_timeout: the TCP connect + WebSocket upgrade must finish in
 //     time (the Noise handshake has its own deadline in PeerSession);
 //   - idle_timeout: Beast's keep-alive pings; a silent peer is dropped.
@@ -41,8 +45,17 @@ Result<WsUrl> parse_ws_url(std::string_view url);
 struct WsLimits {
   std::size_t max_frame_bytes = 4 * 1024 * 1024;
   std::size_t send_queue_limit = 64;
+  std::size_t send_queue_max_frames = 16'384;
+  std::size_t send_queue_max_bytes = 32u << 20;
   std::chrono::milliseconds handshake_timeout{10'000};
   std::chrono::milliseconds idle_timeout{60'000};
+};
+
+// Why a link closed, where the caller counts it differently.
+enum class CloseCause {
+  closed,           // either side closed it, or the transport failed
+  send_queue_full,  // the peer does not read what we send (limits above)
+  frame_too_large,  // the peer sent a frame over max_frame_bytes
 };
 
 class WsLink {
@@ -53,11 +66,12 @@ class WsLink {
     // One complete binary frame from the peer.
     std::function<void(std::string frame)> on_frame;
     // The link is closed (once), with why: "eof", "timeout", "frame too large", ...
-    std::function<void(const std::string& reason)> on_close;
+    std::function<void(const std::string& reason, CloseCause cause)> on_close;
   };
 
   virtual ~WsLink() = default;
-  // Queues a frame. Returns false (and queues nothing) when the link is closed.
+  // Queues a frame; nothing when the link is closed or closing. A frame that
+  // takes the queue past its limits closes the link instead.
   virtual void send(std::string frame) = 0;
   // Sends `final_frame` (if not empty) then closes with the given reason.
   virtual void close(std::string reason, std::string final_frame = {}) = 0;

@@ -135,25 +135,9 @@ int run(const Global& g, const RunOptions& o) {
     s.peers = peers.peer_status();
     return s;
   };
-  const bool auditor = node.config.role == "auditor";
-  ctx.author = [&](DeltaDraft draft) -> Result<VerifiedDelta> {
-    if (auditor) return Error(Errc::not_authorised, "this node is an auditor; auditors author nothing");
-    if (store.author_fenced()) {
-      // A restored node must fetch its own chain back before writing, or it
-      // would reuse sequence numbers it already published (DESIGN §10).
-      bool any_peer = false;
-      for (const auto& p : peers.peer_status()) any_peer = any_peer || p.connected;
-      if (!any_peer || !peers.own_chain_caught_up())
-        return Error(Errc::not_authorised,
-                     "restored from a backup: writes wait until this node has fetched its own "
-                     "chain back from a connected peer");
-      if (Status st = store.lift_author_fence(); !st.ok()) return st.error();
-      log::info("author_fence_lifted");
-    }
-    auto delta = store.author(node.key, std::move(draft), wall_ms());
-    if (delta.ok()) peers.on_authored(std::span<const VerifiedDelta>(&*delta, 1));
-    return delta;
-  };
+  // The daemon's authoring policy (auditors, restore and rollback fences)
+  // lives with the rest of its policy, in the peer manager.
+  ctx.author = [&peers](DeltaDraft draft) { return peers.author(std::move(draft)); };
   api::ApiOptions api_options;
   api_options.host = node.config.api_listen.host;
   api_options.port = node.config.api_listen.port;

@@ -260,6 +260,21 @@ bool Store::author_fenced() const {
   return !r.ok() || *r;
 }
 
+std::optional<std::string> Store::author_fence() const {
+  auto r = impl_->read([&](lmdb::ReadTxn& txn) -> Result<std::optional<std::string>> {
+    auto v = txn.get(impl_->db.meta, meta::kFence);
+    if (!v) return std::optional<std::string>();
+    // 0.2.0's restore wrote "1".
+    return std::optional<std::string>(*v == "1" ? "restore" : std::string(*v));
+  });
+  if (!r.ok()) return "unreadable";  // refuse rather than risk an equivocation
+  return *r;
+}
+
+Status Store::fence_author(std::string_view cause) {
+  return impl_->write([&](lmdb::WriteTxn& txn) { txn.put(impl_->db.meta, meta::kFence, cause); });
+}
+
 Status Store::lift_author_fence() {
   return impl_->write([&](lmdb::WriteTxn& txn) { txn.del(impl_->db.meta, meta::kFence); });
 }
@@ -306,7 +321,7 @@ Status Store::restore(const fs::path& backup_dir, const fs::path& target) {
   o.map_size = std::uint64_t{1} << 30;
   auto store = Store::open(target, o);
   if (!store.ok()) return store.error();
-  return (*store)->impl_->write([&](lmdb::WriteTxn& txn) { txn.put((*store)->impl_->db.meta, meta::kFence, "1"); });
+  return (*store)->impl_->write([&](lmdb::WriteTxn& txn) { txn.put((*store)->impl_->db.meta, meta::kFence, "restore"); });
 }
 
 }  // namespace conect::storage

@@ -34,7 +34,7 @@ inline constexpr std::string_view kOwnId = "own_id";
 inline constexpr std::string_view kDigest = "digest";
 inline constexpr std::string_view kClock = "clock";        // last HLC this node authored
 inline constexpr std::string_view kObserved = "observed";  // newest HLC of any stored delta
-inline constexpr std::string_view kFence = "fence";        // present after restore
+inline constexpr std::string_view kFence = "fence";        // "restore" | "rollback" while authoring is fenced
 inline constexpr std::string_view kFrozen = "frozen";      // (origin (32) || fork seq (8))*
 std::string count_key(v1::RecordType type);
 }  // namespace meta

@@ -245,8 +245,9 @@ void Store::Impl::author_one(Writer& w, GroupState& g, Job& job) {
   }
   if (w.get(db.meta, meta::kFence)) {
     job.error = Error(Errc::not_authorised,
-                      "this store was restored from a backup: fetch the node's own chain back from its peers "
-                      "up to its true head, then lift the fence, before authoring (else it would equivocate)");
+                      "this store is fenced (restored from a backup, or found behind its own chain): fetch the "
+                      "node's own chain back from its peers up to its true head, then lift the fence, before "
+                      "authoring (else it would equivocate)");
     return;
   }
   if (g.frozen.count(origin)) {

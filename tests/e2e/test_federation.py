@@ -1,10 +1,13 @@
 """Real conect-node processes on loopback: rosters, topologies, convergence,
 kill -9 and restart. Every wait is a condition with a deadline."""
+import asyncio
 import os
+import shutil
 import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
+from attacker import Identity, Peer, summary_entries  # noqa: E402
 from harness import Federation, cli, create_organisation, seed, wait_until  # noqa: E402
 
 COUNTRIES = ["FI", "SE", "NO", "RU", "FI"]
@@ -155,6 +158,70 @@ class CrashAndResume(unittest.TestCase):
         self.fed.wait_converged()
         head = b.status()["version_vector"][a.node_id]
         self.assertEqual(head["seq"], 7, "the first write after the restore continues the chain")
+        self.assertIsNone(head["frozen_at"], "no equivocation: no sequence number was reused")
+
+    def test_rolled_back_data_directory_fences_authoring(self):
+        """A store rolled back without `restore` (a VM snapshot, copied
+        files): once a peer shows the node its own chain ahead of its store,
+        writes are refused until the node has fetched that chain back, even
+        across a restart, so it never reuses a sequence number."""
+        a = self.fed.add("Rolled back", "FI")
+        b = self.fed.add("Its partner", "SE")
+        self.fed.trust_all()
+        witness = Identity()  # a member that shows a its chain and serves nothing
+        fed_id = bytes.fromhex(a.federation)
+        cli("member", "add", witness.card(fed_id), data=a.data)
+        a.start()
+        b.start()
+        b.dial(a)
+        create_organisation(a, "Before the snapshot", "FI")
+        a.stop()
+        snapshot = os.path.join(self.fed.root, "a-snapshot")
+        shutil.copytree(a.data, snapshot)  # the VM snapshot, taken by hand
+        a.start()
+        for i in range(3):
+            create_organisation(a, f"After the snapshot {i}", "FI")
+        self.fed.wait_converged([a, b])
+        true_head = b.status()["version_vector"][a.node_id]
+        a.stop()
+        b.stop()
+        shutil.rmtree(a.data)
+        shutil.copytree(snapshot, a.data)  # rolled back: no `restore`, no fence on disk
+
+        a.start()  # alone: nothing has told it yet
+        own = lambda: a.status()["version_vector"][a.node_id]["seq"]  # noqa: E731
+        self.assertEqual(own(), true_head["seq"] - 3)
+
+        def write(name):
+            return a.api("POST", "/api/v1/organisations", {
+                "names": [{"lang": "en", "text": name}], "type": "sme", "country": "FI"})
+
+        async def show_the_true_head():
+            p = await Peer(a.ports["peer"], fed_id, witness).connect()
+            await p.handshake()
+            head = bytes.fromhex(true_head["head"])[:16]
+            await p.ws.send(p.seal(summary_entries([(bytes.fromhex(a.node_id), true_head["seq"], head)])))
+            wait_until("a to see its own chain ahead", lambda: a.log_events("own_chain_behind"))
+            status, body = write("While a peer shows the true head")
+            await p.ws.close()
+            return status, body
+        status, body = asyncio.run(show_the_true_head())
+        self.assertEqual(status, 403, body)
+        self.assertIn("own chain", body["detail"])
+
+        # The witness is gone; the fence is on disk, so a restart keeps it.
+        a.stop()
+        a.start()
+        status, body = write("After a restart, still behind")
+        self.assertEqual(status, 403, body)
+        self.assertEqual(own(), true_head["seq"] - 3)
+
+        b.start()  # b dials a again; a fetches its own deltas back
+        wait_until("a to fetch its own chain back", lambda: own() == true_head["seq"], timeout=60)
+        wait_until("writes to open again", lambda: write("Caught up")[0] == 201)
+        self.fed.wait_converged([a, b])
+        head = b.status()["version_vector"][a.node_id]
+        self.assertEqual(head["seq"], true_head["seq"] + 1, "the first write continues the true chain")
         self.assertIsNone(head["frozen_at"], "no equivocation: no sequence number was reused")
 
 

@@ -369,12 +369,21 @@ TEST(StoreBackup, RestoreGivesTheSameStateAndFencesAuthoring) {
   EXPECT_EQ(s->version_vector()->at(key.public_key()).seq.value, vv.at(key.public_key()).seq.value);
   EXPECT_EQ(**s->blob(blake2b256("x")), "sealed");
   EXPECT_TRUE(s->author_fenced());
+  EXPECT_EQ(s->author_fence(), "restore");
   auto r = s->author(key, DeltaDraft{}, 10);
   ASSERT_FALSE(r.ok());
   EXPECT_TRUE(r.error().is(Errc::not_authorised));
   ASSERT_TRUE(s->lift_author_fence().ok());
   EXPECT_FALSE(s->author_fenced());
+  EXPECT_EQ(s->author_fence(), std::nullopt);
   EXPECT_TRUE(s->author(key, DeltaDraft{}, 10).ok());
+  // The daemon fences a store it finds behind its own chain (a rolled-back
+  // data directory) the same way; the fence outlives a reopen.
+  ASSERT_TRUE(s->fence_author("rollback").ok());
+  s.reset();
+  s = open_store(t / "restored", o);
+  EXPECT_EQ(s->author_fence(), "rollback");
+  EXPECT_TRUE(s->author(key, DeltaDraft{}, 11).error().is(Errc::not_authorised));
 
   fs::create_directories(t / "junk");
   std::ofstream(t / "junk" / "data.mdb") << "junk junk junk";

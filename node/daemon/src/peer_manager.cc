@@ -3,6 +3,7 @@
 //   SyncDriver   the sync engine and its actions, events, metrics
 //   ApplyWriter  the writer thread, evidence, memory trimming
 //   PeerBoard    what the API shows about peers
+//   AuthorGate   the authoring policy: auditors, restore and rollback fences
 // and polls the roster and peer list, which other processes change.
 #include "conect/node/peer_manager.h"
 
@@ -13,6 +14,7 @@
 #include <set>
 
 #include "apply_writer.h"
+#include "author_gate.h"
 #include "conect/node/log.h"
 #include "conect/node/wall_clock.h"
 #include "connections.h"
@@ -30,9 +32,11 @@ struct PeerManager::Impl : std::enable_shared_from_this<PeerManager::Impl> {
         connections(core, board, std::move(noise), rng()),
         writer(core),
         sync(core, board, connections, writer),
+        gate(core, board),
         roster_timer(core.strand) {
     connections.set_events(&sync);
     sync.set_on_applied([this] { maybe_finish_stop(); });
+    sync.set_on_own_chain_behind([this] { gate.on_own_chain_behind(); });
   }
 
   DaemonCore core;
@@ -41,6 +45,7 @@ struct PeerManager::Impl : std::enable_shared_from_this<PeerManager::Impl> {
   Connections connections;
   ApplyWriter writer;
   SyncDriver sync;
+  AuthorGate gate;
   asio::steady_timer roster_timer;
   std::set<NodeId> roster;
   std::function<void()> on_stopped;
@@ -104,8 +109,11 @@ struct PeerManager::Impl : std::enable_shared_from_this<PeerManager::Impl> {
     });
   }
 
-  void on_authored(std::vector<VerifiedDelta> deltas) {
-    asio::post(core.strand, [this, keep = core.alive(), deltas = std::move(deltas)] { sync.on_local_commit(deltas); });
+  Result<VerifiedDelta> author(DeltaDraft draft) {
+    auto delta = gate.author(std::move(draft));
+    if (delta.ok())
+      asio::post(core.strand, [this, keep = core.alive(), d = *delta] { sync.on_local_commit({d}); });
+    return delta;
   }
 };
 
@@ -120,11 +128,8 @@ PeerManager::~PeerManager() { impl_->writer.join(); }
 
 Status PeerManager::start() { return impl_->start(); }
 void PeerManager::accept(asio::ip::tcp::socket socket) { impl_->connections.accept(std::move(socket)); }
-void PeerManager::on_authored(std::span<const VerifiedDelta> deltas) {
-  impl_->on_authored(std::vector<VerifiedDelta>(deltas.begin(), deltas.end()));
-}
+Result<VerifiedDelta> PeerManager::author(DeltaDraft draft) { return impl_->author(std::move(draft)); }
 void PeerManager::stop(std::function<void()> done) { impl_->stop(std::move(done)); }
 std::vector<api::PeerStatus> PeerManager::peer_status() const { return impl_->board.snapshot(); }
-bool PeerManager::own_chain_caught_up() const { return impl_->board.own_chain_caught_up(); }
 
 }  // namespace conect::node

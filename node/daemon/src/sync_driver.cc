@@ -97,6 +97,11 @@ void SyncDriver::handle(sync::ArmTimerAction& a) { arm_timer(a.when); }
 
 void SyncDriver::handle(sync::EventAction& a) {
   const sync::Event& e = a.event;
+  if (e.kind == sync::EventKind::own_chain_behind) {
+    // Fence before anything else can read a stale "caught up" (author_gate.h).
+    board_.set_own_chain_caught_up(false);
+    if (on_own_chain_behind_) on_own_chain_behind_();
+  }
   std::string name = sync::event_name(e.kind);
   core_.count("conect_sync_events_total", "Sync engine events, by kind", {{"kind", name}});
   log::Level level = log::Level::debug;

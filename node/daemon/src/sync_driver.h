@@ -36,6 +36,9 @@ class SyncDriver final : public PeerEvents {
   void on_local_commit(const std::vector<VerifiedDelta>& deltas);
   // Runs after every ApplyBatch reported done (the stop sequence waits on it).
   void set_on_applied(std::function<void()> hook) { on_applied_ = std::move(hook); }
+  // Runs when a peer shows our own chain ahead of the store (the author
+  // fence), after the PeerBoard was told we are not caught up.
+  void set_on_own_chain_behind(std::function<void()> hook) { on_own_chain_behind_ = std::move(hook); }
   void stop();
 
   void on_peer_up(const NodeId& peer, bool dialled) override;
@@ -62,6 +65,7 @@ class SyncDriver final : public PeerEvents {
   std::unique_ptr<sync::SyncEngine> engine_;
   asio::steady_timer timer_;
   std::function<void()> on_applied_;
+  std::function<void()> on_own_chain_behind_;
 };
 
 }  // namespace conect::node

@@ -268,6 +268,11 @@ class Store {
   static Status restore(const std::filesystem::path& backup_dir,
                         const std::filesystem::path& target);
   bool author_fenced() const;
+  // Why authoring is fenced: "restore" (installed from a backup) or
+  // "rollback" (a peer showed more of this node's own chain than the store
+  // holds); nullopt when it is not. Kept across restarts.
+  std::optional<std::string> author_fence() const;
+  Status fence_author(std::string_view cause);
   Status lift_author_fence();
 
   // Current LMDB map size in bytes (grows with max_map_size).

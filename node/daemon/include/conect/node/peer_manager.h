@@ -24,13 +24,13 @@
 // Inside (src/), one responsibility per file, as Bitcoin Core splits
 // CConnman from PeerManager: connections.cc (links, dialling, admission,
 // handshakes, tie-breaks), sync_driver.cc (the engine and its actions),
-// apply_writer.cc (the writer thread), peer_board.cc (status).
+// apply_writer.cc (the writer thread), peer_board.cc (status), admission.cc
+// (who may connect before authenticating), author_gate.cc (who may author).
 #pragma once
 
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <span>
 #include <string>
 #include <vector>
 
@@ -60,17 +60,19 @@ class PeerManager {
   Status start();
   // Hands over an accepted TCP connection (from the peer listener).
   void accept(boost::asio::ip::tcp::socket socket);
-  // Deltas this node authored and committed: push them to peers.
-  void on_authored(std::span<const VerifiedDelta> deltas);
+  // Signs and commits `draft` as this node's next delta and pushes it to
+  // peers, or refuses (not_authorised, with the reason in plain words): an
+  // auditor authors nothing, and a store restored from a backup or found
+  // behind its own chain (a rolled-back data directory) authors nothing until
+  // it has fetched that chain back from a connected peer (DESIGN §10). Any
+  // thread.
+  Result<VerifiedDelta> author(DeltaDraft draft);
   // Closes every link (sending TAG_FINAL) and stops dialling; `done` runs
   // once the writer thread has finished its current transaction.
   void stop(std::function<void()> done);
 
   // Snapshot for GET /api/v1/status; safe from any thread.
   std::vector<api::PeerStatus> peer_status() const;
-  // False while a peer showed more of our own chain than we hold: a node
-  // restored from a backup must not author until it caught up (DESIGN §10).
-  bool own_chain_caught_up() const;
 
   struct Impl;
 

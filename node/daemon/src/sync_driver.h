@@ -9,7 +9,8 @@
 //   ArmTimer      --> the one engine timer
 //   Event         --> one log line and conect_sync_events_total{kind}
 //
-// and publishes whether our own chain is caught up (PeerBoard).
+// and publishes whether our own chain is caught up (PeerBoard) and the
+// engine's counters (conect_sync_*_total).
 #pragma once
 
 #include <boost/asio/steady_timer.hpp>
@@ -50,6 +51,7 @@ class SyncDriver final : public PeerEvents {
 
  private:
   void arm_timer(std::uint64_t when);
+  void export_stats();
   void handle(sync::SendAction& a);
   void handle(sync::ApplyBatchAction& a);
   void handle(sync::StoreEvidenceAction& a);
@@ -66,6 +68,7 @@ class SyncDriver final : public PeerEvents {
   asio::steady_timer timer_;
   std::function<void()> on_applied_;
   std::function<void()> on_own_chain_behind_;
+  std::vector<std::pair<api::Counter*, std::uint64_t>> exported_;  // per kStats entry: counter, last value
 };
 
 }  // namespace conect::node

@@ -5,9 +5,12 @@
 //   apply mode:  one batch of kPerBatch deltas of each of kOrigins origins
 //                per transaction; "B <batch number>" per ack.
 // Usage: conect_storage_crash_child DIR author|apply SEED
+// CONECT_CRASH_NO_SYNC=1 opens the store with no_sync (MDB_NOSYNC): the
+// switch that shows the power-loss test failing when nothing is fsync'd.
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <mutex>
 #include <random>
@@ -101,6 +104,8 @@ int main(int argc, char** argv) {
   StoreOptions o;
   o.create = true;
   o.map_size = std::uint64_t{256} << 20;
+  const char* no_sync = std::getenv("CONECT_CRASH_NO_SYNC");
+  o.no_sync = no_sync && std::strcmp(no_sync, "1") == 0;
   auto store = Store::open(argv[1], o);
   if (!store.ok()) {
     std::fprintf(stderr, "open: %s\n", store.error().message().c_str());

@@ -3,9 +3,13 @@ with writers at every node while links are cut, blackholed and healed, and
 nodes are killed with SIGKILL, frozen with SIGSTOP and restarted.
 
 What must hold at the end, once the faults stop: every write a node
-acknowledged (HTTP 201) is on every node; all digests and version vectors are
-equal; no placement window is confirmed beyond its capacity on any node, at
-any of the checks made along the way.
+acknowledged (HTTP 201) is on every node, and every confirmation the host
+acknowledged shows as confirmed on every node; all digests and version
+vectors are equal; no placement window is confirmed beyond its capacity on any
+node, at any of the checks made along the way. And the run proves it tested
+something: some reservation was confirmed, and every kind of fault was done
+(each kind comes once, in a seeded order, before the random schedule) and
+seen by the nodes (links lost, killed nodes started again).
 
 Every fault comes from one seed (printed; CONECT_CHAOS_SEED=N replays the same
 schedule, CONECT_CHAOS_SECONDS sets its length).
@@ -13,7 +17,6 @@ schedule, CONECT_CHAOS_SECONDS sets its length).
 import json
 import os
 import random
-import re
 import select
 import signal
 import socket
@@ -108,15 +111,15 @@ class Relay:
         self.listener.close()
 
 
-def api_post(node, path, body, timeout=5):
-    """One API write; returns the created record's id only when acknowledged."""
+def api_post(node, path, body, timeout=5, expect=201):
+    """One API write; returns the answer only when acknowledged (`expect`)."""
     ports = node.ports
     req = urllib.request.Request(f"http://127.0.0.1:{ports['api']}{path}", data=json.dumps(body).encode(),
                                  method="POST", headers={"Content-Type": "application/json",
                                                          "Authorization": f"Bearer {node.token}"})
     try:
         with urllib.request.urlopen(req, timeout=timeout) as r:
-            return json.loads(r.read())["id"] if r.status == 201 else None
+            return json.loads(r.read()) if r.status == expect else None
     except (urllib.error.URLError, OSError, ValueError):
         return None
 
@@ -154,18 +157,11 @@ class Chaos(unittest.TestCase):
     @staticmethod
     def tune(node):
         """Short timers, so links notice faults and come back within the test."""
-        path = os.path.join(node.data, "node.toml")
-        with open(path) as f:
-            text = f.read()
-        for key, value in (("idle_timeout_ms", 2000), ("summary_interval_ms", 500), ("redial_min_ms", 100),
-                           ("redial_max_ms", 1000), ("max_handshakes_per_ip_per_minute", 100000)):
-            text, n = re.subn(rf"^{key} = \d+$", f"{key} = {value}", text, flags=re.M)
-            assert n == 1, key
-        with open(path, "w") as f:
-            f.write(text)
+        node.configure(idle_timeout_ms=2000, summary_interval_ms=500, redial_min_ms=100, redial_max_ms=1000,
+                       max_handshakes_per_ip_per_minute=100000)
 
     # ------------------------------------------------------------- workload
-    def writers(self, stop, acknowledged, host_placement):
+    def writers(self, stop, acknowledged, confirmed, host_placement):
         """Each node writes organisations and asks for slots of the host's
         placement; the host decides every pending request it sees."""
         def write(node):
@@ -185,7 +181,7 @@ class Chaos(unittest.TestCase):
                         "country": "FI"})
                     kind = "organisation"
                 if rid:
-                    acknowledged.append((node.name, kind, rid))
+                    acknowledged.append((node.name, kind, rid["id"]))
                 time.sleep(0.02)
 
         def decide():
@@ -197,7 +193,9 @@ class Chaos(unittest.TestCase):
                 try:
                     _, page = host.api("GET", "/api/v1/reservations?role=incoming&decision=pending&limit=20")
                     for r in page.get("items", []):
-                        api_post(host, f"/api/v1/reservations/{r['id']}/confirm", {})
+                        answer = api_post(host, f"/api/v1/reservations/{r['id']}/confirm", {}, expect=200)
+                        if answer and answer.get("decision") == "confirmed":
+                            confirmed.append(r["id"])
                 except Exception:  # the host may be killed mid-request
                     pass
                 time.sleep(0.05)
@@ -207,8 +205,10 @@ class Chaos(unittest.TestCase):
         return threads
 
     # --------------------------------------------------------------- faults
-    def fault(self):
-        kind = self.rng.choice(["cut", "blackhole", "heal", "heal", "kill", "freeze", "thaw"])
+    FAULTS = ["cut", "blackhole", "heal", "kill", "freeze", "thaw"]
+
+    def fault(self, kind):
+        """Does one fault; returns what was done (None: nothing to do)."""
         if kind in ("cut", "blackhole"):
             relay = self.rng.choice(self.relays)
             relay.set(kind)
@@ -221,19 +221,30 @@ class Chaos(unittest.TestCase):
             node = self.rng.choice([n for n in self.nodes if n not in self.stopped])
             node.kill9()
             node.start()
+            self.killed.add(node)
             return f"kill -9 and restart {node.name}"
         if kind == "freeze":
             candidates = [n for n in self.nodes if n not in self.stopped]
-            if len(candidates) > 2:
-                node = self.rng.choice(candidates)
-                node.proc.send_signal(signal.SIGSTOP)
-                self.stopped.add(node)
-                return f"SIGSTOP {node.name}"
-            return "nothing"
+            if len(candidates) <= 2:
+                return None
+            node = self.rng.choice(candidates)
+            node.proc.send_signal(signal.SIGSTOP)
+            self.stopped.add(node)
+            return f"SIGSTOP {node.name}"
+        if not self.stopped:
+            return None
         for node in list(self.stopped):
             node.proc.send_signal(signal.SIGCONT)
             self.stopped.discard(node)
         return "SIGCONT all"
+
+    def schedule(self):
+        """Every kind once in a seeded order, then at random."""
+        first = list(self.FAULTS)
+        self.rng.shuffle(first)
+        yield from first
+        while True:
+            yield self.rng.choice(self.FAULTS + ["heal", "cut"])
 
     def assert_not_overbooked(self, placement, nodes):
         for n in nodes:
@@ -249,13 +260,19 @@ class Chaos(unittest.TestCase):
         org = create_organisation(host, "Arctic Steel Oy", "FI", "sme")["id"]
         placement = create_placement(host, org, "welding", "FI", [("2027-03-01", "2027-03-12", CAPACITY)])["id"]
         self.fed.wait_converged()
-        stop, acknowledged = threading.Event(), []
-        threads = self.writers(stop, acknowledged, placement)
+        stop, acknowledged, confirmed = threading.Event(), [], []
+        self.killed = set()
+        threads = self.writers(stop, acknowledged, confirmed, placement)
         deadline = time.monotonic() + SECONDS
-        log = []
+        log, done = [], {kind: 0 for kind in self.FAULTS}
         try:
-            while time.monotonic() < deadline:
-                log.append(self.fault())
+            for kind in self.schedule():
+                if time.monotonic() >= deadline and (all(done.values()) or time.monotonic() >= deadline + 60):
+                    break
+                what = self.fault(kind)
+                if what:
+                    done[kind] += 1
+                    log.append(what)
                 time.sleep(self.rng.uniform(0.3, 1.5))
                 live = [n for n in self.nodes if n not in self.stopped and n.proc is not None]
                 self.assert_not_overbooked(placement, live)
@@ -270,6 +287,7 @@ class Chaos(unittest.TestCase):
                 r.set("pass")
         print("faults: " + "; ".join(log), flush=True)
         self.assertGreater(len(acknowledged), 20, "the workload made progress under faults")
+        self.assertTrue(confirmed, "the host confirmed some reservation under faults")
 
         self.fed.wait_converged(timeout=90)
         vvs = [n.status()["version_vector"] for n in self.nodes]
@@ -278,10 +296,24 @@ class Chaos(unittest.TestCase):
             path = f"/api/v1/{'organisations' if kind == 'organisation' else 'reservations'}/{rid}"
             for n in self.nodes:
                 self.assertEqual(n.api("GET", path)[0], 200, f"{kind} {rid} acknowledged by {name} missing at {n.name}")
+        for rid in confirmed:
+            for n in self.nodes:
+                decision = n.api("GET", f"/api/v1/reservations/{rid}", expect=200)[1]["decision"]
+                self.assertEqual(decision, "confirmed", f"confirmation of {rid} acknowledged by the host, {decision} "
+                                 f"at {n.name}")
         self.assert_not_overbooked(placement, self.nodes)
-        confirmed = self.nodes[1].api("GET", f"/api/v1/placements/{placement}")[1]["windows"][0]["confirmed"]
-        print(f"{len(acknowledged)} acknowledged writes; {confirmed} of {CAPACITY} slots confirmed", flush=True)
+        window = self.nodes[1].api("GET", f"/api/v1/placements/{placement}")[1]["windows"][0]
+        self.assertGreaterEqual(window["confirmed"], len(confirmed), "every acknowledged confirmation counts")
 
+        # The nemesis did what it said, and the nodes felt it.
+        self.assertTrue(all(done.values()), f"every kind of fault was done: {done}")
+        lost = sum(len(n.log_events("peer_disconnected")) for n in self.nodes)
+        self.assertGreater(lost, 0, "links were lost")
+        for n in self.killed:
+            self.assertGreaterEqual(len(n.log_events("node_started")), 2, f"{n.name} was killed and started again")
+        print(f"{len(acknowledged)} acknowledged writes; {len(confirmed)} acknowledged confirmations, "
+              f"{window['confirmed']} of {CAPACITY} slots confirmed; faults done {done}; {lost} links lost",
+              flush=True)
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)

@@ -321,7 +321,7 @@ Status Store::restore(const fs::path& backup_dir, const fs::path& target) {
   o.map_size = std::uint64_t{1} << 30;
   auto store = Store::open(target, o);
   if (!store.ok()) return store.error();
-  return (*store)->impl_->write([&](lmdb::WriteTxn& txn) { txn.put((*store)->impl_->db.meta, meta::kFence, "restore"); });
+  return (*store)->fence_author("restore");
 }
 
 }  // namespace conect::storage

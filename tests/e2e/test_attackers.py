@@ -37,6 +37,13 @@ def run(coro):
     return asyncio.run(coro)
 
 
+def trusted_insider(node):
+    """An identity whose card `node` trusts: it may connect, then misbehave."""
+    insider = Identity()
+    cli("member", "add", insider.card(bytes.fromhex(node.federation)), data=node.data)
+    return insider
+
+
 class Attacks(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -44,9 +51,7 @@ class Attacks(unittest.TestCase):
         cls.a = cls.fed.add("Lapin ammattiopisto", "FI")
         cls.b = cls.fed.add("Luleå Yrkesgymnasium", "SE")
         cls.fed.trust_all()
-        # An attacker whose card the victim trusts: it may connect, then misbehaves.
-        cls.insider = Identity()
-        cli("member", "add", cls.insider.card(bytes.fromhex(cls.a.federation)), data=cls.a.data)
+        cls.insider = trusted_insider(cls.a)
         cls.a.start()
         cls.b.start()
         cls.b.dial(cls.a)
@@ -211,9 +216,8 @@ class Floods(unittest.TestCase):
         cls.v = cls.fed.add("Victim", "FI")
         cls.h = cls.fed.add("Honest partner", "SE")
         cls.fed.trust_all()
-        cls.insider = Identity()
+        cls.insider = trusted_insider(cls.v)
         cls.fedid = bytes.fromhex(cls.v.federation)
-        cli("member", "add", cls.insider.card(cls.fedid), data=cls.v.data)
         seed(cls.v, 6000)  # about 2 MB of deltas: every full request is answered with that much
         # 12 MiB: above the 8 MiB of credit an honest conect peer grants at most.
         cls.v.configure(send_queue_max_bytes=12 << 20, max_unauthenticated_connections=cls.UNAUTHENTICATED,
@@ -251,6 +255,7 @@ class Floods(unittest.TestCase):
                 pass
             wait_until("the link cut for a full send queue",
                        lambda: refused(self.v, "send", "send_queue_full") > before, timeout=20)
+            p.ws.transport.abort()  # no closing handshake with a peer that is gone
         run(attack())
         self.assertTrue(any("send queue full" in e.get("reason", "") for e in self.v.log_events("peer_disconnected")))
         self.assertLess(self.v.rss_bytes() - rss_before, 64 << 20, "memory stayed bounded")

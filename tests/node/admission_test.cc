@@ -37,8 +37,8 @@ TEST(Admission, AFloodFromManyAddressesDoesNotResetAThrottledOne) {
   for (int i = 0; i < 3; ++i) a.release(a.admit("192.0.2.1", t).ticket);
   ASSERT_EQ(a.admit("192.0.2.1", t).verdict, Verdict::throttled);
   for (int i = 0; i < 20'000; ++i) {
-    std::string ip = "10." + std::to_string(i / 65536) + "." + std::to_string(i / 256 % 256) + "." +
-                     std::to_string(i % 256);
+    std::string ip =
+        "10." + std::to_string(i / 65536) + "." + std::to_string(i / 256 % 256) + "." + std::to_string(i % 256);
     a.release(a.admit(ip, t).ticket);
     if (i % 1000 == 0) {
       EXPECT_EQ(a.admit("192.0.2.1", t).verdict, Verdict::throttled) << "after " << i << " other addresses";

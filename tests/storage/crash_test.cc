@@ -144,8 +144,8 @@ std::vector<std::string> check_store(const std::string& dir, const Acks& acks) {
     if (o2 == 0) first = seq;
     if (seq != first || seq % crash::kPerBatch != 0) problems.push_back("a batch is half stored");
     if (static_cast<std::int64_t>(seq) < (acks.last_batch + 1) * static_cast<std::int64_t>(crash::kPerBatch))
-      problems.push_back("an acknowledged batch is lost (origin " + std::to_string(o2) + " at " +
-                         std::to_string(seq) + ")");
+      problems.push_back("an acknowledged batch is lost (origin " + std::to_string(o2) + " at " + std::to_string(seq) +
+                         ")");
     if (*h && o2 == crash::kOrigins - 1 && (*h)->id != crash::chain(o2, seq).back().id)
       problems.push_back("the applied chain has another head");
   }
@@ -184,8 +184,8 @@ int run_and_kill(const std::string& dir, int round, std::mt19937_64& rng, Acks& 
   ::close(c.out);
   record(lines, acks);
   if (!WIFSIGNALED(status) || lines.size() < wait_for) {
-    ADD_FAILURE() << "child (" << mode << ") exited on its own in round " << round << " (status " << status
-                  << ", " << lines.size() << " lines)";
+    ADD_FAILURE() << "child (" << mode << ") exited on its own in round " << round << " (status " << status << ", "
+                  << lines.size() << " lines)";
     return -1;
   }
   return static_cast<int>(lines.size());
@@ -233,55 +233,62 @@ Env power_loss_env(const std::filesystem::path& journal, bool no_sync) {
   return env;
 }
 
-TEST(CrashSafety, PowerLossLosesNothingAcknowledged) {
+// One store under the power-loss model: rounds of run, kill, power cut.
+struct PowerLossStore {
   TempDir t;
   const std::string dir = (t / "store").string();
-  const auto journal = t / "powerloss.journal";
-  std::mt19937_64 rng(0xfeed);
+  const std::filesystem::path journal = t / "powerloss.journal";
   Acks acks;
+
+  // False if the child died on its own (reported as a failure).
+  bool round(int n, std::mt19937_64& rng, bool no_sync, powerloss::Cut cut, powerloss::CutStats* stats = nullptr) {
+    if (run_and_kill(dir, n, rng, acks, power_loss_env(journal, no_sync)) < 0) return false;
+    auto s = powerloss::power_cut(std::filesystem::path(dir) / "data.mdb", journal, cut, rng);
+    if (stats) *stats = s;
+    return true;
+  }
+};
+
+TEST(CrashSafety, PowerLossLosesNothingAcknowledged) {
+  PowerLossStore store;
+  std::mt19937_64 rng(0xfeed);
   const int kRounds = 30;
   auto started = std::chrono::steady_clock::now();
-  powerloss::CutStats total;
+  powerloss::CutStats total, stats;
   int cuts_that_dropped = 0;
   for (int round = 0; round < kRounds; ++round) {
-    ASSERT_GE(run_and_kill(dir, round, rng, acks, power_loss_env(journal, false)), 0);
-    auto cut = round % 2 ? powerloss::Cut::random : powerloss::Cut::all;
-    auto stats = powerloss::power_cut(std::filesystem::path(dir) / "data.mdb", journal, cut, rng);
+    ASSERT_TRUE(store.round(round, rng, false, round % 2 ? powerloss::Cut::random : powerloss::Cut::all, &stats));
     total.writes += stats.writes;
     total.pages_dropped += stats.pages_dropped;
     total.pages_kept += stats.pages_kept;
     cuts_that_dropped += stats.pages_dropped > 0;
-    auto problems = check_store(dir, acks);
+    auto problems = check_store(store.dir, store.acks);
     ASSERT_TRUE(problems.empty()) << "after the power cut of round " << round << ":" << joined(problems);
   }
   auto secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-  EXPECT_GE(acks.authored.size(), static_cast<std::size_t>(kRounds / 2));
+  EXPECT_GE(store.acks.authored.size(), static_cast<std::size_t>(kRounds / 2));
   // The model did something: some kills landed before a sync, and their
   // unsynced pages were thrown away.
   EXPECT_GT(cuts_that_dropped, 0);
-  std::printf("power-loss test: %d rounds, %zu authored acks, %lld batches, %zu unsynced writes, %zu pages "
-              "dropped and %zu kept in %d cuts, %.1f s\n",
-              kRounds, acks.authored.size(), static_cast<long long>(acks.last_batch + 1), total.writes,
-              total.pages_dropped, total.pages_kept, cuts_that_dropped, secs);
+  std::printf(
+      "power-loss test: %d rounds, %zu authored acks, %lld batches, %zu unsynced writes, %zu pages "
+      "dropped and %zu kept in %d cuts, %.1f s\n",
+      kRounds, store.acks.authored.size(), static_cast<long long>(store.acks.last_batch + 1), total.writes,
+      total.pages_dropped, total.pages_kept, cuts_that_dropped, secs);
 }
 
 // The test's teeth: with syncing turned off (MDB_NOSYNC), a power cut loses
 // acknowledged writes, and check_store sees it. The first round syncs, so
 // the store is there and only the unsynced writes go.
 TEST(CrashSafety, PowerLossTestCatchesAMissingFsync) {
-  TempDir t;
-  const std::string dir = (t / "store").string();
-  const auto journal = t / "powerloss.journal";
+  PowerLossStore store;
   std::mt19937_64 rng(0xbad);
-  Acks acks;
-  ASSERT_GE(run_and_kill(dir, 0, rng, acks, power_loss_env(journal, false)), 0);
-  powerloss::power_cut(std::filesystem::path(dir) / "data.mdb", journal, powerloss::Cut::all, rng);
-  ASSERT_TRUE(check_store(dir, acks).empty());
+  ASSERT_TRUE(store.round(0, rng, false, powerloss::Cut::all));
+  ASSERT_TRUE(check_store(store.dir, store.acks).empty());
   std::vector<std::string> problems;
   for (int round = 1; round < 5 && problems.empty(); ++round) {
-    ASSERT_GE(run_and_kill(dir, round * 2, rng, acks, power_loss_env(journal, true)), 0);  // author rounds
-    powerloss::power_cut(std::filesystem::path(dir) / "data.mdb", journal, powerloss::Cut::all, rng);
-    problems = check_store(dir, acks);
+    ASSERT_TRUE(store.round(round * 2, rng, true, powerloss::Cut::all));  // author rounds
+    problems = check_store(store.dir, store.acks);
   }
   ASSERT_FALSE(problems.empty()) << "with MDB_NOSYNC a power cut must lose acknowledged writes";
   std::printf("without fsync, the power-loss check reports:%s\n", joined(problems).c_str());

@@ -38,9 +38,9 @@ class Admission {
  public:
   using Clock = std::chrono::steady_clock;
   struct Limits {
-    std::uint32_t per_minute = 120;         // max_handshakes_per_ip_per_minute
-    std::uint32_t per_address = 8;          // max_unauthenticated_per_ip
-    std::uint32_t total = 64;               // max_unauthenticated_connections
+    std::uint32_t per_minute = 120;  // max_handshakes_per_ip_per_minute
+    std::uint32_t per_address = 8;   // max_unauthenticated_per_ip
+    std::uint32_t total = 64;        // max_unauthenticated_connections
     std::size_t max_tracked_addresses = 10'000;
   };
   enum class Verdict {

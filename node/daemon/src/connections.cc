@@ -16,7 +16,8 @@ Connections::Connections(DaemonCore& core, PeerBoard& board, net::NoiseStaticKey
                                    core.node.config.max_unauthenticated_per_ip,
                                    core.node.config.max_unauthenticated_connections}),
       rng_(seed),
-      bytes_sent_(core.metrics.counter("conect_peer_bytes_sent_total", "Frame bytes sent to peers (WebSocket payloads)")),
+      bytes_sent_(
+          core.metrics.counter("conect_peer_bytes_sent_total", "Frame bytes sent to peers (WebSocket payloads)")),
       bytes_received_(core.metrics.counter("conect_peer_bytes_received_total", "Frame bytes received from peers")) {
   const auto& c = core.node.config;
   limits_.max_frame_bytes = c.max_frame_bytes;
@@ -146,8 +147,9 @@ void Connections::start_accepted(asio::ip::tcp::socket socket, const std::string
     if (Session* old = session_with_ticket(*admitted.evicted)) {
       core_.count_refusal("accept", "evicted");
       log::warn("peer_evicted", {{"remote", old->link ? old->link->remote_address() : ""},
-                                 {"reason", "too many unauthenticated connections: the oldest of the busiest "
-                                            "address makes room"}});
+                                 {"reason",
+                                  "too many unauthenticated connections: the oldest of the busiest "
+                                  "address makes room"}});
       close_session(*old, "evicted: too many unauthenticated connections");
     }
   }
@@ -255,9 +257,9 @@ void Connections::on_handshake_frame(Session& s, const std::string& frame) {
   auto out = s.driver->receive(frame);
   if (!out.ok()) {
     core_.count_refusal("handshake", out.error());
-    log::warn("handshake_refused", {{"remote", s.link->remote_address()},
-                                    {"dir", s.dialled ? "out" : "in"},
-                                    {"reason", out.error().message()}});
+    log::warn(
+        "handshake_refused",
+        {{"remote", s.link->remote_address()}, {"dir", s.dialled ? "out" : "in"}, {"reason", out.error().message()}});
     if (s.dialled)
       if (auto d = dialer_for(s.id)) d->last_error = out.error().message();
     return close_session(s, out.error().message());

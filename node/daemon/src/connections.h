@@ -117,8 +117,8 @@ class Connections {
 
   std::set<NodeId> roster_;
   std::map<std::uint64_t, std::shared_ptr<Session>> sessions_;  // by id, in arrival order
-  std::map<NodeId, std::uint64_t> active_;  // established session per peer
-  std::map<std::string, Dialer> dialers_;   // by url
+  std::map<NodeId, std::uint64_t> active_;                      // established session per peer
+  std::map<std::string, Dialer> dialers_;                       // by url
   std::uint64_t next_session_ = 1;
 };
 

@@ -111,8 +111,7 @@ struct PeerManager::Impl : std::enable_shared_from_this<PeerManager::Impl> {
 
   Result<VerifiedDelta> author(DeltaDraft draft) {
     auto delta = gate.author(std::move(draft));
-    if (delta.ok())
-      asio::post(core.strand, [this, keep = core.alive(), d = *delta] { sync.on_local_commit({d}); });
+    if (delta.ok()) asio::post(core.strand, [this, keep = core.alive(), d = *delta] { sync.on_local_commit({d}); });
     return delta;
   }
 };

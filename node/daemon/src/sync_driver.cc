@@ -16,17 +16,22 @@ constexpr StatField kStats[] = {
     {&sync::SyncStats::messages_in, "conect_sync_messages_received_total", "Sync messages received"},
     {&sync::SyncStats::messages_out, "conect_sync_messages_sent_total", "Sync messages sent"},
     {&sync::SyncStats::bytes_out, "conect_sync_message_bytes_sent_total", "Encoded bytes of sync messages sent"},
-    {&sync::SyncStats::summaries_in_sync, "conect_sync_summaries_in_sync_total", "Summary rounds that found the peer in sync"},
-    {&sync::SyncStats::summaries_differ, "conect_sync_summaries_differ_total", "Summary rounds that found a difference"},
+    {&sync::SyncStats::summaries_in_sync, "conect_sync_summaries_in_sync_total",
+     "Summary rounds that found the peer in sync"},
+    {&sync::SyncStats::summaries_differ, "conect_sync_summaries_differ_total",
+     "Summary rounds that found a difference"},
     {&sync::SyncStats::requests_sent, "conect_sync_requests_sent_total", "Catch-up requests sent"},
     {&sync::SyncStats::requests_served, "conect_sync_requests_served_total", "Catch-up requests answered"},
-    {&sync::SyncStats::requests_timed_out, "conect_sync_requests_timed_out_total", "Catch-up requests abandoned for silence"},
+    {&sync::SyncStats::requests_timed_out, "conect_sync_requests_timed_out_total",
+     "Catch-up requests abandoned for silence"},
     {&sync::SyncStats::batches_received, "conect_sync_batches_received_total", "Catch-up batches received"},
     {&sync::SyncStats::deltas_received, "conect_sync_deltas_received_total", "Deltas received in batches and pushes"},
     {&sync::SyncStats::pushes_received, "conect_sync_pushes_received_total", "Live pushes received"},
     {&sync::SyncStats::pushes_dropped, "conect_sync_pushes_dropped_total", "Live pushes that could not be used"},
-    {&sync::SyncStats::pushes_bad_signature, "conect_sync_pushes_bad_signature_total", "Live pushes whose signature failed"},
-    {&sync::SyncStats::untrusted_skipped, "conect_sync_untrusted_skipped_total", "Entries or deltas of origins not on the roster"},
+    {&sync::SyncStats::pushes_bad_signature, "conect_sync_pushes_bad_signature_total",
+     "Live pushes whose signature failed"},
+    {&sync::SyncStats::untrusted_skipped, "conect_sync_untrusted_skipped_total",
+     "Entries or deltas of origins not on the roster"},
     {&sync::SyncStats::uncovered_dropped, "conect_sync_uncovered_dropped_total", "Deltas no signature vouched for"},
     {&sync::SyncStats::misbehaving_peers, "conect_sync_misbehaving_peers_total", "Peers disconnected by the engine"},
     {&sync::SyncStats::apply_failures, "conect_sync_apply_failures_total", "Batches the store refused"},
@@ -54,8 +59,8 @@ void SyncDriver::start(const std::set<NodeId>& roster, std::uint64_t seed) {
   // Deltas decoded and waiting for the writer take ~3x their wire size in
   // memory; 8 MiB of them keeps the writer busy and the heap small.
   cfg.max_buffer_bytes = std::max<std::size_t>(8u << 20, 2 * cfg.limits.max_delta_bytes);
-  engine_ = std::make_unique<sync::SyncEngine>(cfg, view_, std::vector<NodeId>(roster.begin(), roster.end()),
-                                               core_.now());
+  engine_ =
+      std::make_unique<sync::SyncEngine>(cfg, view_, std::vector<NodeId>(roster.begin(), roster.end()), core_.now());
   for (const auto& f : kStats) exported_.push_back({&core_.metrics.counter(f.name, f.help), 0});
 }
 

@@ -16,9 +16,9 @@ enum class Cut {
 };
 
 struct CutStats {
-  std::size_t writes = 0;          // volatile writes in the journal
-  std::size_t pages_dropped = 0;   // pages set back to their synced content
-  std::size_t pages_kept = 0;      // pages written since the sync that survived
+  std::size_t writes = 0;         // volatile writes in the journal
+  std::size_t pages_dropped = 0;  // pages set back to their synced content
+  std::size_t pages_kept = 0;     // pages written since the sync that survived
   std::uint64_t bytes_dropped = 0;
 };
 

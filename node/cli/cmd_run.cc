@@ -108,9 +108,17 @@ int run(const Global& g, const RunOptions& o) {
   std::string format = g.log_format.empty() ? node.config.log_format : g.log_format;
   log::configure(format == "json" ? log::Format::json : log::Format::text, level);
 
-  auto store_result = node.open_store();
+  auto store_result = node.open_store(/*upgrade=*/true);
   if (!store_result.ok()) return fail(g, store_result.error());
   storage::Store& store = **store_result;
+  if (const auto& up = store.upgraded()) {
+    std::string steps;
+    for (const auto& step : up->steps) steps += (steps.empty() ? "" : "; ") + step;
+    log::info("store_upgraded", {{"from_schema", std::to_string(up->from)},
+                                 {"to_schema", std::to_string(up->to)},
+                                 {"steps", steps},
+                                 {"ms", std::to_string(up->duration_ms)}});
+  }
   auto noise_key = node.noise_private_key();
   if (!noise_key.ok()) return fail(g, noise_key.error());
 

@@ -25,8 +25,9 @@ Result<NodeFiles> NodeFiles::load(const DataDir& dir) {
   return NodeFiles{dir, std::move(*cfg), std::move(*key), *federation, std::move(*token)};
 }
 
-Result<std::unique_ptr<storage::Store>> NodeFiles::open_store() const {
+Result<std::unique_ptr<storage::Store>> NodeFiles::open_store(bool upgrade) const {
   storage::StoreOptions options;
+  options.upgrade = upgrade;
   options.map_size = config.map_size_mib << 20;
   // A full map doubles (sparse address space, not disk) rather than stopping
   // the node; past 16 times the configured size it reports storage_full.

@@ -87,6 +87,18 @@ std::filesystem::path default_web_root() {
   return {};
 }
 
+// The API works without the dashboard, but an operator who opens the URL
+// must learn why it is missing and how to fix it (GET / says so too).
+void warn_without_dashboard(const std::filesystem::path& root, bool given) {
+  std::error_code ec;
+  if (!root.empty() && std::filesystem::is_regular_file(root / "index.html", ec)) return;
+  std::string where = given ? "--web-root " + root.string() + " holds no index.html"
+                            : "none found in <prefix>/share/conect/web or a web/ folder above the binary";
+  log::warn("dashboard_missing", {{"detail", "no dashboard files (" + where +
+                                                 "): pass --web-root DIR, the web/ folder of the sources or "
+                                                 "share/conect/web of an installation; the API works without them"}});
+}
+
 }  // namespace
 
 int run(const Global& g, const RunOptions& o) {
@@ -167,6 +179,7 @@ int run(const Global& g, const RunOptions& o) {
   api_options.port = node.config.api_listen.port;
   api_options.max_body_bytes = node.config.api_max_body_bytes;
   api_options.web_root = o.web_root.empty() ? default_web_root() : std::filesystem::path(o.web_root);
+  warn_without_dashboard(api_options.web_root, !o.web_root.empty());
   api::HttpServer api_server(io, ctx, api_options);
   if (Status st = api_server.start(); !st.ok()) return fail(g, st.error());
 

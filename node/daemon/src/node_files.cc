@@ -7,6 +7,7 @@
 namespace conect {
 
 Result<NodeFiles> NodeFiles::load(const DataDir& dir) {
+  if (Status st = check_owner(dir); !st.ok()) return st.error();
   if (!std::filesystem::exists(dir.identity()))
     return Error(Errc::not_found, dir.root.string() +
                                       " is not an initialised data directory (no identity.key); "

@@ -171,13 +171,13 @@ Result<std::uint32_t> upgrade_table(toml::table& root, const std::string& source
   for (const auto& step : kConfigSteps) {
     if (step.from != version) continue;
     if (auto problem = step.run(root))
-      return Error(Errc::invalid_argument, source + ": upgrading from config_version " + std::to_string(version) +
-                                               ": " + *problem);
+      return Error(Errc::invalid_argument,
+                   source + ": upgrading from config_version " + std::to_string(version) + ": " + *problem);
     ++version;
   }
   if (version != kConfigVersion)
-    return Error(Errc::invalid_argument, source + ": config_version " + std::to_string(version) +
-                                             " cannot be upgraded by this conect-node");
+    return Error(Errc::invalid_argument,
+                 source + ": config_version " + std::to_string(version) + " cannot be upgraded by this conect-node");
   return file_version;
 }
 

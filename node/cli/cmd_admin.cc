@@ -337,7 +337,8 @@ std::filesystem::path dated_backup_dir(const std::filesystem::path& parent) {
   char stamp[32];
   std::strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &utc);
   auto dir = parent / (std::string(kDatedPrefix) + stamp);
-  for (int n = 2; std::filesystem::exists(dir); ++n) dir = parent / (std::string(kDatedPrefix) + stamp + "-" + std::to_string(n));
+  for (int n = 2; std::filesystem::exists(dir); ++n)
+    dir = parent / (std::string(kDatedPrefix) + stamp + "-" + std::to_string(n));
   return dir;
 }
 

@@ -84,8 +84,9 @@ int main(int argc, char** argv) {
   auto* backup_cmd = app.add_subcommand("backup", "Write a consistent, compacted copy of the store to DIR");
   backup_cmd->add_option("dir", backup_dir, "Empty target directory (with --keep: the folder of dated copies)")
       ->required();
-  backup_cmd->add_option("--keep", backup_keep,
-                         "Write DIR/conect-<UTC time> and keep only the N newest such copies (nightly timer)")
+  backup_cmd
+      ->add_option("--keep", backup_keep,
+                   "Write DIR/conect-<UTC time> and keep only the N newest such copies (nightly timer)")
       ->check(CLI::Range(1u, 10000u));
   backup_cmd->callback([&] { code = backup(g, backup_dir, backup_keep); });
   auto* restore_cmd = app.add_subcommand(

@@ -77,15 +77,13 @@ Result<Found> inspect(const lmdb::Env& env, const fs::path& dir, const SchemaPla
       return Error(Errc::schema_mismatch, dir.string() + " has no readable schema version");
     std::uint32_t schema = codec::get_u32(lmdb::view(v));
     if (schema > plan.version)
-      return Error(Errc::schema_mismatch,
-                   dir.string() + " was written by a newer conect (" + schema_text(schema) + ", this build reads " +
-                       std::to_string(plan.version) +
-                       "): upgrade conect-node, or restore a backup made by this version");
+      return Error(Errc::schema_mismatch, dir.string() + " was written by a newer conect (" + schema_text(schema) +
+                                              ", this build reads " + std::to_string(plan.version) +
+                                              "): upgrade conect-node, or restore a backup made by this version");
     if (schema < plan.oldest())
-      return Error(Errc::schema_mismatch, dir.string() + " has " + schema_text(schema) +
-                                              ", older than this build can upgrade (from " +
-                                              std::to_string(plan.oldest()) +
-                                              "): upgrade through an intermediate conect-node version first");
+      return Error(Errc::schema_mismatch,
+                   dir.string() + " has " + schema_text(schema) + ", older than this build can upgrade (from " +
+                       std::to_string(plan.oldest()) + "): upgrade through an intermediate conect-node version first");
     return Found{false, schema};
   });
 }
@@ -121,9 +119,8 @@ void upgrade_in(lmdb::WriteTxn& txn, lmdb::Dbi meta_db, const SchemaPlan& plan, 
     if (step.from != version) continue;
     if (Status st = step.run(txn); !st.ok()) {
       Error e = st.error();
-      e.detail = "upgrading the store from " + schema_text(step.from) + " to " + std::to_string(step.from + 1) +
-                 " (" + step.summary + ") failed: " + e.detail + "; the store is unchanged (" +
-                 schema_text(report.from) + ")";
+      e.detail = "upgrading the store from " + schema_text(step.from) + " to " + std::to_string(step.from + 1) + " (" +
+                 step.summary + ") failed: " + e.detail + "; the store is unchanged (" + schema_text(report.from) + ")";
       throw lmdb::Failure{e, 0};
     }
     report.steps.push_back(step.summary);

@@ -31,8 +31,8 @@ TEST(ConfigVersion, RenderedFilesCarryTheCurrentVersion) {
 }
 
 TEST(ConfigVersion, ANewerFileIsRefusedWithWhatToDo) {
-  auto parsed = parse("config_version = " + std::to_string(kConfigVersion + 1) + "\n[node]\nname = \"x\"\n",
-                      "/d/node.toml");
+  auto parsed =
+      parse("config_version = " + std::to_string(kConfigVersion + 1) + "\n[node]\nname = \"x\"\n", "/d/node.toml");
   ASSERT_FALSE(parsed.ok());
   EXPECT_EQ(parsed.error().detail, "/d/node.toml:1: config_version: " + std::to_string(kConfigVersion + 1) +
                                        " is newer than this conect-node reads (" + std::to_string(kConfigVersion) +

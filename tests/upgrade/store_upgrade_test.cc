@@ -231,9 +231,9 @@ TEST(Upgrade020, ANewerStoreIsRefusedUntouched) {
   auto s = Store::open(dir, upgrade_options());
   ASSERT_FALSE(s.ok());
   EXPECT_TRUE(s.error().is(Errc::schema_mismatch));
-  EXPECT_NE(s.error().detail.find("was written by a newer conect (schema " +
-                                  std::to_string(storage::kSchemaVersion + 1)),
-            std::string::npos)
+  EXPECT_NE(
+      s.error().detail.find("was written by a newer conect (schema " + std::to_string(storage::kSchemaVersion + 1)),
+      std::string::npos)
       << s.error().detail;
   EXPECT_NE(s.error().detail.find("upgrade conect-node, or restore a backup made by this version"), std::string::npos);
   EXPECT_TRUE(read_file(dir / "data.mdb") == before) << "the refused store was modified";

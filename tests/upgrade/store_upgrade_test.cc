@@ -23,6 +23,7 @@ namespace {
 namespace fs = std::filesystem;
 using storage::SchemaPlan;
 using storage::Store;
+using storage::testing::set_schema;
 using storage::testing::TempDir;
 
 // Reads meta.schema and the test marker, and whether the aside sub-database
@@ -47,18 +48,6 @@ RawState raw_state(const fs::path& dir) {
   if (auto v = txn.get(lmdb::Dbi{meta}, kMarkerKey)) r.marker = std::string(*v);
   r.aside_exists = mdb_dbi_open(txn.handle(), kAsideDb, 0, &aside) == MDB_SUCCESS;
   return r;
-}
-
-void set_schema(const fs::path& dir, std::uint32_t version) {
-  lmdb::EnvOptions eo;
-  eo.map_size = std::uint64_t{256} << 20;
-  auto env = lmdb::Env::open(dir, eo);
-  ASSERT_TRUE(env.ok());
-  lmdb::WriteTxn t = env->begin_write();
-  std::string v;
-  for (int shift = 24; shift >= 0; shift -= 8) v.push_back(static_cast<char>((version >> shift) & 0xff));
-  t.put(t.open_db("meta", 0), "schema", v);
-  t.commit();
 }
 
 // The 0.2.0 store was written at schema 1: every build upgrades from there.

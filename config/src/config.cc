@@ -146,6 +146,45 @@ std::optional<Error> parse_peers(const std::string& source, const toml::node& n,
   return std::nullopt;
 }
 
+// One step per bump of kConfigVersion: rewrites a table of version `from`
+// into one of `from + 1` (rename or move keys, convert units) and returns
+// nullopt, or what is wrong with the file.
+struct ConfigStep {
+  std::uint32_t from;
+  std::optional<std::string> (*run)(toml::table& root);
+};
+// Version 1 is the layout of 0.1.0 and 0.2.0: nothing to upgrade yet.
+const std::vector<ConfigStep> kConfigSteps = {};
+
+// Reads and removes the top-level config_version and upgrades the table to
+// kConfigVersion. Returns the file's version.
+Result<std::uint32_t> upgrade_table(toml::table& root, const std::string& source) {
+  std::uint32_t version = 1;
+  if (const toml::node* v = root.get("config_version")) {
+    auto n = v->value<std::int64_t>();
+    if (!v->is_integer() || !n || *n < 1)
+      return at(source, v->source(), "config_version", "expected a positive integer");
+    if (*n > kConfigVersion)
+      return at(source, v->source(), "config_version",
+                std::to_string(*n) + " is newer than this conect-node reads (" + std::to_string(kConfigVersion) +
+                    "): upgrade conect-node, or use the node.toml written by this version");
+    version = static_cast<std::uint32_t>(*n);
+    root.erase("config_version");
+  }
+  const std::uint32_t file_version = version;
+  for (const auto& step : kConfigSteps) {
+    if (step.from != version) continue;
+    if (auto problem = step.run(root))
+      return Error(Errc::invalid_argument,
+                   source + ": upgrading from config_version " + std::to_string(version) + ": " + *problem);
+    ++version;
+  }
+  if (version != kConfigVersion)
+    return Error(Errc::invalid_argument,
+                 source + ": config_version " + std::to_string(version) + " cannot be upgraded by this conect-node");
+  return file_version;
+}
+
 }  // namespace
 
 Result<NodeConfig> parse(std::string_view text, const std::string& source_name) {
@@ -155,7 +194,10 @@ Result<NodeConfig> parse(std::string_view text, const std::string& source_name) 
   } catch (const toml::parse_error& e) {
     return at(source_name, e.source(), "syntax", std::string(e.description()));
   }
+  auto file_version = upgrade_table(root, source_name);
+  if (!file_version.ok()) return file_version.error();
   NodeConfig config;
+  config.file_version = *file_version;
   for (const auto& [section, node] : root) {
     std::string name(section.str());
     if (name == "peers") {
@@ -233,7 +275,10 @@ std::string render(const NodeConfig& c) {
   for (const auto& a : c.advertise) advertise += (advertise.empty() ? "" : ", ") + quoted(a);
   o << "# conect node configuration. Every field is optional and shows its default\n"
        "# unless `conect-node init` set it. Command-line flags override this file.\n\n"
-       "[node]\n"
+       "# Layout of this file (a newer conect-node reads older layouts; an older one\n"
+       "# refuses a newer file). Leave it as written.\n"
+    << "config_version = " << kConfigVersion << "\n\n"
+    << "[node]\n"
        "# Institution name shown to partners and printed in the member card.\n"
     << "name = " << quoted(c.name) << "\n"
     << "# ISO 3166-1 alpha-2 country code (FI, SE, NO, RU, ...).\n"

@@ -4,7 +4,10 @@
 #include <sodium.h>
 #include <sys/stat.h>
 
+#include <algorithm>
+#include <cctype>
 #include <chrono>
+#include <ctime>
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -54,6 +57,7 @@ std::string default_advertise(const config::Endpoint& peer_listen) {
 
 Result<InitResult> init_node(const DataDir& dir, const InitOptions& o) {
   // Validate everything before writing anything.
+  if (Status st = check_owner(dir); !st.ok()) return st.error();
   if (std::filesystem::exists(dir.identity()))
     return Error(Errc::already_exists, dir.identity().string() +
                                            " exists: this data directory is already initialised "
@@ -321,18 +325,66 @@ int peer_remove(const Global& g, const std::string& url_or_id) {
   return kOk;
 }
 
-int backup(const Global& g, const std::string& target) {
+namespace {
+
+constexpr std::string_view kDatedPrefix = "conect-";
+
+// DIR/conect-YYYYMMDDTHHMMSSZ (UTC), not yet taken; names sort by time.
+std::filesystem::path dated_backup_dir(const std::filesystem::path& parent) {
+  std::time_t now = std::time(nullptr);
+  std::tm utc{};
+  gmtime_r(&now, &utc);
+  char stamp[32];
+  std::strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &utc);
+  auto dir = parent / (std::string(kDatedPrefix) + stamp);
+  for (int n = 2; std::filesystem::exists(dir); ++n)
+    dir = parent / (std::string(kDatedPrefix) + stamp + "-" + std::to_string(n));
+  return dir;
+}
+
+// Removes all but the `keep` newest dated copies in `parent`; returns them.
+std::vector<std::string> prune_dated_backups(const std::filesystem::path& parent, unsigned keep) {
+  std::vector<std::filesystem::path> dated;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(parent, ec)) {
+    auto name = e.path().filename().string();
+    if (e.is_directory(ec) && name.rfind(kDatedPrefix, 0) == 0 && name.size() > kDatedPrefix.size() &&
+        std::isdigit(static_cast<unsigned char>(name[kDatedPrefix.size()])))
+      dated.push_back(e.path());
+  }
+  std::sort(dated.begin(), dated.end());
+  std::vector<std::string> removed;
+  for (std::size_t i = 0; i + keep < dated.size(); ++i) {
+    std::filesystem::remove_all(dated[i], ec);
+    if (!ec) removed.push_back(dated[i].string());
+  }
+  return removed;
+}
+
+}  // namespace
+
+int backup(const Global& g, const std::string& target_arg, unsigned keep) {
   auto node = NodeFiles::load(DataDir::resolve(g.data));
   if (!node.ok()) return refuse(g, node.error());
   auto store = node->open_store();
   if (!store.ok()) return refuse(g, store.error());
   std::error_code ec;
+  std::filesystem::path target = target_arg;
+  if (keep > 0) {
+    std::filesystem::create_directories(target, ec);
+    if (ec) return refuse(g, Error(Errc::io_error, "cannot create " + target.string() + ": " + ec.message()));
+    target = dated_backup_dir(target);
+  }
   std::filesystem::create_directories(target, ec);
   if (Status st = (*store)->backup(target, true); !st.ok()) return refuse(g, st.error());
-  if (g.json)
-    std::cout << nlohmann::json{{"backup", target}}.dump() << "\n";
-  else
-    std::cout << "consistent copy of the store written to " << target << "\n";
+  std::vector<std::string> removed;
+  if (keep > 0) removed = prune_dated_backups(target.parent_path(), keep);
+  if (g.json) {
+    std::cout << nlohmann::json{{"backup", target.string()}, {"removed", removed}}.dump() << "\n";
+  } else {
+    std::cout << "consistent copy of the store written to " << target.string() << "\n";
+    for (const auto& r : removed) std::cout << "removed old copy " << r << "\n";
+  }
   return kOk;
 }
 

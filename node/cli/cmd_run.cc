@@ -87,6 +87,18 @@ std::filesystem::path default_web_root() {
   return {};
 }
 
+// The API works without the dashboard, but an operator who opens the URL
+// must learn why it is missing and how to fix it (GET / says so too).
+void warn_without_dashboard(const std::filesystem::path& root, bool given) {
+  std::error_code ec;
+  if (!root.empty() && std::filesystem::is_regular_file(root / "index.html", ec)) return;
+  std::string where = given ? "--web-root " + root.string() + " holds no index.html"
+                            : "none found in <prefix>/share/conect/web or a web/ folder above the binary";
+  log::warn("dashboard_missing", {{"detail", "no dashboard files (" + where +
+                                                 "): pass --web-root DIR, the web/ folder of the sources or "
+                                                 "share/conect/web of an installation; the API works without them"}});
+}
+
 }  // namespace
 
 int run(const Global& g, const RunOptions& o) {
@@ -108,9 +120,17 @@ int run(const Global& g, const RunOptions& o) {
   std::string format = g.log_format.empty() ? node.config.log_format : g.log_format;
   log::configure(format == "json" ? log::Format::json : log::Format::text, level);
 
-  auto store_result = node.open_store();
+  auto store_result = node.open_store(/*upgrade=*/true);
   if (!store_result.ok()) return fail(g, store_result.error());
   storage::Store& store = **store_result;
+  if (const auto& up = store.upgraded()) {
+    std::string steps;
+    for (const auto& step : up->steps) steps += (steps.empty() ? "" : "; ") + step;
+    log::info("store_upgraded", {{"from_schema", std::to_string(up->from)},
+                                 {"to_schema", std::to_string(up->to)},
+                                 {"steps", steps},
+                                 {"ms", std::to_string(up->duration_ms)}});
+  }
   auto noise_key = node.noise_private_key();
   if (!noise_key.ok()) return fail(g, noise_key.error());
 
@@ -143,6 +163,7 @@ int run(const Global& g, const RunOptions& o) {
   api_options.port = node.config.api_listen.port;
   api_options.max_body_bytes = node.config.api_max_body_bytes;
   api_options.web_root = o.web_root.empty() ? default_web_root() : std::filesystem::path(o.web_root);
+  warn_without_dashboard(api_options.web_root, !o.web_root.empty());
   api::HttpServer api_server(io, ctx, api_options);
   if (Status st = api_server.start(); !st.ok()) return fail(g, st.error());
 

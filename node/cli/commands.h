@@ -55,7 +55,9 @@ struct RunOptions {
 };
 int run(const Global& g, const RunOptions& o);
 
-int backup(const Global& g, const std::string& dir);
+// keep > 0: `dir` holds dated copies (conect-YYYYMMDDTHHMMSSZ); a new one is
+// written and all but the `keep` newest removed.
+int backup(const Global& g, const std::string& dir, unsigned keep);
 // Installs a backup as the (absent) store of an initialised data directory.
 int restore(const Global& g, const std::string& backup_dir);
 

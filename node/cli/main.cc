@@ -80,9 +80,15 @@ int main(int argc, char** argv) {
   run_cmd->callback([&] { code = run(g, run_opts); });
 
   std::string backup_dir;
+  unsigned backup_keep = 0;
   auto* backup_cmd = app.add_subcommand("backup", "Write a consistent, compacted copy of the store to DIR");
-  backup_cmd->add_option("dir", backup_dir, "Empty target directory")->required();
-  backup_cmd->callback([&] { code = backup(g, backup_dir); });
+  backup_cmd->add_option("dir", backup_dir, "Empty target directory (with --keep: the folder of dated copies)")
+      ->required();
+  backup_cmd
+      ->add_option("--keep", backup_keep,
+                   "Write DIR/conect-<UTC time> and keep only the N newest such copies (nightly timer)")
+      ->check(CLI::Range(1u, 10000u));
+  backup_cmd->callback([&] { code = backup(g, backup_dir, backup_keep); });
   auto* restore_cmd = app.add_subcommand(
       "restore", "Install a backup as this data directory's store (the node then fetches its own chain back first)");
   restore_cmd->add_option("backup", backup_dir, "Directory written by `conect-node backup`")->required();

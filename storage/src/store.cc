@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <fstream>
 
 #include "codec.h"
@@ -41,11 +42,17 @@ constexpr DbSpec kDbs[] = {
 };
 
 // What the environment holds before we write anything.
-enum class Found { fresh, ours };
+struct Found {
+  bool fresh = false;        // empty: ours to create
+  std::uint32_t schema = 0;  // of a conect store
+};
+
+std::string schema_text(std::uint32_t v) { return "schema " + std::to_string(v); }
 
 // Reads meta without writing: a newer schema or a foreign file is refused
-// before anything is touched.
-Result<Found> inspect(const lmdb::Env& env, const fs::path& dir) {
+// before anything is touched. An older schema is returned for open_impl to
+// upgrade (or refuse).
+Result<Found> inspect(const lmdb::Env& env, const fs::path& dir, const SchemaPlan& plan) {
   return lmdb::guarded([&]() -> Result<Found> {
     lmdb::ReadTxn txn = env.begin_read();
     MDB_dbi meta = 0;
@@ -55,7 +62,7 @@ Result<Found> inspect(const lmdb::Env& env, const fs::path& dir) {
       MDB_dbi main = 0;
       lmdb::check(mdb_dbi_open(txn.handle(), nullptr, 0, &main), "reading " + dir.string());
       lmdb::check(mdb_stat(txn.handle(), main, &st), "reading " + dir.string());
-      if (st.ms_entries == 0) return Found::fresh;
+      if (st.ms_entries == 0) return Found{true, 0};
       return Error(Errc::schema_mismatch, dir.string() + " holds an LMDB environment of another program; "
                                                          "point --data at a conect data directory");
     }
@@ -69,15 +76,15 @@ Result<Found> inspect(const lmdb::Env& env, const fs::path& dir) {
     if (mdb_get(txn.handle(), meta, &k, &v) != MDB_SUCCESS || v.mv_size != 4)
       return Error(Errc::schema_mismatch, dir.string() + " has no readable schema version");
     std::uint32_t schema = codec::get_u32(lmdb::view(v));
-    if (schema > kSchemaVersion)
+    if (schema > plan.version)
+      return Error(Errc::schema_mismatch, dir.string() + " was written by a newer conect (" + schema_text(schema) +
+                                              ", this build reads " + std::to_string(plan.version) +
+                                              "): upgrade conect-node, or restore a backup made by this version");
+    if (schema < plan.oldest())
       return Error(Errc::schema_mismatch,
-                   dir.string() + " was written by a newer conect (schema " + std::to_string(schema) +
-                       ", this build reads " + std::to_string(kSchemaVersion) +
-                       "): upgrade conect-node, or restore a backup made by this version");
-    if (schema < kSchemaVersion)
-      return Error(Errc::schema_mismatch, dir.string() + " has schema " + std::to_string(schema) +
-                                              ", which this build cannot migrate");
-    return Found::ours;
+                   dir.string() + " has " + schema_text(schema) + ", older than this build can upgrade (from " +
+                       std::to_string(plan.oldest()) + "): upgrade through an intermediate conect-node version first");
+    return Found{false, schema};
   });
 }
 
@@ -102,7 +109,31 @@ Status prepare_dir(const fs::path& dir, bool create) {
   return Status::Ok();
 }
 
+// Runs plan's steps from the store's version inside `txn` and writes the new
+// version last; any error aborts the whole transaction (schema.h).
+void upgrade_in(lmdb::WriteTxn& txn, lmdb::Dbi meta_db, const SchemaPlan& plan, SchemaUpgrade& report) {
+  auto v = txn.get(meta_db, meta::kSchema);
+  std::uint32_t version = v && v->size() == 4 ? codec::get_u32(*v) : 0;
+  report.from = version;  // another process may have upgraded meanwhile
+  for (const auto& step : plan.steps) {
+    if (step.from != version) continue;
+    if (Status st = step.run(txn); !st.ok()) {
+      Error e = st.error();
+      e.detail = "upgrading the store from " + schema_text(step.from) + " to " + std::to_string(step.from + 1) + " (" +
+                 step.summary + ") failed: " + e.detail + "; the store is unchanged (" + schema_text(report.from) + ")";
+      throw lmdb::Failure{e, 0};
+    }
+    report.steps.push_back(step.summary);
+    ++version;
+  }
+  std::string bytes;
+  codec::put_u32(bytes, plan.version);
+  txn.put(meta_db, meta::kSchema, bytes);
+}
+
 Result<std::unique_ptr<Store::Impl>> open_impl(const fs::path& dir, const StoreOptions& options) {
+  const SchemaPlan& plan = options.schema ? *options.schema : current_schema();
+  if (std::string why = plan.check(); !why.empty()) return Error(Errc::invalid_argument, "schema plan: " + why);
   if (Status s = prepare_dir(dir, options.create); !s.ok()) return s.error();
   lmdb::EnvOptions eo;
   eo.map_size = options.map_size;
@@ -111,21 +142,38 @@ Result<std::unique_ptr<Store::Impl>> open_impl(const fs::path& dir, const StoreO
   auto env = lmdb::Env::open(dir, eo);
   if (!env.ok()) return env.error();
   env->reader_check();  // slots of processes killed with -9
-  auto found = inspect(*env, dir);
+  auto found = inspect(*env, dir, plan);
   if (!found.ok()) return found.error();
+  const bool older = !found->fresh && found->schema < plan.version;
+  if (older && !options.upgrade)
+    return Error(Errc::schema_mismatch,
+                 dir.string() + " has " + schema_text(found->schema) + " of an older conect-node (this build uses " +
+                     std::to_string(plan.version) +
+                     "): start the node once (`conect-node run`, or restart the service) to upgrade it");
   auto impl = std::make_unique<Store::Impl>(std::move(*env));
   impl->dir = dir;
   impl->options = options;
+  auto started = std::chrono::steady_clock::now();
+  SchemaUpgrade report;
   Status s = impl->write([&](lmdb::WriteTxn& txn) {
     for (const auto& spec : kDbs) impl->db.*spec.member = txn.open_db(spec.name, MDB_CREATE);
-    if (*found == Found::fresh) {
+    if (found->fresh) {
       txn.put(impl->db.meta, meta::kProgram, meta::kProgramName);
       std::string v;
-      codec::put_u32(v, kSchemaVersion);
+      codec::put_u32(v, plan.version);
       txn.put(impl->db.meta, meta::kSchema, v);
+    } else if (older) {
+      report = {};
+      upgrade_in(txn, impl->db.meta, plan, report);
     }
   });
   if (!s.ok()) return s.error();
+  if (older) {
+    report.to = plan.version;
+    report.duration_ms = static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count());
+    impl->upgraded = std::move(report);
+  }
   auto loaded = impl->read([&](lmdb::ReadTxn& txn) -> Status {
     if (auto v = txn.get(impl->db.meta, meta::kFederation)) impl->federation = FederationId::from_raw(*v);
     if (auto v = txn.get(impl->db.meta, meta::kOwnId)) impl->own = NodeId::from_raw(*v);
@@ -248,6 +296,8 @@ void Store::set_on_committed(std::function<void(std::span<const VerifiedDelta>)>
   impl_->hook = std::move(hook);
 }
 
+const std::optional<SchemaUpgrade>& Store::upgraded() const { return impl_->upgraded; }
+
 std::uint64_t Store::map_size() const {
   std::shared_lock lock(impl_->resize_mu);
   return impl_->env.map_size();
@@ -306,9 +356,9 @@ Status Store::restore(const fs::path& backup_dir, const fs::path& target) {
     eo.flags = MDB_RDONLY | MDB_NOLOCK | MDB_NOTLS;
     auto env = lmdb::Env::open(backup_dir, eo);
     if (!env.ok()) return env.error();
-    auto found = inspect(*env, backup_dir);
+    auto found = inspect(*env, backup_dir, current_schema());
     if (!found.ok()) return found.error();
-    if (*found != Found::ours) return Error(Errc::schema_mismatch, backup_dir.string() + " holds no conect store");
+    if (found->fresh) return Error(Errc::schema_mismatch, backup_dir.string() + " holds no conect store");
   }
   std::error_code ec;
   fs::create_directories(target, ec);
@@ -319,6 +369,7 @@ Status Store::restore(const fs::path& backup_dir, const fs::path& target) {
   if (ec) return Error(Errc::io_error, "cannot install the restored store: " + ec.message());
   StoreOptions o;
   o.map_size = std::uint64_t{1} << 30;
+  o.upgrade = true;  // a backup of an older version: the node is stopped
   auto store = Store::open(target, o);
   if (!store.ok()) return store.error();
   return (*store)->fence_author("restore");

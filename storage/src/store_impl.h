@@ -127,6 +127,7 @@ struct Store::Impl {
   mutable std::mutex meta_mu;  // guards the two below; never held across a write
   std::optional<FederationId> federation;
   std::optional<NodeId> own;
+  std::optional<SchemaUpgrade> upgraded;  // set once by open
 
   // Group commit.
   std::mutex q_mu;

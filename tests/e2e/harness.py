@@ -68,6 +68,23 @@ class Node:
         self.log_path = os.path.join(root, self.data + ".log")
         self.ports = None
 
+    @classmethod
+    def from_copy(cls, root, source, name):
+        """A copy of an existing data directory (a fixture made by an older
+        version): its secrets get mode 0600 again (git keeps no modes)."""
+        n = cls.__new__(cls)
+        n.name = name
+        n.data = os.path.join(root, name.replace(" ", "_"))
+        shutil.copytree(source, n.data)
+        os.chmod(n.data, 0o700)
+        for secret in ("identity.key", "noise.key", "api.token"):
+            os.chmod(os.path.join(n.data, secret), 0o600)
+        n.node_id = n.federation = None  # the caller knows them
+        n.proc = None
+        n.log_path = os.path.join(root, n.data + ".log")
+        n.ports = None
+        return n
+
     # ------------------------------------------------------------ membership
     def card(self):
         return cli("card", data=self.data).stdout.strip()

@@ -367,4 +367,16 @@ void expect_same_state(const Store& store, const Replica& replica) {
   }
 }
 
+void set_schema(const fs::path& dir, std::uint32_t version) {
+  lmdb::EnvOptions eo;
+  eo.map_size = std::uint64_t{256} << 20;
+  auto env = lmdb::Env::open(dir, eo);
+  ASSERT_TRUE(env.ok());
+  lmdb::WriteTxn t = env->begin_write();
+  std::string v;
+  for (int shift = 24; shift >= 0; shift -= 8) v.push_back(static_cast<char>((version >> shift) & 0xff));
+  t.put(t.open_db("meta", 0), "schema", v);
+  t.commit();
+}
+
 }  // namespace conect::storage::testing

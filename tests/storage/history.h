@@ -64,6 +64,9 @@ Replica replica_of(const History& h);
 // reservations per placement, heads.
 void expect_same_state(const Store& store, const Replica& replica);
 
+// Rewrites meta.schema with the raw LMDB layer, as another build would.
+void set_schema(const std::filesystem::path& dir, std::uint32_t version);
+
 }  // namespace conect::storage::testing
 
 namespace conect {

@@ -89,20 +89,6 @@ TEST(StoreOpen, DefaultMapSizeWorksHere) {
   EXPECT_LT(fs::file_size(t / "store" / "data.mdb"), std::uint64_t{16} << 20);
 }
 
-// Rewrites the schema version with the raw layer, as a newer build would.
-void set_schema(const fs::path& dir, std::uint32_t version) {
-  lmdb::EnvOptions eo;
-  eo.map_size = std::uint64_t{256} << 20;
-  auto env = lmdb::Env::open(dir, eo);
-  ASSERT_TRUE(env.ok());
-  lmdb::WriteTxn t = env->begin_write();
-  lmdb::Dbi meta = t.open_db("meta", 0);
-  std::string v;
-  for (int shift = 24; shift >= 0; shift -= 8) v.push_back(static_cast<char>((version >> shift) & 0xff));
-  t.put(meta, "schema", v);
-  t.commit();
-}
-
 void expect_refused_untouched(const fs::path& dir, Errc code, const std::string& needle) {
   std::string before = file_bytes(dir / "data.mdb");
   StoreOptions o;
@@ -122,7 +108,7 @@ TEST(StoreOpen, NewerSchemaIsRefusedUntouched) {
     ASSERT_TRUE(s->initialise(federation(), key.public_key()).ok());
     fill(*s, key, 2);
   }
-  set_schema(t / "store", kSchemaVersion + 1);
+  testing::set_schema(t / "store", kSchemaVersion + 1);
   expect_refused_untouched(t / "store", Errc::schema_mismatch, "newer");
 }
 

@@ -26,6 +26,12 @@ bool is_json_type(std::string_view ct) {
   return base == "application/json";
 }
 
+// GET / on a node started without dashboard files (an install without
+// share/conect/web, a build folder outside the sources).
+const char* const kNoDashboard =
+    "this node found no dashboard files (index.html): start it with --web-root DIR, where DIR is the web/ "
+    "folder of the sources or share/conect/web of an installation; the API under /api/v1/ works without them";
+
 }  // namespace
 
 Api::Api(ApiContext context, const ApiOptions& options)
@@ -116,6 +122,8 @@ HttpResponse Api::route(const HttpRequest& req) {
   if (req.path == "/healthz" || req.path == "/metrics") return router_.dispatch(req);
   if (req.method == "GET" || req.method == "HEAD") {
     if (auto file = static_.serve(req.path)) return std::move(*file);
+    if ((req.path == "/" || req.path == "/index.html") && !static_.has_dashboard())
+      return error_response(404, "no_dashboard", kNoDashboard);
   }
   return error_response(404, "not_found", "no resource at " + req.path);
 }

@@ -35,6 +35,11 @@ StaticFiles::StaticFiles(fs::path root) {
   }
 }
 
+bool StaticFiles::has_dashboard() const {
+  std::error_code ec;
+  return !root_.empty() && fs::is_regular_file(root_ / "index.html", ec);
+}
+
 std::optional<HttpResponse> StaticFiles::serve(std::string_view path) const {
   if (root_.empty()) return std::nullopt;
   if (path.find('\\') != std::string_view::npos || path.find("//") != std::string_view::npos)

@@ -17,6 +17,8 @@ class StaticFiles {
   explicit StaticFiles(std::filesystem::path root);
   // nullopt when the path names no servable file (the caller answers 404).
   std::optional<HttpResponse> serve(std::string_view path) const;
+  // True when the root holds the dashboard (index.html).
+  bool has_dashboard() const;
 
  private:
   std::filesystem::path root_;  // canonical, or empty when there is none

@@ -4,6 +4,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <pwd.h>
+
 #include <cerrno>
 #include <cstring>
 
@@ -32,6 +34,17 @@ Status write_file_atomic(const std::filesystem::path& path, std::string_view con
   if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0)
     return Error(Errc::io_error, "cannot write " + path.string() + ": " + std::strerror(errno));
   return {};
+}
+
+Status check_owner(const DataDir& dir) {
+  struct stat st {};
+  if (::geteuid() != 0 || ::stat(dir.root.c_str(), &st) != 0 || st.st_uid == 0) return {};
+  const passwd* pw = ::getpwuid(st.st_uid);
+  std::string user = pw ? pw->pw_name : std::to_string(st.st_uid);
+  return Error(Errc::insecure_permissions,
+               dir.root.string() + " belongs to user " + user +
+                   "; running as root here would leave files that user cannot read: run the command as " + user +
+                   ", e.g. `sudo -u " + user + " conect-node ... --data " + dir.root.string() + "`");
 }
 
 Result<std::string> read_small_file(const std::filesystem::path& path, bool secret) {

@@ -7,6 +7,7 @@
 namespace conect {
 
 Result<NodeFiles> NodeFiles::load(const DataDir& dir) {
+  if (Status st = check_owner(dir); !st.ok()) return st.error();
   if (!std::filesystem::exists(dir.identity()))
     return Error(Errc::not_found, dir.root.string() +
                                       " is not an initialised data directory (no identity.key); "
@@ -25,8 +26,9 @@ Result<NodeFiles> NodeFiles::load(const DataDir& dir) {
   return NodeFiles{dir, std::move(*cfg), std::move(*key), *federation, std::move(*token)};
 }
 
-Result<std::unique_ptr<storage::Store>> NodeFiles::open_store() const {
+Result<std::unique_ptr<storage::Store>> NodeFiles::open_store(bool upgrade) const {
   storage::StoreOptions options;
+  options.upgrade = upgrade;
   options.map_size = config.map_size_mib << 20;
   // A full map doubles (sparse address space, not disk) rather than stopping
   // the node; past 16 times the configured size it reports storage_full.

@@ -5,6 +5,13 @@
 // Parsing is strict: an unknown table or key, a wrong type or an out-of-range
 // value is an error naming the file, line and field, because a silently
 // ignored typo in a peer address or a limit is worse than refusing to start.
+//
+// Versions: the top-level `config_version` says which layout a file has. A
+// file without it is version 1 (what 0.1.0 and 0.2.0 wrote); a file newer
+// than kConfigVersion is refused (its fields may mean something this build
+// does not know). A layout change bumps kConfigVersion and adds one upgrade
+// step in config.cc that rewrites the older file's table in memory before
+// the strict check: the operator's file is never rewritten behind their back.
 #pragma once
 
 #include <cstdint>
@@ -15,6 +22,9 @@
 #include "conect/crdt/error.h"
 
 namespace conect::config {
+
+// The node.toml layout this build writes and reads.
+inline constexpr std::uint32_t kConfigVersion = 1;
 
 struct Endpoint {
   std::string host;
@@ -30,6 +40,8 @@ struct StaticPeer {
 };
 
 struct NodeConfig {
+  // The file's config_version (1 when absent), after any upgrade: kConfigVersion.
+  std::uint32_t file_version = kConfigVersion;
   // [node]
   std::string name;
   std::string country;     // ISO 3166-1 alpha-2

@@ -49,17 +49,20 @@
 #include "conect/crdt/identity.h"
 #include "conect/crdt/merge.h"
 #include "conect/crdt/types.h"
+#include "conect/storage/schema.h"
 
 namespace conect::storage {
-
-// Version of the on-disk layout. A store written by a newer version is
-// refused (schema_mismatch) without being touched.
-inline constexpr std::uint32_t kSchemaVersion = 1;
 
 struct StoreOptions {
   // Create the directory and an empty store if missing; otherwise a missing
   // directory is not_found.
   bool create = false;
+  // Upgrade a store of an older schema in place (schema.h: one transaction,
+  // all steps or none). Only the daemon and restore do; other commands refuse
+  // an older store and say to start the node.
+  bool upgrade = false;
+  // Testing only: another plan than current_schema() (its version and steps).
+  const SchemaPlan* schema = nullptr;
   // Initial LMDB map (address space; the file grows only as pages are used).
   std::uint64_t map_size = std::uint64_t{64} << 30;
   // When a write finds the map full, the map is doubled up to this ceiling
@@ -166,8 +169,10 @@ class Store {
  public:
   // Opens (or with options.create, creates) the environment in `dir`.
   // Errors: not_found (no store and !create), schema_mismatch (newer schema,
+  // older schema without options.upgrade or without the steps to upgrade it,
   // foreign or non-LMDB file; nothing is touched), io_error (permissions,
-  // read-only), storage_error (corruption).
+  // read-only), storage_error (corruption), and a failing upgrade step's
+  // error (the store is left at its old version).
   static Result<std::unique_ptr<Store>> open(const std::filesystem::path& dir,
                                              const StoreOptions& options);
   ~Store();
@@ -277,6 +282,8 @@ class Store {
 
   // Current LMDB map size in bytes (grows with max_map_size).
   std::uint64_t map_size() const;
+  // What open() upgraded, when it found an older schema.
+  const std::optional<SchemaUpgrade>& upgraded() const;
 
   struct Impl;
 

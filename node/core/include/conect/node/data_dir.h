@@ -35,6 +35,12 @@ struct DataDir {
   }
 };
 
+// Refuses (insecure_permissions) when this process runs as root on a data
+// directory that belongs to another user, e.g. the packaged service's
+// `conect`: files root creates there (lock.mdb, a new store) would lock the
+// service out later. The message says to run the command as the owner.
+Status check_owner(const DataDir& dir);
+
 // Writes `content` to a new file with the given mode, durably (write to a
 // temporary name, fsync, rename). Refuses to overwrite unless `replace`.
 Status write_file_atomic(const std::filesystem::path& path, std::string_view content, unsigned mode, bool replace);

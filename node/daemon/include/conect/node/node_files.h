@@ -23,7 +23,9 @@ struct NodeFiles {
 
   // Errors name the file and say what to do (run init, chmod 600, ...).
   static Result<NodeFiles> load(const DataDir& dir);
-  Result<std::unique_ptr<storage::Store>> open_store() const;
+  // `upgrade`: migrate a store of an older schema in place (the daemon does;
+  // other commands refuse it and say to start the node).
+  Result<std::unique_ptr<storage::Store>> open_store(bool upgrade = false) const;
   // The 32-byte X25519 private key of the node's Noise static key.
   Result<std::array<std::uint8_t, 32>> noise_private_key() const;
 };

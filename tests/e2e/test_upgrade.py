@@ -1,0 +1,103 @@
+"""Today's conect-node on the data directory 0.2.0 left behind
+(tests/fixtures/v0.2.0/data: node.toml, test keys, store/data.mdb written by
+the 0.2.0 binary): it starts (upgrading the store if its schema changed),
+answers every query as the 0.2.0 node did (tests/fixtures/v0.2.0/expected.json,
+recorded from that node's API), and verifies the bundle 0.2.0 exported. Real
+processes; the fixture is copied, never written."""
+import json
+import os
+import sys
+import unittest
+
+sys.path.insert(0, os.path.dirname(__file__))
+from harness import Federation, Node, cli  # noqa: E402
+
+FIXTURES = os.path.join(os.path.dirname(__file__), "..", "fixtures", "v0.2.0")
+
+
+def load(name):
+    with open(os.path.join(FIXTURES, name)) as f:
+        return json.load(f)
+
+
+def contains(actual, expected, path="$"):
+    """Every field 0.2.0 answered is answered the same; new fields may be
+    added. A null in 0.2.0's answer may also be left out today."""
+    if expected is None:
+        return []
+    if isinstance(expected, dict):
+        if not isinstance(actual, dict):
+            return [f"{path}: expected an object, got {actual!r}"]
+        problems = []
+        for k, v in expected.items():
+            if k not in actual:
+                if v is not None:
+                    problems.append(f"{path}.{k}: missing")
+                continue
+            problems += contains(actual[k], v, f"{path}.{k}")
+        return problems
+    if isinstance(expected, list):
+        if not isinstance(actual, list) or len(actual) != len(expected):
+            return [f"{path}: expected {len(expected)} items, got {actual!r}"]
+        return [p for i, (a, e) in enumerate(zip(actual, expected)) for p in contains(a, e, f"{path}[{i}]")]
+    return [] if actual == expected else [f"{path}: 0.2.0 answered {expected!r}, today {actual!r}"]
+
+
+class Upgrade020(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.expected = load("expected.json")
+        cls.fed = Federation()
+        cls.node = Node.from_copy(cls.fed.root, os.path.join(FIXTURES, "data"), "Lapin ammattiopisto")
+        cls.node.node_id = cls.expected["node_id"]
+        cls.fed.nodes.append(cls.node)
+        cls.node.start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.fed.close()
+
+    def get(self, path):
+        return self.node.api("GET", path, expect=200)[1]
+
+    def test_status_digest_and_version_vector_are_those_of_020(self):
+        status = self.get("/api/v1/status")
+        self.assertEqual(status["node_id"], self.expected["node_id"])
+        self.assertEqual(status["digest"], self.expected["digest"])
+        self.assertEqual(contains(status["version_vector"], self.expected["version_vector"]), [])
+        self.assertEqual(set(status["version_vector"]), set(self.expected["version_vector"]))
+
+    def test_every_list_answers_as_020_did(self):
+        for key, path in [("organisations", "/api/v1/organisations?limit=500"),
+                          ("placements", "/api/v1/placements?limit=500"),
+                          ("placements_available", "/api/v1/placements?available=true&limit=500"),
+                          ("placements_carpentry", "/api/v1/placements?trade=carpentry&limit=500"),
+                          ("mobilities", "/api/v1/mobilities?limit=500"),
+                          ("contacts", "/api/v1/contacts?limit=500"),
+                          ("reservations", "/api/v1/reservations?limit=500"),
+                          ("members", "/api/v1/members")]:
+            with self.subTest(key):
+                self.assertEqual(contains(self.get(path), self.expected[key]), [])
+
+    def test_personal_data_is_still_held_and_the_erasure_still_holds(self):
+        mobilities = {m["id"]: m for m in self.get("/api/v1/mobilities?limit=500")["items"]}
+        erased = mobilities[self.expected["records"]["fi"]["erased_mobility"]]
+        self.assertFalse(erased.get("personal_data"))
+        held = [m for m in self.expected["mobilities"]["items"] if m.get("personal_data")]
+        self.assertGreater(len(held), 0)
+        for m in held:
+            self.assertEqual(mobilities[m["id"]]["personal_data"], m["personal_data"])
+
+    def test_other_commands_work_on_the_upgraded_directory(self):
+        members = json.loads(cli("member", "list", "--json", data=self.node.data).stdout)
+        self.assertEqual(len(members), len(self.expected["version_vector"]))
+
+    def test_the_020_bundle_still_verifies(self):
+        p = cli("audit", "verify", os.path.join(FIXTURES, "audit.bundle"), "--json", check=False)
+        self.assertEqual(p.returncode, self.expected["audit_verify"]["exit"], p.stderr)
+        report = json.loads(p.stdout)
+        self.assertEqual(report["verdict"], self.expected["audit_verify"]["report"]["verdict"])
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -4,7 +4,9 @@
 #include <sodium.h>
 #include <sys/stat.h>
 
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -94,9 +96,11 @@ Result<InitResult> init_node(const DataDir& dir, const InitOptions& o) {
 
   std::error_code ec;
   bool created_root = !std::filesystem::exists(dir.root);
-  std::filesystem::create_directories(dir.root, ec);
-  if (ec) return Error(Errc::io_error, "cannot create " + dir.root.string() + ": " + ec.message());
-  ::chmod(dir.root.c_str(), 0700);
+  // The directory that will hold the keys is private from its creation on.
+  if (dir.root.has_parent_path()) std::filesystem::create_directories(dir.root.parent_path(), ec);
+  if (::mkdir(dir.root.c_str(), 0700) != 0 && errno != EEXIST)
+    return Error(Errc::io_error, "cannot create " + dir.root.string() + ": " + std::strerror(errno));
+  ::chmod(dir.root.c_str(), 0700);  // one that existed already
 
   auto undo = [&] {
     // Leave nothing half-made behind: a second init must start clean.
@@ -326,8 +330,6 @@ int backup(const Global& g, const std::string& target) {
   if (!node.ok()) return refuse(g, node.error());
   auto store = node->open_store();
   if (!store.ok()) return refuse(g, store.error());
-  std::error_code ec;
-  std::filesystem::create_directories(target, ec);
   if (Status st = (*store)->backup(target, true); !st.ok()) return refuse(g, st.error());
   if (g.json)
     std::cout << nlohmann::json{{"backup", target}}.dump() << "\n";

@@ -64,8 +64,6 @@ v1::AuditBundle bundle_of(const std::vector<std::pair<v1::MemberCard, const std:
   }
   bundle.mutable_selection()->set_everything(true);
   bundle.mutable_selection()->set_description("everything");
-  bundle.set_exported_at_ms(1'760'000'000'000);
-  if (bundle.chains_size() > 0) bundle.set_exported_by(bundle.chains(0).origin());
   return bundle;
 }
 

@@ -12,9 +12,11 @@ It reads format 1 and 2 bundles, computes the content digest and checks a
 format 2 bundle's exporter-signed header (docs/audit.md, "The signed
 header"); it checks steps 1-5 of docs/audit.md section 4 in full (roster
 cards, chains, signatures with the authenticity rule, dependencies,
-equivocation proofs) and the id-only authorship rules of step 6 (operations
-whose named authority is not their origin). It does not run the full merge, so it does not compute
-records or check step 7; its FAIL / not-FAIL verdict must agree with
+equivocation proofs) and the rules of step 6 that need no merged state
+(operations whose named authority is not their origin, auditors' operations,
+references to another member's organisations and contacts or to records never
+created). It does not run the full merge, so it does not compute records or
+check step 7; its FAIL / not-FAIL verdict must agree with
 `conect-node audit verify`.
 
 Exit codes as `conect-node audit verify`: 0 PASS or PASS_WITH_WARNINGS, 1 FAIL,
@@ -321,17 +323,26 @@ class Verifier:
             self.warn("equivocation", "member %s" % a.origin.hex()[:16], "two deltas with seq %d" % a.seq,
                       a.origin, a.seq)
 
-    # Step 6, the id-only rules, and the signature of every confirmation
-    # operation (docs/audit.md, "Record keys").
+    # Step 6, the rules that need no merged state, and the signature of every
+    # confirmation operation (docs/audit.md, "Record keys").
     def check_authority(self):
         self.confirmations = {}  # signer hex -> valid confirmation operations
         for origin, deltas in self.authentic.items():
+            auditor = self.roster.get(origin, ("", "", ""))[2] == "auditor"
             for body, _ in deltas:
                 for index, op in enumerate(body.ops):
-                    rule = self.id_rule(origin, op)
+                    if self.unknown(op):
+                        self.warn("unknown_operation", "delta %d of %s" % (body.seq, origin.hex()[:16]),
+                                  "operation %d is of a kind this verifier does not know" % index, origin, body.seq)
+                        continue
+                    if auditor:
+                        rule = ("not_authorised", "auditors author no records")
+                    else:
+                        rule = self.id_rule(origin, op)
+                        rule = ("not_authorised", rule) if rule else self.reference_rule(origin, body.seq, op)
                     if rule:
                         self.rejected.append({"origin": origin.hex(), "seq": body.seq, "index": index,
-                                              "rule": "not_authorised", "detail": rule})
+                                              "rule": rule[0], "detail": rule[1]})
                     elif op.WhichOneof("op") == "confirm":
                         c = op.confirm.confirmation
                         key = bytes([4]) + op.confirm.mobility.owner + struct.pack(">Q", op.confirm.mobility.serial)
@@ -341,6 +352,46 @@ class Verifier:
                         else:
                             self.rejected.append({"origin": origin.hex(), "seq": body.seq, "index": index,
                                                   "rule": "bad_signature", "detail": "confirmation does not verify"})
+
+    @staticmethod
+    def unknown(op):
+        """An operation of a kind (or a field group) this verifier does not know, a newer
+        conect's: no known case set, but fields there (they parse as unknown fields)."""
+        kind = op.WhichOneof("op")
+        if kind is None:
+            return len(op.SerializeToString()) > 0
+        if kind == "write" and op.write.WhichOneof("group") is None:
+            return len(op.write.UnknownFields()) > 0
+        return False
+
+    # A placement's host_organisation and mentor_contact, a contact's
+    # organisation: the writer's own records, created by the operation their
+    # id was minted from, no later than this delta (docs/audit.md step 6).
+    def reference_rule(self, origin, seq, op):
+        if op.WhichOneof("op") != "write":
+            return None
+        w = op.write
+        refs = []
+        if w.WhichOneof("group") == "placement":
+            if 1 in w.fields and w.placement.HasField("host_organisation"):
+                refs.append(("host_organisation", "organisation", w.placement.host_organisation))
+            if 15 in w.fields and w.placement.HasField("mentor_contact"):
+                refs.append(("mentor_contact", "contact", w.placement.mentor_contact))
+        elif w.WhichOneof("group") == "contact" and 1 in w.fields and w.contact.HasField("organisation"):
+            refs.append(("organisation", "organisation", w.contact.organisation))
+        for field, group, ref in refs:
+            if ref.owner != origin:
+                return ("not_authorised", "%s names another member's %s" % (field, group))
+            minted, index = ref.serial >> 16, ref.serial & 0xFFFF
+            held = self.authentic.get(origin, [])
+            op_at = None
+            if 1 <= minted <= seq and minted <= len(held) and index < len(held[minted - 1][0].ops):
+                op_at = held[minted - 1][0].ops[index]
+            if not (op_at is not None and op_at.WhichOneof("op") == "write"
+                    and op_at.write.WhichOneof("group") == group and op_at.write.id.owner == ref.owner
+                    and op_at.write.id.serial == ref.serial):
+                return ("invalid_argument", "%s names no %s its owner had created" % (field, group))
+        return None
 
     @staticmethod
     def id_rule(origin, op):

@@ -146,7 +146,8 @@ void bench_fold(const testkit::History& h) {
     ops += rec.ops.size();
   }
   double records_per_s = rate(records.size(), [&] {
-    for (const auto& [key, refs] : records) sink = sink + static_cast<int>(fold_record(key, refs).rejected_size());
+    for (const auto& [key, refs] : records)
+      sink = sink + static_cast<int>(fold_record(key, refs, FoldContext{full.roster(), full}).rejected_size());
   });
   add("records folded from scratch", records_per_s, "/s",
       std::to_string(static_cast<int>(records_per_s * static_cast<double>(ops) / static_cast<double>(records.size()))) +

@@ -78,15 +78,17 @@ Setter endpoint_field(Endpoint NodeConfig::*member) {
   };
 }
 
-std::optional<std::string> set_advertise(const toml::node& n, NodeConfig& c) {
-  const toml::array* arr = n.as_array();
-  if (!arr) return "expected an array of strings";
-  c.advertise.clear();
-  for (const auto& item : *arr) {
-    if (!item.is_string()) return "expected an array of strings";
-    c.advertise.push_back(*item.value<std::string>());
-  }
-  return std::nullopt;
+Setter string_list_field(std::vector<std::string> NodeConfig::*member) {
+  return [member](const toml::node& n, NodeConfig& c) -> std::optional<std::string> {
+    const toml::array* arr = n.as_array();
+    if (!arr) return "expected an array of strings";
+    (c.*member).clear();
+    for (const auto& item : *arr) {
+      if (!item.is_string()) return "expected an array of strings";
+      (c.*member).push_back(*item.value<std::string>());
+    }
+    return std::nullopt;
+  };
 }
 
 const std::map<std::string, std::map<std::string, Setter>>& schema() {
@@ -99,7 +101,8 @@ const std::map<std::string, std::map<std::string, Setter>>& schema() {
       {"network",
        {{"peer_listen", endpoint_field(&NodeConfig::peer_listen)},
         {"api_listen", endpoint_field(&NodeConfig::api_listen)},
-        {"advertise", set_advertise}}},
+        {"advertise", string_list_field(&NodeConfig::advertise)},
+        {"api_hosts", string_list_field(&NodeConfig::api_hosts)}}},
       {"limits",
        {{"max_frame_bytes", int_field(&NodeConfig::max_frame_bytes, 4096, 64 << 20)},
         {"handshake_timeout_ms", int_field(&NodeConfig::handshake_timeout_ms, 100, 600'000)},
@@ -273,6 +276,8 @@ std::string render(const NodeConfig& c) {
   std::ostringstream o;
   std::string advertise;
   for (const auto& a : c.advertise) advertise += (advertise.empty() ? "" : ", ") + quoted(a);
+  std::string api_hosts;
+  for (const auto& h : c.api_hosts) api_hosts += (api_hosts.empty() ? "" : ", ") + quoted(h);
   o << "# conect node configuration. Every field is optional and shows its default\n"
        "# unless `conect-node init` set it. Command-line flags override this file.\n\n"
        "# Layout of this file (a newer conect-node reads older layouts; an older one\n"
@@ -293,7 +298,10 @@ std::string render(const NodeConfig& c) {
     << "# HTTP API and dashboard. Keep it on loopback; put a TLS proxy in front to share it.\n"
     << "api_listen = " << quoted(c.api_listen.text()) << "\n"
     << "# Addresses partners can dial, printed in the member card (ws://HOST:PORT/sync).\n"
-    << "advertise = [" << advertise << "]\n\n"
+    << "advertise = [" << advertise << "]\n"
+    << "# Host names the API and dashboard answer to besides IP addresses and localhost\n"
+    << "# (e.g. the name a TLS proxy forwards); requests naming any other host are refused.\n"
+    << "api_hosts = [" << api_hosts << "]\n\n"
     << "# Peers to dial besides those added with `conect-node peer add`:\n"
     << "# [[peers]]\n# url = \"ws://partner.example:7700/sync\"\n# id = \"<64 hex node id>\"\n\n"
     << "[limits]\n"

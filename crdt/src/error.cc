@@ -66,6 +66,8 @@ const char* errc_name(Errc e) noexcept {
       return "protocol_error";
     case Errc::limit_exceeded:
       return "limit_exceeded";
+    case Errc::unknown_operation:
+      return "unknown_operation";
   }
   return "unknown";
 }

@@ -20,6 +20,7 @@
 #include <set>
 #include <tuple>
 
+#include "conect/crdt/authority.h"
 #include "conect/crdt/merge.h"
 
 namespace conect {
@@ -283,7 +284,7 @@ namespace detail {
 // can still be appended after it.
 class Folder {
  public:
-  explicit Folder(const RecordKey& key);
+  Folder(const RecordKey& key, const FoldContext& ctx);
   bool append(std::span<const PositionedOp* const> ops);
   v1::RecordState state() const;
   // The same as state(), for a folder that is done: moves instead of copying.
@@ -317,6 +318,10 @@ class Folder {
   bool authorise_write(std::size_t i, const v1::FieldWrite& w);
   std::optional<std::vector<const FieldDescriptor*>> listed_fields(std::size_t i, const v1::FieldWrite& w);
   bool check_values(std::size_t i, const v1::FieldWrite& w, const std::vector<const FieldDescriptor*>& fds);
+  bool check_reference(std::size_t i, v1::RecordType type, const v1::RecordId& ref, const char* what);
+  std::optional<Error> roster_refusal(const PositionedOp& p) const {
+    return standing_refusal(ctx_.roster.standing(p.origin, p.seq));
+  }
   void set_change(std::size_t i, const v1::SetChange& c);
   void decide(std::size_t i, const v1::ReservationDecide& d);
   void cancel(std::size_t i);
@@ -327,6 +332,7 @@ class Folder {
   void mirror_sets(Output& out) const;
 
   const RecordKey key_;
+  const FoldContext ctx_;  // two references, to what the caller keeps alive
   std::vector<const PositionedOp*> ops_;
   v1::RecordState st_;
   std::vector<std::pair<std::size_t, v1::RejectedOp>> rejected_;
@@ -369,7 +375,7 @@ Message* Folder::group_in(v1::RecordState& st, std::uint32_t group) {
   }
 }
 
-Folder::Folder(const RecordKey& key) : key_(key) {
+Folder::Folder(const RecordKey& key, const FoldContext& ctx) : key_(key), ctx_(ctx) {
   st_.set_type(key_.type);
   *st_.mutable_id() = key_.to_proto();
   switch (key_.type) {
@@ -440,7 +446,7 @@ std::optional<std::size_t> Folder::find_creation(const std::vector<const Positio
   for (std::size_t i = 0; i < ops.size(); ++i) {
     const v1::Operation& op = ops[i]->op;
     if (op.has_write() && op.write().has_mobility_create() && ops[i]->origin == key_.owner &&
-        !check_create(op.write().mobility_create(), &ignored))
+        !check_create(op.write().mobility_create(), &ignored) && !roster_refusal(*ops[i]))
       return i;
   }
   return std::nullopt;
@@ -448,6 +454,9 @@ std::optional<std::size_t> Folder::find_creation(const std::vector<const Positio
 
 void Folder::apply(std::size_t i) {
   const v1::Operation& op = ops_[i]->op;
+  // The roster first: an origin that may author nothing at this point (an
+  // auditor, or one refused by the replicated roster) changes nothing.
+  if (auto why = roster_refusal(*ops_[i])) return reject(i, static_cast<Errc>(why->code.value()), why->detail);
   switch (op.op_case()) {
     case v1::Operation::kWrite:
       return write(i, op.write());
@@ -575,6 +584,13 @@ bool Folder::check_values(std::size_t i, const v1::FieldWrite& w, const std::vec
       return true;
     }
     case v1::FieldWrite::kPlacement: {
+      const v1::Placement& p = w.placement();
+      if (lists(fds, v1::Placement::kHostOrganisationFieldNumber) && p.has_host_organisation() &&
+          !check_reference(i, v1::ORGANISATION, p.host_organisation(), "host_organisation"))
+        return false;
+      if (lists(fds, v1::Placement::kMentorContactFieldNumber) && p.has_mentor_contact() &&
+          !check_reference(i, v1::CONTACT, p.mentor_contact(), "mentor_contact"))
+        return false;
       if (!lists(fds, v1::Placement::kWindowsFieldNumber)) return true;
       std::set<std::uint32_t> ids;
       for (const auto& win : w.placement().windows()) {
@@ -603,6 +619,9 @@ bool Folder::check_values(std::size_t i, const v1::FieldWrite& w, const std::vec
       }
       return true;
     }
+    case v1::FieldWrite::kContact:
+      return !lists(fds, v1::Contact::kOrganisationFieldNumber) || !w.contact().has_organisation() ||
+             check_reference(i, v1::ORGANISATION, w.contact().organisation(), "organisation");
     case v1::FieldWrite::kMobilitySending: {
       auto next = w.mobility_sending().status();
       auto now = st_.mobility().sending().status();
@@ -617,6 +636,14 @@ bool Folder::check_values(std::size_t i, const v1::FieldWrite& w, const std::vec
     default:
       return true;
   }
+}
+
+// A placement's host organisation and mentor, a contact's organisation: the
+// owner's own records, created no later than this write (authority.h).
+bool Folder::check_reference(std::size_t i, v1::RecordType type, const v1::RecordId& ref, const char* what) {
+  auto why = check_own_reference(ctx_.chains, key_.owner, ops_[i]->seq, type, ref, what);
+  if (why) reject(i, static_cast<Errc>(why->code.value()), why->detail);
+  return !why;
 }
 
 // ------------------------------------------------------ the other operations
@@ -774,13 +801,14 @@ void Folder::mirror_sets(Output& out) const {
 
 }  // namespace detail
 
-v1::RecordState fold_record(const RecordKey& key, std::span<const PositionedOp* const> ops) {
-  detail::Folder folder(key);
+v1::RecordState fold_record(const RecordKey& key, std::span<const PositionedOp* const> ops, const FoldContext& ctx) {
+  detail::Folder folder(key, ctx);
   folder.append(ops);  // never refuses: nothing was folded before
   return std::move(folder).take_state();
 }
 
-RecordFolder::RecordFolder(const RecordKey& key) : folder_(std::make_unique<detail::Folder>(key)) {}
+RecordFolder::RecordFolder(const RecordKey& key, const FoldContext& ctx)
+    : folder_(std::make_unique<detail::Folder>(key, ctx)) {}
 RecordFolder::~RecordFolder() = default;
 RecordFolder::RecordFolder(RecordFolder&&) noexcept = default;
 RecordFolder& RecordFolder::operator=(RecordFolder&&) noexcept = default;
@@ -789,11 +817,12 @@ v1::RecordState RecordFolder::state() const { return folder_->state(); }
 
 // By value (the header's contract: callers hand their operations over).
 v1::RecordState fold_record(const RecordKey& key,
-                            std::vector<PositionedOp> ops) {  // NOLINT(performance-unnecessary-value-param)
+                            std::vector<PositionedOp> ops,  // NOLINT(performance-unnecessary-value-param)
+                            const FoldContext& ctx) {
   std::vector<const PositionedOp*> refs;
   refs.reserve(ops.size());
   for (const auto& p : ops) refs.push_back(&p);
-  return fold_record(key, refs);
+  return fold_record(key, refs, ctx);
 }
 
 }  // namespace conect

@@ -4,6 +4,8 @@
 
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
+#include <google/protobuf/message.h>
+#include <google/protobuf/unknown_field_set.h>
 
 #include <algorithm>
 #include <charconv>
@@ -165,6 +167,9 @@ Result<RecordKey> op_target(const v1::Operation& op) {
   switch (op.op_case()) {
     case v1::Operation::kWrite: {
       v1::RecordType t = write_type(op.write());
+      if (t == v1::RECORD_TYPE_UNSPECIFIED && !op.write().GetReflection()->GetUnknownFields(op.write()).empty())
+        return Error(Errc::unknown_operation,
+                     "field write of a group this version does not know (a newer conect's); it has no effect here");
       if (t == v1::RECORD_TYPE_UNSPECIFIED) return Error(Errc::unknown_record_type, "field write sets no field group");
       return key_of(t, op.write().id(), "field write");
     }
@@ -181,6 +186,10 @@ Result<RecordKey> op_target(const v1::Operation& op) {
     case v1::Operation::OP_NOT_SET:
       break;
   }
+  // A oneof case this version does not know parses as an unknown field.
+  if (!op.GetReflection()->GetUnknownFields(op).empty())
+    return Error(Errc::unknown_operation,
+                 "operation of a kind this version does not know (a newer conect's); it has no effect here");
   return Error(Errc::malformed_body, "operation carries no operation");
 }
 

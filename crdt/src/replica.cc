@@ -24,6 +24,87 @@ v1::DeltaRef delta_ref(const VerifiedDelta& d) {
   return r;
 }
 
+Replica::Replica(const Replica& o)
+    : roster_(o.roster_),
+      logs_(o.logs_),
+      frozen_(o.frozen_),
+      evidence_(o.evidence_),
+      records_(o.records_),
+      reservations_by_placement_(o.reservations_by_placement_),
+      untargeted_(o.untargeted_),
+      digest_(o.digest_),
+      delta_count_(o.delta_count_),
+      op_count_(o.op_count_) {}
+
+Replica::Replica(Replica&& o) noexcept
+    : roster_(std::move(o.roster_)),
+      logs_(std::move(o.logs_)),
+      frozen_(std::move(o.frozen_)),
+      evidence_(std::move(o.evidence_)),
+      records_(std::move(o.records_)),
+      reservations_by_placement_(std::move(o.reservations_by_placement_)),
+      untargeted_(std::move(o.untargeted_)),
+      digest_(o.digest_),
+      delta_count_(o.delta_count_),
+      op_count_(o.op_count_) {
+  drop_folds();
+}
+
+Replica& Replica::operator=(const Replica& o) {
+  if (this != &o) *this = Replica(o);
+  return *this;
+}
+
+Replica& Replica::operator=(Replica&& o) noexcept {
+  if (this == &o) return *this;
+  roster_ = std::move(o.roster_);
+  logs_ = std::move(o.logs_);
+  frozen_ = std::move(o.frozen_);
+  evidence_ = std::move(o.evidence_);
+  records_ = std::move(o.records_);
+  reservations_by_placement_ = std::move(o.reservations_by_placement_);
+  untargeted_ = std::move(o.untargeted_);
+  digest_ = o.digest_;
+  delta_count_ = o.delta_count_;
+  op_count_ = o.op_count_;
+  drop_folds();
+  return *this;
+}
+
+void Replica::drop_folds() {
+  for (auto& [key, rec] : records_) rec.folder.reset();
+}
+
+void Replica::set_roster(LocalRoster roster) {
+  std::set<NodeId> changed;
+  for (const auto& [id, role] : roster.roles())
+    if (roster_.standing(id, Seq{}) != roster.standing(id, Seq{})) changed.insert(id);
+  for (const auto& [id, role] : roster_.roles())
+    if (!roster.roles().contains(id)) changed.insert(id);
+  roster_ = std::move(roster);
+  for (const auto& id : changed) refold_origin(id);
+}
+
+void Replica::refold_origin(const NodeId& origin) {
+  std::set<RecordKey> touched;
+  for (const auto& d : log(origin))
+    for (const auto& op : d.body.ops())
+      if (auto t = op_target(op); t.ok()) touched.insert(*t);
+  for (const auto& key : touched) {
+    auto it = records_.find(key);
+    if (it == records_.end()) continue;
+    it->second.folder.reset();
+    refold(key, {});
+  }
+}
+
+const v1::Operation* Replica::operation(const NodeId& origin, Seq seq, std::uint32_t index) const {
+  const auto& l = log(origin);
+  if (seq.value < 1 || seq.value > l.size()) return nullptr;
+  const v1::DeltaBody& body = l[seq.value - 1].body;
+  return index < static_cast<std::uint32_t>(body.ops_size()) ? &body.ops(static_cast<int>(index)) : nullptr;
+}
+
 Seq Replica::head(const NodeId& origin) const {
   auto it = logs_.find(origin);
   return it == logs_.end() ? Seq{} : Seq{it->second.size()};
@@ -153,7 +234,7 @@ void Replica::refold(const RecordKey& key, const std::vector<const PositionedOp*
     std::vector<const PositionedOp*> all;
     all.reserve(rec.ops.size());
     for (const auto& p : rec.ops) all.push_back(&p);
-    rec.folder = std::make_unique<RecordFolder>(key);
+    rec.folder = std::make_unique<RecordFolder>(key, context());
     rec.folder->append(all);
   }
   rec.state = rec.folder->state();

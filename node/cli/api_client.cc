@@ -5,9 +5,10 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
-#include <fstream>
+#include <signal.h>
 
-#include "conect/config/config.h"
+#include <cerrno>
+#include <fstream>
 
 namespace conect::cli {
 
@@ -25,21 +26,26 @@ Result<ApiClient> ApiClient::for_data_dir(const DataDir& dir) {
     return token.error();
   }
   while (!token->empty() && (token->back() == '\n' || token->back() == '\r')) token->pop_back();
-  std::string host = "127.0.0.1", port;
-  if (std::ifstream in(dir.ports()); in) {
-    try {
-      nlohmann::json ports = nlohmann::json::parse(in);
-      port = std::to_string(ports.at("api").get<int>());
-    } catch (const std::exception&) {
-    }
+  // The token goes only to the port our own running node wrote down: without
+  // DIR/ports.json (the node is not running) or with one left by a process
+  // that is gone, whatever listens on the configured port may not be ours.
+  const std::string not_running = "the node of " + dir.root.string() + " is not running";
+  std::ifstream in(dir.ports());
+  if (!in) return Error(Errc::io_error, not_running + " (no ports.json); start it with `conect-node run`");
+  int port = 0;
+  long pid = 0;
+  try {
+    nlohmann::json ports = nlohmann::json::parse(in);
+    port = ports.at("api").get<int>();
+    if (ports.contains("pid")) pid = ports["pid"].get<long>();
+  } catch (const std::exception&) {
+    return Error(Errc::io_error, dir.ports().string() + " is unreadable; restart the node with `conect-node run`");
   }
-  if (port.empty()) {
-    auto cfg = config::load(dir.config());
-    if (!cfg.ok()) return cfg.error();
-    host = cfg->api_listen.host == "0.0.0.0" ? "127.0.0.1" : cfg->api_listen.host;
-    port = std::to_string(cfg->api_listen.port);
-  }
-  return ApiClient(host, port, *token);
+  if (port <= 0 || port > 65535) return Error(Errc::io_error, dir.ports().string() + " names no API port");
+  if (pid > 0 && ::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH)
+    return Error(Errc::io_error, not_running + " (its ports.json was left by process " + std::to_string(pid) +
+                                     ", which has ended); start it with `conect-node run`");
+  return ApiClient("127.0.0.1", std::to_string(port), *token);
 }
 
 Result<ApiReply> ApiClient::request(const std::string& method, const std::string& target,

@@ -1,6 +1,7 @@
 // A small synchronous HTTP client for the data commands: finds the running
-// node's API port (DIR/ports.json, else node.toml) and sends one JSON request
-// with the token from DIR/api.token.
+// node's API port in DIR/ports.json and sends one JSON request with the token
+// from DIR/api.token. Without a ports.json of a live process it sends
+// nothing (the port in node.toml may be another program's).
 #pragma once
 
 #include <string>
@@ -28,7 +29,8 @@ inline std::string field_text(const nlohmann::json& j, const char* key) {
 
 class ApiClient {
  public:
-  // Errors: not_found (not initialised), io_error (node not running).
+  // Errors: not_found (not initialised), io_error (node not running: no
+  // ports.json, or one whose process has ended).
   static Result<ApiClient> for_data_dir(const DataDir& dir);
   ApiClient(std::string host, std::string port, std::string token)
       : host_(std::move(host)), port_(std::move(port)), token_(std::move(token)) {}

@@ -6,7 +6,9 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <ctime>
 #include <fstream>
 #include <iostream>
@@ -98,9 +100,11 @@ Result<InitResult> init_node(const DataDir& dir, const InitOptions& o) {
 
   std::error_code ec;
   bool created_root = !std::filesystem::exists(dir.root);
-  std::filesystem::create_directories(dir.root, ec);
-  if (ec) return Error(Errc::io_error, "cannot create " + dir.root.string() + ": " + ec.message());
-  ::chmod(dir.root.c_str(), 0700);
+  // The directory that will hold the keys is private from its creation on.
+  if (dir.root.has_parent_path()) std::filesystem::create_directories(dir.root.parent_path(), ec);
+  if (::mkdir(dir.root.c_str(), 0700) != 0 && errno != EEXIST)
+    return Error(Errc::io_error, "cannot create " + dir.root.string() + ": " + std::strerror(errno));
+  ::chmod(dir.root.c_str(), 0700);  // one that existed already
 
   auto undo = [&] {
     // Leave nothing half-made behind: a second init must start clean.
@@ -368,14 +372,8 @@ int backup(const Global& g, const std::string& target_arg, unsigned keep) {
   if (!node.ok()) return refuse(g, node.error());
   auto store = node->open_store();
   if (!store.ok()) return refuse(g, store.error());
-  std::error_code ec;
   std::filesystem::path target = target_arg;
-  if (keep > 0) {
-    std::filesystem::create_directories(target, ec);
-    if (ec) return refuse(g, Error(Errc::io_error, "cannot create " + target.string() + ": " + ec.message()));
-    target = dated_backup_dir(target);
-  }
-  std::filesystem::create_directories(target, ec);
+  if (keep > 0) target = dated_backup_dir(target);  // Store::backup makes it (and its parents), mode 0700
   if (Status st = (*store)->backup(target, true); !st.ok()) return refuse(g, st.error());
   std::vector<std::string> removed;
   if (keep > 0) removed = prune_dated_backups(target.parent_path(), keep);

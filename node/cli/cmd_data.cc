@@ -6,12 +6,16 @@
 
 #include "api_client.h"
 #include "data_commands.h"
+#include "personal_input.h"
 
 namespace conect::cli {
 
 namespace {
 
 using nlohmann::json;
+
+constexpr std::string_view kParticipantFields[] = {"name", "birth_date", "email"};
+constexpr std::string_view kContactPersonFields[] = {"name", "email", "phone", "notes"};
 
 int call(const Global& g, const std::string& method, const std::string& target, const json* body,
          const std::function<void(const json&)>& show) {
@@ -332,7 +336,8 @@ void add_data_commands(CLI::App& app, Global& g, int& code) {
   // ---------------------------------------------------------- mobilities
   struct MobilityOpts {
     std::string sending, receiving, pseudonym, type = "learner_otj_company", category = "ivet_learner";
-    std::string placement, start, end, qualification, status = "draft", name, birth_date, email;
+    std::string placement, start, end, qualification, status = "draft";
+    PersonalInput personal;
     unsigned window = 0, eqf = 0;
     std::string id, party, organisation, country, list_type, list_status, from, to, cursor;
   };
@@ -352,10 +357,13 @@ void add_data_commands(CLI::App& app, Global& g, int& code) {
   madd->add_option("--qualification", m->qualification);
   madd->add_option("--eqf", m->eqf, "EQF level 1-8");
   madd->add_option("--status", m->status, "draft, nominated, live, completed, recognised")->capture_default_str();
-  madd->add_option("--name", m->name, "Participant's name (personal data: kept in a sealed blob, never in a delta)");
-  madd->add_option("--birth-date", m->birth_date, "Participant's birth date (personal data)");
-  madd->add_option("--email", m->email, "Participant's e-mail (personal data)");
+  add_personal_input(madd, m->personal, kParticipantFields);
   madd->callback([&g, &code, m] {
+    auto personal = read_personal_input(m->personal, kParticipantFields);
+    if (!personal.ok()) {
+      code = refuse(g, personal.error(), kUsage);
+      return;
+    }
     json fixed = {{"sending_organisation", m->sending},
                   {"receiving_organisation", m->receiving},
                   {"participant", {{"pseudonym", m->pseudonym}}},
@@ -369,11 +377,7 @@ void add_data_commands(CLI::App& app, Global& g, int& code) {
     if (!m->qualification.empty()) sending["qualification_title"] = m->qualification;
     if (m->eqf) sending["eqf_level"] = m->eqf;
     json body = {{"fixed", fixed}, {"sending", sending}};
-    json personal = json::object();
-    if (!m->name.empty()) personal["name"] = m->name;
-    if (!m->birth_date.empty()) personal["birth_date"] = m->birth_date;
-    if (!m->email.empty()) personal["email"] = m->email;
-    if (!personal.empty()) body["personal_data"] = personal;
+    if (!personal->empty()) body["personal_data"] = *personal;
     code = call(g, "POST", "/api/v1/mobilities", &body, show_id);
   });
   auto* mlist = mobility->add_subcommand("list", "List mobilities");
@@ -427,7 +431,8 @@ void add_data_commands(CLI::App& app, Global& g, int& code) {
 
   // ------------------------------------------------------------ contacts
   struct ContactOpts {
-    std::string organisation, display_name, name, email, phone, cursor;
+    std::string organisation, display_name, cursor;
+    PersonalInput personal;
     std::vector<std::string> roles, languages;
   };
   auto c = std::make_shared<ContactOpts>();
@@ -438,18 +443,17 @@ void add_data_commands(CLI::App& app, Global& g, int& code) {
   cadd->add_option("--display-name", c->display_name, "Role-like label shown to partners")->required();
   cadd->add_option("--role", c->roles, "mobility_coordinator, mentor, supervisor, ... (repeatable)");
   cadd->add_option("--language", c->languages, "LANG:LEVEL (repeatable)");
-  cadd->add_option("--name", c->name, "Person's name (personal data)");
-  cadd->add_option("--email", c->email, "E-mail (personal data)");
-  cadd->add_option("--phone", c->phone, "E.164 phone, e.g. +358401234567 (personal data)");
+  add_personal_input(cadd, c->personal, kContactPersonFields);
   cadd->callback([&g, &code, c] {
+    auto personal = read_personal_input(c->personal, kContactPersonFields);
+    if (!personal.ok()) {
+      code = refuse(g, personal.error(), kUsage);
+      return;
+    }
     json body = {{"organisation", c->organisation}, {"display_name", c->display_name}};
     if (!c->roles.empty()) body["roles"] = c->roles;
     if (!c->languages.empty()) body["languages"] = pair_list(c->languages, "level");
-    json personal = json::object();
-    if (!c->name.empty()) personal["name"] = c->name;
-    if (!c->email.empty()) personal["email"] = c->email;
-    if (!c->phone.empty()) personal["phone"] = c->phone;
-    if (!personal.empty()) body["personal_data"] = personal;
+    if (!personal->empty()) body["personal_data"] = *personal;
     code = call(g, "POST", "/api/v1/contacts", &body, show_id);
   });
   auto* clist = contact->add_subcommand("list", "List contacts");

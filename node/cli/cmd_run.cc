@@ -7,6 +7,8 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/strand.hpp>
 
+#include <unistd.h>
+
 #include <atomic>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -162,6 +164,7 @@ int run(const Global& g, const RunOptions& o) {
   api_options.host = node.config.api_listen.host;
   api_options.port = node.config.api_listen.port;
   api_options.max_body_bytes = node.config.api_max_body_bytes;
+  api_options.allowed_hosts = node.config.api_hosts;
   api_options.web_root = o.web_root.empty() ? default_web_root() : std::filesystem::path(o.web_root);
   warn_without_dashboard(api_options.web_root, !o.web_root.empty());
   api::HttpServer api_server(io, ctx, api_options);
@@ -177,7 +180,7 @@ int run(const Global& g, const RunOptions& o) {
   if (Status st = peers.start(); !st.ok()) return fail(g, st.error());
   listener->start();
 
-  nlohmann::json ports{{"peer", listener->port()}, {"api", api_server.port()}};
+  nlohmann::json ports{{"peer", listener->port()}, {"api", api_server.port()}, {"pid", ::getpid()}};
   if (Status st = write_file_atomic(node.dir.ports(), ports.dump() + "\n", 0644, true); !st.ok())
     return fail(g, st.error());
   log::info("node_started",

@@ -44,6 +44,8 @@ void keep_rejected_delta(Writer& w, const VerifiedDelta& d, const Error& why) {
   put_evidence(w, codec::EvidenceKind::rejected_delta, d.origin, d.seq, d.id.raw(), e);
 }
 
+}  // namespace
+
 // The records touched by an origin's stored deltas in [from, until).
 void touch_stored_range(Writer& w, GroupState& g, const NodeId& origin, Seq from, Seq until) {
   auto c = w.cursor(w.db.log);
@@ -57,6 +59,8 @@ void touch_stored_range(Writer& w, GroupState& g, const NodeId& origin, Seq from
       if (auto target = op_target(op); target.ok()) g.touched[*target];
   }
 }
+
+namespace {
 
 // Nothing of `origin` from `seq` on counts any more (DESIGN §4).
 void freeze(Writer& w, GroupState& g, const NodeId& origin, Seq seq) {
@@ -166,6 +170,7 @@ void store_delta(Writer& w, GroupState& g, VerifiedDelta& d, bool owned) {
       std::string suffix = d.id.raw();
       codec::put_u32(suffix, index);
       put_evidence(w, codec::EvidenceKind::rejected_operation, d.origin, d.seq, suffix, e);
+      if (target.error().is(Errc::unknown_operation)) ++g.unknown_ops;
       continue;
     }
     w.put(w.db.ops, codec::op_key(*target, d.hlc, d.origin, d.seq, index), codec::op_value(d.id, op));

@@ -1,6 +1,10 @@
 #include "conect/storage/lmdb.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <cerrno>
+#include <cstring>
 
 namespace conect::lmdb {
 
@@ -219,8 +223,15 @@ int Env::reader_check() {
 }
 
 Status Env::copy_to(const std::filesystem::path& dir, bool compact) const {
-  int rc = mdb_env_copy2(env_, dir.c_str(), compact ? MDB_CP_COMPACT : 0);
+  const auto file = dir / "data.mdb";
+  int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0) return Error(Errc::io_error, "cannot create " + file.string() + ": " + std::strerror(errno));
+  int rc = mdb_env_copyfd2(env_, fd, compact ? MDB_CP_COMPACT : 0);
+  bool synced = rc == MDB_SUCCESS && ::fsync(fd) == 0;
+  int err = errno;
+  ::close(fd);
   if (rc != MDB_SUCCESS) return to_error(rc, "copying the store to " + dir.string());
+  if (!synced) return Error(Errc::io_error, "cannot write " + file.string() + ": " + std::strerror(err));
   return Status::Ok();
 }
 

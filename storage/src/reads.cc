@@ -1,6 +1,7 @@
 // Read-only entry points and the small roster / peer / blob writes. Every
 // read runs in its own read transaction and returns copies.
 #include "codec.h"
+#include "fold_context.h"
 #include "indexes.h"
 #include "store_impl.h"
 
@@ -87,6 +88,13 @@ Result<VersionVector> Store::version_vector() const {
   });
 }
 
+Result<std::uint64_t> Store::unknown_operations() const {
+  return impl_->read([&](lmdb::ReadTxn& txn) -> Result<std::uint64_t> {
+    auto v = txn.get(impl_->db.meta, meta::kUnknownOps);
+    return v && v->size() == 8 ? codec::get_u64(*v) : 0;
+  });
+}
+
 Result<Hash256> Store::digest() const {
   return impl_->read([&](lmdb::ReadTxn& txn) -> Result<Hash256> {
     auto v = txn.get(impl_->db.meta, meta::kDigest);
@@ -151,9 +159,25 @@ Result<std::map<v1::RecordType, std::uint64_t>> Store::counts() const {
 
 // ----------------------------------------------------------- roster
 
+// The merge reads each operation's origin's standing from the roster
+// (conect/crdt/authority.h): when a card change alters a member's standing,
+// the records its stored operations touch are refolded in the same
+// transaction, so every record keeps equal to the fold under today's roster.
+void Store::Impl::roster_changed(lmdb::WriteTxn& txn, const NodeId& id, const Standing& before) {
+  if (StoreRoster(txn, db).standing(id, Seq{1}) == before) return;
+  Writer w(txn, db, options);
+  GroupState g = begin_group(w);
+  touch_stored_range(w, g, id, Seq{1}, Seq{UINT64_MAX});
+  if (!g.touched.empty()) refold_touched(w, g);
+}
+
 Status Store::put_member(const NodeId& id, const v1::MemberCard& card) {
   std::string bytes = card.SerializeAsString();
-  return impl_->write([&](lmdb::WriteTxn& txn) { txn.put(impl_->db.members, id.raw(), bytes); });
+  return impl_->write([&](lmdb::WriteTxn& txn) {
+    Standing before = StoreRoster(txn, impl_->db).standing(id, Seq{1});
+    txn.put(impl_->db.members, id.raw(), bytes);
+    impl_->roster_changed(txn, id, before);
+  });
 }
 
 Result<std::optional<v1::MemberCard>> Store::member(const NodeId& id) const {
@@ -179,7 +203,11 @@ Result<std::vector<std::pair<NodeId, v1::MemberCard>>> Store::members() const {
 
 Status Store::remove_member(const NodeId& id) {
   bool found = false;
-  Status s = impl_->write([&](lmdb::WriteTxn& txn) { found = txn.del(impl_->db.members, id.raw()); });
+  Status s = impl_->write([&](lmdb::WriteTxn& txn) {
+    Standing before = StoreRoster(txn, impl_->db).standing(id, Seq{1});
+    found = txn.del(impl_->db.members, id.raw());
+    if (found) impl_->roster_changed(txn, id, before);
+  });
   if (s.ok() && !found) return Error(Errc::not_found, "no member " + id.hex() + " on the roster");
   return s;
 }

@@ -7,6 +7,8 @@
 #include <tuple>
 
 #include "codec.h"
+#include "conect/crdt/rules.h"
+#include "fold_context.h"
 #include "indexes.h"
 #include "store_impl.h"
 
@@ -121,7 +123,8 @@ void collect_ops(Writer& w, const GroupState& g, const RecordKey& key, const std
     if (!is_frozen(g.frozen, p.delta->origin, p.delta->seq)) out.borrow(p);
 }
 
-void refold(Writer& w, GroupState& g, Totals& t, const RecordKey& key, const std::vector<PendingOp>& pending) {
+void refold(Writer& w, GroupState& g, Totals& t, const FoldContext& ctx, const RecordKey& key,
+            const std::vector<PendingOp>& pending) {
   const std::string rk = key.encode();
   std::optional<std::string> old_bytes;
   if (auto v = w.get(w.db.records, rk)) old_bytes.emplace(*v);
@@ -138,7 +141,7 @@ void refold(Writer& w, GroupState& g, Totals& t, const RecordKey& key, const std
   std::optional<v1::RecordState> state;
   std::string new_bytes;
   if (!ops.empty()) {
-    state = fold_record(key, ops.refs());
+    state = fold_record(key, ops.refs(), ctx);
     new_bytes = serialize_state(*state);
   }
   if (old_bytes ? (state && *old_bytes == new_bytes) : !state) return;
@@ -218,7 +221,8 @@ std::string meta::count_key(v1::RecordType type) {
 void refold_touched(Writer& w, GroupState& g) {
   Totals t;
   t.digest = StateDigest::from(read_digest(w.txn(), w.db));
-  for (const auto& [key, pending] : g.touched) refold(w, g, t, key, pending);
+  StoreFoldContext ctx(w.txn(), w.db);
+  for (const auto& [key, pending] : g.touched) refold(w, g, t, ctx.context(), key, pending);
   for (const auto& p : g.placements) refresh_availability(w, g, p);
   w.put(w.db.meta, meta::kDigest, t.digest.value().raw());
   for (const auto& [type, delta] : t.counts) {
@@ -231,6 +235,22 @@ void refold_touched(Writer& w, GroupState& g) {
   g.touched.clear();
   g.placements.clear();
   g.refolded.clear();
+}
+
+void refold_for_rules(Writer& w) {
+  auto v = w.get(w.db.meta, meta::kFoldRules);
+  if (v && v->size() == 4 && codec::get_u32(*v) == kFoldRulesVersion) return;
+  GroupState g = begin_group(w);
+  auto c = w.cursor(w.db.records);
+  for (bool ok = c.first(); ok; ok = c.next()) {
+    auto key = RecordKey::decode(c.key());
+    if (!key) corrupt("malformed record key");
+    g.touched[*key];
+  }
+  if (!g.touched.empty()) refold_touched(w, g);
+  std::string rules;
+  codec::put_u32(rules, kFoldRulesVersion);
+  w.put(w.db.meta, meta::kFoldRules, rules);
 }
 
 std::map<NodeId, Seq> decode_frozen(std::string_view v) {
@@ -272,7 +292,9 @@ Result<Hash256> recompute_digest(const lmdb::Txn& txn, const Dbs& db) {
     }
   }
   StateDigest d;
-  for (auto& [key, list] : ops) d.add(record_hash(key, serialize_state(fold_record(key, std::move(list)))));
+  StoreFoldContext ctx(txn, db);
+  for (auto& [key, list] : ops)
+    d.add(record_hash(key, serialize_state(fold_record(key, std::move(list), ctx.context()))));
   return d.value();
 }
 

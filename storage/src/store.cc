@@ -1,9 +1,12 @@
 // Opening the environment, schema checks, and the public entry points that
 // are not the write path (writer.cc) or queries (indexes.cc).
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <fstream>
 
 #include "codec.h"
@@ -88,15 +91,24 @@ Result<Found> inspect(const lmdb::Env& env, const fs::path& dir, const SchemaPla
   });
 }
 
+// `dir` made with mode 0700 from the start (its parents as the umask says),
+// or kept when it exists already.
+Status make_private_dir(const fs::path& dir) {
+  std::error_code ec;
+  if (dir.has_parent_path()) fs::create_directories(dir.parent_path(), ec);
+  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST)
+    return Error(Errc::io_error, "cannot create " + dir.string() + ": " + std::strerror(errno));
+  if (!fs::is_directory(dir, ec)) return Error(Errc::io_error, dir.string() + " is not a directory");
+  return Status::Ok();
+}
+
 Status prepare_dir(const fs::path& dir, bool create) {
   std::error_code ec;
   auto st = fs::status(dir, ec);
   if (!fs::exists(st)) {
     if (!create)
       return Error(Errc::not_found, "no store in " + dir.string() + ": run `conect-node init` first (or restore a backup)");
-    fs::create_directories(dir, ec);
-    if (ec) return Error(Errc::io_error, "cannot create " + dir.string() + ": " + ec.message());
-    return Status::Ok();
+    return make_private_dir(dir);
   }
   if (!fs::is_directory(st)) return Error(Errc::invalid_argument, dir.string() + " is not a directory");
   auto data = dir / "data.mdb";
@@ -166,6 +178,10 @@ Result<std::unique_ptr<Store::Impl>> open_impl(const fs::path& dir, const StoreO
       report = {};
       upgrade_in(txn, impl->db.meta, plan, report);
     }
+    StoreOptions no_faults = impl->options;  // fault injection is for apply/author transactions
+    no_faults.fault_injection = nullptr;
+    Writer w(txn, impl->db, no_faults);
+    refold_for_rules(w);
   });
   if (!s.ok()) return s.error();
   if (older) {
@@ -186,7 +202,7 @@ Result<std::unique_ptr<Store::Impl>> open_impl(const fs::path& dir, const StoreO
 Status copy_file_durably(const fs::path& from, const fs::path& to) {
   std::ifstream in(from, std::ios::binary);
   if (!in) return Error(Errc::io_error, "cannot read " + from.string());
-  int fd = ::open(to.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  int fd = ::open(to.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (fd < 0) return Error(Errc::io_error, "cannot create " + to.string() + ": " + std::strerror(errno));
   std::vector<char> buf(1 << 20);
   bool ok = true;
@@ -333,16 +349,11 @@ Status Store::lift_author_fence() {
 
 Status Store::backup(const fs::path& dir, bool compact) const {
   if (!empty_or_absent(dir)) return Error(Errc::already_exists, dir.string() + " is not empty; back up into a new directory");
-  std::error_code ec;
-  fs::create_directories(dir, ec);
-  if (ec) return Error(Errc::io_error, "cannot create " + dir.string() + ": " + ec.message());
+  // Like the store itself, readable by the node's user only, from the first
+  // byte on (a chmod after the copy would leave a window).
+  if (Status s = make_private_dir(dir); !s.ok()) return s;
   std::shared_lock lock(impl_->resize_mu);
-  Status s = impl_->env.copy_to(dir, compact);
-  if (!s.ok()) return s;
-  // Like the store itself: readable by the node's user only.
-  fs::permissions(dir / "data.mdb", fs::perms::owner_read | fs::perms::owner_write, ec);
-  fs::permissions(dir, fs::perms::owner_all, ec);
-  return Status::Ok();
+  return impl_->env.copy_to(dir, compact);
 }
 
 Status Store::restore(const fs::path& backup_dir, const fs::path& target) {
@@ -361,8 +372,7 @@ Status Store::restore(const fs::path& backup_dir, const fs::path& target) {
     if (found->fresh) return Error(Errc::schema_mismatch, backup_dir.string() + " holds no conect store");
   }
   std::error_code ec;
-  fs::create_directories(target, ec);
-  if (ec) return Error(Errc::io_error, "cannot create " + target.string() + ": " + ec.message());
+  if (Status s = make_private_dir(target); !s.ok()) return s;
   auto tmp = target / "data.mdb.restoring";
   if (Status s = copy_file_durably(backup_dir / "data.mdb", tmp); !s.ok()) return s;
   fs::rename(tmp, target / "data.mdb", ec);

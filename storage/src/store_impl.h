@@ -36,6 +36,8 @@ inline constexpr std::string_view kClock = "clock";        // last HLC this node
 inline constexpr std::string_view kObserved = "observed";  // newest HLC of any stored delta
 inline constexpr std::string_view kFence = "fence";        // "restore" | "rollback" while authoring is fenced
 inline constexpr std::string_view kFrozen = "frozen";      // (origin (32) || fork seq (8))*
+inline constexpr std::string_view kFoldRules = "fold_rules";    // u32: kFoldRulesVersion the records were folded with
+inline constexpr std::string_view kUnknownOps = "unknown_ops";  // u64: operations of kinds this version does not know
 std::string count_key(v1::RecordType type);
 }  // namespace meta
 
@@ -104,6 +106,7 @@ struct GroupState {
   std::map<NodeId, std::optional<HeadInfo>> heads;
   std::set<NodeId> heads_changed;
   std::optional<Hlc> clock;                 // loaded lazily from meta
+  std::uint64_t unknown_ops = 0;            // operations of unknown kinds stored by this group
   Hlc observed{};                           // newest stored HLC
   bool observed_loaded = false;
   // For the on_committed hook; `owned` deltas (applied batches) may be moved
@@ -165,6 +168,9 @@ struct Store::Impl {
   void author_one(Writer& w, GroupState& g, Job& job);
   // After another process grew the map (MDB_MAP_RESIZED).
   void adopt_map_size();
+  // Refolds what `id`'s operations touch if its standing is no longer
+  // `before` (a card put or removed in `txn`).
+  void roster_changed(lmdb::WriteTxn& txn, const NodeId& id, const Standing& before);
 };
 
 // The write path (apply.cc).
@@ -181,7 +187,20 @@ void flush_heads(Writer& w, GroupState& g);
 Status record_equivocation(Writer& w, GroupState& g, const VerifiedDelta& a, const VerifiedDelta& b);
 // Refolds touched records, their indexes, availability and the digest (records.cc).
 void refold_touched(Writer& w, GroupState& g);
+// Marks for refolding every record that `origin`'s stored operations in
+// [from, until) touch. Used when what the fold reads about those operations
+// changes: an equivocation freezes them, a roster change alters the
+// origin's standing (RosterAt, conect/crdt/authority.h). A membership
+// operation that changes an origin's standing from some seq on calls this
+// with that seq in the same transaction, then refold_touched().
+void touch_stored_range(Writer& w, GroupState& g, const NodeId& origin, Seq from, Seq until);
+// The group state a write transaction starts from (frozen origins loaded).
+GroupState begin_group(const Writer& w);
 
+// At open: refolds every record when the store was folded under other merge
+// rules (meta.fold_rules != kFoldRulesVersion; absent = 0.2.0's), then
+// records the version. A fresh store only records it.
+void refold_for_rules(Writer& w);
 // Rebuilds every record from the log (records.cc).
 Result<Hash256> recompute_digest(const lmdb::Txn& txn, const Dbs& db);
 // meta "frozen" value.

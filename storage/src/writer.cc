@@ -78,6 +78,12 @@ bool Writer::del(lmdb::Dbi d, std::string_view k) {
   return txn_.del(d, k);
 }
 
+GroupState begin_group(const Writer& w) {
+  GroupState g;
+  if (auto v = w.get(w.db.meta, meta::kFrozen)) g.frozen = decode_frozen(*v);
+  return g;
+}
+
 // ------------------------------------------------------- map growth
 
 bool Store::Impl::grow_map(std::uint64_t failed_at) {
@@ -170,8 +176,7 @@ std::vector<VerifiedDelta> Store::Impl::run_group(std::vector<Job*>& group, bool
       size = env.map_size();
       lmdb::WriteTxn txn = env.begin_write();
       Writer w(txn, db, options);
-      GroupState g;
-      if (auto v = w.get(db.meta, meta::kFrozen)) g.frozen = decode_frozen(*v);
+      GroupState g = begin_group(w);
       g.observed = meta_hlc(w, meta::kObserved);
       Hlc observed_before = g.observed;
       for (Job* j : group) run_job(w, g, *j);
@@ -180,6 +185,11 @@ std::vector<VerifiedDelta> Store::Impl::run_group(std::vector<Job*>& group, bool
       if (g.observed != observed_before) w.put(db.meta, meta::kObserved, codec::u64_bytes(g.observed.value));
       if (g.clock) w.put(db.meta, meta::kClock, codec::u64_bytes(g.clock->value));
       if (g.frozen_changed) w.put(db.meta, meta::kFrozen, encode_frozen(g.frozen));
+      if (g.unknown_ops > 0) {
+        auto v = w.get(db.meta, meta::kUnknownOps);
+        std::uint64_t before = v && v->size() == 8 ? codec::get_u64(*v) : 0;
+        w.put(db.meta, meta::kUnknownOps, codec::u64_bytes(before + g.unknown_ops));
+      }
       txn.commit();
       // Applied batches are the group's to give away once committed (the
       // callers get positions back, not deltas); authored ones are copied.

@@ -133,7 +133,10 @@ TEST_F(ServerTest, SessionCookieStandsInForTheToken) {
   std::string pair = cookie.substr(0, cookie.find(';'));
   EXPECT_NE(pair.find(kToken), 0u);  // the cookie is not the token
 
-  auto with_cookie = c.request("POST", "/api/v1/login-codes", "", {{"Cookie", "theme=dark; " + pair}});
+  std::string csrf = good.json()["csrf_token"];
+  EXPECT_EQ(csrf.size(), 64u);
+  auto with_cookie =
+      c.request("POST", "/api/v1/login-codes", "", {{"Cookie", "theme=dark; " + pair}, {"X-CSRF-Token", csrf}});
   EXPECT_EQ(with_cookie.status, 201);
   auto forged = c.request("POST", "/api/v1/login-codes", "",
                           {{"Cookie", "conect_session_" + std::to_string(server_->port()) + "=" + std::string(64, 'a')}});
@@ -143,6 +146,67 @@ TEST_F(ServerTest, SessionCookieStandsInForTheToken) {
   auto via_header = c.request("POST", "/api/v1/session", "", {{"Authorization", "Bearer " + kToken}});
   EXPECT_EQ(via_header.status, 201);
   EXPECT_NE(via_header.header("set-cookie"), cookie);
+}
+
+// Another site (another port of this host is the same site, so the
+// SameSite=Strict cookie rides along) can make the browser send the
+// cookie, but cannot read the CSRF token: writes need it, reads do not.
+TEST_F(ServerTest, CookieWritesNeedTheSessionsCsrfToken) {
+  start();
+  auto c = client();
+  auto session = c.post("/api/v1/session", {{"token", kToken}});
+  ASSERT_EQ(session.status, 201);
+  std::string cookie = session.header("set-cookie");
+  cookie = cookie.substr(0, cookie.find(';'));
+  std::string csrf = session.json()["csrf_token"];
+  auto other = c.post("/api/v1/session", {{"token", kToken}}).json()["csrf_token"].get<std::string>();
+
+  auto missing = c.request("POST", "/api/v1/login-codes", "", {{"Cookie", cookie}});
+  EXPECT_EQ(missing.status, 403);
+  EXPECT_EQ(missing.json()["error"], "csrf_token_missing");
+  auto wrong = c.request("POST", "/api/v1/login-codes", "", {{"Cookie", cookie}, {"X-CSRF-Token", other}});
+  EXPECT_EQ(wrong.status, 403);
+  EXPECT_EQ(wrong.json()["error"], "csrf_token_invalid");
+  EXPECT_EQ(c.request("POST", "/api/v1/login-codes", "", {{"Cookie", cookie}, {"X-CSRF-Token", csrf}}).status, 201);
+  // Reads need none; a page that lost the token (a new tab) asks for it.
+  EXPECT_EQ(c.request("GET", "/api/v1/no-such-thing", "", {{"Cookie", cookie}}).status, 404);  // past auth
+  auto again = c.request("GET", "/api/v1/session", "", {{"Cookie", cookie}});
+  ASSERT_EQ(again.status, 200) << again.body;
+  EXPECT_EQ(again.json()["csrf_token"], csrf);
+  // Scripts with the bearer token need no CSRF token (and have no session).
+  EXPECT_EQ(authed().request("POST", "/api/v1/login-codes").status, 201);
+  EXPECT_EQ(authed().get("/api/v1/session").status, 400);
+}
+
+// DNS rebinding: a page at http://rebind.example:PORT/ whose name now points
+// at 127.0.0.1 is same-origin with the node as far as the browser knows; it
+// must reach nothing, not even the open /metrics or the session exchange.
+TEST_F(ServerTest, HostAndOriginMustNameThisNode) {
+  ApiOptions o;
+  o.allowed_hosts = {"conect.example.org"};
+  start(o);
+  const std::string port = std::to_string(server_->port());
+  const std::string crlf = "\r\n";
+  auto raw = [&](const std::string& head) {
+    return raw_exchange(server_->port(), head + "Connection: close" + crlf + crlf);
+  };
+  for (const char* target : {"GET /metrics", "GET /healthz", "GET /", "POST /api/v1/session"}) {
+    std::string reply = raw(std::string(target) + " HTTP/1.1" + crlf + "Host: rebind.example:" + port + crlf);
+    EXPECT_EQ(reply.rfind("HTTP/1.1 403", 0), 0u) << target << ": " << reply;
+    EXPECT_NE(reply.find("host_not_allowed"), std::string::npos) << reply;
+    EXPECT_EQ(reply.find("Set-Cookie"), std::string::npos);
+  }
+  for (std::string host : {"127.0.0.1:" + port, "localhost:" + port, std::string("LOCALHOST"), "[::1]:" + port,
+                           "conect.example.org:" + port})
+    EXPECT_EQ(raw("GET /healthz HTTP/1.1" + crlf + "Host: " + host + crlf).rfind("HTTP/1.1 200", 0), 0u) << host;
+  // A page of another origin (another port of this host included).
+  auto post = [&](const std::string& origin) {
+    return raw("POST /api/v1/login-codes HTTP/1.1" + crlf + "Host: 127.0.0.1:" + port + crlf + "Origin: " + origin +
+               crlf + "Authorization: Bearer " + kToken + crlf);
+  };
+  EXPECT_NE(post("http://127.0.0.1:8000").find("origin_not_allowed"), std::string::npos);
+  EXPECT_NE(post("null").find("origin_not_allowed"), std::string::npos);
+  EXPECT_EQ(post("http://127.0.0.1:" + port).rfind("HTTP/1.1 201", 0), 0u);
 }
 
 TEST_F(ServerTest, LoginCodesWorkOnce) {
@@ -164,9 +228,10 @@ TEST_F(ServerTest, OversizedBodiesAre413AndCloseTheConnection) {
   EXPECT_EQ(big.json()["error"], "body_too_large");
   EXPECT_FALSE(big.keep_alive);
   // A declared length over the limit is refused before the body is sent.
-  std::string reply = raw_exchange(server_->port(),
-                                   "POST /api/v1/session HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                                   "Content-Length: 999999999\r\n\r\n");
+  std::string reply =
+      raw_exchange(server_->port(),
+                   "POST /api/v1/session HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                   "Content-Length: 999999999\r\n\r\n");
   EXPECT_EQ(reply.rfind("HTTP/1.1 413", 0), 0u) << reply;
   // Just under the limit is fine.
   auto small = c.request("POST", "/api/v1/login-codes", "{\"x\":\"" + std::string(900, 'a') + "\"}");
@@ -210,8 +275,8 @@ TEST_F(ServerTest, NoDirectoryTraversal) {
   start();
   for (const char* path : {"/../secret.js", "/js/../../secret.js", "/%2e%2e/secret.js", "/js/%2E%2E/%2e%2e/secret.js",
                            "/link.js", "/.hidden.js", "/notes.bin", "/js", "/..%5csecret.js", "/%00.js"}) {
-    std::string reply = raw_exchange(server_->port(), std::string("GET ") + path +
-                                                          " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    std::string reply = raw_exchange(
+        server_->port(), std::string("GET ") + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
     EXPECT_EQ(reply.find("TOP SECRET"), std::string::npos) << path;
     EXPECT_TRUE(reply.rfind("HTTP/1.1 404", 0) == 0 || reply.rfind("HTTP/1.1 400", 0) == 0) << path << "\n" << reply;
   }
@@ -233,7 +298,7 @@ TEST_F(ServerTest, MalformedRequestsGet400) {
   std::string reply = raw_exchange(server_->port(), "THIS IS NOT HTTP\r\n\r\n");
   EXPECT_EQ(reply.rfind("HTTP/1.1 400", 0), 0u) << reply;
   EXPECT_NE(reply.find("malformed_request"), std::string::npos);
-  std::string bad_query = raw_exchange(server_->port(), "GET /healthz?a=%zz HTTP/1.1\r\nHost: x\r\n\r\n");
+  std::string bad_query = raw_exchange(server_->port(), "GET /healthz?a=%zz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
   EXPECT_EQ(bad_query.rfind("HTTP/1.1 400", 0), 0u) << bad_query;
 }
 
@@ -241,8 +306,8 @@ TEST_F(ServerTest, HugeHeadersAre431) {
   ApiOptions o;
   o.max_header_bytes = 2048;
   start(o);
-  std::string reply = raw_exchange(server_->port(), "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " +
-                                                        std::string(8192, 'b') + "\r\n\r\n");
+  std::string reply = raw_exchange(
+      server_->port(), "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + std::string(8192, 'b') + "\r\n\r\n");
   EXPECT_EQ(reply.rfind("HTTP/1.1 431", 0), 0u) << reply.substr(0, 200);
 }
 
@@ -250,22 +315,25 @@ TEST_F(ServerTest, SilentConnectionsAreClosedAfterTheReadTimeout) {
   ApiOptions o;
   o.read_timeout = std::chrono::milliseconds(200);
   start(o);
-  RawStream s(server_->port(), "GET /healthz HTTP/1.1\r\nHost: x\r\n");  // never finishes the headers
+  RawStream s(server_->port(), "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n");  // never finishes the headers
   EXPECT_TRUE(s.wait_closed());
 }
 
 TEST_F(ServerTest, ExpectContinueIsAnswered) {
   start();
   std::string body = "{\"token\":\"" + kToken + "\"}";
-  RawStream s(server_->port(), "POST /api/v1/session HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                               "Expect: 100-continue\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n");
+  RawStream s(server_->port(),
+              "POST /api/v1/session HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+              "Expect: 100-continue\r\nContent-Length: " +
+                  std::to_string(body.size()) + "\r\n\r\n");
   auto got = s.read_until("\r\n\r\n");
   EXPECT_EQ(got.rfind("HTTP/1.1 100 Continue", 0), 0u) << got;
 }
 
 TEST_F(ServerTest, EventStreamDeliversPublishedChanges) {
   start();
-  RawStream s(server_->port(), "GET /api/v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + kToken + "\r\n\r\n");
+  RawStream s(server_->port(),
+              "GET /api/v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " + kToken + "\r\n\r\n");
   auto head = s.read_until("retry: 2000\n\n");
   ASSERT_NE(head.find("Content-Type: text/event-stream"), std::string::npos) << head;
   ASSERT_TRUE(eventually([&] { return metrics_.gauge("conect_api_event_clients", "").value() == 1; }));
@@ -278,12 +346,13 @@ TEST_F(ServerTest, EventStreamDeliversPublishedChanges) {
 
 TEST_F(ServerTest, EventStreamNeedsAuthAndAcceptsTheCookie) {
   start();
-  std::string reply = raw_exchange(server_->port(), "GET /api/v1/events HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  std::string reply =
+      raw_exchange(server_->port(), "GET /api/v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
   EXPECT_EQ(reply.rfind("HTTP/1.1 401", 0), 0u);
   auto session = client().post("/api/v1/session", {{"token", kToken}});
   std::string cookie = session.header("set-cookie");
   cookie = cookie.substr(0, cookie.find(';'));
-  RawStream s(server_->port(), "GET /api/v1/events HTTP/1.1\r\nHost: x\r\nCookie: " + cookie + "\r\n\r\n");
+  RawStream s(server_->port(), "GET /api/v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: " + cookie + "\r\n\r\n");
   EXPECT_NE(s.read_until("retry: 2000\n\n").find("200 OK"), std::string::npos);
 }
 
@@ -291,7 +360,8 @@ TEST_F(ServerTest, SlowEventClientsAreDropped) {
   ApiOptions o;
   o.event_queue_limit = 4;
   start(o);
-  RawStream slow(server_->port(), "GET /api/v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + kToken + "\r\n\r\n");
+  RawStream slow(server_->port(),
+                 "GET /api/v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " + kToken + "\r\n\r\n");
   slow.read_until("retry: 2000\n\n");
   auto& dropped = metrics_.counter("conect_api_event_clients_dropped_total", "");
   ASSERT_TRUE(eventually([&] { return metrics_.gauge("conect_api_event_clients", "").value() == 1; }));

@@ -14,6 +14,7 @@ NodeConfig sample() {
   c.peer_listen = {"0.0.0.0", 7701};
   c.api_listen = {"127.0.0.1", 0};
   c.advertise = {"ws://127.0.0.1:7701/sync"};
+  c.api_hosts = {"conect.lapinamk.fi"};
   c.max_frame_bytes = 1 << 20;
   c.log_format = "json";
   return c;
@@ -29,6 +30,7 @@ TEST(Config, RenderedFileParsesBackToTheSameValues) {
   EXPECT_EQ(parsed->peer_listen.text(), "0.0.0.0:7701");
   EXPECT_EQ(parsed->api_listen.port, 0);
   EXPECT_EQ(parsed->advertise, c.advertise);
+  EXPECT_EQ(parsed->api_hosts, c.api_hosts);
   EXPECT_EQ(parsed->max_frame_bytes, 1u << 20);
   EXPECT_EQ(parsed->log_format, "json");
 }

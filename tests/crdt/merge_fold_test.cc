@@ -1,4 +1,5 @@
 // One test per merge rule of DESIGN §3 (see merge.h for the list).
+#include <google/protobuf/unknown_field_set.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -62,9 +63,9 @@ TEST_F(Fold, LaterHlcWinsWhateverTheSeqAndEqualHlcFallsToSeq) {
   y.set_city("Y");
   PositionedOp p1{a.id(), Seq{5}, Hlc{100}, 0, {}, ops::write_organisation(org_a, x, {5})};
   PositionedOp p2{a.id(), Seq{6}, Hlc{90}, 0, {}, ops::write_organisation(org_a, y, {5})};
-  EXPECT_EQ(fold_record(org_a, {p1, p2}).organisation().city(), "X");
+  EXPECT_EQ(fold_record(org_a, {p1, p2}, empty_fold_context()).organisation().city(), "X");
   p2.hlc = Hlc{100};
-  EXPECT_EQ(fold_record(org_a, {p2, p1}).organisation().city(), "Y");
+  EXPECT_EQ(fold_record(org_a, {p2, p1}, empty_fold_context()).organisation().city(), "Y");
 }
 
 TEST_F(Fold, OthersCannotWriteAnOrganisation) {
@@ -120,6 +121,89 @@ TEST_F(Fold, PlacementOwnerOnlyAndWindowIdsUnique) {
   EXPECT_EQ(st.placement().trade(), "welding");
   EXPECT_EQ(st.placement().windows_size(), 1);
   EXPECT_EQ(rules(st), (Rules{"invalid_argument", "not_authorised"}));
+}
+
+// ------------------------------------------------ references and the roster
+
+// A placement's host organisation and mentor, a contact's organisation: the
+// owner's own records, created by the operation their id was minted from.
+TEST_F(Fold, ReferencesNameOnlyTheOwnersOwnRecordsCreatedBefore) {
+  Deltas ds = setup;
+  RecordKey mentor = b.next_key(v1::CONTACT);
+  v1::Contact c;
+  *c.mutable_organisation() = org_b.to_proto();
+  ds.push_back(b.emit({ops::write_contact(mentor, c, {1})}));
+  RecordKey pl = b.next_key(v1::PLACEMENT);
+  v1::Placement p;
+  *p.mutable_host_organisation() = org_b.to_proto();
+  *p.mutable_mentor_contact() = mentor.to_proto();
+  ds.push_back(b.emit({ops::write_placement(pl, p, {1, 15})}));
+  v1::RecordState st = fold_from(pl, ds);
+  EXPECT_TRUE(st.created());
+  EXPECT_TRUE(st.rejected().empty());
+  EXPECT_TRUE(fold_from(mentor, ds).created());
+
+  v1::Placement hijack;
+  *hijack.mutable_host_organisation() = org_a.to_proto();  // a's organisation
+  ds.push_back(b.emit({ops::write_placement(pl, hijack, {1})}));
+  RecordKey their_mentor = a.next_key(v1::CONTACT);
+  c.set_display_name("a's coordinator");
+  *c.mutable_organisation() = org_a.to_proto();
+  ds.push_back(a.emit({ops::write_contact(their_mentor, c, {1, 2})}));
+  v1::Placement poach;
+  *poach.mutable_mentor_contact() = their_mentor.to_proto();  // a's contact
+  ds.push_back(b.emit({ops::write_placement(pl, poach, {15})}));
+  v1::Placement future;
+  *future.mutable_host_organisation() =
+      RecordKey::mint(v1::ORGANISATION, b.id(), Seq{b.seq().value + 5}, 0).to_proto();  // minted later
+  ds.push_back(b.emit({ops::write_placement(pl, future, {1})}));
+  v1::Placement itself;
+  *itself.mutable_host_organisation() = pl.to_proto();  // a placement, no organisation
+  ds.push_back(b.emit({ops::write_placement(pl, itself, {1})}));
+  st = fold_from(pl, ds);
+  EXPECT_EQ(st.placement().host_organisation().owner(), b.id().raw());
+  EXPECT_EQ(st.placement().mentor_contact().serial(), mentor.serial);
+  EXPECT_EQ(rules(st), (Rules{"not_authorised", "not_authorised", "invalid_argument", "invalid_argument"}));
+  // Clearing the mentor is fine.
+  ds.push_back(b.emit({ops::write_placement(pl, {}, {15})}));
+  EXPECT_FALSE(fold_from(pl, ds).placement().has_mentor_contact());
+
+  // A contact filed under another member's organisation is never created.
+  RecordKey fake = b.next_key(v1::CONTACT);
+  v1::Contact f;
+  *f.mutable_organisation() = org_a.to_proto();
+  f.set_display_name("Coordinator, Lapland VET (not really)");
+  ds.push_back(b.emit({ops::write_contact(fake, f, {1, 2})}));
+  st = fold_from(fake, ds);
+  EXPECT_FALSE(st.created());
+  EXPECT_EQ(rules(st), Rules{"not_authorised"});
+}
+
+TEST_F(Fold, AnAuditorAuthorsNothingWhateverItSigns) {
+  LocalRoster roster({{a.id(), v1::SCHOOL}, {c.id(), v1::AUDITOR}});
+  Deltas ds = setup;
+  v1::Organisation o;
+  o.set_city("Audit town");
+  ds.push_back(c.emit({ops::write_organisation(org_c, o, {5})}));
+  v1::RecordState st = fold_from(org_c, ds, &roster);
+  EXPECT_FALSE(st.created());  // even its own organisation
+  EXPECT_EQ(rules(st), (Rules{"not_authorised", "not_authorised"}));
+  EXPECT_NE(st.rejected(0).detail().find("auditor"), std::string::npos);
+  // Without the roster (or with another role) the same operations count.
+  EXPECT_TRUE(fold_from(org_c, ds).created());
+  EXPECT_TRUE(fold_from(org_a, ds, &roster).created());
+}
+
+TEST(OpTarget, OperationsOfUnknownKindsAreNotMalformed) {
+  v1::Operation future;
+  future.GetReflection()->MutableUnknownFields(&future)->AddLengthDelimited(40, "newer");
+  auto t = op_target(future);
+  ASSERT_FALSE(t.ok());
+  EXPECT_TRUE(t.error().is(Errc::unknown_operation)) << t.error().message();
+  v1::Operation write;
+  write.mutable_write()->GetReflection()->MutableUnknownFields(write.mutable_write())->AddVarint(30, 1);
+  EXPECT_TRUE(op_target(write).error().is(Errc::unknown_operation));
+  EXPECT_TRUE(op_target(v1::Operation{}).error().is(Errc::malformed_body));  // empty: no newer kind either
 }
 
 // -------------------------------------------------------------- reservation
@@ -425,15 +509,15 @@ TEST_F(Fold, OrSetAddWinsOverAConcurrentRemove) {
   auto base = testkit::positioned_ops(ds);
   auto with_rm = base;
   with_rm.push_back(rm);
-  EXPECT_EQ(fold_record(org_a, with_rm).organisation().trades_size(), 1);
+  EXPECT_EQ(fold_record(org_a, with_rm, empty_fold_context()).organisation().trades_size(), 1);
   with_rm.push_back(readd);
-  v1::RecordState st = fold_record(org_a, with_rm);
+  v1::RecordState st = fold_record(org_a, with_rm, empty_fold_context());
   EXPECT_EQ(st.organisation().trades_size(), 2);
   // A removal placed before the add it observed still removes it.
   rm.hlc = Hlc{1};
   auto early = base;
   early.push_back(rm);
-  EXPECT_EQ(fold_record(org_a, early).organisation().trades_size(), 1);
+  EXPECT_EQ(fold_record(org_a, early, empty_fold_context()).organisation().trades_size(), 1);
 }
 
 TEST_F(Fold, SetChangesAreOwnerOnlyOnSetFieldsWithCanonicalElements) {
@@ -510,14 +594,14 @@ TEST_F(MobilityFold, SameSetOfOperationsGivesSameBytesWhateverTheOrderAndDuplica
   ds.push_back(b.emit({ops::confirm(mob, org_b.to_proto(), make_confirmation(b.key(), mob, v1::PARTY_HOST, agreed))}));
   ds.push_back(a.emit({ops::set_add(mob, kGroupMobilitySending, 7, ops::message_element(v1::LanguageSkill()))}));
   auto ops = testkit::positioned_ops(ds);
-  std::string expected = serialize_state(fold_record(mob, ops));
+  std::string expected = serialize_state(fold_record(mob, ops, empty_fold_context()));
   std::mt19937 rng(7);
   for (int round = 0; round < 50; ++round) {
     auto shuffled = ops;
     std::uniform_int_distribution<std::size_t> pick(0, ops.size() - 1);
     for (int k = 0; k < 5; ++k) shuffled.push_back(ops[pick(rng)]);
     std::shuffle(shuffled.begin(), shuffled.end(), rng);
-    ASSERT_EQ(serialize_state(fold_record(mob, shuffled)), expected) << "round " << round;
+    ASSERT_EQ(serialize_state(fold_record(mob, shuffled, empty_fold_context())), expected) << "round " << round;
   }
 }
 
@@ -534,9 +618,9 @@ TEST_F(MobilityFold, RecordFolderContinuesOnlyWhenNewOperationsSortLast) {
   auto all = testkit::positioned_ops(ds);
   std::vector<const PositionedOp*> refs;
   for (const auto& p : all) refs.push_back(&p);
-  RecordFolder folder(mob);
+  RecordFolder folder(mob, empty_fold_context());
   for (const auto* p : refs) ASSERT_TRUE(folder.append(std::span<const PositionedOp* const>(&p, 1)));
-  EXPECT_EQ(serialize_state(folder.state()), serialize_state(fold_record(mob, refs)));
+  EXPECT_EQ(serialize_state(folder.state()), serialize_state(fold_record(mob, refs, empty_fold_context())));
   EXPECT_EQ(serialize_state(folder.state()), serialize_state(folder.state()));  // state() leaves the fold open
   // An operation that sorts before the last one folded is refused, untouched.
   PositionedOp early{a.id(), Seq{99}, Hlc{1}, 0, {}, ops::write_mobility_sending(mob, s, {8})};
@@ -553,14 +637,14 @@ TEST_F(MobilityFold, RecordFolderRefusesACreationAfterHeldOperations) {
   auto held = testkit::positioned_ops({early});
   auto creation = testkit::positioned_ops({created.back()});
   ASSERT_LT(held[0], creation[0]);
-  RecordFolder folder(mob);
+  RecordFolder folder(mob, empty_fold_context());
   const PositionedOp* hp = &held[0];
   ASSERT_TRUE(folder.append(std::span<const PositionedOp* const>(&hp, 1)));
   EXPECT_FALSE(folder.state().mobility().has_host());  // held: no mobility yet
   const PositionedOp* cp = &creation[0];
   EXPECT_FALSE(folder.append(std::span<const PositionedOp* const>(&cp, 1)));
   std::vector<const PositionedOp*> both{hp, cp};
-  EXPECT_EQ(fold_record(mob, both).mobility().host().host_status(), v1::HOST_ACCEPTED);
+  EXPECT_EQ(fold_record(mob, both, empty_fold_context()).mobility().host().host_status(), v1::HOST_ACCEPTED);
 }
 
 TEST_F(Fold, RecordFolderLeavesEquivocatingCopiesToTheFullFold) {
@@ -572,14 +656,14 @@ TEST_F(Fold, RecordFolderLeavesEquivocatingCopiesToTheFullFold) {
   small.bytes.fill(0x11);
   PositionedOp first{a.id(), Seq{5}, Hlc{10}, 0, big, ops::write_organisation(org_a, x, {5})};
   PositionedOp copy{a.id(), Seq{5}, Hlc{20}, 0, small, ops::write_organisation(org_a, y, {5})};
-  RecordFolder folder(org_a);
+  RecordFolder folder(org_a, empty_fold_context());
   const PositionedOp* f = &first;
   const PositionedOp* cp = &copy;
   ASSERT_TRUE(folder.append(std::span<const PositionedOp* const>(&f, 1)));
   EXPECT_FALSE(folder.append(std::span<const PositionedOp* const>(&cp, 1)));
   // The full fold keeps one copy per position whatever the order: the smaller delta id.
-  EXPECT_EQ(fold_record(org_a, {first, copy}).organisation().city(), "Y");
-  EXPECT_EQ(fold_record(org_a, {copy, first}).organisation().city(), "Y");
+  EXPECT_EQ(fold_record(org_a, {first, copy}, empty_fold_context()).organisation().city(), "Y");
+  EXPECT_EQ(fold_record(org_a, {copy, first}, empty_fold_context()).organisation().city(), "Y");
 }
 
 }  // namespace

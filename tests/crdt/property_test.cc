@@ -88,6 +88,29 @@ std::size_t rejected_total(const Replica& r) {
   return n;
 }
 
+// Where the rejected operations are: what the generator made forbidden
+// (hostile references, auditors' operations, ...) and nothing else.
+std::string position_difference(const std::set<testkit::OpAt>& got, const std::set<testkit::OpAt>& want) {
+  std::string out;
+  auto name = [](const testkit::OpAt& p) {
+    return "delta " + std::to_string(std::get<1>(p).value) + " of " + std::get<0>(p).hex().substr(0, 8) + " op " +
+           std::to_string(std::get<2>(p));
+  };
+  for (const auto& p : got)
+    if (!want.contains(p)) out += "rejected but allowed: " + name(p) + "\n";
+  for (const auto& p : want)
+    if (!got.contains(p)) out += "forbidden but not rejected: " + name(p) + "\n";
+  return out;
+}
+
+std::set<testkit::OpAt> rejected_positions(const Replica& r) {
+  std::set<testkit::OpAt> out;
+  for (const auto& [key, rec] : r.records())
+    for (const auto& op : rec.state.rejected())
+      out.emplace(*NodeId::from_raw(op.position().origin()), Seq{op.position().seq()}, op.position().index());
+  return out;
+}
+
 // A replica receives every delta in a random order, with duplicates; after
 // each delta the placements it touched must not be overbooked.
 void deliver_checked(Replica& r, const History& h, std::mt19937_64& rng) {
@@ -101,6 +124,7 @@ void deliver_checked(Replica& r, const History& h, std::mt19937_64& rng) {
   ASSERT_EQ(r.op_count(), h.op_count);
   ASSERT_EQ(capacity_violation(r, {h.placements.begin(), h.placements.end()}), "");
   // Exactly the forbidden operations were rejected.
+  ASSERT_EQ(position_difference(rejected_positions(r), h.unauthorised), "");
   ASSERT_EQ(rejected_total(r), h.unauthorised_ops);
 }
 
@@ -108,6 +132,8 @@ void deliver_checked(Replica& r, const History& h, std::mt19937_64& rng) {
 // duplicates (the replica folded record by record as deltas arrived):
 // byte-identical records and the same digest.
 void compare_with_one_fold(const Replica& r, const History& h, std::mt19937_64& rng) {
+  DeltaSetView chains(h.deltas);
+  FoldContext ctx{h.roster, chains};
   std::map<RecordKey, std::vector<PositionedOp>> by_record;
   for (const auto& p : testkit::positioned_ops(h.deltas)) by_record[*op_target(p.op)].push_back(p);
   StateDigest digest;
@@ -117,7 +143,7 @@ void compare_with_one_fold(const Replica& r, const History& h, std::mt19937_64& 
     std::uniform_int_distribution<std::size_t> pick(0, ops.size() - 1);
     for (std::size_t k = 0; k < ops.size() / 4; ++k) refs.push_back(&ops[pick(rng)]);
     std::shuffle(refs.begin(), refs.end(), rng);
-    std::string bytes = serialize_state(fold_record(key, refs));
+    std::string bytes = serialize_state(fold_record(key, refs, ctx));
     digest.add(record_hash(key, bytes));
     const ReplicaRecord* held = r.record(key);
     ASSERT_NE(held, nullptr) << key.text();
@@ -131,6 +157,7 @@ void compare_with_one_fold(const Replica& r, const History& h, std::mt19937_64& 
 void check_merge_laws(const History& h, std::mt19937_64& rng) {
   std::vector<Replica> part(3);
   for (auto& p : part) {
+    p.set_roster(h.roster);
     std::size_t limit = std::uniform_int_distribution<std::size_t>(0, h.deltas.size())(rng);
     ASSERT_TRUE(deliver_shuffled(p, h.deltas, rng, 0.0, {}, limit).ok());
   }
@@ -160,18 +187,31 @@ void check_seed(std::uint64_t seed) {
   options.deltas = kDeltas;
   options.schools = 3;
   options.companies = 2 + seed % 2;
+  options.auditors = 1;
   History h = generate_history(options);
   ASSERT_GE(h.deltas.size(), kDeltas);
-  ASSERT_GE(h.members.size(), 5u);
+  ASSERT_GE(h.members.size(), 6u);
   std::mt19937_64 rng(seed * 7919);
   Replica a;
+  a.set_roster(h.roster);
   deliver_checked(a, h, rng);
   if (::testing::Test::HasFatalFailure()) return;
   compare_with_one_fold(a, h, rng);
+  if (::testing::Test::HasFatalFailure()) return;
   // Spread over the shards alike: the position of the seed within its shard.
   std::uint64_t turn = (seed - 1) / kShards;
+  if (turn % 4 == 1) {
+    // The roster learnt only after every delta (a late card, or later a late
+    // membership operation): the refold must reach the same bytes.
+    Replica late;
+    ASSERT_TRUE(deliver_shuffled(late, h.deltas, rng, 0.0).ok());
+    late.set_roster(h.roster);
+    ASSERT_EQ(late.digest(), a.digest());
+    ASSERT_EQ(first_difference(late, a), "");
+  }
   if (turn % 2 == 0) {  // a second replica, in another order (every other seed, for time)
     Replica b;
+    b.set_roster(h.roster);
     deliver_checked(b, h, rng);
     if (::testing::Test::HasFatalFailure()) return;
     ASSERT_EQ(b.digest(), a.digest());
@@ -199,9 +239,30 @@ INSTANTIATE_TEST_SUITE_P(Shard, CrdtLaws, ::testing::Range<std::uint64_t>(0, kSh
 TEST(CrdtHistories, CoverEveryRecordTypeAndRace) {
   HistoryOptions options;
   options.seed = 42;
+  options.auditors = 1;
   History h = generate_history(options);
   Replica r;
+  r.set_roster(h.roster);
   for (const auto& d : h.deltas) ASSERT_TRUE(r.apply(d).ok());
+  // Every kind of reference and role rule is exercised, and references that
+  // hold (a placement's own contact as its mentor) are kept.
+  std::map<std::string, int> refused;
+  int mentors = 0;
+  const std::string auditor = h.members.back().raw();
+  for (const auto& [key, rec] : r.records()) {
+    for (const auto& op : rec.state.rejected()) {
+      if (op.position().origin() == auditor) ++refused["auditor"];
+      for (const char* field : {"host_organisation", "mentor_contact", "organisation names"})
+        if (op.detail().starts_with(field)) ++refused[field + std::string(" ") + op.rule()];
+    }
+    mentors += key.type == v1::PLACEMENT && rec.state.created() && rec.state.placement().has_mentor_contact();
+  }
+  EXPECT_GT(refused["auditor"], 10);
+  EXPECT_GT(refused["host_organisation not_authorised"], 0);
+  EXPECT_GT(refused["host_organisation invalid_argument"], 0);
+  EXPECT_GT(refused["mentor_contact not_authorised"], 0);
+  EXPECT_GT(refused["organisation names not_authorised"], 0);
+  EXPECT_GT(mentors, 0);
   std::map<v1::RecordType, int> types;
   std::map<v1::ReservationDecision, int> decisions;
   int confirmations = 0, host_writes = 0, set_removes = 0, erased = 0, deps = 0, full_windows = 0;

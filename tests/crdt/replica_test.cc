@@ -15,7 +15,8 @@ using testkit::Author;
 Hash256 full_digest(const Replica& r) {
   StateDigest d;
   for (const auto& [key, rec] : r.records())
-    d.add(record_hash(key, serialize_state(fold_record(key, {rec.ops.begin(), rec.ops.end()}))));
+    d.add(record_hash(key,
+                      serialize_state(fold_record(key, {rec.ops.begin(), rec.ops.end()}, FoldContext{r.roster(), r}))));
   return d.value();
 }
 

@@ -122,6 +122,24 @@ class Audit(unittest.TestCase):
         self.assertEqual(p.returncode, 1, p.stdout)
         self.assertIn("REJECTED OPERATIONS (1", p.stdout)
 
+    def test_hostile_references_and_auditors_are_refused_by_both_verifiers(self):
+        # tests/fuzz/make_audit_corpus.cc: a member shows its placement as
+        # hosted by another member's organisation, files a contact under it,
+        # names another member's contact as mentor and a placement as host;
+        # an auditor authors; and a delta holds a newer version's operation.
+        path = os.path.join(ROOT, "tests", "fuzz", "corpus", "audit", "hostile.bundle")
+        code, cpp, py = self.verify(path)
+        self.assertEqual((code, cpp["verdict"], py["verdict"]), (0, "PASS_WITH_WARNINGS", "PASS_WITH_WARNINGS"))
+        rules = sorted((r["seq"], r["rule"]) for r in cpp["rejected_operations"])
+        self.assertEqual(len(rules), 6, json.dumps(cpp["rejected_operations"], indent=1))
+        self.assertEqual(sorted(r for _, r in rules), ["invalid_argument"] + ["not_authorised"] * 5)
+        # The independent verifier finds exactly the same operations, by the same rules.
+        as_set = lambda rs: {(r["origin"], r["seq"], r["index"], r["rule"]) for r in rs}  # noqa: E731
+        self.assertEqual(as_set(py["rejected_id_only"]), as_set(cpp["rejected_operations"]))
+        for result in (cpp, py):
+            unknown = [w for w in result["warnings"] if w["reason"] == "unknown_operation"]
+            self.assertEqual(len(unknown), 1, result["warnings"])
+
     def test_text_output_and_exit_code(self):
         p = subprocess.run([os.environ.get("CONECT_NODE", "conect-node"), "audit", "verify", self.bundle],
                            capture_output=True, text=True, timeout=120)

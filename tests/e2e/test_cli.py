@@ -4,6 +4,7 @@ import json
 import os
 import socket
 import stat
+import subprocess
 import sys
 import tempfile
 import unittest
@@ -139,6 +140,44 @@ class RunFailsClearly(unittest.TestCase):
         finally:
             s.close()
 
+    def test_no_token_to_a_port_the_node_does_not_hold(self):
+        # The node is not running; something else listens on its API port.
+        listener = socket.socket()
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(4)
+        listener.settimeout(0.5)
+        port = listener.getsockname()[1]
+        d = os.path.join(self.fed.root, "stopped")
+        cli("init", "--name", "Lapin ammattiopisto", "--country", "FI", "--role", "school",
+            "--peer-listen", "127.0.0.1:0", "--api-listen", f"127.0.0.1:{port}", data=d)
+
+        def nothing_received():
+            try:
+                conn, _ = listener.accept()
+            except socket.timeout:
+                return True
+            conn.settimeout(1)
+            got = conn.recv(4096)
+            conn.close()
+            return b"Bearer" not in got
+
+        try:
+            p = cli("status", data=d, check=False)
+            self.assertEqual(p.returncode, 1, p.stderr)
+            self.assertIn("not running", p.stderr)
+            self.assertTrue(nothing_received(), "the token went to a port the node does not hold")
+            # A ports.json left behind by a process that has ended: the same.
+            gone = subprocess.Popen(["true"])
+            gone.wait()
+            with open(os.path.join(d, "ports.json"), "w") as f:
+                json.dump({"peer": 1, "api": port, "pid": gone.pid}, f)
+            p = cli("status", data=d, check=False)
+            self.assertEqual(p.returncode, 1, p.stderr)
+            self.assertIn("has ended", p.stderr)
+            self.assertTrue(nothing_received(), "the token went to a port the node does not hold")
+        finally:
+            listener.close()
+
     def test_sigterm_stops_cleanly(self):
         n = self.fed.add("Lapin ammattiopisto", "FI")
         n.start()
@@ -204,8 +243,9 @@ class DataCommands(unittest.TestCase):
                      data=self.a.data).stdout.strip()
         host = cli("org", "add", "--name", "Luleå Bygg AB", "--type", "sme", "--country", "SE",
                    data=self.a.data).stdout.strip()
-        m = self.run_json(self.a, "mobility", "add", "--sending", school, "--receiving", host, "--pseudonym", "FI-77",
-                          "--name", "Aino Virtanen", "--birth-date", "2007-05-14")
+        m = json.loads(cli("mobility", "add", "--sending", school, "--receiving", host, "--pseudonym", "FI-77",
+                           "--personal-data-file", "-", "--json", data=self.a.data,
+                           input=json.dumps({"name": "Aino Virtanen", "birth_date": "2007-05-14"})).stdout)
         self.assertEqual(m["personal_data"]["name"], "Aino Virtanen")
         # Only the owner erases; b holds the record but may not.
         wait_until("mobility at b", lambda: self.b.api("GET", f"/api/v1/mobilities/{m['id']}")[0] == 200)
@@ -222,6 +262,33 @@ class DataCommands(unittest.TestCase):
         p = cli("erase", m["id"], "--json", data=self.a.data, check=False)
         self.assertEqual(p.returncode, 1)
         self.assertEqual(json.loads(p.stdout)["error"], "invalid_state")
+
+    def test_personal_data_is_not_taken_from_the_command_line(self):
+        # Arguments are visible to every user of the machine (ps) and stay in
+        # shell history: the old flags are refused, saying what to do.
+        school = cli("org", "add", "--name", "Lapin ammattiopisto", "--type", "vet_school", "--country", "FI",
+                     data=self.a.data).stdout.strip()
+        head = self.a.status()["version_vector"][self.a.node_id]["seq"]
+        for args in (["mobility", "add", "--sending", school, "--receiving", school, "--pseudonym", "FI-78",
+                      "--name", "Aino Virtanen"],
+                     ["contact", "add", "--organisation", school, "--display-name", "Coordinator",
+                      "--email", "aino@example.fi"]):
+            p = cli(*args, data=self.a.data, check=False)
+            self.assertEqual(p.returncode, 2, p.stderr)
+            self.assertIn("--personal-data-file", p.stderr)
+            self.assertNotIn("aino", p.stderr.lower())
+        self.assertEqual(self.a.status()["version_vector"][self.a.node_id]["seq"], head, "nothing was written")
+        # A file works, and so does standard input.
+        path = os.path.join(self.fed.root, "contact.json")
+        with open(path, "w") as f:
+            json.dump({"name": "Aino Virtanen", "email": "aino@example.fi", "phone": "+358401234567"}, f)
+        c = json.loads(cli("contact", "add", "--organisation", school, "--display-name", "Coordinator",
+                           "--personal-data-file", path, "--json", data=self.a.data).stdout)
+        self.assertEqual(c["personal_data"]["email"], "aino@example.fi")
+        p = cli("contact", "add", "--organisation", school, "--display-name", "Coordinator",
+                "--personal-data-file", "-", data=self.a.data, input='{"shoe_size": "44"}', check=False)
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("unknown field", p.stderr)
 
     def test_common_mistakes(self):
         p = cli("placement", "add", "--host", "nope", "--title", "x", "--trade", "x", "--country", "FI",

@@ -35,8 +35,8 @@ void fold_ops(const VerifiedDelta& d) {
     if (!key.ok()) continue;
     FUZZ_CHECK(RecordKey::decode(key->encode()) == *key);
     PositionedOp p{d.origin, d.seq, d.hlc, static_cast<std::uint32_t>(i), d.id, d.body.ops(i)};
-    std::string a = serialize_state(fold_record(*key, {p}));
-    std::string b = serialize_state(fold_record(*key, {p, p}));
+    std::string a = serialize_state(fold_record(*key, {p}, empty_fold_context()));
+    std::string b = serialize_state(fold_record(*key, {p, p}, empty_fold_context()));
     FUZZ_CHECK(a == b);
     v1::RecordState back;
     FUZZ_CHECK(back.ParseFromString(a));  // a state always parses back (UTF-8 and all)

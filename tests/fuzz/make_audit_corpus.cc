@@ -4,7 +4,10 @@
 // content as format 1 (0.2.0), and near misses (tampered body, altered
 // header, unknown version, truncated). Deterministic keys and clock, so the
 // files only change with the format.
+#include <google/protobuf/unknown_field_set.h>
+
 #include <cstdio>
+
 #include <fstream>
 #include <string>
 
@@ -22,13 +25,14 @@ void write(const std::string& dir, const std::string& name, const std::string& b
   out << bytes;
 }
 
-v1::MemberCard card(const testkit::Author& a, const std::string& name, const std::string& country) {
+v1::MemberCard card(const testkit::Author& a, const std::string& name, const std::string& country,
+                    v1::MemberRole role = v1::SCHOOL) {
   v1::MemberCardBody body;
   body.set_federation(testkit::test_federation().raw());
   body.set_node_id(a.id().raw());
   body.set_name(name);
   body.set_country(country);
-  body.set_role(v1::SCHOOL);
+  body.set_role(role);
   v1::MemberCard c;
   body.SerializeToString(c.mutable_body());
   c.set_signature(a.key().sign(SigningDomain::member_card, c.body()).raw());
@@ -42,6 +46,68 @@ RecordKey organisation(testkit::Author& a, const std::string& country, std::vect
   o.set_speaker(a.id().raw());
   log.push_back(a.emit(ops::create_organisation(key, o)));
   return key;
+}
+
+// A format 1 bundle (readers take 1 and 2; the rules checked here do not
+// depend on the format) of the given members' cards and chains.
+v1::AuditBundle bundle_of(const std::vector<std::pair<v1::MemberCard, const std::vector<VerifiedDelta>*>>& members) {
+  v1::AuditBundle bundle;
+  bundle.set_format_version(1);
+  bundle.set_federation(testkit::test_federation().raw());
+  for (const auto& [c, log] : members) {
+    *bundle.add_roster() = c;
+    v1::MemberCardBody body;
+    body.ParseFromString(c.body());
+    auto* chain = bundle.add_chains();
+    chain->set_origin(body.node_id());
+    for (const auto& d : *log) *chain->add_deltas() = d.signed_delta;
+  }
+  bundle.mutable_selection()->set_everything(true);
+  bundle.mutable_selection()->set_description("everything");
+  return bundle;
+}
+
+// Authentic operations the merge must refuse on every node (docs/audit.md,
+// step 6): b shows a placement as hosted by a's organisation, files a
+// contact under it, names a's contact as its mentor, and names as host a
+// record that is no organisation; c, an auditor, authors anyway; and a's
+// chain holds an operation of a kind a newer version would know.
+std::string hostile_bundle() {
+  testkit::Author a{1}, b{2}, c{3};
+  std::vector<VerifiedDelta> la, lb, lc;
+  RecordKey oa = organisation(a, "FI", la), ob = organisation(b, "SE", lb);
+  organisation(c, "NO", lc);
+  RecordKey ca = a.next_key(v1::CONTACT);
+  v1::Contact contact;
+  *contact.mutable_organisation() = oa.to_proto();
+  contact.set_display_name("Coordinator, Lapland VET");
+  la.push_back(a.emit(ops::create_contact(ca, contact)));
+  v1::Operation future;
+  future.GetReflection()->MutableUnknownFields(&future)->AddLengthDelimited(40, "a newer operation");
+  la.push_back(a.emit({future}));
+
+  v1::Placement p;
+  p.set_trade("carpentry");
+  *p.mutable_host_organisation() = oa.to_proto();
+  lb.push_back(b.emit({ops::write_placement(b.next_key(v1::PLACEMENT), p, {1, 3})}));  // a's organisation
+  contact.set_display_name("Coordinator (not really)");
+  lb.push_back(b.emit({ops::write_contact(b.next_key(v1::CONTACT), contact, {1, 2})}));  // under a's organisation
+  RecordKey own = b.next_key(v1::PLACEMENT);
+  *p.mutable_host_organisation() = ob.to_proto();
+  lb.push_back(b.emit({ops::write_placement(own, p, {1, 3})}));  // allowed
+  v1::Placement mentor;
+  *mentor.mutable_mentor_contact() = ca.to_proto();
+  lb.push_back(b.emit({ops::write_placement(own, mentor, {15})}));  // a's contact as mentor
+  v1::Placement no_host;
+  *no_host.mutable_host_organisation() = own.to_proto();
+  lb.push_back(b.emit({ops::write_placement(own, no_host, {1})}));  // a placement is no organisation
+  p.set_trade("audit");
+  *p.mutable_host_organisation() = oa.to_proto();
+  lc.push_back(c.emit({ops::write_placement(c.next_key(v1::PLACEMENT), p, {3})}));  // an auditor authors
+
+  return audit::encode_bundle(bundle_of({{card(a, "Lapland VET", "FI"), &la},
+                                         {card(b, "Norrbotten Gymnasium", "SE"), &lb},
+                                         {card(c, "Barents Audit", "NO", v1::AUDITOR), &lc}}));
 }
 
 }  // namespace
@@ -136,5 +202,6 @@ int main(int argc, char** argv) {
   version[15] = 3;
   write(dir, "version3.bundle", version);
   write(dir, "truncated.bundle", valid.substr(0, valid.size() / 2));
+  write(dir, "hostile.bundle", hostile_bundle());
   return 0;
 }

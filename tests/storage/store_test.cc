@@ -1,10 +1,13 @@
 // Opening, schema and file errors, the map limit, roster/peer/blob CRUD,
 // backup and restore.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <fstream>
+#include <thread>
 
 #include "conect/crdt/ops.h"
 #include "conect/storage/lmdb.h"
@@ -377,6 +380,40 @@ TEST(StoreBackup, RestoreGivesTheSameStateAndFencesAuthoring) {
   ASSERT_FALSE(bad.ok());
   EXPECT_TRUE(bad.error().is(Errc::schema_mismatch));
   EXPECT_FALSE(fs::exists(t / "other" / "data.mdb"));
+}
+
+// The copy of the store (with every member's personal data in its blobs) is
+// private from its first byte: a watcher polling the backup while it is
+// written never sees it readable by group or others.
+TEST(StoreBackup, BackupIsPrivateFromTheStart) {
+  TempDir t;
+  auto s = open_store(t / "store");
+  ASSERT_TRUE(s);
+  std::vector<std::pair<Hash256, std::string>> blobs;
+  for (int i = 0; i < 256; ++i) blobs.emplace_back(blake2b256("blob " + std::to_string(i)), std::string(64 << 10, 'p'));
+  ASSERT_TRUE(s->put_blobs(blobs).ok());
+  mode_t old_umask = ::umask(022);
+  std::atomic<bool> done{false};
+  std::atomic<unsigned> seen{0};  // group/other bits ever observed
+  std::atomic<int> observations{0};
+  std::thread watcher([&] {
+    while (!done) {
+      struct stat st {};
+      for (const fs::path& p : {t / "backup", t / "backup" / "data.mdb"}) {
+        if (::stat(p.c_str(), &st) != 0) continue;
+        seen |= st.st_mode & 077;
+        ++observations;
+      }
+    }
+  });
+  Status st = s->backup(t / "backup");
+  done = true;
+  watcher.join();
+  ::umask(old_umask);
+  ASSERT_TRUE(st.ok()) << st.error().message();
+  EXPECT_GT(observations.load(), 0);
+  EXPECT_EQ(seen.load(), 0u) << "the backup was readable by others while it was written";
+  EXPECT_EQ(fs::status(t / "backup").permissions() & fs::perms::all, fs::perms::owner_all);
 }
 
 }  // namespace

@@ -53,8 +53,10 @@ std::vector<PositionedOp> positioned_ops(const std::vector<VerifiedDelta>& delta
   return out;
 }
 
-v1::RecordState fold_from(const RecordKey& key, const std::vector<VerifiedDelta>& deltas) {
-  return fold_record(key, positioned_ops(deltas));
+v1::RecordState fold_from(const RecordKey& key, const std::vector<VerifiedDelta>& deltas, const RosterAt* roster) {
+  DeltaSetView chains(deltas);
+  const FoldContext& none = empty_fold_context();
+  return fold_record(key, positioned_ops(deltas), FoldContext{roster ? *roster : none.roster, chains});
 }
 
 }  // namespace conect::testkit

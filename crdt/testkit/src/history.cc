@@ -53,6 +53,7 @@ struct MContact {
 struct MMember {
   Author author;
   bool school = false;
+  bool auditor = false;
   RecordKey org;
   std::optional<std::size_t> org_g;
   std::size_t seen = 0;
@@ -63,11 +64,12 @@ struct MMember {
 class Generator {
  public:
   explicit Generator(const HistoryOptions& o) : o_(o), rng_(o.seed) {
-    std::uint32_t n = o.schools + o.companies;
+    std::uint32_t n = o.schools + o.companies + o.auditors;
     for (std::uint32_t i = 0; i < n; ++i) {
-      MMember m{Author(i + 1), i < o.schools, {}, {}, 0, uniform(0, 300), {}};
-      members_.push_back(std::move(m));
+      bool school = i < o.schools, auditor = i >= o.schools + o.companies;
+      members_.push_back(MMember{Author(i + 1), school, auditor, {}, {}, 0, uniform(0, 300), {}});
       history_.members.push_back(members_.back().author.id());
+      history_.roster.set(history_.members.back(), auditor ? v1::AUDITOR : school ? v1::SCHOOL : v1::COMPANY);
     }
   }
 
@@ -118,6 +120,19 @@ class Generator {
   bool unauthorised();
   bool forbidden_write(std::uint64_t kind);
   bool forbidden_other(std::uint64_t kind);
+  bool forbidden_reference(std::uint64_t kind);
+  // The other members whose organisation the current author has seen.
+  std::vector<std::uint32_t> others_with_an_organisation() const {
+    std::vector<std::uint32_t> out;
+    for (std::uint32_t k = 0; k < members_.size(); ++k)
+      if (k != cur_origin_ && members_[k].org_g && *members_[k].org_g < cur_ &&
+          visible(*members_[k].org_g, cur_origin_))
+        out.push_back(k);
+    return out;
+  }
+  void note_unauthorised(std::uint32_t index) {
+    history_.unauthorised.emplace(me().author.id(), me().author.seq().next(), index);
+  }
 
   void create_org();
   void update_org();
@@ -169,9 +184,16 @@ void Generator::step() {
   } else {
     std::size_t count = 1 + (coin(0.25) ? 1 : 0) + (coin(0.1) ? 1 : 0);
     for (std::size_t i = 0; i < count; ++i) act();
-    if (coin(o_.unauthorised) && unauthorised()) ++history_.unauthorised_ops;
+    if (!member.auditor && coin(o_.unauthorised) && unauthorised()) {
+      ++history_.unauthorised_ops;
+      note_unauthorised(static_cast<std::uint32_t>(ops_.size() - 1));
+    }
   }
   if (ops_.empty()) update_org();
+  if (member.auditor) {  // an auditor authors nothing that counts
+    history_.unauthorised_ops += ops_.size();
+    for (std::uint32_t i = 0; i < ops_.size(); ++i) note_unauthorised(i);
+  }
   wall_ += uniform(0, 3);
   history_.op_count += ops_.size();
   VerifiedDelta d = member.author.emit(std::move(ops_), std::move(deps_), wall_ + member.skew);
@@ -337,7 +359,13 @@ bool Generator::update_placement() {
     p.body.set_city(kCities[uniform(0, 7)]);
     p.body.set_tasks("tasks v" + std::to_string(cur_));
     p.body.set_status(coin(0.8) ? v1::PLACEMENT_OPEN : v1::PLACEMENT_CLOSED);
-    add(ops::write_placement(p.key, p.body, {5, 6, 16}));
+    ops::Fields fields{5, 6, 16};
+    auto mentors = where(contacts_, [&](const MContact& c) { return c.owner == cur_origin_; });
+    if (!mentors.empty() && coin(0.5)) {  // one's own contact as the mentor: allowed
+      *p.body.mutable_mentor_contact() = contacts_[pick(mentors)].key.to_proto();
+      fields.push_back(15);
+    }
+    add(ops::write_placement(p.key, p.body, fields));
   }
   return true;
 }
@@ -527,8 +555,8 @@ bool Generator::update_contact() {
 // ---------------------------------------------------- operations to be rejected
 
 bool Generator::unauthorised() {
-  std::uint64_t kind = uniform(0, 9);
-  return kind < 5 ? forbidden_write(kind) : forbidden_other(kind);
+  std::uint64_t kind = uniform(0, 13);
+  return kind < 5 ? forbidden_write(kind) : kind < 10 ? forbidden_other(kind) : forbidden_reference(kind);
 }
 
 bool Generator::forbidden_write(std::uint64_t kind) {
@@ -603,9 +631,7 @@ bool Generator::forbidden_other(std::uint64_t kind) {
       return true;
     }
     case 7: {  // add a trade to another member's organisation
-      std::vector<std::uint32_t> others;
-      for (std::uint32_t k = 0; k < members_.size(); ++k)
-        if (k != m && members_[k].org_g && earlier(*members_[k].org_g)) others.push_back(k);
+      std::vector<std::uint32_t> others = others_with_an_organisation();
       if (others.empty()) return false;
       add(ops::set_add(members_[pick(others)].org, kGroupOrganisation, 9, "stolen"));
       return true;
@@ -620,11 +646,57 @@ bool Generator::forbidden_other(std::uint64_t kind) {
       return true;
     }
     default: {  // the placement owner decides with slots that differ from the request
-      auto mine = where(reservations_,
-                        [&](const MReservation& r) { return placements_[r.placement].owner == m && earlier(r.g); });
+      // (not on an auditor's request: that never exists, so a decision on it is held, not rejected)
+      auto mine = where(reservations_, [&](const MReservation& r) {
+        return placements_[r.placement].owner == m && earlier(r.g) && !members_[r.requester].auditor;
+      });
       if (mine.empty()) return false;
       const MReservation& r = reservations_[pick(mine)];
       add(ops::decide(r.key, placements_[r.placement].key, r.window, r.slots + 1, v1::RESERVATION_CONFIRMED));
+      return true;
+    }
+  }
+}
+
+// References to records that are not the author's own (authority.h).
+bool Generator::forbidden_reference(std::uint64_t kind) {
+  std::uint32_t m = cur_origin_;
+  auto earlier = [&](std::size_t g) { return g < cur_ && visible(g, m); };
+  switch (kind) {
+    case 10: {  // a placement shown as hosted by another member's organisation
+      std::vector<std::uint32_t> others = others_with_an_organisation();
+      if (others.empty()) return false;
+      v1::Placement p;
+      *p.mutable_host_organisation() = members_[pick(others)].org.to_proto();
+      p.set_trade("stolen");
+      add(ops::write_placement(mint(v1::PLACEMENT), p, {1, 3}));
+      return true;
+    }
+    case 11: {  // a contact filed under another member's organisation
+      std::vector<std::uint32_t> others = others_with_an_organisation();
+      if (others.empty()) return false;
+      v1::Contact c;
+      *c.mutable_organisation() = members_[pick(others)].org.to_proto();
+      c.set_display_name("Coordinator (not really)");
+      add(ops::write_contact(mint(v1::CONTACT), c, {1, 2}));
+      return true;
+    }
+    case 12: {  // a mentor who is another member's contact
+      auto mine = where(placements_, [&](const MPlacement& p) { return p.owner == m; });
+      auto theirs = where(contacts_, [&](const MContact& c) { return c.owner != m && earlier(c.g); });
+      if (mine.empty() || theirs.empty()) return false;
+      v1::Placement p;
+      *p.mutable_mentor_contact() = contacts_[pick(theirs)].key.to_proto();
+      add(ops::write_placement(placements_[pick(mine)].key, p, {15}));
+      return true;
+    }
+    default: {  // a host that is no organisation (one's own placement)
+      auto mine = where(placements_, [&](const MPlacement& p) { return p.owner == m; });
+      if (mine.empty()) return false;
+      const MPlacement& pl = placements_[pick(mine)];
+      v1::Placement p;
+      *p.mutable_host_organisation() = pl.key.to_proto();
+      add(ops::write_placement(pl.key, p, {1}));
       return true;
     }
   }

@@ -1,8 +1,14 @@
 #include "api.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <algorithm>
+#include <cctype>
 #include <exception>
 
 #include "conect/api/json_mapper.h"
+#include "conect/storage/store.h"
 
 namespace conect::api {
 namespace {
@@ -18,6 +24,31 @@ std::optional<std::string_view> bearer(const HttpRequest& req) {
   if (h->size() <= kScheme.size() || h->substr(0, kScheme.size()) != kScheme) return std::string_view();
   return h->substr(kScheme.size());
 }
+
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+// The host part of a Host header value ("name:port", "[v6]:port", "name").
+std::string_view host_part(std::string_view authority) {
+  if (authority.starts_with('[')) {
+    auto close = authority.find(']');
+    return close == std::string_view::npos ? authority : authority.substr(1, close - 1);
+  }
+  auto colon = authority.rfind(':');
+  return colon == std::string_view::npos ? authority : authority.substr(0, colon);
+}
+
+bool is_ip_literal(std::string_view host) {
+  if (host.empty() || host.size() >= INET6_ADDRSTRLEN) return false;
+  std::string h(host);
+  unsigned char buf[sizeof(in6_addr)];
+  return inet_pton(AF_INET, h.c_str(), buf) == 1 || inet_pton(AF_INET6, h.c_str(), buf) == 1;
+}
+
+bool is_write(const HttpRequest& req) { return req.method != "GET" && req.method != "HEAD"; }
 
 bool is_json_type(std::string_view ct) {
   auto semi = ct.find(';');
@@ -41,7 +72,8 @@ Api::Api(ApiContext context, const ApiOptions& options)
       sessions_(ctx_.token, ctx_.now_ms, static_cast<std::uint64_t>(options.session_ttl.count())),
       static_(options.web_root),
       env_(std::make_unique<HandlerEnv>(ctx_, *metrics_)),
-      session_ttl_ms_(static_cast<std::uint64_t>(options.session_ttl.count())) {
+      session_ttl_ms_(static_cast<std::uint64_t>(options.session_ttl.count())),
+      allowed_hosts_(options.allowed_hosts) {
   add_system_routes();
   if (ctx_.store) add_record_routes(router_, *env_);
 }
@@ -51,6 +83,12 @@ void Api::add_system_routes() {
     return json_response(200, {{"status", "ok"}});
   });
   router_.add("GET", "/metrics", [this](const HttpRequest&, const PathParams&) {
+    if (ctx_.store)
+      if (auto n = ctx_.store->unknown_operations(); n.ok())
+        metrics_
+            ->gauge("conect_operations_unknown",
+                    "Stored operations of kinds this version does not know (a newer conect's; no effect here)")
+            .set(static_cast<std::int64_t>(*n));
     HttpResponse r;
     r.content_type = "text/plain; version=0.0.4; charset=utf-8";
     r.body = metrics_->render();
@@ -58,6 +96,8 @@ void Api::add_system_routes() {
   });
   router_.add("POST", "/api/v1/session",
               [this](const HttpRequest& req, const PathParams&) { return create_session(req); });
+  router_.add("GET", "/api/v1/session",
+              [this](const HttpRequest& req, const PathParams&) { return session_token(req); });
   // A one-time login link for the dashboard, as notebook servers print:
   // `conect-node dashboard` and the demo ask for one with the bearer token.
   router_.add("POST", "/api/v1/login-codes", [this](const HttpRequest&, const PathParams&) {
@@ -71,12 +111,58 @@ void Api::add_system_routes() {
   });
 }
 
-bool Api::authenticated(const HttpRequest& req) {
-  if (auto b = bearer(req)) return sessions_.check_token(*b);
+Api::Auth Api::authenticated(const HttpRequest& req) {
+  if (auto b = bearer(req)) return sessions_.check_token(*b) ? Auth::bearer : Auth::none;
   if (auto c = req.header("cookie")) {
-    if (auto id = cookie_value(*c, cookie_name_)) return sessions_.check_session(*id);
+    if (auto id = cookie_value(*c, cookie_name_)) return sessions_.check_session(*id) ? Auth::cookie : Auth::none;
   }
-  return false;
+  return Auth::none;
+}
+
+std::optional<HttpResponse> Api::foreign_request(const HttpRequest& req) const {
+  auto allowed = [this](std::string_view host) {
+    return is_ip_literal(host) || iequals(host, "localhost") ||
+           std::any_of(allowed_hosts_.begin(), allowed_hosts_.end(), [&](const auto& h) { return iequals(h, host); });
+  };
+  auto host = req.header("host");
+  if (host && !allowed(host_part(*host)))
+    return error_response(403, "host_not_allowed",
+                          "this node answers only requests addressed to its IP address or localhost, not to \"" +
+                              std::string(host->substr(0, 100)) +
+                              "\" (a protection against DNS rebinding); open it as http://127.0.0.1:PORT/, or add "
+                              "the name to [network] api_hosts in node.toml");
+  auto origin = req.header("origin");
+  if (!origin) return std::nullopt;
+  auto sep = origin->find("://");
+  std::string_view authority = sep == std::string_view::npos ? std::string_view() : origin->substr(sep + 3);
+  bool same = host ? iequals(authority, *host) : allowed(host_part(authority));
+  if (!same)
+    return error_response(403, "origin_not_allowed",
+                          "requests from pages of another origin (\"" + std::string(origin->substr(0, 100)) +
+                              "\") are refused; use the dashboard this node serves, or a script with the bearer token");
+  return std::nullopt;
+}
+
+std::optional<HttpResponse> Api::csrf_refusal(const HttpRequest& req) {
+  auto token = req.header("x-csrf-token");
+  const std::string how =
+      "a write authenticated by the session cookie must carry the header X-CSRF-Token with the csrf_token that "
+      "POST /api/v1/session answered (GET /api/v1/session tells it again); scripts send Authorization: Bearer "
+      "instead";
+  if (!token) return error_response(403, "csrf_token_missing", how);
+  auto id = cookie_value(req.header("cookie").value_or(""), cookie_name_);
+  if (!id || !sessions_.check_csrf(*id, *token)) return error_response(403, "csrf_token_invalid", how);
+  return std::nullopt;
+}
+
+HttpResponse Api::session_token(const HttpRequest& req) {
+  auto id = cookie_value(req.header("cookie").value_or(""), cookie_name_);
+  auto token = id ? sessions_.csrf_token(*id) : std::nullopt;
+  if (bearer(req) || !token)
+    return error_response(400, "malformed_request",
+                          "GET /api/v1/session tells a cookie session its CSRF token; requests with a bearer "
+                          "token need none");
+  return json_response(200, {{"csrf_token", *token}, {"expires_in_s", session_ttl_ms_ / 1000}});
 }
 
 HttpResponse Api::create_session(const HttpRequest& req) {
@@ -97,24 +183,29 @@ HttpResponse Api::create_session(const HttpRequest& req) {
     return error_response(401, "unauthenticated",
                           "give the API token (Authorization: Bearer TOKEN or {\"token\": ...}) or a fresh "
                           "one-time login code ({\"login\": ...})");
-  std::string id = sessions_.create_session();
-  auto resp = json_response(201, {{"session", "created"}, {"expires_in_s", session_ttl_ms_ / 1000}});
-  resp.headers.emplace_back("Set-Cookie", cookie_name_ + "=" + id +
-                                              "; HttpOnly; SameSite=Strict; Path=/; Max-Age=" +
-                                              std::to_string(session_ttl_ms_ / 1000));
+  auto session = sessions_.create_session();
+  auto resp = json_response(
+      201, {{"session", "created"}, {"expires_in_s", session_ttl_ms_ / 1000}, {"csrf_token", session.csrf_token}});
+  resp.headers.emplace_back(
+      "Set-Cookie", cookie_name_ + "=" + session.id +
+                        "; HttpOnly; SameSite=Strict; Path=/; Max-Age=" + std::to_string(session_ttl_ms_ / 1000));
   return resp;
 }
 
 HttpResponse Api::route(const HttpRequest& req) {
+  if (auto refused = foreign_request(req)) return std::move(*refused);
   if (starts_with_segment(req.path, "/api")) {
     bool open = req.path == "/api/v1/session" && req.method == "POST";
-    if (!open && !authenticated(req)) {
+    Auth auth = open ? Auth::bearer : authenticated(req);
+    if (auth == Auth::none) {
       auto r = error_response(401, "unauthenticated",
                               "send Authorization: Bearer TOKEN (the token is DIR/api.token) or a session "
                               "cookie from POST /api/v1/session");
       r.headers.emplace_back("WWW-Authenticate", "Bearer");
       return r;
     }
+    if (auth == Auth::cookie && is_write(req))
+      if (auto refused = csrf_refusal(req)) return std::move(*refused);
     if (!req.body.empty() && !is_json_type(req.header("content-type").value_or("")))
       return error_response(415, "unsupported_media_type", "request bodies must be Content-Type: application/json");
     return router_.dispatch(req);

@@ -6,6 +6,7 @@
 
 #include <memory>
 #include <mutex>
+#include <optional>
 
 #include "conect/api/http.h"
 #include "conect/api/metrics.h"
@@ -54,9 +55,16 @@ class Api {
   void stop_jobs();
 
  private:
-  bool authenticated(const HttpRequest& request);
+  enum class Auth { none, bearer, cookie };
+  Auth authenticated(const HttpRequest& request);
+  // A refusal when the Host or Origin header names something other than
+  // this node (DNS rebinding, a page of another origin); nullopt when fine.
+  std::optional<HttpResponse> foreign_request(const HttpRequest& request) const;
+  // A refusal when a cookie-authenticated write lacks its CSRF token.
+  std::optional<HttpResponse> csrf_refusal(const HttpRequest& request);
   HttpResponse route(const HttpRequest& request);
   HttpResponse create_session(const HttpRequest& request);
+  HttpResponse session_token(const HttpRequest& request);
   HttpResponse status(const HttpRequest& request);
   void add_system_routes();
 
@@ -68,6 +76,7 @@ class Api {
   Router router_;
   std::unique_ptr<HandlerEnv> env_;
   std::uint64_t session_ttl_ms_;
+  std::vector<std::string> allowed_hosts_;
   std::string cookie_name_{kSessionCookie};
 };
 

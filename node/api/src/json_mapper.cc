@@ -148,15 +148,21 @@ Status set_value(const json& j, pb::Message& m, const FD* f, const std::string& 
     case FD::CPPTYPE_STRING: {
       if (!j.is_string()) return malformed(path, std::string("expected a string, got ") + json_type(j));
       const auto& s = j.get_ref<const std::string&>();
+      // Country and language codes have forms of their own (checked in
+      // bounded time below); every other string first meets its limit.
+      bool coded = f->name() == "country" || f->name() == "lang";
+      if (auto too_long =
+              coded ? std::nullopt : over_limit(path, s, text_limit(m.GetDescriptor()->full_name(), f->name())))
+        return Error(Errc::invalid_argument, *too_long);
       std::string value = s;
       if (f->type() == FD::TYPE_BYTES) {
         auto raw = from_hex(s);
         if (!raw) return invalid(path, "expected lower-case hex");
         value = std::move(*raw);
       } else if (f->name() == "country" && !s.empty() && !is_country_code(s)) {
-        return invalid(path, "\"" + s + "\" is not an ISO 3166-1 alpha-2 country code");
+        return invalid(path, "\"" + s.substr(0, 40) + "\" is not an ISO 3166-1 alpha-2 country code");
       } else if (f->name() == "lang" && !is_language_tag(s)) {
-        return invalid(path, "\"" + s + "\" is not a language code such as \"fi\"");
+        return invalid(path, "\"" + s.substr(0, 40) + "\" is not a language code such as \"fi\"");
       }
       rep ? r->AddString(&m, f, std::move(value)) : r->SetString(&m, f, std::move(value));
       return {};
@@ -209,6 +215,8 @@ Status fill_message(const json& j, pb::Message& m, const std::string& path,
       continue;
     }
     if (!value.is_array()) return malformed(fpath, std::string("expected an array, got ") + json_type(value));
+    if (value.size() > kMaxListItems)
+      return invalid(fpath, std::to_string(value.size()) + " items; at most " + std::to_string(kMaxListItems));
     for (std::size_t i = 0; i < value.size(); ++i) {
       if (auto st = set_value(value[i], m, f, fpath + "[" + std::to_string(i) + "]"); !st) return st;
     }

@@ -1,7 +1,6 @@
 // Mobilities (fixed, sending-side and host-side fields, confirmations) and
 // contacts. Personal data goes into local blobs; the records carry only the
 // salted commitment (DESIGN §5).
-#include <regex>
 #include <set>
 
 #include "conect/api/json_mapper.h"
@@ -26,10 +25,12 @@ Status validate_personal(const json& j, std::string_view path, bool contact) {
     if (!known) return malformed(at + ": unknown field");
     if (!v.is_string()) return malformed(at + ": expected a string");
     const auto& s = v.get_ref<const std::string&>();
+    // Length first: the checks below (and the replies quoting `s`) stay bounded.
+    if (auto too_long = over_limit(at, s, personal_text_limit(k))) return invalid(*too_long);
     if (k == "birth_date" && !parse_date(s)) return invalid(at + ": " + s + " is not a calendar date YYYY-MM-DD");
-    if (k == "email" && !s.empty() && !std::regex_match(s, std::regex(R"([^@\s]+@[^@\s]+\.[^@\s]+)")))
+    if (k == "email" && !s.empty() && !is_email_address(s))
       return invalid(at + ": \"" + s + "\" is not an e-mail address");
-    if (k == "phone" && !s.empty() && !std::regex_match(s, std::regex(R"(\+[1-9][0-9]{1,14})")))
+    if (k == "phone" && !s.empty() && !is_e164_phone(s))
       return invalid(at + ": \"" + s + "\" is not an E.164 number such as +358401234567");
   }
   return {};
@@ -301,6 +302,12 @@ Result<PreparedCreate> prepare_contact(HandlerEnv& env, const json& request) {
   if (!c.has_organisation()) return invalid("organisation: required");
   auto org = RecordKey::from_proto(v1::ORGANISATION, c.organisation());
   if (!org || !load_record(env, *org).ok()) return invalid("organisation: no such organisation on this node");
+  // The merge files a contact only under an organisation its owner speaks
+  // for (a contact shown everywhere as another member's would be refused).
+  if (!owned_by_us(env, *org))
+    return Error(Errc::not_authorised, "organisation: " + org->text() +
+                                           " is spoken for by another node; add contacts only to organisations "
+                                           "this node created (that node adds its own contacts)");
   if (c.display_name().empty()) return invalid("display_name: required");
   PreparedCreate out;
   if (!personal.is_null()) out.personal = seal_into(personal, c.mutable_personal());

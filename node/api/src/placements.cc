@@ -27,6 +27,15 @@ Status validate_placement(HandlerEnv& env, const v1::Placement& p) {
     return Error(Errc::not_authorised, "host_organisation: " + host->text() +
                                            " is spoken for by another node; offer placements only at organisations "
                                            "this node created");
+  if (p.has_mentor_contact()) {
+    auto mentor = RecordKey::from_proto(v1::CONTACT, p.mentor_contact());
+    if (!mentor || !load_record(env, *mentor).ok())
+      return invalid("mentor_contact: no contact " + (mentor ? mentor->text() : std::string("?")) + " on this node");
+    if (!owned_by_us(env, *mentor))
+      return Error(Errc::not_authorised, "mentor_contact: " + mentor->text() +
+                                             " is another node's contact; name as mentor a contact this node "
+                                             "created");
+  }
   if (p.title_size() == 0) return invalid("title: required (at least one {\"lang\", \"text\"})");
   if (p.trade().empty()) return invalid("trade: required");
   if (p.country().empty()) return invalid("country: required");

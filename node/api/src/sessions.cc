@@ -32,27 +32,46 @@ void Sessions::expire(Table& t, std::uint64_t now) {
   std::erase_if(t, [now](const auto& kv) { return kv.second <= now; });
 }
 
-std::string Sessions::create_session() {
-  std::string id = random_hex(32);
+Sessions::Created Sessions::create_session() {
+  Created c{random_hex(32), random_hex(32)};
   std::uint64_t now = now_ms_();
   std::lock_guard lock(mu_);
-  expire(sessions_, now);
+  std::erase_if(sessions_, [now](const auto& kv) { return kv.second.expiry_ms <= now; });
   if (sessions_.size() >= max_) {
-    auto oldest = std::min_element(sessions_.begin(), sessions_.end(),
-                                   [](const auto& a, const auto& b) { return a.second < b.second; });
+    auto oldest = std::min_element(sessions_.begin(), sessions_.end(), [](const auto& a, const auto& b) {
+      return a.second.expiry_ms < b.second.expiry_ms;
+    });
     sessions_.erase(oldest);
   }
-  sessions_[blake2b256(id)] = now + ttl_ms_;
-  return id;
+  sessions_[blake2b256(c.id)] = Session{now + ttl_ms_, c.csrf_token};
+  return c;
+}
+
+Sessions::Session* Sessions::live_session(std::string_view id, std::uint64_t now) {
+  if (id.size() != 64) return nullptr;
+  auto it = sessions_.find(blake2b256(id));
+  return it != sessions_.end() && it->second.expiry_ms > now ? &it->second : nullptr;
 }
 
 bool Sessions::check_session(std::string_view id) {
-  if (id.size() != 64) return false;
-  Hash256 h = blake2b256(id);
   std::uint64_t now = now_ms_();
   std::lock_guard lock(mu_);
-  auto it = sessions_.find(h);
-  return it != sessions_.end() && it->second > now;
+  return live_session(id, now) != nullptr;
+}
+
+bool Sessions::check_csrf(std::string_view id, std::string_view token) {
+  std::uint64_t now = now_ms_();
+  std::lock_guard lock(mu_);
+  const Session* s = live_session(id, now);
+  if (!s || token.size() != s->csrf_token.size()) return false;
+  return sodium_memcmp(token.data(), s->csrf_token.data(), token.size()) == 0;
+}
+
+std::optional<std::string> Sessions::csrf_token(std::string_view id) {
+  std::uint64_t now = now_ms_();
+  std::lock_guard lock(mu_);
+  const Session* s = live_session(id, now);
+  return s ? std::optional<std::string>(s->csrf_token) : std::nullopt;
 }
 
 std::string Sessions::issue_login_code(std::uint64_t ttl_ms) {

@@ -110,4 +110,86 @@ std::optional<std::size_t> invalid_utf8_offset(std::string_view s) {
 
 bool is_valid_utf8(std::string_view s) { return !invalid_utf8_offset(s).has_value(); }
 
+namespace {
+
+struct Limit {
+  std::string_view message, field;
+  std::size_t max;
+};
+// Everything not listed here: 1000 characters.
+constexpr std::size_t kDefaultTextLimit = 1000;
+constexpr Limit kLimits[] = {
+    {"conect.v1.LocalisedText", "text", 200},
+    {"conect.v1.LocalisedText", "lang", 3},
+    {"conect.v1.LanguageSkill", "lang", 3},
+    {"conect.v1.Organisation", "country", 2},
+    {"conect.v1.Organisation", "region", 100},
+    {"conect.v1.Organisation", "city", 100},
+    {"conect.v1.Organisation", "address", 300},
+    {"conect.v1.Organisation", "website", 300},
+    {"conect.v1.Organisation", "trades", 100},
+    {"conect.v1.ExternalIdentifier", "scheme", 32},
+    {"conect.v1.ExternalIdentifier", "value", 100},
+    {"conect.v1.Placement", "trade", 100},
+    {"conect.v1.Placement", "trade_code", 32},
+    {"conect.v1.Placement", "tasks", 4000},
+    {"conect.v1.Placement", "city", 100},
+    {"conect.v1.Placement", "country", 2},
+    {"conect.v1.Placement", "accommodation", 1000},
+    {"conect.v1.Reservation", "note", 1000},
+    {"conect.v1.Participant", "pseudonym", 64},
+    {"conect.v1.MobilitySending", "qualification_title", 300},
+    {"conect.v1.MobilitySending", "europass_number", 64},
+    {"conect.v1.Contact", "display_name", 200},
+};
+
+bool is_space_or_control(unsigned char c) { return c <= 0x20 || c == 0x7f; }
+
+}  // namespace
+
+std::size_t text_limit(std::string_view message, std::string_view field) {
+  for (const auto& l : kLimits)
+    if (l.message == message && l.field == field) return l.max;
+  return kDefaultTextLimit;
+}
+
+std::size_t personal_text_limit(std::string_view key) {
+  if (key == "name") return 200;
+  if (key == "email") return 254;
+  if (key == "phone") return 16;
+  if (key == "notes") return 4000;
+  if (key == "birth_date") return 10;
+  return 0;
+}
+
+std::size_t text_length(std::string_view s) {
+  return static_cast<std::size_t>(
+      std::count_if(s.begin(), s.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xc0) != 0x80; }));
+}
+
+std::optional<std::string> over_limit(std::string_view path, std::string_view s, std::size_t limit) {
+  // Bytes bound characters from above: only long text is counted.
+  if (s.size() <= limit) return std::nullopt;
+  std::size_t n = text_length(s);
+  if (n <= limit) return std::nullopt;
+  return std::string(path) + ": " + std::to_string(n) + " characters; at most " + std::to_string(limit);
+}
+
+bool is_email_address(std::string_view s) {
+  if (s.size() > 254) return false;
+  auto at = s.find('@');
+  if (at == std::string_view::npos || at == 0 || at > 64 || s.find('@', at + 1) != std::string_view::npos) return false;
+  if (std::any_of(s.begin(), s.end(), [](char c) { return is_space_or_control(static_cast<unsigned char>(c)); }))
+    return false;
+  std::string_view domain = s.substr(at + 1);
+  // A dot with something on both sides: "example.fi", not ".fi" or "fi.".
+  auto dot = domain.find('.', 1);
+  return dot != std::string_view::npos && dot + 1 < domain.size();
+}
+
+bool is_e164_phone(std::string_view s) {
+  if (s.size() < 3 || s.size() > 16 || s[0] != '+' || s[1] < '1' || s[1] > '9') return false;
+  return all_digits(s.substr(1));
+}
+
 }  // namespace conect::api

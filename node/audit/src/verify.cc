@@ -78,6 +78,7 @@ class Verifier {
   }
 
   void check_roster() {
+    LocalRoster roles;
     for (int i = 0; i < bundle_.roster_size(); ++i) {
       const auto& card = bundle_.roster(i);
       const std::string where = "member card #" + std::to_string(i + 1);
@@ -102,7 +103,10 @@ class Verifier {
         continue;
       }
       roster_.emplace(*id, Member{body.name(), body.country(), lower_enum(v1::MemberRole_Name(body.role()))});
+      roles.set(*id, body.role());
     }
+    // The merge reads the roles (an auditor authors nothing), as every node does.
+    replica_.set_roster(std::move(roles));
   }
 
   void check_chains() {
@@ -377,7 +381,19 @@ void Verifier::summarise() {
         at(*host).mobilities_received++;
     }
   }
-  for (const auto& op : replica_.untargeted()) add_rejected(op, "");
+  for (const auto& op : replica_.untargeted()) {
+    auto origin = NodeId::from_raw(op.position().origin());
+    if (op.rule() != errc_name(Errc::unknown_operation) || !origin) {
+      add_rejected(op, "");
+      continue;
+    }
+    // A newer conect's operation: not a fault of its origin, and no node of
+    // this version gave it any effect; a newer verifier may know it.
+    warn("unknown_operation", delta_where(*origin, op.position().seq()),
+         "operation " + std::to_string(op.position().index()) +
+             " is of a kind this verifier does not know (from a newer conect); it had no effect here",
+         origin, op.position().seq());
+  }
   std::sort(r_.rejected.begin(), r_.rejected.end(), [](const RejectedOperation& a, const RejectedOperation& b) {
     return std::tie(a.origin, a.seq, a.index) < std::tie(b.origin, b.seq, b.index);
   });

@@ -1,6 +1,7 @@
 #include "conect/node/data_dir.h"
 
 #include <fcntl.h>
+#include <stdio.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -11,28 +12,66 @@
 
 namespace conect {
 
+namespace {
+
+Error io(const std::string& what, const std::filesystem::path& p) {
+  return Error(Errc::io_error, what + " " + p.string() + ": " + std::strerror(errno));
+}
+
+// The temporary file, created anew: O_EXCL|O_NOFOLLOW, so a symlink (or any
+// file) planted at that name is never written through. A stale one from a
+// crash is removed first (unlink removes a link itself, never its target).
+int create_temporary(const std::filesystem::path& tmp, unsigned mode) {
+  const int flags = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC;
+  int fd = ::open(tmp.c_str(), flags, mode);
+  if (fd < 0 && errno == EEXIST && ::unlink(tmp.c_str()) == 0) fd = ::open(tmp.c_str(), flags, mode);
+  return fd;
+}
+
+void sync_directory(const std::filesystem::path& path) {
+  auto dir = path.has_parent_path() ? path.parent_path() : std::filesystem::path(".");
+  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return;
+  (void)::fsync(fd);
+  ::close(fd);
+}
+
+}  // namespace
+
 Status write_file_atomic(const std::filesystem::path& path, std::string_view content, unsigned mode, bool replace) {
-  if (!replace && std::filesystem::exists(path))
-    return Error(Errc::already_exists, path.string() + " already exists; refusing to overwrite it");
   std::filesystem::path tmp = path;
   tmp += ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-  if (fd < 0) return Error(Errc::io_error, "cannot create " + tmp.string() + ": " + std::strerror(errno));
+  int fd = create_temporary(tmp, mode);
+  if (fd < 0) return io("cannot create", tmp);
   ::fchmod(fd, mode);
   std::size_t done = 0;
   while (done < content.size()) {
     ssize_t n = ::write(fd, content.data() + done, content.size() - done);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
+      Error e = io("cannot write", tmp);
       ::close(fd);
-      return Error(Errc::io_error, "cannot write " + tmp.string() + ": " + std::strerror(errno));
+      ::unlink(tmp.c_str());
+      return e;
     }
     done += static_cast<std::size_t>(n);
   }
   bool ok = ::fsync(fd) == 0;
   ::close(fd);
-  if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0)
-    return Error(Errc::io_error, "cannot write " + path.string() + ": " + std::strerror(errno));
+  // rename() replaces a symlink at `path` itself, never its target;
+  // RENAME_NOREPLACE refuses any existing entry, dangling symlinks included.
+  if (ok) ok = ::renameat2(AT_FDCWD, tmp.c_str(), AT_FDCWD, path.c_str(), replace ? 0 : RENAME_NOREPLACE) == 0;
+  // A file system without RENAME_NOREPLACE: link() refuses an existing entry too.
+  if (!ok && !replace && errno == EINVAL) ok = ::link(tmp.c_str(), path.c_str()) == 0;
+  if (!ok) {
+    bool exists = errno == EEXIST;
+    Error e = exists ? Error(Errc::already_exists, path.string() + " already exists; refusing to overwrite it")
+                     : io("cannot write", path);
+    ::unlink(tmp.c_str());
+    return e;
+  }
+  ::unlink(tmp.c_str());  // after link(): the temporary name (after rename(): gone already)
+  sync_directory(path);
   return {};
 }
 

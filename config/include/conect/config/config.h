@@ -51,6 +51,7 @@ struct NodeConfig {
   Endpoint peer_listen{"0.0.0.0", 7700};
   Endpoint api_listen{"127.0.0.1", 7780};
   std::vector<std::string> advertise;  // addresses printed in the member card
+  std::vector<std::string> api_hosts;  // host names the API answers besides IP literals and localhost
   std::vector<StaticPeer> peers;       // dialled in addition to `peer add` ones
   // [limits]
   std::uint32_t max_frame_bytes = 4 * 1024 * 1024;

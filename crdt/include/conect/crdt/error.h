@@ -37,6 +37,7 @@ enum class Errc {
   crypto_error,          // a libsodium primitive failed
   protocol_error,        // a peer broke the sync or handshake protocol
   limit_exceeded,        // a size, count or rate limit was hit
+  unknown_operation,     // an operation of a kind this version does not know (a newer one's)
 };
 
 const std::error_category& conect_category() noexcept;

@@ -62,6 +62,22 @@
 //     record's repeated field sorted by element bytes; elements must be
 //     canonical (a deterministic message encoding, a minimal varint, UTF-8).
 //   - Erase: by id.owner only; adds the 32-byte commitment to `erased`.
+//   - The roster (FoldContext.roster, authority.h), checked before any other
+//     rule: an operation whose origin's standing at its seq is refused has
+//     no effect (that rule), and an auditor authors nothing (not_authorised;
+//     DESIGN §2 Roles). Both apply to every operation, held ones included.
+//   - References (FoldContext.chains): a placement write listing
+//     host_organisation or mentor_contact, and a contact write listing
+//     organisation, must name an organisation (a contact) that the record's
+//     owner speaks for (not_authorised: no member shows its placements as
+//     hosted by, or its contacts as working for, another member's
+//     organisation) and created by the operation the id was minted from, in
+//     one of its deltas no later than the write (invalid_argument). An unset
+//     id (clearing the field) passes.
+//   - Operations of a kind this version does not know (a newer conect's, in
+//     an authentic delta: forward compatibility) target no record:
+//     op_target() answers unknown_operation, they are stored with their
+//     delta and counted, and they change nothing.
 #pragma once
 
 #include <memory>
@@ -70,6 +86,7 @@
 #include <string>
 #include <vector>
 
+#include "conect/crdt/authority.h"
 #include "conect/crdt/delta.h"
 #include "conect/crdt/types.h"
 #include "delta.pb.h"
@@ -129,15 +146,18 @@ struct PositionedOp {
   v1::OpPosition position() const;
 };
 
-// The records an operation touches, or an error (unknown_record_type,
-// malformed_body) for an operation that names none validly.
+// The records an operation touches, or an error for an operation that names
+// none validly: unknown_operation for a kind (or a FieldWrite group) this
+// version does not know but that carries fields (a newer version's;
+// forward compatibility), unknown_record_type, malformed_body.
 Result<RecordKey> op_target(const v1::Operation& op);
 
-// Folds every operation on `key` (any order, duplicates allowed) into state.
-// Operations on other records are ignored.
-v1::RecordState fold_record(const RecordKey& key, std::vector<PositionedOp> ops);
+// Folds every operation on `key` (any order, duplicates allowed) into state,
+// reading the roster and the chains through `ctx` (authority.h). Operations
+// on other records are ignored.
+v1::RecordState fold_record(const RecordKey& key, std::vector<PositionedOp> ops, const FoldContext& ctx);
 // The same over operations kept elsewhere (storage, the replica): no copies.
-v1::RecordState fold_record(const RecordKey& key, std::span<const PositionedOp* const> ops);
+v1::RecordState fold_record(const RecordKey& key, std::span<const PositionedOp* const> ops, const FoldContext& ctx);
 
 namespace detail {
 class Folder;
@@ -148,10 +168,12 @@ class Folder;
 // have a single writer, whose clock only moves forward), so a record need
 // not be refolded from its first operation each time one arrives. state()
 // equals fold_record() over every operation appended. The operations must
-// outlive the folder (it keeps pointers). Move-only; not thread-safe.
+// outlive the folder (it keeps pointers), and so must `ctx`; when what the
+// context answers changes (a roster change), fold again from scratch.
+// Move-only; not thread-safe.
 class RecordFolder {
  public:
-  explicit RecordFolder(const RecordKey& key);
+  RecordFolder(const RecordKey& key, const FoldContext& ctx);
   ~RecordFolder();
   RecordFolder(RecordFolder&&) noexcept;
   RecordFolder& operator=(RecordFolder&&) noexcept;

@@ -17,6 +17,10 @@
 // the records they touched refolded without them; nothing of that origin
 // beyond the freeze is taken again.
 //
+// The roster (set_roster) is the one the merge reads for every operation
+// (authority.h): a change refolds the records of the origins whose role
+// changed. The replica is its own ChainView (its held logs).
+//
 // Not thread-safe.
 #pragma once
 
@@ -29,6 +33,7 @@
 #include <string>
 #include <vector>
 
+#include "conect/crdt/authority.h"
 #include "conect/crdt/delta.h"
 #include "conect/crdt/error.h"
 #include "conect/crdt/merge.h"
@@ -56,8 +61,16 @@ struct ReplicaRecord {
   ReplicaRecord& operator=(ReplicaRecord&&) noexcept = default;
 };
 
-class Replica {
+class Replica final : public ChainView {
  public:
+  Replica() = default;
+  // Copies and moves drop the open folds (they point at their replica).
+  Replica(const Replica& o);
+  Replica(Replica&& o) noexcept;
+  Replica& operator=(const Replica& o);
+  Replica& operator=(Replica&& o) noexcept;
+  ~Replica() override = default;
+
   // `d` must be authentic (verify_single / verify_range / build_delta).
   // Ok when applied, and for an exact duplicate of a held delta (no change).
   // Errors: sequence_gap (predecessor or a named dependency not held),
@@ -72,6 +85,13 @@ class Replica {
   // seq with different ids. Freezes the origin as apply() would.
   // Errors: invalid_argument when the pair is not an equivocation.
   Status apply_evidence(const VerifiedDelta& a, const VerifiedDelta& b);
+
+  // The roster the merge reads. Records touched by an origin whose role
+  // changed are refolded.
+  void set_roster(LocalRoster roster);
+  const LocalRoster& roster() const { return roster_; }
+  // ChainView: an operation of a held delta.
+  const v1::Operation* operation(const NodeId& origin, Seq seq, std::uint32_t index) const override;
 
   // 0 when nothing is held from `origin`.
   Seq head(const NodeId& origin) const;
@@ -105,8 +125,13 @@ class Replica {
   // when they do not sort last, folds every operation again.
   void refold(const RecordKey& key, const std::vector<const PositionedOp*>& fresh);
   void freeze(const NodeId& origin, Seq fork, v1::EquivocationEvidence evidence);
+  // Refolds from scratch every record the held operations of `origin` touch.
+  void refold_origin(const NodeId& origin);
+  FoldContext context() const { return {roster_, *this}; }
+  void drop_folds();
   static std::optional<RecordKey> placement_of(const v1::RecordState& reservation);
 
+  LocalRoster roster_;
   std::map<NodeId, std::vector<VerifiedDelta>> logs_;
   std::map<NodeId, Seq> frozen_;
   std::vector<v1::EquivocationEvidence> evidence_;

@@ -188,7 +188,9 @@ class Env {
   std::uint64_t map_size() const;
   // Clears reader slots left by dead processes; returns how many.
   int reader_check();
-  // mdb_env_copy2 into an existing empty directory.
+  // A consistent copy into `dir`/data.mdb (dir exists and holds no
+  // data.mdb): the file is created with mode 0600 (never readable by others,
+  // not even while it is written), not through a symlink, and fsync'd.
   Status copy_to(const std::filesystem::path& dir, bool compact) const;
   Status sync(bool force);
 

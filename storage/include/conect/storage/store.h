@@ -18,6 +18,10 @@
 //     (verify_single / verify_range) and roster membership; it re-checks only
 //     that each delta links to the stored head, and that its dependencies are
 //     stored.
+//   - Roster: the merge reads each operation's origin's standing from the
+//     `members` table (conect/crdt/authority.h); put_member / remove_member
+//     refold, in their transaction, the records of a member whose standing
+//     they change.
 //   - Equivocation: two authentic deltas of one origin with one seq and two
 //     ids are kept as evidence; the origin is frozen at the fork (its
 //     operations from that seq on no longer count, later deltas are refused).
@@ -226,6 +230,10 @@ class Store {
   Result<Hash256> digest() const;
   // Refolds everything from the log (slow; tests and `status --verify`).
   Result<Hash256> digest_recomputed() const;
+  // How many stored operations are of a kind this version does not know (a
+  // newer conect's): kept with their deltas, without effect, each also
+  // listed in the evidence table as a rejected operation (unknown_operation).
+  Result<std::uint64_t> unknown_operations() const;
 
   Result<Page<PlacementView>> placements(const PlacementFilter& filter) const;
   Result<Page<RecordView>> mobilities(const MobilityFilter& filter) const;

@@ -85,6 +85,11 @@ struct ApiOptions {
   std::size_t max_event_clients = 64;
   std::filesystem::path web_root;  // the dashboard (web/); empty: none
   std::chrono::milliseconds session_ttl{std::chrono::hours(12)};
+  // Host names (besides IP literals and "localhost") a request's Host and
+  // Origin headers may name: node.toml [network] api_hosts. Any other name
+  // is refused (403 host_not_allowed), so a web page whose DNS name was
+  // rebound to this machine reaches nothing (DNS rebinding).
+  std::vector<std::string> allowed_hosts;
 };
 
 class HttpServer {

@@ -42,7 +42,10 @@ struct DataDir {
 Status check_owner(const DataDir& dir);
 
 // Writes `content` to a new file with the given mode, durably (write to a
-// temporary name, fsync, rename). Refuses to overwrite unless `replace`.
+// temporary name, fsync, rename, fsync the directory). Refuses to overwrite
+// unless `replace` (already_exists). Never writes through a symlink: the
+// temporary file is created with O_EXCL|O_NOFOLLOW, and the rename replaces
+// a symlink at `path` rather than following it.
 Status write_file_atomic(const std::filesystem::path& path, std::string_view content, unsigned mode, bool replace);
 // Reads a whole small file; refuses (insecure_permissions) when `secret` and
 // the file is readable by group or others.

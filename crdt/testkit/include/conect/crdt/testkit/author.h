@@ -47,6 +47,9 @@ class Author {
 
 // The operations of `deltas` that touch `key`, positioned.
 std::vector<PositionedOp> positioned_ops(const std::vector<VerifiedDelta>& deltas);
-v1::RecordState fold_from(const RecordKey& key, const std::vector<VerifiedDelta>& deltas);
+// Folds `key` over `deltas` with those deltas as the chains the references
+// are checked against, and `roster` (none: no origin has a role).
+v1::RecordState fold_from(const RecordKey& key, const std::vector<VerifiedDelta>& deltas,
+                          const RosterAt* roster = nullptr);
 
 }  // namespace conect::testkit

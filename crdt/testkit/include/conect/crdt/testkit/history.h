@@ -9,7 +9,11 @@
 // it can see, and names in its decision's deps the cancellations whose
 // slots it counted (DESIGN §3, Dependencies). A share of deltas carries one
 // operation its origin is not entitled to; every such operation, and no
-// other, must end up in some record's `rejected` list.
+// other, must end up in some record's `rejected` list: among them
+// placements shown as hosted by another member's organisation, contacts
+// filed under another member's organisation, mentors that are another
+// member's contacts, hosts that name no organisation, and (with `auditors`)
+// everything an auditor member authors.
 //
 // Everything derives from the seed: the same options give the same bytes.
 #pragma once
@@ -18,6 +22,8 @@
 #include <functional>
 #include <limits>
 #include <random>
+#include <set>
+#include <tuple>
 #include <vector>
 
 #include "conect/crdt/delta.h"
@@ -32,7 +38,13 @@ struct HistoryOptions {
   std::uint32_t companies = 2;
   double unauthorised = 0.05;  // share of deltas that carry one forbidden operation
   double lag = 0.6;            // chance that an author has not seen every earlier delta
+  // Members with the AUDITOR role that author anyway (an old or hostile
+  // node): every operation of theirs must be rejected.
+  std::uint32_t auditors = 0;
 };
+
+// Where an operation sits: (origin, seq, index).
+using OpAt = std::tuple<NodeId, Seq, std::uint32_t>;
 
 struct History {
   std::vector<VerifiedDelta> deltas;  // generation order: a valid delivery order
@@ -40,6 +52,8 @@ struct History {
   std::vector<RecordKey> placements;
   std::size_t op_count = 0;
   std::size_t unauthorised_ops = 0;  // operations the fold must reject
+  std::set<OpAt> unauthorised;       // ... and where they are
+  LocalRoster roster;                // every member with its role
 };
 
 History generate_history(const HistoryOptions& options);

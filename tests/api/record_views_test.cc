@@ -83,7 +83,18 @@ TEST_F(RecordViewsTest, ContactsByOrganisationAndRole) {
   };
   std::string coordinator = add(ours, {"mobility_coordinator"});
   std::string mentor = add(ours, {"mentor", "teacher"});
-  std::string their_mentor = add(theirs.text(), {"mentor"});  // a contact of ours at a partner
+  // A partner's mentor, added by the partner's node (only it speaks for its
+  // organisation); this node may not add contacts to it.
+  auto their_key = other_next_key(v1::CONTACT);
+  v1::Contact theirs_contact;
+  *theirs_contact.mutable_organisation() = theirs.to_proto();
+  theirs_contact.set_display_name("Mentor");
+  theirs_contact.add_roles(v1::MENTOR);
+  other_author(ops::create_contact(their_key, theirs_contact));
+  std::string their_mentor = their_key.text();
+  auto refused =
+      c.post("/api/v1/contacts", {{"organisation", theirs.text()}, {"display_name", "Desk"}, {"roles", {"mentor"}}});
+  EXPECT_EQ(refused.status, 403) << refused.body;
   EXPECT_EQ(ids(c, "/api/v1/contacts?organisation=" + ours), (std::set<std::string>{coordinator, mentor}));
   EXPECT_EQ(ids(c, "/api/v1/contacts?role=mentor"), (std::set<std::string>{mentor, their_mentor}));
   EXPECT_EQ(ids(c, "/api/v1/contacts?role=mentor&organisation=" + theirs.text()),

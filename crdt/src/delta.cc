@@ -9,6 +9,21 @@ void append_u32be(std::string& out, std::uint32_t v) {
   for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<char>((v >> shift) & 0xff));
 }
 
+std::size_t varint_bytes(std::size_t v) {
+  std::size_t n = 1;
+  for (; v >= 0x80; v >>= 7) ++n;
+  return n;
+}
+
+// Encoded size of a SignedDelta holding body and signature and nothing else
+// (proto3 leaves an empty bytes field out; both tags are one byte).
+std::size_t bare_wrapper_bytes(const v1::SignedDelta& d) {
+  std::size_t n = 0;
+  if (!d.body().empty()) n += 1 + varint_bytes(d.body().size()) + d.body().size();
+  if (!d.signature().empty()) n += 1 + varint_bytes(d.signature().size()) + d.signature().size();
+  return n;
+}
+
 std::string seq_label(const VerifiedDelta& d) {
   return "delta " + std::to_string(d.seq.value) + " of " + d.origin.hex().substr(0, 16);
 }
@@ -91,7 +106,23 @@ Result<VerifiedDelta> decode_delta(const FederationId& federation, v1::SignedDel
   }
   d.id = compute_delta_id(signed_delta.body(), signed_delta.signature());
   d.signed_delta = std::move(signed_delta);
+  strip_wrapper(d.signed_delta);
   return d;
+}
+
+bool wrapper_is_bare(const v1::SignedDelta& d) { return d.ByteSizeLong() == bare_wrapper_bytes(d); }
+
+bool strip_wrapper(v1::SignedDelta& d) {
+  // Only body and signature are signed and hashed into the id: anything else
+  // in the wrapper (unknown fields, padding) is a peer's addition that would
+  // otherwise be stored in every log and relayed to every node. Comparing
+  // sizes costs nothing in the common case; re-encode only when they differ.
+  if (wrapper_is_bare(d)) return false;
+  v1::SignedDelta bare;
+  bare.set_body(std::move(*d.mutable_body()));
+  bare.set_signature(std::move(*d.mutable_signature()));
+  d = std::move(bare);
+  return true;
 }
 
 namespace {

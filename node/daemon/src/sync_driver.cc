@@ -33,6 +33,8 @@ constexpr StatField kStats[] = {
     {&sync::SyncStats::untrusted_skipped, "conect_sync_untrusted_skipped_total",
      "Entries or deltas of origins not on the roster"},
     {&sync::SyncStats::uncovered_dropped, "conect_sync_uncovered_dropped_total", "Deltas no signature vouched for"},
+    {&sync::SyncStats::padded_wrappers, "conect_sync_padded_wrappers_total",
+     "Received deltas whose wrapper held more than body and signature (stripped)"},
     {&sync::SyncStats::misbehaving_peers, "conect_sync_misbehaving_peers_total", "Peers disconnected by the engine"},
     {&sync::SyncStats::apply_failures, "conect_sync_apply_failures_total", "Batches the store refused"},
     {&sync::SyncStats::store_errors, "conect_sync_store_errors_total", "Failed reads of the store"},

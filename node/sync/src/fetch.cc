@@ -202,7 +202,10 @@ void SyncEngine::Impl::on_batch(Peer& p, const v1::SyncBatch& b) {
     return misbehaved(p.id, Errc::protocol_error, "batch overlaps one already received");
   }
   std::size_t bytes = 0;
-  for (const auto& d : b.deltas()) bytes += delta_bytes(d);
+  for (const auto& d : b.deltas()) {
+    bytes += delta_bytes(d);
+    if (!wrapper_is_bare(d)) ++stats.padded_wrappers;
+  }
   if (n > f.credit_count || bytes > f.credit_bytes)
     return misbehaved(p.id, Errc::limit_exceeded,
                       "batch of " + std::to_string(n) + " deltas / " + std::to_string(bytes) +

@@ -103,6 +103,7 @@ void SyncEngine::Impl::on_have(Peer& p, const v1::SyncHave& m) {
 void SyncEngine::Impl::on_push(Peer& p, const v1::SyncPush& m) {
   ++stats.pushes_received;
   ++stats.deltas_received;
+  if (!wrapper_is_bare(m.delta())) ++stats.padded_wrappers;
   auto d = verifier.decode(cfg.federation, m.delta());
   if (!d.ok()) return misbehaved(p.id, d.error().is(Errc::wrong_federation) ? Errc::wrong_federation
                                                                             : Errc::malformed_body,

@@ -99,7 +99,10 @@ void SyncEngine::Impl::pump(Peer& p, Serving& sv) {
     b->set_request_id(id);
     b->set_origin(sv.origin.raw());
     b->set_first_seq(sv.next_seq);
-    for (std::size_t i = 0; i < k; ++i) *b->add_deltas() = std::move((*ds)[i]);
+    for (std::size_t i = 0; i < k; ++i) {
+      strip_wrapper((*ds)[i]);  // a log written before wrappers were stripped on receipt
+      *b->add_deltas() = std::move((*ds)[i]);
+    }
     sv.next_seq += k;
     sv.credit_count -= k;
     sv.credit_bytes -= total;

@@ -53,8 +53,16 @@ struct DeltaDraft {
 VerifiedDelta build_delta(const KeyPair& key, const FederationId& federation, Seq seq, const DeltaId& prev, Hlc hlc,
                           const DeltaDraft& draft);
 
+// Drops everything from a SignedDelta wrapper but body and signature (the
+// only signed parts); true when there was something to drop. decode_delta
+// calls it, so a VerifiedDelta is always bare: what is stored and relayed is
+// exactly body + signature, whatever a peer wrapped around them.
+bool strip_wrapper(v1::SignedDelta& d);
+bool wrapper_is_bare(const v1::SignedDelta& d);
+
 // Parses a SignedDelta without checking authenticity (for relays and range
-// checks). Errors: malformed_body, wrong_federation, limit_exceeded.
+// checks); the result's signed_delta holds only body and signature. Errors:
+// malformed_body, wrong_federation, limit_exceeded.
 Result<VerifiedDelta> decode_delta(const FederationId& federation, std::string_view signed_bytes);
 Result<VerifiedDelta> decode_delta(const FederationId& federation, v1::SignedDelta signed_delta);
 

@@ -222,6 +222,9 @@ struct SyncStats {
   std::uint64_t prunes = 0, grafts = 0;  // eager links turned lazy / eager again
   std::uint64_t untrusted_skipped = 0;
   std::uint64_t uncovered_dropped = 0;  // deltas no signature vouched for
+  // Received deltas whose wrapper held more than body + signature (stripped
+  // before anything is stored or relayed).
+  std::uint64_t padded_wrappers = 0;
   std::uint64_t dependency_waits = 0;
   std::uint64_t equivocations_detected = 0, evidence_received = 0;
   std::uint64_t misbehaving_peers = 0;

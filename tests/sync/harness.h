@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -128,12 +129,14 @@ class Wire {
     if (k != 0) drain(i);
   }
 
-  // Delivers queued messages in order until the wire is quiet.
-  void run(std::size_t limit = 100000) {
+  // Delivers queued messages in order until the wire is quiet; `lost`, when
+  // given, picks messages that never arrive (a peer that answers nothing).
+  void run(std::size_t limit = 100000, const std::function<bool(const Sent&)>& lost = {}) {
     for (std::size_t k = 0; k < limit && !queue_.empty(); ++k) {
       Sent s = std::move(queue_.front());
       queue_.pop_front();
       if (s.to < 0 || !node(s.to).engine) continue;
+      if (lost && lost(s)) continue;
       std::string bytes = s.msg.SerializeAsString();
       node(s.to).engine->on_message_bytes(node(s.from).id(), bytes, now_);
       drain_all();

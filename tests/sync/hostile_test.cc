@@ -93,5 +93,171 @@ TEST_F(HostileTest, PaddedDeltaIsStoredAndRelayedWithoutThePadding) {
   for (int i = 0; i < 4; ++i) EXPECT_TRUE(w.node(i).disconnects.empty()) << i;
 }
 
+// Stores `count` deltas authored by node i (as its writer would).
+void author(Wire& w, int i, int count) {
+  TestNode& n = w.node(i);
+  for (int k = 0; k < count; ++k) {
+    auto d = n.author.next();
+    ASSERT_TRUE(n.log.apply({d}).ok());
+    if (n.engine) n.engine->on_local_commit(std::span<const VerifiedDelta>(&d, 1), w.now());
+  }
+  w.drain_all();
+}
+
+std::size_t requests(const Wire& w, int from, int to) {
+  std::size_t n = 0;
+  for (const auto& s : w.sent) n += s.from == from && s.to == to && s.msg.has_request();
+  return n;
+}
+
+// Issue 14 item 3: a batch with no deltas carries no credit, so nothing but
+// this rule bounds how many a peer sends. One that does not end the stream
+// where it stands is refused and counted, never held, and never keeps the
+// request alive.
+TEST_F(HostileTest, ZeroDeltaBatchesAreRefusedNeverBuffered) {
+  w.add(1);  // serves, then turns hostile
+  w.add(2);  // the victim
+  w.start();
+  author(w, 0, 5);
+  auto silent = [](const Sent& s) { return s.from == 0 && s.msg.has_batch(); };
+  w.connect(1, 0);
+  w.run(100000, silent);
+  std::uint64_t rid = 0;
+  for (const auto& s : w.sent)
+    if (s.from == 1 && s.msg.has_request()) rid = s.msg.request().request_id();
+  ASSERT_NE(rid, 0u);
+  TestNode& victim = w.node(1);
+  const std::uint64_t timeout = victim.cfg.request_timeout_ms;
+  w.advance(timeout - 1);
+  const std::size_t junk = 5000;
+  for (std::size_t k = 0; k < junk; ++k) {
+    v1::SyncMessage m;
+    auto* b = m.mutable_batch();
+    b->set_request_id(rid);
+    b->set_origin(w.node(0).id().raw());
+    b->set_first_seq(10 + k);  // beyond the next seq expected (1)
+    b->set_end(k % 2 == 0);
+    w.inject(0, 1, m);
+  }
+  w.run();
+  EXPECT_EQ(victim.engine->stats().batches_refused, junk);
+  EXPECT_EQ(victim.engine->reordered_batches(), 0u);
+  EXPECT_TRUE(victim.disconnects.empty());
+  EXPECT_EQ(victim.engine->stats().requests_timed_out, 0u);
+  w.advance(1);  // the junk did not keep the request alive
+  EXPECT_EQ(victim.engine->stats().requests_timed_out, 1u);
+  // The request is made again (the peer's claim lowered) and answered.
+  w.run();
+  w.advance(victim.cfg.claim_penalty_ms);
+  w.run();
+  EXPECT_EQ(victim.log.seq(w.node(0).id()), 5u);
+}
+
+// Issue 14 item 4 (turn): a peer that claims the most of an origin and then
+// answers nothing is asked once; after the request times out its claim and
+// its turn go to a peer that delivers.
+TEST_F(HostileTest, PeerThatDoesNotDeliverItsClaimLosesItsTurn) {
+  w.add(1);  // honest, holds 50 deltas of its own
+  w.add(2);  // the victim
+  w.add(3);  // claims everything, answers nothing
+  w.start();
+  author(w, 0, 50);
+  auto liar = [](const Sent& s) { return s.from == 2 && !s.msg.has_have(); };
+  w.connect(1, 2);
+  v1::SyncMessage have;
+  auto* e = have.mutable_have()->add_entries();
+  e->set_origin(w.node(0).id().raw());
+  e->set_seq(~std::uint64_t{0});
+  w.inject(2, 1, have);
+  w.run(100000, liar);
+  w.connect(1, 0);
+  w.run(100000, liar);
+  TestNode& victim = w.node(1);
+  EXPECT_EQ(victim.log.seq(w.node(0).id()), 0u) << "the highest claim is asked first";
+  w.advance(victim.cfg.request_timeout_ms);
+  w.run(100000, liar);
+  EXPECT_EQ(victim.log.seq(w.node(0).id()), 50u) << "one timeout, then the peer that delivers";
+  EXPECT_EQ(victim.engine->stats().claims_broken, 1u);
+  // The liar claims again: the honest peer keeps its turn.
+  w.inject(2, 1, have);
+  w.sent.clear();
+  author(w, 0, 5);
+  w.run(100000, liar);
+  EXPECT_EQ(victim.log.seq(w.node(0).id()), 55u) << ::testing::PrintToString(kinds(w.sent));
+  EXPECT_TRUE(victim.disconnects.empty());
+}
+
+// Issue 14 item 4 (credit): claims on many origins from one peer that then
+// answers nothing must not take the whole fetch budget from the others.
+TEST_F(HostileTest, OnePeerNeverHoldsTheWholeFetchBudget) {
+  std::vector<Author> fakes;
+  std::vector<NodeId> extra;
+  for (std::uint8_t k = 0; k < 10; ++k) {
+    fakes.emplace_back(static_cast<std::uint8_t>(60 + k), test_federation());
+    extra.push_back(fakes.back().id());
+  }
+  SyncConfig cfg;
+  cfg.max_buffer_bytes = 4u << 20;
+  w.add(1, extra);
+  w.add(2, extra, cfg);  // the victim
+  w.add(3, extra);       // claims everything, answers nothing
+  w.start();
+  author(w, 0, 50);
+  auto liar = [](const Sent& s) { return s.from == 2 && !s.msg.has_have(); };
+  w.connect(1, 2);
+  v1::SyncMessage have;
+  for (const auto& id : extra) {
+    auto* e = have.mutable_have()->add_entries();
+    e->set_origin(id.raw());
+    e->set_seq(~std::uint64_t{0} >> 1);
+  }
+  w.inject(2, 1, have);
+  w.run(100000, liar);
+  TestNode& victim = w.node(1);
+  EXPECT_GT(victim.engine->peer_credit(w.node(2).id()), 0u);
+  EXPECT_LE(victim.engine->peer_credit(w.node(2).id()), cfg.max_buffer_bytes / 2);
+  w.connect(1, 0);
+  w.run(100000, liar);
+  EXPECT_EQ(victim.log.seq(w.node(0).id()), 50u) << "fetched at once, beside the liar's requests";
+  EXPECT_TRUE(victim.disconnects.empty());
+}
+
+// Issue 14 item 6: a delta whose dependency the store refuses is fetched
+// again only after a backoff that doubles, and each refusal is counted.
+TEST_F(HostileTest, RefusedDependencyIsNotRefetchedAtOnce) {
+  w.add(1);  // holds x1, which names a y1 the victim's store does not hold
+  w.add(2);  // the victim
+  w.add(3);  // origin y
+  w.start();
+  author(w, 2, 1);
+  ASSERT_TRUE(w.node(0).log.apply(w.node(2).log.chain(w.node(2).id())).ok());
+  ASSERT_TRUE(w.node(1).log.apply(w.node(2).log.chain(w.node(2).id())).ok());
+  v1::DeltaRef dep;
+  dep.set_origin(w.node(2).id().raw());
+  dep.set_seq(1);
+  dep.set_id(std::string(32, '\xab'));  // not the id of y1
+  auto x1 = w.node(0).author.next(40, {dep});
+  w.node(0).log.put_unchecked(x1);
+  w.restart(0);
+  w.restart(1);
+  w.connect(1, 0);
+  w.run();
+  TestNode& victim = w.node(1);
+  EXPECT_EQ(requests(w, 1, 0), 1u) << "refetched at once after the store refused it";
+  EXPECT_EQ(victim.engine->stats().apply_failures, 1u);
+  EXPECT_EQ(victim.engine->stats().refetch_backoffs, 1u);
+  // Over a minute of virtual time: 1 s, 2 s, 4 s, ... apart, not thousands.
+  for (int k = 0; k < 60; ++k) {
+    w.advance(1000);
+    w.run();
+  }
+  const std::size_t n = requests(w, 1, 0);
+  EXPECT_GE(n, 5u);
+  EXPECT_LE(n, 8u);
+  EXPECT_EQ(victim.engine->stats().refetch_backoffs, n);
+  EXPECT_EQ(victim.log.seq(w.node(0).id()), 0u);
+  EXPECT_TRUE(victim.disconnects.empty());
+}
+
 }  // namespace
 }  // namespace conect::sync::test

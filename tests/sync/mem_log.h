@@ -58,11 +58,15 @@ class MemLog final : public SyncStoreView {
       for (const auto& dep : d.body.deps()) {
         auto o = NodeId::from_raw(dep.origin());
         if (!o || head_of(*o).seq.value < dep.seq()) return Error(Errc::sequence_gap, "missing dependency");
+        if (dep.seq() > 0 && !dep.id().empty() && logs_[*o][dep.seq() - 1].id.raw() != dep.id())
+          return Error(Errc::broken_chain, "dependency names another delta than the one stored");
       }
       chain.push_back(d);
     }
     return Status::Ok();
   }
+  // Appends without any check: a peer's log holding what this one refuses.
+  void put_unchecked(const VerifiedDelta& d) { logs_[d.origin].push_back(d); }
   void add_evidence(const StoreEvidenceAction& e) {
     auto& f = frozen_[e.origin];
     if (f == 0 || e.seq.value < f) {

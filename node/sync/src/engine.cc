@@ -184,6 +184,8 @@ std::optional<std::uint64_t> SyncEngine::Impl::deadline() const {
     if (!p.have_queue.empty()) take(p.have_flush_at);
   }
   for (const auto& [id, f] : fetches) take(f.deadline);
+  for (std::uint32_t s : wanted)
+    if (origins[s].retry_at > now) take(origins[s].retry_at);
   if (!push_expiry.empty()) take(push_expiry.front().first);  // may be stale: an early wake-up
   return d;
 }
@@ -331,6 +333,24 @@ std::optional<std::uint64_t> SyncEngine::next_deadline() const { return impl_->d
 const SyncStats& SyncEngine::stats() const { return impl_->stats; }
 std::size_t SyncEngine::buffered_bytes() const { return impl_->used(); }
 std::size_t SyncEngine::buffered_pushes() const { return impl_->push_buffer.size(); }
+
+std::size_t SyncEngine::reordered_batches() const {
+  std::size_t n = 0;
+  for (const auto& [id, f] : impl_->fetches) n += f.reorder.size();
+  return n;
+}
+
+std::size_t SyncEngine::peer_credit(const NodeId& peer) const {
+  auto it = impl_->peers.find(peer);
+  return it == impl_->peers.end() ? 0 : impl_->peer_credit(it->second);
+}
+
+std::size_t SyncEngine::Impl::peer_credit(const Peer& p) const {
+  std::size_t n = 0;
+  for (auto id : p.fetches)
+    if (auto f = fetches.find(id); f != fetches.end()) n += f->second.credit_bytes;
+  return n;
+}
 
 PeerState SyncEngine::peer_state(const NodeId& peer) const {
   auto it = impl_->peers.find(peer);

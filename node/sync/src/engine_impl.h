@@ -46,6 +46,10 @@ struct OriginState {
   std::optional<v1::EquivocationEvidence> evidence;
   std::optional<DeltaId> frozen_id;  // id at frozen_at - 1 (cache)
   std::uint64_t fetch_id = 0;      // active catch-up fetch (0: none)
+  // Refetch backoff: after the store refused a batch of this origin, it is
+  // not fetched again before retry_at (doubling per refusal in a row).
+  std::uint64_t retry_at = 0;
+  std::uint32_t refusals_in_row = 0;
 
   // Highest seq we may hold: everything before the fork.
   std::uint64_t limit() const { return frozen_at.value ? frozen_at.value - 1 : kNoLimit; }
@@ -65,7 +69,7 @@ struct Fetch {
   std::uint64_t until = 0;
   std::uint64_t credit_count = 0;  // granted, not yet received
   std::uint64_t credit_bytes = 0;
-  std::map<std::uint64_t, v1::SyncBatch> reorder;  // first_seq -> batch
+  std::map<std::uint64_t, v1::SyncBatch> reorder;  // first_seq -> batch, never an empty one
   std::size_t reorder_bytes = 0;
   std::vector<VerifiedDelta> uncovered;  // linked, awaiting a signature
   std::size_t uncovered_bytes = 0;
@@ -105,6 +109,10 @@ struct Peer {
   std::map<std::uint32_t, std::uint64_t> evidence_sent;  // slot -> fork seq sent
   std::set<std::uint32_t> probing;          // slots with a fork probe in flight
   std::uint64_t bad_pushes = 0;
+  // Slots whose claim this peer did not deliver (a request to it timed out
+  // or ended short of what it showed): until the time given, any other peer
+  // that claims more is asked first. Claims are hints, never promises.
+  std::map<std::uint32_t, std::uint64_t> shunned_until;
   // Eager pushes to this peer (push mode eager). Cleared when the peer pushes
   // us a delta we already had (the link is redundant for propagation: both
   // ends are reached first by others), set again when the peer announces a
@@ -194,6 +202,12 @@ struct SyncEngine::Impl {
     return used() >= cfg.max_buffer_bytes ? 0 : cfg.max_buffer_bytes - used();
   }
   std::optional<std::uint64_t> deadline() const;
+  // Credit one peer may hold at once: half the budget, so a peer that claims
+  // much and answers nothing can never take all of it.
+  std::size_t peer_credit_cap() const {
+    return std::max<std::size_t>(cfg.max_buffer_bytes / 2, cfg.limits.max_delta_bytes);
+  }
+  std::size_t peer_credit(const Peer& p) const;
 
   // ---- summary.cc
   Hash256 compute_vv_hash();
@@ -217,6 +231,9 @@ struct SyncEngine::Impl {
   void finish_probe(Fetch& f, v1::SyncBatch b);
   void top_up(Fetch& f);
   void end_fetch(std::uint64_t id, bool timed_out);
+  void claim_broken(const Fetch& f);
+  bool shunned(const Peer& p, std::uint32_t s) const;
+  void put_off(std::uint32_t s);
   void hand_out(std::uint32_t s, std::vector<VerifiedDelta> ds, std::optional<NodeId> from);
   std::size_t deps_ready(const std::vector<VerifiedDelta>& ds, std::size_t n, const NodeId& from);
   void applied(const ApplyResult& r);

@@ -17,9 +17,25 @@ Errc errc_of(const Error& e) {
 
 }  // namespace
 
+bool SyncEngine::Impl::shunned(const Peer& p, std::uint32_t s) const {
+  auto it = p.shunned_until.find(s);
+  return it != p.shunned_until.end() && it->second > now;
+}
+
 void SyncEngine::Impl::consider(std::uint32_t s) {
   const OriginState& o = origins[s];
-  if (!o.trusted || o.fetch_id != 0 || o.pending.value >= o.limit()) return;
+  if (o.fetch_id != 0) {
+    // Asked of a peer that broke its claim on this origin (it was the only
+    // one to claim more then): another that claims more now takes its turn.
+    auto f = fetches.find(o.fetch_id);
+    if (f == fetches.end() || f->second.received_deltas > 0) return;
+    auto asked = peers.find(f->second.peer);
+    if (asked == peers.end() || !shunned(asked->second, s)) return;
+    for (const auto& [id, p] : peers)
+      if (!shunned(p, s) && known_seq(p, s) > o.pending.value) return end_fetch(o.fetch_id, false);
+    return;
+  }
+  if (!o.trusted || o.pending.value >= o.limit()) return;
   for (const auto& [id, p] : peers) {
     if (known_seq(p, s) > o.pending.value) {
       wanted.insert(s);
@@ -39,6 +55,10 @@ void SyncEngine::Impl::schedule() {
       it = wanted.erase(it);
       continue;
     }
+    if (o.retry_at > now) {  // put off after a refusal; the timer brings it back
+      ++it;
+      continue;
+    }
     if (fetches.size() >= cfg.max_fetches || free_budget() < cfg.limits.max_delta_bytes) break;
     it = start_fetch(s) ? wanted.erase(it) : std::next(it);
   }
@@ -54,13 +74,21 @@ void SyncEngine::Impl::schedule() {
 bool SyncEngine::Impl::start_fetch(std::uint32_t s) {
   OriginState& o = origins[s];
   Peer* best = nullptr;
+  bool best_shunned = true;
   bool any = false;
   for (auto& [id, p] : peers) {
     const std::uint64_t k = known_seq(p, s);
     if (k <= o.pending.value) continue;
     any = true;
     if (p.fetches.size() >= cfg.max_fetches_per_peer) continue;
-    if (best == nullptr || k > known_seq(*best, s)) best = &p;
+    if (peer_credit(p) + cfg.limits.max_delta_bytes > peer_credit_cap()) continue;
+    // The highest claim first, but a peer that broke its claim on this
+    // origin comes after every peer that has not.
+    const bool sh = shunned(p, s);
+    if (best == nullptr || (best_shunned && !sh) || (sh == best_shunned && k > known_seq(*best, s))) {
+      best = &p;
+      best_shunned = sh;
+    }
   }
   if (!any) return true;
   if (best == nullptr) return false;
@@ -73,7 +101,7 @@ bool SyncEngine::Impl::start_fetch(std::uint32_t s) {
   const std::size_t want_bytes = static_cast<std::size_t>(
       std::clamp<std::uint64_t>(std::min<std::uint64_t>(expected, cfg.window_count) * kCreditPerDeltaEstimate,
                                 cfg.limits.max_delta_bytes, cfg.window_bytes));
-  const std::size_t credit = std::min(want_bytes, free_budget());
+  const std::size_t credit = std::min({want_bytes, free_budget(), peer_credit_cap() - peer_credit(*best)});
   if (credit < cfg.limits.max_delta_bytes) return false;
   Fetch f;
   f.id = next_request_id++;
@@ -121,6 +149,9 @@ void SyncEngine::Impl::top_up(Fetch& f) {
   for (const auto& [first, b] : f.reorder)
     remaining -= std::min<std::uint64_t>(remaining, static_cast<std::uint64_t>(b.deltas_size()));
   if (remaining == 0) return;
+  auto p = peers.find(f.peer);
+  if (p == peers.end()) return;
+  const std::size_t peer_room = peer_credit_cap() - std::min(peer_credit_cap(), peer_credit(p->second));
   const std::uint64_t want_count = std::min<std::uint64_t>(cfg.window_count, remaining);
   const std::uint64_t want_bytes =
       std::clamp<std::uint64_t>(want_count * kCreditPerDeltaEstimate, cfg.limits.max_delta_bytes, cfg.window_bytes);
@@ -129,7 +160,8 @@ void SyncEngine::Impl::top_up(Fetch& f) {
   if (f.credit_count >= want_count && f.credit_bytes >= cfg.limits.max_delta_bytes) return;
   const std::size_t add_count = static_cast<std::size_t>(want_count - std::min(want_count, f.credit_count));
   const std::size_t add_bytes = static_cast<std::size_t>(
-      std::min<std::uint64_t>(want_bytes - std::min<std::uint64_t>(want_bytes, f.credit_bytes), free_budget()));
+      std::min<std::uint64_t>({want_bytes - std::min<std::uint64_t>(want_bytes, f.credit_bytes), free_budget(),
+                               peer_room}));
   if (f.credit_bytes + add_bytes < cfg.limits.max_delta_bytes) return;
   if (add_count < std::min(want_count, cfg.window_count / 2) && f.credit_count > 0 &&
       f.credit_bytes >= cfg.limits.max_delta_bytes)
@@ -138,8 +170,6 @@ void SyncEngine::Impl::top_up(Fetch& f) {
   f.credit_count += add_count;
   credit_outstanding += add_bytes;
   f.deadline = now + cfg.request_timeout_ms;
-  auto p = peers.find(f.peer);
-  if (p == peers.end()) return;
   v1::SyncMessage m;
   auto* c = m.mutable_credit();
   c->set_request_id(f.id);
@@ -161,6 +191,7 @@ void SyncEngine::Impl::end_fetch(std::uint64_t id, bool timed_out) {
   if (timed_out) {
     ++stats.requests_timed_out;
     emit({.kind = EventKind::request_timed_out, .peer = f.peer, .origin = o.id, .seq = f.next_seq});
+    claim_broken(f);
   }
   auto p = peers.find(f.peer);
   if (p != peers.end()) {
@@ -174,6 +205,33 @@ void SyncEngine::Impl::end_fetch(std::uint64_t id, bool timed_out) {
     o.fetch_id = 0;
     consider(s);
   }
+}
+
+// The peer delivered less of the range than it claimed to hold: the claim
+// falls to what it delivered and, for claim_penalty_ms, any other peer that
+// claims more of the origin is asked first (docs/sync.md "Claims are hints").
+void SyncEngine::Impl::claim_broken(const Fetch& f) {
+  if (f.probe) return;
+  auto p = peers.find(f.peer);
+  if (p == peers.end()) return;
+  const std::uint64_t got = f.next_seq - 1;
+  if (got >= f.until) return;
+  Known& k = p->second.k(f.slot);
+  k.seq = std::min(k.seq, got);
+  p->second.shunned_until[f.slot] = now + cfg.claim_penalty_ms;
+  ++stats.claims_broken;
+  sched_dirty = true;
+}
+
+// The origin is not fetched again before a backoff that doubles with each
+// refusal in a row: the store refused what we fetched, or a dependency of it
+// cannot come (docs/sync.md "Refused batches").
+void SyncEngine::Impl::put_off(std::uint32_t s) {
+  OriginState& o = origins[s];
+  const std::uint32_t doublings = std::min<std::uint32_t>(o.refusals_in_row++, 30);
+  o.retry_at = now + std::min(cfg.refetch_backoff_max_ms, cfg.refetch_backoff_ms << doublings);
+  ++stats.refetch_backoffs;
+  sched_dirty = true;
 }
 
 void SyncEngine::Impl::on_batch(Peer& p, const v1::SyncBatch& b) {
@@ -190,10 +248,29 @@ void SyncEngine::Impl::on_batch(Peer& p, const v1::SyncBatch& b) {
   const std::uint64_t n = static_cast<std::uint64_t>(b.deltas_size());
   if (b.first_seq() == 0) {  // the responder holds no such request any more
     if (n != 0) return misbehaved(p.id, Errc::protocol_error, "batch with deltas at seq 0");
+    if (f.received_deltas == 0 && f.reorder.empty()) claim_broken(f);  // evicted at once: nothing delivered
     return end_fetch(f.id, false);
   }
   if (b.origin() != origins[f.slot].id.raw())
     return misbehaved(p.id, Errc::protocol_error, "batch carries another origin than requested");
+  if (n == 0) {
+    // A zero-delta batch ends the stream where it stands (the responder
+    // holds nothing from first_seq on). Anywhere else it is refused and
+    // counted, never buffered: it carries no credit, so nothing would bound
+    // how many a peer sends, and it does not keep the request alive.
+    if (!b.end() || b.first_seq() != f.next_seq || !f.reorder.empty()) {
+      ++stats.batches_refused;
+      return;
+    }
+    Known& k = p.k(f.slot);
+    k.seq = std::min(k.seq, b.head());
+    if (f.received_deltas == 0) claim_broken(f);
+    return end_fetch(f.id, false);
+  }
+  if (b.first_seq() != f.next_seq && f.reorder.size() >= cfg.max_reorder_batches) {
+    ++stats.batches_refused;  // the request times out and resumes from the pending head
+    return;
+  }
   if (b.first_seq() < f.next_seq || f.reorder.contains(b.first_seq())) {
     if (b.first_seq() + n <= f.next_seq || f.reorder.contains(b.first_seq())) {
       ++stats.batches_stale;  // a duplicate
@@ -248,7 +325,8 @@ void SyncEngine::Impl::process_in_order(Fetch& fetch) {
   }
   auto it = fetches.find(id);
   if (it == fetches.end()) return;
-  if (it->second.ended) return end_fetch(id, false);
+  const Fetch& f = it->second;
+  if (f.ended || (!f.probe && f.until != 0 && f.next_seq > f.until)) return end_fetch(id, false);
   top_up(it->second);
 }
 
@@ -350,7 +428,10 @@ std::size_t SyncEngine::Impl::deps_ready(const std::vector<VerifiedDelta>& ds, s
       if (*id == ds[i].origin) continue;
       const std::uint32_t ds_slot = find_slot(*id);
       // An origin we do not know is not on our roster: never satisfiable here.
-      if (ds_slot == kNoSlot) return i;
+      if (ds_slot == kNoSlot) {
+        put_off(find_slot(ds[i].origin));
+        return i;
+      }
       if (origins[ds_slot].pending.value >= dep.seq()) continue;
       ++stats.dependency_waits;
       if (auto p = peers.find(from); p != peers.end()) {
@@ -358,6 +439,9 @@ std::size_t SyncEngine::Impl::deps_ready(const std::vector<VerifiedDelta>& ds, s
         k.seq = std::max<std::uint64_t>(k.seq, dep.seq());
       }
       consider(ds_slot);
+      // A dependency that cannot come (origin untrusted, frozen before it, no
+      // peer to ask): fetching this origin again at once would loop.
+      if (origins[ds_slot].fetch_id == 0 && !wanted.contains(ds_slot)) put_off(find_slot(ds[i].origin));
       return i;
     }
   }
@@ -408,10 +492,12 @@ void SyncEngine::Impl::applied(const ApplyResult& r) {
       ++o.epoch;
       o.pending = o.stored;
       o.pending_id = o.stored_id;
+      put_off(a.slot);  // the same batch again at once would be refused again
     }
     consider(a.slot);
   } else {
     stats.deltas_applied += a.last - a.first + 1;
+    o.refusals_in_row = 0;
   }
   if (o.stored > before) {
     const bool exact = before.value + 1 == a.first && o.stored.value == a.last;

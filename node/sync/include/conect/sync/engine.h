@@ -124,6 +124,15 @@ struct SyncConfig {
   std::size_t max_serving_per_peer = 8;
   // Pushes that fail their own signature before the peer is disconnected.
   std::size_t max_bad_pushes = 16;
+  // Out-of-order batches held per request (bytes are bounded by credit).
+  std::size_t max_reorder_batches = 64;
+  // A peer that did not deliver what it claimed of an origin is asked for
+  // it again only when no other peer claims more, for this long.
+  std::uint64_t claim_penalty_ms = 300'000;
+  // After the store refuses a batch, its origin waits this long before it is
+  // fetched again, doubling per refusal in a row up to the max.
+  std::uint64_t refetch_backoff_ms = 1'000;
+  std::uint64_t refetch_backoff_max_ms = 300'000;
 
   Limits limits;
 };
@@ -225,6 +234,13 @@ struct SyncStats {
   // Received deltas whose wrapper held more than body + signature (stripped
   // before anything is stored or relayed).
   std::uint64_t padded_wrappers = 0;
+  // Zero-delta batches that did not end the stream where it stood, and
+  // batches beyond max_reorder_batches: dropped, never buffered.
+  std::uint64_t batches_refused = 0;
+  // Requests whose peer delivered less than it claimed (claim lowered).
+  std::uint64_t claims_broken = 0;
+  // Refetches of an origin put off after the store refused a batch of it.
+  std::uint64_t refetch_backoffs = 0;
   std::uint64_t dependency_waits = 0;
   std::uint64_t equivocations_detected = 0, evidence_received = 0;
   std::uint64_t misbehaving_peers = 0;
@@ -266,6 +282,10 @@ class SyncEngine {
   // Bytes counted against max_buffer_bytes right now.
   std::size_t buffered_bytes() const;
   std::size_t buffered_pushes() const;
+  // Out-of-order batches held over every request (bounded per request).
+  std::size_t reordered_batches() const;
+  // Credit granted to one peer and not yet used.
+  std::size_t peer_credit(const NodeId& peer) const;
   PeerState peer_state(const NodeId& peer) const;
   std::vector<NodeId> peers() const;
   // True once some peer's summary has been compared in full (it is in sync)

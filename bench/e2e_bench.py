@@ -5,7 +5,12 @@ puts them in the table beside the limits measured in the same run.
   catch-up     B (empty) dials A (N seeded deltas): seconds until B holds all
                of A's chain, verified deltas applied per second, bytes on the
                wire per delta vs the signed delta's own size, peak RSS and
-               RssAnon of both processes
+               RssAnon of both processes; then C (empty) does the same with a
+               dashboard's change stream (GET /api/v1/events) open
+  byte copy    the same signed deltas copied by conect-bytecopy (two
+               processes, loopback TCP, length-prefixed frames appended to a
+               file, fdatasync per 512): run before and after the catch-ups,
+               the baseline each catch-up figure is divided by
   live         p50/p99 from an acknowledged write at A (durable commit
                included) to B's change event, one hop and across a line of 5
   footprint    RssAnon of an idle node holding the N deltas; cold start (exec
@@ -22,7 +27,10 @@ import time
 import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "e2e"))
-from harness import Federation, create_organisation, seed, wait_until  # noqa: E402
+from harness import SEED, Federation, create_organisation, wait_until  # noqa: E402
+import subprocess  # noqa: E402
+
+BYTECOPY = os.environ.get("CONECT_BYTECOPY", os.path.join(os.path.dirname(SEED), "conect-bytecopy"))
 
 
 def proc_status(pid):
@@ -102,19 +110,45 @@ def live_latency(writer, watcher, samples):
     return {"p50_ms": percentile(lat, 50), "p99_ms": percentile(lat, 99), "samples": samples}
 
 
+def seed_with_frames(node, count, frames):
+    """conect-seed into a stopped node, also writing the signed deltas as frames."""
+    p = subprocess.run([SEED, "--data", node.data, "--count", str(count), "--frames", frames],
+                       capture_output=True, text=True, timeout=3600, check=True)
+    return json.loads(p.stdout)
+
+
+def byte_copy(frames, out):
+    p = subprocess.run([BYTECOPY, "--frames", frames, "--out", out, "--chunk", "512"],
+                       capture_output=True, text=True, timeout=3600, check=True)
+    os.unlink(out)
+    return json.loads(p.stdout)
+
+
+def one_catch_up(a, b, n, events):
+    """B (started, empty) dials A; seconds until B holds A's n deltas."""
+    watcher = EventWatcher(b) if events else None
+    t0 = time.perf_counter()
+    b.dial(a)
+    wait_until("catch-up", lambda: seq_of(b, a.node_id) >= n, timeout=3600, interval=0.02)
+    secs = time.perf_counter() - t0
+    if watcher:
+        watcher.wait(a.node_id, n, timeout=120)  # every delta announced
+    return secs
+
+
 def catch_up(n):
     fed = Federation()
     try:
         a = fed.add("Source", "FI")
         b = fed.add("Sink", "SE")
+        c = fed.add("Sink with a dashboard", "NO")
         fed.trust_all()
-        seeded = json.loads(seed(a, n))
+        frames = os.path.join(fed.root, "frames.bin")
+        seeded = seed_with_frames(a, n, frames)
+        copies = [byte_copy(frames, os.path.join(fed.root, "copy.bin"))]
         a.start()
         b.start()
-        t0 = time.perf_counter()
-        b.dial(a)
-        wait_until("catch-up", lambda: seq_of(b, a.node_id) >= n, timeout=3600, interval=0.02)
-        secs = time.perf_counter() - t0
+        secs = one_catch_up(a, b, n, events=False)
         wire = metric(b, "conect_peer_bytes_received_total") + metric(b, "conect_peer_bytes_sent_total")
         out = {
             "deltas": n,
@@ -133,6 +167,21 @@ def catch_up(n):
         b.start()
         wait_until("healthz", lambda: b.api("GET", "/healthz", token=False)[0] == 200, interval=0.005)
         out["cold_start_seconds"] = time.perf_counter() - t1
+        b.stop()
+        out["sink_store_bytes"] = os.path.getsize(os.path.join(b.data, "store", "data.mdb")) \
+            if os.path.exists(os.path.join(b.data, "store", "data.mdb")) else None
+        # The same catch-up while a dashboard follows C's change stream.
+        c.start()
+        with_events = one_catch_up(a, c, n, events=True)
+        out["with_events"] = {"seconds": with_events, "deltas_per_second": n / with_events}
+        copies.append(byte_copy(frames, os.path.join(fed.root, "copy.bin")))
+        out["byte_copy"] = {
+            "runs": copies,
+            "records_per_second": statistics.mean(x["records_per_second"] for x in copies),
+        }
+        out["ratio_to_byte_copy"] = out["deltas_per_second"] / out["byte_copy"]["records_per_second"]
+        out["with_events"]["ratio_to_byte_copy"] = \
+            out["with_events"]["deltas_per_second"] / out["byte_copy"]["records_per_second"]
         return out
     finally:
         fed.close()

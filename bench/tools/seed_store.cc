@@ -6,9 +6,15 @@
 // (one transaction each), not authored one durable commit at a time.
 //
 //   conect-seed --data DIR --count N [--kind mixed|organisations] [--batch 10000]
+//               [--frames FILE]
+//
+// --frames also writes every signed delta, as stored, to FILE as
+// length-prefixed frames (4-byte big-endian length, then the bytes): the
+// same records for the byte-copy baseline (conect-bytecopy).
 #include <CLI/CLI.hpp>
 
 #include <chrono>
+#include <fstream>
 #include <iostream>
 
 #include "conect/crdt/delta.h"
@@ -106,6 +112,8 @@ int main(int argc, char** argv) {
   app.add_option("--count", count, "Deltas to author")->required();
   app.add_option("--kind", kind, "mixed or organisations")->check(CLI::IsMember({"mixed", "organisations"}));
   app.add_option("--batch", batch, "Deltas per transaction");
+  std::string frames_path;
+  app.add_option("--frames", frames_path, "Also write the signed deltas as length-prefixed frames to this file");
   CLI11_PARSE(app, argc, argv);
   if (!crypto_init()) return 1;
 
@@ -131,11 +139,26 @@ int main(int argc, char** argv) {
       std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
           .count());
   std::uint64_t done = 0, bytes = 0;
+  std::ofstream frames;
+  if (!frames_path.empty()) {
+    frames.open(frames_path, std::ios::binary | std::ios::trunc);
+    if (!frames) {
+      std::cerr << "conect-seed: cannot write " << frames_path << "\n";
+      return 1;
+    }
+  }
   while (done < count) {
     std::vector<VerifiedDelta> deltas;
     for (std::size_t i = 0; i < batch && done < count; ++i, ++done) {
       deltas.push_back(seeder.next(kind, now_ms));
       bytes += deltas.back().signed_delta.ByteSizeLong();
+      if (frames.is_open()) {
+        std::string b = deltas.back().signed_delta.SerializeAsString();
+        const auto n = static_cast<std::uint32_t>(b.size());
+        const char len[4] = {static_cast<char>(n >> 24), static_cast<char>(n >> 16), static_cast<char>(n >> 8),
+                             static_cast<char>(n)};
+        frames.write(len, 4).write(b.data(), static_cast<std::streamsize>(b.size()));
+      }
     }
     auto outcome = (*store)->apply(std::move(deltas));
     if (!outcome.ok() || !outcome->rejected.empty()) {
@@ -143,6 +166,10 @@ int main(int argc, char** argv) {
                 << (outcome.ok() ? outcome->rejected.front().reason.message() : outcome.error().message()) << "\n";
       return 1;
     }
+  }
+  if (frames.is_open() && !frames.flush()) {
+    std::cerr << "conect-seed: cannot write " << frames_path << "\n";
+    return 1;
   }
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::cout << "{\"deltas\":" << count << ",\"bytes\":" << bytes << ",\"seconds\":" << secs

@@ -7,6 +7,7 @@
 // records changed so a client can be selective.
 #pragma once
 
+#include <cstdint>
 #include <span>
 #include <string>
 
@@ -16,6 +17,11 @@ namespace conect::api {
 
 // {"deltas": [{"origin", "seq", "id"}], "records": [{"id", "record_type"}]}
 // with each record once, in first-touched order. One line.
+// Linear in the operations of the batch (a catch-up hands it hundreds).
 std::string change_event_json(std::span<const VerifiedDelta> deltas);
+
+// Record keys compared by this thread's change_event_json calls so far: a
+// test seam (tests/api/events_test.cc) that keeps the look-up linear.
+std::uint64_t change_event_key_comparisons();
 
 }  // namespace conect::api

@@ -297,19 +297,33 @@ class Verifier:
             for _, did in deltas:
                 self.ids.add(did)
 
+    # Step 5, one delta's cover: the deltas after it in its origin's chain,
+    # each linking to the one before, up to one whose own signature verifies.
+    def covered(self, body, did, cover):
+        prev, seq = did, body.seq
+        for sd in cover:
+            b, _, _ = self.decode(sd)
+            if b is None or b.origin != body.origin or b.seq != seq + 1 or b.prev != prev:
+                return False
+            if ed25519_ok(b.origin, b"conect/delta/v1", sd.body, sd.signature):
+                return True
+            prev, seq = delta_id(sd.body, sd.signature), b.seq
+        return False
+
     # Step 5.
     def check_evidence(self):
         for n, ev in enumerate(self.b.equivocations):
             where = "equivocation evidence #%d" % (n + 1)
             pair = []
-            for sd in (ev.first, ev.second):
+            for sd, cover in ((ev.first, ev.first_cover), (ev.second, ev.second_cover)):
                 body, reason, detail = self.decode(sd)
                 if body is None:
                     pair = None
                     self.fail(reason, where, detail)
                     break
                 did = delta_id(sd.body, sd.signature)
-                if not ed25519_ok(body.origin, b"conect/delta/v1", sd.body, sd.signature) and did not in self.ids:
+                if (not ed25519_ok(body.origin, b"conect/delta/v1", sd.body, sd.signature) and did not in self.ids
+                        and not self.covered(body, did, cover)):
                     pair = None
                     self.fail("bad_signature", where, "a delta of the proof is not authentic")
                     break

@@ -259,5 +259,92 @@ TEST_F(HostileTest, RefusedDependencyIsNotRefetchedAtOnce) {
   EXPECT_TRUE(victim.disconnects.empty());
 }
 
+// The next delta of `key`'s chain after `prev`; `sign` false leaves it with
+// a signature that does not verify, as a bulk import does for every delta
+// of a batch but the last (DESIGN §4).
+VerifiedDelta link(const KeyPair& key, std::uint64_t seq, const DeltaId& prev, const std::string& tag, bool sign) {
+  DeltaDraft draft;
+  v1::Operation op;
+  op.mutable_write()->mutable_id()->set_owner(key.public_key().raw());
+  op.mutable_write()->mutable_id()->set_serial(seq);
+  op.mutable_write()->mutable_contact()->set_display_name(tag);
+  op.mutable_write()->add_fields(2);
+  draft.ops.push_back(op);
+  auto d = build_delta(key, test_federation(), Seq{seq}, prev, Hlc::make(1000 + seq, 0), draft);
+  if (!sign) {
+    d.signed_delta.set_signature(std::string(64, '\0'));
+    d.id = compute_delta_id(d.signed_delta.body(), d.signed_delta.signature());
+  }
+  return d;
+}
+
+// Issue 14 item 1: evidence over a delta that only a later signature covers
+// travels with its cover; nobody disconnects the honest node that found it.
+TEST_F(HostileTest, HonestFinderOfEvidenceOverCoveredDeltasIsNotIsolated) {
+  Author evil(50, test_federation());
+  Wire w2;
+  TestNode& a = w2.add(1, {evil.id()});
+  TestNode& b = w2.add(2, {evil.id()});
+  TestNode& c = w2.add(3, {evil.id()});
+  auto e1 = link(evil.key(), 1, DeltaId{}, "one", true);
+  auto e2a = link(evil.key(), 2, e1.id, "bulk", false);  // covered by e3a only
+  auto e3a = link(evil.key(), 3, e2a.id, "bulk", true);
+  auto e2b = link(evil.key(), 2, e1.id, "other", true);
+  ASSERT_TRUE(a.log.apply({e1, e2a, e3a}).ok());
+  ASSERT_TRUE(b.log.apply({e1, e2b}).ok());
+  ASSERT_TRUE(c.log.apply({e1}).ok());
+  w2.start();
+  w2.connect(1, 0);
+  w2.run();
+  EXPECT_EQ(a.log.frozen_at(evil.id()), 2u);
+  EXPECT_EQ(b.log.frozen_at(evil.id()), 2u);
+  // Node 2 holds neither branch: the cover proves e2a to it.
+  w2.connect(2, 1);
+  w2.run();
+  EXPECT_EQ(c.log.frozen_at(evil.id()), 2u);
+  EXPECT_EQ(c.count(EventKind::evidence_received), 1u);
+  std::size_t covered = 0;
+  for (const auto& s : w2.sent)
+    if (s.msg.has_evidence())
+      covered += s.msg.evidence().evidence().first_cover_size() + s.msg.evidence().evidence().second_cover_size();
+  EXPECT_GT(covered, 0u);
+  // Later summary rounds resend nothing that gets anyone cut off.
+  for (int k = 0; k < 3; ++k) {
+    w2.advance(a.cfg.summary_interval_ms + a.cfg.summary_jitter_ms);
+    w2.run();
+  }
+  EXPECT_TRUE(a.disconnects.empty());
+  EXPECT_TRUE(b.disconnects.empty());
+  EXPECT_TRUE(c.disconnects.empty());
+  EXPECT_EQ(
+      a.engine->stats().evidence_unproven + b.engine->stats().evidence_unproven + c.engine->stats().evidence_unproven,
+      0u);
+}
+
+// Evidence that a receiver cannot check yet (an inner signature that does
+// not verify, no cover, a delta it does not hold) is set aside and counted;
+// the sender, perhaps an honest relay of an older version, stays connected.
+TEST_F(HostileTest, EvidenceThatCannotBeCheckedYetDoesNotCutTheSenderOff) {
+  Author evil(50, test_federation());
+  Wire w2;
+  w2.add(1, {evil.id()});
+  TestNode& c = w2.add(3, {evil.id()});
+  auto e1 = link(evil.key(), 1, DeltaId{}, "one", true);
+  auto e2a = link(evil.key(), 2, e1.id, "bulk", false);
+  auto e2b = link(evil.key(), 2, e1.id, "other", true);
+  ASSERT_TRUE(c.log.apply({e1}).ok());
+  w2.start();
+  w2.connect(0, 1);
+  w2.run();
+  v1::SyncMessage m;
+  *m.mutable_evidence()->mutable_evidence()->mutable_first() = e2a.signed_delta;
+  *m.mutable_evidence()->mutable_evidence()->mutable_second() = e2b.signed_delta;
+  w2.inject(0, 1, m);
+  w2.run();
+  EXPECT_TRUE(c.disconnects.empty());
+  EXPECT_EQ(c.engine->stats().evidence_unproven, 1u);
+  EXPECT_EQ(c.log.frozen_at(evil.id()), 0u) << "nothing proves e2a: the origin is not frozen on its word";
+}
+
 }  // namespace
 }  // namespace conect::sync::test

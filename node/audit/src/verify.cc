@@ -244,21 +244,38 @@ class Verifier {
     }
   }
 
-  Result<VerifiedDelta> evidence_delta(const v1::SignedDelta& sd) {
+  Result<VerifiedDelta> evidence_delta(const v1::SignedDelta& sd,
+                                       const google::protobuf::RepeatedPtrField<v1::SignedDelta>& cover) {
     auto d = verify_single(r_.federation, sd);
     if (d.ok()) return d;
     // A delta held in a chain is authentic when covered by a later signature.
     auto decoded = decode_delta(r_.federation, sd);
     if (decoded.ok() && ids_.contains(decoded->id)) return decoded;
+    // So is one whose own cover (the deltas after it, each linking to the one
+    // before, up to one whose signature verifies) comes with the evidence.
+    if (decoded.ok() && covered_by(*decoded, cover)) return decoded;
     return d.error();
+  }
+
+  bool covered_by(const VerifiedDelta& d, const google::protobuf::RepeatedPtrField<v1::SignedDelta>& cover) {
+    DeltaId prev = d.id;
+    std::uint64_t seq = d.seq.value;
+    for (const auto& sd : cover) {
+      auto n = decode_delta(r_.federation, sd);
+      if (!n.ok() || n->origin != d.origin || n->seq.value != seq + 1 || n->prev != prev) return false;
+      if (verify_single(r_.federation, sd).ok()) return true;
+      prev = n->id;
+      seq = n->seq.value;
+    }
+    return false;
   }
 
   void check_evidence() {
     for (int i = 0; i < bundle_.equivocations_size(); ++i) {
       const auto& e = bundle_.equivocations(i);
       const std::string where = "equivocation evidence #" + std::to_string(i + 1);
-      auto a = evidence_delta(e.first());
-      auto b = evidence_delta(e.second());
+      auto a = evidence_delta(e.first(), e.first_cover());
+      auto b = evidence_delta(e.second(), e.second_cover());
       if (!a.ok() || !b.ok()) {
         const Error& err = !a.ok() ? a.error() : b.error();
         fail(static_cast<Errc>(err.code.value()), where, "a delta of the proof is not authentic: " + err.detail);

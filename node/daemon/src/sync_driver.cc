@@ -41,6 +41,8 @@ constexpr StatField kStats[] = {
      "Requests whose peer delivered less than it claimed to hold"},
     {&sync::SyncStats::refetch_backoffs, "conect_sync_refetch_backoffs_total",
      "Refetches put off after the store refused a batch or a dependency could not come"},
+    {&sync::SyncStats::evidence_unproven, "conect_sync_evidence_unproven_total",
+     "Equivocation evidence set aside: a delta neither its signature, a cover nor our log proves"},
     {&sync::SyncStats::misbehaving_peers, "conect_sync_misbehaving_peers_total", "Peers disconnected by the engine"},
     {&sync::SyncStats::apply_failures, "conect_sync_apply_failures_total", "Batches the store refused"},
     {&sync::SyncStats::store_errors, "conect_sync_store_errors_total", "Failed reads of the store"},

@@ -44,6 +44,7 @@ struct OriginState {
   std::uint64_t epoch = 0;         // bumped when pending is reset
   Seq frozen_at;                   // fork seq (0: not frozen)
   std::optional<v1::EquivocationEvidence> evidence;
+  bool evidence_covered = false;  // covers filled in from the store (send_evidence)
   std::optional<DeltaId> frozen_id;  // id at frozen_at - 1 (cache)
   std::uint64_t fetch_id = 0;      // active catch-up fetch (0: none)
   // Refetch backoff: after the store refused a batch of this origin, it is
@@ -80,6 +81,9 @@ struct Fetch {
   // equalling probe_expect (a prev link that a verified range vouched for).
   bool probe = false;
   std::optional<DeltaId> probe_expect;
+  // The verified range that vouched for probe_expect: the probed delta's
+  // cover if its own signature does not verify.
+  std::vector<v1::SignedDelta> probe_cover;
   std::uint64_t received_deltas = 0;
   std::uint64_t received_bytes = 0;
 };
@@ -219,7 +223,8 @@ struct SyncEngine::Impl {
   void fill_entry(const Peer& p, std::uint32_t s, bool full, v1::OriginEntry* e);
   void mark_in_sync(Peer& p);
   bool compare_entry(Peer& p, std::uint32_t s, const v1::OriginEntry& e);
-  void start_probe(Peer& p, std::uint32_t s, std::uint64_t seq, std::optional<DeltaId> expect);
+  void start_probe(Peer& p, std::uint32_t s, std::uint64_t seq, std::optional<DeltaId> expect,
+                   std::vector<v1::SignedDelta> cover = {});
 
   // ---- fetch.cc
   void consider(std::uint32_t s);
@@ -254,7 +259,11 @@ struct SyncEngine::Impl {
   void expire_buffer();
   void on_evidence(Peer& p, const v1::SyncEvidence& m);
   void adopt_evidence(std::uint32_t s, const VerifiedDelta& a, const VerifiedDelta& b,
-                      const std::optional<NodeId>& from, bool detected);
+                      const std::optional<NodeId>& from, bool detected,
+                      std::vector<v1::SignedDelta> cover_a = {}, std::vector<v1::SignedDelta> cover_b = {});
+  bool proven(std::uint32_t s, const VerifiedDelta& d,
+              const google::protobuf::RepeatedPtrField<v1::SignedDelta>& cover);
+  std::vector<v1::SignedDelta> stored_cover(std::uint32_t s, const v1::SignedDelta& sd);
   void send_evidence(Peer& p, std::uint32_t s);
   void local_commit(std::span<const VerifiedDelta> ds);
 };

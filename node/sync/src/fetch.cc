@@ -375,10 +375,17 @@ void SyncEngine::Impl::ingest(Fetch& f, v1::SyncBatch b) {
       auto ours = view.deltas_from(o.id, Seq{P}, 1, cfg.limits.max_delta_bytes);
       if (ours.ok() && !ours->empty()) {
         auto mine = verifier.decode(cfg.federation, ours->front());
-        if (mine.ok()) adopt_evidence(s, *mine, chain[P - base - 1], f.peer, true);
+        // Theirs is vouched for by the signature at covered - 1: that range
+        // goes with the evidence, so that others can check it too.
+        std::vector<v1::SignedDelta> cover;
+        if (!verifier.signature_holds(chain[P - base - 1]))
+          for (std::size_t i = P - base; i < covered; ++i) cover.push_back(chain[i].signed_delta);
+        if (mine.ok()) adopt_evidence(s, *mine, chain[P - base - 1], f.peer, true, {}, std::move(cover));
       }
     } else if (P == base && covered > 0 && peer != peers.end()) {
-      start_probe(peer->second, s, P, chain.front().prev);
+      std::vector<v1::SignedDelta> cover;
+      for (std::size_t i = 0; i < covered; ++i) cover.push_back(chain[i].signed_delta);
+      start_probe(peer->second, s, P, chain.front().prev, std::move(cover));
     }
     return end_fetch(fid, false);
   }
@@ -405,12 +412,14 @@ void SyncEngine::Impl::finish_probe(Fetch& f, v1::SyncBatch b) {
   auto d = verifier.decode(cfg.federation, std::move(*b.mutable_deltas(0)));
   if (!d.ok() || d->seq.value != seq || d->origin != o.id)
     return misbehaved(f.peer, Errc::protocol_error, "probe answered with another delta");
-  const bool authentic = verifier.signature_holds(*d) || (f.probe_expect && d->id == *f.probe_expect);
+  const bool own = verifier.signature_holds(*d);
+  const bool authentic = own || (f.probe_expect && d->id == *f.probe_expect);
   if (authentic && seq <= o.stored.value) {
     auto ours = view.deltas_from(o.id, Seq{seq}, 1, cfg.limits.max_delta_bytes);
     if (ours.ok() && !ours->empty()) {
       auto mine = verifier.decode(cfg.federation, ours->front());
-      if (mine.ok() && mine->id != d->id) adopt_evidence(s, *mine, *d, f.peer, true);
+      if (mine.ok() && mine->id != d->id)
+        adopt_evidence(s, *mine, *d, f.peer, true, {}, own ? std::vector<v1::SignedDelta>{} : f.probe_cover);
     }
   }
   end_fetch(id, false);

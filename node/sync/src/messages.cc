@@ -93,9 +93,18 @@ Status check_message(const v1::SyncMessage& m, const Limits& l) {
       for (const auto& e : m.have().entries())
         if (auto st = check_entry(e); !st.ok()) return st;
       return Status::Ok();
-    case v1::SyncMessage::kEvidence:
-      if (auto st = check_delta(m.evidence().evidence().first(), l); !st.ok()) return st;
-      return check_delta(m.evidence().evidence().second(), l);
+    case v1::SyncMessage::kEvidence: {
+      const auto& ev = m.evidence().evidence();
+      if (auto st = check_delta(ev.first(), l); !st.ok()) return st;
+      if (auto st = check_delta(ev.second(), l); !st.ok()) return st;
+      for (const auto* cover : {&ev.first_cover(), &ev.second_cover()}) {
+        if (static_cast<std::size_t>(cover->size()) > l.max_batch_count)
+          return too_many("evidence cover", static_cast<std::size_t>(cover->size()), l.max_batch_count);
+        for (const auto& d : *cover)
+          if (auto st = check_delta(d, l); !st.ok()) return st;
+      }
+      return Status::Ok();
+    }
     case v1::SyncMessage::MSG_NOT_SET: break;
   }
   return Error(Errc::protocol_error, "sync message carries no known message");

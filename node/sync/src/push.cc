@@ -140,7 +140,7 @@ void SyncEngine::Impl::on_push(Peer& p, const v1::SyncPush& m) {
     return consider(s);
   }
   if (d->seq.value == o.pending.value + 1) {
-    if (d->prev != o.pending_id) return start_probe(p, s, o.pending.value, d->prev);
+    if (d->prev != o.pending_id) return start_probe(p, s, o.pending.value, d->prev, {d->signed_delta});
     std::vector<VerifiedDelta> one;
     one.push_back(std::move(d.value()));
     hand_out(s, std::move(one), p.id);
@@ -209,13 +209,59 @@ void SyncEngine::Impl::on_evidence(Peer& p, const v1::SyncEvidence& m) {
     ++stats.untrusted_skipped;
     return;
   }
-  if (!verifier.signature_holds(*a) || !verifier.signature_holds(*b))
-    return misbehaved(p.id, Errc::bad_signature, "evidence carries a delta whose signature does not verify");
-  adopt_evidence(s, *a, *b, p.id, false);
+  // A delta whose own signature does not verify is proven by its cover (or
+  // by our own log holding it). Evidence we cannot check is set aside, not
+  // held against the sender: an honest node may forward a proof found over
+  // covered deltas by one that did not send the cover (issue 14 item 1).
+  if (!proven(s, *a, ev.first_cover()) || !proven(s, *b, ev.second_cover())) {
+    ++stats.evidence_unproven;
+    return;
+  }
+  adopt_evidence(s, *a, *b, p.id, false, {ev.first_cover().begin(), ev.first_cover().end()},
+                 {ev.second_cover().begin(), ev.second_cover().end()});
+}
+
+bool SyncEngine::Impl::proven(std::uint32_t s, const VerifiedDelta& d,
+                              const google::protobuf::RepeatedPtrField<v1::SignedDelta>& cover) {
+  if (verifier.signature_holds(d)) return true;
+  if (d.seq <= origins[s].stored) {
+    auto ours = view.deltas_from(d.origin, d.seq, 1, cfg.limits.max_delta_bytes);
+    if (ours.ok() && !ours->empty() && compute_delta_id(ours->front().body(), ours->front().signature()) == d.id)
+      return true;
+  }
+  if (cover.empty()) return false;
+  std::vector<v1::SignedDelta> range;
+  range.reserve(static_cast<std::size_t>(cover.size()) + 1);
+  range.push_back(d.signed_delta);
+  for (const auto& c : cover) range.push_back(c);
+  auto r = check_range(verifier, cfg.federation, d.seq.value, std::move(range));
+  return r.ok() && r->covered > 0 && r->deltas.front().id == d.id;
+}
+
+// The deltas after `sd` in our own log up to one whose signature verifies:
+// its cover, when its own signature does not (empty when it does, or when
+// no signature within a batch's bounds covers it).
+std::vector<v1::SignedDelta> SyncEngine::Impl::stored_cover(std::uint32_t s, const v1::SignedDelta& sd) {
+  auto d = verifier.decode(cfg.federation, sd);
+  if (!d.ok() || verifier.signature_holds(*d) || d->seq >= origins[s].stored) return {};
+  auto next = view.deltas_from(d->origin, Seq{d->seq.value + 1}, cfg.limits.max_batch_count,
+                               cfg.limits.max_batch_bytes / 2);
+  if (!next.ok()) return {};
+  std::vector<v1::SignedDelta> cover;
+  DeltaId prev = d->id;
+  for (auto& n : *next) {
+    auto nd = verifier.decode(cfg.federation, n);
+    if (!nd.ok() || nd->prev != prev) return {};
+    prev = nd->id;
+    cover.push_back(nd->signed_delta);
+    if (verifier.signature_holds(*nd)) return cover;
+  }
+  return {};
 }
 
 void SyncEngine::Impl::adopt_evidence(std::uint32_t s, const VerifiedDelta& a, const VerifiedDelta& b,
-                                      const std::optional<NodeId>& from, bool detected) {
+                                      const std::optional<NodeId>& from, bool detected,
+                                      std::vector<v1::SignedDelta> cover_a, std::vector<v1::SignedDelta> cover_b) {
   OriginState& o = origins[s];
   const std::uint64_t seq = a.seq.value;
   if (o.frozen_at.value != 0 && o.frozen_at.value <= seq) return;  // we hold as good
@@ -228,7 +274,10 @@ void SyncEngine::Impl::adopt_evidence(std::uint32_t s, const VerifiedDelta& a, c
   v1::EquivocationEvidence ev;
   *ev.mutable_first() = x.signed_delta;
   *ev.mutable_second() = y.signed_delta;
+  for (auto& c : a_first ? cover_a : cover_b) *ev.add_first_cover() = std::move(c);
+  for (auto& c : a_first ? cover_b : cover_a) *ev.add_second_cover() = std::move(c);
   o.evidence = std::move(ev);
+  o.evidence_covered = false;
   if (detected) {
     ++stats.equivocations_detected;
   } else {
@@ -254,8 +303,18 @@ void SyncEngine::Impl::adopt_evidence(std::uint32_t s, const VerifiedDelta& a, c
 }
 
 void SyncEngine::Impl::send_evidence(Peer& p, std::uint32_t s) {
-  const OriginState& o = origins[s];
+  OriginState& o = origins[s];
   if (!o.evidence) return;
+  if (!o.evidence_covered) {
+    // A delta of ours whose own signature does not verify travels with the
+    // range of our log that covers it (evidence loaded from the store, or
+    // found against our own chain).
+    o.evidence_covered = true;
+    if (o.evidence->first_cover().empty())
+      for (auto& c : stored_cover(s, o.evidence->first())) *o.evidence->add_first_cover() = std::move(c);
+    if (o.evidence->second_cover().empty())
+      for (auto& c : stored_cover(s, o.evidence->second())) *o.evidence->add_second_cover() = std::move(c);
+  }
   p.evidence_sent[s] = o.frozen_at.value;
   v1::SyncMessage m;
   *m.mutable_evidence()->mutable_evidence() = *o.evidence;

@@ -197,7 +197,7 @@ void SyncEngine::Impl::on_summary(Peer& p, const v1::SyncSummary& m) {
 }
 
 void SyncEngine::Impl::start_probe(Peer& p, std::uint32_t s, std::uint64_t seq,
-                                   std::optional<DeltaId> expect) {
+                                   std::optional<DeltaId> expect, std::vector<v1::SignedDelta> cover) {
   if (seq == 0 || p.probing.contains(s) || free_budget() < cfg.limits.max_delta_bytes) return;
   Fetch f;
   f.id = next_request_id++;
@@ -210,6 +210,7 @@ void SyncEngine::Impl::start_probe(Peer& p, std::uint32_t s, std::uint64_t seq,
   f.deadline = now + cfg.request_timeout_ms;
   f.probe = true;
   f.probe_expect = expect;
+  f.probe_cover = std::move(cover);
   credit_outstanding += f.credit_bytes;
   p.probing.insert(s);
   p.fetches.insert(f.id);

@@ -243,6 +243,9 @@ struct SyncStats {
   std::uint64_t refetch_backoffs = 0;
   std::uint64_t dependency_waits = 0;
   std::uint64_t equivocations_detected = 0, evidence_received = 0;
+  // Evidence a peer sent with a delta neither its own signature, a cover nor
+  // our log proves: set aside, the sender kept (it may be honest).
+  std::uint64_t evidence_unproven = 0;
   std::uint64_t misbehaving_peers = 0;
   std::uint64_t apply_failures = 0;
   std::uint64_t store_errors = 0;

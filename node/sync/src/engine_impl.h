@@ -6,6 +6,7 @@
 //   push.cc     live pushes, announcements, buffered pushes, evidence
 #pragma once
 
+#include <algorithm>
 #include <deque>
 #include <map>
 #include <optional>
@@ -117,6 +118,7 @@ struct Peer {
   // or ended short of what it showed): until the time given, any other peer
   // that claims more is asked first. Claims are hints, never promises.
   std::map<std::uint32_t, std::uint64_t> shunned_until;
+  std::uint64_t broke_claim_until = 0;  // any slot: its credit share shrinks
   // Eager pushes to this peer (push mode eager). Cleared when the peer pushes
   // us a delta we already had (the link is redundant for propagation: both
   // ends are reached first by others), set again when the peer announces a
@@ -206,10 +208,14 @@ struct SyncEngine::Impl {
     return used() >= cfg.max_buffer_bytes ? 0 : cfg.max_buffer_bytes - used();
   }
   std::optional<std::uint64_t> deadline() const;
-  // Credit one peer may hold at once: half the budget, so a peer that claims
-  // much and answers nothing can never take all of it.
-  std::size_t peer_credit_cap() const {
-    return std::max<std::size_t>(cfg.max_buffer_bytes / 2, cfg.limits.max_delta_bytes);
+  // Credit one peer may hold at once: a share of the budget (a half with two
+  // peers or fewer, a quarter with four or more), so that peers which claim
+  // much and answer nothing never take all of it, and a sixteenth while the
+  // peer has broken a claim in the last claim_penalty_ms.
+  std::size_t peer_credit_cap(const Peer& p) const {
+    std::size_t share = cfg.max_buffer_bytes / std::clamp<std::size_t>(peers.size(), 2, 4);
+    if (p.broke_claim_until > now) share = cfg.max_buffer_bytes / 16;
+    return std::max<std::size_t>(share, cfg.limits.max_delta_bytes);
   }
   std::size_t peer_credit(const Peer& p) const;
 

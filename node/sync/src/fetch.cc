@@ -81,7 +81,7 @@ bool SyncEngine::Impl::start_fetch(std::uint32_t s) {
     if (k <= o.pending.value) continue;
     any = true;
     if (p.fetches.size() >= cfg.max_fetches_per_peer) continue;
-    if (peer_credit(p) + cfg.limits.max_delta_bytes > peer_credit_cap()) continue;
+    if (peer_credit(p) + cfg.limits.max_delta_bytes > peer_credit_cap(p)) continue;
     // The highest claim first, but a peer that broke its claim on this
     // origin comes after every peer that has not.
     const bool sh = shunned(p, s);
@@ -101,7 +101,7 @@ bool SyncEngine::Impl::start_fetch(std::uint32_t s) {
   const std::size_t want_bytes = static_cast<std::size_t>(
       std::clamp<std::uint64_t>(std::min<std::uint64_t>(expected, cfg.window_count) * kCreditPerDeltaEstimate,
                                 cfg.limits.max_delta_bytes, cfg.window_bytes));
-  const std::size_t credit = std::min({want_bytes, free_budget(), peer_credit_cap() - peer_credit(*best)});
+  const std::size_t credit = std::min({want_bytes, free_budget(), peer_credit_cap(*best) - peer_credit(*best)});
   if (credit < cfg.limits.max_delta_bytes) return false;
   Fetch f;
   f.id = next_request_id++;
@@ -151,7 +151,8 @@ void SyncEngine::Impl::top_up(Fetch& f) {
   if (remaining == 0) return;
   auto p = peers.find(f.peer);
   if (p == peers.end()) return;
-  const std::size_t peer_room = peer_credit_cap() - std::min(peer_credit_cap(), peer_credit(p->second));
+  const std::size_t cap = peer_credit_cap(p->second);
+  const std::size_t peer_room = cap - std::min(cap, peer_credit(p->second));
   const std::uint64_t want_count = std::min<std::uint64_t>(cfg.window_count, remaining);
   const std::uint64_t want_bytes =
       std::clamp<std::uint64_t>(want_count * kCreditPerDeltaEstimate, cfg.limits.max_delta_bytes, cfg.window_bytes);
@@ -219,6 +220,7 @@ void SyncEngine::Impl::claim_broken(const Fetch& f) {
   Known& k = p->second.k(f.slot);
   k.seq = std::min(k.seq, got);
   p->second.shunned_until[f.slot] = now + cfg.claim_penalty_ms;
+  p->second.broke_claim_until = now + cfg.claim_penalty_ms;
   ++stats.claims_broken;
   sched_dirty = true;
 }

@@ -192,6 +192,34 @@ TEST_F(VerifyTest, ValidEquivocationEvidenceFreezesTheOriginAndWarns) {
   EXPECT_FALSE(r.records.contains(m3_));  // created at c's last delta, past the fork
 }
 
+// Issue 14 item 1: a delta of the proof whose own signature does not verify
+// (a bulk import signs only the last delta of a batch) is authentic by its
+// cover: the deltas after it, up to one whose signature holds.
+TEST_F(VerifyTest, EquivocationEvidenceProvenByItsCoverPasses) {
+  v1::AuditBundle b = decode(export_all());
+  testkit::Author fork{3};
+  for (std::uint64_t s = 1; s < c_.seq().value; ++s) fork.emit({});
+  VerifiedDelta other = fork.emit({});
+  other.signed_delta.set_signature(std::string(64, '\0'));  // unsigned, as in a bulk import
+  other.id = compute_delta_id(other.signed_delta.body(), other.signed_delta.signature());
+  VerifiedDelta next = build_delta(fork.key(), testkit::test_federation(), Seq{other.seq.value + 1}, other.id,
+                                   Hlc::make(9'000'000, 0), DeltaDraft{});
+  auto* ev = b.add_equivocations();
+  *ev->mutable_first() = chain_of(b, c_.id())->deltas(static_cast<int>(c_.seq().value) - 1);
+  *ev->mutable_second() = other.signed_delta;
+  reseal(b);
+  EXPECT_TRUE(has_failure(verify(b), "bad_signature")) << "no cover: the unsigned delta proves nothing";
+  *ev->add_second_cover() = next.signed_delta;
+  reseal(b);
+  VerifyReport r = verify(b);
+  EXPECT_EQ(r.verdict, Verdict::pass_with_warnings) << describe(r);
+  EXPECT_EQ(r.equivocations, 1u);
+  // A cover with no signature that holds proves nothing either.
+  ev->mutable_second_cover(0)->set_signature(std::string(64, '\1'));
+  reseal(b);
+  EXPECT_TRUE(has_failure(verify(b), "bad_signature"));
+}
+
 TEST_F(VerifyTest, BogusEquivocationEvidenceFails) {
   v1::AuditBundle b = decode(export_all());
   auto* ev = b.add_equivocations();

@@ -105,6 +105,7 @@ TEST_F(EngineTest, ProgressCountsClaimedAgainstHeldAsBatchesCommit) {
   EXPECT_EQ(p.peers[0].peer, source);
   EXPECT_EQ(p.peers[0].behind, 10u);
   EXPECT_EQ(p.peers[0].state, PeerState::catching_up);
+  EXPECT_TRUE(p.peers[0].heard);
   // Handed out is not held: only a commit moves the figures.
   ASSERT_FALSE(w.node(1).held.empty());
   const std::size_t first = w.node(1).held.front().deltas.size();
@@ -121,8 +122,11 @@ TEST_F(EngineTest, ProgressCountsClaimedAgainstHeldAsBatchesCommit) {
   EXPECT_EQ(p.behind, 0u);
   EXPECT_FALSE(p.catching_up);
   EXPECT_EQ(p.peers[0].behind, 0u);
-  // The source is behind nobody.
+  // The source is behind nobody, and has heard the sink (which lacked
+  // everything): nothing lacking from a peer that told what it holds is a
+  // successful sync, even while that peer is the one behind.
   EXPECT_EQ(w.node(0).engine->progress().behind, 0u);
+  EXPECT_TRUE(w.node(0).engine->progress().peers.at(0).heard);
   EXPECT_EQ(w.node(0).engine->progress().held, 10u);
 }
 

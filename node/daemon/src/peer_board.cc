@@ -28,12 +28,13 @@ void PeerBoard::disconnected(const NodeId& id) {
   info.sync_state.clear();
 }
 
-void PeerBoard::synced_sample(const NodeId& id, std::uint64_t behind, const std::string& state, std::uint64_t now_ms) {
+void PeerBoard::synced_sample(const NodeId& id, std::uint64_t behind, bool heard, const std::string& state,
+                              std::uint64_t now_ms) {
   std::lock_guard lock(mu_);
   auto& info = peers_[id];
   info.lag_deltas = behind;
   info.sync_state = state;
-  if (behind == 0 && state != "comparing") {
+  if (behind == 0 && heard) {
     info.last_sync_ms = now_ms;
     info.behind_since_ms = 0;
   } else if (info.behind_since_ms == 0) {

@@ -24,10 +24,12 @@ class PeerBoard {
   void seen(const NodeId& id);
   void set_own_chain_caught_up(bool caught_up);
   // The sync monitor's sample (sync_monitor.h): deltas this peer showed that
-  // we lack, and the engine's state for it. A sample with nothing lacking
-  // is a successful sync (last_sync); the lag's age counts from the first
-  // sample that lacked something.
-  void synced_sample(const NodeId& id, std::uint64_t behind, const std::string& state, std::uint64_t now_ms);
+  // we lack, the engine's state for it, and whether the peer has told us
+  // what it holds yet. A sample of a heard peer with nothing lacking is a
+  // successful sync (last_sync); the lag's age counts from the first sample
+  // that lacked something (or had not heard the peer yet).
+  void synced_sample(const NodeId& id, std::uint64_t behind, bool heard, const std::string& state,
+                     std::uint64_t now_ms);
 
   bool own_chain_caught_up() const;
   bool any_connected() const;

@@ -45,7 +45,7 @@ void SyncMonitor::sample() {
   const std::uint64_t now = wall_ms();
   if (auto p = sync_.progress()) {
     for (const auto& peer : p->peers)
-      board_.synced_sample(peer.peer, peer.behind, sync::peer_state_name(peer.state), now);
+      board_.synced_sample(peer.peer, peer.behind, peer.heard, sync::peer_state_name(peer.state), now);
     core_.metrics.gauge("conect_sync_behind_deltas", "Deltas peers showed that this node does not hold yet")
         .set(static_cast<std::int64_t>(p->behind));
     core_.metrics.gauge("conect_sync_origins_behind", "Origins of which peers showed more than this node holds")

@@ -368,7 +368,7 @@ SyncProgress SyncEngine::progress() const {
   SyncProgress out;
   std::vector<std::uint64_t> best(m.origins.size(), 0);
   for (const auto& [id, p] : m.peers) {
-    PeerProgress pp{id, p.state, 0};
+    PeerProgress pp{id, p.state, 0, p.roster_tag.has_value()};
     for (std::uint32_t s : m.roster) {
       if (s >= p.known.size()) continue;
       const OriginState& o = m.origins[s];

@@ -259,6 +259,10 @@ struct PeerProgress {
   NodeId peer;
   PeerState state = PeerState::unknown;
   std::uint64_t behind = 0;  // deltas this peer showed that we do not hold
+  // A summary or announcement of the peer has arrived, so `behind` reflects
+  // what it holds (before that, 0 says nothing). A peer behind us stays
+  // Comparing until it caught up, yet we lack nothing it has.
+  bool heard = false;
 };
 struct SyncProgress {
   std::uint64_t held = 0;    // sum over trusted origins of the committed head seq

@@ -116,6 +116,7 @@ const std::map<std::string, std::map<std::string, Setter>>& schema() {
         {"api_max_body_bytes", int_field(&NodeConfig::api_max_body_bytes, 1024, 64 << 20)}}},
       {"sync",
        {{"summary_interval_ms", int_field(&NodeConfig::summary_interval_ms, 100, 3'600'000)},
+        {"progress_interval_ms", int_field(&NodeConfig::progress_interval_ms, 100, 60'000)},
         {"redial_min_ms", int_field(&NodeConfig::redial_min_ms, 10, 3'600'000)},
         {"redial_max_ms", int_field(&NodeConfig::redial_max_ms, 10, 86'400'000)}}},
       {"storage", {{"map_size_mib", int_field(&NodeConfig::map_size_mib, 16, std::int64_t{1} << 24)}}},
@@ -330,6 +331,8 @@ std::string render(const NodeConfig& c) {
     << "[sync]\n"
     << "# Anti-entropy: how often connected peers compare summaries.\n"
     << "summary_interval_ms = " << c.summary_interval_ms << "\n"
+    << "# How often peer lag and catch-up progress (status, dashboard, /metrics) are sampled.\n"
+    << "progress_interval_ms = " << c.progress_interval_ms << "\n"
     << "# Redial lost links with exponential backoff and jitter between these bounds.\n"
     << "redial_min_ms = " << c.redial_min_ms << "\n"
     << "redial_max_ms = " << c.redial_max_ms << "\n\n"

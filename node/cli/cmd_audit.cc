@@ -7,16 +7,18 @@
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "commands.h"
-#include "conect/node/wall_clock.h"
 #include "conect/audit/audit.h"
 #include "conect/config/config.h"
 #include "conect/node/data_dir.h"
+#include "conect/node/wall_clock.h"
 #include "conect/storage/store.h"
+#include "progress_text.h"
 
 namespace conect::cli {
 namespace {
@@ -105,7 +107,9 @@ int audit_export(const Global& g, const ExportOptions& o) {
                     kUsage);
     sel.organisation = *key;
   }
-  auto bytes = audit::export_bundle(**store, sel, *signer, wall_ms());
+  StderrProgress progress("audit_export", "deltas");
+  auto bytes = audit::export_bundle(**store, sel, *signer, wall_ms(), std::ref(progress));
+  progress.finish(bytes.ok());
   if (!bytes.ok()) return refuse(g, bytes.error());
   auto bundle = audit::decode_bundle(*bytes);  // for the summary line only
   if (!bundle.ok()) return refuse(g, bundle.error());
@@ -145,7 +149,9 @@ int audit_export(const Global& g, const ExportOptions& o) {
 int audit_verify(const Global& g, const VerifyOptions& o) {
   auto bytes = read_bundle(o.bundle);
   if (!bytes.ok()) return refuse(g, bytes.error(), kUsage);
-  auto report = audit::verify_bundle(std::string_view(*bytes));
+  StderrProgress progress("audit_verify", "deltas");
+  auto report = audit::verify_bundle(std::string_view(*bytes), std::ref(progress));
+  progress.finish(report.ok());
   if (!report.ok()) {
     // Not a bundle this build can read: no verdict on its content is possible.
     if (!g.json) std::cerr << "conect-node: " << o.bundle << ": " << report.error().detail << "\nverdict: FAIL\n";

@@ -1,12 +1,18 @@
 // Data commands: each one is a request to the running node's API. Output is
 // a short human table by default and the API's JSON with --json. Flags map
 // one to one onto the JSON fields of docs/api.md.
+#include <unistd.h>
+
+#include <chrono>
 #include <iostream>
+#include <memory>
 #include <sstream>
+#include <thread>
 
 #include "api_client.h"
 #include "data_commands.h"
 #include "personal_input.h"
+#include "progress_text.h"
 
 namespace conect::cli {
 
@@ -91,10 +97,59 @@ void show_status(const json& s) {
   if (s.contains("counts"))
     for (const auto& [k, v] : s["counts"].items()) std::cout << "  " << k << ": " << v.dump() << "\n";
   if (s.contains("peers"))
-    for (const auto& p : s["peers"])
+    for (const auto& p : s["peers"]) {
       std::cout << "  peer " << field_text(p, "node_id").substr(0, 16) << "  "
-                << (p.value("connected", false) ? "connected   " : "disconnected") << "  " << field_text(p, "address")
+                << (p.value("connected", false) ? "connected   " : "disconnected") << "  " << field_text(p, "address");
+      if (p.value("lag", 0) > 0)
+        std::cout << "  behind by " << p.value("lag", 0) << " deltas for " << p.value("lag_s", 0) << " s";
+      std::cout << "  last sync "
+                << (p.contains("last_sync") && p["last_sync"].is_string() ? field_text(p, "last_sync") : "never")
                 << "\n";
+    }
+  if (s.contains("progress") && !s["progress"].empty()) {
+    std::cout << "  long work:\n";
+    for (const auto& t : s["progress"]) std::cout << "    " << progress_line(t) << "\n";
+  }
+}
+
+bool any_running(const json& s) {
+  if (!s.contains("progress")) return false;
+  for (const auto& t : s["progress"])
+    if (t.value("state", "") == "running") return true;
+  return false;
+}
+
+// `status --watch`: the status again every `interval_s` seconds while long
+// work runs; it returns once none does (after showing its end), or on ^C.
+// On a terminal each refresh replaces the last; elsewhere (a log, a pipe)
+// each is printed after the other, one JSON object per line with --json.
+int watch_status(const Global& g, double interval_s) {
+  auto client = ApiClient::for_data_dir(DataDir::resolve(g.data));
+  if (!client.ok()) {
+    print_error(g, errc_name(static_cast<Errc>(client.error().code.value())), client.error().detail);
+    return kRefused;
+  }
+  const bool tty = ::isatty(STDOUT_FILENO) == 1;
+  for (;;) {
+    auto reply = client->request("GET", "/api/v1/status", nullptr);
+    if (!reply.ok()) {
+      print_error(g, "unavailable", reply.error().detail);
+      return kRefused;
+    }
+    if (reply->status >= 400) {
+      print_error(g, reply->body.is_object() ? reply->body.value("error", "error") : "error", reply->raw);
+      return kRefused;
+    }
+    if (g.json) {
+      std::cout << reply->body.dump() << std::endl;
+    } else {
+      if (tty) std::cout << "\033[H\033[2J";
+      show_status(reply->body);
+      std::cout << std::flush;
+    }
+    if (!any_running(reply->body)) return kOk;
+    std::this_thread::sleep_for(std::chrono::milliseconds(static_cast<std::int64_t>(interval_s * 1000)));
+  }
 }
 
 void show_placements(const json& page) {
@@ -120,8 +175,15 @@ void show_pretty(const json& r) { std::cout << r.dump(2) << "\n"; }
 }  // namespace
 
 void add_data_commands(CLI::App& app, Global& g, int& code) {
-  app.add_subcommand("status", "Show the running node's status")->callback([&] {
-    code = call(g, "GET", "/api/v1/status", nullptr, show_status);
+  auto watch = std::make_shared<std::pair<bool, double>>(false, 1.0);
+  auto* status = app.add_subcommand("status", "Show the running node's status, peers and long work in progress");
+  status->add_flag("--watch", watch->first,
+                   "Refresh while long work (catch-up, import, audit) runs; return when it is done (or on Ctrl-C)");
+  status->add_option("--interval", watch->second, "Seconds between refreshes with --watch")
+      ->check(CLI::Range(0.2, 3600.0))
+      ->capture_default_str();
+  status->callback([&g, &code, watch] {
+    code = watch->first ? watch_status(g, watch->second) : call(g, "GET", "/api/v1/status", nullptr, show_status);
   });
 
   app.add_subcommand("dashboard", "Print a one-time login link to this node's dashboard")->callback([&] {

@@ -15,13 +15,15 @@
 #include <thread>
 
 #include "commands.h"
-#include "conect/node/wall_clock.h"
 #include "conect/api/events.h"
 #include "conect/api/metrics.h"
+#include "conect/api/progress.h"
 #include "conect/api/server.h"
 #include "conect/node/log.h"
 #include "conect/node/node_files.h"
 #include "conect/node/peer_manager.h"
+#include "conect/node/wall_clock.h"
+#include "conect/storage/schema.h"
 
 namespace conect::cli {
 
@@ -138,7 +140,12 @@ int run(const Global& g, const RunOptions& o) {
 
   asio::io_context io;
   api::Metrics metrics;
-  node::PeerManager peers(io, node, store, metrics, *noise_key);
+  metrics
+      .gauge("conect_build_info", "Always 1; the labels say which build runs",
+             {{"version", CONECT_VERSION}, {"schema", std::to_string(storage::current_schema().version)}})
+      .set(1);
+  api::ProgressBoard progress(&metrics, wall_ms);
+  node::PeerManager peers(io, node, store, metrics, *noise_key, &progress);
   auto listener = std::make_shared<PeerListener>(io, peers);
   if (Status st = listener->listen(node.config.peer_listen); !st.ok()) return fail(g, st.error());
 
@@ -149,6 +156,7 @@ int run(const Global& g, const RunOptions& o) {
   ctx.now_ms = wall_ms;
   ctx.token = node.token;
   ctx.metrics = &metrics;
+  ctx.progress = &progress;
   ctx.status = [&] {
     api::NodeStatus s;
     s.name = node.config.name;

@@ -216,6 +216,14 @@ std::uint64_t Env::map_size() const {
   return info.me_mapsize;
 }
 
+std::uint64_t Env::used_bytes() const {
+  MDB_envinfo info{};
+  MDB_stat st{};
+  mdb_env_info(env_, &info);
+  mdb_env_stat(env_, &st);
+  return (static_cast<std::uint64_t>(info.me_last_pgno) + 1) * st.ms_psize;
+}
+
 int Env::reader_check() {
   int dead = 0;
   mdb_reader_check(env_, &dead);

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -317,6 +318,13 @@ const std::optional<SchemaUpgrade>& Store::upgraded() const { return impl_->upgr
 std::uint64_t Store::map_size() const {
   std::shared_lock lock(impl_->resize_mu);
   return impl_->env.map_size();
+}
+
+std::uint64_t Store::map_limit() const { return std::max(impl_->options.max_map_size, map_size()); }
+
+std::uint64_t Store::used_bytes() const {
+  std::shared_lock lock(impl_->resize_mu);
+  return impl_->env.used_bytes();
 }
 
 // ------------------------------------------------------------ fence

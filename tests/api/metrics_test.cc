@@ -27,6 +27,28 @@ TEST(Metrics, RendersPrometheusTextFormat) {
             "conect_peers_connected -3\n");
 }
 
+TEST(Metrics, RendersHistogramsWithCumulativeBuckets) {
+  Metrics m;
+  auto& h = m.histogram("conect_store_write_seconds", "Write transactions", {0.001, 0.01, 0.1}, {{"kind", "apply"}});
+  h.observe(0.0005);
+  h.observe(0.001);  // on a bound: counted in that bucket (le = less or equal)
+  h.observe(0.05);
+  h.observe(3);  // beyond every bound: only +Inf
+  EXPECT_EQ(m.render(),
+            "# HELP conect_store_write_seconds Write transactions\n"
+            "# TYPE conect_store_write_seconds histogram\n"
+            "conect_store_write_seconds_bucket{kind=\"apply\",le=\"0.001\"} 2\n"
+            "conect_store_write_seconds_bucket{kind=\"apply\",le=\"0.01\"} 2\n"
+            "conect_store_write_seconds_bucket{kind=\"apply\",le=\"0.1\"} 3\n"
+            "conect_store_write_seconds_bucket{kind=\"apply\",le=\"+Inf\"} 4\n"
+            "conect_store_write_seconds_sum{kind=\"apply\"} 3.051500\n"
+            "conect_store_write_seconds_count{kind=\"apply\"} 4\n");
+  // The same family keeps its first bounds; a histogram is not a counter.
+  EXPECT_EQ(m.histogram("conect_store_write_seconds", "x", {5}, {{"kind", "author"}}).bounds().size(), 3u);
+  EXPECT_THROW(m.counter("conect_store_write_seconds", "x"), std::invalid_argument);
+  EXPECT_THROW(m.histogram("h2", "x", {2, 1}), std::invalid_argument);
+}
+
 TEST(Metrics, SameSeriesIsTheSameObject) {
   Metrics m;
   auto& a = m.counter("x_total", "x", {{"k", "v"}});

@@ -89,7 +89,9 @@ TEST_F(ServerTest, HealthzAndMetricsAreOpen) {
   EXPECT_EQ(m.status, 200);
   EXPECT_EQ(m.header("content-type"), "text/plain; version=0.0.4; charset=utf-8");
   EXPECT_NE(m.body.find("conect_deltas_rejected_total{reason=\"bad_signature\"} 3\n"), std::string::npos) << m.body;
-  EXPECT_NE(m.body.find("conect_api_requests_total{code=\"200\"} 1\n"), std::string::npos) << m.body;
+  EXPECT_NE(m.body.find("conect_api_requests_total{route=\"/healthz\",method=\"GET\",code=\"200\"} 1\n"),
+            std::string::npos)
+      << m.body;
 }
 
 TEST_F(ServerTest, ApiNeedsTheToken) {
@@ -290,7 +292,8 @@ TEST_F(ServerTest, KeepAliveServesManyRequestsOnOneConnection) {
     ASSERT_EQ(r.status, 200);
     ASSERT_TRUE(r.keep_alive);
   }
-  EXPECT_NE(metrics_.render().find("conect_api_requests_total{code=\"200\"} 20\n"), std::string::npos);
+  EXPECT_NE(metrics_.render().find("conect_api_requests_total{route=\"/healthz\",method=\"GET\",code=\"200\"} 20\n"),
+            std::string::npos);
 }
 
 TEST_F(ServerTest, MalformedRequestsGet400) {

@@ -83,6 +83,53 @@ TEST_F(EngineTest, CatchUpExactMessages) {
   }
 }
 
+// What `status`, the dashboard and /metrics show of a catch-up: claims from
+// the peer's summary against what the store holds, moving as batches commit.
+TEST_F(EngineTest, ProgressCountsClaimedAgainstHeldAsBatchesCommit) {
+  SyncConfig small;
+  small.window_count = 4;
+  w.add(1);
+  w.add(2, {}, small);
+  w.start();
+  author(w.node(0), 10);
+  w.node(1).auto_apply = false;
+  w.connect(1, 0);
+  w.run();
+  const NodeId source = w.node(0).id();
+  SyncProgress p = w.node(1).engine->progress();
+  EXPECT_EQ(p.held, 0u);
+  EXPECT_EQ(p.behind, 10u);  // known from the summary, before anything is stored
+  EXPECT_EQ(p.origins_behind, 1u);
+  EXPECT_TRUE(p.catching_up);
+  ASSERT_EQ(p.peers.size(), 1u);
+  EXPECT_EQ(p.peers[0].peer, source);
+  EXPECT_EQ(p.peers[0].behind, 10u);
+  EXPECT_EQ(p.peers[0].state, PeerState::catching_up);
+  EXPECT_TRUE(p.peers[0].heard);
+  // Handed out is not held: only a commit moves the figures.
+  ASSERT_FALSE(w.node(1).held.empty());
+  const std::size_t first = w.node(1).held.front().deltas.size();
+  w.apply_held(1, 1);
+  p = w.node(1).engine->progress();
+  EXPECT_EQ(p.held, first);
+  EXPECT_EQ(p.behind, 10u - first);
+  EXPECT_EQ(p.held + p.behind, 10u);
+  w.node(1).auto_apply = true;
+  w.apply_held(1);
+  w.run();
+  p = w.node(1).engine->progress();
+  EXPECT_EQ(p.held, 10u);
+  EXPECT_EQ(p.behind, 0u);
+  EXPECT_FALSE(p.catching_up);
+  EXPECT_EQ(p.peers[0].behind, 0u);
+  // The source is behind nobody, and has heard the sink (which lacked
+  // everything): nothing lacking from a peer that told what it holds is a
+  // successful sync, even while that peer is the one behind.
+  EXPECT_EQ(w.node(0).engine->progress().behind, 0u);
+  EXPECT_TRUE(w.node(0).engine->progress().peers.at(0).heard);
+  EXPECT_EQ(w.node(0).engine->progress().held, 10u);
+}
+
 TEST_F(EngineTest, CreditIsNeverExceededAndBufferingStaysBounded) {
   SyncConfig cfg;
   cfg.limits.max_delta_bytes = 512;

@@ -255,12 +255,31 @@ export function normaliseMember(m) {
 
 export function normalisePeer(p) {
   const lastSeen = p.last_seen_ms ?? (p.last_seen ? Date.parse(p.last_seen) : 0);
+  const lastSync = p.last_sync ? Date.parse(p.last_sync) : 0;
   return {
     id: p.node_id ?? p.id ?? '',
     address: p.address ?? '',
     connected: Boolean(p.connected),
     lag: num(p.lag_deltas ?? p.lag ?? 0),
     lastSeen: Number.isFinite(lastSeen) ? lastSeen : 0,
+    // When this node last held everything the peer showed (0: not since start).
+    lastSync: Number.isFinite(lastSync) ? lastSync : 0,
+    lagSeconds: num(p.lag_s ?? 0),
+  };
+}
+
+// One task of long work (GET /api/v1/status "progress", docs/api.md).
+export function normaliseTask(x) {
+  return {
+    task: x.task ?? '',
+    unit: x.unit ?? '',
+    phase: x.phase ?? '',
+    state: x.state ?? 'running',
+    done: num(x.done ?? 0),
+    total: num(x.total ?? 0),
+    perSecond: Number(x.per_second ?? 0) || 0,
+    etaSeconds: x.eta_s === null || x.eta_s === undefined ? null : num(x.eta_s),
+    finished: x.finished ? Date.parse(x.finished) : 0,
   };
 }
 

@@ -180,6 +180,7 @@ function askForToken(message) {
 function readStatus(s) {
   state.self = { id: s.node_id ?? '', name: s.name ?? '', country: s.country ?? '', role: s.role ?? '' };
   state.peers = (Array.isArray(s.peers) ? s.peers : []).map(api.normalisePeer);
+  state.tasks = (Array.isArray(s.progress) ? s.progress : []).map(api.normaliseTask);
   // An origin whose log forked is frozen at the fork (DESIGN §4).
   state.frozen = new Set();
   for (const [origin, head] of Object.entries(s.version_vector || {})) {
@@ -385,7 +386,7 @@ async function refreshAll() {
   await loadPlacements();
   await loadRequests();
   flagMembers();
-  views.federation.show(state.self, state.members, state.peers);
+  views.federation.show(state.self, state.members, state.peers, state.tasks || []);
   fillFilterOptions();
 }
 
@@ -424,7 +425,7 @@ async function refreshRecords(records) {
   paintPlacements(sortPlacements([...byId.values()]), false);
   if (reservations || [...ids].some((id) => api.ownerOf(id) === state.self.id)) await loadRequests();
   await loadStatus();
-  views.federation.show(state.self, state.members, state.peers);
+  views.federation.show(state.self, state.members, state.peers, state.tasks || []);
 }
 
 // ------------------------------------------------------------------ filters
@@ -542,7 +543,7 @@ async function pollStatus() {
   try {
     await loadStatus();
     flagMembers();
-    views.federation.show(state.self, state.members, state.peers);
+    views.federation.show(state.self, state.members, state.peers, state.tasks || []);
     if (pending.full && !refreshing) scheduleRefresh(0); // retry a refresh that failed
   } catch (e) {
     if (e.status !== 401) setLive(false);
@@ -575,7 +576,13 @@ async function main() {
   await refresh();
   debug.ready = true;
   showView(location.hash.slice(1)); // a record view opened by its link loads now
-  setInterval(pollStatus, STATUS_POLL_MS);
+  // The status every five seconds, every second while long work runs (its
+  // progress bar should move as the work does).
+  const poll = async () => {
+    await pollStatus();
+    setTimeout(poll, views.federation.busy() ? 1000 : STATUS_POLL_MS);
+  };
+  setTimeout(poll, STATUS_POLL_MS);
   setInterval(() => views.federation.tick(), 1000);
   debug._views = views;
   debug.views = records.views; // tests call the detail view's save() to force a refusal

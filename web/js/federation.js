@@ -1,20 +1,31 @@
 // The federation panel: every member on this node's roster, whether it is a
 // connected peer, how far behind it is, when this node last heard from it,
 // and any problem the merge flagged (a forked log, rejected operations).
-// Also the "last synced with" strip shown on every screen.
-import { h, countryName, relativeTime } from './format.js';
+// Also the "last synced with" strip shown on every screen, and the progress
+// of long work (a catch-up, an import, an audit export or verification) with
+// done/total, rate and time left, from the status the app polls.
+import { h, countryName, relativeTime, formatNumber } from './format.js';
 import { t } from './i18n.js';
 
 export class FederationView {
   constructor() {
     this.table = document.getElementById('members-table');
     this.strip = document.getElementById('sync-peers');
+    this.workBox = document.getElementById('work-box');
+    this.work = document.getElementById('work-progress');
     this.data = { self: null, members: [], peers: [] };
+    this.tasks = [];
   }
 
-  show(self, members, peers) {
+  show(self, members, peers, tasks = this.tasks) {
     this.data = { self, members, peers };
+    this.tasks = tasks;
     this.paint();
+  }
+
+  // True while some long work runs: the app then polls the status faster.
+  busy() {
+    return this.tasks.some((x) => x.state === 'running');
   }
 
   relabel() {
@@ -70,7 +81,7 @@ export class FederationView {
             isSelf ? t('this_node') : p ? t(p.connected ? 'connected' : 'disconnected') : t('not_a_peer'),
           ),
           h('td', { 'data-label': t('col_behind') }, isSelf || !p ? '' : p.lag ? t('deltas_behind', { n: p.lag }) : t('up_to_date')),
-          h('td', { 'data-label': t('col_last_seen') }, isSelf || !p ? '' : relativeTime(p.lastSeen, now)),
+          h('td', { 'data-label': t('col_last_seen') }, isSelf || !p ? '' : relativeTime(p.lastSync || p.lastSeen, now)),
           h('td', { 'data-label': t('col_problems'), class: 'problems' }, problems.length ? problems.join('; ') : t('no_problems')),
         ),
       );
@@ -90,6 +101,36 @@ export class FederationView {
       h('tbody', null, rows),
     );
     this.paintStrip(now);
+    this.paintWork(now);
+  }
+
+  // A finished task stays a minute, so the end of a catch-up is seen.
+  paintWork(now) {
+    const shown = this.tasks.filter((x) => x.state === 'running' || (x.finished && now - x.finished < 60000));
+    this.workBox.hidden = shown.length === 0;
+    this.work.replaceChildren(
+      ...shown.map((x) => {
+        const unit = t('unit_' + x.unit);
+        const label = t('task_' + x.task) + (x.phase ? ' (' + x.phase + ')' : '');
+        let text;
+        if (x.state === 'running') {
+          const pct = x.total ? Math.floor((100 * x.done) / x.total) + ' %' : '…';
+          text = t('progress_line', { done: formatNumber(x.done), total: formatNumber(x.total), unit, pct, rate: formatNumber(Math.round(x.perSecond)) });
+          if (x.etaSeconds !== null) text += ' · ' + t('progress_eta', { eta: duration(x.etaSeconds) });
+        } else {
+          text = t(x.state === 'done' ? 'progress_finished' : 'progress_failed', { done: formatNumber(x.done), unit });
+        }
+        return h(
+          'li',
+          { dataset: { task: x.task, state: x.state } },
+          h('span', { class: 'work-label', id: 'work-label-' + x.task }, label),
+          ' ',
+          h('progress', { max: Math.max(1, x.total), value: Math.min(x.done, Math.max(1, x.total)), 'aria-labelledby': 'work-label-' + x.task }),
+          ' ',
+          h('span', { class: 'work-figures' }, text),
+        );
+      }),
+    );
   }
 
   paintStrip(now) {
@@ -112,4 +153,11 @@ export class FederationView {
       ),
     );
   }
+}
+
+// 75 -> "1 min 15 s"; whole seconds, minutes, hours as people say them.
+function duration(s) {
+  if (s < 90) return t('seconds', { n: s });
+  if (s < 90 * 60) return t('minutes', { n: Math.round(s / 60) });
+  return t('hours', { n: Math.round(s / 360) / 10 });
 }

@@ -71,7 +71,9 @@ Api::Api(ApiContext context, const ApiOptions& options)
       metrics_(ctx_.metrics ? ctx_.metrics : own_metrics_.get()),
       sessions_(ctx_.token, ctx_.now_ms, static_cast<std::uint64_t>(options.session_ttl.count())),
       static_(options.web_root),
-      env_(std::make_unique<HandlerEnv>(ctx_, *metrics_)),
+      own_progress_(ctx_.progress ? nullptr : std::make_unique<ProgressBoard>(metrics_, ctx_.now_ms)),
+      env_((ctx_.progress = ctx_.progress ? ctx_.progress : own_progress_.get(),
+            std::make_unique<HandlerEnv>(ctx_, *metrics_))),
       session_ttl_ms_(static_cast<std::uint64_t>(options.session_ttl.count())),
       allowed_hosts_(options.allowed_hosts) {
   add_system_routes();
@@ -89,10 +91,23 @@ void Api::add_system_routes() {
             ->gauge("conect_operations_unknown",
                     "Stored operations of kinds this version does not know (a newer conect's; no effect here)")
             .set(static_cast<std::int64_t>(*n));
+    if (ctx_.store) {
+      metrics_->gauge("conect_store_map_size_bytes", "LMDB map size now (address space reserved)")
+          .set(static_cast<std::int64_t>(ctx_.store->map_size()));
+      metrics_->gauge("conect_store_map_limit_bytes", "The most the LMDB map may grow to ([storage] map_size_mib)")
+          .set(static_cast<std::int64_t>(ctx_.store->map_limit()));
+      metrics_->gauge("conect_store_used_bytes", "Bytes of the LMDB map in use")
+          .set(static_cast<std::int64_t>(ctx_.store->used_bytes()));
+    }
     HttpResponse r;
     r.content_type = "text/plain; version=0.0.4; charset=utf-8";
     r.body = metrics_->render();
     return r;
+  });
+  router_.add("GET", "/api/v1/progress", [this](const HttpRequest&, const PathParams&) {
+    nlohmann::json items = nlohmann::json::array();
+    for (const auto& t : ctx_.progress->snapshot()) items.push_back(ProgressBoard::to_json(t));
+    return json_response(200, {{"items", items}});
   });
   router_.add("POST", "/api/v1/session",
               [this](const HttpRequest& req, const PathParams&) { return create_session(req); });
@@ -219,6 +234,20 @@ HttpResponse Api::route(const HttpRequest& req) {
   return error_response(404, "not_found", "no resource at " + req.path);
 }
 
+// A bounded label: the route's pattern, "static" for dashboard files, or
+// "other" (a path nothing serves), never the raw path (ids, probes).
+std::string Api::route_label(const HttpRequest& req) const {
+  if (auto p = router_.pattern_of(req); !p.empty()) return p;
+  if (!starts_with_segment(req.path, "/api") && static_.has_dashboard()) return "static";
+  return "other";
+}
+
+std::string Api::method_label(const HttpRequest& req) {
+  for (const char* m : {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+    if (req.method == m) return m;
+  return "other";
+}
+
 HttpResponse Api::handle(const HttpRequest& req) {
   HttpResponse r;
   try {
@@ -226,8 +255,10 @@ HttpResponse Api::handle(const HttpRequest& req) {
   } catch (const std::exception& e) {
     r = error_response(500, "internal", std::string("unexpected failure: ") + e.what());
   }
-  metrics_->counter("conect_api_requests_total", "API requests answered, by status code",
-                    {{"code", std::to_string(r.status)}}).inc();
+  metrics_
+      ->counter("conect_api_requests_total", "API requests answered, by route, method and status code",
+                {{"route", route_label(req)}, {"method", method_label(req)}, {"code", std::to_string(r.status)}})
+      .inc();
   return r;
 }
 

@@ -10,6 +10,7 @@
 
 #include "conect/api/http.h"
 #include "conect/api/metrics.h"
+#include "conect/api/progress.h"
 #include "conect/api/server.h"
 #include "router.h"
 #include "sessions.h"
@@ -67,6 +68,8 @@ class Api {
   HttpResponse session_token(const HttpRequest& request);
   HttpResponse status(const HttpRequest& request);
   void add_system_routes();
+  std::string route_label(const HttpRequest& request) const;
+  static std::string method_label(const HttpRequest& request);
 
   ApiContext ctx_;
   std::unique_ptr<Metrics> own_metrics_;
@@ -74,6 +77,7 @@ class Api {
   Sessions sessions_;
   StaticFiles static_;
   Router router_;
+  std::unique_ptr<ProgressBoard> own_progress_;  // when the daemon gave none
   std::unique_ptr<HandlerEnv> env_;
   std::uint64_t session_ttl_ms_;
   std::vector<std::string> allowed_hosts_;

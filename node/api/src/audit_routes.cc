@@ -36,7 +36,14 @@ HttpResponse audit_export(HandlerEnv& env, const HttpRequest& req) {
   if (auto st = check_query(req, {"records", "organisation"}); !st) return error_response(st.error());
   auto sel = selection_of(env, req);
   if (!sel) return error_response(sel.error());
-  auto bytes = audit::export_bundle(*env.ctx.store, *sel, *env.ctx.key, env.ctx.now_ms());
+  ProgressBoard& progress = *env.ctx.progress;
+  progress.begin("audit_export", "deltas", 0, "export");
+  auto bytes = audit::export_bundle(*env.ctx.store, *sel, *env.ctx.key, env.ctx.now_ms(),
+                                    [&progress](std::string_view phase, std::uint64_t done, std::uint64_t total) {
+                                      progress.update("audit_export", done, total, phase);
+                                      return true;
+                                    });
+  progress.finish("audit_export", bytes.ok());
   if (!bytes) return error_response(bytes.error());
   HttpResponse r;
   r.status = 200;

@@ -17,6 +17,8 @@ struct ImportKind {
   CreatePreparer prepare;
 };
 
+HttpResponse import_checked(HandlerEnv& env, const nlohmann::json& rows, const ImportKind& kind);
+
 json row_problem(std::size_t row, const Error& e) {
   return {{"row", row}, {"error", errc_name(static_cast<Errc>(e.code.value()))}, {"detail", e.detail}};
 }
@@ -29,12 +31,21 @@ HttpResponse import_rows(HandlerEnv& env, const HttpRequest& req, const ImportKi
   if (!body->contains("rows") || !(*body)["rows"].is_array() || (*body)["rows"].empty())
     return error_response(Error(Errc::malformed_body, "rows: expected a non-empty array of " + std::string(kind.path)));
   const json& rows = (*body)["rows"];
+  ProgressBoard& progress = *env.ctx.progress;
+  progress.begin("import", "rows", rows.size(), "validate");
+  auto response = import_checked(env, rows, kind);
+  progress.finish("import", response.status == 201);
+  return response;
+}
+
+HttpResponse import_checked(HandlerEnv& env, const json& rows, const ImportKind& kind) {
   json problems = json::array();
   DeltaDraft draft;
   std::vector<std::uint32_t> first_ops;
   std::vector<PersonalBlob> personal;
   std::size_t bytes = 0;
   for (std::size_t i = 0; i < rows.size(); ++i) {
+    if (i % 64 == 0) env.ctx.progress->update("import", i, rows.size());
     auto prepared = rows[i].is_object() ? kind.prepare(env, rows[i])
                                         : Result<PreparedCreate>(Error(Errc::malformed_body, "expected an object"));
     if (!prepared) {
@@ -62,6 +73,7 @@ HttpResponse import_rows(HandlerEnv& env, const HttpRequest& req, const ImportKi
                                                           " bytes, more than one delta carries; import at most " +
                                                           std::to_string(kImportBudget / per_row) + " rows at a time"));
   }
+  env.ctx.progress->update("import", rows.size(), rows.size(), "store");
   std::vector<const PersonalBlob*> blobs;
   for (const auto& b : personal) blobs.push_back(&b);
   if (auto st = store_personal_blobs(env, blobs); !st) return error_response(st.error());

@@ -88,7 +88,13 @@ HttpResponse status(HandlerEnv& env) {
                           {"address", p.address},
                           {"connected", p.connected},
                           {"lag", p.lag_deltas},
-                          {"last_seen", p.last_seen_ms ? json(format_iso8601_ms(p.last_seen_ms)) : json(nullptr)}});
+                          {"lag_s", p.lag_ms / 1000},
+                          {"sync_state", p.sync_state.empty() ? json(nullptr) : json(p.sync_state)},
+                          {"last_seen", p.last_seen_ms ? json(format_iso8601_ms(p.last_seen_ms)) : json(nullptr)},
+                          {"last_sync", p.last_sync_ms ? json(format_iso8601_ms(p.last_sync_ms)) : json(nullptr)}});
+  j["progress"] = json::array();
+  if (env.ctx.progress)
+    for (const auto& t : env.ctx.progress->snapshot()) j["progress"].push_back(ProgressBoard::to_json(t));
   auto vv = env.ctx.store->version_vector();
   if (!vv) return error_response(vv.error());
   j["version_vector"] = json::object();

@@ -49,4 +49,16 @@ HttpResponse Router::dispatch(const HttpRequest& request) const {
   return resp;
 }
 
+std::string Router::pattern_of(const HttpRequest& request) const {
+  auto parts = split_path(request.path);
+  PathParams params;
+  for (const auto& r : routes_) {
+    if (!match(r, parts, &params)) continue;
+    std::string out;
+    for (const auto& s : r.segments) out += "/" + s;
+    return out.empty() ? "/" : out;
+  }
+  return {};
+}
+
 }  // namespace conect::api

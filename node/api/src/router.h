@@ -19,6 +19,9 @@ class Router {
  public:
   void add(std::string method, std::string_view pattern, Handler handler);
   HttpResponse dispatch(const HttpRequest& request) const;
+  // The pattern the request's path matches ("/api/v1/placements/{}"), for
+  // metrics labels that must not grow with ids; "" when none does.
+  std::string pattern_of(const HttpRequest& request) const;
 
  private:
   struct Route {

@@ -26,6 +26,7 @@ Result<nlohmann::json> VerifyJobs::start(audit::Selection selection) {
   next.selection = selection.everything() ? "everything" : "organisation " + selection.organisation->text();
   job_ = std::move(next);
   any_ = true;
+  if (ctx_.progress) ctx_.progress->begin("audit_verify", "deltas", 0, "export");
   running_ = true;
   thread_ = std::thread([this, sel = std::move(selection)] { run(sel); });
   return to_json(job_);
@@ -46,6 +47,7 @@ void VerifyJobs::stop() {
 }
 
 bool VerifyJobs::report_progress(std::string_view phase, std::uint64_t done, std::uint64_t total) {
+  if (ctx_.progress) ctx_.progress->update("audit_verify", done, total, phase);
   std::lock_guard lock(mu_);
   job_.phase = std::string(phase);
   job_.done = std::min(done, total);
@@ -68,6 +70,7 @@ void VerifyJobs::finish(std::optional<Error> error, const audit::VerifyReport* r
   // Printed outside the lock: a large report takes a moment.
   std::string json = report ? audit::verify_report_json(*report) : "";
   std::string text = report ? audit::verify_report_text(*report) : "";
+  if (ctx_.progress) ctx_.progress->finish("audit_verify", !error);
   std::lock_guard lock(mu_);
   job_.state = error ? "failed" : "done";
   job_.phase = "done";

@@ -35,6 +35,7 @@ void ApplyWriter::apply(sync::ApplyBatchAction a, std::function<void(const sync:
     const std::size_t n = a.deltas.size();
     BatchOutcome applied = apply_batch(core_.store, std::move(a.deltas));
     auto secs = std::chrono::duration<double>(Clock::now() - t0).count();
+    core_.write_seconds("apply").observe(secs);
     if (applied.outcome) {
       count_outcome(core_, *applied.outcome);
       if (n >= 256)

@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "conect/api/metrics.h"
 #include "conect/node/node_files.h"
@@ -62,6 +63,15 @@ struct DaemonCore {
   void count_refusal(const std::string& stage, const std::string& reason) {
     count("conect_peer_refused_total", "Peer connections closed for misbehaviour or failed checks",
           {{"stage", stage}, {"reason", reason}});
+  }
+  // conect_store_write_seconds{kind}: one write transaction, from the call
+  // to its durable commit ("apply": a batch from peers; "author": a local
+  // write, including its wait for the writer).
+  api::Histogram& write_seconds(const std::string& kind) {
+    static const std::vector<double> kBounds{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                             0.1,    0.25,  0.5,    1,     2.5,  5,     10};
+    return metrics.histogram("conect_store_write_seconds", "Write transactions, call to durable commit", kBounds,
+                             {{"kind", kind}});
   }
   void count_refusal(const std::string& stage, const Error& e) {
     count_refusal(stage, errc_name(static_cast<Errc>(e.code.value())));

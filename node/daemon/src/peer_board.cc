@@ -20,7 +20,26 @@ void PeerBoard::connected(const NodeId& id, const std::string& url) {
 
 void PeerBoard::disconnected(const NodeId& id) {
   std::lock_guard lock(mu_);
-  peers_[id].connected = false;
+  auto& info = peers_[id];
+  info.connected = false;
+  // What it showed is no longer known (the engine drops its claims); the
+  // age of the lag keeps counting from its last successful sync.
+  info.lag_deltas = 0;
+  info.sync_state.clear();
+}
+
+void PeerBoard::synced_sample(const NodeId& id, std::uint64_t behind, bool heard, const std::string& state,
+                              std::uint64_t now_ms) {
+  std::lock_guard lock(mu_);
+  auto& info = peers_[id];
+  info.lag_deltas = behind;
+  info.sync_state = state;
+  if (behind == 0 && heard) {
+    info.last_sync_ms = now_ms;
+    info.behind_since_ms = 0;
+  } else if (info.behind_since_ms == 0) {
+    info.behind_since_ms = now_ms;
+  }
 }
 
 void PeerBoard::seen(const NodeId& id) {
@@ -45,7 +64,9 @@ bool PeerBoard::any_connected() const {
   return false;
 }
 
-std::vector<api::PeerStatus> PeerBoard::snapshot() const {
+std::vector<api::PeerStatus> PeerBoard::snapshot() const { return snapshot(wall_ms()); }
+
+std::vector<api::PeerStatus> PeerBoard::snapshot(std::uint64_t now_ms) const {
   std::lock_guard lock(mu_);
   std::vector<api::PeerStatus> out;
   for (const auto& [id, info] : peers_) {
@@ -54,6 +75,10 @@ std::vector<api::PeerStatus> PeerBoard::snapshot() const {
     p.address = info.address;
     p.connected = info.connected;
     p.last_seen_ms = info.last_seen_ms;
+    p.last_sync_ms = info.last_sync_ms;
+    p.lag_deltas = info.lag_deltas;
+    p.sync_state = info.sync_state;
+    if (info.behind_since_ms != 0 && now_ms > info.behind_since_ms) p.lag_ms = now_ms - info.behind_since_ms;
     out.push_back(p);
   }
   return out;

@@ -23,9 +23,18 @@ class PeerBoard {
   void disconnected(const NodeId& id);
   void seen(const NodeId& id);
   void set_own_chain_caught_up(bool caught_up);
+  // The sync monitor's sample (sync_monitor.h): deltas this peer showed that
+  // we lack, the engine's state for it, and whether the peer has told us
+  // what it holds yet. A sample of a heard peer with nothing lacking is a
+  // successful sync (last_sync); the lag's age counts from the first sample
+  // that lacked something (or had not heard the peer yet).
+  void synced_sample(const NodeId& id, std::uint64_t behind, bool heard, const std::string& state,
+                     std::uint64_t now_ms);
 
   bool own_chain_caught_up() const;
   bool any_connected() const;
+  // lag_ms is measured against `now_ms` (wall clock).
+  std::vector<api::PeerStatus> snapshot(std::uint64_t now_ms) const;
   std::vector<api::PeerStatus> snapshot() const;
 
  private:
@@ -33,6 +42,10 @@ class PeerBoard {
     std::string address;
     bool connected = false;
     std::uint64_t last_seen_ms = 0;
+    std::uint64_t lag_deltas = 0;
+    std::uint64_t behind_since_ms = 0;  // 0 while nothing is lacking
+    std::uint64_t last_sync_ms = 0;
+    std::string sync_state;
   };
   mutable std::mutex mu_;
   std::map<NodeId, Info> peers_;

@@ -21,6 +21,7 @@
 #include "daemon_core.h"
 #include "peer_board.h"
 #include "sync_driver.h"
+#include "sync_monitor.h"
 
 namespace conect::node {
 
@@ -33,6 +34,7 @@ struct PeerManager::Impl : std::enable_shared_from_this<PeerManager::Impl> {
         writer(core),
         sync(core, board, connections, writer),
         gate(core, board),
+        monitor(core, board, sync),
         roster_timer(core.strand) {
     connections.set_events(&sync);
     sync.set_on_applied([this] { maybe_finish_stop(); });
@@ -46,6 +48,8 @@ struct PeerManager::Impl : std::enable_shared_from_this<PeerManager::Impl> {
   ApplyWriter writer;
   SyncDriver sync;
   AuthorGate gate;
+  SyncMonitor monitor;
+  api::ProgressBoard* progress = nullptr;
   asio::steady_timer roster_timer;
   std::set<NodeId> roster;
   std::function<void()> on_stopped;
@@ -58,6 +62,7 @@ struct PeerManager::Impl : std::enable_shared_from_this<PeerManager::Impl> {
       connections.reload_peers();
       sync.drain();
       schedule_roster_poll();
+      monitor.start(progress);
     });
     return {};
   }
@@ -66,6 +71,7 @@ struct PeerManager::Impl : std::enable_shared_from_this<PeerManager::Impl> {
     asio::post(core.strand, [this, keep = core.alive(), done = std::move(done)]() mutable {
       core.stopping = true;
       sync.stop();
+      monitor.stop();
       roster_timer.cancel();
       writer.stop();
       connections.stop();
@@ -110,17 +116,23 @@ struct PeerManager::Impl : std::enable_shared_from_this<PeerManager::Impl> {
   }
 
   Result<VerifiedDelta> author(DeltaDraft draft) {
+    const auto t0 = Clock::now();
     auto delta = gate.author(std::move(draft));
+    if (delta.ok()) {
+      core.write_seconds("author").observe(std::chrono::duration<double>(Clock::now() - t0).count());
+      core.count("conect_deltas_authored_total", "Deltas this node authored (signed and committed)");
+    }
     if (delta.ok()) asio::post(core.strand, [this, keep = core.alive(), d = *delta] { sync.on_local_commit({d}); });
     return delta;
   }
 };
 
 PeerManager::PeerManager(asio::io_context& io, const NodeFiles& node, storage::Store& store, api::Metrics& metrics,
-                         std::array<std::uint8_t, 32> noise_private_key) {
+                         std::array<std::uint8_t, 32> noise_private_key, api::ProgressBoard* progress) {
   auto noise = net::NoiseStaticKey::from_private(noise_private_key);
   if (!noise.ok()) throw std::runtime_error("noise key: " + noise.error().message());
   impl_ = std::make_shared<Impl>(io, node, store, metrics, std::move(*noise));
+  impl_->progress = progress;
 }
 
 PeerManager::~PeerManager() { impl_->writer.join(); }

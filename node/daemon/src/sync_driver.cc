@@ -26,6 +26,8 @@ constexpr StatField kStats[] = {
      "Catch-up requests abandoned for silence"},
     {&sync::SyncStats::batches_received, "conect_sync_batches_received_total", "Catch-up batches received"},
     {&sync::SyncStats::deltas_received, "conect_sync_deltas_received_total", "Deltas received in batches and pushes"},
+    {&sync::SyncStats::deltas_applied, "conect_sync_deltas_applied_total",
+     "Deltas the engine handed to the store and saw applied"},
     {&sync::SyncStats::pushes_received, "conect_sync_pushes_received_total", "Live pushes received"},
     {&sync::SyncStats::pushes_dropped, "conect_sync_pushes_dropped_total", "Live pushes that could not be used"},
     {&sync::SyncStats::pushes_bad_signature, "conect_sync_pushes_bad_signature_total",
@@ -72,6 +74,15 @@ void SyncDriver::start(const std::set<NodeId>& roster, std::uint64_t seed) {
   engine_ =
       std::make_unique<sync::SyncEngine>(cfg, view_, std::vector<NodeId>(roster.begin(), roster.end()), core_.now());
   for (const auto& f : kStats) exported_.push_back({&core_.metrics.counter(f.name, f.help), 0});
+  // Pushes refused for their signature join the store's refusals
+  // (apply_writer.cc), so one family counts every delta refused, by reason.
+  bad_signature_refusals_ = &core_.metrics.counter("conect_deltas_rejected_total", "Deltas refused, by reason",
+                                                   {{"reason", "bad_signature"}});
+}
+
+std::optional<sync::SyncProgress> SyncDriver::progress() const {
+  if (!engine_) return std::nullopt;
+  return engine_->progress();
 }
 
 // Only the growth since the last export is added: a few atomic adds a drain.
@@ -82,6 +93,8 @@ void SyncDriver::export_stats() {
     exported_[i].first->inc(now - exported_[i].second);
     exported_[i].second = now;
   }
+  bad_signature_refusals_->inc(stats.pushes_bad_signature - bad_signature_exported_);
+  bad_signature_exported_ = stats.pushes_bad_signature;
 }
 
 void SyncDriver::set_roster(const std::set<NodeId>& roster) {

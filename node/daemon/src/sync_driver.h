@@ -17,6 +17,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <set>
 #include <vector>
 
@@ -48,6 +49,8 @@ class SyncDriver final : public PeerEvents {
 
   // Carries out every pending action of the engine.
   void drain();
+  // The engine's catch-up figures (nullopt before start()).
+  std::optional<sync::SyncProgress> progress() const;
 
  private:
   void arm_timer(std::uint64_t when);
@@ -69,6 +72,8 @@ class SyncDriver final : public PeerEvents {
   std::function<void()> on_applied_;
   std::function<void()> on_own_chain_behind_;
   std::vector<std::pair<api::Counter*, std::uint64_t>> exported_;  // per kStats entry: counter, last value
+  api::Counter* bad_signature_refusals_ = nullptr;                 // pushes_bad_signature, in the refusals family
+  std::uint64_t bad_signature_exported_ = 0;
 };
 
 }  // namespace conect::node

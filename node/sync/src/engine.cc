@@ -363,6 +363,33 @@ std::vector<NodeId> SyncEngine::peers() const {
   return ids;
 }
 
+SyncProgress SyncEngine::progress() const {
+  const Impl& m = *impl_;
+  SyncProgress out;
+  std::vector<std::uint64_t> best(m.origins.size(), 0);
+  for (const auto& [id, p] : m.peers) {
+    PeerProgress pp{id, p.state, 0, p.roster_tag.has_value()};
+    for (std::uint32_t s : m.roster) {
+      if (s >= p.known.size()) continue;
+      const OriginState& o = m.origins[s];
+      const std::uint64_t claim = std::min(p.known[s].seq, o.limit());
+      best[s] = std::max(best[s], claim);
+      if (claim > o.stored.value) pp.behind += claim - o.stored.value;
+    }
+    out.catching_up = out.catching_up || p.catching_up;
+    out.peers.push_back(pp);
+  }
+  for (std::uint32_t s : m.roster) {
+    const OriginState& o = m.origins[s];
+    out.held += o.stored.value;
+    if (best[s] > o.stored.value) {
+      out.behind += best[s] - o.stored.value;
+      ++out.origins_behind;
+    }
+  }
+  return out;
+}
+
 bool SyncEngine::own_chain_caught_up() const {
   const Impl& I = *impl_;
   std::uint32_t s = I.find_slot(I.cfg.self);

@@ -66,6 +66,8 @@ struct NodeConfig {
   std::uint32_t api_max_body_bytes = 1024 * 1024;
   // [sync]
   std::uint32_t summary_interval_ms = 5'000;
+  // How often peer lag, catch-up progress and their gauges are sampled.
+  std::uint32_t progress_interval_ms = 1'000;
   std::uint32_t redial_min_ms = 500;
   std::uint32_t redial_max_ms = 60'000;
   // [storage]

@@ -186,6 +186,9 @@ class Env {
   // Only when no transaction of this process is active (LMDB does not check).
   Status set_map_size(std::uint64_t bytes);
   std::uint64_t map_size() const;
+  // Bytes of the map in use: pages up to the last one written (free pages
+  // inside are reused by later writes, so this is what the file needs).
+  std::uint64_t used_bytes() const;
   // Clears reader slots left by dead processes; returns how many.
   int reader_check();
   // A consistent copy into `dir`/data.mdb (dir exists and holds no

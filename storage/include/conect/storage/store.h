@@ -290,6 +290,10 @@ class Store {
 
   // Current LMDB map size in bytes (grows with max_map_size).
   std::uint64_t map_size() const;
+  // The most the map may grow to: max_map_size, or map_size when it never grows.
+  std::uint64_t map_limit() const;
+  // Bytes of the map in use (Env::used_bytes).
+  std::uint64_t used_bytes() const;
   // What open() upgraded, when it found an older schema.
   const std::optional<SchemaUpgrade>& upgraded() const;
 

@@ -1,5 +1,5 @@
-// A small Prometheus registry for the whole node: counters and gauges with
-// labels, rendered in the text exposition format (version 0.0.4) by
+// A small Prometheus registry for the whole node: counters, gauges and
+// histograms with labels, rendered in the text exposition format (version 0.0.4) by
 // GET /metrics.
 //
 //   Metrics m;
@@ -45,23 +45,45 @@ class Gauge {
   std::atomic<std::int64_t> v_{0};
 };
 
+// Cumulative buckets with fixed upper bounds (seconds, bytes, ...), plus sum
+// and count, as Prometheus histograms are. observe() is lock-free.
+class Histogram {
+ public:
+  explicit Histogram(std::vector<double> bounds);
+  void observe(double v);
+  const std::vector<double>& bounds() const { return bounds_; }
+  // Observations <= bounds()[i] (cumulative), then the count of all.
+  std::vector<std::uint64_t> cumulative() const;
+  double sum() const;
+
+ private:
+  std::vector<double> bounds_;
+  std::unique_ptr<std::atomic<std::uint64_t>[]> buckets_;  // per bound, not cumulative; +1 for +Inf
+  std::atomic<std::uint64_t> sum_micro_{0};                // sum in millionths, so it stays an atomic add
+};
+
 class Metrics {
  public:
   // Metric names must match [a-zA-Z_:][a-zA-Z0-9_:]* and label names
   // [a-zA-Z_][a-zA-Z0-9_]*; anything else throws std::invalid_argument.
   Counter& counter(const std::string& name, const std::string& help, const Labels& labels = {});
   Gauge& gauge(const std::string& name, const std::string& help, const Labels& labels = {});
+  // `bounds` (ascending) are used when the family is first registered.
+  Histogram& histogram(const std::string& name, const std::string& help, const std::vector<double>& bounds,
+                       const Labels& labels = {});
 
   // Text exposition format, families sorted by name, series by labels.
   std::string render() const;
 
  private:
-  enum class Kind { counter, gauge };
+  enum class Kind { counter, gauge, histogram };
   struct Family {
     Kind kind;
     std::string help;
     std::map<std::string, std::unique_ptr<Counter>> counters;  // by rendered labels
     std::map<std::string, std::unique_ptr<Gauge>> gauges;
+    std::vector<double> bounds;
+    std::map<std::string, std::unique_ptr<Histogram>> histograms;
   };
   Family& family(const std::string& name, const std::string& help, Kind kind);
 

@@ -43,13 +43,17 @@ class Store;
 namespace conect::api {
 
 class Metrics;
+class ProgressBoard;
 
 struct PeerStatus {
   NodeId id;
   std::string address;              // ws://host:port/sync, or "" for an inbound peer
   bool connected = false;
   std::uint64_t lag_deltas = 0;     // deltas the peer is known to have that we lack
+  std::uint64_t lag_ms = 0;         // how long we have lacked some (0 when lag_deltas is 0)
   std::uint64_t last_seen_ms = 0;   // 0 = never
+  std::uint64_t last_sync_ms = 0;   // last time we held all it showed (0 = never)
+  std::string sync_state;           // the engine's: comparing | in_sync | catching_up ("" when not linked)
 };
 
 // What only the daemon knows; the server adds the store's figures.
@@ -69,6 +73,9 @@ struct ApiContext {
   std::string token;                      // contents of DIR/api.token
   std::function<NodeStatus()> status;     // called per GET /api/v1/status
   Metrics* metrics = nullptr;
+  // Long work (catch-up, imports, audit): GET /api/v1/progress and the
+  // status's "progress"; imports and audit routes report into it.
+  ProgressBoard* progress = nullptr;
   // Authors one delta: the daemon routes it to Store::author and, once it
   // committed durably, pushes it to peers. Called from the handler pool.
   std::function<Result<VerifiedDelta>(DeltaDraft)> author;

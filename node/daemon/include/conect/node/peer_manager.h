@@ -24,7 +24,8 @@
 // Inside (src/), one responsibility per file, as Bitcoin Core splits
 // CConnman from PeerManager: connections.cc (links, dialling, admission,
 // handshakes, tie-breaks), sync_driver.cc (the engine and its actions),
-// apply_writer.cc (the writer thread), peer_board.cc (status), admission.cc
+// apply_writer.cc (the writer thread), peer_board.cc (status),
+// sync_monitor.cc (lag, catch-up progress, gauges), admission.cc
 // (who may connect before authenticating), author_gate.cc (who may author).
 #pragma once
 
@@ -44,6 +45,7 @@
 
 namespace conect::api {
 class Metrics;
+class ProgressBoard;
 }
 
 namespace conect::node {
@@ -51,7 +53,7 @@ namespace conect::node {
 class PeerManager {
  public:
   PeerManager(boost::asio::io_context& io, const NodeFiles& node, storage::Store& store, api::Metrics& metrics,
-              std::array<std::uint8_t, 32> noise_private_key);
+              std::array<std::uint8_t, 32> noise_private_key, api::ProgressBoard* progress = nullptr);
   ~PeerManager();
   PeerManager(const PeerManager&) = delete;
   PeerManager& operator=(const PeerManager&) = delete;

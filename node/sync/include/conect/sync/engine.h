@@ -251,6 +251,27 @@ struct SyncStats {
   std::uint64_t store_errors = 0;
 };
 
+// What the engine knows of catch-up right now (introspection; see
+// SyncEngine::progress). Claims are what peers' summaries and announcements
+// showed, capped at an origin's fork: hints, not promises, so `behind` can
+// shrink without a delta arriving (a peer disconnects) or grow (news).
+struct PeerProgress {
+  NodeId peer;
+  PeerState state = PeerState::unknown;
+  std::uint64_t behind = 0;  // deltas this peer showed that we do not hold
+  // A summary or announcement of the peer has arrived, so `behind` reflects
+  // what it holds (before that, 0 says nothing). A peer behind us stays
+  // Comparing until it caught up, yet we lack nothing it has.
+  bool heard = false;
+};
+struct SyncProgress {
+  std::uint64_t held = 0;    // sum over trusted origins of the committed head seq
+  std::uint64_t behind = 0;  // sum over trusted origins of (best claim - held), where positive
+  std::size_t origins_behind = 0;
+  bool catching_up = false;  // some peer is in CatchingUp
+  std::vector<PeerProgress> peers;
+};
+
 class SyncEngine {
  public:
   // `view` and `verifier` must outlive the engine. `roster` is the set of
@@ -295,6 +316,10 @@ class SyncEngine {
   // and no peer showed more of our own chain than we hold (DESIGN §10: a
   // restored node must not author until this is true).
   bool own_chain_caught_up() const;
+  // Claimed vs held sequence numbers, summed over trusted origins, overall
+  // and per connected peer. O(origins x peers): sample it, do not call it
+  // per message.
+  SyncProgress progress() const;
   // The hash our summaries carry (tests compare it across nodes).
   Hash256 version_vector_hash();
 

@@ -532,6 +532,9 @@ void SyncEngine::Impl::check_catch_up_done() {
     bool busy = false;
     for (auto f : p.fetches)
       if (!fetches.at(f).probe) busy = true;
+    // Handed out is not held: the catch-up lasts until its deltas are stored.
+    for (const auto& [aid, a] : applies)
+      if (a.from == p.id) busy = true;
     if (busy) continue;
     for (std::uint32_t s : wanted)
       if (known_seq(p, s) > origins[s].pending.value) {

@@ -470,6 +470,7 @@ void Folder::apply(std::size_t i) {
       return confirm(i, op.confirm());
     case v1::Operation::kErase:
       return erase(i, op.erase());
+    case v1::Operation::kSealKey:  // op_target() routes none to a record
     case v1::Operation::OP_NOT_SET:
       return;  // normalise() dropped these
   }

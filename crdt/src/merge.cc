@@ -183,6 +183,10 @@ Result<RecordKey> op_target(const v1::Operation& op) {
       return key_of(v1::MOBILITY, op.confirm().mobility(), "mobility confirmation");
     case v1::Operation::kErase:
       return key_of(op.erase().type(), op.erase().record(), "erase");
+    case v1::Operation::kSealKey:
+      // About the origin itself, not a record: the store keeps the latest
+      // one per origin (Store::seal_key) and no record's fold sees it.
+      return Error(Errc::invalid_argument, "a seal-key announcement names no record");
     case v1::Operation::OP_NOT_SET:
       break;
   }

@@ -38,6 +38,7 @@ inline constexpr std::string_view kFence = "fence";        // "restore" | "rollb
 inline constexpr std::string_view kFrozen = "frozen";      // (origin (32) || fork seq (8))*
 inline constexpr std::string_view kFoldRules = "fold_rules";    // u32: kFoldRulesVersion the records were folded with
 inline constexpr std::string_view kUnknownOps = "unknown_ops";  // u64: operations of kinds this version does not know
+inline constexpr std::string_view kSealKeyPrefix = "seal_key/";  // || origin (32) -> seal key (32)
 std::string count_key(v1::RecordType type);
 }  // namespace meta
 

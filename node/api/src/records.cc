@@ -117,6 +117,8 @@ HttpResponse status(HandlerEnv& env) {
 HttpResponse members(HandlerEnv& env) {
   auto list = env.ctx.store->members();
   if (!list) return error_response(list.error());
+  auto seal_keys = env.ctx.store->seal_keys();
+  if (!seal_keys) return error_response(seal_keys.error());
   std::vector<json> items;
   for (const auto& [id, card] : *list) {
     v1::MemberCardBody body;
@@ -129,6 +131,16 @@ HttpResponse members(HandlerEnv& env) {
       m["issued"] = body.issued_ms() ? json(format_iso8601_ms(body.issued_ms())) : json(nullptr);
     }
     m["self"] = id == own_id(env);
+    // A member that announced no seal key can receive no personal data.
+    auto seal = seal_keys->find(id);
+    m["seal_key"] = seal == seal_keys->end() ? json(nullptr) : json(seal->second.hex());
+    if (seal != seal_keys->end())
+      m["personal_data"] = "can receive personal data (announced its seal key)";
+    else if (m.value("role", "") == "auditor")
+      m["personal_data"] = "receives no personal data (auditor)";
+    else
+      m["personal_data"] =
+          "can receive no personal data yet: it has announced no seal key (it does at its first start)";
     items.push_back(std::move(m));
   }
   return list_json(std::move(items), "");

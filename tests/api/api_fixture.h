@@ -61,7 +61,12 @@ class ApiFixture : public ::testing::Test {
       ns.name = "Lapland VET";
       ns.country = "FI";
       ns.role = "school";
-      ns.peers.push_back({other_.public_key(), "ws://127.0.0.1:1/sync", true, 3, 0});
+      PeerStatus peer;
+      peer.id = other_.public_key();
+      peer.address = "ws://127.0.0.1:1/sync";
+      peer.connected = true;
+      peer.lag_deltas = 3;
+      ns.peers.push_back(peer);
       return ns;
     };
     ctx.author = [this](DeltaDraft d) { return store_->author(me_, std::move(d), now_ms()); };

@@ -447,7 +447,8 @@ class Suite(runner.BrowserSuite):
                 "const li = document.querySelector(arguments[0]); return li && li.dataset.state", task) == "done",
                 timeout=WAIT)
             bar = d.d.find_element(By.CSS_SELECTOR, task + " progress")
-            assert int(bar.get_attribute("value")) == int(bar.get_attribute("max")) >= 20_000
+            # counted from the task's first sample, after which at most a batch or two had landed
+            assert int(bar.get_attribute("value")) == int(bar.get_attribute("max")) >= 18_000
             text = d.d.find_element(By.CSS_SELECTOR, task).text
             assert "Catching up with peers" in text and "done" in text, text
             d.shot("federation-catch-up")

@@ -425,39 +425,6 @@ class Suite(runner.BrowserSuite):
         finally:
             big.stop()
 
-    def test_federation_panel_shows_catch_up_progress(self):
-        """A new node catching up 20,000 deltas from a partner: the federation
-        panel shows the task with its bar and figures, running or just done."""
-        source = self.fed.add("Catch-up Source", "FI")
-        sink = self.fed.add("Catch-up Sink", "SE")
-        source.trust(sink)
-        sink.trust(source)
-        harness.seed(source, 20_000)
-        source.start()
-        sink.start()
-        try:
-            d = self.dashboard(sink)
-            d.sign_in_with_token()
-            d.view("federation")
-            sink.dial(source)
-            task = "#work-progress li[data-task='catch_up']"
-            d.wait("the catch-up in the panel", lambda x: x.find_elements(By.CSS_SELECTOR, task), timeout=WAIT)
-            assert d.d.find_element(By.ID, "work-box").is_displayed()
-            d.wait("the catch-up to end", lambda _: d.js(
-                "const li = document.querySelector(arguments[0]); return li && li.dataset.state", task) == "done",
-                timeout=WAIT)
-            bar = d.d.find_element(By.CSS_SELECTOR, task + " progress")
-            # counted from the task's first sample, after which at most a batch or two had landed
-            assert int(bar.get_attribute("value")) == int(bar.get_attribute("max")) >= 18_000
-            text = d.d.find_element(By.CSS_SELECTOR, task).text
-            assert "Catching up with peers" in text and "done" in text, text
-            d.shot("federation-catch-up")
-            d.close()
-            self.browsers.remove(d)
-        finally:
-            sink.stop()
-            source.stop()
-
     def test_live_updates_from_this_node_without_reload(self):
         """A write made outside the page (the CLI, another tab) shows up in
         place; a request on one of this node's placements can be decided

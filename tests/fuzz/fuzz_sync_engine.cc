@@ -27,12 +27,7 @@ using namespace conect;
 using namespace conect::sync;
 using conect::sync::test::Author;
 using conect::sync::test::MemLog;
-
-FederationId federation() {
-  FederationId f;
-  f.bytes.fill(7);
-  return f;
-}
+using conect::sync::test::test_federation;
 
 }  // namespace
 
@@ -42,9 +37,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   // The engine under test (seed 2) and the peer whose frames these are
   // (seed 1), as in the corpus maker; the log holds a few of the peer's
   // deltas so that summaries, probes and evidence meet real heads.
-  static Author peer(1, federation()), self(2, federation()), other(3, federation());
+  static Author peer(1, test_federation()), self(2, test_federation()), other(3, test_federation());
   static const std::vector<VerifiedDelta> held = [] {
-    Author a(1, federation());
+    Author a(1, test_federation());
     std::vector<VerifiedDelta> v;
     for (int k = 0; k < 3; ++k) v.push_back(a.next());
     return v;
@@ -52,7 +47,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   MemLog log;
   if (size > 0 && (data[0] & 1)) (void)log.apply(held);
   SyncConfig cfg;
-  cfg.federation = federation();
+  cfg.federation = test_federation();
   cfg.self = self.id();
   cfg.limits.max_delta_bytes = 64 * 1024;
   cfg.max_buffer_bytes = 1u << 20;

@@ -17,12 +17,7 @@ using namespace conect;
 using namespace conect::sync;
 using conect::sync::test::Author;
 using conect::sync::test::MemLog;
-
-FederationId federation() {
-  FederationId f;
-  f.bytes.fill(7);
-  return f;
-}
+using conect::sync::test::test_federation;
 
 struct Node {
   Author author;
@@ -32,14 +27,14 @@ struct Node {
 
 // Runs a scene and returns what node 0 sent node 1, as one input.
 std::string scene(int variant) {
-  Node a{Author(1, federation()), {}, nullptr}, b{Author(2, federation()), {}, nullptr};
-  Author other(3, federation());
+  Node a{Author(1, test_federation()), {}, nullptr}, b{Author(2, test_federation()), {}, nullptr};
+  Author other(3, test_federation());
   const int count = variant == 0 ? 5 : variant == 1 ? 40 : 3;
   for (int k = 0; k < count; ++k) (void)a.log.apply({a.author.next(variant == 1 ? 600 : 40)});
   if (variant == 2) (void)b.log.apply(a.log.chain(a.author.id()));  // in sync, then live pushes
   std::uint64_t now = 1000;
   SyncConfig ca, cb;
-  ca.federation = cb.federation = federation();
+  ca.federation = cb.federation = test_federation();
   ca.self = a.author.id();
   cb.self = b.author.id();
   a.engine = std::make_unique<SyncEngine>(ca, a.log, std::vector<NodeId>{b.author.id(), other.id()}, now);
@@ -87,7 +82,7 @@ std::string scene(int variant) {
   }
   if (variant == 3) {  // equivocation evidence of origin `other`, and a padded push
     auto e1 = other.next();
-    Author fork(3, federation());
+    Author fork(3, test_federation());
     auto x = fork.fork(1, DeltaId{});
     v1::SyncMessage m;
     *m.mutable_evidence()->mutable_evidence()->mutable_first() = e1.signed_delta;

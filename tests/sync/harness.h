@@ -16,12 +16,6 @@
 
 namespace conect::sync::test {
 
-inline FederationId test_federation() {
-  FederationId f;
-  f.bytes.fill(7);
-  return f;
-}
-
 struct TestNode {
   Author author;
   MemLog log;

@@ -13,6 +13,13 @@
 
 namespace conect::sync::test {
 
+// The one federation every engine test, fuzz target and corpus maker uses.
+inline FederationId test_federation() {
+  FederationId f;
+  f.bytes.fill(7);
+  return f;
+}
+
 class MemLog final : public SyncStoreView {
  public:
   Result<std::vector<std::pair<NodeId, OriginHead>>> version_vector() const override {

@@ -176,9 +176,31 @@ class Connection : public std::enable_shared_from_this<Connection> {
     close();
   }
 
+  // The request was refused before its body was read. Closing at once would leave that body
+  // unread in our receive buffer, and the kernel answers unread data with a reset, which can
+  // reach the client before it has read our answer: it would see "connection reset" instead of
+  // the reason. So, like nginx's lingering close, answer, stop sending, and discard what the
+  // client still sends (bounded in bytes and time) before closing.
   void send_error_and_close(int status, std::string_view code, const std::string& detail) {
     state_ = State::handling;
+    linger_after_write_ = true;
     write_response(error_response(status, code, detail), false, 11, false);
+  }
+
+  void linger_then_close() {
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    if (ec) return close();
+    stream_.expires_after(kLingerTime);
+    drain();
+  }
+
+  void drain() {
+    stream_.async_read_some(net::buffer(probe_), [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+      self->lingered_bytes_ += n;
+      if (ec || self->lingered_bytes_ > kLingerBytes) return self->close();
+      self->drain();
+    });
   }
 
   void on_request() {
@@ -220,6 +242,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     }
     stream_.expires_after(sh_->options.read_timeout);
     http::async_write(stream_, *res, [self = shared_from_this(), res](beast::error_code ec, std::size_t) {
+      if (!ec && self->linger_after_write_) return self->linger_then_close();
       if (ec || !res->keep_alive()) return self->close();
       self->read_header();
     });
@@ -290,7 +313,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::deque<std::shared_ptr<const std::string>> events_;
   bool event_writing_ = false;
   bool counted_ = false;
-  char probe_[64];
+  bool linger_after_write_ = false;
+  std::size_t lingered_bytes_ = 0;
+  static constexpr auto kLingerTime = std::chrono::seconds(2);
+  static constexpr std::size_t kLingerBytes = 64u << 20;
+  char probe_[4096];
 };
 
 void HttpServer::Shared::accept() {

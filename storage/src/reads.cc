@@ -172,7 +172,11 @@ void Store::Impl::roster_changed(lmdb::WriteTxn& txn, const NodeId& id, const St
 }
 
 Status Store::put_member(const NodeId& id, const v1::MemberCard& card) {
-  std::string bytes = card.SerializeAsString();
+  // Only the signed body and its signature: nothing unsigned reaches the roster or audit exports.
+  v1::MemberCard bare;
+  bare.set_body(card.body());
+  bare.set_signature(card.signature());
+  std::string bytes = bare.SerializeAsString();
   return impl_->write([&](lmdb::WriteTxn& txn) {
     Standing before = StoreRoster(txn, impl_->db).standing(id, Seq{1});
     txn.put(impl_->db.members, id.raw(), bytes);

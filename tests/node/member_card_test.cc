@@ -61,6 +61,27 @@ TEST(MemberCard, SignatureFromAnotherKeyIsRefused) {
   EXPECT_TRUE(parsed.error().is(Errc::bad_signature));
 }
 
+// An unknown field in the wrapper is not covered by the signature: a card
+// padded with one still verifies, but what the roster keeps is exactly the
+// signed body and its signature.
+TEST(MemberCard, UnsignedPaddingInTheWrapperIsDropped) {
+  ASSERT_TRUE(crypto_init());
+  KeyPair key = KeyPair::generate();
+  auto clean = card_bytes(make_card(key, info_for(key)));
+  ASSERT_TRUE(clean.ok());
+  std::string padding(100'000, 'x');
+  std::string padded = *clean;
+  padded += static_cast<char>((15 << 3) | 2);  // field 15, length-delimited: unknown to MemberCard
+  std::size_t n = padding.size();
+  for (; n >= 0x80; n >>= 7) padded += static_cast<char>((n & 0x7f) | 0x80);  // varint length
+  padded += static_cast<char>(n);
+  padded += padding;
+  auto kept = card_bytes(std::string(kCardPrefix) + base64url_encode(padded));
+  ASSERT_TRUE(kept.ok()) << kept.error().message();
+  EXPECT_EQ(*kept, *clean);
+  EXPECT_TRUE(parse_card_bytes(*kept).ok());
+}
+
 TEST(MemberCard, NotACardSaysHowToGetOne) {
   auto parsed = parse_card("hello");
   ASSERT_FALSE(parsed.ok());

@@ -112,6 +112,20 @@ TEST(StoreAuthority, ACardThatChangesARoleRefoldsThatMembersRecords) {
   testing::expect_same_state(*s, after);
 }
 
+// The roster keeps exactly what the card's signature covers: unsigned extra
+// fields in the wrapper would otherwise be stored and exported in audit bundles.
+TEST(StoreAuthority, ARosterCardIsStoredWithoutUnsignedPadding) {
+  TempDir t;
+  auto s = open_store(t / "store");
+  NodeId id = KeyPair::generate().public_key();
+  v1::MemberCard padded = card(id, v1::SCHOOL);
+  padded.GetReflection()->MutableUnknownFields(&padded)->AddLengthDelimited(15, std::string(100'000, 'x'));
+  ASSERT_TRUE(s->put_member(id, padded).ok());
+  auto stored = s->member(id);
+  ASSERT_TRUE(stored.ok() && stored->has_value());
+  EXPECT_EQ((*stored)->SerializeAsString(), card(id, v1::SCHOOL).SerializeAsString());
+}
+
 // A store folded under older merge rules (0.2.0's: no fold_rules in meta)
 // is refolded once when opened, so an upgraded node holds what a new one
 // folds. Simulated by stripping the marker and blanking a record's state.

@@ -119,7 +119,14 @@ Result<std::string> card_bytes(std::string_view text) {
                                            "' (print one with `conect-node card`)");
   auto raw = base64url_decode(text.substr(kCardPrefix.size()));
   if (!raw) return Error(Errc::malformed_body, "member card is not valid base64url: was it cut or wrapped?");
-  return *raw;
+  // Keep only what the signature covers: other fields in the wrapper would be stored in the
+  // roster, exported in audit bundles and passed on, unsigned (issue 14 item 2).
+  v1::MemberCard card;
+  if (!card.ParseFromString(*raw)) return Error(Errc::malformed_body, "member card does not decode");
+  v1::MemberCard bare;
+  bare.set_body(card.body());
+  bare.set_signature(card.signature());
+  return bare.SerializeAsString();
 }
 
 Result<MemberInfo> parse_card(std::string_view text) {

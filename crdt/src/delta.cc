@@ -48,9 +48,14 @@ DeltaId compute_delta_id(std::string_view body, std::string_view signature) {
 
 VerifiedDelta build_delta(const KeyPair& key, const FederationId& federation, Seq seq, const DeltaId& prev, Hlc hlc,
                           const DeltaDraft& draft) {
+  return build_delta(key, key.public_key(), federation, seq, prev, hlc, draft);
+}
+
+VerifiedDelta build_delta(const KeyPair& key, const NodeId& origin, const FederationId& federation, Seq seq,
+                          const DeltaId& prev, Hlc hlc, const DeltaDraft& draft) {
   VerifiedDelta d;
   d.body.set_federation(federation.raw());
-  d.body.set_origin(key.public_key().raw());
+  d.body.set_origin(origin.raw());
   d.body.set_seq(seq.value);
   if (seq.value > 1) d.body.set_prev(prev.raw());
   d.body.set_hlc(hlc.value);
@@ -63,7 +68,7 @@ VerifiedDelta build_delta(const KeyPair& key, const FederationId& federation, Se
   d.id = compute_delta_id(body_bytes, sig.raw());
   d.signed_delta.set_body(std::move(body_bytes));
   d.signed_delta.set_signature(sig.raw());
-  d.origin = key.public_key();
+  d.origin = origin;
   d.seq = seq;
   d.hlc = hlc;
   d.prev = seq.value > 1 ? prev : DeltaId{};

@@ -470,8 +470,15 @@ void Folder::apply(std::size_t i) {
       return confirm(i, op.confirm());
     case v1::Operation::kErase:
       return erase(i, op.erase());
+    case v1::Operation::kFound:
+    case v1::Operation::kAdmit:
+    case v1::Operation::kRemove:
+    case v1::Operation::kLeave:
+    case v1::Operation::kRotate:
+    case v1::Operation::kRekey:
+    case v1::Operation::kCardUpdate:
     case v1::Operation::OP_NOT_SET:
-      return;  // normalise() dropped these
+      return;  // normalise() dropped these (membership operations target no record)
   }
 }
 

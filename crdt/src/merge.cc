@@ -183,6 +183,15 @@ Result<RecordKey> op_target(const v1::Operation& op) {
       return key_of(v1::MOBILITY, op.confirm().mobility(), "mobility confirmation");
     case v1::Operation::kErase:
       return key_of(op.erase().type(), op.erase().record(), "erase");
+    case v1::Operation::kFound:
+    case v1::Operation::kAdmit:
+    case v1::Operation::kRemove:
+    case v1::Operation::kLeave:
+    case v1::Operation::kRotate:
+    case v1::Operation::kRekey:
+    case v1::Operation::kCardUpdate:
+      // Callers skip these (is_membership_op): the roster derivation reads them.
+      return Error(Errc::invalid_argument, "a membership operation changes the roster, not a record");
     case v1::Operation::OP_NOT_SET:
       break;
   }

@@ -1,5 +1,7 @@
 #include "conect/crdt/replica.h"
 
+#include "conect/crdt/membership.h"
+
 #include <algorithm>
 
 namespace conect {
@@ -196,6 +198,7 @@ Status Replica::apply_evidence(const VerifiedDelta& a, const VerifiedDelta& b) {
 
 void Replica::add_ops(const VerifiedDelta& d, Fresh& fresh) {
   for (int i = 0; i < d.body.ops_size(); ++i) {
+    if (is_membership_op(d.body.ops(i))) continue;  // the roster's, not a record's (membership.h)
     PositionedOp p{d.origin, d.seq, d.hlc, static_cast<std::uint32_t>(i), d.id, d.body.ops(i)};
     auto target = op_target(p.op);
     if (!target.ok()) {

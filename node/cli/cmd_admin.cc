@@ -16,11 +16,12 @@
 #include <sstream>
 
 #include "commands.h"
-#include "conect/node/wall_clock.h"
 #include "conect/config/config.h"
+#include "conect/crdt/membership.h"
 #include "conect/node/data_dir.h"
 #include "conect/node/member_card.h"
 #include "conect/node/node_files.h"
+#include "conect/node/wall_clock.h"
 #include "conect/storage/store.h"
 
 namespace conect::cli {
@@ -69,6 +70,7 @@ Result<InitResult> init_node(const DataDir& dir, const InitOptions& o) {
     return Error(Errc::invalid_argument,
                  "--country '" + o.country + "' is not an ISO 3166-1 alpha-2 code (e.g. FI, SE, NO, RU)");
   if (!parse_role(o.role)) return Error(Errc::invalid_argument, "--role must be school, company or auditor");
+  if (o.quorum < 1 || o.quorum > 1000) return Error(Errc::invalid_argument, "--admission-quorum must be 1 to 1000");
   FederationId federation;
   if (o.federation.empty()) {
     randombytes_buf(federation.data(), federation.size());
@@ -130,6 +132,18 @@ Result<InitResult> init_node(const DataDir& dir, const InitOptions& o) {
     card.ParseFromString(*bytes);
     st = (*store)->put_member(key.public_key(), card);
   }
+  // A node that founds a federation writes Found{its card, quorum} as its
+  // first delta: the replicated roster starts with it (docs/membership.md).
+  if (st.ok() && o.federation.empty()) {
+    MemberInfo self{key.public_key(),      federation,    cfg.name, cfg.country,
+                    *parse_role(cfg.role), cfg.advertise, wall_ms()};
+    v1::MemberCard card;
+    card.ParseFromString(*card_bytes(make_card(key, self)));
+    DeltaDraft draft;
+    draft.ops.push_back(membership_ops::found(card, o.quorum));
+    auto founded = (*store)->author(key, std::move(draft), wall_ms());
+    if (!founded.ok()) st = founded.error();
+  }
   // The identity goes last: its presence means "initialised".
   if (st.ok()) st = key.save(dir.identity());
   if (!st.ok()) {
@@ -141,6 +155,7 @@ Result<InitResult> init_node(const DataDir& dir, const InitOptions& o) {
 }
 
 int init(const Global& g, const InitOptions& o) {
+  if (!o.join.empty()) return init_join(g, o);
   DataDir dir = DataDir::resolve(g.data);
   auto made = init_node(dir, o);
   if (!made.ok()) return refuse(g, made.error());
@@ -211,30 +226,6 @@ int member_add(const Global& g, const std::string& card_or_file) {
   else
     std::cout << "added " << info->name << " (" << info->country << ", " << role_name(info->role) << ") "
               << info->node_id.hex() << "\n";
-  return kOk;
-}
-
-int member_list(const Global& g) {
-  auto node = NodeFiles::load(DataDir::resolve(g.data));
-  if (!node.ok()) return refuse(g, node.error());
-  auto store = node->open_store();
-  if (!store.ok()) return refuse(g, store.error());
-  auto members = (*store)->members();
-  if (!members.ok()) return refuse(g, members.error());
-  nlohmann::json out = nlohmann::json::array();
-  for (const auto& [id, card] : *members) {
-    auto info = parse_card_bytes(card.SerializeAsString());
-    if (!info.ok()) continue;
-    out.push_back(member_json(*info, id == node->key.public_key()));
-  }
-  if (g.json) {
-    std::cout << out.dump() << "\n";
-    return kOk;
-  }
-  for (const auto& m : out)
-    std::cout << m["node_id"].get<std::string>().substr(0, 16) << "  " << m["country"].get<std::string>() << "  "
-              << m["role"].get<std::string>() << "\t" << m["name"].get<std::string>()
-              << (m["self"].get<bool>() ? "  (this node)" : "") << "\n";
   return kOk;
 }
 

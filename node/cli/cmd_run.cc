@@ -168,6 +168,7 @@ int run(const Global& g, const RunOptions& o) {
   // The daemon's authoring policy (auditors, restore and rollback fences)
   // lives with the rest of its policy, in the peer manager.
   ctx.author = [&peers](DeltaDraft draft) { return peers.author(std::move(draft)); };
+  ctx.rotate_key = [&peers] { return peers.rotate_key(); };
   api::ApiOptions api_options;
   api_options.host = node.config.api_listen.host;
   api_options.port = node.config.api_listen.port;

@@ -30,6 +30,8 @@ struct Global {
 
 struct InitOptions {
   std::string name, country, role, federation;
+  std::string join;          // --join INVITE (cmd_member.cc)
+  std::uint32_t quorum = 1;  // --admission-quorum, when founding
   std::string peer_listen = "0.0.0.0:7700";
   std::string api_listen = "127.0.0.1:7780";
   std::vector<std::string> advertise;
@@ -41,6 +43,22 @@ struct InitResult {
   FederationId federation;
 };
 Result<InitResult> init_node(const DataDir& dir, const InitOptions& o);
+// `init --join INVITE`: creates the node, runs the join exchange with the
+// inviter, and on refusal removes what it created.
+int init_join(const Global& g, const InitOptions& o);
+struct InviteOptions {
+  std::string expires = "7d";
+  std::string role = "school";
+  std::string address;  // default: the node's first advertised address
+};
+int invite(const Global& g, const InviteOptions& o);
+// `member upgrade`: a member of a federation made before the replicated
+// roster writes Found{own card, quorum} and admits every card it trusts.
+int member_upgrade(const Global& g, std::uint32_t quorum);
+// member admit|expel|leave: writes through the running node's API.
+void add_member_commands(CLI::App& member, Global& g, int& code);
+// key rotate (through the running node's API).
+void add_key_commands(CLI::App& app, Global& g, int& code);
 int card(const Global& g);
 int member_add(const Global& g, const std::string& card_or_file);
 int member_list(const Global& g);

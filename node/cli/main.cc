@@ -42,7 +42,11 @@ int main(int argc, char** argv) {
   init_cmd->add_option("--name", init.name, "Institution name")->required();
   init_cmd->add_option("--country", init.country, "ISO 3166-1 alpha-2 country code")->required();
   init_cmd->add_option("--role", init.role, "school, company or auditor")->required();
-  init_cmd->add_option("--federation", init.federation, "Join this federation id (omit to found a new one)");
+  init_cmd->add_option("--federation", init.federation,
+                       "Join this federation id by card exchange (omit, with no --join, to found a new one)");
+  init_cmd->add_option("--join", init.join, "Join with an invite (conect-invite:...) from a member");
+  init_cmd->add_option("--admission-quorum", init.quorum,
+                       "When founding: how many members must admit a new one (default 1)");
   init_cmd->add_option("--peer-listen", init.peer_listen, "Peer port HOST:PORT")->capture_default_str();
   init_cmd->add_option("--api-listen", init.api_listen, "API port HOST:PORT")->capture_default_str();
   init_cmd->add_option("--advertise", init.advertise, "ws://HOST:PORT/sync address(es) for the member card");
@@ -50,13 +54,30 @@ int main(int argc, char** argv) {
 
   app.add_subcommand("card", "Print this node's member card (one line)")->callback([&] { code = card(g); });
 
+  InviteOptions invite_opts;
+  auto* invite_cmd = app.add_subcommand("invite", "Print a one-use, expiring invite for a new member");
+  invite_cmd->add_option("--expires", invite_opts.expires, "Lifetime: 7d, 12h, 30m, 90s")->capture_default_str();
+  invite_cmd->add_option("--role", invite_opts.role, "The new member's role: school, company or auditor")
+      ->capture_default_str();
+  invite_cmd->add_option("--address", invite_opts.address,
+                         "ws://HOST:PORT/sync the new node dials (default: advertised)");
+  invite_cmd->callback([&] { code = invite(g, invite_opts); });
+
   auto* member = app.add_subcommand("member", "The roster of trusted members");
   member->require_subcommand(1);
   std::string card_arg, id_arg, url_arg;
   auto* madd = member->add_subcommand("add", "Trust a member: CARD text or a FILE holding it");
   madd->add_option("card", card_arg, "conect-card:... or a file")->required();
   madd->callback([&] { code = member_add(g, card_arg); });
-  member->add_subcommand("list", "List trusted members")->callback([&] { code = member_list(g); });
+  member->add_subcommand("list", "List members: admitted, pending (admissions so far), removed, local overrides")
+      ->callback([&] { code = member_list(g); });
+  add_member_commands(*member, g, code);
+  add_key_commands(app, g, code);
+  std::uint32_t upgrade_quorum = 1;
+  auto* mup = member->add_subcommand(
+      "upgrade", "Adopt the replicated roster in a federation made before it: Found, then admit every trusted card");
+  mup->add_option("--admission-quorum", upgrade_quorum, "The quorum this member agrees to (the smallest named wins)");
+  mup->callback([&] { code = member_upgrade(g, upgrade_quorum); });
   auto* mrm = member->add_subcommand("remove", "Stop trusting a member's future deltas");
   mrm->add_option("id", id_arg, "Node id")->required();
   mrm->callback([&] { code = member_remove(g, id_arg); });

@@ -2,6 +2,7 @@
 // Runs inside the group transaction (writer.cc); the refold of the records
 // the deltas touched happens once per group afterwards (records.cc).
 #include "codec.h"
+#include "conect/crdt/membership.h"
 #include "store_impl.h"
 
 namespace conect::storage {
@@ -157,6 +158,7 @@ void store_delta(Writer& w, GroupState& g, VerifiedDelta& d, bool owned) {
   for (int i = 0; i < d.body.ops_size(); ++i) {
     const auto& op = d.body.ops(i);
     auto index = static_cast<std::uint32_t>(i);
+    if (is_membership_op(op)) continue;  // the roster's, not a record's (membership.h)
     auto target = op_target(op);
     if (!target.ok()) {
       // Stored with its delta (history is history) but it names no record.
@@ -176,6 +178,7 @@ void store_delta(Writer& w, GroupState& g, VerifiedDelta& d, bool owned) {
     w.put(w.db.ops, codec::op_key(*target, d.hlc, d.origin, d.seq, index), codec::op_value(d.id, op));
     g.touched[*target].push_back(PendingOp{&d, index});
   }
+  if (carries_membership(d.body)) note_membership(w, g, d);
   if (d.hlc > g.observed) g.observed = d.hlc;
   g.stored.push_back({&d, owned});
 }

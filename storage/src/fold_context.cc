@@ -1,5 +1,8 @@
 #include "fold_context.h"
 
+#include <deque>
+#include <mutex>
+
 #include "codec.h"
 
 namespace conect::storage {
@@ -13,7 +16,86 @@ Standing card_standing(std::string_view card_bytes) {
   return Standing{body.role(), Errc::ok, {}};
 }
 
-Standing StoreRoster::standing(const NodeId& origin, Seq) const {
+namespace {
+
+// The roster's cache: a few recent contents (a process has one store, tests a
+// handful).
+struct RosterCache {
+  std::mutex mu;
+  std::deque<std::pair<std::string, std::shared_ptr<const ReplicatedRoster>>> entries;
+};
+RosterCache& roster_cache() {
+  static RosterCache cache;
+  return cache;
+}
+
+std::shared_ptr<const ReplicatedRoster> derive_stored(const lmdb::Txn& txn, const Dbs& db,
+                                                      const std::map<NodeId, Seq>& frozen) {
+  FederationId federation{};
+  if (auto v = txn.get(db.meta, meta::kFederation))
+    if (auto f = FederationId::from_raw(*v)) federation = *f;
+  std::vector<MembershipDelta> deltas;
+  auto c = txn.cursor(db.membership);
+  for (bool ok = c.first(); ok; ok = c.next()) {
+    if (c.key().size() != 40) continue;
+    NodeId origin = *NodeId::from_raw(c.key().substr(0, 32));
+    Seq seq{codec::get_u64(c.key(), 32)};
+    if (auto f = frozen.find(origin); f != frozen.end() && seq >= f->second) continue;
+    auto bytes = txn.get(db.log, c.key());
+    v1::SignedDelta sd;
+    v1::DeltaBody body;
+    if (!bytes || !sd.ParseFromArray(bytes->data(), static_cast<int>(bytes->size())) ||
+        !body.ParseFromString(sd.body()))
+      throw lmdb::Failure{Error(Errc::storage_error,
+                                "the store is inconsistent (membership index names a "
+                                "missing delta); stop the node and restore from a backup")};
+    MembershipDelta m{
+        origin, seq, compute_delta_id(sd.body(), sd.signature()), {body.deps().begin(), body.deps().end()}, {}};
+    for (int i = 0; i < body.ops_size(); ++i)
+      if (is_membership_op(body.ops(i))) m.ops.emplace_back(static_cast<std::uint32_t>(i), body.ops(i));
+    deltas.push_back(std::move(m));
+  }
+  return std::make_shared<const ReplicatedRoster>(ReplicatedRoster::derive(federation, deltas));
+}
+
+}  // namespace
+
+std::shared_ptr<const ReplicatedRoster> stored_roster(const lmdb::Txn& txn, const Dbs& db,
+                                                      const std::map<NodeId, Seq>& frozen) {
+  std::string key;
+  if (auto v = txn.get(db.meta, meta::kMembershipTag)) key = std::string(*v);
+  if (key.empty()) {
+    static const auto empty = std::make_shared<const ReplicatedRoster>();
+    return empty;
+  }
+  if (auto v = txn.get(db.meta, meta::kFederation)) key += std::string(*v);
+  key += encode_frozen(frozen);
+  RosterCache& cache = roster_cache();
+  {
+    std::lock_guard lock(cache.mu);
+    for (const auto& [k, r] : cache.entries)
+      if (k == key) return r;
+  }
+  auto roster = derive_stored(txn, db, frozen);
+  std::lock_guard lock(cache.mu);
+  cache.entries.emplace_front(std::move(key), roster);
+  if (cache.entries.size() > 8) cache.entries.pop_back();
+  return roster;
+}
+
+std::shared_ptr<const ReplicatedRoster> stored_roster(const lmdb::Txn& txn, const Dbs& db) {
+  std::map<NodeId, Seq> frozen;
+  if (auto v = txn.get(db.meta, meta::kFrozen)) frozen = decode_frozen(*v);
+  return stored_roster(txn, db, frozen);
+}
+
+const ReplicatedRoster& StoreRoster::replicated() const {
+  if (!replicated_) replicated_ = stored_roster(txn_, db_);
+  return *replicated_;
+}
+
+Standing StoreRoster::standing(const NodeId& origin, Seq seq) const {
+  if (replicated().admitted(origin)) return replicated().standing(origin, seq);
   auto it = cache_.find(origin);
   if (it != cache_.end()) return it->second;
   auto v = txn_.get(db_.members, origin.raw());

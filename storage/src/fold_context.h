@@ -1,8 +1,13 @@
 // What the fold reads besides a record's operations (conect/crdt/authority.h),
-// answered from inside one LMDB transaction: the roster from `members` (one
-// card per member, the same standing at every seq) and the operations of
+// answered from inside one LMDB transaction: the roster and the operations of
 // stored deltas from `log`. Both cache what they parsed; make one per
 // transaction (or per refold pass) and drop it with the transaction.
+//
+// The roster is the replicated one (crdt/membership.h: derived from the
+// stored membership deltas) with the local overrides (`members`: cards this
+// node trusts itself, `member add`) for origins the replicated roster has not
+// admitted. An admitted member's standing comes from the replicated roster
+// alone, so every node holding the same deltas folds the same records.
 #pragma once
 
 #include <map>
@@ -13,15 +18,26 @@
 
 namespace conect::storage {
 
+// The replicated roster of the membership deltas stored in `txn`, leaving
+// out those of `frozen` origins from their fork on. Derived once per content
+// and cached process-wide (key: meta.membership_tag, a hash chain over the
+// stored membership deltas, and `frozen`), so a refold pass costs a lookup.
+std::shared_ptr<const ReplicatedRoster> stored_roster(const lmdb::Txn& txn, const Dbs& db,
+                                                      const std::map<NodeId, Seq>& frozen);
+// The same with the frozen origins read from meta.
+std::shared_ptr<const ReplicatedRoster> stored_roster(const lmdb::Txn& txn, const Dbs& db);
+
 class StoreRoster final : public RosterAt {
  public:
   StoreRoster(const lmdb::Txn& txn, const Dbs& db) : txn_(txn), db_(db) {}
   Standing standing(const NodeId& origin, Seq seq) const override;
+  const ReplicatedRoster& replicated() const;
 
  private:
   const lmdb::Txn& txn_;
   const Dbs& db_;
-  mutable std::map<NodeId, Standing> cache_;
+  mutable std::map<NodeId, Standing> cache_;  // local cards
+  mutable std::shared_ptr<const ReplicatedRoster> replicated_;
 };
 
 class StoreChains final : public ChainView {

@@ -205,6 +205,33 @@ Result<std::vector<std::pair<NodeId, v1::MemberCard>>> Store::members() const {
   });
 }
 
+Result<std::shared_ptr<const ReplicatedRoster>> Store::roster() const {
+  return impl_->read([&](lmdb::ReadTxn& txn) -> Result<std::shared_ptr<const ReplicatedRoster>> {
+    return stored_roster(txn, impl_->db);
+  });
+}
+
+Result<std::vector<v1::DeltaRef>> Store::membership_deps() const {
+  return impl_->read([&](lmdb::ReadTxn& txn) -> Result<std::vector<v1::DeltaRef>> {
+    std::map<NodeId, std::string> newest;  // origin -> log key (ascending scan keeps the last)
+    auto c = txn.cursor(impl_->db.membership);
+    for (bool ok = c.first(); ok; ok = c.next())
+      if (c.key().size() == 40) newest[*NodeId::from_raw(c.key().substr(0, 32))] = std::string(c.key());
+    std::vector<v1::DeltaRef> out;
+    for (const auto& [origin, key] : newest) {
+      auto bytes = txn.get(impl_->db.log, key);
+      if (!bytes) corrupt("membership index names a missing delta");
+      auto sd = parse<v1::SignedDelta>(*bytes, "log entry");
+      v1::DeltaRef ref;
+      ref.set_origin(origin.raw());
+      ref.set_seq(codec::get_u64(key, 32));
+      ref.set_id(compute_delta_id(sd.body(), sd.signature()).raw());
+      out.push_back(std::move(ref));
+    }
+    return out;
+  });
+}
+
 Status Store::remove_member(const NodeId& id) {
   bool found = false;
   Status s = impl_->write([&](lmdb::WriteTxn& txn) {
@@ -214,6 +241,46 @@ Status Store::remove_member(const NodeId& id) {
   });
   if (s.ok() && !found) return Error(Errc::not_found, "no member " + id.hex() + " on the roster");
   return s;
+}
+
+Status Store::set_bootstrap(const std::vector<NodeId>& ids) {
+  std::string v;
+  for (const auto& id : ids) v += id.raw();
+  return impl_->write([&](lmdb::WriteTxn& txn) { txn.put(impl_->db.meta, meta::kBootstrap, v); });
+}
+
+Result<std::vector<NodeId>> Store::bootstrap() const {
+  return impl_->read([&](lmdb::ReadTxn& txn) -> Result<std::vector<NodeId>> {
+    std::vector<NodeId> out;
+    if (auto v = txn.get(impl_->db.meta, meta::kBootstrap))
+      for (std::size_t at = 0; at + 32 <= v->size(); at += 32) out.push_back(*NodeId::from_raw(v->substr(at, 32)));
+    return out;
+  });
+}
+
+// ---------------------------------------------------------- invites
+
+Status Store::put_invite(const std::string& invite_id, const std::string& stored) {
+  if (invite_id.empty() || invite_id.size() > 64) return Error(Errc::invalid_argument, "an invite id is 1-64 bytes");
+  return impl_->write([&](lmdb::WriteTxn& txn) { txn.put(impl_->db.invites, invite_id, stored); });
+}
+
+Result<std::optional<std::string>> Store::invite(const std::string& invite_id) const {
+  return impl_->read([&](lmdb::ReadTxn& txn) -> Result<std::optional<std::string>> {
+    if (invite_id.empty() || invite_id.size() > 64) return std::optional<std::string>();
+    auto v = txn.get(impl_->db.invites, invite_id);
+    if (!v) return std::optional<std::string>();
+    return std::optional<std::string>(std::string(*v));
+  });
+}
+
+Result<std::vector<std::pair<std::string, std::string>>> Store::invites() const {
+  return impl_->read([&](lmdb::ReadTxn& txn) -> Result<std::vector<std::pair<std::string, std::string>>> {
+    std::vector<std::pair<std::string, std::string>> out;
+    auto c = txn.cursor(impl_->db.invites);
+    for (bool ok = c.first(); ok; ok = c.next()) out.emplace_back(std::string(c.key()), std::string(c.value()));
+    return out;
+  });
 }
 
 // ------------------------------------------------------------ peers

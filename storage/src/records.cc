@@ -240,6 +240,9 @@ void refold_touched(Writer& w, GroupState& g) {
 void refold_for_rules(Writer& w) {
   auto v = w.get(w.db.meta, meta::kFoldRules);
   if (v && v->size() == 4 && codec::get_u32(*v) == kFoldRulesVersion) return;
+  // Operations this version reads as membership ones may have been stored
+  // as unknown kinds by an older version: index them before refolding.
+  rebuild_membership_index(w);
   GroupState g = begin_group(w);
   auto c = w.cursor(w.db.records);
   for (bool ok = c.first(); ok; ok = c.next()) {

@@ -43,6 +43,8 @@ constexpr DbSpec kDbs[] = {
     {"peers", &Dbs::peers},
     {"members", &Dbs::members},
     {"evidence", &Dbs::evidence},
+    {"membership", &Dbs::membership},
+    {"invites", &Dbs::invites},
 };
 
 // What the environment holds before we write anything.
@@ -288,11 +290,17 @@ Result<ApplyOutcome> Store::apply(std::vector<VerifiedDelta> batch) {
 }
 
 Result<VerifiedDelta> Store::author(const KeyPair& key, DeltaDraft draft, std::uint64_t now_ms) {
+  return author(key, std::move(draft), now_ms, AuthorOptions{});
+}
+
+Result<VerifiedDelta> Store::author(const KeyPair& key, DeltaDraft draft, std::uint64_t now_ms,
+                                    const AuthorOptions& options) {
   Job job;
   job.kind = Job::Kind::author;
   job.key = &key;
   job.draft = &draft;
   job.now_ms = now_ms;
+  job.author_options = &options;
   impl_->submit(job);
   if (job.error) return *job.error;
   return std::move(*job.authored);

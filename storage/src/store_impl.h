@@ -10,6 +10,7 @@
 #include <set>
 #include <shared_mutex>
 
+#include "conect/crdt/membership.h"
 #include "conect/storage/lmdb.h"
 #include "conect/storage/store.h"
 
@@ -22,6 +23,10 @@ struct Dbs {
   lmdb::Dbi mobility_org, mobility_period, mobility_status;
   lmdb::Dbi reservation_placement;
   lmdb::Dbi blobs, peers, members, evidence;
+  // origin || seq of every stored delta that carries a membership operation
+  // (empty values): what the replicated roster is derived from.
+  lmdb::Dbi membership;
+  lmdb::Dbi invites;  // invite id (16) -> v1::StoredInvite
 };
 
 // meta keys
@@ -38,6 +43,10 @@ inline constexpr std::string_view kFence = "fence";        // "restore" | "rollb
 inline constexpr std::string_view kFrozen = "frozen";      // (origin (32) || fork seq (8))*
 inline constexpr std::string_view kFoldRules = "fold_rules";    // u32: kFoldRulesVersion the records were folded with
 inline constexpr std::string_view kUnknownOps = "unknown_ops";  // u64: operations of kinds this version does not know
+// 32 bytes: BLAKE2b chain over the ids of the membership deltas in the order
+// they were stored (the replicated roster's cache key; fold_context.h).
+inline constexpr std::string_view kMembershipTag = "membership_tag";
+inline constexpr std::string_view kBootstrap = "bootstrap";  // member ids (32 each) a joiner syncs from first
 std::string count_key(v1::RecordType type);
 }  // namespace meta
 
@@ -73,6 +82,7 @@ struct Job {
   const KeyPair* key = nullptr;
   const DeltaDraft* draft = nullptr;
   std::uint64_t now_ms = 0;
+  const Store::AuthorOptions* author_options = nullptr;
   std::optional<VerifiedDelta> authored;
   // evidence
   const VerifiedDelta* first = nullptr;
@@ -107,6 +117,9 @@ struct GroupState {
   std::set<NodeId> heads_changed;
   std::optional<Hlc> clock;                 // loaded lazily from meta
   std::uint64_t unknown_ops = 0;            // operations of unknown kinds stored by this group
+  // The replicated roster before this group stored its first membership
+  // delta (set then): the standings it changes are refolded at the end.
+  std::shared_ptr<const ReplicatedRoster> roster_before;
   Hlc observed{};                           // newest stored HLC
   bool observed_loaded = false;
   // For the on_committed hook; `owned` deltas (applied batches) may be moved
@@ -194,6 +207,14 @@ void refold_touched(Writer& w, GroupState& g);
 // operation that changes an origin's standing from some seq on calls this
 // with that seq in the same transaction, then refold_touched().
 void touch_stored_range(Writer& w, GroupState& g, const NodeId& origin, Seq from, Seq until);
+// Indexes a stored membership delta (membership sub-database and tag),
+// capturing the roster before the first one of the group.
+void note_membership(Writer& w, GroupState& g, const VerifiedDelta& d);
+// After a group stored membership deltas: refolds the records of every
+// origin whose standing the new roster changed.
+void membership_changed(Writer& w, GroupState& g);
+// Rebuilds the membership index and tag from the log (fold rules upgrade).
+void rebuild_membership_index(Writer& w);
 // The group state a write transaction starts from (frozen origins loaded).
 GroupState begin_group(const Writer& w);
 

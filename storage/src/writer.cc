@@ -10,6 +10,8 @@
 
 #include "codec.h"
 #include "conect/crdt/hlc.h"
+#include "fold_context.h"
+#include "handshake.pb.h"
 #include "store_impl.h"
 
 namespace conect::storage {
@@ -44,6 +46,23 @@ void fill_minted(google::protobuf::Message& m, const NodeId& owner, Seq seq) {
       fill_minted(*refl->MutableMessage(&m, f), owner, seq);
     }
   }
+}
+
+// Marks an invite used by `joiner`, inside the authoring transaction (so the
+// invite is consumed exactly when the Admit is stored).
+std::optional<Error> consume_invite(Writer& w, const std::string& invite_id, const NodeId& joiner,
+                                    std::uint64_t now_ms) {
+  auto v = w.get(w.db.invites, invite_id);
+  if (!v) return Error(Errc::not_found, "this node issued no such invite");
+  v1::StoredInvite stored;
+  if (!stored.ParseFromArray(v->data(), static_cast<int>(v->size())))
+    return Error(Errc::storage_error, "an unreadable invite entry");
+  if (!stored.used_by().empty())
+    return Error(Errc::already_exists, "the invite was used already (each invite admits one node)");
+  if (now_ms >= stored.expires_ms()) return Error(Errc::invalid_argument, "the invite expired");
+  stored.set_used_by(joiner.raw());
+  w.put(w.db.invites, invite_id, stored.SerializeAsString());
+  return std::nullopt;
 }
 
 Hlc meta_hlc(const Writer& w, std::string_view key) {
@@ -180,6 +199,7 @@ std::vector<VerifiedDelta> Store::Impl::run_group(std::vector<Job*>& group, bool
       g.observed = meta_hlc(w, meta::kObserved);
       Hlc observed_before = g.observed;
       for (Job* j : group) run_job(w, g, *j);
+      if (g.roster_before) membership_changed(w, g);
       if (!g.touched.empty()) refold_touched(w, g);
       flush_heads(w, g);
       if (g.observed != observed_before) w.put(db.meta, meta::kObserved, codec::u64_bytes(g.observed.value));
@@ -244,7 +264,9 @@ void Store::Impl::author_one(Writer& w, GroupState& g, Job& job) {
     fed = federation;
     self = own;
   }
-  const NodeId& origin = job.key->public_key();
+  const Store::AuthorOptions no_options;
+  const Store::AuthorOptions& opts = job.author_options ? *job.author_options : no_options;
+  const NodeId& origin = opts.origin ? *opts.origin : job.key->public_key();
   if (!fed || !self) {
     job.error = Error(Errc::invalid_argument, "the store is not initialised: run `conect-node init`");
     return;
@@ -270,6 +292,15 @@ void Store::Impl::author_one(Writer& w, GroupState& g, Job& job) {
   }
   auto head = group_head(w, g, origin).value_or(HeadInfo{});
   Seq seq = head.seq.next();
+  // Only the key the replicated roster names for this seq signs (after a
+  // Rotate the old key no longer may; after a Rekey only the new one).
+  if (NodeId current = stored_roster(w.txn(), w.db, g.frozen)->key_at(origin, seq); current != job.key->public_key()) {
+    job.error =
+        Error(Errc::not_authorised, "the key " + job.key->public_key().hex().substr(0, 16) +
+                                        " is not this member's current key for delta " + std::to_string(seq.value) +
+                                        " (that is " + current.hex().substr(0, 16) + "): it was rotated or replaced");
+    return;
+  }
   // Never reuse an HLC: start from the newest this node ever issued, and
   // follow received ones unless they are implausibly far ahead.
   if (!g.clock) g.clock = meta_hlc(w, meta::kClock);
@@ -278,9 +309,15 @@ void Store::Impl::author_one(Writer& w, GroupState& g, Job& job) {
   Hlc hlc = hlc_clock.tick(job.now_ms);
   g.clock = hlc;
 
+  if (!opts.consume_invite.empty()) {
+    if (auto why = consume_invite(w, opts.consume_invite, opts.joiner, job.now_ms)) {
+      job.error = *why;
+      return;
+    }
+  }
   DeltaDraft draft = *job.draft;
   for (auto& op : draft.ops) fill_minted(op, origin, seq);
-  job.authored = build_delta(*job.key, *fed, seq, head.id, hlc, draft);
+  job.authored = build_delta(*job.key, origin, *fed, seq, head.id, hlc, draft);
   if (job.authored->signed_delta.ByteSizeLong() > kMaxDeltaBytes) {
     job.authored.reset();
     job.error = Error(Errc::limit_exceeded, "the delta would exceed " + std::to_string(kMaxDeltaBytes) +

@@ -230,3 +230,55 @@ TEST(Upgrade020, ANewerStoreIsRefusedUntouched) {
 
 }  // namespace
 }  // namespace conect::upgrade
+
+namespace conect::upgrade {
+namespace {
+
+// The replicated roster on the 0.2.0 store (docs/membership.md, "Upgrading a
+// 0.2.0 federation"): it opens with an empty replicated roster (its cards
+// stay the local overrides, so it folds as 0.2.0 did), and the documented
+// upgrade step (`member upgrade`: Found + an Admit of every trusted card)
+// admits the members it trusted, without changing any record.
+TEST(Upgrade020, TheReplicatedRosterIsAdoptedByFoundAndTheTrustedCards) {
+  TempDir t;
+  auto dir = copy_store(t.path());
+  auto s = Store::open(dir, upgrade_options());
+  ASSERT_TRUE(s.ok()) << s.error().message();
+  auto roster = (*s)->roster();
+  ASSERT_TRUE(roster.ok());
+  EXPECT_TRUE((*roster)->members().empty());
+  EXPECT_EQ((*roster)->quorum(), 0u);
+  auto digest = *(*s)->digest();
+
+  fs::path key_copy = t.path() / "identity.key";
+  fs::copy_file(fixtures() / "data" / "identity.key", key_copy);
+  fs::permissions(key_copy, fs::perms::owner_read | fs::perms::owner_write);
+  auto key = KeyPair::load(key_copy);
+  ASSERT_TRUE(key.ok()) << key.error().message();
+  ASSERT_EQ(key->public_key(), *(*s)->own_id());
+  auto cards = (*s)->members();
+  ASSERT_TRUE(cards.ok());
+  DeltaDraft draft;
+  v1::MemberCard own;
+  for (const auto& [id, card] : *cards)
+    if (id == key->public_key()) own = card;
+  draft.ops.push_back(membership_ops::found(own, 1));
+  std::size_t others = 0;
+  for (const auto& [id, card] : *cards)
+    if (id != key->public_key()) {
+      draft.ops.push_back(membership_ops::admit(card));
+      ++others;
+    }
+  ASSERT_GT(others, 0u);
+  auto delta = (*s)->author(*key, std::move(draft), 1'800'000'000'000);
+  ASSERT_TRUE(delta.ok()) << delta.error().message();
+  roster = (*s)->roster();
+  ASSERT_TRUE(roster.ok());
+  EXPECT_EQ((*roster)->admitted_ids().size(), 1 + others);
+  EXPECT_TRUE((*roster)->rejected().empty()) << (*roster)->rejected().front().detail;
+  EXPECT_EQ(*(*s)->digest(), digest) << "adopting the roster changes no record";
+  EXPECT_EQ(*(*s)->digest(), *(*s)->digest_recomputed());
+}
+
+}  // namespace
+}  // namespace conect::upgrade

@@ -32,7 +32,8 @@ RecordKey Author::next_key(v1::RecordType type, std::uint32_t index) const {
 VerifiedDelta Author::emit(std::vector<v1::Operation> ops, std::vector<v1::DeltaRef> deps, std::uint64_t now_ms) {
   Hlc hlc = clock_.tick(now_ms ? now_ms : next_wall_ms());
   DeltaDraft draft{std::move(ops), std::move(deps)};
-  VerifiedDelta d = build_delta(key_, federation_, seq_.next(), prev_, hlc, draft);
+  VerifiedDelta d =
+      build_delta(signer_ ? *signer_ : key_, key_.public_key(), federation_, seq_.next(), prev_, hlc, draft);
   seq_ = d.seq;
   prev_ = d.id;
   return d;
@@ -42,7 +43,7 @@ VerifiedDelta Author::emit_fork(std::vector<v1::Operation> ops, std::uint64_t no
   HlcClock c = clock_;
   Hlc hlc = c.tick(now_ms ? now_ms : next_wall_ms());
   DeltaDraft draft{std::move(ops), {}};
-  return build_delta(key_, federation_, seq_.next(), prev_, hlc, draft);
+  return build_delta(signer_ ? *signer_ : key_, key_.public_key(), federation_, seq_.next(), prev_, hlc, draft);
 }
 
 std::vector<PositionedOp> positioned_ops(const std::vector<VerifiedDelta>& deltas) {

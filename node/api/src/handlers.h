@@ -19,6 +19,7 @@ void add_placement_routes(Router& r, HandlerEnv& env);
 void add_mobility_routes(Router& r, HandlerEnv& env);
 void add_import_routes(Router& r, HandlerEnv& env);
 void add_audit_routes(Router& r, HandlerEnv& env);
+void add_membership_routes(Router& r, HandlerEnv& env);
 
 // Validation of one create, shared by POST /api/v1/<kind> and the
 // all-or-nothing imports.

@@ -114,26 +114,6 @@ HttpResponse status(HandlerEnv& env) {
   return json_response(200, j);
 }
 
-HttpResponse members(HandlerEnv& env) {
-  auto list = env.ctx.store->members();
-  if (!list) return error_response(list.error());
-  std::vector<json> items;
-  for (const auto& [id, card] : *list) {
-    v1::MemberCardBody body;
-    json m = {{"node_id", id.hex()}};
-    if (body.ParseFromString(card.body())) {
-      m["name"] = body.name();
-      m["country"] = body.country();
-      m["role"] = enum_name_of(body.role());
-      m["addresses"] = body.addresses();
-      m["issued"] = body.issued_ms() ? json(format_iso8601_ms(body.issued_ms())) : json(nullptr);
-    }
-    m["self"] = id == own_id(env);
-    items.push_back(std::move(m));
-  }
-  return list_json(std::move(items), "");
-}
-
 HttpResponse history(HandlerEnv& env, const std::string& id) {
   std::optional<RecordKey> found;
   for (auto t : {v1::ORGANISATION, v1::PLACEMENT, v1::RESERVATION, v1::MOBILITY, v1::CONTACT}) {
@@ -255,7 +235,7 @@ google::protobuf::Message* merged_impl(const google::protobuf::Message& current,
 void add_record_routes(Router& r, HandlerEnv& env) {
   HandlerEnv* e = &env;
   r.add("GET", "/api/v1/status", [e](const HttpRequest&, const PathParams&) { return status(*e); });
-  r.add("GET", "/api/v1/members", [e](const HttpRequest&, const PathParams&) { return members(*e); });
+  add_membership_routes(r, env);
   r.add("GET", "/api/v1/organisations", [e](const HttpRequest& q, const PathParams&) { return list_organisations(*e, q); });
   r.add("POST", "/api/v1/organisations", [e](const HttpRequest& q, const PathParams&) { return create_organisation(*e, q); });
   r.add("GET", "/api/v1/organisations/{}", [e](const HttpRequest&, const PathParams& p) {

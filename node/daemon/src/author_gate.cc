@@ -6,10 +6,17 @@
 namespace conect::node {
 
 Result<VerifiedDelta> AuthorGate::author(DeltaDraft draft) {
+  return author(std::move(draft), storage::Store::AuthorOptions{});
+}
+
+Result<VerifiedDelta> AuthorGate::author(DeltaDraft draft, const storage::Store::AuthorOptions& options) {
   if (core_.node.config.role == "auditor")
     return Error(Errc::not_authorised, "this node is an auditor; auditors author nothing");
   if (auto refused = fenced()) return *refused;
-  return core_.store.author(core_.node.key, std::move(draft), wall_ms());
+  storage::Store::AuthorOptions with = options;
+  with.origin = core_.id();  // the member id, whichever key signs now
+  auto signer = core_.signer();
+  return core_.store.author(*signer, std::move(draft), wall_ms(), with);
 }
 
 std::optional<Error> AuthorGate::fenced() {

@@ -38,6 +38,8 @@ class AuthorGate {
   // Signs and commits `draft` as this node's next delta, or says in plain
   // words why not (not_authorised) and what lifts the refusal.
   Result<VerifiedDelta> author(DeltaDraft draft);
+  // The same with what else the delta's transaction does (consume an invite).
+  Result<VerifiedDelta> author(DeltaDraft draft, const storage::Store::AuthorOptions& options);
   // A peer holds more of our own chain than the store: fence.
   void on_own_chain_behind();
 

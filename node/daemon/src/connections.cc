@@ -5,13 +5,15 @@
 #include <utility>
 
 #include "conect/node/log.h"
+#include "handshake.pb.h"
 
 namespace conect::node {
 
 Connections::Connections(DaemonCore& core, PeerBoard& board, net::NoiseStaticKey noise, std::uint64_t seed)
     : core_(core),
       board_(board),
-      credentials_(core.node.key, std::move(noise), core.node.federation),
+      credentials_(core.id(), noise, core.node.federation,
+                   net::sign_static_binding(*core.signer(), noise.public_key(), core.node.federation)),
       admission_(Admission::Limits{core.node.config.max_handshakes_per_ip_per_minute,
                                    core.node.config.max_unauthenticated_per_ip,
                                    core.node.config.max_unauthenticated_connections}),
@@ -180,6 +182,12 @@ net::HandshakeOptions Connections::handshake_options(net::NoiseRole role, std::o
     auto keep = weak.lock();
     return keep && roster_.contains(id) && id != core_.node.key.public_key();
   };
+  if (role == net::NoiseRole::responder)
+    o.accepts_joiners = [this, weak = core_.anchor] {
+      auto keep = weak.lock();
+      return keep && join_handler_ && join_open_ && join_open_();
+    };
+  if (identity_keys_) o.identity_key = identity_keys_;
   return o;
 }
 
@@ -252,6 +260,7 @@ void Connections::on_handshake_frame(Session& s, const std::string& frame) {
       core_.count_refusal("handshake", opened.error());
       return close_session(s, opened.error().message());
     }
+    if (s.joining) return on_join_frame(s, *opened);
     return establish(s);
   }
   auto out = s.driver->receive(frame);
@@ -270,7 +279,14 @@ void Connections::on_handshake_frame(Session& s, const std::string& frame) {
   if (!channel.ok()) return close_session(s, channel.error().message());
   s.peer = channel->peer();
   s.channel.emplace(std::move(*channel));
+  s.joining = s.driver->joiner();
   s.driver.reset();
+  if (s.joining) {
+    // Not a member: only the join exchange, under the handshake deadline and
+    // the Admission ticket it already holds.
+    log::info("join_started", {{"joiner", short_id(*s.peer)}, {"remote", s.link->remote_address()}});
+    return;
+  }
   // The responder has the initiator's header still to come and may
   // establish now; the initiator waits for the responder's header.
   if (!s.dialled) establish(s);
@@ -302,6 +318,27 @@ void Connections::establish(Session& s) {
   log::info("peer_connected",
             {{"peer", short_id(peer)}, {"dir", s.dialled ? "out" : "in"}, {"remote", s.link->remote_address()}});
   events_->on_peer_up(peer, s.dialled);
+}
+
+void Connections::on_join_frame(Session& s, const net::OpenedFrame& frame) {
+  if (frame.kind == net::FrameKind::stream_header) return;  // the joiner's header; its request follows
+  if (frame.kind != net::FrameKind::message || s.join_answered) {
+    core_.count_refusal("join", Error(Errc::protocol_error, "unexpected frame"));
+    return close_session(s, "join: one request, then nothing");
+  }
+  s.join_answered = true;
+  std::string response;
+  if (join_handler_) {
+    response = join_handler_(frame.plaintext, s.channel->handshake_hash().raw(), *s.peer);
+  } else {
+    v1::JoinResponse refused;
+    refused.set_error("not_found");
+    refused.set_detail("this node has no open invites");
+    response = refused.SerializeAsString();
+  }
+  auto sealed = s.channel->seal(response);
+  s.closing = true;
+  s.link->close("join answered", sealed.ok() ? std::move(*sealed) : std::string());
 }
 
 // ---------------------------------------------------------- sending, closing

@@ -54,6 +54,30 @@ class Connections {
 
   // Trusted members; links to members no longer on it are closed.
   void set_roster(const std::set<NodeId>& roster);
+  // The join exchange (docs/handshake.md section 8). While a handler is set
+  // (this node has unused invites), a connection from an id not on the
+  // roster completes the handshake, stays unauthenticated (it keeps its
+  // Admission ticket and its handshake deadline) and may send one
+  // JoinRequest; the handler's JoinResponse is sent and the link closed. The
+  // handler gets the request bytes, the session's handshake hash and the
+  // joiner's id; it runs on the node strand.
+  using JoinHandler =
+      std::function<std::string(std::string_view request, std::string_view handshake_hash, const NodeId& joiner)>;
+  // `open` is asked at each handshake (an invite written a moment ago by
+  // another process counts at once).
+  void set_join_handler(JoinHandler handler, std::function<bool()> open) {
+    join_handler_ = std::move(handler);
+    join_open_ = std::move(open);
+  }
+  // The current identity key of a member (after a rotation): what its Noise
+  // binding is checked against.
+  void set_identity_keys(std::function<NodeId(const NodeId&)> keys) { identity_keys_ = std::move(keys); }
+  // After a rotation: later handshakes carry a binding signed by `key`.
+  void set_signer(const KeyPair& key) {
+    credentials_ = net::PeerCredentials(
+        credentials_.node_id(), credentials_.noise_static(), credentials_.federation(),
+        net::sign_static_binding(key, credentials_.noise_static().public_key(), credentials_.federation()));
+  }
   // Dials configured peers not dialled yet; drops the removed ones.
   void reload_peers();
   // An accepted TCP connection. Any thread.
@@ -76,6 +100,8 @@ class Connections {
     std::string url;  // dialled sessions
     bool established = false;
     bool closing = false;
+    bool joining = false;  // accepted for the join exchange only
+    bool join_answered = false;
     std::uint64_t ticket = 0;  // Admission's, while an accepted link is unauthenticated
     std::unique_ptr<asio::steady_timer> handshake_timer;
   };
@@ -100,6 +126,7 @@ class Connections {
   void on_frame(std::uint64_t id, const std::string& frame);
   void on_handshake_frame(Session& s, const std::string& frame);
   void establish(Session& s);
+  void on_join_frame(Session& s, const net::OpenedFrame& frame);
   Dialer* dialer_for(std::uint64_t session_id);
   void close_session(Session& s, const std::string& reason);
   void on_link_closed(std::uint64_t id, const std::string& reason, CloseCause cause);
@@ -108,6 +135,9 @@ class Connections {
   DaemonCore& core_;
   PeerBoard& board_;
   PeerEvents* events_ = nullptr;
+  JoinHandler join_handler_;
+  std::function<bool()> join_open_;
+  std::function<NodeId(const NodeId&)> identity_keys_;
   net::PeerCredentials credentials_;
   WsLimits limits_;
   Admission admission_;

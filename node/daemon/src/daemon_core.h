@@ -15,6 +15,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -33,7 +34,13 @@ inline std::string short_id(const NodeId& id) { return id.hex().substr(0, 16); }
 
 struct DaemonCore {
   DaemonCore(asio::io_context& io_, const NodeFiles& node_, storage::Store& store_, api::Metrics& metrics_)
-      : io(io_), strand(asio::make_strand(io_)), node(node_), store(store_), metrics(metrics_), started(Clock::now()) {}
+      : io(io_),
+        strand(asio::make_strand(io_)),
+        node(node_),
+        store(store_),
+        metrics(metrics_),
+        started(Clock::now()),
+        signer_(std::make_shared<const KeyPair>(node_.signer())) {}
 
   asio::io_context& io;
   Strand strand;
@@ -46,6 +53,18 @@ struct DaemonCore {
   std::weak_ptr<void> anchor;
 
   std::shared_ptr<void> alive() const { return anchor.lock(); }
+
+  // The key this node signs with now (its identity key, or the one its last
+  // Rotate introduced). Any thread.
+  std::shared_ptr<const KeyPair> signer() const {
+    std::lock_guard lock(signer_mu_);
+    return signer_;
+  }
+  void set_signer(const KeyPair& key) {
+    std::lock_guard lock(signer_mu_);
+    signer_ = std::make_shared<const KeyPair>(key);
+  }
+  const NodeId& id() const { return node.key.public_key(); }
 
   // Milliseconds since start: the sync engine's clock.
   std::uint64_t now() const {
@@ -76,6 +95,10 @@ struct DaemonCore {
   void count_refusal(const std::string& stage, const Error& e) {
     count_refusal(stage, errc_name(static_cast<Errc>(e.code.value())));
   }
+
+ private:
+  mutable std::mutex signer_mu_;
+  std::shared_ptr<const KeyPair> signer_;
 };
 
 }  // namespace conect::node

@@ -23,7 +23,13 @@ Result<NodeFiles> NodeFiles::load(const DataDir& dir) {
   auto token = read_small_file(dir.token(), true);
   if (!token.ok()) return token.error();
   while (!token->empty() && (token->back() == '\n' || token->back() == '\r')) token->pop_back();
-  return NodeFiles{dir, std::move(*cfg), std::move(*key), *federation, std::move(*token)};
+  NodeFiles files{dir, std::move(*cfg), std::move(*key), *federation, std::move(*token), std::nullopt};
+  if (std::filesystem::exists(files.signing_key())) {
+    auto rotated = KeyPair::load(files.signing_key());
+    if (!rotated.ok()) return rotated.error();
+    files.rotated = std::move(*rotated);
+  }
+  return files;
 }
 
 Result<std::unique_ptr<storage::Store>> NodeFiles::open_store(bool upgrade) const {

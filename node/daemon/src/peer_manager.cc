@@ -10,15 +10,19 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include <filesystem>
+#include <mutex>
 #include <random>
 #include <set>
 
 #include "apply_writer.h"
 #include "author_gate.h"
+#include "conect/crdt/membership.h"
 #include "conect/node/log.h"
 #include "conect/node/wall_clock.h"
 #include "connections.h"
 #include "daemon_core.h"
+#include "join_desk.h"
 #include "peer_board.h"
 #include "sync_driver.h"
 #include "sync_monitor.h"
@@ -35,9 +39,24 @@ struct PeerManager::Impl : std::enable_shared_from_this<PeerManager::Impl> {
         sync(core, board, connections, writer),
         gate(core, board),
         monitor(core, board, sync),
+        desk(core, gate),
         roster_timer(core.strand) {
     connections.set_events(&sync);
-    sync.set_on_applied([this] { maybe_finish_stop(); });
+    // Strangers complete a handshake only while an invite is open.
+    connections.set_join_handler([this](std::string_view request, std::string_view hh,
+                                        const NodeId& joiner) { return desk.answer(request, hh, joiner); },
+                                 [this] { return desk.open(); });
+    desk.set_on_authored([this](const VerifiedDelta& d) {
+      asio::post(core.strand, [this, keep = core.alive(), d] {
+        sync.on_local_commit({d});
+        if (Status st = reload_roster(); !st.ok()) log::warn("roster_unreadable", {{"detail", st.error().message()}});
+      });
+    });
+    sync.set_on_applied([this] {
+      // A batch may have carried membership operations: admit (or cut) at once.
+      if (Status st = reload_roster(); !st.ok()) log::warn("roster_unreadable", {{"detail", st.error().message()}});
+      maybe_finish_stop();
+    });
     sync.set_on_own_chain_behind([this] { gate.on_own_chain_behind(); });
   }
 
@@ -49,13 +68,16 @@ struct PeerManager::Impl : std::enable_shared_from_this<PeerManager::Impl> {
   SyncDriver sync;
   AuthorGate gate;
   SyncMonitor monitor;
+  JoinDesk desk;
   api::ProgressBoard* progress = nullptr;
   asio::steady_timer roster_timer;
   std::set<NodeId> roster;
+  std::mutex rotate_mu;
   std::function<void()> on_stopped;
 
   Status start() {
     core.anchor = shared_from_this();
+    settle_rotation();
     if (Status st = reload_roster(); !st.ok()) return st;
     sync.start(roster, rng());
     asio::post(core.strand, [this, keep = core.alive()] {
@@ -87,11 +109,26 @@ struct PeerManager::Impl : std::enable_shared_from_this<PeerManager::Impl> {
     done();
   }
 
+  // The origins this node takes deltas from and talks to: the members the
+  // replicated roster admitted (crdt/membership.h) and the local overrides
+  // (`member add`). An origin that is neither is held back: its deltas are
+  // skipped and counted (conect_sync_untrusted_skipped_total) and fetched
+  // once its admission arrives.
   Status reload_roster() {
     auto members = core.store.members();
     if (!members.ok()) return members.error();
+    auto replicated = core.store.roster();
+    if (!replicated.ok()) return replicated.error();
+    sync.set_replicated_roster(*replicated);
+    connections.set_identity_keys([r = *replicated](const NodeId& id) { return r->key_at(id, Seq{UINT64_MAX}); });
+
     std::set<NodeId> fresh;
     for (const auto& [id, card] : *members) fresh.insert(id);
+    for (const auto& id : (*replicated)->admitted_ids()) fresh.insert(id);
+    // A node that joined with an invite fetches from the members its
+    // inviter named until its own admission has reached its store.
+    if (!(*replicated)->admitted(core.node.key.public_key()))
+      if (auto boot = core.store.bootstrap(); boot.ok()) fresh.insert(boot->begin(), boot->end());
     fresh.insert(core.node.key.public_key());
     if (fresh == roster) return {};
     roster = std::move(fresh);
@@ -115,14 +152,78 @@ struct PeerManager::Impl : std::enable_shared_from_this<PeerManager::Impl> {
     });
   }
 
+  // A rotation interrupted between writing the new key and renaming it:
+  // adopt the key when the store holds the Rotate that names it, else drop it.
+  void settle_rotation() {
+    const auto pending = core.node.signing_key_pending();
+    if (!std::filesystem::exists(pending)) return;
+    auto key = KeyPair::load(pending);
+    auto roster = core.store.roster();
+    auto head = core.store.head(core.id());
+    std::error_code ec;
+    if (key.ok() && roster.ok() && head.ok()) {
+      Seq next = *head ? (*head)->seq.next() : Seq{1};
+      if ((*roster)->key_at(core.id(), next) == key->public_key()) {
+        std::filesystem::rename(pending, core.node.signing_key(), ec);
+        if (!ec) {
+          core.set_signer(*key);
+          connections.set_signer(*key);
+          log::info("key_rotation_completed", {{"key", key->public_key().hex().substr(0, 16)}});
+          return;
+        }
+      }
+    }
+    std::filesystem::remove(pending, ec);
+    log::warn("key_rotation_abandoned", {{"detail", "the Rotate delta was never stored; the old key still signs"}});
+  }
+
+  // `key rotate` (docs/membership.md): the new key is on disk before the
+  // Rotate that names it is written, so no crash leaves a Rotate without its
+  // key; peers keep their links and learn the key from the pushed delta.
+  Result<VerifiedDelta> rotate_key() {
+    std::lock_guard lock(rotate_mu);
+    KeyPair next = KeyPair::generate();
+    const auto pending = core.node.signing_key_pending();
+    std::error_code ec;
+    std::filesystem::remove(pending, ec);
+    if (Status st = next.save(pending); !st.ok()) return st.error();
+    DeltaDraft draft;
+    draft.ops.push_back(membership_ops::rotate(core.id(), next));
+    auto deps = core.store.membership_deps();
+    if (!deps.ok()) return deps.error();
+    draft.deps = std::move(*deps);
+    auto delta = gate.author(std::move(draft));
+    if (!delta.ok()) {
+      std::filesystem::remove(pending, ec);
+      return delta.error();
+    }
+    std::filesystem::rename(pending, core.node.signing_key(), ec);
+    if (ec)
+      return Error(Errc::io_error, "the Rotate is stored but " + pending.string() + " could not be renamed to " +
+                                       core.node.signing_key().string() + ": " + ec.message() +
+                                       "; restart the node to complete the rotation");
+    core.set_signer(next);
+    asio::post(core.strand, [this, keep = core.alive(), d = *delta, next] {
+      connections.set_signer(next);
+      sync.on_local_commit({d});
+      (void)reload_roster();
+    });
+    log::info("key_rotated",
+              {{"key", next.public_key().hex().substr(0, 16)}, {"seq", std::to_string(delta->seq.value)}});
+    return delta;
+  }
+
   Result<VerifiedDelta> author(DeltaDraft draft) {
     const auto t0 = Clock::now();
     auto delta = gate.author(std::move(draft));
     if (delta.ok()) {
       core.write_seconds("author").observe(std::chrono::duration<double>(Clock::now() - t0).count());
       core.count("conect_deltas_authored_total", "Deltas this node authored (signed and committed)");
+      asio::post(core.strand, [this, keep = core.alive(), d = *delta] {
+        sync.on_local_commit({d});
+        if (carries_membership(d.body)) (void)reload_roster();
+      });
     }
-    if (delta.ok()) asio::post(core.strand, [this, keep = core.alive(), d = *delta] { sync.on_local_commit({d}); });
     return delta;
   }
 };
@@ -140,6 +241,7 @@ PeerManager::~PeerManager() { impl_->writer.join(); }
 Status PeerManager::start() { return impl_->start(); }
 void PeerManager::accept(asio::ip::tcp::socket socket) { impl_->connections.accept(std::move(socket)); }
 Result<VerifiedDelta> PeerManager::author(DeltaDraft draft) { return impl_->author(std::move(draft)); }
+Result<VerifiedDelta> PeerManager::rotate_key() { return impl_->rotate_key(); }
 void PeerManager::stop(std::function<void()> done) { impl_->stop(std::move(done)); }
 std::vector<api::PeerStatus> PeerManager::peer_status() const { return impl_->board.snapshot(); }
 

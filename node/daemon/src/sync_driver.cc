@@ -71,8 +71,8 @@ void SyncDriver::start(const std::set<NodeId>& roster, std::uint64_t seed) {
   // Deltas decoded and waiting for the writer take ~3x their wire size in
   // memory; 8 MiB of them keeps the writer busy and the heap small.
   cfg.max_buffer_bytes = std::max<std::size_t>(8u << 20, 2 * cfg.limits.max_delta_bytes);
-  engine_ =
-      std::make_unique<sync::SyncEngine>(cfg, view_, std::vector<NodeId>(roster.begin(), roster.end()), core_.now());
+  engine_ = std::make_unique<sync::SyncEngine>(cfg, view_, std::vector<NodeId>(roster.begin(), roster.end()),
+                                               core_.now(), verifier_);
   for (const auto& f : kStats) exported_.push_back({&core_.metrics.counter(f.name, f.help), 0});
   // Pushes refused for their signature join the store's refusals
   // (apply_writer.cc), so one family counts every delta refused, by reason.

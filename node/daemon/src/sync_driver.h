@@ -34,6 +34,11 @@ class SyncDriver final : public PeerEvents {
 
   void start(const std::set<NodeId>& roster, std::uint64_t seed);
   void set_roster(const std::set<NodeId>& roster);
+  // The replicated roster the engine checks signatures against (each delta
+  // under the key its origin held at its seq).
+  void set_replicated_roster(std::shared_ptr<const ReplicatedRoster> roster) {
+    verifier_.set_roster(std::move(roster));
+  }
   // Deltas committed outside an ApplyBatch (authored here).
   void on_local_commit(const std::vector<VerifiedDelta>& deltas);
   // Runs after every ApplyBatch reported done (the stop sequence waits on it).
@@ -67,6 +72,7 @@ class SyncDriver final : public PeerEvents {
   Connections& connections_;
   ApplyWriter& writer_;
   StoreSyncView view_;
+  sync::RosterVerifier verifier_;
   std::unique_ptr<sync::SyncEngine> engine_;
   asio::steady_timer timer_;
   std::function<void()> on_applied_;

@@ -137,7 +137,8 @@ Status HandshakeDriver::verify_peer(int message, std::string_view payload) {
   // Noise has proved the peer holds rs; the binding must name that very key.
   const auto& rs = noise_.remote_static();
   if (!rs) return Error(Errc::protocol_error, where + ": no remote static key");
-  if (!verify_static_binding(*node_id, *rs, federation_, p.static_binding()))
+  const NodeId signer = options_.identity_key ? options_.identity_key(*node_id) : *node_id;
+  if (!verify_static_binding(signer, *rs, federation_, p.static_binding()))
     return Error(Errc::bad_signature,
                  where + ": the binding signature of " + node_id->hex() +
                      " does not cover the Noise static key " + rs->hex() +
@@ -146,7 +147,10 @@ Status HandshakeDriver::verify_peer(int message, std::string_view payload) {
     return Error(Errc::unknown_origin, where + ": expected member " + options_.expected_peer->hex() +
                                            " but reached " + node_id->hex() +
                                            "; check the peer's address and the id given to `peer add`");
-  if (!options_.is_member(*node_id))
+  if (!options_.is_member(*node_id) && options_.role == NoiseRole::responder && options_.accepts_joiners &&
+      options_.accepts_joiners()) {
+    joiner_ = true;  // only the join exchange may follow (the caller's duty)
+  } else if (!options_.is_member(*node_id))
     return Error(Errc::unknown_origin, where + ": member " + node_id->hex() +
                                            " is not on the roster; add its card with `conect-node member add`");
   peer_ = *node_id;

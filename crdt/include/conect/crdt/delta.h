@@ -52,6 +52,10 @@ struct DeltaDraft {
 // Builds and signs the next delta of `key`'s chain.
 VerifiedDelta build_delta(const KeyPair& key, const FederationId& federation, Seq seq, const DeltaId& prev, Hlc hlc,
                           const DeltaDraft& draft);
+// The same for member `origin` whose current key (after a Rotate or Rekey,
+// crdt/membership.h) is `signer`: the member id stays the origin.
+VerifiedDelta build_delta(const KeyPair& signer, const NodeId& origin, const FederationId& federation, Seq seq,
+                          const DeltaId& prev, Hlc hlc, const DeltaDraft& draft);
 
 // Drops everything from a SignedDelta wrapper but body and signature (the
 // only signed parts); true when there was something to drop. decode_delta

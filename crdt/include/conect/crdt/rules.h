@@ -4,12 +4,13 @@
 // upgraded node holds what a new one folds.
 //   1: conect 0.2.0
 //   2: roles and references (authority.h); operations of unknown kinds
+//   3: the replicated roster (membership.h): admissions, cuts, roles
 #pragma once
 
 #include <cstdint>
 
 namespace conect {
 
-inline constexpr std::uint32_t kFoldRulesVersion = 2;
+inline constexpr std::uint32_t kFoldRulesVersion = 3;
 
 }  // namespace conect

@@ -45,15 +45,16 @@
 #include <string>
 #include <vector>
 
-#include "delta.pb.h"
-#include "state.pb.h"
-#include "store.pb.h"
 #include "conect/crdt/delta.h"
 #include "conect/crdt/error.h"
 #include "conect/crdt/identity.h"
+#include "conect/crdt/membership.h"
 #include "conect/crdt/merge.h"
 #include "conect/crdt/types.h"
 #include "conect/storage/schema.h"
+#include "delta.pb.h"
+#include "state.pb.h"
+#include "store.pb.h"
 
 namespace conect::storage {
 
@@ -205,6 +206,20 @@ class Store {
   // author_fenced), storage errors.
   Result<VerifiedDelta> author(const KeyPair& key, DeltaDraft draft, std::uint64_t now_ms);
 
+  // What else an authored delta may do in its transaction.
+  struct AuthorOptions {
+    // The store's own member id when `key` is its current key after a
+    // Rotate or Rekey (crdt/membership.h): the delta's origin stays the id.
+    std::optional<NodeId> origin;
+    // Consumes this invite (its `invites` entry) for `joiner` in the same
+    // transaction, or fails the whole write: not_found (no such invite),
+    // already_exists (used), invalid_argument (expired at now_ms).
+    std::string consume_invite;
+    NodeId joiner;
+  };
+  Result<VerifiedDelta> author(const KeyPair& key, DeltaDraft draft, std::uint64_t now_ms,
+                               const AuthorOptions& options);
+
   // Records replicated equivocation evidence: two authentic deltas of one
   // origin with one seq and different ids (the caller verified both
   // signatures). Freezes the origin at that seq.
@@ -253,6 +268,25 @@ class Store {
   Result<std::optional<v1::MemberCard>> member(const NodeId& id) const;
   Result<std::vector<std::pair<NodeId, v1::MemberCard>>> members() const;
   Status remove_member(const NodeId& id);  // not_found if absent
+  // The replicated roster derived from the stored membership deltas
+  // (crdt/membership.h); `members()` above are the local overrides.
+  Result<std::shared_ptr<const ReplicatedRoster>> roster() const;
+  // The newest stored membership delta of every origin: what a membership
+  // operation authored now names in deps (docs/membership.md, Determinism).
+  Result<std::vector<v1::DeltaRef>> membership_deps() const;
+
+  // The members a node that joined with an invite takes deltas from until
+  // its own admission is in its store (the inviter names them in its
+  // JoinResponse): without them it could not fetch the membership deltas
+  // that admit everyone else. Replaced whole.
+  Status set_bootstrap(const std::vector<NodeId>& ids);
+  Result<std::vector<NodeId>> bootstrap() const;
+
+  // Invitations this node issued (docs/handshake.md section 8): invite id
+  // (16 bytes) -> serialised v1::StoredInvite.
+  Status put_invite(const std::string& invite_id, const std::string& stored);
+  Result<std::optional<std::string>> invite(const std::string& invite_id) const;
+  Result<std::vector<std::pair<std::string, std::string>>> invites() const;
 
   Status put_peer(const std::string& address, const std::string& state);
   Result<std::optional<std::string>> peer(const std::string& address) const;

@@ -79,6 +79,8 @@ struct ApiContext {
   // Authors one delta: the daemon routes it to Store::author and, once it
   // committed durably, pushes it to peers. Called from the handler pool.
   std::function<Result<VerifiedDelta>(DeltaDraft)> author;
+  // `key rotate`: a new identity key announced by a Rotate (docs/membership.md).
+  std::function<Result<VerifiedDelta>()> rotate_key;
 };
 
 struct ApiOptions {

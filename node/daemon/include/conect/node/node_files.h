@@ -3,7 +3,9 @@
 // the API token, and the store.
 #pragma once
 
+#include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -20,6 +22,14 @@ struct NodeFiles {
   KeyPair key;
   FederationId federation;
   std::string token;
+  // After `key rotate` (docs/membership.md): the key that signs now,
+  // DIR/signing.key; the member id stays identity.key's public key.
+  std::optional<KeyPair> rotated;
+  const KeyPair& signer() const { return rotated ? *rotated : key; }
+  std::filesystem::path signing_key() const { return dir.root / "signing.key"; }
+  // A rotation in flight: written before the Rotate delta, renamed to
+  // signing.key once that delta is stored (the daemon settles it at start).
+  std::filesystem::path signing_key_pending() const { return dir.root / "signing.key.pending"; }
 
   // Errors name the file and say what to do (run init, chmod 600, ...).
   static Result<NodeFiles> load(const DataDir& dir);

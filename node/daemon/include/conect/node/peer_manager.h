@@ -69,6 +69,9 @@ class PeerManager {
   // it has fetched that chain back from a connected peer (DESIGN §10). Any
   // thread.
   Result<VerifiedDelta> author(DeltaDraft draft);
+  // Generates a new identity key, writes Rotate{new key} signed by the
+  // current one, and signs with the new key from then on (docs/membership.md).
+  Result<VerifiedDelta> rotate_key();
   // Closes every link (sending TAG_FINAL) and stops dialling; `done` runs
   // once the writer thread has finished its current transaction.
   void stop(std::function<void()> done);

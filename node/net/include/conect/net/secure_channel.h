@@ -143,6 +143,14 @@ struct HandshakeOptions {
   std::optional<NodeId> expected_peer;
   // The roster check: true when the member may talk to us. Required.
   std::function<bool(const NodeId&)> is_member;
+  // Responder only: when this returns true, an id that is not on the roster
+  // is accepted for the join exchange alone (docs/handshake.md section 8);
+  // the driver then reports joiner() and the caller must run nothing but
+  // that exchange on the channel.
+  std::function<bool()> accepts_joiners;
+  // The key a member's binding is signed with: its current identity key
+  // after a Rotate or Rekey (crdt/membership.h). Unset: the member id.
+  std::function<NodeId(const NodeId&)> identity_key;
   std::size_t max_frame_bytes = kDefaultMaxFrameBytes;
   // Tests only: a fixed ephemeral key instead of a fresh one.
   std::optional<DhKeyPair> fixed_ephemeral;
@@ -173,6 +181,9 @@ class HandshakeDriver {
   bool has_failed() const { return failed_.has_value(); }
   // The peer's member id, once its payload has been verified.
   const std::optional<NodeId>& peer() const { return peer_; }
+  // True when the peer is not on the roster and was accepted only for the
+  // join exchange (HandshakeOptions::accepts_joiners).
+  bool joiner() const { return joiner_; }
   // The channel; once, after is_complete(). Errors: protocol_error.
   Result<SecureChannel> take_channel();
 
@@ -193,6 +204,7 @@ class HandshakeDriver {
   bool started_ = false;
   bool complete_ = false;
   std::optional<NodeId> peer_;
+  bool joiner_ = false;
   std::optional<SecureChannel> channel_;
   std::optional<Error> failed_;
 };

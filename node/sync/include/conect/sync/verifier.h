@@ -13,13 +13,16 @@
 #pragma once
 
 #include <cstddef>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <span>
 #include <vector>
 
-#include "delta.pb.h"
 #include "conect/crdt/delta.h"
 #include "conect/crdt/error.h"
+#include "conect/crdt/membership.h"
+#include "delta.pb.h"
 
 namespace conect::sync {
 
@@ -29,12 +32,33 @@ class DeltaVerifier {
   // Parses a signed delta without checking its signature (crdt::decode_delta).
   virtual Result<VerifiedDelta> decode(const FederationId& federation,
                                        v1::SignedDelta delta) const = 0;
-  // True when the delta's own signature verifies.
+  // True when the delta's own signature verifies (under key_at).
   virtual bool signature_holds(const VerifiedDelta& delta) const = 0;
+  // The key `origin`'s delta `seq` is signed with: the origin itself unless
+  // the replicated roster says a Rotate or Rekey changed it.
+  virtual NodeId key_at(const NodeId& origin, Seq seq) const;
+  // True when the delta's signature verifies under `key` (Ed25519): for a
+  // range that carries its own origin's rotation (check_range).
+  virtual bool signature_holds_under(const VerifiedDelta& delta, const NodeId& key) const;
 };
 
-// crdt::decode_delta + Ed25519.
+// crdt::decode_delta + Ed25519 under the origin's first key.
 const DeltaVerifier& default_verifier();
+
+// The node's verifier: each delta under the key the replicated roster
+// (crdt/membership.h) says its origin signed with at its seq. set_roster and
+// every check may run on any thread.
+class RosterVerifier final : public DeltaVerifier {
+ public:
+  void set_roster(std::shared_ptr<const ReplicatedRoster> roster);
+  Result<VerifiedDelta> decode(const FederationId& federation, v1::SignedDelta delta) const override;
+  bool signature_holds(const VerifiedDelta& delta) const override;
+  NodeId key_at(const NodeId& origin, Seq seq) const override;
+
+ private:
+  mutable std::mutex mu_;
+  std::shared_ptr<const ReplicatedRoster> roster_;
+};
 
 // A decoded contiguous range of one origin's chain.
 struct CheckedRange {
@@ -55,6 +79,9 @@ inline constexpr std::size_t kMaxSignatureTries = 4;
 // one holds. `extend`, when given, is an uncovered chain the range continues
 // (its first delta must link to extend's last). Errors: malformed_body,
 // wrong_federation, limit_exceeded, sequence_gap, broken_chain.
+// A delta of the range that carries its origin's Rotate, and whose own
+// signature holds under the key of its seq, makes the range's later deltas
+// checked under the rotated key (the roster learns it only once stored).
 Result<CheckedRange> check_range(const DeltaVerifier& verifier, const FederationId& federation,
                                  std::uint64_t first_seq, std::vector<v1::SignedDelta> deltas,
                                  const VerifiedDelta* extend = nullptr);

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 #include "conect/crdt/delta.h"
@@ -36,9 +37,13 @@ class Author {
   VerifiedDelta emit(std::vector<v1::Operation> ops, std::vector<v1::DeltaRef> deps = {}, std::uint64_t now_ms = 0);
   // Same seq/prev/hlc logic but does not advance the chain (for forks).
   VerifiedDelta emit_fork(std::vector<v1::Operation> ops, std::uint64_t now_ms = 0);
+  // Signs the next deltas with `key` (after a Rotate or Rekey); the member
+  // id (id()) stays the first key's.
+  void sign_with(const KeyPair& key) { signer_ = key; }
 
  private:
   KeyPair key_;
+  std::optional<KeyPair> signer_;
   FederationId federation_;
   Seq seq_{};
   DeltaId prev_{};

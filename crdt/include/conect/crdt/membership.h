@@ -1,0 +1,184 @@
+// The replicated roster (DESIGN §2): derived from the membership operations
+// (Found, Admit, Remove, Leave, Rotate, Rekey, CardUpdate; delta.proto) that
+// members write into their own logs, identically on every node that holds
+// the same deltas, whatever order they arrived in.
+//
+// The derivation is a replay in one deterministic order, a pure function of
+// the SET of membership deltas:
+//   - Order. A membership delta comes after the membership deltas it
+//     follows: the earlier ones of its own chain, and for each delta it
+//     names in deps (origin P, seq t) P's membership deltas up to t. Among
+//     deltas whose predecessors are all replayed, the lowest delta id goes
+//     first (Kahn's algorithm). So an operation sees everything its author
+//     declared it relied on, and concurrent operations are settled by their
+//     ids, never by clocks.
+//   - Each operation is judged against the roster as the replay left it
+//     (DESIGN §2 Determinism: "counts only if its own declared dependencies
+//     show its author admitted and not cut off at that point"); one that
+//     does not count is listed in rejected() with its rule and changes
+//     nothing.
+//
+// The rules (each a reason an operation is rejected):
+//   Found{card, quorum}: card self-signed by the author (bad_signature),
+//     of this federation (wrong_federation), quorum >= 1 (invalid_argument),
+//     author not cut off (not_authorised). The author becomes a member (a
+//     founder) unless it is one already; the quorum is the smallest any
+//     counting Found named (DESIGN: "1 unless all members say otherwise").
+//   Admit{card}: author a current member (not_authorised: unknown or cut
+//     off), card self-signed by its own member (bad_signature), of this
+//     federation; not for a member cut off before (not_authorised: a removed
+//     member comes back only under a new identity). A second admission by
+//     the same member, or of a member already admitted, is a no-op. The card's
+//     member is admitted when `quorum` distinct current members admitted it;
+//     its card is the admitted card with the largest issued_ms (ties: the
+//     smaller bytes).
+//   Remove{member, last_seq}: author a current member other than `member`
+//     (not_authorised), member admitted (not_found). A vote; at `quorum`
+//     distinct votes the member is cut at the quorum-th largest last_seq
+//     named, and stays cut (later votes change nothing).
+//   Leave: author a current member: cut at the delta carrying it.
+//   Rotate{keys, proof}: author a current member; new_identity_key a valid
+//     32-byte key never used by any member (already_exists), proof by the new
+//     key over member id || new key (bad_signature). Deltas of the author
+//     after the one carrying it are signed by the new key.
+//   Rekey{member, new_key, last_seq, proof}: author a current member other
+//     than `member`, member admitted, key and proof as Rotate. A vote; at
+//     `quorum` distinct votes naming the same new_key the member's key is
+//     new_key from the quorum-th largest last_seq + 1 on; keys it had from
+//     later on are dropped.
+//   CardUpdate{card}: author a current member, card of the author's id
+//     signed by its key at that delta (bad_signature), same federation; the
+//     role stays the admitted one (not_authorised otherwise).
+//
+// What a node reads from the result: standing(origin, seq) (the merge's
+// RosterAt: a cut member is refused beyond its cut), key_at(origin, seq) (the
+// key a delta's signature must verify under), and the members with their
+// cards and state (member list, the sync's set of trusted origins).
+//
+// Not thread-safe; immutable after derive().
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <set>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "conect/crdt/authority.h"
+#include "conect/crdt/delta.h"
+#include "conect/crdt/error.h"
+#include "conect/crdt/identity.h"
+#include "conect/crdt/types.h"
+#include "delta.pb.h"
+
+namespace conect {
+
+// True for operations 10-16 (Found ... CardUpdate).
+bool is_membership_op(const v1::Operation& op);
+// True when some operation of the body is a membership operation.
+bool carries_membership(const v1::DeltaBody& body);
+
+// What the derivation reads of one delta that carries membership operations.
+struct MembershipDelta {
+  NodeId origin;
+  Seq seq;
+  DeltaId id;
+  std::vector<v1::DeltaRef> deps;
+  // (index in the delta, operation); only the membership ones are read.
+  std::vector<std::pair<std::uint32_t, v1::Operation>> ops;
+
+  static MembershipDelta from(const VerifiedDelta& d);
+};
+
+struct MemberState {
+  NodeId id;
+  bool admitted = false;
+  bool founder = false;
+  v1::MemberCard card;  // the admitted (or latest updated) card
+  v1::MemberRole role = v1::MEMBER_ROLE_UNSPECIFIED;
+  std::set<NodeId> admitted_by;  // distinct members whose Admit counted
+  // Deltas after `cut` count nowhere; why: "removed" or "left".
+  std::optional<Seq> cut;
+  std::string cut_reason;
+  std::map<NodeId, Seq> removal_votes;
+  // Signing keys by the first seq they sign: {1, id} first.
+  std::map<Seq, NodeId> keys;
+  std::string seal_key;          // latest announced by Rotate (raw 32 bytes) or empty
+  std::string noise_static_key;  // idem
+  // Rekey votes: voter -> (new key, last_seq).
+  std::map<NodeId, std::pair<NodeId, Seq>> rekey_votes;
+};
+
+struct RejectedMembershipOp {
+  NodeId origin;
+  Seq seq;
+  std::uint32_t index = 0;
+  Errc rule = Errc::ok;
+  std::string detail;
+};
+
+// Proof that the holder of `new_key` agrees to sign for `member`:
+// Ed25519(new_key, "conect/rotate/v1" || BLAKE2b-256(member || new_key)).
+std::string rotation_proof_message(const NodeId& member, const NodeId& new_key);
+
+// A verified card body: signed by `signer` (domain member_card).
+std::optional<v1::MemberCardBody> verified_card_body(const v1::MemberCard& card, const NodeId& signer);
+
+// A member card: `body` serialised and signed by `key` (domain member_card).
+v1::MemberCard sign_card(const KeyPair& key, const v1::MemberCardBody& body);
+
+// The operations, built (what the CLI, the daemon and the tests author).
+namespace membership_ops {
+v1::Operation found(const v1::MemberCard& own_card, std::uint32_t admission_quorum);
+v1::Operation admit(const v1::MemberCard& card);
+v1::Operation remove(const NodeId& member, Seq last_seq);
+v1::Operation leave();
+// `member` is the author's member id (its first key); new_key the key pair
+// that signs from the next delta on. Seal and Noise keys may be empty.
+v1::Operation rotate(const NodeId& member, const KeyPair& new_key, std::string seal_key = {},
+                     std::string noise_static_key = {});
+v1::Operation rekey(const NodeId& member, const KeyPair& new_key, Seq last_seq);
+v1::Operation card_update(const v1::MemberCard& card);
+}  // namespace membership_ops
+
+class ReplicatedRoster final : public RosterAt {
+ public:
+  ReplicatedRoster() = default;
+  // Any order of `deltas`, duplicates allowed (same origin and seq: the first
+  // counts). Deltas of other federations should not be given.
+  static ReplicatedRoster derive(const FederationId& federation, std::span<const MembershipDelta> deltas);
+
+  // RosterAt: an admitted member's role; refused (not_authorised) beyond its
+  // cut; Standing{} for an origin that is not an admitted member (whether a
+  // node takes its deltas at all is decided before the merge).
+  Standing standing(const NodeId& origin, Seq seq) const override;
+  // The key `origin`'s delta `seq` must be signed with: the member id itself
+  // unless a Rotate or Rekey changed it.
+  NodeId key_at(const NodeId& origin, Seq seq) const;
+  bool admitted(const NodeId& id) const;
+  // Admitted members whose deltas a node takes (a cut member still: its
+  // history up to the cut is valid).
+  std::vector<NodeId> admitted_ids() const;
+  const MemberState* member(const NodeId& id) const;
+  const std::map<NodeId, MemberState>& members() const { return members_; }
+  // 0 before any Found counted.
+  std::uint32_t quorum() const { return quorum_; }
+  const std::vector<RejectedMembershipOp>& rejected() const { return rejected_; }
+  // A canonical encoding of everything derived (members, cuts, keys,
+  // quorum, rejections): equal on nodes that derived the same roster.
+  std::string fingerprint() const;
+
+ private:
+  void replay(const FederationId& federation, const MembershipDelta& d);
+  std::optional<Error> apply(const FederationId& federation, const MembershipDelta& d, std::uint32_t index,
+                             const v1::Operation& op);
+  bool current(const NodeId& id, Seq seq) const;
+
+  std::map<NodeId, MemberState> members_;
+  std::uint32_t quorum_ = 0;
+  std::vector<RejectedMembershipOp> rejected_;
+};
+
+}  // namespace conect

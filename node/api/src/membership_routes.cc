@@ -1,0 +1,155 @@
+// The replicated roster's routes (docs/api.md "Members"; docs/membership.md):
+//   GET  /api/v1/members                 admitted, pending, removed members and local overrides
+//   POST /api/v1/members/admit           {"card": "conect-card:..."}   Admit{card}
+//   POST /api/v1/members/{id}/expel      {"last_seq": N}? (default: its stored head)  Remove{id, last_seq}
+//   POST /api/v1/members/leave           Leave{}
+// Each write is one membership delta of this node, naming in deps the newest
+// membership delta of every origin it holds (so it counts on every node).
+#include "conect/api/json_mapper.h"
+#include "conect/crdt/membership.h"
+#include "conect/node/member_card.h"
+#include "handlers.h"
+
+namespace conect::api {
+namespace {
+
+using json = nlohmann::json;
+
+json card_fields(const v1::MemberCard& card) {
+  v1::MemberCardBody body;
+  json m;
+  if (body.ParseFromString(card.body())) {
+    m["name"] = body.name();
+    m["country"] = body.country();
+    m["role"] = enum_name_of(body.role());
+    m["addresses"] = body.addresses();
+  }
+  return m;
+}
+
+HttpResponse list_members(HandlerEnv& env) {
+  auto roster = env.ctx.store->roster();
+  if (!roster) return error_response(roster.error());
+  auto overrides = env.ctx.store->members();
+  if (!overrides) return error_response(overrides.error());
+  std::vector<json> items;
+  for (const auto& [id, m] : (*roster)->members()) {
+    json j = card_fields(m.card);
+    j["node_id"] = id.hex();
+    j["self"] = id == own_id(env);
+    j["status"] = m.cut ? m.cut_reason : m.admitted ? "admitted" : "pending";
+    j["founder"] = m.founder;
+    j["admissions"] = m.admitted_by.size();
+    j["quorum"] = (*roster)->quorum();
+    j["last_seq"] = m.cut ? json(m.cut->value) : json(nullptr);
+    j["key_changes"] = m.keys.size() - 1;
+    items.push_back(std::move(j));
+  }
+  for (const auto& [id, card] : *overrides) {
+    if ((*roster)->admitted(id)) continue;
+    bool pending = false;
+    for (auto& j : items)
+      if (j["node_id"] == id.hex()) {
+        j["status"] = "override";
+        pending = true;
+      }
+    if (pending) continue;
+    json j = card_fields(card);
+    j["node_id"] = id.hex();
+    j["self"] = id == own_id(env);
+    j["status"] = "override";
+    items.push_back(std::move(j));
+  }
+  return list_json(std::move(items), "");
+}
+
+HttpResponse author_membership(HandlerEnv& env, v1::Operation op) {
+  DeltaDraft draft;
+  draft.ops.push_back(std::move(op));
+  auto deps = env.ctx.store->membership_deps();
+  if (!deps) return error_response(deps.error());
+  draft.deps = std::move(*deps);
+  auto d = author(env, std::move(draft));
+  if (!d) return error_response(d.error());
+  auto roster = env.ctx.store->roster();
+  json out = {{"delta", {{"origin", d->origin.hex()}, {"seq", d->seq.value}, {"id", d->id.hex()}}}};
+  if (roster) {
+    const auto& r = **roster;
+    if (!r.rejected().empty() && r.rejected().back().origin == d->origin && r.rejected().back().seq == d->seq)
+      out["rejected"] = {{"rule", errc_name(r.rejected().back().rule)}, {"detail", r.rejected().back().detail}};
+  }
+  return json_response(201, out);
+}
+
+Result<NodeId> admitted_member(HandlerEnv& env, const std::string& text) {
+  auto id = NodeId::from_hex(text);
+  if (!id) return Error(Errc::malformed_body, "\"" + text + "\" is not a 64-hex-character member id");
+  auto roster = env.ctx.store->roster();
+  if (!roster) return roster.error();
+  if (!(*roster)->admitted(*id)) return Error(Errc::not_found, "no admitted member " + text);
+  return *id;
+}
+
+HttpResponse admit(HandlerEnv& env, const HttpRequest& req) {
+  auto body = body_object(req);
+  if (!body) return error_response(body.error());
+  if (!body->contains("card") || !(*body)["card"].is_string())
+    return error_response(Error(Errc::malformed_body, "card: a member card (\"conect-card:...\") is required"));
+  auto bytes = card_bytes((*body)["card"].get<std::string>());
+  if (!bytes) return error_response(bytes.error());
+  auto info = parse_card_bytes(*bytes);
+  if (!info) return error_response(info.error());
+  if (info->federation != env.ctx.federation)
+    return error_response(Error(Errc::wrong_federation, "card: the card belongs to another federation"));
+  v1::MemberCard card;
+  card.ParseFromString(*bytes);
+  return author_membership(env, membership_ops::admit(card));
+}
+
+HttpResponse expel(HandlerEnv& env, const HttpRequest& req, const std::string& id_text) {
+  auto id = admitted_member(env, id_text);
+  if (!id) return error_response(id.error());
+  if (*id == own_id(env))
+    return error_response(
+        Error(Errc::invalid_argument, "a member does not expel itself; use POST /api/v1/members/leave"));
+  auto body = body_object(req);
+  if (!body) return error_response(body.error());
+  std::uint64_t last_seq = 0;
+  if (body->contains("last_seq")) {
+    if (!(*body)["last_seq"].is_number_unsigned())
+      return error_response(Error(Errc::malformed_body, "last_seq: a sequence number (0 or more)"));
+    last_seq = (*body)["last_seq"].get<std::uint64_t>();
+  } else {
+    // Default cut: what this node holds of the member now.
+    auto head = env.ctx.store->head(*id);
+    if (!head) return error_response(head.error());
+    last_seq = *head ? (*head)->seq.value : 0;
+  }
+  return author_membership(env, membership_ops::remove(*id, Seq{last_seq}));
+}
+
+HttpResponse leave(HandlerEnv& env) { return author_membership(env, membership_ops::leave()); }
+
+HttpResponse rotate(HandlerEnv& env) {
+  if (!env.ctx.rotate_key) return error_response(Error(Errc::not_found, "this node cannot rotate its key here"));
+  auto d = env.ctx.rotate_key();
+  if (!d) return error_response(d.error());
+  auto roster = env.ctx.store->roster();
+  json out = {{"delta", {{"origin", d->origin.hex()}, {"seq", d->seq.value}, {"id", d->id.hex()}}}};
+  if (roster) out["key"] = (*roster)->key_at(d->origin, d->seq.next()).hex();
+  return json_response(201, out);
+}
+
+}  // namespace
+
+void add_membership_routes(Router& r, HandlerEnv& env) {
+  HandlerEnv* e = &env;
+  r.add("GET", "/api/v1/members", [e](const HttpRequest&, const PathParams&) { return list_members(*e); });
+  r.add("POST", "/api/v1/members/admit", [e](const HttpRequest& q, const PathParams&) { return admit(*e, q); });
+  r.add("POST", "/api/v1/members/leave", [e](const HttpRequest&, const PathParams&) { return leave(*e); });
+  r.add("POST", "/api/v1/keys/rotate", [e](const HttpRequest&, const PathParams&) { return rotate(*e); });
+  r.add("POST", "/api/v1/members/{}/expel",
+        [e](const HttpRequest& q, const PathParams& p) { return expel(*e, q, p[0]); });
+}
+
+}  // namespace conect::api

@@ -1,0 +1,312 @@
+// The replicated roster's commands (docs/membership.md): invite, init --join,
+// member list. They work on the data directory's store; a running node picks
+// up new invites and roster changes within a second (its roster poll).
+#include <CLI/CLI.hpp>
+
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "api_client.h"
+
+#include "commands.h"
+#include "conect/crdt/membership.h"
+#include "conect/net/peer_identity.h"
+#include "conect/node/invite.h"
+#include "conect/node/member_card.h"
+#include "conect/node/node_files.h"
+#include "conect/node/wall_clock.h"
+#include "join_client.h"
+
+namespace conect::cli {
+
+int invite(const Global& g, const InviteOptions& o) {
+  auto node = NodeFiles::load(DataDir::resolve(g.data));
+  if (!node.ok()) return refuse(g, node.error());
+  auto lifetime = parse_duration_ms(o.expires);
+  if (!lifetime)
+    return refuse(g, Error(Errc::invalid_argument, "--expires '" + o.expires + "' must be like 7d, 12h, 30m or 90s"),
+                  kUsage);
+  auto role = parse_role(o.role);
+  if (!role) return refuse(g, Error(Errc::invalid_argument, "--role must be school, company or auditor"), kUsage);
+  std::string address = o.address;
+  if (address.empty() && !node->config.advertise.empty()) address = node->config.advertise.front();
+  if (address.empty())
+    return refuse(g, Error(Errc::invalid_argument,
+                           "this node advertises no address a new member could dial: pass --address "
+                           "ws://HOST:PORT/sync (or set network.advertise in node.toml)"));
+  if (Status st = check_peer_url(address); !st.ok()) return refuse(g, st.error());
+  auto store = node->open_store();
+  if (!store.ok()) return refuse(g, store.error());
+  auto roster = (*store)->roster();
+  if (!roster.ok()) return refuse(g, roster.error());
+  if (!(*roster)->admitted(node->key.public_key()))
+    return refuse(g, Error(Errc::not_authorised,
+                           "this node is not an admitted member of the replicated roster yet, so its admissions "
+                           "would not count (a federation made before 0.3 runs `conect-node member upgrade` first)"));
+  NewInvite made = mint_invite(node->federation, node->key.public_key(), address, *role, wall_ms(), *lifetime);
+  if (Status st = (*store)->put_invite(made.invite.invite_id(), made.stored.SerializeAsString()); !st.ok())
+    return refuse(g, st.error());
+  if (g.json)
+    std::cout << nlohmann::json{{"invite", made.text},
+                                {"expires_ms", made.invite.expires_ms()},
+                                {"role", role_name(*role)},
+                                {"inviter", node->key.public_key().hex()}}
+                     .dump()
+              << "\n";
+  else
+    std::cout << made.text << "\n";
+  return kOk;
+}
+
+int init_join(const Global& g, const InitOptions& o) {
+  auto invite = parse_invite(o.join);
+  if (!invite.ok()) return refuse(g, invite.error(), kUsage);
+  if (!o.federation.empty())
+    return refuse(g, Error(Errc::invalid_argument, "--join names the federation already; drop --federation"), kUsage);
+  if (wall_ms() >= invite->expires_ms())
+    return refuse(
+        g, Error(Errc::invalid_argument, "the invite expired; ask the member for a new one (`conect-node invite`)"));
+  DataDir dir = DataDir::resolve(g.data);
+  const bool existed = std::filesystem::exists(dir.root);
+  InitOptions with = o;
+  with.federation = FederationId::from_raw(invite->federation())->hex();
+  with.join.clear();
+  auto made = init_node(dir, with);
+  if (!made.ok()) return refuse(g, made.error());
+  auto undo = [&] {
+    std::error_code ec;
+    if (existed) {
+      for (const auto& p : {dir.identity(), dir.noise_key(), dir.token(), dir.config()}) std::filesystem::remove(p, ec);
+      std::filesystem::remove_all(dir.store(), ec);
+    } else {
+      std::filesystem::remove_all(dir.root, ec);
+    }
+  };
+  auto node = NodeFiles::load(dir);
+  if (!node.ok()) return undo(), refuse(g, node.error());
+  auto noise = net::NoiseStaticKey::load(dir.noise_key());
+  if (!noise.ok()) return undo(), refuse(g, noise.error());
+  MemberInfo self{node->key.public_key(),         node->federation,       node->config.name, node->config.country,
+                  *parse_role(node->config.role), node->config.advertise, wall_ms()};
+  auto card = card_bytes(make_card(node->key, self));
+  JoinAttempt attempt{*invite, &node->key, &*noise, *card};
+  auto response = run_join(attempt);
+  if (!response.ok()) {
+    undo();
+    return refuse(g, Error(response.error().code, response.error().detail + "; nothing was created"));
+  }
+  if (!response->admitted()) {
+    undo();
+    return refuse(g, Error(Errc::not_authorised, "the inviter refused the join: " + response->detail() + " (" +
+                                                     response->error() + "); nothing was created"));
+  }
+  const NodeId inviter = *NodeId::from_raw(invite->inviter());
+  {
+    auto store = node->open_store();
+    if (!store.ok()) return refuse(g, store.error());
+    std::vector<NodeId> boot{inviter};
+    for (const auto& raw : response->members())
+      if (auto id = NodeId::from_raw(raw)) boot.push_back(*id);
+    Status st = (*store)->set_bootstrap(boot);
+    if (st.ok()) st = (*store)->put_peer(invite->address(), inviter.hex());
+    if (!st.ok()) return refuse(g, st.error());
+  }
+  if (g.json) {
+    std::cout << nlohmann::json{{"node_id", made->node_id.hex()},
+                                {"federation", made->federation.hex()},
+                                {"admitted_by", inviter.hex()},
+                                {"data", dir.root.string()}}
+                     .dump()
+              << "\n";
+  } else {
+    std::cout << "joined federation " << made->federation.hex() << "\n"
+              << "  node id      " << made->node_id.hex() << "\n"
+              << "  admitted by  " << inviter.hex() << " (" << invite->address() << ")\n"
+              << "next: `conect-node run --data " << dir.root.string() << "` catches up from the federation\n";
+  }
+  return kOk;
+}
+
+int member_upgrade(const Global& g, std::uint32_t quorum) {
+  auto node = NodeFiles::load(DataDir::resolve(g.data));
+  if (!node.ok()) return refuse(g, node.error());
+  if (quorum < 1 || quorum > 1000)
+    return refuse(g, Error(Errc::invalid_argument, "--admission-quorum must be 1 to 1000"), kUsage);
+  auto store = node->open_store();
+  if (!store.ok()) return refuse(g, store.error());
+  auto roster = (*store)->roster();
+  if (!roster.ok()) return refuse(g, roster.error());
+  const NodeId self = node->key.public_key();
+  if ((*roster)->admitted(self) && (*roster)->member(self)->founder)
+    return refuse(g, Error(Errc::already_exists, "this node already adopted the replicated roster"));
+  auto overrides = (*store)->members();
+  if (!overrides.ok()) return refuse(g, overrides.error());
+  // DESIGN §2: each member of a federation made before the replicated roster
+  // founds it with its own card and admits the cards it already trusts.
+  MemberInfo info{self,
+                  node->federation,
+                  node->config.name,
+                  node->config.country,
+                  *parse_role(node->config.role),
+                  node->config.advertise,
+                  wall_ms()};
+  v1::MemberCard own;
+  own.ParseFromString(*card_bytes(make_card(node->key, info)));
+  DeltaDraft draft;
+  draft.ops.push_back(membership_ops::found(own, quorum));
+  std::size_t admitted = 0;
+  for (const auto& [id, card] : *overrides) {
+    if (id == self || !parse_card_bytes(card.SerializeAsString()).ok()) continue;
+    draft.ops.push_back(membership_ops::admit(card));
+    ++admitted;
+  }
+  auto deps = (*store)->membership_deps();
+  if (!deps.ok()) return refuse(g, deps.error());
+  draft.deps = std::move(*deps);
+  auto delta = (*store)->author(node->key, std::move(draft), wall_ms());
+  if (!delta.ok()) return refuse(g, delta.error());
+  if (g.json)
+    std::cout << nlohmann::json{{"founded", true}, {"admitted", admitted}, {"seq", delta->seq.value}}.dump() << "\n";
+  else
+    std::cout << "adopted the replicated roster: Found with quorum " << quorum << " and " << admitted
+              << " admission(s) of the cards this node trusted (delta " << delta->seq.value << ")\n";
+  return kOk;
+}
+
+namespace {
+
+nlohmann::json card_json(const v1::MemberCard& card) {
+  auto info = parse_card_bytes(card.SerializeAsString());
+  if (!info.ok()) return {{"name", ""}, {"country", ""}, {"role", ""}, {"addresses", nlohmann::json::array()}};
+  return {{"name", info->name},
+          {"country", info->country},
+          {"role", role_name(info->role)},
+          {"addresses", info->addresses}};
+}
+
+}  // namespace
+
+int member_list(const Global& g) {
+  auto node = NodeFiles::load(DataDir::resolve(g.data));
+  if (!node.ok()) return refuse(g, node.error());
+  auto store = node->open_store();
+  if (!store.ok()) return refuse(g, store.error());
+  auto roster = (*store)->roster();
+  if (!roster.ok()) return refuse(g, roster.error());
+  auto overrides = (*store)->members();
+  if (!overrides.ok()) return refuse(g, overrides.error());
+  const NodeId self = node->key.public_key();
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& [id, m] : (*roster)->members()) {
+    nlohmann::json j = card_json(m.card);
+    j["node_id"] = id.hex();
+    j["self"] = id == self;
+    j["status"] = m.cut ? m.cut_reason : m.admitted ? "admitted" : "pending";
+    j["admissions"] = m.founder ? 0 : m.admitted_by.size();
+    j["founder"] = m.founder;
+    j["quorum"] = (*roster)->quorum();
+    if (m.cut) j["last_seq"] = m.cut->value;
+    j["keys"] = m.keys.size();
+    out.push_back(std::move(j));
+  }
+  // Local overrides (`member add`) of members the replicated roster has not admitted.
+  for (const auto& [id, card] : *overrides) {
+    if ((*roster)->admitted(id)) continue;
+    nlohmann::json j = card_json(card);
+    j["node_id"] = id.hex();
+    j["self"] = id == self;
+    j["status"] = "override";
+    bool merged = false;
+    for (auto& e : out)
+      if (e["node_id"] == id.hex()) {
+        e["status"] = "override";  // pending in the replicated roster, trusted here
+        merged = true;
+      }
+    if (!merged) out.push_back(std::move(j));
+  }
+  if (g.json) {
+    std::cout << out.dump() << "\n";
+    return kOk;
+  }
+  for (const auto& m : out) {
+    std::string status = m["status"].get<std::string>();
+    if (status == "pending")
+      status += " (" + std::to_string(m["admissions"].get<std::size_t>()) + "/" +
+                std::to_string(m["quorum"].get<std::uint32_t>()) + " admissions)";
+    std::cout << m["node_id"].get<std::string>().substr(0, 16) << "  " << m["country"].get<std::string>() << "  "
+              << m["role"].get<std::string>() << "\t" << m["name"].get<std::string>() << "  [" << status << "]"
+              << (m["self"].get<bool>() ? "  (this node)" : "") << "\n";
+  }
+  return kOk;
+}
+
+namespace {
+
+// One membership write through the running node's API (its writer pushes
+// the delta to peers at once).
+int api_write(const Global& g, const std::string& target, const nlohmann::json& body, const std::string& done) {
+  auto client = ApiClient::for_data_dir(DataDir::resolve(g.data));
+  if (!client.ok()) return refuse(g, client.error());
+  auto reply = client->post(target, body);
+  if (!reply.ok()) return refuse(g, reply.error());
+  if (reply->status >= 400) {
+    bool structured = reply->body.is_object();
+    print_error(g, structured ? reply->body.value("error", "error") : "http_" + std::to_string(reply->status),
+                structured ? reply->body.value("detail", "") : reply->raw);
+    return reply->status == 400 || reply->status == 422 ? kUsage : kRefused;
+  }
+  if (g.json) {
+    std::cout << reply->body.dump() << "\n";
+  } else if (reply->body.contains("rejected")) {
+    print_error(g, reply->body["rejected"].value("rule", "rejected"),
+                "written but it does not count: " + reply->body["rejected"].value("detail", ""));
+    return kRefused;
+  } else {
+    std::cout << done << " (delta " << reply->body["delta"].value("seq", 0) << ")\n";
+  }
+  return kOk;
+}
+
+}  // namespace
+
+void add_member_commands(CLI::App& member, Global& g, int& code) {
+  static std::string card_arg, id_arg;
+  static std::uint64_t last_seq = 0;
+  auto* admit = member.add_subcommand("admit", "Admit a new member: CARD text or a FILE holding it (one admission)");
+  admit->add_option("card", card_arg, "conect-card:... or a file")->required();
+  admit->callback([&] {
+    std::string text = card_arg;
+    if (text.rfind(kCardPrefix, 0) != 0) {
+      std::ifstream in(text);
+      std::stringstream s;
+      s << in.rdbuf();
+      text = s.str();
+      while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.pop_back();
+    }
+    code = api_write(g, "/api/v1/members/admit", {{"card", text}}, "admission written");
+  });
+  auto* expel = member.add_subcommand("expel", "Vote to remove a member (its deltas after the cut count nowhere)");
+  expel->add_option("id", id_arg, "Member id (64 hex)")->required();
+  auto* ls =
+      expel->add_option("--last-seq", last_seq, "The cut: its last delta that stays valid (default: its head here)");
+  expel->callback([&, ls] {
+    nlohmann::json body = nlohmann::json::object();
+    if (ls->count() > 0) body["last_seq"] = last_seq;
+    code = api_write(g, "/api/v1/members/" + id_arg + "/expel", body, "removal vote written");
+  });
+  member.add_subcommand("leave", "Leave the federation: nothing this node writes later counts")->callback([&] {
+    code = api_write(g, "/api/v1/members/leave", nlohmann::json::object(), "left the federation");
+  });
+}
+
+void add_key_commands(CLI::App& app, Global& g, int& code) {
+  auto* key = app.add_subcommand("key", "This node's identity key");
+  key->require_subcommand(1);
+  key->add_subcommand("rotate", "Sign with a new key from now on (a Rotate signed by the current one)")->callback([&] {
+    code = api_write(g, "/api/v1/keys/rotate", nlohmann::json::object(), "rotated the key");
+  });
+}
+
+}  // namespace conect::cli

@@ -1,0 +1,175 @@
+"""The replicated roster with real processes (docs/membership.md): nodes join
+one by one with invites, each invited by a different member, with no card
+exchange anywhere; every node lists the same members and converges; invites
+that are reused, expired, forged, for another role or shown to another node
+are refused with a clear message and admit nobody; a removed member's later
+writes count on no node. Every wait is a condition with a deadline."""
+import base64
+import json
+import os
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(__file__))
+from harness import CommandFailed, Federation, Node, cli, create_organisation, wait_until  # noqa: E402
+
+COUNTRIES = ["FI", "SE", "NO", "RU", "FI", "SE"]
+
+
+def invite(node, role="school", expires="7d"):
+    out = cli("invite", "--address", node.peer_url(), "--role", role, "--expires", expires, "--json",
+              data=node.data).stdout
+    return json.loads(out)["invite"]
+
+
+def join(fed, name, country, invite_text, role="school", check=True):
+    """init --join; returns the Node (not started) or the failed process."""
+    n = Node.__new__(Node)
+    n.name = name
+    n.data = os.path.join(fed.root, name.replace(" ", "_"))
+    p = cli("init", "--join", invite_text, "--name", name, "--country", country, "--role", role,
+            "--peer-listen", "127.0.0.1:0", "--api-listen", "127.0.0.1:0", "--json", data=n.data, check=False)
+    if not check:
+        return p
+    if p.returncode != 0:
+        raise CommandFailed(["init", "--join"], p.returncode, p.stdout, p.stderr)
+    out = json.loads(p.stdout)
+    n.node_id, n.federation = out["node_id"], out["federation"]
+    n.proc, n.ports = None, None
+    n.log_path = n.data + ".log"
+    fed.nodes.append(n)
+    return n
+
+
+def _varint(buf, at):
+    value, shift = 0, 0
+    while True:
+        b = buf[at]
+        value |= (b & 0x7f) << shift
+        at += 1
+        if b < 0x80:
+            return value, at
+        shift += 7
+
+
+def _put_varint(value):
+    out = bytearray()
+    while True:
+        b = value & 0x7f
+        value >>= 7
+        out.append(b | (0x80 if value else 0))
+        if not value:
+            return bytes(out)
+
+
+def edit_invite(text, field, change):
+    """The invite with length-delimited `field` replaced by change(old bytes)."""
+    prefix = "conect-invite:"
+    raw = base64.urlsafe_b64decode(text[len(prefix):] + "=" * (-len(text[len(prefix):]) % 4))
+    out, at = bytearray(), 0
+    while at < len(raw):
+        key, nxt = _varint(raw, at)
+        if key & 7 == 2:
+            n, body_at = _varint(raw, nxt)
+            value = raw[body_at:body_at + n]
+            if key >> 3 == field:
+                value = change(value)
+            out += _put_varint(key) + _put_varint(len(value)) + value
+            at = body_at + n
+        else:
+            _, end = _varint(raw, nxt)
+            out += raw[at:end]
+            at = end
+    return prefix + base64.urlsafe_b64encode(bytes(out)).decode().rstrip("=")
+
+
+def members(node):
+    return {m["node_id"]: m["status"] for m in node.api("GET", "/api/v1/members", expect=200)[1]["items"]}
+
+
+class Invitations(unittest.TestCase):
+    def setUp(self):
+        self.fed = Federation()
+        self.founder = self.fed.add("Founding school", "FI")  # init without --federation founds
+        self.founder.start()
+
+    def tearDown(self):
+        self.fed.close()
+
+    def test_nodes_join_one_by_one_each_invited_by_another_member(self):
+        nodes = [self.founder]
+        for i in range(1, 5):
+            inviter = nodes[-1]  # a different member each time: the newest one
+            n = join(self.fed, f"School {i}", COUNTRIES[i], invite(inviter))
+            n.start()
+            nodes.append(n)
+            wait_until(f"{n.name} admitted at its inviter", lambda: members(inviter).get(n.node_id) == "admitted")
+        ids = {n.node_id for n in nodes}
+        for n in nodes:
+            wait_until(f"{n.name} to list all {len(ids)} members admitted",
+                       lambda: {k for k, v in members(n).items() if v == "admitted"} == ids, timeout=60)
+        for i, n in enumerate(nodes):
+            create_organisation(n, f"Organisation of {n.name}", COUNTRIES[i])
+        self.fed.wait_converged(nodes)
+        for n in nodes:
+            self.assertEqual(sum(n.status()["counts"].values()), len(nodes))
+
+    def test_refused_invites_say_why_and_admit_nobody(self):
+        good = invite(self.founder)
+        first = join(self.fed, "First", "SE", good)
+        self.assertTrue(first.node_id)
+        # Reused.
+        p = join(self.fed, "Second", "NO", good, check=False)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn("used already", p.stderr)
+        self.assertFalse(os.path.exists(os.path.join(self.fed.root, "Second")), "a refused join leaves nothing")
+        # Forged: another secret under the same invite id.
+        forged = edit_invite(invite(self.founder), 5, lambda secret: bytes(b ^ 0xff for b in secret))
+        p = join(self.fed, "Forger", "NO", forged, check=False)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn("forged or altered", p.stderr)
+        # Another role than the invite's.
+        p = join(self.fed, "Company", "NO", invite(self.founder, role="company"), role="school", check=False)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn("the invite is for a company", p.stderr)
+        # Expired (the invite is checked before anything is created).
+        short = invite(self.founder, expires="1s")
+        minted = time.time()
+        wait_until("the invite's second to pass", lambda: time.time() > minted + 1.1)
+        p = join(self.fed, "Late", "NO", short, check=False)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn("expired", p.stderr)
+        # Shown to another node: the joiner expects the inviter and reaches someone else.
+        other = join(self.fed, "Other", "SE", invite(self.founder))
+        other.start()
+        stolen = edit_invite(invite(self.founder), 3, lambda _: other.peer_url().encode())
+        p = join(self.fed, "Misdirected", "NO", stolen, check=False)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertTrue("expected member" in p.stderr or "not on the roster" in p.stderr, p.stderr)
+        # Nobody but First and Other was admitted.
+        admitted = {k for k, v in members(self.founder).items() if v == "admitted"}
+        self.assertEqual(admitted, {self.founder.node_id, first.node_id, other.node_id})
+
+    def test_a_removed_members_later_writes_count_nowhere(self):
+        b = join(self.fed, "Member B", "SE", invite(self.founder))
+        b.start()
+        c = join(self.fed, "Member C", "NO", invite(self.founder))
+        c.start()
+        for n in (b, c):
+            wait_until(f"{n.name} to see three members",
+                       lambda: sum(1 for v in members(n).values() if v == "admitted") == 3, timeout=60)
+        create_organisation(c, "Written before the removal", "NO")
+        self.fed.wait_converged([self.founder, b, c])
+        cli("member", "expel", c.node_id, data=self.founder.data)
+        wait_until("b to see c removed", lambda: members(b).get(c.node_id) == "removed", timeout=60)
+        create_organisation(c, "Written after the removal", "NO")
+        head = c.status()["version_vector"][c.node_id]
+        for n in (self.founder, b):
+            wait_until(f"{n.name} to hold c's late delta",
+                       lambda: n.status()["version_vector"].get(c.node_id, {}).get("seq", 0) >= head["seq"], timeout=60)
+            self.assertEqual(sum(n.status()["counts"].values()), 1, "only the organisation written before the cut")
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)

@@ -1,0 +1,79 @@
+// Invitations (conect/node/invite.h): the printed line round-trips, and the
+// inviter's check refuses every bad join with its own rule and a message.
+#include <gtest/gtest.h>
+
+#include "conect/node/invite.h"
+#include "conect/node/member_card.h"
+
+namespace conect {
+namespace {
+
+struct JoinSetup {
+  KeyPair inviter = KeyPair::generate();
+  KeyPair joiner = KeyPair::generate();
+  FederationId federation = *FederationId::from_hex("00112233445566778899aabbccddeeff");
+  NewInvite made = mint_invite(federation, inviter.public_key(), "ws://127.0.0.1:7700/sync", v1::SCHOOL, 1000, 5000);
+  std::string hh = std::string(32, 'h');
+
+  std::string card(v1::MemberRole role = v1::SCHOOL, const KeyPair* by = nullptr) {
+    MemberInfo info{joiner.public_key(), federation, "Luleå", "SE", role, {}, 1};
+    return *card_bytes(make_card(by ? *by : joiner, info));
+  }
+  v1::JoinRequest request(const std::string& card_bytes) {
+    v1::JoinRequest r;
+    r.set_invite_id(made.invite.invite_id());
+    r.set_proof(invite_proof(blake2b256(made.invite.secret()).raw(), hh, joiner.public_key()));
+    r.set_card(card_bytes);
+    return r;
+  }
+};
+
+TEST(Invite, TheLineRoundTrips) {
+  ASSERT_TRUE(crypto_init());
+  JoinSetup s;
+  auto parsed = parse_invite(s.made.text);
+  ASSERT_TRUE(parsed.ok()) << parsed.error().message();
+  EXPECT_EQ(parsed->SerializeAsString(), s.made.invite.SerializeAsString());
+  EXPECT_TRUE(parse_invite("conect-card:abc").error().is(Errc::malformed_body));
+  EXPECT_TRUE(parse_invite(s.made.text.substr(0, 40)).error().is(Errc::malformed_body));
+  EXPECT_EQ(parse_duration_ms("7d"), 7ull * 24 * 3600 * 1000);
+  EXPECT_FALSE(parse_duration_ms("7"));
+  EXPECT_FALSE(parse_duration_ms("-1d"));
+}
+
+TEST(Invite, TheInviterRefusesEveryBadJoinWithItsRule) {
+  ASSERT_TRUE(crypto_init());
+  JoinSetup s;
+  const auto& fed = s.federation;
+  auto good = s.request(s.card());
+  ASSERT_TRUE(check_join(good, &s.made.stored, fed, s.hh, s.joiner.public_key(), 2000).ok());
+  // Another node's invite (this one issued none by that id).
+  EXPECT_TRUE(check_join(good, nullptr, fed, s.hh, s.joiner.public_key(), 2000).error().is(Errc::not_found));
+  // Used.
+  v1::StoredInvite used = s.made.stored;
+  used.set_used_by(std::string(32, 'x'));
+  auto e = check_join(good, &used, fed, s.hh, s.joiner.public_key(), 2000).error();
+  EXPECT_TRUE(e.is(Errc::already_exists));
+  EXPECT_NE(e.detail.find("used already"), std::string::npos);
+  // Expired.
+  EXPECT_TRUE(
+      check_join(good, &s.made.stored, fed, s.hh, s.joiner.public_key(), 6000).error().is(Errc::invalid_argument));
+  // Proof from another session (handshake hash), or for another id: forged.
+  EXPECT_TRUE(check_join(good, &s.made.stored, fed, std::string(32, 'x'), s.joiner.public_key(), 2000)
+                  .error()
+                  .is(Errc::bad_signature));
+  KeyPair other = KeyPair::generate();
+  EXPECT_TRUE(check_join(good, &s.made.stored, fed, s.hh, other.public_key(), 2000).error().is(Errc::bad_signature));
+  // A card of another role than the invite's.
+  auto company = s.request(s.card(v1::COMPANY));
+  e = check_join(company, &s.made.stored, fed, s.hh, s.joiner.public_key(), 2000).error();
+  EXPECT_TRUE(e.is(Errc::not_authorised));
+  EXPECT_NE(e.detail.find("the invite is for a school"), std::string::npos);
+  // A card signed by someone else.
+  auto forged = s.request(s.card(v1::SCHOOL, &other));
+  EXPECT_TRUE(
+      check_join(forged, &s.made.stored, fed, s.hh, s.joiner.public_key(), 2000).error().is(Errc::bad_signature));
+}
+
+}  // namespace
+}  // namespace conect

@@ -60,6 +60,180 @@ def delta_id(body, signature):
     return blake(struct.pack(">I", len(body)) + body + struct.pack(">I", len(signature)) + signature)
 
 
+# ------------------------------------------------ keys per (origin, seq)
+# A port of crdt/membership.h (docs/membership.md): the replicated roster of
+# the bundle's membership operations, replayed in the same order (Kahn over
+# deps, ties by the lower delta id) with the same rules, kept to what decides
+# which key signed each delta: admissions, cuts, rotations and rekeys.
+MEMBERSHIP_FIELDS = ("found", "admit", "remove", "leave", "rotate", "rekey", "card_update")
+
+
+def membership_ops(body):
+    return [(i, op) for i, op in enumerate(body.ops) if op.WhichOneof("op") in MEMBERSHIP_FIELDS]
+
+
+class KeyRoster:
+    def __init__(self):
+        self.quorum = 0
+        self.members = {}  # id -> dict(admitted, cut, keys {from_seq: key}, admitted_by, removal, rekey)
+
+    def key_at(self, origin, seq):
+        m = self.members.get(origin)
+        if not m or not m["keys"]:
+            return origin
+        best = origin
+        for start in sorted(m["keys"]):
+            if start <= seq:
+                best = m["keys"][start]
+        return best
+
+    def _member(self, mid):
+        return self.members.setdefault(mid, {"admitted": False, "cut": None, "keys": {1: mid},
+                                             "admitted_by": set(), "removal": {}, "rekey": {}})
+
+    def _current(self, mid, seq):
+        m = self.members.get(mid)
+        return bool(m) and m["admitted"] and (m["cut"] is None or seq <= m["cut"])
+
+    def _card_ok(self, pb, card, federation, signer, member=None):
+        body = pb.MemberCardBody()
+        try:
+            body.ParseFromString(card.body)
+        except Exception:
+            return None
+        if len(body.node_id) != 32 or (member is not None and body.node_id != member):
+            return None
+        if body.federation != federation or body.role not in (1, 2, 3):
+            return None
+        if not ed25519_ok(signer if signer is not None else body.node_id, b"conect/card/v1", card.body, card.signature):
+            return None
+        return body
+
+    def _new_key_ok(self, member, key, proof):
+        if len(key) != 32 or key == bytes(32):
+            return False
+        for mid, m in self.members.items():
+            if mid == key or key in m["keys"].values():
+                return False
+        return ed25519_ok(key, b"conect/rotate/v1", member + key, proof)
+
+    def apply(self, pb, federation, origin, seq, op):
+        kind = op.WhichOneof("op")
+        if kind == "found":
+            m = self.members.get(origin)
+            if m and m["cut"] is not None:
+                return
+            if self._card_ok(pb, op.found.card, federation, origin, origin) is None or op.found.admission_quorum < 1:
+                return
+            q = op.found.admission_quorum
+            self.quorum = q if self.quorum == 0 else min(self.quorum, q)
+            m = self._member(origin)
+            m["admitted"] = True
+            return
+        if not self._current(origin, seq):
+            return
+        if kind == "admit":
+            body = self._card_ok(pb, op.admit.card, federation, None)
+            if body is None:
+                return
+            m = self._member(body.node_id)
+            if m["cut"] is not None or m["admitted"]:
+                return
+            m["admitted_by"].add(origin)
+            if len(m["admitted_by"]) >= self.quorum:
+                m["admitted"] = True
+        elif kind == "remove":
+            target = op.remove.member
+            m = self.members.get(target)
+            if target == origin or not m or not m["admitted"] or m["cut"] is not None:
+                return
+            m["removal"][origin] = op.remove.last_seq
+            if len(m["removal"]) >= self.quorum:
+                m["cut"] = sorted(m["removal"].values(), reverse=True)[self.quorum - 1]
+        elif kind == "leave":
+            self.members[origin]["cut"] = seq
+        elif kind == "rotate":
+            r = op.rotate
+            if not self._new_key_ok(origin, r.new_identity_key, r.new_key_proof):
+                return
+            if (r.new_seal_key and len(r.new_seal_key) != 32) or (r.new_noise_static_key and len(r.new_noise_static_key) != 32):
+                return
+            keys = self.members[origin]["keys"]
+            for start in [k for k in keys if k > seq + 1]:
+                del keys[start]
+            keys[seq + 1] = r.new_identity_key
+        elif kind == "rekey":
+            r = op.rekey
+            m = self.members.get(r.member)
+            if r.member == origin or not m or not m["admitted"]:
+                return
+            if not self._new_key_ok(r.member, r.new_key, r.new_key_proof):
+                return
+            m["rekey"][origin] = (r.new_key, r.last_seq)
+            seqs = [ls for (k, ls) in m["rekey"].values() if k == r.new_key]
+            if len(seqs) >= self.quorum:
+                last = sorted(seqs, reverse=True)[self.quorum - 1]
+                for start in [k for k in m["keys"] if k > last]:
+                    del m["keys"][start]
+                m["keys"][last + 1] = r.new_key
+                m["rekey"] = {}
+
+
+def derive_keys(pb, federation, deltas):
+    """deltas: (origin, seq, id, body) of membership deltas; returns a KeyRoster."""
+    at = {}
+    for d in deltas:
+        at.setdefault((d[0], d[1]), d)
+    chain = {}
+    for (origin, seq) in sorted(at):
+        chain.setdefault(origin, []).append(seq)
+
+    def latest(origin, upto):
+        best = None
+        for s in chain.get(origin, []):
+            if s <= upto:
+                best = s
+        return at[(origin, best)] if best is not None else None
+
+    waiting, successors = {}, {}
+    for key, d in at.items():
+        preds = set()
+        if d[1] > 1:
+            p = latest(d[0], d[1] - 1)
+            if p:
+                preds.add((p[0], p[1]))
+        for dep in d[3].deps:
+            if len(dep.origin) != 32 or dep.origin == d[0]:
+                continue
+            p = latest(dep.origin, dep.seq)
+            if p:
+                preds.add((p[0], p[1]))
+        waiting[key] = len(preds)
+        for p in preds:
+            successors.setdefault(p, []).append(key)
+    roster = KeyRoster()
+    done = set()
+    import heapq
+    ready = [(at[k][2], k) for k, n in waiting.items() if n == 0]
+    heapq.heapify(ready)
+    while len(done) < len(at):
+        if not ready:
+            k = min((at[k][2], k) for k, n in waiting.items() if k not in done)[1]
+            heapq.heappush(ready, (at[k][2], k))
+        _, k = heapq.heappop(ready)
+        if k in done:
+            continue
+        done.add(k)
+        origin, seq, _, body = at[k]
+        for _, op in membership_ops(body):
+            roster.apply(pb, federation, origin, seq, op)
+        for s in successors.get(k, []):
+            waiting[s] -= 1
+            if waiting[s] == 0 and s not in done:
+                heapq.heappush(ready, (at[s][2], s))
+    return roster
+
+
 def load_messages(proto_dir):
     out = tempfile.mkdtemp(prefix="conect-audit-pb-")
     files = sorted(os.path.join(proto_dir, f) for f in os.listdir(proto_dir) if f.endswith(".proto"))
@@ -221,7 +395,31 @@ class Verifier:
         return body, None, None
 
     # Step 3.
+    def derive_keys(self):
+        """Keys per (origin, seq) from the membership deltas whose own
+        signature holds under the key derived so far (so a forged Rotate
+        cannot vouch for itself), repeated until nothing more verifies."""
+        candidates = []
+        for chain in self.b.chains:
+            for sd in chain.deltas:
+                body, _, _ = self.decode(sd)
+                if body is not None and membership_ops(body):
+                    candidates.append((body.origin, body.seq, delta_id(sd.body, sd.signature), body, sd))
+        self.keys, trusted, taken = KeyRoster(), [], set()
+        grew = True
+        while grew:
+            grew = False
+            for n, (origin, seq, did, body, sd) in enumerate(candidates):
+                if n in taken or not ed25519_ok(self.keys.key_at(origin, seq), b"conect/delta/v1", sd.body, sd.signature):
+                    continue
+                taken.add(n)
+                trusted.append((origin, seq, did, body))
+                grew = True
+            if grew:
+                self.keys = derive_keys(self.pb, self.b.federation, trusted)
+
     def check_chains(self):
+        self.derive_keys()
         seen = set()
         for n, chain in enumerate(self.b.chains):
             origin = chain.origin
@@ -249,7 +447,7 @@ class Verifier:
                 if decoded and body.prev != decoded[-1][1]:
                     self.fail("broken_chain", where, "prev is not the id of the delta before", origin, seq)
                     break
-                ok = ed25519_ok(origin, b"conect/delta/v1", sd.body, sd.signature)
+                ok = ed25519_ok(self.keys.key_at(origin, seq), b"conect/delta/v1", sd.body, sd.signature)
                 decoded.append((body, delta_id(sd.body, sd.signature), ok))
             covered = 0
             for i in range(len(decoded), 0, -1):

@@ -24,9 +24,11 @@
 
 #include "api_client.h"
 #include "commands.h"
+#include "conect/node/invite.h"
 #include "conect/node/member_card.h"
 #include "conect/node/node_files.h"
 #include "demo_data.h"
+#include "membership_commands.h"
 
 extern char** environ;
 
@@ -361,78 +363,81 @@ int demo(const Global& g, const DemoOptions& o) {
   std::vector<DemoNode> nodes(schools.size());
   bool fresh = !std::filesystem::exists(root / "fi" / "identity.key");
   const char* dirs[] = {"fi", "se", "no", "ru"};
-  std::string federation;
-  for (std::size_t i = 0; i < nodes.size(); ++i) {
-    DemoNode& n = nodes[i];
-    n.school = &schools[i];
-    n.dir = DataDir{root / dirs[i]};
-    if (fresh) {
-      n.peer_port = free_port();
-      n.api_port = free_port();
-      InitOptions init;
-      init.name = n.school->name_local;
-      init.country = n.school->country;
-      init.role = "school";
-      init.federation = federation;
-      init.peer_listen = "127.0.0.1:" + std::to_string(n.peer_port);
-      init.api_listen = "127.0.0.1:" + std::to_string(n.api_port);
-      auto made = init_node(n.dir, init);
-      if (!made.ok()) {
-        print_error(g, "init_failed", made.error().message());
-        return kRefused;
-      }
-      federation = made->federation.hex();
-    }
+  auto init_options = [&](DemoNode& n) {
+    n.peer_port = free_port();
+    n.api_port = free_port();
+    InitOptions init;
+    init.name = n.school->name_local;
+    init.country = n.school->country;
+    init.role = "school";
+    init.peer_listen = "127.0.0.1:" + std::to_string(n.peer_port);
+    init.api_listen = "127.0.0.1:" + std::to_string(n.api_port);
+    return init;
+  };
+  auto load = [&](DemoNode& n) -> Status {
     auto files = NodeFiles::load(n.dir);
-    if (!files.ok()) {
-      print_error(g, "init_failed", files.error().message());
-      return kRefused;
-    }
+    if (!files.ok()) return files.error();
     n.id = files->key.public_key();
     n.peer_port = files->config.peer_listen.port;
     n.api_port = files->config.api_listen.port;
+    return {};
+  };
+  auto start = [&](DemoNode& n) -> Status {
+    std::error_code ignored;
+    std::filesystem::remove(n.dir.ports(), ignored);
+    if (Status st = spawn(n, o.web_root); !st.ok()) return st;
+    return wait_until(n.school->city + " to listen", std::chrono::seconds(30),
+                      [&] { return std::filesystem::exists(n.dir.ports()); });
+  };
+  std::cout << "conect demo federation in " << root.string() << "\n";
+  for (std::size_t i = 0; i < nodes.size(); ++i) {
+    nodes[i].school = &schools[i];
+    nodes[i].dir = DataDir{root / dirs[i]};
   }
+  Status setup;
   if (fresh) {
-    // Every school trusts every other, and the earlier one dials the later.
-    for (std::size_t i = 0; i < nodes.size(); ++i) {
-      auto files = NodeFiles::load(nodes[i].dir);
+    // The first school founds the federation; each next one joins with an
+    // invite from the one before it: no member cards are exchanged by hand.
+    auto made = init_node(nodes[0].dir, init_options(nodes[0]));
+    setup = made.ok() ? load(nodes[0]) : Status(made.error());
+    if (setup.ok()) setup = start(nodes[0]);
+    for (std::size_t i = 1; i < nodes.size() && setup.ok(); ++i) {
+      DemoNode& inviter = nodes[i - 1];
+      auto files = NodeFiles::load(inviter.dir);
+      if (!files.ok()) {
+        setup = files.error();
+        break;
+      }
       auto store = files->open_store();
       if (!store.ok()) {
-        print_error(g, "init_failed", store.error().message());
-        return kRefused;
+        setup = store.error();
+        break;
       }
-      for (std::size_t j = 0; j < nodes.size(); ++j) {
-        if (i == j) continue;
-        auto other = NodeFiles::load(nodes[j].dir);
-        MemberInfo info{other->key.public_key(),
-                        other->federation,
-                        other->config.name,
-                        other->config.country,
-                        v1::SCHOOL,
-                        other->config.advertise,
-                        0};
-        v1::MemberCard card;
-        card.ParseFromString(*card_bytes(make_card(other->key, info)));
-        (void)(*store)->put_member(info.node_id, card);
-        if (j > i) (void)(*store)->put_peer(other->config.advertise.front(), other->key.public_key().hex());
+      auto line = issue_invite(*files, **store, v1::SCHOOL, files->config.advertise.front(), 3'600'000);
+      store = Error(Errc::io_error, "closed");
+      auto invite = line.ok() ? parse_invite(*line) : Result<v1::Invite>(line.error());
+      if (!invite.ok()) {
+        setup = invite.error();
+        break;
       }
+      auto joined = join_node(nodes[i].dir, init_options(nodes[i]), *invite);
+      setup = joined.ok() ? load(nodes[i]) : Status(joined.error());
+      if (setup.ok()) setup = start(nodes[i]);
+      if (setup.ok())
+        std::cout << "  " << nodes[i].school->city << " joined with an invite from " << inviter.school->city << "\n";
     }
-  }
-
-  std::cout << "conect demo federation in " << root.string() << "\n";
-  for (auto& n : nodes) {
-    std::filesystem::remove(n.dir.ports(), ec);
-    if (Status st = spawn(n, o.web_root); !st.ok()) {
-      stop_all(nodes);
-      print_error(g, "start_failed", st.error().detail);
-      return kRefused;
-    }
-  }
-  Status st = wait_until("the nodes to listen", std::chrono::seconds(30), [&] {
+  } else {
     for (auto& n : nodes)
-      if (!std::filesystem::exists(n.dir.ports())) return false;
-    return true;
-  });
+      if (setup.ok()) setup = load(n);
+    for (auto& n : nodes)
+      if (setup.ok()) setup = start(n);
+  }
+  if (!setup.ok()) {
+    stop_all(nodes);
+    print_error(g, "start_failed", setup.error().message());
+    return kRefused;
+  }
+  Status st;
   std::mt19937 rng(static_cast<unsigned>(std::time(nullptr)));
   for (auto& n : nodes) {
     auto client = ApiClient::for_data_dir(n.dir);

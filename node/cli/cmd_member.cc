@@ -18,6 +18,7 @@
 #include "conect/node/node_files.h"
 #include "conect/node/wall_clock.h"
 #include "join_client.h"
+#include "membership_commands.h"
 
 namespace conect::cli {
 
@@ -39,43 +40,31 @@ int invite(const Global& g, const InviteOptions& o) {
   if (Status st = check_peer_url(address); !st.ok()) return refuse(g, st.error());
   auto store = node->open_store();
   if (!store.ok()) return refuse(g, store.error());
-  auto roster = (*store)->roster();
-  if (!roster.ok()) return refuse(g, roster.error());
-  if (!(*roster)->admitted(node->key.public_key()))
-    return refuse(g, Error(Errc::not_authorised,
-                           "this node is not an admitted member of the replicated roster yet, so its admissions "
-                           "would not count (a federation made before 0.3 runs `conect-node member upgrade` first)"));
-  NewInvite made = mint_invite(node->federation, node->key.public_key(), address, *role, wall_ms(), *lifetime);
-  if (Status st = (*store)->put_invite(made.invite.invite_id(), made.stored.SerializeAsString()); !st.ok())
-    return refuse(g, st.error());
+  auto text = issue_invite(*node, **store, *role, address, *lifetime);
+  if (!text.ok()) return refuse(g, text.error());
+  auto made = parse_invite(*text);
   if (g.json)
-    std::cout << nlohmann::json{{"invite", made.text},
-                                {"expires_ms", made.invite.expires_ms()},
+    std::cout << nlohmann::json{{"invite", *text},
+                                {"expires_ms", made->expires_ms()},
                                 {"role", role_name(*role)},
                                 {"inviter", node->key.public_key().hex()}}
                      .dump()
               << "\n";
   else
-    std::cout << made.text << "\n";
+    std::cout << *text << "\n";
   return kOk;
 }
 
-int init_join(const Global& g, const InitOptions& o) {
-  auto invite = parse_invite(o.join);
-  if (!invite.ok()) return refuse(g, invite.error(), kUsage);
-  if (!o.federation.empty())
-    return refuse(g, Error(Errc::invalid_argument, "--join names the federation already; drop --federation"), kUsage);
-  if (wall_ms() >= invite->expires_ms())
-    return refuse(
-        g, Error(Errc::invalid_argument, "the invite expired; ask the member for a new one (`conect-node invite`)"));
-  DataDir dir = DataDir::resolve(g.data);
+Result<InitResult> join_node(const DataDir& dir, const InitOptions& o, const v1::Invite& invite) {
+  if (wall_ms() >= invite.expires_ms())
+    return Error(Errc::invalid_argument, "the invite expired; ask the member for a new one (`conect-node invite`)");
   const bool existed = std::filesystem::exists(dir.root);
   InitOptions with = o;
-  with.federation = FederationId::from_raw(invite->federation())->hex();
+  with.federation = FederationId::from_raw(invite.federation())->hex();
   with.join.clear();
   auto made = init_node(dir, with);
-  if (!made.ok()) return refuse(g, made.error());
-  auto undo = [&] {
+  if (!made.ok()) return made.error();
+  auto undo = [&](Error e) {
     std::error_code ec;
     if (existed) {
       for (const auto& p : {dir.identity(), dir.noise_key(), dir.token(), dir.config()}) std::filesystem::remove(p, ec);
@@ -83,36 +72,57 @@ int init_join(const Global& g, const InitOptions& o) {
     } else {
       std::filesystem::remove_all(dir.root, ec);
     }
+    e.detail += "; nothing was created";
+    return e;
   };
   auto node = NodeFiles::load(dir);
-  if (!node.ok()) return undo(), refuse(g, node.error());
+  if (!node.ok()) return undo(node.error());
   auto noise = net::NoiseStaticKey::load(dir.noise_key());
-  if (!noise.ok()) return undo(), refuse(g, noise.error());
+  if (!noise.ok()) return undo(noise.error());
   MemberInfo self{node->key.public_key(),         node->federation,       node->config.name, node->config.country,
                   *parse_role(node->config.role), node->config.advertise, wall_ms()};
   auto card = card_bytes(make_card(node->key, self));
-  JoinAttempt attempt{*invite, &node->key, &*noise, *card};
+  JoinAttempt attempt{invite, &node->key, &*noise, *card};
   auto response = run_join(attempt);
-  if (!response.ok()) {
-    undo();
-    return refuse(g, Error(response.error().code, response.error().detail + "; nothing was created"));
-  }
-  if (!response->admitted()) {
-    undo();
-    return refuse(g, Error(Errc::not_authorised, "the inviter refused the join: " + response->detail() + " (" +
-                                                     response->error() + "); nothing was created"));
-  }
+  if (!response.ok()) return undo(response.error());
+  if (!response->admitted())
+    return undo(Error(Errc::not_authorised, "the inviter refused the join: " + response->detail() + " (" +
+                                                response->error() + ")"));
+  const NodeId inviter = *NodeId::from_raw(invite.inviter());
+  auto store = node->open_store();
+  if (!store.ok()) return store.error();
+  std::vector<NodeId> boot{inviter};
+  for (const auto& raw : response->members())
+    if (auto id = NodeId::from_raw(raw)) boot.push_back(*id);
+  Status st = (*store)->set_bootstrap(boot);
+  if (st.ok()) st = (*store)->put_peer(invite.address(), inviter.hex());
+  if (!st.ok()) return st.error();
+  return made;
+}
+
+Result<std::string> issue_invite(const NodeFiles& node, storage::Store& store, v1::MemberRole role,
+                                 const std::string& address, std::uint64_t lifetime_ms) {
+  auto roster = store.roster();
+  if (!roster.ok()) return roster.error();
+  if (!(*roster)->admitted(node.key.public_key()))
+    return Error(Errc::not_authorised,
+                 "this node is not an admitted member of the replicated roster yet, so its admissions would not "
+                 "count (a federation made before 0.3 runs `conect-node member upgrade` first)");
+  NewInvite made = mint_invite(node.federation, node.key.public_key(), address, role, wall_ms(), lifetime_ms);
+  if (Status st = store.put_invite(made.invite.invite_id(), made.stored.SerializeAsString()); !st.ok())
+    return st.error();
+  return made.text;
+}
+
+int init_join(const Global& g, const InitOptions& o) {
+  auto invite = parse_invite(o.join);
+  if (!invite.ok()) return refuse(g, invite.error(), kUsage);
+  if (!o.federation.empty())
+    return refuse(g, Error(Errc::invalid_argument, "--join names the federation already; drop --federation"), kUsage);
+  DataDir dir = DataDir::resolve(g.data);
+  auto made = join_node(dir, o, *invite);
+  if (!made.ok()) return refuse(g, made.error());
   const NodeId inviter = *NodeId::from_raw(invite->inviter());
-  {
-    auto store = node->open_store();
-    if (!store.ok()) return refuse(g, store.error());
-    std::vector<NodeId> boot{inviter};
-    for (const auto& raw : response->members())
-      if (auto id = NodeId::from_raw(raw)) boot.push_back(*id);
-    Status st = (*store)->set_bootstrap(boot);
-    if (st.ok()) st = (*store)->put_peer(invite->address(), inviter.hex());
-    if (!st.ok()) return refuse(g, st.error());
-  }
   if (g.json) {
     std::cout << nlohmann::json{{"node_id", made->node_id.hex()},
                                 {"federation", made->federation.hex()},

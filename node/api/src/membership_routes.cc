@@ -6,6 +6,7 @@
 // Each write is one membership delta of this node, naming in deps the newest
 // membership delta of every origin it holds (so it counts on every node).
 #include "conect/api/json_mapper.h"
+#include "conect/api/validate.h"
 #include "conect/crdt/membership.h"
 #include "conect/node/member_card.h"
 #include "handlers.h"
@@ -23,6 +24,7 @@ json card_fields(const v1::MemberCard& card) {
     m["country"] = body.country();
     m["role"] = enum_name_of(body.role());
     m["addresses"] = body.addresses();
+    m["issued"] = body.issued_ms() ? json(format_iso8601_ms(body.issued_ms())) : json(nullptr);
   }
   return m;
 }
@@ -42,7 +44,7 @@ HttpResponse list_members(HandlerEnv& env) {
     j["admissions"] = m.admitted_by.size();
     j["quorum"] = (*roster)->quorum();
     j["last_seq"] = m.cut ? json(m.cut->value) : json(nullptr);
-    j["key_changes"] = m.keys.size() - 1;
+    j["key_changes"] = m.keys.empty() ? 0 : m.keys.size() - 1;
     items.push_back(std::move(j));
   }
   for (const auto& [id, card] : *overrides) {
@@ -76,7 +78,8 @@ HttpResponse author_membership(HandlerEnv& env, v1::Operation op) {
   if (roster) {
     const auto& r = **roster;
     if (!r.rejected().empty() && r.rejected().back().origin == d->origin && r.rejected().back().seq == d->seq)
-      out["rejected"] = {{"rule", errc_name(r.rejected().back().rule)}, {"detail", r.rejected().back().detail}};
+      out["rejected"] = {{"rule", std::string(errc_name(r.rejected().back().rule))},
+                         {"detail", r.rejected().back().detail}};
   }
   return json_response(201, out);
 }

@@ -144,9 +144,16 @@ Result<std::string> export_bundle(const storage::Store& store, const Selection& 
   bundle.set_format_version(kFormatVersion);
   bundle.set_federation(federation->raw());
 
+  // The roster: every member the replicated roster admitted (its admitted
+  // card, the same on every node), then this node's local overrides.
+  auto replicated = store.roster();
+  if (!replicated.ok()) return replicated.error();
+  for (const auto& [id, m] : (*replicated)->members())
+    if (m.admitted) *bundle.add_roster() = m.card;
   auto members = store.members();
   if (!members.ok()) return members.error();
-  for (const auto& [id, card] : *members) *bundle.add_roster() = card;
+  for (const auto& [id, card] : *members)
+    if (!(*replicated)->admitted(id)) *bundle.add_roster() = card;
   auto evidence = store.evidence();
   if (!evidence.ok()) return evidence.error();
   for (const auto& e : *evidence)

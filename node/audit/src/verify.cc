@@ -8,6 +8,7 @@
 #include "conect/audit/audit.h"
 #include "conect/crdt/delta.h"
 #include "conect/crdt/identity.h"
+#include "conect/crdt/membership.h"
 #include "conect/crdt/replica.h"
 #include "delta.pb.h"
 #include "header.h"
@@ -55,6 +56,7 @@ class Verifier {
     }
     r_.federation = *fed;
     check_roster();
+    derive_keys();
     const auto on_roster = [this](const NodeId& id) { return roster_.contains(id); };
     detail::check_header(bundle_, on_roster, r_);
     check_chains();
@@ -107,6 +109,40 @@ class Verifier {
     }
     // The merge reads the roles (an auditor authors nothing), as every node does.
     replica_.set_roster(std::move(roles));
+  }
+
+  // Which key signed each member's deltas (docs/membership.md): the
+  // replicated roster of the bundle's membership deltas, built only from
+  // membership deltas whose own signature holds under the key the roster
+  // built so far names for them (so a forged Rotate cannot vouch for
+  // itself), repeated until nothing more verifies.
+  void derive_keys() {
+    std::vector<MembershipDelta> candidates;
+    for (const auto& chain : bundle_.chains())
+      for (const auto& sd : chain.deltas()) {
+        auto d = decode_delta(r_.federation, sd);
+        if (d.ok() && carries_membership(d->body)) candidates.push_back(MembershipDelta::from(*d));
+      }
+    std::vector<bool> taken(candidates.size(), false);
+    std::vector<MembershipDelta> trusted;
+    for (bool grew = true; grew;) {
+      grew = false;
+      for (std::size_t i = 0; i < candidates.size(); ++i) {
+        if (taken[i]) continue;
+        const auto& c = candidates[i];
+        const v1::SignedDelta* sd = nullptr;
+        for (const auto& chain : bundle_.chains())
+          if (chain.origin() == c.origin.raw() && c.seq.value >= 1 &&
+              c.seq.value <= static_cast<std::uint64_t>(chain.deltas_size()))
+            sd = &chain.deltas(static_cast<int>(c.seq.value - 1));
+        if (!sd || !verify_signature(keys_.key_at(c.origin, c.seq), SigningDomain::delta, sd->body(), sd->signature()))
+          continue;
+        taken[i] = true;
+        trusted.push_back(c);
+        grew = true;
+      }
+      if (grew) keys_ = ReplicatedRoster::derive(r_.federation, trusted);
+    }
   }
 
   void check_chains() {
@@ -171,8 +207,8 @@ class Verifier {
         out.valid = false;
         break;
       }
-      sig_ok.push_back(
-          verify_signature(origin, SigningDomain::delta, d->signed_delta.body(), d->signed_delta.signature()));
+      sig_ok.push_back(verify_signature(keys_.key_at(origin, d->seq), SigningDomain::delta, d->signed_delta.body(),
+                                        d->signed_delta.signature()));
       decoded.push_back(std::move(*d));
     }
     // DESIGN §4: a delta is authentic when its own signature or that of a
@@ -355,6 +391,7 @@ class Verifier {
   std::map<NodeId, Member> roster_;
   std::vector<CheckedChain> chains_;
   Replica replica_;
+  ReplicatedRoster keys_;
   std::set<DeltaId> ids_;  // every delta applied
   std::map<NodeId, std::uint64_t> confirmed_, changed_since_;
 };

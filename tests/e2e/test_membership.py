@@ -31,6 +31,7 @@ def join(fed, name, country, invite_text, role="school", check=True):
     p = cli("init", "--join", invite_text, "--name", name, "--country", country, "--role", role,
             "--peer-listen", "127.0.0.1:0", "--api-listen", "127.0.0.1:0", "--json", data=n.data, check=False)
     if not check:
+        p.said = p.stdout + p.stderr  # with --json the refusal is JSON on stdout
         return p
     if p.returncode != 0:
         raise CommandFailed(["init", "--join"], p.returncode, p.stdout, p.stderr)
@@ -124,33 +125,33 @@ class Invitations(unittest.TestCase):
         self.assertTrue(first.node_id)
         # Reused.
         p = join(self.fed, "Second", "NO", good, check=False)
-        self.assertEqual(p.returncode, 1, p.stderr)
-        self.assertIn("used already", p.stderr)
+        self.assertEqual(p.returncode, 1, p.said)
+        self.assertIn("used already", p.said)
         self.assertFalse(os.path.exists(os.path.join(self.fed.root, "Second")), "a refused join leaves nothing")
         # Forged: another secret under the same invite id.
         forged = edit_invite(invite(self.founder), 5, lambda secret: bytes(b ^ 0xff for b in secret))
         p = join(self.fed, "Forger", "NO", forged, check=False)
-        self.assertEqual(p.returncode, 1, p.stderr)
-        self.assertIn("forged or altered", p.stderr)
+        self.assertEqual(p.returncode, 1, p.said)
+        self.assertIn("forged or altered", p.said)
         # Another role than the invite's.
         p = join(self.fed, "Company", "NO", invite(self.founder, role="company"), role="school", check=False)
-        self.assertEqual(p.returncode, 1, p.stderr)
-        self.assertIn("the invite is for a company", p.stderr)
+        self.assertEqual(p.returncode, 1, p.said)
+        self.assertIn("the invite is for a company", p.said)
         # Expired (the invite is checked before anything is created).
         short = invite(self.founder, expires="1s")
         minted = time.time()
         wait_until("the invite's second to pass", lambda: time.time() > minted + 1.1)
         p = join(self.fed, "Late", "NO", short, check=False)
-        self.assertEqual(p.returncode, 1, p.stderr)
-        self.assertIn("expired", p.stderr)
+        self.assertEqual(p.returncode, 1, p.said)
+        self.assertIn("expired", p.said)
         # Shown to another node: the joiner expects the inviter and reaches someone else.
         other = join(self.fed, "Other", "SE", invite(self.founder))
         other.start()
         wait_until("Other to listen", lambda: other.ports)
         stolen = edit_invite(invite(self.founder), 3, lambda _: other.peer_url().encode())
         p = join(self.fed, "Misdirected", "NO", stolen, check=False)
-        self.assertEqual(p.returncode, 1, p.stderr)
-        self.assertTrue("expected member" in p.stderr or "not on the roster" in p.stderr, p.stderr)
+        self.assertEqual(p.returncode, 1, p.said)
+        self.assertTrue("expected member" in p.said or "not on the roster" in p.said, p.said)
         # Nobody but First and Other was admitted.
         admitted = {k for k, v in members(self.founder).items() if v == "admitted"}
         self.assertEqual(admitted, {self.founder.node_id, first.node_id, other.node_id})

@@ -11,10 +11,14 @@ namespace conect::node {
 bool JoinDesk::open() const {
   auto invites = core_.store.invites();
   if (!invites.ok()) return false;
+  // Used and expired invites keep the door open for a week after they
+  // expire, so that a joiner hears why it is refused ("used already",
+  // "expired") instead of a closed connection.
+  constexpr std::uint64_t kExplainFor = 7ull * 24 * 3600 * 1000;
   const std::uint64_t now = wall_ms();
   for (const auto& [id, bytes] : *invites) {
     v1::StoredInvite s;
-    if (s.ParseFromString(bytes) && s.used_by().empty() && now < s.expires_ms()) return true;
+    if (s.ParseFromString(bytes) && now < s.expires_ms() + kExplainFor) return true;
   }
   return false;
 }

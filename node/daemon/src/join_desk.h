@@ -23,7 +23,8 @@ class JoinDesk {
 
   // Called with each delta the desk authored (to push it to peers).
   void set_on_authored(std::function<void(const VerifiedDelta&)> hook) { on_authored_ = std::move(hook); }
-  // True while this node has an invite that is unused and not expired.
+  // True while this node has an invite that is unused and not expired, or
+  // used or expired less than a week ago (to say so to whoever tries it).
   bool open() const;
   // Serialised JoinResponse for a serialised JoinRequest.
   std::string answer(std::string_view request, std::string_view handshake_hash, const NodeId& joiner);

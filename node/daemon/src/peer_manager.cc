@@ -158,12 +158,12 @@ struct PeerManager::Impl : std::enable_shared_from_this<PeerManager::Impl> {
     const auto pending = core.node.signing_key_pending();
     if (!std::filesystem::exists(pending)) return;
     auto key = KeyPair::load(pending);
-    auto roster = core.store.roster();
+    auto replicated = core.store.roster();
     auto head = core.store.head(core.id());
     std::error_code ec;
-    if (key.ok() && roster.ok() && head.ok()) {
+    if (key.ok() && replicated.ok() && head.ok()) {
       Seq next = *head ? (*head)->seq.next() : Seq{1};
-      if ((*roster)->key_at(core.id(), next) == key->public_key()) {
+      if ((*replicated)->key_at(core.id(), next) == key->public_key()) {
         std::filesystem::rename(pending, core.node.signing_key(), ec);
         if (!ec) {
           core.set_signer(*key);

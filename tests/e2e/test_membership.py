@@ -7,6 +7,7 @@ writes count on no node. Every wait is a condition with a deadline."""
 import base64
 import json
 import os
+import subprocess
 import sys
 import time
 import unittest
@@ -180,6 +181,29 @@ class Invitations(unittest.TestCase):
             wait_until(f"{n.name} to hold c's late delta",
                        lambda: n.status()["version_vector"].get(c.node_id, {}).get("seq", 0) >= head["seq"], timeout=60)
             self.assertEqual(sum(n.status()["counts"].values()), 1, "only the organisation written before the cut")
+
+
+    def test_rotation_under_writes_loses_nothing_and_audits(self):
+        b = join(self.fed, "Member B", "SE", invite(self.founder))
+        b.start()
+        wait_until("b to see itself admitted", lambda: members(b).get(b.node_id) == "admitted", timeout=60)
+        for i in range(4):
+            create_organisation(self.founder, f"Before rotation {i}", "FI")
+        cli("key", "rotate", data=self.founder.data)
+        for i in range(4):
+            create_organisation(self.founder, f"After rotation {i}", "FI")
+        self.fed.wait_converged([self.founder, b])
+        self.assertEqual(sum(b.status()["counts"].values()), 8, "every write before and after the rotation arrived")
+        self.assertTrue(os.path.exists(os.path.join(self.founder.data, "signing.key")))
+        # Both verifiers check each delta under the key valid at its seq.
+        bundle = os.path.join(self.fed.root, "rotated.bundle")
+        cli("audit", "export", "--out", bundle, data=b.data)
+        p = cli("audit", "verify", bundle, "--json", check=False)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        root = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+        py = subprocess.run(["/usr/bin/python3", os.path.join(root, "scripts", "audit_verify.py"), bundle, "--json"],
+                            capture_output=True, text=True, timeout=120)
+        self.assertEqual(py.returncode, 0, py.stdout + py.stderr)
 
 
 if __name__ == "__main__":

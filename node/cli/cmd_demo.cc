@@ -423,6 +423,16 @@ int demo(const Global& g, const DemoOptions& o) {
       auto joined = join_node(nodes[i].dir, init_options(nodes[i]), *invite);
       setup = joined.ok() ? load(nodes[i]) : Status(joined.error());
       if (setup.ok()) setup = start(nodes[i]);
+      // It invites the next school: its own store must hold its admission.
+      if (setup.ok())
+        setup = wait_until(nodes[i].school->city + " to catch up its admission", std::chrono::seconds(60), [&] {
+          auto joined_files = NodeFiles::load(nodes[i].dir);
+          if (!joined_files.ok()) return false;
+          auto joined_store = joined_files->open_store();
+          if (!joined_store.ok()) return false;
+          auto roster = (*joined_store)->roster();
+          return roster.ok() && (*roster)->admitted(nodes[i].id);
+        });
       if (setup.ok())
         std::cout << "  " << nodes[i].school->city << " joined with an invite from " << inviter.school->city << "\n";
     }

@@ -144,20 +144,21 @@ class CrashAndResume(unittest.TestCase):
 
         a.start()  # alone: its partner, which holds a's true head, is down
         own = lambda: a.status()["version_vector"][a.node_id]["seq"]  # noqa: E731
-        self.assertEqual(own(), 3)
+        # The founding node's first delta is its Found (docs/membership.md): 1 + 3 writes.
+        self.assertEqual(own(), 4)
         status, body = a.api("POST", "/api/v1/organisations", {
             "names": [{"lang": "en", "text": "Too early"}], "type": "sme", "country": "FI"})
         self.assertEqual(status, 403, body)
         self.assertIn("restored from a backup", body["detail"])
 
-        b.start()  # b dials a again; a fetches its own deltas 4-6 back from b
-        wait_until("a to fetch its own chain back", lambda: own() == 6, timeout=60)
+        b.start()  # b dials a again; a fetches its own deltas 5-7 back from b
+        wait_until("a to fetch its own chain back", lambda: own() == 7, timeout=60)
         created = wait_until("writes to open again", lambda: a.api("POST", "/api/v1/organisations", {
             "names": [{"lang": "en", "text": "After restore"}], "type": "sme", "country": "FI"})[0] == 201)
         self.assertTrue(created)
         self.fed.wait_converged()
         head = b.status()["version_vector"][a.node_id]
-        self.assertEqual(head["seq"], 7, "the first write after the restore continues the chain")
+        self.assertEqual(head["seq"], 8, "the first write after the restore continues the chain")
         self.assertIsNone(head["frozen_at"], "no equivocation: no sequence number was reused")
 
     def test_rolled_back_data_directory_fences_authoring(self):

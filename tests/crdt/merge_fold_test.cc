@@ -130,9 +130,9 @@ TEST_F(Fold, PlacementOwnerOnlyAndWindowIdsUnique) {
 TEST_F(Fold, ReferencesNameOnlyTheOwnersOwnRecordsCreatedBefore) {
   Deltas ds = setup;
   RecordKey mentor = b.next_key(v1::CONTACT);
-  v1::Contact c;
-  *c.mutable_organisation() = org_b.to_proto();
-  ds.push_back(b.emit({ops::write_contact(mentor, c, {1})}));
+  v1::Contact contact;
+  *contact.mutable_organisation() = org_b.to_proto();
+  ds.push_back(b.emit({ops::write_contact(mentor, contact, {1})}));
   RecordKey pl = b.next_key(v1::PLACEMENT);
   v1::Placement p;
   *p.mutable_host_organisation() = org_b.to_proto();
@@ -147,9 +147,9 @@ TEST_F(Fold, ReferencesNameOnlyTheOwnersOwnRecordsCreatedBefore) {
   *hijack.mutable_host_organisation() = org_a.to_proto();  // a's organisation
   ds.push_back(b.emit({ops::write_placement(pl, hijack, {1})}));
   RecordKey their_mentor = a.next_key(v1::CONTACT);
-  c.set_display_name("a's coordinator");
-  *c.mutable_organisation() = org_a.to_proto();
-  ds.push_back(a.emit({ops::write_contact(their_mentor, c, {1, 2})}));
+  contact.set_display_name("a's coordinator");
+  *contact.mutable_organisation() = org_a.to_proto();
+  ds.push_back(a.emit({ops::write_contact(their_mentor, contact, {1, 2})}));
   v1::Placement poach;
   *poach.mutable_mentor_contact() = their_mentor.to_proto();  // a's contact
   ds.push_back(b.emit({ops::write_placement(pl, poach, {15})}));

@@ -51,7 +51,9 @@ struct Federation {
 
 std::unique_ptr<Store> fresh_store(const TempDir& t, const std::string& name) {
   auto s = open_store(t / name);
-  if (s) EXPECT_TRUE(s->initialise(testkit::test_federation(), testkit::test_key(50).public_key()).ok());
+  if (s) {
+    EXPECT_TRUE(s->initialise(testkit::test_federation(), testkit::test_key(50).public_key()).ok());
+  }
   return s;
 }
 

@@ -71,13 +71,15 @@ TEST_F(VerifierTest, ARangeCarryingTheRotationIsCheckedUnderTheRotatedKey) {
   EXPECT_EQ(r->covered, 3u);
   // A range whose rotating delta is not signed by the key before it
   // vouches for nothing past it.
+  // (The forger's own seq 1: the testkit's clock gives it another id than
+  // a1's, and the range must link.)
   Author forger(1);
-  forger.emit({});
+  auto first = forger.emit({});
   forger.sign_with(testkit::test_key(41));
   auto fake = forger.emit({mops::rotate(a.id(), testkit::test_key(42))});
   forger.sign_with(testkit::test_key(42));
   auto after = forger.emit({});
-  auto bad = check_range(verifier, testkit::test_federation(), 1, signed_of({a1, fake, after}));
+  auto bad = check_range(verifier, testkit::test_federation(), 1, signed_of({first, fake, after}));
   ASSERT_TRUE(bad.ok());
   EXPECT_EQ(bad->covered, 1u);
 }

@@ -98,7 +98,9 @@ class RecordedSession : public ::testing::Test {
     std::size_t handshakes = 0;
     for (std::size_t i = 0; i < mine.size() && mine[i]["kind"] == "handshake"; ++i, ++handshakes) {
       EXPECT_LT(i, written.size());
-      if (i < written.size()) EXPECT_EQ(to_hex(written[i]), mine[i]["wire"].get<std::string>()) << "message " << i;
+      if (i < written.size()) {
+        EXPECT_EQ(to_hex(written[i]), mine[i]["wire"].get<std::string>()) << "message " << i;
+      }
     }
     EXPECT_EQ(handshakes, initiator ? 2u : 1u);
     auto channel = driver->take_channel();

@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <cassert>
 
 #include "engine_impl.h"
 
@@ -184,8 +185,9 @@ std::optional<std::uint64_t> SyncEngine::Impl::deadline() const {
     if (!p.have_queue.empty()) take(p.have_flush_at);
   }
   for (const auto& [id, f] : fetches) take(f.deadline);
-  for (std::uint32_t s : wanted)
-    if (origins[s].retry_at > now) take(origins[s].retry_at);
+  if (latest_retry_at > now)
+    for (std::uint32_t s : wanted)
+      if (origins[s].retry_at > now) take(origins[s].retry_at);
   if (!push_expiry.empty()) take(push_expiry.front().first);  // may be stale: an early wake-up
   return d;
 }
@@ -342,14 +344,25 @@ std::size_t SyncEngine::reordered_batches() const {
 
 std::size_t SyncEngine::peer_credit(const NodeId& peer) const {
   auto it = impl_->peers.find(peer);
-  return it == impl_->peers.end() ? 0 : impl_->peer_credit(it->second);
+  if (it == impl_->peers.end()) return 0;
+  // The running sum, checked against the fetches it sums (tests read this).
+  [[maybe_unused]] std::size_t n = 0;
+  for (auto id : it->second.fetches)
+    if (auto f = impl_->fetches.find(id); f != impl_->fetches.end()) n += f->second.credit_bytes;
+  assert(n == it->second.credit);
+  return it->second.credit;
 }
 
-std::size_t SyncEngine::Impl::peer_credit(const Peer& p) const {
-  std::size_t n = 0;
-  for (auto id : p.fetches)
-    if (auto f = fetches.find(id); f != fetches.end()) n += f->second.credit_bytes;
-  return n;
+void SyncEngine::Impl::add_credit(Fetch& f, std::size_t bytes) {
+  f.credit_bytes += bytes;
+  credit_outstanding += bytes;
+  if (auto p = peers.find(f.peer); p != peers.end()) p->second.credit += bytes;
+}
+
+void SyncEngine::Impl::take_credit(Fetch& f, std::size_t bytes) {
+  f.credit_bytes -= bytes;
+  credit_outstanding -= bytes;
+  if (auto p = peers.find(f.peer); p != peers.end()) p->second.credit -= bytes;
 }
 
 PeerState SyncEngine::peer_state(const NodeId& peer) const {

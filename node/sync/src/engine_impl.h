@@ -73,6 +73,7 @@ struct Fetch {
   std::uint64_t credit_bytes = 0;
   std::map<std::uint64_t, v1::SyncBatch> reorder;  // first_seq -> batch, never an empty one
   std::size_t reorder_bytes = 0;
+  std::uint64_t reorder_deltas = 0;      // deltas in `reorder` (top_up runs after every input)
   std::vector<VerifiedDelta> uncovered;  // linked, awaiting a signature
   std::size_t uncovered_bytes = 0;
   std::uint64_t deadline = 0;
@@ -108,6 +109,11 @@ struct Peer {
   std::optional<std::uint32_t> roster_tag;  // the peer's, from its last summary/have
   std::uint64_t next_probe_at = 0;
   std::set<std::uint64_t> fetches;          // ids of our requests to this peer
+  // Kept beside `fetches` because they are read after every input (credit
+  // share, end of a catch-up): the sum of their credit_bytes, and how many
+  // of them are not fork probes.
+  std::size_t credit = 0;
+  std::size_t catch_up_fetches = 0;
   std::map<std::uint64_t, Serving> serving; // by request id
   std::set<std::uint32_t> have_queue;       // slots to announce
   std::uint64_t have_flush_at = 0;
@@ -175,7 +181,11 @@ struct SyncEngine::Impl {
   // it is called after every input and does nothing otherwise.
   bool sched_dirty = true;
   std::map<std::uint64_t, InflightApply> applies;
+  std::map<NodeId, std::size_t> applies_from;  // in-flight applies per relaying peer
   std::uint64_t next_apply_id = 1;
+  // The latest retry_at ever set: while it lies in the past no origin waits
+  // on a backoff and deadline() need not look at `wanted`.
+  std::uint64_t latest_retry_at = 0;
   std::map<std::pair<std::uint32_t, std::uint64_t>, BufferedPush> push_buffer;
   // Expiry order of push_buffer (insertion order, as expiry = now + ttl);
   // entries may be stale (already drained) and are skipped lazily.
@@ -217,7 +227,9 @@ struct SyncEngine::Impl {
     if (p.broke_claim_until > now) share = cfg.max_buffer_bytes / 16;
     return std::max<std::size_t>(share, cfg.limits.max_delta_bytes);
   }
-  std::size_t peer_credit(const Peer& p) const;
+  std::size_t peer_credit(const Peer& p) const { return p.credit; }
+  void add_credit(Fetch& f, std::size_t bytes);
+  void take_credit(Fetch& f, std::size_t bytes);
 
   // ---- summary.cc
   Hash256 compute_vv_hash();

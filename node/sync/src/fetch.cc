@@ -110,11 +110,11 @@ bool SyncEngine::Impl::start_fetch(std::uint32_t s) {
   f.next_seq = o.pending.value + 1;
   f.until = target;
   f.credit_count = std::min<std::uint64_t>(cfg.window_count, expected);
-  f.credit_bytes = credit;
   f.deadline = now + cfg.request_timeout_ms;
-  credit_outstanding += credit;
   o.fetch_id = f.id;
   best->fetches.insert(f.id);
+  ++best->catch_up_fetches;
+  add_credit(f, credit);
   if (!best->catching_up) {
     best->catching_up = true;
     best->catch_up_deltas = best->catch_up_bytes = 0;
@@ -146,8 +146,7 @@ void SyncEngine::Impl::top_up(Fetch& f) {
   // Deltas of the range not yet received (reordered batches count as received).
   const std::uint64_t end = std::min(f.until, kNoLimit - 1) + 1;  // a peer may claim any seq
   std::uint64_t remaining = end - std::min(end, f.next_seq);
-  for (const auto& [first, b] : f.reorder)
-    remaining -= std::min<std::uint64_t>(remaining, static_cast<std::uint64_t>(b.deltas_size()));
+  remaining -= std::min(remaining, f.reorder_deltas);
   if (remaining == 0) return;
   auto p = peers.find(f.peer);
   if (p == peers.end()) return;
@@ -167,9 +166,8 @@ void SyncEngine::Impl::top_up(Fetch& f) {
   if (add_count < std::min(want_count, cfg.window_count / 2) && f.credit_count > 0 &&
       f.credit_bytes >= cfg.limits.max_delta_bytes)
     return;
-  f.credit_bytes += add_bytes;
+  add_credit(f, add_bytes);
   f.credit_count += add_count;
-  credit_outstanding += add_bytes;
   f.deadline = now + cfg.request_timeout_ms;
   v1::SyncMessage m;
   auto* c = m.mutable_credit();
@@ -185,7 +183,7 @@ void SyncEngine::Impl::end_fetch(std::uint64_t id, bool timed_out) {
   if (it == fetches.end()) return;
   sched_dirty = true;
   Fetch& f = it->second;
-  credit_outstanding -= f.credit_bytes;
+  take_credit(f, f.credit_bytes);
   buffered -= f.reorder_bytes + f.uncovered_bytes;
   stats.uncovered_dropped += f.uncovered.size();
   OriginState& o = origins[f.slot];
@@ -197,7 +195,10 @@ void SyncEngine::Impl::end_fetch(std::uint64_t id, bool timed_out) {
   auto p = peers.find(f.peer);
   if (p != peers.end()) {
     p->second.fetches.erase(id);
-    if (f.probe) p->second.probing.erase(f.slot);
+    if (f.probe)
+      p->second.probing.erase(f.slot);
+    else
+      --p->second.catch_up_fetches;
   }
   const bool probe = f.probe;
   const std::uint32_t s = f.slot;
@@ -232,6 +233,7 @@ void SyncEngine::Impl::put_off(std::uint32_t s) {
   OriginState& o = origins[s];
   const std::uint32_t doublings = std::min<std::uint32_t>(o.refusals_in_row++, 30);
   o.retry_at = now + std::min(cfg.refetch_backoff_max_ms, cfg.refetch_backoff_ms << doublings);
+  latest_retry_at = std::max(latest_retry_at, o.retry_at);
   ++stats.refetch_backoffs;
   sched_dirty = true;
 }
@@ -293,8 +295,7 @@ void SyncEngine::Impl::on_batch(Peer& p, const v1::SyncBatch& b) {
   if (f.until != 0 && n > 0 && b.first_seq() + n - 1 > f.until)
     return misbehaved(p.id, Errc::protocol_error, "batch goes past the requested range");
   f.credit_count -= n;
-  f.credit_bytes -= bytes;
-  credit_outstanding -= bytes;
+  take_credit(f, bytes);
   buffered += bytes;
   f.reorder_bytes += bytes;
   f.deadline = now + cfg.request_timeout_ms;
@@ -304,6 +305,7 @@ void SyncEngine::Impl::on_batch(Peer& p, const v1::SyncBatch& b) {
     k.seq = std::min(k.seq, b.head());
   }
   f.reorder.emplace(b.first_seq(), b);
+  f.reorder_deltas += n;
   process_in_order(f);
 }
 
@@ -316,6 +318,7 @@ void SyncEngine::Impl::process_in_order(Fetch& fetch) {
     if (f.reorder.empty() || f.reorder.begin()->first != f.next_seq) break;
     v1::SyncBatch b = std::move(f.reorder.begin()->second);
     f.reorder.erase(f.reorder.begin());
+    f.reorder_deltas -= static_cast<std::uint64_t>(b.deltas_size());
     std::size_t bytes = 0;
     for (const auto& d : b.deltas()) bytes += delta_bytes(d);
     f.reorder_bytes -= bytes;
@@ -479,6 +482,7 @@ void SyncEngine::Impl::hand_out(std::uint32_t s, std::vector<VerifiedDelta> ds,
   inflight_bytes += a.bytes;
   const std::uint64_t id = next_apply_id++;
   ApplyBatchAction act{id, o.id, std::move(ds), from, a.bytes};
+  if (from) ++applies_from[*from];
   applies.emplace(id, std::move(a));
   out.emplace_back(std::move(act));
   drain_buffer(s);
@@ -489,6 +493,8 @@ void SyncEngine::Impl::applied(const ApplyResult& r) {
   if (it == applies.end()) return;
   InflightApply a = std::move(it->second);
   applies.erase(it);
+  if (a.from)
+    if (auto n = applies_from.find(*a.from); n != applies_from.end() && --n->second == 0) applies_from.erase(n);
   inflight_bytes -= a.bytes;
   sched_dirty = true;
   OriginState& o = origins[a.slot];
@@ -529,13 +535,9 @@ void SyncEngine::Impl::applied(const ApplyResult& r) {
 void SyncEngine::Impl::check_catch_up_done() {
   for (auto& [id, p] : peers) {
     if (!p.catching_up) continue;
-    bool busy = false;
-    for (auto f : p.fetches)
-      if (!fetches.at(f).probe) busy = true;
     // Handed out is not held: the catch-up lasts until its deltas are stored.
-    for (const auto& [aid, a] : applies)
-      if (a.from == p.id) busy = true;
-    if (busy) continue;
+    if (p.catch_up_fetches > 0 || applies_from.contains(p.id)) continue;
+    bool busy = false;
     for (std::uint32_t s : wanted)
       if (known_seq(p, s) > origins[s].pending.value) {
         busy = true;

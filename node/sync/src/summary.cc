@@ -206,14 +206,13 @@ void SyncEngine::Impl::start_probe(Peer& p, std::uint32_t s, std::uint64_t seq,
   f.next_seq = seq;
   f.until = seq;
   f.credit_count = 1;
-  f.credit_bytes = cfg.limits.max_delta_bytes;
   f.deadline = now + cfg.request_timeout_ms;
   f.probe = true;
   f.probe_expect = expect;
   f.probe_cover = std::move(cover);
-  credit_outstanding += f.credit_bytes;
   p.probing.insert(s);
   p.fetches.insert(f.id);
+  add_credit(f, cfg.limits.max_delta_bytes);
   v1::SyncMessage m;
   auto* r = m.mutable_request();
   r->set_request_id(f.id);

@@ -1,5 +1,6 @@
 // SimStore over crdt::Replica (the reference model).
 #include <algorithm>
+#include <set>
 
 #include "conect/crdt/hlc.h"
 #include "conect/crdt/replica.h"
@@ -13,8 +14,18 @@ class ReplicaStore final : public SimStore {
   explicit ReplicaStore(const FederationId& f) : federation_(f) {}
 
   Result<std::vector<std::pair<NodeId, sync::OriginHead>>> version_vector() const override {
+    // Every origin that has deltas or evidence (one frozen at seq 1 has only
+    // evidence), as the LMDB store lists them.
+    const std::vector<NodeId> held = replica_.origins();
+    std::set<NodeId> origins(held.begin(), held.end());
+    for (const auto& [o, ev] : held_evidence_) origins.insert(o);
+    for (const auto& ev : replica_.evidence()) {
+      v1::DeltaBody body;
+      if (!body.ParseFromString(ev.first().body())) continue;
+      if (auto o = NodeId::from_raw(body.origin())) origins.insert(*o);
+    }
     std::vector<std::pair<NodeId, sync::OriginHead>> out;
-    for (const auto& o : replica_.origins()) out.emplace_back(o, head_of(o));
+    for (const auto& o : origins) out.emplace_back(o, head_of(o));
     return out;
   }
   Result<sync::OriginHead> head(const NodeId& origin) const override { return head_of(origin); }

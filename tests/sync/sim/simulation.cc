@@ -23,7 +23,7 @@ namespace {
 
 using sync::SyncEngine;
 
-enum class Ev { deliver, timer, apply, author, crash, restart, partition, heal, equivocate };
+enum class Ev { deliver, timer, apply, author, crash, restart, partition, heal, equivocate, hostile_tick, redial };
 
 struct Event {
   std::uint64_t time = 0;
@@ -62,9 +62,12 @@ struct Acked {
   DeltaId id;
 };
 
+constexpr int kMaxNodes = 16;  // honest and hostile together
+
 class Simulation {
  public:
-  explicit Simulation(const SimOptions& o) : opt_(o), rng_(o.seed * 0x9e3779b97f4a7c15ull + 1) {}
+  explicit Simulation(const SimOptions& o)
+      : opt_(o), rng_(o.seed * 0x9e3779b97f4a7c15ull + 1), hrng_(o.seed * 0xc2b2ae3d27d4eb4full + 7) {}
   SimResult run();
 
  private:
@@ -82,7 +85,23 @@ class Simulation {
   void send(Node& from, const NodeId& to, const v1::SyncMessage& m);
   void link_up(int a, int b);
   void link_down(int a, int b);
-  Link& link(int a, int b) { return links_[static_cast<std::size_t>(std::min(a, b) * 8 + std::max(a, b))]; }
+  Link& link(int a, int b) { return links_[static_cast<std::size_t>(std::min(a, b) * kMaxNodes + std::max(a, b))]; }
+  void deliver_later(int from, int to, std::uint64_t delay, std::string bytes);
+  // hostile members: indices after the honest nodes
+  bool is_hostile(int i) const { return i >= static_cast<int>(nodes_.size()); }
+  HostileMember& hostile(int i) { return *hostile_[static_cast<std::size_t>(i) - nodes_.size()]; }
+  NodeId id_of(int i) const {
+    return is_hostile(i) ? hostile_[static_cast<std::size_t>(i) - nodes_.size()]->id()
+                         : nodes_[static_cast<std::size_t>(i)]->key.public_key();
+  }
+  bool up(int i) const { return is_hostile(i) || nodes_[static_cast<std::size_t>(i)]->alive; }
+  void add_hostile();
+  void hostile_tick(int h);
+  void hostile_sends(int h, std::vector<HostileSend> sends);
+  std::vector<v1::SignedDelta> read_deltas(const NodeId& origin, std::uint64_t from, std::size_t count,
+                                           std::size_t bytes) const;
+  void harvest(const Node& n);
+  bool matches_reference(std::string* why);
   void crash(Node& n);
   void restart(Node& n);
   void author(Node& n);
@@ -105,6 +124,8 @@ class Simulation {
   int index_of(const NodeId& id) const {
     for (const auto& n : nodes_)
       if (n->key.public_key() == id) return n->index;
+    for (std::size_t h = 0; h < hostile_.size(); ++h)
+      if (hostile_[h]->id() == id) return static_cast<int>(nodes_.size() + h);
     return -1;
   }
 
@@ -114,8 +135,15 @@ class Simulation {
   std::uint64_t order_ = 0;
   std::uint64_t now_ = 0;
   std::vector<std::unique_ptr<Node>> nodes_;
-  std::vector<Link> links_ = std::vector<Link>(64);
+  std::vector<Link> links_ = std::vector<Link>(kMaxNodes * kMaxNodes);
   std::vector<Acked> acked_;
+  // Hostile members and their own randomness (a run without them draws
+  // exactly what it drew before they existed).
+  std::vector<std::unique_ptr<HostileMember>> hostile_;
+  std::mt19937_64 hrng_;
+  // Fed every delta as it is authored (and the equivocator's evidence): what
+  // the honest nodes must end up holding.
+  std::unique_ptr<SimStore> reference_;
   FederationId federation_ = testkit::test_federation();
   std::optional<KeyPair> evil_;
   bool faults_ = true;
@@ -132,6 +160,7 @@ class Simulation {
 std::vector<NodeId> Simulation::roster() const {
   std::vector<NodeId> r;
   for (const auto& n : nodes_) r.push_back(n->key.public_key());
+  for (const auto& h : hostile_) r.push_back(h->id());
   if (evil_) r.push_back(evil_->public_key());
   return r;
 }
@@ -160,8 +189,9 @@ sync::SyncConfig Simulation::engine_config(const Node& n) {
 }
 
 void Simulation::build() {
-  const int n = static_cast<int>(uniform(3, 7));
+  const int n = opt_.honest > 0 ? std::min(opt_.honest, kMaxNodes - 3) : static_cast<int>(uniform(3, 7));
   result_.nodes = n;
+  reference_ = make_replica_store(federation_);
   for (int i = 0; i < n; ++i) {
     auto node = std::make_unique<Node>(testkit::test_key(static_cast<std::uint32_t>(opt_.seed % 1000) * 16 + static_cast<std::uint32_t>(i) + 1));
     node->index = i;
@@ -186,7 +216,23 @@ void Simulation::build() {
   for (int i = 0; i < n; ++i)
     for (int j = i + 1; j < n; ++j)
       if (chance(0.4)) link(i, j).exists = true;
+  int hostile = opt_.hostile;
+  if (hostile < 0)
+    hostile =
+        std::uniform_int_distribution<int>(0, 1)(hrng_) == 0 ? 0 : std::uniform_int_distribution<int>(1, 3)(hrng_);
+  for (int h = 0; h < hostile; ++h) add_hostile();
+  result_.hostile = hostile;
+  result_.budget = engine_config(*nodes_[0]).max_buffer_bytes;
   for (auto& node : nodes_) node->engine = std::make_unique<SyncEngine>(engine_config(*node), *node->store, roster(), now_);
+  // Hostile members are linked to every honest node first, as the liars of
+  // HostileTest are: their claims are there before any honest one.
+  for (int h = n; h < n + hostile; ++h)
+    for (int i = 0; i < n; ++i) {
+      link(i, h).exists = true;
+      link_up(i, h);
+    }
+  for (int h = n; h < n + hostile; ++h)
+    push({.time = std::uniform_int_distribution<std::uint64_t>(1, 300)(hrng_), .kind = Ev::hostile_tick, .a = h});
   for (int i = 0; i < n; ++i)
     for (int j = i + 1; j < n; ++j)
       if (link(i, j).exists) link_up(i, j);
@@ -194,6 +240,76 @@ void Simulation::build() {
   for (std::uint64_t c = uniform(0, 3); c > 0; --c) push({.time = uniform(500, chaos_end_), .kind = Ev::crash, .a = static_cast<int>(uniform(0, static_cast<std::uint64_t>(n - 1)))});
   for (std::uint64_t p = uniform(0, 2); p > 0; --p) push({.time = uniform(300, chaos_end_), .kind = Ev::partition});
   if (evil_) push({.time = uniform(200, chaos_end_ / 2), .kind = Ev::equivocate});
+}
+
+void Simulation::add_hostile() {
+  const auto h = static_cast<std::uint32_t>(hostile_.size());
+  auto chance_h = [&](double p) { return std::uniform_real_distribution<double>(0, 1)(hrng_) < p; };
+  std::vector<Fault> faults{Fault::lie};  // the lie is what makes honest nodes ask it
+  if (chance_h(0.2)) {
+    faults.push_back(Fault::deaf);
+  } else {
+    for (Fault f : {Fault::silent, Fault::late, Fault::empty})
+      if (chance_h(0.6)) faults.push_back(f);
+    if (faults.size() == 1) faults.push_back(Fault::silent);
+  }
+  if (chance_h(0.6)) faults.push_back(Fault::padded);
+  if (chance_h(0.6)) faults.push_back(Fault::forged);
+  hostile_.push_back(
+      std::make_unique<HostileMember>(testkit::test_key(800000 + static_cast<std::uint32_t>(opt_.seed % 1000) * 4 + h),
+                                      std::move(faults), hrng_(), engine_config(*nodes_[0]).request_timeout_ms));
+  std::string list;
+  for (Fault f : hostile_.back()->faults()) list += std::string(" ") + fault_name(f);
+  log("hostile member " + std::to_string(nodes_.size() + h) + ":" + list);
+}
+
+std::vector<v1::SignedDelta> Simulation::read_deltas(const NodeId& origin, std::uint64_t from, std::size_t count,
+                                                     std::size_t bytes) const {
+  for (const auto& n : nodes_)
+    if (n->key.public_key() == origin) {
+      auto ds = n->store->deltas_from(origin, Seq{from}, count, bytes);
+      if (ds.ok()) return std::move(*ds);
+    }
+  return {};
+}
+
+void Simulation::hostile_sends(int h, std::vector<HostileSend> sends) {
+  for (auto& s : sends) {
+    if (!link(h, s.to).up) continue;
+    deliver_later(h, s.to, s.delay_ms, s.msg.SerializeAsString());
+  }
+}
+
+void Simulation::hostile_tick(int h) {
+  std::vector<int> linked;
+  std::vector<NodeId> origins;
+  std::vector<std::uint64_t> heads;
+  for (const auto& n : nodes_) {
+    if (link(n->index, h).up) linked.push_back(n->index);
+    origins.push_back(n->key.public_key());
+    auto head = n->store->head(n->key.public_key());
+    heads.push_back(head.ok() ? head->seq.value : 0);
+  }
+  auto source = [this](const NodeId& o, std::uint64_t from, std::size_t c, std::size_t b) {
+    return read_deltas(o, from, c, b);
+  };
+  hostile_sends(h, hostile(h).tick(linked, origins, heads, source));
+  // Renewed every summary interval, as a liar must to keep its claims fresh.
+  const std::uint64_t every = engine_config(*nodes_[0]).summary_interval_ms;
+  push({.time = now_ + every + std::uniform_int_distribution<std::uint64_t>(0, 100)(hrng_),
+        .kind = Ev::hostile_tick,
+        .a = h});
+}
+
+void Simulation::harvest(const Node& n) {
+  if (!n.engine) return;
+  const auto& st = n.engine->stats();
+  result_.met.claims_broken += st.claims_broken;
+  result_.met.batches_refused += st.batches_refused;
+  result_.met.batches_stale += st.batches_stale;
+  result_.met.padded_wrappers += st.padded_wrappers;
+  result_.met.evidence_unproven += st.evidence_unproven;
+  result_.met.requests_timed_out += st.requests_timed_out;
 }
 
 // -------------------------------------------------------------- event loop
@@ -214,8 +330,21 @@ void Simulation::drain(Node& n) {
       if (auto st = n.store->add_evidence(ev->first, ev->second); !st.ok())
         fail("node " + std::to_string(n.index) + " could not store evidence: " + st.error().message());
     } else if (auto* d = std::get_if<sync::DisconnectAction>(&*a)) {
-      fail("node " + std::to_string(n.index) + " disconnected honest peer " + std::to_string(index_of(d->peer)) +
-           ": " + d->reason.message());
+      const int j = index_of(d->peer);
+      if (j < 0 || !is_hostile(j)) {
+        fail("node " + std::to_string(n.index) + " disconnected honest peer " + std::to_string(j) + ": " +
+             d->reason.message());
+      } else {
+        // The engine has dropped it already; the link closes and the hostile
+        // member dials again later, as any peer may.
+        ++result_.hostile_disconnects;
+        log("node " + std::to_string(n.index) + " disconnected hostile " + std::to_string(j) + ": " +
+            d->reason.message());
+        Link& l = link(n.index, j);
+        l.up = false;
+        ++l.epoch;
+        push({.time = now_ + uniform(200, 1000), .kind = Ev::redial, .a = n.index, .b = j});
+      }
     } else if (auto* t = std::get_if<sync::ArmTimerAction>(&*a)) {
       n.timer_when = t->when;
       push({.time = std::max(t->when, now_), .kind = Ev::timer, .a = n.index, .epoch = n.incarnation});
@@ -230,9 +359,12 @@ void Simulation::drain(Node& n) {
 void Simulation::send(Node& from, const NodeId& to, const v1::SyncMessage& m) {
   const int j = index_of(to);
   if (j < 0) return fail("engine sent to an unknown peer");
-  Link& l = link(from.index, j);
-  if (!l.up) return;
-  std::string bytes = m.SerializeAsString();
+  if (!link(from.index, j).up) return;
+  deliver_later(from.index, j, 0, m.SerializeAsString());
+}
+
+void Simulation::deliver_later(int from, int to, std::uint64_t delay, std::string bytes) {
+  Link& l = link(from, to);
   ++result_.messages;
   result_.bytes += bytes.size();
   if (faults_ && chance(drop_)) {
@@ -242,16 +374,29 @@ void Simulation::send(Node& from, const NodeId& to, const v1::SyncMessage& m) {
   const int copies = faults_ && chance(dup_) ? 2 : 1;
   result_.duplicated += static_cast<std::uint64_t>(copies - 1);
   for (int c = 0; c < copies; ++c)
-    push({.time = now_ + uniform(1, max_delay_), .kind = Ev::deliver, .a = from.index, .b = j, .epoch = l.epoch, .bytes = bytes});
+    push({.time = now_ + delay + uniform(1, max_delay_),
+          .kind = Ev::deliver,
+          .a = from,
+          .b = to,
+          .epoch = l.epoch,
+          .bytes = bytes});
 }
 
 void Simulation::link_up(int a, int b) {
   Link& l = link(a, b);
-  Node& x = *nodes_[static_cast<std::size_t>(a)];
-  Node& y = *nodes_[static_cast<std::size_t>(b)];
-  if (!l.exists || l.up || l.cut || !x.alive || !y.alive) return;
+  if (!l.exists || l.up || l.cut || !up(a) || !up(b)) return;
   l.up = true;
   ++l.epoch;
+  if (is_hostile(a) || is_hostile(b)) {  // only the honest end runs an engine
+    const int i = is_hostile(a) ? b : a;
+    const bool dials = std::uniform_int_distribution<int>(0, 1)(hrng_) == 0;
+    Node& x = *nodes_[static_cast<std::size_t>(i)];
+    x.engine->on_peer_connected(id_of(i == a ? b : a), dials ? sync::PeerRole::dialler : sync::PeerRole::acceptor,
+                                now_);
+    return drain(x);
+  }
+  Node& x = *nodes_[static_cast<std::size_t>(a)];
+  Node& y = *nodes_[static_cast<std::size_t>(b)];
   const bool a_dials = chance(0.5);
   x.engine->on_peer_connected(y.key.public_key(), a_dials ? sync::PeerRole::dialler : sync::PeerRole::acceptor, now_);
   y.engine->on_peer_connected(x.key.public_key(), a_dials ? sync::PeerRole::acceptor : sync::PeerRole::dialler, now_);
@@ -265,9 +410,10 @@ void Simulation::link_down(int a, int b) {
   l.up = false;
   ++l.epoch;
   for (auto [p, q] : {std::pair{a, b}, std::pair{b, a}}) {
+    if (is_hostile(p)) continue;
     Node& x = *nodes_[static_cast<std::size_t>(p)];
     if (x.alive) {
-      x.engine->on_peer_disconnected(nodes_[static_cast<std::size_t>(q)]->key.public_key(), now_);
+      x.engine->on_peer_disconnected(id_of(q), now_);
       drain(x);
     }
   }
@@ -279,7 +425,9 @@ void Simulation::crash(Node& n) {
   ++result_.crashes;
   for (const auto& o : nodes_)
     if (o->index != n.index) link_down(n.index, o->index);
+  for (std::size_t h = 0; h < hostile_.size(); ++h) link_down(n.index, static_cast<int>(nodes_.size() + h));
   n.alive = false;
+  harvest(n);
   n.engine.reset();
   n.applies.clear();  // handed out but not committed: lost
   n.apply_scheduled = false;
@@ -294,6 +442,7 @@ void Simulation::restart(Node& n) {
   log("restart node " + std::to_string(n.index));
   n.alive = true;
   n.engine = std::make_unique<SyncEngine>(engine_config(n), *n.store, roster(), now_);
+  for (std::size_t h = 0; h < hostile_.size(); ++h) link_up(n.index, static_cast<int>(nodes_.size() + h));
   for (const auto& o : nodes_)
     if (o->index != n.index) link_up(n.index, o->index);
   drain(n);
@@ -307,6 +456,8 @@ void Simulation::author(Node& n) {
                                static_cast<std::uint64_t>(static_cast<std::int64_t>(now_ + 1'700'000'000'000) + n.skew));
       if (!d.ok()) return fail("author on node " + std::to_string(n.index) + ": " + d.error().message());
       acked_.push_back({d->origin, d->seq, d->id});
+      if (auto st = reference_->apply({*d}); !st.ok())
+        return fail("the reference replica refused: " + st.error().message());
       ++result_.authored;
       check_capacity(n, std::span<const VerifiedDelta>(&*d, 1));
       n.engine->on_local_commit(std::span<const VerifiedDelta>(&*d, 1), now_);
@@ -395,6 +546,15 @@ void Simulation::equivocate() {
   }
   b.push_back(make(shared + 1, prev, "branch b", 20));
   result_.equivocated = true;
+  // The reference holds what every honest node must: the shared prefix, and
+  // the fork as evidence.
+  if (shared > 0)
+    if (auto st =
+            reference_->apply(std::vector<VerifiedDelta>(a.begin(), a.begin() + static_cast<std::ptrdiff_t>(shared)));
+        !st.ok())
+      return fail("the reference replica refused the equivocator's prefix: " + st.error().message());
+  if (auto st = reference_->add_evidence(a[shared], b[shared]); !st.ok())
+    return fail("the reference replica refused the evidence: " + st.error().message());
   log("equivocation handed to nodes " + std::to_string(alive[0]) + " and " + std::to_string(alive[1]));
   for (auto [idx, chain] : {std::pair{alive[0], &a}, std::pair{alive[1], &b}}) {
     Node& n = *nodes_[static_cast<std::size_t>(idx)];
@@ -406,15 +566,27 @@ void Simulation::equivocate() {
 
 void Simulation::step(const Event& e) {
   now_ = std::max(now_, e.time);
-  Node* n = e.a >= 0 ? nodes_[static_cast<std::size_t>(e.a)].get() : nullptr;
+  Node* n = e.a >= 0 && !is_hostile(e.a) ? nodes_[static_cast<std::size_t>(e.a)].get() : nullptr;
   switch (e.kind) {
     case Ev::deliver: {
       Link& l = link(e.a, e.b);
+      if (!l.up || l.epoch != e.epoch || !up(e.b)) return;
+      if (is_hostile(e.b)) {
+        v1::SyncMessage m;
+        if (!m.ParseFromString(e.bytes)) return fail("an honest node sent bytes that do not parse");
+        auto source = [this](const NodeId& o, std::uint64_t from, std::size_t c, std::size_t b) {
+          return read_deltas(o, from, c, b);
+        };
+        return hostile_sends(e.b, hostile(e.b).on_message(e.a, m, source));
+      }
       Node& to = *nodes_[static_cast<std::size_t>(e.b)];
-      if (!l.up || l.epoch != e.epoch || !to.alive) return;
-      to.engine->on_message_bytes(n->key.public_key(), e.bytes, now_);
+      to.engine->on_message_bytes(id_of(e.a), e.bytes, now_);
       return drain(to);
     }
+    case Ev::hostile_tick:
+      return hostile_tick(e.a);
+    case Ev::redial:
+      return link_up(e.a, e.b);
     case Ev::timer:
       if (!n->alive || e.epoch != n->incarnation || n->timer_when != e.time) return;
       n->timer_when = 0;
@@ -448,6 +620,16 @@ void Simulation::check_step(Node& n) {
          " bytes, over its bound of " + std::to_string(cfg.max_buffer_bytes));
   if (n.engine->buffered_pushes() > cfg.max_buffered_pushes)
     fail("node " + std::to_string(n.index) + " buffers too many pushes");
+  result_.peak_buffered = std::max(result_.peak_buffered, n.engine->buffered_bytes());
+  // A share of the budget per peer (docs/sync.md "Credit is shared"): never
+  // more than a half, whatever a hostile member claims.
+  for (const auto& h : hostile_) {
+    const std::size_t credit = n.engine->peer_credit(h->id());
+    result_.peak_hostile_credit = std::max(result_.peak_hostile_credit, credit);
+    if (credit > cfg.max_buffer_bytes / 2)
+      fail("node " + std::to_string(n.index) + " granted a hostile member " + std::to_string(credit) +
+           " bytes of credit, over half its budget of " + std::to_string(cfg.max_buffer_bytes));
+  }
 }
 
 // Confirmed slots only change where a decision, a request or a placement
@@ -478,9 +660,9 @@ void Simulation::check_capacity(Node& n, std::span<const VerifiedDelta> changed)
 }
 
 bool Simulation::converged(std::string* why) {
-  auto describe = [](const Node& n) {
+  auto describe = [](const SimStore& store) {
     std::ostringstream os;
-    auto vv = n.store->version_vector();
+    auto vv = store.version_vector();
     if (!vv.ok()) return std::string("unreadable");
     auto sorted = *vv;
     std::sort(sorted.begin(), sorted.end(), [](auto& a, auto& b) { return a.first < b.first; });
@@ -492,7 +674,7 @@ bool Simulation::converged(std::string* why) {
       if (h.frozen_at.value != 0 && seq >= h.frozen_at.value) {
         seq = h.frozen_at.value - 1;
         id = DeltaId{};
-        auto ds = n.store->deltas_from(o, Seq{seq}, 1, 1 << 20);
+        auto ds = store.deltas_from(o, Seq{seq}, 1, 1 << 20);
         if (seq > 0 && ds.ok() && !ds->empty()) id = compute_delta_id(ds->front().body(), ds->front().signature());
       }
       if (seq == 0 && h.frozen_at.value == 0) continue;
@@ -501,12 +683,14 @@ bool Simulation::converged(std::string* why) {
     return os.str();
   };
   const Node& first = *nodes_[0];
-  const std::string vv0 = describe(first);
+  const std::string vv0 = describe(*first.store);
   const Hash256 d0 = first.store->digest();
   for (const auto& n : nodes_) {
     if (!n->alive) return *why = "node " + std::to_string(n->index) + " is down", false;
-    if (describe(*n) != vv0)
-      return *why = "version vectors differ: node 0 {" + vv0 + "} node " + std::to_string(n->index) + " {" + describe(*n) + "}", false;
+    if (describe(*n->store) != vv0)
+      return *why = "version vectors differ: node 0 {" + vv0 + "} node " + std::to_string(n->index) + " {" +
+                    describe(*n->store) + "}",
+             false;
     if (n->store->digest() != d0) return *why = "digests differ at node " + std::to_string(n->index), false;
     if (evil_) {
       auto h = n->store->head(evil_->public_key());
@@ -518,6 +702,52 @@ bool Simulation::converged(std::string* why) {
     auto ds = first.store->deltas_from(a.origin, a.seq, 1, 1 << 20);
     if (!ds.ok() || ds->empty() || compute_delta_id(ds->front().body(), ds->front().signature()) != a.id)
       return *why = "acknowledged write " + std::to_string(a.seq.value) + " of " + a.origin.hex().substr(0, 6) + " is missing", false;
+  }
+  // The reference replica, fed every delta as it was authored.
+  if (const std::string ref = describe(*reference_); ref != vv0)
+    return *why = "version vectors differ from the reference: reference {" + ref + "} node 0 {" + vv0 + "}", false;
+  if (reference_->digest() != d0) return *why = "state digest differs from the reference replica", false;
+  return matches_reference(why);
+}
+
+// Disk: every honest node stores exactly the reference's deltas, each as
+// bare body + signature (padding a relay added is never stored). Of a frozen
+// origin only the deltas before its fork count: what a store kept of its
+// branch beyond that legitimately differs between nodes.
+bool Simulation::matches_reference(std::string* why) {
+  auto vv = reference_->version_vector();
+  if (!vv.ok()) return *why = "reference unreadable", false;
+  auto kept = [](const sync::OriginHead& h, std::size_t i) {
+    return h.frozen_at.value == 0 || i + 1 < h.frozen_at.value;
+  };
+  std::uint64_t ref_bytes = 0;
+  for (const auto& [o, h] : *vv) {
+    auto ds = reference_->deltas_from(o, Seq{1}, 1 << 20, std::size_t{1} << 30);
+    if (ds.ok())
+      for (std::size_t i = 0; i < ds->size(); ++i)
+        if (kept(h, i)) ref_bytes += (*ds)[i].body().size() + (*ds)[i].signature().size();
+  }
+  for (const auto& n : nodes_) {
+    std::uint64_t bytes = 0;
+    for (const auto& [o, h] : *vv) {
+      auto ds = n->store->deltas_from(o, Seq{1}, 1 << 20, std::size_t{1} << 30);
+      if (!ds.ok()) return *why = "node " + std::to_string(n->index) + " log unreadable", false;
+      for (std::size_t i = 0; i < ds->size(); ++i) {
+        const v1::SignedDelta& d = (*ds)[i];
+        v1::SignedDelta bare;
+        bare.set_body(d.body());
+        bare.set_signature(d.signature());
+        if (d.ByteSizeLong() != bare.ByteSizeLong())
+          return *why = "node " + std::to_string(n->index) + " stores a delta of " + o.hex().substr(0, 6) + " with " +
+                        std::to_string(d.ByteSizeLong() - bare.ByteSizeLong()) + " bytes of padding",
+                 false;
+        if (kept(h, i)) bytes += d.body().size() + d.signature().size();
+      }
+    }
+    if (bytes != ref_bytes)
+      return *why = "node " + std::to_string(n->index) + " stores " + std::to_string(bytes) +
+                    " bytes of deltas, the reference " + std::to_string(ref_bytes),
+             false;
   }
   return true;
 }
@@ -541,7 +771,9 @@ SimResult Simulation::run() {
   while (!queue_.empty()) {
     Event e = queue_.top();
     queue_.pop();
-    if (e.kind == Ev::deliver || e.kind == Ev::timer || e.kind == Ev::apply) keep.push(std::move(e));
+    if (e.kind == Ev::deliver || e.kind == Ev::timer || e.kind == Ev::apply || e.kind == Ev::hostile_tick ||
+        e.kind == Ev::redial)
+      keep.push(std::move(e));
   }
   queue_ = std::move(keep);
   const std::uint64_t deadline = healed_at + 60'000;
@@ -576,6 +808,16 @@ SimResult Simulation::run() {
     queue_.pop();
     step(e);
   }
+  for (auto& n : nodes_) harvest(*n);
+  // Every fault each hostile member was given was carried out in this run.
+  for (std::size_t h = 0; h < hostile_.size(); ++h)
+    for (Fault f : hostile_[h]->faults()) {
+      const std::uint64_t done = hostile_[h]->done()[static_cast<std::size_t>(f)];
+      result_.faults[static_cast<std::size_t>(f)] += done;
+      if (done == 0)
+        fail("hostile member " + std::to_string(nodes_.size() + h) + " was to be " + fault_name(f) +
+             " but never was (no occasion in this run)");
+    }
   return result_;
 }
 
@@ -586,6 +828,15 @@ std::string SimResult::summary() const {
   os << nodes << " nodes, " << authored << " writes, " << messages << " messages (" << bytes << " B, " << dropped
      << " dropped, " << duplicated << " duplicated), " << crashes << " crashes, " << partitions << " partitions"
      << (equivocated ? ", equivocation" : "") << ", converged " << converged_ms << " ms after healing";
+  if (hostile > 0) {
+    os << "; " << hostile << " hostile (";
+    for (std::size_t f = 0; f < kFaultKinds; ++f)
+      if (faults[f] > 0) os << fault_name(static_cast<Fault>(f)) << " " << faults[f] << " ";
+    os << "), met: " << met.claims_broken << " claims broken, " << met.batches_refused << " batches refused, "
+       << met.batches_stale << " stale, " << met.padded_wrappers << " padded stripped, " << met.evidence_unproven
+       << " evidence set aside, " << hostile_disconnects << " hostile disconnects; peak credit to one hostile "
+       << peak_hostile_credit << " B, peak buffered " << peak_buffered << " B of " << budget;
+  }
   return os.str();
 }
 

@@ -15,12 +15,25 @@
 //   - after heal + quiet: every node holds the same version vector and the
 //     same state digest; every acknowledged write is present everywhere;
 //     an equivocating origin is frozen (evidence held) on every node.
+//
+// Hostile members (hostile.h) join about half the runs: 1-3 roster members
+// that lie about what they hold, answer late, never or with empty batches,
+// relay padded deltas, forward unproven evidence, or never read. Then also:
+//   - at every step: no hostile peer holds more than half the node's credit
+//     budget; an honest node disconnects only hostile peers (which redial);
+//   - at the end: the honest nodes' state equals a reference replica fed
+//     every delta as it was authored (same version vector, same digest),
+//     every stored delta is bare body + signature (no padding on disk), and
+//     every fault each hostile member was given was carried out.
 // The same seed gives the same run, event for event.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <filesystem>
 #include <string>
+
+#include "hostile.h"
 
 namespace conect::sim {
 
@@ -31,6 +44,14 @@ struct SimOptions {
   bool lmdb = false;
   std::filesystem::path tmp_root;
   bool verbose = false;  // one line per notable event on stderr
+  int honest = 0;        // honest nodes (0: 3-7 from the seed)
+  int hostile = -1;      // hostile members (-1: from the seed, 0 in about half the runs, else 1-3)
+};
+
+// What the honest engines counted of the hostile members' faults.
+struct HostileMet {
+  std::uint64_t claims_broken = 0, batches_refused = 0, batches_stale = 0, padded_wrappers = 0, evidence_unproven = 0,
+                requests_timed_out = 0;
 };
 
 struct SimResult {
@@ -42,6 +63,13 @@ struct SimResult {
   std::uint64_t crashes = 0, partitions = 0;
   bool equivocated = false;
   std::uint64_t converged_ms = 0;  // virtual time from heal to convergence
+  int hostile = 0;
+  std::array<std::uint64_t, kFaultKinds> faults{};  // carried out, by Fault
+  HostileMet met;
+  std::uint64_t hostile_disconnects = 0;  // an honest node cut a hostile one off
+  std::size_t peak_hostile_credit = 0;    // credit one hostile peer held at once (bytes)
+  std::size_t peak_buffered = 0;          // any honest engine's buffered bytes
+  std::size_t budget = 0;                 // max_buffer_bytes of the engines
   std::string summary() const;
 };
 

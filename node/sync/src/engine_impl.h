@@ -247,7 +247,7 @@ struct SyncEngine::Impl {
   // ---- fetch.cc
   void consider(std::uint32_t s);
   void schedule();
-  bool start_fetch(std::uint32_t s);
+  bool start_fetch(std::uint32_t s, bool allow_shunned);
   void on_batch(Peer& p, const v1::SyncBatch& b);
   void process_in_order(Fetch& f);
   void ingest(Fetch& f, v1::SyncBatch b);

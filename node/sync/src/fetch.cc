@@ -48,19 +48,26 @@ void SyncEngine::Impl::consider(std::uint32_t s) {
 void SyncEngine::Impl::schedule() {
   if (!sched_dirty) return;
   sched_dirty = false;
-  for (auto it = wanted.begin(); it != wanted.end();) {
-    const std::uint32_t s = *it;
-    const OriginState& o = origins[s];
-    if (!o.trusted || o.fetch_id != 0 || o.pending.value >= o.limit()) {
-      it = wanted.erase(it);
-      continue;
+  // First the origins some peer that has kept its claims can serve, then
+  // those only a peer that broke a claim shows more of: peers that claim
+  // everything and deliver nothing must not take every fetch slot from the
+  // origins honest peers hold (found by the simulator: 3 such peers among 10
+  // starved an origin for good with max_fetches 4).
+  for (const bool allow_shunned : {false, true}) {
+    for (auto it = wanted.begin(); it != wanted.end();) {
+      const std::uint32_t s = *it;
+      const OriginState& o = origins[s];
+      if (!o.trusted || o.fetch_id != 0 || o.pending.value >= o.limit()) {
+        it = wanted.erase(it);
+        continue;
+      }
+      if (o.retry_at > now) {  // put off after a refusal; the timer brings it back
+        ++it;
+        continue;
+      }
+      if (fetches.size() >= cfg.max_fetches || free_budget() < cfg.limits.max_delta_bytes) break;
+      it = start_fetch(s, allow_shunned) ? wanted.erase(it) : std::next(it);
     }
-    if (o.retry_at > now) {  // put off after a refusal; the timer brings it back
-      ++it;
-      continue;
-    }
-    if (fetches.size() >= cfg.max_fetches || free_budget() < cfg.limits.max_delta_bytes) break;
-    it = start_fetch(s) ? wanted.erase(it) : std::next(it);
   }
   std::vector<std::uint64_t> ids;
   for (const auto& [id, f] : fetches) ids.push_back(id);
@@ -71,7 +78,7 @@ void SyncEngine::Impl::schedule() {
 
 // Starts a catch-up request for origin `s`. False when it must wait (peers
 // busy, budget short); an origin no peer holds more of is dropped silently.
-bool SyncEngine::Impl::start_fetch(std::uint32_t s) {
+bool SyncEngine::Impl::start_fetch(std::uint32_t s, bool allow_shunned) {
   OriginState& o = origins[s];
   Peer* best = nullptr;
   bool best_shunned = true;
@@ -80,11 +87,12 @@ bool SyncEngine::Impl::start_fetch(std::uint32_t s) {
     const std::uint64_t k = known_seq(p, s);
     if (k <= o.pending.value) continue;
     any = true;
+    const bool sh = shunned(p, s);
+    if (sh && !allow_shunned) continue;
     if (p.fetches.size() >= cfg.max_fetches_per_peer) continue;
     if (peer_credit(p) + cfg.limits.max_delta_bytes > peer_credit_cap(p)) continue;
     // The highest claim first, but a peer that broke its claim on this
     // origin comes after every peer that has not.
-    const bool sh = shunned(p, s);
     if (best == nullptr || (best_shunned && !sh) || (sh == best_shunned && k > known_seq(*best, s))) {
       best = &p;
       best_shunned = sh;

@@ -14,8 +14,8 @@ header"); it checks steps 1-5 of docs/audit.md section 4 in full (roster
 cards, chains, signatures with the authenticity rule, dependencies,
 equivocation proofs) and the rules of step 6 that need no merged state
 (operations whose named authority is not their origin, auditors' operations,
-references to another member's organisations and contacts or to records never
-created). It does not run the full merge, so it does not compute records or
+operations of a member after the replicated roster cut it off, references to
+another member's organisations and contacts or to records never created). It does not run the full merge, so it does not compute records or
 check step 7; its FAIL / not-FAIL verdict must agree with
 `conect-node audit verify`.
 
@@ -547,7 +547,11 @@ class Verifier:
                         self.warn("unknown_operation", "delta %d of %s" % (body.seq, origin.hex()[:16]),
                                   "operation %d is of a kind this verifier does not know" % index, origin, body.seq)
                         continue
-                    if auditor:
+                    cut = self.cut_of(origin)
+                    if cut is not None and body.seq > cut and op.WhichOneof("op") not in MEMBERSHIP_FIELDS:
+                        rule = ("not_authorised", "its origin was removed (or left) after seq %d: nothing it "
+                                "wrote later counts" % cut)
+                    elif auditor:
                         rule = ("not_authorised", "auditors author no records")
                     else:
                         rule = self.id_rule(origin, op)
@@ -564,6 +568,12 @@ class Verifier:
                         else:
                             self.rejected.append({"origin": origin.hex(), "seq": body.seq, "index": index,
                                                   "rule": "bad_signature", "detail": "confirmation does not verify"})
+
+    def cut_of(self, origin):
+        """The seq after which the replicated roster cut `origin` off
+        (removed or left; docs/membership.md), or None."""
+        m = self.keys.members.get(origin)
+        return m["cut"] if m and m["admitted"] else None
 
     @staticmethod
     def unknown(op):

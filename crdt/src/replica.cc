@@ -1,8 +1,7 @@
 #include "conect/crdt/replica.h"
 
-#include "conect/crdt/membership.h"
-
 #include <algorithm>
+#include <tuple>
 
 namespace conect {
 namespace {
@@ -28,6 +27,7 @@ v1::DeltaRef delta_ref(const VerifiedDelta& d) {
 
 Replica::Replica(const Replica& o)
     : roster_(o.roster_),
+      membership_(o.membership_),
       logs_(o.logs_),
       frozen_(o.frozen_),
       evidence_(o.evidence_),
@@ -40,6 +40,7 @@ Replica::Replica(const Replica& o)
 
 Replica::Replica(Replica&& o) noexcept
     : roster_(std::move(o.roster_)),
+      membership_(std::move(o.membership_)),
       logs_(std::move(o.logs_)),
       frozen_(std::move(o.frozen_)),
       evidence_(std::move(o.evidence_)),
@@ -60,6 +61,7 @@ Replica& Replica::operator=(const Replica& o) {
 Replica& Replica::operator=(Replica&& o) noexcept {
   if (this == &o) return *this;
   roster_ = std::move(o.roster_);
+  membership_ = std::move(o.membership_);
   logs_ = std::move(o.logs_);
   frozen_ = std::move(o.frozen_);
   evidence_ = std::move(o.evidence_);
@@ -77,13 +79,43 @@ void Replica::drop_folds() {
   for (auto& [key, rec] : records_) rec.folder.reset();
 }
 
+Standing ReplicaRoster::standing(const NodeId& origin, Seq seq) const {
+  if (replicated.admitted(origin)) return replicated.standing(origin, seq);
+  return cards.standing(origin, seq);
+}
+
 void Replica::set_roster(LocalRoster roster) {
   std::set<NodeId> changed;
   for (const auto& [id, role] : roster.roles())
-    if (roster_.standing(id, Seq{}) != roster.standing(id, Seq{})) changed.insert(id);
-  for (const auto& [id, role] : roster_.roles())
+    if (roster_.cards.standing(id, Seq{}) != roster.standing(id, Seq{})) changed.insert(id);
+  for (const auto& [id, role] : roster_.cards.roles())
     if (!roster.roles().contains(id)) changed.insert(id);
-  roster_ = std::move(roster);
+  roster_.cards = std::move(roster);
+  for (const auto& id : changed) refold_origin(id);
+}
+
+void Replica::derive_roster() {
+  std::vector<MembershipDelta> deltas;
+  std::optional<FederationId> federation;
+  for (const auto& [origin, seq] : membership_) {
+    const VerifiedDelta& d = log(origin)[seq.value - 1];
+    if (!federation) federation = FederationId::from_raw(d.body.federation());
+    deltas.push_back(MembershipDelta::from(d));
+  }
+  ReplicatedRoster next = federation ? ReplicatedRoster::derive(*federation, deltas) : ReplicatedRoster{};
+  // What the merge reads of a member: whether the replicated roster speaks
+  // for it, its role there, and where it was cut off.
+  const auto seen = [](const ReplicatedRoster& r, const NodeId& id) {
+    const MemberState* m = r.member(id);
+    if (!m || !m->admitted) return std::tuple<bool, int, std::optional<Seq>>{false, 0, std::nullopt};
+    return std::tuple<bool, int, std::optional<Seq>>{true, static_cast<int>(m->role), m->cut};
+  };
+  std::set<NodeId> changed;
+  for (const auto& [id, m] : next.members())
+    if (seen(next, id) != seen(roster_.replicated, id)) changed.insert(id);
+  for (const auto& [id, m] : roster_.replicated.members())
+    if (seen(next, id) != seen(roster_.replicated, id)) changed.insert(id);
+  roster_.replicated = std::move(next);
   for (const auto& id : changed) refold_origin(id);
 }
 
@@ -181,6 +213,10 @@ Status Replica::apply(const VerifiedDelta& d) {
   Fresh fresh;
   add_ops(d, fresh);
   for (const auto& [key, ops] : fresh) refold(key, ops);
+  if (carries_membership(d.body)) {
+    membership_.emplace(d.origin, d.seq);
+    derive_roster();
+  }
   return Status::Ok();
 }
 
@@ -271,6 +307,8 @@ void Replica::freeze(const NodeId& origin, Seq fork, v1::EquivocationEvidence ev
         std::erase_if(rec.ops, [&](const PositionedOp& p) { return p.origin == origin && p.seq > keep; }));
     refold(key, {});
   }
+  if (std::erase_if(membership_, [&](const auto& at) { return at.first == origin && at.second > keep; }) > 0)
+    derive_roster();
 }
 
 std::vector<RecordKey> Replica::reservations_of(const RecordKey& placement) const {

@@ -3,6 +3,7 @@
 // up new invites and roster changes within a second (its roster poll).
 #include <CLI/CLI.hpp>
 
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -86,8 +87,8 @@ Result<InitResult> join_node(const DataDir& dir, const InitOptions& o, const v1:
   auto response = run_join(attempt);
   if (!response.ok()) return undo(response.error());
   if (!response->admitted())
-    return undo(Error(Errc::not_authorised, "the inviter refused the join: " + response->detail() + " (" +
-                                                response->error() + ")"));
+    return undo(Error(Errc::not_authorised,
+                      "the inviter refused the join: " + response->detail() + " (" + response->error() + ")"));
   const NodeId inviter = *NodeId::from_raw(invite.inviter());
   auto store = node->open_store();
   if (!store.ok()) return store.error();
@@ -284,10 +285,15 @@ int api_write(const Global& g, const std::string& target, const nlohmann::json& 
 void add_member_commands(CLI::App& member, Global& g, int& code) {
   static std::string card_arg, id_arg;
   static std::uint64_t last_seq = 0;
-  auto* admit = member.add_subcommand("admit", "Admit a new member: CARD text or a FILE holding it (one admission)");
-  admit->add_option("card", card_arg, "conect-card:... or a file")->required();
+  auto* admit = member.add_subcommand(
+      "admit", "Admit a new member: CARD text, a FILE holding it, or a pending member's ID (one admission)");
+  admit->add_option("card", card_arg, "conect-card:..., a file, or the 64-hex id of a pending member")->required();
   admit->callback([&] {
     std::string text = card_arg;
+    if (NodeId::from_hex(text) && !std::filesystem::exists(text)) {
+      code = api_write(g, "/api/v1/members/admit", {{"member", text}}, "admission written");
+      return;
+    }
     if (text.rfind(kCardPrefix, 0) != 0) {
       std::ifstream in(text);
       std::stringstream s;

@@ -7,6 +7,7 @@
 #include <random>
 
 #include "conect/crdt/membership.h"
+#include "conect/crdt/ops.h"
 #include "conect/crdt/replica.h"
 #include "conect/crdt/testkit/author.h"
 
@@ -30,6 +31,12 @@ v1::MemberCard card_of(const KeyPair& key, v1::MemberRole role = v1::SCHOOL, std
 }
 
 v1::DeltaRef ref(const VerifiedDelta& d) { return delta_ref(d); }
+
+v1::Organisation city(const std::string& name) {
+  v1::Organisation o;
+  o.set_city(name);
+  return o;
+}
 
 ReplicatedRoster derive(const std::vector<VerifiedDelta>& deltas) {
   std::vector<MembershipDelta> m;
@@ -180,8 +187,33 @@ TEST_F(MembershipTest, ARemovedMemberIsNotAdmittedAgain) {
   EXPECT_EQ(r.rejected().back().rule, Errc::not_authorised);
 }
 
-// The replica folds records under the replicated roster: a removed
-// member's writes after the cut are rejected, earlier ones stand.
+// The replica folds records under the replicated roster (as a node's store
+// does): a removed member's writes after the cut are rejected, earlier ones
+// stand, whichever of the removal and the late write it holds first.
+TEST_F(MembershipTest, ReplicaRejectsWritesBeyondTheCutWhateverTheOrder) {
+  auto admit_b = a.emit({mops::admit(card_of(b.key()))});
+  RecordKey early = b.next_key(v1::ORGANISATION);
+  auto b1 = b.emit({ops::write_organisation(early, city("Oulu"), {5})}, {ref(admit_b)});
+  RecordKey late = b.next_key(v1::ORGANISATION);
+  auto b2 = b.emit({ops::write_organisation(late, city("Kemi"), {5})});
+  auto remove_b = a.emit({mops::remove(b.id(), Seq{1})}, {ref(b1)});  // cut after b1
+  for (bool removal_first : {true, false}) {
+    SCOPED_TRACE(removal_first ? "removal first" : "late write first");
+    Replica rep;
+    for (const auto* delta : {&found, &admit_b, &b1}) ASSERT_TRUE(rep.apply(*delta).ok());
+    for (const auto* delta : removal_first ? std::vector{&remove_b, &b2} : std::vector{&b2, &remove_b})
+      ASSERT_TRUE(rep.apply(*delta).ok());
+    ASSERT_TRUE(rep.replicated_roster().member(b.id())->cut.has_value());
+    EXPECT_EQ(rep.record(early)->state.organisation().city(), "Oulu");
+    const ReplicaRecord* l = rep.record(late);
+    ASSERT_NE(l, nullptr);
+    EXPECT_FALSE(l->state.created());
+    ASSERT_EQ(l->state.rejected_size(), 1);
+    EXPECT_EQ(l->state.rejected(0).rule(), "not_authorised");
+    EXPECT_NE(l->state.rejected(0).detail().find("removed after seq 1"), std::string::npos);
+  }
+}
+
 TEST_F(MembershipTest, MembershipOperationsTargetNoRecord) {
   Replica rep;
   ASSERT_TRUE(rep.apply(found).ok());

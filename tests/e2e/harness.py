@@ -54,11 +54,11 @@ def cli(*args, data=None, check=True, input=None, timeout=60):
 class Node:
     """One conect-node data directory and, when running, its process."""
 
-    def __init__(self, root, name, country, role="school", federation=None):
+    def __init__(self, root, name, country, role="school", federation=None, init_args=()):
         self.name = name
         self.data = os.path.join(root, name.replace(" ", "_"))
         args = ["init", "--name", name, "--country", country, "--role", role,
-                "--peer-listen", "127.0.0.1:0", "--api-listen", "127.0.0.1:0", "--json"]
+                "--peer-listen", "127.0.0.1:0", "--api-listen", "127.0.0.1:0", "--json", *init_args]
         if federation:
             args += ["--federation", federation]
         out = json.loads(cli(*args, data=self.data).stdout)
@@ -224,9 +224,9 @@ class Federation:
         self.root = tempfile.mkdtemp(prefix="conect-e2e-")
         self.nodes = []
 
-    def add(self, name, country, role="school"):
+    def add(self, name, country, role="school", init_args=()):
         fed = self.nodes[0].federation if self.nodes else None
-        n = Node(self.root, name, country, role, fed)
+        n = Node(self.root, name, country, role, fed, init_args)
         self.nodes.append(n)
         return n
 

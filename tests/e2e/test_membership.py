@@ -86,6 +86,17 @@ def edit_invite(text, field, change):
     return prefix + base64.urlsafe_b64encode(bytes(out)).decode().rstrip("=")
 
 
+def verify_both(bundle):
+    """(conect-node audit verify --json, scripts/audit_verify.py --json) of `bundle`, parsed."""
+    p = cli("audit", "verify", bundle, "--json", check=False)
+    assert p.returncode == 0, p.stdout + p.stderr
+    root = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+    py = subprocess.run(["/usr/bin/python3", os.path.join(root, "scripts", "audit_verify.py"), bundle, "--json"],
+                        capture_output=True, text=True, timeout=120)
+    assert py.returncode == 0, py.stdout + py.stderr
+    return json.loads(p.stdout), json.loads(py.stdout)
+
+
 def members(node):
     return {m["node_id"]: m["status"] for m in node.api("GET", "/api/v1/members", expect=200)[1]["items"]}
 
@@ -181,6 +192,19 @@ class Invitations(unittest.TestCase):
             wait_until(f"{n.name} to hold c's late delta",
                        lambda: n.status()["version_vector"].get(c.node_id, {}).get("seq", 0) >= head["seq"], timeout=60)
             self.assertEqual(sum(n.status()["counts"].values()), 1, "only the organisation written before the cut")
+        # Both audit verifiers replay the cut: c's late write is a rejected
+        # operation in each, and they agree on the verdict.
+        bundle = os.path.join(self.fed.root, "removal.bundle")
+        cli("audit", "export", "--out", bundle, data=b.data)
+        cpp, py = verify_both(bundle)
+        self.assertEqual(cpp["verdict"], "PASS_WITH_WARNINGS", cpp)
+        self.assertEqual(py["verdict"], cpp["verdict"], py)
+        late = {(c.node_id, head["seq"], 0, "not_authorised")}
+        self.assertEqual({(r["origin"], r["seq"], r["index"], r["rule"]) for r in cpp["rejected_operations"]}, late)
+        self.assertEqual({(r["origin"], r["seq"], r["index"], r["rule"]) for r in py["rejected_id_only"]}, late)
+        counts = [{i["node_id"]: i["rejected_operations"] for i in v["institutions"]} for v in (cpp, py)]
+        self.assertEqual(counts[0], counts[1])
+        self.assertEqual(counts[0][c.node_id], 1)
 
 
     def test_rotation_under_writes_loses_nothing_and_audits(self):
@@ -204,6 +228,74 @@ class Invitations(unittest.TestCase):
         py = subprocess.run(["/usr/bin/python3", os.path.join(root, "scripts", "audit_verify.py"), bundle, "--json"],
                             capture_output=True, text=True, timeout=120)
         self.assertEqual(py.returncode, 0, py.stdout + py.stderr)
+
+
+def member_item(node, member_id):
+    return next(m for m in node.api("GET", "/api/v1/members", expect=200)[1]["items"] if m["node_id"] == member_id)
+
+
+def metric(node, name):
+    """The sum of a counter's samples in node's /metrics."""
+    status, text = node.api("GET", "/metrics", token=False)
+    assert status == 200, text
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith(name) and not line.startswith("#"))
+
+
+class QuorumOfTwo(unittest.TestCase):
+    """DESIGN §2: with admission_quorum 2 a card admitted once is pending on
+    every node, and its deltas are taken nowhere, until a second member
+    admits it; then they are."""
+
+    def setUp(self):
+        self.fed = Federation()
+
+    def tearDown(self):
+        self.fed.close()
+
+    def test_a_member_admitted_once_is_pending_everywhere_until_a_second_admission(self):
+        a = self.fed.add("Founder A", "FI", init_args=["--admission-quorum", "2"])
+        b = self.fed.add("Founder B", "SE")
+        a.trust(b)
+        b.trust(a)
+        # b adopts the replicated roster as a second founder (the 0.2.0 upgrade step).
+        cli("member", "upgrade", "--admission-quorum", "2", data=b.data)
+        a.start()
+        b.start()
+        b.dial(a)
+        both = {a.node_id, b.node_id}
+        for n in (a, b):
+            wait_until(f"{n.name} to list both founders admitted",
+                       lambda: {k for k, v in members(n).items() if v == "admitted"} == both, timeout=60)
+        c = join(self.fed, "Newcomer C", "NO", invite(a))
+        c.start()
+        for n in (a, b):
+            wait_until(f"{n.name} to list C pending", lambda: members(n).get(c.node_id) == "pending", timeout=60)
+            item = member_item(n, c.node_id)
+            self.assertEqual((item["admissions"], item["quorum"]), (1, 2), item)
+        refused = metric(a, "conect_join_refused_total")
+        create_organisation(c, "Written while pending", "NO")
+        c_seq = c.status()["version_vector"][c.node_id]["seq"]
+        # C dials A (its inviter) again and again; A takes no link, so no delta, from a
+        # member that is not admitted yet (its used invite admits nothing more).
+        wait_until("A to refuse C's link after C wrote", lambda: metric(a, "conect_join_refused_total") > refused,
+                   timeout=60)
+        for n in (a, b):
+            self.assertNotIn(c.node_id, n.status()["version_vector"], f"{n.name} took a pending member's delta")
+            self.assertEqual(sum(n.status()["counts"].values()), 0)
+        # The second admission, by id (no card exchange): C is admitted everywhere and its delta taken.
+        cli("member", "admit", c.node_id, data=b.data)
+        for n in (a, b, c):
+            wait_until(f"{n.name} to list C admitted", lambda: members(n).get(c.node_id) == "admitted", timeout=60)
+        for n in (a, b):
+            wait_until(f"{n.name} to take C's delta",
+                       lambda: n.status()["version_vector"].get(c.node_id, {}).get("seq", 0) >= c_seq, timeout=60)
+        self.fed.wait_converged([a, b, c])
+        self.assertEqual(sum(a.status()["counts"].values()), 1)
+        # A second admission of an admitted member, or of an unknown id, is refused with why.
+        p = cli("member", "admit", c.node_id, data=a.data, check=False)
+        self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+        self.assertIn("admitted already", p.stdout + p.stderr)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 // The replicated roster's routes (docs/api.md "Members"; docs/membership.md):
 //   GET  /api/v1/members                 admitted, pending, removed members and local overrides
-//   POST /api/v1/members/admit           {"card": "conect-card:..."}   Admit{card}
+//   POST /api/v1/members/admit           {"card": "conect-card:..."} or {"member": ID}   Admit{card}
 //   POST /api/v1/members/{id}/expel      {"last_seq": N}? (default: its stored head)  Remove{id, last_seq}
 //   POST /api/v1/members/leave           Leave{}
 // Each write is one membership delta of this node, naming in deps the newest
@@ -93,11 +93,33 @@ Result<NodeId> admitted_member(HandlerEnv& env, const std::string& text) {
   return *id;
 }
 
+// A pending member's card, as the admissions so far named it: a further
+// admission by id needs no card exchange.
+Result<v1::MemberCard> pending_card(HandlerEnv& env, const std::string& text) {
+  auto id = NodeId::from_hex(text);
+  if (!id) return Error(Errc::malformed_body, "member: \"" + text + "\" is not a 64-hex-character member id");
+  auto roster = env.ctx.store->roster();
+  if (!roster) return roster.error();
+  const MemberState* m = (*roster)->member(*id);
+  if (m && m->admitted) return Error(Errc::already_exists, "member " + text + " is admitted already");
+  if (!m || m->card.body().empty() || m->cut)
+    return Error(Errc::not_found, "no pending member " + text +
+                                      " (nobody admitted it yet): admit it with its card (conect-node card on it)");
+  return m->card;
+}
+
 HttpResponse admit(HandlerEnv& env, const HttpRequest& req) {
   auto body = body_object(req);
   if (!body) return error_response(body.error());
+  if (body->contains("member") && (*body)["member"].is_string()) {
+    auto card = pending_card(env, (*body)["member"].get<std::string>());
+    if (!card) return error_response(card.error());
+    return author_membership(env, membership_ops::admit(*card));
+  }
   if (!body->contains("card") || !(*body)["card"].is_string())
-    return error_response(Error(Errc::malformed_body, "card: a member card (\"conect-card:...\") is required"));
+    return error_response(
+        Error(Errc::malformed_body,
+              "card: a member card (\"conect-card:...\") is required, or member: a pending member's id"));
   auto bytes = card_bytes((*body)["card"].get<std::string>());
   if (!bytes) return error_response(bytes.error());
   auto info = parse_card_bytes(*bytes);

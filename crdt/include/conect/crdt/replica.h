@@ -17,9 +17,13 @@
 // the records they touched refolded without them; nothing of that origin
 // beyond the freeze is taken again.
 //
-// The roster (set_roster) is the one the merge reads for every operation
-// (authority.h): a change refolds the records of the origins whose role
-// changed. The replica is its own ChainView (its held logs).
+// The roster the merge reads for every operation (authority.h) is the one a
+// node's store reads (storage/src/fold_context.h): for a member the
+// replicated roster admitted, its standing there, derived from the held
+// membership deltas (membership.h: its role, and its cut once removed or
+// left); for any other origin, the role of its card (set_roster). A change of
+// either refolds the records of the origins whose standing changed. The
+// replica is its own ChainView (its held logs).
 //
 // Not thread-safe.
 #pragma once
@@ -36,6 +40,7 @@
 #include "conect/crdt/authority.h"
 #include "conect/crdt/delta.h"
 #include "conect/crdt/error.h"
+#include "conect/crdt/membership.h"
 #include "conect/crdt/merge.h"
 #include "conect/crdt/types.h"
 #include "delta.pb.h"
@@ -59,6 +64,16 @@ struct ReplicaRecord {
   }
   ReplicaRecord(ReplicaRecord&&) noexcept = default;
   ReplicaRecord& operator=(ReplicaRecord&&) noexcept = default;
+};
+
+// What a replica's merge reads of the roster: the replicated roster for the
+// members it admitted, the cards for everyone else.
+class ReplicaRoster final : public RosterAt {
+ public:
+  Standing standing(const NodeId& origin, Seq seq) const override;
+
+  LocalRoster cards;
+  ReplicatedRoster replicated;
 };
 
 class Replica final : public ChainView {
@@ -86,10 +101,15 @@ class Replica final : public ChainView {
   // Errors: invalid_argument when the pair is not an equivocation.
   Status apply_evidence(const VerifiedDelta& a, const VerifiedDelta& b);
 
-  // The roster the merge reads. Records touched by an origin whose role
-  // changed are refolded.
+  // The cards' roles the merge reads for origins the replicated roster has
+  // not admitted. Records touched by an origin whose role changed are
+  // refolded.
   void set_roster(LocalRoster roster);
-  const LocalRoster& roster() const { return roster_; }
+  const LocalRoster& roster() const { return roster_.cards; }
+  // The roster derived from the held membership deltas; it changes (and the
+  // records of the origins whose standing it changed are refolded) when a
+  // membership delta is applied or dropped by a freeze.
+  const ReplicatedRoster& replicated_roster() const { return roster_.replicated; }
   // ChainView: an operation of a held delta.
   const v1::Operation* operation(const NodeId& origin, Seq seq, std::uint32_t index) const override;
 
@@ -129,9 +149,14 @@ class Replica final : public ChainView {
   void refold_origin(const NodeId& origin);
   FoldContext context() const { return {roster_, *this}; }
   void drop_folds();
+  // Derives the replicated roster again from the held membership deltas and
+  // refolds the origins whose admission, role or cut it changed.
+  void derive_roster();
   static std::optional<RecordKey> placement_of(const v1::RecordState& reservation);
 
-  LocalRoster roster_;
+  ReplicaRoster roster_;
+  // (origin, seq) of every held delta that carries a membership operation.
+  std::set<std::pair<NodeId, Seq>> membership_;
   std::map<NodeId, std::vector<VerifiedDelta>> logs_;
   std::map<NodeId, Seq> frozen_;
   std::vector<v1::EquivocationEvidence> evidence_;

@@ -583,6 +583,16 @@ class Suite(runner.BrowserSuite):
                                   "return li && li.dataset.state", node.node_id)
         d.wait("both partners connected", lambda _: state(self.b) == "connected" and state(self.c) == "connected")
         assert state(self.a) == "self"
+        # Membership (docs/membership.md): A founded the federation, B and C are
+        # trusted by A's own `member add` (overrides); the line above counts them.
+        membership = lambda node: d.js(
+            "const c = document.querySelector(`#members-table tr[data-id='${arguments[0]}'] td.membership`);"
+            "return c && [c.dataset.status, c.textContent]", node.node_id)
+        assert membership(self.a) == ["admitted", "admitted (founder)"], membership(self.a)
+        assert membership(self.b) == ["override", "trusted by this node only"], membership(self.b)
+        summary = d.d.find_element(By.ID, "members-summary")
+        assert (summary.get_attribute("data-admitted"), summary.get_attribute("data-pending")) == ("1", "0")
+        assert summary.text == "1 admitted members · 0 awaiting admission · admission quorum 1", summary.text
         assert strip(self.c) == "connected"
         self.c.kill9()
         d.wait("C shown disconnected", lambda _: state(self.c) == "disconnected")

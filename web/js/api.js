@@ -250,6 +250,11 @@ export function normaliseMember(m) {
     equivocation: Boolean(m.equivocation ?? m.equivocated ?? m.frozen ?? false),
     rejected,
     seq: m.seq ?? m.head_seq ?? null,
+    status: m.status ?? '',
+    founder: Boolean(m.founder),
+    admissions: num(m.admissions ?? 0),
+    quorum: num(m.quorum ?? 0),
+    lastSeq: m.last_seq ?? null,
   };
 }
 

@@ -1,4 +1,5 @@
-// The federation panel: every member on this node's roster, whether it is a
+// The federation panel: every member on this node's roster, its standing in
+// the replicated roster (admitted, pending admissions, removed), whether it is a
 // connected peer, how far behind it is, when this node last heard from it,
 // and any problem the merge flagged (a forked log, rejected operations).
 // Also the "last synced with" strip shown on every screen, and the progress
@@ -7,9 +8,29 @@
 import { h, countryName, relativeTime, formatNumber } from './format.js';
 import { t } from './i18n.js';
 
+// A member's standing in the replicated roster (docs/membership.md), as the
+// members API gives it: admitted (or founder), pending with its admissions,
+// removed or left after a delta, or trusted by this node alone.
+function membershipText(m) {
+  switch (m.status) {
+    case 'admitted':
+      return t(m.founder ? 'member_founder' : 'member_admitted');
+    case 'pending':
+      return t('member_pending', { n: m.admissions, q: m.quorum });
+    case 'removed':
+    case 'left':
+      return t('member_' + m.status, { n: m.lastSeq ?? '?' });
+    case 'override':
+      return t('member_override');
+    default:
+      return '';
+  }
+}
+
 export class FederationView {
   constructor() {
     this.table = document.getElementById('members-table');
+    this.summary = document.getElementById('members-summary');
     this.strip = document.getElementById('sync-peers');
     this.workBox = document.getElementById('work-box');
     this.work = document.getElementById('work-progress');
@@ -59,6 +80,7 @@ export class FederationView {
       const isSelf = self && m.id === self.id;
       const p = peerById.get(m.id);
       const state = isSelf ? 'self' : p ? (p.connected ? 'connected' : 'disconnected') : 'none';
+      const membership = membershipText(m);
       const problems = [];
       if (m.equivocation) problems.push(t('problem_equivocation'));
       if (m.rejected) problems.push(t('problem_rejected', { n: m.rejected }));
@@ -74,6 +96,7 @@ export class FederationView {
           ),
           h('td', { 'data-label': t('col_country') }, countryName(m.country)),
           h('td', { 'data-label': t('col_role') }, m.role ? t('role_' + m.role) : ''),
+          h('td', { 'data-label': t('col_membership'), class: 'membership', dataset: { status: m.status || '' } }, membership),
           h(
             'td',
             { 'data-label': t('col_connection'), class: 'connection' },
@@ -93,15 +116,28 @@ export class FederationView {
         h(
           'tr',
           null,
-          ['col_member', 'col_country', 'col_role', 'col_connection', 'col_behind', 'col_last_seen', 'col_problems'].map((k) =>
+          ['col_member', 'col_country', 'col_role', 'col_membership', 'col_connection', 'col_behind', 'col_last_seen', 'col_problems'].map((k) =>
             h('th', { scope: 'col' }, t(k)),
           ),
         ),
       ),
       h('tbody', null, rows),
     );
+    this.paintSummary(all);
     this.paintStrip(now);
     this.paintWork(now);
+  }
+
+  // One line above the table: how many members the replicated roster
+  // admitted, how many await more admissions, and the quorum.
+  paintSummary(all) {
+    if (!this.summary) return;
+    const admitted = all.filter((m) => m.status === 'admitted').length;
+    const pending = all.filter((m) => m.status === 'pending').length;
+    const quorum = all.reduce((q, m) => (m.quorum ? m.quorum : q), 0);
+    this.summary.dataset.admitted = String(admitted);
+    this.summary.dataset.pending = String(pending);
+    this.summary.textContent = quorum ? t('members_summary', { admitted, pending, quorum }) : '';
   }
 
   // A finished task stays a minute, so the end of a catch-up is seen.

@@ -273,13 +273,16 @@ class QuorumOfTwo(unittest.TestCase):
             wait_until(f"{n.name} to list C pending", lambda: members(n).get(c.node_id) == "pending", timeout=60)
             item = member_item(n, c.node_id)
             self.assertEqual((item["admissions"], item["quorum"]), (1, 2), item)
-        refused = metric(a, "conect_join_refused_total")
         create_organisation(c, "Written while pending", "NO")
         c_seq = c.status()["version_vector"][c.node_id]["seq"]
         # C dials A (its inviter) again and again; A takes no link, so no delta, from a
-        # member that is not admitted yet (its used invite admits nothing more).
-        wait_until("A to refuse C's link after C wrote", lambda: metric(a, "conect_join_refused_total") > refused,
-                   timeout=60)
+        # member that is not admitted yet, and says why (its used invite admits nothing more).
+        seen = len(a.log_events("join_refused"))
+
+        def refused_as_pending():
+            return [e for e in a.log_events("join_refused")[seen:]
+                    if e["joiner"] == c.node_id[:16] and "is pending: admitted by 1 of the 2" in e["reason"]]
+        wait_until("A to refuse C's link as pending after C wrote", refused_as_pending, timeout=60)
         for n in (a, b):
             self.assertNotIn(c.node_id, n.status()["version_vector"], f"{n.name} took a pending member's delta")
             self.assertEqual(sum(n.status()["counts"].values()), 0)

@@ -34,16 +34,36 @@ std::string JoinDesk::refuse(const Error& e, const NodeId& joiner) {
   return r.SerializeAsString();
 }
 
+std::optional<Error> JoinDesk::pending(const NodeId& joiner) const {
+  auto roster = core_.store.roster();
+  if (!roster.ok()) return std::nullopt;
+  const MemberState* m = (*roster)->member(joiner);
+  if (m == nullptr || m->admitted || m->cut || m->admitted_by.empty()) return std::nullopt;
+  return Error(Errc::not_authorised,
+               "member " + short_id(joiner) + " is pending: admitted by " + std::to_string(m->admitted_by.size()) +
+                   " of the " + std::to_string((*roster)->quorum()) +
+                   " members needed; this node links with it once that many admitted it (`conect-node member "
+                   "admit ID` at another member)");
+}
+
 std::string JoinDesk::answer(std::string_view request_bytes, std::string_view handshake_hash, const NodeId& joiner) {
   v1::JoinRequest request;
-  if (!request.ParseFromArray(request_bytes.data(), static_cast<int>(request_bytes.size())))
+  if (!request.ParseFromArray(request_bytes.data(), static_cast<int>(request_bytes.size()))) {
+    if (auto why = pending(joiner)) return refuse(*why, joiner);
     return refuse(Error(Errc::malformed_body, "the join request does not decode"), joiner);
+  }
   auto stored_bytes = core_.store.invite(request.invite_id());
   if (!stored_bytes.ok()) return refuse(stored_bytes.error(), joiner);
   v1::StoredInvite stored;
   const bool found = stored_bytes->has_value() && stored.ParseFromString(**stored_bytes);
   auto card = check_join(request, found ? &stored : nullptr, core_.node.federation, handshake_hash, joiner, wall_ms());
-  if (!card.ok()) return refuse(card.error(), joiner);
+  if (!card.ok()) {
+    // A pending member dialling for sync sends no invite of this node's:
+    // say what it waits for rather than "no such invite".
+    if (card.error().is(Errc::not_found))
+      if (auto why = pending(joiner)) return refuse(*why, joiner);
+    return refuse(card.error(), joiner);
+  }
 
   DeltaDraft draft;
   draft.ops.push_back(membership_ops::admit(*card));

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -31,6 +32,10 @@ class JoinDesk {
 
  private:
   std::string refuse(const Error& e, const NodeId& joiner);
+  // Why `joiner` is refused when it is a pending member (admitted by fewer
+  // than the quorum) that dialled this node for sync, not to join: nullopt
+  // for anyone else.
+  std::optional<Error> pending(const NodeId& joiner) const;
 
   DaemonCore& core_;
   AuthorGate& gate_;

@@ -316,6 +316,29 @@ Status Store::remove_peer(const std::string& address) {
   return s;
 }
 
+// ------------------------------------------------------------ seal keys
+
+Result<std::map<NodeId, SealPublicKey>> Store::seal_keys() const {
+  return impl_->read([&](lmdb::ReadTxn& txn) -> Result<std::map<NodeId, SealPublicKey>> {
+    std::map<NodeId, SealPublicKey> out;
+    auto c = txn.cursor(impl_->db.meta);
+    for (bool ok = c.seek(meta::kSealKeyPrefix); ok && c.key().starts_with(meta::kSealKeyPrefix); ok = c.next()) {
+      auto origin = NodeId::from_raw(c.key().substr(meta::kSealKeyPrefix.size()));
+      auto key = SealPublicKey::from_raw(c.value());
+      if (origin && key) out.emplace(*origin, *key);
+    }
+    return out;
+  });
+}
+
+Result<std::optional<SealPublicKey>> Store::seal_key(const NodeId& origin) const {
+  return impl_->read([&](lmdb::ReadTxn& txn) -> Result<std::optional<SealPublicKey>> {
+    auto v = txn.get(impl_->db.meta, std::string(meta::kSealKeyPrefix) + origin.raw());
+    if (!v) return std::optional<SealPublicKey>();
+    return SealPublicKey::from_raw(*v);
+  });
+}
+
 // ------------------------------------------------------------ blobs
 
 Status Store::put_blob(const Hash256& commitment, const std::string& bytes) {

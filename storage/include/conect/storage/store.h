@@ -50,6 +50,7 @@
 #include "conect/crdt/identity.h"
 #include "conect/crdt/membership.h"
 #include "conect/crdt/merge.h"
+#include "conect/crdt/seal.h"
 #include "conect/crdt/types.h"
 #include "conect/storage/schema.h"
 #include "delta.pb.h"
@@ -303,6 +304,12 @@ class Store {
   Status erase_blob(const Hash256& commitment);
 
   Result<std::vector<v1::StoredEvidence>> evidence() const;
+
+  // The latest seal key each origin announced in its log with a valid inner
+  // signature (SealKeyAnnounce; DESIGN §5). An origin missing here announced
+  // none yet and can receive no personal data.
+  Result<std::map<NodeId, SealPublicKey>> seal_keys() const;
+  Result<std::optional<SealPublicKey>> seal_key(const NodeId& origin) const;
 
   // -------------------------------------------------- backup, restore
   // A consistent copy (mdb_env_copy2) into `dir`, which must be empty or

@@ -182,14 +182,14 @@ class PersonalData(unittest.TestCase):
             await p.handshake()
             for msg in messages:
                 await p.ws.send(p.seal(msg))
-            return p
+            await p.ws.close()  # the closing handshake flushes what was sent
+            return True
 
         async def attack():
             # The insider must be on the roster first (the roster poll runs every second).
             return await deliver(self.b, [personal_deliver(m["id"], e) for e in cases_b.values()])
 
-        peer_b = wait_until("insider admitted at b", lambda: asyncio.run(attack()), timeout=20)
-        del peer_b
+        wait_until("insider admitted at b", lambda: asyncio.run(attack()), timeout=20)
         for reason in cases_b:
             wait_until(f"refusal {reason} counted at b", lambda r=reason: counter(
                 self.b, "conect_personal_envelopes_refused_total", reason=r) > before[r], timeout=20)

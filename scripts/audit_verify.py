@@ -547,7 +547,11 @@ class Verifier:
                         self.warn("unknown_operation", "delta %d of %s" % (body.seq, origin.hex()[:16]),
                                   "operation %d is of a kind this verifier does not know" % index, origin, body.seq)
                         continue
-                    if auditor:
+                    if op.WhichOneof("op") == "seal_key":
+                        # About the origin, no record: valid when its inner
+                        # signature holds (docs/privacy.md "Seal keys").
+                        rule = self.seal_key_rule(origin, body.federation, op.seal_key)
+                    elif auditor:
                         rule = ("not_authorised", "auditors author no records")
                     else:
                         rule = self.id_rule(origin, op)
@@ -564,6 +568,17 @@ class Verifier:
                         else:
                             self.rejected.append({"origin": origin.hex(), "seq": body.seq, "index": index,
                                                   "rule": "bad_signature", "detail": "confirmation does not verify"})
+
+    @staticmethod
+    def seal_key_rule(origin, federation, a):
+        """A seal-key announcement: Ed25519 by its origin over
+        "conect/seal-key/v1" || BLAKE2b-256(federation || origin || key)."""
+        if len(a.seal_key) != 32 or a.seal_key == bytes(32):
+            return ("malformed_body", "a seal-key announcement needs a 32-byte key")
+        if not ed25519_ok(origin, b"conect/seal-key/v1", federation + origin + a.seal_key, a.signature):
+            return ("bad_signature", "the seal-key announcement of %s is not signed by its origin for this "
+                    "federation" % origin.hex()[:16])
+        return None
 
     @staticmethod
     def unknown(op):

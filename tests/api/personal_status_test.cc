@@ -9,6 +9,8 @@
 namespace conect::api::test {
 namespace {
 
+using nlohmann::json;
+
 class PersonalStatusTest : public ApiFixture {
  protected:
   json mobility_body(const std::string& sending, const std::string& receiving) {

@@ -16,6 +16,7 @@ import unittest
 import uuid
 
 import nacl.bindings as sodium
+import websockets
 
 sys.path.insert(0, os.path.dirname(__file__))
 from attacker import Identity, Peer, _field_bytes, _field_varint  # noqa: E402
@@ -177,9 +178,17 @@ class PersonalData(unittest.TestCase):
         before_c = counter(self.c, "conect_personal_envelopes_refused_total", reason="not_in_audience")
 
         async def deliver(node, messages):
+            """False while the node refuses the insider: the responder
+            refuses after handshake message 3, which the initiator cannot
+            tell from its side, so wait for the node's stream header (its
+            first frame once it accepted the link)."""
             p = Peer(node.ports["peer"], bytes.fromhex(node.federation), insider)
             await p.connect()
             await p.handshake()
+            try:
+                await asyncio.wait_for(p.ws.recv(), 10)
+            except websockets.ConnectionClosed:
+                return False
             for msg in messages:
                 await p.ws.send(p.seal(msg))
             await p.ws.close()  # the closing handshake flushes what was sent

@@ -123,10 +123,13 @@ struct PeerManager::Impl : std::enable_shared_from_this<PeerManager::Impl> {
     settle_rotation();
     if (Status st = reload_roster(); !st.ok()) return st;
     sync.start(roster, rng());
+    // Before the loop runs, so before any API write: a node that has not yet
+    // announced its seal key does so in its next delta, whatever its
+    // operators do first (tests and operators can count on it).
+    announce_seal_key();
     asio::post(core.strand, [this, keep = core.alive()] {
       connections.reload_peers();
       sync.drain();
-      announce_seal_key();
       schedule_roster_poll();
       monitor.start(progress);
     });
@@ -263,9 +266,10 @@ struct PeerManager::Impl : std::enable_shared_from_this<PeerManager::Impl> {
   }
 
   // Until the store holds this node's announcement of its current seal key,
-  // author one (DESIGN §5). Tried at start and at every roster poll, so a
-  // store fenced after a restore announces once the fence lifts. Auditors
-  // receive no personal data and announce nothing.
+  // author one (DESIGN §5). Tried at start (before the event loop runs, so
+  // on the main thread with nothing else running) and at every roster poll
+  // (on the strand), so a store fenced after a restore announces once the
+  // fence lifts. Auditors receive no personal data and announce nothing.
   void announce_seal_key() {
     if (seal_announced || core.stopping) return;
     const NodeId self = core.node.key.public_key();

@@ -113,6 +113,11 @@ TEST_F(PersonalStatusTest, MembersShowTheirSealKeys) {
 TEST_F(PersonalStatusTest, AContactAudienceOnlyWidens) {
   auto c = client();
   std::string org = create_org(c);
+  auto by_default =
+      c.post("/api/v1/contacts",
+             {{"organisation", org}, {"display_name", "Coordinator"}, {"personal_data", {{"name", "Aino"}}}});
+  ASSERT_EQ(by_default.status, 201) << by_default.body;
+  EXPECT_EQ(by_default.json()["audience"]["kind"], "federation");  // the default, said
   auto r = c.post("/api/v1/contacts", {{"organisation", org},
                                        {"display_name", "Principal"},
                                        {"audience", {{"kind", "local"}}},

@@ -166,17 +166,18 @@ TEST_F(ReplicaTest, OperationsNamingNoRecordAreKeptAsUntargeted) {
 // signed for this federation is no rejected operation (the audit verifier
 // reads untargeted() and would warn), a forged or misdirected one is.
 TEST_F(ReplicaTest, ASealKeyAnnouncementIsRejectedOnlyWhenItsSignatureFails) {
+  Author c{3};  // a fresh chain (the fixture's a has emitted three deltas)
   ASSERT_TRUE(
-      r.apply(a.emit({seal_key_announcement(a.key(), testkit::test_federation(), SealKey::generate().public_key())}))
+      r.apply(c.emit({seal_key_announcement(c.key(), testkit::test_federation(), SealKey::generate().public_key())}))
           .ok());
   EXPECT_TRUE(r.untargeted().empty());
   EXPECT_TRUE(r.records().empty());
-  // Signed by b, announced in a's log; and signed for another federation.
+  // Signed by b, announced in c's log; and signed for another federation.
   FederationId other;
   other.bytes.fill(0x42);
   ASSERT_TRUE(
-      r.apply(a.emit({seal_key_announcement(b.key(), testkit::test_federation(), SealKey::generate().public_key()),
-                      seal_key_announcement(a.key(), other, SealKey::generate().public_key())}))
+      r.apply(c.emit({seal_key_announcement(b.key(), testkit::test_federation(), SealKey::generate().public_key()),
+                      seal_key_announcement(c.key(), other, SealKey::generate().public_key())}))
           .ok());
   ASSERT_EQ(r.untargeted().size(), 2u);
   for (const auto& op : r.untargeted()) {

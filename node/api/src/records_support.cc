@@ -165,6 +165,12 @@ json record_json(HandlerEnv& env, const RecordKey& key, const v1::RecordState& s
     }
     case v1::RecordState::kContact:
       j = message_to_json(state.contact());
+      if (!state.contact().has_audience()) {
+        // Unset reads as the default (DESIGN §5): said, not left null.
+        v1::PersonalAudience federation;
+        federation.set_kind(v1::AUDIENCE_FEDERATION);
+        j["audience"] = message_to_json(federation);
+      }
       add_personal(env, key, state, state.contact().personal(), j);
       break;
     default: break;

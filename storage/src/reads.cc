@@ -1,6 +1,7 @@
 // Read-only entry points and the small roster / peer / blob writes. Every
 // read runs in its own read transaction and returns copies.
 #include "codec.h"
+#include "conect/crdt/audience.h"
 #include "fold_context.h"
 #include "indexes.h"
 #include "store_impl.h"
@@ -209,6 +210,18 @@ Result<std::shared_ptr<const ReplicatedRoster>> Store::roster() const {
   return impl_->read([&](lmdb::ReadTxn& txn) -> Result<std::shared_ptr<const ReplicatedRoster>> {
     return stored_roster(txn, impl_->db);
   });
+}
+
+Result<std::map<NodeId, v1::MemberRole>> Store::member_roles() const {
+  auto replicated = roster();
+  if (!replicated.ok()) return replicated.error();
+  auto overrides = members();
+  if (!overrides.ok()) return overrides.error();
+  std::map<NodeId, v1::MemberRole> out;
+  for (const auto& [id, m] : (*replicated)->members())
+    if (m.admitted && !m.cut) out[id] = m.role;
+  for (const auto& [id, role] : roles_of(*overrides)) out[id] = role;
+  return out;
 }
 
 Result<std::vector<v1::DeltaRef>> Store::membership_deps() const {

@@ -293,13 +293,14 @@ Status check_audience(HandlerEnv& env, const v1::PersonalAudience& a) {
     return {};
   }
   if (a.members_size() > 255) return invalid("audience.members: at most 255 members");
+  auto member_roles = env.ctx.store->member_roles();
+  if (!member_roles.ok()) return member_roles.error();
+  const auto& roles = *member_roles;
   for (int i = 0; i < a.members_size(); ++i) {
     auto id = NodeId::from_raw(a.members(i));
     std::string at = "audience.members[" + std::to_string(i) + "]";
     if (!id) return invalid(at + ": a member id is 64 hex characters");
-    auto m = env.ctx.store->member(*id);
-    if (!m.ok()) return m.error();
-    if (!m->has_value()) return invalid(at + ": " + id->hex().substr(0, 16) + "... is not on this node's roster");
+    if (!roles.contains(*id)) return invalid(at + ": " + id->hex().substr(0, 16) + "... is not on this node's roster");
   }
   return {};
 }
@@ -369,8 +370,8 @@ HttpResponse patch_contact(HandlerEnv& env, const HttpRequest& req, const std::s
     if (auto st = check_audience(env, update.audience()); !st) return error_response(st.error());
     // An audience only widens: what a member received cannot be taken back
     // by a field change, only by erasing (which reaches every copy).
-    auto members = env.ctx.store->members();
-    auto roles = members.ok() ? roles_of(*members) : std::map<NodeId, v1::MemberRole>{};
+    auto member_roles = env.ctx.store->member_roles();
+    auto roles = member_roles.ok() ? *member_roles : std::map<NodeId, v1::MemberRole>{};
     v1::RecordState after = l->state;
     *after.mutable_contact()->mutable_audience() = update.audience();
     auto before_set = personal_audience(l->key, l->state, roles), after_set = personal_audience(l->key, after, roles);

@@ -110,8 +110,8 @@ void add_personal(HandlerEnv& env, const RecordKey& key, const v1::RecordState& 
   const NodeId self = own_id(env);
   std::set<NodeId> audience;
   if (state.has_contact()) {
-    auto members = env.ctx.store->members();
-    audience = personal_audience(key, state, members.ok() ? roles_of(*members) : std::map<NodeId, v1::MemberRole>{});
+    auto roles = env.ctx.store->member_roles();
+    audience = personal_audience(key, state, roles.ok() ? *roles : std::map<NodeId, v1::MemberRole>{});
   } else {
     audience = personal_audience(key, state, {});
   }

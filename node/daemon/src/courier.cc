@@ -68,10 +68,9 @@ const Courier::Sealed* Courier::envelope_for(const RecordKey& key, const Hash256
 void Courier::sweep() {
   if (core_.stopping || links_.empty()) return;
   const NodeId self = core_.node.key.public_key();
-  auto members = core_.store.members();
+  auto roles = core_.store.member_roles();
   auto seal_keys = core_.store.seal_keys();
-  if (!members.ok() || !seal_keys.ok()) return;
-  const auto roles = roles_of(*members);
+  if (!roles.ok() || !seal_keys.ok()) return;
   const std::uint64_t now = core_.now();
   auto own_head = core_.store.head(self);
   const std::uint64_t owner_seq = own_head.ok() && own_head->has_value() ? (*own_head)->seq.value : 0;
@@ -88,7 +87,7 @@ void Courier::sweep() {
           sealed_.erase(*c);
           continue;
         }
-        std::set<NodeId> audience = personal_audience(key, state, roles);
+        std::set<NodeId> audience = personal_audience(key, state, *roles);
         const Sealed* env = nullptr;
         bool sealed_once = false;
         for (auto& [peer, link] : links_) {
@@ -188,8 +187,8 @@ void Courier::on_deliver(const NodeId& peer, const v1::PersonalDeliver& d) {
   if (held.ok() && held->has_value() && (*held)->empty())
     return refuse(peer, claimed, "erased", owner, record, "its owner erased this data");
   const NodeId self = core_.node.key.public_key();
-  auto members = core_.store.members();
-  std::map<NodeId, v1::MemberRole> roles = members.ok() ? roles_of(*members) : std::map<NodeId, v1::MemberRole>{};
+  auto member_roles = core_.store.member_roles();
+  std::map<NodeId, v1::MemberRole> roles = member_roles.ok() ? *member_roles : std::map<NodeId, v1::MemberRole>{};
   if (!personal_audience(*key, **state, roles).contains(self))
     return refuse(
         peer, claimed, "not_in_audience", owner, record,

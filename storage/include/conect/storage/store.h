@@ -272,6 +272,10 @@ class Store {
   // The replicated roster derived from the stored membership deltas
   // (crdt/membership.h); `members()` above are the local overrides.
   Result<std::shared_ptr<const ReplicatedRoster>> roster() const;
+  // Every member this node trusts, with its role: the replicated roster's
+  // admitted members that were not cut off, and the local overrides (a local
+  // card wins). What a personal-data audience is computed from (audience.h).
+  Result<std::map<NodeId, v1::MemberRole>> member_roles() const;
   // The newest stored membership delta of every origin: what a membership
   // operation authored now names in deps (docs/membership.md, Determinism).
   Result<std::vector<v1::DeltaRef>> membership_deps() const;

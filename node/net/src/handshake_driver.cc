@@ -147,10 +147,11 @@ Status HandshakeDriver::verify_peer(int message, std::string_view payload) {
     return Error(Errc::unknown_origin, where + ": expected member " + options_.expected_peer->hex() +
                                            " but reached " + node_id->hex() +
                                            "; check the peer's address and the id given to `peer add`");
-  if (!options_.is_member(*node_id) && options_.role == NoiseRole::responder && options_.accepts_joiners &&
-      options_.accepts_joiners()) {
+  // Asked once: the roster may change between two calls.
+  const bool member = options_.is_member(*node_id);
+  if (!member && options_.role == NoiseRole::responder && options_.accepts_joiners && options_.accepts_joiners()) {
     joiner_ = true;  // only the join exchange may follow (the caller's duty)
-  } else if (!options_.is_member(*node_id))
+  } else if (!member)
     return Error(Errc::unknown_origin, where + ": member " + node_id->hex() +
                                            " is not on the roster; add its card with `conect-node member add`");
   peer_ = *node_id;

@@ -2,6 +2,8 @@
 // 14, docs/security.md "Faulty or hostile members"), each at the message
 // level: padded wrappers, zero-delta batches, false claims, refused
 // dependencies, evidence over covered deltas.
+#include <google/protobuf/unknown_field_set.h>
+
 #include <gtest/gtest.h>
 
 #include <cstdio>
@@ -16,18 +18,8 @@ namespace {
 // Appends an unknown length-delimited field (number 15) of `n` bytes to a
 // SignedDelta: what a hostile relay can add without touching the signature.
 v1::SignedDelta padded(const v1::SignedDelta& d, std::size_t n) {
-  std::string bytes = d.SerializeAsString();
-  bytes.push_back(static_cast<char>((15 << 3) | 2));
-  for (std::size_t v = n;; v >>= 7) {
-    if (v < 0x80) {
-      bytes.push_back(static_cast<char>(v));
-      break;
-    }
-    bytes.push_back(static_cast<char>((v & 0x7f) | 0x80));
-  }
-  bytes.append(n, 'p');
-  v1::SignedDelta out;
-  EXPECT_TRUE(out.ParseFromString(bytes));
+  v1::SignedDelta out = d;
+  out.GetReflection()->MutableUnknownFields(&out)->AddLengthDelimited(15, std::string(n, 'p'));
   return out;
 }
 
@@ -456,7 +448,8 @@ void byzantine_run(int hostile, std::uint64_t* converge_ms, std::size_t* peak_bu
       for (int o = 0; o < kHonest; ++o) line += " " + std::to_string(w.node(i).log.seq(w.node(o).id()));
       const auto& st = w.node(i).engine->stats();
       line += " | req " + std::to_string(st.requests_sent) + " to " + std::to_string(st.requests_timed_out) +
-              " broken " + std::to_string(st.claims_broken) + " buf " + std::to_string(w.node(i).engine->buffered_bytes());
+              " broken " + std::to_string(st.claims_broken) + " buf " +
+              std::to_string(w.node(i).engine->buffered_bytes());
       for (int h = kHonest; h < kHonest + hostile; ++h)
         line += " c" + std::to_string(h) + "=" + std::to_string(w.node(i).engine->peer_credit(w.node(h).id()));
       for (int j = 0; j < kHonest; ++j)

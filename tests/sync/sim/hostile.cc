@@ -1,5 +1,7 @@
 #include "hostile.h"
 
+#include <google/protobuf/unknown_field_set.h>
+
 #include <algorithm>
 
 #include "conect/sync/verifier.h"
@@ -27,18 +29,8 @@ const char* fault_name(Fault f) {
 }
 
 v1::SignedDelta padded_delta(const v1::SignedDelta& d, std::size_t n) {
-  std::string bytes = d.SerializeAsString();
-  bytes.push_back(static_cast<char>((15 << 3) | 2));
-  for (std::size_t v = n;; v >>= 7) {
-    if (v < 0x80) {
-      bytes.push_back(static_cast<char>(v));
-      break;
-    }
-    bytes.push_back(static_cast<char>((v & 0x7f) | 0x80));
-  }
-  bytes.append(n, 'p');
-  v1::SignedDelta out;
-  (void)out.ParseFromString(bytes);
+  v1::SignedDelta out = d;
+  out.GetReflection()->MutableUnknownFields(&out)->AddLengthDelimited(15, std::string(n, 'p'));
   return out;
 }
 

@@ -548,7 +548,12 @@ class Verifier:
                                   "operation %d is of a kind this verifier does not know" % index, origin, body.seq)
                         continue
                     cut = self.cut_of(origin)
-                    if cut is not None and body.seq > cut and op.WhichOneof("op") not in MEMBERSHIP_FIELDS:
+                    if op.WhichOneof("op") == "seal_key":
+                        # About the origin, no record: valid when its inner
+                        # signature holds (docs/privacy.md "Seal keys"), as the
+                        # C++ replica checks it before any cut or role.
+                        rule = self.seal_key_rule(origin, body.federation, op.seal_key)
+                    elif cut is not None and body.seq > cut and op.WhichOneof("op") not in MEMBERSHIP_FIELDS:
                         rule = ("not_authorised", "its origin was removed (or left) after seq %d: nothing it "
                                 "wrote later counts" % cut)
                     elif auditor:
@@ -574,6 +579,17 @@ class Verifier:
         (removed or left; docs/membership.md), or None."""
         m = self.keys.members.get(origin)
         return m["cut"] if m and m["admitted"] else None
+
+    @staticmethod
+    def seal_key_rule(origin, federation, a):
+        """A seal-key announcement: Ed25519 by its origin over
+        "conect/seal-key/v1" || BLAKE2b-256(federation || origin || key)."""
+        if len(a.seal_key) != 32 or a.seal_key == bytes(32):
+            return ("malformed_body", "a seal-key announcement needs a 32-byte key")
+        if not ed25519_ok(origin, b"conect/seal-key/v1", federation + origin + a.seal_key, a.signature):
+            return ("bad_signature", "the seal-key announcement of %s is not signed by its origin for this "
+                    "federation" % origin.hex()[:16])
+        return None
 
     @staticmethod
     def unknown(op):

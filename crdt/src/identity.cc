@@ -25,6 +25,8 @@ std::string_view domain_label(SigningDomain d) {
       return "conect/rotate/v1";
     case SigningDomain::audit_header:
       return "conect/audit-header/v1";
+    case SigningDomain::seal_key:
+      return "conect/seal-key/v1";
   }
   return "conect/invalid";
 }

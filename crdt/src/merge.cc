@@ -192,6 +192,10 @@ Result<RecordKey> op_target(const v1::Operation& op) {
     case v1::Operation::kCardUpdate:
       // Callers skip these (is_membership_op): the roster derivation reads them.
       return Error(Errc::invalid_argument, "a membership operation changes the roster, not a record");
+    case v1::Operation::kSealKey:
+      // About the origin itself, not a record: the store keeps the latest
+      // one per origin (Store::seal_key) and no record's fold sees it.
+      return Error(Errc::invalid_argument, "a seal-key announcement names no record");
     case v1::Operation::OP_NOT_SET:
       break;
   }

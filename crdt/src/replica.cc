@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <tuple>
 
+#include "conect/crdt/seal.h"
+
 namespace conect {
 namespace {
 
@@ -236,13 +238,27 @@ void Replica::add_ops(const VerifiedDelta& d, Fresh& fresh) {
   for (int i = 0; i < d.body.ops_size(); ++i) {
     if (is_membership_op(d.body.ops(i))) continue;  // the roster's, not a record's (membership.h)
     PositionedOp p{d.origin, d.seq, d.hlc, static_cast<std::uint32_t>(i), d.id, d.body.ops(i)};
-    auto target = op_target(p.op);
-    if (!target.ok()) {
+    auto reject = [&](const Error& e) {
       v1::RejectedOp r;
       *r.mutable_position() = p.position();
-      r.set_rule(errc_name(static_cast<Errc>(target.error().code.value())));
-      r.set_detail(target.error().detail);
+      r.set_rule(errc_name(static_cast<Errc>(e.code.value())));
+      r.set_detail(e.detail);
       untargeted_.push_back(std::move(r));
+    };
+    if (p.op.has_seal_key()) {
+      // About its origin, not a record (as the store: storage/src/apply.cc):
+      // valid when its inner signature holds, else a rejected operation.
+      auto federation = FederationId::from_raw(d.body.federation());
+      if (!federation) {
+        reject(Error(Errc::malformed_body, "no federation"));
+      } else if (auto key = verify_seal_key_announcement(p.op.seal_key(), *federation, d.origin); !key.ok()) {
+        reject(key.error());
+      }
+      continue;
+    }
+    auto target = op_target(p.op);
+    if (!target.ok()) {
+      reject(target.error());
       continue;
     }
     auto& ops = records_[*target].ops;

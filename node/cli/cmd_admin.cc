@@ -110,7 +110,8 @@ Result<InitResult> init_node(const DataDir& dir, const InitOptions& o) {
 
   auto undo = [&] {
     // Leave nothing half-made behind: a second init must start clean.
-    for (const auto& p : {dir.identity(), dir.noise_key(), dir.token(), dir.config()}) std::filesystem::remove(p, ec);
+    for (const auto& p : {dir.identity(), dir.noise_key(), dir.seal_key(), dir.token(), dir.config()})
+      std::filesystem::remove(p, ec);
     std::filesystem::remove_all(dir.store(), ec);
     if (created_root) std::filesystem::remove(dir.root, ec);
   };
@@ -121,6 +122,9 @@ Result<InitResult> init_node(const DataDir& dir, const InitOptions& o) {
   auto store = storage::Store::open(dir.store(), store_options);
   Status st = store.ok() ? (*store)->initialise(federation, key.public_key()) : Status(store.error());
   if (st.ok()) st = write_noise_key(dir);
+  // Personal data is sealed to this key (DESIGN §5); the daemon announces
+  // its public half in the node's log at its first start.
+  if (st.ok()) st = SealKey::generate().save(dir.seal_key());
   if (st.ok()) st = write_file_atomic(dir.token(), random_hex(32) + "\n", 0600, false);
   if (st.ok()) st = write_file_atomic(dir.config(), config::render(cfg), 0644, false);
   if (st.ok()) {

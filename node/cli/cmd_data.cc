@@ -3,6 +3,7 @@
 // one to one onto the JSON fields of docs/api.md.
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <iostream>
 #include <memory>
@@ -493,7 +494,7 @@ void add_data_commands(CLI::App& app, Global& g, int& code) {
 
   // ------------------------------------------------------------ contacts
   struct ContactOpts {
-    std::string organisation, display_name, cursor;
+    std::string organisation, display_name, cursor, audience;
     PersonalInput personal;
     std::vector<std::string> roles, languages;
   };
@@ -502,7 +503,11 @@ void add_data_commands(CLI::App& app, Global& g, int& code) {
   contact->require_subcommand(1);
   auto* cadd = contact->add_subcommand("add", "Add a contact");
   cadd->add_option("--organisation", c->organisation)->required();
-  cadd->add_option("--display-name", c->display_name, "Role-like label shown to partners")->required();
+  cadd->add_option("--display-name", c->display_name, "Role-like label shown to every partner; no personal data here")
+      ->required();
+  cadd->add_option("--audience", c->audience,
+                   "Who receives the personal data: federation (default: every member but auditors), local "
+                   "(this node only), or member ids separated by commas");
   cadd->add_option("--role", c->roles, "mobility_coordinator, mentor, supervisor, ... (repeatable)");
   cadd->add_option("--language", c->languages, "LANG:LEVEL (repeatable)");
   add_personal_input(cadd, c->personal, kContactPersonFields);
@@ -516,6 +521,17 @@ void add_data_commands(CLI::App& app, Global& g, int& code) {
     if (!c->roles.empty()) body["roles"] = c->roles;
     if (!c->languages.empty()) body["languages"] = pair_list(c->languages, "level");
     if (!personal->empty()) body["personal_data"] = *personal;
+    if (c->audience == "federation" || c->audience == "local") {
+      body["audience"] = {{"kind", c->audience}};
+    } else if (!c->audience.empty()) {
+      json ids = json::array();
+      for (std::size_t at = 0; at <= c->audience.size();) {
+        std::size_t comma = std::min(c->audience.find(',', at), c->audience.size());
+        ids.push_back(c->audience.substr(at, comma - at));
+        at = comma + 1;
+      }
+      body["audience"] = {{"kind", "members"}, {"members", ids}};
+    }
     code = call(g, "POST", "/api/v1/contacts", &body, show_id);
   });
   auto* clist = contact->add_subcommand("list", "List contacts");

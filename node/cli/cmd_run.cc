@@ -137,6 +137,12 @@ int run(const Global& g, const RunOptions& o) {
   }
   auto noise_key = node.noise_private_key();
   if (!noise_key.ok()) return fail(g, noise_key.error());
+  // Data directories made before seal keys existed get one here; the peer
+  // manager announces it in the node's log (DESIGN §5).
+  bool seal_created = false;
+  auto seal_key = SealKey::load_or_create(node.dir.seal_key(), &seal_created);
+  if (!seal_key.ok()) return fail(g, seal_key.error());
+  if (seal_created) log::info("seal_key_created", {{"file", node.dir.seal_key().string()}});
 
   asio::io_context io;
   api::Metrics metrics;
@@ -145,7 +151,7 @@ int run(const Global& g, const RunOptions& o) {
              {{"version", CONECT_VERSION}, {"schema", std::to_string(storage::current_schema().version)}})
       .set(1);
   api::ProgressBoard progress(&metrics, wall_ms);
-  node::PeerManager peers(io, node, store, metrics, *noise_key, &progress);
+  node::PeerManager peers(io, node, store, metrics, *noise_key, *seal_key, &progress);
   auto listener = std::make_shared<PeerListener>(io, peers);
   if (Status st = listener->listen(node.config.peer_listen); !st.ok()) return fail(g, st.error());
 

@@ -150,6 +150,34 @@ void flush_heads(Writer& w, GroupState& g) {
   g.heads_changed.clear();
 }
 
+namespace {
+
+// A seal-key announcement changes no record: the latest valid one of each
+// origin is kept in meta (Store::seal_keys). One with a bad inner signature
+// is stored with its delta and listed as a rejected operation.
+void note_seal_key(Writer& w, const VerifiedDelta& d, std::uint32_t index) {
+  auto federation = FederationId::from_raw(d.body.federation());
+  Result<SealPublicKey> key = federation
+                                  ? verify_seal_key_announcement(d.body.ops(index).seal_key(), *federation, d.origin)
+                                  : Result<SealPublicKey>(Error(Errc::malformed_body, "no federation"));
+  if (key.ok()) {
+    w.put(w.db.meta, std::string(meta::kSealKeyPrefix) + d.origin.raw(), key->raw());
+    return;
+  }
+  v1::StoredEvidence e;
+  auto* r = e.mutable_rejected_operation();
+  r->set_origin(d.origin.raw());
+  r->set_seq(d.seq.value);
+  r->set_index(index);
+  r->set_reason(errc_name(static_cast<Errc>(key.error().code.value())));
+  r->set_detail(key.error().detail);
+  std::string suffix = d.id.raw();
+  codec::put_u32(suffix, index);
+  put_evidence(w, codec::EvidenceKind::rejected_operation, d.origin, d.seq, suffix, e);
+}
+
+}  // namespace
+
 void store_delta(Writer& w, GroupState& g, VerifiedDelta& d, bool owned) {
   w.append(w.db.log, codec::log_key(d.origin, d.seq), d.signed_delta.SerializeAsString());
   HeadInfo h{d.seq, d.id, d.hlc, {}};
@@ -159,6 +187,10 @@ void store_delta(Writer& w, GroupState& g, VerifiedDelta& d, bool owned) {
     const auto& op = d.body.ops(i);
     auto index = static_cast<std::uint32_t>(i);
     if (is_membership_op(op)) continue;  // the roster's, not a record's (membership.h)
+    if (op.has_seal_key()) {
+      note_seal_key(w, d, index);
+      continue;
+    }
     auto target = op_target(op);
     if (!target.ok()) {
       // Stored with its delta (history is history) but it names no record.

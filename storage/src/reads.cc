@@ -1,6 +1,7 @@
 // Read-only entry points and the small roster / peer / blob writes. Every
 // read runs in its own read transaction and returns copies.
 #include "codec.h"
+#include "conect/crdt/audience.h"
 #include "fold_context.h"
 #include "indexes.h"
 #include "store_impl.h"
@@ -211,6 +212,18 @@ Result<std::shared_ptr<const ReplicatedRoster>> Store::roster() const {
   });
 }
 
+Result<std::map<NodeId, v1::MemberRole>> Store::member_roles() const {
+  auto replicated = roster();
+  if (!replicated.ok()) return replicated.error();
+  auto overrides = members();
+  if (!overrides.ok()) return overrides.error();
+  std::map<NodeId, v1::MemberRole> out;
+  for (const auto& [id, m] : (*replicated)->members())
+    if (m.admitted && !m.cut) out[id] = m.role;
+  for (const auto& [id, role] : roles_of(*overrides)) out[id] = role;
+  return out;
+}
+
 Result<std::vector<v1::DeltaRef>> Store::membership_deps() const {
   return impl_->read([&](lmdb::ReadTxn& txn) -> Result<std::vector<v1::DeltaRef>> {
     std::map<NodeId, std::string> newest;  // origin -> log key (ascending scan keeps the last)
@@ -314,6 +327,29 @@ Status Store::remove_peer(const std::string& address) {
   Status s = impl_->write([&](lmdb::WriteTxn& txn) { found = !address.empty() && txn.del(impl_->db.peers, address); });
   if (s.ok() && !found) return Error(Errc::not_found, "no peer " + address);
   return s;
+}
+
+// ------------------------------------------------------------ seal keys
+
+Result<std::map<NodeId, SealPublicKey>> Store::seal_keys() const {
+  return impl_->read([&](lmdb::ReadTxn& txn) -> Result<std::map<NodeId, SealPublicKey>> {
+    std::map<NodeId, SealPublicKey> out;
+    auto c = txn.cursor(impl_->db.meta);
+    for (bool ok = c.seek(meta::kSealKeyPrefix); ok && c.key().starts_with(meta::kSealKeyPrefix); ok = c.next()) {
+      auto origin = NodeId::from_raw(c.key().substr(meta::kSealKeyPrefix.size()));
+      auto key = SealPublicKey::from_raw(c.value());
+      if (origin && key) out.emplace(*origin, *key);
+    }
+    return out;
+  });
+}
+
+Result<std::optional<SealPublicKey>> Store::seal_key(const NodeId& origin) const {
+  return impl_->read([&](lmdb::ReadTxn& txn) -> Result<std::optional<SealPublicKey>> {
+    auto v = txn.get(impl_->db.meta, std::string(meta::kSealKeyPrefix) + origin.raw());
+    if (!v) return std::optional<SealPublicKey>();
+    return SealPublicKey::from_raw(*v);
+  });
 }
 
 // ------------------------------------------------------------ blobs

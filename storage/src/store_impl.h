@@ -47,6 +47,7 @@ inline constexpr std::string_view kUnknownOps = "unknown_ops";  // u64: operatio
 // they were stored (the replicated roster's cache key; fold_context.h).
 inline constexpr std::string_view kMembershipTag = "membership_tag";
 inline constexpr std::string_view kBootstrap = "bootstrap";  // member ids (32 each) a joiner syncs from first
+inline constexpr std::string_view kSealKeyPrefix = "seal_key/";  // || origin (32) -> seal key (32)
 std::string count_key(v1::RecordType type);
 }  // namespace meta
 

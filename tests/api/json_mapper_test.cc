@@ -84,8 +84,12 @@ TEST(JsonMapper, OrganisationContactReservationMobilityBothWays) {
                   {"display_name", "Coordinator"},
                   {"roles", {"mobility_coordinator", "teacher", "expert"}},
                   {"languages", {{{"lang", "nb"}, {"level", "C2"}}}},
-                  {"personal", {{"commitment", std::string(64, '0')}}}};
+                  {"personal", {{"commitment", std::string(64, '0')}}},
+                  {"audience", {{"kind", "members"}, {"members", {kOwner}}}}};
   EXPECT_EQ(round_trip<v1::Contact>(contact), contact);
+  v1::Contact c;
+  ASSERT_TRUE(message_from_json(contact, c).ok());
+  EXPECT_EQ(c.audience().kind(), v1::AUDIENCE_MEMBERS);
 
   json reservation = {{"placement", kId}, {"window_id", 2}, {"slots", 1}, {"mobility", nullptr},
                       {"note", "two welders"}, {"decision", "pending"}};

@@ -4,6 +4,7 @@
 
 #include "conect/crdt/ops.h"
 #include "conect/crdt/replica.h"
+#include "conect/crdt/seal.h"
 #include "conect/crdt/testkit/author.h"
 
 namespace conect {
@@ -159,6 +160,31 @@ TEST_F(ReplicaTest, OperationsNamingNoRecordAreKeptAsUntargeted) {
   ASSERT_EQ(r.untargeted().size(), 1u);
   EXPECT_EQ(r.untargeted()[0].rule(), "unknown_record_type");
   EXPECT_EQ(r.op_count(), 0u);
+}
+
+// A seal-key announcement names no record (DESIGN §5): one its origin
+// signed for this federation is no rejected operation (the audit verifier
+// reads untargeted() and would warn), a forged or misdirected one is.
+TEST_F(ReplicaTest, ASealKeyAnnouncementIsRejectedOnlyWhenItsSignatureFails) {
+  Author c{3};  // a fresh chain (the fixture's a has emitted three deltas)
+  ASSERT_TRUE(
+      r.apply(c.emit({seal_key_announcement(c.key(), testkit::test_federation(), SealKey::generate().public_key())}))
+          .ok());
+  EXPECT_TRUE(r.untargeted().empty());
+  EXPECT_TRUE(r.records().empty());
+  // Signed by b, announced in c's log; and signed for another federation.
+  FederationId other;
+  other.bytes.fill(0x42);
+  ASSERT_TRUE(
+      r.apply(c.emit({seal_key_announcement(b.key(), testkit::test_federation(), SealKey::generate().public_key()),
+                      seal_key_announcement(c.key(), other, SealKey::generate().public_key())}))
+          .ok());
+  ASSERT_EQ(r.untargeted().size(), 2u);
+  for (const auto& op : r.untargeted()) {
+    EXPECT_EQ(op.rule(), "bad_signature");
+    EXPECT_EQ(op.position().seq(), 2u);
+  }
+  EXPECT_EQ(r.untargeted()[1].position().index(), 1u);
 }
 
 }  // namespace

@@ -29,6 +29,7 @@ constexpr EnumAffix kAffixes[] = {
     {"conect.v1.HostStatus", "HOST_", ""},
     {"conect.v1.ContactRole", "", "_ROLE"},
     {"conect.v1.ConfirmingParty", "PARTY_", ""},
+    {"conect.v1.AudienceKind", "AUDIENCE_", ""},
 };
 
 Error malformed(const std::string& path, const std::string& what) {

@@ -34,6 +34,21 @@ HttpResponse list_members(HandlerEnv& env) {
   if (!roster) return error_response(roster.error());
   auto overrides = env.ctx.store->members();
   if (!overrides) return error_response(overrides.error());
+  auto seal_keys = env.ctx.store->seal_keys();
+  if (!seal_keys) return error_response(seal_keys.error());
+  // A member that announced no seal key can receive no personal data
+  // (docs/privacy.md): said for each member.
+  auto add_seal_key = [&](json& j, const NodeId& id) {
+    auto seal = seal_keys->find(id);
+    j["seal_key"] = seal == seal_keys->end() ? json(nullptr) : json(seal->second.hex());
+    if (seal != seal_keys->end())
+      j["personal_data"] = "can receive personal data (announced its seal key)";
+    else if (j.value("role", "") == "auditor")
+      j["personal_data"] = "receives no personal data (auditor)";
+    else
+      j["personal_data"] =
+          "can receive no personal data yet: it has announced no seal key (it does at its first start)";
+  };
   std::vector<json> items;
   for (const auto& [id, m] : (*roster)->members()) {
     json j = card_fields(m.card);
@@ -45,6 +60,7 @@ HttpResponse list_members(HandlerEnv& env) {
     j["quorum"] = (*roster)->quorum();
     j["last_seq"] = m.cut ? json(m.cut->value) : json(nullptr);
     j["key_changes"] = m.keys.empty() ? 0 : m.keys.size() - 1;
+    add_seal_key(j, id);
     items.push_back(std::move(j));
   }
   for (const auto& [id, card] : *overrides) {
@@ -60,6 +76,7 @@ HttpResponse list_members(HandlerEnv& env) {
     j["node_id"] = id.hex();
     j["self"] = id == own_id(env);
     j["status"] = "override";
+    add_seal_key(j, id);
     items.push_back(std::move(j));
   }
   return list_json(std::move(items), "");

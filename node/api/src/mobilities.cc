@@ -5,6 +5,7 @@
 
 #include "conect/api/json_mapper.h"
 #include "conect/api/validate.h"
+#include "conect/crdt/audience.h"
 #include "conect/crdt/ops.h"
 #include "handlers.h"
 #include "records_support.h"
@@ -284,6 +285,26 @@ HttpResponse set_status(HandlerEnv& env, const std::string& id, v1::MobilityStat
 
 constexpr std::string_view kContactReadOnly[] = {"personal"};
 
+// A contact's audience (DESIGN §5): listed members must be 32-byte ids on
+// this node's roster, and LOCAL / FEDERATION list nobody.
+Status check_audience(HandlerEnv& env, const v1::PersonalAudience& a) {
+  if (a.kind() != v1::AUDIENCE_MEMBERS) {
+    if (a.members_size() > 0) return invalid("audience.members: only with kind \"members\"");
+    return {};
+  }
+  if (a.members_size() > 255) return invalid("audience.members: at most 255 members");
+  auto member_roles = env.ctx.store->member_roles();
+  if (!member_roles.ok()) return member_roles.error();
+  const auto& roles = *member_roles;
+  for (int i = 0; i < a.members_size(); ++i) {
+    auto id = NodeId::from_raw(a.members(i));
+    std::string at = "audience.members[" + std::to_string(i) + "]";
+    if (!id) return invalid(at + ": a member id is 64 hex characters");
+    if (!roles.contains(*id)) return invalid(at + ": " + id->hex().substr(0, 16) + "... is not on this node's roster");
+  }
+  return {};
+}
+
 }  // namespace
 
 Result<PreparedCreate> prepare_contact(HandlerEnv& env, const json& request) {
@@ -309,6 +330,7 @@ Result<PreparedCreate> prepare_contact(HandlerEnv& env, const json& request) {
                                            " is spoken for by another node; add contacts only to organisations "
                                            "this node created (that node adds its own contacts)");
   if (c.display_name().empty()) return invalid("display_name: required");
+  if (auto st = check_audience(env, c.audience()); !st) return st.error();
   PreparedCreate out;
   if (!personal.is_null()) out.personal = seal_into(personal, c.mutable_personal());
   out.ops = ops::create_contact(new_record_sentinel(v1::CONTACT), c);
@@ -344,6 +366,22 @@ HttpResponse patch_contact(HandlerEnv& env, const HttpRequest& req, const std::s
   if (std::find(fields->begin(), fields->end(), v1::Contact::kDisplayNameFieldNumber) != fields->end() &&
       update.display_name().empty())
     return error_response(invalid("display_name: cannot be empty"));
+  if (std::find(fields->begin(), fields->end(), v1::Contact::kAudienceFieldNumber) != fields->end()) {
+    if (auto st = check_audience(env, update.audience()); !st) return error_response(st.error());
+    // An audience only widens: what a member received cannot be taken back
+    // by a field change, only by erasing (which reaches every copy).
+    auto member_roles = env.ctx.store->member_roles();
+    auto roles = member_roles.ok() ? *member_roles : std::map<NodeId, v1::MemberRole>{};
+    v1::RecordState after = l->state;
+    *after.mutable_contact()->mutable_audience() = update.audience();
+    auto before_set = personal_audience(l->key, l->state, roles), after_set = personal_audience(l->key, after, roles);
+    for (const NodeId& m : before_set)
+      if (!after_set.contains(m))
+        return error_response(Error(Errc::invalid_argument,
+                                    "audience: would leave out " + m.hex().substr(0, 16) +
+                                        "..., which may already hold the data; an audience only widens. To "
+                                        "narrow it, erase the personal data (conect-node erase) and enter it again"));
+  }
   std::optional<PersonalBlob> blob;
   if (!personal.is_null()) {
     blob = seal_into(personal, update.mutable_personal());

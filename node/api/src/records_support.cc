@@ -6,9 +6,11 @@
 
 #include <algorithm>
 #include <charconv>
+#include <set>
 
 #include "conect/api/json_mapper.h"
 #include "conect/api/validate.h"
+#include "conect/crdt/audience.h"
 #include "conect/crdt/identity.h"
 #include "conect/crdt/ops.h"
 
@@ -91,6 +93,58 @@ bool is_erased(const v1::PersonalRef& ref, const v1::RecordState& state) {
   const auto& e = state.erased();
   return !ref.commitment().empty() && std::find(e.begin(), e.end(), ref.commitment()) != e.end();
 }
+
+// personal_data, personal_data_status and why (docs/privacy.md "What users
+// see"): never a silent empty field. personal_data_erased stays for one
+// release (README changelog).
+void add_personal(HandlerEnv& env, const RecordKey& key, const v1::RecordState& state, const v1::PersonalRef& ref,
+                  json& j) {
+  j["personal_data"] = open_personal(env, ref, state);
+  j["personal_data_erased"] = is_erased(ref, state);
+  auto c = Hash256::from_raw(ref.commitment());
+  if (!c) {
+    j["personal_data_status"] = nullptr;
+    j["personal_data_reason"] = "this record carries no personal data";
+    return;
+  }
+  const NodeId self = own_id(env);
+  std::set<NodeId> audience;
+  if (state.has_contact()) {
+    auto roles = env.ctx.store->member_roles();
+    audience = personal_audience(key, state, roles.ok() ? *roles : std::map<NodeId, v1::MemberRole>{});
+  } else {
+    audience = personal_audience(key, state, {});
+  }
+  auto blob = env.ctx.store->blob(*c);
+  const bool tombstone = blob.ok() && blob->has_value() && (*blob)->empty();
+  std::string status, reason;
+  if (is_erased(ref, state) || tombstone) {
+    status = "erased";
+    reason = "its owner erased it; every node that held it drops it and refuses it from then on";
+  } else if (!j["personal_data"].is_null()) {
+    status = "held";
+    reason =
+        key.owner == self ? "entered at this node" : "delivered to this node by its owner, checked against the record";
+  } else if (!audience.contains(self)) {
+    status = "not_shared_with_this_node";
+    reason = "shared only with " + audience_description(key, state) + "; this node is not one of them";
+  } else {
+    auto mine = env.ctx.store->seal_key(self);
+    status = "awaiting_delivery";
+    reason = mine.ok() && mine->has_value()
+                 ? "this node is in the audience; the owner's node delivers it when linked to this node"
+                 : "this node is in the audience but has not announced its seal key yet (it does at start)";
+  }
+  j["personal_data_status"] = status;
+  j["personal_data_reason"] = reason;
+  if (key.owner != self) return;
+  // The owner sees who may hold it and who cannot receive it yet.
+  auto seal_keys = env.ctx.store->seal_keys();
+  json list = json::array();
+  for (const NodeId& m : audience)
+    list.push_back({{"node_id", m.hex()}, {"seal_key_announced", seal_keys.ok() && seal_keys->contains(m)}});
+  j["personal_data_audience"] = std::move(list);
+}
 }  // namespace
 
 json record_json(HandlerEnv& env, const RecordKey& key, const v1::RecordState& state) {
@@ -106,14 +160,18 @@ json record_json(HandlerEnv& env, const RecordKey& key, const v1::RecordState& s
         const auto& c = m.confirmations(static_cast<int>(i));
         j["confirmations"][i]["current"] = c.agreed_delta() == m.agreed_delta();
       }
-      j["personal_data"] = open_personal(env, m.fixed().participant().personal(), state);
-      j["personal_data_erased"] = is_erased(m.fixed().participant().personal(), state);
+      add_personal(env, key, state, m.fixed().participant().personal(), j);
       break;
     }
     case v1::RecordState::kContact:
       j = message_to_json(state.contact());
-      j["personal_data"] = open_personal(env, state.contact().personal(), state);
-      j["personal_data_erased"] = is_erased(state.contact().personal(), state);
+      if (!state.contact().has_audience()) {
+        // Unset reads as the default (DESIGN §5): said, not left null.
+        v1::PersonalAudience federation;
+        federation.set_kind(v1::AUDIENCE_FEDERATION);
+        j["audience"] = message_to_json(federation);
+      }
+      add_personal(env, key, state, state.contact().personal(), j);
       break;
     default: break;
   }

@@ -21,6 +21,7 @@
 #include "conect/node/log.h"
 #include "conect/node/wall_clock.h"
 #include "connections.h"
+#include "courier.h"
 #include "daemon_core.h"
 #include "join_desk.h"
 #include "peer_board.h"
@@ -29,19 +30,57 @@
 
 namespace conect::node {
 
+namespace {
+
+// Routes what peers send: personal-data delivery (SyncMessage fields 8 and
+// 9, docs/privacy.md) to the courier, everything else to the sync engine.
+// A SyncMessage is one oneof field, so its first byte is that field's tag.
+class PeerRouter final : public PeerEvents {
+ public:
+  PeerRouter(SyncDriver& sync, Courier& courier) : sync_(sync), courier_(courier) {}
+  void on_peer_up(const NodeId& peer, bool dialled) override {
+    sync_.on_peer_up(peer, dialled);
+    courier_.on_peer_up(peer);
+  }
+  void on_peer_message(const NodeId& peer, std::string_view plaintext) override {
+    constexpr char kDeliverTag = (v1::SyncMessage::kPersonalDeliverFieldNumber << 3) | 2;
+    constexpr char kAnswerTag = (v1::SyncMessage::kPersonalAnswerFieldNumber << 3) | 2;
+    if (!plaintext.empty() && (plaintext[0] == kDeliverTag || plaintext[0] == kAnswerTag)) {
+      v1::SyncMessage m;
+      if (m.ParseFromArray(plaintext.data(), static_cast<int>(plaintext.size())) &&
+          (m.has_personal_deliver() || m.has_personal_answer()))
+        return courier_.on_message(peer, m);
+    }
+    sync_.on_peer_message(peer, plaintext);
+  }
+  void on_peer_down(const NodeId& peer) override {
+    courier_.on_peer_down(peer);
+    sync_.on_peer_down(peer);
+  }
+
+ private:
+  SyncDriver& sync_;
+  Courier& courier_;
+};
+
+}  // namespace
+
 struct PeerManager::Impl : std::enable_shared_from_this<PeerManager::Impl> {
   Impl(asio::io_context& io, const NodeFiles& node, storage::Store& store, api::Metrics& metrics,
-       net::NoiseStaticKey noise)
+       net::NoiseStaticKey noise, const SealKey& seal_key)
       : core(io, node, store, metrics),
+        seal(seal_key),
         rng(static_cast<std::uint64_t>(wall_ms())),
         connections(core, board, std::move(noise), rng()),
         writer(core),
         sync(core, board, connections, writer),
+        courier(core, connections, seal),
+        router(sync, courier),
         gate(core, board),
         monitor(core, board, sync),
         desk(core, gate),
         roster_timer(core.strand) {
-    connections.set_events(&sync);
+    connections.set_events(&router);
     // Strangers complete a handshake only while an invite is open.
     connections.set_join_handler([this](std::string_view request, std::string_view hh,
                                         const NodeId& joiner) { return desk.answer(request, hh, joiner); },
@@ -61,11 +100,15 @@ struct PeerManager::Impl : std::enable_shared_from_this<PeerManager::Impl> {
   }
 
   DaemonCore core;
+  SealKey seal;
+  bool seal_announced = false;
   PeerBoard board;
   std::mt19937_64 rng;
   Connections connections;
   ApplyWriter writer;
   SyncDriver sync;
+  Courier courier;
+  PeerRouter router;
   AuthorGate gate;
   SyncMonitor monitor;
   JoinDesk desk;
@@ -80,6 +123,10 @@ struct PeerManager::Impl : std::enable_shared_from_this<PeerManager::Impl> {
     settle_rotation();
     if (Status st = reload_roster(); !st.ok()) return st;
     sync.start(roster, rng());
+    // Before the loop runs, so before any API write: a node that has not yet
+    // announced its seal key does so in its next delta, whatever its
+    // operators do first (tests and operators can count on it).
+    announce_seal_key();
     asio::post(core.strand, [this, keep = core.alive()] {
       connections.reload_peers();
       sync.drain();
@@ -148,6 +195,11 @@ struct PeerManager::Impl : std::enable_shared_from_this<PeerManager::Impl> {
       if (Status st = reload_roster(); !st.ok()) log::warn("roster_unreadable", {{"detail", st.error().message()}});
       connections.reload_peers();
       sync.drain();
+      announce_seal_key();
+      // Personal data still to deliver (new records, a widened audience, a
+      // seal key that arrived, an answer that never came): a scan of this
+      // node's own mobilities and contacts.
+      courier.sweep();
       schedule_roster_poll();
     });
   }
@@ -213,6 +265,36 @@ struct PeerManager::Impl : std::enable_shared_from_this<PeerManager::Impl> {
     return delta;
   }
 
+  // Until the store holds this node's announcement of its current seal key,
+  // author one (DESIGN §5). Tried at start (before the event loop runs, so
+  // on the main thread with nothing else running) and at every roster poll
+  // (on the strand), so a store fenced after a restore announces once the
+  // fence lifts. Auditors receive no personal data and announce nothing.
+  void announce_seal_key() {
+    if (seal_announced || core.stopping) return;
+    const NodeId self = core.node.key.public_key();
+    auto current = core.store.seal_key(self);
+    if (current.ok() && *current == seal.public_key()) {
+      seal_announced = true;
+      return;
+    }
+    if (core.node.config.role == "auditor") {
+      seal_announced = true;
+      log::info("seal_key_not_announced", {{"reason", "this node is an auditor; auditors receive no personal data"}});
+      return;
+    }
+    DeltaDraft draft;
+    draft.ops.push_back(seal_key_announcement(core.node.key, core.node.federation, seal.public_key()));
+    auto delta = author(std::move(draft));
+    if (!delta.ok()) {
+      log::debug("seal_key_announcement_deferred", {{"detail", delta.error().message()}});
+      return;
+    }
+    seal_announced = true;
+    log::info("seal_key_announced",
+              {{"seq", std::to_string(delta->seq.value)}, {"seal_key", seal.public_key().hex().substr(0, 16)}});
+  }
+
   Result<VerifiedDelta> author(DeltaDraft draft) {
     const auto t0 = Clock::now();
     auto delta = gate.author(std::move(draft));
@@ -222,6 +304,7 @@ struct PeerManager::Impl : std::enable_shared_from_this<PeerManager::Impl> {
       asio::post(core.strand, [this, keep = core.alive(), d = *delta] {
         sync.on_local_commit({d});
         if (carries_membership(d.body)) (void)reload_roster();
+        courier.sweep();
       });
     }
     return delta;
@@ -229,10 +312,11 @@ struct PeerManager::Impl : std::enable_shared_from_this<PeerManager::Impl> {
 };
 
 PeerManager::PeerManager(asio::io_context& io, const NodeFiles& node, storage::Store& store, api::Metrics& metrics,
-                         std::array<std::uint8_t, 32> noise_private_key, api::ProgressBoard* progress) {
+                         std::array<std::uint8_t, 32> noise_private_key, const SealKey& seal,
+                         api::ProgressBoard* progress) {
   auto noise = net::NoiseStaticKey::from_private(noise_private_key);
   if (!noise.ok()) throw std::runtime_error("noise key: " + noise.error().message());
-  impl_ = std::make_shared<Impl>(io, node, store, metrics, std::move(*noise));
+  impl_ = std::make_shared<Impl>(io, node, store, metrics, std::move(*noise), seal);
   impl_->progress = progress;
 }
 

@@ -105,6 +105,11 @@ Status check_message(const v1::SyncMessage& m, const Limits& l) {
       }
       return Status::Ok();
     }
+    case v1::SyncMessage::kPersonalDeliver:
+    case v1::SyncMessage::kPersonalAnswer:
+      // The daemon routes these to the courier (docs/privacy.md); one that
+      // reaches the engine did not parse there.
+      return Error(Errc::protocol_error, "personal-data delivery is not a sync engine message");
     case v1::SyncMessage::MSG_NOT_SET: break;
   }
   return Error(Errc::protocol_error, "sync message carries no known message");
@@ -119,6 +124,8 @@ const char* message_name(const v1::SyncMessage& m) {
     case v1::SyncMessage::kPush: return "push";
     case v1::SyncMessage::kHave: return "have";
     case v1::SyncMessage::kEvidence: return "evidence";
+    case v1::SyncMessage::kPersonalDeliver: return "personal_deliver";
+    case v1::SyncMessage::kPersonalAnswer: return "personal_answer";
     case v1::SyncMessage::MSG_NOT_SET: break;
   }
   return "none";

@@ -25,6 +25,7 @@ enum class SigningDomain {
   confirmation,  // "conect/confirm/v1"
   rotation,      // "conect/rotate/v1"
   audit_header,  // "conect/audit-header/v1": an audit bundle's exporter-signed header
+  seal_key,      // "conect/seal-key/v1": announces a node's X25519 seal key (DESIGN §5)
 };
 std::string_view domain_label(SigningDomain d);
 

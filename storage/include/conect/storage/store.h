@@ -50,6 +50,7 @@
 #include "conect/crdt/identity.h"
 #include "conect/crdt/membership.h"
 #include "conect/crdt/merge.h"
+#include "conect/crdt/seal.h"
 #include "conect/crdt/types.h"
 #include "conect/storage/schema.h"
 #include "delta.pb.h"
@@ -271,6 +272,10 @@ class Store {
   // The replicated roster derived from the stored membership deltas
   // (crdt/membership.h); `members()` above are the local overrides.
   Result<std::shared_ptr<const ReplicatedRoster>> roster() const;
+  // Every member this node trusts, with its role: the replicated roster's
+  // admitted members that were not cut off, and the local overrides (a local
+  // card wins). What a personal-data audience is computed from (audience.h).
+  Result<std::map<NodeId, v1::MemberRole>> member_roles() const;
   // The newest stored membership delta of every origin: what a membership
   // operation authored now names in deps (docs/membership.md, Determinism).
   Result<std::vector<v1::DeltaRef>> membership_deps() const;
@@ -303,6 +308,12 @@ class Store {
   Status erase_blob(const Hash256& commitment);
 
   Result<std::vector<v1::StoredEvidence>> evidence() const;
+
+  // The latest seal key each origin announced in its log with a valid inner
+  // signature (SealKeyAnnounce; DESIGN §5). An origin missing here announced
+  // none yet and can receive no personal data.
+  Result<std::map<NodeId, SealPublicKey>> seal_keys() const;
+  Result<std::optional<SealPublicKey>> seal_key(const NodeId& origin) const;
 
   // -------------------------------------------------- backup, restore
   // A consistent copy (mdb_env_copy2) into `dir`, which must be empty or

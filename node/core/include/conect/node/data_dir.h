@@ -23,6 +23,7 @@ struct DataDir {
   std::filesystem::path config() const { return root / "node.toml"; }
   std::filesystem::path identity() const { return root / "identity.key"; }
   std::filesystem::path noise_key() const { return root / "noise.key"; }
+  std::filesystem::path seal_key() const { return root / "seal.key"; }
   std::filesystem::path token() const { return root / "api.token"; }
   std::filesystem::path store() const { return root / "store"; }
   std::filesystem::path ports() const { return root / "ports.json"; }

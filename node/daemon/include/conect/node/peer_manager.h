@@ -40,6 +40,7 @@
 
 #include "conect/api/server.h"
 #include "conect/crdt/delta.h"
+#include "conect/crdt/seal.h"
 #include "conect/node/node_files.h"
 #include "conect/node/ws_link.h"
 
@@ -52,8 +53,12 @@ namespace conect::node {
 
 class PeerManager {
  public:
+  // `seal` is the node's seal key (DIR/seal.key): the peer manager announces
+  // its public half in the node's log until the store holds that
+  // announcement, and opens the personal data delivered to this node.
   PeerManager(boost::asio::io_context& io, const NodeFiles& node, storage::Store& store, api::Metrics& metrics,
-              std::array<std::uint8_t, 32> noise_private_key, api::ProgressBoard* progress = nullptr);
+              std::array<std::uint8_t, 32> noise_private_key, const SealKey& seal,
+              api::ProgressBoard* progress = nullptr);
   ~PeerManager();
   PeerManager(const PeerManager&) = delete;
   PeerManager& operator=(const PeerManager&) = delete;

@@ -1,0 +1,250 @@
+"""Personal data reaches exactly its audience (DESIGN §5, docs/privacy.md),
+with real processes: three schools on loopback, a mobility from A's school to
+B's organisation. B receives the participant's name, e-mail and birth date
+sealed to its seal key; C holds the signed record but none of the personal
+data, on disk, in its API or in its log, and says why; an erasure at A
+removes the data at B; forged and tampered envelopes are refused, counted
+by reason, and change nothing. The forgeries are built here from the format
+in docs/privacy.md, with PyNaCl, not with the node's code."""
+import asyncio
+import json
+import os
+import re
+import struct
+import sys
+import unittest
+import uuid
+
+import nacl.bindings as sodium
+import websockets
+
+sys.path.insert(0, os.path.dirname(__file__))
+from attacker import Identity, Peer, _field_bytes, _field_varint  # noqa: E402
+from harness import Federation, cli, create_organisation, wait_until  # noqa: E402
+
+MOBILITY = 4
+
+
+# ------------------------------------------------- envelopes (docs/privacy.md)
+def envelope(plaintext, commitment, owner, targets, nonce=None):
+    """Envelope v1: header (magic, commitment, owner) || nonce || slot count ||
+    slots (member id || crypto_box_seal(content key)) sorted by member ||
+    ciphertext length (u32 BE) || XChaCha20-Poly1305(content key, nonce,
+    ad = header)."""
+    key = os.urandom(32)
+    nonce = nonce or os.urandom(24)
+    header = b"cnE1" + commitment + owner
+    out = header + nonce + bytes([len(targets)])
+    for member, seal_pub in sorted(targets):
+        out += member + sodium.crypto_box_seal(key, seal_pub)
+    ct = sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(plaintext, header, nonce, key)
+    return out + struct.pack(">I", len(ct)) + ct
+
+
+def personal_deliver(record_id, envelope_bytes, record_type=MOBILITY):
+    """SyncMessage{personal_deliver (8): {record (1), type (2), envelope (3)}}."""
+    owner_hex, serial = record_id.split("-")
+    rid = _field_bytes(1, bytes.fromhex(owner_hex)) + _field_varint(2, int(serial))
+    body = _field_bytes(1, rid) + _field_varint(2, record_type) + _field_bytes(3, envelope_bytes)
+    return _field_bytes(8, body)
+
+
+def counter(node, name, **labels):
+    _, text = node.api("GET", "/metrics", token=False, expect=200)
+    total = 0
+    for line in text.splitlines():
+        m = re.match(name + r'(?:\{(.*)\})? (\d+)$', line)
+        if not m:
+            continue
+        have = dict(re.findall(r'(\w+)="([^"]*)"', m.group(1) or ""))
+        if all(have.get(k) == v for k, v in labels.items()):
+            total += int(m.group(2))
+    return total
+
+
+def files_containing(root, needles):
+    """Every file under root holding any of the needles (bytes)."""
+    hits = []
+    for dirpath, _, names in os.walk(root):
+        for n in names:
+            path = os.path.join(dirpath, n)
+            with open(path, "rb") as f:
+                data = f.read()
+            hits += [(path, x) for x in needles if x in data]
+    return hits
+
+
+class PersonalData(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.fed = Federation()
+        cls.a = cls.fed.add("Lapin ammattiopisto", "FI")
+        cls.b = cls.fed.add("Luleå Yrkesgymnasium", "SE")
+        cls.c = cls.fed.add("Nord-Troms vgs", "NO")
+        cls.fed.trust_all()
+        for n in cls.fed.nodes:
+            n.start()
+        cls.b.dial(cls.a)
+        cls.c.dial(cls.a)
+        cls.c.dial(cls.b)
+        wait_until("mesh", lambda: {cls.a.node_id, cls.b.node_id} <= cls.c.connected_peers()
+                   and cls.a.node_id in cls.b.connected_peers())
+        # Every node learns every seal key through the ordinary sync.
+        wait_until("seal keys everywhere", lambda: all(
+            all(m["seal_key"] for m in n.api("GET", "/api/v1/members", expect=200)[1]["items"])
+            for n in cls.fed.nodes))
+        cls.school = create_organisation(cls.a, "Lapin ammattiopisto", "FI")["id"]
+        cls.host = create_organisation(cls.b, "Luleå Bygg AB", "SE", org_type="sme")["id"]
+        wait_until("host organisation at a", lambda: cls.a.api("GET", f"/api/v1/organisations/{cls.host}")[0] == 200)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.fed.close()
+
+    def new_mobility(self):
+        tag = uuid.uuid4().hex[:10]
+        person = {"name": f"Aino Virtanen-{tag}", "email": f"aino.{tag}@example.fi",
+                  "birth_date": "2007-05-14"}
+        _, m = self.a.api("POST", "/api/v1/mobilities", {
+            "fixed": {"sending_organisation": self.school, "receiving_organisation": self.host,
+                      "participant": {"pseudonym": f"FI-{tag}"}, "type": "learner_otj_company",
+                      "category": "ivet_learner"},
+            "personal_data": person}, expect=201)
+        return m, person
+
+    def shown(self, node, mid):
+        status, body = node.api("GET", f"/api/v1/mobilities/{mid}")
+        return body if status == 200 else None
+
+    def test_the_host_school_sees_the_student_and_no_one_else_does(self):
+        m, person = self.new_mobility()
+        self.assertEqual(m["personal_data_status"], "held")
+        at_b = wait_until("personal data at b", lambda: (s := self.shown(self.b, m["id"])) and
+                          s["personal_data_status"] == "held" and s, timeout=20)
+        self.assertEqual(at_b["personal_data"], person)
+        # C holds the signed record, not the data, and says why.
+        at_c = wait_until("record at c", lambda: self.shown(self.c, m["id"]))
+        self.assertEqual(at_c["fixed"]["participant"]["pseudonym"], m["fixed"]["participant"]["pseudonym"])
+        self.assertIsNone(at_c["personal_data"])
+        self.assertEqual(at_c["personal_data_status"], "not_shared_with_this_node")
+        self.assertIn("receiving organisation", at_c["personal_data_reason"])
+        # The owner lists who may hold it and that each can receive it.
+        self.assertEqual({x["node_id"] for x in m["personal_data_audience"]}, {self.a.node_id, self.b.node_id})
+        self.assertTrue(all(x["seal_key_announced"] for x in m["personal_data_audience"]))
+        # Not a byte of it at C: store files, logs, API answers.
+        needles = [person["name"].encode(), person["email"].encode(), b"2007-05-14"]
+        self.fed.wait_converged()
+        self.assertEqual(files_containing(self.c.data, needles), [])
+        for n in self.fed.nodes:
+            self.assertEqual([x for x in needles if x.decode() in n.read_log()], [], n.name + "'s log")
+        _, listing = self.c.api("GET", "/api/v1/mobilities?limit=500", expect=200)
+        self.assertNotIn(person["name"], json.dumps(listing))
+
+    def test_erasure_at_the_owner_removes_the_data_at_the_host(self):
+        m, person = self.new_mobility()
+        wait_until("personal data at b", lambda: self.shown(self.b, m["id"])["personal_data_status"] == "held")
+        cli("erase", m["id"], data=self.a.data)
+        at_b = wait_until("erasure at b", lambda: (s := self.shown(self.b, m["id"])) and
+                          s["personal_data_status"] == "erased" and s, timeout=20)
+        self.assertIsNone(at_b["personal_data"])
+        self.assertTrue(at_b["personal_data_erased"])  # kept for one release
+        self.assertEqual(self.shown(self.a, m["id"])["personal_data_status"], "erased")
+
+    def test_forged_and_tampered_envelopes_are_refused_and_counted(self):
+        m, person = self.new_mobility()
+        wait_until("personal data at b", lambda: self.shown(self.b, m["id"])["personal_data_status"] == "held")
+        members = {x["node_id"]: x for x in self.b.api("GET", "/api/v1/members", expect=200)[1]["items"]}
+        b_seal = bytes.fromhex(members[self.b.node_id]["seal_key"])
+        c_seal = bytes.fromhex(members[self.c.node_id]["seal_key"])
+        commitment = bytes.fromhex(m["fixed"]["participant"]["personal"]["commitment"])
+        owner, b_id, c_id = (bytes.fromhex(x) for x in (self.a.node_id, self.b.node_id, self.c.node_id))
+        forged_plain = b"s" * 16 + json.dumps({"name": "Mallory Forged"}).encode()
+        genuine_form = envelope(forged_plain, commitment, owner, [(b_id, b_seal)])
+        tampered = bytearray(genuine_form)
+        tampered[-5] ^= 1
+        cases_b = {
+            # Opens with B's key (crypto_box_seal is anonymous): only the
+            # commitment in A's signed record tells it is not A's data.
+            "commitment_mismatch": genuine_form,
+            "tampered": bytes(tampered),
+            "wrong_seal_key": envelope(forged_plain, commitment, owner, [(b_id, c_seal)]),
+            "wrong_record": envelope(forged_plain, os.urandom(32), owner, [(b_id, b_seal)]),
+            "malformed": b"cnE1" + b"\0" * 10,
+        }
+        insider = Identity()
+        for n in (self.b, self.c):
+            cli("member", "add", insider.card(bytes.fromhex(n.federation)), data=n.data)
+        before = {r: counter(self.b, "conect_personal_envelopes_refused_total", reason=r) for r in cases_b}
+        before_c = counter(self.c, "conect_personal_envelopes_refused_total", reason="not_in_audience")
+
+        async def deliver(node, messages):
+            """False while the node refuses the insider: the responder
+            refuses after handshake message 3, which the initiator cannot
+            tell from its side, so wait for the node's stream header (its
+            first frame once it accepted the link)."""
+            p = Peer(node.ports["peer"], bytes.fromhex(node.federation), insider)
+            await p.connect()
+            await p.handshake()
+            try:
+                await asyncio.wait_for(p.ws.recv(), 10)
+            except websockets.ConnectionClosed:
+                return False
+            for msg in messages:
+                await p.ws.send(p.seal(msg))
+            await p.ws.close()  # the closing handshake flushes what was sent
+            return True
+
+        async def attack():
+            # The insider must be on the roster first (the roster poll runs every second).
+            return await deliver(self.b, [personal_deliver(m["id"], e) for e in cases_b.values()])
+
+        wait_until("insider admitted at b", lambda: asyncio.run(attack()), timeout=20)
+        for reason in cases_b:
+            wait_until(f"refusal {reason} counted at b", lambda r=reason: counter(
+                self.b, "conect_personal_envelopes_refused_total", reason=r) > before[r], timeout=20)
+        # Delivered (not carried) to a node outside the audience: refused.
+        to_c = envelope(forged_plain, commitment, owner, [(c_id, c_seal)])
+        wait_until("insider admitted at c", lambda: asyncio.run(deliver(self.c, [personal_deliver(m["id"], to_c)])),
+                   timeout=20)
+        wait_until("refusal counted at c", lambda: counter(
+            self.c, "conect_personal_envelopes_refused_total", reason="not_in_audience") > before_c, timeout=20)
+        # Nothing changed: B shows A's data, C none; the refusals name the owner.
+        self.assertEqual(self.shown(self.b, m["id"])["personal_data"], person)
+        self.assertIsNone(self.shown(self.c, m["id"])["personal_data"])
+        events = self.b.log_events("personal_envelope_refused")
+        self.assertTrue(any(e.get("reason") == "commitment_mismatch" and e.get("owner") == self.a.node_id[:16]
+                            for e in events), events)
+        self.assertNotIn("Mallory Forged", self.b.read_log())
+
+    def test_a_contact_reaches_every_school_by_default(self):
+        _, contact = self.a.api("POST", "/api/v1/contacts", {
+            "organisation": self.school, "display_name": "Coordinator, Lapland VET",
+            "personal_data": {"name": "Matti Esimerkki", "phone": "+358401234567"}}, expect=201)
+        for n in (self.b, self.c):
+            got = wait_until(f"contact at {n.name}", lambda n=n: (s := n.api(
+                "GET", f"/api/v1/contacts/{contact['id']}")[1]) and s.get("personal_data_status") == "held" and s,
+                timeout=20)
+            self.assertEqual(got["personal_data"]["phone"], "+358401234567")
+        # A local contact stays with its owner, and the others say so.
+        _, local = self.a.api("POST", "/api/v1/contacts", {
+            "organisation": self.school, "display_name": "Principal", "audience": {"kind": "local"},
+            "personal_data": {"name": "Liisa Paikallinen"}}, expect=201)
+        got = wait_until("local contact at b", lambda: (s := self.b.api(
+            "GET", f"/api/v1/contacts/{local['id']}")[1]) and "personal_data_status" in s and s)
+        self.assertEqual(got["personal_data_status"], "not_shared_with_this_node")
+        self.assertIn("owner only", got["personal_data_reason"])
+        # Widening it to B delivers it to B, not to C.
+        self.a.api("PATCH", f"/api/v1/contacts/{local['id']}",
+                   {"audience": {"kind": "members", "members": [self.b.node_id]}}, expect=200)
+        wait_until("widened contact at b", lambda: self.b.api(
+            "GET", f"/api/v1/contacts/{local['id']}")[1]["personal_data_status"] == "held", timeout=20)
+        self.assertEqual(self.c.api("GET", f"/api/v1/contacts/{local['id']}")[1]["personal_data_status"],
+                         "not_shared_with_this_node")
+        # Narrowing is refused: erase instead.
+        status, err = self.a.api("PATCH", f"/api/v1/contacts/{local['id']}", {"audience": {"kind": "local"}})
+        self.assertEqual(status, 422, err)
+        self.assertIn("only widens", err["detail"])
+
+
+if __name__ == "__main__":
+    unittest.main()

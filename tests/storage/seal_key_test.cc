@@ -1,0 +1,72 @@
+// Seal-key announcements in the store (DESIGN §5): the latest valid one of
+// each origin is kept; one whose inner signature fails is kept with its
+// delta, changes nothing and is listed as a rejected operation.
+#include <gtest/gtest.h>
+
+#include "conect/crdt/seal.h"
+#include "conect/crdt/testkit/author.h"
+#include "conect/storage/store.h"
+#include "history.h"
+
+namespace conect::storage {
+namespace {
+
+using testing::open_store;
+using testing::TempDir;
+
+FederationId federation() { return testkit::test_federation(); }
+
+TEST(SealKeys, TheLatestAnnouncementOfEachOriginCounts) {
+  TempDir t;
+  auto s = open_store(t / "store");
+  KeyPair me = testkit::test_key(1);
+  ASSERT_TRUE(s->initialise(federation(), me.public_key()).ok());
+  EXPECT_FALSE(*s->seal_key(me.public_key()));
+  SealKey first = SealKey::generate(), second = SealKey::generate();
+  DeltaDraft d;
+  d.ops.push_back(seal_key_announcement(me, federation(), first.public_key()));
+  ASSERT_TRUE(s->author(me, d, 1'000'000).ok());
+  EXPECT_EQ(*s->seal_key(me.public_key()), first.public_key());
+
+  // Another origin's announcements arrive through apply().
+  testkit::Author other(2);
+  SealKey theirs = SealKey::generate();
+  auto r = s->apply({other.emit({seal_key_announcement(other.key(), federation(), theirs.public_key())})});
+  ASSERT_TRUE(r.ok());
+  ASSERT_EQ(r->applied.size(), 1u);
+  auto all = s->seal_keys();
+  ASSERT_TRUE(all.ok());
+  EXPECT_EQ(all->size(), 2u);
+  EXPECT_EQ(all->at(other.id()), theirs.public_key());
+
+  d.ops = {seal_key_announcement(me, federation(), second.public_key())};
+  ASSERT_TRUE(s->author(me, d, 1'000'001).ok());
+  EXPECT_EQ(*s->seal_key(me.public_key()), second.public_key());
+  // No record changed: the digest is the empty state's, and still agrees
+  // with a refold from the log.
+  EXPECT_EQ(*s->digest(), *s->digest_recomputed());
+  EXPECT_EQ(*s->unknown_operations(), 0u);
+}
+
+TEST(SealKeys, AnAnnouncementSignedForAnotherOriginIsRefused) {
+  TempDir t;
+  auto s = open_store(t / "store");
+  ASSERT_TRUE(s->initialise(federation(), testkit::test_key(1).public_key()).ok());
+  testkit::Author mallory(3);
+  KeyPair victim = testkit::test_key(4);
+  // Mallory replays the victim's signed announcement in her own log: the
+  // delta is authentic (hers), the inner signature is not hers.
+  v1::Operation replayed = seal_key_announcement(victim, federation(), SealKey::generate().public_key());
+  auto r = s->apply({mallory.emit({replayed})});
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->applied.size(), 1u);  // history is history
+  EXPECT_FALSE(*s->seal_key(mallory.id()));
+  auto ev = s->evidence();
+  ASSERT_TRUE(ev.ok());
+  ASSERT_EQ(ev->size(), 1u);
+  ASSERT_TRUE(ev->front().has_rejected_operation());
+  EXPECT_EQ(ev->front().rejected_operation().reason(), "bad_signature");
+}
+
+}  // namespace
+}  // namespace conect::storage

@@ -191,6 +191,10 @@ int run(const Global& g, const RunOptions& o) {
   store.set_on_committed([&api_server, &event_clients](std::span<const VerifiedDelta> deltas) {
     if (event_clients.value() > 0) api_server.publish(api::change_event_json(deltas));
   });
+  // Personal data delivered here changes what a record shows without a delta.
+  peers.set_on_personal_data([&api_server, &event_clients](const RecordKey& key) {
+    if (event_clients.value() > 0) api_server.publish(api::record_change_event_json(key));
+  });
 
   if (Status st = peers.start(); !st.ok()) return fail(g, st.error());
   listener->start();

@@ -66,5 +66,18 @@ TEST(ChangeEvents, EmptyBatch) {
   EXPECT_EQ(event, json({{"deltas", json::array()}, {"records", json::array()}}));
 }
 
+// Personal data delivered to this node changes a record's view without a
+// delta: the event names that record alone.
+TEST(ChangeEvents, ARecordWhoseViewChangedWithoutADelta) {
+  ASSERT_TRUE(crypto_init());
+  testkit::Author a(1);
+  RecordKey m = a.next_key(v1::MOBILITY);
+  auto event = json::parse(record_change_event_json(m));
+  EXPECT_EQ(event["deltas"], json::array());
+  ASSERT_EQ(event["records"].size(), 1u);
+  EXPECT_EQ(event["records"][0]["id"], m.text());
+  EXPECT_EQ(event["records"][0]["record_type"], "mobility");
+}
+
 }  // namespace
 }  // namespace conect::api::test

@@ -16,6 +16,7 @@ docs/dashboard.md there. Exit status as test_dashboard.py (77: no browser).
 """
 import json
 import os
+import re
 import sys
 import time
 import urllib.parse
@@ -35,6 +36,7 @@ if why:
 from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
+from selenium.webdriver.support.ui import Select  # noqa: E402
 
 from harness import cli, wait_until  # noqa: E402
 from test_dashboard import Dashboard, org, placement, three_schools, wait_synced  # noqa: E402
@@ -56,6 +58,17 @@ def api_list(node, path, **params):
         cursor = page.get("next_cursor")
         if not cursor:
             return out
+
+
+def lang_string(lang, key):
+    """The dashboard's text for `key` in web/js/lang/LANG.js (one
+    `key: '...'` line each)."""
+    with open(os.path.join(HERE, "..", "..", "web", "js", "lang", lang + ".js"), encoding="utf-8") as f:
+        for line in f:
+            m = re.match(r"\s*" + key + r": '(.*)',\s*$", line)
+            if m:
+                return m.group(1).replace("\\'", "'")
+    raise KeyError(f"{key} in {lang}.js")
 
 
 def mobility_body(sending, receiving, pseudonym, start, mtype="learner_otj_company", category="ivet_learner",
@@ -183,20 +196,32 @@ class Suite(runner.BrowserSuite):
         da.click('button[data-action="nominate"]')
         da.wait("nominated", lambda _: m_status(self.a, mob) == "nominated")
 
-        # B sees it as incoming, with the participant's personal data as far
-        # as B holds it, and accepts.
+        # B, the host school, sees it as incoming and, once A's node has
+        # delivered the sealed personal data (docs/privacy.md), the
+        # participant's name on the open page, without a reload: the
+        # delivery is no delta, so the node sends the dashboard an event.
+        # C, outside the audience, says in plain words it does not hold it.
         db.view("mobilities")
         db.one("label[for=mob-in]").click()
         db.wait("the mobility incoming at B", lambda _: db.css(f'#mob-body tr[data-id="{mob}"]'))
+        db.open_mobility(mob)
+        db.wait("the participant's name at B", lambda _: db.attr(".personal-status", "data-status") == "held"
+                and "Aino Virtanen" in db.text("#mob-participant-title + .personal-status + dl"))
+        # The status in plain words, in each of the dashboard's languages.
+        for lang in ("fi", "sv", "nb", "ru", "en"):
+            Select(db.one("#lang-select")).select_by_value(lang)
+            words = lang_string(lang, "pd_held")
+            db.wait(f"the status in {lang}", lambda _, w=words: db.text(".personal-status") == w)
+        db.view("mobilities")
+        db.wait("the name in B's list", lambda _: "Aino Virtanen" in db.text(f'#mob-body tr[data-id="{mob}"]'))
         db.doc_shot("mobilities-incoming")
         db.open_mobility(mob)
-        _, at_b = self.b.api("GET", f"/api/v1/mobilities/{mob}", expect=200)
-        want = at_b.get("personal_data_status") or ("held" if at_b.get("personal_data") else
-                                                    "erased" if at_b.get("personal_data_erased")
-                                                    else "not_shared_with_this_node")
-        assert db.attr(".personal-status", "data-status") == want
-        if want != "held":
-            assert "not shared with this node" in db.text(".personal-status") or want != "not_shared_with_this_node"
+        dc = self.dashboard(self.c)
+        dc.wait("the mobility at C", lambda _: self.c.api("GET", f"/api/v1/mobilities/{mob}")[0] == 200)
+        dc.open_mobility(mob)
+        assert dc.attr(".personal-status", "data-status") == "not_shared_with_this_node"
+        assert dc.text(".personal-status") == lang_string("en", "pd_not_shared_with_this_node")
+        assert "Aino Virtanen" not in dc.text("#mobility-detail")
         db.click('button[data-action="accept"]')
         da.wait("A to see the host's acceptance", lambda _: "accepted" in da.text('[data-group=host] dd[data-field=host_status]'))
 

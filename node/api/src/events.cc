@@ -50,4 +50,11 @@ std::string change_event_json(std::span<const VerifiedDelta> deltas) {
   return dump_json(out);
 }
 
+std::string record_change_event_json(const RecordKey& key) {
+  nlohmann::json out = {
+      {"deltas", nlohmann::json::array()},
+      {"records", nlohmann::json::array({{{"id", key.text()}, {"record_type", enum_name_of(key.type)}}})}};
+  return dump_json(out);
+}
+
 }  // namespace conect::api

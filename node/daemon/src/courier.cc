@@ -19,8 +19,44 @@ std::string hex_prefix(std::string_view raw) { return to_hex(raw.substr(0, 8)); 
 
 }  // namespace
 
+namespace {
+
+constexpr const char* kSent = "conect_personal_envelopes_sent_total";
+constexpr const char* kSentHelp = "Envelopes of personal data sent to audience members";
+constexpr const char* kDelivered = "conect_personal_envelopes_delivered_total";
+constexpr const char* kDeliveredHelp = "Envelopes of personal data an audience member answered it holds";
+constexpr const char* kRefusedByPeer = "conect_personal_envelopes_refused_by_peer_total";
+constexpr const char* kRefusedByPeerHelp =
+    "Envelopes of personal data this node sent that the recipient refused, by reason";
+constexpr const char* kOpened = "conect_personal_envelopes_opened_total";
+constexpr const char* kOpenedHelp = "Envelopes of personal data opened, checked and stored";
+constexpr const char* kRefused = "conect_personal_envelopes_refused_total";
+constexpr const char* kRefusedHelp = "Envelopes of personal data refused, by reason";
+
+// The reason a recipient gave ("reason: detail"), as a label value: one of
+// Courier::kRefusalReasons, else "other".
+std::string refusal_label(std::string_view answer) {
+  std::string_view name = answer.substr(0, answer.find(':'));
+  for (const char* r : Courier::kRefusalReasons)
+    if (name == r) return r;
+  return "other";
+}
+
+}  // namespace
+
 Courier::Courier(DaemonCore& core, Connections& connections, const SealKey& seal)
-    : core_(core), connections_(connections), seal_(seal) {}
+    : core_(core), connections_(connections), seal_(seal) {
+  // Every series at 0 from the start, so a dashboard or an alert on a rate
+  // sees the series before the first envelope.
+  core_.metrics.counter(kSent, kSentHelp);
+  core_.metrics.counter(kDelivered, kDeliveredHelp);
+  core_.metrics.counter(kOpened, kOpenedHelp);
+  for (const char* r : kRefusalReasons) {
+    core_.metrics.counter(kRefused, kRefusedHelp, {{"reason", r}});
+    core_.metrics.counter(kRefusedByPeer, kRefusedByPeerHelp, {{"reason", r}});
+  }
+  core_.metrics.counter(kRefusedByPeer, kRefusedByPeerHelp, {{"reason", "other"}});
+}
 
 void Courier::on_peer_up(const NodeId& peer) {
   links_[peer] = Link{};
@@ -108,7 +144,7 @@ void Courier::sweep() {
           d->set_owner_seq(owner_seq);
           if (!connections_.send(peer, m.SerializeAsString())) continue;
           link.in_flight[*c] = now;
-          core_.count("conect_personal_envelopes_sent_total", "Envelopes of personal data sent to audience members");
+          core_.count(kSent, kSentHelp);
         }
       }
       cursor = page->next_cursor;
@@ -124,10 +160,12 @@ void Courier::on_answer(const NodeId& peer, const v1::PersonalAnswer& a) {
   switch (a.outcome()) {
     case v1::PERSONAL_HELD:
       link->second.settled.insert(*c);
+      core_.count(kDelivered, kDeliveredHelp);
       log::info("personal_data_delivered", {{"peer", short_id(peer)}, {"commitment", c->hex().substr(0, 16)}});
       break;
     case v1::PERSONAL_REFUSED:
       link->second.settled.insert(*c);
+      core_.count(kRefusedByPeer, kRefusedByPeerHelp, {{"reason", refusal_label(a.reason())}});
       log::warn(
           "personal_data_refused_by_peer",
           {{"peer", short_id(peer)}, {"commitment", c->hex().substr(0, 16)}, {"reason", a.reason().substr(0, 200)}});
@@ -151,8 +189,7 @@ void Courier::answer(const NodeId& peer, const std::string& commitment, v1::Pers
 
 void Courier::refuse(const NodeId& peer, const std::string& commitment, const std::string& reason,
                      const std::string& owner, const std::string& record, const std::string& detail) {
-  core_.count("conect_personal_envelopes_refused_total", "Envelopes of personal data refused, by reason",
-              {{"reason", reason}});
+  core_.count(kRefused, kRefusedHelp, {{"reason", reason}});
   log::warn("personal_envelope_refused",
             {{"peer", short_id(peer)}, {"owner", owner}, {"record", record}, {"reason", reason}, {"detail", detail}});
   answer(peer, commitment, v1::PERSONAL_REFUSED, reason + ": " + detail);
@@ -206,9 +243,10 @@ void Courier::on_deliver(const NodeId& peer, const v1::PersonalDeliver& d) {
     log::warn("personal_data_not_stored", {{"record", record}, {"detail", st.error().message()}});
     return;
   }
-  core_.count("conect_personal_envelopes_opened_total", "Envelopes of personal data opened, checked and stored");
+  core_.count(kOpened, kOpenedHelp);
   log::info("personal_data_received", {{"peer", short_id(peer)}, {"owner", owner}, {"record", record}});
   answer(peer, claimed, v1::PERSONAL_HELD);
+  if (on_stored_) on_stored_(*key);
 }
 
 }  // namespace conect::node

@@ -25,7 +25,17 @@
 //   (not_addressed, wrong_seal_key, tampered, commitment_mismatch).
 //   Every envelope is opened and checked, even for data already held. Only a
 //   plaintext whose BLAKE2b-256 is the commitment of the signed record is
-//   stored (Store::put_blob); the answer is HELD.
+//   stored (Store::put_blob); the answer is HELD, and the on_stored hook
+//   names the record (the dashboard refetches it: no delta announced it).
+//
+// Metrics (docs/operations.md), every series registered at 0 at start:
+//   owner side      conect_personal_envelopes_sent_total,
+//                   conect_personal_envelopes_delivered_total (answered HELD),
+//                   conect_personal_envelopes_refused_by_peer_total{reason}
+//   recipient side  conect_personal_envelopes_opened_total (stored here),
+//                   conect_personal_envelopes_refused_total{reason}
+//   `reason` is one of kRefusalReasons; a peer's answer naming anything else
+//   counts as "other" (a peer's words never become a label of their own).
 //
 // Nothing personal is ever logged or counted: logs carry record ids, node
 // ids and reasons.
@@ -33,7 +43,9 @@
 // Thread-safety: none; every call on the node strand.
 #pragma once
 
+#include <array>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <set>
 #include <string>
@@ -56,6 +68,14 @@ class Courier {
   void on_message(const NodeId& peer, const v1::SyncMessage& message);
   // Offers every pending envelope to the linked peers that lack it.
   void sweep();
+  // Called on the strand after personal data was opened, checked and stored.
+  void set_on_stored(std::function<void(const RecordKey&)> hook) { on_stored_ = std::move(hook); }
+
+  // Why a recipient refuses an envelope: the label values of the refusal
+  // counters, in the order the recipient checks them.
+  static constexpr std::array<const char*, 8> kRefusalReasons{"malformed",       "wrong_record",       "erased",
+                                                              "not_in_audience", "not_addressed",      "wrong_seal_key",
+                                                              "tampered",        "commitment_mismatch"};
 
   static constexpr std::uint64_t kAnswerTimeoutMs = 30'000;
   static constexpr std::size_t kMaxInFlightPerPeer = 64;
@@ -84,6 +104,7 @@ class Courier {
   const SealKey& seal_;
   std::map<NodeId, Link> links_;
   std::map<Hash256, Sealed> sealed_;  // owner side: the current envelope per commitment
+  std::function<void(const RecordKey&)> on_stored_;
 };
 
 }  // namespace conect::node

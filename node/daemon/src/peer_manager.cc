@@ -328,5 +328,8 @@ Result<VerifiedDelta> PeerManager::author(DeltaDraft draft) { return impl_->auth
 Result<VerifiedDelta> PeerManager::rotate_key() { return impl_->rotate_key(); }
 void PeerManager::stop(std::function<void()> done) { impl_->stop(std::move(done)); }
 std::vector<api::PeerStatus> PeerManager::peer_status() const { return impl_->board.snapshot(); }
+void PeerManager::set_on_personal_data(std::function<void(const RecordKey&)> hook) {
+  impl_->courier.set_on_stored(std::move(hook));
+}
 
 }  // namespace conect::node

@@ -20,6 +20,10 @@ namespace conect::api {
 // Linear in the operations of the batch (a catch-up hands it hundreds).
 std::string change_event_json(std::span<const VerifiedDelta> deltas);
 
+// {"deltas": [], "records": [{"id", "record_type"}]}: one record whose view
+// changed without a delta (personal data delivered to this node).
+std::string record_change_event_json(const RecordKey& key);
+
 // Record keys compared by this thread's change_event_json calls so far: a
 // test seam (tests/api/events_test.cc) that keeps the look-up linear.
 std::uint64_t change_event_key_comparisons();

@@ -47,7 +47,7 @@
 namespace conect::api {
 class Metrics;
 class ProgressBoard;
-}
+}  // namespace conect::api
 
 namespace conect::node {
 
@@ -83,6 +83,11 @@ class PeerManager {
 
   // Snapshot for GET /api/v1/status; safe from any thread.
   std::vector<api::PeerStatus> peer_status() const;
+
+  // Called (on the node's strand) after personal data delivered to this
+  // node was opened, checked and stored: no delta announces that, so the
+  // daemon tells the dashboard's event stream. Set before start().
+  void set_on_personal_data(std::function<void(const RecordKey&)> hook);
 
   struct Impl;
 

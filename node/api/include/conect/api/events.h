@@ -12,6 +12,7 @@
 #include <string>
 
 #include "conect/crdt/delta.h"
+#include "conect/crdt/merge.h"
 
 namespace conect::api {
 

@@ -181,6 +181,7 @@ ReplicatedRoster ReplicatedRoster::derive(const FederationId& federation, std::s
   };
 
   std::map<const MembershipDelta*, std::vector<const MembershipDelta*>> successors;
+  std::map<const MembershipDelta*, std::vector<const MembershipDelta*>> predecessors;
   std::map<const MembershipDelta*, std::size_t> waiting;
   for (const auto& [pos, d] : at) {
     std::set<const MembershipDelta*> preds;
@@ -193,11 +194,22 @@ ReplicatedRoster ReplicatedRoster::derive(const FederationId& federation, std::s
     }
     waiting[d] = preds.size();
     for (auto* p : preds) successors[p].push_back(d);
+    predecessors[d].assign(preds.begin(), preds.end());
   }
   auto by_id = [](const MembershipDelta* a, const MembershipDelta* b) { return b->id < a->id; };  // min-heap
   std::priority_queue<const MembershipDelta*, std::vector<const MembershipDelta*>, decltype(by_id)> ready(by_id);
   for (const auto& [d, n] : waiting)
     if (n == 0) ready.push(d);
+
+  // Causal pasts of the replayed deltas whose successors are not all
+  // replayed yet (dropped after the last one: memory stays near the width of
+  // the history, not its length).
+  std::map<const MembershipDelta*, CausalPast> pasts;
+  std::map<const MembershipDelta*, std::size_t> successors_left;
+  auto raise = [](CausalPast& past, const NodeId& origin, Seq seq) {
+    auto [it, fresh] = past.emplace(origin, seq);
+    if (!fresh && it->second < seq) it->second = seq;
+  };
 
   ReplicatedRoster r;
   std::size_t replayed = 0;
@@ -215,37 +227,66 @@ ReplicatedRoster ReplicatedRoster::derive(const FederationId& federation, std::s
     ready.pop();
     waiting[d] = SIZE_MAX;  // replayed
     ++replayed;
-    r.replay(federation, *d);
+    CausalPast past;
+    for (auto* p : predecessors[d]) {
+      auto it = pasts.find(p);
+      if (it == pasts.end()) continue;  // not replayed: only when a cycle was broken
+      for (const auto& [origin, seq] : it->second) raise(past, origin, seq);
+      if (--successors_left[p] == 0) {
+        pasts.erase(it);
+        successors_left.erase(p);
+      }
+    }
+    raise(past, d->origin, d->seq);
+    r.replay(federation, *d, past);
+    if (std::size_t n = successors[d].size(); n > 0) {
+      successors_left[d] = n;
+      pasts.emplace(d, std::move(past));
+    }
     for (auto* s : successors[d])
       if (waiting[s] != SIZE_MAX && --waiting[s] == 0) ready.push(s);
   }
   return r;
 }
 
-void ReplicatedRoster::replay(const FederationId& federation, const MembershipDelta& d) {
+void ReplicatedRoster::replay(const FederationId& federation, const MembershipDelta& d, const CausalPast& past) {
   for (const auto& [index, op] : d.ops) {
-    if (auto why = apply(federation, d, index, op))
+    if (auto why = apply(federation, d, past, op))
       rejected_.push_back({d.origin, d.seq, index, static_cast<Errc>(why->code.value()), why->detail});
   }
 }
 
-bool ReplicatedRoster::current(const NodeId& id, Seq seq) const {
+bool ReplicatedRoster::admitted_in(const NodeId& id, const CausalPast& past) const {
   auto it = members_.find(id);
-  return it != members_.end() && it->second.admitted && (!it->second.cut || seq <= *it->second.cut);
+  if (it == members_.end()) return false;
+  const MemberState& m = it->second;
+  auto in_past = [&](const NodeId& origin, Seq seq) {
+    auto p = past.find(origin);
+    return p != past.end() && seq <= p->second;
+  };
+  if (m.found_seq && in_past(id, *m.found_seq)) return true;
+  std::size_t seen = 0;
+  for (const auto& [admitter, seq] : m.admissions) seen += in_past(admitter, seq);
+  return quorum_ > 0 && seen >= quorum_;
 }
 
-std::optional<Error> ReplicatedRoster::apply(const FederationId& federation, const MembershipDelta& d, std::uint32_t,
-                                             const v1::Operation& op) {
+bool ReplicatedRoster::current(const NodeId& id, Seq seq, const CausalPast& past) const {
+  auto it = members_.find(id);
+  return it != members_.end() && admitted_in(id, past) && (!it->second.cut || seq <= *it->second.cut);
+}
+
+std::optional<Error> ReplicatedRoster::apply(const FederationId& federation, const MembershipDelta& d,
+                                             const CausalPast& past, const v1::Operation& op) {
   const NodeId& author = d.origin;
   auto not_current = [&]() -> std::optional<Error> {
-    if (current(author, d.seq)) return std::nullopt;
+    if (current(author, d.seq, past)) return std::nullopt;
     auto it = members_.find(author);
     if (it != members_.end() && it->second.cut)
       return Error(Errc::not_authorised,
                    "its author was " + it->second.cut_reason + " at seq " + std::to_string(it->second.cut->value));
     return Error(Errc::not_authorised,
-                 "its author was not an admitted member at that point (its deps show no "
-                 "admission)");
+                 "its author was not an admitted member at that point (its causal past, the deps it "
+                 "declared, holds no completed admission of it)");
   };
   switch (op.op_case()) {
     case v1::Operation::kFound: {
@@ -257,6 +298,7 @@ std::optional<Error> ReplicatedRoster::apply(const FederationId& federation, con
       if (op.found().admission_quorum() < 1) return Error(Errc::invalid_argument, "found: admission quorum 0");
       quorum_ = quorum_ == 0 ? op.found().admission_quorum() : std::min(quorum_, op.found().admission_quorum());
       MemberState& m = members_[author];
+      if (!m.found_seq) m.found_seq = d.seq;
       if (!m.admitted) {
         m.id = author;
         m.admitted = true;
@@ -283,7 +325,8 @@ std::optional<Error> ReplicatedRoster::apply(const FederationId& federation, con
       if (m.cut)
         return Error(Errc::not_authorised, "admit: member " + short_hex(target) + " was " + m.cut_reason +
                                                "; a removed member comes back only under a new identity");
-      if (m.admitted) return std::nullopt;  // a late admission: nothing to add
+      m.admissions.emplace(author, d.seq);  // the first counting one of this author
+      if (m.admitted) return std::nullopt;  // a late admission: nothing to add to the state
       if (m.admitted_by.empty() || newer_card(op.admit().card(), m.card)) m.card = op.admit().card();
       m.admitted_by.insert(author);
       if (m.admitted_by.size() >= quorum_) {
@@ -301,8 +344,9 @@ std::optional<Error> ReplicatedRoster::apply(const FederationId& federation, con
       if (*target == author)
         return Error(Errc::not_authorised, "remove: a member does not vote on its own removal; it leaves instead");
       auto it = members_.find(*target);
-      if (it == members_.end() || !it->second.admitted)
-        return Error(Errc::not_found, "remove: " + short_hex(*target) + " is not an admitted member");
+      if (it == members_.end() || !admitted_in(*target, past))
+        return Error(Errc::not_found,
+                     "remove: " + short_hex(*target) + " is not an admitted member (in the removal's causal past)");
       MemberState& m = it->second;
       if (m.cut) return std::nullopt;  // decided already
       m.removal_votes[author] = Seq{op.remove().last_seq()};
@@ -345,8 +389,9 @@ std::optional<Error> ReplicatedRoster::apply(const FederationId& federation, con
       if (!target) return Error(Errc::malformed_body, "rekey: names no 32-byte member id");
       if (*target == author) return Error(Errc::not_authorised, "rekey: a member holding its key rotates it instead");
       auto it = members_.find(*target);
-      if (it == members_.end() || !it->second.admitted)
-        return Error(Errc::not_found, "rekey: " + short_hex(*target) + " is not an admitted member");
+      if (it == members_.end() || !admitted_in(*target, past))
+        return Error(Errc::not_found,
+                     "rekey: " + short_hex(*target) + " is not an admitted member (in the rekey's causal past)");
       if (auto why = check_new_key(members_, *target, r.new_key(), r.new_key_proof(), "rekey")) return why;
       MemberState& m = it->second;
       NodeId key = *NodeId::from_raw(r.new_key());

@@ -79,6 +79,89 @@ TEST_F(MembershipTest, AnAdmissionCountsOnlyFromAnAdmittedAuthor) {
   EXPECT_TRUE(derive({found, b_admits_c, admit_b, b_admits_d}).admitted(d.id()));
 }
 
+// The causal rule (DESIGN §2 "its own declared dependencies"): b admits c
+// having seen the founding but not its own admission, which a wrote
+// concurrently. The replay takes the lower delta id first among ready
+// deltas; the history is picked so that a's admission of b has the lower id
+// and is replayed first. The old rule (the roster as the replay left it)
+// counted b's admission of c here; the causal rule counts it on no node,
+// whatever the ids.
+TEST_F(MembershipTest, AnAdmissionByAMemberAdmittedConcurrentlyCountsWhateverTheIds) {
+  auto admit_b = a.emit({mops::admit(card_of(b.key()))}, {ref(found)});
+  for (std::uint64_t issued = 1; issued < 200; ++issued) {
+    Author b_fresh{2};  // b's first delta: it has seen a's Found only
+    auto b_admits_c = b_fresh.emit({mops::admit(card_of(c.key(), v1::SCHOOL, issued))}, {ref(found)});
+    if (b_admits_c.id < admit_b.id) continue;  // the replay would take b's first anyway
+    auto r = derive({b_admits_c, admit_b, found});
+    EXPECT_TRUE(r.admitted(b.id()));
+    EXPECT_FALSE(r.admitted(c.id())) << "an Admit counted although its author's admission is not in its past";
+    ASSERT_EQ(r.rejected().size(), 1u);
+    EXPECT_EQ(r.rejected()[0].origin, b.id());
+    EXPECT_EQ(r.rejected()[0].rule, Errc::not_authorised);
+    return;
+  }
+  FAIL() << "no history with the admission replayed first";
+}
+
+// Same for a removal: b, admitted concurrently, votes to remove c; the vote
+// is replayed after b's admission (lower id) and still does not count.
+TEST_F(MembershipTest, ARemovalByAMemberAdmittedConcurrentlyDoesNotCount) {
+  auto admit_c = a.emit({mops::admit(card_of(c.key()))}, {ref(found)});
+  auto admit_b = a.emit({mops::admit(card_of(b.key()))});
+  for (std::uint64_t last = 0; last < 200; ++last) {
+    Author b_fresh{2};  // has seen c's admission, not its own
+    auto b_removes_c = b_fresh.emit({mops::remove(c.id(), Seq{last})}, {ref(admit_c)});
+    if (b_removes_c.id < admit_b.id) continue;
+    auto r = derive({found, admit_c, admit_b, b_removes_c});
+    EXPECT_FALSE(r.member(c.id())->cut.has_value()) << "a removal counted from an author not admitted in its past";
+    ASSERT_EQ(r.rejected().size(), 1u);
+    EXPECT_EQ(r.rejected()[0].rule, Errc::not_authorised);
+    // Once b names its admission, the same vote counts.
+    auto named = b_fresh.emit({mops::remove(c.id(), Seq{last})}, {ref(admit_b)});
+    EXPECT_TRUE(derive({found, admit_c, admit_b, b_removes_c, named}).member(c.id())->cut.has_value());
+    return;
+  }
+  FAIL() << "no history with the admission replayed first";
+}
+
+// With quorum 2 an operation counts when ANY two admissions of its author lie
+// in its past, not only the two the replay happened to take first: three
+// founders admit m concurrently, and m's operation names two of them.
+TEST_F(MembershipTest, AQuorumOfAdmissionsInThePastCountsWhicheverTheReplayTookFirst) {
+  Author f{11}, g{12}, h{13}, m{14}, x{15};
+  auto ff = f.emit({mops::found(card_of(f.key()), 2)});
+  auto gf = g.emit({mops::found(card_of(g.key()), 2)});
+  auto hf = h.emit({mops::found(card_of(h.key()), 2)});
+  std::vector<v1::DeltaRef> founds{ref(ff), ref(gf), ref(hf)};
+  auto fa = f.emit({mops::admit(card_of(m.key()))}, founds);
+  auto ga = g.emit({mops::admit(card_of(m.key()))}, founds);
+  auto ha = h.emit({mops::admit(card_of(m.key()))}, founds);
+  std::vector<VerifiedDelta> history{ff, gf, hf, fa, ga, ha};
+  // Each pair of admissions: m's Admit of x, naming just that pair, counts.
+  const VerifiedDelta* admits[] = {&fa, &ga, &ha};
+  for (int skip = 0; skip < 3; ++skip) {
+    SCOPED_TRACE(skip);
+    Author mm{14};
+    std::vector<v1::DeltaRef> deps;
+    for (int k = 0; k < 3; ++k)
+      if (k != skip) deps.push_back(ref(*admits[k]));
+    auto mx = mm.emit({mops::admit(card_of(x.key()))}, deps);
+    auto with = history;
+    with.push_back(mx);
+    auto r = derive(with);
+    EXPECT_TRUE(r.rejected().empty());
+    EXPECT_EQ(r.member(x.id())->admitted_by.count(m.id()), 1u);
+  }
+  // One admission in its past is not enough.
+  Author mm{14};
+  auto one = mm.emit({mops::admit(card_of(x.key()))}, {ref(fa)});
+  auto with = history;
+  with.push_back(one);
+  auto r = derive(with);
+  ASSERT_EQ(r.rejected().size(), 1u);
+  EXPECT_EQ(r.rejected()[0].rule, Errc::not_authorised);
+}
+
 TEST_F(MembershipTest, ACardNotSignedByItsMemberIsRefused) {
   v1::MemberCard forged = card_of(c.key());
   forged.set_signature(b.key().sign(SigningDomain::member_card, forged.body()).raw());

@@ -12,11 +12,19 @@
 //     first (Kahn's algorithm). So an operation sees everything its author
 //     declared it relied on, and concurrent operations are settled by their
 //     ids, never by clocks.
-//   - Each operation is judged against the roster as the replay left it
-//     (DESIGN §2 Determinism: "counts only if its own declared dependencies
-//     show its author admitted and not cut off at that point"); one that
-//     does not count is listed in rejected() with its rule and changes
-//     nothing.
+//   - Causal standing (DESIGN §2 Determinism: an operation "counts only if
+//     its own declared dependencies show its author admitted and not cut off
+//     at that point"). Each delta's causal past is the set of membership
+//     deltas it follows, transitively; it is kept as a version vector (per
+//     origin the largest membership seq in it: a chain's past is a prefix of
+//     it). The author of an operation (and the member a Remove or Rekey
+//     names) counts as admitted only if its Found, or `quorum` counting
+//     Admits of it by distinct members, lie in that past. The replay order
+//     alone does not admit anyone: an Admit by a member whose own admission
+//     is concurrent with it counts on no node, whatever the delta ids.
+//     Cuts are read as the replay left them (the mutual-removal tie-break).
+//     An operation that does not count is listed in rejected() with its rule
+//     and changes nothing.
 //
 // The rules (each a reason an operation is rejected):
 //   Found{card, quorum}: card self-signed by the author (bad_signature),
@@ -99,6 +107,12 @@ struct MemberState {
   v1::MemberCard card;  // the admitted (or latest updated) card
   v1::MemberRole role = v1::MEMBER_ROLE_UNSPECIFIED;
   std::set<NodeId> admitted_by;  // distinct members whose Admit counted
+  // Causal standing: the seq of the member's own Found, and per admitter the
+  // seq of its first counting Admit of this member (also those after the
+  // quorum was reached: a later operation may have those in its past and not
+  // the ones the replay took first).
+  std::optional<Seq> found_seq;
+  std::map<NodeId, Seq> admissions;
   // Deltas after `cut` count nowhere; why: "removed" or "left".
   std::optional<Seq> cut;
   std::string cut_reason;
@@ -171,10 +185,17 @@ class ReplicatedRoster final : public RosterAt {
   std::string fingerprint() const;
 
  private:
-  void replay(const FederationId& federation, const MembershipDelta& d);
-  std::optional<Error> apply(const FederationId& federation, const MembershipDelta& d, std::uint32_t index,
+  // Per origin, the largest seq of its membership deltas in a delta's
+  // causal past (the delta itself included).
+  using CausalPast = std::map<NodeId, Seq>;
+
+  void replay(const FederationId& federation, const MembershipDelta& d, const CausalPast& past);
+  std::optional<Error> apply(const FederationId& federation, const MembershipDelta& d, const CausalPast& past,
                              const v1::Operation& op);
-  bool current(const NodeId& id, Seq seq) const;
+  // Admitted as `past` shows: its Found or a quorum of its admissions in it.
+  bool admitted_in(const NodeId& id, const CausalPast& past) const;
+  // admitted_in and not cut off at `seq` (as the replay left the cut).
+  bool current(const NodeId& id, Seq seq, const CausalPast& past) const;
 
   std::map<NodeId, MemberState> members_;
   std::uint32_t quorum_ = 0;

@@ -98,6 +98,34 @@ MembershipDelta MembershipDelta::from(const VerifiedDelta& d) {
 
 std::string rotation_proof_message(const NodeId& member, const NodeId& new_key) { return member.raw() + new_key.raw(); }
 
+std::string format_key_offer(const NodeId& member, const KeyPair& new_key) {
+  return std::string(kKeyOfferPrefix) + member.hex() + ":" + new_key.public_key().hex() + ":" +
+         new_key.sign(SigningDomain::rotation, rotation_proof_message(member, new_key.public_key())).hex();
+}
+
+Result<KeyOffer> parse_key_offer(std::string_view text) {
+  const std::string how =
+      " (a key offer is one line conect-key:MEMBER:KEY:PROOF, printed by `conect-node key offer` "
+      "on the member whose key is replaced)";
+  if (text.substr(0, kKeyOfferPrefix.size()) != kKeyOfferPrefix)
+    return Error(Errc::malformed_body, "not a key offer" + how);
+  text.remove_prefix(kKeyOfferPrefix.size());
+  auto c1 = text.find(':');
+  auto c2 = c1 == std::string_view::npos ? c1 : text.find(':', c1 + 1);
+  if (c2 == std::string_view::npos) return Error(Errc::malformed_body, "the key offer has not three parts" + how);
+  auto member = NodeId::from_hex(text.substr(0, c1));
+  auto key = NodeId::from_hex(text.substr(c1 + 1, c2 - c1 - 1));
+  auto proof = Signature::from_hex(text.substr(c2 + 1));
+  if (!member) return Error(Errc::malformed_body, "the key offer's member is not 64 hex characters" + how);
+  if (!key) return Error(Errc::malformed_body, "the key offer's new key is not 64 hex characters" + how);
+  if (!proof) return Error(Errc::malformed_body, "the key offer's proof is not 128 hex characters" + how);
+  if (!verify_signature(*key, SigningDomain::rotation, rotation_proof_message(*member, *key), proof->raw()))
+    return Error(Errc::bad_signature,
+                 "the key offer's proof does not verify under its new key: the offer was altered, or made for "
+                 "another member");
+  return KeyOffer{*member, *key, proof->raw()};
+}
+
 std::optional<v1::MemberCardBody> verified_card_body(const v1::MemberCard& card, const NodeId& signer) {
   if (!verify_signature(signer, SigningDomain::member_card, card.body(), card.signature())) return std::nullopt;
   v1::MemberCardBody body;
@@ -153,6 +181,15 @@ v1::Operation rekey(const NodeId& member, const KeyPair& new_key, Seq last_seq) 
   r->set_last_seq(last_seq.value);
   r->set_new_key_proof(
       new_key.sign(SigningDomain::rotation, rotation_proof_message(member, new_key.public_key())).raw());
+  return op;
+}
+v1::Operation rekey(const KeyOffer& offer, Seq last_seq) {
+  v1::Operation op;
+  auto* r = op.mutable_rekey();
+  r->set_member(offer.member.raw());
+  r->set_new_key(offer.key.raw());
+  r->set_last_seq(last_seq.value);
+  r->set_new_key_proof(offer.proof);
   return op;
 }
 v1::Operation card_update(const v1::MemberCard& card) {

@@ -323,6 +323,55 @@ void add_key_commands(CLI::App& app, Global& g, int& code) {
   key->add_subcommand("rotate", "Sign with a new key from now on (a Rotate signed by the current one)")->callback([&] {
     code = api_write(g, "/api/v1/keys/rotate", nlohmann::json::object(), "rotated the key");
   });
+  // The member whose key is lost or stolen: a new key, and the one-line offer
+  // the quorum's `key replace` needs (docs/membership.md "Lost keys").
+  key->add_subcommand("offer", "Make a new key for the quorum to replace this member's lost key with (node stopped)")
+      ->callback([&] { code = key_offer(g); });
+  static std::string member_arg, offer_arg;
+  static std::uint64_t replace_last_seq = 0;
+  auto* replace = key->add_subcommand(
+      "replace", "Vote to replace another member's lost key by the one it offered (a Rekey; quorum votes)");
+  replace->add_option("--member", member_arg, "The member whose key is replaced (64 hex)")->required();
+  replace->add_option("--key", offer_arg, "The member's key offer (conect-key:..., from `key offer` on it)")
+      ->required();
+  auto* rls = replace->add_option("--last-seq", replace_last_seq,
+                                  "Its last delta signed by the old key that stays valid (default: its head here)");
+  replace->callback([&, rls] {
+    nlohmann::json body = {{"offer", offer_arg}};
+    if (rls->count() > 0) body["last_seq"] = replace_last_seq;
+    code = api_write(g, "/api/v1/members/" + member_arg + "/rekey", body, "key replacement vote written");
+  });
+}
+
+int key_offer(const Global& g) {
+  auto dir = DataDir::resolve(g.data);
+  auto node = NodeFiles::load(dir);
+  if (!node.ok()) return refuse(g, node.error());
+  if (ApiClient::for_data_dir(dir).ok())
+    return refuse(g, Error(Errc::invalid_argument,
+                           "the node is running: stop it first (key offer changes the key it signs with)"));
+  const NodeId member = node->key.public_key();
+  KeyPair next = KeyPair::generate();
+  // The new key signs from the next start on; until the quorum's Rekey
+  // reaches this node its writes are refused (the store signs only with the
+  // key the roster names), and peers that hold the Rekey accept its links.
+  const auto signing = node->signing_key();
+  std::error_code ec;
+  if (std::filesystem::exists(signing)) {
+    std::filesystem::rename(signing, signing.string() + ".old", ec);
+    if (ec) return refuse(g, Error(Errc::io_error, "could not keep " + signing.string() + " as .old: " + ec.message()));
+  }
+  if (Status st = next.save(signing); !st.ok()) return refuse(g, st.error());
+  const std::string offer = format_key_offer(member, next);
+  if (g.json)
+    std::cout << nlohmann::json{{"member", member.hex()}, {"key", next.public_key().hex()}, {"offer", offer}}.dump()
+              << "\n";
+  else {
+    std::cout << offer << "\n";  // alone on stdout, like `card`
+    std::cerr << "give this line to the members; each runs: conect-node key replace --member " << member.hex()
+              << " --key LINE\n";
+  }
+  return kOk;
 }
 
 }  // namespace conect::cli

@@ -62,6 +62,8 @@ void add_key_commands(CLI::App& app, Global& g, int& code);
 int card(const Global& g);
 int member_add(const Global& g, const std::string& card_or_file);
 int member_list(const Global& g);
+// `key offer`: a new signing key in DIR/signing.key and its offer on stdout.
+int key_offer(const Global& g);
 int member_remove(const Global& g, const std::string& id);
 int peer_add(const Global& g, const std::string& url, const std::string& id);
 int peer_list(const Global& g);

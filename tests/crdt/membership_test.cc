@@ -252,6 +252,33 @@ TEST_F(MembershipTest, RekeyByTheQuorumReplacesALostKeyAfterLastSeq) {
   EXPECT_EQ(r.rejected()[0].seq, self.seq);
 }
 
+// `key offer` / `key replace`: the offer carries the new key's proof for
+// exactly that member; an altered or foreign offer is refused before any
+// Rekey is written, and a Rekey built from a good offer replaces the key.
+TEST_F(MembershipTest, AKeyOfferRoundTripsAndAnAlteredOneIsRefused) {
+  KeyPair fresh = testkit::test_key(92);
+  std::string line = format_key_offer(b.id(), fresh);
+  auto offer = parse_key_offer(line);
+  ASSERT_TRUE(offer.ok()) << offer.error().message();
+  EXPECT_EQ(offer->member, b.id());
+  EXPECT_EQ(offer->key, fresh.public_key());
+  // Another member's id in front of the same key and proof.
+  std::string foreign = line;
+  foreign.replace(kKeyOfferPrefix.size(), 64, c.id().hex());
+  auto refused = parse_key_offer(foreign);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_TRUE(refused.error().is(Errc::bad_signature)) << refused.error().message();
+  EXPECT_TRUE(parse_key_offer("conect-card:abc").error().is(Errc::malformed_body));
+  EXPECT_TRUE(parse_key_offer(line.substr(0, line.size() - 2)).error().is(Errc::malformed_body));
+  // The Rekey from the offer counts like one made with the key pair.
+  auto admit_b = a.emit({mops::admit(card_of(b.key()))});
+  auto b1 = b.emit({}, {ref(admit_b)});
+  auto rk = a.emit({mops::rekey(*offer, Seq{1})}, {ref(b1)});
+  auto r = derive({found, admit_b, b1, rk});
+  EXPECT_TRUE(r.rejected().empty());
+  EXPECT_EQ(r.key_at(b.id(), Seq{2}), fresh.public_key());
+}
+
 TEST_F(MembershipTest, CardUpdateKeepsTheRoleAndNeedsTheCurrentKey) {
   auto upd = a.emit({mops::card_update(card_of(a.key(), v1::SCHOOL, 5))});
   auto r = derive({found, upd});

@@ -229,6 +229,52 @@ class Invitations(unittest.TestCase):
                             capture_output=True, text=True, timeout=120)
         self.assertEqual(py.returncode, 0, py.stdout + py.stderr)
 
+    def test_the_quorum_replaces_a_lost_key_and_the_member_continues_with_the_new_one(self):
+        b = join(self.fed, "Member B", "SE", invite(self.founder))
+        b.start()
+        c = join(self.fed, "Member C", "NO", invite(self.founder))
+        c.start()
+        for n in (b, c):
+            wait_until(f"{n.name} to see three members",
+                       lambda: sum(1 for v in members(n).values() if v == "admitted") == 3, timeout=60)
+        create_organisation(c, "Written with the old key", "NO")
+        self.fed.wait_converged([self.founder, b, c])
+
+        def refused(*args, said):
+            p = cli("key", "replace", *args, data=self.founder.data, check=False)
+            self.assertNotEqual(p.returncode, 0, p.stdout + p.stderr)
+            self.assertIn(said, p.stdout + p.stderr)
+
+        # C's key is lost: C (stopped) makes a new key and offers it.
+        c.stop()
+        offer = cli("key", "offer", data=c.data).stdout.strip()
+        self.assertTrue(offer.startswith("conect-key:" + c.node_id + ":"), offer)
+        # Refusals in plain words, and nothing written.
+        head = self.founder.status()["version_vector"][self.founder.node_id]["seq"]
+        refused("--member", "ab" * 32, "--key", offer, said="no member " + "ab" * 32)
+        refused("--member", c.node_id, "--key", "garbage", said="not a key offer")
+        refused("--member", b.node_id, "--key", offer, said="the offer is for member " + c.node_id)
+        refused("--member", self.founder.node_id, "--key", offer, said="key rotate")
+        parts = offer.split(":")
+        other_key = ("0" if parts[2][0] != "0" else "1") + parts[2][1:]
+        refused("--member", c.node_id, "--key", ":".join(parts[:2] + [other_key, parts[3]]),
+                said="does not verify")
+        self.assertEqual(self.founder.status()["version_vector"][self.founder.node_id]["seq"], head,
+                         "a refused key replacement wrote nothing")
+        # Quorum 1: the founder's vote replaces the key on every node.
+        cli("key", "replace", "--member", c.node_id, "--key", offer, data=self.founder.data)
+        for n in (self.founder, b):
+            wait_until(f"{n.name} to hold C's new key", lambda: member_item(n, c.node_id)["key_changes"] == 1,
+                       timeout=60)
+        # C starts with its new key: peers that hold the Rekey take its link,
+        # it learns the Rekey, and its next write is signed by the new key and counts.
+        c.start()
+        wait_until("C to hold its own Rekey", lambda: member_item(c, c.node_id)["key_changes"] == 1, timeout=60)
+        create_organisation(c, "Written with the new key", "NO")
+        self.fed.wait_converged([self.founder, b, c])
+        for n in (self.founder, b):
+            self.assertEqual(sum(n.status()["counts"].values()), 2, "both of C's writes count")
+
 
 def member_item(node, member_id):
     return next(m for m in node.api("GET", "/api/v1/members", expect=200)[1]["items"] if m["node_id"] == member_id)

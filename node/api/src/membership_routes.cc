@@ -3,6 +3,7 @@
 //   POST /api/v1/members/admit           {"card": "conect-card:..."} or {"member": ID}   Admit{card}
 //   POST /api/v1/members/{id}/expel      {"last_seq": N}? (default: its stored head)  Remove{id, last_seq}
 //   POST /api/v1/members/leave           Leave{}
+//   POST /api/v1/members/{id}/rekey      {"offer": "conect-key:...", "last_seq": N?}  Rekey{id, key, last_seq}
 // Each write is one membership delta of this node, naming in deps the newest
 // membership delta of every origin it holds (so it counts on every node).
 #include "conect/api/json_mapper.h"
@@ -182,6 +183,69 @@ HttpResponse rotate(HandlerEnv& env) {
   return json_response(201, out);
 }
 
+// `key replace` (docs/membership.md "Lost keys"): one vote of the quorum to
+// replace an admitted member's key by the one the member offered.
+HttpResponse rekey(HandlerEnv& env, const HttpRequest& req, const std::string& id_text) {
+  auto id = NodeId::from_hex(id_text);
+  if (!id)
+    return error_response(Error(Errc::malformed_body, "\"" + id_text + "\" is not a 64-hex-character member id"));
+  if (*id == own_id(env))
+    return error_response(Error(Errc::invalid_argument,
+                                "this node holds its own key: it rotates it (POST /api/v1/keys/rotate, "
+                                "conect-node key rotate); key replace is for another member's lost key"));
+  auto roster = env.ctx.store->roster();
+  if (!roster) return error_response(roster.error());
+  const MemberState* m = (*roster)->member(*id);
+  if (!m || (!m->admitted && m->admitted_by.empty() && !m->cut))
+    return error_response(Error(Errc::not_found, "no member " + id_text + " in the roster: nobody admitted it"));
+  if (m->cut)
+    return error_response(Error(Errc::already_exists, "member " + id_text + " " + m->cut_reason + " after seq " +
+                                                          std::to_string(m->cut->value) +
+                                                          ": a removed member's key is not replaced (it comes back "
+                                                          "under a new identity)"));
+  if (!m->admitted)
+    return error_response(Error(Errc::already_exists, "member " + id_text + " is pending (admitted by " +
+                                                          std::to_string(m->admitted_by.size()) + " of " +
+                                                          std::to_string((*roster)->quorum()) +
+                                                          "): only an admitted member's key is replaced"));
+  auto body = body_object(req);
+  if (!body) return error_response(body.error());
+  if (!body->contains("offer") || !(*body)["offer"].is_string())
+    return error_response(
+        Error(Errc::malformed_body,
+              "offer: the member's key offer (\"conect-key:...\", from `conect-node key offer` on it) "
+              "is required"));
+  auto offer = parse_key_offer((*body)["offer"].get<std::string>());
+  if (!offer) {
+    if (offer.error().is(Errc::bad_signature))
+      return error_response(400, "bad_signature", "offer: " + offer.error().detail);
+    return error_response(Error(offer.error().code, "offer: " + offer.error().detail));
+  }
+  if (offer->member != *id)
+    return error_response(
+        Error(Errc::invalid_argument, "offer: the offer is for member " + offer->member.hex() + ", not " + id_text));
+  for (const auto& [other, state] : (*roster)->members()) {
+    bool used = other == offer->key;
+    for (const auto& [from, k] : state.keys) used = used || k == offer->key;
+    if (used)
+      return error_response(Error(Errc::already_exists, "offer: the new key is already member " +
+                                                            other.hex().substr(0, 16) +
+                                                            "'s id or key; the member makes a fresh offer"));
+  }
+  std::uint64_t last_seq = 0;
+  if (body->contains("last_seq")) {
+    if (!(*body)["last_seq"].is_number_unsigned())
+      return error_response(Error(Errc::malformed_body, "last_seq: a sequence number (0 or more)"));
+    last_seq = (*body)["last_seq"].get<std::uint64_t>();
+  } else {
+    // Default: what this node holds of the member now stays valid.
+    auto head = env.ctx.store->head(*id);
+    if (!head) return error_response(head.error());
+    last_seq = *head ? (*head)->seq.value : 0;
+  }
+  return author_membership(env, membership_ops::rekey(*offer, Seq{last_seq}));
+}
+
 }  // namespace
 
 void add_membership_routes(Router& r, HandlerEnv& env) {
@@ -192,6 +256,8 @@ void add_membership_routes(Router& r, HandlerEnv& env) {
   r.add("POST", "/api/v1/keys/rotate", [e](const HttpRequest&, const PathParams&) { return rotate(*e); });
   r.add("POST", "/api/v1/members/{}/expel",
         [e](const HttpRequest& q, const PathParams& p) { return expel(*e, q, p[0]); });
+  r.add("POST", "/api/v1/members/{}/rekey",
+        [e](const HttpRequest& q, const PathParams& p) { return rekey(*e, q, p[0]); });
 }
 
 }  // namespace conect::api

@@ -137,6 +137,22 @@ struct RejectedMembershipOp {
 // Ed25519(new_key, "conect/rotate/v1" || BLAKE2b-256(member || new_key)).
 std::string rotation_proof_message(const NodeId& member, const NodeId& new_key);
 
+// A key offer: what a member whose key is lost or stolen hands the quorum
+// (`conect-node key offer`), one line
+// "conect-key:<member hex>:<new key hex>:<proof hex>", the proof as
+// rotation_proof_message signs it. The quorum's `key replace` turns it into
+// a Rekey.
+struct KeyOffer {
+  NodeId member;
+  NodeId key;
+  std::string proof;  // 64 raw bytes
+};
+inline constexpr std::string_view kKeyOfferPrefix = "conect-key:";
+std::string format_key_offer(const NodeId& member, const KeyPair& new_key);
+// Refused with a plain reason: not an offer, a part that is not hex of the
+// right length, or a proof that does not verify under the offered key.
+Result<KeyOffer> parse_key_offer(std::string_view text);
+
 // A verified card body: signed by `signer` (domain member_card).
 std::optional<v1::MemberCardBody> verified_card_body(const v1::MemberCard& card, const NodeId& signer);
 
@@ -154,6 +170,8 @@ v1::Operation leave();
 v1::Operation rotate(const NodeId& member, const KeyPair& new_key, std::string seal_key = {},
                      std::string noise_static_key = {});
 v1::Operation rekey(const NodeId& member, const KeyPair& new_key, Seq last_seq);
+// From an offer the member made (its proof inside).
+v1::Operation rekey(const KeyOffer& offer, Seq last_seq);
 v1::Operation card_update(const v1::MemberCard& card);
 }  // namespace membership_ops
 

@@ -275,6 +275,76 @@ class Invitations(unittest.TestCase):
         for n in (self.founder, b):
             self.assertEqual(sum(n.status()["counts"].values()), 2, "both of C's writes count")
 
+    def test_a_removal_reaches_a_node_that_was_offline(self):
+        b = join(self.fed, "Member B", "SE", invite(self.founder))
+        b.start()
+        m = join(self.fed, "Member M", "NO", invite(self.founder))
+        m.start()
+        d = join(self.fed, "Member D", "FI", invite(self.founder))
+        d.start()
+        everyone = [self.founder, b, m, d]
+        for n in everyone:
+            wait_until(f"{n.name} to see four members",
+                       lambda: sum(1 for v in members(n).values() if v == "admitted") == 4, timeout=60)
+        create_organisation(m, "Written before the removal", "NO")
+        self.fed.wait_converged(everyone)
+        # D is offline for the removal and M's later write.
+        d.stop()
+        cli("member", "expel", m.node_id, data=self.founder.data)
+        wait_until("b to see M removed", lambda: members(b).get(m.node_id) == "removed", timeout=60)
+        before = m.status()["version_vector"][m.node_id]["seq"]
+        status, _ = m.api("POST", "/api/v1/organisations", {
+            "names": [{"lang": "en", "text": "Written after the removal"}], "type": "vet_school", "country": "NO"})
+        self.assertIn(status, (201, 500))
+        late = m.status()["version_vector"][m.node_id]["seq"]
+        self.assertEqual(late, before + 1)
+        for n in (self.founder, b):
+            wait_until(f"{n.name} to hold M's late delta",
+                       lambda: n.status()["version_vector"].get(m.node_id, {}).get("seq", 0) >= late, timeout=60)
+        # D comes back: it learns the removal and M's late delta (from M itself
+        # or relayed by the others, in whatever order) and counts only the
+        # write before the cut.
+        d.start()
+        wait_until("D to hold M's late delta",
+                   lambda: d.status()["version_vector"].get(m.node_id, {}).get("seq", 0) >= late, timeout=60)
+        wait_until("D to see M removed", lambda: members(d).get(m.node_id) == "removed", timeout=60)
+        self.fed.wait_converged([self.founder, b, d])
+        for n in (self.founder, b, d):
+            self.assertEqual(sum(n.status()["counts"].values()), 1,
+                             f"{n.name}: only the organisation written before the cut counts")
+        self.assertEqual(member_item(d, m.node_id)["last_seq"], before)
+
+    def test_after_a_rotation_the_old_key_is_refused_and_the_new_one_connects(self):
+        b = join(self.fed, "Member B", "SE", invite(self.founder))
+        b.start()
+        wait_until("b to see itself admitted", lambda: members(b).get(b.node_id) == "admitted", timeout=60)
+        cli("key", "rotate", data=self.founder.data)
+        wait_until("b to hold the founder's new key",
+                   lambda: member_item(b, self.founder.node_id)["key_changes"] == 1, timeout=60)
+        # A copy of the founder's data directory signing with its first key
+        # (signing.key removed): a stale backup, or whoever stole that key.
+        self.founder.stop()
+        stale = Node.from_copy(self.fed.root, self.founder.data, "Stale copy")
+        stale.node_id, stale.federation = self.founder.node_id, self.founder.federation
+        os.remove(os.path.join(stale.data, "signing.key"))
+        if os.path.exists(os.path.join(stale.data, "ports.json")):
+            os.remove(os.path.join(stale.data, "ports.json"))
+        self.fed.nodes.append(stale)
+        seen = len(b.log_events("handshake_refused"))
+        stale.start()
+        cli("peer", "add", b.peer_url(), "--id", b.node_id, data=stale.data)
+
+        def refused_as_retired():
+            return [e for e in b.log_events("handshake_refused")[seen:]
+                    if self.founder.node_id in e["reason"] and "rotated away from" in e["reason"]]
+        wait_until("b to refuse the old key's handshake, saying why", refused_as_retired, timeout=60)
+        self.assertNotIn(self.founder.node_id, b.connected_peers(), "a link made with the retired key")
+        stale.stop()
+        # The founder with its current key connects again.
+        self.founder.start()
+        wait_until("b to link with the founder's current key",
+                   lambda: self.founder.node_id in b.connected_peers(), timeout=60)
+
 
 def member_item(node, member_id):
     return next(m for m in node.api("GET", "/api/v1/members", expect=200)[1]["items"] if m["node_id"] == member_id)

@@ -138,11 +138,20 @@ Status HandshakeDriver::verify_peer(int message, std::string_view payload) {
   const auto& rs = noise_.remote_static();
   if (!rs) return Error(Errc::protocol_error, where + ": no remote static key");
   const NodeId signer = options_.identity_key ? options_.identity_key(*node_id) : *node_id;
-  if (!verify_static_binding(signer, *rs, federation_, p.static_binding()))
+  if (!verify_static_binding(signer, *rs, federation_, p.static_binding())) {
+    // Signed by the member's first key after a Rotate or Rekey: a stolen or
+    // retired key, or a stale copy of the data directory. Say so.
+    if (signer != *node_id && verify_static_binding(*node_id, *rs, federation_, p.static_binding()))
+      return Error(Errc::bad_signature, where + ": member " + node_id->hex() +
+                                            " signed its Noise binding with its first key, which it rotated "
+                                            "away from or which its federation replaced (a retired key, or a stale "
+                                            "copy of its data directory): only its current key " +
+                                            signer.hex().substr(0, 16) + " is accepted");
     return Error(Errc::bad_signature,
                  where + ": the binding signature of " + node_id->hex() +
                      " does not cover the Noise static key " + rs->hex() +
                      " this handshake authenticated (a man in the middle, or a peer whose keys do not match)");
+  }
   if (options_.expected_peer && *options_.expected_peer != *node_id)
     return Error(Errc::unknown_origin, where + ": expected member " + options_.expected_peer->hex() +
                                            " but reached " + node_id->hex() +

@@ -603,6 +603,48 @@ class Suite(runner.BrowserSuite):
         d.shot("federation")
         assert d.same_document()
 
+    def test_federation_panel_rotates_and_expels_after_a_confirmation(self):
+        # Last: it changes A's key and B's standing.
+        d = self.ensure_a()
+        d.view("federation")
+        result = lambda: d.js("const r = document.getElementById('members-result');"
+                              "return r.hidden ? null : [r.dataset.action, r.dataset.outcome, r.textContent]")
+        seq = lambda: self.a.status()["version_vector"][self.a.node_id]["seq"]
+        mine = lambda node: next(m for m in self.a.api("GET", "/api/v1/members", expect=200)[1]["items"]
+                                 if m["node_id"] == node.node_id)
+        expel = f"#members-table button[data-action='expel'][data-id='{self.b.node_id}']"
+        # Declined: each action asks first, in plain words, and writes nothing.
+        before = seq()
+        d.js("window.__asked = []; window.confirm = (m) => { window.__asked.push(m); return false; };")
+        for button in ("members-rotate", "members-leave"):
+            d.d.find_element(By.ID, button).click()
+        asked = d.js("return window.__asked")
+        assert len(asked) == 2 and "new key" in asked[0] and "cannot be undone" in asked[1], asked
+        assert seq() == before and mine(self.a)["key_changes"] == 0 and result() is None
+        # Confirmed: the rotation is written and said.
+        d.js("window.confirm = (m) => { window.__asked.push(m); return true; };")
+        d.d.find_element(By.ID, "members-rotate").click()
+        d.wait("the rotation's result", lambda _: result() is not None)
+        assert result()[:2] == ["rotate", "done"] and "Key rotated" in result()[2], result()
+        assert mine(self.a)["key_changes"] == 1 and seq() == before + 1
+        # B is trusted by A's own override, not admitted: nothing to expel yet.
+        assert not d.d.find_elements(By.CSS_SELECTOR, expel)
+        self.a.api("POST", "/api/v1/members/admit", {"card": self.b.card()}, expect=201)
+        d.d.refresh()
+        d.wait_ready()
+        d.js("window.__asked = []; window.confirm = (m) => { window.__asked.push(m); return true; };")
+        d.view("federation")
+        d.wait("B's expel button", lambda x: x.find_elements(By.CSS_SELECTOR, expel))
+        d.d.find_element(By.CSS_SELECTOR, expel).click()
+        d.wait("the removal's result", lambda _: result() is not None and result()[0] == "expel")
+        assert result()[1] == "done" and "Removal vote for Norrbotten Upper Secondary written" in result()[2], result()
+        assert "Expel" in d.js("return window.__asked[0]"), d.js("return window.__asked")
+        assert mine(self.b)["status"] == "removed"
+        d.wait("B shown removed", lambda _: d.js(
+            "const c = document.querySelector(`#members-table tr[data-id='${arguments[0]}'] td.membership`);"
+            "return c && c.dataset.status", self.b.node_id) == "removed")
+        d.shot("federation-actions")
+
 
 def main():
     return runner.run(Suite())

@@ -381,6 +381,14 @@ async function recordViewsRefresh(changed) {
   if (records.has(state.view)) await records.refresh(state.view, changed);
 }
 
+// After an expel, leave or key rotation from the federation panel: the
+// members list again (standing, key changes), then the panel.
+views.federation.onChanged = async () => {
+  await Promise.all([loadStatus(), loadMembers()]);
+  flagMembers();
+  views.federation.show(state.self, state.members, state.peers, state.tasks || []);
+};
+
 async function refreshAll() {
   await Promise.all([loadStatus(), loadMembers(), loadOrganisations()]);
   await loadPlacements();

@@ -2,11 +2,15 @@
 // the replicated roster (admitted, pending admissions, removed), whether it is a
 // connected peer, how far behind it is, when this node last heard from it,
 // and any problem the merge flagged (a forked log, rejected operations).
+// Actions (docs/membership.md): expel another admitted member, leave the
+// federation, rotate this node's key; each asks for confirmation first and
+// says in plain words what was written or why it was refused.
 // Also the "last synced with" strip shown on every screen, and the progress
 // of long work (a catch-up, an import, an audit export or verification) with
 // done/total, rate and time left, from the status the app polls.
 import { h, countryName, relativeTime, formatNumber } from './format.js';
 import { t } from './i18n.js';
+import * as api from './api.js';
 
 // A member's standing in the replicated roster (docs/membership.md), as the
 // members API gives it: admitted (or founder), pending with its admissions,
@@ -34,8 +38,45 @@ export class FederationView {
     this.strip = document.getElementById('sync-peers');
     this.workBox = document.getElementById('work-box');
     this.work = document.getElementById('work-progress');
+    this.result = document.getElementById('members-result');
     this.data = { self: null, members: [], peers: [] };
     this.tasks = [];
+    // Set by the app: refetches the members after an action.
+    this.onChanged = null;
+    for (const id of ['members-rotate', 'members-leave']) {
+      const b = document.getElementById(id);
+      if (b) b.addEventListener('click', () => this.act(b.dataset.action, null));
+    }
+    this.table.addEventListener('click', (e) => {
+      const b = e.target.closest('button[data-action="expel"]');
+      if (!b) return;
+      const m = this.data.members.find((x) => x.id === b.dataset.id);
+      if (m) this.act('expel', m);
+    });
+  }
+
+  // One membership write, confirmed first; the answer in plain words.
+  async act(kind, member) {
+    const name = member ? member.name || member.id.slice(0, 12) + '…' : '';
+    if (!window.confirm(t('confirm_' + kind, { name }))) return;
+    const path =
+      kind === 'expel' ? `/api/v1/members/${member.id}/expel` : kind === 'leave' ? '/api/v1/members/leave' : '/api/v1/keys/rotate';
+    try {
+      const r = await api.request('POST', path, {});
+      if (r && r.rejected) this.say(kind, 'refused', t('action_not_counted', { detail: r.rejected.detail }));
+      else this.say(kind, 'done', t('done_' + kind, { name, n: r && r.delta ? r.delta.seq : '?' }));
+    } catch (e) {
+      this.say(kind, 'refused', t('action_refused', { detail: e.detail || e.message }));
+    }
+    if (this.onChanged) await this.onChanged();
+  }
+
+  say(kind, outcome, text) {
+    if (!this.result) return;
+    this.result.hidden = false;
+    this.result.dataset.action = kind;
+    this.result.dataset.outcome = outcome;
+    this.result.textContent = text;
   }
 
   show(self, members, peers, tasks = this.tasks) {
@@ -106,6 +147,11 @@ export class FederationView {
           h('td', { 'data-label': t('col_behind') }, isSelf || !p ? '' : p.lag ? t('deltas_behind', { n: p.lag }) : t('up_to_date')),
           h('td', { 'data-label': t('col_last_seen') }, isSelf || !p ? '' : relativeTime(p.lastSync || p.lastSeen, now)),
           h('td', { 'data-label': t('col_problems'), class: 'problems' }, problems.length ? problems.join('; ') : t('no_problems')),
+          h(
+            'td',
+            { 'data-label': t('col_actions'), class: 'actions' },
+            !isSelf && m.status === 'admitted' ? h('button', { type: 'button', dataset: { action: 'expel', id: m.id } }, t('action_expel')) : '',
+          ),
         ),
       );
     }
@@ -116,7 +162,7 @@ export class FederationView {
         h(
           'tr',
           null,
-          ['col_member', 'col_country', 'col_role', 'col_membership', 'col_connection', 'col_behind', 'col_last_seen', 'col_problems'].map((k) =>
+          ['col_member', 'col_country', 'col_role', 'col_membership', 'col_connection', 'col_behind', 'col_last_seen', 'col_problems', 'col_actions'].map((k) =>
             h('th', { scope: 'col' }, t(k)),
           ),
         ),

@@ -91,6 +91,22 @@ Setter string_list_field(std::vector<std::string> NodeConfig::*member) {
   };
 }
 
+// Whole days, 0 (off) to 100 years; the message says what the number means,
+// since "30d" or "1 year" are the likely mistakes.
+constexpr std::int64_t kMaxRetentionDays = 36'500;
+Setter retention_days_field(std::uint32_t NodeConfig::*member) {
+  return [member](const toml::node& n, NodeConfig& c) -> std::optional<std::string> {
+    const std::string what = "expected a whole number of days from 1 to " + std::to_string(kMaxRetentionDays) +
+                             " after which the personal data of a mobility that ended is erased (e.g. 365), "
+                             "or 0 to keep it until someone erases it";
+    if (!n.is_integer()) return what;
+    std::int64_t v = *n.value<std::int64_t>();
+    if (v < 0 || v > kMaxRetentionDays) return std::to_string(v) + ": " + what;
+    c.*member = static_cast<std::uint32_t>(v);
+    return std::nullopt;
+  };
+}
+
 const std::map<std::string, std::map<std::string, Setter>>& schema() {
   static const std::map<std::string, std::map<std::string, Setter>> s = {
       {"node",
@@ -120,6 +136,8 @@ const std::map<std::string, std::map<std::string, Setter>>& schema() {
         {"redial_min_ms", int_field(&NodeConfig::redial_min_ms, 10, 3'600'000)},
         {"redial_max_ms", int_field(&NodeConfig::redial_max_ms, 10, 86'400'000)}}},
       {"storage", {{"map_size_mib", int_field(&NodeConfig::map_size_mib, 16, std::int64_t{1} << 24)}}},
+      {"privacy",
+       {{"retain_mobility_personal_data_days", retention_days_field(&NodeConfig::retain_mobility_personal_data_days)}}},
       {"log",
        {{"format", string_field(&NodeConfig::log_format, {"text", "json"})},
         {"level", string_field(&NodeConfig::log_level, {"trace", "debug", "info", "warn", "error"})}}},
@@ -211,7 +229,7 @@ Result<NodeConfig> parse(std::string_view text, const std::string& source_name) 
     auto table_schema = schema().find(name);
     if (table_schema == schema().end() || !node.is_table())
       return at(source_name, node.source(), name,
-                "unknown section (known: node, network, limits, sync, storage, log, peers)");
+                "unknown section (known: node, network, limits, sync, storage, privacy, log, peers)");
     for (const auto& [key, value] : *node.as_table()) {
       std::string field = name + "." + std::string(key.str());
       auto setter = table_schema->second.find(std::string(key.str()));
@@ -340,6 +358,12 @@ std::string render(const NodeConfig& c) {
     << "# LMDB map size (sparse; only used pages take disk). Raise it if the node\n"
     << "# reports storage_full.\n"
     << "map_size_mib = " << c.map_size_mib << "\n\n"
+    << "[privacy]\n"
+    << "# Erase a mobility's personal data (name, e-mail, birth date) this many days\n"
+    << "# after it ended: the later of its planned end and the actual departure, or\n"
+    << "# its cancellation. Only for mobilities this node sent (it owns them); the\n"
+    << "# erasure reaches every node that holds the data. 0 = never (the default).\n"
+    << "retain_mobility_personal_data_days = " << c.retain_mobility_personal_data_days << "\n\n"
     << "[log]\n"
     << "# text (one human-readable line per event) | json (one JSON object per line).\n"
     << "format = " << quoted(c.log_format) << "\n"

@@ -79,6 +79,19 @@ std::string text_in(const json& texts, const std::string& lang = "en") {
 
 void show_id(const json& r) { std::cout << r.value("id", "") << "\n"; }
 
+// A contact's audience from the command line: federation, local, or member
+// ids separated by commas (the API checks each id against the roster).
+json audience_json(const std::string& text) {
+  if (text == "federation" || text == "local") return {{"kind", text}};
+  json ids = json::array();
+  for (std::size_t at = 0; at <= text.size();) {
+    std::size_t comma = std::min(text.find(',', at), text.size());
+    ids.push_back(text.substr(at, comma - at));
+    at = comma + 1;
+  }
+  return {{"kind", "members"}, {"members", ids}};
+}
+
 // "LANG:TEXT" -> {"lang":..., "text":...}; "LANG:LEVEL" likewise for languages.
 json pair_list(const std::vector<std::string>& items, const char* second) {
   json out = json::array();
@@ -494,7 +507,7 @@ void add_data_commands(CLI::App& app, Global& g, int& code) {
 
   // ------------------------------------------------------------ contacts
   struct ContactOpts {
-    std::string organisation, display_name, cursor, audience;
+    std::string organisation, display_name, cursor, audience, id;
     PersonalInput personal;
     std::vector<std::string> roles, languages;
   };
@@ -521,18 +534,29 @@ void add_data_commands(CLI::App& app, Global& g, int& code) {
     if (!c->roles.empty()) body["roles"] = c->roles;
     if (!c->languages.empty()) body["languages"] = pair_list(c->languages, "level");
     if (!personal->empty()) body["personal_data"] = *personal;
-    if (c->audience == "federation" || c->audience == "local") {
-      body["audience"] = {{"kind", c->audience}};
-    } else if (!c->audience.empty()) {
-      json ids = json::array();
-      for (std::size_t at = 0; at <= c->audience.size();) {
-        std::size_t comma = std::min(c->audience.find(',', at), c->audience.size());
-        ids.push_back(c->audience.substr(at, comma - at));
-        at = comma + 1;
-      }
-      body["audience"] = {{"kind", "members"}, {"members", ids}};
-    }
+    if (!c->audience.empty()) body["audience"] = audience_json(c->audience);
     code = call(g, "POST", "/api/v1/contacts", &body, show_id);
+  });
+  // Widening (DESIGN §5): the owner's node seals the data again for the new
+  // members and delivers it; the API refuses to leave anyone out.
+  auto* caud = contact->add_subcommand(
+      "audience",
+      "Widen who receives a contact's personal data (owner only; an audience never narrows: erase instead)");
+  caud->add_option("id", c->id, "The contact's id")->required();
+  caud->add_option("audience", c->audience,
+                   "federation (every member but auditors), or member ids separated by commas (the owner and "
+                   "those members); it must include everyone the contact is shared with now")
+      ->required();
+  caud->callback([&g, &code, c] {
+    json body = {{"audience", audience_json(c->audience)}};
+    code = call(g, "PATCH", "/api/v1/contacts/" + c->id, &body, [](const json& updated) {
+      std::cout << field_text(updated, "id") << "\n";
+      for (const auto& member : updated.value("personal_data_audience", json::array()))
+        std::cout << "  " << member.value("node_id", std::string()).substr(0, 16)
+                  << (member.value("seal_key_announced", false) ? "  can receive it"
+                                                                : "  cannot receive it yet: announced no seal key")
+                  << "\n";
+    });
   });
   auto* clist = contact->add_subcommand("list", "List contacts");
   clist->add_option("--cursor", c->cursor);

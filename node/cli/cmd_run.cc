@@ -19,9 +19,11 @@
 #include "conect/api/metrics.h"
 #include "conect/api/progress.h"
 #include "conect/api/server.h"
+#include "conect/node/compactor.h"
 #include "conect/node/log.h"
 #include "conect/node/node_files.h"
 #include "conect/node/peer_manager.h"
+#include "conect/node/retention.h"
 #include "conect/node/wall_clock.h"
 #include "conect/storage/schema.h"
 
@@ -198,6 +200,17 @@ int run(const Global& g, const RunOptions& o) {
 
   if (Status st = peers.start(); !st.ok()) return fail(g, st.error());
   listener->start();
+  // Erased personal data leaves data.mdb within a bounded time (compactor.h).
+  node::Compactor compactor(store, metrics, node::Compactor::Options{});
+  compactor.start();
+  // [privacy] retain_mobility_personal_data_days (retention.h); off at 0.
+  const std::uint32_t retain_days = node.config.retain_mobility_personal_data_days;
+  node::RetentionSweeper retention(
+      store, store.own_id().value_or(node.key.public_key()), metrics,
+      [&peers](DeltaDraft draft) { return peers.author(std::move(draft)); }, wall_ms,
+      node::RetentionSweeper::Options{retain_days, std::chrono::minutes(1)});
+  if (retain_days > 0) log::info("personal_data_retention", {{"days", std::to_string(retain_days)}});
+  retention.start();
 
   nlohmann::json ports{{"peer", listener->port()}, {"api", api_server.port()}, {"pid", ::getpid()}};
   if (Status st = write_file_atomic(node.dir.ports(), ports.dump() + "\n", 0644, true); !st.ok())

@@ -13,28 +13,26 @@ Error to_error(int rc, std::string_view context) {
   std::string what = mdb_strerror(rc);
   switch (rc) {
     case MDB_MAP_FULL:
-      return Error(Errc::storage_full,
-                   where + ": the LMDB map is full; raise [storage] map_size_mib in node.toml "
-                           "(StoreOptions::map_size / max_map_size) and restart");
+      return Error(Errc::storage_full, where +
+                                           ": the LMDB map is full; raise [storage] map_size_mib in node.toml "
+                                           "(StoreOptions::map_size / max_map_size) and restart");
     case ENOSPC:
       return Error(Errc::storage_full, where + ": the disk is full; free space and retry");
     case MDB_CORRUPTED:
     case MDB_PAGE_NOTFOUND:
-      return Error(Errc::storage_error,
-                   where + ": the store file is corrupted (" + what +
-                       "); stop the node and restore the data directory from a backup "
-                       "(docs/storage.md)");
+      return Error(Errc::storage_error, where + ": the store file is corrupted (" + what +
+                                            "); stop the node and restore the data directory from a backup "
+                                            "(docs/storage.md)");
     case MDB_INVALID:
-      return Error(Errc::schema_mismatch,
-                   where + ": data.mdb is not an LMDB environment (a foreign or truncated file); "
-                           "point --data at a conect data directory or restore from a backup");
+      return Error(Errc::schema_mismatch, where +
+                                              ": data.mdb is not an LMDB environment (a foreign or truncated file); "
+                                              "point --data at a conect data directory or restore from a backup");
     case MDB_VERSION_MISMATCH:
-      return Error(Errc::schema_mismatch,
-                   where + ": data.mdb was written by an incompatible LMDB version");
+      return Error(Errc::schema_mismatch, where + ": data.mdb was written by an incompatible LMDB version");
     case MDB_READERS_FULL:
-      return Error(Errc::limit_exceeded,
-                   where + ": all LMDB reader slots are in use; fewer concurrent readers, or "
-                           "restart to clear slots of dead processes");
+      return Error(Errc::limit_exceeded, where +
+                                             ": all LMDB reader slots are in use; fewer concurrent readers, or "
+                                             "restart to clear slots of dead processes");
     case MDB_TXN_FULL:
       return Error(Errc::limit_exceeded, where + ": transaction too large; use smaller batches");
     case MDB_BAD_VALSIZE:
@@ -42,16 +40,14 @@ Error to_error(int rc, std::string_view context) {
     case EACCES:
     case EPERM:
     case EROFS:
-      return Error(Errc::io_error,
-                   where + ": " + what +
-                       "; the store directory and its files must be writable by the node's "
-                       "user (check ownership, mode and read-only mounts)");
+      return Error(Errc::io_error, where + ": " + what +
+                                       "; the store directory and its files must be writable by the node's "
+                                       "user (check ownership, mode and read-only mounts)");
     case ENOENT:
       return Error(Errc::not_found, where + ": " + what);
     case ENOMEM:
-      return Error(Errc::storage_error,
-                   where + ": cannot map the store (" + what +
-                       "); lower [storage] map_size_mib or raise the address-space limit");
+      return Error(Errc::storage_error, where + ": cannot map the store (" + what +
+                                            "); lower [storage] map_size_mib or raise the address-space limit");
     default:
       return Error(Errc::storage_error, where + ": LMDB error " + std::to_string(rc) + ": " + what);
   }
@@ -187,8 +183,7 @@ Result<Env> Env::open(const std::filesystem::path& dir, const EnvOptions& option
   if ((rc = mdb_env_set_maxreaders(raw, options.max_readers)) != MDB_SUCCESS) return to_error(rc, where);
   if (options.map_size != 0 && (rc = mdb_env_set_mapsize(raw, options.map_size)) != MDB_SUCCESS)
     return to_error(rc, where);
-  if ((rc = mdb_env_open(raw, dir.c_str(), options.flags, 0600)) != MDB_SUCCESS)
-    return to_error(rc, where);
+  if ((rc = mdb_env_open(raw, dir.c_str(), options.flags, 0600)) != MDB_SUCCESS) return to_error(rc, where);
   return env;
 }
 
@@ -231,14 +226,21 @@ int Env::reader_check() {
 }
 
 Status Env::copy_to(const std::filesystem::path& dir, bool compact) const {
-  const auto file = dir / "data.mdb";
+  return copy_to_file(dir / "data.mdb", compact);
+}
+
+void Env::close() noexcept {
+  if (env_) mdb_env_close(std::exchange(env_, nullptr));
+}
+
+Status Env::copy_to_file(const std::filesystem::path& file, bool compact) const {
   int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (fd < 0) return Error(Errc::io_error, "cannot create " + file.string() + ": " + std::strerror(errno));
   int rc = mdb_env_copyfd2(env_, fd, compact ? MDB_CP_COMPACT : 0);
   bool synced = rc == MDB_SUCCESS && ::fsync(fd) == 0;
   int err = errno;
   ::close(fd);
-  if (rc != MDB_SUCCESS) return to_error(rc, "copying the store to " + dir.string());
+  if (rc != MDB_SUCCESS) return to_error(rc, "copying the store to " + file.string());
   if (!synced) return Error(Errc::io_error, "cannot write " + file.string() + ": " + std::strerror(err));
   return Status::Ok();
 }

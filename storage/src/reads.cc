@@ -10,8 +10,8 @@ namespace conect::storage {
 namespace {
 
 [[noreturn]] void corrupt(const std::string& what) {
-  throw lmdb::Failure{Error(Errc::storage_error, "the store is inconsistent (" + what +
-                                                     "); stop the node and restore from a backup")};
+  throw lmdb::Failure{
+      Error(Errc::storage_error, "the store is inconsistent (" + what + "); stop the node and restore from a backup")};
 }
 
 template <class Msg>
@@ -70,9 +70,8 @@ Result<std::vector<std::string>> Store::deltas_from(const NodeId& origin, Seq fr
 }
 
 Result<std::optional<HeadInfo>> Store::head(const NodeId& origin) const {
-  return impl_->read([&](lmdb::ReadTxn& txn) -> Result<std::optional<HeadInfo>> {
-    return read_head(txn, impl_->db, origin);
-  });
+  return impl_->read(
+      [&](lmdb::ReadTxn& txn) -> Result<std::optional<HeadInfo>> { return read_head(txn, impl_->db, origin); });
 }
 
 Result<VersionVector> Store::version_vector() const {
@@ -354,9 +353,7 @@ Result<std::optional<SealPublicKey>> Store::seal_key(const NodeId& origin) const
 
 // ------------------------------------------------------------ blobs
 
-Status Store::put_blob(const Hash256& commitment, const std::string& bytes) {
-  return put_blobs({{commitment, bytes}});
-}
+Status Store::put_blob(const Hash256& commitment, const std::string& bytes) { return put_blobs({{commitment, bytes}}); }
 
 Status Store::put_blobs(const std::vector<std::pair<Hash256, std::string>>& blobs) {
   for (const auto& [commitment, bytes] : blobs)
@@ -384,7 +381,12 @@ Result<std::optional<std::string>> Store::blob(const Hash256& commitment) const 
 }
 
 Status Store::erase_blob(const Hash256& commitment) {
-  return impl_->write([&](lmdb::WriteTxn& txn) { txn.put(impl_->db.blobs, commitment.raw(), std::string_view("", 0)); });
+  return impl_->write([&](lmdb::WriteTxn& txn) {
+    // Plaintext was held: its bytes stay in freed pages until compacted.
+    if (auto old = txn.get(impl_->db.blobs, commitment.raw()); old && !old->empty())
+      txn.put(impl_->db.meta, meta::kCompactDue, std::string_view("", 0));
+    txn.put(impl_->db.blobs, commitment.raw(), std::string_view("", 0));
+  });
 }
 
 Result<std::vector<v1::StoredEvidence>> Store::evidence() const {

@@ -16,8 +16,8 @@ namespace conect::storage {
 namespace {
 
 [[noreturn]] void corrupt(const std::string& what) {
-  throw lmdb::Failure{Error(Errc::storage_error, "the store is inconsistent (" + what +
-                                                     "); stop the node and restore from a backup")};
+  throw lmdb::Failure{
+      Error(Errc::storage_error, "the store is inconsistent (" + what + "); stop the node and restore from a backup")};
 }
 
 v1::RecordState parse_state(std::string_view bytes) {
@@ -153,8 +153,10 @@ void refold(Writer& w, GroupState& g, Totals& t, const FoldContext& ctx, const R
   bool was_created = old_state && old_state->created();
   bool is_created = state && state->created();
   if (was_created != is_created) t.counts[key.type] += is_created ? 1 : -1;
-  if (state) w.put(w.db.records, rk, new_bytes);
-  else w.del(w.db.records, rk);
+  if (state)
+    w.put(w.db.records, rk, new_bytes);
+  else
+    w.del(w.db.records, rk);
 
   update_indexes(w, old_state ? index_entries(key, *old_state) : std::vector<IndexEntry>{},
                  state ? index_entries(key, *state) : std::vector<IndexEntry>{});
@@ -163,7 +165,11 @@ void refold(Writer& w, GroupState& g, Totals& t, const FoldContext& ctx, const R
   // An erased blob leaves a tombstone (an empty value) so it is never taken back.
   if (state)
     for (const auto& commitment : state->erased())
-      if (auto b = w.get(w.db.blobs, commitment); !b || !b->empty()) w.put(w.db.blobs, commitment, kEmpty);
+      if (auto b = w.get(w.db.blobs, commitment); !b || !b->empty()) {
+        // Plaintext was held: its bytes stay in freed pages until compacted.
+        if (b) w.put(w.db.meta, meta::kCompactDue, kEmpty);
+        w.put(w.db.blobs, commitment, kEmpty);
+      }
   if (state && (key.type == v1::PLACEMENT || key.type == v1::RESERVATION)) g.refolded[key] = std::move(*state);
 }
 
@@ -291,7 +297,8 @@ Result<Hash256> recompute_digest(const lmdb::Txn& txn, const Dbs& db) {
     for (int i = 0; i < body.ops_size(); ++i) {
       auto target = op_target(body.ops(i));
       if (!target.ok()) continue;
-      ops[*target].push_back(PositionedOp{origin, seq, Hlc{body.hlc()}, static_cast<std::uint32_t>(i), id, body.ops(i)});
+      ops[*target].push_back(
+          PositionedOp{origin, seq, Hlc{body.hlc()}, static_cast<std::uint32_t>(i), id, body.ops(i)});
     }
   }
   StateDigest d;

@@ -69,8 +69,9 @@ Result<Found> inspect(const lmdb::Env& env, const fs::path& dir, const SchemaPla
       lmdb::check(mdb_dbi_open(txn.handle(), nullptr, 0, &main), "reading " + dir.string());
       lmdb::check(mdb_stat(txn.handle(), main, &st), "reading " + dir.string());
       if (st.ms_entries == 0) return Found{true, 0};
-      return Error(Errc::schema_mismatch, dir.string() + " holds an LMDB environment of another program; "
-                                                         "point --data at a conect data directory");
+      return Error(Errc::schema_mismatch, dir.string() +
+                                              " holds an LMDB environment of another program; "
+                                              "point --data at a conect data directory");
     }
     if (rc == MDB_INCOMPATIBLE)
       return Error(Errc::schema_mismatch, dir.string() + " holds an LMDB environment of another program");
@@ -110,14 +111,16 @@ Status prepare_dir(const fs::path& dir, bool create) {
   auto st = fs::status(dir, ec);
   if (!fs::exists(st)) {
     if (!create)
-      return Error(Errc::not_found, "no store in " + dir.string() + ": run `conect-node init` first (or restore a backup)");
+      return Error(Errc::not_found,
+                   "no store in " + dir.string() + ": run `conect-node init` first (or restore a backup)");
     return make_private_dir(dir);
   }
   if (!fs::is_directory(st)) return Error(Errc::invalid_argument, dir.string() + " is not a directory");
   auto data = dir / "data.mdb";
   bool has_data = fs::exists(data, ec);
   if (!has_data && !create)
-    return Error(Errc::not_found, "no store in " + dir.string() + ": run `conect-node init` first (or restore a backup)");
+    return Error(Errc::not_found,
+                 "no store in " + dir.string() + ": run `conect-node init` first (or restore a backup)");
   // LMDB would silently initialise an empty file: that is not ours to claim.
   if (has_data && fs::file_size(data, ec) == 0)
     return Error(Errc::schema_mismatch, data.string() + " is empty; remove it or restore a backup");
@@ -150,13 +153,14 @@ Result<std::unique_ptr<Store::Impl>> open_impl(const fs::path& dir, const StoreO
   const SchemaPlan& plan = options.schema ? *options.schema : current_schema();
   if (std::string why = plan.check(); !why.empty()) return Error(Errc::invalid_argument, "schema plan: " + why);
   if (Status s = prepare_dir(dir, options.create); !s.ok()) return s.error();
-  lmdb::EnvOptions eo;
-  eo.map_size = options.map_size;
-  eo.max_readers = options.max_readers;
-  eo.flags = MDB_NOTLS | (options.no_sync ? MDB_NOSYNC : 0u);
-  auto env = lmdb::Env::open(dir, eo);
+  auto env = lmdb::Env::open(dir, env_options(options, options.map_size));
   if (!env.ok()) return env.error();
   env->reader_check();  // slots of processes killed with -9
+  // A compaction's copy that a crash left before its rename (Store::compact).
+  // Safe to remove once the environment is open: a compaction in progress
+  // holds lock.mdb exclusively, so our open would have waited for it.
+  std::error_code ignored;
+  fs::remove(dir / kCompactingFile, ignored);
   auto found = inspect(*env, dir, plan);
   if (!found.ok()) return found.error();
   const bool older = !found->fresh && found->schema < plan.version;
@@ -171,7 +175,7 @@ Result<std::unique_ptr<Store::Impl>> open_impl(const fs::path& dir, const StoreO
   auto started = std::chrono::steady_clock::now();
   SchemaUpgrade report;
   Status s = impl->write([&](lmdb::WriteTxn& txn) {
-    for (const auto& spec : kDbs) impl->db.*spec.member = txn.open_db(spec.name, MDB_CREATE);
+    open_databases(txn, impl->db);
     if (found->fresh) {
       txn.put(impl->db.meta, meta::kProgram, meta::kProgramName);
       std::string v;
@@ -230,6 +234,18 @@ bool empty_or_absent(const fs::path& dir) {
 }
 
 }  // namespace
+
+void open_databases(lmdb::WriteTxn& txn, Dbs& db) {
+  for (const auto& spec : kDbs) db.*spec.member = txn.open_db(spec.name, MDB_CREATE);
+}
+
+lmdb::EnvOptions env_options(const StoreOptions& options, std::uint64_t map_size) {
+  lmdb::EnvOptions eo;
+  eo.map_size = map_size;
+  eo.max_readers = options.max_readers;
+  eo.flags = MDB_NOTLS | (options.no_sync ? MDB_NOSYNC : 0u);
+  return eo;
+}
 
 Store::Store(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
@@ -338,7 +354,8 @@ std::uint64_t Store::used_bytes() const {
 // ------------------------------------------------------------ fence
 
 bool Store::author_fenced() const {
-  auto r = impl_->read([&](lmdb::ReadTxn& txn) -> Result<bool> { return txn.get(impl_->db.meta, meta::kFence).has_value(); });
+  auto r = impl_->read(
+      [&](lmdb::ReadTxn& txn) -> Result<bool> { return txn.get(impl_->db.meta, meta::kFence).has_value(); });
   return !r.ok() || *r;
 }
 
@@ -364,7 +381,8 @@ Status Store::lift_author_fence() {
 // --------------------------------------------------- backup, restore
 
 Status Store::backup(const fs::path& dir, bool compact) const {
-  if (!empty_or_absent(dir)) return Error(Errc::already_exists, dir.string() + " is not empty; back up into a new directory");
+  if (!empty_or_absent(dir))
+    return Error(Errc::already_exists, dir.string() + " is not empty; back up into a new directory");
   // Like the store itself, readable by the node's user only, from the first
   // byte on (a chmod after the copy would leave a window).
   if (Status s = make_private_dir(dir); !s.ok()) return s;
@@ -375,8 +393,9 @@ Status Store::backup(const fs::path& dir, bool compact) const {
 Status Store::restore(const fs::path& backup_dir, const fs::path& target) {
   if (!fs::exists(backup_dir / "data.mdb")) return Error(Errc::not_found, "no data.mdb in " + backup_dir.string());
   if (!empty_or_absent(target))
-    return Error(Errc::already_exists, target.string() + " is not empty; restore into an empty directory "
-                                                         "(move the damaged store aside first)");
+    return Error(Errc::already_exists, target.string() +
+                                           " is not empty; restore into an empty directory "
+                                           "(move the damaged store aside first)");
   {
     // Check what we are about to install, without writing to the backup.
     lmdb::EnvOptions eo;

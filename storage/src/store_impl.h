@@ -18,8 +18,7 @@ namespace conect::storage {
 
 struct Dbs {
   lmdb::Dbi meta, log, heads, ops, records, availability;
-  lmdb::Dbi placement_trade, placement_country, placement_period, placement_available,
-      placement_host;
+  lmdb::Dbi placement_trade, placement_country, placement_period, placement_available, placement_host;
   lmdb::Dbi mobility_org, mobility_period, mobility_status;
   lmdb::Dbi reservation_placement;
   lmdb::Dbi blobs, peers, members, evidence;
@@ -37,16 +36,19 @@ inline constexpr std::string_view kSchema = "schema";
 inline constexpr std::string_view kFederation = "federation";
 inline constexpr std::string_view kOwnId = "own_id";
 inline constexpr std::string_view kDigest = "digest";
-inline constexpr std::string_view kClock = "clock";        // last HLC this node authored
-inline constexpr std::string_view kObserved = "observed";  // newest HLC of any stored delta
-inline constexpr std::string_view kFence = "fence";        // "restore" | "rollback" while authoring is fenced
-inline constexpr std::string_view kFrozen = "frozen";      // (origin (32) || fork seq (8))*
+inline constexpr std::string_view kClock = "clock";             // last HLC this node authored
+inline constexpr std::string_view kObserved = "observed";       // newest HLC of any stored delta
+inline constexpr std::string_view kFence = "fence";             // "restore" | "rollback" while authoring is fenced
+inline constexpr std::string_view kFrozen = "frozen";           // (origin (32) || fork seq (8))*
 inline constexpr std::string_view kFoldRules = "fold_rules";    // u32: kFoldRulesVersion the records were folded with
 inline constexpr std::string_view kUnknownOps = "unknown_ops";  // u64: operations of kinds this version does not know
 // 32 bytes: BLAKE2b chain over the ids of the membership deltas in the order
 // they were stored (the replicated roster's cache key; fold_context.h).
 inline constexpr std::string_view kMembershipTag = "membership_tag";
 inline constexpr std::string_view kBootstrap = "bootstrap";  // member ids (32 each) a joiner syncs from first
+// Present while an erased blob's plaintext may linger in free pages
+// (Store::compaction_due); the compacted copy keeps it, the swap clears it.
+inline constexpr std::string_view kCompactDue = "compact_due";
 inline constexpr std::string_view kSealKeyPrefix = "seal_key/";  // || origin (32) -> seal key (32)
 std::string count_key(v1::RecordType type);
 }  // namespace meta
@@ -54,8 +56,7 @@ std::string count_key(v1::RecordType type);
 // A write transaction that counts its writes for fault injection.
 class Writer {
  public:
-  Writer(lmdb::WriteTxn& txn, const Dbs& dbs, const StoreOptions& options)
-      : db(dbs), txn_(txn), options_(options) {}
+  Writer(lmdb::WriteTxn& txn, const Dbs& dbs, const StoreOptions& options) : db(dbs), txn_(txn), options_(options) {}
   void put(lmdb::Dbi d, std::string_view k, std::string_view v);
   // MDB_APPEND when the key sorts last (the usual case for a log), else put.
   void append(lmdb::Dbi d, std::string_view k, std::string_view v);
@@ -105,23 +106,23 @@ struct PendingOp {
 
 // What one group transaction accumulates before it refolds and commits.
 struct GroupState {
-  std::map<NodeId, Seq> frozen;             // meta "frozen", loaded at the start
+  std::map<NodeId, Seq> frozen;  // meta "frozen", loaded at the start
   bool frozen_changed = false;
   // Records to refold, each with the operations this group stored for it.
   std::map<RecordKey, std::vector<PendingOp>> touched;
-  std::set<RecordKey> placements;           // placements whose availability to recompute
+  std::set<RecordKey> placements;  // placements whose availability to recompute
   // States the refold wrote, of the types availability reads (placements,
   // reservations), so it need not parse them back.
   std::map<RecordKey, v1::RecordState> refolded;
   // Heads read through this cache and written once per origin at the end.
   std::map<NodeId, std::optional<HeadInfo>> heads;
   std::set<NodeId> heads_changed;
-  std::optional<Hlc> clock;                 // loaded lazily from meta
-  std::uint64_t unknown_ops = 0;            // operations of unknown kinds stored by this group
+  std::optional<Hlc> clock;       // loaded lazily from meta
+  std::uint64_t unknown_ops = 0;  // operations of unknown kinds stored by this group
   // The replicated roster before this group stored its first membership
   // delta (set then): the standings it changes are refolded at the end.
   std::shared_ptr<const ReplicatedRoster> roster_before;
-  Hlc observed{};                           // newest stored HLC
+  Hlc observed{};  // newest stored HLC
   bool observed_loaded = false;
   // For the on_committed hook; `owned` deltas (applied batches) may be moved
   // out once committed, authored ones go back to their caller.
@@ -161,6 +162,7 @@ struct Store::Impl {
     for (int attempt = 0;; ++attempt) {
       try {
         std::shared_lock lock(resize_mu);
+        check_open();
         lmdb::ReadTxn txn = env.begin_read();
         return fn(txn);
       } catch (const lmdb::Failure& f) {
@@ -168,6 +170,14 @@ struct Store::Impl {
       }
       const_cast<Impl*>(this)->adopt_map_size();
     }
+  }
+  // Throws when a compaction could not reopen the environment (compact.cc).
+  void check_open() const {
+    if (!env.get())
+      throw lmdb::Failure{
+          Error(Errc::storage_error,
+                "the store in " + dir.string() + " could not be reopened after compacting it; restart the node"),
+          0};
   }
   // A small write transaction of its own (roster, peers, blobs, meta).
   Status write(const std::function<void(lmdb::WriteTxn&)>& fn);
@@ -218,6 +228,13 @@ void membership_changed(Writer& w, GroupState& g);
 void rebuild_membership_index(Writer& w);
 // The group state a write transaction starts from (frozen origins loaded).
 GroupState begin_group(const Writer& w);
+
+// Opens (creating) every named database in `txn` (store.cc).
+void open_databases(lmdb::WriteTxn& txn, Dbs& db);
+// What open_impl opened the environment with (the map at its current size).
+lmdb::EnvOptions env_options(const StoreOptions& options, std::uint64_t map_size);
+// The name a compaction writes its copy under before the rename.
+inline constexpr const char* kCompactingFile = "data.mdb.compacting";
 
 // At open: refolds every record when the store was folded under other merge
 // rules (meta.fold_rules != kFoldRulesVersion; absent = 0.2.0's), then

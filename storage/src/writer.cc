@@ -22,9 +22,7 @@ std::string mib(std::uint64_t bytes) { return std::to_string(bytes >> 20) + " Mi
 // Draft placeholders: a present RecordId whose owner is empty or all zero
 // (RecordKey{} with only type and serial set) stands for the record minted
 // by operation `serial` of this very delta, whose seq the caller cannot know.
-bool is_placeholder(const std::string& owner) {
-  return owner.empty() || owner == std::string(NodeId::size(), '\0');
-}
+bool is_placeholder(const std::string& owner) { return owner.empty() || owner == std::string(NodeId::size(), '\0'); }
 
 void fill_minted(google::protobuf::Message& m, const NodeId& owner, Seq seq) {
   if (m.GetDescriptor() == v1::RecordId::descriptor()) {
@@ -124,6 +122,7 @@ Status Store::Impl::write(const std::function<void(lmdb::WriteTxn&)>& fn) {
     std::uint64_t size = 0;
     try {
       std::shared_lock lock(resize_mu);
+      check_open();
       size = env.map_size();
       lmdb::WriteTxn txn = env.begin_write();
       fn(txn);
@@ -192,6 +191,7 @@ std::vector<VerifiedDelta> Store::Impl::run_group(std::vector<Job*>& group, bool
     std::uint64_t size = 0;
     try {
       std::shared_lock lock(resize_mu);
+      check_open();
       size = env.map_size();
       lmdb::WriteTxn txn = env.begin_write();
       Writer w(txn, db, options);
@@ -272,7 +272,8 @@ void Store::Impl::author_one(Writer& w, GroupState& g, Job& job) {
     return;
   }
   if (origin != *self) {
-    job.error = Error(Errc::invalid_argument, "author() signs only with the store's own key " + self->hex().substr(0, 16));
+    job.error =
+        Error(Errc::invalid_argument, "author() signs only with the store's own key " + self->hex().substr(0, 16));
     return;
   }
   if (w.get(db.meta, meta::kFence)) {
@@ -283,7 +284,8 @@ void Store::Impl::author_one(Writer& w, GroupState& g, Job& job) {
     return;
   }
   if (g.frozen.count(origin)) {
-    job.error = Error(Errc::not_authorised, "equivocation evidence froze this node's own chain; see `conect-node status`");
+    job.error =
+        Error(Errc::not_authorised, "equivocation evidence froze this node's own chain; see `conect-node status`");
     return;
   }
   if (job.draft->ops.size() > 0xffff) {

@@ -67,6 +67,38 @@ TEST(Config, WrongTypeAndRangeAreRefused) {
   EXPECT_NE(bad_role.error().detail.find("'janitor' is not one of school, company, auditor"), std::string::npos);
 }
 
+TEST(Config, RetentionIsOffByDefaultAndTakesWholeDays) {
+  auto defaults = parse("", "node.toml");
+  ASSERT_TRUE(defaults.ok());
+  EXPECT_EQ(defaults->retain_mobility_personal_data_days, 0u);  // off
+  // init writes the field, documented, with the default; it parses back.
+  NodeConfig c = sample();
+  EXPECT_NE(render(c).find("[privacy]\n"), std::string::npos);
+  EXPECT_NE(render(c).find("retain_mobility_personal_data_days = 0\n"), std::string::npos);
+  c.retain_mobility_personal_data_days = 365;
+  auto parsed = parse(render(c), "node.toml");
+  ASSERT_TRUE(parsed.ok()) << parsed.error().message();
+  EXPECT_EQ(parsed->retain_mobility_personal_data_days, 365u);
+  EXPECT_EQ(parse("[privacy]\nretain_mobility_personal_data_days = 36500\n", "f")->retain_mobility_personal_data_days,
+            36500u);
+}
+
+TEST(Config, BadRetentionValuesAreRefusedInPlainWords) {
+  for (const char* value : {"\"30d\"", "-1", "36501", "1.5", "true"}) {
+    SCOPED_TRACE(value);
+    auto parsed = parse(std::string("[privacy]\nretain_mobility_personal_data_days = ") + value + "\n", "/d/node.toml");
+    ASSERT_FALSE(parsed.ok());
+    EXPECT_TRUE(parsed.error().is(Errc::invalid_argument));
+    const std::string& d = parsed.error().detail;
+    EXPECT_EQ(d.rfind("/d/node.toml:2: privacy.retain_mobility_personal_data_days: ", 0), 0u) << d;
+    EXPECT_NE(d.find("expected a whole number of days from 1 to 36500"), std::string::npos) << d;
+    EXPECT_NE(d.find("or 0 to keep it"), std::string::npos) << d;
+  }
+  auto typo = parse("[privacy]\nretain_personal_data_days = 30\n", "f");
+  ASSERT_FALSE(typo.ok());
+  EXPECT_EQ(typo.error().detail, "f:2: privacy.retain_personal_data_days: unknown field");
+}
+
 TEST(Config, SendQueueBoundsMustHoldTheLargestFrame) {
   auto parsed = parse("[limits]\nmax_frame_bytes = 4194304\nsend_queue_max_bytes = 1048576\n", "f");
   ASSERT_FALSE(parsed.ok());

@@ -150,6 +150,80 @@ class PersonalData(unittest.TestCase):
         self.assertTrue(at_b["personal_data_erased"])  # kept for one release
         self.assertEqual(self.shown(self.a, m["id"])["personal_data_status"], "erased")
 
+    def test_erasure_reaches_the_live_store_files_and_nothing_else_goes(self):
+        # docs/privacy.md "Erasure reaches the disk": LMDB keeps freed pages,
+        # so the erased name stays in data.mdb until the node compacts it,
+        # which it does within the documented bound (compactor.h).
+        kept, kept_person = self.new_mobility()
+        m, person = self.new_mobility()
+        for n in (self.a, self.b):
+            wait_until("personal data at " + n.name, lambda n=n: all(
+                self.shown(n, x["id"])["personal_data_status"] == "held" for x in (kept, m)), timeout=20)
+        needles = [person["name"].encode(), person["email"].encode()]
+        store = {n: os.path.join(n.data, "store", "data.mdb") for n in (self.a, self.b)}
+        # Held in clear at both ends of the mobility: what is about to be erased.
+        for n in (self.a, self.b):
+            self.assertEqual(len(files_containing(os.path.dirname(store[n]), needles[:1])), 1, n.name)
+        compactions = {n: counter(n, "conect_store_compactions_total") for n in (self.a, self.b)}
+        cli("erase", m["id"], data=self.a.data)
+        for n in (self.a, self.b):
+            wait_until("erasure at " + n.name, lambda n=n: self.shown(n, m["id"])["personal_data_status"] == "erased",
+                       timeout=20)
+        # Bound: 10 s between compactions + a 1 s check + the copy (docs/privacy.md).
+        for n in (self.a, self.b):
+            wait_until("erased name gone from " + n.name + "'s data.mdb",
+                       lambda n=n: files_containing(os.path.dirname(store[n]), needles) == [], timeout=30)
+            self.assertGreater(counter(n, "conect_store_compactions_total"), compactions[n])
+            self.assertEqual(counter(n, "conect_store_compaction_due"), 0)
+            self.assertIn("store_compacted", n.read_log())
+        # Nothing else went: the erased record itself, the other mobility's
+        # personal data, the logs and roster; the nodes still agree and sync.
+        self.fed.wait_converged()
+        for n in (self.a, self.b):
+            self.assertEqual(self.shown(n, m["id"])["fixed"]["participant"]["pseudonym"],
+                             m["fixed"]["participant"]["pseudonym"])
+            self.assertEqual(self.shown(n, kept["id"])["personal_data"], kept_person)
+            self.assertEqual(len(n.api("GET", "/api/v1/members", expect=200)[1]["items"]), 3)
+            _, history = n.api("GET", f"/api/v1/records/{m['id']}/history", expect=200)
+            # Its signed history (creation and erasure) verifies as before.
+            self.assertGreaterEqual(len(history["deltas"]), 2)
+            self.assertTrue(all(d["verification"]["ok"] for d in history["deltas"]))
+        after, after_person = self.new_mobility()
+        wait_until("a new mobility's personal data at b after compaction", lambda: (
+            s := self.shown(self.b, after["id"])) and s["personal_data"] == after_person, timeout=20)
+
+    def test_the_owner_widens_a_contact_from_the_cli(self):
+        tag = uuid.uuid4().hex[:10]
+        person = {"name": f"Pekka Laajennettu-{tag}", "phone": "+358409876543"}
+        cid = cli("contact", "add", "--organisation", self.school, "--display-name", "Workshop master",
+                  "--audience", "local", "--personal-data-file", "-", data=self.a.data,
+                  input=json.dumps(person)).stdout.strip()
+        contact = lambda n: n.api("GET", f"/api/v1/contacts/{cid}")[1]  # noqa: E731
+        for n in (self.b, self.c):
+            wait_until(f"local contact at {n.name}", lambda n=n: contact(n).get("personal_data_status") ==
+                       "not_shared_with_this_node")
+        # Widened to B: the CLI lists who may hold it now, B receives it, C not.
+        out = cli("contact", "audience", cid, self.b.node_id, data=self.a.data).stdout
+        self.assertIn(self.b.node_id[:16] + "  can receive it", out)
+        self.assertIn(self.a.node_id[:16], out)
+        wait_until("widened contact at b", lambda: contact(self.b)["personal_data"] == person, timeout=20)
+        self.assertEqual(contact(self.c)["personal_data_status"], "not_shared_with_this_node")
+        # Narrowing (back to local, or to C without B) is refused with the
+        # API's reason and exit code 2 (the CLI's code for input the API calls
+        # invalid, 422); nothing changes.
+        for narrower in ("local", self.c.node_id):
+            p = cli("contact", "audience", cid, narrower, data=self.a.data, check=False)
+            self.assertEqual(p.returncode, 2, p.stdout + p.stderr)
+            self.assertIn("only widens", p.stdout + p.stderr)
+        # A member id that is not on the roster: refused in plain words.
+        p = cli("contact", "audience", cid, self.b.node_id + ",00ff", data=self.a.data, check=False)
+        self.assertEqual(p.returncode, 2, p.stdout + p.stderr)
+        self.assertIn("audience.members[1]", p.stdout + p.stderr)
+        self.assertEqual(contact(self.a)["audience"], {"kind": "members", "members": [self.b.node_id]})
+        # Widened to the federation: C receives it too.
+        cli("contact", "audience", cid, "federation", data=self.a.data)
+        wait_until("contact at c after widening", lambda: contact(self.c)["personal_data"] == person, timeout=20)
+
     def test_forged_and_tampered_envelopes_are_refused_and_counted(self):
         m, person = self.new_mobility()
         wait_until("personal data at b", lambda: self.shown(self.b, m["id"])["personal_data_status"] == "held")
@@ -244,6 +318,67 @@ class PersonalData(unittest.TestCase):
         status, err = self.a.api("PATCH", f"/api/v1/contacts/{local['id']}", {"audience": {"kind": "local"}})
         self.assertEqual(status, 422, err)
         self.assertIn("only widens", err["detail"])
+
+
+class Retention(unittest.TestCase):
+    """[privacy] retain_mobility_personal_data_days (docs/privacy.md,
+    "Retention"): the sending node erases, by itself, the personal data of a
+    mobility that ended longer ago than that; the host drops it too, and both
+    store files lose it; a mobility still running keeps its data."""
+
+    def test_the_sending_node_erases_what_ended_longer_ago_than_the_retention_days(self):
+        fed = Federation()
+        self.addCleanup(fed.close)
+        a = fed.add("Lapin ammattiopisto", "FI")
+        b = fed.add("Luleå Yrkesgymnasium", "SE")
+        fed.trust_all()
+        for n in fed.nodes:
+            n.start()
+        a.dial(b)
+        wait_until("link", lambda: b.node_id in a.connected_peers())
+        wait_until("seal keys", lambda: all(all(m["seal_key"] for m in n.api("GET", "/api/v1/members", expect=200)[1]["items"])
+                                            for n in fed.nodes))
+        school = create_organisation(a, "Lapin ammattiopisto", "FI")["id"]
+        host = create_organisation(b, "Luleå Bygg AB", "SE", org_type="sme")["id"]
+        wait_until("host organisation at a", lambda: a.api("GET", f"/api/v1/organisations/{host}")[0] == 200)
+
+        def mobility(tag, start, end):
+            person = {"name": f"Aino Virtanen-{tag}", "email": f"aino.{tag}@example.fi"}
+            _, m = a.api("POST", "/api/v1/mobilities", {
+                "fixed": {"sending_organisation": school, "receiving_organisation": host,
+                          "participant": {"pseudonym": f"FI-{tag}"}, "type": "learner_otj_company",
+                          "category": "ivet_learner"},
+                "sending": {"planned_start": start, "planned_end": end},
+                "personal_data": person}, expect=201)
+            return m, person
+
+        ended, ended_person = mobility(uuid.uuid4().hex[:10], "2020-01-06", "2020-01-31")
+        running, running_person = mobility(uuid.uuid4().hex[:10], "2026-03-02", "2099-04-30")
+        shown = lambda n, m: n.api("GET", f"/api/v1/mobilities/{m['id']}", expect=200)[1]  # noqa: E731
+        for n in (a, b):
+            wait_until("personal data at " + n.name, lambda n=n: all(
+                shown(n, m)["personal_data_status"] == "held" for m in (ended, running)), timeout=20)
+
+        # Off by default: nothing happened. One day of retention from the next start.
+        self.assertEqual(counter(a, "conect_personal_data_retention_erased_total"), 0)
+        a.stop()
+        a.configure(retain_mobility_personal_data_days=1)
+        a.start()
+        for n in (a, b):
+            wait_until("retention erasure at " + n.name,
+                       lambda n=n: shown(n, ended)["personal_data_status"] == "erased", timeout=30)
+            self.assertEqual(shown(n, running)["personal_data"], running_person)
+        self.assertEqual(counter(a, "conect_personal_data_retention_erased_total"), 1)
+        self.assertIn("personal_data_retention_erased", a.read_log())
+        self.assertIn(ended["id"], a.read_log())
+        needles = [ended_person["name"].encode(), ended_person["email"].encode()]
+        for n in (a, b):
+            wait_until("erased name gone from " + n.name + "'s data.mdb", lambda n=n: files_containing(
+                os.path.join(n.data, "store"), needles) == [], timeout=30)
+            self.assertEqual(len(files_containing(os.path.join(n.data, "store"), [running_person["name"].encode()])), 1)
+        # The erasure is an ordinary signed delta of the owner.
+        _, history = b.api("GET", f"/api/v1/records/{ended['id']}/history", expect=200)
+        self.assertTrue(any(op.get("erase") for d in history["deltas"] for op in d["operations"]))
 
 
 if __name__ == "__main__":

@@ -4,7 +4,12 @@
 //   author mode: 4 threads author drafts; "A <seq> <delta id hex>" per ack.
 //   apply mode:  one batch of kPerBatch deltas of each of kOrigins origins
 //                per transaction; "B <batch number>" per ack.
-// Usage: conect_storage_crash_child DIR author|apply SEED
+//   hold mode:   keeps the store open until killed (another process that has
+//                it open, for the compaction test).
+//   compact mode: compacts once (Store::compact) and ends the process with
+//                _exit(9) at the step named by the third argument ("copied",
+//                "closed", "renamed"), as kill -9 would; "C" if it got through.
+// Usage: conect_storage_crash_child DIR author|apply|hold|compact SEED|STEP
 // CONECT_CRASH_NO_SYNC=1 opens the store with no_sync (MDB_NOSYNC): the
 // switch that shows the power-loss test failing when nothing is fsync'd.
 #include <unistd.h>
@@ -53,7 +58,8 @@ int author_mode(Store& store, std::uint64_t seed) {
           v1::Placement p;
           p.set_trade("trade-" + std::to_string(rng() % 5));
           p.set_status(v1::PLACEMENT_OPEN);
-          auto made = ops::create_placement(RecordKey{v1::PLACEMENT, {}, static_cast<std::uint64_t>(draft.ops.size())}, p);
+          auto made =
+              ops::create_placement(RecordKey{v1::PLACEMENT, {}, static_cast<std::uint64_t>(draft.ops.size())}, p);
           for (auto& op : made) draft.ops.push_back(std::move(op));
         }
         auto d = store.author(key, draft, 2'000'000 + i);
@@ -97,7 +103,7 @@ int apply_mode(Store& store) {
 
 int main(int argc, char** argv) {
   if (argc != 4) {
-    std::fprintf(stderr, "usage: %s DIR author|apply SEED\n", argv[0]);
+    std::fprintf(stderr, "usage: %s DIR author|apply|hold|compact SEED|STEP\n", argv[0]);
     return 2;
   }
   crypto_init();
@@ -106,6 +112,11 @@ int main(int argc, char** argv) {
   o.map_size = std::uint64_t{256} << 20;
   const char* no_sync = std::getenv("CONECT_CRASH_NO_SYNC");
   o.no_sync = no_sync && std::strcmp(no_sync, "1") == 0;
+  const std::string mode = argv[2], arg = argv[3];
+  if (mode == "compact")
+    o.compaction_step = [arg](std::string_view step) {
+      if (step == arg) _exit(9);
+    };
   auto store = Store::open(argv[1], o);
   if (!store.ok()) {
     std::fprintf(stderr, "open: %s\n", store.error().message().c_str());
@@ -114,6 +125,17 @@ int main(int argc, char** argv) {
   KeyPair key = testkit::test_key(crash::kOwnKey);
   if (!(*store)->initialise(testkit::test_federation(), key.public_key()).ok()) return 3;
   report("R");  // open and ready
-  if (std::strcmp(argv[2], "author") == 0) return author_mode(**store, std::stoull(argv[3]));
+  if (mode == "hold")
+    for (;;) ::pause();
+  if (mode == "compact") {
+    auto done = (*store)->compact();
+    if (!done.ok()) {
+      std::fprintf(stderr, "compact: %s\n", done.error().message().c_str());
+      return 6;
+    }
+    report(std::string("C ") + (done->compacted ? "compacted" : "busy"));
+    return 0;
+  }
+  if (mode == "author") return author_mode(**store, std::stoull(arg));
   return apply_mode(**store);
 }

@@ -72,6 +72,10 @@ struct NodeConfig {
   std::uint32_t redial_max_ms = 60'000;
   // [storage]
   std::uint64_t map_size_mib = 64 * 1024;
+  // [privacy]
+  // Days after a mobility ended (or was cancelled) after which this node, its
+  // owner, erases the participant's personal data; 0 = never (the default).
+  std::uint32_t retain_mobility_personal_data_days = 0;
   // [log]
   std::string log_format = "text";  // text | json
   std::string log_level = "info";   // trace | debug | info | warn | error

@@ -63,9 +63,7 @@ auto guarded(F&& fn) -> decltype(fn()) {
 inline MDB_val val(std::string_view s) {
   return MDB_val{s.size(), const_cast<char*>(s.data())};  // LMDB never writes through it
 }
-inline std::string_view view(const MDB_val& v) {
-  return {static_cast<const char*>(v.mv_data), v.mv_size};
-}
+inline std::string_view view(const MDB_val& v) { return {static_cast<const char*>(v.mv_data), v.mv_size}; }
 
 struct Dbi {
   MDB_dbi handle = 0;
@@ -195,6 +193,11 @@ class Env {
   // data.mdb): the file is created with mode 0600 (never readable by others,
   // not even while it is written), not through a symlink, and fsync'd.
   Status copy_to(const std::filesystem::path& dir, bool compact) const;
+  // The same into the file `file` (which must not exist).
+  Status copy_to_file(const std::filesystem::path& file, bool compact) const;
+  // Closes the environment now (its process's locks on lock.mdb go with
+  // it); only get() == nullptr may be asked afterwards.
+  void close() noexcept;
   Status sync(bool force);
 
  private:

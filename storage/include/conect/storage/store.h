@@ -43,6 +43,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "conect/crdt/delta.h"
@@ -86,6 +87,20 @@ struct StoreOptions {
   // transactions with a running count; an error aborts the transaction and is
   // returned to every caller in the group.
   std::function<Status(std::uint64_t write_index)> fault_injection;
+  // Testing only: compact() calls it at each of its steps ("copied",
+  // "closed", "renamed"), so a test can end the process there.
+  std::function<void(std::string_view step)> compaction_step;
+};
+
+// What one compact() did.
+struct Compaction {
+  // False when it did not swap the file in: `busy` says why (another process
+  // has the store open, so the file cannot be replaced under it).
+  bool compacted = false;
+  std::string busy;
+  std::uint64_t bytes_before = 0;  // data.mdb's size before and after
+  std::uint64_t bytes_after = 0;
+  std::uint64_t ms = 0;
 };
 
 struct HeadInfo {
@@ -108,10 +123,10 @@ struct Rejection {
 };
 
 struct ApplyOutcome {
-  std::vector<DeltaPosition> applied;       // stored now, in batch order
-  std::vector<DeltaPosition> duplicates;    // already stored with the same id
-  std::vector<Rejection> rejected;          // not stored; the reason says why
-  std::vector<DeltaPosition> equivocations; // evidence recorded (the incoming delta)
+  std::vector<DeltaPosition> applied;        // stored now, in batch order
+  std::vector<DeltaPosition> duplicates;     // already stored with the same id
+  std::vector<Rejection> rejected;           // not stored; the reason says why
+  std::vector<DeltaPosition> equivocations;  // evidence recorded (the incoming delta)
 };
 
 // The operations behind a record, in fold order, and the signed deltas that
@@ -153,7 +168,7 @@ struct PlacementFilter {
   bool available = false;            // open, and some window has a free slot
   std::optional<RecordKey> host;     // host organisation
   std::size_t limit = 50;
-  std::string cursor;                // next_cursor of the previous page
+  std::string cursor;  // next_cursor of the previous page
 };
 
 struct MobilityFilter {
@@ -161,7 +176,7 @@ struct MobilityFilter {
   std::string country;                    // of the sending or receiving organisation
   v1::MobilityType type = v1::MOBILITY_TYPE_UNSPECIFIED;
   v1::MobilityStatus status = v1::MOBILITY_STATUS_UNSPECIFIED;
-  std::optional<std::int32_t> from;       // planned period overlaps [from, to]
+  std::optional<std::int32_t> from;  // planned period overlaps [from, to]
   std::optional<std::int32_t> to;
   // A further condition the caller defines (the API's direction and partner
   // filters), checked inside the scan so that a page still holds `limit`
@@ -179,8 +194,7 @@ class Store {
   // foreign or non-LMDB file; nothing is touched), io_error (permissions,
   // read-only), storage_error (corruption), and a failing upgrade step's
   // error (the store is left at its old version).
-  static Result<std::unique_ptr<Store>> open(const std::filesystem::path& dir,
-                                             const StoreOptions& options);
+  static Result<std::unique_ptr<Store>> open(const std::filesystem::path& dir, const StoreOptions& options);
   ~Store();
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
@@ -237,8 +251,7 @@ class Store {
   Result<RecordHistory> history(const RecordKey& key) const;
   // Serialised SignedDelta bytes of `origin` from seq `from` on, in order, at
   // most max_count and about max_bytes (always at least one if any).
-  Result<std::vector<std::string>> deltas_from(const NodeId& origin, Seq from,
-                                               std::size_t max_count,
+  Result<std::vector<std::string>> deltas_from(const NodeId& origin, Seq from, std::size_t max_count,
                                                std::size_t max_bytes) const;
   Result<std::optional<HeadInfo>> head(const NodeId& origin) const;
   Result<VersionVector> version_vector() const;
@@ -323,8 +336,7 @@ class Store {
   // restored store is fenced: author() refuses until lift_author_fence(),
   // which the node calls once it fetched its own chain back from its peers up
   // to its true head (DESIGN §10: otherwise it would equivocate).
-  static Status restore(const std::filesystem::path& backup_dir,
-                        const std::filesystem::path& target);
+  static Status restore(const std::filesystem::path& backup_dir, const std::filesystem::path& target);
   bool author_fenced() const;
   // Why authoring is fenced: "restore" (installed from a backup) or
   // "rollback" (a peer showed more of this node's own chain than the store
@@ -332,6 +344,23 @@ class Store {
   std::optional<std::string> author_fence() const;
   Status fence_author(std::string_view cause);
   Status lift_author_fence();
+
+  // ------------------------------------------------ erasure on disk
+  // LMDB keeps freed pages (and the unused tail of live pages) as they were,
+  // so an erased blob's plaintext stays in data.mdb until the page is
+  // reused. Every commit that turns a held blob into a tombstone marks the
+  // store as due for compaction (in `meta`, so a restart keeps the mark);
+  // compact() clears it.
+  Result<bool> compaction_due() const;
+  // Replaces data.mdb by a compacting copy of itself (MDB_CP_COMPACT: live
+  // pages only, and only their used bytes), so nothing erased remains in the
+  // live file. Every transaction of this process waits meanwhile (writers
+  // included: the copy is the latest commit). Refused, as a value
+  // (`busy`), while another process has the store open. Crash-safe: the
+  // copy is fsync'd, then renamed over data.mdb (atomic), then the directory
+  // fsync'd; a crash leaves the old file or the new one, and a half-written
+  // copy is removed at the next open.
+  Result<Compaction> compact();
 
   // Current LMDB map size in bytes (grows with max_map_size).
   std::uint64_t map_size() const;

@@ -6,12 +6,13 @@
 #include "store_impl.h"
 
 namespace conect::storage {
-namespace {
 
 [[noreturn]] void corrupt(const std::string& what) {
   throw lmdb::Failure{Error(Errc::storage_error, "the store is inconsistent (" + what +
                                                      "); stop the node and restore from a backup")};
 }
+
+namespace {
 
 std::string short_id(const NodeId& origin) { return origin.hex().substr(0, 16); }
 std::string label(const VerifiedDelta& d) {

@@ -9,11 +9,6 @@
 namespace conect::storage {
 namespace {
 
-[[noreturn]] void corrupt(const std::string& what) {
-  throw lmdb::Failure{
-      Error(Errc::storage_error, "the store is inconsistent (" + what + "); stop the node and restore from a backup")};
-}
-
 template <class Msg>
 Msg parse(std::string_view bytes, const char* what) {
   Msg m;

@@ -15,11 +15,6 @@
 namespace conect::storage {
 namespace {
 
-[[noreturn]] void corrupt(const std::string& what) {
-  throw lmdb::Failure{
-      Error(Errc::storage_error, "the store is inconsistent (" + what + "); stop the node and restore from a backup")};
-}
-
 v1::RecordState parse_state(std::string_view bytes) {
   v1::RecordState s;
   if (!s.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) corrupt("unreadable record state");

@@ -53,6 +53,10 @@ inline constexpr std::string_view kSealKeyPrefix = "seal_key/";  // || origin (3
 std::string count_key(v1::RecordType type);
 }  // namespace meta
 
+// The store contradicts itself (an entry that does not parse, an index entry
+// without its record): throws storage_error telling the operator to restore.
+[[noreturn]] void corrupt(const std::string& what);
+
 // A write transaction that counts its writes for fault injection.
 class Writer {
  public:

@@ -5,6 +5,8 @@
 #include <cstring>
 #include <limits>
 
+#include "sodium_bytes.h"
+
 namespace conect::net {
 namespace {
 
@@ -17,7 +19,6 @@ static_assert(crypto_scalarmult_curve25519_BYTES == kNoiseDhLen);
 
 constexpr std::uint64_t kMaxNonce = std::numeric_limits<std::uint64_t>::max();
 
-const unsigned char* u8(std::string_view s) { return reinterpret_cast<const unsigned char*>(s.data()); }
 std::string_view view(const std::uint8_t* p, std::size_t n) {
   return {reinterpret_cast<const char*>(p), n};
 }

@@ -5,15 +5,14 @@
 
 #include <cstring>
 
+#include "sodium_bytes.h"
+
 namespace conect::net {
 namespace {
 
 static_assert(crypto_secretstream_xchacha20poly1305_HEADERBYTES == kStreamHeaderBytes);
 static_assert(crypto_secretstream_xchacha20poly1305_ABYTES == kStreamFrameOverhead);
 static_assert(crypto_secretstream_xchacha20poly1305_KEYBYTES == 32);
-
-const unsigned char* u8(std::string_view s) { return reinterpret_cast<const unsigned char*>(s.data()); }
-unsigned char* u8(std::string& s) { return reinterpret_cast<unsigned char*>(s.data()); }
 
 }  // namespace
 

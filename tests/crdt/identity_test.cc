@@ -9,25 +9,14 @@
 #include <set>
 
 #include "conect/crdt/identity.h"
+#include "conect/crdt/testkit/temp_dir.h"
 
 namespace conect {
 namespace {
 
 namespace fs = std::filesystem;
 
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "conect-identity-XXXXXX").string();
-    if (!::mkdtemp(pattern.data())) throw std::runtime_error("mkdtemp failed");
-    path_ = pattern;
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
+using testkit::TempDir;
 
 std::string read_all(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);

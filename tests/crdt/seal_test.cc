@@ -8,21 +8,14 @@
 #include <fstream>
 
 #include "conect/crdt/seal.h"
+#include "conect/crdt/testkit/temp_dir.h"
 
 namespace conect {
 namespace {
 
 namespace fs = std::filesystem;
 
-struct TempDir {
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "conect-seal-XXXXXX").string();
-    if (!::mkdtemp(pattern.data())) throw std::runtime_error("mkdtemp failed");
-    path = pattern;
-  }
-  ~TempDir() { fs::remove_all(path); }
-  fs::path path;
-};
+using testkit::TempDir;
 
 FederationId federation(std::uint8_t b) {
   FederationId f;
@@ -34,37 +27,37 @@ TEST(SealKey, FileIsPrivateAndRoundTrips) {
   ASSERT_TRUE(crypto_init());
   TempDir d;
   bool created = false;
-  auto k = SealKey::load_or_create(d.path / "seal.key", &created);
+  auto k = SealKey::load_or_create(d.path() / "seal.key", &created);
   ASSERT_TRUE(k.ok()) << k.error().message();
   EXPECT_TRUE(created);
   struct stat st {};
-  ASSERT_EQ(::stat((d.path / "seal.key").c_str(), &st), 0);
+  ASSERT_EQ(::stat((d.path() / "seal.key").c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600u);
-  EXPECT_EQ(fs::file_size(d.path / "seal.key"), 32u);
-  auto again = SealKey::load_or_create(d.path / "seal.key", &created);
+  EXPECT_EQ(fs::file_size(d.path() / "seal.key"), 32u);
+  auto again = SealKey::load_or_create(d.path() / "seal.key", &created);
   ASSERT_TRUE(again.ok());
   EXPECT_FALSE(created);  // an existing key is never replaced
   EXPECT_EQ(again->public_key(), k->public_key());
-  EXPECT_TRUE(SealKey::generate().save(d.path / "seal.key").error().is(Errc::already_exists));
+  EXPECT_TRUE(SealKey::generate().save(d.path() / "seal.key").error().is(Errc::already_exists));
 }
 
 TEST(SealKey, RefusesAFileOthersCanRead) {
   ASSERT_TRUE(crypto_init());
   TempDir d;
-  ASSERT_TRUE(SealKey::generate().save(d.path / "seal.key").ok());
-  ::chmod((d.path / "seal.key").c_str(), 0644);
-  EXPECT_TRUE(SealKey::load(d.path / "seal.key").error().is(Errc::insecure_permissions));
+  ASSERT_TRUE(SealKey::generate().save(d.path() / "seal.key").ok());
+  ::chmod((d.path() / "seal.key").c_str(), 0644);
+  EXPECT_TRUE(SealKey::load(d.path() / "seal.key").error().is(Errc::insecure_permissions));
 }
 
 TEST(SealKey, RefusesAFileOfTheWrongSize) {
   ASSERT_TRUE(crypto_init());
   TempDir d;
   {
-    std::ofstream out(d.path / "seal.key", std::ios::binary);
+    std::ofstream out(d.path() / "seal.key", std::ios::binary);
     out << std::string(31, 'x');
   }
-  ::chmod((d.path / "seal.key").c_str(), 0600);
-  EXPECT_TRUE(SealKey::load(d.path / "seal.key").error().is(Errc::malformed_body));
+  ::chmod((d.path() / "seal.key").c_str(), 0600);
+  EXPECT_TRUE(SealKey::load(d.path() / "seal.key").error().is(Errc::malformed_body));
 }
 
 TEST(SealKey, SealedBytesOpenOnlyWithTheRightKey) {

@@ -11,19 +11,6 @@ namespace conect::storage::testing {
 
 namespace fs = std::filesystem;
 
-TempDir::TempDir() {
-  std::string tmpl = (fs::temp_directory_path() / "conect-storage-XXXXXX").string();
-  char* p = ::mkdtemp(tmpl.data());
-  if (!p) throw std::runtime_error("mkdtemp failed");
-  path_ = p;
-}
-
-TempDir::~TempDir() {
-  std::error_code ec;
-  fs::permissions(path_, fs::perms::owner_all, fs::perm_options::add, ec);
-  fs::remove_all(path_, ec);
-}
-
 StoreOptions test_options() {
   StoreOptions o;
   o.create = true;

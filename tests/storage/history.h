@@ -12,23 +12,12 @@
 
 #include "conect/crdt/replica.h"
 #include "conect/crdt/testkit/author.h"
+#include "conect/crdt/testkit/temp_dir.h"
 #include "conect/storage/store.h"
 
 namespace conect::storage::testing {
 
-// A fresh directory under $TMPDIR, removed (with its contents) on destruction.
-class TempDir {
- public:
-  TempDir();
-  ~TempDir();
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::filesystem::path& path() const { return path_; }
-  std::filesystem::path operator/(const std::string& s) const { return path_ / s; }
-
- private:
-  std::filesystem::path path_;
-};
+using testkit::TempDir;
 
 StoreOptions test_options();  // create, small map, no_sync off
 std::unique_ptr<Store> open_store(const std::filesystem::path& dir, StoreOptions options = test_options());
@@ -42,7 +31,7 @@ struct HistoryOptions {
 
 struct History {
   std::vector<testkit::Author> authors;
-  std::vector<VerifiedDelta> deltas;  // generation order: a valid order to apply
+  std::vector<VerifiedDelta> deltas;                  // generation order: a valid order to apply
   std::vector<std::vector<VerifiedDelta>> by_origin;  // [author][seq - 1]
 };
 

@@ -1,11 +1,8 @@
 #include "conect/crdt/identity.h"
 
-#include <fcntl.h>
 #include <sodium.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
-#include <cstring>
+#include "secret_file.h"
 
 namespace conect {
 
@@ -81,41 +78,18 @@ bool verify_signature(const NodeId& signer, SigningDomain domain, std::string_vi
                                      signer.data()) == 0;
 }
 
+namespace {
+const secret_file::Kind kIdentityKeyFile{"identity key", "an", "a 64-byte Ed25519 secret key",
+                                         " (run `conect-node init` first)"};
+}  // namespace
+
 Status KeyPair::save(const std::filesystem::path& path) const {
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (fd < 0) {
-    if (errno == EEXIST)
-      return Error(Errc::already_exists, path.string() + " exists; refusing to overwrite an identity key");
-    return Error(Errc::io_error, "cannot create " + path.string() + ": " + std::strerror(errno));
-  }
-  // The umask cannot widen 0600, but fchmod makes the mode explicit anyway.
-  ::fchmod(fd, 0600);
-  ssize_t written = ::write(fd, secret_.data(), secret_.size());
-  bool ok = written == static_cast<ssize_t>(secret_.size()) && ::fsync(fd) == 0;
-  ::close(fd);
-  if (!ok) return Error(Errc::io_error, "cannot write " + path.string());
-  return {};
+  return secret_file::write(path, secret_.data(), secret_.size(), kIdentityKeyFile);
 }
 
 Result<KeyPair> KeyPair::load(const std::filesystem::path& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
-    return Error(
-        errno == ENOENT ? Errc::not_found : Errc::io_error,
-        "cannot open identity key " + path.string() + ": " + std::strerror(errno) + " (run `conect-node init` first)");
-  struct stat st {};
-  if (::fstat(fd, &st) != 0 || (st.st_mode & 077) != 0) {
-    ::close(fd);
-    return Error(Errc::insecure_permissions,
-                 path.string() + " is readable by group or others; run `chmod 600 " + path.string() + "`");
-  }
   KeyPair k;
-  ssize_t n = ::read(fd, k.secret_.data(), k.secret_.size());
-  char extra = 0;
-  ssize_t more = ::read(fd, &extra, 1);
-  ::close(fd);
-  if (n != static_cast<ssize_t>(k.secret_.size()) || more != 0)
-    return Error(Errc::malformed_body, path.string() + " is not a 64-byte Ed25519 secret key");
+  if (auto st = secret_file::read(path, k.secret_.data(), k.secret_.size(), kIdentityKeyFile); !st) return st.error();
   // A libsodium secret key is seed || public key: re-derive from the seed so a
   // flipped bit anywhere is caught here rather than as bad signatures later.
   std::array<std::uint8_t, 64> rederived{};

@@ -1,12 +1,8 @@
 #include "conect/crdt/seal.h"
 
-#include <fcntl.h>
 #include <sodium.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
-#include <cerrno>
-#include <cstring>
+#include "secret_file.h"
 
 namespace conect {
 
@@ -43,39 +39,17 @@ std::string seal_to(const SealPublicKey& to, std::string_view message) {
   return out;
 }
 
+namespace {
+const secret_file::Kind kSealKeyFile{"seal key", "a", "a 32-byte X25519 secret key", ""};
+}  // namespace
+
 Status SealKey::save(const std::filesystem::path& path) const {
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (fd < 0) {
-    if (errno == EEXIST)
-      return Error(Errc::already_exists, path.string() + " exists; refusing to overwrite a seal key");
-    return Error(Errc::io_error, "cannot create " + path.string() + ": " + std::strerror(errno));
-  }
-  ::fchmod(fd, 0600);
-  ssize_t written = ::write(fd, secret_.data(), secret_.size());
-  bool ok = written == static_cast<ssize_t>(secret_.size()) && ::fsync(fd) == 0;
-  ::close(fd);
-  if (!ok) return Error(Errc::io_error, "cannot write " + path.string());
-  return {};
+  return secret_file::write(path, secret_.data(), secret_.size(), kSealKeyFile);
 }
 
 Result<SealKey> SealKey::load(const std::filesystem::path& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
-    return Error(errno == ENOENT ? Errc::not_found : Errc::io_error,
-                 "cannot open seal key " + path.string() + ": " + std::strerror(errno));
-  struct stat st {};
-  if (::fstat(fd, &st) != 0 || (st.st_mode & 077) != 0) {
-    ::close(fd);
-    return Error(Errc::insecure_permissions,
-                 path.string() + " is readable by group or others; run `chmod 600 " + path.string() + "`");
-  }
   SealKey k;
-  ssize_t n = ::read(fd, k.secret_.data(), k.secret_.size());
-  char extra = 0;
-  ssize_t more = ::read(fd, &extra, 1);
-  ::close(fd);
-  if (n != static_cast<ssize_t>(k.secret_.size()) || more != 0)
-    return Error(Errc::malformed_body, path.string() + " is not a 32-byte X25519 secret key");
+  if (auto st = secret_file::read(path, k.secret_.data(), k.secret_.size(), kSealKeyFile); !st) return st.error();
   if (crypto_scalarmult_base(k.public_.data(), k.secret_.data()) != 0)
     return Error(Errc::crypto_error, "cannot derive the public seal key from " + path.string());
   return k;

@@ -21,15 +21,12 @@ namespace conect::storage {
 namespace {
 
 namespace fs = std::filesystem;
+using testing::file_bytes;
 using testing::TempDir;
 
 constexpr std::string_view kName = "Zofia Erasedottir-Quarnstrom";
 constexpr std::string_view kEmail = "zofia.quarnstrom@example.invalid";
 
-std::string file_bytes(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
 bool file_holds(const fs::path& p, std::string_view needle) { return file_bytes(p).find(needle) != std::string::npos; }
 
 StoreOptions options() {

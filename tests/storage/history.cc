@@ -4,12 +4,19 @@
 #include <stdlib.h>
 
 #include <algorithm>
+#include <fstream>
+#include <iterator>
 
 #include "conect/crdt/ops.h"
 
 namespace conect::storage::testing {
 
 namespace fs = std::filesystem;
+
+std::string file_bytes(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
 
 StoreOptions test_options() {
   StoreOptions o;

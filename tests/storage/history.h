@@ -19,6 +19,9 @@ namespace conect::storage::testing {
 
 using testkit::TempDir;
 
+// The whole file, as the disk holds it now.
+std::string file_bytes(const std::filesystem::path& p);
+
 StoreOptions test_options();  // create, small map, no_sync off
 std::unique_ptr<Store> open_store(const std::filesystem::path& dir, StoreOptions options = test_options());
 

@@ -14,24 +14,23 @@ namespace {
 using testing::open_store;
 using testing::TempDir;
 
-FederationId federation() { return testkit::test_federation(); }
-
 TEST(SealKeys, TheLatestAnnouncementOfEachOriginCounts) {
   TempDir t;
   auto s = open_store(t / "store");
   KeyPair me = testkit::test_key(1);
-  ASSERT_TRUE(s->initialise(federation(), me.public_key()).ok());
+  ASSERT_TRUE(s->initialise(testkit::test_federation(), me.public_key()).ok());
   EXPECT_FALSE(*s->seal_key(me.public_key()));
   SealKey first = SealKey::generate(), second = SealKey::generate();
   DeltaDraft d;
-  d.ops.push_back(seal_key_announcement(me, federation(), first.public_key()));
+  d.ops.push_back(seal_key_announcement(me, testkit::test_federation(), first.public_key()));
   ASSERT_TRUE(s->author(me, d, 1'000'000).ok());
   EXPECT_EQ(*s->seal_key(me.public_key()), first.public_key());
 
   // Another origin's announcements arrive through apply().
   testkit::Author other(2);
   SealKey theirs = SealKey::generate();
-  auto r = s->apply({other.emit({seal_key_announcement(other.key(), federation(), theirs.public_key())})});
+  auto r =
+      s->apply({other.emit({seal_key_announcement(other.key(), testkit::test_federation(), theirs.public_key())})});
   ASSERT_TRUE(r.ok());
   ASSERT_EQ(r->applied.size(), 1u);
   auto all = s->seal_keys();
@@ -39,7 +38,7 @@ TEST(SealKeys, TheLatestAnnouncementOfEachOriginCounts) {
   EXPECT_EQ(all->size(), 2u);
   EXPECT_EQ(all->at(other.id()), theirs.public_key());
 
-  d.ops = {seal_key_announcement(me, federation(), second.public_key())};
+  d.ops = {seal_key_announcement(me, testkit::test_federation(), second.public_key())};
   ASSERT_TRUE(s->author(me, d, 1'000'001).ok());
   EXPECT_EQ(*s->seal_key(me.public_key()), second.public_key());
   // No record changed: the digest is the empty state's, and still agrees
@@ -51,12 +50,12 @@ TEST(SealKeys, TheLatestAnnouncementOfEachOriginCounts) {
 TEST(SealKeys, AnAnnouncementSignedForAnotherOriginIsRefused) {
   TempDir t;
   auto s = open_store(t / "store");
-  ASSERT_TRUE(s->initialise(federation(), testkit::test_key(1).public_key()).ok());
+  ASSERT_TRUE(s->initialise(testkit::test_federation(), testkit::test_key(1).public_key()).ok());
   testkit::Author mallory(3);
   KeyPair victim = testkit::test_key(4);
   // Mallory replays the victim's signed announcement in her own log: the
   // delta is authentic (hers), the inner signature is not hers.
-  v1::Operation replayed = seal_key_announcement(victim, federation(), SealKey::generate().public_key());
+  v1::Operation replayed = seal_key_announcement(victim, testkit::test_federation(), SealKey::generate().public_key());
   auto r = s->apply({mallory.emit({replayed})});
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->applied.size(), 1u);  // history is history

@@ -18,14 +18,10 @@ namespace conect::storage {
 namespace {
 
 namespace fs = std::filesystem;
+using testing::file_bytes;
 using testing::open_store;
 using testing::TempDir;
 using testing::test_options;
-
-std::string file_bytes(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
 
 FederationId federation() { return testkit::test_federation(); }
 
@@ -272,8 +268,8 @@ TEST(StoreMap, GrowsUpToTheCeiling) {
     for (int i = 0; i < 200; ++i) (void)s->digest();
   });
   for (std::size_t i = 0; i < chain.size(); i += 10) {
-    auto r = s->apply(std::vector<VerifiedDelta>(chain.begin() + static_cast<long>(i),
-                                                 chain.begin() + static_cast<long>(i + 10)));
+    auto r = s->apply(
+        std::vector<VerifiedDelta>(chain.begin() + static_cast<long>(i), chain.begin() + static_cast<long>(i + 10)));
     EXPECT_TRUE(r.ok()) << r.error().message();
     if (!r.ok()) break;
   }

@@ -126,6 +126,20 @@ Result<v1::MemberCard> pending_card(HandlerEnv& env, const std::string& text) {
   return m->card;
 }
 
+// The last sequence number of the member that stays valid after a removal or
+// a key replacement: the body's last_seq, or by default what this node holds
+// of the member now.
+Result<Seq> cut_of(HandlerEnv& env, const json& body, const NodeId& id) {
+  if (body.contains("last_seq")) {
+    if (!body["last_seq"].is_number_unsigned())
+      return Error(Errc::malformed_body, "last_seq: a sequence number (0 or more)");
+    return Seq{body["last_seq"].get<std::uint64_t>()};
+  }
+  auto head = env.ctx.store->head(id);
+  if (!head) return head.error();
+  return Seq{*head ? (*head)->seq.value : 0};
+}
+
 HttpResponse admit(HandlerEnv& env, const HttpRequest& req) {
   auto body = body_object(req);
   if (!body) return error_response(body.error());
@@ -157,18 +171,9 @@ HttpResponse expel(HandlerEnv& env, const HttpRequest& req, const std::string& i
         Error(Errc::invalid_argument, "a member does not expel itself; use POST /api/v1/members/leave"));
   auto body = body_object(req);
   if (!body) return error_response(body.error());
-  std::uint64_t last_seq = 0;
-  if (body->contains("last_seq")) {
-    if (!(*body)["last_seq"].is_number_unsigned())
-      return error_response(Error(Errc::malformed_body, "last_seq: a sequence number (0 or more)"));
-    last_seq = (*body)["last_seq"].get<std::uint64_t>();
-  } else {
-    // Default cut: what this node holds of the member now.
-    auto head = env.ctx.store->head(*id);
-    if (!head) return error_response(head.error());
-    last_seq = *head ? (*head)->seq.value : 0;
-  }
-  return author_membership(env, membership_ops::remove(*id, Seq{last_seq}));
+  auto last_seq = cut_of(env, *body, *id);
+  if (!last_seq) return error_response(last_seq.error());
+  return author_membership(env, membership_ops::remove(*id, *last_seq));
 }
 
 HttpResponse leave(HandlerEnv& env) { return author_membership(env, membership_ops::leave()); }
@@ -232,18 +237,9 @@ HttpResponse rekey(HandlerEnv& env, const HttpRequest& req, const std::string& i
                                                             other.hex().substr(0, 16) +
                                                             "'s id or key; the member makes a fresh offer"));
   }
-  std::uint64_t last_seq = 0;
-  if (body->contains("last_seq")) {
-    if (!(*body)["last_seq"].is_number_unsigned())
-      return error_response(Error(Errc::malformed_body, "last_seq: a sequence number (0 or more)"));
-    last_seq = (*body)["last_seq"].get<std::uint64_t>();
-  } else {
-    // Default: what this node holds of the member now stays valid.
-    auto head = env.ctx.store->head(*id);
-    if (!head) return error_response(head.error());
-    last_seq = *head ? (*head)->seq.value : 0;
-  }
-  return author_membership(env, membership_ops::rekey(*offer, Seq{last_seq}));
+  auto last_seq = cut_of(env, *body, *id);
+  if (!last_seq) return error_response(last_seq.error());
+  return author_membership(env, membership_ops::rekey(*offer, *last_seq));
 }
 
 }  // namespace

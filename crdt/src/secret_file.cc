@@ -1,0 +1,51 @@
+#include "secret_file.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <string>
+
+namespace conect::secret_file {
+
+Status write(const std::filesystem::path& path, const std::uint8_t* secret, std::size_t size, const Kind& kind) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    if (errno == EEXIST)
+      return Error(Errc::already_exists, path.string() + " exists; refusing to overwrite " + std::string(kind.article) +
+                                             " " + std::string(kind.noun));
+    return Error(Errc::io_error, "cannot create " + path.string() + ": " + std::strerror(errno));
+  }
+  // The umask cannot widen 0600, but fchmod makes the mode explicit anyway.
+  ::fchmod(fd, 0600);
+  ssize_t written = ::write(fd, secret, size);
+  bool ok = written == static_cast<ssize_t>(size) && ::fsync(fd) == 0;
+  ::close(fd);
+  if (!ok) return Error(Errc::io_error, "cannot write " + path.string());
+  return {};
+}
+
+Status read(const std::filesystem::path& path, std::uint8_t* secret, std::size_t size, const Kind& kind) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return Error(errno == ENOENT ? Errc::not_found : Errc::io_error, "cannot open " + std::string(kind.noun) + " " +
+                                                                         path.string() + ": " + std::strerror(errno) +
+                                                                         std::string(kind.open_hint));
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || (st.st_mode & 077) != 0) {
+    ::close(fd);
+    return Error(Errc::insecure_permissions,
+                 path.string() + " is readable by group or others; run `chmod 600 " + path.string() + "`");
+  }
+  ssize_t n = ::read(fd, secret, size);
+  char extra = 0;
+  ssize_t more = ::read(fd, &extra, 1);
+  ::close(fd);
+  if (n != static_cast<ssize_t>(size) || more != 0)
+    return Error(Errc::malformed_body, path.string() + " is not " + std::string(kind.shape));
+  return {};
+}
+
+}  // namespace conect::secret_file

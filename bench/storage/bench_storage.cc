@@ -9,16 +9,23 @@
 //   acknowledged writes/s      Store::author with 1, 4, 16 writers (p50/p99)
 //   placement query p50/p99    over a store of --placements placements
 //   RssAnon                    of a fresh process holding --rss-deltas deltas
+//   Store::compact             seconds, MiB/s, data.mdb before and after, over
+//                              stores of --compact deltas (50,000 and 200,000;
+//                              2,000 with --quick) with erased personal data,
+//                              beside a raw copy (read+write+fsync) of the
+//                              same data.mdb
 //
 // Usage: conect_bench_storage [--quick] [--apply N] [--author N]
-//          [--placements N] [--rss-deltas N] [--dir DIR]
-//          [--only raw|verify|apply|author|query|rss] [--perf-ctl CTL,ACK]
+//          [--placements N] [--rss-deltas N] [--compact N[,N...]] [--dir DIR]
+//          [--only raw|verify|apply|author|query|rss|compact] [--perf-ctl CTL,ACK]
 //          [--workload placements|mixed|updates]   (which apply figures)
+#include <fcntl.h>
 #include <stdlib.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -30,6 +37,7 @@
 #include <vector>
 
 #include "common/figures.h"
+#include "common/sample_personal.h"
 #include "common/sample_placements.h"
 #include "conect/crdt/ops.h"
 #include "conect/crdt/testkit/author.h"
@@ -187,44 +195,64 @@ void bench_verify(std::size_t n) {
 
 // The catch-up mix of conect-seed (one origin): an organisation every 80
 // deltas, a placement every 4th, mobilities (create + sending side) the rest.
-std::vector<VerifiedDelta> make_mixed(std::size_t count) {
-  testkit::Author a(900);
-  std::vector<RecordKey> orgs, placements;
-  std::vector<VerifiedDelta> out;
-  out.reserve(count);
-  for (std::size_t n = 1; n <= count; ++n) {
+// With `personal`, each mobility's participant has personal data (a salted
+// commitment in the record; the plaintext in `*personal`, for the blobs).
+class MixedSeeder {
+ public:
+  explicit MixedSeeder(std::uint32_t author) : a_(author) {}
+
+  VerifiedDelta next(std::vector<std::pair<RecordKey, bench::SamplePersonal>>* personal = nullptr) {
+    ++n_;
     RecordKey k;
     std::vector<v1::Operation> ops;
-    if (orgs.empty() || n % 80 == 1) {
-      k = a.next_key(v1::ORGANISATION);
+    if (orgs_.empty() || n_ % 80 == 1) {
+      k = a_.next_key(v1::ORGANISATION);
       v1::Organisation o;
       auto* name = o.add_names();
       name->set_lang("en");
-      name->set_text("Demo company " + std::to_string(n));
+      name->set_text("Demo company " + std::to_string(n_));
       o.set_type(v1::SME);
-      o.set_country(kCountries[n % 4]);
-      orgs.push_back(k);
+      o.set_country(kCountries[n_ % 4]);
+      orgs_.push_back(k);
       ops = ops::create_organisation(k, o);
-    } else if (placements.empty() || n % 4 == 2) {
-      k = a.next_key(v1::PLACEMENT);
-      placements.push_back(k);
-      ops = ops::create_placement(k, placement(n, orgs.back()));
+    } else if (placements_.empty() || n_ % 4 == 2) {
+      k = a_.next_key(v1::PLACEMENT);
+      placements_.push_back(k);
+      ops = ops::create_placement(k, placement(n_, orgs_.back()));
     } else {
-      k = a.next_key(v1::MOBILITY);
+      k = a_.next_key(v1::MOBILITY);
       v1::MobilityFixed fixed;
-      *fixed.mutable_sending_organisation() = orgs.front().to_proto();
-      *fixed.mutable_receiving_organisation() = orgs[n % orgs.size()].to_proto();
-      fixed.mutable_participant()->set_pseudonym("P-" + std::to_string(n));
+      *fixed.mutable_sending_organisation() = orgs_.front().to_proto();
+      *fixed.mutable_receiving_organisation() = orgs_[n_ % orgs_.size()].to_proto();
+      fixed.mutable_participant()->set_pseudonym("P-" + std::to_string(n_));
+      if (personal) {
+        personal->emplace_back(k, bench::sample_personal(n_));
+        fixed.mutable_participant()->mutable_personal()->set_commitment(personal->back().second.commitment.raw());
+      }
       fixed.set_type(v1::LEARNER_OTJ_COMPANY);
       fixed.set_category(v1::IVET_LEARNER);
       v1::MobilitySending sending;
-      *sending.mutable_placement() = placements.back().to_proto();
+      *sending.mutable_placement() = placements_.back().to_proto();
       sending.set_window_id(1);
       sending.set_status(v1::MOBILITY_NOMINATED);
       ops = ops::create_mobility(k, fixed, &sending);
     }
-    out.push_back(a.emit(std::move(ops)));
+    return a_.emit(std::move(ops));
   }
+  // The owner erases a record's personal data (an Erase operation).
+  VerifiedDelta erase(const RecordKey& k, const Hash256& commitment) { return a_.emit({ops::erase(k, commitment)}); }
+
+ private:
+  testkit::Author a_;
+  std::vector<RecordKey> orgs_, placements_;
+  std::size_t n_ = 0;
+};
+
+std::vector<VerifiedDelta> make_mixed(std::size_t count) {
+  MixedSeeder seeder(900);
+  std::vector<VerifiedDelta> out;
+  out.reserve(count);
+  for (std::size_t n = 0; n < count; ++n) out.push_back(seeder.next());
   return out;
 }
 
@@ -454,12 +482,117 @@ void bench_rss(const fs::path& base, std::size_t deltas) {
   add("  store bytes per delta", static_cast<double>(size) / static_cast<double>(deltas), "B");
 }
 
+// ------------------------------------------------------------ compaction
+
+// The plainest way to rewrite the same bytes: read `from` sequentially in
+// 1 MiB blocks (what mdb_env_copy2 writes at a time), write them to `to`,
+// fsync. Returns seconds.
+double raw_file_copy(const fs::path& from, const fs::path& to) {
+  auto start = Clock::now();
+  int in = ::open(from.c_str(), O_RDONLY | O_CLOEXEC);
+  int out = ::open(to.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (in < 0 || out < 0) {
+    std::fprintf(stderr, "raw copy %s: %s\n", from.c_str(), std::strerror(errno));
+    std::exit(1);
+  }
+  std::vector<char> buf(std::size_t{1} << 20);
+  for (ssize_t n; (n = ::read(in, buf.data(), buf.size())) > 0;)
+    for (ssize_t done = 0; done < n;) {
+      ssize_t w = ::write(out, buf.data() + done, static_cast<std::size_t>(n - done));
+      if (w < 0) {
+        std::fprintf(stderr, "raw copy %s: %s\n", to.c_str(), std::strerror(errno));
+        std::exit(1);
+      }
+      done += w;
+    }
+  ::fsync(out);
+  ::close(out);
+  ::close(in);
+  return seconds_since(start);
+}
+
+// A store as an audience node holds it after some erasures: the catch-up mix
+// of `deltas` deltas, every mobility's participant with personal data held in
+// clear (a blob, 100-200 B), then every 10th of those erased by its owner (an
+// Erase delta, applied: the blob becomes a tombstone and its plaintext stays
+// in data.mdb's free pages). Store::compact against a raw copy of the same
+// data.mdb, taken just before and just after it (their mean is the limit).
+void bench_compact(const fs::path& base, std::size_t deltas) {
+  Scratch dir(base);
+  const fs::path data = dir.path / "store" / "data.mdb";
+  auto store = open(dir.path / "store");
+  MixedSeeder seeder(901);
+  std::vector<std::pair<RecordKey, bench::SamplePersonal>> held;
+  std::size_t blobs = 0;
+  for (std::size_t done = 0; done < deltas;) {
+    // In slices: the builder's memory stays bounded at 200,000 deltas.
+    std::vector<VerifiedDelta> slice;
+    for (; slice.size() < 10'000 && done < deltas; ++done) slice.push_back(seeder.next(&held));
+    apply_all(*store, slice, 1000);
+    std::vector<std::pair<Hash256, std::string>> batch;
+    for (std::size_t i = blobs; i < held.size(); ++i)
+      batch.emplace_back(held[i].second.commitment, held[i].second.bytes);
+    blobs = held.size();
+    if (Status st = store->put_blobs(batch); !st.ok()) {
+      std::fprintf(stderr, "put_blobs: %s\n", st.error().message().c_str());
+      std::exit(1);
+    }
+  }
+  std::vector<VerifiedDelta> erasures;
+  std::size_t erased_bytes = 0;
+  for (std::size_t i = 0; i < held.size(); i += 10) {
+    erasures.push_back(seeder.erase(held[i].first, held[i].second.commitment));
+    erased_bytes += held[i].second.bytes.size();
+  }
+  apply_all(*store, erasures, 1000);
+  if (!*store->compaction_due() || store->blob(held[0].second.commitment)->has_value()) {
+    std::fprintf(stderr, "compact: the erasures did not reach the store\n");
+    std::exit(1);
+  }
+
+  const fs::path copy = dir.path / "raw-copy.mdb", copy2 = dir.path / "raw-copy-2.mdb";
+  const double copy_before = raw_file_copy(data, copy);
+  auto start = Clock::now();
+  auto done = store->compact();
+  const double secs = seconds_since(start);
+  if (!done.ok() || !done->compacted) {
+    std::fprintf(stderr, "compact: %s\n", done.ok() ? done->busy.c_str() : done.error().message().c_str());
+    std::exit(1);
+  }
+  // The same bytes again (the first copy holds data.mdb as it was).
+  const double copy_after = raw_file_copy(copy, copy2);
+  if (*store->compaction_due() || store->blob(held[0].second.commitment)->has_value() ||
+      !store->blob(held[1].second.commitment)->has_value()) {
+    std::fprintf(stderr, "compact: the store is not as it was after compacting\n");
+    std::exit(1);
+  }
+
+  const double mib = 1024.0 * 1024.0, before = static_cast<double>(done->bytes_before) / mib,
+               after = static_cast<double>(done->bytes_after) / mib;
+  const double copy_rate = before / ((copy_before + copy_after) / 2), rate = before / secs;
+  const std::string n = std::to_string(deltas / 1000) + "k deltas";
+  char note[160];
+  std::snprintf(note, sizeof note, "%zu blobs held, %zu erased (%.1f MiB); %.0f B per delta", held.size(),
+                erasures.size(), static_cast<double>(erased_bytes) / mib,
+                static_cast<double>(done->bytes_before) / static_cast<double>(deltas + erasures.size()));
+  add("data.mdb before compaction, " + n, before, "MiB", note);
+  std::snprintf(note, sizeof note, "%.1f%% of before", 100 * after / before);
+  add("  after compaction", after, "MiB", note);
+  add("  Store::compact, " + n, secs * 1e3, "ms", "copy (MDB_CP_COMPACT), fsync, rename, reopen");
+  std::snprintf(note, sizeof note, "of data.mdb before; %.2fx the raw copy", rate / copy_rate);
+  add("  compaction rate", rate, "MiB/s", note);
+  std::snprintf(note, sizeof note, "read+write+fsync, 1 MiB blocks: %.0f / %.0f MiB/s before / after",
+                before / copy_before, before / copy_after);
+  add("  raw copy of the same data.mdb", copy_rate, "MiB/s", note);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   crypto_init();
   std::size_t n_raw = 200'000, n_verify = 20'000, n_apply = 50'000, n_author = 2'000, n_placements = 100'000,
               n_queries = 2'000, n_rss = 100'000;
+  std::vector<std::size_t> n_compact = {50'000, 200'000};
   fs::path base = fs::temp_directory_path();
   std::string only, workload;
   for (int i = 1; i < argc; ++i) {
@@ -469,6 +602,7 @@ int main(int argc, char** argv) {
     if (a == "--quick") {
       n_raw = 5'000, n_verify = 500, n_apply = 1'000, n_author = 64, n_placements = 2'000, n_queries = 100,
       n_rss = 2'000;
+      n_compact = {2'000};
     } else if (a == "--apply") {
       n_apply = std::stoull(next());
     } else if (a == "--author") {
@@ -477,6 +611,14 @@ int main(int argc, char** argv) {
       n_placements = std::stoull(next());
     } else if (a == "--rss-deltas") {
       n_rss = std::stoull(next());
+    } else if (a == "--compact") {
+      n_compact.clear();
+      std::string v = next();
+      for (std::size_t at = 0; at < v.size();) {
+        auto comma = v.find(',', at);
+        n_compact.push_back(std::stoull(v.substr(at, comma - at)));
+        at = comma == std::string::npos ? v.size() : comma + 1;
+      }
     } else if (a == "--dir") {
       base = next();
     } else if (a == "--perf-ctl") {
@@ -489,10 +631,11 @@ int main(int argc, char** argv) {
     } else if (a == "--only") {
       only = next();
     } else {
-      std::fprintf(stderr,
-                   "usage: %s [--quick] [--apply N] [--author N] [--placements N] [--rss-deltas N] [--dir DIR] [--only "
-                   "SECTION] [--workload placements|mixed|updates] [--perf-ctl CTL,ACK]\n",
-                   argv[0]);
+      std::fprintf(
+          stderr,
+          "usage: %s [--quick] [--apply N] [--author N] [--placements N] [--rss-deltas N] [--compact N[,N...]] "
+          "[--dir DIR] [--only SECTION] [--workload placements|mixed|updates] [--perf-ctl CTL,ACK]\n",
+          argv[0]);
       return 2;
     }
   }
@@ -508,6 +651,8 @@ int main(int argc, char** argv) {
     for (int w : {1, 4, 16}) bench_author(base, n_author, w);
   if (want("query")) bench_queries(base, n_placements, n_queries);
   if (want("rss")) bench_rss(base, n_rss);
+  if (want("compact"))
+    for (std::size_t n : n_compact) bench_compact(base, n);
   figures.print_table();
   figures.print_json();
   return 0;

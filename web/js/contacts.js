@@ -2,16 +2,20 @@
 // filters), with languages, and name, e-mail and phone where this node holds
 // them (mailto: and tel: links). This node's own contacts can be added and
 // edited; the display name is a role-like label, never a person's name.
+// Each contact shows who receives its personal data (its audience); this
+// node's own contacts choose it when added and can widen it later
+// (contact_audience.js).
 import * as api from './api.js';
+import { audienceBody, audienceFieldset, audienceSet, audienceText, readAudience, widens } from './contact_audience.js';
 import { h, languageName } from './format.js';
 import { t } from './i18n.js';
 import { CONTACT_ROLES, languagesText, normaliseContact, parseLanguages } from './mobility_model.js';
-import { checkboxSet, field, filterForm, formDialog, formValues, input, select } from './ui.js';
+import { announce, checkboxSet, confirmAction, field, filterForm, formDialog, formValues, input, select } from './ui.js';
 
 const $ = (id) => document.getElementById(id);
 
 export class ContactsView {
-  // ctx: { self(), orgName(id), orgOptions(keep), changed(records) }
+  // ctx: { self(), orgName(id), orgOptions(keep), changed(records), members(), memberName(id) }
   constructor(ctx) {
     this.ctx = ctx;
     this.items = [];
@@ -20,6 +24,8 @@ export class ContactsView {
     $('contact-table').addEventListener('click', (ev) => {
       const b = ev.target.closest('button[data-edit]');
       if (b) this.edit(this.items.find((c) => c.id === b.dataset.edit), b);
+      const a = ev.target.closest('button[data-audience]');
+      if (a) this.widen(this.items.find((c) => c.id === a.dataset.audience), a);
     });
   }
 
@@ -64,7 +70,7 @@ export class ContactsView {
   }
 
   paint() {
-    const cols = ['col_organisation', 'col_display_name', 'col_roles', 'col_languages', 'col_reach', 'col_actions'];
+    const cols = ['col_organisation', 'col_display_name', 'col_roles', 'col_languages', 'col_reach', 'col_audience', 'col_actions'];
     const rows = this.items.map((c) => this.row(c));
     if (rows.length === 0) rows.push(h('tr', null, h('td', { colspan: cols.length, class: 'empty' }, t('contacts_empty'))));
     $('contact-table').replaceChildren(
@@ -91,8 +97,11 @@ export class ContactsView {
       h('td', { 'data-label': t('col_roles') }, c.roles.map((r) => t('role_' + r)).join(', ')),
       h('td', { 'data-label': t('col_languages') }, c.languages.map((l) => languageName(l.lang) + (l.level ? ' ' + l.level : '')).join(', ')),
       h('td', { 'data-label': t('col_reach'), class: 'reach' }, reach),
+      h('td', { 'data-label': t('col_audience'), class: 'audience', dataset: { kind: c.audience.kind }, title: c.own ? null : t('audience_read_only') },
+        this.audienceText(c)),
       h('td', { 'data-label': t('col_actions'), class: 'actions' },
-        c.own ? h('button', { type: 'button', class: 'small', dataset: { edit: c.id }, 'aria-label': t('contact_edit_named', { name: c.displayName }) }, t('edit')) : null),
+        c.own ? h('button', { type: 'button', class: 'small', dataset: { edit: c.id }, 'aria-label': t('contact_edit_named', { name: c.displayName }) }, t('edit')) : null,
+        c.own ? h('button', { type: 'button', class: 'small', dataset: { audience: c.id }, 'aria-label': t('audience_widen_named', { name: c.displayName }) }, t('audience_widen')) : null),
     );
   }
 
@@ -119,12 +128,17 @@ export class ContactsView {
             field(t('field_name'), input('name', 'text', p.name, { autocomplete: 'off', maxlength: 200 })),
             field(t('field_email'), input('email', 'email', p.email, { autocomplete: 'off' })),
             field(t('field_phone'), input('phone', 'tel', p.phone, { autocomplete: 'off', pattern: '\\+[1-9][0-9]{1,14}' }), t('hint_phone')),
-            field(t('field_notes'), input('notes', 'text', p.notes, { maxlength: 500 }))),
+            field(t('field_notes'), input('notes', 'text', p.notes, { maxlength: 500 })),
+            // Chosen when the contact is added; widened later from its row.
+            c ? null : audienceFieldset({ current: null, ownerId: self.id, members: this.ctx.members() })),
         );
       },
       submit: async (form) => {
         const v = formValues(form);
         const body = { display_name: v.display_name, roles: v.roles || [], languages: parseLanguages(v.languages) };
+        // Unset reads as federation (the default): only another choice is written.
+        const audience = readAudience(form);
+        if (!c && audience.kind !== 'federation') body.audience = audienceBody(audience);
         const personal = {};
         for (const k of ['name', 'email', 'phone', 'notes']) if (v[k]) personal[k] = v[k];
         const canon = (o) => JSON.stringify(Object.entries(o).filter(([, x]) => x).sort());
@@ -142,6 +156,54 @@ export class ContactsView {
           : await api.request('POST', '/api/v1/contacts', { organisation: v.organisation, ...body });
         this.ctx.changed([{ id: String(r.id), record_type: 'contact' }]);
         await this.load();
+        return r;
+      },
+    });
+  }
+
+  audienceText(c) {
+    return audienceText(c.audience, c.owner, this.ctx.self().id, (id) => this.ctx.memberName(id));
+  }
+
+  // Widens the audience of one of this node's contacts. Choices that would
+  // narrow it are disabled (the node refuses them anyway, and its reason is
+  // shown); a widening is confirmed first, naming the members that will
+  // receive the personal data; declining writes nothing.
+  widen(c, opener) {
+    const self = this.ctx.self();
+    const members = this.ctx.members();
+    const name = (id) => (id === self.id ? t('this_node') : this.ctx.memberName(id));
+    return formDialog({
+      title: t('audience_title', { name: c.displayName }),
+      submitLabel: t('audience_widen'),
+      opener,
+      build: (body) => {
+        body.append(
+          h('p', { class: 'audience-current' }, t('audience_current', { audience: this.audienceText(c) })),
+          audienceFieldset({ current: c.audience, ownerId: c.owner, members }),
+        );
+      },
+      submit: async (form) => {
+        const after = readAudience(form);
+        const before = audienceSet(c.audience, c.owner, members);
+        const added = [...audienceSet(after, c.owner, members)].filter((m) => !before.has(m));
+        const same = after.kind === c.audience.kind && added.length === 0 && (after.kind !== 'members' || after.members.length === c.audience.members.length);
+        if (same) throw new Error(t('audience_unchanged'));
+        // A narrowing is never offered; one forced anyway goes to the node,
+        // which refuses it with its reason (shown in the dialog).
+        if (widens(c.audience, after, c.owner, members)) {
+          const who = added.length ? added.map(name).join(', ') : t('audience_nobody_yet');
+          const text = t('audience_confirm', { name: c.displayName, members: who }) + (after.kind === 'federation' ? ' ' + t('audience_confirm_later') : '');
+          if (!(await confirmAction(text, t('audience_confirm_act'), form.querySelector('button[type=submit]')))) {
+            announce(t('audience_not_changed', { audience: this.audienceText(c) }));
+            return null;
+          }
+        }
+        const r = await api.request('PATCH', `/api/v1/contacts/${encodeURIComponent(c.id)}`, { audience: audienceBody(after) });
+        this.ctx.changed([{ id: String(r.id), record_type: 'contact' }]);
+        await this.load();
+        const now = this.items.find((x) => x.id === c.id);
+        if (now) announce(t('audience_widened', { audience: this.audienceText(now) }));
         return r;
       },
     });

@@ -2,6 +2,7 @@
 // three field groups of a mobility, which side this node is, the state of
 // each party's confirmation, and the personal-data status.
 import { ownerOf } from './api.js';
+import { normaliseAudience } from './contact_audience.js';
 
 // The participant's or contact's personal data as this node holds it:
 // "held" (with the data), "not_shared_with_this_node", "awaiting_delivery",
@@ -86,6 +87,7 @@ export function normaliseContact(item, selfId) {
     languages: Array.isArray(item.languages) ? item.languages.filter((l) => l && l.lang) : [],
     personal,
     personalStatus: personalStatus(item, obj(item.personal).commitment ?? null),
+    audience: normaliseAudience(item.audience),
   };
 }
 

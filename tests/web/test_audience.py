@@ -8,7 +8,7 @@ step A's API shows the new audience and the personal data reaches exactly
 the members named in the confirmation. Declining the confirmation writes
 nothing (A's digest is unchanged); a narrowing is not offered, and when
 forced anyway the node's refusal is shown in plain words. B's dashboard
-shows A's audience read-only. Exit status as test_dashboard.py (77: no
+shows A's audience read-only, in the reader's language. Exit status as test_dashboard.py (77: no
 browser).
 """
 import os
@@ -26,7 +26,7 @@ if why:
     print(f"SKIP: browser tests need Chromium: {why}")
     sys.exit(77)
 
-from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.support.ui import Select  # noqa: E402
 
 from harness import wait_until  # noqa: E402
 from test_dashboard import org, wait_synced  # noqa: E402
@@ -172,7 +172,7 @@ class Suite(runner.BrowserSuite):
         assert self.member_box(self.c).is_enabled()
         reason = d.one(f"{DIALOG} .audience-reason")
         assert reason.is_displayed() and reason.text == lang_string("en", "audience_only_widens"), reason.text
-        d.shot("contact-audience-widen")
+        d.doc_shot("contact-audience")  # docs/img with CONECT_WEB_DOC_IMAGES=docs/img
         # Forced anyway (the disabled choice enabled by hand): the node
         # refuses it, and its reason is shown; nothing changes.
         digest = self.a.digest()
@@ -217,6 +217,10 @@ class Suite(runner.BrowserSuite):
         assert not db.css(f'#contact-table button[data-audience="{self.cid}"]'), "only the owner widens"
         assert db.attr(f"#contact-table tr[data-id='{self.cid}'] td.audience", "title") == lang_string("en", "audience_read_only")
         db.shot("contact-audience-read-only")
+        # In another language, the same audience in its words.
+        Select(db.one("#lang-select")).select_by_value("fi")
+        db.wait("the audience in Finnish", lambda _: self.row_audience(db, self.cid) == ["federation", lang_string("fi", "audience_federation")])
+        Select(db.one("#lang-select")).select_by_value("en")
 
 
 def main():

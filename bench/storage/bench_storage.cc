@@ -119,7 +119,9 @@ using bench::kTrades;
 v1::Placement placement(std::uint64_t i, const RecordKey& host) { return bench::sample_placement(i, host); }
 
 // `count` deltas from `authors` origins, round robin; each creates
-// `per_delta` placements.
+// `per_delta` placements. An origin's first delta also creates the
+// organisation its placements name as their host: a placement whose host does
+// not exist is refused by the fold, and the store would hold none.
 std::vector<VerifiedDelta> make_deltas(std::size_t count, int authors, int per_delta) {
   std::vector<testkit::Author> as;
   as.reserve(static_cast<std::size_t>(authors));
@@ -130,6 +132,15 @@ std::vector<VerifiedDelta> make_deltas(std::size_t count, int authors, int per_d
     auto& a = as[i % as.size()];
     std::vector<v1::Operation> ops;
     RecordKey host = RecordKey::mint(v1::ORGANISATION, a.id(), Seq{1}, 0);
+    if (i < as.size()) {
+      v1::Organisation o;
+      auto* name = o.add_names();
+      name->set_lang("en");
+      name->set_text("Host " + std::to_string(i));
+      o.set_type(v1::SME);
+      o.set_country(kCountries[i % 4]);
+      ops = ops::create_organisation(host, o);
+    }
     for (int k = 0; k < per_delta; ++k) {
       auto made =
           ops::create_placement(a.next_key(v1::PLACEMENT, static_cast<std::uint32_t>(ops.size())),

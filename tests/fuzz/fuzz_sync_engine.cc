@@ -8,6 +8,10 @@
 // max_buffer_bytes, out-of-order batches within their bound, one peer's
 // credit within half the budget, and every delta handed out linking to the
 // origin's head (the log refuses nothing but dependencies).
+// Frames of the courier's messages (SyncMessage fields 8-11, docs/privacy.md)
+// go to the courier state machine instead, as the daemon routes them
+// (courier_fuzz_world.h: a record of the peer's and one of its own, both
+// with personal data); its bounds are checked after every frame too.
 //
 // Seeds (tests/fuzz/corpus/sync): `conect_fuzz_sync_corpus DIR` records what
 // an honest engine sends over a catch-up, live pushes and an equivocation.
@@ -18,6 +22,7 @@
 #include <string_view>
 #include <variant>
 
+#include "courier_fuzz_world.h"
 #include "fuzz_check.h"
 #include "mem_log.h"
 
@@ -55,6 +60,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   std::uint64_t now = 1000;
   SyncEngine engine(cfg, log, {peer.id(), other.id()}, now);
   engine.on_peer_connected(peer.id(), (size > 0 && (data[0] & 2)) ? PeerRole::dialler : PeerRole::acceptor, now);
+  static const conect::courier::test::CourierFuzzWorld personal(self.id(), peer.id());
+  conect::courier::test::MemView view = personal.view;  // what a StoreBlob writes stays in this run
+  conect::courier::CourierConfig ccfg;
+  ccfg.self = self.id();
+  conect::courier::Courier courier(ccfg, view, personal.self_seal);
+  courier.on_peer_connected(peer.id(), now);
   auto drain = [&] {
     while (auto a = engine.poll()) {
       if (auto* ap = std::get_if<ApplyBatchAction>(&*a)) {
@@ -70,6 +81,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     FUZZ_CHECK(engine.buffered_bytes() <= cfg.max_buffer_bytes);
     FUZZ_CHECK(engine.reordered_batches() <= cfg.max_reorder_batches * cfg.max_fetches);
     FUZZ_CHECK(engine.peer_credit(peer.id()) <= cfg.max_buffer_bytes / 2);
+    while (auto a = courier.poll()) {
+      if (auto* b = std::get_if<conect::courier::StoreBlobAction>(&*a)) {
+        // Only a plaintext the signed record commits to is ever stored.
+        FUZZ_CHECK(blake2b256(b->plaintext) == b->commitment);
+        FUZZ_CHECK(b->record == personal.peer_record());
+        courier.on_blob_stored(b->store_id, view.put_blob(b->commitment, b->plaintext), now);
+      }
+    }
+    FUZZ_CHECK(courier.in_flight(peer.id()) <= ccfg.max_in_flight_per_peer);
   };
   drain();
   std::size_t at = size > 0 ? 1 : 0;
@@ -77,19 +97,27 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const std::size_t len = (std::size_t{data[at]} << 8) | data[at + 1];
     at += 2;
     const std::size_t n = std::min(len, size - at);
-    engine.on_message_bytes(peer.id(), std::string_view(reinterpret_cast<const char*>(data + at), n), now);
+    const std::string_view frame(reinterpret_cast<const char*>(data + at), n);
+    v1::SyncMessage m;
+    if (m.ParseFromArray(frame.data(), static_cast<int>(frame.size())) &&
+        conect::courier::Courier::is_courier_message(m))
+      courier.on_message(peer.id(), m, now);
+    else
+      engine.on_message_bytes(peer.id(), frame, now);
     at += n;
     drain();
     now += 700;
     engine.on_timer(now);
+    courier.sweep(now);
     drain();
   }
   now += 60'000;  // every request times out, every buffered push expires
   engine.on_timer(now);
+  courier.sweep(now);
   drain();
   if (std::getenv("CONECT_FUZZ_VERBOSE") != nullptr)
-    std::fprintf(stderr, "holds %llu of the peer's deltas, %llu messages in, %llu refused/unproven\n",
-                 static_cast<unsigned long long>(log.seq(peer.id())),
+    std::fprintf(stderr, "holds %llu of the peer's deltas and %zu blobs, %llu messages in, %llu refused/unproven\n",
+                 static_cast<unsigned long long>(log.seq(peer.id())), view.blobs.size(),
                  static_cast<unsigned long long>(engine.stats().messages_in),
                  static_cast<unsigned long long>(engine.stats().batches_refused + engine.stats().evidence_unproven));
   return 0;

@@ -9,6 +9,7 @@
 #include <string>
 #include <variant>
 
+#include "courier_fuzz_world.h"
 #include "mem_log.h"
 
 namespace {
@@ -101,6 +102,35 @@ std::string scene(int variant) {
   return out;
 }
 
+// Frames of personal-data delivery (docs/privacy.md) from the peer: an
+// envelope it honestly sealed, the same sent too early (owner_seq ahead),
+// one with a flipped ciphertext byte, and an answer for self's own record.
+std::string personal_scene() {
+  Author peer(1, test_federation()), self(2, test_federation());
+  conect::courier::test::CourierFuzzWorld w(self.id(), peer.id());
+  std::string out(1, '\0');
+  auto frame = [&](const v1::SyncMessage& m) {
+    std::string bytes = m.SerializeAsString();
+    out.push_back(static_cast<char>(bytes.size() >> 8));
+    out.push_back(static_cast<char>(bytes.size() & 0xff));
+    out += bytes;
+  };
+  v1::SyncMessage d;
+  *d.mutable_personal_deliver()->mutable_record() = w.peer_record().to_proto();
+  d.mutable_personal_deliver()->set_type(v1::MOBILITY);
+  d.mutable_personal_deliver()->set_envelope(w.peer_envelope());
+  d.mutable_personal_deliver()->set_owner_seq(3);
+  v1::SyncMessage early = d;
+  early.mutable_personal_deliver()->set_owner_seq(9);
+  v1::SyncMessage flipped = d;
+  flipped.mutable_personal_deliver()->mutable_envelope()->back() ^= 1;
+  v1::SyncMessage answer;
+  answer.mutable_personal_answer()->set_commitment(blake2b256(w.own_plaintext()).raw());
+  answer.mutable_personal_answer()->set_outcome(v1::PERSONAL_HELD);
+  for (const auto* m : {&early, &flipped, &d, &d, &answer}) frame(*m);
+  return out;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -113,5 +143,7 @@ int main(int argc, char** argv) {
     std::ofstream f(std::string(argv[1]) + "/" + names[v], std::ios::binary);
     f << scene(v);
   }
+  std::ofstream f(std::string(argv[1]) + "/personal-delivery", std::ios::binary);
+  f << personal_scene();
   return 0;
 }

@@ -48,7 +48,7 @@ class PeerRouter final : public PeerEvents {
     if (!plaintext.empty() && (plaintext[0] == kDeliverTag || plaintext[0] == kAnswerTag)) {
       v1::SyncMessage m;
       if (m.ParseFromArray(plaintext.data(), static_cast<int>(plaintext.size())) &&
-          (m.has_personal_deliver() || m.has_personal_answer()))
+          courier::Courier::is_courier_message(m))
         return courier_.on_message(peer, m);
     }
     sync_.on_peer_message(peer, plaintext);

@@ -100,8 +100,7 @@ Result<SealPublicKey> verify_seal_key_announcement(const v1::SealKeyAnnounce& an
 
 namespace {
 
-const secret_file::Kind kKeyringFile{"seal keyring", "a",
-                                     "a seal keyring (\"cnK1\" and up to 16 entries of 40 bytes)",
+const secret_file::Kind kKeyringFile{"seal keyring", "a", "a seal keyring (\"cnK1\" and up to 16 entries of 40 bytes)",
                                      ""};
 constexpr std::string_view kKeyringMagic = "cnK1";
 constexpr std::size_t kKeyringEntryBytes = 8 + 32;
@@ -145,6 +144,13 @@ void SealKeyring::rotate(const SealKey& next, std::uint64_t now_ms) {
   current_ = next;
 }
 
+void SealKeyring::restore_retired(std::vector<RetiredSealKey> retired) {
+  std::unique_lock lock(mu_);
+  retired_ = std::move(retired);
+  std::erase_if(retired_, [&](const auto& r) { return r.key.public_key() == current_.public_key(); });
+  if (retired_.size() > kMaxRetiredSealKeys) retired_.erase(retired_.begin() + kMaxRetiredSealKeys, retired_.end());
+}
+
 std::size_t SealKeyring::discard_expired(std::uint64_t now_ms, std::uint64_t keep_ms) {
   std::unique_lock lock(mu_);
   return std::erase_if(retired_, [&](const auto& r) { return r.retired_ms + keep_ms <= now_ms; });
@@ -165,8 +171,8 @@ Status SealKeyring::save_retired(const std::filesystem::path& path) const {
 }
 
 Result<std::vector<RetiredSealKey>> SealKeyring::load_retired(const std::filesystem::path& path) {
-  auto bytes = secret_file::read_all(path, kKeyringMagic.size() + kMaxRetiredSealKeys * kKeyringEntryBytes,
-                                     kKeyringFile);
+  auto bytes =
+      secret_file::read_all(path, kKeyringMagic.size() + kMaxRetiredSealKeys * kKeyringEntryBytes, kKeyringFile);
   if (!bytes.ok()) {
     if (bytes.error().is(Errc::not_found)) return std::vector<RetiredSealKey>{};
     return bytes.error();

@@ -163,7 +163,9 @@ TEST(SealKeyStated, TheLaterStatementInTheMembersLogWins) {
   auto rotate = [&](const SealPublicKey& k, std::uint8_t n) {
     return membership_ops::rotate(a.id(), testkit::test_key(100 + n), k.raw());
   };
-  auto stated = [&](std::vector<v1::Operation> ops) { return seal_key_stated(a.emit(std::move(ops)).body, a.id(), fed); };
+  auto stated = [&](std::vector<v1::Operation> ops) {
+    return seal_key_stated(a.emit(std::move(ops)).body, a.id(), fed);
+  };
   auto latest_of = [&](const std::vector<std::vector<v1::Operation>>& log) {
     std::optional<SealPublicKey> last;
     for (const auto& ops : log)

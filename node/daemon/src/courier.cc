@@ -44,7 +44,7 @@ std::string refusal_label(std::string_view answer) {
 
 }  // namespace
 
-Courier::Courier(DaemonCore& core, Connections& connections, const SealKey& seal)
+Courier::Courier(DaemonCore& core, Connections& connections, const SealKeyring& seal)
     : core_(core), connections_(connections), seal_(seal) {
   // Every series at 0 from the start, so a dashboard or an alert on a rate
   // sees the series before the first envelope.

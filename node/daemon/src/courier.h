@@ -60,7 +60,9 @@ namespace conect::node {
 
 class Courier {
  public:
-  Courier(DaemonCore& core, Connections& connections, const SealKey& seal);
+  // `seal`: every seal secret this node holds (its current key and the
+  // retired ones it still keeps; crdt/seal.h), what deliveries open with.
+  Courier(DaemonCore& core, Connections& connections, const SealKeyring& seal);
 
   void on_peer_up(const NodeId& peer);
   void on_peer_down(const NodeId& peer);
@@ -101,7 +103,7 @@ class Courier {
 
   DaemonCore& core_;
   Connections& connections_;
-  const SealKey& seal_;
+  const SealKeyring& seal_;
   std::map<NodeId, Link> links_;
   std::map<Hash256, Sealed> sealed_;  // owner side: the current envelope per commitment
   std::function<void(const RecordKey&)> on_stored_;

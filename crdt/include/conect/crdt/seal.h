@@ -115,6 +115,8 @@ class SealKeyring {
   // key already retired is not added twice (a rotation settled after a
   // crash); beyond kMaxRetiredSealKeys the oldest is wiped.
   void rotate(const SealKey& next, std::uint64_t now_ms);
+  // Replaces the retired keys (with the keyring file's, at start).
+  void restore_retired(std::vector<RetiredSealKey> retired);
   // Wipes the retired keys retired keep_ms or longer before now_ms; how many.
   std::size_t discard_expired(std::uint64_t now_ms, std::uint64_t keep_ms = kRetiredSealKeyKeepMs);
 

@@ -526,6 +526,61 @@ class SealKeyRotation(unittest.TestCase):
         cpp, py = verify_both(bundle)
         self.assertEqual(py["verdict"], cpp["verdict"])
 
+        # A crash after the Rotate was stored but before the old secret
+        # reached the keyring (rebuilt here: the new key back in
+        # seal.key.pending, the old one in seal.key, no keyring): settled at
+        # start, the old secret kept, the new key adopted.
+        b.stop()
+        ring, pending, seal = (os.path.join(b.data, f) for f in ("seal.keyring", "seal.key.pending", "seal.key"))
+        os.rename(seal, pending)
+        os.remove(ring)
+        fd = os.open(seal, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        os.write(fd, old_secret)
+        os.close(fd)
+        b.start()
+        self.assertTrue(b.log_events("seal_key_rotation_completed"))
+        self.assertFalse(os.path.exists(pending))
+        with open(seal, "rb") as f:
+            self.assertEqual(sodium.crypto_scalarmult_base(f.read()), new_seal)
+        with open(ring, "rb") as f:
+            self.assertEqual(f.read()[12:44], old_secret)
+        self.assertEqual(delivered_then_marked(to_old), 0, "the settled rotation lost the old secret")
+
+    def test_a_bad_keyring_stops_the_start_and_a_rotation_never_written_is_dropped(self):
+        b = self.b
+        ring, pending, seal = (os.path.join(b.data, f) for f in ("seal.keyring", "seal.key.pending", "seal.key"))
+        kept = open(ring, "rb").read() if os.path.exists(ring) else None
+        with open(seal, "rb") as f:
+            seal_before = f.read()
+        b.stop()
+        try:
+            # Not a keyring: the node does not start, and says which file and what to do.
+            with open(ring, "wb") as f:
+                f.write(b"not a keyring")
+            os.chmod(ring, 0o600)
+            p = cli("run", "--peer-listen", "127.0.0.1:0", "--api-listen", "127.0.0.1:0", data=b.data, check=False,
+                    timeout=30)
+            self.assertNotEqual(p.returncode, 0)
+            self.assertIn(ring + " is not a seal keyring", p.stdout + p.stderr)
+            self.assertIn("move it away", p.stdout + p.stderr)
+        finally:
+            if kept is None:
+                os.remove(ring)
+            else:
+                with open(ring, "wb") as f:
+                    f.write(kept)
+        # A pending seal key whose Rotate was never stored (a crash before
+        # it): dropped at start, the current key stays.
+        fd = os.open(pending, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        os.write(fd, os.urandom(32))
+        os.close(fd)
+        b.start()
+        self.assertFalse(os.path.exists(pending))
+        with open(seal, "rb") as f:
+            self.assertEqual(f.read(), seal_before)
+        self.assertTrue(b.log_events("seal_key_rotation_abandoned"))
+        wait_until("b linked to a again", lambda: self.a.node_id in b.connected_peers(), timeout=30)
+
 
 if __name__ == "__main__":
     unittest.main()

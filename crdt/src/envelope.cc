@@ -135,16 +135,19 @@ std::variant<Envelope, EnvelopeError> parse_envelope(std::string_view bytes) {
   return e;
 }
 
-std::variant<std::string, EnvelopeError> open_envelope(const Envelope& e, const NodeId& me, const SealKey& key,
-                                                       const Hash256& expected_commitment,
-                                                       const NodeId& expected_owner) {
+namespace {
+
+// open_slot: the slot's sealed content key opened, or nullopt.
+template <typename OpenSlot>
+std::variant<std::string, EnvelopeError> open_with(const Envelope& e, const NodeId& me, const OpenSlot& open_slot,
+                                                   const Hash256& expected_commitment, const NodeId& expected_owner) {
   if (e.commitment != expected_commitment || e.owner != expected_owner)
     return fault(EnvelopeFault::wrong_record, "the envelope names another commitment or owner than its record");
   auto slot = std::find_if(e.slots.begin(), e.slots.end(), [&](const auto& s) { return s.member == me; });
   if (slot == e.slots.end()) return fault(EnvelopeFault::not_addressed, "the envelope has no slot for this node");
-  auto content_key = key.open(slot->sealed_key);
+  auto content_key = open_slot(slot->sealed_key);
   if (!content_key || content_key->size() != 32)
-    return fault(EnvelopeFault::wrong_seal_key, "this node's slot does not open with its seal key");
+    return fault(EnvelopeFault::wrong_seal_key, "this node's slot does not open with any seal key it holds");
   const std::string ad = header_of(e.commitment, e.owner);
   std::string plaintext(e.ciphertext.size() - kTagBytes, '\0');
   unsigned long long plen = 0;
@@ -162,6 +165,22 @@ std::variant<std::string, EnvelopeError> open_envelope(const Envelope& e, const 
                  "the envelope opens to other data than its record commits to (tampering)");
   }
   return plaintext;
+}
+
+}  // namespace
+
+std::variant<std::string, EnvelopeError> open_envelope(const Envelope& e, const NodeId& me, const SealKey& key,
+                                                       const Hash256& expected_commitment,
+                                                       const NodeId& expected_owner) {
+  return open_with(
+      e, me, [&](std::string_view sealed) { return key.open(sealed); }, expected_commitment, expected_owner);
+}
+
+std::variant<std::string, EnvelopeError> open_envelope(const Envelope& e, const NodeId& me, const SealKeyring& keys,
+                                                       const Hash256& expected_commitment,
+                                                       const NodeId& expected_owner) {
+  return open_with(
+      e, me, [&](std::string_view sealed) { return keys.open(sealed); }, expected_commitment, expected_owner);
 }
 
 }  // namespace conect

@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <string>
 #include <string_view>
 
 #include "conect/crdt/error.h"
@@ -23,5 +24,15 @@ Status write(const std::filesystem::path& path, const std::uint8_t* secret, std:
 
 // Reads exactly `size` bytes; refuses a file readable by group or others.
 Status read(const std::filesystem::path& path, std::uint8_t* secret, std::size_t size, const Kind& kind);
+
+// Replaces the file's contents durably (a temporary file next to it, mode
+// 0600, fsynced, renamed over `path`, the directory fsynced): a crash leaves
+// the old contents or the new, never a mix. Used for files that change
+// (the seal keyring); key files that never change use write().
+Status replace(const std::filesystem::path& path, std::string_view bytes, const Kind& kind);
+
+// The whole file, at most `max_size` bytes; refuses a file readable by group
+// or others. not_found when it does not exist.
+Result<std::string> read_all(const std::filesystem::path& path, std::size_t max_size, const Kind& kind);
 
 }  // namespace conect::secret_file

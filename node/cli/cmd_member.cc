@@ -318,11 +318,15 @@ void add_member_commands(CLI::App& member, Global& g, int& code) {
 }
 
 void add_key_commands(CLI::App& app, Global& g, int& code) {
-  auto* key = app.add_subcommand("key", "This node's identity key");
+  auto* key = app.add_subcommand("key", "This node's identity and seal keys");
   key->require_subcommand(1);
-  key->add_subcommand("rotate", "Sign with a new key from now on (a Rotate signed by the current one)")->callback([&] {
-    code = api_write(g, "/api/v1/keys/rotate", nlohmann::json::object(), "rotated the key");
-  });
+  key->add_subcommand(
+         "rotate",
+         "Sign with a new key and receive personal data under a new seal key from now on (a Rotate signed by "
+         "the current key; the old seal key is kept 30 days for envelopes sealed to it)")
+      ->callback([&] {
+        code = api_write(g, "/api/v1/keys/rotate", nlohmann::json::object(), "rotated the identity and seal keys");
+      });
   // The member whose key is lost or stolen: a new key, and the one-line offer
   // the quorum's `key replace` needs (docs/membership.md "Lost keys").
   key->add_subcommand("offer", "Make a new key for the quorum to replace this member's lost key with (node stopped)")

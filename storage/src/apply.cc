@@ -154,7 +154,9 @@ void flush_heads(Writer& w, GroupState& g) {
 namespace {
 
 // A seal-key announcement changes no record: the latest valid one of each
-// origin is kept in meta (Store::seal_keys). One with a bad inner signature
+// origin (or a later Rotate's seal key, store_delta) is kept in meta
+// (Store::seal_keys); deltas are stored in chain order, so the last written
+// is the last in the member's log (crdt/seal.h seal_key_stated). One with a bad inner signature
 // is stored with its delta and listed as a rejected operation.
 void note_seal_key(Writer& w, const VerifiedDelta& d, std::uint32_t index) {
   auto federation = FederationId::from_raw(d.body.federation());
@@ -187,7 +189,14 @@ void store_delta(Writer& w, GroupState& g, VerifiedDelta& d, bool owned) {
   for (int i = 0; i < d.body.ops_size(); ++i) {
     const auto& op = d.body.ops(i);
     auto index = static_cast<std::uint32_t>(i);
-    if (is_membership_op(op)) continue;  // the roster's, not a record's (membership.h)
+    if (is_membership_op(op)) {
+      // The roster's, not a record's (membership.h); a Rotate's seal key
+      // is also the member's seal key from here on (seal.h).
+      if (op.has_rotate())
+        if (auto seal = rotated_seal_key(op.rotate()))
+          w.put(w.db.meta, std::string(meta::kSealKeyPrefix) + d.origin.raw(), seal->raw());
+      continue;
+    }
     if (op.has_seal_key()) {
       note_seal_key(w, d, index);
       continue;

@@ -87,7 +87,7 @@ struct WorldNode {
   NodeId id() const { return identity.public_key(); }
 
   KeyPair identity;
-  SealKey seal;
+  SealKeyring seal;
   MemView view;
   std::unique_ptr<Courier> courier;
   std::vector<Event> events;
@@ -104,7 +104,7 @@ class World {
     nodes.push_back(std::make_unique<WorldNode>(n, cfg));
     WorldNode& w = *nodes.back();
     roster[w.id()] = role;
-    if (role != v1::AUDITOR) seal_keys[w.id()] = w.seal.public_key();
+    if (role != v1::AUDITOR) seal_keys[w.id()] = w.seal.current().public_key();
     sync_roster();
     return w;
   }

@@ -20,7 +20,7 @@ struct CourierFuzzWorld {
         peer_seal(SealKey::from_seed(seed_of(9, 1))),
         view(self_id) {
     view.roles = {{self, v1::SCHOOL}, {peer, v1::SCHOOL}};
-    view.seal_keys_ = {{self, self_seal.public_key()}, {peer, peer_seal.public_key()}};
+    view.seal_keys_ = {{self, self_seal.current().public_key()}, {peer, peer_seal.public_key()}};
     view.records[peer_record()] = mobility_state(self, peer_plaintext());
     view.records[own_record()] = mobility_state(peer, own_plaintext());
     view.blobs[blake2b256(own_plaintext())] = own_plaintext();
@@ -33,7 +33,7 @@ struct CourierFuzzWorld {
   static std::string own_plaintext() { return std::string(16, 'o') + R"({"name":"Fuzz Self"})"; }
   // An envelope the peer honestly seals for self: the recipient's happy path.
   std::string peer_envelope() const {
-    SealTarget t[] = {{peer, peer_seal.public_key()}, {self, self_seal.public_key()}};
+    SealTarget t[] = {{peer, peer_seal.public_key()}, {self, self_seal.current().public_key()}};
     auto e = seal_envelope(peer_plaintext(), blake2b256(peer_plaintext()), peer, t);
     return e.ok() ? *e : std::string();
   }
@@ -43,7 +43,8 @@ struct CourierFuzzWorld {
   }
 
   NodeId self, peer;
-  SealKey self_seal, peer_seal;
+  SealKeyring self_seal;
+  SealKey peer_seal;
   MemView view;
 };
 

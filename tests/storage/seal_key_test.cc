@@ -3,6 +3,7 @@
 // delta, changes nothing and is listed as a rejected operation.
 #include <gtest/gtest.h>
 
+#include "conect/crdt/membership.h"
 #include "conect/crdt/seal.h"
 #include "conect/crdt/testkit/author.h"
 #include "conect/storage/store.h"
@@ -65,6 +66,46 @@ TEST(SealKeys, AnAnnouncementSignedForAnotherOriginIsRefused) {
   ASSERT_EQ(ev->size(), 1u);
   ASSERT_TRUE(ev->front().has_rejected_operation());
   EXPECT_EQ(ev->front().rejected_operation().reason(), "bad_signature");
+}
+
+// Key rotation carries a new seal key in the Rotate (DESIGN §2): it counts
+// like an announcement, and of the two the later in the member's log is the
+// member's seal key, whether the deltas arrive in one batch or one by one.
+TEST(SealKeys, ARotatesSealKeyAndAnAnnouncementCountInLogOrder) {
+  SealKey k1 = SealKey::generate(), k2 = SealKey::generate(), k3 = SealKey::generate();
+  for (bool one_batch : {true, false}) {
+    TempDir t;
+    auto s = open_store(t / "store");
+    ASSERT_TRUE(s->initialise(testkit::test_federation(), testkit::test_key(1).public_key()).ok());
+    testkit::Author other(2);
+    std::vector<VerifiedDelta> log;
+    log.push_back(other.emit({seal_key_announcement(other.key(), testkit::test_federation(), k1.public_key())}));
+    log.push_back(other.emit({membership_ops::rotate(other.id(), testkit::test_key(20), k2.public_key().raw())}));
+    auto seal_after = [&](std::size_t n) {
+      if (!one_batch) {
+        auto r = s->apply({log[n - 1]});
+        EXPECT_TRUE(r.ok() && r->applied.size() == 1u) << n;
+      }
+      return *s->seal_key(other.id());
+    };
+    if (!one_batch) {
+      EXPECT_EQ(seal_after(1), k1.public_key());
+      EXPECT_EQ(seal_after(2), k2.public_key());  // the Rotate's key replaces the announced one
+    }
+    // A Rotate without a seal key changes nothing; a later announcement wins.
+    log.push_back(other.emit({membership_ops::rotate(other.id(), testkit::test_key(21))}));
+    log.push_back(other.emit({seal_key_announcement(other.key(), testkit::test_federation(), k3.public_key())}));
+    if (one_batch) {
+      auto r = s->apply(log);
+      ASSERT_TRUE(r.ok());
+      EXPECT_EQ(r->applied.size(), 4u);
+    } else {
+      EXPECT_EQ(seal_after(3), k2.public_key());
+      EXPECT_EQ(seal_after(4), k3.public_key());
+    }
+    EXPECT_EQ(*s->seal_key(other.id()), k3.public_key()) << one_batch;
+    EXPECT_EQ(s->seal_keys()->at(other.id()), k3.public_key());
+  }
 }
 
 }  // namespace

@@ -620,12 +620,14 @@ class Suite(runner.BrowserSuite):
             d.d.find_element(By.ID, button).click()
         asked = d.js("return window.__asked")
         assert len(asked) == 2 and "new key" in asked[0] and "cannot be undone" in asked[1], asked
+        assert "new seal key" in asked[0] and "30 days" in asked[0], asked  # the seal key rotates too
         assert seq() == before and mine(self.a)["key_changes"] == 0 and result() is None
         # Confirmed: the rotation is written and said.
         d.js("window.confirm = (m) => { window.__asked.push(m); return true; };")
         d.d.find_element(By.ID, "members-rotate").click()
         d.wait("the rotation's result", lambda _: result() is not None)
         assert result()[:2] == ["rotate", "done"] and "Key rotated" in result()[2], result()
+        assert "new seal key" in result()[2], result()
         assert mine(self.a)["key_changes"] == 1 and seq() == before + 1
         # B is trusted by A's own override, not admitted: nothing to expel yet.
         assert not d.d.find_elements(By.CSS_SELECTOR, expel)

@@ -9,6 +9,7 @@
 #include "conect/api/json_mapper.h"
 #include "conect/api/validate.h"
 #include "conect/crdt/membership.h"
+#include "conect/crdt/seal.h"
 #include "conect/node/member_card.h"
 #include "handlers.h"
 
@@ -185,6 +186,11 @@ HttpResponse rotate(HandlerEnv& env) {
   auto roster = env.ctx.store->roster();
   json out = {{"delta", {{"origin", d->origin.hex()}, {"seq", d->seq.value}, {"id", d->id.hex()}}}};
   if (roster) out["key"] = (*roster)->key_at(d->origin, d->seq.next()).hex();
+  // The new seal key the Rotate carries (none at an auditor).
+  out["seal_key"] = nullptr;
+  for (const auto& op : d->body.ops())
+    if (op.has_rotate())
+      if (auto seal = rotated_seal_key(op.rotate())) out["seal_key"] = seal->hex();
   return json_response(201, out);
 }
 

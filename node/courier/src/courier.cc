@@ -37,7 +37,7 @@ const char* event_name(EventKind k) {
   return "personal_unknown";
 }
 
-Courier::Courier(CourierConfig config, const CourierView& view, const SealKey& seal)
+Courier::Courier(CourierConfig config, const CourierView& view, const SealKeyring& seal)
     : cfg_(std::move(config)), view_(view), seal_(seal) {}
 
 bool Courier::is_courier_message(const v1::SyncMessage& m) {

@@ -57,7 +57,7 @@ class Courier::StoreView final : public courier::CourierView {
   DaemonCore& core_;
 };
 
-Courier::Courier(DaemonCore& core, Connections& connections, const SealKey& seal)
+Courier::Courier(DaemonCore& core, Connections& connections, const SealKeyring& seal)
     : core_(core),
       connections_(connections),
       view_(std::make_unique<StoreView>(core)),

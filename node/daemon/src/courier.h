@@ -33,7 +33,9 @@ namespace conect::node {
 
 class Courier {
  public:
-  Courier(DaemonCore& core, Connections& connections, const SealKey& seal);
+  // `seal`: every seal secret this node holds (its current key and the
+  // retired ones it still keeps; crdt/seal.h), what deliveries open with.
+  Courier(DaemonCore& core, Connections& connections, const SealKeyring& seal);
   ~Courier();
 
   void on_peer_up(const NodeId& peer);

@@ -100,7 +100,7 @@ struct PeerManager::Impl : std::enable_shared_from_this<PeerManager::Impl> {
   }
 
   DaemonCore core;
-  SealKey seal;
+  SealKeyring seal;  // DIR/seal.key and the retired keys of DIR/seal.keyring
   bool seal_announced = false;
   PeerBoard board;
   std::mt19937_64 rng;
@@ -120,7 +120,13 @@ struct PeerManager::Impl : std::enable_shared_from_this<PeerManager::Impl> {
 
   Status start() {
     core.anchor = shared_from_this();
+    // The retired seal keys first: a rotation settled below retires one more.
+    auto retired = SealKeyring::load_retired(core.node.dir.seal_keyring());
+    if (!retired.ok()) return retired.error();
+    seal.restore_retired(std::move(*retired));
+    discard_retired_seal_keys();
     settle_rotation();
+    settle_seal_rotation();
     if (Status st = reload_roster(); !st.ok()) return st;
     sync.start(roster, rng());
     // Before the loop runs, so before any API write: a node that has not yet
@@ -196,6 +202,7 @@ struct PeerManager::Impl : std::enable_shared_from_this<PeerManager::Impl> {
       connections.reload_peers();
       sync.drain();
       announce_seal_key();
+      discard_retired_seal_keys();
       // Personal data still to deliver (new records, a widened audience, a
       // seal key that arrived, an answer that never came): a scan of this
       // node's own mobilities and contacts.
@@ -229,24 +236,93 @@ struct PeerManager::Impl : std::enable_shared_from_this<PeerManager::Impl> {
     log::warn("key_rotation_abandoned", {{"detail", "the Rotate delta was never stored; the old key still signs"}});
   }
 
-  // `key rotate` (docs/membership.md): the new key is on disk before the
-  // Rotate that names it is written, so no crash leaves a Rotate without its
-  // key; peers keep their links and learn the key from the pushed delta.
+  // A seal-key rotation interrupted after its Rotate was stored (the store
+  // states the pending key as this node's seal key): retire the old key into
+  // the keyring and adopt the new one; else the Rotate never was: drop it.
+  void settle_seal_rotation() {
+    const auto pending = core.node.seal_key_pending();
+    if (!std::filesystem::exists(pending)) return;
+    auto key = SealKey::load(pending);
+    auto stated = core.store.seal_key(core.id());
+    if (key.ok() && stated.ok() && *stated && **stated == key->public_key()) {
+      // When it fails, tried again at the next start; the old key still opens.
+      Status st = adopt_seal_key(*key);
+      if (st.ok())
+        log::info("seal_key_rotation_completed", {{"seal_key", key->public_key().hex().substr(0, 16)}});
+      else
+        log::warn("seal_key_rotation_unfinished", {{"detail", st.error().message()}});
+      return;
+    }
+    std::error_code ec;
+    std::filesystem::remove(pending, ec);
+    log::warn("seal_key_rotation_abandoned", {{"detail", "the Rotate was never stored; the old seal key stays"}});
+  }
+
+  // The old seal secret goes into DIR/seal.keyring (durably) before
+  // DIR/seal.key.pending replaces DIR/seal.key: no crash loses it while an
+  // envelope sealed to it may still come.
+  Status adopt_seal_key(const SealKey& next) {
+    seal.rotate(next, wall_ms());
+    if (Status st = seal.save_retired(core.node.dir.seal_keyring()); !st.ok()) return st;
+    std::error_code ec;
+    std::filesystem::rename(core.node.seal_key_pending(), core.node.dir.seal_key(), ec);
+    if (ec)
+      return Error(Errc::io_error, "the Rotate is stored but " + core.node.seal_key_pending().string() +
+                                       " could not be renamed to " + core.node.dir.seal_key().string() + ": " +
+                                       ec.message() + "; restart the node to complete the rotation");
+    return {};
+  }
+
+  // Retired seal secrets are kept kRetiredSealKeyKeepMs (30 days) after their
+  // rotation, then wiped from memory and from DIR/seal.keyring
+  // (docs/privacy.md "Seal keys"). Checked at start and every roster poll;
+  // skipped while a rotation holds the keyring.
+  void discard_retired_seal_keys() {
+    std::unique_lock lock(rotate_mu, std::try_to_lock);
+    if (!lock.owns_lock()) return;
+    const std::size_t n = seal.discard_expired(wall_ms());
+    if (n == 0) return;
+    if (Status st = seal.save_retired(core.node.dir.seal_keyring()); !st.ok()) {
+      log::warn("seal_keys_not_discarded", {{"detail", st.error().message()}});
+      return;
+    }
+    log::info("seal_keys_discarded",
+              {{"count", std::to_string(n)}, {"kept", std::to_string(seal.retired().size())}, {"after_days", "30"}});
+  }
+
+  // `key rotate` (docs/membership.md): the new keys are on disk before the
+  // Rotate that names them is written, so no crash leaves a Rotate without
+  // its keys; peers keep their links and learn the keys from the pushed
+  // delta. The Rotate carries a new seal key too (DESIGN §2), except at an
+  // auditor, which receives no personal data and has none.
   Result<VerifiedDelta> rotate_key() {
     std::lock_guard lock(rotate_mu);
     KeyPair next = KeyPair::generate();
     const auto pending = core.node.signing_key_pending();
+    const auto seal_pending = core.node.seal_key_pending();
+    const bool new_seal = core.node.config.role != "auditor";
+    std::optional<SealKey> next_seal;
     std::error_code ec;
     std::filesystem::remove(pending, ec);
+    std::filesystem::remove(seal_pending, ec);
     if (Status st = next.save(pending); !st.ok()) return st.error();
+    if (new_seal) {
+      next_seal = SealKey::generate();
+      if (Status st = next_seal->save(seal_pending); !st.ok()) {
+        std::filesystem::remove(pending, ec);
+        return st.error();
+      }
+    }
     DeltaDraft draft;
-    draft.ops.push_back(membership_ops::rotate(core.id(), next));
+    draft.ops.push_back(
+        membership_ops::rotate(core.id(), next, next_seal ? next_seal->public_key().raw() : std::string()));
     auto deps = core.store.membership_deps();
     if (!deps.ok()) return deps.error();
     draft.deps = std::move(*deps);
     auto delta = gate.author(std::move(draft));
     if (!delta.ok()) {
       std::filesystem::remove(pending, ec);
+      std::filesystem::remove(seal_pending, ec);
       return delta.error();
     }
     std::filesystem::rename(pending, core.node.signing_key(), ec);
@@ -260,8 +336,14 @@ struct PeerManager::Impl : std::enable_shared_from_this<PeerManager::Impl> {
       sync.on_local_commit({d});
       (void)reload_roster();
     });
-    log::info("key_rotated",
-              {{"key", next.public_key().hex().substr(0, 16)}, {"seq", std::to_string(delta->seq.value)}});
+    log::info("key_rotated", {{"key", next.public_key().hex().substr(0, 16)},
+                              {"seal_key", next_seal ? next_seal->public_key().hex().substr(0, 16) : "(none)"},
+                              {"seq", std::to_string(delta->seq.value)}});
+    if (next_seal)
+      if (Status st = adopt_seal_key(*next_seal); !st.ok()) {
+        log::warn("seal_key_rotation_unfinished", {{"detail", st.error().message()}});
+        return st.error();
+      }
     return delta;
   }
 
@@ -273,8 +355,9 @@ struct PeerManager::Impl : std::enable_shared_from_this<PeerManager::Impl> {
   void announce_seal_key() {
     if (seal_announced || core.stopping) return;
     const NodeId self = core.node.key.public_key();
+    const SealKey mine = seal.current();
     auto current = core.store.seal_key(self);
-    if (current.ok() && *current == seal.public_key()) {
+    if (current.ok() && *current == mine.public_key()) {
       seal_announced = true;
       return;
     }
@@ -284,7 +367,7 @@ struct PeerManager::Impl : std::enable_shared_from_this<PeerManager::Impl> {
       return;
     }
     DeltaDraft draft;
-    draft.ops.push_back(seal_key_announcement(core.node.key, core.node.federation, seal.public_key()));
+    draft.ops.push_back(seal_key_announcement(core.node.key, core.node.federation, mine.public_key()));
     auto delta = author(std::move(draft));
     if (!delta.ok()) {
       log::debug("seal_key_announcement_deferred", {{"detail", delta.error().message()}});
@@ -292,7 +375,7 @@ struct PeerManager::Impl : std::enable_shared_from_this<PeerManager::Impl> {
     }
     seal_announced = true;
     log::info("seal_key_announced",
-              {{"seq", std::to_string(delta->seq.value)}, {"seal_key", seal.public_key().hex().substr(0, 16)}});
+              {{"seq", std::to_string(delta->seq.value)}, {"seal_key", mine.public_key().hex().substr(0, 16)}});
   }
 
   Result<VerifiedDelta> author(DeltaDraft draft) {

@@ -97,5 +97,11 @@ std::string serialize_envelope(const Envelope& e);
 std::variant<std::string, EnvelopeError> open_envelope(const Envelope& e, const NodeId& me, const SealKey& key,
                                                        const Hash256& expected_commitment,
                                                        const NodeId& expected_owner);
+// The same with every key of the node's keyring (its current seal key, then
+// the retired ones it still keeps): an envelope sealed to a key the node
+// rotated away from opens while that secret is kept (seal.h).
+std::variant<std::string, EnvelopeError> open_envelope(const Envelope& e, const NodeId& me, const SealKeyring& keys,
+                                                       const Hash256& expected_commitment,
+                                                       const NodeId& expected_owner);
 
 }  // namespace conect

@@ -322,9 +322,10 @@ class Store {
 
   Result<std::vector<v1::StoredEvidence>> evidence() const;
 
-  // The latest seal key each origin announced in its log with a valid inner
-  // signature (SealKeyAnnounce; DESIGN §5). An origin missing here announced
-  // none yet and can receive no personal data.
+  // The latest seal key each origin stated in its log: a SealKeyAnnounce
+  // with a valid inner signature or a Rotate's new_seal_key, whichever is
+  // later in its log order (crdt/seal.h seal_key_stated; DESIGN §5). An
+  // origin missing here announced none yet and can receive no personal data.
   Result<std::map<NodeId, SealPublicKey>> seal_keys() const;
   Result<std::optional<SealPublicKey>> seal_key(const NodeId& origin) const;
 

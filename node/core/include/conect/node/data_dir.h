@@ -4,6 +4,8 @@
 //   DIR/node.toml      configuration (documented defaults)
 //   DIR/identity.key   Ed25519 secret key, mode 0600
 //   DIR/noise.key      Noise static X25519 secret key, mode 0600
+//   DIR/seal.key       X25519 seal key (personal data is sealed to it), 0600
+//   DIR/seal.keyring   seal keys rotated away from, kept 30 days, 0600
 //   DIR/api.token      API bearer token, mode 0600
 //   DIR/store/         the LMDB environment
 //   DIR/ports.json     the ports `run` listens on, written once listening
@@ -24,6 +26,8 @@ struct DataDir {
   std::filesystem::path identity() const { return root / "identity.key"; }
   std::filesystem::path noise_key() const { return root / "noise.key"; }
   std::filesystem::path seal_key() const { return root / "seal.key"; }
+  // Retired seal secrets (crdt/seal.h SealKeyring), after `key rotate`.
+  std::filesystem::path seal_keyring() const { return root / "seal.keyring"; }
   std::filesystem::path token() const { return root / "api.token"; }
   std::filesystem::path store() const { return root / "store"; }
   std::filesystem::path ports() const { return root / "ports.json"; }

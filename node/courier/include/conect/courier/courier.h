@@ -142,7 +142,7 @@ class Courier {
                                                               "tampered",        "commitment_mismatch"};
 
   // `view` and `seal` must outlive the courier.
-  Courier(CourierConfig config, const CourierView& view, const SealKey& seal);
+  Courier(CourierConfig config, const CourierView& view, const SealKeyring& seal);
 
   void on_peer_connected(const NodeId& peer, std::uint64_t now);
   void on_peer_disconnected(const NodeId& peer, std::uint64_t now);
@@ -190,7 +190,7 @@ class Courier {
 
   CourierConfig cfg_;
   const CourierView& view_;
-  const SealKey& seal_;
+  const SealKeyring& seal_;  // the current seal key and the retired ones still kept
   std::uint64_t now_ = 0;
   std::map<NodeId, Link> links_;
   std::map<Hash256, Sealed> sealed_;  // owner side: the current envelope per commitment

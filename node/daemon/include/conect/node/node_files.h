@@ -30,6 +30,9 @@ struct NodeFiles {
   // A rotation in flight: written before the Rotate delta, renamed to
   // signing.key once that delta is stored (the daemon settles it at start).
   std::filesystem::path signing_key_pending() const { return dir.root / "signing.key.pending"; }
+  // The seal key a rotation in flight makes: renamed to seal.key (the old one
+  // moving to seal.keyring) once the Rotate that carries it is stored.
+  std::filesystem::path seal_key_pending() const { return dir.root / "seal.key.pending"; }
 
   // Errors name the file and say what to do (run init, chmod 600, ...).
   static Result<NodeFiles> load(const DataDir& dir);

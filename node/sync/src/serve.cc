@@ -110,6 +110,12 @@ void SyncEngine::Impl::pump(Peer& p, Serving& sv) {
     b->set_end(end);
     b->set_head(eff_seq(s));
     send(p, std::move(m));
+    // As after a push: the peer holds what we sent it, so its next live delta
+    // of this origin goes to it as a push, not as an announcement it must
+    // answer with a request (a round trip on every live write until the next
+    // summary round, when its last delta came by a request).
+    Known& known = p.k(s);
+    known.seq = std::max(known.seq, sv.next_seq - 1);
     if (end) {
       p.serving.erase(id);
       return;

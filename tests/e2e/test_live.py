@@ -56,20 +56,31 @@ def metric(node, name):
     return sum(int(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name))
 
 
+def in_sync_rounds(node):
+    return metric(node, "conect_sync_summaries_in_sync_total")
+
+
 class ForwardBeforeCommit(unittest.TestCase):
     def setUp(self):
         self.fed = Federation()
         self.a, self.r, self.c = [self.fed.add(f"School {i}", "FI") for i in range(3)]
         self.fed.trust_all()
         for n in (self.a, self.r, self.c):
+            n.configure(summary_interval_ms=200)
             n.start()
         self.a.dial(self.r)
         self.r.dial(self.c)
         wait_until("A-R", lambda: self.r.node_id in self.a.connected_peers())
         wait_until("R-C", lambda: self.c.node_id in self.r.connected_peers())
         # Each node's first delta (its seal key) everywhere: R writes nothing
-        # of its own while its writer is blocked below.
+        # of its own while its writer is blocked below. Then one summary round
+        # on each link, so that each node knows what its peers hold and pushes
+        # them new deltas (before it, a peer that caught up by requests is only
+        # told of them).
         self.fed.wait_converged()
+        rounds = {n: in_sync_rounds(n) for n in (self.a, self.c)}
+        for n in (self.a, self.c):
+            wait_until(f"a summary round at {n.name}", lambda: in_sync_rounds(n) > rounds[n])
         self.lock = None
 
     def tearDown(self):

@@ -273,6 +273,7 @@ struct SyncEngine::Impl {
   void on_request(Peer& p, const v1::SyncRequest& r);
   void on_credit(Peer& p, const v1::SyncCredit& c);
   void pump(Peer& p, Serving& sv);
+  void resume_serving(std::uint32_t s);
 
   // ---- push.cc
   void announce(std::uint32_t s, std::uint64_t first, std::uint64_t last,

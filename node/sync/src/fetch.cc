@@ -530,6 +530,7 @@ void SyncEngine::Impl::applied(const ApplyResult& r) {
     announce(a.slot, before.value + 1, o.stored.value, exact && !a.push_copy.empty() ? &a.push_copy : nullptr,
              a.from);
   }
+  resume_serving(a.slot);
   if (o.id == cfg.self && own_behind_reported) {
     bool caught_up = true;
     for (const auto& [id, p] : peers)

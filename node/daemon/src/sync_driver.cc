@@ -32,6 +32,8 @@ constexpr StatField kStats[] = {
     {&sync::SyncStats::pushes_dropped, "conect_sync_pushes_dropped_total", "Live pushes that could not be used"},
     {&sync::SyncStats::pushes_bad_signature, "conect_sync_pushes_bad_signature_total",
      "Live pushes whose signature failed"},
+    {&sync::SyncStats::pushes_forwarded_early, "conect_sync_pushes_forwarded_before_commit_total",
+     "Verified deltas of other origins pushed on before this node's own commit"},
     {&sync::SyncStats::untrusted_skipped, "conect_sync_untrusted_skipped_total",
      "Entries or deltas of origins not on the roster"},
     {&sync::SyncStats::uncovered_dropped, "conect_sync_uncovered_dropped_total", "Deltas no signature vouched for"},
@@ -63,6 +65,7 @@ void SyncDriver::start(const std::set<NodeId>& roster, std::uint64_t seed) {
   cfg.seed = seed;
   cfg.summary_interval_ms = node.config.summary_interval_ms;
   cfg.summary_jitter_ms = node.config.summary_interval_ms / 10;
+  cfg.forward_before_commit = node.config.forward_before_commit != 0;
   // Keep every sync message within one secure frame.
   cfg.limits.max_message_bytes =
       std::min<std::size_t>(cfg.limits.max_message_bytes, node.config.max_frame_bytes - net::kStreamFrameOverhead);

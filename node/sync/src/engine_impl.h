@@ -52,6 +52,10 @@ struct OriginState {
   // not fetched again before retry_at (doubling per refusal in a row).
   std::uint64_t retry_at = 0;
   std::uint32_t refusals_in_row = 0;
+  // Forwarded before commit (forward.cc) up to this seq, in this epoch: a
+  // later delta may follow them before they are stored.
+  std::uint64_t forwarded_through = 0;
+  std::uint64_t forwarded_epoch = 0;
 
   // Highest seq we may hold: everything before the fork.
   std::uint64_t limit() const { return frozen_at.value ? frozen_at.value - 1 : kNoLimit; }
@@ -257,7 +261,10 @@ struct SyncEngine::Impl {
   void claim_broken(const Fetch& f);
   bool shunned(const Peer& p, std::uint32_t s) const;
   void put_off(std::uint32_t s);
-  void hand_out(std::uint32_t s, std::vector<VerifiedDelta> ds, std::optional<NodeId> from);
+  // `own_signatures`: every delta's own signature was checked (a push), so
+  // it may be forwarded before its commit (forward.cc).
+  void hand_out(std::uint32_t s, std::vector<VerifiedDelta> ds, std::optional<NodeId> from,
+                bool own_signatures = false);
   std::size_t deps_ready(const std::vector<VerifiedDelta>& ds, std::size_t n, const NodeId& from);
   void applied(const ApplyResult& r);
   void check_catch_up_done();
@@ -266,6 +273,7 @@ struct SyncEngine::Impl {
   void on_request(Peer& p, const v1::SyncRequest& r);
   void on_credit(Peer& p, const v1::SyncCredit& c);
   void pump(Peer& p, Serving& sv);
+  void resume_serving(std::uint32_t s);
 
   // ---- push.cc
   void announce(std::uint32_t s, std::uint64_t first, std::uint64_t last,
@@ -284,6 +292,11 @@ struct SyncEngine::Impl {
   std::vector<v1::SignedDelta> stored_cover(std::uint32_t s, const v1::SignedDelta& sd);
   void send_evidence(Peer& p, std::uint32_t s);
   void local_commit(std::span<const VerifiedDelta> ds);
+
+  // ---- forward.cc
+  bool may_forward_early(std::uint32_t s, const std::vector<VerifiedDelta>& ds) const;
+  bool dependency_stored(const v1::DeltaRef& dep) const;
+  void forward_early(std::uint32_t s, const std::vector<VerifiedDelta>& ds, const std::optional<NodeId>& from);
 };
 
 }  // namespace conect::sync

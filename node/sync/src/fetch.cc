@@ -470,11 +470,12 @@ std::size_t SyncEngine::Impl::deps_ready(const std::vector<VerifiedDelta>& ds, s
   return n;
 }
 
-void SyncEngine::Impl::hand_out(std::uint32_t s, std::vector<VerifiedDelta> ds,
-                                std::optional<NodeId> from) {
+void SyncEngine::Impl::hand_out(std::uint32_t s, std::vector<VerifiedDelta> ds, std::optional<NodeId> from,
+                                bool own_signatures) {
   const std::size_t ready = deps_ready(ds, ds.size(), from.value_or(cfg.self));
   ds.resize(ready);
   if (ds.empty()) return;
+  if (own_signatures && may_forward_early(s, ds)) forward_early(s, ds, from);
   OriginState& o = origins[s];
   InflightApply a;
   a.slot = s;
@@ -529,6 +530,7 @@ void SyncEngine::Impl::applied(const ApplyResult& r) {
     announce(a.slot, before.value + 1, o.stored.value, exact && !a.push_copy.empty() ? &a.push_copy : nullptr,
              a.from);
   }
+  resume_serving(a.slot);
   if (o.id == cfg.self && own_behind_reported) {
     bool caught_up = true;
     for (const auto& [id, p] : peers)

@@ -143,7 +143,7 @@ void SyncEngine::Impl::on_push(Peer& p, const v1::SyncPush& m) {
     if (d->prev != o.pending_id) return start_probe(p, s, o.pending.value, d->prev, {d->signed_delta});
     std::vector<VerifiedDelta> one;
     one.push_back(std::move(d.value()));
-    hand_out(s, std::move(one), p.id);
+    hand_out(s, std::move(one), p.id, true);
     if (origins[s].pending.value < peer_has) consider(s);
     return;
   }
@@ -179,7 +179,7 @@ void SyncEngine::Impl::drain_buffer(std::uint32_t s) {
   }
   std::vector<VerifiedDelta> one;
   one.push_back(std::move(b.delta));
-  hand_out(s, std::move(one), b.from);
+  hand_out(s, std::move(one), b.from, true);
 }
 
 void SyncEngine::Impl::expire_buffer() {

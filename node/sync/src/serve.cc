@@ -69,6 +69,13 @@ void SyncEngine::Impl::pump(Peer& p, Serving& sv) {
   if (sv.until != 0) upto = std::min(upto, sv.until);
   for (;;) {
     if (sv.next_seq > upto) {
+      // What the peer asks for is handed to our writer and not committed yet
+      // (a relay forwards before its commit: the peer may have seen the delta
+      // from us already): answer once it is (resume_serving), rather than end
+      // short of what we showed and look like a peer that broke its claim.
+      if (sv.until != 0 && sv.next_seq <= std::min(sv.until, origins[s].pending.value) &&
+          sv.next_seq <= origins[s].limit())
+        return;
       send_end(*this, p, id, sv.origin, sv.next_seq, eff_seq(s));
       p.serving.erase(id);
       return;
@@ -114,6 +121,22 @@ void SyncEngine::Impl::pump(Peer& p, Serving& sv) {
       p.serving.erase(id);
       return;
     }
+  }
+}
+
+// After a commit of origin `s` (or a refusal that reset it): requests kept
+// open for deltas that were in flight are answered now.
+void SyncEngine::Impl::resume_serving(std::uint32_t s) {
+  const NodeId& origin = origins[s].id;
+  std::vector<std::pair<NodeId, std::uint64_t>> open;
+  for (auto& [id, p] : peers)
+    for (auto& [rid, sv] : p.serving)
+      if (sv.origin == origin) open.emplace_back(id, rid);
+  for (const auto& [id, rid] : open) {
+    auto p = peers.find(id);
+    if (p == peers.end()) continue;
+    auto sv = p->second.serving.find(rid);
+    if (sv != p->second.serving.end()) pump(p->second, sv->second);
   }
 }
 

@@ -172,6 +172,9 @@ sync::SyncConfig Simulation::engine_config(const Node& n) {
   c.seed = opt_.seed * 131 + static_cast<std::uint64_t>(n.index) * 7 + n.incarnation;
   c.push_mode = mode_;
   c.have_delay_ms = have_delay_;
+  // As the node runs: a crash drops queued applies, so relays that forwarded
+  // and never committed happen in every run with crashes.
+  c.forward_before_commit = true;
   c.summary_interval_ms = 300;
   c.summary_jitter_ms = 100;
   c.request_timeout_ms = 700;

@@ -70,6 +70,9 @@ struct NodeConfig {
   std::uint32_t progress_interval_ms = 1'000;
   std::uint32_t redial_min_ms = 500;
   std::uint32_t redial_max_ms = 60'000;
+  // 1: a verified delta of another origin is pushed on before this node's
+  // own commit (DESIGN §6); 0: only after it.
+  std::uint32_t forward_before_commit = 1;
   // [storage]
   std::uint64_t map_size_mib = 64 * 1024;
   // [privacy]

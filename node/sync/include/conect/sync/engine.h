@@ -103,6 +103,13 @@ struct SyncConfig {
   bool prune_redundant_pushes = true;
   // Announcements to one peer are coalesced for this long (0: at once).
   std::uint64_t have_delay_ms = 0;
+  // Eager mode: a pushed delta of another origin whose own signature holds
+  // is pushed on to the peers that hold its predecessor as soon as it is
+  // handed out, before this node's commit (DESIGN §6: it is durable at its
+  // origin, and every receiver verifies it against its origin). Only what
+  // the store's own checks would pass is forwarded early (forward.cc); a
+  // delta authored here is pushed only after its commit (on_local_commit).
+  bool forward_before_commit = false;
 
   std::uint64_t summary_interval_ms = 30'000;
   std::uint64_t summary_jitter_ms = 3'000;
@@ -227,6 +234,9 @@ struct SyncStats {
   std::uint64_t deltas_applied = 0;   // handed out and reported applied
   std::uint64_t pushes_sent = 0, pushes_received = 0, pushes_duplicate = 0;
   std::uint64_t pushes_buffered = 0, pushes_dropped = 0, pushes_bad_signature = 0;
+  // Pushes of verified deltas of other origins sent before our own commit
+  // (SyncConfig::forward_before_commit; also counted in pushes_sent).
+  std::uint64_t pushes_forwarded_early = 0;
   std::uint64_t haves_sent = 0;
   std::uint64_t prunes = 0, grafts = 0;  // eager links turned lazy / eager again
   std::uint64_t untrusted_skipped = 0;

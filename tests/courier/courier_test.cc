@@ -58,7 +58,7 @@ TEST_F(CourierTest, NoEnvelopeForAMemberThatAnnouncedNoSealKey) {
   world.deliver_all();
   EXPECT_TRUE(a->sent.empty());
   // Once the key arrives (a later sweep), the data goes.
-  world.seal_keys[b->id()] = b->seal.public_key();
+  world.seal_keys[b->id()] = b->seal.current().public_key();
   world.sync_roster();
   world.sweep_all();
   world.deliver_all();
@@ -111,7 +111,7 @@ TEST_F(CourierTest, ADeliveryOutsideTheAudienceIsRefusedAndNothingIsStored) {
 TEST_F(CourierTest, AForgeryThatOpensIsRefusedByTheCommitment) {
   // Anybody can seal to b's public seal key: only the signed commitment says
   // which plaintext is the owner's.
-  SealTarget t[] = {{b->id(), b->seal.public_key()}};
+  SealTarget t[] = {{b->id(), b->seal.current().public_key()}};
   auto forged = seal_envelope(std::string(16, 's') + R"({"name":"Mallory"})", commitment, a->id(), t);
   ASSERT_TRUE(forged.ok());
   v1::SyncMessage m;
@@ -134,7 +134,7 @@ TEST_F(CourierTest, ErasedDataIsNeitherDeliveredNorAccepted) {
   world.deliver_all();
   EXPECT_TRUE(a->sent.empty());
   // A recipient that applied the erasure refuses a late envelope for good.
-  SealTarget t[] = {{b->id(), b->seal.public_key()}};
+  SealTarget t[] = {{b->id(), b->seal.current().public_key()}};
   auto late = seal_envelope(plaintext, commitment, a->id(), t);
   ASSERT_TRUE(late.ok());
   b->view.records[key] = erased;

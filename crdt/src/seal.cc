@@ -107,8 +107,8 @@ constexpr std::size_t kKeyringEntryBytes = 8 + 32;
 
 }  // namespace
 
-SealKeyring::SealKeyring(SealKey current, std::vector<RetiredSealKey> retired)
-    : current_(std::move(current)), retired_(std::move(retired)) {
+SealKeyring::SealKeyring(const SealKey& current, std::vector<RetiredSealKey> retired)
+    : current_(current), retired_(std::move(retired)) {
   if (retired_.size() > kMaxRetiredSealKeys) retired_.erase(retired_.begin() + kMaxRetiredSealKeys, retired_.end());
 }
 

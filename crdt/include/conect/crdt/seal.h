@@ -100,7 +100,7 @@ inline constexpr std::size_t kMaxRetiredSealKeys = 16;
 // key are refused (wrong_seal_key) until their owners re-seal them.
 class SealKeyring {
  public:
-  explicit SealKeyring(SealKey current, std::vector<RetiredSealKey> retired = {});
+  explicit SealKeyring(const SealKey& current, std::vector<RetiredSealKey> retired = {});
   SealKeyring(const SealKeyring&) = delete;
   SealKeyring& operator=(const SealKeyring&) = delete;
 

@@ -12,7 +12,14 @@ puts them in the table beside the limits measured in the same run.
                file, fdatasync per 512): run before and after the catch-ups,
                the baseline each catch-up figure is divided by
   live         p50/p99 from an acknowledged write at A (durable commit
-               included) to B's change event, one hop and across a line of 5
+               included) to B's change event, one hop and across a line of 5,
+               with relays forwarding before their own commit (the default)
+               and, for comparison in the same run, only after it
+               (forward_before_commit = 0); beside one fdatasync of a 4 KiB
+               append in the same directory, and the two flushes of an LMDB
+               durable commit (that fdatasync, then its meta page written
+               through an O_DSYNC descriptor), timed before and after each
+               configuration
   footprint    RssAnon of an idle node holding the N deltas; cold start (exec
                to /healthz answering) with that store
 """
@@ -187,30 +194,85 @@ def catch_up(n):
         fed.close()
 
 
-def live(samples, line_length):
-    fed = Federation()
+def fdatasync_cost(directory, samples):
+    """Per sample, in ms: one fdatasync after a 4 KiB append (a commit's page
+    write), and the two flushes of an LMDB durable commit (that, then the
+    meta page rewritten through an O_DSYNC descriptor)."""
+    path = os.path.join(directory, "fdatasync.probe")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    meta = os.open(path, os.O_WRONLY | os.O_DSYNC)
+    block = os.urandom(4096)
+    syncs, commits = [], []
     try:
-        nodes = [fed.add(f"Node {i}", "FI") for i in range(line_length)]
-        fed.trust_all()
-        for n in nodes:
-            n.start()
-        for left, right in zip(nodes, nodes[1:]):
-            left.dial(right)
-        for left, right in zip(nodes, nodes[1:]):
-            wait_until("line links", lambda: right.node_id in left.connected_peers())
-        one_hop = live_latency(nodes[0], EventWatcher(nodes[1]), samples)
-        across = live_latency(nodes[0], EventWatcher(nodes[-1]), samples)
-        return {"one_hop": one_hop, f"line_of_{line_length}": across}
+        for _ in range(samples):
+            os.write(fd, block)
+            t0 = time.perf_counter()
+            os.fdatasync(fd)
+            t1 = time.perf_counter()
+            os.pwrite(meta, block, 0)
+            t2 = time.perf_counter()
+            syncs.append((t1 - t0) * 1000)
+            commits.append((t2 - t0) * 1000)
     finally:
-        fed.close()
+        os.close(meta)
+        os.close(fd)
+        os.unlink(path)
+    return syncs, commits
+
+
+def live(samples, line_length, forward_modes=(1, 0)):
+    """The line's latencies per forward_before_commit mode, each between two
+    fdatasync timings taken in the same directory."""
+    out = {}
+    syncs, commits = [], []
+
+    def limit():
+        s, c = fdatasync_cost(fed.root, samples)
+        syncs.extend(s)
+        commits.extend(c)
+    for mode in forward_modes:
+        fed = Federation()
+        try:
+            nodes = [fed.add(f"Node {i}", "FI") for i in range(line_length)]
+            fed.trust_all()
+            for n in nodes:
+                n.configure(forward_before_commit=mode)
+                n.start()
+            for left, right in zip(nodes, nodes[1:]):
+                left.dial(right)
+            for left, right in zip(nodes, nodes[1:]):
+                wait_until("line links", lambda: right.node_id in left.connected_peers())
+            fed.wait_converged()
+            # One summary round on every link, so that each node knows what
+            # its neighbours hold and pushes them new deltas (steady state;
+            # right after a catch-up by requests it only announces them).
+            rounds = [metric(n, "conect_sync_summaries_in_sync_total") for n in nodes]
+            for i, n in enumerate(nodes):
+                links = 1 if i in (0, len(nodes) - 1) else 2
+                wait_until("a summary round on each link",
+                           lambda: metric(n, "conect_sync_summaries_in_sync_total") >= rounds[i] + links)
+            limit()
+            suffix = "" if mode else "_forward_after_commit"
+            out["one_hop" + suffix] = live_latency(nodes[0], EventWatcher(nodes[1]), samples)
+            out[f"line_of_{line_length}" + suffix] = live_latency(nodes[0], EventWatcher(nodes[-1]), samples)
+            limit()
+        finally:
+            fed.close()
+    out["fdatasync"] = {"p50_ms": percentile(syncs, 50), "p99_ms": percentile(syncs, 99), "samples": len(syncs)}
+    out["durable_commit"] = {"p50_ms": percentile(commits, 50), "p99_ms": percentile(commits, 99),
+                             "samples": len(commits)}
+    return out
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--catch-up", type=int, nargs="*", default=[100_000])
     ap.add_argument("--live-samples", type=int, default=200)
+    ap.add_argument("--forward-modes", default="1,0",
+                    help="forward_before_commit values to measure live latency with (1: before, 0: after)")
     args = ap.parse_args()
-    out = {"catch_up": [catch_up(n) for n in args.catch_up], "live": live(args.live_samples, 5)}
+    modes = [int(m) for m in args.forward_modes.split(",") if m]
+    out = {"catch_up": [catch_up(n) for n in args.catch_up], "live": live(args.live_samples, 5, modes)}
     print(json.dumps(out))
 
 

@@ -26,6 +26,7 @@ puts them in the table beside the limits measured in the same run.
 import argparse
 import json
 import os
+import random
 import re
 import statistics
 import sys
@@ -195,21 +196,27 @@ def catch_up(n):
 
 
 def fdatasync_cost(directory, samples):
-    """Per sample, in ms: one fdatasync after a 4 KiB append (a commit's page
-    write), and the two flushes of an LMDB durable commit (that, then the
-    meta page rewritten through an O_DSYNC descriptor)."""
+    """Per sample, in ms: one fdatasync after a 4 KiB page overwritten in a
+    preallocated file (what a commit's page write costs), and the two flushes
+    of an LMDB durable commit (that, then 64 bytes of its meta page written
+    through an O_DSYNC descriptor). A random pause of 0-8 ms before each puts
+    it at a random phase of the device's flush cycle, as a live write is
+    (back to back, each would wait a whole cycle)."""
     path = os.path.join(directory, "fdatasync.probe")
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.write(fd, bytes(1 << 20))
+    os.fsync(fd)
     meta = os.open(path, os.O_WRONLY | os.O_DSYNC)
     block = os.urandom(4096)
     syncs, commits = [], []
     try:
-        for _ in range(samples):
-            os.write(fd, block)
+        for i in range(samples):
+            time.sleep(random.uniform(0, 0.008))
+            os.pwrite(fd, block, 4096 * (1 + i % 255))
             t0 = time.perf_counter()
             os.fdatasync(fd)
             t1 = time.perf_counter()
-            os.pwrite(meta, block, 0)
+            os.pwrite(meta, block[:64], 0)
             t2 = time.perf_counter()
             syncs.append((t1 - t0) * 1000)
             commits.append((t2 - t0) * 1000)
@@ -218,6 +225,17 @@ def fdatasync_cost(directory, samples):
         os.close(fd)
         os.unlink(path)
     return syncs, commits
+
+
+def commit_ms(node, kind):
+    """Mean of the node's own write transactions of `kind` (author, apply),
+    call to durable commit, from conect_store_write_seconds."""
+    _, text = node.api("GET", "/metrics", token=False, expect=200)
+    got = {}
+    for part in ("sum", "count"):
+        m = re.search(rf'^conect_store_write_seconds_{part}\{{kind="{kind}"\}} (\S+)$', text, re.M)
+        got[part] = float(m.group(1)) if m else 0.0
+    return (got["sum"], got["count"])
 
 
 def live(samples, line_length, forward_modes=(1, 0)):
@@ -253,7 +271,13 @@ def live(samples, line_length, forward_modes=(1, 0)):
                            lambda: metric(n, "conect_sync_summaries_in_sync_total") >= rounds[i] + links)
             limit()
             suffix = "" if mode else "_forward_after_commit"
+            a0, b0 = commit_ms(nodes[0], "author"), commit_ms(nodes[1], "apply")
             out["one_hop" + suffix] = live_latency(nodes[0], EventWatcher(nodes[1]), samples)
+            a1, b1 = commit_ms(nodes[0], "author"), commit_ms(nodes[1], "apply")
+            # The nodes' own durable commits during the one-hop samples: the
+            # writer's (author) and the receiver's (apply), mean ms.
+            out["one_hop" + suffix]["author_commit_ms"] = 1000 * (a1[0] - a0[0]) / max(1, a1[1] - a0[1])
+            out["one_hop" + suffix]["apply_commit_ms"] = 1000 * (b1[0] - b0[0]) / max(1, b1[1] - b0[1])
             out[f"line_of_{line_length}" + suffix] = live_latency(nodes[0], EventWatcher(nodes[-1]), samples)
             limit()
         finally:

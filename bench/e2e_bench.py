@@ -12,13 +12,21 @@ puts them in the table beside the limits measured in the same run.
                file, fdatasync per 512): run before and after the catch-ups,
                the baseline each catch-up figure is divided by
   live         p50/p99 from an acknowledged write at A (durable commit
-               included) to B's change event, one hop and across a line of 5
+               included) to the change event of the next node (one hop) and
+               of the last of a line of 5, with relays forwarding before their
+               own commit (the default) and, in a second line running at the
+               same time, only after it (forward_before_commit = 0): samples
+               alternate between the lines, each followed by one fdatasync
+               probe (and the two flushes of an LMDB durable commit) in the
+               same directory, so that all see the same load; beside them the
+               nodes' own commits (conect_store_write_seconds)
   footprint    RssAnon of an idle node holding the N deltas; cold start (exec
                to /healthz answering) with that store
 """
 import argparse
 import json
 import os
+import random
 import re
 import statistics
 import sys
@@ -187,30 +195,127 @@ def catch_up(n):
         fed.close()
 
 
-def live(samples, line_length):
-    fed = Federation()
+def fdatasync_cost(directory, samples):
+    """Per sample, in ms: one fdatasync after a 4 KiB page overwritten in a
+    preallocated file (what a commit's page write costs), and the two flushes
+    of an LMDB durable commit (that, then 64 bytes of its meta page written
+    through an O_DSYNC descriptor). A random pause of 0-8 ms before each puts
+    it at a random phase of the device's flush cycle, as a live write is
+    (back to back, each would wait a whole cycle)."""
+    path = os.path.join(directory, "fdatasync.probe")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.write(fd, bytes(1 << 20))
+    os.fsync(fd)
+    meta = os.open(path, os.O_WRONLY | os.O_DSYNC)
+    block = os.urandom(4096)
+    syncs, commits = [], []
     try:
-        nodes = [fed.add(f"Node {i}", "FI") for i in range(line_length)]
-        fed.trust_all()
-        for n in nodes:
-            n.start()
-        for left, right in zip(nodes, nodes[1:]):
-            left.dial(right)
-        for left, right in zip(nodes, nodes[1:]):
-            wait_until("line links", lambda: right.node_id in left.connected_peers())
-        one_hop = live_latency(nodes[0], EventWatcher(nodes[1]), samples)
-        across = live_latency(nodes[0], EventWatcher(nodes[-1]), samples)
-        return {"one_hop": one_hop, f"line_of_{line_length}": across}
+        for i in range(samples):
+            time.sleep(random.uniform(0, 0.008))
+            os.pwrite(fd, block, 4096 * (1 + i % 255))
+            t0 = time.perf_counter()
+            os.fdatasync(fd)
+            t1 = time.perf_counter()
+            os.pwrite(meta, block[:64], 0)
+            t2 = time.perf_counter()
+            syncs.append((t1 - t0) * 1000)
+            commits.append((t2 - t0) * 1000)
     finally:
-        fed.close()
+        os.close(meta)
+        os.close(fd)
+        os.unlink(path)
+    return syncs, commits
+
+
+def commit_ms(node, kind):
+    """Mean of the node's own write transactions of `kind` (author, apply),
+    call to durable commit, from conect_store_write_seconds."""
+    _, text = node.api("GET", "/metrics", token=False, expect=200)
+    got = {}
+    for part in ("sum", "count"):
+        m = re.search(rf'^conect_store_write_seconds_{part}\{{kind="{kind}"\}} (\S+)$', text, re.M)
+        got[part] = float(m.group(1)) if m else 0.0
+    return (got["sum"], got["count"])
+
+
+def live(samples, line_length, forward_modes=(1, 0)):
+    """A line of `line_length` nodes per forward_before_commit mode, all
+    running at once; each sample writes once at the head of every line in
+    turn (the order alternating) and times that write's change event at the
+    second node (one hop) and at the last (the line), then times one
+    fdatasync probe: every figure sees the same load on this shared machine."""
+    feds, lines, watchers, seqs, commits0 = {}, {}, {}, {}, {}
+    try:
+        for mode in forward_modes:
+            fed = feds[mode] = Federation()
+            nodes = lines[mode] = [fed.add(f"Node {i}", "FI") for i in range(line_length)]
+            fed.trust_all()
+            for n in nodes:
+                n.configure(forward_before_commit=mode)
+                n.start()
+            for left, right in zip(nodes, nodes[1:]):
+                left.dial(right)
+        for mode, nodes in lines.items():
+            for left, right in zip(nodes, nodes[1:]):
+                wait_until("line links", lambda: right.node_id in left.connected_peers())
+            feds[mode].wait_converged()
+            # One summary round on every link, so that each node knows what
+            # its neighbours hold and pushes them new deltas (steady state;
+            # right after a catch-up by requests it only announces them).
+            rounds = [metric(n, "conect_sync_summaries_in_sync_total") for n in nodes]
+            for i, n in enumerate(nodes):
+                links = 1 if i in (0, len(nodes) - 1) else 2
+                wait_until("a summary round on each link",
+                           lambda: metric(n, "conect_sync_summaries_in_sync_total") >= rounds[i] + links)
+            watchers[mode] = (EventWatcher(nodes[1]), EventWatcher(nodes[-1]))
+            seqs[mode] = seq_of(nodes[0], nodes[0].node_id)
+            commits0[mode] = (commit_ms(nodes[0], "author"), commit_ms(nodes[1], "apply"))
+        hops = {m: [] for m in lines}
+        ends = {m: [] for m in lines}
+        syncs, commits = [], []
+        root = feds[forward_modes[0]].root
+        for i in range(samples):
+            for mode in (forward_modes if i % 2 == 0 else list(reversed(forward_modes))):
+                writer = lines[mode][0]
+                t0 = time.perf_counter()
+                create_organisation(writer, f"Live {i}", "FI")
+                seqs[mode] += 1
+                hops[mode].append((watchers[mode][0].wait(writer.node_id, seqs[mode]) - t0) * 1000)
+                ends[mode].append((watchers[mode][1].wait(writer.node_id, seqs[mode]) - t0) * 1000)
+            s, c = fdatasync_cost(root, 1)
+            syncs += s
+            commits += c
+        out = {}
+        for mode, nodes in lines.items():
+            suffix = "" if mode else "_forward_after_commit"
+            a1, b1 = commit_ms(nodes[0], "author"), commit_ms(nodes[1], "apply")
+            (a0, b0) = commits0[mode]
+            hop = {"p50_ms": percentile(hops[mode], 50), "p99_ms": percentile(hops[mode], 99), "samples": samples,
+                   # the nodes' own durable commits meanwhile: the writer's
+                   # (author) and the second node's (apply), mean ms
+                   "author_commit_ms": 1000 * (a1[0] - a0[0]) / max(1, a1[1] - a0[1]),
+                   "apply_commit_ms": 1000 * (b1[0] - b0[0]) / max(1, b1[1] - b0[1])}
+            out["one_hop" + suffix] = hop
+            out[f"line_of_{line_length}" + suffix] = {"p50_ms": percentile(ends[mode], 50),
+                                                      "p99_ms": percentile(ends[mode], 99), "samples": samples}
+        out["fdatasync"] = {"p50_ms": percentile(syncs, 50), "p99_ms": percentile(syncs, 99), "samples": len(syncs)}
+        out["durable_commit"] = {"p50_ms": percentile(commits, 50), "p99_ms": percentile(commits, 99),
+                                 "samples": len(commits)}
+        return out
+    finally:
+        for fed in feds.values():
+            fed.close()
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--catch-up", type=int, nargs="*", default=[100_000])
     ap.add_argument("--live-samples", type=int, default=200)
+    ap.add_argument("--forward-modes", default="1,0",
+                    help="forward_before_commit values to measure live latency with (1: before, 0: after)")
     args = ap.parse_args()
-    out = {"catch_up": [catch_up(n) for n in args.catch_up], "live": live(args.live_samples, 5)}
+    modes = [int(m) for m in args.forward_modes.split(",") if m]
+    out = {"catch_up": [catch_up(n) for n in args.catch_up], "live": live(args.live_samples, 5, modes)}
     print(json.dumps(out))
 
 

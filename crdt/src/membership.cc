@@ -3,6 +3,8 @@
 
 #include <algorithm>
 #include <queue>
+#include <random>
+#include <tuple>
 
 #include "conect/crdt/identity.h"
 
@@ -201,7 +203,8 @@ v1::Operation card_update(const v1::MemberCard& card) {
 
 // ------------------------------------------------------------- derivation
 
-ReplicatedRoster ReplicatedRoster::derive(const FederationId& federation, std::span<const MembershipDelta> deltas) {
+ReplicatedRoster ReplicatedRoster::derive(const FederationId& federation, std::span<const MembershipDelta> deltas,
+                                          std::optional<std::uint64_t> visit_seed) {
   // Index: one delta per (origin, seq); per origin its membership seqs.
   std::map<std::pair<NodeId, Seq>, const MembershipDelta*> at;
   for (const auto& d : deltas) at.emplace(std::pair{d.origin, d.seq}, &d);
@@ -233,8 +236,21 @@ ReplicatedRoster ReplicatedRoster::derive(const FederationId& federation, std::s
     for (auto* p : preds) successors[p].push_back(d);
     predecessors[d].assign(preds.begin(), preds.end());
   }
-  auto by_id = [](const MembershipDelta* a, const MembershipDelta* b) { return b->id < a->id; };  // min-heap
-  std::priority_queue<const MembershipDelta*, std::vector<const MembershipDelta*>, decltype(by_id)> ready(by_id);
+  std::mt19937_64 visit_rng(visit_seed.value_or(0));
+  struct Ready {
+    std::vector<const MembershipDelta*> v;
+    std::optional<std::uint64_t> seed;
+    std::mt19937_64* rng;
+    bool empty() const { return v.empty(); }
+    void push(const MembershipDelta* d) { v.push_back(d); }
+    std::size_t pick() const {
+      if (seed) return (*rng)() % v.size();
+      std::size_t best = 0;
+      for (std::size_t i = 1; i < v.size(); ++i)
+        if (v[i]->id < v[best]->id) best = i;
+      return best;
+    }
+  } ready{{}, visit_seed, &visit_rng};
   for (const auto& [d, n] : waiting)
     if (n == 0) ready.push(d);
 
@@ -260,8 +276,9 @@ ReplicatedRoster ReplicatedRoster::derive(const FederationId& federation, std::s
       waiting[lowest] = 0;
       ready.push(lowest);
     }
-    const MembershipDelta* d = ready.top();
-    ready.pop();
+    std::size_t at_i = ready.pick();
+    const MembershipDelta* d = ready.v[at_i];
+    ready.v.erase(ready.v.begin() + static_cast<std::ptrdiff_t>(at_i));
     waiting[d] = SIZE_MAX;  // replayed
     ++replayed;
     CausalPast past;
@@ -283,6 +300,9 @@ ReplicatedRoster ReplicatedRoster::derive(const FederationId& federation, std::s
     for (auto* s : successors[d])
       if (waiting[s] != SIZE_MAX && --waiting[s] == 0) ready.push(s);
   }
+  std::sort(r.rejected_.begin(), r.rejected_.end(), [](const auto& x, const auto& y) {
+    return std::tie(x.origin, x.seq, x.index) < std::tie(y.origin, y.seq, y.index);
+  });
   return r;
 }
 

@@ -180,7 +180,10 @@ class ReplicatedRoster final : public RosterAt {
   ReplicatedRoster() = default;
   // Any order of `deltas`, duplicates allowed (same origin and seq: the first
   // counts). Deltas of other federations should not be given.
-  static ReplicatedRoster derive(const FederationId& federation, std::span<const MembershipDelta> deltas);
+  // `visit_seed` (tests only) visits concurrent deltas in a random order
+  // instead of by delta id: the roster must not change.
+  static ReplicatedRoster derive(const FederationId& federation, std::span<const MembershipDelta> deltas,
+                                 std::optional<std::uint64_t> visit_seed = std::nullopt);
 
   // RosterAt: an admitted member's role; refused (not_authorised) beyond its
   // cut; Standing{} for an origin that is not an admitted member (whether a

@@ -213,6 +213,59 @@ TEST_F(MembershipTest, MutualRemovalsAreSettledByTheLowerDeltaId) {
   EXPECT_EQ(r.rejected().size(), 1u);
 }
 
+// A removed member's operations beyond its cut count nowhere, also those it
+// wrote without having seen its removal: b, about to be removed from seq 1,
+// admits c concurrently. The old rule counted b's Admit whenever the replay
+// reached it before the removal (its delta id the lower one).
+TEST_F(MembershipTest, AnAdmitBeyondItsAuthorsCutCountsWhateverTheIds) {
+  auto admit_b = a.emit({mops::admit(card_of(b.key()))});
+  auto b1 = b.emit({}, {ref(admit_b)});
+  int checked = 0;
+  for (std::uint64_t issued = 1; issued < 40; ++issued) {
+    Author b_fork{2};
+    (void)b_fork.emit({}, {ref(admit_b)});
+    // seq 2; deps name its admission (a membership delta's own deps carry its causal past)
+    auto b_admits_c = b_fork.emit({mops::admit(card_of(c.key(), v1::SCHOOL, issued))}, {ref(admit_b)});
+    auto remove_b = a.emit({mops::remove(b.id(), Seq{1})}, {ref(b1)});
+    for (std::uint64_t visit = 0; visit < 4; ++visit) {
+      auto r = derive({found, admit_b, b1, b_admits_c, remove_b}, visit);
+      ASSERT_EQ(r.member(b.id())->cut, Seq{1});
+      EXPECT_FALSE(r.admitted(c.id())) << "an Admit beyond its author's cut counted (ids "
+                                       << (b_admits_c.id < remove_b.id ? "admit first" : "removal first") << ")";
+    }
+    checked += b_admits_c.id < remove_b.id;
+    if (checked >= 2) return;
+  }
+  FAIL() << "no history where the Admit has the lower id";
+}
+
+// A removal vote by a member cut before it does not count, whatever the ids:
+// a votes b out while c concurrently votes a out from before a's vote. The
+// cut of a (its voter c is not itself threatened) is decided first, so a's
+// vote counts nowhere and b stays.
+TEST_F(MembershipTest, AVoteByAMemberCutBeforeItDoesNotCountWhateverTheIds) {
+  auto admit_b = a.emit({mops::admit(card_of(b.key()))});
+  auto admit_c = a.emit({mops::admit(card_of(c.key()))});
+  auto c1 = c.emit({}, {ref(admit_c), ref(admit_b)});
+  int low = 0, high = 0;
+  for (std::uint64_t last = 0; last < 40 && (low == 0 || high == 0); ++last) {
+    Author a_fork{1};
+    for (int i = 0; i < 3; ++i) (void)a_fork.emit({});
+    auto a_removes_b = a_fork.emit({mops::remove(b.id(), Seq{last})});  // a's seq 4
+    Author c_fork{3};
+    (void)c_fork.emit({}, {ref(admit_c), ref(admit_b)});
+    auto c_removes_a = c_fork.emit({mops::remove(a.id(), Seq{3})}, {ref(admit_c), ref(admit_b)});
+    (a_removes_b.id < c_removes_a.id ? low : high)++;
+    for (std::uint64_t visit = 0; visit < 4; ++visit) {
+      auto r = derive({found, admit_b, admit_c, c1, a_removes_b, c_removes_a}, visit);
+      EXPECT_EQ(r.member(a.id())->cut, Seq{3});
+      EXPECT_FALSE(r.member(b.id())->cut.has_value()) << "a vote beyond its author's cut counted";
+    }
+  }
+  EXPECT_GT(low, 0);
+  EXPECT_GT(high, 0);
+}
+
 TEST_F(MembershipTest, LeaveCutsAtItsOwnDelta) {
   auto admit_b = a.emit({mops::admit(card_of(b.key()))});
   auto b1 = b.emit({mops::leave()}, {ref(admit_b)});
@@ -419,7 +472,7 @@ TEST(MembershipProperty, AnyOrderOfTheSameDeltasDerivesTheSameRoster) {
 // changes "as the replay left them" and failed here: e.g. a removed member's
 // Admit concurrent with its removal counted when the replay reached it first.
 TEST(MembershipProperty, TheReplayOrderOfConcurrentDeltasChangesNothing) {
-  int differing = 0;
+  int differing = 0, killed_by_a_cut = 0;
   for (std::uint32_t seed = 1; seed <= 40; ++seed) {
     auto history = random_history(seed, 150);
     std::string expected = derive(history).fingerprint();
@@ -427,7 +480,9 @@ TEST(MembershipProperty, TheReplayOrderOfConcurrentDeltasChangesNothing) {
     for (std::uint64_t round = 0; round < 8; ++round) {
       auto arrived = history;
       std::shuffle(arrived.begin(), arrived.end(), rng);
-      if (derive(arrived, seed * 1000 + round).fingerprint() != expected) {
+      auto r = derive(arrived, seed * 1000 + round);
+      for (const auto& rej : r.rejected()) killed_by_a_cut += rej.detail.find("its author was removed") == 0;
+      if (r.fingerprint() != expected) {
         ++differing;
         ADD_FAILURE() << "seed " << seed << " visit order " << round << " derives another roster";
         break;
@@ -435,6 +490,7 @@ TEST(MembershipProperty, TheReplayOrderOfConcurrentDeltasChangesNothing) {
     }
   }
   EXPECT_EQ(differing, 0);
+  EXPECT_GT(killed_by_a_cut, 0) << "no history had an operation beyond its author's cut";
 }
 
 // The property holds for the right reason: the derivation is not trivially

@@ -15,7 +15,7 @@ import unittest
 sys.path.insert(0, os.path.dirname(__file__))
 from harness import CommandFailed, Federation, Node, cli, create_organisation, wait_until  # noqa: E402
 
-COUNTRIES = ["FI", "SE", "NO", "RU", "FI", "SE"]
+COUNTRIES = ["FI", "SE", "NO", "RU", "FI", "SE", "NO", "FI", "SE", "NO"]
 
 
 def invite(node, role="school", expires="7d"):
@@ -111,20 +111,27 @@ class Invitations(unittest.TestCase):
         self.fed.close()
 
     def test_nodes_join_one_by_one_each_invited_by_another_member(self):
+        # Ten members, no `member add` anywhere: each join is invited by an
+        # existing member other than the previous inviter, old and new ones
+        # alike (the founder twice, a middle member, the newest). (With nine
+        # joins the inviters cannot all differ and avoid the newest: the
+        # k-th join has only k members to choose from.)
+        inviters = [0, 1, 0, 2, 4, 3, 5, 1, 6]
         nodes = [self.founder]
-        for i in range(1, 5):
-            inviter = nodes[-1]  # a different member each time: the newest one
+        for i, k in enumerate(inviters, start=1):
+            inviter = nodes[k]
+            # It invites only once its own store holds its admission.
+            wait_until(f"{inviter.name} to hold its own admission",
+                       lambda: members(inviter).get(inviter.node_id) == "admitted", timeout=60)
             n = join(self.fed, f"School {i}", COUNTRIES[i], invite(inviter))
+            self.assertEqual(members(inviter).get(n.node_id), "admitted", f"{n.name} admitted at {inviter.name}")
             n.start()
             nodes.append(n)
-            wait_until(f"{n.name} admitted at its inviter", lambda: members(inviter).get(n.node_id) == "admitted")
-            # It invites the next one: its own store must hold its admission.
-            wait_until(f"{n.name} to hold its own admission", lambda: members(n).get(n.node_id) == "admitted",
-                       timeout=60)
+        self.assertEqual(len(nodes), 10)
         ids = {n.node_id for n in nodes}
         for n in nodes:
             wait_until(f"{n.name} to list all {len(ids)} members admitted",
-                       lambda: {k for k, v in members(n).items() if v == "admitted"} == ids, timeout=60)
+                       lambda: {k for k, v in members(n).items() if v == "admitted"} == ids, timeout=90)
         for i, n in enumerate(nodes):
             create_organisation(n, f"Organisation of {n.name}", COUNTRIES[i])
         self.fed.wait_converged(nodes)

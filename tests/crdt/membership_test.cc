@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstdlib>
+#include <fstream>
 #include <random>
 
 #include "conect/crdt/membership.h"
@@ -512,5 +514,32 @@ TEST(MembershipProperty, RandomHistoriesExerciseEveryRule) {
   EXPECT_GT(rejected, 0);
 }
 
+}  // namespace
+}  // namespace conect
+// The Python verifier's port of the derivation (scripts/audit_verify.py,
+// derive_keys) must derive what this one does: this writes 200 random
+// histories (signed deltas) and the roster derived here (per member admitted,
+// cut, keys by first seq) to $CONECT_DUMP_MEMBERSHIP, and
+// tests/crdt/membership_port_test.py compares (ctest crdt_membership_python_port).
+namespace conect {
+namespace {
+TEST(MembershipPort, WritesRandomHistoriesForThePythonPort) {
+  const char* path = std::getenv("CONECT_DUMP_MEMBERSHIP");
+  if (!path) GTEST_SKIP() << "run by membership_port_test.py";
+  std::ofstream out(path);
+  for (std::uint32_t seed = 1; seed <= 200; ++seed) {
+    auto history = random_history(seed, 150);
+    auto r = derive(history);
+    out << "H " << history.size() << "\n";
+    for (const auto& d : history)
+      out << "D " << to_hex(d.signed_delta.body()) << " " << to_hex(d.signed_delta.signature()) << "\n";
+    for (const auto& [id, m] : r.members()) {
+      out << "M " << id.hex() << " " << m.admitted << " " << (m.cut ? std::to_string(m.cut->value) : "-");
+      for (const auto& [from, k] : m.keys) out << " " << from.value << ":" << k.hex();
+      out << "\n";
+    }
+  }
+  ASSERT_TRUE(out.good());
+}
 }  // namespace
 }  // namespace conect

@@ -368,7 +368,7 @@ def metric(node, name):
 class QuorumOfTwo(unittest.TestCase):
     """DESIGN §2: with admission_quorum 2 a card admitted once is pending on
     every node, and its deltas are taken nowhere, until a second member
-    admits it; then they are."""
+    admits it; then they are. Meanwhile it catches up receive-only."""
 
     def setUp(self):
         self.fed = Federation()
@@ -396,19 +396,20 @@ class QuorumOfTwo(unittest.TestCase):
             wait_until(f"{n.name} to list C pending", lambda: members(n).get(c.node_id) == "pending", timeout=60)
             item = member_item(n, c.node_id)
             self.assertEqual((item["admissions"], item["quorum"]), (1, 2), item)
+        # C catches up receive-only (DESIGN §2, docs/membership.md): A and B take its link and
+        # send it the federation's deltas; its own are held back (skipped and counted).
+        create_organisation(a, "Written by A while C is pending", "FI")
+        a_seq = a.status()["version_vector"][a.node_id]["seq"]
+        wait_until("pending C to receive A's write",
+                   lambda: c.status()["version_vector"].get(a.node_id, {}).get("seq", 0) >= a_seq, timeout=60)
+        skipped = metric(a, "conect_sync_untrusted_skipped_total")
         create_organisation(c, "Written while pending", "NO")
         c_seq = c.status()["version_vector"][c.node_id]["seq"]
-        # C dials A (its inviter) again and again; A takes no link, so no delta, from a
-        # member that is not admitted yet, and says why (its used invite admits nothing more).
-        seen = len(a.log_events("join_refused"))
-
-        def refused_as_pending():
-            return [e for e in a.log_events("join_refused")[seen:]
-                    if e["joiner"] == c.node_id[:16] and "is pending: admitted by 1 of the 2" in e["reason"]]
-        wait_until("A to refuse C's link as pending after C wrote", refused_as_pending, timeout=60)
+        wait_until("A to hold C's delta back (skipped and counted)",
+                   lambda: metric(a, "conect_sync_untrusted_skipped_total") > skipped, timeout=60)
         for n in (a, b):
+            wait_until(f"{n.name} to hold A's write", lambda: sum(n.status()["counts"].values()) == 1, timeout=60)
             self.assertNotIn(c.node_id, n.status()["version_vector"], f"{n.name} took a pending member's delta")
-            self.assertEqual(sum(n.status()["counts"].values()), 0)
         # The second admission, by id (no card exchange): C is admitted everywhere and its delta taken.
         cli("member", "admit", c.node_id, data=b.data)
         for n in (a, b, c):
@@ -417,7 +418,7 @@ class QuorumOfTwo(unittest.TestCase):
             wait_until(f"{n.name} to take C's delta",
                        lambda: n.status()["version_vector"].get(c.node_id, {}).get("seq", 0) >= c_seq, timeout=60)
         self.fed.wait_converged([a, b, c])
-        self.assertEqual(sum(a.status()["counts"].values()), 1)
+        self.assertEqual(sum(a.status()["counts"].values()), 2)
         # A second admission of an admitted member, or of an unknown id, is refused with why.
         p = cli("member", "admit", c.node_id, data=a.data, check=False)
         self.assertEqual(p.returncode, 1, p.stdout + p.stderr)

@@ -579,7 +579,8 @@ ReplicatedRoster ReplicatedRoster::derive(const FederationId& federation, std::s
     if (pending.empty()) break;
     const NodeId* next = nullptr;
     bool next_safe = false;
-    for (const auto& [id, c] : pending) {
+    for (const auto& [candidate, c] : pending) {
+      const NodeId& id = candidate;  // clang 14 lets no lambda capture a structured binding
       bool safe = std::none_of(c.voters.begin(), c.voters.end(),
                                [&](const NodeId& v) { return v != id && pending.contains(v); });
       if (!next || (safe && !next_safe) || (safe == next_safe && c.lowest_id < pending.at(*next).lowest_id)) {

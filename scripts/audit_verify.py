@@ -62,9 +62,10 @@ def delta_id(body, signature):
 
 # ------------------------------------------------ keys per (origin, seq)
 # A port of crdt/membership.h (docs/membership.md): the replicated roster of
-# the bundle's membership operations, replayed in the same order (Kahn over
-# deps, ties by the lower delta id) with the same rules, kept to what decides
-# which key signed each delta: admissions, cuts, rotations and rekeys.
+# the bundle's membership operations with the same rules (each operation
+# judged against its causal past and the global cuts, cuts settled one at a
+# time), kept to what decides which key signed each delta: admissions, cuts,
+# rotations and rekeys.
 MEMBERSHIP_FIELDS = ("found", "admit", "remove", "leave", "rotate", "rekey", "card_update")
 
 
@@ -73,9 +74,12 @@ def membership_ops(body):
 
 
 class KeyRoster:
+    """What decides which key signed each delta: members' admission, cuts and
+    keys per seq (a port of ReplicatedRoster::derive, docs/membership.md)."""
+
     def __init__(self):
         self.quorum = 0
-        self.members = {}  # id -> dict(admitted, cut, keys {from_seq: key}, admitted_by, removal, rekey)
+        self.members = {}  # id -> dict(admitted, cut, keys {from_seq: key})
 
     def key_at(self, origin, seq):
         m = self.members.get(origin)
@@ -87,103 +91,155 @@ class KeyRoster:
                 best = m["keys"][start]
         return best
 
-    def _member(self, mid):
-        return self.members.setdefault(mid, {"admitted": False, "cut": None, "keys": {1: mid},
-                                             "admitted_by": set(), "removal": {}, "rekey": {}})
 
-    def _current(self, mid, seq):
-        m = self.members.get(mid)
-        return bool(m) and m["admitted"] and (m["cut"] is None or seq <= m["cut"])
+def _card_ok(pb, card, federation, signer, member=None):
+    body = pb.MemberCardBody()
+    try:
+        body.ParseFromString(card.body)
+    except Exception:
+        return None
+    if len(body.node_id) != 32 or (member is not None and body.node_id != member):
+        return None
+    if body.federation != federation or body.role not in (1, 2, 3):
+        return None
+    if not ed25519_ok(signer if signer is not None else body.node_id, b"conect/card/v1", card.body, card.signature):
+        return None
+    return body
 
-    def _card_ok(self, pb, card, federation, signer, member=None):
-        body = pb.MemberCardBody()
-        try:
-            body.ParseFromString(card.body)
-        except Exception:
-            return None
-        if len(body.node_id) != 32 or (member is not None and body.node_id != member):
-            return None
-        if body.federation != federation or body.role not in (1, 2, 3):
-            return None
-        if not ed25519_ok(signer if signer is not None else body.node_id, b"conect/card/v1", card.body, card.signature):
-            return None
-        return body
 
-    def _new_key_ok(self, member, key, proof):
-        if len(key) != 32 or key == bytes(32):
-            return False
+def _in_past(past, origin, seq):
+    return origin in past and seq <= past[origin]
+
+
+class _Evaluation:
+    """Every operation judged against its causal past and the decided cuts
+    (membership.cc, evaluate)."""
+
+    def __init__(self):
+        self.members = {}
+
+    def rec(self, mid):
+        return self.members.setdefault(mid, {"founds": [], "admissions": {}, "leave": None, "votes": [],
+                                             "rotates": [], "rekeys": []})
+
+    def quorum_in(self, past):
+        q = 0
         for mid, m in self.members.items():
-            if mid == key or key in m["keys"].values():
-                return False
-        return ed25519_ok(key, b"conect/rotate/v1", member + key, proof)
+            for seq, quorum in m["founds"]:
+                if _in_past(past, mid, seq):
+                    q = quorum if q == 0 else min(q, quorum)
+        return q
 
-    def apply(self, pb, federation, origin, seq, op):
-        kind = op.WhichOneof("op")
-        if kind == "found":
-            m = self.members.get(origin)
-            if m and m["cut"] is not None:
-                return
-            if self._card_ok(pb, op.found.card, federation, origin, origin) is None or op.found.admission_quorum < 1:
-                return
-            q = op.found.admission_quorum
-            self.quorum = q if self.quorum == 0 else min(self.quorum, q)
-            m = self._member(origin)
-            m["admitted"] = True
-            return
-        if not self._current(origin, seq):
-            return
-        if kind == "admit":
-            body = self._card_ok(pb, op.admit.card, federation, None)
-            if body is None:
-                return
-            m = self._member(body.node_id)
-            if m["cut"] is not None or m["admitted"]:
-                return
-            m["admitted_by"].add(origin)
-            if len(m["admitted_by"]) >= self.quorum:
-                m["admitted"] = True
-        elif kind == "remove":
-            target = op.remove.member
-            m = self.members.get(target)
-            if target == origin or not m or not m["admitted"] or m["cut"] is not None:
-                return
-            m["removal"][origin] = op.remove.last_seq
-            if len(m["removal"]) >= self.quorum:
-                m["cut"] = sorted(m["removal"].values(), reverse=True)[self.quorum - 1]
-        elif kind == "leave":
-            self.members[origin]["cut"] = seq
-        elif kind == "rotate":
-            r = op.rotate
-            if not self._new_key_ok(origin, r.new_identity_key, r.new_key_proof):
-                return
-            if (r.new_seal_key and len(r.new_seal_key) != 32) or (r.new_noise_static_key and len(r.new_noise_static_key) != 32):
-                return
-            keys = self.members[origin]["keys"]
-            for start in [k for k in keys if k > seq + 1]:
-                del keys[start]
-            keys[seq + 1] = r.new_identity_key
-        elif kind == "rekey":
-            r = op.rekey
-            m = self.members.get(r.member)
-            if r.member == origin or not m or not m["admitted"]:
-                return
-            if not self._new_key_ok(r.member, r.new_key, r.new_key_proof):
-                return
-            m["rekey"][origin] = (r.new_key, r.last_seq)
-            seqs = [ls for (k, ls) in m["rekey"].values() if k == r.new_key]
-            if len(seqs) >= self.quorum:
-                last = sorted(seqs, reverse=True)[self.quorum - 1]
-                for start in [k for k in m["keys"] if k > last]:
-                    del m["keys"][start]
-                m["keys"][last + 1] = r.new_key
-                m["rekey"] = {}
+    def quorum(self):
+        qs = [quorum for m in self.members.values() for _, quorum in m["founds"]]
+        return min(qs) if qs else 0
+
+    def admitted_in(self, mid, past):
+        m = self.members.get(mid)
+        if not m:
+            return False
+        if any(_in_past(past, mid, seq) for seq, _ in m["founds"]):
+            return True
+        q = self.quorum_in(past)
+        seen = sum(1 for a, seq in m["admissions"].items() if _in_past(past, a, seq))
+        return q > 0 and seen >= q
+
+    def removed_in(self, mid, past):
+        m = self.members.get(mid)
+        if not m:
+            return False
+        if m["leave"] and _in_past(past, mid, m["leave"][0]):
+            return True
+        voters = {v[0] for v in m["votes"] if _in_past(past, v[0], v[1])}
+        q = self.quorum_in(past)
+        return q > 0 and len(voters) >= q
+
+
+def _evaluate(pb, federation, order, pasts, facts, cuts):
+    e = _Evaluation()
+
+    def key_ok(member, raw, proof):
+        if len(raw) != 32 or raw == bytes(32) or raw in facts[0] or len(facts[1].get(raw, ())) > 1:
+            return False
+        return ed25519_ok(raw, b"conect/rotate/v1", member + raw, proof)
+
+    for d in order:
+        origin, seq, did, body = d
+        past = pasts[(origin, seq)]
+        beyond = origin in cuts and seq > cuts[origin][0]
+        for _, op in membership_ops(body):
+            kind = op.WhichOneof("op")
+            if kind == "found":
+                if beyond or _card_ok(pb, op.found.card, federation, origin, origin) is None \
+                        or op.found.admission_quorum < 1:
+                    continue
+                e.rec(origin)["founds"].append((seq, op.found.admission_quorum))
+                continue
+            if beyond or not e.admitted_in(origin, past):
+                continue
+            if kind == "admit":
+                card = _card_ok(pb, op.admit.card, federation, None)
+                if card is None:
+                    continue
+                m = e.rec(card.node_id)
+                if e.removed_in(card.node_id, past):
+                    continue
+                m["admissions"].setdefault(origin, seq)
+            elif kind == "remove":
+                t = op.remove.member
+                if len(t) != 32 or t == origin or not e.admitted_in(t, past):
+                    continue
+                e.rec(t)["votes"].append((origin, seq, op.remove.last_seq, did))
+            elif kind == "leave":
+                m = e.rec(origin)
+                if m["leave"] is None:
+                    m["leave"] = (seq, did)
+            elif kind == "rotate":
+                r = op.rotate
+                if not key_ok(origin, r.new_identity_key, r.new_key_proof):
+                    continue
+                if (r.new_seal_key and len(r.new_seal_key) != 32) or \
+                        (r.new_noise_static_key and len(r.new_noise_static_key) != 32):
+                    continue
+                m = e.rec(origin)
+                if any(k == r.new_identity_key for _, k, _ in m["rotates"]):
+                    continue
+                m["rotates"].append((seq, r.new_identity_key, past))
+            elif kind == "rekey":
+                r = op.rekey
+                t = r.member
+                if len(t) != 32 or t == origin or not e.admitted_in(t, past):
+                    continue
+                if not key_ok(t, r.new_key, r.new_key_proof):
+                    continue
+                e.rec(t)["rekeys"].append((origin, seq, r.new_key, r.last_seq))
+    return e
+
+
+def _implied_cut(mid, m, quorum):
+    out = None
+    if m["leave"]:
+        out = ((m["leave"][0], "left"), {mid}, m["leave"][1])
+    latest = {}
+    for v in m["votes"]:
+        if v[0] not in latest or latest[v[0]][1] < v[1]:
+            latest[v[0]] = v
+    if quorum == 0 or len(latest) < quorum:
+        return out
+    cut = sorted((v[2] for v in latest.values()), reverse=True)[quorum - 1]
+    removal = ((cut, "removed"), set(latest), min(v[3] for v in latest.values()))
+    if out is None or cut < out[0][0]:
+        out = removal
+    return out
 
 
 def derive_keys(pb, federation, deltas):
     """deltas: (origin, seq, id, body) of membership deltas; returns a KeyRoster."""
     at = {}
     for d in deltas:
-        at.setdefault((d[0], d[1]), d)
+        k = (d[0], d[1])
+        if k not in at or d[2] < at[k][2]:
+            at[k] = d
     chain = {}
     for (origin, seq) in sorted(at):
         chain.setdefault(origin, []).append(seq)
@@ -193,26 +249,27 @@ def derive_keys(pb, federation, deltas):
         for s in chain.get(origin, []):
             if s <= upto:
                 best = s
-        return at[(origin, best)] if best is not None else None
+        return (origin, best) if best is not None else None
 
-    waiting, successors = {}, {}
+    waiting, successors, preds_of = {}, {}, {}
     for key, d in at.items():
         preds = set()
         if d[1] > 1:
             p = latest(d[0], d[1] - 1)
             if p:
-                preds.add((p[0], p[1]))
+                preds.add(p)
         for dep in d[3].deps:
             if len(dep.origin) != 32 or dep.origin == d[0]:
                 continue
             p = latest(dep.origin, dep.seq)
             if p:
-                preds.add((p[0], p[1]))
+                preds.add(p)
         waiting[key] = len(preds)
+        preds_of[key] = preds
         for p in preds:
             successors.setdefault(p, []).append(key)
-    roster = KeyRoster()
-    done = set()
+    # A topological order (lowest id among ready) and each delta's causal past.
+    order, pasts, done = [], {}, set()
     import heapq
     ready = [(at[k][2], k) for k, n in waiting.items() if n == 0]
     heapq.heapify(ready)
@@ -224,13 +281,82 @@ def derive_keys(pb, federation, deltas):
         if k in done:
             continue
         done.add(k)
-        origin, seq, _, body = at[k]
-        for _, op in membership_ops(body):
-            roster.apply(pb, federation, origin, seq, op)
+        order.append(at[k])
+        past = {}
+        for p in preds_of[k]:
+            for o, s in pasts.get(p, {}).items():
+                past[o] = max(past.get(o, 0), s)
+        past[k[0]] = k[1]
+        pasts[k] = past
         for s in successors.get(k, []):
             waiting[s] -= 1
             if waiting[s] == 0 and s not in done:
                 heapq.heappush(ready, (at[s][2], s))
+    # Keys no operation may take: member ids, and keys offered for two members.
+    member_ids, offered = set(), {}
+    for origin, seq, did, body in order:
+        for _, op in membership_ops(body):
+            kind = op.WhichOneof("op")
+            if kind == "found":
+                member_ids.add(origin)
+            elif kind == "admit":
+                card = pb.MemberCardBody()
+                try:
+                    card.ParseFromString(op.admit.card.body)
+                    if len(card.node_id) == 32:
+                        member_ids.add(card.node_id)
+                except Exception:
+                    pass
+            elif kind == "rotate" and len(op.rotate.new_identity_key) == 32:
+                offered.setdefault(op.rotate.new_identity_key, set()).add(origin)
+            elif kind == "rekey" and len(op.rekey.new_key) == 32 and len(op.rekey.member) == 32:
+                offered.setdefault(op.rekey.new_key, set()).add(op.rekey.member)
+    facts = (member_ids, offered)
+    # Settle the cuts one at a time (unthreatened first, then the lowest id).
+    cuts = {}
+    e = _evaluate(pb, federation, order, pasts, facts, cuts)
+    while True:
+        quorum = e.quorum()
+        pending = {}
+        for mid, m in e.members.items():
+            if mid not in cuts:
+                c = _implied_cut(mid, m, quorum)
+                if c:
+                    pending[mid] = c
+        if not pending:
+            break
+        best = None
+        for mid, c in sorted(pending.items()):
+            safe = not any(v != mid and v in pending for v in c[1])
+            if best is None or (safe and not best[1]) or (safe == best[1] and c[2] < pending[best[0]][2]):
+                best = (mid, safe)
+        cuts[best[0]] = pending[best[0]][0]
+        e = _evaluate(pb, federation, order, pasts, facts, cuts)
+    roster = KeyRoster()
+    roster.quorum = e.quorum()
+    for mid, m in e.members.items():
+        admitted = bool(m["founds"]) or (roster.quorum > 0 and len(m["admissions"]) >= roster.quorum)
+        keys = {1: mid}
+        rekeys, events = [], []
+        by_key = {}
+        for v in m["rekeys"]:
+            cur = by_key.setdefault(v[2], {}).get(v[0])
+            if cur is None or cur[1] < v[1]:
+                by_key[v[2]][v[0]] = v
+        for key, voters in by_key.items():
+            if roster.quorum == 0 or len(voters) < roster.quorum:
+                continue
+            last = sorted((v[3] for v in voters.values()), reverse=True)[roster.quorum - 1]
+            events.append((last + 1, 1, key))
+            rekeys.append((last, list(voters.values())))
+        for at_seq, key, past in m["rotates"]:
+            replaced = any(at_seq > last and sum(1 for v in vs if _in_past(past, v[0], v[1])) < roster.quorum
+                           for last, vs in rekeys)
+            if not replaced:
+                events.append((at_seq + 1, 0, key))
+        for start, _, key in sorted(events):
+            keys[start] = key
+        roster.members[mid] = {"admitted": admitted, "cut": cuts[mid][0] if mid in cuts else None, "keys": keys}
     return roster
 
 

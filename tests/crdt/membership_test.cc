@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstdlib>
+#include <fstream>
 #include <random>
 
 #include "conect/crdt/membership.h"
@@ -38,11 +40,12 @@ v1::Organisation city(const std::string& name) {
   return o;
 }
 
-ReplicatedRoster derive(const std::vector<VerifiedDelta>& deltas) {
+// `visit_seed`: visit concurrent deltas in a random order (membership.h).
+ReplicatedRoster derive(const std::vector<VerifiedDelta>& deltas, std::optional<std::uint64_t> visit_seed = {}) {
   std::vector<MembershipDelta> m;
   for (const auto& d : deltas)
     if (carries_membership(d.body)) m.push_back(MembershipDelta::from(d));
-  return ReplicatedRoster::derive(testkit::test_federation(), m);
+  return ReplicatedRoster::derive(testkit::test_federation(), m, visit_seed);
 }
 
 class MembershipTest : public ::testing::Test {
@@ -212,6 +215,59 @@ TEST_F(MembershipTest, MutualRemovalsAreSettledByTheLowerDeltaId) {
   EXPECT_EQ(r.rejected().size(), 1u);
 }
 
+// A removed member's operations beyond its cut count nowhere, also those it
+// wrote without having seen its removal: b, about to be removed from seq 1,
+// admits c concurrently. The old rule counted b's Admit whenever the replay
+// reached it before the removal (its delta id the lower one).
+TEST_F(MembershipTest, AnAdmitBeyondItsAuthorsCutCountsWhateverTheIds) {
+  auto admit_b = a.emit({mops::admit(card_of(b.key()))});
+  auto b1 = b.emit({}, {ref(admit_b)});
+  int checked = 0;
+  for (std::uint64_t issued = 1; issued < 40; ++issued) {
+    Author b_fork{2};
+    (void)b_fork.emit({}, {ref(admit_b)});
+    // seq 2; deps name its admission (a membership delta's own deps carry its causal past)
+    auto b_admits_c = b_fork.emit({mops::admit(card_of(c.key(), v1::SCHOOL, issued))}, {ref(admit_b)});
+    auto remove_b = a.emit({mops::remove(b.id(), Seq{1})}, {ref(b1)});
+    for (std::uint64_t visit = 0; visit < 4; ++visit) {
+      auto r = derive({found, admit_b, b1, b_admits_c, remove_b}, visit);
+      ASSERT_EQ(r.member(b.id())->cut, Seq{1});
+      EXPECT_FALSE(r.admitted(c.id())) << "an Admit beyond its author's cut counted (ids "
+                                       << (b_admits_c.id < remove_b.id ? "admit first" : "removal first") << ")";
+    }
+    checked += b_admits_c.id < remove_b.id;
+    if (checked >= 2) return;
+  }
+  FAIL() << "no history where the Admit has the lower id";
+}
+
+// A removal vote by a member cut before it does not count, whatever the ids:
+// a votes b out while c concurrently votes a out from before a's vote. The
+// cut of a (its voter c is not itself threatened) is decided first, so a's
+// vote counts nowhere and b stays.
+TEST_F(MembershipTest, AVoteByAMemberCutBeforeItDoesNotCountWhateverTheIds) {
+  auto admit_b = a.emit({mops::admit(card_of(b.key()))});
+  auto admit_c = a.emit({mops::admit(card_of(c.key()))});
+  auto c1 = c.emit({}, {ref(admit_c), ref(admit_b)});
+  int low = 0, high = 0;
+  for (std::uint64_t last = 0; last < 40 && (low == 0 || high == 0); ++last) {
+    Author a_fork{1};
+    for (int i = 0; i < 3; ++i) (void)a_fork.emit({});
+    auto a_removes_b = a_fork.emit({mops::remove(b.id(), Seq{last})});  // a's seq 4
+    Author c_fork{3};
+    (void)c_fork.emit({}, {ref(admit_c), ref(admit_b)});
+    auto c_removes_a = c_fork.emit({mops::remove(a.id(), Seq{3})}, {ref(admit_c), ref(admit_b)});
+    (a_removes_b.id < c_removes_a.id ? low : high)++;
+    for (std::uint64_t visit = 0; visit < 4; ++visit) {
+      auto r = derive({found, admit_b, admit_c, c1, a_removes_b, c_removes_a}, visit);
+      EXPECT_EQ(r.member(a.id())->cut, Seq{3});
+      EXPECT_FALSE(r.member(b.id())->cut.has_value()) << "a vote beyond its author's cut counted";
+    }
+  }
+  EXPECT_GT(low, 0);
+  EXPECT_GT(high, 0);
+}
+
 TEST_F(MembershipTest, LeaveCutsAtItsOwnDelta) {
   auto admit_b = a.emit({mops::admit(card_of(b.key()))});
   auto b1 = b.emit({mops::leave()}, {ref(admit_b)});
@@ -361,7 +417,7 @@ std::vector<VerifiedDelta> random_history(std::uint32_t seed, int steps) {
   for (int s = 0; s < steps; ++s) {
     int i = static_cast<int>(rng() % kN);
     int j = static_cast<int>(rng() % kN);
-    switch (rng() % 8) {
+    switch (rng() % 9) {
       case 0:
       case 1:
         emit(i, {mops::admit(card_of(authors[j]->key(), v1::SCHOOL, 1 + rng() % 3))});
@@ -377,6 +433,14 @@ std::vector<VerifiedDelta> random_history(std::uint32_t seed, int steps) {
         break;
       case 5:
         emit(i, {mops::rekey(authors[j]->id(), testkit::test_key(9000 + seed * 100 + s), Seq{rng() % 5})});
+        break;
+      case 6:
+        // A mutual removal: i and j each vote the other out, neither having
+        // seen the other's vote.
+        if (i != j && rng() % 2 == 0) {
+          emit(i, {mops::remove(authors[j]->id(), Seq{rng() % 3})});
+          emit(j, {mops::remove(authors[i]->id(), Seq{rng() % 3})});
+        }
         break;
       default:
         // Gossip: i learns everything j knows.
@@ -403,6 +467,34 @@ TEST(MembershipProperty, AnyOrderOfTheSameDeltasDerivesTheSameRoster) {
   }
 }
 
+// Every node derives the same roster from the same deltas whatever order
+// they arrived in and whatever order the derivation visits concurrent deltas
+// in: the roster depends on the causal order (and the written tie-breaks)
+// only. The old rule judged cuts, the quorum, the admitted card and key
+// changes "as the replay left them" and failed here: e.g. a removed member's
+// Admit concurrent with its removal counted when the replay reached it first.
+TEST(MembershipProperty, TheReplayOrderOfConcurrentDeltasChangesNothing) {
+  int differing = 0, killed_by_a_cut = 0;
+  for (std::uint32_t seed = 1; seed <= 40; ++seed) {
+    auto history = random_history(seed, 150);
+    std::string expected = derive(history).fingerprint();
+    std::mt19937 rng(seed);
+    for (std::uint64_t round = 0; round < 8; ++round) {
+      auto arrived = history;
+      std::shuffle(arrived.begin(), arrived.end(), rng);
+      auto r = derive(arrived, seed * 1000 + round);
+      for (const auto& rej : r.rejected()) killed_by_a_cut += rej.detail.find("its author was removed") == 0;
+      if (r.fingerprint() != expected) {
+        ++differing;
+        ADD_FAILURE() << "seed " << seed << " visit order " << round << " derives another roster";
+        break;
+      }
+    }
+  }
+  EXPECT_EQ(differing, 0);
+  EXPECT_GT(killed_by_a_cut, 0) << "no history had an operation beyond its author's cut";
+}
+
 // The property holds for the right reason: the derivation is not trivially
 // constant (some histories admit, cut and rotate).
 TEST(MembershipProperty, RandomHistoriesExerciseEveryRule) {
@@ -422,5 +514,32 @@ TEST(MembershipProperty, RandomHistoriesExerciseEveryRule) {
   EXPECT_GT(rejected, 0);
 }
 
+}  // namespace
+}  // namespace conect
+// The Python verifier's port of the derivation (scripts/audit_verify.py,
+// derive_keys) must derive what this one does: this writes 200 random
+// histories (signed deltas) and the roster derived here (per member admitted,
+// cut, keys by first seq) to $CONECT_DUMP_MEMBERSHIP, and
+// tests/crdt/membership_port_test.py compares (ctest crdt_membership_python_port).
+namespace conect {
+namespace {
+TEST(MembershipPort, WritesRandomHistoriesForThePythonPort) {
+  const char* path = std::getenv("CONECT_DUMP_MEMBERSHIP");
+  if (!path) GTEST_SKIP() << "run by membership_port_test.py";
+  std::ofstream out(path);
+  for (std::uint32_t seed = 1; seed <= 200; ++seed) {
+    auto history = random_history(seed, 150);
+    auto r = derive(history);
+    out << "H " << history.size() << "\n";
+    for (const auto& d : history)
+      out << "D " << to_hex(d.signed_delta.body()) << " " << to_hex(d.signed_delta.signature()) << "\n";
+    for (const auto& [id, m] : r.members()) {
+      out << "M " << id.hex() << " " << m.admitted << " " << (m.cut ? std::to_string(m.cut->value) : "-");
+      for (const auto& [from, k] : m.keys) out << " " << from.value << ":" << k.hex();
+      out << "\n";
+    }
+  }
+  ASSERT_TRUE(out.good());
+}
 }  // namespace
 }  // namespace conect

@@ -36,7 +36,13 @@ void Connections::set_roster(const std::set<NodeId>& roster) {
   roster_ = roster;
   // A member removed from the roster is not talked to any more.
   for (auto& [id, s] : sessions_)
-    if (s->peer && !roster_.contains(*s->peer)) close_session(*s, "removed from the roster");
+    if (s->peer && !linkable(*s->peer)) close_session(*s, "removed from the roster");
+}
+
+void Connections::set_receive_only(const std::set<NodeId>& pending) {
+  receive_only_ = pending;
+  for (auto& [id, s] : sessions_)
+    if (s->peer && !linkable(*s->peer)) close_session(*s, "no longer pending nor a member");
 }
 
 void Connections::reload_peers() {
@@ -180,7 +186,7 @@ net::HandshakeOptions Connections::handshake_options(net::NoiseRole role, std::o
   // Runs on the node strand, where the roster lives.
   o.is_member = [this, weak = core_.anchor](const NodeId& id) {
     auto keep = weak.lock();
-    return keep && roster_.contains(id) && id != core_.node.key.public_key();
+    return keep && linkable(id) && id != core_.node.key.public_key();
   };
   if (role == net::NoiseRole::responder)
     o.accepts_joiners = [this, weak = core_.anchor] {

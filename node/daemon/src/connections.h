@@ -54,6 +54,10 @@ class Connections {
 
   // Trusted members; links to members no longer on it are closed.
   void set_roster(const std::set<NodeId>& roster);
+  // Pending members (admitted by fewer than the quorum; DESIGN §2): their
+  // handshakes are taken, so that they catch up receive-only. Their own
+  // deltas are held back like any untrusted origin's (the sync skips them).
+  void set_receive_only(const std::set<NodeId>& pending);
   // The join exchange (docs/handshake.md section 8). While a handler is set
   // (this node has unused invites), a connection from an id not on the
   // roster completes the handshake, stays unauthenticated (it keeps its
@@ -146,6 +150,8 @@ class Connections {
   api::Counter& bytes_received_;
 
   std::set<NodeId> roster_;
+  std::set<NodeId> receive_only_;
+  bool linkable(const NodeId& id) const { return roster_.contains(id) || receive_only_.contains(id); }
   std::map<std::uint64_t, std::shared_ptr<Session>> sessions_;  // by id, in arrival order
   std::map<NodeId, std::uint64_t> active_;                      // established session per peer
   std::map<std::string, Dialer> dialers_;                       // by url

@@ -115,6 +115,7 @@ struct PeerManager::Impl : std::enable_shared_from_this<PeerManager::Impl> {
   api::ProgressBoard* progress = nullptr;
   asio::steady_timer roster_timer;
   std::set<NodeId> roster;
+  std::set<NodeId> receive_only;  // pending members (Connections::set_receive_only)
   std::mutex rotate_mu;
   std::function<void()> on_stopped;
 
@@ -183,6 +184,15 @@ struct PeerManager::Impl : std::enable_shared_from_this<PeerManager::Impl> {
     if (!(*replicated)->admitted(core.node.key.public_key()))
       if (auto boot = core.store.bootstrap(); boot.ok()) fresh.insert(boot->begin(), boot->end());
     fresh.insert(core.node.key.public_key());
+    // Pending members link receive-only (docs/membership.md): their deltas
+    // stay held back (not in `fresh`), the federation's reach them.
+    std::set<NodeId> pending;
+    for (const auto& [id, m] : (*replicated)->members())
+      if (!m.admitted && !m.cut && !m.admitted_by.empty() && !fresh.contains(id)) pending.insert(id);
+    if (pending != receive_only) {
+      receive_only = pending;
+      connections.set_receive_only(receive_only);
+    }
     if (fresh == roster) return {};
     roster = std::move(fresh);
     sync.set_roster(roster);

@@ -44,6 +44,20 @@ class LmdbStore final : public SimStore {
   Result<VerifiedDelta> author(const KeyPair& key, DeltaDraft draft, std::uint64_t now_ms) override {
     return store_->author(key, std::move(draft), now_ms);
   }
+  Result<VerifiedDelta> author_as(const KeyPair& signer, const NodeId& origin, DeltaDraft draft,
+                                  std::uint64_t now_ms) override {
+    storage::Store::AuthorOptions o;
+    o.origin = origin;
+    return store_->author(signer, std::move(draft), now_ms, o);
+  }
+  std::shared_ptr<const ReplicatedRoster> roster() const override {
+    auto r = store_->roster();
+    return r.ok() ? *r : std::make_shared<const ReplicatedRoster>();
+  }
+  std::vector<v1::DeltaRef> membership_deps() const override {
+    auto d = store_->membership_deps();
+    return d.ok() ? *d : std::vector<v1::DeltaRef>{};
+  }
   // The node's own glue: one transaction, and the verdict the engine gets.
   Status apply(std::vector<VerifiedDelta> batch) override {
     return node::apply_batch(*store_, std::move(batch)).status;

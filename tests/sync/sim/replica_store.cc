@@ -70,6 +70,29 @@ class ReplicaStore final : public SimStore {
     if (auto st = replica_.apply(d); !st.ok()) return st.error();
     return d;
   }
+  Result<VerifiedDelta> author_as(const KeyPair& signer, const NodeId& me, DeltaDraft draft,
+                                  std::uint64_t now_ms) override {
+    const Seq seq = replica_.head(me).next();
+    auto d =
+        build_delta(signer, me, federation_, seq, replica_.head_id(me).value_or(DeltaId{}), clock_.tick(now_ms), draft);
+    if (auto st = replica_.apply(d); !st.ok()) return st.error();
+    return d;
+  }
+  std::shared_ptr<const ReplicatedRoster> roster() const override {
+    return std::make_shared<const ReplicatedRoster>(replica_.replicated_roster());
+  }
+  std::vector<v1::DeltaRef> membership_deps() const override {
+    std::vector<v1::DeltaRef> out;
+    for (const auto& o : replica_.origins()) {
+      const auto& log = replica_.log(o);
+      for (auto it = log.rbegin(); it != log.rend(); ++it)
+        if (carries_membership(it->body)) {
+          out.push_back(delta_ref(*it));
+          break;
+        }
+    }
+    return out;
+  }
   Status apply(std::vector<VerifiedDelta> batch) override {
     for (const auto& d : batch) {
       auto held = held_evidence_.find(d.origin);

@@ -6,9 +6,13 @@
 //   CONECT_SIM_HONEST=N     N honest nodes in every run (default 3-7 from the seed)
 //   CONECT_SIM_HOSTILE=H    H hostile members in every run (default: none in
 //                           about half the runs, else 1-3, from the seed)
+//   CONECT_SIM_MEMBERSHIP=0|1 membership changes off / in every run (default:
+//                           in about half the runs, from the seed)
 // Exit code 0 when every seed holds every invariant and, over a run of more
 // than one seed, every kind of hostile fault happened in some seed and was
-// met by the honest engines; each failing seed is printed with the one-line
+// met by the honest engines, and (unless membership is off) some seed
+// admitted, removed and rotated members, one rotation during a partition;
+// each failing seed is printed with the one-line
 // command that replays it.
 #include <algorithm>
 #include <array>
@@ -52,6 +56,8 @@ int main(int argc, char** argv) {
   std::size_t peak_credit = 0, peak_buffered = 0, budget = 0;
   const char* honest_env = std::getenv("CONECT_SIM_HONEST");
   const char* hostile_env = std::getenv("CONECT_SIM_HOSTILE");
+  const char* membership_env = std::getenv("CONECT_SIM_MEMBERSHIP");
+  std::uint64_t member_runs = 0, joins = 0, removals = 0, rotations = 0, rotations_partitioned = 0;
   for (std::uint64_t seed = first; seed < first + count; ++seed) {
     conect::sim::SimOptions o;
     o.seed = seed;
@@ -60,6 +66,7 @@ int main(int argc, char** argv) {
     o.verbose = single && env_u64("CONECT_SIM_VERBOSE", 0) != 0;
     if (honest_env && *honest_env) o.honest = static_cast<int>(env_u64("CONECT_SIM_HONEST", 0));
     if (hostile_env && *hostile_env) o.hostile = static_cast<int>(env_u64("CONECT_SIM_HOSTILE", 0));
+    if (membership_env && *membership_env) o.membership = env_u64("CONECT_SIM_MEMBERSHIP", 0) != 0 ? 1 : 0;
     auto r = conect::sim::run_simulation(o);
     for (std::size_t f = 0; f < faults.size(); ++f) faults[f] += r.faults[f];
     met.claims_broken += r.met.claims_broken;
@@ -68,6 +75,11 @@ int main(int argc, char** argv) {
     met.padded_wrappers += r.met.padded_wrappers;
     met.evidence_unproven += r.met.evidence_unproven;
     if (r.ok) converge_ms[r.hostile].push_back(r.converged_ms);
+    member_runs += r.membership;
+    joins += r.joins;
+    removals += r.removals;
+    rotations += r.rotations;
+    rotations_partitioned += r.rotations_partitioned;
     peak_credit = std::max(peak_credit, r.peak_hostile_credit);
     peak_buffered = std::max(peak_buffered, r.peak_buffered);
     budget = r.budget;
@@ -101,6 +113,21 @@ int main(int argc, char** argv) {
             << " padded wrappers stripped, " << met.evidence_unproven << " evidence set aside; peak credit held by"
             << " one hostile member " << peak_credit << " B, peak buffered " << peak_buffered << " B, budget " << budget
             << " B\n";
+  std::cout << "  membership changes in " << member_runs << " runs: " << joins << " joined, " << removals
+            << " removed, " << rotations << " rotated (" << rotations_partitioned
+            << " rotations during a partition); every honest node derived the reference's roster\n";
+  const bool membership_off = membership_env && *membership_env && env_u64("CONECT_SIM_MEMBERSHIP", 0) == 0;
+  if (!single && !membership_off && count >= 10) {
+    const std::pair<const char*, std::uint64_t> changes[] = {{"joined", joins},
+                                                             {"removed", removals},
+                                                             {"rotated", rotations},
+                                                             {"rotated during a partition", rotations_partitioned}};
+    for (const auto& [what, n] : changes)
+      if (n == 0) {
+        ++failures;
+        std::cout << "FAILED: membership changes ran but no member " << what << "\n";
+      }
+  }
   // Over a run of many seeds, every kind of fault must have happened and been
   // met, or the run proves nothing about it.
   const bool hostile_off = hostile_env && *hostile_env && env_u64("CONECT_SIM_HOSTILE", 0) == 0;

@@ -11,6 +11,7 @@
 
 #include "conect/crdt/delta.h"
 #include "conect/crdt/identity.h"
+#include "conect/crdt/membership.h"
 #include "conect/crdt/merge.h"
 #include "conect/sync/store_view.h"
 
@@ -25,6 +26,15 @@ class SimStore : public sync::SyncStoreView {
  public:
   // The writer: signs the next delta of `key`'s chain and commits it.
   virtual Result<VerifiedDelta> author(const KeyPair& key, DeltaDraft draft, std::uint64_t now_ms) = 0;
+  // The same for member `origin` whose current key is `signer` (after a
+  // Rotate, crdt/membership.h): the origin stays the member id.
+  virtual Result<VerifiedDelta> author_as(const KeyPair& signer, const NodeId& origin, DeltaDraft draft,
+                                          std::uint64_t now_ms) = 0;
+  // The replicated roster derived from the held membership deltas.
+  virtual std::shared_ptr<const ReplicatedRoster> roster() const = 0;
+  // What a membership operation authored now names in deps: the newest
+  // membership delta of every origin held (docs/membership.md).
+  virtual std::vector<v1::DeltaRef> membership_deps() const = 0;
   // One write transaction, as the node does for an ApplyBatch.
   virtual Status apply(std::vector<VerifiedDelta> batch) = 0;
   virtual Status add_evidence(const VerifiedDelta& a, const VerifiedDelta& b) = 0;

@@ -12,9 +12,11 @@
 #include <vector>
 
 #include "conect/crdt/identity.h"
+#include "conect/crdt/membership.h"
 #include "conect/crdt/ops.h"
 #include "conect/crdt/testkit/author.h"
 #include "conect/sync/engine.h"
+#include "conect/sync/verifier.h"
 #include "sim_store.h"
 #include "workload.h"
 
@@ -23,7 +25,23 @@ namespace {
 
 using sync::SyncEngine;
 
-enum class Ev { deliver, timer, apply, author, crash, restart, partition, heal, equivocate, hostile_tick, redial };
+enum class Ev {
+  deliver,
+  timer,
+  apply,
+  author,
+  crash,
+  restart,
+  partition,
+  heal,
+  equivocate,
+  hostile_tick,
+  redial,
+  member
+};
+
+// Membership changes (Ev::member's `b`).
+enum MemberAction : int { kFound = 0, kJoin = 1, kRemove = 2, kRotate = 3 };
 
 struct Event {
   std::uint64_t time = 0;
@@ -46,6 +64,10 @@ struct Node {
   bool apply_scheduled = false;
   std::uint64_t timer_when = 0;
   std::int64_t skew = 0;
+  // Signatures checked under the key its store's roster names per (origin,
+  // seq), as the node does; the key it signs with after a Rotate.
+  sync::RosterVerifier verifier;
+  std::optional<KeyPair> signer;
   explicit Node(KeyPair k) : key(std::move(k)) {}
 };
 
@@ -67,7 +89,10 @@ constexpr int kMaxNodes = 16;  // honest and hostile together
 class Simulation {
  public:
   explicit Simulation(const SimOptions& o)
-      : opt_(o), rng_(o.seed * 0x9e3779b97f4a7c15ull + 1), hrng_(o.seed * 0xc2b2ae3d27d4eb4full + 7) {}
+      : opt_(o),
+        rng_(o.seed * 0x9e3779b97f4a7c15ull + 1),
+        hrng_(o.seed * 0xc2b2ae3d27d4eb4full + 7),
+        mrng_(o.seed * 0xd6e8feb86659fd93ull + 11) {}
   SimResult run();
 
  private:
@@ -105,7 +130,19 @@ class Simulation {
   void crash(Node& n);
   void restart(Node& n);
   void author(Node& n);
+  // Authors `draft` at `n` (signed by its current key) and hands it on.
+  std::optional<VerifiedDelta> write(Node& n, DeltaDraft draft);
   void apply_one(Node& n);
+  // membership changes
+  void member_event(int action);
+  std::optional<VerifiedDelta> write_membership(Node& n, std::vector<v1::Operation> ops);
+  v1::MemberCard card_of(const KeyPair& key) const;
+  void refresh_roster(Node& n) {
+    if (membership_) n.verifier.set_roster(n.store->roster());
+  }
+  std::uint64_t muniform(std::uint64_t lo, std::uint64_t hi) {
+    return std::uniform_int_distribution<std::uint64_t>(lo, hi)(mrng_);
+  }
   void partition();
   void heal();
   void equivocate();
@@ -141,6 +178,13 @@ class Simulation {
   // exactly what it drew before they existed).
   std::vector<std::unique_ptr<HostileMember>> hostile_;
   std::mt19937_64 hrng_;
+  // Membership changes and their own randomness (likewise).
+  std::mt19937_64 mrng_;
+  bool membership_ = false;
+  int removable_ = -1;              // the honest node that may be voted out (never rotates nor admits)
+  std::vector<KeyPair> outsiders_;  // admitted identities that run no node
+  std::uint32_t keys_minted_ = 0;
+  bool partitioned_ = false;
   // Fed every delta as it is authored (and the equivocator's evidence): what
   // the honest nodes must end up holding.
   std::unique_ptr<SimStore> reference_;
@@ -226,7 +270,8 @@ void Simulation::build() {
   for (int h = 0; h < hostile; ++h) add_hostile();
   result_.hostile = hostile;
   result_.budget = engine_config(*nodes_[0]).max_buffer_bytes;
-  for (auto& node : nodes_) node->engine = std::make_unique<SyncEngine>(engine_config(*node), *node->store, roster(), now_);
+  for (auto& node : nodes_)
+    node->engine = std::make_unique<SyncEngine>(engine_config(*node), *node->store, roster(), now_, node->verifier);
   // Hostile members are linked to every honest node first, as the liars of
   // HostileTest are: their claims are there before any honest one.
   for (int h = n; h < n + hostile; ++h)
@@ -243,6 +288,14 @@ void Simulation::build() {
   for (std::uint64_t c = uniform(0, 3); c > 0; --c) push({.time = uniform(500, chaos_end_), .kind = Ev::crash, .a = static_cast<int>(uniform(0, static_cast<std::uint64_t>(n - 1)))});
   for (std::uint64_t p = uniform(0, 2); p > 0; --p) push({.time = uniform(300, chaos_end_), .kind = Ev::partition});
   if (evil_) push({.time = uniform(200, chaos_end_ / 2), .kind = Ev::equivocate});
+  membership_ = opt_.membership >= 0 ? opt_.membership == 1 : muniform(0, 1) == 1;
+  result_.membership = membership_;
+  if (membership_) {
+    removable_ = n - 1;
+    push({.time = muniform(1, 100), .kind = Ev::member, .a = 0, .b = kFound});
+    for (std::uint64_t k = muniform(3, 8); k > 0; --k)
+      push({.time = muniform(300, chaos_end_), .kind = Ev::member, .b = static_cast<int>(muniform(kJoin, kRotate))});
+  }
 }
 
 void Simulation::add_hostile() {
@@ -437,6 +490,7 @@ void Simulation::crash(Node& n) {
   n.timer_when = 0;
   ++n.incarnation;
   if (auto st = n.store->reopen(); !st.ok()) return fail("reopen after crash: " + st.error().message());
+  refresh_roster(n);
   push({.time = now_ + uniform(100, 1500), .kind = Ev::restart, .a = n.index});
 }
 
@@ -444,7 +498,8 @@ void Simulation::restart(Node& n) {
   if (n.alive) return;
   log("restart node " + std::to_string(n.index));
   n.alive = true;
-  n.engine = std::make_unique<SyncEngine>(engine_config(n), *n.store, roster(), now_);
+  refresh_roster(n);
+  n.engine = std::make_unique<SyncEngine>(engine_config(n), *n.store, roster(), now_, n.verifier);
   for (std::size_t h = 0; h < hostile_.size(); ++h) link_up(n.index, static_cast<int>(nodes_.size() + h));
   for (const auto& o : nodes_)
     if (o->index != n.index) link_up(n.index, o->index);
@@ -454,21 +509,123 @@ void Simulation::restart(Node& n) {
 void Simulation::author(Node& n) {
   if (n.alive) {
     const Seq seq = n.store->head(n.key.public_key())->seq.next();
-    if (auto draft = next_write(rng_, *n.store, n.key.public_key(), seq)) {
-      auto d = n.store->author(n.key, std::move(*draft),
-                               static_cast<std::uint64_t>(static_cast<std::int64_t>(now_ + 1'700'000'000'000) + n.skew));
-      if (!d.ok()) return fail("author on node " + std::to_string(n.index) + ": " + d.error().message());
-      acked_.push_back({d->origin, d->seq, d->id});
-      if (auto st = reference_->apply({*d}); !st.ok())
-        return fail("the reference replica refused: " + st.error().message());
-      ++result_.authored;
-      check_capacity(n, std::span<const VerifiedDelta>(&*d, 1));
-      n.engine->on_local_commit(std::span<const VerifiedDelta>(&*d, 1), now_);
-      drain(n);
-    }
+    if (auto draft = next_write(rng_, *n.store, n.key.public_key(), seq)) (void)write(n, std::move(*draft));
   }
   const std::uint64_t next = now_ + uniform(150, 1000);
   if (next < chaos_end_) push({.time = next, .kind = Ev::author, .a = n.index});
+}
+
+std::optional<VerifiedDelta> Simulation::write(Node& n, DeltaDraft draft) {
+  const KeyPair& signer = n.signer ? *n.signer : n.key;
+  auto d = n.store->author_as(signer, n.key.public_key(), std::move(draft),
+                              static_cast<std::uint64_t>(static_cast<std::int64_t>(now_ + 1'700'000'000'000) + n.skew));
+  if (!d.ok()) {
+    fail("author on node " + std::to_string(n.index) + ": " + d.error().message());
+    return std::nullopt;
+  }
+  acked_.push_back({d->origin, d->seq, d->id});
+  if (auto st = reference_->apply({*d}); !st.ok()) {
+    fail("the reference replica refused: " + st.error().message());
+    return std::nullopt;
+  }
+  ++result_.authored;
+  check_capacity(n, std::span<const VerifiedDelta>(&*d, 1));
+  refresh_roster(n);
+  n.engine->on_local_commit(std::span<const VerifiedDelta>(&*d, 1), now_);
+  drain(n);
+  return std::move(*d);
+}
+
+// ------------------------------------------------------ membership changes
+
+v1::MemberCard Simulation::card_of(const KeyPair& key) const {
+  v1::MemberCardBody b;
+  b.set_federation(federation_.raw());
+  b.set_node_id(key.public_key().raw());
+  b.set_name("Sim member " + key.public_key().hex().substr(0, 6));
+  b.set_country("FI");
+  b.set_role(v1::SCHOOL);
+  b.add_addresses("ws://127.0.0.1:1/sync");
+  b.set_issued_ms(1);
+  return sign_card(key, b);
+}
+
+// As the node authors one: deps name the newest membership delta of every
+// origin held (its own admission among them).
+std::optional<VerifiedDelta> Simulation::write_membership(Node& n, std::vector<v1::Operation> ops) {
+  DeltaDraft draft;
+  draft.ops = std::move(ops);
+  draft.deps = n.store->membership_deps();
+  return write(n, std::move(draft));
+}
+
+void Simulation::member_event(int action) {
+  namespace mops = membership_ops;
+  if (action == kFound) {
+    Node& f = *nodes_[0];
+    if (!f.alive) return push({.time = now_ + 200, .kind = Ev::member, .a = 0, .b = kFound});
+    log("node 0 founds the federation");
+    (void)write_membership(f, {mops::found(card_of(f.key), 1)});
+    return;
+  }
+  // The actor: an alive node its own store shows admitted and not cut.
+  std::vector<Node*> actors;
+  for (auto& n : nodes_) {
+    if (!n->alive || n->index == removable_) continue;
+    const MemberState* m = n->store->roster()->member(n->key.public_key());
+    if (m && m->admitted && !m->cut) actors.push_back(n.get());
+  }
+  if (actors.empty()) return;
+  Node& a = *actors[muniform(0, actors.size() - 1)];
+  const auto roster = a.store->roster();
+  auto current = [&](const NodeId& id) { return roster->admitted(id) && !roster->member(id)->cut; };
+  const auto seed_base = static_cast<std::uint32_t>(opt_.seed % 1000);
+  switch (action) {
+    case kJoin: {
+      std::vector<const KeyPair*> joiners;
+      for (auto& n : nodes_)
+        if (!roster->admitted(n->key.public_key())) joiners.push_back(&n->key);
+      if ((joiners.empty() || muniform(0, 2) == 0) && outsiders_.size() < 32) {
+        outsiders_.push_back(
+            testkit::test_key(600000 + seed_base * 32 + static_cast<std::uint32_t>(outsiders_.size())));
+        joiners = {&outsiders_.back()};
+      }
+      if (joiners.empty()) return;
+      const KeyPair& j = *joiners[muniform(0, joiners.size() - 1)];
+      log("node " + std::to_string(a.index) + " admits " + j.public_key().hex().substr(0, 6));
+      (void)write_membership(a, {mops::admit(card_of(j))});
+      return;
+    }
+    case kRemove: {
+      std::vector<NodeId> targets;
+      for (const auto& o : outsiders_)
+        if (current(o.public_key())) targets.push_back(o.public_key());
+      if (const NodeId r = nodes_[static_cast<std::size_t>(removable_)]->key.public_key(); current(r))
+        targets.push_back(r);
+      if (targets.empty()) return;
+      const NodeId t = targets[muniform(0, targets.size() - 1)];
+      auto head = a.store->head(t);
+      const Seq last = head.ok() ? head->seq : Seq{};
+      log("node " + std::to_string(a.index) + " votes " + t.hex().substr(0, 6) + " out after seq " +
+          std::to_string(last.value));
+      (void)write_membership(a, {mops::remove(t, last)});
+      return;
+    }
+    case kRotate: {
+      if (keys_minted_ >= 64) return;
+      KeyPair next = testkit::test_key(700000 + seed_base * 64 + keys_minted_++);
+      auto d = write_membership(a, {mops::rotate(a.key.public_key(), next)});
+      // It signs with the new key once its own roster counts the rotation.
+      if (d && a.store->roster()->key_at(a.key.public_key(), d->seq.next()) == next.public_key()) {
+        log("node " + std::to_string(a.index) + " rotates its key" + (partitioned_ ? " during a partition" : ""));
+        a.signer = next;
+        result_.rotations_partitioned += partitioned_;
+      }
+      return;
+    }
+    default:
+      return;
+  }
 }
 
 void Simulation::apply_one(Node& n) {
@@ -479,6 +636,7 @@ void Simulation::apply_one(Node& n) {
   std::vector<VerifiedDelta> batch = ap.deltas;
   Status st = n.store->apply(std::move(ap.deltas));
   check_capacity(n, batch);
+  refresh_roster(n);
   n.engine->on_batch_applied({ap.apply_id, st}, now_);
   if (!n.applies.empty()) {
     n.apply_scheduled = true;
@@ -498,6 +656,9 @@ void Simulation::partition() {
   if (!any_a || !any_b) side[0] = !side[0];
   ++result_.partitions;
   log("partition");
+  partitioned_ = true;
+  // A key rotation while the partition stands.
+  if (membership_) push({.time = now_ + muniform(10, 250), .kind = Ev::member, .b = kRotate});
   for (int i = 0; i < n; ++i)
     for (int j = i + 1; j < n; ++j)
       if (side[static_cast<std::size_t>(i)] != side[static_cast<std::size_t>(j)]) {
@@ -509,6 +670,7 @@ void Simulation::partition() {
 
 void Simulation::heal() {
   log("heal");
+  partitioned_ = false;
   const int n = static_cast<int>(nodes_.size());
   for (int i = 0; i < n; ++i)
     for (int j = i + 1; j < n; ++j) {
@@ -562,6 +724,7 @@ void Simulation::equivocate() {
   for (auto [idx, chain] : {std::pair{alive[0], &a}, std::pair{alive[1], &b}}) {
     Node& n = *nodes_[static_cast<std::size_t>(idx)];
     if (auto st = n.store->apply(*chain); !st.ok()) return fail("equivocator's branch refused: " + st.error().message());
+    refresh_roster(n);
     n.engine->on_local_commit(*chain, now_);
     drain(n);
   }
@@ -604,6 +767,7 @@ void Simulation::step(const Event& e) {
     case Ev::partition: return partition();
     case Ev::heal: return heal();
     case Ev::equivocate: return equivocate();
+    case Ev::member: return member_event(e.b);
   }
 }
 
@@ -700,6 +864,16 @@ bool Simulation::converged(std::string* why) {
       if (result_.equivocated && (!h.ok() || h->frozen_at.value == 0))
         return *why = "node " + std::to_string(n->index) + " has not flagged the equivocating origin", false;
     }
+  }
+  // Same deltas, same roster (DESIGN §2 Determinism): every honest node
+  // derives the reference's roster.
+  if (membership_) {
+    const std::string expected = reference_->roster()->fingerprint();
+    for (const auto& n : nodes_)
+      if (n->store->roster()->fingerprint() != expected)
+        return *why = "node " + std::to_string(n->index) +
+                      " holds the same deltas as the reference but derives another roster",
+               false;
   }
   for (const auto& a : acked_) {
     auto ds = first.store->deltas_from(a.origin, a.seq, 1, 1 << 20);
@@ -812,6 +986,14 @@ SimResult Simulation::run() {
     step(e);
   }
   for (auto& n : nodes_) harvest(*n);
+  if (membership_) {
+    const auto r = reference_->roster();
+    for (const auto& [id, m] : r->members()) {
+      result_.joins += m.admitted && !m.founder;
+      result_.removals += m.cut.has_value();
+      result_.rotations += m.keys.size() > 1;
+    }
+  }
   // Every fault each hostile member was given was carried out in this run.
   for (std::size_t h = 0; h < hostile_.size(); ++h)
     for (Fault f : hostile_[h]->faults()) {
@@ -831,6 +1013,9 @@ std::string SimResult::summary() const {
   os << nodes << " nodes, " << authored << " writes, " << messages << " messages (" << bytes << " B, " << dropped
      << " dropped, " << duplicated << " duplicated), " << crashes << " crashes, " << partitions << " partitions"
      << (equivocated ? ", equivocation" : "") << ", converged " << converged_ms << " ms after healing";
+  if (membership)
+    os << "; membership: " << joins << " joined, " << removals << " removed, " << rotations << " rotated ("
+       << rotations_partitioned << " during a partition)";
   if (hostile > 0) {
     os << "; " << hostile << " hostile (";
     for (std::size_t f = 0; f < kFaultKinds; ++f)

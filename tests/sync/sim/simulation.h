@@ -25,6 +25,14 @@
 //     every delta as it was authored (same version vector, same digest),
 //     every stored delta is bare body + signature (no padding on disk), and
 //     every fault each hostile member was given was carried out.
+// Membership changes (crdt/membership.h) join about half the runs: node 0
+// founds the federation, then admitted members admit joiners (honest nodes
+// or outsiders), vote outsiders and one honest "removable" node out, and
+// rotate their keys (one rotation in every partition); a rotated node signs
+// with its new key and every engine checks signatures under the key its
+// store's roster names (sync::RosterVerifier). Then also, at the end: every
+// honest node derives the same roster (fingerprint) as the reference, once
+// they hold the same deltas.
 // The same seed gives the same run, event for event.
 #pragma once
 
@@ -46,6 +54,7 @@ struct SimOptions {
   bool verbose = false;  // one line per notable event on stderr
   int honest = 0;        // honest nodes (0: 3-7 from the seed)
   int hostile = -1;      // hostile members (-1: from the seed, 0 in about half the runs, else 1-3)
+  int membership = -1;   // membership changes (-1: from the seed, in about half the runs; 0 off; 1 on)
 };
 
 // What the honest engines counted of the hostile members' faults.
@@ -70,6 +79,11 @@ struct SimResult {
   std::size_t peak_hostile_credit = 0;    // credit one hostile peer held at once (bytes)
   std::size_t peak_buffered = 0;          // any honest engine's buffered bytes
   std::size_t budget = 0;                 // max_buffer_bytes of the engines
+  // Membership changes (the reference's roster at the end): admitted
+  // non-founders, cut members, rotated members; rotations authored while a
+  // partition stood.
+  bool membership = false;
+  std::uint64_t joins = 0, removals = 0, rotations = 0, rotations_partitioned = 0;
   std::string summary() const;
 };
 

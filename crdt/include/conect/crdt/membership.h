@@ -3,60 +3,71 @@
 // members write into their own logs, identically on every node that holds
 // the same deltas, whatever order they arrived in.
 //
-// The derivation is a replay in one deterministic order, a pure function of
-// the SET of membership deltas:
-//   - Order. A membership delta comes after the membership deltas it
-//     follows: the earlier ones of its own chain, and for each delta it
-//     names in deps (origin P, seq t) P's membership deltas up to t. Among
-//     deltas whose predecessors are all replayed, the lowest delta id goes
-//     first (Kahn's algorithm). So an operation sees everything its author
-//     declared it relied on, and concurrent operations are settled by their
-//     ids, never by clocks.
+// The derivation is a pure function of the SET of membership deltas: it
+// depends on their causal order and on written tie-breaks, never on the
+// order they arrived in nor on the order it visits concurrent ones in (a
+// test visits them at random and compares).
+//   - Causal past. A membership delta follows the membership deltas it
+//     relied on: the earlier ones of its own chain, and for each delta it
+//     names in deps (origin P, seq t) P's membership deltas up to t,
+//     transitively; kept as a version vector (per origin the largest
+//     membership seq in it: a chain's past is a prefix of it).
 //   - Causal standing (DESIGN §2 Determinism: an operation "counts only if
 //     its own declared dependencies show its author admitted and not cut off
-//     at that point"). Each delta's causal past is the set of membership
-//     deltas it follows, transitively; it is kept as a version vector (per
-//     origin the largest membership seq in it: a chain's past is a prefix of
-//     it). The author of an operation (and the member a Remove or Rekey
-//     names) counts as admitted only if its Found, or `quorum` counting
-//     Admits of it by distinct members, lie in that past. The replay order
-//     alone does not admit anyone: an Admit by a member whose own admission
-//     is concurrent with it counts on no node, whatever the delta ids.
-//     Cuts are read as the replay left them (the mutual-removal tie-break).
-//     An operation that does not count is listed in rejected() with its rule
-//     and changes nothing.
+//     at that point"). The author of an operation (and the member a Remove or
+//     Rekey names) counts as admitted only if its Found, or `quorum` (the
+//     smallest a Found in that past named) counting Admits of it by distinct
+//     members, lie in its past: an Admit by a member whose own admission is
+//     concurrent with it counts on no node, whatever the delta ids.
+//   - Cuts are global: an operation beyond its author's cut counts nowhere,
+//     also when its author had not seen its removal (else a member voted
+//     out could keep admitting by leaving its removal out of its deps). The
+//     cuts are settled one at a time: evaluate every operation under the
+//     cuts decided so far; of the cuts the counting votes and leaves then
+//     imply, decide first one none of whose voters another pending cut would
+//     cut off, then the one with the lowest delta id among its votes (so of
+//     two mutual removals the lower delta id wins); re-evaluate; until no
+//     new cut is implied. A decided cut is final.
+//   An operation that does not count is listed in rejected() (ordered by
+//   origin, seq, index) with its rule and changes nothing.
 //
 // The rules (each a reason an operation is rejected):
 //   Found{card, quorum}: card self-signed by the author (bad_signature),
 //     of this federation (wrong_federation), quorum >= 1 (invalid_argument),
-//     author not cut off (not_authorised). The author becomes a member (a
-//     founder) unless it is one already; the quorum is the smallest any
-//     counting Found named (DESIGN: "1 unless all members say otherwise").
-//   Admit{card}: author a current member (not_authorised: unknown or cut
-//     off), card self-signed by its own member (bad_signature), of this
-//     federation; not for a member cut off before (not_authorised: a removed
-//     member comes back only under a new identity). A second admission by
-//     the same member, or of a member already admitted, is a no-op. The card's
-//     member is admitted when `quorum` distinct current members admitted it;
-//     its card is the admitted card with the largest issued_ms (ties: the
-//     smaller bytes).
+//     author not cut off at that seq (not_authorised). The author is a
+//     member (a founder); the quorum is the smallest any counting Found
+//     named (DESIGN: "1 unless all members say otherwise").
+//   Admit{card}: author a current member (not_authorised: not admitted in
+//     its past, or beyond its cut), card self-signed by its own member
+//     (bad_signature), of this federation; not for a member whose removal
+//     or leave lies in the Admit's past (not_authorised: a removed member
+//     comes back only under a new identity; a cut is final anyway). A second
+//     admission by the same member is a no-op. The card's member is admitted
+//     when `quorum` distinct members' Admits of it count; its card is the
+//     admitted card with the largest issued_ms (ties: the smaller bytes).
 //   Remove{member, last_seq}: author a current member other than `member`
-//     (not_authorised), member admitted (not_found). A vote; at `quorum`
-//     distinct votes the member is cut at the quorum-th largest last_seq
-//     named, and stays cut (later votes change nothing).
-//   Leave: author a current member: cut at the delta carrying it.
+//     (not_authorised), member admitted in its past (not_found). A vote (a
+//     voter's latest counts); at `quorum` distinct voters the member is cut
+//     at the quorum-th largest last_seq named.
+//   Leave: author a current member: cut at the delta carrying it (the
+//     earlier of a leave and a removal cut counts).
 //   Rotate{keys, proof}: author a current member; new_identity_key a valid
-//     32-byte key never used by any member (already_exists), proof by the new
-//     key over member id || new key (bad_signature). Deltas of the author
-//     after the one carrying it are signed by the new key.
+//     32-byte key that is no member's id, is offered for no other member and
+//     was not rotated to before by this member (already_exists), proof by
+//     the new key over member id || new key (bad_signature). Deltas of the
+//     author after the one carrying it are signed by the new key.
 //   Rekey{member, new_key, last_seq, proof}: author a current member other
-//     than `member`, member admitted, key and proof as Rotate. A vote; at
-//     `quorum` distinct votes naming the same new_key the member's key is
-//     new_key from the quorum-th largest last_seq + 1 on; keys it had from
-//     later on are dropped.
+//     than `member`, member admitted in its past, key and proof as Rotate. A
+//     vote; at `quorum` distinct voters naming the same new_key (each
+//     voter's latest vote for it) the member's key is new_key from the
+//     quorum-th largest last_seq + 1 on. A Rotate of the member after that
+//     last_seq counts only if a quorum of those votes lies in its past (the
+//     member continued its log with the new key); otherwise the old key
+//     signed it and it is dropped.
 //   CardUpdate{card}: author a current member, card of the author's id
 //     signed by its key at that delta (bad_signature), same federation; the
-//     role stays the admitted one (not_authorised otherwise).
+//     role stays the admitted one (not_authorised otherwise). The latest
+//     counting one is the member's card.
 //
 // What a node reads from the result: standing(origin, seq) (the merge's
 // RosterAt: a cut member is refused beyond its cut), key_at(origin, seq) (the
@@ -180,7 +191,10 @@ class ReplicatedRoster final : public RosterAt {
   ReplicatedRoster() = default;
   // Any order of `deltas`, duplicates allowed (same origin and seq: the first
   // counts). Deltas of other federations should not be given.
-  static ReplicatedRoster derive(const FederationId& federation, std::span<const MembershipDelta> deltas);
+  // `visit_seed` (tests only) visits concurrent deltas in a random order
+  // instead of by delta id: the roster must not change.
+  static ReplicatedRoster derive(const FederationId& federation, std::span<const MembershipDelta> deltas,
+                                 std::optional<std::uint64_t> visit_seed = std::nullopt);
 
   // RosterAt: an admitted member's role; refused (not_authorised) beyond its
   // cut; Standing{} for an origin that is not an admitted member (whether a
@@ -203,18 +217,6 @@ class ReplicatedRoster final : public RosterAt {
   std::string fingerprint() const;
 
  private:
-  // Per origin, the largest seq of its membership deltas in a delta's
-  // causal past (the delta itself included).
-  using CausalPast = std::map<NodeId, Seq>;
-
-  void replay(const FederationId& federation, const MembershipDelta& d, const CausalPast& past);
-  std::optional<Error> apply(const FederationId& federation, const MembershipDelta& d, const CausalPast& past,
-                             const v1::Operation& op);
-  // Admitted as `past` shows: its Found or a quorum of its admissions in it.
-  bool admitted_in(const NodeId& id, const CausalPast& past) const;
-  // admitted_in and not cut off at `seq` (as the replay left the cut).
-  bool current(const NodeId& id, Seq seq, const CausalPast& past) const;
-
   std::map<NodeId, MemberState> members_;
   std::uint32_t quorum_ = 0;
   std::vector<RejectedMembershipOp> rejected_;

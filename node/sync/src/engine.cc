@@ -174,25 +174,31 @@ void SyncEngine::Impl::drop_peer(const NodeId& id) {
       ++b;
     }
   }
+  peer_due.clear(id);  // before the erase: `id` may be the peer's own
+  peer_of.erase(id);
   peers.erase(it);
 }
 
 std::optional<std::uint64_t> SyncEngine::Impl::deadline() const {
   std::optional<std::uint64_t> d;
   auto take = [&](std::uint64_t t) { d = d ? std::min(*d, t) : t; };
-  for (const auto& [id, p] : peers) {
-    take(p.next_probe_at);
-    if (!p.have_queue.empty()) take(p.have_flush_at);
+  if (auto t = peer_due.earliest()) take(*t);
+  if (auto t = fetch_due.earliest()) take(*t);
+  // A backoff counts while its origin is wanted and it lies ahead; rearm()
+  // drops the entries that lie behind or were replaced.
+  for (const auto& [t, s] : retry_due) {
+    if (t <= now || origins[s].retry_at != t || !wanted.contains(s)) continue;
+    take(t);
+    break;
   }
-  for (const auto& [id, f] : fetches) take(f.deadline);
-  if (latest_retry_at > now)
-    for (std::uint32_t s : wanted)
-      if (origins[s].retry_at > now) take(origins[s].retry_at);
   if (!push_expiry.empty()) take(push_expiry.front().first);  // may be stale: an early wake-up
   return d;
 }
 
 void SyncEngine::Impl::rearm() {
+  while (!retry_due.empty() && (retry_due.begin()->first <= now ||
+                                origins[retry_due.begin()->second].retry_at != retry_due.begin()->first))
+    retry_due.erase(retry_due.begin());
   auto d = deadline();
   if (d && d != armed) out.emplace_back(ArmTimerAction{*d});
   armed = d;
@@ -242,6 +248,7 @@ void SyncEngine::on_peer_connected(const NodeId& id, PeerRole role, std::uint64_
   I.now = now_ms;
   I.drop_peer(id);
   Peer& p = I.peers[id];
+  I.peer_of[id] = &p;
   p.id = id;
   p.role = role;
   p.known.resize(I.origins.size());
@@ -252,6 +259,7 @@ void SyncEngine::on_peer_connected(const NodeId& id, PeerRole role, std::uint64_
     // The dialler leads the rounds; the acceptor probes only if it hears none.
     p.next_probe_at = now_ms + 2 * I.cfg.summary_interval_ms + I.jitter(I.cfg.summary_jitter_ms);
   }
+  I.peer_timer(p);
   I.rearm();
 }
 
@@ -279,13 +287,13 @@ void SyncEngine::on_message_bytes(const NodeId& peer, std::string_view bytes, st
 void SyncEngine::on_message(const NodeId& peer, const v1::SyncMessage& m, std::uint64_t now_ms) {
   Impl& I = *impl_;
   I.now = now_ms;
-  auto it = I.peers.find(peer);
-  if (it == I.peers.end()) return;
+  Peer* p = I.find_peer(peer);
+  if (p == nullptr) return;
   if (auto st = check_message(m, I.cfg.limits); !st.ok()) {
     I.misbehaved(peer, st.error().is(Errc::limit_exceeded) ? Errc::limit_exceeded : Errc::protocol_error,
                  std::string(message_name(m)) + ": " + st.error().detail);
   } else {
-    I.dispatch(it->second, m);
+    I.dispatch(*p, m);
   }
   I.schedule();
   I.rearm();
@@ -309,18 +317,21 @@ void SyncEngine::on_timer(std::uint64_t now_ms) {
   Impl& I = *impl_;
   I.now = now_ms;
   I.armed.reset();
-  std::vector<std::uint64_t> expired;
-  for (const auto& [id, f] : I.fetches)
-    if (f.deadline <= now_ms) expired.push_back(id);
-  for (auto id : expired) I.end_fetch(id, true);
+  // Only what is due, in the order of ids (as when every fetch and peer was
+  // walked).
+  for (auto id : I.fetch_due.due(now_ms)) I.end_fetch(id, true);
   I.expire_buffer();
   I.sched_dirty = true;
-  for (auto& [id, p] : I.peers) {
+  for (const NodeId& id : I.peer_due.due(now_ms)) {
+    auto it = I.peers.find(id);
+    if (it == I.peers.end()) continue;
+    Peer& p = it->second;
     if (!p.have_queue.empty() && p.have_flush_at <= now_ms) I.flush_haves(p);
     if (p.next_probe_at <= now_ms) {
       I.send_summary(p, v1::SUMMARY_PROBE, nullptr);
       p.next_probe_at = now_ms + I.cfg.summary_interval_ms + I.jitter(I.cfg.summary_jitter_ms);
     }
+    I.peer_timer(p);
   }
   I.schedule();
   I.rearm();
@@ -358,13 +369,13 @@ std::size_t SyncEngine::peer_credit(const NodeId& peer) const {
 void SyncEngine::Impl::add_credit(Fetch& f, std::size_t bytes) {
   f.credit_bytes += bytes;
   credit_outstanding += bytes;
-  if (auto p = peers.find(f.peer); p != peers.end()) p->second.credit += bytes;
+  if (Peer* p = find_peer(f.peer)) p->credit += bytes;
 }
 
 void SyncEngine::Impl::take_credit(Fetch& f, std::size_t bytes) {
   f.credit_bytes -= bytes;
   credit_outstanding -= bytes;
-  if (auto p = peers.find(f.peer); p != peers.end()) p->second.credit -= bytes;
+  if (Peer* p = find_peer(f.peer)) p->credit -= bytes;
 }
 
 PeerState SyncEngine::peer_state(const NodeId& peer) const {

@@ -28,6 +28,45 @@ struct NodeIdHash {
 };
 
 inline constexpr std::uint32_t kNoSlot = 0xffffffffu;
+
+// Due times of one kind of timer, by key: the earliest in O(1), a change in
+// O(log n), so that the deadline after every input walks nothing.
+template <class Key>
+class DueTimes {
+ public:
+  void set(const Key& k, std::uint64_t when) {
+    auto [it, inserted] = at_.try_emplace(k, when);
+    if (!inserted) {
+      if (it->second == when) return;
+      order_.erase({it->second, k});
+      it->second = when;
+    }
+    order_.emplace(when, k);
+  }
+  void clear(const Key& k) {
+    auto it = at_.find(k);
+    if (it == at_.end()) return;
+    order_.erase({it->second, k});
+    at_.erase(it);
+  }
+  std::optional<std::uint64_t> earliest() const {
+    if (order_.empty()) return std::nullopt;
+    return order_.begin()->first;
+  }
+  // The keys due at or before `t`, in key order (the order the engine
+  // handled them in when it walked every peer and fetch).
+  std::vector<Key> due(std::uint64_t t) const {
+    std::vector<Key> keys;
+    for (auto it = order_.begin(); it != order_.end() && it->first <= t; ++it) keys.push_back(it->second);
+    std::sort(keys.begin(), keys.end());
+    return keys;
+  }
+  const std::set<std::pair<std::uint64_t, Key>>& by_time() const { return order_; }
+
+ private:
+  std::map<Key, std::uint64_t> at_;
+  std::set<std::pair<std::uint64_t, Key>> order_;
+};
 inline constexpr std::uint64_t kNoLimit = ~std::uint64_t{0};
 // Bytes of credit reserved per delta expected when a fetch starts (deltas
 // are a few hundred bytes; the responder stops at the credit and the
@@ -118,6 +157,10 @@ struct Peer {
   // of them are not fork probes.
   std::size_t credit = 0;
   std::size_t catch_up_fetches = 0;
+  // An origin that kept this peer's catch-up open at the last check (wanted,
+  // and the peer shows more of it than is pending): checked first next time,
+  // so that an idle peer does not rescan `wanted` after every input.
+  std::uint32_t busy_witness = kNoSlot;
   std::map<std::uint64_t, Serving> serving; // by request id
   std::set<std::uint32_t> have_queue;       // slots to announce
   std::uint64_t have_flush_at = 0;
@@ -178,7 +221,22 @@ struct SyncEngine::Impl {
   std::optional<Hash256> vv_hash;     // cache
 
   std::map<NodeId, Peer> peers;
+  // The same peers by hash (a lookup per message; map nodes do not move).
+  std::unordered_map<NodeId, Peer*, NodeIdHash> peer_of;
+  Peer* find_peer(const NodeId& id) const {
+    auto it = peer_of.find(id);
+    return it == peer_of.end() ? nullptr : it->second;
+  }
   std::map<std::uint64_t, Fetch> fetches;
+  // Fetches whose credit cannot carry the rest of their range (top_up has
+  // work for them); the others are left alone after an input.
+  std::set<std::uint64_t> needy;
+  // Timers: request deadlines by fetch id; per peer the earlier of its next
+  // probe and its announcement flush; refetch backoffs by origin slot (valid
+  // while the slot is wanted and its retry_at is that time).
+  DueTimes<std::uint64_t> fetch_due;
+  DueTimes<NodeId> peer_due;
+  std::set<std::pair<std::uint64_t, std::uint32_t>> retry_due;
   std::uint64_t next_request_id = 1;
   std::set<std::uint32_t> wanted;  // slots some peer holds beyond pending
   // Something schedule() depends on changed (wanted, fetches, budget, peers);
@@ -187,9 +245,6 @@ struct SyncEngine::Impl {
   std::map<std::uint64_t, InflightApply> applies;
   std::map<NodeId, std::size_t> applies_from;  // in-flight applies per relaying peer
   std::uint64_t next_apply_id = 1;
-  // The latest retry_at ever set: while it lies in the past no origin waits
-  // on a backoff and deadline() need not look at `wanted`.
-  std::uint64_t latest_retry_at = 0;
   std::map<std::pair<std::uint32_t, std::uint64_t>, BufferedPush> push_buffer;
   // Expiry order of push_buffer (insertion order, as expiry = now + ttl);
   // entries may be stale (already drained) and are skipped lazily.
@@ -233,6 +288,17 @@ struct SyncEngine::Impl {
   }
   std::size_t peer_credit(const Peer& p) const { return p.credit; }
   void add_credit(Fetch& f, std::size_t bytes);
+  void set_deadline(Fetch& f, std::uint64_t when) {
+    f.deadline = when;
+    fetch_due.set(f.id, when);
+  }
+  // Re-files the peer's timer after next_probe_at, have_flush_at or
+  // have_queue changed.
+  void peer_timer(const Peer& p) {
+    std::uint64_t t = p.next_probe_at;
+    if (!p.have_queue.empty()) t = std::min(t, p.have_flush_at);
+    peer_due.set(p.id, t);
+  }
   void take_credit(Fetch& f, std::size_t bytes);
 
   // ---- summary.cc
@@ -256,7 +322,13 @@ struct SyncEngine::Impl {
   void process_in_order(Fetch& f);
   void ingest(Fetch& f, v1::SyncBatch b);
   void finish_probe(Fetch& f, v1::SyncBatch b);
-  void top_up(Fetch& f);
+  void top_up(Fetch& f);  // sends credit if needed, then re-files the fetch in `needy`
+  void send_credit(Fetch& f);
+  bool needs_top_up(const Fetch& f) const;
+  void file_top_up(const Fetch& f) {
+    if (needs_top_up(f)) needy.insert(f.id);
+    else needy.erase(f.id);
+  }
   void end_fetch(std::uint64_t id, bool timed_out);
   void claim_broken(const Fetch& f);
   bool shunned(const Peer& p, std::uint32_t s) const;

@@ -69,8 +69,10 @@ void SyncEngine::Impl::schedule() {
       it = start_fetch(s, allow_shunned) ? wanted.erase(it) : std::next(it);
     }
   }
-  std::vector<std::uint64_t> ids;
-  for (const auto& [id, f] : fetches) ids.push_back(id);
+  // Only the fetches whose credit cannot carry their range: top_up does
+  // nothing for the others (it used to be asked for every fetch after every
+  // input).
+  const std::vector<std::uint64_t> ids(needy.begin(), needy.end());
   for (auto id : ids)
     if (auto f = fetches.find(id); f != fetches.end()) top_up(f->second);
   check_catch_up_done();
@@ -119,6 +121,7 @@ bool SyncEngine::Impl::start_fetch(std::uint32_t s, bool allow_shunned) {
   f.until = target;
   f.credit_count = std::min<std::uint64_t>(cfg.window_count, expected);
   f.deadline = now + cfg.request_timeout_ms;
+  fetch_due.set(f.id, f.deadline);
   o.fetch_id = f.id;
   best->fetches.insert(f.id);
   ++best->catch_up_fetches;
@@ -143,40 +146,64 @@ bool SyncEngine::Impl::start_fetch(std::uint32_t s, bool allow_shunned) {
   r->set_until(f.until);
   r->set_max_count(static_cast<std::uint32_t>(f.credit_count));
   r->set_max_bytes(f.credit_bytes);
+  const std::uint64_t fid = f.id;
   fetches.emplace(f.id, std::move(f));
+  file_top_up(fetches.at(fid));
   ++stats.requests_sent;
   send(*best, std::move(m));
   return true;
 }
 
-void SyncEngine::Impl::top_up(Fetch& f) {
-  if (f.ended || f.probe) return;
-  // Deltas of the range not yet received (reordered batches count as received).
+namespace {
+
+// Deltas of the fetch's range not yet received (reordered batches count as
+// received).
+std::uint64_t remaining_deltas(const Fetch& f) {
   const std::uint64_t end = std::min(f.until, kNoLimit - 1) + 1;  // a peer may claim any seq
   std::uint64_t remaining = end - std::min(end, f.next_seq);
-  remaining -= std::min(remaining, f.reorder_deltas);
-  if (remaining == 0) return;
+  return remaining - std::min(remaining, f.reorder_deltas);
+}
+
+}  // namespace
+
+// Whether top_up has anything to do for `f`, from the fetch's own state only
+// (the budget decides how much, not whether): the credit left cannot carry
+// the rest of the range, and topping it up would add a useful amount (half a
+// window, or whatever completes the range).
+bool SyncEngine::Impl::needs_top_up(const Fetch& f) const {
+  if (f.ended || f.probe) return false;
+  const std::uint64_t remaining = remaining_deltas(f);
+  if (remaining == 0) return false;
+  const std::uint64_t want_count = std::min<std::uint64_t>(cfg.window_count, remaining);
+  if (f.credit_count >= want_count && f.credit_bytes >= cfg.limits.max_delta_bytes) return false;
+  const std::uint64_t add_count = want_count - std::min(want_count, f.credit_count);
+  return !(add_count < std::min<std::uint64_t>(want_count, cfg.window_count / 2) && f.credit_count > 0 &&
+           f.credit_bytes >= cfg.limits.max_delta_bytes);
+}
+
+void SyncEngine::Impl::top_up(Fetch& f) {
+  send_credit(f);
+  file_top_up(f);
+}
+
+void SyncEngine::Impl::send_credit(Fetch& f) {
+  if (!needs_top_up(f)) return;
   auto p = peers.find(f.peer);
   if (p == peers.end()) return;
+  const std::uint64_t remaining = remaining_deltas(f);
   const std::size_t cap = peer_credit_cap(p->second);
   const std::size_t peer_room = cap - std::min(cap, peer_credit(p->second));
   const std::uint64_t want_count = std::min<std::uint64_t>(cfg.window_count, remaining);
   const std::uint64_t want_bytes =
       std::clamp<std::uint64_t>(want_count * kCreditPerDeltaEstimate, cfg.limits.max_delta_bytes, cfg.window_bytes);
-  // Top up when the credit left cannot carry the rest, and only by a useful
-  // amount: half a window, or whatever completes the range.
-  if (f.credit_count >= want_count && f.credit_bytes >= cfg.limits.max_delta_bytes) return;
   const std::size_t add_count = static_cast<std::size_t>(want_count - std::min(want_count, f.credit_count));
   const std::size_t add_bytes = static_cast<std::size_t>(
       std::min<std::uint64_t>({want_bytes - std::min<std::uint64_t>(want_bytes, f.credit_bytes), free_budget(),
                                peer_room}));
-  if (f.credit_bytes + add_bytes < cfg.limits.max_delta_bytes) return;
-  if (add_count < std::min(want_count, cfg.window_count / 2) && f.credit_count > 0 &&
-      f.credit_bytes >= cfg.limits.max_delta_bytes)
-    return;
+  if (f.credit_bytes + add_bytes < cfg.limits.max_delta_bytes) return;  // the budget is short: later
   add_credit(f, add_bytes);
   f.credit_count += add_count;
-  f.deadline = now + cfg.request_timeout_ms;
+  set_deadline(f, now + cfg.request_timeout_ms);
   v1::SyncMessage m;
   auto* c = m.mutable_credit();
   c->set_request_id(f.id);
@@ -191,6 +218,8 @@ void SyncEngine::Impl::end_fetch(std::uint64_t id, bool timed_out) {
   if (it == fetches.end()) return;
   sched_dirty = true;
   Fetch& f = it->second;
+  needy.erase(id);
+  fetch_due.clear(id);
   take_credit(f, f.credit_bytes);
   buffered -= f.reorder_bytes + f.uncovered_bytes;
   stats.uncovered_dropped += f.uncovered.size();
@@ -241,7 +270,7 @@ void SyncEngine::Impl::put_off(std::uint32_t s) {
   OriginState& o = origins[s];
   const std::uint32_t doublings = std::min<std::uint32_t>(o.refusals_in_row++, 30);
   o.retry_at = now + std::min(cfg.refetch_backoff_max_ms, cfg.refetch_backoff_ms << doublings);
-  latest_retry_at = std::max(latest_retry_at, o.retry_at);
+  retry_due.emplace(o.retry_at, s);
   ++stats.refetch_backoffs;
   sched_dirty = true;
 }
@@ -306,7 +335,7 @@ void SyncEngine::Impl::on_batch(Peer& p, const v1::SyncBatch& b) {
   take_credit(f, bytes);
   buffered += bytes;
   f.reorder_bytes += bytes;
-  f.deadline = now + cfg.request_timeout_ms;
+  set_deadline(f, now + cfg.request_timeout_ms);
   if (b.end()) {
     // The responder's own statement of its head: no point asking it for more.
     Known& k = p.k(f.slot);
@@ -547,13 +576,19 @@ void SyncEngine::Impl::check_catch_up_done() {
     if (!p.catching_up) continue;
     // Handed out is not held: the catch-up lasts until its deltas are stored.
     if (p.catch_up_fetches > 0 || applies_from.contains(p.id)) continue;
-    bool busy = false;
-    for (std::uint32_t s : wanted)
-      if (known_seq(p, s) > origins[s].pending.value) {
-        busy = true;
-        break;
-      }
-    if (busy) continue;
+    // Busy while some wanted origin is one the peer shows more of. The last
+    // such origin found is checked first; a new one is searched from there,
+    // so an idle peer does not rescan `wanted` after every input.
+    auto holds_more = [&](std::uint32_t s) { return known_seq(p, s) > origins[s].pending.value; };
+    if (p.busy_witness != kNoSlot && wanted.contains(p.busy_witness) && holds_more(p.busy_witness)) continue;
+    const std::uint32_t from = p.busy_witness == kNoSlot ? 0 : p.busy_witness;
+    p.busy_witness = kNoSlot;
+    const auto start = wanted.lower_bound(from);
+    for (auto it = start; it != wanted.end() && p.busy_witness == kNoSlot; ++it)
+      if (holds_more(*it)) p.busy_witness = *it;
+    for (auto it = wanted.begin(); it != start && p.busy_witness == kNoSlot; ++it)
+      if (holds_more(*it)) p.busy_witness = *it;
+    if (p.busy_witness != kNoSlot) continue;
     p.catching_up = false;
     p.state = PeerState::in_sync;
     emit({.kind = EventKind::catch_up_finished, .peer = p.id, .count = p.catch_up_deltas,

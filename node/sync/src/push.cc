@@ -60,7 +60,10 @@ void SyncEngine::Impl::announce(std::uint32_t s, std::uint64_t first, std::uint6
     }
     if (p.have_queue.empty()) p.have_flush_at = now + cfg.have_delay_ms;
     p.have_queue.insert(s);
-    if (cfg.have_delay_ms == 0) flush_haves(p);
+    if (cfg.have_delay_ms == 0)
+      flush_haves(p);
+    else
+      peer_timer(p);
   }
 }
 
@@ -81,6 +84,7 @@ void SyncEngine::Impl::flush_haves(Peer& p) {
     e->set_seq(eff_seq(s));
   }
   p.have_queue.clear();
+  peer_timer(p);
   ++stats.haves_sent;
   send(p, std::move(m));
 }

@@ -143,6 +143,7 @@ void SyncEngine::Impl::on_summary(Peer& p, const v1::SyncSummary& m) {
   p.roster_tag = m.roster_tag();
   if (p.role == PeerRole::acceptor)
     p.next_probe_at = now + 2 * cfg.summary_interval_ms + jitter(cfg.summary_jitter_ms);
+  peer_timer(p);
   const bool equal = m.vv_hash() == compute_vv_hash().raw();
   switch (m.mode()) {
     case v1::SUMMARY_PROBE:
@@ -207,6 +208,7 @@ void SyncEngine::Impl::start_probe(Peer& p, std::uint32_t s, std::uint64_t seq,
   f.until = seq;
   f.credit_count = 1;
   f.deadline = now + cfg.request_timeout_ms;
+  fetch_due.set(f.id, f.deadline);
   f.probe = true;
   f.probe_expect = expect;
   f.probe_cover = std::move(cover);

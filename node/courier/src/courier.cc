@@ -47,6 +47,8 @@ const char* event_name(EventKind k) {
       return "personal_carry_dropped";
     case EventKind::ack_authored:
       return "personal_data_acknowledged";
+    case EventKind::later:
+      return "personal_envelope_later";
   }
   return "personal_unknown";
 }
@@ -292,7 +294,8 @@ void Courier::on_answer(const NodeId& peer, const v1::PersonalAnswer& a) {
              .detail = c->hex().substr(0, 16) + " " + a.reason().substr(0, 200)});
       if (queue_.contains({*c, peer})) drop({*c, peer}, "refused", peer, a.reason().substr(0, 200));
       break;
-    default:  // LATER: offered again at the next sweep
+    default:  // LATER: offered again at the next sweep, which the node may bring forward
+      event({.kind = EventKind::later, .peer = peer});
       break;
   }
 }

@@ -79,7 +79,8 @@ Courier::Courier(DaemonCore& core, Connections& connections, const SealKey& seal
       queue_envelopes_(core.metrics.gauge("conect_personal_relay_queue_envelopes",
                                           "Envelopes this node carries for others (memory only)")),
       queue_bytes_(core.metrics.gauge("conect_personal_relay_queue_bytes",
-                                      "Bytes of the envelopes this node carries for others")) {
+                                      "Bytes of the envelopes this node carries for others")),
+      retry_(core.strand) {
   // Every series at 0 from the start, so a dashboard or an alert on a rate
   // sees the series before the first envelope.
   core_.metrics.counter(kSent, kSentHelp);
@@ -210,6 +211,19 @@ void Courier::report(const courier::Event& ev) {
     case EventKind::ack_authored:
       core_.count(kAcks, kAcksHelp);
       log::info(name, {{"record", e->record}});
+      break;
+    case EventKind::later:
+      // The envelope overtook the record's delta on the link (both leave
+      // right after the commit): offer again in 100 ms, not at the next
+      // 1 s sweep. One timer for every such answer.
+      if (!retry_armed_) {
+        retry_armed_ = true;
+        retry_.expires_after(std::chrono::milliseconds(100));
+        retry_.async_wait([this, keep = core_.alive()](boost::system::error_code ec) {
+          retry_armed_ = false;
+          if (!ec) sweep();
+        });
+      }
       break;
   }
 }

@@ -27,6 +27,8 @@
 // Thread-safety: none; every call on the node strand.
 #pragma once
 
+#include <boost/asio/steady_timer.hpp>
+
 #include <functional>
 #include <memory>
 #include <vector>
@@ -70,6 +72,8 @@ class Courier {
   Author author_;
   api::Gauge& queue_envelopes_;
   api::Gauge& queue_bytes_;
+  asio::steady_timer retry_;  // a sweep brought forward after a LATER answer
+  bool retry_armed_ = false;
 };
 
 }  // namespace conect::node

@@ -163,6 +163,7 @@ enum class EventKind : std::uint8_t {
   carry_queued,           // peer (it came from), record: taken into this relay's queue
   carry_dropped,          // peer, record, reason (one of kCarryReasons), detail: not taken, or no longer kept
   ack_authored,           // record: this node's log now acknowledges it holds the data
+  later,                  // peer: answered LATER (its sync is behind this delivery): sweep again soon
 };
 const char* event_name(EventKind k);
 

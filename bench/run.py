@@ -73,6 +73,7 @@ def main():
         "sync": [f"{b}/bench/sync/conect_bench_sync"] +
                 (["--tiny"] if args.quick else [] if args.full else ["--nodes", "100", "--deltas", "1000"]),
         "api": [f"{b}/bench/api/conect_bench_api"] + q,
+        "courier": [f"{b}/bench/courier/conect_bench_courier"] + q,
     }
     for name, cmd in benches.items():
         out, secs = run(cmd, timeout=None if args.full else 3600)

@@ -679,6 +679,10 @@ class Verifier:
                         # signature holds (docs/privacy.md "Seal keys"), as the
                         # C++ replica checks it before any cut or role.
                         rule = self.seal_key_rule(origin, body.federation, op.seal_key)
+                    elif op.WhichOneof("op") == "envelope_ack":
+                        # About its origin too (docs/privacy.md "Carry"): valid
+                        # when it names a mobility or contact and a commitment.
+                        rule = self.envelope_ack_rule(op.envelope_ack)
                     elif cut is not None and body.seq > cut and op.WhichOneof("op") not in MEMBERSHIP_FIELDS:
                         rule = ("not_authorised", "its origin was removed (or left) after seq %d: nothing it "
                                 "wrote later counts" % cut)
@@ -705,6 +709,15 @@ class Verifier:
         (removed or left; docs/membership.md), or None."""
         m = self.keys.members.get(origin)
         return m["cut"] if m and m["admitted"] else None
+
+    @staticmethod
+    def envelope_ack_rule(a):
+        """An envelope acknowledgement: a mobility (4) or contact (5), an owner
+        id and a commitment of 32 bytes each."""
+        if a.type not in (4, 5) or len(a.record.owner) != 32 or len(a.commitment) != 32:
+            return ("malformed_body", "an envelope acknowledgement names no mobility or contact, or no "
+                    "32-byte commitment")
+        return None
 
     @staticmethod
     def seal_key_rule(origin, federation, a):

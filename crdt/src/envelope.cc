@@ -183,4 +183,23 @@ std::variant<std::string, EnvelopeError> open_envelope(const Envelope& e, const 
       e, me, [&](std::string_view sealed) { return keys.open(sealed); }, expected_commitment, expected_owner);
 }
 
+v1::Operation envelope_ack_operation(const RecordKey& record, const Hash256& commitment) {
+  v1::Operation op;
+  auto* a = op.mutable_envelope_ack();
+  *a->mutable_record() = record.to_proto();
+  a->set_type(record.type);
+  a->set_commitment(commitment.raw());
+  return op;
+}
+
+Result<std::pair<RecordKey, Hash256>> parse_envelope_ack(const v1::EnvelopeAck& ack) {
+  if (ack.type() != v1::MOBILITY && ack.type() != v1::CONTACT)
+    return Error(Errc::malformed_body, "an envelope acknowledgement names no mobility or contact");
+  auto key = RecordKey::from_proto(ack.type(), ack.record());
+  if (!key) return Error(Errc::malformed_body, "an envelope acknowledgement's record owner is not a member id");
+  auto c = Hash256::from_raw(ack.commitment());
+  if (!c) return Error(Errc::malformed_body, "an envelope acknowledgement needs a 32-byte commitment");
+  return std::pair{*key, *c};
+}
+
 }  // namespace conect

@@ -477,7 +477,8 @@ void Folder::apply(std::size_t i) {
     case v1::Operation::kRotate:
     case v1::Operation::kRekey:
     case v1::Operation::kCardUpdate:
-    case v1::Operation::kSealKey:  // op_target() routes none to a record
+    case v1::Operation::kSealKey:      // op_target() routes none to a record
+    case v1::Operation::kEnvelopeAck:  // nor these
     case v1::Operation::OP_NOT_SET:
       return;  // normalise() dropped these (membership operations target no record)
   }

@@ -196,6 +196,10 @@ Result<RecordKey> op_target(const v1::Operation& op) {
       // About the origin itself, not a record: the store keeps the latest
       // one per origin (Store::seal_key) and no record's fold sees it.
       return Error(Errc::invalid_argument, "a seal-key announcement names no record");
+    case v1::Operation::kEnvelopeAck:
+      // About its origin (it holds the data), not a change of the record:
+      // the store keeps it beside the record (Store::envelope_acknowledged).
+      return Error(Errc::invalid_argument, "an envelope acknowledgement changes no record");
     case v1::Operation::OP_NOT_SET:
       break;
   }

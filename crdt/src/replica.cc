@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <tuple>
 
+#include "conect/crdt/envelope.h"
 #include "conect/crdt/seal.h"
 
 namespace conect {
@@ -254,6 +255,11 @@ void Replica::add_ops(const VerifiedDelta& d, Fresh& fresh) {
       } else if (auto key = verify_seal_key_announcement(p.op.seal_key(), *federation, d.origin); !key.ok()) {
         reject(key.error());
       }
+      continue;
+    }
+    if (p.op.has_envelope_ack()) {
+      // About its origin, not a record (as the store: storage/src/apply.cc).
+      if (auto ack = parse_envelope_ack(p.op.envelope_ack()); !ack.ok()) reject(ack.error());
       continue;
     }
     auto target = op_target(p.op);

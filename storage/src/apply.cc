@@ -2,6 +2,7 @@
 // Runs inside the group transaction (writer.cc); the refold of the records
 // the deltas touched happens once per group afterwards (records.cc).
 #include "codec.h"
+#include "conect/crdt/envelope.h"
 #include "conect/crdt/membership.h"
 #include "store_impl.h"
 
@@ -179,6 +180,27 @@ void note_seal_key(Writer& w, const VerifiedDelta& d, std::uint32_t index) {
   put_evidence(w, codec::EvidenceKind::rejected_operation, d.origin, d.seq, suffix, e);
 }
 
+// An envelope acknowledgement changes no record either: meta keeps
+// (commitment, origin) so relays and the owner can ask for it
+// (Store::envelope_acknowledged). A malformed one is a rejected operation.
+void note_envelope_ack(Writer& w, const VerifiedDelta& d, std::uint32_t index) {
+  auto ack = parse_envelope_ack(d.body.ops(index).envelope_ack());
+  if (ack.ok()) {
+    w.put(w.db.meta, std::string(meta::kEnvelopeAckPrefix) + ack->second.raw() + d.origin.raw(), ack->first.encode());
+    return;
+  }
+  v1::StoredEvidence e;
+  auto* r = e.mutable_rejected_operation();
+  r->set_origin(d.origin.raw());
+  r->set_seq(d.seq.value);
+  r->set_index(index);
+  r->set_reason(errc_name(static_cast<Errc>(ack.error().code.value())));
+  r->set_detail(ack.error().detail);
+  std::string suffix = d.id.raw();
+  codec::put_u32(suffix, index);
+  put_evidence(w, codec::EvidenceKind::rejected_operation, d.origin, d.seq, suffix, e);
+}
+
 }  // namespace
 
 void store_delta(Writer& w, GroupState& g, VerifiedDelta& d, bool owned) {
@@ -199,6 +221,10 @@ void store_delta(Writer& w, GroupState& g, VerifiedDelta& d, bool owned) {
     }
     if (op.has_seal_key()) {
       note_seal_key(w, d, index);
+      continue;
+    }
+    if (op.has_envelope_ack()) {
+      note_envelope_ack(w, d, index);
       continue;
     }
     auto target = op_target(op);

@@ -346,6 +346,13 @@ Result<std::optional<SealPublicKey>> Store::seal_key(const NodeId& origin) const
   });
 }
 
+Result<bool> Store::envelope_acknowledged(const Hash256& commitment, const NodeId& member) const {
+  return impl_->read([&](lmdb::ReadTxn& txn) -> Result<bool> {
+    return txn.get(impl_->db.meta, std::string(meta::kEnvelopeAckPrefix) + commitment.raw() + member.raw())
+        .has_value();
+  });
+}
+
 // ------------------------------------------------------------ blobs
 
 Status Store::put_blob(const Hash256& commitment, const std::string& bytes) { return put_blobs({{commitment, bytes}}); }

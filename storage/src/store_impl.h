@@ -50,6 +50,8 @@ inline constexpr std::string_view kBootstrap = "bootstrap";  // member ids (32 e
 // (Store::compaction_due); the compacted copy keeps it, the swap clears it.
 inline constexpr std::string_view kCompactDue = "compact_due";
 inline constexpr std::string_view kSealKeyPrefix = "seal_key/";  // || origin (32) -> seal key (32)
+// || commitment (32) || origin (32) -> record key: the origin acknowledged it holds the data
+inline constexpr std::string_view kEnvelopeAckPrefix = "envelope_ack/";
 std::string count_key(v1::RecordType type);
 }  // namespace meta
 

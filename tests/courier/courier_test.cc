@@ -234,5 +234,260 @@ TEST_F(CourierTest, AStoreThatCannotBeReadAnswersNothingAndIsRetried) {
   EXPECT_EQ(b->view.blobs[commitment], plaintext);
 }
 
+// ------------------------------------------------------------------ carry
+// Line A - C - B: the owner A has no link to the host B; C is outside the
+// mobility's audience and carries the ciphertext.
+
+v1::SyncMessage carry_of(const RecordKey& key, const std::string& envelope, const NodeId& recipient,
+                         std::uint64_t ttl_ms = 60'000, std::uint32_t hops = 1, std::uint32_t hop_limit = 2) {
+  v1::SyncMessage m;
+  auto* c = m.mutable_personal_carry();
+  *c->mutable_record() = key.to_proto();
+  c->set_type(key.type);
+  c->set_envelope(envelope);
+  c->set_owner_seq(5);
+  c->set_recipient(recipient.raw());
+  c->set_ttl_ms(ttl_ms);
+  c->set_hops(hops);
+  c->set_hop_limit(hop_limit);
+  return m;
+}
+
+class CarryTest : public CourierTest {
+ protected:
+  std::string sealed_for_b() {
+    SealTarget t[] = {{a->id(), a->seal.current().public_key()}, {b->id(), b->seal.current().public_key()}};
+    auto e = seal_envelope(plaintext, commitment, a->id(), t);
+    EXPECT_TRUE(e.ok());
+    return *e;
+  }
+  // What c answered to its last carry.
+  v1::PersonalCarryAnswer last_carry_answer(const WorldNode& w) {
+    for (auto it = w.sent.rbegin(); it != w.sent.rend(); ++it)
+      if (it->message.has_personal_carry_answer()) return it->message.personal_carry_answer();
+    ADD_FAILURE() << "no carry answer";
+    return {};
+  }
+};
+
+TEST_F(CarryTest, TheHostGetsItThroughTheRelayWhichNeverHoldsThePlaintext) {
+  world.link(*a, *c);
+  world.link(*c, *b);
+  world.deliver_all();
+  EXPECT_EQ(b->view.blobs[commitment], plaintext);
+  EXPECT_EQ(count_events(*b, EventKind::opened), 1u);
+  // c carried ciphertext only: nothing stored, nothing opened, queue empty
+  // once b answered HELD; b acknowledged in its own log.
+  EXPECT_EQ(c->view.blobs.count(commitment), 0u);
+  EXPECT_EQ(count_events(*c, EventKind::opened), 0u);
+  EXPECT_EQ(count_events(*c, EventKind::carry_queued), 1u);
+  EXPECT_EQ(count_events(*c, EventKind::carry_dropped, "delivered"), 1u);
+  EXPECT_EQ(c->courier->queued(), 0u);
+  EXPECT_EQ(c->courier->queued_bytes(), 0u);
+  EXPECT_EQ(b->acks_authored, 1u);
+  EXPECT_TRUE(b->view.acks.contains({commitment, b->id()}));
+  for (const auto& f : c->sent) {
+    const std::string bytes = f.message.SerializeAsString();
+    EXPECT_EQ(bytes.find("Aino"), std::string::npos);
+  }
+  // The owner carries no more once b acknowledged: a new link gets nothing.
+  WorldNode& d = world.add(4);
+  world.link(*a, d);
+  world.deliver_all();
+  EXPECT_EQ(count_events(d, EventKind::carry_queued), 0u);
+}
+
+TEST_F(CarryTest, TheRelayKeepsItInMemoryUntilItLinksToTheRecipient) {
+  world.link(*a, *c);
+  world.deliver_all();
+  EXPECT_EQ(c->courier->queued(), 1u);
+  EXPECT_TRUE(c->courier->queued_for(commitment, b->id()));
+  EXPECT_GT(c->courier->queued_bytes(), 0u);
+  EXPECT_EQ(count_events(*a, EventKind::carry_accepted), 1u);
+  // The owner goes away; the relay still delivers when b comes.
+  world.unlink(*a, *c);
+  world.now += 10'000;
+  world.link(*c, *b);
+  world.deliver_all();
+  EXPECT_EQ(b->view.blobs[commitment], plaintext);
+  EXPECT_EQ(c->courier->queued(), 0u);
+}
+
+TEST_F(CarryTest, TheRecipientsSignedAcknowledgementEmptiesEveryRelay) {
+  world.spread_acks = false;
+  WorldNode& d = world.add(4);
+  world.link(*a, *c);
+  world.link(*a, d);
+  world.deliver_all();
+  EXPECT_EQ(c->courier->queued(), 1u);
+  EXPECT_EQ(d.courier->queued(), 1u);
+  // b gets the data from c; d learns of it only through b's acknowledgement
+  // (an operation of b's log that reaches d with the ordinary sync).
+  world.link(*c, *b);
+  world.deliver_all();
+  EXPECT_EQ(b->view.blobs[commitment], plaintext);
+  EXPECT_EQ(d.courier->queued(), 1u);
+  d.view.acks.insert({commitment, b->id()});
+  world.sweep_all();
+  EXPECT_EQ(d.courier->queued(), 0u);
+  EXPECT_EQ(count_events(d, EventKind::carry_dropped, "acknowledged"), 1u);
+}
+
+TEST_F(CarryTest, ACarriedEnvelopePastItsTimeToLiveIsDropped) {
+  world.link(*b, *c);
+  world.unlink(*b, *c);  // c knows b, but is not linked now
+  world.link(*a, *c);
+  world.wire.clear();
+  c->courier->on_message(a->id(), carry_of(key, sealed_for_b(), b->id(), 5'000), world.now);
+  world.drain(*c);
+  ASSERT_EQ(c->courier->queued(), 1u);
+  world.now += 4'999;
+  world.sweep_all();
+  EXPECT_EQ(c->courier->queued(), 1u);
+  world.now += 1;
+  world.sweep_all();
+  EXPECT_EQ(c->courier->queued(), 0u);
+  EXPECT_EQ(count_events(*c, EventKind::carry_dropped, "expired"), 1u);
+  // Too late now: b links, and nothing comes from c.
+  world.link(*c, *b);
+  world.deliver_all();
+  EXPECT_EQ(b->view.blobs.count(commitment), 0u);
+}
+
+TEST_F(CarryTest, ACarryPastItsHopLimitIsRefusedAndCounted) {
+  world.link(*a, *c);
+  world.wire.clear();
+  c->courier->on_message(a->id(), carry_of(key, sealed_for_b(), b->id(), 60'000, 3, 2), world.now);
+  world.drain(*c);
+  EXPECT_EQ(c->courier->queued(), 0u);
+  EXPECT_EQ(count_events(*c, EventKind::carry_dropped, "hop_limit"), 1u);
+  auto ans = last_carry_answer(*c);
+  EXPECT_EQ(ans.outcome(), v1::CARRY_REFUSED);
+  EXPECT_EQ(Courier::carry_label(ans.reason()), "hop_limit");
+}
+
+TEST_F(CarryTest, ARelayAtTheHopLimitHandsItOnlyToTheRecipient) {
+  // a - c - d - b: with the owner's hop limit 1, c may not give it to d.
+  for (std::uint32_t limit : {1u, 2u}) {
+    World w;
+    CourierConfig cfg;
+    cfg.hop_limit = limit;
+    WorldNode& owner = w.add(1, v1::SCHOOL, cfg);
+    WorldNode& host = w.add(2);
+    WorldNode& r1 = w.add(3);
+    WorldNode& r2 = w.add(4);
+    owner.view.blobs[commitment] = plaintext;
+    w.replicate(key, mobility_state(host.id(), plaintext), 5);
+    w.link(owner, r1);
+    w.link(r1, r2);
+    w.link(r2, host);
+    w.deliver_all();
+    w.sweep_all();
+    w.deliver_all();
+    if (limit == 1) {
+      EXPECT_EQ(host.view.blobs.count(commitment), 0u);
+      EXPECT_EQ(r2.courier->queued(), 0u);
+      EXPECT_EQ(r1.courier->queued(), 1u);
+      EXPECT_EQ(count_events(r1, EventKind::carry_sent), 0u);  // the relay at the limit keeps it
+    } else {
+      EXPECT_EQ(host.view.blobs[commitment], plaintext);
+      EXPECT_EQ(count_events(r2, EventKind::carry_queued), 1u);
+    }
+  }
+}
+
+TEST_F(CarryTest, TheRelayQueueIsBounded) {
+  CourierConfig cfg;
+  cfg.max_carried = 2;
+  World w;
+  WorldNode& owner = w.add(1);
+  WorldNode& host = w.add(2);
+  WorldNode& relay = w.add(3, v1::SCHOOL, cfg);
+  w.link(owner, relay);
+  (void)host;
+  for (int i = 0; i < 3; ++i) {
+    std::string p = std::string(16, static_cast<char>('k' + i)) + "{}";
+    RecordKey k{v1::MOBILITY, owner.id(), static_cast<std::uint64_t>(i + 1) << 16};
+    owner.view.blobs[blake2b256(p)] = p;
+    w.replicate(k, mobility_state(host.id(), p), 5);
+  }
+  w.sweep_all();
+  w.deliver_all();
+  EXPECT_EQ(relay.courier->queued(), 2u);
+  EXPECT_EQ(count_events(relay, EventKind::carry_dropped, "queue_full"), 1u);
+  EXPECT_EQ(count_events(owner, EventKind::carry_refused_by_peer, "queue_full"), 1u);
+}
+
+TEST_F(CarryTest, ARelayRefusesWhatItShouldNotCarry) {
+  world.link(*a, *c);
+  world.link(*b, *c);
+  world.wire.clear();
+  const std::string env = sealed_for_b();
+  struct Case {
+    v1::SyncMessage m;
+    const char* reason;
+  };
+  std::vector<Case> cases;
+  cases.push_back({carry_of(key, env, c->id()), "malformed"});                // no slot for the recipient
+  cases.push_back({carry_of(key, env, b->id(), 0), "expired"});               // nothing left to live
+  cases.push_back({carry_of(key, env, b->id(), 60'000, 0), "malformed"});     // hops 0
+  cases.push_back({carry_of(key, env, b->id(), 60'000, 1, 9), "malformed"});  // hop limit above 8
+  cases.push_back({carry_of(key, "cnE1", b->id()), "malformed"});
+  for (auto& cs : cases) {
+    c->courier->on_message(a->id(), cs.m, world.now);
+    world.drain(*c);
+    EXPECT_EQ(Courier::carry_label(last_carry_answer(*c).reason()), cs.reason);
+  }
+  // The recipient itself, and the owner, take no carry.
+  b->courier->on_message(c->id(), carry_of(key, env, b->id()), world.now);
+  world.drain(*b);
+  EXPECT_EQ(Courier::carry_label(last_carry_answer(*b).reason()), "recipient");
+  SealTarget t[] = {{c->id(), c->seal.current().public_key()}};
+  a->courier->on_message(c->id(), carry_of(key, *seal_envelope(plaintext, commitment, a->id(), t), c->id()), world.now);
+  world.drain(*a);
+  EXPECT_EQ(Courier::carry_label(last_carry_answer(*a).reason()), "owner");
+  // Erased, or already acknowledged by the recipient: nothing to carry.
+  c->view.acks.insert({commitment, b->id()});
+  c->courier->on_message(a->id(), carry_of(key, env, b->id()), world.now);
+  world.drain(*c);
+  EXPECT_EQ(Courier::carry_label(last_carry_answer(*c).reason()), "acknowledged");
+  c->view.records[key].add_erased(commitment.raw());
+  c->courier->on_message(a->id(), carry_of(key, env, b->id()), world.now);
+  world.drain(*c);
+  EXPECT_EQ(Courier::carry_label(last_carry_answer(*c).reason()), "erased");
+  EXPECT_EQ(c->courier->queued(), 0u);
+}
+
+TEST_F(CarryTest, AnErasureEmptiesTheRelayQueue) {
+  world.link(*a, *c);
+  world.deliver_all();
+  ASSERT_EQ(c->courier->queued(), 1u);
+  c->view.records[key].add_erased(commitment.raw());
+  world.sweep_all();
+  EXPECT_EQ(c->courier->queued(), 0u);
+  EXPECT_EQ(count_events(*c, EventKind::carry_dropped, "erased"), 1u);
+}
+
+TEST_F(CarryTest, AuditorsAreNeverHandedAnything) {
+  WorldNode& auditor = world.add(9, v1::AUDITOR);
+  world.link(*a, auditor);
+  world.deliver_all();
+  EXPECT_TRUE(auditor.sent.empty());
+  for (const auto& f : a->sent) EXPECT_NE(f.peer, auditor.id());
+}
+
+TEST_F(CarryTest, AFailedAcknowledgementIsAuthoredAtALaterSweep) {
+  b->refuse_acks = true;
+  world.link(*a, *b);
+  world.deliver_all();
+  EXPECT_EQ(b->view.blobs[commitment], plaintext);
+  EXPECT_EQ(b->acks_authored, 0u);
+  b->refuse_acks = false;
+  world.sweep_all();
+  EXPECT_EQ(b->acks_authored, 1u);
+  world.sweep_all();
+  EXPECT_EQ(b->acks_authored, 1u);  // once
+}
+
 }  // namespace
 }  // namespace conect::courier::test

@@ -44,6 +44,9 @@ class MemView final : public CourierView {
   }
   Result<std::map<NodeId, v1::MemberRole>> member_roles() const override { return roles; }
   Result<std::map<NodeId, SealPublicKey>> seal_keys() const override { return seal_keys_; }
+  Result<bool> acknowledged(const Hash256& c, const NodeId& member) const override {
+    return acks.contains({c, member});
+  }
   Status own_records(const RecordVisitor& visit) const override {
     if (fail_reads) return Error(Errc::storage_error, "injected");
     for (const auto& [k, s] : records)
@@ -63,6 +66,7 @@ class MemView final : public CourierView {
   std::map<Hash256, std::string> blobs;
   std::map<NodeId, v1::MemberRole> roles;
   std::map<NodeId, SealPublicKey> seal_keys_;
+  std::set<std::pair<Hash256, NodeId>> acks;  // EnvelopeAck operations this node's store holds
   bool fail_reads = false;
 
  private:
@@ -93,6 +97,8 @@ struct WorldNode {
   std::vector<Event> events;
   std::vector<SendAction> sent;  // every frame this node sent, in order
   bool refuse_stores = false;    // StoreBlob fails (a full disk)
+  bool refuse_acks = false;      // AuthorAck fails (a store fenced after a restore)
+  std::size_t acks_authored = 0;
 };
 
 // Nodes, the links between them, and a queue of frames in flight. Actions
@@ -145,6 +151,17 @@ class World {
         Status st = w.refuse_stores ? Status(Error(Errc::storage_full, "injected"))
                                     : w.view.put_blob(b->commitment, b->plaintext);
         w.courier->on_blob_stored(b->store_id, st, now);
+      } else if (auto* k = std::get_if<AuthorAckAction>(&*a)) {
+        if (w.refuse_acks) {
+          w.courier->on_ack_authored(k->commitment, Error(Errc::not_authorised, "fenced"), now);
+          continue;
+        }
+        ++w.acks_authored;
+        w.view.acks.insert({k->commitment, w.id()});
+        ack_log.push_back({k->commitment, w.id()});
+        if (spread_acks)
+          for (auto& n : nodes) n->view.acks.insert({k->commitment, w.id()});
+        w.courier->on_ack_authored(k->commitment, {}, now);
       } else if (auto* e = std::get_if<Event>(&*a)) {
         w.events.push_back(*e);
       }
@@ -190,6 +207,10 @@ class World {
   std::map<NodeId, v1::MemberRole> roster;
   std::map<NodeId, SealPublicKey> seal_keys;
   std::uint64_t now = 1'000;
+  // Acknowledgements authored, in order; with spread_acks every node's store
+  // holds one at once (the sync is not modelled), else only its author's.
+  std::vector<std::pair<Hash256, NodeId>> ack_log;
+  bool spread_acks = true;
 };
 
 // A mobility owned by `owner`, received by `host`'s organisation, whose

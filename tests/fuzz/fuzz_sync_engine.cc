@@ -11,7 +11,8 @@
 // Frames of the courier's messages (SyncMessage fields 8-11, docs/privacy.md)
 // go to the courier state machine instead, as the daemon routes them
 // (courier_fuzz_world.h: a record of the peer's and one of its own, both
-// with personal data); its bounds are checked after every frame too.
+// with personal data, and a third member to carry for); its bounds (offers
+// in flight, the relay queue) are checked after every frame too.
 //
 // Seeds (tests/fuzz/corpus/sync): `conect_fuzz_sync_corpus DIR` records what
 // an honest engine sends over a catch-up, live pushes and an equivocation.
@@ -64,6 +65,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   conect::courier::test::MemView view = personal.view;  // what a StoreBlob writes stays in this run
   conect::courier::CourierConfig ccfg;
   ccfg.self = self.id();
+  ccfg.max_carried = 8;  // small, so a fuzzed input reaches the bound
+  ccfg.max_carried_bytes = 64 * 1024;
   conect::courier::Courier courier(ccfg, view, personal.self_seal);
   courier.on_peer_connected(peer.id(), now);
   auto drain = [&] {
@@ -87,9 +90,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         FUZZ_CHECK(blake2b256(b->plaintext) == b->commitment);
         FUZZ_CHECK(b->record == personal.peer_record());
         courier.on_blob_stored(b->store_id, view.put_blob(b->commitment, b->plaintext), now);
+      } else if (auto* k = std::get_if<conect::courier::AuthorAckAction>(&*a)) {
+        view.acks.insert({k->commitment, self.id()});
+        courier.on_ack_authored(k->commitment, {}, now);
       }
     }
     FUZZ_CHECK(courier.in_flight(peer.id()) <= ccfg.max_in_flight_per_peer);
+    FUZZ_CHECK(courier.carries_in_flight(peer.id()) <= ccfg.max_in_flight_per_peer);
+    FUZZ_CHECK(courier.queued() <= ccfg.max_carried && courier.queued_bytes() <= ccfg.max_carried_bytes);
   };
   drain();
   std::size_t at = size > 0 ? 1 : 0;

@@ -128,6 +128,24 @@ std::string personal_scene() {
   answer.mutable_personal_answer()->set_commitment(blake2b256(w.own_plaintext()).raw());
   answer.mutable_personal_answer()->set_outcome(v1::PERSONAL_HELD);
   for (const auto* m : {&early, &flipped, &d, &d, &answer}) frame(*m);
+  // Carry (docs/privacy.md "Carry"): the peer asks self to carry its
+  // contact's envelope to the third member; then past the hop limit, and
+  // with nothing left to live.
+  v1::SyncMessage carry;
+  auto* c = carry.mutable_personal_carry();
+  *c->mutable_record() = w.peer_contact().to_proto();
+  c->set_type(v1::CONTACT);
+  c->set_envelope(w.carried_envelope());
+  c->set_owner_seq(3);
+  c->set_recipient(w.third.raw());
+  c->set_ttl_ms(60'000);
+  c->set_hops(1);
+  c->set_hop_limit(2);
+  v1::SyncMessage past = carry;
+  past.mutable_personal_carry()->set_hops(3);
+  v1::SyncMessage expired = carry;
+  expired.mutable_personal_carry()->set_ttl_ms(0);
+  for (const auto* m : {&carry, &past, &expired, &carry}) frame(*m);
   return out;
 }
 

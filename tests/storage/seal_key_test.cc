@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "conect/crdt/membership.h"
+#include "conect/crdt/envelope.h"
 #include "conect/crdt/seal.h"
 #include "conect/crdt/testkit/author.h"
 #include "conect/storage/store.h"
@@ -106,6 +107,37 @@ TEST(SealKeys, ARotatesSealKeyAndAnAnnouncementCountInLogOrder) {
     EXPECT_EQ(*s->seal_key(other.id()), k3.public_key()) << one_batch;
     EXPECT_EQ(s->seal_keys()->at(other.id()), k3.public_key());
   }
+}
+
+// Envelope acknowledgements (Operation field 8, docs/privacy.md "Carry"):
+// each speaks for its own origin, changes no record, and a malformed one is
+// a rejected operation.
+TEST(EnvelopeAcks, AnAcknowledgementSpeaksForItsOriginOnly) {
+  TempDir t;
+  auto s = open_store(t / "store");
+  ASSERT_TRUE(s->initialise(testkit::test_federation(), testkit::test_key(1).public_key()).ok());
+  testkit::Author host(2);
+  const Hash256 c = blake2b256("salt and content");
+  const RecordKey record{v1::MOBILITY, testkit::test_key(1).public_key(), 7ull << 16};
+  EXPECT_FALSE(*s->envelope_acknowledged(c, host.id()));
+  auto r = s->apply({host.emit({envelope_ack_operation(record, c)})});
+  ASSERT_TRUE(r.ok());
+  ASSERT_EQ(r->applied.size(), 1u);
+  EXPECT_TRUE(*s->envelope_acknowledged(c, host.id()));
+  EXPECT_FALSE(*s->envelope_acknowledged(c, testkit::test_key(1).public_key()));
+  EXPECT_EQ(*s->digest(), *s->digest_recomputed());
+  EXPECT_EQ(*s->unknown_operations(), 0u);
+  EXPECT_TRUE(s->evidence()->empty());
+
+  v1::Operation bad = envelope_ack_operation(record, c);
+  bad.mutable_envelope_ack()->set_commitment("short");
+  r = s->apply({host.emit({bad})});
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->applied.size(), 1u);  // stored: history is history
+  auto ev = s->evidence();
+  ASSERT_TRUE(ev.ok());
+  ASSERT_EQ(ev->size(), 1u);
+  EXPECT_EQ(ev->front().rejected_operation().reason(), "malformed_body");
 }
 
 }  // namespace

@@ -138,11 +138,17 @@ void add_personal(HandlerEnv& env, const RecordKey& key, const v1::RecordState& 
   j["personal_data_status"] = status;
   j["personal_data_reason"] = reason;
   if (key.owner != self) return;
-  // The owner sees who may hold it and who cannot receive it yet.
+  // The owner sees who may hold it, who cannot receive it yet, and who
+  // acknowledged holding it (an EnvelopeAck in that member's log, which
+  // reached this node with the sync; docs/privacy.md "Carry").
   auto seal_keys = env.ctx.store->seal_keys();
   json list = json::array();
-  for (const NodeId& m : audience)
-    list.push_back({{"node_id", m.hex()}, {"seal_key_announced", seal_keys.ok() && seal_keys->contains(m)}});
+  for (const NodeId& m : audience) {
+    auto acked = env.ctx.store->envelope_acknowledged(*c, m);
+    list.push_back({{"node_id", m.hex()},
+                    {"seal_key_announced", seal_keys.ok() && seal_keys->contains(m)},
+                    {"acknowledged", m == self || (acked.ok() && *acked)}});
+  }
   j["personal_data_audience"] = std::move(list);
 }
 }  // namespace

@@ -1,5 +1,7 @@
 #include "conect/courier/courier.h"
 
+#include <algorithm>
+
 #include "conect/crdt/audience.h"
 
 namespace conect::courier {
@@ -33,6 +35,20 @@ const char* event_name(EventKind k) {
       return "personal_envelope_not_sealed";
     case EventKind::store_error:
       return "personal_data_store_error";
+    case EventKind::carry_sent:
+      return "personal_carry_sent";
+    case EventKind::carry_accepted:
+      return "personal_carry_accepted";
+    case EventKind::carry_refused_by_peer:
+      return "personal_carry_refused_by_peer";
+    case EventKind::carry_queued:
+      return "personal_carry_queued";
+    case EventKind::carry_dropped:
+      return "personal_carry_dropped";
+    case EventKind::ack_authored:
+      return "personal_data_acknowledged";
+    case EventKind::later:
+      return "personal_envelope_later";
   }
   return "personal_unknown";
 }
@@ -41,7 +57,7 @@ Courier::Courier(CourierConfig config, const CourierView& view, const SealKeyrin
     : cfg_(std::move(config)), view_(view), seal_(seal) {}
 
 bool Courier::is_courier_message(const v1::SyncMessage& m) {
-  return m.has_personal_deliver() || m.has_personal_answer();
+  return m.has_personal_deliver() || m.has_personal_answer() || m.has_personal_carry() || m.has_personal_carry_answer();
 }
 
 std::string Courier::refusal_label(std::string_view answer) {
@@ -49,6 +65,22 @@ std::string Courier::refusal_label(std::string_view answer) {
   for (const char* r : kRefusalReasons)
     if (name == r) return r;
   return "other";
+}
+
+std::string Courier::carry_label(std::string_view answer) {
+  std::string_view name = answer.substr(0, answer.find(':'));
+  for (const char* r : kCarryReasons)
+    if (name == r) return r;
+  return "other";
+}
+
+std::size_t Courier::carries_in_flight(const NodeId& peer) const {
+  auto it = links_.find(peer);
+  return it == links_.end() ? 0 : it->second.carry_in_flight.size();
+}
+
+bool Courier::held_by(const Hash256& commitment, const NodeId& member) const {
+  return held_.contains({commitment, member});
 }
 
 std::size_t Courier::in_flight(const NodeId& peer) const {
@@ -80,6 +112,8 @@ void Courier::on_message(const NodeId& peer, const v1::SyncMessage& message, std
   now_ = now;
   if (message.has_personal_deliver()) return on_deliver(peer, message.personal_deliver());
   if (message.has_personal_answer()) return on_answer(peer, message.personal_answer());
+  if (message.has_personal_carry()) return on_carry(peer, message.personal_carry());
+  if (message.has_personal_carry_answer()) return on_carry_answer(peer, message.personal_carry_answer());
 }
 
 // ------------------------------------------------------------- owner side
@@ -114,9 +148,36 @@ const Courier::Sealed* Courier::envelope_for(const RecordKey& key, const Hash256
   return &s;
 }
 
+bool Courier::can_offer(const Link& link, std::size_t in_flight, std::optional<std::uint64_t> sent_at) const {
+  (void)link;
+  if (sent_at) return now_ - *sent_at >= cfg_.answer_timeout_ms;  // unanswered: offered again
+  return in_flight < cfg_.max_in_flight_per_peer;
+}
+
 void Courier::sweep(std::uint64_t now) {
   now_ = now;
-  if (links_.empty()) return;
+  // Acknowledgements whose authoring failed are asked for again.
+  for (auto it = acks_.begin(); it != acks_.end();) {
+    auto& [c, ack] = *it;
+    auto done = view_.acknowledged(c, cfg_.self);
+    if (done.ok() && *done) {
+      it = acks_.erase(it);
+      continue;
+    }
+    if (!ack.asked) {
+      ack.asked = true;
+      out_.emplace_back(AuthorAckAction{ack.record, c});
+    }
+    ++it;
+  }
+  // Offers unanswered for the timeout free their slot: what is still wanted
+  // is offered again below, what is not (delivered elsewhere, erased,
+  // dropped) must not hold a slot for ever.
+  for (auto& [peer, link] : links_) {
+    std::erase_if(link.in_flight, [&](const auto& f) { return now - f.second >= cfg_.answer_timeout_ms; });
+    std::erase_if(link.carry_in_flight, [&](const auto& f) { return now - f.second >= cfg_.answer_timeout_ms; });
+  }
+  if (links_.empty() && queue_.empty()) return;
   const NodeId& self = cfg_.self;
   auto roles = view_.member_roles();
   auto seal_keys = view_.seal_keys();
@@ -125,6 +186,8 @@ void Courier::sweep(std::uint64_t now) {
     event({.kind = EventKind::store_error, .detail = "the roster, seal keys or own head could not be read"});
     return;
   }
+  sweep_queue(*roles);
+  if (links_.empty()) return;
   const std::uint64_t owner_seq = *own_head;
   Status scan = view_.own_records([&](const RecordKey& key, const v1::RecordState& state) {
     if (key.type != v1::MOBILITY && key.type != v1::CONTACT) return;
@@ -137,16 +200,18 @@ void Courier::sweep(std::uint64_t now) {
     std::set<NodeId> audience = personal_audience(key, state, *roles);
     const Sealed* env = nullptr;
     bool sealed_once = false;
+    auto seal_once = [&] {
+      if (!sealed_once) env = envelope_for(key, *c, audience, *seal_keys);
+      sealed_once = true;
+      return env;
+    };
     for (auto& [peer, link] : links_) {
       if (!audience.contains(peer) || peer == self || link.settled.contains(*c)) continue;
-      if (auto f = link.in_flight.find(*c); f != link.in_flight.end() && now - f->second < cfg_.answer_timeout_ms)
+      auto f = link.in_flight.find(*c);
+      if (!can_offer(link, link.in_flight.size(),
+                     f == link.in_flight.end() ? std::nullopt : std::optional<std::uint64_t>(f->second)))
         continue;
-      if (link.in_flight.size() >= cfg_.max_in_flight_per_peer && !link.in_flight.contains(*c)) continue;
-      if (!sealed_once) {
-        env = envelope_for(key, *c, audience, *seal_keys);
-        sealed_once = true;
-      }
-      if (!env || !env->recipients.contains(peer)) continue;  // no seal key announced yet
+      if (!seal_once() || !env->recipients.contains(peer)) continue;  // no seal key announced yet
       v1::SyncMessage m;
       auto* d = m.mutable_personal_deliver();
       *d->mutable_record() = key.to_proto();
@@ -157,8 +222,54 @@ void Courier::sweep(std::uint64_t now) {
       link.in_flight[*c] = now;
       event({.kind = EventKind::envelope_sent, .peer = peer, .record = key.text()});
     }
+    // Audience members this node has no link to, that have not acknowledged
+    // the data: carried by the linked peers.
+    std::set<NodeId> unlinked;
+    for (const NodeId& m : audience) {
+      if (m == self || links_.contains(m) || held_by(*c, m)) continue;
+      auto acked = view_.acknowledged(*c, m);
+      if (acked.ok() && !*acked) unlinked.insert(m);
+    }
+    if (unlinked.empty() || !seal_once()) return;
+    std::erase_if(unlinked, [&](const NodeId& m) { return !env->recipients.contains(m); });
+    carry_for_others(key, *c, env->bytes, unlinked, owner_seq, *roles);
   });
   if (!scan.ok()) event({.kind = EventKind::store_error, .detail = scan.error().message()});
+}
+
+void Courier::carry_for_others(const RecordKey& key, const Hash256& c, const std::string& envelope,
+                               const std::set<NodeId>& recipients, std::uint64_t owner_seq,
+                               const std::map<NodeId, v1::MemberRole>& roles) {
+  for (const NodeId& r : recipients) {
+    for (auto& [peer, link] : links_) {
+      // Auditors take part in nothing personal, not even ciphertext.
+      if (auto role = roles.find(peer); role == roles.end() || role->second == v1::AUDITOR) continue;
+      offer_carry(peer, link, {c, r}, key, envelope, owner_seq, cfg_.carry_ttl_ms, 1, cfg_.hop_limit);
+    }
+  }
+}
+
+void Courier::offer_carry(const NodeId& peer, Link& link, const CarryKey& ck, const RecordKey& record,
+                          const std::string& envelope, std::uint64_t owner_seq, std::uint64_t ttl_ms,
+                          std::uint32_t hops, std::uint32_t hop_limit) {
+  if (peer == ck.second || link.carry_settled.contains(ck) || ttl_ms == 0) return;
+  auto f = link.carry_in_flight.find(ck);
+  if (!can_offer(link, link.carry_in_flight.size(),
+                 f == link.carry_in_flight.end() ? std::nullopt : std::optional<std::uint64_t>(f->second)))
+    return;
+  v1::SyncMessage m;
+  auto* c = m.mutable_personal_carry();
+  *c->mutable_record() = record.to_proto();
+  c->set_type(record.type);
+  c->set_envelope(envelope);
+  c->set_owner_seq(owner_seq);
+  c->set_recipient(ck.second.raw());
+  c->set_ttl_ms(ttl_ms);
+  c->set_hops(hops);
+  c->set_hop_limit(hop_limit);
+  send(peer, std::move(m));
+  link.carry_in_flight[ck] = now_;
+  event({.kind = EventKind::carry_sent, .peer = peer, .record = record.text(), .detail = short_id(ck.second)});
 }
 
 void Courier::on_answer(const NodeId& peer, const v1::PersonalAnswer& a) {
@@ -170,7 +281,10 @@ void Courier::on_answer(const NodeId& peer, const v1::PersonalAnswer& a) {
   switch (a.outcome()) {
     case v1::PERSONAL_HELD:
       link->second.settled.insert(*c);
+      held_.insert({*c, peer});
       event({.kind = EventKind::delivered, .peer = peer, .detail = c->hex().substr(0, 16)});
+      // A relay's delivery: the recipient itself says it holds the data.
+      if (queue_.contains({*c, peer})) drop({*c, peer}, "delivered", peer);
       break;
     case v1::PERSONAL_REFUSED:
       link->second.settled.insert(*c);
@@ -178,8 +292,10 @@ void Courier::on_answer(const NodeId& peer, const v1::PersonalAnswer& a) {
              .peer = peer,
              .reason = refusal_label(a.reason()),
              .detail = c->hex().substr(0, 16) + " " + a.reason().substr(0, 200)});
+      if (queue_.contains({*c, peer})) drop({*c, peer}, "refused", peer, a.reason().substr(0, 200));
       break;
-    default:  // LATER: offered again at the next sweep
+    default:  // LATER: offered again at the next sweep, which the node may bring forward
+      event({.kind = EventKind::later, .peer = peer});
       break;
   }
 }
@@ -243,7 +359,10 @@ void Courier::on_deliver(const NodeId& peer, const v1::PersonalDeliver& d) {
   auto opened = open_envelope(env, cfg_.self, seal_, *c, key->owner);
   if (auto* e = std::get_if<EnvelopeError>(&opened))
     return refuse(peer, claimed, envelope_fault_name(e->fault), owner, record, e->detail);
-  if (held.ok() && held->has_value()) return answer(peer, claimed, v1::PERSONAL_HELD);
+  if (held.ok() && held->has_value()) {
+    want_ack(*key, *c);
+    return answer(peer, claimed, v1::PERSONAL_HELD);
+  }
   const std::uint64_t id = next_store_id_++;
   stores_[id] = PendingStore{peer, *key, claimed};
   out_.emplace_back(StoreBlobAction{id, *key, *c, std::move(std::get<std::string>(opened)), peer});
@@ -265,6 +384,197 @@ void Courier::on_blob_stored(std::uint64_t store_id, const Status& outcome, std:
   }
   event({.kind = EventKind::opened, .peer = p.peer, .owner = owner, .record = record, .key = p.key});
   answer(p.peer, p.claimed, v1::PERSONAL_HELD);
+  if (auto c = Hash256::from_raw(p.claimed)) want_ack(p.key, *c);
+}
+
+void Courier::want_ack(const RecordKey& record, const Hash256& commitment) {
+  if (acks_.contains(commitment)) return;
+  auto done = view_.acknowledged(commitment, cfg_.self);
+  if (done.ok() && *done) return;
+  acks_[commitment] = Ack{record, true};
+  out_.emplace_back(AuthorAckAction{record, commitment});
+}
+
+void Courier::on_ack_authored(const Hash256& commitment, const Status& outcome, std::uint64_t now) {
+  now_ = now;
+  auto it = acks_.find(commitment);
+  if (it == acks_.end()) return;
+  if (!outcome.ok()) {
+    // Asked for again at the next sweep (a store fenced after a restore
+    // authors nothing for a while: no event, the daemon logs at debug).
+    it->second.asked = false;
+    return;
+  }
+  event({.kind = EventKind::ack_authored, .record = it->second.record.text()});
+  acks_.erase(it);
+}
+
+// ------------------------------------------------------------- relay side
+
+void Courier::drop(const CarryKey& key, const std::string& reason, const NodeId& peer, const std::string& detail) {
+  auto it = queue_.find(key);
+  if (it == queue_.end()) return;
+  queue_bytes_ -= it->second.envelope.size();
+  event({.kind = EventKind::carry_dropped,
+         .peer = peer,
+         .owner = short_id(it->second.record.owner),
+         .record = it->second.record.text(),
+         .reason = reason,
+         .detail = detail.empty() ? "for " + short_id(key.second) : detail});
+  queue_.erase(it);
+}
+
+void Courier::refuse_carry(const NodeId& peer, const v1::PersonalCarry& c, const std::string& reason,
+                           const std::string& record, const std::string& detail) {
+  event({.kind = EventKind::carry_dropped, .peer = peer, .record = record, .reason = reason, .detail = detail});
+  v1::SyncMessage m;
+  auto* a = m.mutable_personal_carry_answer();
+  a->set_commitment(c.envelope().size() >= envelope::kHeaderBytes ? c.envelope().substr(4, 32) : std::string());
+  a->set_recipient(c.recipient().substr(0, 32));
+  a->set_outcome(v1::CARRY_REFUSED);
+  a->set_reason(reason + ": " + detail);
+  send(peer, std::move(m));
+}
+
+void Courier::on_carry(const NodeId& peer, const v1::PersonalCarry& c) {
+  auto key = RecordKey::from_proto(c.type(), c.record());
+  const std::string record = key ? key->text() : std::string("(malformed id)");
+  if (!key || (c.type() != v1::MOBILITY && c.type() != v1::CONTACT))
+    return refuse_carry(peer, c, "malformed", record, "the carry names no mobility or contact");
+  auto parsed = parse_envelope(c.envelope());
+  if (auto* e = std::get_if<EnvelopeError>(&parsed)) return refuse_carry(peer, c, "malformed", record, e->detail);
+  const Envelope& env = std::get<Envelope>(parsed);
+  auto recipient = NodeId::from_raw(c.recipient());
+  if (!recipient) return refuse_carry(peer, c, "malformed", record, "the recipient is not a 32-byte member id");
+  if (env.owner != key->owner)
+    return refuse_carry(peer, c, "malformed", record, "the envelope names another owner than the record");
+  if (std::none_of(env.slots.begin(), env.slots.end(), [&](const EnvelopeSlot& s) { return s.member == *recipient; }))
+    return refuse_carry(peer, c, "malformed", record, "the envelope has no slot for its recipient");
+  if (c.hops() == 0 || c.hop_limit() == 0 || c.hop_limit() > kMaxHopLimit || c.ttl_ms() > kMaxCarryTtlMs)
+    return refuse_carry(peer, c, "malformed", record,
+                        "hops, hop limit (1.." + std::to_string(kMaxHopLimit) + ") or time-to-live out of range");
+  if (c.hops() > c.hop_limit())
+    return refuse_carry(peer, c, "hop_limit", record,
+                        "hop " + std::to_string(c.hops()) + " past the limit of " + std::to_string(c.hop_limit()));
+  if (c.ttl_ms() == 0) return refuse_carry(peer, c, "expired", record, "its time-to-live ran out");
+  if (*recipient == cfg_.self)
+    return refuse_carry(peer, c, "recipient", record, "this node is the recipient: deliver it instead");
+  if (key->owner == cfg_.self) return refuse_carry(peer, c, "owner", record, "this node owns the record");
+  const CarryKey ck{env.commitment, *recipient};
+  auto state = view_.record(*key);
+  if (state.ok() && state->has_value()) {
+    auto committed = personal_commitment(**state);
+    if (committed && *committed != env.commitment)
+      return refuse_carry(peer, c, "malformed", record, "the envelope names another commitment than the signed record");
+    if (is_erased(**state, env.commitment))
+      return refuse_carry(peer, c, "erased", record, "its owner erased this data");
+  }
+  auto acked = view_.acknowledged(env.commitment, *recipient);
+  if ((acked.ok() && *acked) || held_by(env.commitment, *recipient))
+    return refuse_carry(peer, c, "acknowledged", record, "the recipient already holds it");
+  if (auto held = queue_.find(ck); held != queue_.end()) {
+    // Carried here already: keep the wider of the two bounds.
+    held->second.hops = std::min(held->second.hops, c.hops());
+    held->second.deadline = std::max(held->second.deadline, now_ + c.ttl_ms());
+  } else {
+    if (queue_.size() >= cfg_.max_carried || queue_bytes_ + c.envelope().size() > cfg_.max_carried_bytes)
+      return refuse_carry(peer, c, "queue_full", record,
+                          "this relay carries " + std::to_string(queue_.size()) + " envelopes already");
+    queue_bytes_ += c.envelope().size();
+    queue_[ck] = Carried{*key, c.envelope(), c.owner_seq(), now_ + c.ttl_ms(), c.hops(), c.hop_limit(), peer};
+    event({.kind = EventKind::carry_queued,
+           .peer = peer,
+           .owner = short_id(key->owner),
+           .record = record,
+           .detail = "for " + short_id(*recipient)});
+  }
+  v1::SyncMessage m;
+  auto* a = m.mutable_personal_carry_answer();
+  a->set_commitment(env.commitment.raw());
+  a->set_recipient(recipient->raw());
+  a->set_outcome(v1::CARRY_ACCEPTED);
+  send(peer, std::move(m));
+  // Passed on at once when the recipient (or another relay) is linked.
+  if (auto roles = view_.member_roles(); roles.ok()) sweep_queue(*roles);
+}
+
+void Courier::on_carry_answer(const NodeId& peer, const v1::PersonalCarryAnswer& a) {
+  auto link = links_.find(peer);
+  auto c = Hash256::from_raw(a.commitment());
+  auto r = NodeId::from_raw(a.recipient());
+  if (link == links_.end() || !c || !r) return;
+  const CarryKey ck{*c, *r};
+  auto f = link->second.carry_in_flight.find(ck);
+  if (f == link->second.carry_in_flight.end()) return;  // nothing offered on this link
+  const std::uint64_t sent_at = f->second;
+  link->second.carry_in_flight.erase(f);
+  const std::string label = a.outcome() == v1::CARRY_ACCEPTED ? std::string() : carry_label(a.reason());
+  if (label == "queue_full") {
+    // A full relay may have room later: offered again after the answer
+    // timeout, like an unanswered offer, instead of settled for the link.
+    link->second.carry_in_flight[ck] = sent_at;
+  } else {
+    link->second.carry_settled.insert(ck);
+  }
+  if (a.outcome() == v1::CARRY_ACCEPTED) {
+    event({.kind = EventKind::carry_accepted, .peer = peer, .detail = "for " + short_id(*r)});
+  } else {
+    event(
+        {.kind = EventKind::carry_refused_by_peer, .peer = peer, .reason = label, .detail = a.reason().substr(0, 200)});
+  }
+}
+
+void Courier::sweep_queue(const std::map<NodeId, v1::MemberRole>& roles) {
+  for (auto it = queue_.begin(); it != queue_.end();) {
+    const CarryKey ck = it->first;
+    Carried& e = it->second;
+    ++it;  // drop() erases ck only
+    const auto& [c, r] = ck;
+    if (now_ >= e.deadline) {
+      drop(ck, "expired", e.from, "its time-to-live ran out before the recipient was reached");
+      continue;
+    }
+    auto acked = view_.acknowledged(c, r);
+    if ((acked.ok() && *acked) || held_by(c, r)) {
+      drop(ck, "acknowledged", r);
+      continue;
+    }
+    auto state = view_.record(e.record);
+    auto blob = view_.blob(c);
+    if ((state.ok() && state->has_value() && is_erased(**state, c)) ||
+        (blob.ok() && blob->has_value() && (*blob)->empty())) {
+      drop(ck, "erased", e.from);
+      continue;
+    }
+    if (auto l = links_.find(r); l != links_.end()) {
+      Link& link = l->second;
+      if (link.settled.contains(c)) continue;
+      auto f = link.in_flight.find(c);
+      if (!can_offer(link, link.in_flight.size(),
+                     f == link.in_flight.end() ? std::nullopt : std::optional<std::uint64_t>(f->second)))
+        continue;
+      v1::SyncMessage m;
+      auto* d = m.mutable_personal_deliver();
+      *d->mutable_record() = e.record.to_proto();
+      d->set_type(e.record.type);
+      d->set_envelope(e.envelope);
+      d->set_owner_seq(e.owner_seq);
+      send(r, std::move(m));
+      link.in_flight[c] = now_;
+      event({.kind = EventKind::envelope_sent, .peer = r, .record = e.record.text()});
+      continue;
+    }
+    if (e.hops >= e.hop_limit) continue;  // only the recipient itself may take it from here
+    for (auto& [peer, link] : links_) {
+      // Back to the peer it came from too: that peer may have lost it (a
+      // restart empties a queue), and if not it answers ACCEPTED at once.
+      // Each link is offered a carry once per link (settled by the answer),
+      // and the hop limit bounds how far it spreads.
+      if (peer == e.record.owner) continue;
+      if (auto role = roles.find(peer); role == roles.end() || role->second == v1::AUDITOR) continue;
+      offer_carry(peer, link, ck, e.record, e.envelope, e.owner_seq, e.deadline - now_, e.hops + 1, e.hop_limit);
+    }
+  }
 }
 
 }  // namespace conect::courier

@@ -11,8 +11,15 @@
 //                   conect_personal_envelopes_refused_by_peer_total{reason}
 //   recipient side  conect_personal_envelopes_opened_total (stored here),
 //                   conect_personal_envelopes_refused_total{reason}
-//   `reason` is one of courier::Courier::kRefusalReasons; a peer's answer
-//   naming anything else counts as "other".
+//   relay side      conect_personal_carry_sent_total (owner or relay handed
+//                   an envelope on), conect_personal_carry_queued_total,
+//                   conect_personal_carry_dropped_total{reason} (not taken or
+//                   no longer kept), conect_personal_carry_refused_by_peer_total{reason},
+//                   conect_personal_relay_queue_envelopes / _bytes (gauges)
+//   recipient side  conect_personal_envelope_acks_total (EnvelopeAck operations
+//                   authored in this node's log)
+//   `reason` is one of courier::Courier::kRefusalReasons (kCarryReasons for
+//   carry); a peer's answer naming anything else counts as "other".
 //
 // Nothing personal is ever logged or counted: logs carry record ids, node
 // ids and reasons.
@@ -20,8 +27,11 @@
 // Thread-safety: none; every call on the node strand.
 #pragma once
 
+#include <boost/asio/steady_timer.hpp>
+
 #include <functional>
 #include <memory>
+#include <vector>
 
 #include "conect/courier/courier.h"
 #include "conect/crdt/envelope.h"
@@ -46,16 +56,26 @@ class Courier {
   void sweep();
   // Called on the strand after personal data was opened, checked and stored.
   void set_on_stored(std::function<void(const RecordKey&)> hook) { on_stored_ = std::move(hook); }
+  // How an EnvelopeAck operation is written to this node's log (the peer
+  // manager's author(): the authoring gate, then the sync's push).
+  using Author = std::function<Status(std::vector<v1::Operation>)>;
+  void set_author(Author author) { author_ = std::move(author); }
 
  private:
   class StoreView;
   void drain();
+  void report(const courier::Event& e);
 
   DaemonCore& core_;
   Connections& connections_;
   std::unique_ptr<StoreView> view_;
   courier::Courier machine_;
   std::function<void(const RecordKey&)> on_stored_;
+  Author author_;
+  api::Gauge& queue_envelopes_;
+  api::Gauge& queue_bytes_;
+  asio::steady_timer retry_;  // a sweep brought forward after a LATER answer
+  bool retry_armed_ = false;
 };
 
 }  // namespace conect::node

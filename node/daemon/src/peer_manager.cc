@@ -32,8 +32,9 @@ namespace conect::node {
 
 namespace {
 
-// Routes what peers send: personal-data delivery (SyncMessage fields 8 and
-// 9, docs/privacy.md) to the courier, everything else to the sync engine.
+// Routes what peers send: personal-data delivery and carry (SyncMessage
+// fields 8-11, docs/privacy.md) to the courier, everything else to the sync
+// engine.
 // A SyncMessage is one oneof field, so its first byte is that field's tag.
 class PeerRouter final : public PeerEvents {
  public:
@@ -44,8 +45,8 @@ class PeerRouter final : public PeerEvents {
   }
   void on_peer_message(const NodeId& peer, std::string_view plaintext) override {
     constexpr char kDeliverTag = (v1::SyncMessage::kPersonalDeliverFieldNumber << 3) | 2;
-    constexpr char kAnswerTag = (v1::SyncMessage::kPersonalAnswerFieldNumber << 3) | 2;
-    if (!plaintext.empty() && (plaintext[0] == kDeliverTag || plaintext[0] == kAnswerTag)) {
+    constexpr char kCarryAnswerTag = (v1::SyncMessage::kPersonalCarryAnswerFieldNumber << 3) | 2;
+    if (!plaintext.empty() && plaintext[0] >= kDeliverTag && plaintext[0] <= kCarryAnswerTag) {
       v1::SyncMessage m;
       if (m.ParseFromArray(plaintext.data(), static_cast<int>(plaintext.size())) &&
           courier::Courier::is_courier_message(m))
@@ -97,6 +98,15 @@ struct PeerManager::Impl : std::enable_shared_from_this<PeerManager::Impl> {
       maybe_finish_stop();
     });
     sync.set_on_own_chain_behind([this] { gate.on_own_chain_behind(); });
+    // A recipient's acknowledgement of personal data it holds (Operation
+    // field 8): an ordinary delta of this node's log.
+    courier.set_author([this](std::vector<v1::Operation> ops) -> Status {
+      DeltaDraft draft;
+      draft.ops = std::move(ops);
+      auto d = author(std::move(draft));
+      if (!d.ok()) return d.error();
+      return {};
+    });
   }
 
   DaemonCore core;

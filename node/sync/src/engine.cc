@@ -218,6 +218,8 @@ void SyncEngine::Impl::dispatch(Peer& p, const v1::SyncMessage& m) {
     case v1::SyncMessage::kEvidence: on_evidence(p, m.evidence()); break;
     case v1::SyncMessage::kPersonalDeliver:  // refused by check_message
     case v1::SyncMessage::kPersonalAnswer:
+    case v1::SyncMessage::kPersonalCarry:
+    case v1::SyncMessage::kPersonalCarryAnswer:
     case v1::SyncMessage::MSG_NOT_SET: break;
   }
 }

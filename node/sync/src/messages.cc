@@ -107,6 +107,8 @@ Status check_message(const v1::SyncMessage& m, const Limits& l) {
     }
     case v1::SyncMessage::kPersonalDeliver:
     case v1::SyncMessage::kPersonalAnswer:
+    case v1::SyncMessage::kPersonalCarry:
+    case v1::SyncMessage::kPersonalCarryAnswer:
       // The daemon routes these to the courier (docs/privacy.md); one that
       // reaches the engine did not parse there.
       return Error(Errc::protocol_error, "personal-data delivery is not a sync engine message");
@@ -126,6 +128,8 @@ const char* message_name(const v1::SyncMessage& m) {
     case v1::SyncMessage::kEvidence: return "evidence";
     case v1::SyncMessage::kPersonalDeliver: return "personal_deliver";
     case v1::SyncMessage::kPersonalAnswer: return "personal_answer";
+    case v1::SyncMessage::kPersonalCarry: return "personal_carry";
+    case v1::SyncMessage::kPersonalCarryAnswer: return "personal_carry_answer";
     case v1::SyncMessage::MSG_NOT_SET: break;
   }
   return "none";

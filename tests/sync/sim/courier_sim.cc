@@ -5,13 +5,20 @@
 // thrown away, the store stays); records reaching nodes late (the sync is
 // modelled as each record and the owner's head arriving at a random time).
 //
+// The heal leaves a sparse connected graph (a random tree plus a few
+// edges, auditors as leaves), so data reaches most audience members only
+// through relays that carry the ciphertext (docs/privacy.md "Carry");
+// acknowledgements (EnvelopeAck operations) reach other nodes at random
+// times, as the sync would bring them.
+//
 // Invariants checked on every run:
 //   - at every step: only an audience member ever stores a plaintext, and
-//     only the one its record commits to; offers in flight per peer stay
-//     within their bound;
+//     only the one its record commits to; offers in flight per peer and
+//     every relay queue stay within their bounds;
 //   - after heal + quiet: every audience member that announced a seal key
-//     holds the personal data of every record that was not erased, and no
-//     node holds erased data.
+//     holds the personal data of every record that was not erased, no node
+//     holds erased data, and every relay queue is empty (acknowledged,
+//     delivered or dropped).
 //
 //   CONECT_COURIER_SIM_SEED=N   run that one seed (verbose)
 //   CONECT_COURIER_SIM_SEEDS=N  run seeds 1..N (default 300)
@@ -35,7 +42,8 @@ using namespace conect::courier::test;
 struct SimOutcome {
   bool ok = true;
   std::string failure;
-  std::uint64_t frames = 0, dropped = 0, duplicated = 0, crashes = 0, partitions = 0, records = 0, stored = 0;
+  std::uint64_t frames = 0, dropped = 0, duplicated = 0, crashes = 0, partitions = 0, records = 0, stored = 0,
+                carried = 0, queue_full = 0, peak_queue = 0;
 };
 
 class CourierSim {
@@ -43,6 +51,7 @@ class CourierSim {
   explicit CourierSim(std::uint64_t seed) : rng_(seed) {}
 
   SimOutcome run(bool verbose) {
+    world_.spread_acks = false;
     const int n = pick(3, 6);
     for (int i = 0; i < n; ++i) {
       v1::MemberRole role = i == n - 1 && chance(0.3) ? v1::AUDITOR : (chance(0.3) ? v1::COMPANY : v1::SCHOOL);
@@ -68,22 +77,35 @@ class CourierSim {
       if (!check(verbose)) return out_;
       world_.now += static_cast<std::uint64_t>(pick(1, 200));
     }
-    // Heal: every node up, every link up, everything replicated; quiet.
+    // Heal: every node up, the final sparse graph linked (every link made
+    // anew), everything replicated, acknowledgements spread; quiet.
     for (auto& a : world_.nodes)
       if (down_.contains(a->id())) restart(*a);
-    for (auto& a : world_.nodes) {
-      for (auto& b : world_.nodes)
-        if (a->id() < b->id() && !world_.links.contains({a->id(), b->id()})) up(*a, *b);
-    }
+    for (auto& a : world_.nodes)
+      for (auto& b : world_.nodes) cut(*a, *b);
+    for (const auto& [x, y] : final_graph()) up(*world_.nodes[x], *world_.nodes[y]);
     for (const auto& [k, r] : records_)
       for (auto& node : world_.nodes) arrive(*node, k);
+    for (auto& node : world_.nodes)
+      for (const auto& ack : world_.ack_log) node->view.acks.insert(ack);
     for (int i = 0; i < 120 && out_.ok; ++i) {
       world_.now += 1'000;
       world_.sweep_all();
       route();
       while (!queue_.empty()) deliver_due(true);
+      for (auto& node : world_.nodes)  // the healed sync brings every acknowledgement
+        for (const auto& ack : world_.ack_log) node->view.acks.insert(ack);
       check(verbose);
     }
+    if (verbose)
+      for (auto& node : world_.nodes) {
+        std::fprintf(stderr, "%s role %d: queued %zu", node->id().hex().substr(0, 8).c_str(),
+                     static_cast<int>(world_.roster.at(node->id())), node->courier->queued());
+        for (int k = 0; k <= static_cast<int>(EventKind::ack_authored); ++k)
+          std::fprintf(stderr, " %s=%zu", event_name(static_cast<EventKind>(k)),
+                       count_events(*node, static_cast<EventKind>(k)));
+        std::fprintf(stderr, "\n");
+      }
     if (!out_.ok) return out_;
     // Every audience member with a seal key holds what was not erased.
     for (const auto& [k, r] : records_) {
@@ -92,11 +114,38 @@ class CourierSim {
         auto b = node->view.blobs.find(r.commitment);
         bool holds = b != node->view.blobs.end() && !b->second.empty();
         if (r.erased && holds) return fail("erased data still held at " + node->id().hex().substr(0, 8));
-        if (!r.erased && in && !holds)
+        if (!r.erased && in && !holds) {
+          if (verbose) {
+            for (auto& x : world_.nodes) {
+              std::fprintf(stderr, "  %s%s%s links:", x->id().hex().substr(0, 8).c_str(),
+                           x->id() == k.owner ? " (owner)" : "", x.get() == node.get() ? " (recipient)" : "");
+              for (auto& y : world_.nodes)
+                if (world_.links.contains({x->id(), y->id()}))
+                  std::fprintf(stderr, " %s", y->id().hex().substr(0, 8).c_str());
+              std::fprintf(stderr, " | queued=%d acked=%d record=%d head=%llu/%llu\n",
+                           x->courier->queued_for(r.commitment, node->id()) ? 1 : 0,
+                           x->view.acks.contains({r.commitment, node->id()}) ? 1 : 0,
+                           x->view.records.contains(k) ? 1 : 0, static_cast<unsigned long long>(x->view.heads[k.owner]),
+                           static_cast<unsigned long long>(r.owner_seq));
+              for (const auto& e : x->events)
+                if (e.record == k.text() || e.kind == EventKind::carry_accepted ||
+                    e.kind == EventKind::carry_refused_by_peer)
+                  std::fprintf(stderr, "     %s peer=%s reason=%s detail=%s\n", event_name(e.kind),
+                               e.peer.hex().substr(0, 8).c_str(), e.reason.c_str(), e.detail.c_str());
+            }
+          }
           return fail("audience member " + node->id().hex().substr(0, 8) + " never received " + k.text());
+        }
       }
     }
-    for (auto& node : world_.nodes) out_.stored += count_events(*node, EventKind::opened);
+    for (auto& node : world_.nodes) {
+      if (node->courier->queued() != 0)
+        return fail("relay " + node->id().hex().substr(0, 8) + " still carries " +
+                    std::to_string(node->courier->queued()) + " envelopes after the heal");
+      out_.stored += count_events(*node, EventKind::opened);
+      out_.carried += count_events(*node, EventKind::carry_queued);
+      out_.queue_full += count_events(*node, EventKind::carry_dropped, "queue_full");
+    }
     return out_;
   }
 
@@ -148,7 +197,32 @@ class CourierSim {
     x.events.clear();
   }
   static CourierConfig config(const NodeId& self) {
-    return CourierConfig{.self = self, .answer_timeout_ms = 5'000, .max_in_flight_per_peer = 4};
+    return CourierConfig{.self = self,
+                         .answer_timeout_ms = 5'000,
+                         .max_in_flight_per_peer = 4,
+                         .hop_limit = kMaxHopLimit,  // any path of a 6-node graph
+                         .max_carried = kMaxQueue};
+  }
+  static constexpr std::size_t kMaxQueue = 64;
+
+  // A random spanning tree over the nodes that are not auditors, auditors
+  // hung on as leaves, and about one extra edge in three nodes.
+  std::vector<std::pair<std::size_t, std::size_t>> final_graph() {
+    std::vector<std::size_t> members, auditors;
+    for (std::size_t i = 0; i < world_.nodes.size(); ++i)
+      (world_.roster.at(world_.nodes[i]->id()) == v1::AUDITOR ? auditors : members).push_back(i);
+    std::shuffle(members.begin(), members.end(), rng_);
+    std::vector<std::pair<std::size_t, std::size_t>> edges;
+    for (std::size_t i = 1; i < members.size(); ++i)
+      edges.push_back({members[static_cast<std::size_t>(pick(0, static_cast<int>(i) - 1))], members[i]});
+    for (std::size_t a : auditors)
+      edges.push_back({members[static_cast<std::size_t>(pick(0, static_cast<int>(members.size()) - 1))], a});
+    for (std::size_t k = 0; k < members.size() / 3; ++k) {
+      std::size_t x = members[static_cast<std::size_t>(pick(0, static_cast<int>(members.size()) - 1))];
+      std::size_t y = members[static_cast<std::size_t>(pick(0, static_cast<int>(members.size()) - 1))];
+      if (x != y) edges.push_back({x, y});
+    }
+    return edges;
   }
 
   // The sync, modelled: a record (and its owner's head) reaches a node.
@@ -220,6 +294,9 @@ class CourierSim {
       ++out_.crashes;
     } else if (roll < 40 && down_.contains(x.id())) {
       restart(x);
+    } else if (roll < 55 && !world_.ack_log.empty()) {  // the sync brings an acknowledgement somewhere
+      x.view.acks.insert(
+          world_.ack_log[static_cast<std::size_t>(pick(0, static_cast<int>(world_.ack_log.size()) - 1))]);
     }
     deliver_due(false);
   }
@@ -273,10 +350,15 @@ class CourierSim {
         }
       }
       for (auto& other : world_.nodes)
-        if (node->courier->in_flight(other->id()) > 4) {
+        if (node->courier->in_flight(other->id()) > 4 || node->courier->carries_in_flight(other->id()) > 4) {
           fail("offers in flight beyond the bound");
           return false;
         }
+      out_.peak_queue = std::max<std::uint64_t>(out_.peak_queue, node->courier->queued());
+      if (node->courier->queued() > kMaxQueue) {
+        fail("a relay queue beyond its bound");
+        return false;
+      }
     }
     if (verbose && world_.now % 10'000 < 200)
       std::fprintf(stderr, "t=%llu queue=%zu records=%llu\n", static_cast<unsigned long long>(world_.now),
@@ -312,6 +394,9 @@ int main() {
     total.partitions += o.partitions;
     total.records += o.records;
     total.stored += o.stored;
+    total.carried += o.carried;
+    total.queue_full += o.queue_full;
+    total.peak_queue = std::max(total.peak_queue, o.peak_queue);
     if (!o.ok) {
       ++failures;
       std::printf("seed %llu FAILED %s\n  replay: CONECT_COURIER_SIM_SEED=%llu conect_courier_sim\n",
@@ -320,10 +405,13 @@ int main() {
   }
   std::printf(
       "%llu seeds, %d failed: %llu records, %llu frames (%llu dropped, %llu duplicated), %llu partitions, "
-      "%llu crashes, %llu plaintexts stored by audience members\n",
+      "%llu crashes, %llu plaintexts stored by audience members, %llu envelopes carried by relays (%llu refused "
+      "for a full queue, largest queue %llu)\n",
       static_cast<unsigned long long>(count), failures, static_cast<unsigned long long>(total.records),
       static_cast<unsigned long long>(total.frames), static_cast<unsigned long long>(total.dropped),
       static_cast<unsigned long long>(total.duplicated), static_cast<unsigned long long>(total.partitions),
-      static_cast<unsigned long long>(total.crashes), static_cast<unsigned long long>(total.stored));
+      static_cast<unsigned long long>(total.crashes), static_cast<unsigned long long>(total.stored),
+      static_cast<unsigned long long>(total.carried), static_cast<unsigned long long>(total.queue_full),
+      static_cast<unsigned long long>(total.peak_queue));
   return failures == 0 ? 0 : 1;
 }

@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "conect/crdt/error.h"
+#include "conect/crdt/merge.h"
 #include "conect/crdt/seal.h"
 #include "conect/crdt/types.h"
 
@@ -103,5 +104,12 @@ std::variant<std::string, EnvelopeError> open_envelope(const Envelope& e, const 
 std::variant<std::string, EnvelopeError> open_envelope(const Envelope& e, const NodeId& me, const SealKeyring& keys,
                                                        const Hash256& expected_commitment,
                                                        const NodeId& expected_owner);
+
+// The acknowledgement an audience member authors in its own log once it
+// holds the personal data (Operation.envelope_ack, docs/privacy.md "Carry").
+v1::Operation envelope_ack_operation(const RecordKey& record, const Hash256& commitment);
+// What an acknowledgement names, or why it is malformed (malformed_body:
+// not a mobility or contact, a bad owner id, a commitment not 32 bytes).
+Result<std::pair<RecordKey, Hash256>> parse_envelope_ack(const v1::EnvelopeAck& ack);
 
 }  // namespace conect

@@ -328,6 +328,10 @@ class Store {
   // origin missing here announced none yet and can receive no personal data.
   Result<std::map<NodeId, SealPublicKey>> seal_keys() const;
   Result<std::optional<SealPublicKey>> seal_key(const NodeId& origin) const;
+  // Whether `member`'s log holds a valid acknowledgement that it holds the
+  // personal data behind `commitment` (Operation.envelope_ack; docs/privacy.md
+  // "Carry"): relays and owners drop what they carry for it.
+  Result<bool> envelope_acknowledged(const Hash256& commitment, const NodeId& member) const;
 
   // -------------------------------------------------- backup, restore
   // A consistent copy (mdb_env_copy2) into `dir`, which must be empty or

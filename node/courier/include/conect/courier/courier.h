@@ -41,6 +41,24 @@
 //   plaintext whose BLAKE2b-256 is the commitment of the signed record is
 //   handed out for storage (StoreBlob); the answer HELD follows its success.
 //
+// Carry (docs/privacy.md "Carry"), when the owner has no link to an
+// audience member R that has not acknowledged the data:
+//   owner  hands the envelope (ciphertext) to each linked peer that is not
+//          an auditor as PersonalCarry{recipient R, ttl, hops 1, hop limit};
+//          ACCEPTED or REFUSED settle it for the link, silence re-offers.
+//   relay  checks it (malformed, hop_limit, expired, recipient, owner,
+//          erased, acknowledged, queue_full; each refusal answered and
+//          counted as a drop with its reason), queues it in memory only,
+//          delivers it (PersonalDeliver) as soon as it links to R, carries it
+//          on to other peers while hops < hop_limit, and drops it on R's
+//          acknowledgement (its signed EnvelopeAck, or its HELD answer), on
+//          R's refusal, when the record is erased, or at its deadline.
+//   recipient  once it holds the data (stored now, or held already) and its
+//          log holds no EnvelopeAck for it, asks for one (AuthorAck); a
+//          failed authoring is asked for again at the next sweep.
+// A relay never opens what it carries (it has no slot unless it is itself in
+// the audience) and never stores an envelope.
+//
 // Nothing personal is ever in an Event: records, node ids and reasons only.
 #pragma once
 
@@ -71,9 +89,20 @@ struct CourierConfig {
   NodeId self;
   // An offer without an answer for this long is made again.
   std::uint64_t answer_timeout_ms = 30'000;
-  // Offers without an answer, per peer.
+  // Offers without an answer, per peer (deliveries and carries each).
   std::size_t max_in_flight_per_peer = 64;
+
+  // Carry: what the owner puts on an envelope it hands to a relay.
+  std::uint64_t carry_ttl_ms = 7ull * 24 * 3600 * 1000;
+  std::uint32_t hop_limit = 2;
+  // The relay queue (memory only): envelopes and their bytes.
+  std::size_t max_carried = 1024;
+  std::size_t max_carried_bytes = 16u << 20;
 };
+
+// Bounds a relay enforces on every PersonalCarry (docs/privacy.md "Carry").
+inline constexpr std::uint64_t kMaxCarryTtlMs = 30ull * 24 * 3600 * 1000;
+inline constexpr std::uint32_t kMaxHopLimit = 8;
 
 // The only way the courier sees storage: reads of committed state, each
 // cheap enough to call per message (point lookups) except the scan of this
@@ -88,6 +117,8 @@ class CourierView {
   virtual Result<std::optional<std::string>> blob(const Hash256& commitment) const = 0;
   virtual Result<std::map<NodeId, v1::MemberRole>> member_roles() const = 0;
   virtual Result<std::map<NodeId, SealPublicKey>> seal_keys() const = 0;
+  // Whether `member`'s log holds a valid EnvelopeAck for `commitment`.
+  virtual Result<bool> acknowledged(const Hash256& commitment, const NodeId& member) const = 0;
   // Every mobility and contact this node owns (any state), in key order.
   using RecordVisitor = std::function<void(const RecordKey&, const v1::RecordState&)>;
   virtual Status own_records(const RecordVisitor& visit) const = 0;
@@ -110,14 +141,29 @@ struct StoreBlobAction {
   NodeId from_peer;
 };
 
+// Author an EnvelopeAck (envelope_ack_operation) in this node's own log,
+// then report with on_ack_authored(commitment, ...). The daemon puts the
+// acks of one drain into one delta.
+struct AuthorAckAction {
+  RecordKey record;
+  Hash256 commitment;
+};
+
 enum class EventKind : std::uint8_t {
-  envelope_sent,    // peer, record: a PersonalDeliver went out
-  delivered,        // peer: answered HELD to this node's delivery
-  refused_by_peer,  // peer, reason (one of kRefusalReasons or "other"), detail (the peer's words)
-  opened,           // peer, owner, record: checked and stored here
-  refused,          // peer, owner, record, reason, detail: this node refused an envelope
-  not_sealed,       // record, detail: sealing failed (a local fault)
-  store_error,      // detail: a read or write of the store failed; retried
+  envelope_sent,          // peer, record: a PersonalDeliver went out (owner or relay)
+  delivered,              // peer: answered HELD to this node's delivery
+  refused_by_peer,        // peer, reason (one of kRefusalReasons or "other"), detail (the peer's words)
+  opened,                 // peer, owner, record: checked and stored here
+  refused,                // peer, owner, record, reason, detail: this node refused an envelope
+  not_sealed,             // record, detail: sealing failed (a local fault)
+  store_error,            // detail: a read or write of the store failed; retried
+  carry_sent,             // peer, record: a PersonalCarry went out (owner or relay)
+  carry_accepted,         // peer: it queued what this node handed it
+  carry_refused_by_peer,  // peer, reason (one of kCarryReasons or "other"), detail
+  carry_queued,           // peer (it came from), record: taken into this relay's queue
+  carry_dropped,          // peer, record, reason (one of kCarryReasons), detail: not taken, or no longer kept
+  ack_authored,           // record: this node's log now acknowledges it holds the data
+  later,                  // peer: answered LATER (its sync is behind this delivery): sweep again soon
 };
 const char* event_name(EventKind k);
 
@@ -131,7 +177,7 @@ struct Event {
   std::optional<RecordKey> key{};  // opened: the record whose data arrived
 };
 
-using Action = std::variant<SendAction, StoreBlobAction, Event>;
+using Action = std::variant<SendAction, StoreBlobAction, AuthorAckAction, Event>;
 
 class Courier {
  public:
@@ -140,6 +186,13 @@ class Courier {
   static constexpr std::array<const char*, 8> kRefusalReasons{"malformed",       "wrong_record",       "erased",
                                                               "not_in_audience", "not_addressed",      "wrong_seal_key",
                                                               "tampered",        "commitment_mismatch"};
+  // Why a relay does not take a carried envelope, or no longer keeps it: the
+  // label values of conect_personal_carry_dropped_total. The first eight are
+  // checked on arrival, in this order; the last two are the recipient's
+  // answers to the relay's delivery.
+  static constexpr std::array<const char*, 10> kCarryReasons{"malformed", "hop_limit", "expired",      "recipient",
+                                                             "owner",     "erased",    "acknowledged", "queue_full",
+                                                             "delivered", "refused"};
 
   // `view` and `seal` must outlive the courier.
   Courier(CourierConfig config, const CourierView& view, const SealKeyring& seal);
@@ -149,20 +202,32 @@ class Courier {
   // A SyncMessage whose case is one of the courier's (is_courier_message).
   void on_message(const NodeId& peer, const v1::SyncMessage& message, std::uint64_t now);
   void on_blob_stored(std::uint64_t store_id, const Status& outcome, std::uint64_t now);
-  // Offers every pending envelope to the linked peers that lack it.
+  void on_ack_authored(const Hash256& commitment, const Status& outcome, std::uint64_t now);
+  // Offers every pending envelope to the linked peers that lack it, and
+  // goes through the relay queue (deadlines, acknowledgements, links).
   void sweep(std::uint64_t now);
 
   std::optional<Action> poll();
 
   static bool is_courier_message(const v1::SyncMessage& m);
   // The label a peer's refusal ("reason: detail") counts under: one of
-  // kRefusalReasons, else "other" (a peer's words never become a label).
+  // kRefusalReasons (kCarryReasons), else "other" (a peer's words never
+  // become a label).
   static std::string refusal_label(std::string_view answer);
+  static std::string carry_label(std::string_view answer);
 
   std::size_t linked_peers() const { return links_.size(); }
   std::size_t in_flight(const NodeId& peer) const;
+  std::size_t carries_in_flight(const NodeId& peer) const;
+  // The relay queue: envelopes carried for others, and their bytes.
+  std::size_t queued() const { return queue_.size(); }
+  std::size_t queued_bytes() const { return queue_bytes_; }
+  bool queued_for(const Hash256& commitment, const NodeId& recipient) const {
+    return queue_.contains({commitment, recipient});
+  }
 
  private:
+  using CarryKey = std::pair<Hash256, NodeId>;  // commitment, recipient
   struct Sealed {
     std::map<NodeId, SealPublicKey> recipients;  // members with a slot, and the key it was sealed to
     std::string bytes;
@@ -170,23 +235,52 @@ class Courier {
   struct Link {
     std::set<Hash256> settled;                   // answered HELD or REFUSED
     std::map<Hash256, std::uint64_t> in_flight;  // sent at
+    std::set<CarryKey> carry_settled;            // answered ACCEPTED or REFUSED
+    std::map<CarryKey, std::uint64_t> carry_in_flight;
   };
   struct PendingStore {
     NodeId peer;
     RecordKey key;
     std::string claimed;  // the commitment to answer with
   };
+  struct Carried {
+    RecordKey record;
+    std::string envelope;
+    std::uint64_t owner_seq = 0;
+    std::uint64_t deadline = 0;  // local time
+    std::uint32_t hops = 0, hop_limit = 0;
+    NodeId from;
+  };
+  struct Ack {
+    RecordKey record;
+    bool asked = false;  // AuthorAck out, outcome not reported yet
+  };
 
   void on_deliver(const NodeId& peer, const v1::PersonalDeliver& d);
   void on_answer(const NodeId& peer, const v1::PersonalAnswer& a);
+  void on_carry(const NodeId& peer, const v1::PersonalCarry& c);
+  void on_carry_answer(const NodeId& peer, const v1::PersonalCarryAnswer& a);
   void send(const NodeId& peer, v1::SyncMessage m);
   void answer(const NodeId& peer, const std::string& commitment, v1::PersonalOutcome outcome,
               const std::string& reason = {});
   void refuse(const NodeId& peer, const std::string& commitment, const std::string& reason, const std::string& owner,
               const std::string& record, const std::string& detail);
+  void refuse_carry(const NodeId& peer, const v1::PersonalCarry& c, const std::string& reason,
+                    const std::string& record, const std::string& detail);
   void event(Event e) { out_.emplace_back(std::move(e)); }
   const Sealed* envelope_for(const RecordKey& key, const Hash256& commitment, const std::set<NodeId>& audience,
                              const std::map<NodeId, SealPublicKey>& seal_keys);
+  bool can_offer(const Link& link, std::size_t in_flight, std::optional<std::uint64_t> sent_at) const;
+  void offer_carry(const NodeId& peer, Link& link, const CarryKey& key, const RecordKey& record,
+                   const std::string& envelope, std::uint64_t owner_seq, std::uint64_t ttl_ms, std::uint32_t hops,
+                   std::uint32_t hop_limit);
+  void carry_for_others(const RecordKey& key, const Hash256& c, const std::string& envelope,
+                        const std::set<NodeId>& recipients, std::uint64_t owner_seq,
+                        const std::map<NodeId, v1::MemberRole>& roles);
+  void sweep_queue(const std::map<NodeId, v1::MemberRole>& roles);
+  void drop(const CarryKey& key, const std::string& reason, const NodeId& peer, const std::string& detail = {});
+  void want_ack(const RecordKey& record, const Hash256& commitment);
+  bool held_by(const Hash256& commitment, const NodeId& member) const;
 
   CourierConfig cfg_;
   const CourierView& view_;
@@ -196,6 +290,10 @@ class Courier {
   std::map<Hash256, Sealed> sealed_;  // owner side: the current envelope per commitment
   std::map<std::uint64_t, PendingStore> stores_;
   std::uint64_t next_store_id_ = 1;
+  std::set<CarryKey> held_;            // owner, relay: (commitment, member) answered HELD
+  std::map<CarryKey, Carried> queue_;  // relay: envelopes carried for others
+  std::size_t queue_bytes_ = 0;
+  std::map<Hash256, Ack> acks_;  // recipient: acknowledgements to author
   std::deque<Action> out_;
 };
 

@@ -572,7 +572,8 @@ void SyncEngine::Impl::applied(const ApplyResult& r) {
 }
 
 void SyncEngine::Impl::check_catch_up_done() {
-  for (auto& [id, p] : peers) {
+  for (auto& entry : peers) {
+    auto& p = entry.second;  // not a structured binding: clang 14 refuses one captured by a lambda
     if (!p.catching_up) continue;
     // Handed out is not held: the catch-up lasts until its deltas are stored.
     if (p.catch_up_fetches > 0 || applies_from.contains(p.id)) continue;

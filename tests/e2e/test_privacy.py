@@ -20,7 +20,7 @@ import nacl.bindings as sodium
 import websockets
 
 sys.path.insert(0, os.path.dirname(__file__))
-from attacker import Identity, Peer, _field_bytes, _field_varint  # noqa: E402
+from attacker import Identity, Peer, _field_bytes, _field_varint, signing_input  # noqa: E402
 from harness import Federation, cli, create_organisation, wait_until  # noqa: E402
 
 MOBILITY = 4
@@ -518,6 +518,9 @@ class SealKeyRotation(unittest.TestCase):
         old_seal = bytes.fromhex(self.members_of(a)[b.node_id]["seal_key"])
         with open(os.path.join(b.data, "seal.key"), "rb") as f:
             old_secret = f.read()
+        noise_file, noise_pending = (os.path.join(b.data, f) for f in ("noise.key", "noise.key.pending"))
+        with open(noise_file, "rb") as f:
+            old_noise_secret = f.read()
 
         _, rotated = b.api("POST", "/api/v1/keys/rotate", {}, expect=201)
         new_seal = bytes.fromhex(rotated["seal_key"])
@@ -532,6 +535,14 @@ class SealKeyRotation(unittest.TestCase):
             data = f.read()
         self.assertEqual((data[:4], len(data), data[12:44]), (b"cnK1", 44, old_secret))
         self.assertFalse(os.path.exists(os.path.join(b.data, "seal.key.pending")))
+        # The Noise static key rotates too (issue 15): a new noise.key (mode
+        # 0600, 32 raw bytes), its public half in the Rotate, nothing pending.
+        new_noise = bytes.fromhex(rotated["noise_static_key"])
+        self.assertNotEqual(new_noise, sodium.crypto_scalarmult_base(old_noise_secret))
+        self.assertEqual(os.stat(noise_file).st_mode & 0o777, 0o600)
+        with open(noise_file, "rb") as f:
+            self.assertEqual(sodium.crypto_scalarmult_base(f.read()), new_noise)
+        self.assertFalse(os.path.exists(noise_pending))
         # Every member learns the new seal key from the Rotate (no separate
         # announcement): A seals to it from now on.
         wait_until("b's new seal key at a", lambda: self.members_of(a)[b.node_id]["seal_key"] == new_seal.hex(),
@@ -561,10 +572,13 @@ class SealKeyRotation(unittest.TestCase):
         cli("member", "add", insider.card(bytes.fromhex(b.federation)), data=b.data)
         refused = lambda r: counter(b, "conect_personal_envelopes_refused_total", reason=r)  # noqa: E731
 
+        statics = []  # (B's Noise static key, its binding) per handshake
+
         async def deliver(messages):
             p = Peer(b.ports["peer"], bytes.fromhex(b.federation), insider)
             await p.connect()
-            await p.handshake()
+            payload = await p.handshake()
+            statics.append((p.noise.rs, payload))
             try:
                 await asyncio.wait_for(p.ws.recv(), 10)  # B's stream header: the link is accepted
             except websockets.ConnectionClosed:
@@ -583,6 +597,15 @@ class SealKeyRotation(unittest.TestCase):
             return refused("wrong_seal_key") - wrong
 
         self.assertEqual(delivered_then_marked(to_old), 0, "an envelope sealed to b's retired key was refused")
+        # B's listener answered with its new Noise static key, without a
+        # restart, bound by its new identity key (docs/handshake.md §5).
+        rs, payload = statics[-1]
+        self.assertEqual(rs, new_noise)
+        binding = payload[-64:]  # HandshakePayload field 3, the last one: the 64-byte binding
+        self.assertEqual(payload[-66:-64], b"\x1a\x40")
+        sodium.crypto_sign_open(  # raises unless the new identity key signed it
+            binding + signing_input(b"conect/noise-static/v1", rs + bytes.fromhex(b.federation)),
+            bytes.fromhex(rotated["key"]))
         # After a restart too: the daemon loads the keyring file at start.
         b.stop()
         b.start()
@@ -610,7 +633,16 @@ class SealKeyRotation(unittest.TestCase):
         fd = os.open(seal, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         os.write(fd, old_secret)
         os.close(fd)
+        # The Noise key likewise: the new one back in noise.key.pending.
+        os.rename(noise_file, noise_pending)
+        fd = os.open(noise_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        os.write(fd, old_noise_secret)
+        os.close(fd)
         b.start()
+        self.assertTrue(b.log_events("noise_key_rotation_completed"))
+        self.assertFalse(os.path.exists(noise_pending))
+        with open(noise_file, "rb") as f:
+            self.assertEqual(sodium.crypto_scalarmult_base(f.read()), new_noise)
         self.assertTrue(b.log_events("seal_key_rotation_completed"))
         self.assertFalse(os.path.exists(pending))
         with open(seal, "rb") as f:
@@ -644,14 +676,22 @@ class SealKeyRotation(unittest.TestCase):
                     f.write(kept)
         # A pending seal key whose Rotate was never stored (a crash before
         # it): dropped at start, the current key stays.
-        fd = os.open(pending, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        os.write(fd, os.urandom(32))
-        os.close(fd)
+        noise, noise_pending = (os.path.join(b.data, f) for f in ("noise.key", "noise.key.pending"))
+        with open(noise, "rb") as f:
+            noise_before = f.read()
+        for path in (pending, noise_pending):
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            os.write(fd, os.urandom(32))
+            os.close(fd)
         b.start()
         self.assertFalse(os.path.exists(pending))
         with open(seal, "rb") as f:
             self.assertEqual(f.read(), seal_before)
         self.assertTrue(b.log_events("seal_key_rotation_abandoned"))
+        self.assertFalse(os.path.exists(noise_pending))
+        with open(noise, "rb") as f:
+            self.assertEqual(f.read(), noise_before)
+        self.assertTrue(b.log_events("noise_key_rotation_abandoned"))
         wait_until("b linked to a again", lambda: self.a.node_id in b.connected_peers(), timeout=30)
 
 

@@ -188,9 +188,14 @@ HttpResponse rotate(HandlerEnv& env) {
   if (roster) out["key"] = (*roster)->key_at(d->origin, d->seq.next()).hex();
   // The new seal key the Rotate carries (none at an auditor).
   out["seal_key"] = nullptr;
+  out["noise_static_key"] = nullptr;
   for (const auto& op : d->body.ops())
-    if (op.has_rotate())
+    if (op.has_rotate()) {
       if (auto seal = rotated_seal_key(op.rotate())) out["seal_key"] = seal->hex();
+      // The new Noise static key (every node, auditors too).
+      if (auto noise = SealPublicKey::from_raw(op.rotate().new_noise_static_key()))
+        out["noise_static_key"] = noise->hex();
+    }
   return json_response(201, out);
 }
 

@@ -82,6 +82,12 @@ class Connections {
         credentials_.node_id(), credentials_.noise_static(), credentials_.federation(),
         net::sign_static_binding(key, credentials_.noise_static().public_key(), credentials_.federation()));
   }
+  // After a rotation that carried a new Noise static key: later handshakes
+  // use `noise` with a binding signed by `key`; established links keep theirs.
+  void set_noise_static(const net::NoiseStaticKey& noise, const KeyPair& key) {
+    credentials_ = net::PeerCredentials(credentials_.node_id(), noise, credentials_.federation(),
+                                        net::sign_static_binding(key, noise.public_key(), credentials_.federation()));
+  }
   // Dials configured peers not dialled yet; drops the removed ones.
   void reload_peers();
   // An accepted TCP connection. Any thread.

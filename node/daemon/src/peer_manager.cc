@@ -138,6 +138,7 @@ struct PeerManager::Impl : std::enable_shared_from_this<PeerManager::Impl> {
     discard_retired_seal_keys();
     settle_rotation();
     settle_seal_rotation();
+    settle_noise_rotation();
     if (Status st = reload_roster(); !st.ok()) return st;
     sync.start(roster, rng());
     // Before the loop runs, so before any API write: a node that has not yet
@@ -278,6 +279,46 @@ struct PeerManager::Impl : std::enable_shared_from_this<PeerManager::Impl> {
     log::warn("seal_key_rotation_abandoned", {{"detail", "the Rotate was never stored; the old seal key stays"}});
   }
 
+  // A Noise-key rotation interrupted after its Rotate was stored (the roster
+  // states the pending key as this node's Noise static key): adopt it; else
+  // the Rotate never was: drop it. Either way handshakes bind with the key
+  // that signs now (settle_rotation ran before).
+  void settle_noise_rotation() {
+    const auto pending = core.node.noise_key_pending();
+    if (!std::filesystem::exists(pending)) return;
+    auto key = net::NoiseStaticKey::load(pending);
+    auto replicated = core.store.roster();
+    if (key.ok() && replicated.ok()) {
+      const auto& members = (*replicated)->members();
+      auto me = members.find(core.id());
+      if (me != members.end() && me->second.noise_static_key == key->public_key().raw()) {
+        // When it fails, tried again at the next start; the old key still links.
+        Status st = adopt_noise_key(*key);
+        if (st.ok())
+          log::info("noise_key_rotation_completed", {{"noise_key", key->public_key().hex().substr(0, 16)}});
+        else
+          log::warn("noise_key_rotation_unfinished", {{"detail", st.error().message()}});
+        return;
+      }
+    }
+    std::error_code ec;
+    std::filesystem::remove(pending, ec);
+    log::warn("noise_key_rotation_abandoned", {{"detail", "the Rotate was never stored; the old Noise key stays"}});
+  }
+
+  // DIR/noise.key.pending replaces DIR/noise.key (an atomic rename), then
+  // handshakes use it; links already established keep their session keys.
+  Status adopt_noise_key(const net::NoiseStaticKey& next) {
+    std::error_code ec;
+    std::filesystem::rename(core.node.noise_key_pending(), core.node.dir.noise_key(), ec);
+    if (ec)
+      return Error(Errc::io_error, "the Rotate is stored but " + core.node.noise_key_pending().string() +
+                                       " could not be renamed to " + core.node.dir.noise_key().string() + ": " +
+                                       ec.message() + "; restart the node to complete the rotation");
+    connections.set_noise_static(next, *core.signer());
+    return {};
+  }
+
   // The old seal secret goes into DIR/seal.keyring (durably) before
   // DIR/seal.key.pending replaces DIR/seal.key: no crash loses it while an
   // envelope sealed to it may still come.
@@ -320,29 +361,47 @@ struct PeerManager::Impl : std::enable_shared_from_this<PeerManager::Impl> {
     KeyPair next = KeyPair::generate();
     const auto pending = core.node.signing_key_pending();
     const auto seal_pending = core.node.seal_key_pending();
+    const auto noise_pending = core.node.noise_key_pending();
     const bool new_seal = core.node.config.role != "auditor";
     std::optional<SealKey> next_seal;
     std::error_code ec;
-    std::filesystem::remove(pending, ec);
-    std::filesystem::remove(seal_pending, ec);
+    const auto drop_pending = [&] {
+      std::filesystem::remove(pending, ec);
+      std::filesystem::remove(seal_pending, ec);
+      std::filesystem::remove(noise_pending, ec);
+    };
+    drop_pending();
     if (Status st = next.save(pending); !st.ok()) return st.error();
     if (new_seal) {
       next_seal = SealKey::generate();
       if (Status st = next_seal->save(seal_pending); !st.ok()) {
-        std::filesystem::remove(pending, ec);
+        drop_pending();
         return st.error();
       }
     }
+    // A new Noise static key at every node, auditors too (DESIGN §2: Noise
+    // keys are not seal keys).
+    auto next_noise = net::NoiseStaticKey::generate();
+    if (!next_noise.ok()) {
+      drop_pending();
+      return next_noise.error();
+    }
+    if (Status st = next_noise->save(noise_pending); !st.ok()) {
+      drop_pending();
+      return st.error();
+    }
     DeltaDraft draft;
-    draft.ops.push_back(
-        membership_ops::rotate(core.id(), next, next_seal ? next_seal->public_key().raw() : std::string()));
+    draft.ops.push_back(membership_ops::rotate(
+        core.id(), next, next_seal ? next_seal->public_key().raw() : std::string(), next_noise->public_key().raw()));
     auto deps = core.store.membership_deps();
-    if (!deps.ok()) return deps.error();
+    if (!deps.ok()) {
+      drop_pending();
+      return deps.error();
+    }
     draft.deps = std::move(*deps);
     auto delta = gate.author(std::move(draft));
     if (!delta.ok()) {
-      std::filesystem::remove(pending, ec);
-      std::filesystem::remove(seal_pending, ec);
+      drop_pending();
       return delta.error();
     }
     std::filesystem::rename(pending, core.node.signing_key(), ec);
@@ -351,19 +410,34 @@ struct PeerManager::Impl : std::enable_shared_from_this<PeerManager::Impl> {
                                        core.node.signing_key().string() + ": " + ec.message() +
                                        "; restart the node to complete the rotation");
     core.set_signer(next);
-    asio::post(core.strand, [this, keep = core.alive(), d = *delta, next] {
-      connections.set_signer(next);
+    // The Noise key moves with the signer in one step on the strand: no
+    // handshake binds the new Noise key with the old identity key or back.
+    std::error_code noise_ec;
+    std::filesystem::rename(noise_pending, core.node.dir.noise_key(), noise_ec);
+    asio::post(core.strand, [this, keep = core.alive(), d = *delta, next, noise = *next_noise, moved = !noise_ec] {
+      if (moved)
+        connections.set_noise_static(noise, next);
+      else
+        connections.set_signer(next);
       sync.on_local_commit({d});
       (void)reload_roster();
     });
     log::info("key_rotated", {{"key", next.public_key().hex().substr(0, 16)},
                               {"seal_key", next_seal ? next_seal->public_key().hex().substr(0, 16) : "(none)"},
+                              {"noise_key", next_noise->public_key().hex().substr(0, 16)},
                               {"seq", std::to_string(delta->seq.value)}});
     if (next_seal)
       if (Status st = adopt_seal_key(*next_seal); !st.ok()) {
         log::warn("seal_key_rotation_unfinished", {{"detail", st.error().message()}});
         return st.error();
       }
+    if (noise_ec) {
+      auto why = Error(Errc::io_error, "the Rotate is stored but " + noise_pending.string() +
+                                           " could not be renamed to " + core.node.dir.noise_key().string() + ": " +
+                                           noise_ec.message() + "; restart the node to complete the rotation");
+      log::warn("noise_key_rotation_unfinished", {{"detail", why.message()}});
+      return why;
+    }
     return delta;
   }
 

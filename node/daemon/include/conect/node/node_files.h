@@ -33,6 +33,9 @@ struct NodeFiles {
   // The seal key a rotation in flight makes: renamed to seal.key (the old one
   // moving to seal.keyring) once the Rotate that carries it is stored.
   std::filesystem::path seal_key_pending() const { return dir.root / "seal.key.pending"; }
+  // The Noise static key a rotation in flight makes: renamed to noise.key
+  // once the Rotate that carries its public half is stored.
+  std::filesystem::path noise_key_pending() const { return dir.root / "noise.key.pending"; }
 
   // Errors name the file and say what to do (run init, chmod 600, ...).
   static Result<NodeFiles> load(const DataDir& dir);

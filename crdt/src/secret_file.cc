@@ -27,7 +27,10 @@ Status write(const std::filesystem::path& path, const std::uint8_t* secret, std:
   return {};
 }
 
-Status read(const std::filesystem::path& path, std::uint8_t* secret, std::size_t size, const Kind& kind) {
+namespace {
+
+// The file opened for reading, refused unless only its owner can read it.
+Result<int> open_private(const std::filesystem::path& path, const Kind& kind) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0)
     return Error(errno == ENOENT ? Errc::not_found : Errc::io_error, "cannot open " + std::string(kind.noun) + " " +
@@ -39,6 +42,15 @@ Status read(const std::filesystem::path& path, std::uint8_t* secret, std::size_t
     return Error(Errc::insecure_permissions,
                  path.string() + " is readable by group or others; run `chmod 600 " + path.string() + "`");
   }
+  return fd;
+}
+
+}  // namespace
+
+Status read(const std::filesystem::path& path, std::uint8_t* secret, std::size_t size, const Kind& kind) {
+  auto opened = open_private(path, kind);
+  if (!opened.ok()) return opened.error();
+  const int fd = *opened;
   ssize_t n = ::read(fd, secret, size);
   char extra = 0;
   ssize_t more = ::read(fd, &extra, 1);
@@ -75,17 +87,9 @@ Status replace(const std::filesystem::path& path, std::string_view bytes, const 
 }
 
 Result<std::string> read_all(const std::filesystem::path& path, std::size_t max_size, const Kind& kind) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
-    return Error(errno == ENOENT ? Errc::not_found : Errc::io_error, "cannot open " + std::string(kind.noun) + " " +
-                                                                         path.string() + ": " + std::strerror(errno) +
-                                                                         std::string(kind.open_hint));
-  struct stat st {};
-  if (::fstat(fd, &st) != 0 || (st.st_mode & 077) != 0) {
-    ::close(fd);
-    return Error(Errc::insecure_permissions,
-                 path.string() + " is readable by group or others; run `chmod 600 " + path.string() + "`");
-  }
+  auto opened = open_private(path, kind);
+  if (!opened.ok()) return opened.error();
+  const int fd = *opened;
   std::string out(max_size + 1, '\0');
   std::size_t got = 0;
   while (got < out.size()) {

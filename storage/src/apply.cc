@@ -154,6 +154,21 @@ void flush_heads(Writer& w, GroupState& g) {
 
 namespace {
 
+// Operation `index` of `d` is stored with its delta but changes nothing: it
+// is listed as a rejected operation with `why`.
+void reject_operation(Writer& w, const VerifiedDelta& d, std::uint32_t index, const Error& why) {
+  v1::StoredEvidence e;
+  auto* r = e.mutable_rejected_operation();
+  r->set_origin(d.origin.raw());
+  r->set_seq(d.seq.value);
+  r->set_index(index);
+  r->set_reason(errc_name(static_cast<Errc>(why.code.value())));
+  r->set_detail(why.detail);
+  std::string suffix = d.id.raw();
+  codec::put_u32(suffix, index);
+  put_evidence(w, codec::EvidenceKind::rejected_operation, d.origin, d.seq, suffix, e);
+}
+
 // A seal-key announcement changes no record: the latest valid one of each
 // origin (or a later Rotate's seal key, store_delta) is kept in meta
 // (Store::seal_keys); deltas are stored in chain order, so the last written
@@ -168,16 +183,7 @@ void note_seal_key(Writer& w, const VerifiedDelta& d, std::uint32_t index) {
     w.put(w.db.meta, std::string(meta::kSealKeyPrefix) + d.origin.raw(), key->raw());
     return;
   }
-  v1::StoredEvidence e;
-  auto* r = e.mutable_rejected_operation();
-  r->set_origin(d.origin.raw());
-  r->set_seq(d.seq.value);
-  r->set_index(index);
-  r->set_reason(errc_name(static_cast<Errc>(key.error().code.value())));
-  r->set_detail(key.error().detail);
-  std::string suffix = d.id.raw();
-  codec::put_u32(suffix, index);
-  put_evidence(w, codec::EvidenceKind::rejected_operation, d.origin, d.seq, suffix, e);
+  reject_operation(w, d, index, key.error());
 }
 
 // An envelope acknowledgement changes no record either: meta keeps
@@ -189,16 +195,7 @@ void note_envelope_ack(Writer& w, const VerifiedDelta& d, std::uint32_t index) {
     w.put(w.db.meta, std::string(meta::kEnvelopeAckPrefix) + ack->second.raw() + d.origin.raw(), ack->first.encode());
     return;
   }
-  v1::StoredEvidence e;
-  auto* r = e.mutable_rejected_operation();
-  r->set_origin(d.origin.raw());
-  r->set_seq(d.seq.value);
-  r->set_index(index);
-  r->set_reason(errc_name(static_cast<Errc>(ack.error().code.value())));
-  r->set_detail(ack.error().detail);
-  std::string suffix = d.id.raw();
-  codec::put_u32(suffix, index);
-  put_evidence(w, codec::EvidenceKind::rejected_operation, d.origin, d.seq, suffix, e);
+  reject_operation(w, d, index, ack.error());
 }
 
 }  // namespace
@@ -230,16 +227,7 @@ void store_delta(Writer& w, GroupState& g, VerifiedDelta& d, bool owned) {
     auto target = op_target(op);
     if (!target.ok()) {
       // Stored with its delta (history is history) but it names no record.
-      v1::StoredEvidence e;
-      auto* r = e.mutable_rejected_operation();
-      r->set_origin(d.origin.raw());
-      r->set_seq(d.seq.value);
-      r->set_index(index);
-      r->set_reason(errc_name(static_cast<Errc>(target.error().code.value())));
-      r->set_detail(target.error().detail);
-      std::string suffix = d.id.raw();
-      codec::put_u32(suffix, index);
-      put_evidence(w, codec::EvidenceKind::rejected_operation, d.origin, d.seq, suffix, e);
+      reject_operation(w, d, index, target.error());
       if (target.error().is(Errc::unknown_operation)) ++g.unknown_ops;
       continue;
     }

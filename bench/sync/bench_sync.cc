@@ -18,9 +18,13 @@
 //
 // Usage: conect_bench_sync [--nodes N] [--degree K] [--deltas D] [--rate R]
 //                          [--latency-ms L] [--tiny] [--no-flood] [--json-only]
+//                          [--only eager|eager_pruned|lazy|tree] [--tree-delay-ms T]
+//   Push modes: eager (flood bodies), eager_pruned (flood, pruned by
+//   inference), lazy (announce, fetch once), tree (Plumtree per origin).
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <iostream>
 #include <map>
@@ -145,6 +149,8 @@ struct Options {
   bool json_only = false;
   bool eager_flood = true;
   bool trace = false;  // also run eager push without pruning (slow at scale)
+  std::uint64_t tree_delay_ms = 50;  // push mode tree: announcement delay on lazy links
+  std::string only;                  // run only this mode (eager, eager_pruned, lazy, tree)
 };
 
 // A time wheel of messages and timers, 1 ms resolution.
@@ -160,6 +166,8 @@ struct Figures {
   double bytes_per_node_per_delta = 0;  // all sync bytes / (nodes * deltas)
   double delta_bytes = 0;               // average SignedDelta body + signature
   std::uint64_t messages = 0;
+  std::map<std::string, std::uint64_t> bytes_by_kind;  // push, have, request, batch, ...
+  std::uint64_t prunes = 0, grafts = 0;
   double wall_s = 0;
   bool converged = false;
 };
@@ -222,6 +230,7 @@ Figures propagate(const Options& opt, PushMode mode, bool prune, const Pool& poo
     cfg.push_mode = mode;
     cfg.prune_redundant_pushes = prune;
     cfg.have_delay_ms = mode == PushMode::lazy ? 20 : 0;
+    cfg.tree_have_delay_ms = opt.tree_delay_ms;
     cfg.summary_interval_ms = 10'000;
     cfg.summary_jitter_ms = 2'000;
     engines.push_back(std::make_unique<SyncEngine>(cfg, *views.back(), ids, 0, verifier));
@@ -232,12 +241,14 @@ Figures propagate(const Options& opt, PushMode mode, bool prune, const Pool& poo
   std::vector<std::uint64_t> timer_at(opt.nodes, 0);
   std::mt19937_64 rng(42);
   Figures f;
-  f.mode = mode == PushMode::lazy ? "lazy" : prune ? "eager_pruned" : "eager";
+  f.mode = mode == PushMode::lazy ? "lazy" : mode == PushMode::tree ? "tree" : prune ? "eager_pruned" : "eager";
   std::uint64_t bytes = 0, now = 0;
   auto drain = [&](std::uint32_t i) {
     while (auto a = engines[i]->poll()) {
       if (auto* s = std::get_if<SendAction>(&*a)) {
-        bytes += s->message.ByteSizeLong();
+        const std::uint64_t n = s->message.ByteSizeLong();
+        bytes += n;
+        f.bytes_by_kind[message_name(s->message)] += n;
         ++f.messages;
         const std::uint64_t delay = opt.latency_ms / 2 + rng() % (opt.latency_ms + 1);
         auto to = pool.index.at(s->peer);
@@ -310,6 +321,19 @@ Figures propagate(const Options& opt, PushMode mode, bool prune, const Pool& poo
     }
   }
   f.converge_ms = now - f.last_write_ms;
+  std::uint64_t buffered = 0, dup = 0, requests = 0, dropped = 0;
+  for (const auto& e : engines) {
+    f.prunes += e->stats().prunes;
+    f.grafts += e->stats().grafts;
+    buffered += e->stats().pushes_buffered;
+    dup += e->stats().pushes_duplicate;
+    requests += e->stats().requests_sent;
+    dropped += e->stats().pushes_dropped;
+  }
+  if (std::getenv("CONECT_BENCH_DEBUG") != nullptr)
+    std::fprintf(stderr, "%s: pushes buffered %llu duplicate %llu dropped %llu, requests %llu\n", f.mode.c_str(),
+                 static_cast<unsigned long long>(buffered), static_cast<unsigned long long>(dup),
+                 static_cast<unsigned long long>(dropped), static_cast<unsigned long long>(requests));
   std::uint64_t delta_total = 0;
   for (const auto& c : pool.chains)
     for (const auto& d : c.deltas) delta_total += delta_bytes(d);
@@ -375,6 +399,8 @@ int main(int argc, char** argv) {
     else if (a == "--json-only") opt.json_only = true;
     else if (a == "--no-flood") opt.eager_flood = false;
     else if (a == "--trace") opt.trace = true;
+    else if (a == "--tree-delay-ms") opt.tree_delay_ms = next();
+    else if (a == "--only" && i + 1 < argc) opt.only = argv[++i];
     else if (a == "--tiny") {
       opt.nodes = 24;
       opt.deltas = 600;
@@ -388,9 +414,13 @@ int main(int argc, char** argv) {
   auto adj = random_graph(opt.nodes, opt.degree, rng);
   const double setup_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::vector<Figures> figs;
-  if (opt.eager_flood) figs.push_back(propagate(opt, PushMode::eager, false, pool, order, adj));
-  figs.push_back(propagate(opt, PushMode::eager, true, pool, order, adj));
-  figs.push_back(propagate(opt, PushMode::lazy, true, pool, order, adj));
+  auto run = [&](const char* name, PushMode mode, bool prune) {
+    if (opt.only.empty() || opt.only == name) figs.push_back(propagate(opt, mode, prune, pool, order, adj));
+  };
+  if (opt.eager_flood) run("eager", PushMode::eager, false);
+  run("eager_pruned", PushMode::eager, true);
+  run("lazy", PushMode::lazy, true);
+  run("tree", PushMode::tree, true);
   const std::uint64_t in_sync_bytes = summary_round_bytes(100, 0);
   const std::uint64_t one_behind_bytes = summary_round_bytes(100, 1);
   const std::uint64_t all_behind_bytes = summary_round_bytes(100, 100);
@@ -399,10 +429,17 @@ int main(int argc, char** argv) {
                 opt.nodes, opt.degree, opt.deltas, opt.rate, static_cast<unsigned long long>(opt.latency_ms), setup_s);
     std::printf("%-13s %12s %14s %14s %12s %10s %8s\n", "mode", "converge_ms", "bytes/node/d", "delta_bytes", "messages",
                 "wall_s", "ok");
-    for (const auto& f : figs)
+    for (const auto& f : figs) {
       std::printf("%-13s %12llu %14.1f %14.1f %12llu %10.1f %8s\n", f.mode.c_str(),
                   static_cast<unsigned long long>(f.converge_ms), f.bytes_per_node_per_delta, f.delta_bytes,
                   static_cast<unsigned long long>(f.messages), f.wall_s, f.converged ? "yes" : "NO");
+      std::printf("  bytes/node/delta by message:");
+      for (const auto& [k, v] : f.bytes_by_kind)
+        std::printf(" %s %.1f", k.c_str(),
+                    static_cast<double>(v) / static_cast<double>(opt.nodes) / static_cast<double>(opt.deltas));
+      std::printf("; prunes %llu, grafts %llu\n", static_cast<unsigned long long>(f.prunes),
+                  static_cast<unsigned long long>(f.grafts));
+    }
     std::printf("anti-entropy round, 2 nodes, 100 origins: in sync %llu bytes (%.2f per origin); one origin behind "
                 "%llu bytes (%.1f per origin); all behind %llu bytes (%.1f per origin)\n",
                 static_cast<unsigned long long>(in_sync_bytes), static_cast<double>(in_sync_bytes) / 100.0,

@@ -492,5 +492,102 @@ TEST_F(EngineTest, DependenciesAreFetchedFirst) {
   // A push of a delta whose dependency is missing waits for it, too.
 }
 
+
+std::size_t count_sent(const std::vector<Sent>& sent, int from, int to, const char* kind) {
+  std::size_t n = 0;
+  for (const auto& s : sent) n += s.from == from && s.to == to && std::string(message_name(s.msg)) == kind;
+  return n;
+}
+
+// Push mode tree (Plumtree per origin): the first delta floods, each
+// duplicate prunes its link for that origin, the next delta travels the tree
+// only, and a body lost on the tree comes back through a lazy link's
+// announcement, which also grafts that link.
+TEST_F(EngineTest, TreeModePrunesDuplicateLinksAndGraftsOnAnnouncement) {
+  SyncConfig cfg;
+  cfg.push_mode = PushMode::tree;
+  cfg.tree_have_delay_ms = 10;
+  for (std::uint8_t k = 1; k <= 3; ++k) w.add(k, {}, cfg);
+  w.start();
+  w.connect(0, 1);
+  w.connect(0, 2);
+  w.connect(1, 2);
+  w.run();
+  author(w.node(0), 1);
+  w.run();
+  w.advance(10);  // the prunes go out with the delayed announcements
+  w.run();
+  EXPECT_EQ(w.node(1).engine->stats().prunes + w.node(2).engine->stats().prunes, 2u);
+  w.sent.clear();
+
+  author(w.node(0), 1);
+  w.run();
+  w.advance(10);
+  w.run();
+  EXPECT_EQ(count_sent(w.sent, 0, 1, "push"), 1u);
+  EXPECT_EQ(count_sent(w.sent, 0, 2, "push"), 1u);
+  EXPECT_EQ(count_sent(w.sent, 1, 2, "push") + count_sent(w.sent, 2, 1, "push"), 0u);  // pruned for origin 0
+  EXPECT_EQ(w.node(1).log.seq(w.node(0).id()), 2u);
+  EXPECT_EQ(w.node(2).log.seq(w.node(0).id()), 2u);
+  w.sent.clear();
+
+  // The tree's body to node 1 is lost: node 2's announcement repairs it.
+  author(w.node(0), 1);
+  bool dropped = false;
+  w.run(100000, [&](const Sent& s) {
+    if (dropped || s.from != 0 || s.to != 1 || !s.msg.has_push()) return false;
+    return dropped = true;
+  });
+  ASSERT_TRUE(dropped);
+  EXPECT_EQ(w.node(1).log.seq(w.node(0).id()), 2u);
+  w.advance(10);
+  w.run();
+  EXPECT_EQ(w.node(1).log.seq(w.node(0).id()), 3u);
+  EXPECT_EQ(w.node(1).engine->stats().grafts, 1u);
+  std::size_t grafts = 0;
+  for (const auto& s : w.sent)
+    if (s.from == 1 && s.to == 2 && s.msg.has_have()) grafts += static_cast<std::size_t>(s.msg.have().graft_size());
+  EXPECT_EQ(grafts, 1u);
+  w.sent.clear();
+
+  // Grafted: node 2 pushes origin 0 to node 1 again.
+  author(w.node(0), 1);
+  w.run();
+  w.advance(10);
+  w.run();
+  EXPECT_EQ(count_sent(w.sent, 2, 1, "push"), 1u);
+  EXPECT_EQ(w.node(1).log.seq(w.node(0).id()), 4u);
+  EXPECT_EQ(w.node(2).log.seq(w.node(0).id()), 4u);
+}
+
+// A node in push mode tree beside one that knows nothing of prunes and
+// grafts (eager): the eager node ignores the new SyncHave fields and keeps
+// pushing; nothing is refused, both converge.
+TEST_F(EngineTest, TreeModeBesideAnEagerNode) {
+  SyncConfig tree;
+  tree.push_mode = PushMode::tree;
+  tree.tree_have_delay_ms = 10;
+  w.add(1, {}, tree);
+  w.add(2, {}, SyncConfig{});
+  w.add(3, {}, tree);
+  w.start();
+  w.connect(0, 1);
+  w.connect(0, 2);
+  w.connect(1, 2);
+  w.run();
+  for (int round = 0; round < 3; ++round) {
+    author(w.node(0), 1);
+    author(w.node(1), 1);
+    w.run();
+    w.advance(10);
+    w.run();
+  }
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(w.node(i).log.seq(w.node(0).id()), 3u) << i;
+    EXPECT_EQ(w.node(i).log.seq(w.node(1).id()), 3u) << i;
+    EXPECT_TRUE(w.node(i).disconnects.empty()) << i;
+  }
+}
+
 }  // namespace
 }  // namespace conect::sync::test

@@ -328,7 +328,7 @@ void SyncEngine::on_timer(std::uint64_t now_ms) {
     auto it = I.peers.find(id);
     if (it == I.peers.end()) continue;
     Peer& p = it->second;
-    if (!p.have_queue.empty() && p.have_flush_at <= now_ms) I.flush_haves(p);
+    if (p.have_due(now_ms)) I.flush_haves(p);
     if (p.next_probe_at <= now_ms) {
       I.send_summary(p, v1::SUMMARY_PROBE, nullptr);
       p.next_probe_at = now_ms + I.cfg.summary_interval_ms + I.jitter(I.cfg.summary_jitter_ms);

@@ -68,6 +68,7 @@ class DueTimes {
   std::set<std::pair<std::uint64_t, Key>> order_;
 };
 inline constexpr std::uint64_t kNoLimit = ~std::uint64_t{0};
+inline constexpr std::uint8_t kTreeEager = 1, kTreeLazy = 2, kTreePruneSent = 4;  // Peer::tree
 // Bytes of credit reserved per delta expected when a fetch starts (deltas
 // are a few hundred bytes; the responder stops at the credit and the
 // requester tops it up if they are larger).
@@ -95,6 +96,7 @@ struct OriginState {
   // later delta may follow them before they are stored.
   std::uint64_t forwarded_through = 0;
   std::uint64_t forwarded_epoch = 0;
+  std::uint64_t graft_seq = 0;  // tree mode: highest announced seq a graft was sent for
 
   // Highest seq we may hold: everything before the fork.
   std::uint64_t limit() const { return frozen_at.value ? frozen_at.value - 1 : kNoLimit; }
@@ -178,6 +180,33 @@ struct Peer {
   // delta we lack (the link carries news). Plumtree's prune and graft,
   // inferred from what arrives rather than sent as messages.
   bool eager_out = true;
+  // Push mode tree, by origin slot: kTreeLazy once a prune named the origin
+  // (0 or kTreeEager: push), kTreePruneSent once we asked the peer to stop.
+  // Every origin starts eager on every link: its first delta floods, and
+  // the duplicates prune the links that are not on its tree.
+  std::vector<std::uint8_t> tree;
+  std::set<std::uint32_t> prune_queue, graft_queue;  // to send with the next SyncHave
+  // Tree mode: announcements on lazy links, each due tree_have_delay_ms after
+  // the delta was stored, naming the seq stored then (a later head is
+  // announced by its own entry, once the tree has had the time to bring it).
+  struct LazyHave {
+    std::uint64_t due = 0;
+    std::uint32_t slot = kNoSlot;
+    std::uint64_t seq = 0;
+  };
+  std::deque<LazyHave> lazy_queue;
+  std::uint8_t& tree_at(std::uint32_t slot) {
+    if (tree.size() <= slot) tree.resize(slot + 1);
+    return tree[slot];
+  }
+  bool tree_push(std::uint32_t slot) const {
+    const std::uint8_t t = slot < tree.size() ? tree[slot] : 0;
+    return (t & kTreeLazy) == 0;
+  }
+  bool have_work() const { return !have_queue.empty() || !prune_queue.empty() || !graft_queue.empty(); }
+  bool have_due(std::uint64_t now) const {
+    return (have_work() && have_flush_at <= now) || (!lazy_queue.empty() && lazy_queue.front().due <= now);
+  }
   // catch-up session
   bool catching_up = false;
   std::uint64_t catch_up_deltas = 0, catch_up_bytes = 0;
@@ -296,7 +325,8 @@ struct SyncEngine::Impl {
   // have_queue changed.
   void peer_timer(const Peer& p) {
     std::uint64_t t = p.next_probe_at;
-    if (!p.have_queue.empty()) t = std::min(t, p.have_flush_at);
+    if (p.have_work()) t = std::min(t, p.have_flush_at);
+    if (!p.lazy_queue.empty()) t = std::min(t, p.lazy_queue.front().due);
     peer_due.set(p.id, t);
   }
   void take_credit(Fetch& f, std::size_t bytes);
@@ -353,6 +383,9 @@ struct SyncEngine::Impl {
   void flush_haves(Peer& p);
   void on_push(Peer& p, const v1::SyncPush& m);
   void on_have(Peer& p, const v1::SyncHave& m);
+  void tree_prune(Peer& p, std::uint32_t s);  // a duplicate body came from p
+  void tree_graft(Peer& p, std::uint32_t s);  // p announced what we lack
+  void queue_have(Peer& p);
   void drain_buffer(std::uint32_t s);
   void expire_buffer();
   void on_evidence(Peer& p, const v1::SyncEvidence& m);

@@ -513,7 +513,7 @@ void SyncEngine::Impl::hand_out(std::uint32_t s, std::vector<VerifiedDelta> ds, 
   a.last = ds.back().seq.value;
   a.from = from;
   for (const auto& d : ds) a.bytes += delta_bytes(d.signed_delta);
-  if (cfg.push_mode == PushMode::eager && ds.size() <= cfg.eager_push_max)
+  if (cfg.push_mode != PushMode::lazy && ds.size() <= cfg.eager_push_max)
     for (const auto& d : ds) a.push_copy.push_back(d.signed_delta);
   o.pending = ds.back().seq;
   o.pending_id = ds.back().id;

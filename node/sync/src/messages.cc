@@ -90,8 +90,12 @@ Status check_message(const v1::SyncMessage& m, const Limits& l) {
     case v1::SyncMessage::kHave:
       if (static_cast<std::size_t>(m.have().entries_size()) > l.max_have_entries)
         return too_many("have", static_cast<std::size_t>(m.have().entries_size()), l.max_have_entries);
-      for (const auto& e : m.have().entries())
-        if (auto st = check_entry(e); !st.ok()) return st;
+      for (const auto* list : {&m.have().entries(), &m.have().prune(), &m.have().graft()}) {
+        if (static_cast<std::size_t>(list->size()) > l.max_have_entries)
+          return too_many("have", static_cast<std::size_t>(list->size()), l.max_have_entries);
+        for (const auto& e : *list)
+          if (auto st = check_entry(e); !st.ok()) return st;
+      }
       return Status::Ok();
     case v1::SyncMessage::kEvidence: {
       const auto& ev = m.evidence().evidence();

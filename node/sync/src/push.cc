@@ -44,10 +44,24 @@ void SyncEngine::Impl::announce(std::uint32_t s, std::uint64_t first, std::uint6
                                 const std::optional<NodeId>& except) {
   if (last > origins[s].limit()) last = origins[s].limit();
   if (first > last) return;
+  const bool tree = cfg.push_mode == PushMode::tree;
   for (auto& [id, p] : peers) {
     if (except && id == *except) continue;
     Known& k = p.k(s);
     if (k.seq >= last) continue;
+    if (tree && bodies != nullptr && p.tree_push(s)) {
+      // A tree link: every body the peer lacks (one it has not seen the
+      // predecessor of waits in its push buffer while it fetches the gap).
+      for (const auto& d : *bodies) {
+        if (first + static_cast<std::uint64_t>(&d - bodies->data()) <= k.seq) continue;
+        v1::SyncMessage m;
+        *m.mutable_push()->mutable_delta() = d;
+        ++stats.pushes_sent;
+        send(p, std::move(m));
+      }
+      k.seq = last;
+      continue;
+    }
     if (cfg.push_mode == PushMode::eager && p.eager_out && bodies != nullptr && k.seq + 1 == first) {
       for (const auto& d : *bodies) {
         v1::SyncMessage m;
@@ -56,6 +70,14 @@ void SyncEngine::Impl::announce(std::uint32_t s, std::uint64_t first, std::uint6
         send(p, std::move(m));
       }
       k.seq = last;
+      continue;
+    }
+    if (tree) {
+      p.lazy_queue.push_back({now + cfg.tree_have_delay_ms, s, last});
+      if (cfg.tree_have_delay_ms == 0)
+        flush_haves(p);
+      else
+        peer_timer(p);
       continue;
     }
     if (p.have_queue.empty()) p.have_flush_at = now + cfg.have_delay_ms;
@@ -68,25 +90,84 @@ void SyncEngine::Impl::announce(std::uint32_t s, std::uint64_t first, std::uint6
 }
 
 void SyncEngine::Impl::flush_haves(Peer& p) {
-  if (p.have_queue.empty()) return;
+  if (!p.have_work() && p.lazy_queue.empty()) return;
   v1::SyncMessage m;
   auto* h = m.mutable_have();
   h->set_roster_tag(roster_tag);
-  for (std::uint32_t s : p.have_queue) {
-    if (static_cast<std::size_t>(h->entries_size()) >= cfg.limits.max_have_entries) break;
-    auto* e = h->add_entries();
+  auto name = [&](std::uint32_t s, v1::OriginEntry* e) {
     const OriginState& o = origins[s];
     if (p.roster_tag == roster_tag && o.roster_index != 0) {
       e->set_index(o.roster_index);
     } else {
       e->set_origin(o.id.raw());
     }
+  };
+  const std::size_t max = cfg.limits.max_have_entries;
+  for (std::uint32_t s : p.have_queue) {
+    if (static_cast<std::size_t>(h->entries_size()) >= max) break;
+    auto* e = h->add_entries();
+    name(s, e);
     e->set_seq(eff_seq(s));
   }
+  // Tree mode: the announcements due now, and those due within half the
+  // delay (one message for several), one entry per origin. Not to a peer that
+  // has shown it holds as much meanwhile (by its own announcement or push):
+  // about one announcement per lazy link and delta instead of two.
+  std::map<std::uint32_t, std::uint64_t> lazy;
+  const std::uint64_t horizon = now + cfg.tree_have_delay_ms / 2;
+  while (!p.lazy_queue.empty() && p.lazy_queue.front().due <= horizon &&
+         lazy.size() + static_cast<std::size_t>(h->entries_size()) < max) {
+    const auto& q = p.lazy_queue.front();
+    std::uint64_t& seq = lazy[q.slot];
+    seq = std::max(seq, q.seq);
+    p.lazy_queue.pop_front();
+  }
+  for (const auto& [s, seq] : lazy) {
+    if (s < p.known.size() && p.known[s].seq >= seq) continue;
+    auto* e = h->add_entries();
+    name(s, e);
+    e->set_seq(seq);
+  }
+  for (std::uint32_t s : p.prune_queue)
+    if (static_cast<std::size_t>(h->prune_size()) < max) name(s, h->add_prune());
+  for (std::uint32_t s : p.graft_queue)
+    if (static_cast<std::size_t>(h->graft_size()) < max) name(s, h->add_graft());
   p.have_queue.clear();
+  p.prune_queue.clear();
+  p.graft_queue.clear();
   peer_timer(p);
+  if (h->entries_size() == 0 && h->prune_size() == 0 && h->graft_size() == 0) return;
   ++stats.haves_sent;
   send(p, std::move(m));
+}
+
+// A body of origin `s` came from `p` and we held it already: the link is not
+// on the tree for `s`. Ask p to announce instead, and do the same towards it.
+void SyncEngine::Impl::tree_prune(Peer& p, std::uint32_t s) {
+  std::uint8_t& t = p.tree_at(s);
+  if ((t & kTreePruneSent) != 0) return;  // asked already; bodies in flight
+  t = kTreeLazy | kTreePruneSent;
+  ++stats.prunes;
+  p.graft_queue.erase(s);
+  if (!p.have_work()) p.have_flush_at = now + cfg.tree_have_delay_ms;
+  p.prune_queue.insert(s);
+  if (cfg.tree_have_delay_ms == 0)
+    flush_haves(p);
+  else
+    peer_timer(p);
+}
+
+// `p` announced a delta of `s` we lack: its link is (now) the faster way for
+// `s`, or the tree is broken. Ask it to push `s` again, at once; the missing
+// deltas themselves are fetched (consider). One graft per new seq.
+void SyncEngine::Impl::tree_graft(Peer& p, std::uint32_t s) {
+  std::uint8_t& t = p.tree_at(s);
+  if ((t & kTreeEager) != 0 && (t & kTreePruneSent) == 0) return;  // grafted already
+  t = kTreeEager;
+  ++stats.grafts;
+  p.prune_queue.erase(s);
+  p.graft_queue.insert(s);
+  flush_haves(p);
 }
 
 void SyncEngine::Impl::on_have(Peer& p, const v1::SyncHave& m) {
@@ -96,11 +177,29 @@ void SyncEngine::Impl::on_have(Peer& p, const v1::SyncHave& m) {
     if (s == kNoSlot) continue;
     Known& k = p.k(s);
     k.seq = std::max(k.seq, e.seq());
-    if (e.seq() > origins[s].pending.value && !p.eager_out) {
+    OriginState& o = origins[s];
+    if (cfg.push_mode == PushMode::tree) {
+      if (e.seq() > o.pending.value && e.seq() > o.graft_seq) {
+        o.graft_seq = e.seq();
+        tree_graft(p, s);
+      }
+    } else if (e.seq() > o.pending.value && !p.eager_out) {
       p.eager_out = true;
       ++stats.grafts;
     }
     consider(s);
+  }
+  if (cfg.push_mode != PushMode::tree) return;  // others ignore prunes and grafts: they push as before
+  for (const auto& e : m.prune()) {
+    const std::uint32_t s = resolve(p, m.roster_tag(), e);
+    if (s == kNoSlot) continue;
+    std::uint8_t& t = p.tree_at(s);
+    t = static_cast<std::uint8_t>((t & kTreePruneSent) | kTreeLazy);
+  }
+  for (const auto& e : m.graft()) {
+    const std::uint32_t s = resolve(p, m.roster_tag(), e);
+    if (s == kNoSlot) continue;
+    p.tree_at(s) = kTreeEager;
   }
 }
 
@@ -125,7 +224,9 @@ void SyncEngine::Impl::on_push(Peer& p, const v1::SyncPush& m) {
   if (d->seq.value <= o.pending.value || d->seq.value > o.limit() ||
       push_buffer.contains({s, d->seq.value})) {
     ++stats.pushes_duplicate;
-    if (p.eager_out && cfg.prune_redundant_pushes) {
+    if (cfg.push_mode == PushMode::tree) {
+      tree_prune(p, s);
+    } else if (p.eager_out && cfg.prune_redundant_pushes) {
       p.eager_out = false;
       ++stats.prunes;
     }
@@ -160,7 +261,10 @@ void SyncEngine::Impl::on_push(Peer& p, const v1::SyncPush& m) {
   push_expiry.emplace_back(now + cfg.buffer_ttl_ms, std::make_pair(s, d->seq.value));
   push_buffer.emplace(std::make_pair(s, d->seq.value),
                       BufferedPush{std::move(d.value()), bytes, now + cfg.buffer_ttl_ms, p.id});
-  consider(s);
+  // Tree mode: the predecessor is most likely on its way down the same tree
+  // (pushes overtake each other); a lost one is announced by a lazy link,
+  // which fetches it then.
+  if (cfg.push_mode != PushMode::tree) consider(s);
 }
 
 void SyncEngine::Impl::drain_buffer(std::uint32_t s) {

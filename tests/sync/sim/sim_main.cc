@@ -67,6 +67,7 @@ int main(int argc, char** argv) {
     if (honest_env && *honest_env) o.honest = static_cast<int>(env_u64("CONECT_SIM_HONEST", 0));
     if (hostile_env && *hostile_env) o.hostile = static_cast<int>(env_u64("CONECT_SIM_HOSTILE", 0));
     if (membership_env && *membership_env) o.membership = env_u64("CONECT_SIM_MEMBERSHIP", 0) != 0 ? 1 : 0;
+    if (const char* push = std::getenv("CONECT_SIM_PUSH")) o.push_mode = push;
     auto r = conect::sim::run_simulation(o);
     for (std::size_t f = 0; f < faults.size(); ++f) faults[f] += r.faults[f];
     met.claims_broken += r.met.claims_broken;

@@ -215,6 +215,7 @@ sync::SyncConfig Simulation::engine_config(const Node& n) {
   c.self = n.key.public_key();
   c.seed = opt_.seed * 131 + static_cast<std::uint64_t>(n.index) * 7 + n.incarnation;
   c.push_mode = mode_;
+  if (opt_.push_mode == "mixed" && n.index % 2 == 0) c.push_mode = sync::PushMode::tree;
   c.have_delay_ms = have_delay_;
   // As the node runs: a crash drops queued applies, so relays that forwarded
   // and never committed happen in every run with crashes.
@@ -257,6 +258,10 @@ void Simulation::build() {
   max_delay_ = uniform(2, 150);
   chaos_end_ = uniform(3000, 7000);
   mode_ = chance(0.5) ? sync::PushMode::eager : sync::PushMode::lazy;
+  // Forced after the draw, so that a seed draws the same faults in every mode.
+  if (opt_.push_mode == "eager") mode_ = sync::PushMode::eager;
+  if (opt_.push_mode == "lazy") mode_ = sync::PushMode::lazy;
+  if (opt_.push_mode == "tree") mode_ = sync::PushMode::tree;
   have_delay_ = chance(0.5) ? 0 : uniform(5, 40);
   // A ring keeps the graph connected; chords add redundancy.
   for (int i = 0; i < n; ++i) link((i + 1) % n, i).exists = true;

@@ -55,6 +55,10 @@ struct SimOptions {
   int honest = 0;        // honest nodes (0: 3-7 from the seed)
   int hostile = -1;      // hostile members (-1: from the seed, 0 in about half the runs, else 1-3)
   int membership = -1;   // membership changes (-1: from the seed, in about half the runs; 0 off; 1 on)
+  // Push mode of every engine: "" as the seed draws (eager or lazy), "eager",
+  // "lazy", "tree" (Plumtree per origin), or "mixed" (tree on even nodes,
+  // what the seed draws on odd ones: old and new nodes side by side).
+  std::string push_mode;
 };
 
 // What the honest engines counted of the hostile members' faults.

@@ -85,6 +85,14 @@ enum class PeerRole : std::uint8_t { dialler, acceptor };
 enum class PushMode : std::uint8_t {
   eager,  // push a new delta's body to peers that hold its predecessor
   lazy,   // announce (SyncHave); peers fetch the body once
+  // Plumtree per origin: bodies along a tree, announcements to the other
+  // peers. Every link starts eager; a peer that pushes us a delta we already
+  // hold is told to stop (SyncHave.prune) for that origin, one whose
+  // announcement shows a delta we lack is asked to push again
+  // (SyncHave.graft). Each origin has its own tree (a delta's first
+  // arrivals): latency near a flood's, where one shared tree for all origins
+  // would route most deltas through long paths.
+  tree,
 };
 enum class PeerState : std::uint8_t { unknown, comparing, in_sync, catching_up };
 const char* peer_state_name(PeerState s);
@@ -110,6 +118,10 @@ struct SyncConfig {
   // the store's own checks would pass is forwarded early (forward.cc); a
   // delta authored here is pushed only after its commit (on_local_commit).
   bool forward_before_commit = false;
+  // Push mode tree: announcements to lazy links wait this long, so that the
+  // tree's copy arrives first where the tree works (Plumtree's IHAVE
+  // timer, on the sender's side; prunes and grafts go out at once).
+  std::uint64_t tree_have_delay_ms = 50;
 
   std::uint64_t summary_interval_ms = 30'000;
   std::uint64_t summary_jitter_ms = 3'000;

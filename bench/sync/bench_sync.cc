@@ -19,6 +19,7 @@
 // Usage: conect_bench_sync [--nodes N] [--degree K] [--deltas D] [--rate R]
 //                          [--latency-ms L] [--tiny] [--no-flood] [--json-only]
 //                          [--only eager|eager_pruned|lazy|tree] [--tree-delay-ms T]
+//                          [--authors A]  (only the first A nodes author; default all)
 //   Push modes: eager (flood bodies), eager_pruned (flood, pruned by
 //   inference), lazy (announce, fetch once), tree (Plumtree per origin).
 #include <algorithm>
@@ -151,6 +152,7 @@ struct Options {
   bool trace = false;  // also run eager push without pruning (slow at scale)
   std::uint64_t tree_delay_ms = 50;  // push mode tree: announcement delay on lazy links
   std::string only;                  // run only this mode (eager, eager_pruned, lazy, tree)
+  std::size_t authors = 0;           // nodes that author (0: every node)
 };
 
 // A time wheel of messages and timers, 1 ms resolution.
@@ -172,7 +174,8 @@ struct Figures {
   bool converged = false;
 };
 
-Pool make_pool(std::size_t origins, std::size_t deltas, std::mt19937_64& rng, std::vector<std::uint32_t>& order) {
+Pool make_pool(std::size_t origins, std::size_t deltas, std::mt19937_64& rng, std::vector<std::uint32_t>& order,
+               std::size_t writers = 0) {
   Pool pool;
   std::vector<testkit::Author> authors;
   for (std::size_t i = 0; i < origins; ++i) authors.emplace_back(static_cast<std::uint32_t>(i + 1));
@@ -181,7 +184,7 @@ Pool make_pool(std::size_t origins, std::size_t deltas, std::mt19937_64& rng, st
     pool.index[authors[i].id()] = static_cast<std::uint32_t>(i);
   }
   for (std::size_t k = 0; k < deltas; ++k) {
-    const auto o = static_cast<std::uint32_t>(rng() % origins);
+    const auto o = static_cast<std::uint32_t>(rng() % (writers == 0 ? origins : std::min(writers, origins)));
     v1::Operation op;
     auto* w = op.mutable_write();
     *w->mutable_id() = authors[o].next_key(v1::CONTACT).to_proto();
@@ -293,12 +296,15 @@ Figures propagate(const Options& opt, PushMode mode, bool prune, const Pool& poo
     }
     auto due = std::move(timers[now % timers.size()]);
     timers[now % timers.size()].clear();
-    for (auto i : due)
+    for (auto i : due) {
       if (timer_at[i] == now) {
         timer_at[i] = 0;
         engines[i]->on_timer(now);
         drain(i);
+      } else if (timer_at[i] > now) {
+        timers[timer_at[i] % timers.size()].push_back(i);  // armed more than a turn of the wheel ahead
       }
+    }
     if (next_write == order.size() && now % 50 == 0) {
       held = 0;
       for (const auto& v : views) held += v->total();
@@ -400,6 +406,7 @@ int main(int argc, char** argv) {
     else if (a == "--no-flood") opt.eager_flood = false;
     else if (a == "--trace") opt.trace = true;
     else if (a == "--tree-delay-ms") opt.tree_delay_ms = next();
+    else if (a == "--authors") opt.authors = next();
     else if (a == "--only" && i + 1 < argc) opt.only = argv[++i];
     else if (a == "--tiny") {
       opt.nodes = 24;
@@ -410,7 +417,7 @@ int main(int argc, char** argv) {
   std::mt19937_64 rng(1);
   std::vector<std::uint32_t> order;
   const auto t0 = std::chrono::steady_clock::now();
-  Pool pool = make_pool(opt.nodes, opt.deltas, rng, order);
+  Pool pool = make_pool(opt.nodes, opt.deltas, rng, order, opt.authors);
   auto adj = random_graph(opt.nodes, opt.degree, rng);
   const double setup_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::vector<Figures> figs;
@@ -425,8 +432,10 @@ int main(int argc, char** argv) {
   const std::uint64_t one_behind_bytes = summary_round_bytes(100, 1);
   const std::uint64_t all_behind_bytes = summary_round_bytes(100, 100);
   if (!opt.json_only) {
-    std::printf("sync propagation: %zu nodes, degree ~%zu, %zu deltas at %.0f/s, latency %llu ms +/- 50%% (setup %.1f s)\n",
-                opt.nodes, opt.degree, opt.deltas, opt.rate, static_cast<unsigned long long>(opt.latency_ms), setup_s);
+    std::printf("sync propagation: %zu nodes, degree ~%zu, %zu deltas at %.0f/s by %zu authors, latency %llu ms +/- 50%% "
+                "(setup %.1f s)\n",
+                opt.nodes, opt.degree, opt.deltas, opt.rate, opt.authors == 0 ? opt.nodes : opt.authors,
+                static_cast<unsigned long long>(opt.latency_ms), setup_s);
     std::printf("%-13s %12s %14s %14s %12s %10s %8s\n", "mode", "converge_ms", "bytes/node/d", "delta_bytes", "messages",
                 "wall_s", "ok");
     for (const auto& f : figs) {
@@ -448,6 +457,8 @@ int main(int argc, char** argv) {
   }
   std::printf("{\"bench\":\"sync\",\"nodes\":%zu,\"degree\":%zu,\"deltas\":%zu,\"rate\":%.0f,\"latency_ms\":%llu", opt.nodes,
               opt.degree, opt.deltas, opt.rate, static_cast<unsigned long long>(opt.latency_ms));
+  std::printf(",\"authors\":%zu,\"tree_have_delay_ms\":%llu", opt.authors == 0 ? opt.nodes : opt.authors,
+              static_cast<unsigned long long>(opt.tree_delay_ms));
   for (const auto& f : figs)
     std::printf(",\"%s\":{\"converge_ms\":%llu,\"bytes_per_node_per_delta\":%.1f,\"delta_bytes\":%.1f,\"messages\":%llu,"
                 "\"converged\":%s}",

@@ -179,7 +179,9 @@ void SyncEngine::Impl::on_have(Peer& p, const v1::SyncHave& m) {
     k.seq = std::max(k.seq, e.seq());
     OriginState& o = origins[s];
     if (cfg.push_mode == PushMode::tree) {
-      if (e.seq() > o.pending.value && e.seq() > o.graft_seq) {
+      // Held in the push buffer: the tree brought it, only a predecessor is
+      // late (pushes overtake each other). Fetched, not grafted.
+      if (e.seq() > o.pending.value && e.seq() > o.graft_seq && !push_buffer.contains({s, e.seq()})) {
         o.graft_seq = e.seq();
         tree_graft(p, s);
       }
@@ -262,8 +264,8 @@ void SyncEngine::Impl::on_push(Peer& p, const v1::SyncPush& m) {
   push_buffer.emplace(std::make_pair(s, d->seq.value),
                       BufferedPush{std::move(d.value()), bytes, now + cfg.buffer_ttl_ms, p.id});
   // Tree mode: the predecessor is most likely on its way down the same tree
-  // (pushes overtake each other); a lost one is announced by a lazy link,
-  // which fetches it then.
+  // (pushes overtake each other); if it was lost, a lazy link's announcement
+  // (tree_have_delay_ms later) has the gap fetched.
   if (cfg.push_mode != PushMode::tree) consider(s);
 }
 

@@ -18,7 +18,7 @@
 //
 // Usage: conect_bench_sync [--nodes N] [--degree K] [--deltas D] [--rate R]
 //                          [--latency-ms L] [--tiny] [--no-flood] [--json-only]
-//                          [--only eager|eager_pruned|lazy|tree] [--tree-delay-ms T]
+//                          [--only MODE[,MODE...]] [--tree-delay-ms T]
 //                          [--authors A]  (only the first A nodes author; default all)
 //   Push modes: eager (flood bodies), eager_pruned (flood, pruned by
 //   inference), lazy (announce, fetch once), tree (Plumtree per origin).
@@ -151,7 +151,7 @@ struct Options {
   bool eager_flood = true;
   bool trace = false;  // also run eager push without pruning (slow at scale)
   std::uint64_t tree_delay_ms = 50;  // push mode tree: announcement delay on lazy links
-  std::string only;                  // run only this mode (eager, eager_pruned, lazy, tree)
+  std::string only;                  // run only these modes, comma-separated (eager, eager_pruned, lazy, tree)
   std::size_t authors = 0;           // nodes that author (0: every node)
 };
 
@@ -422,7 +422,8 @@ int main(int argc, char** argv) {
   const double setup_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::vector<Figures> figs;
   auto run = [&](const char* name, PushMode mode, bool prune) {
-    if (opt.only.empty() || opt.only == name) figs.push_back(propagate(opt, mode, prune, pool, order, adj));
+    if (opt.only.empty() || ("," + opt.only + ",").find("," + std::string(name) + ",") != std::string::npos)
+      figs.push_back(propagate(opt, mode, prune, pool, order, adj));
   };
   if (opt.eager_flood) run("eager", PushMode::eager, false);
   run("eager_pruned", PushMode::eager, true);

@@ -507,6 +507,7 @@ TEST_F(EngineTest, TreeModePrunesDuplicateLinksAndGraftsOnAnnouncement) {
   SyncConfig cfg;
   cfg.push_mode = PushMode::tree;
   cfg.tree_have_delay_ms = 10;
+  cfg.tree_graft_wait_ms = 10;
   for (std::uint8_t k = 1; k <= 3; ++k) w.add(k, {}, cfg);
   w.start();
   w.connect(0, 1);
@@ -540,7 +541,10 @@ TEST_F(EngineTest, TreeModePrunesDuplicateLinksAndGraftsOnAnnouncement) {
   });
   ASSERT_TRUE(dropped);
   EXPECT_EQ(w.node(1).log.seq(w.node(0).id()), 2u);
-  w.advance(10);
+  w.advance(10);  // node 2's announcement goes out ...
+  w.run();
+  EXPECT_EQ(w.node(1).log.seq(w.node(0).id()), 2u);
+  w.advance(10);  // ... and node 1's wait for the tree's copy runs out
   w.run();
   EXPECT_EQ(w.node(1).log.seq(w.node(0).id()), 3u);
   EXPECT_EQ(w.node(1).engine->stats().grafts, 1u);
@@ -567,6 +571,7 @@ TEST_F(EngineTest, TreeModeBesideAnEagerNode) {
   SyncConfig tree;
   tree.push_mode = PushMode::tree;
   tree.tree_have_delay_ms = 10;
+  tree.tree_graft_wait_ms = 10;
   w.add(1, {}, tree);
   w.add(2, {}, SyncConfig{});
   w.add(3, {}, tree);
@@ -579,8 +584,10 @@ TEST_F(EngineTest, TreeModeBesideAnEagerNode) {
     author(w.node(0), 1);
     author(w.node(1), 1);
     w.run();
-    w.advance(10);
-    w.run();
+    for (int k = 0; k < 2; ++k) {
+      w.advance(10);
+      w.run();
+    }
   }
   for (int i = 0; i < 3; ++i) {
     EXPECT_EQ(w.node(i).log.seq(w.node(0).id()), 3u) << i;

@@ -184,6 +184,7 @@ std::optional<std::uint64_t> SyncEngine::Impl::deadline() const {
   auto take = [&](std::uint64_t t) { d = d ? std::min(*d, t) : t; };
   if (auto t = peer_due.earliest()) take(*t);
   if (auto t = fetch_due.earliest()) take(*t);
+  if (auto t = graft_due.earliest()) take(*t);
   // A backoff counts while its origin is wanted and it lies ahead; rearm()
   // drops the entries that lie behind or were replaced.
   for (const auto& [t, s] : retry_due) {
@@ -322,6 +323,7 @@ void SyncEngine::on_timer(std::uint64_t now_ms) {
   // Only what is due, in the order of ids (as when every fetch and peer was
   // walked).
   for (auto id : I.fetch_due.due(now_ms)) I.end_fetch(id, true);
+  for (auto s : I.graft_due.due(now_ms)) I.graft_wait_over(s);
   I.expire_buffer();
   I.sched_dirty = true;
   for (const NodeId& id : I.peer_due.due(now_ms)) {

@@ -43,6 +43,7 @@ class DueTimes {
     }
     order_.emplace(when, k);
   }
+  bool has(const Key& k) const { return at_.contains(k); }
   void clear(const Key& k) {
     auto it = at_.find(k);
     if (it == at_.end()) return;
@@ -97,6 +98,10 @@ struct OriginState {
   std::uint64_t forwarded_through = 0;
   std::uint64_t forwarded_epoch = 0;
   std::uint64_t graft_seq = 0;  // tree mode: highest announced seq a graft was sent for
+  // Tree mode: the highest seq a lazy link announced while we lacked it, and
+  // who announced it; checked when the graft wait runs out (graft_due).
+  std::uint64_t wait_seq = 0;
+  NodeId wait_peer;
 
   // Highest seq we may hold: everything before the fork.
   std::uint64_t limit() const { return frozen_at.value ? frozen_at.value - 1 : kNoLimit; }
@@ -266,6 +271,7 @@ struct SyncEngine::Impl {
   DueTimes<std::uint64_t> fetch_due;
   DueTimes<NodeId> peer_due;
   std::set<std::pair<std::uint64_t, std::uint32_t>> retry_due;
+  DueTimes<std::uint32_t> graft_due;  // tree mode: origins announced while missing, by slot
   std::uint64_t next_request_id = 1;
   std::set<std::uint32_t> wanted;  // slots some peer holds beyond pending
   // Something schedule() depends on changed (wanted, fetches, budget, peers);
@@ -386,6 +392,7 @@ struct SyncEngine::Impl {
   void tree_prune(Peer& p, std::uint32_t s);  // a duplicate body came from p
   void tree_graft(Peer& p, std::uint32_t s);  // p announced what we lack
   void queue_have(Peer& p);
+  void graft_wait_over(std::uint32_t s);
   void drain_buffer(std::uint32_t s);
   void expire_buffer();
   void on_evidence(Peer& p, const v1::SyncEvidence& m);

@@ -157,6 +157,21 @@ void SyncEngine::Impl::tree_prune(Peer& p, std::uint32_t s) {
     peer_timer(p);
 }
 
+// Tree mode: a lazy link announced deltas of `s` we lacked, and the wait for
+// the tree's copy is over. Still missing: graft the announcer (unless the
+// announced delta sits in our push buffer: then the tree brought it and only
+// a predecessor is late) and fetch the gap.
+void SyncEngine::Impl::graft_wait_over(std::uint32_t s) {
+  graft_due.clear(s);
+  OriginState& o = origins[s];
+  if (o.wait_seq <= o.pending.value) return;
+  if (o.wait_seq > o.graft_seq && !push_buffer.contains({s, o.wait_seq})) {
+    o.graft_seq = o.wait_seq;
+    if (Peer* p = find_peer(o.wait_peer)) tree_graft(*p, s);
+  }
+  consider(s);
+}
+
 // `p` announced a delta of `s` we lack: its link is (now) the faster way for
 // `s`, or the tree is broken. Ask it to push `s` again, at once; the missing
 // deltas themselves are fetched (consider). One graft per new seq.
@@ -179,12 +194,19 @@ void SyncEngine::Impl::on_have(Peer& p, const v1::SyncHave& m) {
     k.seq = std::max(k.seq, e.seq());
     OriginState& o = origins[s];
     if (cfg.push_mode == PushMode::tree) {
-      // Held in the push buffer: the tree brought it, only a predecessor is
-      // late (pushes overtake each other). Fetched, not grafted.
-      if (e.seq() > o.pending.value && e.seq() > o.graft_seq && !push_buffer.contains({s, e.seq()})) {
-        o.graft_seq = e.seq();
-        tree_graft(p, s);
+      if (e.seq() <= o.pending.value || graft_due.has(s)) continue;
+      // The tree's copy may be on its way: graft and fetch only if this
+      // seq is still missing when the wait runs out. Announcements during
+      // the wait neither put it off nor raise what it waits for (deltas
+      // announced meanwhile are most likely in flight too).
+      o.wait_seq = e.seq();
+      o.wait_peer = p.id;
+      if (cfg.tree_graft_wait_ms > 0) {
+        graft_due.set(s, now + cfg.tree_graft_wait_ms);
+      } else {
+        graft_wait_over(s);
       }
+      continue;
     } else if (e.seq() > o.pending.value && !p.eager_out) {
       p.eager_out = true;
       ++stats.grafts;
@@ -251,7 +273,10 @@ void SyncEngine::Impl::on_push(Peer& p, const v1::SyncPush& m) {
     std::vector<VerifiedDelta> one;
     one.push_back(std::move(d.value()));
     hand_out(s, std::move(one), p.id, true);
-    if (origins[s].pending.value < peer_has) consider(s);
+    // Tree mode: later pushes this peer sent ahead are most likely in
+    // flight (pushes overtake each other); a lost one is announced by a
+    // lazy link and fetched after the graft wait.
+    if (origins[s].pending.value < peer_has && cfg.push_mode != PushMode::tree) consider(s);
     return;
   }
   if (push_buffer.size() >= cfg.max_buffered_pushes) {

@@ -122,6 +122,11 @@ struct SyncConfig {
   // tree's copy arrives first where the tree works (Plumtree's IHAVE
   // timer, on the sender's side; prunes and grafts go out at once).
   std::uint64_t tree_have_delay_ms = 50;
+  // Push mode tree: a delta a lazy link announces while we lack it is given
+  // this long to arrive down the tree before we graft that link and fetch
+  // it (Plumtree's timer on the receiver's side: pushes down a tree overtake
+  // each other and take other paths than the announcement).
+  std::uint64_t tree_graft_wait_ms = 100;
 
   std::uint64_t summary_interval_ms = 30'000;
   std::uint64_t summary_jitter_ms = 3'000;

@@ -102,6 +102,10 @@ struct OriginState {
   // who announced it; checked when the graft wait runs out (graft_due).
   std::uint64_t wait_seq = 0;
   NodeId wait_peer;
+  // The highest seq announced during a wait, and by whom: waited for next if
+  // the wait's own seq arrived.
+  std::uint64_t wait_next = 0;
+  NodeId wait_next_peer;
 
   // Highest seq we may hold: everything before the fork.
   std::uint64_t limit() const { return frozen_at.value ? frozen_at.value - 1 : kNoLimit; }

@@ -164,7 +164,17 @@ void SyncEngine::Impl::tree_prune(Peer& p, std::uint32_t s) {
 void SyncEngine::Impl::graft_wait_over(std::uint32_t s) {
   graft_due.clear(s);
   OriginState& o = origins[s];
-  if (o.wait_seq <= o.pending.value) return;
+  if (o.wait_seq <= o.pending.value) {
+    // It came. Deltas announced during the wait get a wait of their own.
+    if (o.wait_next > o.pending.value && cfg.tree_graft_wait_ms > 0) {
+      o.wait_seq = o.wait_next;
+      o.wait_peer = o.wait_next_peer;
+      graft_due.set(s, now + cfg.tree_graft_wait_ms);
+    }
+    o.wait_next = 0;
+    return;
+  }
+  o.wait_next = 0;
   if (o.wait_seq > o.graft_seq && !push_buffer.contains({s, o.wait_seq})) {
     o.graft_seq = o.wait_seq;
     if (Peer* p = find_peer(o.wait_peer)) tree_graft(*p, s);
@@ -194,7 +204,14 @@ void SyncEngine::Impl::on_have(Peer& p, const v1::SyncHave& m) {
     k.seq = std::max(k.seq, e.seq());
     OriginState& o = origins[s];
     if (cfg.push_mode == PushMode::tree) {
-      if (e.seq() <= o.pending.value || graft_due.has(s)) continue;
+      if (e.seq() <= o.pending.value) continue;
+      if (graft_due.has(s)) {
+        if (e.seq() > o.wait_next) {
+          o.wait_next = e.seq();
+          o.wait_next_peer = p.id;
+        }
+        continue;
+      }
       // The tree's copy may be on its way: graft and fetch only if this
       // seq is still missing when the wait runs out. Announcements during
       // the wait neither put it off nor raise what it waits for (deltas

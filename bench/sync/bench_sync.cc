@@ -405,9 +405,12 @@ int main(int argc, char** argv) {
     else if (a == "--json-only") opt.json_only = true;
     else if (a == "--no-flood") opt.eager_flood = false;
     else if (a == "--trace") opt.trace = true;
-    else if (a == "--tree-delay-ms") opt.tree_delay_ms = next();
-    else if (a == "--authors") opt.authors = next();
-    else if (a == "--only" && i + 1 < argc) opt.only = argv[++i];
+    else if (a == "--tree-delay-ms")
+      opt.tree_delay_ms = next();
+    else if (a == "--authors")
+      opt.authors = next();
+    else if (a == "--only" && i + 1 < argc)
+      opt.only = argv[++i];
     else if (a == "--tiny") {
       opt.nodes = 24;
       opt.deltas = 600;
@@ -433,10 +436,11 @@ int main(int argc, char** argv) {
   const std::uint64_t one_behind_bytes = summary_round_bytes(100, 1);
   const std::uint64_t all_behind_bytes = summary_round_bytes(100, 100);
   if (!opt.json_only) {
-    std::printf("sync propagation: %zu nodes, degree ~%zu, %zu deltas at %.0f/s by %zu authors, latency %llu ms +/- 50%% "
-                "(setup %.1f s)\n",
-                opt.nodes, opt.degree, opt.deltas, opt.rate, opt.authors == 0 ? opt.nodes : opt.authors,
-                static_cast<unsigned long long>(opt.latency_ms), setup_s);
+    std::printf(
+        "sync propagation: %zu nodes, degree ~%zu, %zu deltas at %.0f/s by %zu authors, latency %llu ms +/- 50%% "
+        "(setup %.1f s)\n",
+        opt.nodes, opt.degree, opt.deltas, opt.rate, opt.authors == 0 ? opt.nodes : opt.authors,
+        static_cast<unsigned long long>(opt.latency_ms), setup_s);
     std::printf("%-13s %12s %14s %14s %12s %10s %8s\n", "mode", "converge_ms", "bytes/node/d", "delta_bytes", "messages",
                 "wall_s", "ok");
     for (const auto& f : figs) {

@@ -492,7 +492,6 @@ TEST_F(EngineTest, DependenciesAreFetchedFirst) {
   // A push of a delta whose dependency is missing waits for it, too.
 }
 
-
 std::size_t count_sent(const std::vector<Sent>& sent, int from, int to, const char* kind) {
   std::size_t n = 0;
   for (const auto& s : sent) n += s.from == from && s.to == to && std::string(message_name(s.msg)) == kind;

@@ -197,8 +197,8 @@ std::optional<std::uint64_t> SyncEngine::Impl::deadline() const {
 }
 
 void SyncEngine::Impl::rearm() {
-  while (!retry_due.empty() && (retry_due.begin()->first <= now ||
-                                origins[retry_due.begin()->second].retry_at != retry_due.begin()->first))
+  while (!retry_due.empty() &&
+         (retry_due.begin()->first <= now || origins[retry_due.begin()->second].retry_at != retry_due.begin()->first))
     retry_due.erase(retry_due.begin());
   auto d = deadline();
   if (d && d != armed) out.emplace_back(ArmTimerAction{*d});

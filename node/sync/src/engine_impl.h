@@ -366,8 +366,10 @@ struct SyncEngine::Impl {
   void send_credit(Fetch& f);
   bool needs_top_up(const Fetch& f) const;
   void file_top_up(const Fetch& f) {
-    if (needs_top_up(f)) needy.insert(f.id);
-    else needy.erase(f.id);
+    if (needs_top_up(f))
+      needy.insert(f.id);
+    else
+      needy.erase(f.id);
   }
   void end_fetch(std::uint64_t id, bool timed_out);
   void claim_broken(const Fetch& f);

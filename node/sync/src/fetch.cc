@@ -580,7 +580,8 @@ void SyncEngine::Impl::check_catch_up_done() {
     // Busy while some wanted origin is one the peer shows more of. The last
     // such origin found is checked first; a new one is searched from there,
     // so an idle peer does not rescan `wanted` after every input.
-    auto holds_more = [&](std::uint32_t s) { return known_seq(p, s) > origins[s].pending.value; };
+    const Peer& peer = p;  // a structured binding cannot be captured (clang, C++20)
+    auto holds_more = [&](std::uint32_t s) { return known_seq(peer, s) > origins[s].pending.value; };
     if (p.busy_witness != kNoSlot && wanted.contains(p.busy_witness) && holds_more(p.busy_witness)) continue;
     const std::uint32_t from = p.busy_witness == kNoSlot ? 0 : p.busy_witness;
     p.busy_witness = kNoSlot;

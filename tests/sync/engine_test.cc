@@ -470,6 +470,12 @@ TEST_F(EngineTest, EquivocationIsDetectedAndForwarded) {
   EXPECT_EQ(a.engine->version_vector_hash(), c.engine->version_vector_hash());
 }
 
+std::size_t requests_to(const std::vector<Sent>& sent, int from, int to) {
+  std::size_t n = 0;
+  for (const auto& s : sent) n += s.from == from && s.to == to && s.msg.has_request();
+  return n;
+}
+
 TEST_F(EngineTest, DependenciesAreFetchedFirst) {
   w.add(1);
   w.add(2);
@@ -490,6 +496,43 @@ TEST_F(EngineTest, DependenciesAreFetchedFirst) {
   EXPECT_EQ(w.node(1).log.seq(w.node(2).id()), 2u);
   EXPECT_EQ(w.node(1).log.seq(w.node(0).id()), 1u);
   // A push of a delta whose dependency is missing waits for it, too.
+}
+
+// The dependent origin sorts first (it is scheduled first) and the only
+// peer that holds the dependency takes one request at a time (as one that
+// broke a claim may, by its credit share): the dependent origin must wait
+// for its dependency instead of being fetched, dropped and fetched again
+// for good (found by the simulator).
+TEST_F(EngineTest, ADependentOriginWaitsForItsDependencyBeforeItIsFetchedAgain) {
+  w.add(1);
+  SyncConfig one_request;
+  one_request.max_fetches_per_peer = 1;
+  w.add(2, {}, one_request);
+  w.add(3);
+  w.add(4);
+  w.start();
+  // Node 0 holds y1, y2 of origin y and authors x1 naming y2; x sorts before
+  // y, so the victim (node 1) wants x first.
+  const bool x_is_2 = w.node(2).id() < w.node(3).id();
+  TestNode& x = w.node(x_is_2 ? 2 : 3);
+  TestNode& y = w.node(x_is_2 ? 3 : 2);
+  author(y, 2);
+  v1::DeltaRef dep;
+  dep.set_origin(y.id().raw());
+  dep.set_seq(2);
+  dep.set_id(y.log.chain(y.id()).back().id.raw());
+  auto x1 = x.author.next(40, {dep});
+  ASSERT_TRUE(x.log.apply(y.log.chain(y.id())).ok());
+  ASSERT_TRUE(x.log.apply({x1}).ok());
+  ASSERT_TRUE(w.node(0).log.apply(y.log.chain(y.id())).ok());
+  ASSERT_TRUE(w.node(0).log.apply({x1}).ok());
+  w.restart(0);
+  w.connect(1, 0);
+  w.run(2000);
+  EXPECT_TRUE(w.queue().empty()) << "still fetching after 2,000 messages";
+  EXPECT_EQ(w.node(1).log.seq(y.id()), 2u);
+  EXPECT_EQ(w.node(1).log.seq(x.id()), 1u);
+  EXPECT_LE(requests_to(w.sent, 1, 0), 4u) << "fetched again before its dependency came";
 }
 
 std::size_t count_sent(const std::vector<Sent>& sent, int from, int to, const char* kind) {

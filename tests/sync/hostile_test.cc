@@ -183,6 +183,117 @@ TEST_F(HostileTest, PeerThatDoesNotDeliverItsClaimLosesItsTurn) {
   EXPECT_TRUE(victim.disconnects.empty());
 }
 
+// Every peer that claims an origin has broken a claim on it once: the honest
+// one because a message was lost, two liars because they answer nothing and
+// claim 2^40 again after every request. Among peers that all broke a claim,
+// the one whose breach is oldest is asked first, so the honest peer gets its
+// turn; asking the highest claim first would ask a liar for good, as long as
+// the penalty lasts (found by the simulator: an origin unfetched for 60 s).
+TEST_F(HostileTest, AmongPeersThatAllBrokeAClaimTheOldestBreachIsAskedFirst) {
+  w.add(1);  // honest, holds 10 deltas of its own
+  w.add(2);  // the victim
+  w.add(3);  // liar
+  w.add(4);  // liar
+  w.start();
+  author(w, 0, 10);
+  bool drop_honest = true;
+  auto lost = [&](const Sent& s) {
+    if ((s.from == 2 || s.from == 3) && !s.msg.has_have()) return true;
+    return drop_honest && s.from == 0 && s.msg.has_batch();
+  };
+  TestNode& victim = w.node(1);
+  const NodeId origin = w.node(0).id();
+  const std::uint64_t timeout = victim.cfg.request_timeout_ms;
+  // The honest peer's answer is lost: it breaks its claim first.
+  w.connect(1, 0);
+  w.run(100000, lost);
+  w.advance(timeout);
+  w.run(100000, lost);
+  ASSERT_EQ(victim.engine->stats().claims_broken, 1u);
+  drop_honest = false;
+  auto claim = [&](int from, std::uint64_t seq) {
+    v1::SyncMessage have;
+    auto* e = have.mutable_have()->add_entries();
+    e->set_origin(origin.raw());
+    e->set_seq(seq);
+    w.inject(from, 1, have);
+  };
+  // The liars claim 2^40 again before every timeout; the honest peer shows
+  // its deltas once. Each liar is asked (it has not broken a claim yet) and
+  // breaks its claim; then everyone has.
+  w.connect(1, 2);
+  w.connect(1, 3);
+  for (int round = 0; round < 6 && victim.log.seq(origin) < 10; ++round) {
+    claim(2, std::uint64_t{1} << 40);
+    claim(3, std::uint64_t{1} << 40);
+    if (round == 0) claim(0, 10);
+    w.run(100000, lost);
+    w.advance(timeout);
+    w.run(100000, lost);
+  }
+  EXPECT_GE(victim.engine->stats().claims_broken, 3u);
+  EXPECT_EQ(victim.log.seq(origin), 10u) << "the liars kept their turn";
+  EXPECT_TRUE(victim.disconnects.empty());
+}
+
+// A request to a peer that broke its claim is handed over to a peer that has
+// not only if that peer can take it now. Here the other peer is a liar busy
+// with another request (one per peer), which claims the origin again just
+// before every answer of the honest peer arrives: handing over at each claim
+// would ask the honest peer again and again and drop each answer as stale
+// (found by the simulator, at every input of a node).
+TEST_F(HostileTest, ARequestIsHandedOverOnlyToAPeerThatCanTakeIt) {
+  Author other(61, test_federation());  // an origin only the liar claims
+  SyncConfig one_request;
+  one_request.max_fetches_per_peer = 1;
+  w.add(1, {other.id()});               // honest, holds 10 deltas of its own
+  w.add(2, {other.id()}, one_request);  // the victim
+  w.add(3, {other.id()});               // liar: claims, answers nothing
+  w.start();
+  author(w, 0, 10);
+  bool drop_honest = true;
+  auto lost = [&](const Sent& s) {
+    if (s.from == 2 && !s.msg.has_have()) return true;
+    return drop_honest && s.from == 0 && s.msg.has_batch();
+  };
+  TestNode& victim = w.node(1);
+  const NodeId origin = w.node(0).id();
+  auto claim = [&](const NodeId& o, std::uint64_t seq) {
+    v1::SyncMessage have;
+    auto* e = have.mutable_have()->add_entries();
+    e->set_origin(o.raw());
+    e->set_seq(seq);
+    return have;
+  };
+  // The honest peer breaks its claim once (its answer is lost).
+  w.connect(1, 0);
+  w.run(100000, lost);
+  w.advance(victim.cfg.request_timeout_ms);
+  w.run(100000, lost);
+  ASSERT_EQ(victim.engine->stats().claims_broken, 1u);
+  drop_honest = false;
+  // The liar takes its one request with the other origin, then claims this one.
+  w.connect(1, 2);
+  w.inject(2, 1, claim(other.id(), 5));
+  w.run(100000, lost);
+  ASSERT_EQ(requests(w, 1, 2), 1u);
+  w.inject(2, 1, claim(origin, std::uint64_t{1} << 40));
+  w.inject(0, 1, claim(origin, 10));
+  bool claimed = false;  // before the answer at the front of the wire
+  for (int k = 0; k < 2000 && !w.queue().empty(); ++k) {
+    const Sent& next = w.queue().front();
+    if (!claimed && next.from == 0 && next.to == 1 && next.msg.has_batch()) {
+      w.queue().push_front({2, 1, claim(origin, std::uint64_t{1} << 40)});
+      claimed = true;
+    } else if (next.from == 0 && next.to == 1 && next.msg.has_batch()) {
+      claimed = false;
+    }
+    w.run(1, lost);
+  }
+  EXPECT_EQ(victim.log.seq(origin), 10u) << requests(w, 1, 0) << " requests to the honest peer";
+  EXPECT_TRUE(victim.disconnects.empty());
+}
+
 // Issue 14 item 4 (credit): claims on many origins from one peer that then
 // answers nothing must not take the whole fetch budget from the others.
 TEST_F(HostileTest, OnePeerNeverHoldsTheWholeFetchBudget) {

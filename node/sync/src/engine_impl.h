@@ -97,6 +97,11 @@ struct OriginState {
   // later delta may follow them before they are stored.
   std::uint64_t forwarded_through = 0;
   std::uint64_t forwarded_epoch = 0;
+  // The last deltas fetched of this origin named a dependency of origin
+  // `blocked_on` at `blocked_seq` that was not pending: not fetched again
+  // while that dependency is still on its way (blocked()).
+  std::uint32_t blocked_on = kNoSlot;
+  std::uint64_t blocked_seq = 0;
   std::uint64_t graft_seq = 0;  // tree mode: highest announced seq a graft was sent for
   // Tree mode: the highest seq a lazy link announced while we lacked it, and
   // who announced it; checked when the graft wait runs out (graft_due).
@@ -326,6 +331,12 @@ struct SyncEngine::Impl {
     return std::max<std::size_t>(share, cfg.limits.max_delta_bytes);
   }
   std::size_t peer_credit(const Peer& p) const { return p.credit; }
+  // Whether `p` can take one more request now (its request slots and its
+  // share of the credit).
+  bool can_ask(const Peer& p) const {
+    return p.fetches.size() < cfg.max_fetches_per_peer &&
+           peer_credit(p) + cfg.limits.max_delta_bytes <= peer_credit_cap(p);
+  }
   void add_credit(Fetch& f, std::size_t bytes);
   void set_deadline(Fetch& f, std::uint64_t when) {
     f.deadline = when;
@@ -375,6 +386,8 @@ struct SyncEngine::Impl {
   void claim_broken(const Fetch& f);
   bool shunned(const Peer& p, std::uint32_t s) const;
   void put_off(std::uint32_t s);
+  bool blocked(std::uint32_t s);    // clears the block once it is over
+  std::size_t blocked_origins = 0;  // origins with a block set (hand_out then reschedules)
   // `own_signatures`: every delta's own signature was checked (a push), so
   // it may be forwarded before its commit (forward.cc).
   void hand_out(std::uint32_t s, std::vector<VerifiedDelta> ds, std::optional<NodeId> from,

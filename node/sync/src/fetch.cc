@@ -7,9 +7,7 @@
 namespace conect::sync {
 namespace {
 
-std::uint64_t known_seq(const Peer& p, std::uint32_t s) {
-  return s < p.known.size() ? p.known[s].seq : 0;
-}
+std::uint64_t known_seq(const Peer& p, std::uint32_t s) { return s < p.known.size() ? p.known[s].seq : 0; }
 
 Errc errc_of(const Error& e) {
   return e.code.category() == conect_category() ? static_cast<Errc>(e.code.value()) : Errc::protocol_error;
@@ -32,7 +30,7 @@ void SyncEngine::Impl::consider(std::uint32_t s) {
     auto asked = peers.find(f->second.peer);
     if (asked == peers.end() || !shunned(asked->second, s)) return;
     for (const auto& [id, p] : peers)
-      if (!shunned(p, s) && known_seq(p, s) > o.pending.value) return end_fetch(o.fetch_id, false);
+      if (!shunned(p, s) && known_seq(p, s) > o.pending.value && can_ask(p)) return end_fetch(o.fetch_id, false);
     return;
   }
   if (!o.trusted || o.pending.value >= o.limit()) return;
@@ -61,8 +59,8 @@ void SyncEngine::Impl::schedule() {
         it = wanted.erase(it);
         continue;
       }
-      if (o.retry_at > now) {  // put off after a refusal; the timer brings it back
-        ++it;
+      if (o.retry_at > now || blocked(s)) {  // put off after a refusal (the timer brings it back), or
+        ++it;                                // waiting for a dependency (its arrival does)
         continue;
       }
       if (fetches.size() >= cfg.max_fetches || free_budget() < cfg.limits.max_delta_bytes) break;
@@ -84,6 +82,7 @@ bool SyncEngine::Impl::start_fetch(std::uint32_t s, bool allow_shunned) {
   OriginState& o = origins[s];
   Peer* best = nullptr;
   bool best_shunned = true;
+  std::uint64_t best_since = 0;
   bool any = false;
   for (auto& [id, p] : peers) {
     const std::uint64_t k = known_seq(p, s);
@@ -91,13 +90,20 @@ bool SyncEngine::Impl::start_fetch(std::uint32_t s, bool allow_shunned) {
     any = true;
     const bool sh = shunned(p, s);
     if (sh && !allow_shunned) continue;
-    if (p.fetches.size() >= cfg.max_fetches_per_peer) continue;
-    if (peer_credit(p) + cfg.limits.max_delta_bytes > peer_credit_cap(p)) continue;
+    if (!can_ask(p)) continue;
     // The highest claim first, but a peer that broke its claim on this
-    // origin comes after every peer that has not.
-    if (best == nullptr || (best_shunned && !sh) || (sh == best_shunned && k > known_seq(*best, s))) {
+    // origin comes after every peer that has not, and among those that did,
+    // the one whose breach is oldest comes first: a liar breaks its claim
+    // again at every request, so the highest claim among them would be a
+    // liar's for good (found by the simulator: every honest peer had once
+    // timed out on a dropped message, and an origin went unfetched while
+    // three liars took turns).
+    const std::uint64_t since = sh ? p.shunned_until.at(s) : 0;
+    if (best == nullptr || (best_shunned && !sh) ||
+        (sh == best_shunned && (since < best_since || (since == best_since && k > known_seq(*best, s))))) {
       best = &p;
       best_shunned = sh;
+      best_since = since;
     }
   }
   if (!any) return true;
@@ -134,7 +140,9 @@ bool SyncEngine::Impl::start_fetch(std::uint32_t s, bool allow_shunned) {
       const std::uint64_t k = known_seq(*best, r);
       if (k > origins[r].pending.value) behind += k - origins[r].pending.value, ++count;
     }
-    emit({.kind = EventKind::catch_up_started, .peer = best->id, .count = behind,
+    emit({.kind = EventKind::catch_up_started,
+          .peer = best->id,
+          .count = behind,
           .detail = std::to_string(count) + " origins behind"});
   }
   best->state = PeerState::catching_up;
@@ -197,9 +205,8 @@ void SyncEngine::Impl::send_credit(Fetch& f) {
   const std::uint64_t want_bytes =
       std::clamp<std::uint64_t>(want_count * kCreditPerDeltaEstimate, cfg.limits.max_delta_bytes, cfg.window_bytes);
   const std::size_t add_count = static_cast<std::size_t>(want_count - std::min(want_count, f.credit_count));
-  const std::size_t add_bytes = static_cast<std::size_t>(
-      std::min<std::uint64_t>({want_bytes - std::min<std::uint64_t>(want_bytes, f.credit_bytes), free_budget(),
-                               peer_room}));
+  const std::size_t add_bytes = static_cast<std::size_t>(std::min<std::uint64_t>(
+      {want_bytes - std::min<std::uint64_t>(want_bytes, f.credit_bytes), free_budget(), peer_room}));
   if (f.credit_bytes + add_bytes < cfg.limits.max_delta_bytes) return;  // the budget is short: later
   add_credit(f, add_bytes);
   f.credit_count += add_count;
@@ -261,6 +268,23 @@ void SyncEngine::Impl::claim_broken(const Fetch& f) {
   p->second.broke_claim_until = now + cfg.claim_penalty_ms;
   ++stats.claims_broken;
   sched_dirty = true;
+}
+
+// Fetching `s` again before the dependency its last deltas named has come
+// would only fetch them again to drop them, and hold a request slot and
+// credit of the peer that may be the only one to serve the dependency (found
+// by the simulator: a peer that had broken a claim, so allowed one request at
+// a time, was asked for the dependent origin again after every drop and
+// never for the dependency). Blocked while the dependency is being fetched
+// or wanted; once it can no longer come, deps_ready puts the origin off.
+bool SyncEngine::Impl::blocked(std::uint32_t s) {
+  OriginState& o = origins[s];
+  if (o.blocked_on == kNoSlot) return false;
+  const OriginState& d = origins[o.blocked_on];
+  if (d.pending.value < o.blocked_seq && (d.fetch_id != 0 || wanted.contains(o.blocked_on))) return true;
+  o.blocked_on = kNoSlot;
+  --blocked_origins;
+  return false;
 }
 
 // The origin is not fetched again before a backoff that doubles with each
@@ -470,8 +494,7 @@ void SyncEngine::Impl::finish_probe(Fetch& f, v1::SyncBatch b) {
 // How many leading deltas have every dependency pending or stored. A
 // dependency missing is fetched from the peer that relayed the delta: it
 // applied the delta, so it holds what the delta names.
-std::size_t SyncEngine::Impl::deps_ready(const std::vector<VerifiedDelta>& ds, std::size_t n,
-                                         const NodeId& from) {
+std::size_t SyncEngine::Impl::deps_ready(const std::vector<VerifiedDelta>& ds, std::size_t n, const NodeId& from) {
   for (std::size_t i = 0; i < n; ++i) {
     for (const auto& dep : ds[i].body.deps()) {
       auto id = NodeId::from_raw(dep.origin());
@@ -490,6 +513,10 @@ std::size_t SyncEngine::Impl::deps_ready(const std::vector<VerifiedDelta>& ds, s
         k.seq = std::max<std::uint64_t>(k.seq, dep.seq());
       }
       consider(ds_slot);
+      OriginState& o = origins[find_slot(ds[i].origin)];
+      if (o.blocked_on == kNoSlot) ++blocked_origins;
+      o.blocked_on = ds_slot;
+      o.blocked_seq = dep.seq();
       // A dependency that cannot come (origin untrusted, frozen before it, no
       // peer to ask): fetching this origin again at once would loop.
       if (origins[ds_slot].fetch_id == 0 && !wanted.contains(ds_slot)) put_off(find_slot(ds[i].origin));
@@ -517,6 +544,7 @@ void SyncEngine::Impl::hand_out(std::uint32_t s, std::vector<VerifiedDelta> ds, 
     for (const auto& d : ds) a.push_copy.push_back(d.signed_delta);
   o.pending = ds.back().seq;
   o.pending_id = ds.back().id;
+  if (blocked_origins > 0) sched_dirty = true;  // perhaps the dependency a blocked origin waits for
   inflight_bytes += a.bytes;
   const std::uint64_t id = next_apply_id++;
   ApplyBatchAction act{id, o.id, std::move(ds), from, a.bytes};
@@ -540,7 +568,10 @@ void SyncEngine::Impl::applied(const ApplyResult& r) {
   refresh_head(a.slot);
   if (!r.status.ok() || o.stored.value < a.last) {
     ++stats.apply_failures;
-    emit({.kind = EventKind::apply_failed, .peer = a.from, .origin = o.id, .seq = a.first,
+    emit({.kind = EventKind::apply_failed,
+          .peer = a.from,
+          .origin = o.id,
+          .seq = a.first,
           .errc = r.status.ok() ? Errc::broken_chain : errc_of(r.status.error()),
           .detail = r.status.ok() ? "store head did not advance" : r.status.error().message()});
     if (a.epoch == o.epoch) {
@@ -556,8 +587,7 @@ void SyncEngine::Impl::applied(const ApplyResult& r) {
   }
   if (o.stored > before) {
     const bool exact = before.value + 1 == a.first && o.stored.value == a.last;
-    announce(a.slot, before.value + 1, o.stored.value, exact && !a.push_copy.empty() ? &a.push_copy : nullptr,
-             a.from);
+    announce(a.slot, before.value + 1, o.stored.value, exact && !a.push_copy.empty() ? &a.push_copy : nullptr, a.from);
   }
   resume_serving(a.slot);
   if (o.id == cfg.self && own_behind_reported) {
@@ -593,8 +623,7 @@ void SyncEngine::Impl::check_catch_up_done() {
     if (p.busy_witness != kNoSlot) continue;
     p.catching_up = false;
     p.state = PeerState::in_sync;
-    emit({.kind = EventKind::catch_up_finished, .peer = p.id, .count = p.catch_up_deltas,
-          .bytes = p.catch_up_bytes});
+    emit({.kind = EventKind::catch_up_finished, .peer = p.id, .count = p.catch_up_deltas, .bytes = p.catch_up_bytes});
   }
 }
 

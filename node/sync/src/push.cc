@@ -30,6 +30,7 @@ void SyncEngine::Impl::local_commit(std::span<const VerifiedDelta> ds) {
     }
     if (o.stored > before) {
       vv_hash.reset();
+      if (blocked_origins > 0) sched_dirty = true;  // perhaps a dependency a blocked origin waits for
       const bool exact = bodies.size() == o.stored.value - before.value;
       announce(s, before.value + 1, o.stored.value,
                exact && bodies.size() <= cfg.eager_push_max ? &bodies : nullptr, std::nullopt);

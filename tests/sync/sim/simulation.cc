@@ -577,7 +577,8 @@ void Simulation::member_event(int action) {
   std::vector<Node*> actors;
   for (auto& n : nodes_) {
     if (!n->alive || n->index == removable_) continue;
-    const MemberState* m = n->store->roster()->member(n->key.public_key());
+    const auto roster = n->store->roster();  // kept alive: member() points into it
+    const MemberState* m = roster->member(n->key.public_key());
     if (m && m->admitted && !m->cut) actors.push_back(n.get());
   }
   if (actors.empty()) return;

@@ -66,6 +66,11 @@ void SyncDriver::start(const std::set<NodeId>& roster, std::uint64_t seed) {
   cfg.summary_interval_ms = node.config.summary_interval_ms;
   cfg.summary_jitter_ms = node.config.summary_interval_ms / 10;
   cfg.forward_before_commit = node.config.forward_before_commit != 0;
+  // [sync] push (the parser admits only these four): pruned is the engine's
+  // own default, eager push with prune_redundant_pushes.
+  const std::string& push = node.config.sync_push;
+  cfg.push_mode = push == "lazy" ? sync::PushMode::lazy : push == "tree" ? sync::PushMode::tree : sync::PushMode::eager;
+  cfg.prune_redundant_pushes = push != "eager";
   // Keep every sync message within one secure frame.
   cfg.limits.max_message_bytes =
       std::min<std::size_t>(cfg.limits.max_message_bytes, node.config.max_frame_bytes - net::kStreamFrameOverhead);

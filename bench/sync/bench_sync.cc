@@ -145,11 +145,11 @@ class HeadsView final : public SyncStoreView {
 
 struct Options {
   std::size_t nodes = 1000, degree = 8, deltas = 100000;
-  double rate = 1000;            // deltas authored per virtual second, federation-wide
+  double rate = 1000;             // deltas authored per virtual second, federation-wide
   std::uint64_t latency_ms = 50;  // one-way, +/- 50%
   bool json_only = false;
   bool eager_flood = true;
-  bool trace = false;  // also run eager push without pruning (slow at scale)
+  bool trace = false;                // also run eager push without pruning (slow at scale)
   std::uint64_t tree_delay_ms = 50;  // push mode tree: announcement delay on lazy links
   std::string only;                  // run only these modes, comma-separated (eager, eager_pruned, lazy, tree)
   std::size_t authors = 0;           // nodes that author (0: every node)
@@ -163,7 +163,7 @@ struct Msg {
 
 struct Figures {
   std::string mode;
-  std::uint64_t converge_ms = 0;       // from the last write to every node holding everything
+  std::uint64_t converge_ms = 0;  // from the last write to every node holding everything
   std::uint64_t last_write_ms = 0;
   double bytes_per_node_per_delta = 0;  // all sync bytes / (nodes * deltas)
   double delta_bytes = 0;               // average SignedDelta body + signature
@@ -217,8 +217,8 @@ std::vector<std::vector<std::uint32_t>> random_graph(std::size_t n, std::size_t 
   return adj;
 }
 
-Figures propagate(const Options& opt, PushMode mode, bool prune, const Pool& pool, const std::vector<std::uint32_t>& order,
-                  const std::vector<std::vector<std::uint32_t>>& adj) {
+Figures propagate(const Options& opt, PushMode mode, bool prune, const Pool& pool,
+                  const std::vector<std::uint32_t>& order, const std::vector<std::vector<std::uint32_t>>& adj) {
   const auto wall0 = std::chrono::steady_clock::now();
   TableVerifier verifier(pool);
   std::vector<std::unique_ptr<HeadsView>> views;
@@ -255,7 +255,8 @@ Figures propagate(const Options& opt, PushMode mode, bool prune, const Pool& poo
         ++f.messages;
         const std::uint64_t delay = opt.latency_ms / 2 + rng() % (opt.latency_ms + 1);
         auto to = pool.index.at(s->peer);
-        wheel[(now + delay) % wheel.size()].push_back({to, i, std::make_shared<v1::SyncMessage>(std::move(s->message))});
+        wheel[(now + delay) % wheel.size()].push_back(
+            {to, i, std::make_shared<v1::SyncMessage>(std::move(s->message))});
       } else if (auto* ap = std::get_if<ApplyBatchAction>(&*a)) {
         const bool ok = views[i]->apply(ap->deltas);
         engines[i]->on_batch_applied({ap->apply_id, ok ? Status::Ok() : Status(Error(Errc::broken_chain, "gap"))}, now);
@@ -344,7 +345,8 @@ Figures propagate(const Options& opt, PushMode mode, bool prune, const Pool& poo
   for (const auto& c : pool.chains)
     for (const auto& d : c.deltas) delta_total += delta_bytes(d);
   f.delta_bytes = static_cast<double>(delta_total) / static_cast<double>(opt.deltas);
-  f.bytes_per_node_per_delta = static_cast<double>(bytes) / static_cast<double>(opt.nodes) / static_cast<double>(opt.deltas);
+  f.bytes_per_node_per_delta =
+      static_cast<double>(bytes) / static_cast<double>(opt.nodes) / static_cast<double>(opt.deltas);
   f.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count();
   return f;
 }
@@ -391,20 +393,35 @@ std::uint64_t summary_round_bytes(std::size_t origins, std::size_t behind) {
 
 }  // namespace
 
+constexpr const char* kUsage =
+    "usage: conect_bench_sync [--nodes N] [--degree K] [--deltas D] [--rate R] [--latency-ms L]\n"
+    "                         [--tiny] [--no-flood] [--json-only] [--trace] [--only MODE[,MODE...]]\n"
+    "                         [--tree-delay-ms T] [--authors A]\n"
+    "  defaults: 1,000 nodes, degree 8, 100,000 deltas at 1,000/s, latency 50 ms +/- 50%, every node writes\n"
+    "  modes (--only): eager, eager_pruned, lazy, tree; --tiny: 24 nodes, 600 deltas at 200/s\n";
+
 int main(int argc, char** argv) {
   if (!conect::crypto_init()) return 2;
   Options opt;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto next = [&]() -> std::uint64_t { return i + 1 < argc ? std::strtoull(argv[++i], nullptr, 10) : 0; };
-    if (a == "--nodes") opt.nodes = next();
-    else if (a == "--degree") opt.degree = next();
-    else if (a == "--deltas") opt.deltas = next();
-    else if (a == "--rate") opt.rate = static_cast<double>(next());
-    else if (a == "--latency-ms") opt.latency_ms = next();
-    else if (a == "--json-only") opt.json_only = true;
-    else if (a == "--no-flood") opt.eager_flood = false;
-    else if (a == "--trace") opt.trace = true;
+    if (a == "--nodes")
+      opt.nodes = next();
+    else if (a == "--degree")
+      opt.degree = next();
+    else if (a == "--deltas")
+      opt.deltas = next();
+    else if (a == "--rate")
+      opt.rate = static_cast<double>(next());
+    else if (a == "--latency-ms")
+      opt.latency_ms = next();
+    else if (a == "--json-only")
+      opt.json_only = true;
+    else if (a == "--no-flood")
+      opt.eager_flood = false;
+    else if (a == "--trace")
+      opt.trace = true;
     else if (a == "--tree-delay-ms")
       opt.tree_delay_ms = next();
     else if (a == "--authors")
@@ -415,6 +432,14 @@ int main(int argc, char** argv) {
       opt.nodes = 24;
       opt.deltas = 600;
       opt.rate = 200;
+    } else if (a == "--help" || a == "-h") {
+      std::fputs(kUsage, stdout);
+      return 0;
+    } else {
+      // Unknown flags used to be ignored: `--help` then ran the full
+      // simulation (hours).
+      std::fprintf(stderr, "conect_bench_sync: unknown argument '%s'\n%s", a.c_str(), kUsage);
+      return 2;
     }
   }
   std::mt19937_64 rng(1);
@@ -441,8 +466,8 @@ int main(int argc, char** argv) {
         "(setup %.1f s)\n",
         opt.nodes, opt.degree, opt.deltas, opt.rate, opt.authors == 0 ? opt.nodes : opt.authors,
         static_cast<unsigned long long>(opt.latency_ms), setup_s);
-    std::printf("%-13s %12s %14s %14s %12s %10s %8s\n", "mode", "converge_ms", "bytes/node/d", "delta_bytes", "messages",
-                "wall_s", "ok");
+    std::printf("%-13s %12s %14s %14s %12s %10s %8s\n", "mode", "converge_ms", "bytes/node/d", "delta_bytes",
+                "messages", "wall_s", "ok");
     for (const auto& f : figs) {
       std::printf("%-13s %12llu %14.1f %14.1f %12llu %10.1f %8s\n", f.mode.c_str(),
                   static_cast<unsigned long long>(f.converge_ms), f.bytes_per_node_per_delta, f.delta_bytes,
@@ -454,24 +479,27 @@ int main(int argc, char** argv) {
       std::printf("; prunes %llu, grafts %llu\n", static_cast<unsigned long long>(f.prunes),
                   static_cast<unsigned long long>(f.grafts));
     }
-    std::printf("anti-entropy round, 2 nodes, 100 origins: in sync %llu bytes (%.2f per origin); one origin behind "
-                "%llu bytes (%.1f per origin); all behind %llu bytes (%.1f per origin)\n",
-                static_cast<unsigned long long>(in_sync_bytes), static_cast<double>(in_sync_bytes) / 100.0,
-                static_cast<unsigned long long>(one_behind_bytes), static_cast<double>(one_behind_bytes) / 100.0,
-                static_cast<unsigned long long>(all_behind_bytes), static_cast<double>(all_behind_bytes) / 100.0);
+    std::printf(
+        "anti-entropy round, 2 nodes, 100 origins: in sync %llu bytes (%.2f per origin); one origin behind "
+        "%llu bytes (%.1f per origin); all behind %llu bytes (%.1f per origin)\n",
+        static_cast<unsigned long long>(in_sync_bytes), static_cast<double>(in_sync_bytes) / 100.0,
+        static_cast<unsigned long long>(one_behind_bytes), static_cast<double>(one_behind_bytes) / 100.0,
+        static_cast<unsigned long long>(all_behind_bytes), static_cast<double>(all_behind_bytes) / 100.0);
   }
-  std::printf("{\"bench\":\"sync\",\"nodes\":%zu,\"degree\":%zu,\"deltas\":%zu,\"rate\":%.0f,\"latency_ms\":%llu", opt.nodes,
-              opt.degree, opt.deltas, opt.rate, static_cast<unsigned long long>(opt.latency_ms));
+  std::printf("{\"bench\":\"sync\",\"nodes\":%zu,\"degree\":%zu,\"deltas\":%zu,\"rate\":%.0f,\"latency_ms\":%llu",
+              opt.nodes, opt.degree, opt.deltas, opt.rate, static_cast<unsigned long long>(opt.latency_ms));
   std::printf(",\"authors\":%zu,\"tree_have_delay_ms\":%llu", opt.authors == 0 ? opt.nodes : opt.authors,
               static_cast<unsigned long long>(opt.tree_delay_ms));
   for (const auto& f : figs)
-    std::printf(",\"%s\":{\"converge_ms\":%llu,\"bytes_per_node_per_delta\":%.1f,\"delta_bytes\":%.1f,\"messages\":%llu,"
-                "\"converged\":%s}",
-                f.mode.c_str(), static_cast<unsigned long long>(f.converge_ms), f.bytes_per_node_per_delta, f.delta_bytes,
-                static_cast<unsigned long long>(f.messages), f.converged ? "true" : "false");
-  std::printf(",\"anti_entropy_100_origins\":{\"in_sync_bytes\":%llu,\"one_behind_bytes\":%llu,\"all_behind_bytes\":%llu}}\n",
-              static_cast<unsigned long long>(in_sync_bytes), static_cast<unsigned long long>(one_behind_bytes),
-              static_cast<unsigned long long>(all_behind_bytes));
+    std::printf(
+        ",\"%s\":{\"converge_ms\":%llu,\"bytes_per_node_per_delta\":%.1f,\"delta_bytes\":%.1f,\"messages\":%llu,"
+        "\"converged\":%s}",
+        f.mode.c_str(), static_cast<unsigned long long>(f.converge_ms), f.bytes_per_node_per_delta, f.delta_bytes,
+        static_cast<unsigned long long>(f.messages), f.converged ? "true" : "false");
+  std::printf(
+      ",\"anti_entropy_100_origins\":{\"in_sync_bytes\":%llu,\"one_behind_bytes\":%llu,\"all_behind_bytes\":%llu}}\n",
+      static_cast<unsigned long long>(in_sync_bytes), static_cast<unsigned long long>(one_behind_bytes),
+      static_cast<unsigned long long>(all_behind_bytes));
   for (const auto& f : figs)
     if (!f.converged) return 1;
   return 0;

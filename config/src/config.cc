@@ -45,13 +45,12 @@ using Setter = std::function<std::optional<std::string>(const toml::node&, NodeC
 
 Setter string_field(std::string NodeConfig::*member, std::vector<std::string> allowed = {}) {
   return [member, allowed](const toml::node& n, NodeConfig& c) -> std::optional<std::string> {
+    std::string list;
+    for (const auto& a : allowed) list += (list.empty() ? "" : ", ") + a;
     auto v = n.value<std::string>();
-    if (!n.is_string() || !v) return "expected a string";
-    if (!allowed.empty() && std::find(allowed.begin(), allowed.end(), *v) == allowed.end()) {
-      std::string list;
-      for (const auto& a : allowed) list += (list.empty() ? "" : ", ") + a;
+    if (!n.is_string() || !v) return allowed.empty() ? "expected a string" : "expected a string, one of " + list;
+    if (!allowed.empty() && std::find(allowed.begin(), allowed.end(), *v) == allowed.end())
       return "'" + *v + "' is not one of " + list;
-    }
     c.*member = *v;
     return std::nullopt;
   };
@@ -135,7 +134,8 @@ const std::map<std::string, std::map<std::string, Setter>>& schema() {
         {"progress_interval_ms", int_field(&NodeConfig::progress_interval_ms, 100, 60'000)},
         {"redial_min_ms", int_field(&NodeConfig::redial_min_ms, 10, 3'600'000)},
         {"redial_max_ms", int_field(&NodeConfig::redial_max_ms, 10, 86'400'000)},
-        {"forward_before_commit", int_field(&NodeConfig::forward_before_commit, 0, 1)}}},
+        {"forward_before_commit", int_field(&NodeConfig::forward_before_commit, 0, 1)},
+        {"push", string_field(&NodeConfig::sync_push, {"eager", "pruned", "lazy", "tree"})}}},
       {"storage", {{"map_size_mib", int_field(&NodeConfig::map_size_mib, 16, std::int64_t{1} << 24)}}},
       {"privacy",
        {{"retain_mobility_personal_data_days", retention_days_field(&NodeConfig::retain_mobility_personal_data_days)}}},
@@ -359,7 +359,13 @@ std::string render(const NodeConfig& c) {
     << "# to peers before this node's own commit (it is durable at its author and\n"
     << "# every peer verifies it itself): one fsync less per hop. 0: after the commit.\n"
     << "# What this node writes itself is always sent only after its commit.\n"
-    << "forward_before_commit = " << c.forward_before_commit << "\n\n"
+    << "forward_before_commit = " << c.forward_before_commit << "\n"
+    << "# How a new delta spreads: pruned (push to every peer, stop pushing to one\n"
+    << "# that only sends duplicates; the default), eager (push to every peer),\n"
+    << "# lazy (announce; peers fetch it once), tree (push along one tree per\n"
+    << "# author, announce elsewhere: fewer bytes, a little slower; relays commit\n"
+    << "# before forwarding). Nodes with different settings work together.\n"
+    << "push = " << quoted(c.sync_push) << "\n\n"
     << "[storage]\n"
     << "# LMDB map size (sparse; only used pages take disk). Raise it if the node\n"
     << "# reports storage_full.\n"

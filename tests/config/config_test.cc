@@ -99,6 +99,39 @@ TEST(Config, BadRetentionValuesAreRefusedInPlainWords) {
   EXPECT_EQ(typo.error().detail, "f:2: privacy.retain_personal_data_days: unknown field");
 }
 
+TEST(Config, SyncPushModeIsPrunedByDefaultAndTakesFourValues) {
+  auto defaults = parse("", "node.toml");
+  ASSERT_TRUE(defaults.ok());
+  EXPECT_EQ(defaults->sync_push, "pruned");
+  // init writes the field, documented, with the default; each value parses back.
+  NodeConfig c = sample();
+  EXPECT_NE(render(c).find("\npush = \"pruned\"\n"), std::string::npos);
+  for (const char* mode : {"eager", "pruned", "lazy", "tree"}) {
+    SCOPED_TRACE(mode);
+    c.sync_push = mode;
+    auto parsed = parse(render(c), "node.toml");
+    ASSERT_TRUE(parsed.ok()) << parsed.error().message();
+    EXPECT_EQ(parsed->sync_push, mode);
+    EXPECT_EQ(parse(std::string("[sync]\npush = \"") + mode + "\"\n", "f")->sync_push, mode);
+  }
+}
+
+TEST(Config, UnknownSyncPushModeNamesFileKeyAndAllowedValues) {
+  for (const char* value : {"\"Tree\"", "\"plumtree\"", "\"\"", "1", "true"}) {
+    SCOPED_TRACE(value);
+    auto parsed = parse(std::string("[sync]\nsummary_interval_ms = 5000\npush = ") + value + "\n", "/d/node.toml");
+    ASSERT_FALSE(parsed.ok());
+    EXPECT_TRUE(parsed.error().is(Errc::invalid_argument));
+    const std::string& d = parsed.error().detail;
+    EXPECT_EQ(d.rfind("/d/node.toml:3: sync.push: ", 0), 0u) << d;
+    EXPECT_NE(d.find("one of eager, pruned, lazy, tree"), std::string::npos) << d;
+  }
+  EXPECT_EQ(parse("[sync]\npush = \"plumtree\"\n", "/d/node.toml").error().detail,
+            "/d/node.toml:2: sync.push: 'plumtree' is not one of eager, pruned, lazy, tree");
+  EXPECT_EQ(parse("[sync]\npush = 1\n", "f").error().detail,
+            "f:2: sync.push: expected a string, one of eager, pruned, lazy, tree");
+}
+
 TEST(Config, SendQueueBoundsMustHoldTheLargestFrame) {
   auto parsed = parse("[limits]\nmax_frame_bytes = 4194304\nsend_queue_max_bytes = 1048576\n", "f");
   ASSERT_FALSE(parsed.ok());

@@ -7,13 +7,14 @@ blocked for real: another process (mdb_load, lmdb-utils) holds the LMDB
 write lock of R's store, so no transaction of R can commit until it lets go.
 Every wait is a condition with a deadline."""
 import os
+import re
 import subprocess
 import sys
 import threading
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import Federation, create_organisation, wait_until  # noqa: E402
+from harness import BINARY, Federation, create_organisation, wait_until  # noqa: E402
 
 # A header with no records: closing stdin commits an empty transaction.
 LMDB_HEADER = b"VERSION=3\nformat=bytevalue\ntype=btree\nHEADER=END\n"
@@ -136,6 +137,73 @@ class ForwardBeforeCommit(unittest.TestCase):
         self.fed.wait_converged()
         for n in (self.a, self.r, self.c):
             self.assertEqual(n.status()["version_vector"], self.a.status()["version_vector"])
+
+
+def set_push(node, mode):
+    """Sets node.toml [sync] push (init writes it once); read at the next start."""
+    path = os.path.join(node.data, "node.toml")
+    with open(path) as f:
+        text = f.read()
+    text, n = re.subn(r'^push = "[a-z]*"$', f'push = "{mode}"', text, flags=re.M)
+    assert n == 1, "node.toml has no single 'push = \"...\"' line"
+    with open(path, "w") as f:
+        f.write(text)
+
+
+class PushModes(unittest.TestCase):
+    """node.toml [sync] push: three nodes in a triangle, each in another mode
+    (lazy, tree, pruned), as a federation upgrading one node at a time runs."""
+
+    def setUp(self):
+        self.fed = Federation()
+        self.nodes = [self.fed.add(f"School {i}", "FI") for i in range(3)]
+        self.fed.trust_all()
+        for n, mode in zip(self.nodes, ("lazy", "tree", "pruned")):
+            set_push(n, mode)
+            n.configure(summary_interval_ms=200)
+            n.start()
+        a, b, c = self.nodes
+        a.dial(b)
+        b.dial(c)
+        c.dial(a)
+        for x, y in ((a, b), (b, c), (c, a)):
+            wait_until(f"{x.name}-{y.name}", lambda: y.node_id in x.connected_peers())
+        self.fed.wait_converged()
+
+    def tearDown(self):
+        self.fed.close()
+
+    def test_each_mode_spreads_what_its_node_writes(self):
+        lazy, tree, pruned = self.nodes
+        pushed = {n: metric(n, "conect_sync_pushes_sent_total") for n in self.nodes}
+        for writer in self.nodes:
+            before = seq_of(writer, writer.node_id)
+            for k in range(3):
+                create_organisation(writer, f"Written at {writer.name} {k}", "FI")
+            for n in self.nodes:
+                wait_until(f"{n.name} holds {writer.name}'s deltas",
+                           lambda: seq_of(n, writer.node_id) == before + 3)
+        self.fed.wait_converged()
+        # The lazy node announced and never pushed; the others pushed.
+        self.assertEqual(metric(lazy, "conect_sync_pushes_sent_total"), pushed[lazy])
+        self.assertGreater(metric(lazy, "conect_sync_haves_sent_total"), 0)
+        self.assertGreater(metric(tree, "conect_sync_pushes_sent_total"), pushed[tree])
+        self.assertGreater(metric(pruned, "conect_sync_pushes_sent_total"), pushed[pruned])
+        # Prunes and grafts of the tree node are ignored by the others, never
+        # taken for misbehaviour.
+        for n in self.nodes:
+            self.assertEqual(metric(n, "conect_sync_misbehaving_peers_total"), 0, n.name)
+            self.assertEqual(n.status()["version_vector"], lazy.status()["version_vector"])
+
+    def test_an_unknown_mode_stops_the_node_naming_the_file_key_and_values(self):
+        n = self.nodes[0]
+        n.stop()
+        set_push(n, "fast")
+        out = subprocess.run([BINARY, "run", "--data", n.data], capture_output=True, text=True, timeout=60)
+        self.assertNotEqual(out.returncode, 0)
+        said = out.stdout + out.stderr
+        self.assertIn(os.path.join(n.data, "node.toml") + ":", said)
+        self.assertIn("sync.push: 'fast' is not one of eager, pruned, lazy, tree", said)
 
 
 if __name__ == "__main__":

@@ -28,6 +28,12 @@ constexpr StatField kStats[] = {
     {&sync::SyncStats::deltas_received, "conect_sync_deltas_received_total", "Deltas received in batches and pushes"},
     {&sync::SyncStats::deltas_applied, "conect_sync_deltas_applied_total",
      "Deltas the engine handed to the store and saw applied"},
+    {&sync::SyncStats::pushes_sent, "conect_sync_pushes_sent_total", "Live pushes sent (delta bodies)"},
+    {&sync::SyncStats::haves_sent, "conect_sync_haves_sent_total", "Announcements (SyncHave) sent"},
+    {&sync::SyncStats::prunes, "conect_sync_prunes_total",
+     "Links that stopped carrying pushes (of one origin, in push mode tree) after a duplicate"},
+    {&sync::SyncStats::grafts, "conect_sync_grafts_total",
+     "Links that carry pushes again after announcing a delta this node lacked"},
     {&sync::SyncStats::pushes_received, "conect_sync_pushes_received_total", "Live pushes received"},
     {&sync::SyncStats::pushes_dropped, "conect_sync_pushes_dropped_total", "Live pushes that could not be used"},
     {&sync::SyncStats::pushes_bad_signature, "conect_sync_pushes_bad_signature_total",
@@ -66,6 +72,11 @@ void SyncDriver::start(const std::set<NodeId>& roster, std::uint64_t seed) {
   cfg.summary_interval_ms = node.config.summary_interval_ms;
   cfg.summary_jitter_ms = node.config.summary_interval_ms / 10;
   cfg.forward_before_commit = node.config.forward_before_commit != 0;
+  // [sync] push (the parser admits only these four): pruned is the engine's
+  // own default, eager push with prune_redundant_pushes.
+  const std::string& push = node.config.sync_push;
+  cfg.push_mode = push == "lazy" ? sync::PushMode::lazy : push == "tree" ? sync::PushMode::tree : sync::PushMode::eager;
+  cfg.prune_redundant_pushes = push != "eager";
   // Keep every sync message within one secure frame.
   cfg.limits.max_message_bytes =
       std::min<std::size_t>(cfg.limits.max_message_bytes, node.config.max_frame_bytes - net::kStreamFrameOverhead);

@@ -73,6 +73,8 @@ struct NodeConfig {
   // 1: a verified delta of another origin is pushed on before this node's
   // own commit (DESIGN §6); 0: only after it.
   std::uint32_t forward_before_commit = 1;
+  // How a new delta spreads (docs/sync.md "Live"): eager | pruned | lazy | tree.
+  std::string sync_push = "pruned";
   // [storage]
   std::uint64_t map_size_mib = 64 * 1024;
   // [privacy]

@@ -6,8 +6,7 @@
 #pragma once
 
 #include <map>
-#include <memory>
-#include <optional>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -26,27 +25,31 @@ struct StoredPosition {
 // The positions of every stored operation of `key`, in key order.
 std::vector<StoredPosition> stored_positions(const lmdb::Txn& txn, const Dbs& db, const RecordKey& key);
 
-// Stored deltas as the log holds them, each parsed once while it stays in a
-// small cache (a record's operations come from a few deltas, and a delta's
-// operations often from one record).
-class LoggedDeltas {
+// The operations at stored positions, read from their signed deltas in the
+// log. Each delta is read once while it stays in the cache (a record's
+// operations come from a few deltas, and a delta's operations often go to
+// one record), hashed once for its id, and only the operation asked for is
+// parsed out of its body (a refold of stored records reads many small
+// deltas: parsing whole ones was most of its cost).
+class LoggedOps {
  public:
-  struct Delta {
-    v1::SignedDelta signed_delta;
-    v1::DeltaBody body;
-    DeltaId id;
-  };
-  LoggedDeltas(const lmdb::Txn& txn, const Dbs& db) : txn_(txn), db_(db) {}
-  // The stored delta (throws storage_error when the log lacks it: `ops`
-  // names only stored deltas).
-  const Delta& delta(const NodeId& origin, Seq seq);
-  // The operation at `p` with its position, read from its delta.
+  LoggedOps(const lmdb::Txn& txn, const Dbs& db) : txn_(txn), db_(db) {}
+  // The operation at `p` with its position (throws storage_error when the
+  // log lacks it: `ops` names only stored deltas).
   PositionedOp op(const StoredPosition& p);
 
  private:
+  struct Delta {
+    std::string body;  // the signed DeltaBody bytes
+    DeltaId id;
+    Hlc hlc;
+    std::vector<std::pair<std::uint32_t, std::uint32_t>> ops;  // offset, size of each operation in `body`
+  };
+  const Delta& delta(const NodeId& origin, Seq seq);
+
   const lmdb::Txn& txn_;
   const Dbs& db_;
-  std::map<std::pair<NodeId, Seq>, std::unique_ptr<Delta>> cache_;
+  std::map<std::pair<NodeId, Seq>, Delta> cache_;
 };
 
 }  // namespace conect::storage

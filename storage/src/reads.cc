@@ -32,17 +32,16 @@ Result<std::optional<v1::RecordState>> Store::record(const RecordKey& key) const
 Result<RecordHistory> Store::history(const RecordKey& key) const {
   return impl_->read([&](lmdb::ReadTxn& txn) -> Result<RecordHistory> {
     RecordHistory h;
-    LoggedDeltas logged(txn, impl_->db);
+    LoggedOps logged(txn, impl_->db);
     std::vector<StoredPosition> positions = stored_positions(txn, impl_->db, key);
-    // By delta: each is read from the log once (the cache may drop it).
-    std::sort(positions.begin(), positions.end());
+    std::sort(positions.begin(), positions.end());  // by delta
     h.ops.reserve(positions.size());
     for (const StoredPosition& p : positions) {
       h.ops.push_back(logged.op(p));
-      if (h.deltas.empty() || h.deltas.back().origin != p.origin || h.deltas.back().seq != p.seq) {
-        const auto& d = logged.delta(p.origin, p.seq);
-        h.deltas.push_back({p.origin, p.seq, d.id, d.signed_delta});
-      }
+      if (!h.deltas.empty() && h.deltas.back().origin == p.origin && h.deltas.back().seq == p.seq) continue;
+      auto v = txn.get(impl_->db.log, codec::log_key(p.origin, p.seq));
+      if (!v) corrupt("an operation names a delta missing from the log");
+      h.deltas.push_back({p.origin, p.seq, h.ops.back().delta_id, parse<v1::SignedDelta>(*v, "log entry")});
     }
     // The fold's total order, as the operations are listed.
     std::sort(h.ops.begin(), h.ops.end());

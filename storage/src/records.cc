@@ -89,7 +89,7 @@ class RecordOps {
 // Every counting operation of the record: those stored before this group
 // are read from their deltas in the log at the positions `ops` lists, this
 // group's (`pending`, whose positions the scan skips) are borrowed.
-void collect_ops(Writer& w, const GroupState& g, LoggedDeltas& logged, const RecordKey& key,
+void collect_ops(Writer& w, const GroupState& g, LoggedOps& logged, const RecordKey& key,
                  const std::vector<PendingOp>& pending, RecordOps& out) {
   std::vector<StoredPosition> mine;
   mine.reserve(pending.size());
@@ -111,7 +111,7 @@ void collect_ops(Writer& w, const GroupState& g, LoggedDeltas& logged, const Rec
     if (!is_frozen(g.frozen, p.delta->origin, p.delta->seq)) out.borrow(p);
 }
 
-void refold(Writer& w, GroupState& g, Totals& t, const FoldContext& ctx, LoggedDeltas& logged, const RecordKey& key,
+void refold(Writer& w, GroupState& g, Totals& t, const FoldContext& ctx, LoggedOps& logged, const RecordKey& key,
             const std::vector<PendingOp>& pending) {
   const std::string rk = key.encode();
   std::optional<std::string> old_bytes;
@@ -216,7 +216,7 @@ void refold_touched(Writer& w, GroupState& g) {
   Totals t;
   t.digest = StateDigest::from(read_digest(w.txn(), w.db));
   StoreFoldContext ctx(w.txn(), w.db);
-  LoggedDeltas logged(w.txn(), w.db);
+  LoggedOps logged(w.txn(), w.db);
   for (const auto& [key, pending] : g.touched) refold(w, g, t, ctx.context(), logged, key, pending);
   for (const auto& p : g.placements) refresh_availability(w, g, p);
   w.put(w.db.meta, meta::kDigest, t.digest.value().raw());

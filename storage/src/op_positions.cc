@@ -16,8 +16,8 @@ std::string where(const NodeId& origin, Seq seq) {
   return "delta " + std::to_string(seq.value) + " of " + origin.hex().substr(0, 16);
 }
 
-// The fields of a length-delimited field `number` of a message: its bytes.
-// SignedDelta: body = 1, signature = 2 (proto/delta.proto).
+// The body and signature of a stored SignedDelta (body = 1, signature = 2;
+// proto/delta.proto), as views into `bytes`: no copy, no message parsed.
 bool read_signed(std::string_view bytes, std::string_view& body, std::string_view& signature) {
   CodedInputStream in(reinterpret_cast<const std::uint8_t*>(bytes.data()), static_cast<int>(bytes.size()));
   bool have_body = false;

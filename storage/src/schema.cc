@@ -14,6 +14,7 @@
 #include <algorithm>
 
 #include "codec.h"
+#include "store_impl.h"
 
 namespace conect::storage {
 namespace {
@@ -47,6 +48,11 @@ Status ops_as_positions(lmdb::WriteTxn& txn) {
   constexpr std::string_view kEmpty("", 0);
   for (const auto& k : keys)
     if (!txn.append(ops, k, kEmpty)) txn.put(ops, k, kEmpty);
+  // The old entries' pages are free now (about a third of the file), but
+  // LMDB never shrinks data.mdb: mark the store for the daemon's compactor
+  // (node/daemon compactor.h), which swaps in a compacting copy at its first
+  // check, as after an erasure.
+  txn.put(txn.open_db("meta", 0), meta::kCompactDue, kEmpty);
   return Status::Ok();
 }
 

@@ -242,6 +242,7 @@ TEST(OpsPositions, TheZeroTwoZeroStoreKeepsEveryOperation) {
       for (std::size_t i = 0; i < ops.size(); ++i) EXPECT_TRUE(now[i] == ops[i]) << key->text() << " op " << i;
     }
     expect_answers_of_020(**s);
+    EXPECT_TRUE(*(*s)->compaction_due()) << "the upgrade freed the old ops pages: the compactor must give them back";
   }
   auto after = raw_dump(dir);
   EXPECT_EQ(after["ops"].size(), before.size());
@@ -306,6 +307,15 @@ TEST(OpsPositions, AStoreOfThisBuildAnswersTheSameThroughTheUpgrade) {
   ASSERT_TRUE(upgraded->upgraded().has_value());
   EXPECT_EQ(upgraded->upgraded()->from, 1u);
   EXPECT_EQ(answers(*upgraded, records), answered) << "the upgrade changed an answer";
+  // The old entries' pages are free: the store is marked for the daemon's
+  // compactor, and the compacted file is smaller.
+  EXPECT_TRUE(*upgraded->compaction_due());
+  auto compacted = upgraded->compact();
+  ASSERT_TRUE(compacted.ok()) << compacted.error().message();
+  ASSERT_TRUE(compacted->compacted);
+  EXPECT_LT(compacted->bytes_after, compacted->bytes_before);
+  EXPECT_FALSE(*upgraded->compaction_due());
+  EXPECT_EQ(answers(*upgraded, records), answered) << "the compaction changed an answer";
   upgraded.reset();
   EXPECT_TRUE(raw_dump(t / "upgraded") == kept_dump) << "the upgraded store differs from the one written at schema 2";
 

@@ -231,7 +231,8 @@ void store_delta(Writer& w, GroupState& g, VerifiedDelta& d, bool owned) {
       if (target.error().is(Errc::unknown_operation)) ++g.unknown_ops;
       continue;
     }
-    w.put(w.db.ops, codec::op_key(*target, d.hlc, d.origin, d.seq, index), codec::op_value(d.id, op));
+    // Its position only: the operation is in the delta just logged.
+    w.put(w.db.ops, codec::op_key(target->encode(), d.origin, d.seq, index), std::string_view("", 0));
     g.touched.add(*target, PendingOp{&d, index});
   }
   if (carries_membership(d.body)) note_membership(w, g, d);

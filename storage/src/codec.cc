@@ -24,36 +24,6 @@ std::optional<HeadInfo> decode_head(std::string_view v) {
   return h;
 }
 
-std::string op_key(const RecordKey& record, Hlc hlc, const NodeId& origin, Seq seq, std::uint32_t index) {
-  std::string k = record.encode();
-  k.reserve(kRecordKeySize + 52);
-  put_u64(k, hlc.value);
-  k += origin.raw();
-  put_u64(k, seq.value);
-  put_u32(k, index);
-  return k;
-}
-
-std::string op_value(const DeltaId& delta, const v1::Operation& op) {
-  std::string v = delta.raw();
-  op.AppendToString(&v);
-  return v;
-}
-
-std::optional<PositionedOp> decode_op(std::string_view key, std::string_view value) {
-  if (key.size() != kRecordKeySize + 52 || value.size() < 32) return std::nullopt;
-  PositionedOp p;
-  std::size_t at = kRecordKeySize;
-  p.hlc = Hlc{get_u64(key, at)};
-  p.origin = *NodeId::from_raw(key.substr(at + 8, 32));
-  p.seq = Seq{get_u64(key, at + 40)};
-  p.index = get_u32(key, at + 48);
-  p.delta_id = *DeltaId::from_raw(value.substr(0, 32));
-  auto body = value.substr(32);
-  if (!p.op.ParseFromArray(body.data(), static_cast<int>(body.size()))) return std::nullopt;
-  return p;
-}
-
 std::string fold_term(std::string_view s) {
   std::size_t b = 0, e = s.size();
   while (b < e && std::isspace(static_cast<unsigned char>(s[b]))) ++b;

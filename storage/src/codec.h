@@ -52,13 +52,38 @@ inline std::string log_key(const NodeId& origin, Seq seq) {
 std::string encode_head(const HeadInfo& h);
 std::optional<HeadInfo> decode_head(std::string_view v);
 
-// ops: record key (41) || hlc (8) || origin (32) || seq (8) || index (4),
-// the fold's total order inside each record. Value: delta id (32) ||
+// ops (schema 2): one key per stored operation of a record, its position
+// only (the value is empty; the operation itself is in its signed delta in
+// `log`):
+//   record key (41) || origin (32) || seq (8) || index (4)
+// The record key comes first, so a prefix scan finds a record's operations.
+// Key order inside a record is not the fold's order (the fold sorts).
+inline constexpr std::size_t kOpKeySize = kRecordKeySize + 44;
+inline std::string op_key(std::string_view record_key, const NodeId& origin, Seq seq, std::uint32_t index) {
+  std::string k;
+  k.reserve(kOpKeySize);
+  k += record_key;
+  k += origin.raw();
+  put_u64(k, seq.value);
+  put_u32(k, index);
+  return k;
+}
+// The position in an `ops` key.
+struct OpKeyPosition {
+  NodeId origin;
+  Seq seq;
+  std::uint32_t index = 0;
+};
+inline std::optional<OpKeyPosition> decode_op_key(std::string_view key) {
+  if (key.size() != kOpKeySize) return std::nullopt;
+  return OpKeyPosition{*NodeId::from_raw(key.substr(kRecordKeySize, 32)), Seq{get_u64(key, kRecordKeySize + 32)},
+                       get_u32(key, kRecordKeySize + 40)};
+}
+
+// ops in schema 1 (read only by the upgrade to schema 2): record key (41)
+// || hlc (8) || origin (32) || seq (8) || index (4); value delta id (32) ||
 // serialised Operation.
-std::string op_key(const RecordKey& record, Hlc hlc, const NodeId& origin, Seq seq, std::uint32_t index);
-std::string op_value(const DeltaId& delta, const v1::Operation& op);
-// Rebuilds the PositionedOp (nullopt if the entry does not parse).
-std::optional<PositionedOp> decode_op(std::string_view key, std::string_view value);
+inline constexpr std::size_t kOpKeySizeV1 = kRecordKeySize + 52;
 
 // The record key at the end of an index key.
 inline std::optional<RecordKey> trailing_record(std::string_view index_key) {

@@ -1,9 +1,12 @@
 // Read-only entry points and the small roster / peer / blob writes. Every
 // read runs in its own read transaction and returns copies.
+#include <algorithm>
+
 #include "codec.h"
 #include "conect/crdt/audience.h"
 #include "fold_context.h"
 #include "indexes.h"
+#include "op_positions.h"
 #include "store_impl.h"
 
 namespace conect::storage {
@@ -29,20 +32,19 @@ Result<std::optional<v1::RecordState>> Store::record(const RecordKey& key) const
 Result<RecordHistory> Store::history(const RecordKey& key) const {
   return impl_->read([&](lmdb::ReadTxn& txn) -> Result<RecordHistory> {
     RecordHistory h;
-    const std::string rk = key.encode();
-    auto c = txn.cursor(impl_->db.ops);
-    for (bool ok = c.seek(rk); ok && c.key().starts_with(rk); ok = c.next()) {
-      auto op = codec::decode_op(c.key(), c.value());
-      if (!op) corrupt("unreadable operation of " + key.text());
-      h.ops.push_back(std::move(*op));
-    }
-    std::map<std::pair<NodeId, Seq>, DeltaId> wanted;
-    for (const auto& op : h.ops) wanted.emplace(std::pair{op.origin, op.seq}, op.delta_id);
-    for (const auto& [pos, id] : wanted) {
-      auto v = txn.get(impl_->db.log, codec::log_key(pos.first, pos.second));
+    LoggedOps logged(txn, impl_->db);
+    std::vector<StoredPosition> positions = stored_positions(txn, impl_->db, key);
+    std::sort(positions.begin(), positions.end());  // by delta
+    h.ops.reserve(positions.size());
+    for (const StoredPosition& p : positions) {
+      h.ops.push_back(logged.op(p));
+      if (!h.deltas.empty() && h.deltas.back().origin == p.origin && h.deltas.back().seq == p.seq) continue;
+      auto v = txn.get(impl_->db.log, codec::log_key(p.origin, p.seq));
       if (!v) corrupt("an operation names a delta missing from the log");
-      h.deltas.push_back({pos.first, pos.second, id, parse<v1::SignedDelta>(*v, "log entry")});
+      h.deltas.push_back({p.origin, p.seq, h.ops.back().delta_id, parse<v1::SignedDelta>(*v, "log entry")});
     }
+    // The fold's total order, as the operations are listed.
+    std::sort(h.ops.begin(), h.ops.end());
     return h;
   });
 }

@@ -4,12 +4,12 @@
 #include <climits>
 #include <deque>
 #include <stdexcept>
-#include <tuple>
 
 #include "codec.h"
 #include "conect/crdt/rules.h"
 #include "fold_context.h"
 #include "indexes.h"
+#include "op_positions.h"
 #include "store_impl.h"
 
 namespace conect::storage {
@@ -87,45 +87,38 @@ class RecordOps {
 };
 
 // Every counting operation of the record: those stored before this group
-// are parsed from `ops`, this group's (`pending`, whose entries the scan
-// skips) are borrowed.
-void collect_ops(Writer& w, const GroupState& g, const RecordKey& key, const std::string& rk,
+// are read from their deltas in the log at the positions `ops` lists, this
+// group's (`pending`, whose positions the scan skips) are borrowed.
+void collect_ops(Writer& w, const GroupState& g, LoggedOps& logged, const RecordKey& key,
                  std::span<const PendingOp> pending, RecordOps& out) {
-  using Position = std::tuple<NodeId, Seq, std::uint32_t>;
-  std::vector<Position> mine;
+  std::vector<StoredPosition> mine;
   mine.reserve(pending.size());
-  for (const PendingOp& p : pending) mine.emplace_back(p.delta->origin, p.delta->seq, p.index);
+  for (const PendingOp& p : pending) mine.push_back({p.delta->origin, p.delta->seq, p.index});
   std::sort(mine.begin(), mine.end());
-  out.reserve(pending.size() + 4);
+  std::vector<StoredPosition> stored = stored_positions(w.txn(), w.db, key);
+  out.reserve(stored.size());
   std::size_t seen = 0;
-  auto c = w.cursor(w.db.ops);
-  for (bool ok = c.seek(rk); ok && c.key().starts_with(rk); ok = c.next()) {
-    std::string_view k = c.key();
-    if (k.size() != codec::kRecordKeySize + 52) corrupt("malformed operation key of record " + key.text());
-    Position at{*NodeId::from_raw(k.substr(codec::kRecordKeySize + 8, 32)),
-                Seq{codec::get_u64(k, codec::kRecordKeySize + 40)}, codec::get_u32(k, codec::kRecordKeySize + 48)};
+  for (const StoredPosition& at : stored) {
     if (seen < mine.size() && std::binary_search(mine.begin(), mine.end(), at)) {
       ++seen;
       continue;
     }
-    if (is_frozen(g.frozen, std::get<0>(at), std::get<1>(at))) continue;
-    auto op = codec::decode_op(k, c.value());
-    if (!op) corrupt("unreadable operation of record " + key.text());
-    out.add(std::move(*op));
+    if (is_frozen(g.frozen, at.origin, at.seq)) continue;
+    out.add(logged.op(at));
   }
   if (seen != pending.size()) corrupt("operations of record " + key.text() + " missing from ops");
   for (const PendingOp& p : pending)
     if (!is_frozen(g.frozen, p.delta->origin, p.delta->seq)) out.borrow(p);
 }
 
-void refold(Writer& w, GroupState& g, Totals& t, const FoldContext& ctx, const RecordKey& key,
+void refold(Writer& w, GroupState& g, Totals& t, const FoldContext& ctx, LoggedOps& logged, const RecordKey& key,
             std::span<const PendingOp> pending) {
   const std::string rk = key.encode();
   std::optional<std::string> old_bytes;
   if (auto v = w.get(w.db.records, rk)) old_bytes.emplace(*v);
   RecordOps ops;
   if (old_bytes) {
-    collect_ops(w, g, key, rk, pending, ops);
+    collect_ops(w, g, logged, key, pending, ops);
   } else {
     // A record without a state has no counting operation stored before this
     // group (any would have folded into one; frozen ones never count again):
@@ -225,8 +218,10 @@ void refold_touched(Writer& w, GroupState& g) {
   Totals t;
   t.digest = StateDigest::from(read_digest(w.txn(), w.db));
   StoreFoldContext ctx(w.txn(), w.db);
-  g.touched.for_each(
-      [&](const RecordKey& key, std::span<const PendingOp> pending) { refold(w, g, t, ctx.context(), key, pending); });
+  LoggedOps logged(w.txn(), w.db);
+  g.touched.for_each([&](const RecordKey& key, std::span<const PendingOp> pending) {
+    refold(w, g, t, ctx.context(), logged, key, pending);
+  });
   for (const auto& p : g.placements) refresh_availability(w, g, p);
   w.put(w.db.meta, meta::kDigest, t.digest.value().raw());
   for (const auto& [type, delta] : t.counts) {

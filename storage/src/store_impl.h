@@ -106,7 +106,7 @@ struct Job {
 
 // An operation stored by this group, still inside the body of its delta
 // (the group owns its batches until they are committed): the refold borrows
-// it from there instead of parsing it back from `ops`.
+// it from there instead of reading it back from the log.
 struct PendingOp {
   VerifiedDelta* delta;
   std::uint32_t index;

@@ -1,6 +1,6 @@
 // The store's bytes do not depend on how deltas were batched. apply() folds
 // every record a group touched once, from the operations stored before the
-// group (parsed back from `ops`) and the group's own (borrowed from the
+// group (read back from the log at the positions `ops` lists) and the group's own (borrowed from the
 // deltas in hand), and writes heads once per origin per group: so one delta
 // per call, random multi-origin batches with duplicates and gaps, and the
 // whole history in one call must leave every sub-database byte-identical,

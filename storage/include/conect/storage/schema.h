@@ -36,7 +36,10 @@
 namespace conect::storage {
 
 // Version of the on-disk layout this build writes (meta.schema).
-inline constexpr std::uint32_t kSchemaVersion = 1;
+//   1: 0.1.0 and 0.2.0.
+//   2: `ops` holds positions only; the operations are read from the log
+//      (docs/storage.md).
+inline constexpr std::uint32_t kSchemaVersion = 2;
 
 struct SchemaStep {
   std::uint32_t from = 0;  // reads schema `from`, leaves schema `from + 1`

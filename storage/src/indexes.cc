@@ -272,11 +272,11 @@ Result<Page<RecordView>> query_mobilities(const lmdb::Txn& txn, const Dbs& db, c
   return page;
 }
 
-Result<Page<RecordView>> query_list(const lmdb::Txn& txn, const Dbs& db, v1::RecordType type,
-                                    const std::string& cursor, std::size_t limit,
-                                    const Store::RecordPredicate& keep) {
+Result<Page<RecordView>> query_list(const lmdb::Txn& txn, const Dbs& db, v1::RecordType type, const std::string& cursor,
+                                    std::size_t limit, const Store::RecordPredicate& keep, const NodeId* owner) {
   Page<RecordView> page;
   std::string prefix(1, static_cast<char>(type));
+  if (owner) prefix.append(reinterpret_cast<const char*>(owner->data()), owner->size());
   Scan scan{Index::records, db.records, prefix, prefix};
   auto next = run_scan(txn, scan, cursor, clamp_limit(limit), [&](std::string_view k) {
     auto key = RecordKey::decode(k);

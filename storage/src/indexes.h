@@ -42,8 +42,8 @@ std::vector<WindowAvailability> decode_availability(const v1::StoredAvailability
 
 Result<Page<PlacementView>> query_placements(const lmdb::Txn& txn, const Dbs& db, const PlacementFilter& f);
 Result<Page<RecordView>> query_mobilities(const lmdb::Txn& txn, const Dbs& db, const MobilityFilter& f);
-Result<Page<RecordView>> query_list(const lmdb::Txn& txn, const Dbs& db, v1::RecordType type,
-                                    const std::string& cursor, std::size_t limit,
-                                    const Store::RecordPredicate& keep);
+Result<Page<RecordView>> query_list(const lmdb::Txn& txn, const Dbs& db, v1::RecordType type, const std::string& cursor,
+                                    std::size_t limit, const Store::RecordPredicate& keep,
+                                    const NodeId* owner = nullptr);
 
 }  // namespace conect::storage

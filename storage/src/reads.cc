@@ -143,6 +143,11 @@ Result<Page<RecordView>> Store::list(v1::RecordType type, const std::string& cur
   return impl_->read([&](lmdb::ReadTxn& txn) { return query_list(txn, impl_->db, type, cursor, limit, keep); });
 }
 
+Result<Page<RecordView>> Store::list_owned(v1::RecordType type, const NodeId& owner, const std::string& cursor,
+                                           std::size_t limit) const {
+  return impl_->read([&](lmdb::ReadTxn& txn) { return query_list(txn, impl_->db, type, cursor, limit, {}, &owner); });
+}
+
 Result<std::map<v1::RecordType, std::uint64_t>> Store::counts() const {
   return impl_->read([&](lmdb::ReadTxn& txn) -> Result<std::map<v1::RecordType, std::uint64_t>> {
     std::map<v1::RecordType, std::uint64_t> out;

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <map>
 
 #include "conect/storage/store.h"
 #include "history.h"
@@ -212,6 +213,31 @@ TEST_F(IndexTest, ListPagesAreStableAndCountsAgree) {
     auto all = scan(type);
     EXPECT_EQ(all.size(), counts->at(type)) << type;
     EXPECT_TRUE(std::is_sorted(all.begin(), all.end(), [](const auto& a, const auto& b) { return a.key < b.key; }));
+  }
+}
+
+// The courier's sweep reads only its own records: the owner's prefix scan
+// must hold exactly what a full scan filtered by owner holds, across pages.
+TEST_F(IndexTest, ListOwnedHoldsExactlyTheOwnersRecords) {
+  for (auto type : {v1::ORGANISATION, v1::PLACEMENT, v1::RESERVATION, v1::MOBILITY}) {
+    auto all = scan(type);
+    std::map<NodeId, std::vector<RecordKey>> by_owner;
+    for (const auto& v : all) by_owner[v.key.owner].push_back(v.key);
+    ASSERT_GE(by_owner.size(), 2u) << type;
+    std::size_t seen = 0;
+    for (const auto& [owner, expected] : by_owner) {
+      std::vector<RecordKey> got;
+      std::string cursor;
+      do {
+        auto page = store_->list_owned(type, owner, cursor, 3);
+        ASSERT_TRUE(page.ok());
+        for (const auto& v : page->items) got.push_back(v.key);
+        cursor = page->next_cursor;
+      } while (!cursor.empty());
+      EXPECT_EQ(got, expected) << type;
+      seen += got.size();
+    }
+    EXPECT_EQ(seen, all.size()) << type;
   }
 }
 

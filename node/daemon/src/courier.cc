@@ -57,8 +57,7 @@ class Courier::StoreView final : public courier::CourierView {
     for (auto type : {v1::MOBILITY, v1::CONTACT}) {
       std::string cursor;
       do {
-        auto page = core_.store.list(type, cursor, 256,
-                                     [&](const RecordKey& k, const v1::RecordState&) { return k.owner == self; });
+        auto page = core_.store.list_owned(type, self, cursor, 256);
         if (!page.ok()) return page.error();
         for (const auto& [key, state] : page->items) visit(key, state);
         cursor = page->next_cursor;

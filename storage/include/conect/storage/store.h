@@ -275,6 +275,11 @@ class Store {
   using RecordPredicate = std::function<bool(const RecordKey&, const v1::RecordState&)>;
   Result<Page<RecordView>> list(v1::RecordType type, const std::string& cursor, std::size_t limit,
                                 const RecordPredicate& keep = {}) const;
+  // The records of one type that `owner` minted, in key order: record keys
+  // begin with type and owner, so only those are read (the courier's
+  // once-a-second sweep of its own records must not read the federation's).
+  Result<Page<RecordView>> list_owned(v1::RecordType type, const NodeId& owner, const std::string& cursor,
+                                      std::size_t limit) const;
   Result<std::map<v1::RecordType, std::uint64_t>> counts() const;
 
   // --------------------------------------------- roster, peers, blobs

@@ -254,6 +254,7 @@ TEST(Format1Fixture, The020BundleVerifiesWithTheDigestOfTodaysExportOfItsStore) 
   ASSERT_TRUE(key.ok()) << key.error().message();
   storage::StoreOptions o;
   o.map_size = std::uint64_t{1} << 30;
+  o.upgrade = true;  // as the daemon's first start does (its schema is 1)
   auto store = storage::Store::open(dir.path() / "store", o);
   ASSERT_TRUE(store.ok()) << store.error().message();
   auto now = export_bundle(**store, Selection{}, *key, 1);

@@ -609,6 +609,65 @@ TEST_F(EngineTest, TreeModePrunesDuplicateLinksAndGraftsOnAnnouncement) {
 // A node in push mode tree beside one that knows nothing of prunes and
 // grafts (eager): the eager node ignores the new SyncHave fields and keeps
 // pushing; nothing is refused, both converge.
+// A member that announces 2^40 of an origin (a liar, or a bug) is grafted
+// and asked once, like any announcer; it must not keep the node from
+// grafting an honest announcer later, which repairs its tree for that origin
+// (the graft was sent only for an announced seq above every one grafted
+// before, and 2^40 stayed above every real one).
+TEST_F(EngineTest, TreeModeALiarsAnnouncementDoesNotStopLaterGrafts) {
+  SyncConfig cfg;
+  cfg.push_mode = PushMode::tree;
+  cfg.tree_have_delay_ms = 10;
+  cfg.tree_graft_wait_ms = 10;
+  for (std::uint8_t k = 1; k <= 4; ++k) w.add(k, {}, cfg);
+  w.start();
+  w.connect(0, 1);
+  w.connect(0, 2);
+  w.connect(1, 2);
+  w.connect(1, 3);  // node 3 lies to node 1 and answers nothing
+  const std::uint64_t lie = std::uint64_t{1} << 40;
+  auto liar = [&](const Sent& s) {
+    return s.from == 3 &&
+           !(s.msg.has_have() && s.msg.have().entries_size() == 1 && s.msg.have().entries(0).seq() == lie);
+  };
+  w.run(100000, liar);
+  author(w.node(0), 1);  // floods; the duplicates prune 1-2 for origin 0
+  w.run(100000, liar);
+  w.advance(10);
+  w.run(100000, liar);
+  v1::SyncMessage have;
+  auto* e = have.mutable_have()->add_entries();
+  e->set_origin(w.node(0).id().raw());
+  e->set_seq(lie);
+  w.inject(3, 1, have);
+  w.run(100000, liar);
+  w.advance(10);  // node 1's wait runs out: it grafts and asks the liar
+  w.run(100000, liar);
+  w.sent.clear();
+  // The tree's body to node 1 is lost; node 2 announces it.
+  author(w.node(0), 1);
+  bool dropped = false;
+  w.run(100000, [&](const Sent& s) {
+    if (liar(s)) return true;
+    if (dropped || s.from != 0 || s.to != 1 || !s.msg.has_push()) return false;
+    return dropped = true;
+  });
+  ASSERT_TRUE(dropped);
+  for (int k = 0; k < 3; ++k) {
+    w.advance(10);
+    w.run(100000, liar);
+  }
+  std::size_t grafts = 0;
+  for (const auto& s : w.sent)
+    if (s.from == 1 && s.to == 2 && s.msg.has_have()) grafts += static_cast<std::size_t>(s.msg.have().graft_size());
+  EXPECT_EQ(grafts, 1u) << "node 2's announcement did not graft it";
+  // Grafted: node 2 pushes origin 0's next delta to node 1.
+  w.sent.clear();
+  author(w.node(0), 1);
+  w.run(100000, liar);
+  EXPECT_EQ(count_sent(w.sent, 2, 1, "push"), 1u);
+}
+
 TEST_F(EngineTest, TreeModeBesideAnEagerNode) {
   SyncConfig tree;
   tree.push_mode = PushMode::tree;

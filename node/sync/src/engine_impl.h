@@ -102,7 +102,12 @@ struct OriginState {
   // while that dependency is still on its way (blocked()).
   std::uint32_t blocked_on = kNoSlot;
   std::uint64_t blocked_seq = 0;
-  std::uint64_t graft_seq = 0;  // tree mode: highest announced seq a graft was sent for
+  // Tree mode: the announced seq the last graft was sent for, and to whom.
+  // Only that peer is not grafted again for it or less: a seq announced by a
+  // peer that never delivers it (2^40 from a liar) must not stop grafts of
+  // the others.
+  std::uint64_t graft_seq = 0;
+  NodeId graft_peer;
   // Tree mode: the highest seq a lazy link announced while we lacked it, and
   // who announced it; checked when the graft wait runs out (graft_due).
   std::uint64_t wait_seq = 0;

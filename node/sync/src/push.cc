@@ -176,8 +176,9 @@ void SyncEngine::Impl::graft_wait_over(std::uint32_t s) {
     return;
   }
   o.wait_next = 0;
-  if (o.wait_seq > o.graft_seq && !push_buffer.contains({s, o.wait_seq})) {
+  if ((o.wait_seq > o.graft_seq || o.wait_peer != o.graft_peer) && !push_buffer.contains({s, o.wait_seq})) {
     o.graft_seq = o.wait_seq;
+    o.graft_peer = o.wait_peer;
     if (Peer* p = find_peer(o.wait_peer)) tree_graft(*p, s);
   }
   consider(s);

@@ -19,6 +19,9 @@
 //          [--placements N] [--rss-deltas N] [--compact N[,N...]] [--dir DIR]
 //          [--only raw|verify|apply|author|query|rss|compact] [--perf-ctl CTL,ACK]
 //          [--workload placements|mixed|updates]   (which apply figures)
+//          [--keep-store DIR]  (copies the apply section's store to DIR:
+//          the deltas are the same in every run, so two builds' stores can
+//          be compared with mdb_dump -a, byte for byte)
 #include <fcntl.h>
 #include <stdlib.h>
 #include <time.h>
@@ -333,9 +336,21 @@ void time_apply(Store& store, const std::vector<VerifiedDelta>& deltas, const st
       std::to_string(bytes / std::max<std::size_t>(1, deltas.size())) + " B/delta, " + what + ", durable" + cpu_note);
 }
 
+fs::path keep_store;  // --keep-store
+
 void bench_apply(const fs::path& base, std::size_t n, const std::string& workload) {
   Scratch dir(base);
   auto store = open(dir.path / "store");
+  struct Keep {
+    std::unique_ptr<Store>& store;
+    fs::path from;
+    ~Keep() {
+      if (keep_store.empty()) return;
+      store.reset();
+      fs::remove_all(keep_store);
+      fs::copy(from, keep_store, fs::copy_options::recursive);
+    }
+  } keep{store, dir.path / "store"};
   if (workload.empty() || workload == "placements")
     time_apply(*store, make_deltas(n, 8, 1), "verified deltas applied/s (1000/apply)",
                "1 new placement each, 8 origins");
@@ -639,13 +654,16 @@ int main(int argc, char** argv) {
       perf_ack_fifo = comma == std::string::npos ? "" : v.substr(comma + 1);
     } else if (a == "--workload") {
       workload = next();
+    } else if (a == "--keep-store") {
+      keep_store = next();
     } else if (a == "--only") {
       only = next();
     } else {
       std::fprintf(
           stderr,
           "usage: %s [--quick] [--apply N] [--author N] [--placements N] [--rss-deltas N] [--compact N[,N...]] "
-          "[--dir DIR] [--only SECTION] [--workload placements|mixed|updates] [--perf-ctl CTL,ACK]\n",
+          "[--dir DIR] [--only SECTION] [--workload placements|mixed|updates] [--perf-ctl CTL,ACK] "
+          "[--keep-store DIR]\n",
           argv[0]);
       return 2;
     }

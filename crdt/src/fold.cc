@@ -69,6 +69,63 @@ std::string deterministic_bytes(const Message& m) {
   return out;
 }
 
+// The bytes of a fixed-size id, without the std::string raw() allocates.
+template <class Id>
+std::string_view view(const Id& id) {
+  return {reinterpret_cast<const char*>(id.data()), Id::size()};
+}
+
+// Whether `m` or any message inside it carries unknown fields. A walk over
+// the message-typed fields only: much cheaper than DiscardUnknownFields,
+// which lists every field and allocates an empty unknown-field set in every
+// message it visits, and a decoded operation almost never has any.
+bool has_unknown_fields(const Message& m) {
+  const auto* refl = m.GetReflection();
+  if (!refl->GetUnknownFields(m).empty()) return true;
+  const auto* desc = m.GetDescriptor();
+  for (int f = 0; f < desc->field_count(); ++f) {
+    const FieldDescriptor* fd = desc->field(f);
+    if (fd->cpp_type() != FieldDescriptor::CPPTYPE_MESSAGE) continue;
+    if (fd->is_repeated()) {
+      for (int i = 0, n = refl->FieldSize(m, fd); i < n; ++i)
+        if (has_unknown_fields(refl->GetRepeatedMessage(m, fd, i))) return true;
+    } else if (refl->HasField(m, fd) && has_unknown_fields(refl->GetMessage(m, fd))) {
+      return true;
+    }
+  }
+  return false;
+}
+
+// The same for the messages the common writes copy, with the generated
+// accessors (no descriptor, no reflection). Each lists every message-typed
+// field of its type; a type not listed takes the walk above. (The fold
+// tests write every field of every group with unknown fields at every
+// level, so a field added to one of these types without its line here fails
+// them.)
+bool unknown_in(const Message& m) { return has_unknown_fields(m); }
+// This message's own unknown fields (proto3 messages have no unknown_fields() accessor).
+bool own_unknown(const Message& m) { return !m.GetReflection()->GetUnknownFields(m).empty(); }
+bool unknown_in(const v1::RecordId& m) { return own_unknown(m); }
+bool unknown_in(const v1::Date& m) { return own_unknown(m); }
+bool unknown_in(const v1::LocalisedText& m) { return own_unknown(m); }
+bool unknown_in(const v1::PersonalRef& m) { return own_unknown(m); }
+bool unknown_in(const v1::PlacementWindow& m) {
+  return own_unknown(m) || (m.has_start() && unknown_in(m.start())) || (m.has_end() && unknown_in(m.end()));
+}
+bool unknown_in(const v1::Participant& m) { return own_unknown(m) || (m.has_personal() && unknown_in(m.personal())); }
+bool unknown_in(const v1::MobilityFixed& m) {
+  return own_unknown(m) || (m.has_sending_organisation() && unknown_in(m.sending_organisation())) ||
+         (m.has_receiving_organisation() && unknown_in(m.receiving_organisation())) ||
+         (m.has_participant() && unknown_in(m.participant()));
+}
+
+// Unknown fields never enter a state (a newer version's fields would make
+// two versions' states differ in bytes): dropped from every copied message.
+template <class M>
+void drop_unknown(M* m) {
+  if (unknown_in(*m)) m->DiscardUnknownFields();
+}
+
 const Message& group_in_write(const v1::FieldWrite& w) {
   switch (w.group_case()) {
     case v1::FieldWrite::kOrganisation:
@@ -135,7 +192,7 @@ bool canonical_element(const FieldDescriptor* fd, const std::string& e) {
       std::unique_ptr<Message> m(
           google::protobuf::MessageFactory::generated_factory()->GetPrototype(fd->message_type())->New());
       if (!m->ParseFromString(e)) return false;
-      m->DiscardUnknownFields();
+      drop_unknown(m.get());
       return deterministic_bytes(*m) == e;
     }
     default:
@@ -158,7 +215,7 @@ void copy_field(Message& target, const Message& source, const FieldDescriptor* f
         case FD::CPPTYPE_MESSAGE: {
           Message* m = tr->AddMessage(&target, fd);
           m->CopyFrom(sr->GetRepeatedMessage(source, fd, i));
-          m->DiscardUnknownFields();
+          drop_unknown(m);
           break;
         }
         case FD::CPPTYPE_STRING:
@@ -197,7 +254,7 @@ void copy_field(Message& target, const Message& source, const FieldDescriptor* f
     case FD::CPPTYPE_MESSAGE: {
       Message* m = tr->MutableMessage(&target, fd);
       m->CopyFrom(sr->GetMessage(source, fd));
-      m->DiscardUnknownFields();
+      drop_unknown(m);
       break;
     }
     case FD::CPPTYPE_STRING:
@@ -230,32 +287,198 @@ void copy_field(Message& target, const Message& source, const FieldDescriptor* f
   }
 }
 
+// copy_field() for the fields of the common groups, with the generated
+// accessors instead of reflection (the same result: a scalar set or cleared,
+// a sub-message copied or cleared, a repeated field replaced whole, unknown
+// fields dropped). False for a field not listed here: copy_field() copies it.
+#define CONECT_SCALAR(number, name) \
+  case number:                      \
+    t.set_##name(s.name());         \
+    return true;
+#define CONECT_MESSAGE(number, name)    \
+  case number:                          \
+    if (s.has_##name()) {               \
+      *t.mutable_##name() = s.name();   \
+      drop_unknown(t.mutable_##name()); \
+    } else {                            \
+      t.clear_##name();                 \
+    }                                   \
+    return true;
+#define CONECT_REPEATED(number, name) \
+  case number:                        \
+    *t.mutable_##name() = s.name();   \
+    return true;
+#define CONECT_REPEATED_MESSAGE(number, name)             \
+  case number:                                            \
+    *t.mutable_##name() = s.name();                       \
+    for (auto& e : *t.mutable_##name()) drop_unknown(&e); \
+    return true;
+
+bool copy_placement_field(v1::Placement& t, const v1::Placement& s, int number) {
+  switch (number) {
+    CONECT_MESSAGE(v1::Placement::kHostOrganisationFieldNumber, host_organisation)
+    CONECT_REPEATED_MESSAGE(v1::Placement::kTitleFieldNumber, title)
+    CONECT_SCALAR(v1::Placement::kTradeFieldNumber, trade)
+    CONECT_SCALAR(v1::Placement::kTradeCodeFieldNumber, trade_code)
+    CONECT_SCALAR(v1::Placement::kTasksFieldNumber, tasks)
+    CONECT_SCALAR(v1::Placement::kCityFieldNumber, city)
+    CONECT_SCALAR(v1::Placement::kCountryFieldNumber, country)
+    CONECT_REPEATED_MESSAGE(v1::Placement::kWindowsFieldNumber, windows)
+    CONECT_SCALAR(v1::Placement::kMinDaysFieldNumber, min_days)
+    CONECT_SCALAR(v1::Placement::kMaxDaysFieldNumber, max_days)
+    CONECT_REPEATED(v1::Placement::kSafetyFieldNumber, safety)
+    CONECT_SCALAR(v1::Placement::kMinimumAgeFieldNumber, minimum_age)
+    CONECT_SCALAR(v1::Placement::kAccommodationFieldNumber, accommodation)
+    CONECT_MESSAGE(v1::Placement::kMentorContactFieldNumber, mentor_contact)
+    CONECT_SCALAR(v1::Placement::kStatusFieldNumber, status)
+    default:
+      return false;
+  }
+}
+
+bool copy_sending_field(v1::MobilitySending& t, const v1::MobilitySending& s, int number) {
+  switch (number) {
+    CONECT_MESSAGE(v1::MobilitySending::kPlacementFieldNumber, placement)
+    CONECT_SCALAR(v1::MobilitySending::kWindowIdFieldNumber, window_id)
+    CONECT_MESSAGE(v1::MobilitySending::kPlannedStartFieldNumber, planned_start)
+    CONECT_MESSAGE(v1::MobilitySending::kPlannedEndFieldNumber, planned_end)
+    CONECT_SCALAR(v1::MobilitySending::kQualificationTitleFieldNumber, qualification_title)
+    CONECT_SCALAR(v1::MobilitySending::kEqfLevelFieldNumber, eqf_level)
+    CONECT_SCALAR(v1::MobilitySending::kStatusFieldNumber, status)
+    CONECT_MESSAGE(v1::MobilitySending::kSafetyBriefingFieldNumber, safety_briefing)
+    CONECT_SCALAR(v1::MobilitySending::kEuropassNumberFieldNumber, europass_number)
+    default:
+      return false;
+  }
+}
+
+bool copy_host_field(v1::MobilityHost& t, const v1::MobilityHost& s, int number) {
+  switch (number) {
+    CONECT_SCALAR(v1::MobilityHost::kHostStatusFieldNumber, host_status)
+    CONECT_MESSAGE(v1::MobilityHost::kMentorFieldNumber, mentor)
+    CONECT_MESSAGE(v1::MobilityHost::kActualArrivalFieldNumber, actual_arrival)
+    CONECT_MESSAGE(v1::MobilityHost::kActualDepartureFieldNumber, actual_departure)
+    CONECT_SCALAR(v1::MobilityHost::kAttendanceConfirmedFieldNumber, attendance_confirmed)
+    CONECT_SCALAR(v1::MobilityHost::kUnitsAchievedFieldNumber, units_achieved)
+    CONECT_MESSAGE(v1::MobilityHost::kAssessmentDateFieldNumber, assessment_date)
+    default:
+      return false;
+  }
+}
+
+bool copy_organisation_field(v1::Organisation& t, const v1::Organisation& s, int number) {
+  switch (number) {
+    CONECT_REPEATED_MESSAGE(v1::Organisation::kNamesFieldNumber, names)
+    CONECT_SCALAR(v1::Organisation::kTypeFieldNumber, type)
+    CONECT_SCALAR(v1::Organisation::kCountryFieldNumber, country)
+    CONECT_SCALAR(v1::Organisation::kRegionFieldNumber, region)
+    CONECT_SCALAR(v1::Organisation::kCityFieldNumber, city)
+    CONECT_SCALAR(v1::Organisation::kAddressFieldNumber, address)
+    CONECT_SCALAR(v1::Organisation::kWebsiteFieldNumber, website)
+    CONECT_REPEATED_MESSAGE(v1::Organisation::kIdentifiersFieldNumber, identifiers)
+    CONECT_SCALAR(v1::Organisation::kSpeakerFieldNumber, speaker)
+    default:
+      return false;
+  }
+}
+
+bool copy_reservation_field(v1::Reservation& t, const v1::Reservation& s, int number) {
+  switch (number) {
+    CONECT_MESSAGE(v1::Reservation::kPlacementFieldNumber, placement)
+    CONECT_SCALAR(v1::Reservation::kWindowIdFieldNumber, window_id)
+    CONECT_SCALAR(v1::Reservation::kSlotsFieldNumber, slots)
+    CONECT_MESSAGE(v1::Reservation::kMobilityFieldNumber, mobility)
+    CONECT_SCALAR(v1::Reservation::kNoteFieldNumber, note)
+    default:
+      return false;
+  }
+}
+
+bool copy_contact_field(v1::Contact& t, const v1::Contact& s, int number) {
+  switch (number) {
+    CONECT_MESSAGE(v1::Contact::kOrganisationFieldNumber, organisation)
+    CONECT_SCALAR(v1::Contact::kDisplayNameFieldNumber, display_name)
+    CONECT_MESSAGE(v1::Contact::kPersonalFieldNumber, personal)
+    CONECT_MESSAGE(v1::Contact::kAudienceFieldNumber, audience)
+    default:
+      return false;
+  }
+}
+
+#undef CONECT_SCALAR
+#undef CONECT_MESSAGE
+#undef CONECT_REPEATED
+#undef CONECT_REPEATED_MESSAGE
+
+bool copy_known_field(Message& target, const Message& source, std::uint32_t group, int number) {
+  switch (group) {
+    case kGroupPlacement:
+      return copy_placement_field(static_cast<v1::Placement&>(target), static_cast<const v1::Placement&>(source),
+                                  number);
+    case kGroupMobilitySending:
+      return copy_sending_field(static_cast<v1::MobilitySending&>(target),
+                                static_cast<const v1::MobilitySending&>(source), number);
+    case kGroupMobilityHost:
+      return copy_host_field(static_cast<v1::MobilityHost&>(target), static_cast<const v1::MobilityHost&>(source),
+                             number);
+    case kGroupOrganisation:
+      return copy_organisation_field(static_cast<v1::Organisation&>(target),
+                                     static_cast<const v1::Organisation&>(source), number);
+    case kGroupReservation:
+      return copy_reservation_field(static_cast<v1::Reservation&>(target), static_cast<const v1::Reservation&>(source),
+                                    number);
+    case kGroupContact:
+      return copy_contact_field(static_cast<v1::Contact&>(target), static_cast<const v1::Contact&>(source), number);
+    default:
+      return false;
+  }
+}
+
 // Last writer wins per listed field: the fold applies writes in order.
-void lww_write(Message& target, const Message& source, const std::vector<const FieldDescriptor*>& fds) {
-  for (const FieldDescriptor* fd : fds) copy_field(target, source, fd);
+void lww_write(Message& target, const Message& source, std::uint32_t group,
+               const std::vector<const FieldDescriptor*>& fds) {
+  for (const FieldDescriptor* fd : fds)
+    if (!copy_known_field(target, source, group, fd->number())) copy_field(target, source, fd);
 }
 
 bool lists(const std::vector<const FieldDescriptor*>& fds, int number) {
   return std::any_of(fds.begin(), fds.end(), [&](const FieldDescriptor* fd) { return fd->number() == number; });
 }
 
-// The sending side's agreed fields (1-6) as bytes, to see whether a write changed them.
-std::string agreed_bytes(const v1::MobilitySending& s) {
-  v1::MobilitySending agreed = s;
-  agreed.clear_languages();
-  agreed.clear_status();
-  agreed.clear_safety_briefing();
-  agreed.clear_europass_number();
-  return deterministic_bytes(agreed);
+// The sending side's agreed fields (1-6), to see whether a write changed
+// them. Equal exactly when their deterministic bytes are (a state holds no
+// unknown fields; a present empty sub-message differs from an absent one).
+struct Agreed {
+  bool has_placement = false;
+  std::string placement_owner;
+  std::uint64_t placement_serial = 0;
+  std::uint32_t window_id = 0;
+  bool has_start = false, has_end = false;
+  std::int32_t start = 0, end = 0;
+  std::string qualification_title;
+  std::uint32_t eqf_level = 0;
+  bool operator==(const Agreed&) const = default;
+};
+
+Agreed agreed_fields(const v1::MobilitySending& s) {
+  return Agreed{s.has_placement(),       s.placement().owner(), s.placement().serial(),   s.window_id(),
+                s.has_planned_start(),   s.has_planned_end(),   s.planned_start().days(), s.planned_end().days(),
+                s.qualification_title(), s.eqf_level()};
 }
 
 // Operations on `key` without duplicates, in the fold's total order. Among
 // copies of one (origin, seq, index) the smallest delta id is kept, so even
 // an equivocating origin cannot make the choice depend on arrival order.
-std::vector<const PositionedOp*> normalise(const RecordKey& key, std::span<const PositionedOp* const> in) {
+// `targets`: whether the caller already knows every operation targets `key`.
+std::vector<const PositionedOp*> normalise(const RecordKey& key, std::span<const PositionedOp* const> in,
+                                           OpTargets targets) {
   std::vector<const PositionedOp*> ops;
   ops.reserve(in.size());
   for (const PositionedOp* p : in) {
+    if (targets == OpTargets::known) {
+      ops.push_back(p);
+      continue;
+    }
     auto target = op_target(p->op);
     if (target.ok() && *target == key) ops.push_back(p);
   }
@@ -284,7 +507,7 @@ namespace detail {
 // can still be appended after it.
 class Folder {
  public:
-  Folder(const RecordKey& key, const FoldContext& ctx);
+  Folder(const RecordKey& key, const FoldContext& ctx, OpTargets targets = OpTargets::check);
   bool append(std::span<const PositionedOp* const> ops);
   v1::RecordState state() const;
   // The same as state(), for a folder that is done: moves instead of copying.
@@ -333,6 +556,7 @@ class Folder {
 
   const RecordKey key_;
   const FoldContext ctx_;  // two references, to what the caller keeps alive
+  const OpTargets targets_;
   std::vector<const PositionedOp*> ops_;
   v1::RecordState st_;
   std::vector<std::pair<std::size_t, v1::RejectedOp>> rejected_;
@@ -375,9 +599,11 @@ Message* Folder::group_in(v1::RecordState& st, std::uint32_t group) {
   }
 }
 
-Folder::Folder(const RecordKey& key, const FoldContext& ctx) : key_(key), ctx_(ctx) {
+Folder::Folder(const RecordKey& key, const FoldContext& ctx, OpTargets targets)
+    : key_(key), ctx_(ctx), targets_(targets) {
   st_.set_type(key_.type);
-  *st_.mutable_id() = key_.to_proto();
+  st_.mutable_id()->set_owner(view(key_.owner).data(), NodeId::size());
+  st_.mutable_id()->set_serial(key_.serial);
   switch (key_.type) {
     case v1::ORGANISATION:
       st_.mutable_organisation();
@@ -398,7 +624,7 @@ Folder::Folder(const RecordKey& key, const FoldContext& ctx) : key_(key), ctx_(c
 }
 
 bool Folder::append(std::span<const PositionedOp* const> in) {
-  std::vector<const PositionedOp*> fresh = normalise(key_, in);
+  std::vector<const PositionedOp*> fresh = normalise(key_, in, targets_);
   if (fresh.empty()) return true;
   if (!ops_.empty() && !(*ops_.back() < *fresh.front())) return false;
   // Each origin's operations must come in later deltas than those folded:
@@ -494,9 +720,10 @@ void Folder::write(std::size_t i, const v1::FieldWrite& w) {
   if (!fds || !check_values(i, w, *fds)) return;
   bool agreed = group == kGroupMobilitySending &&
                 std::any_of(fds->begin(), fds->end(), [](const FieldDescriptor* fd) { return fd->number() <= 6; });
-  std::string before = agreed ? agreed_bytes(st_.mobility().sending()) : std::string();
-  lww_write(*group_in_state(group), group_in_write(w), *fds);
-  if (agreed && agreed_bytes(st_.mobility().sending()) != before)
+  std::optional<Agreed> before;
+  if (agreed) before = agreed_fields(st_.mobility().sending());
+  lww_write(*group_in_state(group), group_in_write(w), group, *fds);
+  if (agreed && agreed_fields(st_.mobility().sending()) != *before)
     st_.mutable_mobility()->set_agreed_delta(ops_[i]->delta_id.raw());
   if (key_.type != v1::MOBILITY) st_.set_created(true);
   effective(i);
@@ -506,7 +733,7 @@ void Folder::mobility_create(std::size_t i, const v1::FieldWrite& w) {
   if (creation_ == i) {
     v1::Mobility* m = st_.mutable_mobility();
     *m->mutable_fixed() = w.mobility_create();
-    m->mutable_fixed()->DiscardUnknownFields();
+    drop_unknown(m->mutable_fixed());
     m->set_agreed_delta(ops_[i]->delta_id.raw());
     st_.set_created(true);
     effective(i);
@@ -522,7 +749,7 @@ void Folder::mobility_create(std::size_t i, const v1::FieldWrite& w) {
 }
 
 std::optional<Errc> Folder::check_create(const v1::MobilityFixed& f, std::string* detail) const {
-  if (f.sending_organisation().owner() != key_.owner.raw()) {
+  if (f.sending_organisation().owner() != view(key_.owner)) {
     *detail = "the sending organisation " + short_id(f.sending_organisation()) + " is not one the mobility's owner " +
               owner_short() + " speaks for";
     return Errc::not_authorised;
@@ -553,7 +780,7 @@ bool Folder::authorise_write(std::size_t i, const v1::FieldWrite& w) {
                " as their authority");
     return false;
   }
-  if (ops_[i]->origin.raw() != f->receiving_organisation().owner()) {
+  if (view(ops_[i]->origin) != f->receiving_organisation().owner()) {
     reject(i, Errc::not_authorised,
            "host fields are written by the receiving organisation's member " +
                to_hex(f->receiving_organisation().owner()).substr(0, 16));
@@ -586,7 +813,7 @@ bool Folder::check_values(std::size_t i, const v1::FieldWrite& w, const std::vec
   switch (w.group_case()) {
     case v1::FieldWrite::kOrganisation: {
       const std::string& speaker = w.organisation().speaker();
-      if (lists(fds, v1::Organisation::kSpeakerFieldNumber) && !speaker.empty() && speaker != key_.owner.raw()) {
+      if (lists(fds, v1::Organisation::kSpeakerFieldNumber) && !speaker.empty() && speaker != view(key_.owner)) {
         reject(i, Errc::invalid_argument, "an organisation's speaker is its owner " + owner_short());
         return false;
       }
@@ -679,7 +906,7 @@ void Folder::set_change(std::size_t i, const v1::SetChange& c) {
 }
 
 void Folder::decide(std::size_t i, const v1::ReservationDecide& d) {
-  if (d.placement().owner() != ops_[i]->origin.raw())
+  if (d.placement().owner() != view(ops_[i]->origin))
     return reject(i, Errc::not_authorised,
                   "only the placement's owner decides; the decision names placement " + short_id(d.placement()));
   if (d.decision() != v1::RESERVATION_CONFIRMED && d.decision() != v1::RESERVATION_REJECTED)
@@ -720,12 +947,12 @@ void Folder::confirm(std::size_t i, const v1::MobilityConfirm& c) {
   if (conf.signer() != signer)
     return reject(i, Errc::not_authorised,
                   "this party confirms with member " + to_hex(signer).substr(0, 16) + "'s key");
-  if (ops_[i]->origin.raw() != signer)
+  if (view(ops_[i]->origin) != signer)
     return reject(i, Errc::not_authorised, "a confirmation is published by its signer");
   if (!verify_confirmation(key_, conf))
     return reject(i, Errc::bad_signature, "the confirmation's signature does not verify");
   v1::Confirmation clean = conf;
-  clean.DiscardUnknownFields();
+  drop_unknown(&clean);
   confirmations_.insert(deterministic_bytes(clean));
   effective(i);
 }
@@ -810,8 +1037,9 @@ void Folder::mirror_sets(Output& out) const {
 
 }  // namespace detail
 
-v1::RecordState fold_record(const RecordKey& key, std::span<const PositionedOp* const> ops, const FoldContext& ctx) {
-  detail::Folder folder(key, ctx);
+v1::RecordState fold_record(const RecordKey& key, std::span<const PositionedOp* const> ops, const FoldContext& ctx,
+                            OpTargets targets) {
+  detail::Folder folder(key, ctx, targets);
   folder.append(ops);  // never refuses: nothing was folded before
   return std::move(folder).take_state();
 }

@@ -6,6 +6,7 @@
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 #include <google/protobuf/message.h>
 #include <google/protobuf/unknown_field_set.h>
+#include <sodium.h>
 
 #include <algorithm>
 #include <charconv>
@@ -213,20 +214,31 @@ Result<RecordKey> op_target(const v1::Operation& op) {
 // ----------------------------------------------------------- state, digest
 
 std::string serialize_state(const v1::RecordState& state) {
-  std::string out;
+  // Sized first and written into place: a growing string output stream
+  // reallocates and copies the bytes on the way.
+  std::string out(state.ByteSizeLong(), '\0');
   {
-    google::protobuf::io::StringOutputStream raw(&out);
+    google::protobuf::io::ArrayOutputStream raw(out.data(), static_cast<int>(out.size()));
     google::protobuf::io::CodedOutputStream coded(&raw);
     coded.SetSerializationDeterministic(true);
-    state.SerializeToCodedStream(&coded);
+    state.SerializeWithCachedSizes(&coded);
   }
   return out;
 }
 
 Hash256 record_hash(const RecordKey& key, std::string_view state_bytes) {
-  std::string input = key.encode();
-  input.append(state_bytes);
-  return blake2b256(input);
+  // BLAKE2b-256(key || state bytes), streamed: no concatenated copy.
+  unsigned char k[41];
+  k[0] = static_cast<unsigned char>(key.type);
+  std::copy(key.owner.bytes.begin(), key.owner.bytes.end(), k + 1);
+  for (int i = 0; i < 8; ++i) k[33 + i] = static_cast<unsigned char>(key.serial >> (56 - 8 * i));
+  crypto_generichash_state st;
+  crypto_generichash_init(&st, nullptr, 0, Hash256::size());
+  crypto_generichash_update(&st, k, sizeof k);
+  crypto_generichash_update(&st, reinterpret_cast<const unsigned char*>(state_bytes.data()), state_bytes.size());
+  Hash256 h;
+  crypto_generichash_final(&st, h.data(), h.size());
+  return h;
 }
 
 void StateDigest::add(const Hash256& h) {

@@ -59,7 +59,7 @@ void touch_stored_range(Writer& w, GroupState& g, const NodeId& origin, Seq from
     v1::DeltaBody body;
     if (!body.ParseFromString(sd.body())) corrupt("unreadable delta body of " + short_id(origin));
     for (const auto& op : body.ops())
-      if (auto target = op_target(op); target.ok()) g.touched[*target];
+      if (auto target = op_target(op); target.ok()) g.touched.touch(*target);
   }
 }
 
@@ -232,7 +232,7 @@ void store_delta(Writer& w, GroupState& g, VerifiedDelta& d, bool owned) {
       continue;
     }
     w.put(w.db.ops, codec::op_key(*target, d.hlc, d.origin, d.seq, index), codec::op_value(d.id, op));
-    g.touched[*target].push_back(PendingOp{&d, index});
+    g.touched.add(*target, PendingOp{&d, index});
   }
   if (carries_membership(d.body)) note_membership(w, g, d);
   if (d.hlc > g.observed) g.observed = d.hlc;

@@ -90,7 +90,7 @@ class RecordOps {
 // are parsed from `ops`, this group's (`pending`, whose entries the scan
 // skips) are borrowed.
 void collect_ops(Writer& w, const GroupState& g, const RecordKey& key, const std::string& rk,
-                 const std::vector<PendingOp>& pending, RecordOps& out) {
+                 std::span<const PendingOp> pending, RecordOps& out) {
   using Position = std::tuple<NodeId, Seq, std::uint32_t>;
   std::vector<Position> mine;
   mine.reserve(pending.size());
@@ -119,7 +119,7 @@ void collect_ops(Writer& w, const GroupState& g, const RecordKey& key, const std
 }
 
 void refold(Writer& w, GroupState& g, Totals& t, const FoldContext& ctx, const RecordKey& key,
-            const std::vector<PendingOp>& pending) {
+            std::span<const PendingOp> pending) {
   const std::string rk = key.encode();
   std::optional<std::string> old_bytes;
   if (auto v = w.get(w.db.records, rk)) old_bytes.emplace(*v);
@@ -136,7 +136,9 @@ void refold(Writer& w, GroupState& g, Totals& t, const FoldContext& ctx, const R
   std::optional<v1::RecordState> state;
   std::string new_bytes;
   if (!ops.empty()) {
-    state = fold_record(key, ops.refs(), ctx);
+    // Every operation collected is on `key`: stored under it in `ops`, or
+    // routed to it by op_target() when this group stored it.
+    state = fold_record(key, ops.refs(), ctx, OpTargets::known);
     new_bytes = serialize_state(*state);
   }
   if (old_bytes ? (state && *old_bytes == new_bytes) : !state) return;
@@ -223,7 +225,8 @@ void refold_touched(Writer& w, GroupState& g) {
   Totals t;
   t.digest = StateDigest::from(read_digest(w.txn(), w.db));
   StoreFoldContext ctx(w.txn(), w.db);
-  for (const auto& [key, pending] : g.touched) refold(w, g, t, ctx.context(), key, pending);
+  g.touched.for_each(
+      [&](const RecordKey& key, std::span<const PendingOp> pending) { refold(w, g, t, ctx.context(), key, pending); });
   for (const auto& p : g.placements) refresh_availability(w, g, p);
   w.put(w.db.meta, meta::kDigest, t.digest.value().raw());
   for (const auto& [type, delta] : t.counts) {
@@ -249,7 +252,7 @@ void refold_for_rules(Writer& w) {
   for (bool ok = c.first(); ok; ok = c.next()) {
     auto key = RecordKey::decode(c.key());
     if (!key) corrupt("malformed record key");
-    g.touched[*key];
+    g.touched.touch(*key);
   }
   if (!g.touched.empty()) refold_touched(w, g);
   std::string rules;

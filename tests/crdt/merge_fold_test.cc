@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <functional>
+#include <memory>
 #include <random>
 
 #include "conect/crdt/merge.h"
@@ -664,6 +666,210 @@ TEST_F(Fold, RecordFolderLeavesEquivocatingCopiesToTheFullFold) {
   // The full fold keeps one copy per position whatever the order: the smaller delta id.
   EXPECT_EQ(fold_record(org_a, {first, copy}, empty_fold_context()).organisation().city(), "Y");
   EXPECT_EQ(fold_record(org_a, {copy, first}, empty_fold_context()).organisation().city(), "Y");
+}
+
+// ------------------------------------------- copying written values (fold.cc)
+
+using google::protobuf::FieldDescriptor;
+using google::protobuf::Message;
+
+// Sets every field of `m` not in `skip` (field numbers of the top level) to
+// a value other than its default, two elements per repeated field, each
+// message field recursively: what a write listing every field copies.
+void fill(Message& m, int salt, const std::vector<int>& skip = {}, int depth = 0) {
+  const auto* d = m.GetDescriptor();
+  const auto* r = m.GetReflection();
+  for (int f = 0; f < d->field_count(); ++f) {
+    const FieldDescriptor* fd = d->field(f);
+    if (std::find(skip.begin(), skip.end(), fd->number()) != skip.end()) continue;
+    for (int e = 0; e < (fd->is_repeated() ? 2 : 1); ++e) {
+      int v = salt + 100 * e + fd->number();
+      switch (fd->cpp_type()) {
+        case FieldDescriptor::CPPTYPE_MESSAGE:
+          if (depth < 3)
+            fill(fd->is_repeated() ? *r->AddMessage(&m, fd) : *r->MutableMessage(&m, fd), v, {}, depth + 1);
+          break;
+        case FieldDescriptor::CPPTYPE_STRING:
+          fd->is_repeated() ? r->AddString(&m, fd, "v" + std::to_string(v))
+                            : r->SetString(&m, fd, "v" + std::to_string(v));
+          break;
+        case FieldDescriptor::CPPTYPE_ENUM: {
+          int n = fd->enum_type()->value(1 + e % (fd->enum_type()->value_count() - 1))->number();
+          fd->is_repeated() ? r->AddEnumValue(&m, fd, n) : r->SetEnumValue(&m, fd, n);
+          break;
+        }
+        case FieldDescriptor::CPPTYPE_UINT32:
+          fd->is_repeated() ? r->AddUInt32(&m, fd, static_cast<std::uint32_t>(v))
+                            : r->SetUInt32(&m, fd, static_cast<std::uint32_t>(v));
+          break;
+        case FieldDescriptor::CPPTYPE_INT32:
+          fd->is_repeated() ? r->AddInt32(&m, fd, v) : r->SetInt32(&m, fd, v);
+          break;
+        case FieldDescriptor::CPPTYPE_UINT64:
+          fd->is_repeated() ? r->AddUInt64(&m, fd, static_cast<std::uint64_t>(v))
+                            : r->SetUInt64(&m, fd, static_cast<std::uint64_t>(v));
+          break;
+        case FieldDescriptor::CPPTYPE_BOOL:
+          fd->is_repeated() ? r->AddBool(&m, fd, true) : r->SetBool(&m, fd, true);
+          break;
+        default:
+          FAIL() << "no filler for field " << fd->full_name();
+      }
+    }
+  }
+}
+
+// Adds an unknown field to `m` and to every message inside it.
+void add_unknown(Message& m) {
+  m.GetReflection()->MutableUnknownFields(&m)->AddVarint(1000, 1);
+  std::vector<const FieldDescriptor*> fds;
+  m.GetReflection()->ListFields(m, &fds);
+  for (const FieldDescriptor* fd : fds) {
+    if (fd->cpp_type() != FieldDescriptor::CPPTYPE_MESSAGE) continue;
+    if (fd->is_repeated()) {
+      for (int i = 0; i < m.GetReflection()->FieldSize(m, fd); ++i)
+        add_unknown(*m.GetReflection()->MutableRepeatedMessage(&m, fd, i));
+    } else {
+      add_unknown(*m.GetReflection()->MutableMessage(&m, fd));
+    }
+  }
+}
+
+bool has_unknown(const Message& m) {
+  if (!m.GetReflection()->GetUnknownFields(m).empty()) return true;
+  std::vector<const FieldDescriptor*> fds;
+  m.GetReflection()->ListFields(m, &fds);
+  for (const FieldDescriptor* fd : fds) {
+    if (fd->cpp_type() != FieldDescriptor::CPPTYPE_MESSAGE) continue;
+    for (int i = 0; i < (fd->is_repeated() ? m.GetReflection()->FieldSize(m, fd) : 1); ++i)
+      if (has_unknown(fd->is_repeated() ? m.GetReflection()->GetRepeatedMessage(m, fd, i)
+                                        : m.GetReflection()->GetMessage(m, fd)))
+        return true;
+  }
+  return false;
+}
+
+// Every field of `group` but its OR-set fields and `skip`.
+ops::Fields writable(std::uint32_t group, const Message& m, const std::vector<int>& skip) {
+  ops::Fields out;
+  const auto* d = m.GetDescriptor();
+  for (int f = 0; f < d->field_count(); ++f) {
+    auto n = static_cast<std::uint32_t>(d->field(f)->number());
+    if (!is_set_field(group, n) && std::find(skip.begin(), skip.end(), static_cast<int>(n)) == skip.end())
+      out.push_back(n);
+  }
+  return out;
+}
+
+// The bytes of `m` without its OR-set fields and those in `skip` (derived
+// ones such as a reservation's decision).
+std::string bytes_without_sets(Message& m, std::uint32_t group, const std::vector<int>& skip) {
+  const auto* d = m.GetDescriptor();
+  for (int f = 0; f < d->field_count(); ++f) {
+    int n = d->field(f)->number();
+    if (is_set_field(group, static_cast<std::uint32_t>(n)) || std::find(skip.begin(), skip.end(), n) != skip.end())
+      m.GetReflection()->ClearField(&m, d->field(f));
+  }
+  return m.SerializeAsString();
+}
+
+// The fold copies each written field by the group's generated accessors
+// (and by reflection for a field it has no accessor case for): whichever
+// way, a write listing every field leaves the state's group equal to what
+// was written, and unknown fields anywhere in the written values never reach
+// the state (they would make states differ between versions).
+TEST_F(MobilityFold, EveryWrittenFieldIsCopiedAndUnknownFieldsAreDropped) {
+  struct Case {
+    std::uint32_t group;
+    RecordKey key;
+    std::vector<int> skip;  // references (checked against the chains) and derived fields
+    std::function<v1::Operation(const Message&, const ops::Fields&)> write;
+    std::function<Message&(v1::RecordState&)> in_state;
+    Author* by;
+  };
+  RecordKey pl = a.next_key(v1::PLACEMENT), ct = a.next_key(v1::CONTACT), rs = a.next_key(v1::RESERVATION);
+  std::vector<Case> cases = {
+      {kGroupOrganisation,
+       org_a,
+       {v1::Organisation::kSpeakerFieldNumber},
+       [&](const Message& m, const ops::Fields& f) {
+         return ops::write_organisation(org_a, static_cast<const v1::Organisation&>(m), f);
+       },
+       [](v1::RecordState& st) -> Message& { return *st.mutable_organisation(); },
+       &a},
+      {kGroupPlacement,
+       pl,
+       {v1::Placement::kHostOrganisationFieldNumber, v1::Placement::kMentorContactFieldNumber},
+       [&](const Message& m, const ops::Fields& f) {
+         return ops::write_placement(pl, static_cast<const v1::Placement&>(m), f);
+       },
+       [](v1::RecordState& st) -> Message& { return *st.mutable_placement(); },
+       &a},
+      {kGroupContact,
+       ct,
+       {v1::Contact::kOrganisationFieldNumber},
+       [&](const Message& m, const ops::Fields& f) {
+         return ops::write_contact(ct, static_cast<const v1::Contact&>(m), f);
+       },
+       [](v1::RecordState& st) -> Message& { return *st.mutable_contact(); },
+       &a},
+      {kGroupReservation,
+       rs,
+       {v1::Reservation::kDecisionFieldNumber},
+       [&](const Message& m, const ops::Fields& f) {
+         return ops::write_reservation(rs, static_cast<const v1::Reservation&>(m), f);
+       },
+       [](v1::RecordState& st) -> Message& { return *st.mutable_reservation(); },
+       &a},
+      {kGroupMobilitySending,
+       mob,
+       {},
+       [&](const Message& m, const ops::Fields& f) {
+         return ops::write_mobility_sending(mob, static_cast<const v1::MobilitySending&>(m), f);
+       },
+       [](v1::RecordState& st) -> Message& { return *st.mutable_mobility()->mutable_sending(); },
+       &a},
+      {kGroupMobilityHost,
+       mob,
+       {},
+       [&](const Message& m, const ops::Fields& f) {
+         return ops::write_mobility_host(mob, org_b, static_cast<const v1::MobilityHost&>(m), f);
+       },
+       [](v1::RecordState& st) -> Message& { return *st.mutable_mobility()->mutable_host(); },
+       &b},
+  };
+  for (auto& k : cases) {
+    SCOPED_TRACE("group " + std::to_string(k.group));
+    v1::RecordState proto;
+    std::unique_ptr<Message> value(k.in_state(proto).New());
+    fill(*value, 7, k.skip);
+    ops::Fields fields = writable(k.group, *value, k.skip);
+    std::unique_ptr<Message> odd(value->New());
+    odd->CopyFrom(*value);
+    add_unknown(*odd);
+    ASSERT_TRUE(has_unknown(*odd));
+    Deltas ds = created, with_unknown = created;
+    ds.push_back(k.by->emit({k.write(*value, fields)}));
+    with_unknown.push_back(ds.back());
+    with_unknown.back() = k.by->emit({k.write(*odd, fields)});
+    v1::RecordState st = fold_from(k.key, ds);
+    ASSERT_TRUE(st.rejected().empty()) << st.rejected(0).detail();
+    EXPECT_EQ(bytes_without_sets(k.in_state(st), k.group, k.skip), bytes_without_sets(*value, k.group, k.skip));
+    v1::RecordState st2 = fold_from(k.key, with_unknown);
+    ASSERT_TRUE(st2.rejected().empty()) << st2.rejected(0).detail();
+    EXPECT_FALSE(has_unknown(st2));
+    EXPECT_EQ(bytes_without_sets(k.in_state(st2), k.group, k.skip), bytes_without_sets(*value, k.group, k.skip));
+  }
+  // The creating write's fixed fields, too.
+  RecordKey m2 = a.next_key(v1::MOBILITY);
+  v1::MobilityFixed f = fixed;
+  f.mutable_participant()->mutable_personal()->set_commitment(std::string(32, 'c'));
+  v1::MobilityFixed odd = f;
+  add_unknown(odd);
+  v1::RecordState st = fold_from(m2, {setup[0], setup[1], a.emit(ops::create_mobility(m2, odd))});
+  ASSERT_TRUE(st.created());
+  EXPECT_FALSE(has_unknown(st));
+  EXPECT_EQ(st.mobility().fixed().SerializeAsString(), f.SerializeAsString());
 }
 
 }  // namespace

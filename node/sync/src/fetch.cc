@@ -427,6 +427,9 @@ void SyncEngine::Impl::ingest(Fetch& f, v1::SyncBatch b) {
   f.uncovered.clear();
   f.uncovered_bytes = 0;
   const std::size_t covered = r->covered > 0 ? old + r->covered : 0;
+  // Reserved: a VerifiedDelta moves by swapping two messages, and growing
+  // the vector would move every delta already in it again.
+  chain.reserve(old + r->deltas.size());
   for (auto& d : r->deltas) chain.push_back(std::move(d));
 
   const std::uint64_t base = chain.front().seq.value - 1;
@@ -457,6 +460,7 @@ void SyncEngine::Impl::ingest(Fetch& f, v1::SyncBatch b) {
   }
   const std::size_t start = static_cast<std::size_t>(P - base);
   std::vector<VerifiedDelta> take;
+  take.reserve(std::min(chain.size(), covered) - std::min(start, std::min(chain.size(), covered)));
   for (std::size_t i = start; i < chain.size(); ++i) {
     if (i < covered) {
       if (chain[i].seq.value <= o.limit()) take.push_back(std::move(chain[i]));

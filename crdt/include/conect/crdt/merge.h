@@ -156,8 +156,13 @@ Result<RecordKey> op_target(const v1::Operation& op);
 // reading the roster and the chains through `ctx` (authority.h). Operations
 // on other records are ignored.
 v1::RecordState fold_record(const RecordKey& key, std::vector<PositionedOp> ops, const FoldContext& ctx);
+// Whether fold_record() asks op_target() which operations are on `key`
+// (check), or the caller vouches that all are (known: storage, which routed
+// each operation by op_target() once when it stored it).
+enum class OpTargets { check, known };
 // The same over operations kept elsewhere (storage, the replica): no copies.
-v1::RecordState fold_record(const RecordKey& key, std::span<const PositionedOp* const> ops, const FoldContext& ctx);
+v1::RecordState fold_record(const RecordKey& key, std::span<const PositionedOp* const> ops, const FoldContext& ctx,
+                            OpTargets targets = OpTargets::check);
 
 namespace detail {
 class Folder;

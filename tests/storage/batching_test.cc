@@ -22,33 +22,7 @@ namespace {
 using testing::open_store;
 using testing::TempDir;
 
-using Dump = std::map<std::string, std::map<std::string, std::string>>;
-
-// Every named database of the (closed) store in `dir`, key -> value.
-Dump dump(const std::filesystem::path& dir) {
-  lmdb::EnvOptions eo;
-  eo.flags = MDB_RDONLY | MDB_NOTLS;
-  auto env = lmdb::Env::open(dir, eo);
-  EXPECT_TRUE(env.ok());
-  if (!env.ok()) return {};
-  Dump out;
-  lmdb::ReadTxn txn = env->begin_read();
-  MDB_dbi main = 0;
-  EXPECT_EQ(mdb_dbi_open(txn.handle(), nullptr, 0, &main), MDB_SUCCESS);
-  std::vector<std::string> names;
-  {
-    auto c = txn.cursor(lmdb::Dbi{main});
-    for (bool ok = c.first(); ok; ok = c.next()) names.emplace_back(c.key());
-  }
-  for (const auto& name : names) {
-    MDB_dbi dbi = 0;
-    EXPECT_EQ(mdb_dbi_open(txn.handle(), name.c_str(), 0, &dbi), MDB_SUCCESS) << name;
-    auto& db = out[name];
-    auto c = txn.cursor(lmdb::Dbi{dbi});
-    for (bool ok = c.first(); ok; ok = c.next()) db.emplace(c.key(), c.value());
-  }
-  return out;
-}
+using Dump = testing::SubDatabases;
 
 void expect_same_dump(const Dump& a, const Dump& b, const std::string& what) {
   ASSERT_EQ(a.size(), b.size()) << what;
@@ -167,11 +141,11 @@ TEST_P(Batching, StoreBytesDoNotDependOnBatching) {
     EXPECT_EQ(s->digest()->hex(), s->digest_recomputed()->hex());
   }
 
-  Dump one = dump(t / "one");
+  Dump one = testing::dump_subdatabases(t / "one");
   ASSERT_GT(one.at("records").size(), 50u);
   ASSERT_GE(one.at("evidence").size(), 1u);
-  expect_same_dump(one, dump(t / "random"), "random batches vs one per call");
-  expect_same_dump(one, dump(t / "whole"), "one call vs one per call");
+  expect_same_dump(one, testing::dump_subdatabases(t / "random"), "random batches vs one per call");
+  expect_same_dump(one, testing::dump_subdatabases(t / "whole"), "one call vs one per call");
 
   std::size_t stored = h.deltas.size() + c.size();
   EXPECT_EQ(whole_hook.deltas, stored);

@@ -8,6 +8,7 @@
 #include <iterator>
 
 #include "conect/crdt/ops.h"
+#include "conect/storage/lmdb.h"
 
 namespace conect::storage::testing {
 
@@ -16,6 +17,32 @@ namespace fs = std::filesystem;
 std::string file_bytes(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);
   return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+SubDatabases dump_subdatabases(const std::filesystem::path& dir) {
+  lmdb::EnvOptions eo;
+  eo.map_size = std::uint64_t{256} << 20;  // LMDB takes the file's own size when larger
+  eo.flags = MDB_NOTLS;
+  auto env = lmdb::Env::open(dir, eo);
+  EXPECT_TRUE(env.ok()) << dir;
+  SubDatabases out;
+  if (!env.ok()) return out;
+  lmdb::ReadTxn txn = env->begin_read();
+  MDB_dbi main = 0;
+  EXPECT_EQ(mdb_dbi_open(txn.handle(), nullptr, 0, &main), MDB_SUCCESS);
+  std::vector<std::string> names;
+  {
+    auto c = txn.cursor(lmdb::Dbi{main});
+    for (bool ok = c.first(); ok; ok = c.next()) names.emplace_back(c.key());
+  }
+  for (const auto& name : names) {
+    MDB_dbi dbi = 0;
+    EXPECT_EQ(mdb_dbi_open(txn.handle(), name.c_str(), 0, &dbi), MDB_SUCCESS) << name;
+    auto& entries = out[name];
+    auto c = txn.cursor(lmdb::Dbi{dbi});
+    for (bool ok = c.first(); ok; ok = c.next()) entries.emplace(c.key(), c.value());
+  }
+  return out;
 }
 
 StoreOptions test_options() {

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <ostream>
 #include <random>
 #include <string>
@@ -23,6 +24,11 @@ using testkit::TempDir;
 std::string file_bytes(const std::filesystem::path& p);
 
 StoreOptions test_options();  // create, small map, no_sync off
+
+// Every entry of every named sub-database of the closed store in `dir`,
+// read with the raw LMDB layer: what the byte-identity tests compare.
+using SubDatabases = std::map<std::string, std::map<std::string, std::string>>;
+SubDatabases dump_subdatabases(const std::filesystem::path& dir);
 std::unique_ptr<Store> open_store(const std::filesystem::path& dir, StoreOptions options = test_options());
 
 struct HistoryOptions {

@@ -541,15 +541,22 @@ std::size_t count_sent(const std::vector<Sent>& sent, int from, int to, const ch
   return n;
 }
 
+// Tree mode with short delays, so that a test steps through announcements
+// and graft waits with advance(10).
+SyncConfig tree_config() {
+  SyncConfig cfg;
+  cfg.push_mode = PushMode::tree;
+  cfg.tree_have_delay_ms = 10;
+  cfg.tree_graft_wait_ms = 10;
+  return cfg;
+}
+
 // Push mode tree (Plumtree per origin): the first delta floods, each
 // duplicate prunes its link for that origin, the next delta travels the tree
 // only, and a body lost on the tree comes back through a lazy link's
 // announcement, which also grafts that link.
 TEST_F(EngineTest, TreeModePrunesDuplicateLinksAndGraftsOnAnnouncement) {
-  SyncConfig cfg;
-  cfg.push_mode = PushMode::tree;
-  cfg.tree_have_delay_ms = 10;
-  cfg.tree_graft_wait_ms = 10;
+  const SyncConfig cfg = tree_config();
   for (std::uint8_t k = 1; k <= 3; ++k) w.add(k, {}, cfg);
   w.start();
   w.connect(0, 1);
@@ -606,19 +613,13 @@ TEST_F(EngineTest, TreeModePrunesDuplicateLinksAndGraftsOnAnnouncement) {
   EXPECT_EQ(w.node(2).log.seq(w.node(0).id()), 4u);
 }
 
-// A node in push mode tree beside one that knows nothing of prunes and
-// grafts (eager): the eager node ignores the new SyncHave fields and keeps
-// pushing; nothing is refused, both converge.
 // A member that announces 2^40 of an origin (a liar, or a bug) is grafted
 // and asked once, like any announcer; it must not keep the node from
 // grafting an honest announcer later, which repairs its tree for that origin
 // (the graft was sent only for an announced seq above every one grafted
 // before, and 2^40 stayed above every real one).
 TEST_F(EngineTest, TreeModeALiarsAnnouncementDoesNotStopLaterGrafts) {
-  SyncConfig cfg;
-  cfg.push_mode = PushMode::tree;
-  cfg.tree_have_delay_ms = 10;
-  cfg.tree_graft_wait_ms = 10;
+  const SyncConfig cfg = tree_config();
   for (std::uint8_t k = 1; k <= 4; ++k) w.add(k, {}, cfg);
   w.start();
   w.connect(0, 1);
@@ -668,11 +669,11 @@ TEST_F(EngineTest, TreeModeALiarsAnnouncementDoesNotStopLaterGrafts) {
   EXPECT_EQ(count_sent(w.sent, 2, 1, "push"), 1u);
 }
 
+// A node in push mode tree beside one that knows nothing of prunes and
+// grafts (eager): the eager node ignores the new SyncHave fields and keeps
+// pushing; nothing is refused, both converge.
 TEST_F(EngineTest, TreeModeBesideAnEagerNode) {
-  SyncConfig tree;
-  tree.push_mode = PushMode::tree;
-  tree.tree_have_delay_ms = 10;
-  tree.tree_graft_wait_ms = 10;
+  const SyncConfig tree = tree_config();
   w.add(1, {}, tree);
   w.add(2, {}, SyncConfig{});
   w.add(3, {}, tree);

@@ -40,32 +40,8 @@ void put_be(std::string& out, std::uint64_t v, int n) {
   for (int shift = 8 * (n - 1); shift >= 0; shift -= 8) out.push_back(static_cast<char>((v >> shift) & 0xff));
 }
 
-// Every entry of the named sub-databases, with the raw LMDB layer.
 using Entries = std::map<std::string, std::string>;
-std::map<std::string, Entries> raw_dump(const fs::path& dir) {
-  lmdb::EnvOptions eo;
-  eo.map_size = std::uint64_t{256} << 20;
-  eo.flags = MDB_NOTLS;
-  auto env = lmdb::Env::open(dir, eo);
-  EXPECT_TRUE(env.ok());
-  std::map<std::string, Entries> out;
-  if (!env.ok()) return out;
-  lmdb::ReadTxn txn = env->begin_read();
-  MDB_dbi main = 0;
-  EXPECT_EQ(mdb_dbi_open(txn.handle(), nullptr, 0, &main), MDB_SUCCESS);
-  std::vector<std::string> names;
-  {
-    auto c = txn.cursor(lmdb::Dbi{main});
-    for (bool ok = c.first(); ok; ok = c.next()) names.emplace_back(c.key());
-  }
-  for (const auto& name : names) {
-    MDB_dbi dbi = 0;
-    EXPECT_EQ(mdb_dbi_open(txn.handle(), name.c_str(), 0, &dbi), MDB_SUCCESS) << name;
-    auto c = txn.cursor(lmdb::Dbi{dbi});
-    for (bool ok = c.first(); ok; ok = c.next()) out[name].emplace(c.key(), c.value());
-  }
-  return out;
-}
+using storage::testing::dump_subdatabases;
 
 // One schema-1 `ops` entry: record key (41) || hlc (8) || origin (32) ||
 // seq (8) || index (4) -> delta id (32) || serialised Operation.
@@ -110,7 +86,7 @@ bool operator==(const OpV1& a, const OpV1& b) {
 // the old layout from the positions (record key (41) || origin (32) || seq
 // (8) || index (4)) and the log.
 void write_schema_1(const fs::path& dir) {
-  auto before = raw_dump(dir);
+  auto before = dump_subdatabases(dir);
   lmdb::EnvOptions eo;
   eo.map_size = std::uint64_t{256} << 20;
   eo.flags = MDB_NOTLS;
@@ -225,7 +201,7 @@ storage::StoreOptions options() {
 TEST(OpsPositions, TheZeroTwoZeroStoreKeepsEveryOperation) {
   TempDir t;
   auto dir = copy_store(t.path());
-  std::vector<OpV1> before = decode_ops_v1(raw_dump(dir)["ops"]);
+  std::vector<OpV1> before = decode_ops_v1(dump_subdatabases(dir)["ops"]);
   ASSERT_GT(before.size(), 20u);
   std::map<std::string, std::vector<OpV1>> by_record;
   for (const auto& op : before) by_record[op.record].push_back(op);
@@ -244,7 +220,7 @@ TEST(OpsPositions, TheZeroTwoZeroStoreKeepsEveryOperation) {
     expect_answers_of_020(**s);
     EXPECT_TRUE(*(*s)->compaction_due()) << "the upgrade freed the old ops pages: the compactor must give them back";
   }
-  auto after = raw_dump(dir);
+  auto after = dump_subdatabases(dir);
   EXPECT_EQ(after["ops"].size(), before.size());
   for (const auto& [k, v] : after["ops"]) {
     EXPECT_EQ(k.size(), 85u);
@@ -299,8 +275,8 @@ TEST(OpsPositions, AStoreOfThisBuildAnswersTheSameThroughTheUpgrade) {
   fs::create_directories(t / "upgraded");
   fs::copy_file(t / "kept" / "data.mdb", t / "upgraded" / "data.mdb");
   write_schema_1(t / "upgraded");
-  auto kept_dump = raw_dump(t / "kept");
-  ASSERT_EQ(decode_ops_v1(raw_dump(t / "upgraded")["ops"]).size(), kept_dump["ops"].size());
+  auto kept_dump = dump_subdatabases(t / "kept");
+  ASSERT_EQ(decode_ops_v1(dump_subdatabases(t / "upgraded")["ops"]).size(), kept_dump["ops"].size());
 
   auto kept = storage::testing::open_store(t / "kept", options());
   auto upgraded = storage::testing::open_store(t / "upgraded", options());
@@ -317,7 +293,8 @@ TEST(OpsPositions, AStoreOfThisBuildAnswersTheSameThroughTheUpgrade) {
   EXPECT_FALSE(*upgraded->compaction_due());
   EXPECT_EQ(answers(*upgraded, records), answered) << "the compaction changed an answer";
   upgraded.reset();
-  EXPECT_TRUE(raw_dump(t / "upgraded") == kept_dump) << "the upgraded store differs from the one written at schema 2";
+  EXPECT_TRUE(dump_subdatabases(t / "upgraded") == kept_dump)
+      << "the upgraded store differs from the one written at schema 2";
 
   upgraded = storage::testing::open_store(t / "upgraded", options());
   EXPECT_FALSE(upgraded->upgraded().has_value());

@@ -5,7 +5,10 @@ puts them in the table beside the limits measured in the same run.
   catch-up     B (empty) dials A (N seeded deltas): seconds until B holds all
                of A's chain, verified deltas applied per second, bytes on the
                wire per delta vs the signed delta's own size, peak RSS and
-               RssAnon of both processes; then C (empty) does the same with a
+               RssAnon of both processes, CPU per delta of the source and of
+               the sink's threads by name (conect-writer: the store's apply;
+               conect-node and conect-io: network, sync strand, API); then C
+               (empty) does the same with a
                dashboard's change stream (GET /api/v1/events) open
   byte copy    the same signed deltas copied by conect-bytecopy (two
                processes, loopback TCP, length-prefixed frames appended to a
@@ -49,6 +52,35 @@ def proc_status(pid):
             if k in ("VmHWM", "VmRSS", "RssAnon"):
                 out[k] = int(v.split()[0]) * 1024
     return out
+
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def thread_cpu(pid):
+    """CPU seconds (user + system) per thread name of a running process."""
+    out = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                stat = f.read()
+        except FileNotFoundError:  # the thread ended meanwhile
+            continue
+        name = stat[stat.index("(") + 1:stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2:].split()
+        out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / CLK_TCK
+    return out
+
+
+def disk_written(pid):
+    """Bytes the process caused to be written to storage (/proc/PID/io)."""
+    with open(f"/proc/{pid}/io") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("write_bytes:"))
+
+
+def cpu_us_per_delta(before, after, n):
+    return {name: round((after[name] - before.get(name, 0.0)) / n * 1e6, 2)
+            for name in sorted(after) if after[name] - before.get(name, 0.0) > 0}
 
 
 def metric(node, name):
@@ -156,7 +188,13 @@ def catch_up(n):
         copies = [byte_copy(frames, os.path.join(fed.root, "copy.bin"))]
         a.start()
         b.start()
+        cpu_before = (thread_cpu(a.proc.pid), thread_cpu(b.proc.pid))
+        applies_before = commit_ms(b, "apply")
+        written_before = disk_written(b.proc.pid)
         secs = one_catch_up(a, b, n, events=False)
+        written = disk_written(b.proc.pid) - written_before
+        cpu_after = (thread_cpu(a.proc.pid), thread_cpu(b.proc.pid))
+        applies = [x - y for x, y in zip(commit_ms(b, "apply"), applies_before)]
         wire = metric(b, "conect_peer_bytes_received_total") + metric(b, "conect_peer_bytes_sent_total")
         out = {
             "deltas": n,
@@ -166,6 +204,17 @@ def catch_up(n):
             "signed_delta_bytes": seeded["bytes"] / n,
             "source": proc_status(a.proc.pid),
             "sink": proc_status(b.proc.pid),
+            "cpu_us_per_delta": {
+                "source": cpu_us_per_delta(*(c[0] for c in (cpu_before, cpu_after)), n),
+                "sink": cpu_us_per_delta(*(c[1] for c in (cpu_before, cpu_after)), n),
+            },
+            # The sink's apply transactions (call to durable commit): how
+            # many, and the share of the catch-up's wall time they took.
+            "apply_batches": int(applies[1]),
+            "apply_busy_share": applies[0] / secs,
+            # What the sink wrote to its disk (dirty pages of every commit,
+            # so a page touched by many commits counts each time).
+            "sink_disk_written_bytes": written,
         }
         # Footprint: B idle with the whole store, then a cold start.
         time.sleep(1.0)  # let allocator caches settle before sampling idle memory

@@ -136,6 +136,24 @@ def print_table(r):
         rows.append(("  bytes on the wire per delta", f"{c['wire_bytes_per_delta']:.0f} B",
                      f"signed delta {c['signed_delta_bytes']:.0f} B",
                      f"{c['wire_bytes_per_delta'] / c['signed_delta_bytes']:.2f}x"))
+        cpu = c.get("cpu_us_per_delta")
+        if cpu:
+            sink, source = cpu["sink"], cpu["source"]
+            io = sum(v for k, v in sink.items() if k in ("conect-node", "conect-io"))
+            # Two cores: the pipeline cannot beat 2 / (the sum) per second,
+            # whatever the overlap of its stages.
+            total = sum(source.values()) + sum(sink.values())
+            rows.append(("  CPU per delta: source / sink network+strand / sink writer",
+                         f"{sum(source.values()):.1f} / {io:.1f} / {sink.get('conect-writer', 0):.1f} us",
+                         f"all {total:.1f} us: 2 cores bound it at {2e6 / total:,.0f}/s" if total else "", ""))
+        if "apply_busy_share" in c:
+            rows.append(("  sink's apply transactions: count, share of the wall time",
+                         f"{c['apply_batches']:,} ({c['deltas'] / max(c['apply_batches'], 1):,.0f} deltas each), "
+                         f"{c['apply_busy_share'] * 100:.0f} %", "", ""))
+        if c.get("sink_disk_written_bytes") and c.get("sink_store_bytes"):
+            rows.append(("  sink's writes to disk during the catch-up", f"{c['sink_disk_written_bytes'] / 2**20:,.0f} MiB",
+                         f"its data.mdb {c['sink_store_bytes'] / 2**20:,.0f} MiB",
+                         f"{c['sink_disk_written_bytes'] / c['sink_store_bytes']:.1f}x"))
         rows.append(("  peak RSS source / sink", f"{c['source']['VmHWM'] / 2**20:.0f} / {c['sink']['VmHWM'] / 2**20:.0f} MiB",
                      "", ""))
         rows.append(("  idle RssAnon holding the store", f"{c['idle_rss_anon'] / 2**20:.1f} MiB", "target 64 MiB", ""))

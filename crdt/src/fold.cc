@@ -545,6 +545,7 @@ class Folder {
   std::optional<Error> roster_refusal(const PositionedOp& p) const {
     return standing_refusal(ctx_.roster.standing(p.origin, p.seq));
   }
+  bool cut_off(const PositionedOp& p) const { return ctx_.roster.standing(p.origin, p.seq).cut; }
   void set_change(std::size_t i, const v1::SetChange& c);
   void decide(std::size_t i, const v1::ReservationDecide& d);
   void cancel(std::size_t i);
@@ -681,8 +682,15 @@ std::optional<std::size_t> Folder::find_creation(const std::vector<const Positio
 void Folder::apply(std::size_t i) {
   const v1::Operation& op = ops_[i]->op;
   // The roster first: an origin that may author nothing at this point (an
-  // auditor, or one refused by the replicated roster) changes nothing.
-  if (auto why = roster_refusal(*ops_[i])) return reject(i, static_cast<Errc>(why->code.value()), why->detail);
+  // auditor, or one refused by the replicated roster) changes nothing. One
+  // exception: a requester cut off after it cancelled its own reservation.
+  // The host may have counted the freed slots already (its decision names
+  // the cancel among its dependencies) and confirmed someone else; refusing
+  // the cancel afterwards would overbook the window on every node. A cancel
+  // only ever frees slots, so counting it gives a cut member no power.
+  if (auto why = roster_refusal(*ops_[i]))
+    if (!(op.op_case() == v1::Operation::kCancel && by_owner(i) && cut_off(*ops_[i])))
+      return reject(i, static_cast<Errc>(why->code.value()), why->detail);
   switch (op.op_case()) {
     case v1::Operation::kWrite:
       return write(i, op.write());

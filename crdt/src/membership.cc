@@ -703,7 +703,8 @@ Standing ReplicatedRoster::standing(const NodeId& origin, Seq seq) const {
   if (m.cut && seq > *m.cut)
     return Standing{m.role, Errc::not_authorised,
                     "its origin was " + m.cut_reason + " after seq " + std::to_string(m.cut->value) +
-                        ": nothing it wrote later counts (DESIGN §2)"};
+                        ": nothing it wrote later counts but the cancel of its own reservation (DESIGN §2)",
+                    /*cut=*/true};
   return Standing{m.role, Errc::ok, {}};
 }
 

@@ -24,6 +24,7 @@
 #include "conect/node/node_files.h"
 #include "conect/node/peer_manager.h"
 #include "conect/node/retention.h"
+#include "conect/node/thread_name.h"
 #include "conect/node/wall_clock.h"
 #include "conect/storage/schema.h"
 
@@ -235,7 +236,13 @@ int run(const Global& g, const RunOptions& o) {
     });
   });
 
-  std::thread second([&io] { io.run(); });
+  // Both threads run the network, the API and the sync strand (the main
+  // thread keeps the process's name, which ps and pgrep show); the store's
+  // writer has its own thread ("conect-writer").
+  std::thread second([&io] {
+    conect::node::name_this_thread("conect-io");
+    io.run();
+  });
   io.run();
   second.join();
   std::error_code ec;

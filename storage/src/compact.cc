@@ -135,7 +135,11 @@ Result<Compaction> Store::compact() {
   Status reopened = lmdb::guarded([&]() -> Status {
     lmdb::WriteTxn txn = im.env.begin_write();
     open_databases(txn, im.db);
-    if (swapped) txn.del(im.db.meta, meta::kCompactDue);
+    if (swapped) {
+      if (auto mark = txn.get(im.db.meta, meta::kCompactDue))
+        out.reason = *mark == meta::kCompactAfterUpgrade ? "upgrade" : "erasure";
+      txn.del(im.db.meta, meta::kCompactDue);
+    }
     txn.commit();
     return Status::Ok();
   });

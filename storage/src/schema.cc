@@ -52,7 +52,7 @@ Status ops_as_positions(lmdb::WriteTxn& txn) {
   // LMDB never shrinks data.mdb: mark the store for the daemon's compactor
   // (node/daemon compactor.h), which swaps in a compacting copy at its first
   // check, as after an erasure.
-  txn.put(txn.open_db("meta", 0), meta::kCompactDue, kEmpty);
+  txn.put(txn.open_db("meta", 0), meta::kCompactDue, meta::kCompactAfterUpgrade);
   return Status::Ok();
 }
 

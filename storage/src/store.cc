@@ -305,6 +305,27 @@ Result<ApplyOutcome> Store::apply(std::vector<VerifiedDelta> batch) {
   return std::move(job.outcome);
 }
 
+std::vector<Result<ApplyOutcome>> Store::apply_each(std::vector<std::vector<VerifiedDelta>> batches) {
+  std::vector<Job> jobs(batches.size());
+  std::vector<Job*> queued;
+  for (std::size_t i = 0; i < batches.size(); ++i) {
+    if (batches[i].empty()) continue;
+    jobs[i].kind = Job::Kind::apply;
+    jobs[i].batch = &batches[i];
+    queued.push_back(&jobs[i]);
+  }
+  impl_->submit(queued);
+  std::vector<Result<ApplyOutcome>> out;
+  out.reserve(jobs.size());
+  for (Job& job : jobs) {
+    if (job.error)
+      out.emplace_back(*job.error);
+    else
+      out.emplace_back(std::move(job.outcome));
+  }
+  return out;
+}
+
 Result<VerifiedDelta> Store::author(const KeyPair& key, DeltaDraft draft, std::uint64_t now_ms) {
   return author(key, std::move(draft), now_ms, AuthorOptions{});
 }

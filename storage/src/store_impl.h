@@ -3,6 +3,7 @@
 #pragma once
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <condition_variable>
 #include <deque>
@@ -49,9 +50,13 @@ inline constexpr std::string_view kUnknownOps = "unknown_ops";  // u64: operatio
 // they were stored (the replicated roster's cache key; fold_context.h).
 inline constexpr std::string_view kMembershipTag = "membership_tag";
 inline constexpr std::string_view kBootstrap = "bootstrap";  // member ids (32 each) a joiner syncs from first
-// Present while an erased blob's plaintext may linger in free pages
-// (Store::compaction_due); the compacted copy keeps it, the swap clears it.
+// Present while an erased blob's plaintext may linger in free pages, or a
+// schema step left many free pages behind (Store::compaction_due); the
+// compacted copy keeps it, the swap clears it. Its value says why: empty
+// for an erasure (stores before the value was kept wrote it empty), else
+// kCompactAfterUpgrade.
 inline constexpr std::string_view kCompactDue = "compact_due";
+inline constexpr std::string_view kCompactAfterUpgrade = "upgrade";
 inline constexpr std::string_view kSealKeyPrefix = "seal_key/";  // || origin (32) -> seal key (32)
 // || commitment (32) || origin (32) -> record key: the origin acknowledged it holds the data
 inline constexpr std::string_view kEnvelopeAckPrefix = "envelope_ack/";
@@ -230,7 +235,9 @@ struct Store::Impl {
   bool grow_map(std::uint64_t failed_at);
 
   // group commit (writer.cc)
-  void submit(Job& job);
+  void submit(Job& job) { submit(std::span<Job* const>(std::array<Job*, 1>{&job})); }
+  // Queues the jobs together, in order; returns once all are committed.
+  void submit(std::span<Job* const> jobs);
   std::vector<VerifiedDelta> run_group(std::vector<Job*>& group, bool want_copies);
   void run_job(Writer& w, GroupState& g, Job& job);
   void author_one(Writer& w, GroupState& g, Job& job);

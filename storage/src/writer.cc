@@ -144,9 +144,13 @@ Status Store::Impl::write(const std::function<void(lmdb::WriteTxn&)>& fn) {
 
 // ------------------------------------------------------ group commit
 
-void Store::Impl::submit(Job& job) {
+void Store::Impl::submit(std::span<Job* const> jobs) {
+  if (jobs.empty()) return;
   std::unique_lock lk(q_mu);
-  queue.push_back(&job);
+  queue.insert(queue.end(), jobs.begin(), jobs.end());
+  // Groups are taken from the front of the queue and finish in order: the
+  // last job done means all of them are.
+  Job& job = *jobs.back();
   while (!job.done) {
     if (leader_active) {
       q_cv.wait(lk);

@@ -381,6 +381,67 @@ TEST_F(MembershipTest, ReplicaRejectsWritesBeyondTheCutWhateverTheOrder) {
   }
 }
 
+// DESIGN §2 "Reservations": no partition overbooks a placement. The
+// requester b cancels its confirmed reservation, the host counts the freed
+// slot (its decision names the cancel) and confirms c; then b is removed
+// with a cut before its cancel. Refusing that cancel would overbook the
+// window on every node, so a cut requester's cancel of its own reservation
+// still counts, whether a node holds the removal before the cancel or
+// after; anything else b wrote after the cut does not. (Found by the
+// simulator with the tree push, 2026-12-03.)
+TEST_F(MembershipTest, ACutRequestersCancelOfItsOwnReservationStillCounts) {
+  auto admit_b = a.emit({mops::admit(card_of(b.key()))});
+  auto admit_c = a.emit({mops::admit(card_of(c.key()))});
+  auto admit_d = a.emit({mops::admit(card_of(d.key()))});
+  RecordKey pl = a.next_key(v1::PLACEMENT);
+  v1::Placement p;
+  auto* w = p.add_windows();
+  w->set_window_id(1);
+  w->set_capacity(1);
+  auto create = a.emit(ops::create_placement(pl, p));
+  v1::Reservation req;
+  *req.mutable_placement() = pl.to_proto();
+  req.set_window_id(1);
+  req.set_slots(1);
+  RecordKey b_res = b.next_key(v1::RESERVATION);
+  auto b_requests = b.emit({ops::request_reservation(b_res, req)}, {ref(admit_b), ref(create)});
+  auto confirm_b = a.emit({ops::decide(b_res, req, v1::RESERVATION_CONFIRMED)}, {ref(b_requests)});
+  v1::Reservation noted = req;
+  noted.set_note("after the cut");
+  auto b_cancels = b.emit({ops::cancel(b_res), ops::write_reservation(b_res, noted, {5})}, {ref(confirm_b)});
+  RecordKey c_res = c.next_key(v1::RESERVATION);
+  auto c_requests = c.emit({ops::request_reservation(c_res, req)}, {ref(admit_c), ref(create)});
+  auto confirm_c =
+      a.emit({ops::decide(c_res, req, v1::RESERVATION_CONFIRMED)}, {ref(c_requests), ref(b_cancels)});
+  // d votes b out having seen only its request: the cut falls before the cancel.
+  auto remove_b = d.emit({mops::remove(b.id(), b_requests.seq)}, {ref(admit_d), ref(b_requests)});
+  const std::vector<const VerifiedDelta*> start{&found, &admit_b, &admit_c, &admit_d, &create, &b_requests, &confirm_b};
+  for (bool removal_first : {false, true}) {
+    SCOPED_TRACE(removal_first ? "the removal before the cancel" : "the cancel before the removal");
+    Replica rep;
+    std::vector<const VerifiedDelta*> order = start;
+    if (removal_first)
+      order.insert(order.end(), {&remove_b, &c_requests, &b_cancels, &confirm_c});
+    else
+      order.insert(order.end(), {&b_cancels, &c_requests, &confirm_c, &remove_b});
+    for (const auto* delta : order) {
+      auto applied = rep.apply(*delta);
+      ASSERT_TRUE(applied.ok()) << applied.error().message();
+    }
+    ASSERT_TRUE(rep.replicated_roster().member(b.id())->cut.has_value());
+    auto windows = rep.availability(pl);
+    ASSERT_EQ(windows.size(), 1u);
+    EXPECT_EQ(windows[0].confirmed, 1u);
+    EXPECT_EQ(windows[0].overbooked_by, 0u) << "the removal cut overbooked the window";
+    EXPECT_EQ(rep.record(c_res)->state.reservation().decision(), v1::RESERVATION_CONFIRMED);
+    const v1::RecordState& st = rep.record(b_res)->state;
+    EXPECT_EQ(st.reservation().decision(), v1::RESERVATION_CANCELLED);
+    EXPECT_EQ(st.reservation().note(), "") << "b's write after its cut counted";
+    EXPECT_EQ(st.rejected_size(), 1);
+    for (const auto& r : st.rejected()) EXPECT_EQ(r.rule(), "not_authorised");
+  }
+}
+
 TEST_F(MembershipTest, MembershipOperationsTargetNoRecord) {
   Replica rep;
   ASSERT_TRUE(rep.apply(found).ok());

@@ -2,9 +2,9 @@
 // every record a group touched once, from the operations stored before the
 // group (read back from the log at the positions `ops` lists) and the group's own (borrowed from the
 // deltas in hand), and writes heads once per origin per group: so one delta
-// per call, random multi-origin batches with duplicates and gaps, and the
-// whole history in one call must leave every sub-database byte-identical,
-// equivocation freezes included.
+// per call, random multi-origin batches with duplicates and gaps, batches
+// sharing their commits (apply_each), and the whole history in one call must
+// leave every sub-database byte-identical, equivocation freezes included.
 #include <gtest/gtest.h>
 
 #include <map>
@@ -141,11 +141,50 @@ TEST_P(Batching, StoreBytesDoNotDependOnBatching) {
     EXPECT_EQ(s->digest()->hex(), s->digest_recomputed()->hex());
   }
 
+  {  // batches sharing commits (apply_each, as the node's writer hands in
+     // what queued up during a commit), one refused among them
+    auto s = open_store(t / "shared", fast_options());
+    std::mt19937_64 rng(GetParam() * 77);
+    std::size_t next = 0, applied = 0;
+    bool refused_once = false;
+    while (next < h.deltas.size()) {
+      std::vector<std::vector<VerifiedDelta>> group;
+      for (std::size_t b = 1 + rng() % 5; b > 0 && next < h.deltas.size(); --b) {
+        std::vector<VerifiedDelta> batch;
+        for (std::size_t k = 1 + rng() % 40; k > 0 && next < h.deltas.size(); --k) batch.push_back(h.deltas[next++]);
+        group.push_back(std::move(batch));
+      }
+      // The history's last delta, long before its turn: its chain has a gap.
+      const std::size_t early = refused_once ? group.size() : group.size() / 2;
+      if (!refused_once) group.insert(group.begin() + static_cast<std::ptrdiff_t>(early), {h.deltas.back()});
+      std::vector<std::size_t> sizes;
+      for (const auto& b : group) sizes.push_back(b.size());
+      auto outs = s->apply_each(std::move(group));
+      ASSERT_EQ(outs.size(), sizes.size());
+      for (std::size_t i = 0; i < outs.size(); ++i) {
+        ASSERT_TRUE(outs[i].ok()) << outs[i].error().message();
+        if (!refused_once && i == early) {
+          EXPECT_TRUE(outs[i]->applied.empty());
+          EXPECT_EQ(outs[i]->rejected.size(), 1u) << "the early delta's refusal is its own batch's";
+        } else {
+          EXPECT_TRUE(outs[i]->rejected.empty()) << "batch " << i << " was refused with another's delta";
+          EXPECT_EQ(outs[i]->applied.size(), sizes[i]);
+          applied += outs[i]->applied.size();
+        }
+      }
+      refused_once = true;
+    }
+    EXPECT_EQ(applied, h.deltas.size());
+    for (const auto& d : c) ASSERT_TRUE(s->apply({d}).ok());
+    ASSERT_TRUE(s->apply({f.fork}).ok());
+  }
+
   Dump one = testing::dump_subdatabases(t / "one");
   ASSERT_GT(one.at("records").size(), 50u);
   ASSERT_GE(one.at("evidence").size(), 1u);
   expect_same_dump(one, testing::dump_subdatabases(t / "random"), "random batches vs one per call");
   expect_same_dump(one, testing::dump_subdatabases(t / "whole"), "one call vs one per call");
+  expect_same_dump(one, testing::dump_subdatabases(t / "shared"), "batches sharing commits vs one per call");
 
   std::size_t stored = h.deltas.size() + c.size();
   EXPECT_EQ(whole_hook.deltas, stored);
@@ -155,6 +194,35 @@ TEST_P(Batching, StoreBytesDoNotDependOnBatching) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Seeds, Batching, ::testing::Values(1, 2, 3));
+
+// apply_each's batches share one transaction: a write that fails in the
+// last batch takes the earlier ones with it, and each caller hears why.
+TEST(ApplyEach, BatchesShareOneTransaction) {
+  TempDir t;
+  auto h = testing::random_history({.authors = 2, .deltas = 30, .seed = 5});
+  std::vector<VerifiedDelta> first(h.deltas.begin(), h.deltas.begin() + 10);
+  std::vector<VerifiedDelta> second(h.deltas.begin() + 10, h.deltas.begin() + 20);
+  std::uint64_t writes = 0;
+  std::uint64_t fail_after = UINT64_MAX;
+  StoreOptions o = fast_options();
+  o.fault_injection = [&](std::uint64_t) {
+    return ++writes > fail_after ? Status(Error(Errc::io_error, "injected")) : Status::Ok();
+  };
+  {  // how many writes the first batch takes on its own
+    auto probe = open_store(t / "probe", o);
+    ASSERT_TRUE(probe->apply(first).ok());
+  }
+  fail_after = writes;  // the next store fails at its first write past them
+  writes = 0;
+  auto s = open_store(t / "s", o);
+  auto outs = s->apply_each({first, second});
+  ASSERT_EQ(outs.size(), 2u);
+  for (const auto& out : outs) {
+    ASSERT_FALSE(out.ok()) << "a batch committed apart from the other";
+    EXPECT_NE(out.error().message().find("injected"), std::string::npos) << out.error().message();
+  }
+  for (const auto& d : first) EXPECT_FALSE(*s->head(d.origin)) << "the first batch was committed on its own";
+}
 
 }  // namespace
 }  // namespace conect::storage

@@ -132,6 +132,7 @@ TEST(Compaction, ErasedPlaintextLeavesTheLiveFileAndNothingElseDoes) {
   auto done = s->compact();
   ASSERT_TRUE(done.ok()) << done.error().message();
   ASSERT_TRUE(done->compacted) << done->busy;
+  EXPECT_EQ(done->reason, "erasure");
   EXPECT_GT(done->bytes_before, 0u);
   EXPECT_LE(done->bytes_after, done->bytes_before);
   EXPECT_EQ(done->bytes_after, fs::file_size(data));

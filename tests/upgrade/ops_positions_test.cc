@@ -289,6 +289,7 @@ TEST(OpsPositions, AStoreOfThisBuildAnswersTheSameThroughTheUpgrade) {
   auto compacted = upgraded->compact();
   ASSERT_TRUE(compacted.ok()) << compacted.error().message();
   ASSERT_TRUE(compacted->compacted);
+  EXPECT_EQ(compacted->reason, "upgrade") << "the daemon's log would name an erasure that never happened";
   EXPECT_LT(compacted->bytes_after, compacted->bytes_before);
   EXPECT_FALSE(*upgraded->compaction_due());
   EXPECT_EQ(answers(*upgraded, records), answered) << "the compaction changed an answer";

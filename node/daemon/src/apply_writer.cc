@@ -6,10 +6,13 @@
 
 #include "conect/node/apply_batch.h"
 #include "conect/node/log.h"
+#include "conect/node/thread_name.h"
 
 namespace conect::node {
 
-ApplyWriter::ApplyWriter(DaemonCore& core) : core_(core), trim_timer_(core.strand) {}
+ApplyWriter::ApplyWriter(DaemonCore& core) : core_(core), trim_timer_(core.strand) {
+  asio::post(writer_, [] { name_this_thread("conect-writer"); });
+}
 
 namespace {
 
@@ -30,36 +33,83 @@ void count_outcome(DaemonCore& core, const storage::ApplyOutcome& outcome) {
 
 void ApplyWriter::apply(sync::ApplyBatchAction a, std::function<void(const sync::ApplyResult&)> done) {
   ++in_flight_;
-  asio::post(writer_, [this, keep = core_.alive(), a = std::move(a), done = std::move(done)]() mutable {
-    auto t0 = Clock::now();
-    const std::size_t n = a.deltas.size();
-    BatchOutcome applied = apply_batch(core_.store, std::move(a.deltas));
-    auto secs = std::chrono::duration<double>(Clock::now() - t0).count();
-    core_.write_seconds("apply").observe(secs);
-    if (applied.outcome) {
-      count_outcome(core_, *applied.outcome);
-      if (n >= 256)
-        log::debug("batch_applied",
-                   {{"origin", short_id(a.origin)},
-                    {"deltas", std::to_string(n)},
-                    {"per_second", std::to_string(static_cast<std::uint64_t>(n / std::max(secs, 1e-6)))}});
-    }
-    sync::ApplyResult result{a.apply_id, applied.status};
-    asio::post(core_.strand, [this, keep, result, done = std::move(done)] {
-      --in_flight_;
-      if (in_flight_ == 0) trim_memory();
-      done(result);
-    });
-  });
+  enqueue({std::move(a), std::move(done), std::nullopt});
 }
 
 void ApplyWriter::store_evidence(sync::StoreEvidenceAction a) {
   log::warn("equivocation", {{"origin", short_id(a.origin)}, {"seq", std::to_string(a.seq.value)}});
   core_.count("conect_equivocations_total", "Equivocation evidence stored");
-  asio::post(writer_, [this, keep = core_.alive(), a = std::move(a)] {
-    if (Status st = core_.store.add_equivocation(a.first, a.second); !st.ok())
-      log::error("evidence_not_stored", {{"reason", st.error().message()}});
-  });
+  enqueue({std::nullopt, nullptr, std::move(a)});
+}
+
+void ApplyWriter::enqueue(Queued q) {
+  {
+    std::lock_guard lock(queue_mu_);
+    queue_.push_back(std::move(q));
+    if (draining_) return;
+    draining_ = true;
+  }
+  asio::post(writer_, [this, keep = core_.alive()] { drain(); });
+}
+
+void ApplyWriter::drain() {
+  // At most what the store commits in one group (StoreOptions::
+  // max_group_deltas), so that every batch's outcome goes back after the
+  // commit that holds it, not after the last of several.
+  constexpr std::size_t kDeltasPerCommit = 4096;
+  for (;;) {
+    std::vector<Queued> taken;
+    {
+      std::lock_guard lock(queue_mu_);
+      if (queue_.empty()) {
+        draining_ = false;
+        return;
+      }
+      std::size_t deltas = 0;
+      if (queue_.front().evidence) {
+        taken.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      } else {
+        while (!queue_.empty() && queue_.front().apply &&
+               (taken.empty() || deltas + queue_.front().apply->deltas.size() <= kDeltasPerCommit)) {
+          deltas += queue_.front().apply->deltas.size();
+          taken.push_back(std::move(queue_.front()));
+          queue_.pop_front();
+        }
+      }
+    }
+    if (taken.front().evidence) {
+      const sync::StoreEvidenceAction& e = *taken.front().evidence;
+      if (Status st = core_.store.add_equivocation(e.first, e.second); !st.ok())
+        log::error("evidence_not_stored", {{"reason", st.error().message()}});
+      continue;
+    }
+    auto t0 = Clock::now();
+    std::size_t n = 0;
+    std::vector<std::vector<VerifiedDelta>> batches;
+    batches.reserve(taken.size());
+    for (auto& q : taken) {
+      n += q.apply->deltas.size();
+      batches.push_back(std::move(q.apply->deltas));
+    }
+    std::vector<BatchOutcome> applied = apply_batches(core_.store, std::move(batches));
+    auto secs = std::chrono::duration<double>(Clock::now() - t0).count();
+    core_.write_seconds("apply").observe(secs);
+    for (const auto& a : applied)
+      if (a.outcome) count_outcome(core_, *a.outcome);
+    if (n >= 256)
+      log::debug("batch_applied", {{"batches", std::to_string(taken.size())},
+                                   {"deltas", std::to_string(n)},
+                                   {"per_second", std::to_string(static_cast<std::uint64_t>(n / std::max(secs, 1e-6)))}});
+    for (std::size_t i = 0; i < taken.size(); ++i) {
+      sync::ApplyResult result{taken[i].apply->apply_id, applied[i].status};
+      asio::post(core_.strand, [this, keep = core_.alive(), result, done = std::move(taken[i].done)] {
+        --in_flight_;
+        if (in_flight_ == 0) trim_memory();
+        done(result);
+      });
+    }
+  }
 }
 
 // Decoded deltas take several times their wire size; once a catch-up's

@@ -1,8 +1,11 @@
-// The store's writer for the sync engine. Commits block on fsync, so each
-// ApplyBatch runs on a thread of its own, in the order given, as one write
-// transaction (apply_batch, shared with the simulator), and its outcome is
-// posted back to the node strand. Equivocation evidence is stored the same
-// way. After a catch-up it hands the freed heap back to the OS.
+// The store's writer for the sync engine. Commits block on fsync, so the
+// ApplyBatches run on a thread of their own, in the order given, and each
+// outcome is posted back to the node strand. What queued up while a commit
+// was flushing goes into the next one together (Store::apply_each: one
+// transaction, an outcome per batch): in a catch-up every commit rewrites
+// the index and branch pages its batches touched, so fewer, larger commits
+// write less. Equivocation evidence is stored through the same queue.
+// After a catch-up it hands the freed heap back to the OS.
 //
 // Thread-safety: apply(), store_evidence() and in_flight() on the node
 // strand; `done` callbacks run there too.
@@ -11,7 +14,10 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
 
+#include <deque>
 #include <functional>
+#include <mutex>
+#include <optional>
 
 #include "conect/sync/engine.h"
 #include "daemon_core.h"
@@ -32,9 +38,19 @@ class ApplyWriter {
   void join();  // waits for the writer thread (after stop, at destruction)
 
  private:
+  struct Queued {
+    std::optional<sync::ApplyBatchAction> apply;
+    std::function<void(const sync::ApplyResult&)> done;
+    std::optional<sync::StoreEvidenceAction> evidence;
+  };
+  void enqueue(Queued q);
+  void drain();  // on the writer thread, until the queue is empty
   void trim_memory();
 
   DaemonCore& core_;
+  std::mutex queue_mu_;
+  std::deque<Queued> queue_;  // guarded by queue_mu_
+  bool draining_ = false;     // guarded by queue_mu_: a drain() is posted or running
   asio::thread_pool writer_{1};
   asio::steady_timer trim_timer_;
   std::size_t in_flight_ = 0;

@@ -2,6 +2,7 @@
 
 #include "conect/api/metrics.h"
 #include "conect/node/log.h"
+#include "conect/node/thread_name.h"
 
 namespace conect::node {
 
@@ -9,7 +10,7 @@ Compactor::Compactor(storage::Store& store, api::Metrics& metrics, Options optio
     : store_(store),
       options_(options),
       compactions_(metrics.counter("conect_store_compactions_total",
-                                   "Compactions of the store after an erasure (erased plaintext left data.mdb)")),
+                                   "Compactions of the store after an erasure (erased plaintext left data.mdb) or a schema upgrade")),
       busy_(metrics.counter("conect_store_compaction_busy_total",
                             "Compactions postponed because another process had the store open")),
       due_(metrics.gauge("conect_store_compaction_due",
@@ -26,7 +27,10 @@ Compactor::~Compactor() {
 }
 
 void Compactor::start() {
-  thread_ = std::thread([this] { loop(); });
+  thread_ = std::thread([this] {
+    name_this_thread("conect-compact");
+    loop();
+  });
 }
 
 void Compactor::loop() {
@@ -67,7 +71,7 @@ void Compactor::check() {
   compactions_.inc();
   due_.set(0);
   last_ms_.set(static_cast<std::int64_t>(done->ms));
-  log::info("store_compacted", {{"reason", "erasure"},
+  log::info("store_compacted", {{"reason", done->reason},
                                 {"bytes_before", std::to_string(done->bytes_before)},
                                 {"bytes_after", std::to_string(done->bytes_after)},
                                 {"ms", std::to_string(done->ms)}});

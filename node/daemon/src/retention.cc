@@ -5,6 +5,7 @@
 #include "conect/api/metrics.h"
 #include "conect/crdt/ops.h"
 #include "conect/node/log.h"
+#include "conect/node/thread_name.h"
 
 namespace conect::node {
 
@@ -108,6 +109,7 @@ Result<std::size_t> RetentionSweeper::sweep() {
 void RetentionSweeper::start() {
   if (options_.days == 0) return;
   thread_ = std::thread([this] {
+    name_this_thread("conect-retain");
     std::unique_lock lock(mu_);
     while (!stopping_) {
       lock.unlock();

@@ -60,6 +60,10 @@ struct Standing {
   // (every operation is rejected with this rule and `why`).
   Errc refused = Errc::ok;
   std::string why;
+  // Refused only because the origin was cut off (removed, or left) before
+  // this point: the fold still counts a requester's cancel of its own
+  // reservation (it only frees slots; fold.cc, Folder::apply).
+  bool cut = false;
 
   bool operator==(const Standing&) const = default;
 };

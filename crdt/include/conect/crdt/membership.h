@@ -19,7 +19,8 @@
 //     smallest a Found in that past named) counting Admits of it by distinct
 //     members, lie in its past: an Admit by a member whose own admission is
 //     concurrent with it counts on no node, whatever the delta ids.
-//   - Cuts are global: an operation beyond its author's cut counts nowhere,
+//   - Cuts are global: an operation beyond its author's cut counts nowhere
+//     (but a requester's cancel of its own reservation, in the fold),
 //     also when its author had not seen its removal (else a member voted
 //     out could keep admitting by leaving its removal out of its deps). The
 //     cuts are settled one at a time: evaluate every operation under the

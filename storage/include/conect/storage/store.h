@@ -98,6 +98,9 @@ struct Compaction {
   // has the store open, so the file cannot be replaced under it).
   bool compacted = false;
   std::string busy;
+  // Why the store was due: "erasure" (plaintext in free pages) or "upgrade"
+  // (a schema step's free pages); empty when it was not marked due.
+  std::string reason;
   std::uint64_t bytes_before = 0;  // data.mdb's size before and after
   std::uint64_t bytes_after = 0;
   std::uint64_t ms = 0;
@@ -209,6 +212,13 @@ class Store {
   // Deltas of one origin must come in seq order; a delta that does not link
   // to its origin's head is rejected with the rest of that origin's batch.
   Result<ApplyOutcome> apply(std::vector<VerifiedDelta> batch);
+  // Several batches, each as apply() would take it, in this order and in as
+  // few transactions as StoreOptions::max_group_deltas allows (one, usually):
+  // each batch gets its own outcome, but they share the commit. A catch-up
+  // hands in what queued up while the last commit was flushing, so the
+  // pages every batch touches (index leaves, branch pages, heads) are
+  // written once per commit, not once per batch.
+  std::vector<Result<ApplyOutcome>> apply_each(std::vector<std::vector<VerifiedDelta>> batches);
 
   // Signs and stores the next delta of `key`'s chain (key must be the
   // store's own id). Concurrent callers share one transaction; each returns

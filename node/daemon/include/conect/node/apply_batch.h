@@ -24,5 +24,8 @@ struct BatchOutcome {
 };
 
 BatchOutcome apply_batch(storage::Store& store, std::vector<VerifiedDelta> deltas);
+// Several ApplyBatches in order, sharing their commit (Store::apply_each):
+// one verdict each, as apply_batch would give it.
+std::vector<BatchOutcome> apply_batches(storage::Store& store, std::vector<std::vector<VerifiedDelta>> batches);
 
 }  // namespace conect::node

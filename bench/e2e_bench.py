@@ -229,8 +229,10 @@ def catch_up(n):
             if os.path.exists(os.path.join(b.data, "store", "data.mdb")) else None
         # The same catch-up while a dashboard follows C's change stream.
         c.start()
+        sink_before = thread_cpu(c.proc.pid)
         with_events = one_catch_up(a, c, n, events=True)
-        out["with_events"] = {"seconds": with_events, "deltas_per_second": n / with_events}
+        out["with_events"] = {"seconds": with_events, "deltas_per_second": n / with_events,
+                              "sink_cpu_us_per_delta": cpu_us_per_delta(sink_before, thread_cpu(c.proc.pid), n)}
         copies.append(byte_copy(frames, os.path.join(fed.root, "copy.bin")))
         out["byte_copy"] = {
             "runs": copies,

@@ -242,7 +242,7 @@ bool by_term(Index index) { return index != Index::placement_available && index 
 
 void put_entry(Writer& w, const IndexEntry& e) {
   constexpr std::string_view kEmpty("", 0);  // a non-null pointer keeps memcpy well-defined
-  if (by_term(e.index)) w.put(index_db(w.db, e.index), entry_term(e.key), entry_record(e.key));
+  if (by_term(e.index)) w.put_item(index_db(w.db, e.index), entry_term(e.key), entry_record(e.key));
   else w.put(index_db(w.db, e.index), e.key, kEmpty);
 }
 

@@ -130,6 +130,23 @@ bool WriteTxn::del(Dbi db, std::string_view key) {
   return true;
 }
 
+void WriteTxn::put_item(Dbi db, std::string_view key, std::string_view value) {
+  MDB_val k = val(key), v = val(value), last{};
+  unsigned flags = 0;
+  {
+    MDB_cursor* c = nullptr;
+    check(mdb_cursor_open(handle(), db.handle, &c), "opening a cursor");
+    int rc = mdb_cursor_get(c, &k, &last, MDB_SET_KEY);
+    if (rc == MDB_SUCCESS) rc = mdb_cursor_get(c, &k, &last, MDB_LAST_DUP);
+    // Compared before the cursor closes: `last` points into its page.
+    if (rc == MDB_SUCCESS && mdb_dcmp(handle(), db.handle, &v, &last) > 0) flags = MDB_APPENDDUP;
+    mdb_cursor_close(c);
+    if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND) fail(rc, "reading the store");
+  }
+  k = val(key);
+  check(mdb_put(handle(), db.handle, &k, &v, flags), "writing to the store");
+}
+
 bool WriteTxn::del(Dbi db, std::string_view key, std::string_view value) {
   MDB_val k = val(key), v = val(value);
   int rc = mdb_del(handle(), db.handle, &k, &v);

@@ -74,7 +74,8 @@ class Writer {
   // MDB_APPEND when the key sorts last (the usual case for a log), else put.
   void append(lmdb::Dbi d, std::string_view k, std::string_view v);
   bool del(lmdb::Dbi d, std::string_view k);
-  // One item of a key of an MDB_DUPSORT database.
+  // One item of a key of an MDB_DUPSORT database (WriteTxn::put_item).
+  void put_item(lmdb::Dbi d, std::string_view k, std::string_view v);
   bool del(lmdb::Dbi d, std::string_view k, std::string_view v);
   std::optional<std::string_view> get(lmdb::Dbi d, std::string_view k) const { return txn_.get(d, k); }
   lmdb::Cursor cursor(lmdb::Dbi d) const { return txn_.cursor(d); }

@@ -241,5 +241,56 @@ TEST(IndexesByTerm, AStoreOfSchemaTwoAnswersTheSameThroughTheUpgrade) {
   EXPECT_TRUE(dump_subdatabases(t / "upgraded") == dump_subdatabases(t / "kept"));
 }
 
+// The committed 0.2.0 store (schema 1) goes through both steps: its index
+// entries come out as the same entries, kept by term, and queries page
+// through them one record at a time with the cursors.
+TEST(IndexesByTerm, TheZeroTwoZeroStoreKeepsEveryIndexEntry) {
+  TempDir t;
+  auto dir = copy_store(t.path());
+  auto before = dump_subdatabases(dir);
+  std::size_t entries = 0;
+  for (const auto& [name, letter] : kByTerm) {
+    EXPECT_EQ(before[name].count(""), 0u) << name << " is kept by term before the upgrade";
+    entries += before[name].size();
+  }
+  ASSERT_GT(entries, 10u);
+  const auto expected = load_json("expected.json");
+  std::set<std::string> carpentry, expected_carpentry, with_windows, expected_with_windows;
+  for (const auto& p : expected["placements_carpentry"]["items"]) expected_carpentry.insert(p["id"].get<std::string>());
+  for (const auto& p : expected["placements"]["items"])
+    if (!p["windows"].empty()) expected_with_windows.insert(p["id"].get<std::string>());
+  {
+    auto s = Store::open(dir, upgrade_options());
+    ASSERT_TRUE(s.ok()) << s.error().message();
+    ASSERT_TRUE((*s)->upgraded().has_value());
+    EXPECT_EQ((*s)->upgraded()->steps.back(),
+              "query indexes by term (the term once, its record keys as fixed-size items)");
+    auto one_by_one = [&](storage::PlacementFilter f, std::set<std::string>& out) {
+      f.limit = 1;
+      do {
+        auto page = (*s)->placements(f);
+        ASSERT_TRUE(page.ok()) << page.error().message();
+        for (const auto& v : page->items) EXPECT_TRUE(out.insert(v.key.text()).second) << v.key.text();
+        f.cursor = page->next_cursor;
+      } while (!f.cursor.empty());
+    };
+    storage::PlacementFilter by_trade;
+    by_trade.trade = "carpentry";
+    one_by_one(by_trade, carpentry);
+    storage::PlacementFilter by_period;
+    by_period.from = -1'000'000;
+    one_by_one(by_period, with_windows);
+  }
+  EXPECT_EQ(carpentry, expected_carpentry);
+  EXPECT_EQ(with_windows, expected_with_windows);
+  ASSERT_GE(with_windows.size(), 2u) << "one page only: the cursors are not exercised";
+  auto after = dump_subdatabases(dir);
+  for (const auto& [name, letter] : kByTerm) {
+    EXPECT_EQ(after[name].count(""), 1u) << name << " is not kept by term after the upgrade";
+    after[name].erase("");
+    EXPECT_TRUE(after[name] == before[name]) << name;
+  }
+}
+
 }  // namespace
 }  // namespace conect::upgrade

@@ -121,6 +121,12 @@ class WriteTxn : public Txn {
   bool put_new(Dbi db, std::string_view key, std::string_view value);
   // True if the key was there.
   bool del(Dbi db, std::string_view key);
+  // In an MDB_DUPSORT database: adds the item `value` to `key`, with
+  // MDB_APPENDDUP when it sorts after the key's last item. LMDB splits a
+  // full MDB_DUPFIXED page in half whatever the position of the new item,
+  // unless it is told the item goes last: items added in order then leave
+  // full pages behind instead of half-empty ones.
+  void put_item(Dbi db, std::string_view key, std::string_view value);
   // In an MDB_DUPSORT database: deletes the one item `value` of `key`; true
   // if it was there.
   bool del(Dbi db, std::string_view key, std::string_view value);

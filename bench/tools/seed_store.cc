@@ -114,6 +114,10 @@ int main(int argc, char** argv) {
   app.add_option("--batch", batch, "Deltas per transaction");
   std::string frames_path;
   app.add_option("--frames", frames_path, "Also write the signed deltas as length-prefixed frames to this file");
+  bool upgrade = false;
+  app.add_flag("--upgrade", upgrade,
+               "Upgrade a store of an older schema first, as `conect-node run` does (prints the steps and their "
+               "time; --count 0 to upgrade only)");
   CLI11_PARSE(app, argc, argv);
   if (!crypto_init()) return 1;
 
@@ -122,10 +126,14 @@ int main(int argc, char** argv) {
     std::cerr << "conect-seed: " << node.error().message() << "\n";
     return 1;
   }
-  auto store = node->open_store();
+  auto store = node->open_store(upgrade);
   if (!store.ok()) {
     std::cerr << "conect-seed: " << store.error().message() << "\n";
     return 1;
+  }
+  if (const auto& up = (*store)->upgraded()) {
+    std::cout << "{\"upgraded_from\":" << up->from << ",\"to\":" << up->to << ",\"ms\":" << up->duration_ms
+              << ",\"steps\":" << up->steps.size() << "}\n";
   }
   auto head = (*store)->head(node->key.public_key());
   Seeder seeder{node->key, node->federation, {}, {}, {}, {}, {}, 0};

@@ -52,29 +52,68 @@ void mobility_entries(const std::string& rk, const v1::Mobility& m, std::vector<
 
 // ------------------------------------------------------------- scanning
 
+// An entry's term and record key.
+std::string_view entry_term(std::string_view key) { return key.substr(0, key.size() - codec::kRecordKeySize); }
+std::string_view entry_record(std::string_view key) { return key.substr(key.size() - codec::kRecordKeySize); }
+
+// The entries of an index in order, each as term || record key whether the
+// index is kept by term or is a plain set of keys.
+class EntryCursor {
+ public:
+  EntryCursor(const lmdb::Txn& txn, lmdb::Dbi db, bool by_term) : c_(txn.cursor(db)), by_term_(by_term) {}
+
+  bool first() { return load(c_.first()); }
+  // The first entry whose term is >= `start` (a term or a term's prefix).
+  bool seek_term(std::string_view start) { return load(c_.seek(start)); }
+  // The first entry >= `entry` (a whole entry, from a cursor).
+  bool seek_entry(std::string_view entry) {
+    if (!by_term_ || entry.size() <= codec::kRecordKeySize) return load(c_.seek(entry));
+    std::string_view term = entry_term(entry);
+    if (c_.seek_item(term, entry_record(entry))) return load(true);
+    // Nothing at or after it in its term: the next term's first entry.
+    if (!c_.seek(term)) return load(false);
+    return load(c_.key() == term ? c_.next_key() : true);
+  }
+  bool next() { return load(c_.next()); }
+  std::string_view key() const { return by_term_ ? std::string_view(entry_) : c_.key(); }
+
+ private:
+  bool load(bool ok) {
+    if (ok && by_term_) {
+      entry_.assign(c_.key());
+      entry_.append(c_.value());
+    }
+    return ok;
+  }
+  lmdb::Cursor c_;
+  bool by_term_;
+  std::string entry_;
+};
+
 struct Scan {
   Index index;
   lmdb::Dbi db;
-  std::string prefix;  // every key of the scan starts with it
-  std::string start;   // first key to look at (>= prefix)
+  std::string prefix;  // every entry of the scan starts with it
+  std::string start;   // where to start (>= prefix): a term or a prefix of one
 };
 
-// Visits keys of `scan` from the cursor on; `visit` returns true when it
-// kept the record. Stops after `limit` kept; returns the next cursor.
+// Visits entries of `scan` from the cursor on; `visit` returns true when it
+// kept the record. Stops after `limit` kept; returns the next cursor: the
+// last entry returned (term || record key, the bytes a schema-2 cursor
+// held, so cursors handed out before the upgrade resume where they were).
 Result<std::string> run_scan(const lmdb::Txn& txn, const Scan& scan, const std::string& cursor,
                              std::size_t limit, const std::function<bool(std::string_view)>& visit) {
-  std::string from = scan.start;
-  bool after = false;
-  if (!cursor.empty()) {
-    auto k = codec::parse_cursor(static_cast<char>(scan.index), cursor);
-    if (!k || !k->starts_with(scan.prefix))
+  EntryCursor c(txn, scan.db, by_term(scan.index));
+  bool ok = false;
+  if (cursor.empty()) {
+    ok = scan.start.empty() ? c.first() : c.seek_term(scan.start);  // LMDB refuses an empty key
+  } else {
+    auto from = codec::parse_cursor(static_cast<char>(scan.index), cursor);
+    if (!from || !from->starts_with(scan.prefix))
       return Error(Errc::invalid_argument, "the cursor belongs to another query; start again without it");
-    from = std::move(*k);
-    after = true;
+    ok = from->empty() ? c.first() : c.seek_entry(*from);
+    if (ok && c.key() == *from) ok = c.next();
   }
-  auto c = txn.cursor(scan.db);
-  bool ok = from.empty() ? c.first() : c.seek(from);  // LMDB refuses an empty key
-  if (ok && after && c.key() == from) ok = c.next();
   std::size_t kept = 0;
   for (; ok && c.key().starts_with(scan.prefix); ok = c.next()) {
     if (!visit(c.key())) continue;
@@ -197,6 +236,19 @@ lmdb::Dbi index_db(const Dbs& db, Index index) {
     case Index::records: return db.records;
   }
   return db.records;
+}
+
+bool by_term(Index index) { return index != Index::placement_available && index != Index::records; }
+
+void put_entry(Writer& w, const IndexEntry& e) {
+  constexpr std::string_view kEmpty("", 0);  // a non-null pointer keeps memcpy well-defined
+  if (by_term(e.index)) w.put_item(index_db(w.db, e.index), entry_term(e.key), entry_record(e.key));
+  else w.put(index_db(w.db, e.index), e.key, kEmpty);
+}
+
+void del_entry(Writer& w, const IndexEntry& e) {
+  if (by_term(e.index)) w.del(index_db(w.db, e.index), entry_term(e.key), entry_record(e.key));
+  else w.del(index_db(w.db, e.index), e.key);
 }
 
 std::vector<IndexEntry> index_entries(const RecordKey& key, const v1::RecordState& state) {

@@ -1,6 +1,17 @@
 // The query indexes: which entries a record's state puts in them, and the
-// queries that read them. Every index is a set of keys ending in the 41-byte
-// record key (values are empty); docs/storage.md lists the layouts.
+// queries that read them. An entry is a term (organisation, trade, day,
+// status, ...) and a 41-byte record key, and entries are ordered by term,
+// then record key; docs/storage.md lists the layouts.
+//
+// Since schema 3 an index by term is an MDB_DUPSORT | MDB_DUPFIXED database
+// (kTermIndexFlags): the term is the LMDB key, stored once, and its record
+// keys are its fixed-size sorted items. Everything above the LMDB calls
+// still sees an entry as one string, term || record key (IndexEntry::key,
+// the pagination cursors): the same bytes and the same order as schema 2's
+// keys, because the terms of one index are prefix-free (fixed-size, or
+// NUL-terminated text without NULs), so comparing two entries' bytes decides
+// at the terms whenever they differ. idx_placement_available has no term
+// and stays a plain set of record keys.
 #pragma once
 
 #include <string>
@@ -33,6 +44,10 @@ struct IndexEntry {
 };
 
 lmdb::Dbi index_db(const Dbs& db, Index index);
+// Kept by term (MDB_DUPSORT): every index but placement_available and records.
+bool by_term(Index index);
+void put_entry(Writer& w, const IndexEntry& e);
+void del_entry(Writer& w, const IndexEntry& e);
 // The entries of one record, sorted (availability is kept separately).
 std::vector<IndexEntry> index_entries(const RecordKey& key, const v1::RecordState& state);
 

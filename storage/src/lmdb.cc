@@ -130,7 +130,34 @@ bool WriteTxn::del(Dbi db, std::string_view key) {
   return true;
 }
 
+void WriteTxn::put_item(Dbi db, std::string_view key, std::string_view value) {
+  MDB_val k = val(key), v = val(value), last{};
+  unsigned flags = 0;
+  {
+    MDB_cursor* c = nullptr;
+    check(mdb_cursor_open(handle(), db.handle, &c), "opening a cursor");
+    int rc = mdb_cursor_get(c, &k, &last, MDB_SET_KEY);
+    if (rc == MDB_SUCCESS) rc = mdb_cursor_get(c, &k, &last, MDB_LAST_DUP);
+    // Compared before the cursor closes: `last` points into its page.
+    if (rc == MDB_SUCCESS && mdb_dcmp(handle(), db.handle, &v, &last) > 0) flags = MDB_APPENDDUP;
+    mdb_cursor_close(c);
+    if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND) fail(rc, "reading the store");
+  }
+  k = val(key);
+  check(mdb_put(handle(), db.handle, &k, &v, flags), "writing to the store");
+}
+
+bool WriteTxn::del(Dbi db, std::string_view key, std::string_view value) {
+  MDB_val k = val(key), v = val(value);
+  int rc = mdb_del(handle(), db.handle, &k, &v);
+  if (rc == MDB_NOTFOUND) return false;
+  check(rc, "deleting from the store");
+  return true;
+}
+
 void WriteTxn::clear(Dbi db) { check(mdb_drop(handle(), db.handle, 0), "clearing a database"); }
+
+void WriteTxn::drop(Dbi db) { check(mdb_drop(handle(), db.handle, 1), "deleting a database"); }
 
 Dbi WriteTxn::open_db(const char* name, unsigned flags) {
   Dbi db;
@@ -150,6 +177,15 @@ bool Cursor::seek(std::string_view key) {
   if (key.empty()) return first();  // LMDB refuses an empty key
   k_ = val(key);
   return move(MDB_SET_RANGE);
+}
+
+bool Cursor::seek_item(std::string_view key, std::string_view value) {
+  if (key.empty()) return false;  // LMDB refuses an empty key; none is stored
+  k_ = val(key);
+  v_ = val(value);
+  // MDB_GET_BOTH_RANGE leaves k_ pointing at the caller's bytes: read the
+  // position back so that key() outlives them.
+  return move(MDB_GET_BOTH_RANGE) && move(MDB_GET_CURRENT);
 }
 
 bool Cursor::move(MDB_cursor_op op) {

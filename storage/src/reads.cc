@@ -118,9 +118,9 @@ Result<std::vector<RecordView>> Store::reservations_of(const RecordKey& placemen
   return impl_->read([&](lmdb::ReadTxn& txn) -> Result<std::vector<RecordView>> {
     std::vector<RecordView> out;
     const std::string pk = placement.encode();
-    auto c = txn.cursor(impl_->db.reservation_placement);
-    for (bool ok = c.seek(pk); ok && c.key().starts_with(pk); ok = c.next()) {
-      auto rk = c.key().substr(codec::kRecordKeySize);
+    auto c = txn.cursor(impl_->db.reservation_placement);  // placement key -> reservation keys
+    for (bool ok = c.seek(pk) && c.key() == pk; ok; ok = c.next_item()) {
+      auto rk = c.value();
       auto v = txn.get(impl_->db.records, rk);
       auto key = RecordKey::decode(rk);
       if (!v || !key) corrupt("reservation index names a missing record");

@@ -36,9 +36,9 @@ struct Totals {
 
 void update_indexes(Writer& w, const std::vector<IndexEntry>& before, const std::vector<IndexEntry>& after) {
   for (const auto& e : before)
-    if (!std::binary_search(after.begin(), after.end(), e)) w.del(index_db(w.db, e.index), e.key);
+    if (!std::binary_search(after.begin(), after.end(), e)) del_entry(w, e);
   for (const auto& e : after)
-    if (!std::binary_search(before.begin(), before.end(), e)) w.put(index_db(w.db, e.index), e.key, kEmpty);
+    if (!std::binary_search(before.begin(), before.end(), e)) put_entry(w, e);
 }
 
 // Placements whose availability depends on this record's state.
@@ -180,9 +180,10 @@ void refresh_availability(Writer& w, const GroupState& g, const RecordKey& place
   }
   std::vector<const v1::RecordState*> reservations;
   {
+    // idx_reservation_placement: placement key -> its reservations' keys.
     auto c = w.cursor(w.db.reservation_placement);
-    for (bool ok = c.seek(pk); ok && c.key().starts_with(pk); ok = c.next()) {
-      std::string_view rk = c.key().substr(codec::kRecordKeySize);
+    for (bool ok = c.seek(pk) && c.key() == pk; ok; ok = c.next_item()) {
+      std::string_view rk = c.value();
       auto key = RecordKey::decode(rk);
       const v1::RecordState* rs = key ? state_of(*key, rk) : nullptr;
       if (!rs) corrupt("reservation index names a missing record");

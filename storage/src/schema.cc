@@ -56,6 +56,61 @@ Status ops_as_positions(lmdb::WriteTxn& txn) {
   return Status::Ok();
 }
 
+// Schema 2 -> 3: the query indexes by term as MDB_DUPSORT | MDB_DUPFIXED
+// databases. A schema-2 entry is the key term || record key (41) with an
+// empty value; it becomes the item record key under the key term. LMDB
+// keeps the flags a database was created with, so each index is read, then
+// deleted (mdb_drop) and created again under the same name with the new
+// flags, in this transaction. The old keys come in entry order, which is
+// (term, record key) order (the terms of an index are prefix-free:
+// storage/src/indexes.h), so every item is appended (full pages); the
+// result does not depend on the old pages.
+Status indexes_by_term(lmdb::WriteTxn& txn) {
+  // The indexes of schema 2 that schema 3 keeps by term: all but
+  // idx_placement_available (record keys alone).
+  static constexpr const char* kByTerm[] = {
+      "idx_placement_trade", "idx_placement_country", "idx_placement_period",
+      "idx_placement_host",  "idx_mobility_org",      "idx_mobility_period",
+      "idx_mobility_status", "idx_reservation_placement",
+  };
+  constexpr unsigned kFlags = MDB_DUPSORT | MDB_DUPFIXED;
+  static_assert(kFlags == kTermIndexFlags);
+  for (const char* name : kByTerm) {
+    lmdb::Dbi old = txn.open_db(name, MDB_CREATE);
+    unsigned flags = 0;
+    lmdb::check(mdb_dbi_flags(txn.handle(), old.handle, &flags), std::string("reading database ") + name);
+    if ((flags & kFlags) == kFlags) continue;  // absent before this open created it with the new flags
+    std::vector<std::string> keys;
+    {
+      auto c = txn.cursor(old);
+      for (bool ok = c.first(); ok; ok = c.next()) {
+        if (c.key().size() <= codec::kRecordKeySize || !c.value().empty())
+          return Error(Errc::storage_error, std::string("an entry of ") + name +
+                                                " does not have the layout of schema 2 (key " + to_hex(c.key()) +
+                                                "); restore a backup");
+        keys.emplace_back(c.key());
+      }
+    }
+    txn.drop(old);
+    lmdb::Dbi now = txn.open_db(name, MDB_CREATE | kFlags);
+    std::string_view last_term;
+    for (const auto& k : keys) {
+      std::string_view term = std::string_view(k).substr(0, k.size() - codec::kRecordKeySize);
+      std::string_view record = std::string_view(k).substr(k.size() - codec::kRecordKeySize);
+      MDB_val key = lmdb::val(term), item = lmdb::val(record);
+      const bool same = !last_term.empty() && term == last_term;
+      int rc = mdb_put(txn.handle(), now.handle, &key, &item, same ? MDB_APPENDDUP : MDB_APPEND);
+      if (rc == MDB_KEYEXIST) rc = mdb_put(txn.handle(), now.handle, &key, &item, 0);  // not last after all
+      lmdb::check(rc, std::string("rebuilding ") + name);
+      last_term = term;
+    }
+  }
+  // The old indexes' pages are free now: for the daemon's compactor, as
+  // after the step from 1.
+  txn.put(txn.open_db("meta", 0), meta::kCompactDue, meta::kCompactAfterUpgrade);
+  return Status::Ok();
+}
+
 }  // namespace
 
 std::string SchemaPlan::check() const {
@@ -77,6 +132,8 @@ const SchemaPlan& current_schema() {
   static const SchemaPlan plan{kSchemaVersion,
                                {
                                    {1, "ops as key-only positions (the operations stay in the log)", ops_as_positions},
+                                   {2, "query indexes by term (the term once, its record keys as fixed-size items)",
+                                    indexes_by_term},
                                }};
   return plan;
 }

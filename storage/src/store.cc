@@ -22,7 +22,11 @@ namespace fs = std::filesystem;
 struct DbSpec {
   const char* name;
   lmdb::Dbi Dbs::*member;
+  unsigned flags = 0;
 };
+// The query indexes by term (schema 3): the term once per key, its 41-byte
+// record keys as fixed-size sorted items (indexes.h).
+constexpr unsigned kTerm = kTermIndexFlags;
 constexpr DbSpec kDbs[] = {
     {"meta", &Dbs::meta},
     {"log", &Dbs::log},
@@ -30,15 +34,15 @@ constexpr DbSpec kDbs[] = {
     {"ops", &Dbs::ops},
     {"records", &Dbs::records},
     {"availability", &Dbs::availability},
-    {"idx_placement_trade", &Dbs::placement_trade},
-    {"idx_placement_country", &Dbs::placement_country},
-    {"idx_placement_period", &Dbs::placement_period},
-    {"idx_placement_available", &Dbs::placement_available},
-    {"idx_placement_host", &Dbs::placement_host},
-    {"idx_mobility_org", &Dbs::mobility_org},
-    {"idx_mobility_period", &Dbs::mobility_period},
-    {"idx_mobility_status", &Dbs::mobility_status},
-    {"idx_reservation_placement", &Dbs::reservation_placement},
+    {"idx_placement_trade", &Dbs::placement_trade, kTerm},
+    {"idx_placement_country", &Dbs::placement_country, kTerm},
+    {"idx_placement_period", &Dbs::placement_period, kTerm},
+    {"idx_placement_available", &Dbs::placement_available},  // record keys alone: no term to share
+    {"idx_placement_host", &Dbs::placement_host, kTerm},
+    {"idx_mobility_org", &Dbs::mobility_org, kTerm},
+    {"idx_mobility_period", &Dbs::mobility_period, kTerm},
+    {"idx_mobility_status", &Dbs::mobility_status, kTerm},
+    {"idx_reservation_placement", &Dbs::reservation_placement, kTerm},
     {"blobs", &Dbs::blobs},
     {"peers", &Dbs::peers},
     {"members", &Dbs::members},
@@ -184,6 +188,7 @@ Result<std::unique_ptr<Store::Impl>> open_impl(const fs::path& dir, const StoreO
     } else if (older) {
       report = {};
       upgrade_in(txn, impl->db.meta, plan, report);
+      open_databases(txn, impl->db);  // a step may have dropped and recreated some
     }
     StoreOptions no_faults = impl->options;  // fault injection is for apply/author transactions
     no_faults.fault_injection = nullptr;
@@ -236,7 +241,10 @@ bool empty_or_absent(const fs::path& dir) {
 }  // namespace
 
 void open_databases(lmdb::WriteTxn& txn, Dbs& db) {
-  for (const auto& spec : kDbs) db.*spec.member = txn.open_db(spec.name, MDB_CREATE);
+  // LMDB keeps the flags a database was created with (an index of schema 2
+  // stays plain until its upgrade step rebuilds it, which then opens the
+  // databases again).
+  for (const auto& spec : kDbs) db.*spec.member = txn.open_db(spec.name, MDB_CREATE | spec.flags);
 }
 
 lmdb::EnvOptions env_options(const StoreOptions& options, std::uint64_t map_size) {

@@ -20,6 +20,10 @@
 
 namespace conect::storage {
 
+// The flags of the query indexes by term (idx_* but idx_placement_available;
+// docs/storage.md): key = the term, items = 41-byte record keys.
+inline constexpr unsigned kTermIndexFlags = MDB_DUPSORT | MDB_DUPFIXED;
+
 struct Dbs {
   lmdb::Dbi meta, log, heads, ops, records, availability;
   lmdb::Dbi placement_trade, placement_country, placement_period, placement_available, placement_host;
@@ -75,6 +79,9 @@ class Writer {
   // MDB_APPEND when the key sorts last (the usual case for a log), else put.
   void append(lmdb::Dbi d, std::string_view k, std::string_view v);
   bool del(lmdb::Dbi d, std::string_view k);
+  // One item of a key of an MDB_DUPSORT database (WriteTxn::put_item).
+  void put_item(lmdb::Dbi d, std::string_view k, std::string_view v);
+  bool del(lmdb::Dbi d, std::string_view k, std::string_view v);
   std::optional<std::string_view> get(lmdb::Dbi d, std::string_view k) const { return txn_.get(d, k); }
   lmdb::Cursor cursor(lmdb::Dbi d) const { return txn_.cursor(d); }
   const lmdb::WriteTxn& txn() const { return txn_; }

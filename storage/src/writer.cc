@@ -95,6 +95,16 @@ bool Writer::del(lmdb::Dbi d, std::string_view k) {
   return txn_.del(d, k);
 }
 
+void Writer::put_item(lmdb::Dbi d, std::string_view k, std::string_view v) {
+  before_write();
+  txn_.put_item(d, k, v);
+}
+
+bool Writer::del(lmdb::Dbi d, std::string_view k, std::string_view v) {
+  before_write();
+  return txn_.del(d, k, v);
+}
+
 GroupState begin_group(const Writer& w) {
   GroupState g;
   if (auto v = w.get(w.db.meta, meta::kFrozen)) g.frozen = decode_frozen(*v);

@@ -39,8 +39,15 @@ SubDatabases dump_subdatabases(const std::filesystem::path& dir) {
     MDB_dbi dbi = 0;
     EXPECT_EQ(mdb_dbi_open(txn.handle(), name.c_str(), 0, &dbi), MDB_SUCCESS) << name;
     auto& entries = out[name];
+    unsigned flags = 0;
+    EXPECT_EQ(mdb_dbi_flags(txn.handle(), dbi, &flags), MDB_SUCCESS) << name;
+    const bool dups = (flags & MDB_DUPSORT) != 0;
+    if (flags != 0) entries.emplace("", "flags " + std::to_string(flags));
     auto c = txn.cursor(lmdb::Dbi{dbi});
-    for (bool ok = c.first(); ok; ok = c.next()) entries.emplace(c.key(), c.value());
+    for (bool ok = c.first(); ok; ok = c.next()) {
+      if (dups) entries.emplace(std::string(c.key()) + std::string(c.value()), "");
+      else entries.emplace(c.key(), c.value());
+    }
   }
   return out;
 }

@@ -26,7 +26,11 @@ std::string file_bytes(const std::filesystem::path& p);
 StoreOptions test_options();  // create, small map, no_sync off
 
 // Every entry of every named sub-database of the closed store in `dir`,
-// read with the raw LMDB layer: what the byte-identity tests compare.
+// read with the raw LMDB layer: what the byte-identity tests compare. An
+// item of an MDB_DUPSORT database (the query indexes by term) is listed as
+// the key key || item with an empty value, and such a database also holds
+// the entry "" -> "flags N" (no LMDB key is empty), so that a dump shows
+// the layout too.
 using SubDatabases = std::map<std::string, std::map<std::string, std::string>>;
 SubDatabases dump_subdatabases(const std::filesystem::path& dir);
 std::unique_ptr<Store> open_store(const std::filesystem::path& dir, StoreOptions options = test_options());

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <climits>
 #include <map>
 
 #include "conect/storage/store.h"
@@ -256,6 +257,79 @@ TEST_F(IndexTest, ACursorOfAnotherQueryIsRefused) {
   EXPECT_TRUE(bad.error().is(Errc::invalid_argument));
   g.cursor = "zz";
   EXPECT_FALSE(store_->placements(g).ok());
+}
+
+
+// Pages come in index order (term, then record key) across terms, and a
+// cursor resumes right after the entry it names, whether or not that entry
+// is still there (schema 3 keeps an index's record keys as items under
+// their term: a cursor naming a vanished item, or one past a term's last,
+// must land on the next entry, in the same term or the next). The period
+// index, whose terms are days, has many terms.
+TEST_F(IndexTest, PagesFollowTheIndexOrderAndCursorsResumeBetweenEntries) {
+  constexpr std::int32_t kFrom = 19000;
+  std::vector<std::pair<std::string, RecordKey>> want;  // (index entry bytes, record) in index order
+  for (const auto& p : scan(v1::PLACEMENT)) {
+    if (p.state.placement().windows().empty()) continue;
+    std::int32_t last = INT32_MIN;
+    for (const auto& w : p.state.placement().windows())
+      last = std::max(last, w.end().days() == 0 ? INT32_MAX : w.end().days());
+    if (last < kFrom) continue;
+    auto biased = static_cast<std::uint32_t>(last) ^ 0x80000000u;  // the day as an order-preserving key
+    std::string entry;
+    for (int shift = 24; shift >= 0; shift -= 8) entry.push_back(static_cast<char>((biased >> shift) & 0xff));
+    want.emplace_back(entry + p.key.encode(), p.key);
+  }
+  std::sort(want.begin(), want.end());
+  ASSERT_GT(want.size(), 20u);
+  ASSERT_NE(want.front().first.substr(0, 4), want.back().first.substr(0, 4)) << "one term only";
+
+  PlacementFilter f;
+  f.from = kFrom;
+  f.limit = 3;
+  std::vector<RecordKey> got;
+  std::vector<std::string> cursors;
+  for (;;) {
+    auto page = store_->placements(f);
+    ASSERT_TRUE(page.ok()) << page.error().message();
+    for (const auto& v : page->items) got.push_back(v.key);
+    if (page->next_cursor.empty()) break;
+    cursors.push_back(page->next_cursor);
+    f.cursor = page->next_cursor;
+  }
+  std::vector<RecordKey> in_order;
+  for (const auto& [entry, key] : want) in_order.push_back(key);
+  EXPECT_EQ(got, in_order);
+
+  // Resuming at any place X: the next entries after X, in order.
+  auto after = [&](const std::string& x) {
+    std::vector<RecordKey> out;
+    for (const auto& [entry, key] : want)
+      if (entry > x && out.size() < 5) out.push_back(key);
+    return out;
+  };
+  ASSERT_FALSE(cursors.empty());
+  std::size_t checked = 0;
+  for (const auto& c : cursors) {
+    auto raw = from_hex(c);
+    ASSERT_TRUE(raw && raw->size() == 1 + 4 + 41 && (*raw)[0] == 'p') << c;
+    const std::string entry = raw->substr(1), term = entry.substr(0, 4);
+    std::string bumped = entry;  // a record key just after the named one: no such item
+    bumped.back() = static_cast<char>(static_cast<unsigned char>(bumped.back()) + 1);
+    for (const std::string& x : {entry, bumped, term + std::string(41, '\xff'), term + std::string(41, '\0')}) {
+      PlacementFilter g;
+      g.from = kFrom;
+      g.limit = 5;
+      g.cursor = to_hex(std::string(1, 'p') + x);
+      auto page = store_->placements(g);
+      ASSERT_TRUE(page.ok()) << page.error().message();
+      std::vector<RecordKey> now;
+      for (const auto& v : page->items) now.push_back(v.key);
+      EXPECT_EQ(now, after(x)) << "cursor " << to_hex(x);
+      ++checked;
+    }
+  }
+  EXPECT_GT(checked, 20u);
 }
 
 }  // namespace

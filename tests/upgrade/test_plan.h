@@ -42,7 +42,10 @@ inline SchemaPlan test_plan(BackStep back) {
   plan.steps.push_back({first, "test: move the trade index aside", [](lmdb::WriteTxn& txn) -> Status {
                           lmdb::Dbi meta = txn.open_db("meta", 0);
                           txn.put(meta, kMarkerKey, "aside");
-                          move_all(txn, txn.open_db("idx_placement_trade", 0), txn.open_db(kAsideDb, MDB_CREATE));
+                          // The aside database keeps the trade index's layout (a trade's
+                          // record keys as items of one key).
+                          move_all(txn, txn.open_db("idx_placement_trade", 0),
+                                   txn.open_db(kAsideDb, MDB_CREATE | MDB_DUPSORT | MDB_DUPFIXED));
                           return {};
                         }});
   plan.steps.push_back({first + 1, "test: move the trade index back", [back](lmdb::WriteTxn& txn) -> Status {

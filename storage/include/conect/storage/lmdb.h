@@ -121,7 +121,18 @@ class WriteTxn : public Txn {
   bool put_new(Dbi db, std::string_view key, std::string_view value);
   // True if the key was there.
   bool del(Dbi db, std::string_view key);
+  // In an MDB_DUPSORT database: adds the item `value` to `key`, with
+  // MDB_APPENDDUP when it sorts after the key's last item. LMDB splits a
+  // full MDB_DUPFIXED page in half whatever the position of the new item,
+  // unless it is told the item goes last: items added in order then leave
+  // full pages behind instead of half-empty ones.
+  void put_item(Dbi db, std::string_view key, std::string_view value);
+  // In an MDB_DUPSORT database: deletes the one item `value` of `key`; true
+  // if it was there.
+  bool del(Dbi db, std::string_view key, std::string_view value);
   void clear(Dbi db);
+  // Deletes the database itself (its name and flags too) and closes `db`.
+  void drop(Dbi db);
   // Opens (creating if asked) a named database inside this transaction.
   Dbi open_db(const char* name, unsigned flags);
   // Makes everything durable (unless the env has MDB_NOSYNC). The handle is
@@ -147,6 +158,12 @@ class Cursor {
   bool prev() { return move(MDB_PREV); }
   // First key >= `key`.
   bool seek(std::string_view key);
+  // MDB_DUPSORT databases: the first item >= `value` among those of exactly
+  // `key` (false, unpositioned, when there is none); the next item of the
+  // same key; the first item of the next key.
+  bool seek_item(std::string_view key, std::string_view value);
+  bool next_item() { return move(MDB_NEXT_DUP); }
+  bool next_key() { return move(MDB_NEXT_NODUP); }
   std::string_view key() const { return view(k_); }
   std::string_view value() const { return view(v_); }
   void close() noexcept;

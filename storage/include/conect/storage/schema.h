@@ -39,7 +39,9 @@ namespace conect::storage {
 //   1: 0.1.0 and 0.2.0.
 //   2: `ops` holds positions only; the operations are read from the log
 //      (docs/storage.md).
-inline constexpr std::uint32_t kSchemaVersion = 2;
+//   3: the query indexes by term are MDB_DUPSORT | MDB_DUPFIXED: the term
+//      once per key, the 41-byte record keys as its items (docs/storage.md).
+inline constexpr std::uint32_t kSchemaVersion = 3;
 
 struct SchemaStep {
   std::uint32_t from = 0;  // reads schema `from`, leaves schema `from + 1`

@@ -195,6 +195,9 @@ struct Figures {
   std::uint64_t prunes = 0, grafts = 0;
   double wall_s = 0;
   bool converged = false;
+  // Per delta, from its write to the last node holding it: median, 99th
+  // percentile and maximum (converge_ms is about the last deltas only).
+  std::uint64_t spread_p50 = 0, spread_p99 = 0, spread_max = 0;
 };
 
 Pool make_pool(std::size_t origins, std::size_t deltas, std::mt19937_64& rng, std::vector<std::uint32_t>& order,
@@ -271,6 +274,17 @@ Figures propagate(const Options& opt, PushMode mode, bool prune, const Pool& poo
   f.mode = mode == PushMode::lazy ? "lazy" : mode == PushMode::tree ? "tree" : prune ? "eager_pruned" : "eager";
   std::uint64_t bytes = 0, now = 0;
   std::uint64_t held = 0;  // sum of heads over all nodes
+  // Per origin and seq: when it was written and how many nodes hold it.
+  std::vector<std::vector<std::uint64_t>> written_at(pool.chains.size());
+  std::vector<std::vector<std::uint32_t>> holders(pool.chains.size());
+  for (std::size_t c = 0; c < pool.chains.size(); ++c) {
+    written_at[c].resize(pool.chains[c].deltas.size());
+    holders[c].resize(pool.chains[c].deltas.size());
+  }
+  std::vector<std::uint64_t> spreads;
+  auto reached = [&](std::uint32_t chain, std::uint64_t seq) {
+    if (++holders[chain][seq - 1] == opt.nodes) spreads.push_back(now - written_at[chain][seq - 1]);
+  };
   // Link model: the latest arrival scheduled on each directed link, so that
   // messages on one link arrive in the order they were sent.
   std::unordered_map<std::uint64_t, std::uint64_t> link_last;
@@ -295,6 +309,7 @@ Figures propagate(const Options& opt, PushMode mode, bool prune, const Pool& poo
       } else if (auto* ap = std::get_if<ApplyBatchAction>(&*a)) {
         const std::size_t n = views[i]->apply(ap->deltas);
         held += n;
+        for (std::size_t k = 0; k < n; ++k) reached(pool.index.at(ap->deltas[k].origin), ap->deltas[k].seq.value);
         const bool ok = n == ap->deltas.size();
         engines[i]->on_batch_applied({ap->apply_id, ok ? Status::Ok() : Status(Error(Errc::broken_chain, "gap"))}, now);
       } else if (auto* t = std::get_if<ArmTimerAction>(&*a)) {
@@ -321,6 +336,8 @@ Figures propagate(const Options& opt, PushMode mode, bool prune, const Pool& poo
       const std::uint32_t seq = ++authored[o];
       views[o]->set_head(o, seq);
       ++held;
+      written_at[o][seq - 1] = now;
+      reached(o, seq);
       auto d = verifier.decode({}, pool.chains[o].deltas[seq - 1]);
       engines[o]->on_local_commit(std::span<const VerifiedDelta>(&*d, 1), now);
       drain(o);
@@ -365,6 +382,12 @@ Figures propagate(const Options& opt, PushMode mode, bool prune, const Pool& poo
     }
   }
   f.converge_ms = now - f.last_write_ms;
+  if (!spreads.empty()) {
+    std::sort(spreads.begin(), spreads.end());
+    f.spread_p50 = spreads[spreads.size() / 2];
+    f.spread_p99 = spreads[spreads.size() * 99 / 100];
+    f.spread_max = spreads.back();
+  }
   std::uint64_t buffered = 0, dup = 0, requests = 0, dropped = 0;
   for (const auto& e : engines) {
     f.prunes += e->stats().prunes;
@@ -525,6 +548,9 @@ int main(int argc, char** argv) {
                     static_cast<double>(v) / static_cast<double>(opt.nodes) / static_cast<double>(opt.deltas));
       std::printf("; prunes %llu, grafts %llu\n", static_cast<unsigned long long>(f.prunes),
                   static_cast<unsigned long long>(f.grafts));
+      std::printf("  per delta, write to last node: p50 %llu ms, p99 %llu ms, max %llu ms\n",
+                  static_cast<unsigned long long>(f.spread_p50), static_cast<unsigned long long>(f.spread_p99),
+                  static_cast<unsigned long long>(f.spread_max));
     }
     std::printf(
         "anti-entropy round, 2 nodes, 100 origins: in sync %llu bytes (%.2f per origin); one origin behind "
@@ -542,9 +568,11 @@ int main(int argc, char** argv) {
   for (const auto& f : figs)
     std::printf(
         ",\"%s\":{\"converge_ms\":%llu,\"bytes_per_node_per_delta\":%.1f,\"delta_bytes\":%.1f,\"messages\":%llu,"
-        "\"converged\":%s}",
+        "\"spread_p50_ms\":%llu,\"spread_p99_ms\":%llu,\"spread_max_ms\":%llu,\"converged\":%s}",
         f.mode.c_str(), static_cast<unsigned long long>(f.converge_ms), f.bytes_per_node_per_delta, f.delta_bytes,
-        static_cast<unsigned long long>(f.messages), f.converged ? "true" : "false");
+        static_cast<unsigned long long>(f.messages), static_cast<unsigned long long>(f.spread_p50),
+        static_cast<unsigned long long>(f.spread_p99), static_cast<unsigned long long>(f.spread_max),
+        f.converged ? "true" : "false");
   std::printf(
       ",\"anti_entropy_100_origins\":{\"in_sync_bytes\":%llu,\"one_behind_bytes\":%llu,\"all_behind_bytes\":%llu}}\n",
       static_cast<unsigned long long>(in_sync_bytes), static_cast<unsigned long long>(one_behind_bytes),

@@ -20,6 +20,14 @@
 //                          [--latency-ms L] [--tiny] [--no-flood] [--json-only]
 //                          [--only MODE[,MODE...]] [--tree-delay-ms T]
 //                          [--authors A]  (only the first A nodes author; default all)
+//                          [--link-latency [--jitter-ms J]]
+//   Latency models: by default every message draws its own one-way delay
+//   (L +/- 50%); with --link-latency every link draws one delay (L +/- 50%)
+//   once, each message adds 0..J ms of jitter (default 5), and a link
+//   delivers in order (a message never overtakes an earlier one on the same
+//   link, as over TCP). Per-message delays let a flood take, for every delta,
+//   the fastest of many random paths, which no tree can follow
+//   (docs/performance.md "Tree push"); real links have a stable latency.
 //   Push modes: eager (flood bodies), eager_pruned (flood, pruned by
 //   inference), lazy (announce, fetch once), tree (Plumtree per origin).
 #include <algorithm>
@@ -117,20 +125,19 @@ class HeadsView final : public SyncStoreView {
   Result<std::optional<v1::EquivocationEvidence>> evidence(const NodeId&) const override {
     return std::optional<v1::EquivocationEvidence>{};
   }
-  bool apply(const std::vector<VerifiedDelta>& ds) {
+  // Applies the deltas in order up to the first that does not link; returns
+  // how many were applied.
+  std::size_t apply(const std::vector<VerifiedDelta>& ds) {
+    std::size_t n = 0;
     for (const auto& d : ds) {
       auto i = pool_.index.at(d.origin);
-      if (d.seq.value != heads_[i] + 1) return false;
+      if (d.seq.value != heads_[i] + 1) return n;
       heads_[i] = static_cast<std::uint32_t>(d.seq.value);
+      ++n;
     }
-    return true;
+    return n;
   }
   void set_head(std::uint32_t chain, std::uint32_t seq) { heads_[chain] = seq; }
-  std::uint64_t total() const {
-    std::uint64_t t = 0;
-    for (auto h : heads_) t += h;
-    return t;
-  }
 
  private:
   OriginHead at(std::size_t i) const {
@@ -153,7 +160,23 @@ struct Options {
   std::uint64_t tree_delay_ms = 50;  // push mode tree: announcement delay on lazy links
   std::string only;                  // run only these modes, comma-separated (eager, eager_pruned, lazy, tree)
   std::size_t authors = 0;           // nodes that author (0: every node)
+  bool link_latency = false;         // one delay per link (+ jitter, FIFO) instead of one per message
+  std::uint64_t jitter_ms = 5;       // link model: per-message jitter, 0..J ms
 };
+
+// The one-way delay of each link (link model), by unordered pair a*n+b, a < b.
+using LinkDelays = std::unordered_map<std::uint64_t, std::uint32_t>;
+
+LinkDelays link_delays(const Options& opt, const std::vector<std::vector<std::uint32_t>>& adj) {
+  std::mt19937_64 rng(17);
+  LinkDelays out;
+  for (std::uint32_t a = 0; a < adj.size(); ++a)
+    for (auto b : adj[a])
+      if (a < b)
+        out[std::uint64_t{a} * adj.size() + b] =
+            static_cast<std::uint32_t>(opt.latency_ms / 2 + rng() % (opt.latency_ms + 1));
+  return out;
+}
 
 // A time wheel of messages and timers, 1 ms resolution.
 struct Msg {
@@ -172,6 +195,9 @@ struct Figures {
   std::uint64_t prunes = 0, grafts = 0;
   double wall_s = 0;
   bool converged = false;
+  // Per delta, from its write to the last node holding it: median, 99th
+  // percentile and maximum (converge_ms is about the last deltas only).
+  std::uint64_t spread_p50 = 0, spread_p99 = 0, spread_max = 0;
 };
 
 Pool make_pool(std::size_t origins, std::size_t deltas, std::mt19937_64& rng, std::vector<std::uint32_t>& order,
@@ -218,7 +244,8 @@ std::vector<std::vector<std::uint32_t>> random_graph(std::size_t n, std::size_t 
 }
 
 Figures propagate(const Options& opt, PushMode mode, bool prune, const Pool& pool,
-                  const std::vector<std::uint32_t>& order, const std::vector<std::vector<std::uint32_t>>& adj) {
+                  const std::vector<std::uint32_t>& order, const std::vector<std::vector<std::uint32_t>>& adj,
+                  const LinkDelays& links) {
   const auto wall0 = std::chrono::steady_clock::now();
   TableVerifier verifier(pool);
   std::vector<std::unique_ptr<HeadsView>> views;
@@ -246,6 +273,29 @@ Figures propagate(const Options& opt, PushMode mode, bool prune, const Pool& poo
   Figures f;
   f.mode = mode == PushMode::lazy ? "lazy" : mode == PushMode::tree ? "tree" : prune ? "eager_pruned" : "eager";
   std::uint64_t bytes = 0, now = 0;
+  std::uint64_t held = 0;  // sum of heads over all nodes
+  // Per origin and seq: when it was written and how many nodes hold it.
+  std::vector<std::vector<std::uint64_t>> written_at(pool.chains.size());
+  std::vector<std::vector<std::uint32_t>> holders(pool.chains.size());
+  for (std::size_t c = 0; c < pool.chains.size(); ++c) {
+    written_at[c].resize(pool.chains[c].deltas.size());
+    holders[c].resize(pool.chains[c].deltas.size());
+  }
+  std::vector<std::uint64_t> spreads;
+  auto reached = [&](std::uint32_t chain, std::uint64_t seq) {
+    if (++holders[chain][seq - 1] == opt.nodes) spreads.push_back(now - written_at[chain][seq - 1]);
+  };
+  // Link model: the latest arrival scheduled on each directed link, so that
+  // messages on one link arrive in the order they were sent.
+  std::unordered_map<std::uint64_t, std::uint64_t> link_last;
+  auto arrival = [&](std::uint32_t from, std::uint32_t to) -> std::uint64_t {
+    if (!opt.link_latency) return now + opt.latency_ms / 2 + rng() % (opt.latency_ms + 1);
+    const std::uint64_t n = opt.nodes;
+    const std::uint64_t base = links.at(std::min(from, to) * n + std::max(from, to));
+    std::uint64_t& last = link_last[std::uint64_t{from} * n + to];
+    last = std::max(last, now + base + rng() % (opt.jitter_ms + 1));
+    return last;
+  };
   auto drain = [&](std::uint32_t i) {
     while (auto a = engines[i]->poll()) {
       if (auto* s = std::get_if<SendAction>(&*a)) {
@@ -253,12 +303,14 @@ Figures propagate(const Options& opt, PushMode mode, bool prune, const Pool& poo
         bytes += n;
         f.bytes_by_kind[message_name(s->message)] += n;
         ++f.messages;
-        const std::uint64_t delay = opt.latency_ms / 2 + rng() % (opt.latency_ms + 1);
         auto to = pool.index.at(s->peer);
-        wheel[(now + delay) % wheel.size()].push_back(
+        wheel[arrival(i, to) % wheel.size()].push_back(
             {to, i, std::make_shared<v1::SyncMessage>(std::move(s->message))});
       } else if (auto* ap = std::get_if<ApplyBatchAction>(&*a)) {
-        const bool ok = views[i]->apply(ap->deltas);
+        const std::size_t n = views[i]->apply(ap->deltas);
+        held += n;
+        for (std::size_t k = 0; k < n; ++k) reached(pool.index.at(ap->deltas[k].origin), ap->deltas[k].seq.value);
+        const bool ok = n == ap->deltas.size();
         engines[i]->on_batch_applied({ap->apply_id, ok ? Status::Ok() : Status(Error(Errc::broken_chain, "gap"))}, now);
       } else if (auto* t = std::get_if<ArmTimerAction>(&*a)) {
         timer_at[i] = std::max(t->when, now + 1);
@@ -274,7 +326,6 @@ Figures propagate(const Options& opt, PushMode mode, bool prune, const Pool& poo
       }
   for (std::uint32_t i = 0; i < opt.nodes; ++i) drain(i);
   const std::uint64_t goal = static_cast<std::uint64_t>(opt.deltas) * opt.nodes;
-  std::uint64_t held = 0;  // sum of heads over all nodes
   std::size_t next_write = 0;
   std::vector<std::uint32_t> authored(pool.chains.size(), 0);
   const double per_ms = opt.rate / 1000.0;
@@ -284,6 +335,9 @@ Figures propagate(const Options& opt, PushMode mode, bool prune, const Pool& poo
       const std::uint32_t o = order[next_write++];
       const std::uint32_t seq = ++authored[o];
       views[o]->set_head(o, seq);
+      ++held;
+      written_at[o][seq - 1] = now;
+      reached(o, seq);
       auto d = verifier.decode({}, pool.chains[o].deltas[seq - 1]);
       engines[o]->on_local_commit(std::span<const VerifiedDelta>(&*d, 1), now);
       drain(o);
@@ -306,9 +360,9 @@ Figures propagate(const Options& opt, PushMode mode, bool prune, const Pool& poo
         timers[timer_at[i] % timers.size()].push_back(i);  // armed more than a turn of the wheel ahead
       }
     }
-    if (next_write == order.size() && now % 50 == 0) {
-      held = 0;
-      for (const auto& v : views) held += v->total();
+    // Checked every millisecond (it was every 50 ms, when it summed every
+    // node's heads: converge times were rounded up to the next 50 ms).
+    if (next_write == order.size()) {
       if (held == goal) {
         f.converged = true;
         break;
@@ -328,6 +382,12 @@ Figures propagate(const Options& opt, PushMode mode, bool prune, const Pool& poo
     }
   }
   f.converge_ms = now - f.last_write_ms;
+  if (!spreads.empty()) {
+    std::sort(spreads.begin(), spreads.end());
+    f.spread_p50 = spreads[spreads.size() / 2];
+    f.spread_p99 = spreads[spreads.size() * 99 / 100];
+    f.spread_max = spreads.back();
+  }
   std::uint64_t buffered = 0, dup = 0, requests = 0, dropped = 0;
   for (const auto& e : engines) {
     f.prunes += e->stats().prunes;
@@ -396,8 +456,10 @@ std::uint64_t summary_round_bytes(std::size_t origins, std::size_t behind) {
 constexpr const char* kUsage =
     "usage: conect_bench_sync [--nodes N] [--degree K] [--deltas D] [--rate R] [--latency-ms L]\n"
     "                         [--tiny] [--no-flood] [--json-only] [--trace] [--only MODE[,MODE...]]\n"
-    "                         [--tree-delay-ms T] [--authors A]\n"
+    "                         [--tree-delay-ms T] [--authors A] [--link-latency [--jitter-ms J]]\n"
     "  defaults: 1,000 nodes, degree 8, 100,000 deltas at 1,000/s, latency 50 ms +/- 50%, every node writes\n"
+    "  latency: drawn per message (default), or with --link-latency once per link (L +/- 50%) plus\n"
+    "           0..J ms per message (default 5), in order per link\n"
     "  modes (--only): eager, eager_pruned, lazy, tree; --tiny: 24 nodes, 600 deltas at 200/s\n";
 
 int main(int argc, char** argv) {
@@ -426,6 +488,10 @@ int main(int argc, char** argv) {
       opt.tree_delay_ms = next();
     else if (a == "--authors")
       opt.authors = next();
+    else if (a == "--link-latency")
+      opt.link_latency = true;
+    else if (a == "--jitter-ms")
+      opt.jitter_ms = next();
     else if (a == "--only" && i + 1 < argc)
       opt.only = argv[++i];
     else if (a == "--tiny") {
@@ -447,11 +513,12 @@ int main(int argc, char** argv) {
   const auto t0 = std::chrono::steady_clock::now();
   Pool pool = make_pool(opt.nodes, opt.deltas, rng, order, opt.authors);
   auto adj = random_graph(opt.nodes, opt.degree, rng);
+  const LinkDelays links = opt.link_latency ? link_delays(opt, adj) : LinkDelays{};
   const double setup_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::vector<Figures> figs;
   auto run = [&](const char* name, PushMode mode, bool prune) {
     if (opt.only.empty() || ("," + opt.only + ",").find("," + std::string(name) + ",") != std::string::npos)
-      figs.push_back(propagate(opt, mode, prune, pool, order, adj));
+      figs.push_back(propagate(opt, mode, prune, pool, order, adj, links));
   };
   if (opt.eager_flood) run("eager", PushMode::eager, false);
   run("eager_pruned", PushMode::eager, true);
@@ -460,12 +527,15 @@ int main(int argc, char** argv) {
   const std::uint64_t in_sync_bytes = summary_round_bytes(100, 0);
   const std::uint64_t one_behind_bytes = summary_round_bytes(100, 1);
   const std::uint64_t all_behind_bytes = summary_round_bytes(100, 100);
+  const std::string model = opt.link_latency ? "per link, + 0.." + std::to_string(opt.jitter_ms) +
+                                                   " ms per message, in order per link"
+                                             : "per message";
   if (!opt.json_only) {
     std::printf(
         "sync propagation: %zu nodes, degree ~%zu, %zu deltas at %.0f/s by %zu authors, latency %llu ms +/- 50%% "
-        "(setup %.1f s)\n",
+        "%s (setup %.1f s)\n",
         opt.nodes, opt.degree, opt.deltas, opt.rate, opt.authors == 0 ? opt.nodes : opt.authors,
-        static_cast<unsigned long long>(opt.latency_ms), setup_s);
+        static_cast<unsigned long long>(opt.latency_ms), model.c_str(), setup_s);
     std::printf("%-13s %12s %14s %14s %12s %10s %8s\n", "mode", "converge_ms", "bytes/node/d", "delta_bytes",
                 "messages", "wall_s", "ok");
     for (const auto& f : figs) {
@@ -478,6 +548,9 @@ int main(int argc, char** argv) {
                     static_cast<double>(v) / static_cast<double>(opt.nodes) / static_cast<double>(opt.deltas));
       std::printf("; prunes %llu, grafts %llu\n", static_cast<unsigned long long>(f.prunes),
                   static_cast<unsigned long long>(f.grafts));
+      std::printf("  per delta, write to last node: p50 %llu ms, p99 %llu ms, max %llu ms\n",
+                  static_cast<unsigned long long>(f.spread_p50), static_cast<unsigned long long>(f.spread_p99),
+                  static_cast<unsigned long long>(f.spread_max));
     }
     std::printf(
         "anti-entropy round, 2 nodes, 100 origins: in sync %llu bytes (%.2f per origin); one origin behind "
@@ -490,12 +563,16 @@ int main(int argc, char** argv) {
               opt.nodes, opt.degree, opt.deltas, opt.rate, static_cast<unsigned long long>(opt.latency_ms));
   std::printf(",\"authors\":%zu,\"tree_have_delay_ms\":%llu", opt.authors == 0 ? opt.nodes : opt.authors,
               static_cast<unsigned long long>(opt.tree_delay_ms));
+  std::printf(",\"latency_model\":\"%s\",\"jitter_ms\":%llu", opt.link_latency ? "link" : "message",
+              static_cast<unsigned long long>(opt.link_latency ? opt.jitter_ms : 0));
   for (const auto& f : figs)
     std::printf(
         ",\"%s\":{\"converge_ms\":%llu,\"bytes_per_node_per_delta\":%.1f,\"delta_bytes\":%.1f,\"messages\":%llu,"
-        "\"converged\":%s}",
+        "\"spread_p50_ms\":%llu,\"spread_p99_ms\":%llu,\"spread_max_ms\":%llu,\"converged\":%s}",
         f.mode.c_str(), static_cast<unsigned long long>(f.converge_ms), f.bytes_per_node_per_delta, f.delta_bytes,
-        static_cast<unsigned long long>(f.messages), f.converged ? "true" : "false");
+        static_cast<unsigned long long>(f.messages), static_cast<unsigned long long>(f.spread_p50),
+        static_cast<unsigned long long>(f.spread_p99), static_cast<unsigned long long>(f.spread_max),
+        f.converged ? "true" : "false");
   std::printf(
       ",\"anti_entropy_100_origins\":{\"in_sync_bytes\":%llu,\"one_behind_bytes\":%llu,\"all_behind_bytes\":%llu}}\n",
       static_cast<unsigned long long>(in_sync_bytes), static_cast<unsigned long long>(one_behind_bytes),

@@ -241,9 +241,9 @@ lmdb::Dbi index_db(const Dbs& db, Index index) {
 bool by_term(Index index) { return index != Index::placement_available && index != Index::records; }
 
 void put_entry(Writer& w, const IndexEntry& e) {
-  constexpr std::string_view kEmpty("", 0);  // a non-null pointer keeps memcpy well-defined
+  constexpr std::string_view kNoValue("", 0);  // a non-null pointer keeps memcpy well-defined
   if (by_term(e.index)) w.put_item(index_db(w.db, e.index), entry_term(e.key), entry_record(e.key));
-  else w.put(index_db(w.db, e.index), e.key, kEmpty);
+  else w.put(index_db(w.db, e.index), e.key, kNoValue);
 }
 
 void del_entry(Writer& w, const IndexEntry& e) {

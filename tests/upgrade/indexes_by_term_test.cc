@@ -20,6 +20,7 @@
 
 #include "../storage/history.h"
 #include "conect/storage/lmdb.h"
+#include "store_steps.h"
 #include "v020.h"
 
 namespace conect::upgrade {
@@ -65,12 +66,6 @@ void write_schema_2(const fs::path& dir) {
   std::string schema{0, 0, 0, 2};
   txn.put(txn.open_db("meta", 0), "schema", schema);
   txn.commit();
-}
-
-template <class T>
-T must(Result<T> r, const char* what) {
-  if (!r.ok()) throw std::runtime_error(std::string(what) + ": " + r.error().message());
-  return std::move(*r);
 }
 
 // Every page of `f`, `limit` at a time: records in order, then the cursor.
@@ -155,13 +150,6 @@ std::string answers(const Store& store, std::vector<std::string>& cursors) {
   return std::move(out).str();
 }
 
-storage::StoreOptions options() {
-  storage::StoreOptions o = storage::testing::test_options();
-  o.no_sync = true;
-  o.upgrade = true;
-  return o;
-}
-
 TEST(IndexesByTerm, AStoreOfSchemaTwoAnswersTheSameThroughTheUpgrade) {
   TempDir t;
   auto h = storage::testing::random_history({.authors = 5, .deltas = 400, .seed = 23});
@@ -172,7 +160,7 @@ TEST(IndexesByTerm, AStoreOfSchemaTwoAnswersTheSameThroughTheUpgrade) {
   std::string answered;
   std::vector<std::string> cursors;
   {
-    auto s = storage::testing::open_store(t / "kept", options());
+    auto s = storage::testing::open_store(t / "kept", step_test_options());
     for (std::size_t i = 0; i < first.size(); i += 25) {
       std::vector<VerifiedDelta> batch(first.begin() + static_cast<std::ptrdiff_t>(i),
                                        first.begin() + static_cast<std::ptrdiff_t>(std::min(i + 25, first.size())));
@@ -207,8 +195,8 @@ TEST(IndexesByTerm, AStoreOfSchemaTwoAnswersTheSameThroughTheUpgrade) {
     EXPECT_TRUE(old_entries == new_entries) << name << ": schema 2 held other entries";
   }
 
-  auto kept = storage::testing::open_store(t / "kept", options());
-  auto upgraded = storage::testing::open_store(t / "upgraded", options());
+  auto kept = storage::testing::open_store(t / "kept", step_test_options());
+  auto upgraded = storage::testing::open_store(t / "upgraded", step_test_options());
   ASSERT_TRUE(upgraded->upgraded().has_value());
   EXPECT_EQ(upgraded->upgraded()->from, 2u);
   EXPECT_EQ(upgraded->upgraded()->steps,
@@ -227,7 +215,7 @@ TEST(IndexesByTerm, AStoreOfSchemaTwoAnswersTheSameThroughTheUpgrade) {
   EXPECT_TRUE(dump_subdatabases(t / "upgraded") == kept_dump)
       << "the upgraded store differs from the one written at schema 3";
 
-  upgraded = storage::testing::open_store(t / "upgraded", options());
+  upgraded = storage::testing::open_store(t / "upgraded", step_test_options());
   EXPECT_FALSE(upgraded->upgraded().has_value());
   for (Store* s : {kept.get(), upgraded.get()}) {
     auto out = s->apply(rest);

@@ -22,6 +22,7 @@
 #include "conect/crdt/delta.h"
 #include "conect/crdt/ops.h"
 #include "conect/storage/lmdb.h"
+#include "store_steps.h"
 #include "v020.h"
 
 namespace conect::upgrade {
@@ -119,13 +120,6 @@ void write_schema_1(const fs::path& dir) {
   txn.commit();
 }
 
-// The value of a store answer (an error ends the test with its message).
-template <class T>
-T must(Result<T> r, const char* what) {
-  if (!r.ok()) throw std::runtime_error(std::string(what) + ": " + r.error().message());
-  return std::move(*r);
-}
-
 // What a store answers, as comparable text: digest, heads, the log, every
 // record with its history, the queries, availability, evidence, counts.
 std::string answers(const Store& store, const std::set<RecordKey>& records) {
@@ -189,13 +183,6 @@ std::set<RecordKey> targets(const std::vector<VerifiedDelta>& deltas) {
     for (const auto& op : d.body.ops())
       if (auto t = op_target(op); t.ok()) out.insert(*t);
   return out;
-}
-
-storage::StoreOptions options() {
-  storage::StoreOptions o = storage::testing::test_options();
-  o.no_sync = true;
-  o.upgrade = true;
-  return o;
 }
 
 TEST(OpsPositions, TheZeroTwoZeroStoreKeepsEveryOperation) {
@@ -262,7 +249,7 @@ TEST(OpsPositions, AStoreOfThisBuildAnswersTheSameThroughTheUpgrade) {
 
   std::string answered;
   {
-    auto s = storage::testing::open_store(t / "kept", options());
+    auto s = storage::testing::open_store(t / "kept", step_test_options());
     for (std::size_t i = 0; i < first.size(); i += 25) {
       std::vector<VerifiedDelta> batch(first.begin() + static_cast<std::ptrdiff_t>(i),
                                        first.begin() + static_cast<std::ptrdiff_t>(std::min(i + 25, first.size())));
@@ -278,8 +265,8 @@ TEST(OpsPositions, AStoreOfThisBuildAnswersTheSameThroughTheUpgrade) {
   auto kept_dump = dump_subdatabases(t / "kept");
   ASSERT_EQ(decode_ops_v1(dump_subdatabases(t / "upgraded")["ops"]).size(), kept_dump["ops"].size());
 
-  auto kept = storage::testing::open_store(t / "kept", options());
-  auto upgraded = storage::testing::open_store(t / "upgraded", options());
+  auto kept = storage::testing::open_store(t / "kept", step_test_options());
+  auto upgraded = storage::testing::open_store(t / "upgraded", step_test_options());
   ASSERT_TRUE(upgraded->upgraded().has_value());
   EXPECT_EQ(upgraded->upgraded()->from, 1u);
   EXPECT_EQ(answers(*upgraded, records), answered) << "the upgrade changed an answer";
@@ -297,7 +284,7 @@ TEST(OpsPositions, AStoreOfThisBuildAnswersTheSameThroughTheUpgrade) {
   EXPECT_TRUE(dump_subdatabases(t / "upgraded") == kept_dump)
       << "the upgraded store differs from the one written at schema 2";
 
-  upgraded = storage::testing::open_store(t / "upgraded", options());
+  upgraded = storage::testing::open_store(t / "upgraded", step_test_options());
   EXPECT_FALSE(upgraded->upgraded().has_value());
   for (Store* s : {kept.get(), upgraded.get()}) {
     auto out = s->apply(rest);

@@ -279,7 +279,7 @@ void SyncEngine::Impl::on_push(Peer& p, const v1::SyncPush& m) {
       // time would prune each of them in turn, while the pushes and grafts
       // (below) in flight bring the node a delta out of order, or none.
       const std::uint64_t won = p.tree_won(s);
-      if (won == 0 || won + cfg.tree_prune_hold_ms <= now) tree_prune(p, s);
+      if (cfg.tree_prune_hold_ms == 0 || won == 0 || won + cfg.tree_prune_hold_ms <= now) tree_prune(p, s);
     } else if (p.eager_out && cfg.prune_redundant_pushes) {
       p.eager_out = false;
       ++stats.prunes;

@@ -21,6 +21,7 @@
 //                          [--only MODE[,MODE...]] [--tree-delay-ms T]
 //                          [--authors A]  (only the first A nodes author; default all)
 //                          [--link-latency [--jitter-ms J]]
+//                          [--tree-regraft 0|1] [--tree-prune-hold-ms H]
 //   Latency models: by default every message draws its own one-way delay
 //   (L +/- 50%); with --link-latency every link draws one delay (L +/- 50%)
 //   once, each message adds 0..J ms of jitter (default 5), and a link
@@ -162,6 +163,8 @@ struct Options {
   std::size_t authors = 0;           // nodes that author (0: every node)
   bool link_latency = false;         // one delay per link (+ jitter, FIFO) instead of one per message
   std::uint64_t jitter_ms = 5;       // link model: per-message jitter, 0..J ms
+  bool tree_regraft = SyncConfig{}.tree_regraft_on_first;
+  std::uint64_t prune_hold_ms = SyncConfig{}.tree_prune_hold_ms;
 };
 
 // The one-way delay of each link (link model), by unordered pair a*n+b, a < b.
@@ -261,6 +264,8 @@ Figures propagate(const Options& opt, PushMode mode, bool prune, const Pool& poo
     cfg.prune_redundant_pushes = prune;
     cfg.have_delay_ms = mode == PushMode::lazy ? 20 : 0;
     cfg.tree_have_delay_ms = opt.tree_delay_ms;
+    cfg.tree_regraft_on_first = opt.tree_regraft;
+    cfg.tree_prune_hold_ms = opt.prune_hold_ms;
     cfg.summary_interval_ms = 10'000;
     cfg.summary_jitter_ms = 2'000;
     engines.push_back(std::make_unique<SyncEngine>(cfg, *views.back(), ids, 0, verifier));
@@ -457,6 +462,7 @@ constexpr const char* kUsage =
     "usage: conect_bench_sync [--nodes N] [--degree K] [--deltas D] [--rate R] [--latency-ms L]\n"
     "                         [--tiny] [--no-flood] [--json-only] [--trace] [--only MODE[,MODE...]]\n"
     "                         [--tree-delay-ms T] [--authors A] [--link-latency [--jitter-ms J]]\n"
+    "                         [--tree-regraft 0|1] [--tree-prune-hold-ms H]  (push mode tree's rules, to measure them)\n"
     "  defaults: 1,000 nodes, degree 8, 100,000 deltas at 1,000/s, latency 50 ms +/- 50%, every node writes\n"
     "  latency: drawn per message (default), or with --link-latency once per link (L +/- 50%) plus\n"
     "           0..J ms per message (default 5), in order per link\n"
@@ -492,6 +498,10 @@ int main(int argc, char** argv) {
       opt.link_latency = true;
     else if (a == "--jitter-ms")
       opt.jitter_ms = next();
+    else if (a == "--tree-regraft")
+      opt.tree_regraft = next() != 0;
+    else if (a == "--tree-prune-hold-ms")
+      opt.prune_hold_ms = next();
     else if (a == "--only" && i + 1 < argc)
       opt.only = argv[++i];
     else if (a == "--tiny") {

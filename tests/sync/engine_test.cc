@@ -669,6 +669,100 @@ TEST_F(EngineTest, TreeModeALiarsAnnouncementDoesNotStopLaterGrafts) {
   EXPECT_EQ(count_sent(w.sent, 2, 1, "push"), 1u);
 }
 
+std::size_t tree_entries(const std::vector<Sent>& sent, int from, int to, bool graft) {
+  std::size_t n = 0;
+  for (const auto& s : sent)
+    if (s.from == from && s.to == to && s.msg.has_have())
+      n += static_cast<std::size_t>(graft ? s.msg.have().graft_size() : s.msg.have().prune_size());
+  return n;
+}
+
+// Nodes 1 and 2 both linked to origin 0 and to each other.
+void tree_triangle(Wire& w, const SyncConfig& cfg) {
+  for (std::uint8_t k = 1; k <= 3; ++k) w.add(k, {}, cfg);
+  w.start();
+  w.connect(0, 1);
+  w.connect(0, 2);
+  w.connect(1, 2);
+  w.run();
+}
+
+// A prune asks its receiver to stop pushing to the sender, nothing more: the
+// sender goes on pushing to it. Node 2 prunes node 1 (node 1's copy came
+// second), node 1 has no reason to prune node 2 (node 2's copy was lost),
+// and when the tree's next body to node 1 is lost, node 2's push brings it.
+// Before, the sender of a prune stopped pushing too: two paths about as
+// fast pruned each other in turn and cut the node off until a graft.
+TEST_F(EngineTest, TreeModeAPruneStopsOnlyThePushesToItsSender) {
+  tree_triangle(w, tree_config());
+  author(w.node(0), 1);
+  w.run(100000, [](const Sent& s) { return s.from == 2 && s.to == 1 && s.msg.has_push(); });
+  ASSERT_EQ(w.node(2).engine->stats().prunes, 1u);
+  ASSERT_EQ(w.node(1).engine->stats().prunes, 0u);
+  w.sent.clear();
+  author(w.node(0), 1);
+  w.run(100000, [](const Sent& s) { return s.from == 0 && s.to == 1 && s.msg.has_push(); });
+  EXPECT_EQ(count_sent(w.sent, 2, 1, "push"), 1u);
+  EXPECT_EQ(count_sent(w.sent, 1, 2, "push"), 0u) << "node 2 asked node 1 to stop";
+  EXPECT_EQ(w.node(1).log.seq(w.node(0).id()), 2u);
+}
+
+// A new delta from a link we asked to stop (its push was in flight when the
+// prune left) grafts that link back: it was the faster path this time.
+TEST_F(EngineTest, TreeModeANewDeltaFromAPrunedLinkGraftsItBack) {
+  tree_triangle(w, tree_config());
+  author(w.node(0), 1);  // floods: nodes 1 and 2 prune each other
+  w.run();
+  ASSERT_EQ(w.node(1).engine->stats().prunes, 1u);
+  ASSERT_EQ(tree_entries(w.sent, 1, 2, false), 1u);
+  w.sent.clear();
+  author(w.node(0), 1);
+  w.run(100000, [](const Sent& s) { return s.from == 0 && s.to == 1 && s.msg.has_push(); });
+  ASSERT_EQ(w.node(1).log.seq(w.node(0).id()), 1u);
+  v1::SyncMessage push;
+  *push.mutable_push()->mutable_delta() = w.node(0).log.chain(w.node(0).id())[1].signed_delta;
+  w.inject(2, 1, push);
+  w.run();
+  EXPECT_EQ(w.node(1).log.seq(w.node(0).id()), 2u);
+  EXPECT_EQ(tree_entries(w.sent, 1, 2, true), 1u) << "node 1 did not graft the link that won";
+  w.sent.clear();
+  author(w.node(0), 1);
+  w.run();
+  EXPECT_EQ(count_sent(w.sent, 2, 1, "push"), 1u);
+}
+
+// The usual parent loses one race (another path brings a delta first): its
+// copy, a duplicate a moment after the last delta it brought first, does
+// not prune it. Pruned, the parent stops pushing while the winner's graft is
+// still on its way, and the node misses what comes between.
+TEST_F(EngineTest, TreeModeADuplicateFromALinkThatJustWonDoesNotPruneIt) {
+  tree_triangle(w, tree_config());
+  author(w.node(0), 1);
+  w.run();
+  ASSERT_EQ(w.node(1).engine->stats().prunes, 1u);  // node 2, whose copy came second
+  w.sent.clear();
+  author(w.node(0), 1);
+  std::optional<Sent> late;
+  w.run(100000, [&](const Sent& s) {
+    if (late || s.from != 0 || s.to != 1 || !s.msg.has_push()) return false;
+    late = s;
+    return true;
+  });
+  ASSERT_TRUE(late);
+  v1::SyncMessage push;
+  *push.mutable_push()->mutable_delta() = w.node(0).log.chain(w.node(0).id())[1].signed_delta;
+  w.inject(2, 1, push);  // node 2's copy first, then node 0's
+  w.run();
+  w.inject(0, 1, late->msg);
+  w.run();
+  EXPECT_EQ(w.node(1).log.seq(w.node(0).id()), 2u);
+  EXPECT_EQ(tree_entries(w.sent, 1, 0, false), 0u) << "node 1 pruned its parent for one lost race";
+  w.sent.clear();
+  author(w.node(0), 1);
+  w.run();
+  EXPECT_EQ(count_sent(w.sent, 0, 1, "push"), 1u);
+}
+
 // A node in push mode tree beside one that knows nothing of prunes and
 // grafts (eager): the eager node ignores the new SyncHave fields and keeps
 // pushing; nothing is refused, both converge.

@@ -199,8 +199,10 @@ struct Peer {
   // delta we lack (the link carries news). Plumtree's prune and graft,
   // inferred from what arrives rather than sent as messages.
   bool eager_out = true;
-  // Push mode tree, by origin slot: kTreeLazy once a prune named the origin
-  // (0 or kTreeEager: push), kTreePruneSent once we asked the peer to stop.
+  // Push mode tree, by origin slot, one bit per direction: kTreeLazy once
+  // the peer's prune named the origin (we announce it to the peer instead of
+  // pushing; its graft clears it), kTreePruneSent once we asked the peer to
+  // stop pushing it to us (our graft clears it and sets kTreeEager).
   // Every origin starts eager on every link: its first delta floods, and
   // the duplicates prune the links that are not on its tree.
   std::vector<std::uint8_t> tree;
@@ -218,6 +220,14 @@ struct Peer {
     if (tree.size() <= slot) tree.resize(slot + 1);
     return tree[slot];
   }
+  // Tree mode, by origin slot: when this peer last pushed us a delta we did
+  // not hold yet (0: never); a duplicate soon after does not prune it.
+  std::vector<std::uint64_t> tree_won_;
+  std::uint64_t& tree_won_at(std::uint32_t slot) {
+    if (tree_won_.size() <= slot) tree_won_.resize(slot + 1);
+    return tree_won_[slot];
+  }
+  std::uint64_t tree_won(std::uint32_t slot) const { return slot < tree_won_.size() ? tree_won_[slot] : 0; }
   bool tree_push(std::uint32_t slot) const {
     const std::uint8_t t = slot < tree.size() ? tree[slot] : 0;
     return (t & kTreeLazy) == 0;

@@ -142,20 +142,24 @@ void SyncEngine::Impl::flush_haves(Peer& p) {
   send(p, std::move(m));
 }
 
-// A body of origin `s` came from `p` and we held it already: the link is not
-// on the tree for `s`. Ask p to announce instead, and do the same towards it.
+// A body of origin `s` came from `p` and we held it already: p's link is not
+// our way to `s`. Ask p to announce instead, at once (while the prune waits,
+// p keeps pushing duplicates). Only that direction: our pushes to p go on
+// until p prunes us in turn. A duplicate proves the link is not on the tree
+// for one delta, not for the next: a node that also stopped pushing on a
+// link that pruned it, as before, cut itself off wherever two paths were
+// about as fast (each won one delta, lost the next, and both ends pruned
+// it), until an announcement and a graft wait repaired the tree; measured
+// with link latencies (docs/performance.md), half the deltas then reached
+// their last node only that way.
 void SyncEngine::Impl::tree_prune(Peer& p, std::uint32_t s) {
   std::uint8_t& t = p.tree_at(s);
   if ((t & kTreePruneSent) != 0) return;  // asked already; bodies in flight
-  t = kTreeLazy | kTreePruneSent;
+  t = static_cast<std::uint8_t>((t & kTreeLazy) | kTreePruneSent);
   ++stats.prunes;
   p.graft_queue.erase(s);
-  if (!p.have_work()) p.have_flush_at = now + cfg.tree_have_delay_ms;
   p.prune_queue.insert(s);
-  if (cfg.tree_have_delay_ms == 0)
-    flush_haves(p);
-  else
-    peer_timer(p);
+  flush_haves(p);
 }
 
 // Tree mode: a lazy link announced deltas of `s` we lacked, and the wait for
@@ -190,7 +194,7 @@ void SyncEngine::Impl::graft_wait_over(std::uint32_t s) {
 void SyncEngine::Impl::tree_graft(Peer& p, std::uint32_t s) {
   std::uint8_t& t = p.tree_at(s);
   if ((t & kTreeEager) != 0 && (t & kTreePruneSent) == 0) return;  // grafted already
-  t = kTreeEager;
+  t = static_cast<std::uint8_t>((t & kTreeLazy) | kTreeEager);  // our own pushes to p stay as p set them
   ++stats.grafts;
   p.prune_queue.erase(s);
   p.graft_queue.insert(s);
@@ -233,16 +237,18 @@ void SyncEngine::Impl::on_have(Peer& p, const v1::SyncHave& m) {
     consider(s);
   }
   if (cfg.push_mode != PushMode::tree) return;  // others ignore prunes and grafts: they push as before
+  // Each names our pushes to p only; what p pushes to us is ours to prune
+  // or graft (tree_prune, tree_graft).
   for (const auto& e : m.prune()) {
     const std::uint32_t s = resolve(p, m.roster_tag(), e);
     if (s == kNoSlot) continue;
-    std::uint8_t& t = p.tree_at(s);
-    t = static_cast<std::uint8_t>((t & kTreePruneSent) | kTreeLazy);
+    p.tree_at(s) |= kTreeLazy;
   }
   for (const auto& e : m.graft()) {
     const std::uint32_t s = resolve(p, m.roster_tag(), e);
     if (s == kNoSlot) continue;
-    p.tree_at(s) = kTreeEager;
+    std::uint8_t& t = p.tree_at(s);
+    t = static_cast<std::uint8_t>(t & ~kTreeLazy);
   }
 }
 
@@ -268,7 +274,12 @@ void SyncEngine::Impl::on_push(Peer& p, const v1::SyncPush& m) {
       push_buffer.contains({s, d->seq.value})) {
     ++stats.pushes_duplicate;
     if (cfg.push_mode == PushMode::tree) {
-      tree_prune(p, s);
+      // Not a link that brought us a new delta of `s` a moment ago: two
+      // paths about as fast win in turn, and pruning the one that lost this
+      // time would prune each of them in turn, while the pushes and grafts
+      // (below) in flight bring the node a delta out of order, or none.
+      const std::uint64_t won = p.tree_won(s);
+      if (cfg.tree_prune_hold_ms == 0 || won == 0 || won + cfg.tree_prune_hold_ms <= now) tree_prune(p, s);
     } else if (p.eager_out && cfg.prune_redundant_pushes) {
       p.eager_out = false;
       ++stats.prunes;
@@ -286,6 +297,14 @@ void SyncEngine::Impl::on_push(Peer& p, const v1::SyncPush& m) {
     if (++p.bad_pushes > cfg.max_bad_pushes)
       return misbehaved(p.id, Errc::bad_signature, "too many pushed deltas whose signature does not verify");
     return consider(s);
+  }
+  if (cfg.push_mode == PushMode::tree) {
+    p.tree_won_at(s) = std::max<std::uint64_t>(now, 1);
+    // A new delta from a link we asked to stop (its push was in flight when
+    // our prune left, and beat the other copies): that link is the faster
+    // one now. Graft it back at once; the copy that comes next on the other
+    // path is a duplicate and prunes that one.
+    if (cfg.tree_regraft_on_first && (p.tree_at(s) & kTreePruneSent) != 0) tree_graft(p, s);
   }
   if (d->seq.value == o.pending.value + 1) {
     if (d->prev != o.pending_id) return start_probe(p, s, o.pending.value, d->prev, {d->signed_delta});

@@ -127,6 +127,14 @@ struct SyncConfig {
   // it (Plumtree's timer on the receiver's side: pushes down a tree overtake
   // each other and take other paths than the announcement).
   std::uint64_t tree_graft_wait_ms = 100;
+  // Push mode tree: a new delta pushed on a link we had pruned for its
+  // origin grafts that link back (it beat the other copies: push.cc
+  // on_push). Off only to measure what it does.
+  bool tree_regraft_on_first = true;
+  // Push mode tree: a duplicate from a link that pushed us a new delta of the
+  // same origin less than this long ago does not prune it (0: always
+  // prune): where two paths are about as fast, both stay on the tree.
+  std::uint64_t tree_prune_hold_ms = 200;
 
   std::uint64_t summary_interval_ms = 30'000;
   std::uint64_t summary_jitter_ms = 3'000;

@@ -206,11 +206,7 @@ TEST(IndexesByTerm, AStoreOfSchemaTwoAnswersTheSameThroughTheUpgrade) {
   std::vector<std::string> again;
   EXPECT_EQ(answers(*upgraded, again), answered) << "the upgrade changed an answer";
   EXPECT_EQ(again, cursors);
-  EXPECT_TRUE(*upgraded->compaction_due());
-  auto compacted = upgraded->compact();
-  ASSERT_TRUE(compacted.ok()) << compacted.error().message();
-  ASSERT_TRUE(compacted->compacted);
-  EXPECT_LT(compacted->bytes_after, compacted->bytes_before);
+  expect_compacted_after_upgrade(*upgraded);
   upgraded.reset();
   EXPECT_TRUE(dump_subdatabases(t / "upgraded") == kept_dump)
       << "the upgraded store differs from the one written at schema 3";

@@ -270,15 +270,7 @@ TEST(OpsPositions, AStoreOfThisBuildAnswersTheSameThroughTheUpgrade) {
   ASSERT_TRUE(upgraded->upgraded().has_value());
   EXPECT_EQ(upgraded->upgraded()->from, 1u);
   EXPECT_EQ(answers(*upgraded, records), answered) << "the upgrade changed an answer";
-  // The old entries' pages are free: the store is marked for the daemon's
-  // compactor, and the compacted file is smaller.
-  EXPECT_TRUE(*upgraded->compaction_due());
-  auto compacted = upgraded->compact();
-  ASSERT_TRUE(compacted.ok()) << compacted.error().message();
-  ASSERT_TRUE(compacted->compacted);
-  EXPECT_EQ(compacted->reason, "upgrade") << "the daemon's log would name an erasure that never happened";
-  EXPECT_LT(compacted->bytes_after, compacted->bytes_before);
-  EXPECT_FALSE(*upgraded->compaction_due());
+  expect_compacted_after_upgrade(*upgraded);
   EXPECT_EQ(answers(*upgraded, records), answered) << "the compaction changed an answer";
   upgraded.reset();
   EXPECT_TRUE(dump_subdatabases(t / "upgraded") == kept_dump)

@@ -2,6 +2,8 @@
 // share: the options they open stores with, and a store answer's value.
 #pragma once
 
+#include <gtest/gtest.h>
+
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -25,6 +27,18 @@ template <class T>
 T must(Result<T> r, const char* what) {
   if (!r.ok()) throw std::runtime_error(std::string(what) + ": " + r.error().message());
   return std::move(*r);
+}
+
+// A step that leaves the old layout's pages free marks the store for the
+// daemon's compactor, whose copy is smaller and logs why it ran.
+inline void expect_compacted_after_upgrade(storage::Store& upgraded) {
+  EXPECT_TRUE(*upgraded.compaction_due());
+  auto compacted = upgraded.compact();
+  ASSERT_TRUE(compacted.ok()) << compacted.error().message();
+  ASSERT_TRUE(compacted->compacted);
+  EXPECT_EQ(compacted->reason, "upgrade") << "the daemon's log would name an erasure that never happened";
+  EXPECT_LT(compacted->bytes_after, compacted->bytes_before);
+  EXPECT_FALSE(*upgraded.compaction_due());
 }
 
 }  // namespace conect::upgrade

@@ -20,6 +20,10 @@
 //     transaction. A step reads and writes through `txn` only, never opens
 //     another transaction, and reports a problem by returning an error (the
 //     whole upgrade is then abandoned).
+//   - LMDB keeps the flags a database was created with (opening it with
+//     others changes nothing): a step that changes them deletes the database
+//     (mdb_drop with del=1) and creates it again under its name, and the
+//     databases are opened again after the last step (schema 3's step).
 //
 // Adding a sub-database that is created on open when missing needs no bump;
 // changing the meaning or layout of existing keys or values does.

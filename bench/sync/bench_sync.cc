@@ -462,7 +462,8 @@ constexpr const char* kUsage =
     "usage: conect_bench_sync [--nodes N] [--degree K] [--deltas D] [--rate R] [--latency-ms L]\n"
     "                         [--tiny] [--no-flood] [--json-only] [--trace] [--only MODE[,MODE...]]\n"
     "                         [--tree-delay-ms T] [--authors A] [--link-latency [--jitter-ms J]]\n"
-    "                         [--tree-regraft 0|1] [--tree-prune-hold-ms H]  (push mode tree's rules, to measure them)\n"
+    "                         [--tree-regraft 0|1] [--tree-prune-hold-ms H]  (push mode tree's rules, to measure "
+    "them)\n"
     "  defaults: 1,000 nodes, degree 8, 100,000 deltas at 1,000/s, latency 50 ms +/- 50%, every node writes\n"
     "  latency: drawn per message (default), or with --link-latency once per link (L +/- 50%) plus\n"
     "           0..J ms per message (default 5), in order per link\n"
@@ -537,9 +538,9 @@ int main(int argc, char** argv) {
   const std::uint64_t in_sync_bytes = summary_round_bytes(100, 0);
   const std::uint64_t one_behind_bytes = summary_round_bytes(100, 1);
   const std::uint64_t all_behind_bytes = summary_round_bytes(100, 100);
-  const std::string model = opt.link_latency ? "per link, + 0.." + std::to_string(opt.jitter_ms) +
-                                                   " ms per message, in order per link"
-                                             : "per message";
+  const std::string model =
+      opt.link_latency ? "per link, + 0.." + std::to_string(opt.jitter_ms) + " ms per message, in order per link"
+                       : "per message";
   if (!opt.json_only) {
     std::printf(
         "sync propagation: %zu nodes, degree ~%zu, %zu deltas at %.0f/s by %zu authors, latency %llu ms +/- 50%% "

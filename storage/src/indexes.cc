@@ -242,13 +242,17 @@ bool by_term(Index index) { return index != Index::placement_available && index 
 
 void put_entry(Writer& w, const IndexEntry& e) {
   constexpr std::string_view kNoValue("", 0);  // a non-null pointer keeps memcpy well-defined
-  if (by_term(e.index)) w.put_item(index_db(w.db, e.index), entry_term(e.key), entry_record(e.key));
-  else w.put(index_db(w.db, e.index), e.key, kNoValue);
+  if (by_term(e.index))
+    w.put_item(index_db(w.db, e.index), entry_term(e.key), entry_record(e.key));
+  else
+    w.put(index_db(w.db, e.index), e.key, kNoValue);
 }
 
 void del_entry(Writer& w, const IndexEntry& e) {
-  if (by_term(e.index)) w.del(index_db(w.db, e.index), entry_term(e.key), entry_record(e.key));
-  else w.del(index_db(w.db, e.index), e.key);
+  if (by_term(e.index))
+    w.del(index_db(w.db, e.index), entry_term(e.key), entry_record(e.key));
+  else
+    w.del(index_db(w.db, e.index), e.key);
 }
 
 std::vector<IndexEntry> index_entries(const RecordKey& key, const v1::RecordState& state) {

@@ -69,9 +69,8 @@ Status indexes_by_term(lmdb::WriteTxn& txn) {
   // The indexes of schema 2 that schema 3 keeps by term: all but
   // idx_placement_available (record keys alone).
   static constexpr const char* kByTerm[] = {
-      "idx_placement_trade", "idx_placement_country", "idx_placement_period",
-      "idx_placement_host",  "idx_mobility_org",      "idx_mobility_period",
-      "idx_mobility_status", "idx_reservation_placement",
+      "idx_placement_trade", "idx_placement_country", "idx_placement_period", "idx_placement_host",
+      "idx_mobility_org",    "idx_mobility_period",   "idx_mobility_status",  "idx_reservation_placement",
   };
   constexpr unsigned kFlags = MDB_DUPSORT | MDB_DUPFIXED;
   static_assert(kFlags == kTermIndexFlags);
@@ -129,12 +128,12 @@ std::string SchemaPlan::check() const {
 
 const SchemaPlan& current_schema() {
   // Schema 1 is the layout of 0.1.0 and 0.2.0.
-  static const SchemaPlan plan{kSchemaVersion,
-                               {
-                                   {1, "ops as key-only positions (the operations stay in the log)", ops_as_positions},
-                                   {2, "query indexes by term (the term once, its record keys as fixed-size items)",
-                                    indexes_by_term},
-                               }};
+  static const SchemaPlan plan{
+      kSchemaVersion,
+      {
+          {1, "ops as key-only positions (the operations stay in the log)", ops_as_positions},
+          {2, "query indexes by term (the term once, its record keys as fixed-size items)", indexes_by_term},
+      }};
   return plan;
 }
 

@@ -411,8 +411,7 @@ TEST_F(MembershipTest, ACutRequestersCancelOfItsOwnReservationStillCounts) {
   auto b_cancels = b.emit({ops::cancel(b_res), ops::write_reservation(b_res, noted, {5})}, {ref(confirm_b)});
   RecordKey c_res = c.next_key(v1::RESERVATION);
   auto c_requests = c.emit({ops::request_reservation(c_res, req)}, {ref(admit_c), ref(create)});
-  auto confirm_c =
-      a.emit({ops::decide(c_res, req, v1::RESERVATION_CONFIRMED)}, {ref(c_requests), ref(b_cancels)});
+  auto confirm_c = a.emit({ops::decide(c_res, req, v1::RESERVATION_CONFIRMED)}, {ref(c_requests), ref(b_cancels)});
   // d votes b out having seen only its request: the cut falls before the cancel.
   auto remove_b = d.emit({mops::remove(b.id(), b_requests.seq)}, {ref(admit_d), ref(b_requests)});
   const std::vector<const VerifiedDelta*> start{&found, &admit_b, &admit_c, &admit_d, &create, &b_requests, &confirm_b};

@@ -45,8 +45,10 @@ SubDatabases dump_subdatabases(const std::filesystem::path& dir) {
     if (flags != 0) entries.emplace("", "flags " + std::to_string(flags));
     auto c = txn.cursor(lmdb::Dbi{dbi});
     for (bool ok = c.first(); ok; ok = c.next()) {
-      if (dups) entries.emplace(std::string(c.key()) + std::string(c.value()), "");
-      else entries.emplace(c.key(), c.value());
+      if (dups)
+        entries.emplace(std::string(c.key()) + std::string(c.value()), "");
+      else
+        entries.emplace(c.key(), c.value());
     }
   }
   return out;

@@ -259,7 +259,6 @@ TEST_F(IndexTest, ACursorOfAnotherQueryIsRefused) {
   EXPECT_FALSE(store_->placements(g).ok());
 }
 
-
 // Pages come in index order (term, then record key) across terms, and a
 // cursor resumes right after the entry it names, whether or not that entry
 // is still there (schema 3 keeps an index's record keys as items under

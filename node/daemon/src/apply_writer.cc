@@ -98,9 +98,10 @@ void ApplyWriter::drain() {
     for (const auto& a : applied)
       if (a.outcome) count_outcome(core_, *a.outcome);
     if (n >= 256)
-      log::debug("batch_applied", {{"batches", std::to_string(taken.size())},
-                                   {"deltas", std::to_string(n)},
-                                   {"per_second", std::to_string(static_cast<std::uint64_t>(n / std::max(secs, 1e-6)))}});
+      log::debug("batch_applied",
+                 {{"batches", std::to_string(taken.size())},
+                  {"deltas", std::to_string(n)},
+                  {"per_second", std::to_string(static_cast<std::uint64_t>(n / std::max(secs, 1e-6)))}});
     for (std::size_t i = 0; i < taken.size(); ++i) {
       sync::ApplyResult result{taken[i].apply->apply_id, applied[i].status};
       asio::post(core_.strand, [this, keep = core_.alive(), result, done = std::move(taken[i].done)] {

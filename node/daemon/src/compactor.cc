@@ -9,8 +9,9 @@ namespace conect::node {
 Compactor::Compactor(storage::Store& store, api::Metrics& metrics, Options options)
     : store_(store),
       options_(options),
-      compactions_(metrics.counter("conect_store_compactions_total",
-                                   "Compactions of the store after an erasure (erased plaintext left data.mdb) or a schema upgrade")),
+      compactions_(metrics.counter(
+          "conect_store_compactions_total",
+          "Compactions of the store after an erasure (erased plaintext left data.mdb) or a schema upgrade")),
       busy_(metrics.counter("conect_store_compaction_busy_total",
                             "Compactions postponed because another process had the store open")),
       due_(metrics.gauge("conect_store_compaction_due",

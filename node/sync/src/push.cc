@@ -194,7 +194,7 @@ void SyncEngine::Impl::graft_wait_over(std::uint32_t s) {
 void SyncEngine::Impl::tree_graft(Peer& p, std::uint32_t s) {
   std::uint8_t& t = p.tree_at(s);
   if ((t & kTreeEager) != 0 && (t & kTreePruneSent) == 0) return;  // grafted already
-  t = static_cast<std::uint8_t>((t & kTreeLazy) | kTreeEager);  // our own pushes to p stay as p set them
+  t = static_cast<std::uint8_t>((t & kTreeLazy) | kTreeEager);     // our own pushes to p stay as p set them
   ++stats.grafts;
   p.prune_queue.erase(s);
   p.graft_queue.insert(s);

@@ -31,8 +31,10 @@ import json
 import os
 import random
 import re
+import shutil
 import statistics
 import sys
+import tempfile
 import threading
 import time
 import urllib.request
@@ -76,6 +78,17 @@ def disk_written(pid):
     """Bytes the process caused to be written to storage (/proc/PID/io)."""
     with open(f"/proc/{pid}/io") as f:
         return next(int(line.split()[1]) for line in f if line.startswith("write_bytes:"))
+
+
+def live_bytes(store):
+    """The size of a compacting copy of a stopped node's store (what `backup`
+    writes): its live data, without the free pages a file keeps once grown.
+    None without mdb_copy (Debian's lmdb-utils)."""
+    if not shutil.which("mdb_copy") or not os.path.exists(os.path.join(store, "data.mdb")):
+        return None
+    with tempfile.TemporaryDirectory() as out:
+        subprocess.run(["mdb_copy", "-c", store, out], check=True, capture_output=True, timeout=600)
+        return os.path.getsize(os.path.join(out, "data.mdb"))
 
 
 def cpu_us_per_delta(before, after, n):
@@ -227,6 +240,7 @@ def catch_up(n):
         b.stop()
         out["sink_store_bytes"] = os.path.getsize(os.path.join(b.data, "store", "data.mdb")) \
             if os.path.exists(os.path.join(b.data, "store", "data.mdb")) else None
+        out["sink_store_live_bytes"] = live_bytes(os.path.join(b.data, "store"))
         # The same catch-up while a dashboard follows C's change stream.
         c.start()
         sink_before = thread_cpu(c.proc.pid)

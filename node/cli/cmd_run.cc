@@ -188,13 +188,10 @@ int run(const Global& g, const RunOptions& o) {
   api::HttpServer api_server(io, ctx, api_options);
   if (Status st = api_server.start(); !st.ok()) return fail(g, st.error());
 
-  // One change event per commit: the dashboard refetches what it shows. With
-  // nobody listening (the usual case during a catch-up) the JSON is not built.
-  api::Gauge& event_clients = metrics.gauge("conect_api_event_clients", "Connected event-stream clients");
-  store.set_on_committed([&api_server, &event_clients](std::span<const VerifiedDelta> deltas) {
-    if (event_clients.value() > 0) api_server.publish(api::change_event_json(deltas));
-  });
+  // One change event per commit: the dashboard refetches what it shows.
+  store.set_on_committed([&api_server](std::span<const VerifiedDelta> deltas) { api_server.publish_change(deltas); });
   // Personal data delivered here changes what a record shows without a delta.
+  api::Gauge& event_clients = metrics.gauge("conect_api_event_clients", "Connected event-stream clients");
   peers.set_on_personal_data([&api_server, &event_clients](const RecordKey& key) {
     if (event_clients.value() > 0) api_server.publish(api::record_change_event_json(key));
   });

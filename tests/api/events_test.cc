@@ -62,7 +62,7 @@ TEST(ChangeEvents, LargeBatchNamesEveryRecordOnceWithLinearLookups) {
 }
 
 TEST(ChangeEvents, EmptyBatch) {
-  auto event = json::parse(change_event_json({}));
+  auto event = json::parse(change_event_json(std::span<const VerifiedDelta>{}));
   EXPECT_EQ(event, json({{"deltas", json::array()}, {"records", json::array()}}));
 }
 

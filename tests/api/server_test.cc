@@ -7,8 +7,11 @@
 #include <fstream>
 #include <thread>
 
+#include "conect/api/events.h"
 #include "conect/api/metrics.h"
 #include "conect/crdt/identity.h"
+#include "conect/crdt/ops.h"
+#include "conect/crdt/testkit/author.h"
 #include "http_client.h"
 #include "test_server.h"
 
@@ -345,6 +348,44 @@ TEST_F(ServerTest, EventStreamDeliversPublishedChanges) {
   auto got = s.read_until("data: }\n\n");
   EXPECT_NE(got.find("id: 1\nevent: change\ndata: {\"type\":\"placement\",\"id\":\"abc\"}\n\n"), std::string::npos) << got;
   EXPECT_NE(got.find("id: 2\nevent: change\ndata: {\ndata: \"two\": \"lines\"\ndata: }\n\n"), std::string::npos) << got;
+}
+
+// The store's writer calls publish_change after each commit and bounds a
+// catch-up: the event must not be built there. change_event_json counts the
+// record keys it compares per thread, and each commit here touches a record
+// twice, so building it on this thread would move this thread's count.
+TEST_F(ServerTest, CommitsReachTheEventStreamInOrderBuiltOffTheCommittingThread) {
+  start();
+  testkit::Author a(1), b(2);
+  v1::Organisation org;
+  org.add_names()->set_text("Company");
+  org.set_country("FI");
+  auto commit = [&] {
+    RecordKey k = a.next_key(v1::ORGANISATION);
+    std::vector<VerifiedDelta> deltas;
+    deltas.push_back(a.emit(ops::create_organisation(k, org)));
+    deltas.push_back(b.emit({ops::write_organisation(k, org, {1})}));
+    return deltas;
+  };
+  const std::uint64_t comparisons_before = change_event_key_comparisons();
+  server_->server().publish_change(commit());  // no client yet: nothing to send
+
+  RawStream s(server_->port(),
+              "GET /api/v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " + kToken + "\r\n\r\n");
+  s.read_until("retry: 2000\n\n");
+  ASSERT_TRUE(eventually([&] { return metrics_.gauge("conect_api_event_clients", "").value() == 1; }));
+  std::vector<std::vector<VerifiedDelta>> commits;
+  for (int i = 0; i < 3; ++i) {
+    commits.push_back(commit());
+    server_->server().publish_change(commits.back());
+  }
+  EXPECT_EQ(change_event_key_comparisons(), comparisons_before) << "an event was built on the committing thread";
+
+  std::string expected;
+  for (std::size_t i = 0; i < commits.size(); ++i)
+    expected += "id: " + std::to_string(i + 1) + "\nevent: change\ndata: " + change_event_json(commits[i]) + "\n\n";
+  auto got = s.read_until(expected);
+  EXPECT_NE(got.find(expected), std::string::npos) << got;
 }
 
 TEST_F(ServerTest, EventStreamNeedsAuthAndAcceptsTheCookie) {

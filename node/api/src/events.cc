@@ -31,23 +31,37 @@ struct KeyEq {
 
 std::uint64_t change_event_key_comparisons() { return key_comparisons; }
 
-std::string change_event_json(std::span<const VerifiedDelta> deltas) {
+ChangeSummary summarize_change(std::span<const VerifiedDelta> deltas) {
+  ChangeSummary out;
+  out.deltas.reserve(deltas.size());
+  out.records.reserve(deltas.size());
+  for (const auto& d : deltas) {
+    out.deltas.push_back({d.origin, d.seq, d.id});
+    for (const auto& op : d.body.ops())
+      if (auto key = op_target(op)) out.records.push_back(*key);
+  }
+  return out;
+}
+
+std::string change_event_json(const ChangeSummary& change) {
   // A catch-up batch names hundreds of records: looking each up in a list of
-  // those already named was quadratic in the batch, on the writer's hook.
+  // those already named was quadratic in the batch.
   nlohmann::json delta_list = nlohmann::json::array();
   nlohmann::json record_list = nlohmann::json::array();
   std::unordered_set<RecordKey, KeyHash, KeyEq> seen;
-  seen.reserve(deltas.size() * 2);
-  for (const auto& d : deltas) {
+  seen.reserve(change.records.size());
+  for (const auto& d : change.deltas)
     delta_list.push_back({{"origin", d.origin.hex()}, {"seq", d.seq.value}, {"id", d.id.hex()}});
-    for (const auto& op : d.body.ops()) {
-      auto key = op_target(op);
-      if (!key || !seen.insert(*key).second) continue;
-      record_list.push_back({{"id", key->text()}, {"record_type", enum_name_of(key->type)}});
-    }
+  for (const auto& key : change.records) {
+    if (!seen.insert(key).second) continue;
+    record_list.push_back({{"id", key.text()}, {"record_type", enum_name_of(key.type)}});
   }
   nlohmann::json out = {{"deltas", std::move(delta_list)}, {"records", std::move(record_list)}};
   return dump_json(out);
+}
+
+std::string change_event_json(std::span<const VerifiedDelta> deltas) {
+  return change_event_json(summarize_change(deltas));
 }
 
 std::string record_change_event_json(const RecordKey& key) {

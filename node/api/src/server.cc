@@ -20,6 +20,7 @@
 #include <mutex>
 
 #include "api.h"
+#include "conect/api/events.h"
 
 namespace conect::api {
 namespace net = boost::asio;
@@ -38,8 +39,13 @@ class Connection;
 
 struct HttpServer::Shared : std::enable_shared_from_this<HttpServer::Shared> {
   Shared(net::io_context& io_, ApiContext ctx, ApiOptions opts, HandlerPool& pool_)
-      : io(io_), options(std::move(opts)), api(std::move(ctx), options), strand(net::make_strand(io_)),
-        acceptor(strand), pool(pool_) {}
+      : io(io_),
+        options(std::move(opts)),
+        api(std::move(ctx), options),
+        strand(net::make_strand(io_)),
+        acceptor(strand),
+        pool(pool_),
+        events_strand(net::make_strand(io_)) {}
 
   bool post_handler(std::function<void()> task) {
     std::lock_guard lock(pool.mu);
@@ -48,6 +54,7 @@ struct HttpServer::Shared : std::enable_shared_from_this<HttpServer::Shared> {
     return true;
   }
   void accept();
+  void publish(const std::string& event_json);
   Gauge& event_clients() {
     return api.metrics().gauge("conect_api_event_clients", "Connected event-stream clients");
   }
@@ -58,6 +65,7 @@ struct HttpServer::Shared : std::enable_shared_from_this<HttpServer::Shared> {
   net::strand<net::io_context::executor_type> strand;  // the acceptor's
   tcp::acceptor acceptor;
   HandlerPool& pool;
+  net::strand<net::io_context::executor_type> events_strand;  // change events in commit order
   std::atomic<bool> stopping{false};
   std::atomic<std::uint16_t> port{0};
 
@@ -383,8 +391,17 @@ Status HttpServer::start() {
 
 std::uint16_t HttpServer::port() const { return shared_->port; }
 
-void HttpServer::publish(const std::string& event_json) {
-  auto& sh = *shared_;
+void HttpServer::publish(const std::string& event_json) { shared_->publish(event_json); }
+
+void HttpServer::publish_change(std::span<const VerifiedDelta> deltas) {
+  if (shared_->event_clients().value() == 0) return;
+  net::post(shared_->events_strand, [weak = std::weak_ptr<Shared>(shared_), change = summarize_change(deltas)] {
+    if (auto sh = weak.lock()) sh->publish(change_event_json(change));
+  });
+}
+
+void HttpServer::Shared::publish(const std::string& event_json) {
+  auto& sh = *this;
   std::vector<std::shared_ptr<Connection>> targets;
   std::string frame;
   {

@@ -1,7 +1,6 @@
-// The payload of the change stream (GET /api/v1/events). The daemon calls,
-// from Store::set_on_committed (or after posting elsewhere):
-//
-//   server.publish(api::change_event_json(deltas));
+// The payload of the change stream (GET /api/v1/events). The daemon hands
+// every commit's deltas to HttpServer::publish_change, which builds this
+// off the store's writer and publishes it.
 //
 // The dashboard refetches what it shows on any event; the payload says which
 // records changed so a client can be selective.
@@ -10,6 +9,7 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "conect/crdt/delta.h"
 #include "conect/crdt/merge.h"
@@ -20,6 +20,21 @@ namespace conect::api {
 // with each record once, in first-touched order. One line.
 // Linear in the operations of the batch (a catch-up hands it hundreds).
 std::string change_event_json(std::span<const VerifiedDelta> deltas);
+
+// What a change event names, copied out of the deltas so that the JSON can
+// be built after they are gone: the deltas' ids and every record an
+// operation targets, in order, repeats included (the JSON names each once).
+struct ChangeSummary {
+  struct Delta {
+    NodeId origin;
+    Seq seq;
+    DeltaId id;
+  };
+  std::vector<Delta> deltas;
+  std::vector<RecordKey> records;
+};
+ChangeSummary summarize_change(std::span<const VerifiedDelta> deltas);
+std::string change_event_json(const ChangeSummary& change);
 
 // {"deltas": [], "records": [{"id", "record_type"}]}: one record whose view
 // changed without a delta (personal data delivered to this node).

@@ -25,6 +25,7 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -117,6 +118,12 @@ class HttpServer {
   // Sends one change notification (a JSON object, one line) to every
   // event-stream client as `event: change`. Thread-safe; never blocks.
   void publish(const std::string& event_json);
+  // Publishes the change event of one commit (events.h). Called on the
+  // committing thread, the store's writer, which bounds a catch-up: with no
+  // event-stream client it returns at once, otherwise it copies what the
+  // event names and the JSON is built and sent on the io_context, one commit
+  // after another in call order.
+  void publish_change(std::span<const VerifiedDelta> deltas);
 
   // A single-use code for POST /api/v1/session {"login": CODE}, valid ten
   // minutes; `demo` and `run` print it in the dashboard URL (/?login=CODE).

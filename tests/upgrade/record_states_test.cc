@@ -47,7 +47,7 @@ void write_schema_3(const fs::path& dir) {
 
 // Every record's state as its bytes, the digests, and every page of the
 // record lists and the unfiltered queries.
-std::string answers(const Store& store, const std::set<RecordKey>& records) {
+std::string states_answered(const Store& store, const std::set<RecordKey>& records) {
   std::ostringstream out;
   out << "digest " << must(store.digest(), "digest").hex() << " recomputed "
       << must(store.digest_recomputed(), "digest_recomputed").hex() << "\n";
@@ -59,7 +59,8 @@ std::string answers(const Store& store, const std::set<RecordKey>& records) {
     std::string cursor;
     do {
       auto page = must(store.list(type, cursor, 7), "list");
-      for (const auto& v : page.items) out << "list " << v.key.text() << " " << to_hex(serialize_state(v.state)) << "\n";
+      for (const auto& v : page.items)
+        out << "list " << v.key.text() << " " << to_hex(serialize_state(v.state)) << "\n";
       cursor = page.next_cursor;
     } while (!cursor.empty());
   }
@@ -74,13 +75,14 @@ std::string answers(const Store& store, const std::set<RecordKey>& records) {
   mf.limit = 7;
   do {
     auto page = must(store.mobilities(mf), "mobilities");
-    for (const auto& m : page.items) out << "mobility " << m.key.text() << " " << m.state.mobility().sending().status() << "\n";
+    for (const auto& m : page.items)
+      out << "mobility " << m.key.text() << " " << m.state.mobility().sending().status() << "\n";
     mf.cursor = page.next_cursor;
   } while (!mf.cursor.empty());
   return std::move(out).str();
 }
 
-std::set<RecordKey> targets(const std::vector<VerifiedDelta>& deltas) {
+std::set<RecordKey> touched_records(const std::vector<VerifiedDelta>& deltas) {
   std::set<RecordKey> out;
   for (const auto& d : deltas)
     for (const auto& op : d.body.ops())
@@ -107,7 +109,7 @@ TEST(RecordStates, AStoreOfSchemaThreeAnswersTheSameThroughTheUpgrade) {
   storage::testing::History first_half;
   first_half.deltas.assign(h.deltas.begin(), h.deltas.begin() + static_cast<std::ptrdiff_t>(half));
   std::vector<VerifiedDelta> rest(h.deltas.begin() + static_cast<std::ptrdiff_t>(half), h.deltas.end());
-  const std::set<RecordKey> records = targets(h.deltas);
+  const std::set<RecordKey> records = touched_records(h.deltas);
 
   std::string answered;
   {
@@ -120,7 +122,7 @@ TEST(RecordStates, AStoreOfSchemaThreeAnswersTheSameThroughTheUpgrade) {
       ASSERT_TRUE(out.ok()) << out.error().message();
     }
     storage::testing::expect_same_state(*s, storage::testing::replica_of(first_half));
-    answered = answers(*s, records);
+    answered = states_answered(*s, records);
   }
   expect_states_without_key_fields(t / "kept");
   fs::create_directories(t / "upgraded");
@@ -133,7 +135,7 @@ TEST(RecordStates, AStoreOfSchemaThreeAnswersTheSameThroughTheUpgrade) {
   ASSERT_TRUE(upgraded->upgraded().has_value());
   EXPECT_EQ(upgraded->upgraded()->from, 3u);
   EXPECT_EQ(upgraded->upgraded()->steps, std::vector<std::string>{kStatesStep});
-  EXPECT_EQ(answers(*upgraded, records), answered) << "the upgrade changed an answer";
+  EXPECT_EQ(states_answered(*upgraded, records), answered) << "the upgrade changed an answer";
   storage::testing::expect_same_state(*upgraded, storage::testing::replica_of(first_half));
   expect_compacted_after_upgrade(*upgraded);
   upgraded.reset();
@@ -147,7 +149,7 @@ TEST(RecordStates, AStoreOfSchemaThreeAnswersTheSameThroughTheUpgrade) {
     ASSERT_TRUE(out.ok()) << out.error().message();
   }
   storage::testing::expect_same_state(*upgraded, storage::testing::replica_of(h));
-  EXPECT_EQ(answers(*upgraded, records), answers(*kept, records))
+  EXPECT_EQ(states_answered(*upgraded, records), states_answered(*kept, records))
       << "the upgraded store took the rest of the history differently";
   kept.reset();
   upgraded.reset();

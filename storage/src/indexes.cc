@@ -5,6 +5,7 @@
 #include <functional>
 
 #include "codec.h"
+#include "stored_state.h"
 
 namespace conect::storage {
 namespace {
@@ -129,13 +130,12 @@ std::size_t clamp_limit(std::size_t limit) {
   return limit == 0 ? kDefaultLimit : std::min(limit, kMaxLimit);
 }
 
-std::optional<v1::RecordState> load_state(const lmdb::Txn& txn, const Dbs& db, std::string_view rk) {
+// `rk` is key.encode().
+std::optional<v1::RecordState> load_state(const lmdb::Txn& txn, const Dbs& db, const RecordKey& key,
+                                          std::string_view rk) {
   auto v = txn.get(db.records, rk);
   if (!v) return std::nullopt;
-  v1::RecordState s;
-  if (!s.ParseFromArray(v->data(), static_cast<int>(v->size())))
-    throw lmdb::Failure{Error(Errc::storage_error, "unreadable record state; restore from a backup")};
-  return s;
+  return load_stored_state(key, *v);
 }
 
 bool same_term(std::string_view a, std::string_view b) { return codec::fold_term(a) == codec::fold_term(b); }
@@ -186,7 +186,7 @@ Scan placement_scan(const Dbs& db, const PlacementFilter& f) {
 std::optional<std::string> org_country(const lmdb::Txn& txn, const Dbs& db, const v1::RecordId& id) {
   auto key = org_key(id);
   if (!key) return std::nullopt;
-  auto s = load_state(txn, db, key->encode());
+  auto s = load_state(txn, db, *key, key->encode());
   if (!s) return std::nullopt;
   return s->organisation().country();
 }
@@ -300,7 +300,7 @@ Result<Page<PlacementView>> query_placements(const lmdb::Txn& txn, const Dbs& db
     auto key = codec::trailing_record(k);
     if (!key) return false;
     std::string rk = key->encode();
-    auto s = load_state(txn, db, rk);
+    auto s = load_state(txn, db, *key, rk);
     if (!s) return false;
     v1::StoredAvailability a;
     if (auto v = txn.get(db.availability, rk)) a.ParseFromArray(v->data(), static_cast<int>(v->size()));
@@ -318,7 +318,7 @@ Result<Page<RecordView>> query_mobilities(const lmdb::Txn& txn, const Dbs& db, c
   auto next = run_scan(txn, mobility_scan(db, f), f.cursor, clamp_limit(f.limit), [&](std::string_view k) {
     auto key = codec::trailing_record(k);
     if (!key) return false;
-    auto s = load_state(txn, db, key->encode());
+    auto s = load_state(txn, db, *key, key->encode());
     if (!s || !mobility_matches(txn, db, f, *s) || (f.keep && !f.keep(*key, *s))) return false;
     page.items.push_back({*key, std::move(*s)});
     return true;
@@ -337,11 +337,10 @@ Result<Page<RecordView>> query_list(const lmdb::Txn& txn, const Dbs& db, v1::Rec
   auto next = run_scan(txn, scan, cursor, clamp_limit(limit), [&](std::string_view k) {
     auto key = RecordKey::decode(k);
     if (!key) return false;
-    v1::RecordState s;
-    auto v = txn.get(db.records, k);
-    if (!v || !s.ParseFromArray(v->data(), static_cast<int>(v->size())) || !s.created()) return false;
-    if (keep && !keep(*key, s)) return false;
-    page.items.push_back({*key, std::move(s)});
+    auto s = load_state(txn, db, *key, k);
+    if (!s || !s->created()) return false;
+    if (keep && !keep(*key, *s)) return false;
+    page.items.push_back({*key, std::move(*s)});
     return true;
   });
   if (!next.ok()) return next.error();

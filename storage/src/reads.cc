@@ -8,6 +8,7 @@
 #include "indexes.h"
 #include "op_positions.h"
 #include "store_impl.h"
+#include "stored_state.h"
 
 namespace conect::storage {
 namespace {
@@ -25,7 +26,7 @@ Result<std::optional<v1::RecordState>> Store::record(const RecordKey& key) const
   return impl_->read([&](lmdb::ReadTxn& txn) -> Result<std::optional<v1::RecordState>> {
     auto v = txn.get(impl_->db.records, key.encode());
     if (!v) return std::optional<v1::RecordState>();
-    return std::optional<v1::RecordState>(parse<v1::RecordState>(*v, "record state"));
+    return std::optional<v1::RecordState>(load_stored_state(key, *v));
   });
 }
 
@@ -124,7 +125,7 @@ Result<std::vector<RecordView>> Store::reservations_of(const RecordKey& placemen
       auto v = txn.get(impl_->db.records, rk);
       auto key = RecordKey::decode(rk);
       if (!v || !key) corrupt("reservation index names a missing record");
-      out.push_back({*key, parse<v1::RecordState>(*v, "record state")});
+      out.push_back({*key, load_stored_state(*key, *v)});
     }
     return out;
   });

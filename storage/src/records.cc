@@ -11,15 +11,10 @@
 #include "indexes.h"
 #include "op_positions.h"
 #include "store_impl.h"
+#include "stored_state.h"
 
 namespace conect::storage {
 namespace {
-
-v1::RecordState parse_state(std::string_view bytes) {
-  v1::RecordState s;
-  if (!s.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) corrupt("unreadable record state");
-  return s;
-}
 
 // Index values are empty; a non-null pointer keeps memcpy well-defined.
 constexpr std::string_view kEmpty("", 0);
@@ -127,24 +122,26 @@ void refold(Writer& w, GroupState& g, Totals& t, const FoldContext& ctx, LoggedO
       if (!is_frozen(g.frozen, p.delta->origin, p.delta->seq)) ops.borrow(p);
   }
   std::optional<v1::RecordState> state;
-  std::string new_bytes;
+  std::string new_bytes;      // the whole state's, as the digest hashes them
+  std::string_view new_kept;  // what `records` keeps of them (stored_state.h)
   if (!ops.empty()) {
     // Every operation collected is on `key`: stored under it in `ops`, or
     // routed to it by op_target() when this group stored it.
     state = fold_record(key, ops.refs(), ctx, OpTargets::known);
     new_bytes = serialize_state(*state);
+    new_kept = stored_part(key, new_bytes);
   }
-  if (old_bytes ? (state && *old_bytes == new_bytes) : !state) return;
+  if (old_bytes ? (state && *old_bytes == new_kept) : !state) return;
 
   std::optional<v1::RecordState> old_state;
-  if (old_bytes) old_state = parse_state(*old_bytes);
-  if (old_bytes) t.digest.subtract(record_hash(key, *old_bytes));
+  if (old_bytes) old_state = load_stored_state(key, *old_bytes);
+  if (old_bytes) t.digest.subtract(stored_state_hash(key, *old_bytes));
   if (state) t.digest.add(record_hash(key, new_bytes));
   bool was_created = old_state && old_state->created();
   bool is_created = state && state->created();
   if (was_created != is_created) t.counts[key.type] += is_created ? 1 : -1;
   if (state)
-    w.put(w.db.records, rk, new_bytes);
+    w.put(w.db.records, rk, new_kept);
   else
     w.del(w.db.records, rk);
 
@@ -170,7 +167,7 @@ void refresh_availability(Writer& w, const GroupState& g, const RecordKey& place
     if (auto it = g.refolded.find(key); it != g.refolded.end()) return &it->second;
     auto v = w.get(w.db.records, rk);
     if (!v) return nullptr;
-    return &parsed.emplace_back(parse_state(*v));
+    return &parsed.emplace_back(load_stored_state(key, *v));
   };
   const v1::RecordState* ps = state_of(placement, pk);
   if (!ps) {

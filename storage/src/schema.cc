@@ -15,6 +15,7 @@
 
 #include "codec.h"
 #include "store_impl.h"
+#include "stored_state.h"
 
 namespace conect::storage {
 namespace {
@@ -110,6 +111,35 @@ Status indexes_by_term(lmdb::WriteTxn& txn) {
   return Status::Ok();
 }
 
+// Schema 3 -> 4: record states without the type and id the record key
+// says (stored_state.h). A schema-3 value is serialize_state(state), which
+// starts with those two fields; the step keeps the rest. The keys come in
+// order, so every value is appended to the emptied database (full pages:
+// `records` written live is about 76 % full); the states, the digest and
+// every answer stay the same.
+Status states_without_key_fields(lmdb::WriteTxn& txn) {
+  lmdb::Dbi records = txn.open_db("records", 0);
+  std::vector<std::pair<std::string, std::string>> kept;
+  {
+    auto c = txn.cursor(records);
+    for (bool ok = c.first(); ok; ok = c.next()) {
+      auto key = RecordKey::decode(c.key());
+      const std::string fields = key ? key_fields(*key) : std::string();
+      if (!key || !c.value().starts_with(fields))
+        return Error(Errc::storage_error, "an entry of records does not have the layout of schema 3 (key " +
+                                              to_hex(c.key()) + "); restore a backup");
+      kept.emplace_back(c.key(), c.value().substr(fields.size()));
+    }
+  }
+  txn.clear(records);
+  for (const auto& [k, v] : kept)
+    if (!txn.append(records, k, v)) txn.put(records, k, v);
+  // The old values' pages are free now: for the daemon's compactor, as
+  // after the steps from 1 and 2.
+  txn.put(txn.open_db("meta", 0), meta::kCompactDue, meta::kCompactAfterUpgrade);
+  return Status::Ok();
+}
+
 }  // namespace
 
 std::string SchemaPlan::check() const {
@@ -133,6 +163,7 @@ const SchemaPlan& current_schema() {
       {
           {1, "ops as key-only positions (the operations stay in the log)", ops_as_positions},
           {2, "query indexes by term (the term once, its record keys as fixed-size items)", indexes_by_term},
+          {3, "record states without the type and id their key says", states_without_key_fields},
       }};
   return plan;
 }

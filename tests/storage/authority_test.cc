@@ -153,13 +153,15 @@ TEST(StoreAuthority, AStoreFoldedUnderOlderRulesIsRefoldedWhenOpened) {
     ASSERT_TRUE(txn.del(txn.open_db("meta", 0), "fold_rules"));
     v1::RecordState stale;
     stale.set_created(r.record(victim)->state.created());  // counts stay as they were
-    std::string stale_bytes = serialize_state(stale);
-    txn.put(txn.open_db("records", 0), victim.encode(), stale_bytes);
+    // `records` keeps a state without the type and id its key says (schema 4).
+    txn.put(txn.open_db("records", 0), victim.encode(), serialize_state(stale));
+    stale.set_type(victim.type);
+    *stale.mutable_id() = victim.to_proto();
     // ... with a digest that agrees with it, as an old build's would.
     lmdb::Dbi meta = txn.open_db("meta", 0);
     StateDigest digest = StateDigest::from(*Hash256::from_raw(*txn.get(meta, "digest")));
     digest.subtract(record_hash(victim, r.record(victim)->bytes));
-    digest.add(record_hash(victim, stale_bytes));
+    digest.add(record_hash(victim, serialize_state(stale)));
     txn.put(meta, "digest", digest.value().raw());
     txn.commit();
   }

@@ -85,7 +85,7 @@ bool operator==(const OpV1& a, const OpV1& b) {
 
 // Turns a closed store of this build back into schema 1: `ops` rewritten in
 // the old layout from the positions (record key (41) || origin (32) || seq
-// (8) || index (4)) and the log.
+// (8) || index (4)) and the log, and `records` as whole states.
 void write_schema_1(const fs::path& dir) {
   auto before = dump_subdatabases(dir);
   lmdb::EnvOptions eo;
@@ -114,6 +114,7 @@ void write_schema_1(const fs::path& dir) {
     body.ops(index).AppendToString(&old_value);
     txn.put(ops, old_key, old_value);
   }
+  write_whole_states(txn);
   std::string schema;
   put_be(schema, 1, 4);
   txn.put(txn.open_db("meta", 0), "schema", schema);

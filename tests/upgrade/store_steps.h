@@ -1,5 +1,6 @@
-// What the schema-step tests (ops_positions_test, indexes_by_term_test)
-// share: the options they open stores with, and a store answer's value.
+// What the schema-step tests (ops_positions_test, indexes_by_term_test,
+// states_test) share: the options they open stores with, a store answer's
+// value, and `records` turned back into the layout of schemas 1 to 3.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -9,6 +10,8 @@
 #include <utility>
 
 #include "../storage/history.h"
+#include "conect/crdt/merge.h"
+#include "conect/storage/lmdb.h"
 #include "conect/storage/store.h"
 
 namespace conect::upgrade {
@@ -39,6 +42,29 @@ inline void expect_compacted_after_upgrade(storage::Store& upgraded) {
   EXPECT_EQ(compacted->reason, "upgrade") << "the daemon's log would name an erasure that never happened";
   EXPECT_LT(compacted->bytes_after, compacted->bytes_before);
   EXPECT_FALSE(*upgraded.compaction_due());
+}
+
+// Rewrites `records` as schemas 1 to 3 kept it: each value the whole
+// serialize_state(), with the type and id fields that schema 4 leaves to the
+// key. Returns how many values it rewrote.
+inline std::size_t write_whole_states(lmdb::WriteTxn& txn) {
+  lmdb::Dbi records = txn.open_db("records", 0);
+  std::vector<std::pair<std::string, std::string>> whole;
+  {
+    auto c = txn.cursor(records);
+    for (bool ok = c.first(); ok; ok = c.next()) {
+      auto key = RecordKey::decode(c.key());
+      v1::RecordState s;
+      if (!key || !s.ParseFromArray(c.value().data(), static_cast<int>(c.value().size())) || s.type() != 0 ||
+          s.has_id())
+        throw std::runtime_error("records holds a value that is not a schema-4 state");
+      s.set_type(key->type);
+      *s.mutable_id() = key->to_proto();
+      whole.emplace_back(c.key(), serialize_state(s));
+    }
+  }
+  for (const auto& [k, v] : whole) txn.put(records, k, v);
+  return whole.size();
 }
 
 }  // namespace conect::upgrade

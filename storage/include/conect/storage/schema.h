@@ -45,7 +45,9 @@ namespace conect::storage {
 //      (docs/storage.md).
 //   3: the query indexes by term are MDB_DUPSORT | MDB_DUPFIXED: the term
 //      once per key, the 41-byte record keys as its items (docs/storage.md).
-inline constexpr std::uint32_t kSchemaVersion = 3;
+//   4: `records` keeps each state without the type and id fields its key
+//      says (storage/src/stored_state.h).
+inline constexpr std::uint32_t kSchemaVersion = 4;
 
 struct SchemaStep {
   std::uint32_t from = 0;  // reads schema `from`, leaves schema `from + 1`

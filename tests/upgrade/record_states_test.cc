@@ -1,0 +1,192 @@
+// Schema 4 (storage/src/schema.cc and stored_state.h: `records` keeps each
+// state without the type and id fields its key says) answers exactly as
+// schema 3 did, and its digest is the same sum of the same record hashes. A
+// store written by this build is turned back into schema 3 here (that
+// layout is frozen: every value the whole serialize_state(); docs/storage.md),
+// then upgraded:
+//   - every record, query and digest answers the same, and every state is
+//     the replica's, byte for byte;
+//   - every sub-database is byte-identical to the store as written, the
+//     store is marked for compaction, and the upgraded store then takes the
+//     rest of the history (refolds of stored states, whose old hash the
+//     digest subtracts) exactly as one that never left schema 4.
+// The committed 0.2.0 store goes through every step and keeps every state.
+#include <gtest/gtest.h>
+
+#include <set>
+#include <sstream>
+
+#include "../storage/history.h"
+#include "conect/storage/lmdb.h"
+#include "store_steps.h"
+#include "v020.h"
+
+namespace conect::upgrade {
+namespace {
+
+namespace fs = std::filesystem;
+using storage::Store;
+using storage::testing::dump_subdatabases;
+using storage::testing::TempDir;
+
+constexpr const char* kStatesStep = "record states without the type and id their key says";
+
+// Rewrites a closed store of this build in schema 3's layout.
+void write_schema_3(const fs::path& dir) {
+  lmdb::EnvOptions eo;
+  eo.map_size = std::uint64_t{256} << 20;
+  eo.flags = MDB_NOTLS;
+  auto env = lmdb::Env::open(dir, eo);
+  ASSERT_TRUE(env.ok());
+  lmdb::WriteTxn txn = env->begin_write();
+  ASSERT_GT(write_whole_states(txn), 20u);
+  std::string schema{0, 0, 0, 3};
+  txn.put(txn.open_db("meta", 0), "schema", schema);
+  txn.commit();
+}
+
+// Every record's state as its bytes, the digests, and every page of the
+// record lists and the unfiltered queries.
+std::string states_answered(const Store& store, const std::set<RecordKey>& records) {
+  std::ostringstream out;
+  out << "digest " << must(store.digest(), "digest").hex() << " recomputed "
+      << must(store.digest_recomputed(), "digest_recomputed").hex() << "\n";
+  for (const auto& key : records) {
+    auto r = must(store.record(key), "record");
+    out << "record " << key.text() << " " << (r ? to_hex(serialize_state(*r)) : std::string("none")) << "\n";
+  }
+  for (auto type : {v1::ORGANISATION, v1::PLACEMENT, v1::RESERVATION, v1::MOBILITY, v1::CONTACT}) {
+    std::string cursor;
+    do {
+      auto page = must(store.list(type, cursor, 7), "list");
+      for (const auto& v : page.items)
+        out << "list " << v.key.text() << " " << to_hex(serialize_state(v.state)) << "\n";
+      cursor = page.next_cursor;
+    } while (!cursor.empty());
+  }
+  storage::PlacementFilter pf;
+  pf.limit = 7;
+  do {
+    auto page = must(store.placements(pf), "placements");
+    for (const auto& p : page.items) out << "placement " << p.key.text() << " " << p.state.placement().trade() << "\n";
+    pf.cursor = page.next_cursor;
+  } while (!pf.cursor.empty());
+  storage::MobilityFilter mf;
+  mf.limit = 7;
+  do {
+    auto page = must(store.mobilities(mf), "mobilities");
+    for (const auto& m : page.items)
+      out << "mobility " << m.key.text() << " " << m.state.mobility().sending().status() << "\n";
+    mf.cursor = page.next_cursor;
+  } while (!mf.cursor.empty());
+  return std::move(out).str();
+}
+
+std::set<RecordKey> touched_records(const std::vector<VerifiedDelta>& deltas) {
+  std::set<RecordKey> out;
+  for (const auto& d : deltas)
+    for (const auto& op : d.body.ops())
+      if (auto t = op_target(op); t.ok()) out.insert(*t);
+  return out;
+}
+
+// No value of `records` holds the type or the id.
+void expect_states_without_key_fields(const fs::path& dir) {
+  auto records = dump_subdatabases(dir)["records"];
+  ASSERT_FALSE(records.empty());
+  for (const auto& [k, v] : records) {
+    v1::RecordState s;
+    ASSERT_TRUE(s.ParseFromString(v)) << to_hex(k);
+    EXPECT_EQ(s.type(), v1::RECORD_TYPE_UNSPECIFIED) << to_hex(k);
+    EXPECT_FALSE(s.has_id()) << to_hex(k);
+  }
+}
+
+TEST(RecordStates, AStoreOfSchemaThreeAnswersTheSameThroughTheUpgrade) {
+  TempDir t;
+  auto h = storage::testing::random_history({.authors = 5, .deltas = 400, .seed = 29});
+  const std::size_t half = h.deltas.size() / 2;
+  storage::testing::History first_half;
+  first_half.deltas.assign(h.deltas.begin(), h.deltas.begin() + static_cast<std::ptrdiff_t>(half));
+  std::vector<VerifiedDelta> rest(h.deltas.begin() + static_cast<std::ptrdiff_t>(half), h.deltas.end());
+  const std::set<RecordKey> records = touched_records(h.deltas);
+
+  std::string answered;
+  {
+    auto s = storage::testing::open_store(t / "kept", step_test_options());
+    for (std::size_t i = 0; i < first_half.deltas.size(); i += 25) {
+      std::vector<VerifiedDelta> batch(
+          first_half.deltas.begin() + static_cast<std::ptrdiff_t>(i),
+          first_half.deltas.begin() + static_cast<std::ptrdiff_t>(std::min(i + 25, first_half.deltas.size())));
+      auto out = s->apply(std::move(batch));
+      ASSERT_TRUE(out.ok()) << out.error().message();
+    }
+    storage::testing::expect_same_state(*s, storage::testing::replica_of(first_half));
+    answered = states_answered(*s, records);
+  }
+  expect_states_without_key_fields(t / "kept");
+  fs::create_directories(t / "upgraded");
+  fs::copy_file(t / "kept" / "data.mdb", t / "upgraded" / "data.mdb");
+  write_schema_3(t / "upgraded");
+  auto kept_dump = dump_subdatabases(t / "kept");
+
+  auto kept = storage::testing::open_store(t / "kept", step_test_options());
+  auto upgraded = storage::testing::open_store(t / "upgraded", step_test_options());
+  ASSERT_TRUE(upgraded->upgraded().has_value());
+  EXPECT_EQ(upgraded->upgraded()->from, 3u);
+  EXPECT_EQ(upgraded->upgraded()->steps, std::vector<std::string>{kStatesStep});
+  EXPECT_EQ(states_answered(*upgraded, records), answered) << "the upgrade changed an answer";
+  storage::testing::expect_same_state(*upgraded, storage::testing::replica_of(first_half));
+  expect_compacted_after_upgrade(*upgraded);
+  upgraded.reset();
+  EXPECT_TRUE(dump_subdatabases(t / "upgraded") == kept_dump)
+      << "the upgraded store differs from the one written at schema 4";
+
+  upgraded = storage::testing::open_store(t / "upgraded", step_test_options());
+  EXPECT_FALSE(upgraded->upgraded().has_value());
+  for (Store* s : {kept.get(), upgraded.get()}) {
+    auto out = s->apply(rest);
+    ASSERT_TRUE(out.ok()) << out.error().message();
+  }
+  storage::testing::expect_same_state(*upgraded, storage::testing::replica_of(h));
+  EXPECT_EQ(states_answered(*upgraded, records), states_answered(*kept, records))
+      << "the upgraded store took the rest of the history differently";
+  kept.reset();
+  upgraded.reset();
+  EXPECT_TRUE(dump_subdatabases(t / "upgraded") == dump_subdatabases(t / "kept"));
+}
+
+// The committed 0.2.0 store (schema 1) through every step: each state keeps
+// its bytes but for the type and id in front, and the store answers as
+// 0.2.0 did (its digest included).
+TEST(RecordStates, TheZeroTwoZeroStoreKeepsEveryState) {
+  TempDir t;
+  auto dir = copy_store(t.path());
+  auto before = dump_subdatabases(dir)["records"];
+  ASSERT_GT(before.size(), 10u);
+  {
+    auto s = Store::open(dir, upgrade_options());
+    ASSERT_TRUE(s.ok()) << s.error().message();
+    ASSERT_TRUE((*s)->upgraded().has_value());
+    EXPECT_EQ((*s)->upgraded()->steps.back(), kStatesStep);
+    expect_answers_of_020(**s);
+    for (const auto& [k, v] : before) {
+      auto key = RecordKey::decode(k);
+      ASSERT_TRUE(key.has_value());
+      auto state = (*s)->record(*key);
+      ASSERT_TRUE(state.ok() && *state) << key->text();
+      EXPECT_EQ(serialize_state(**state), v) << key->text();
+    }
+  }
+  auto after = dump_subdatabases(dir)["records"];
+  ASSERT_EQ(after.size(), before.size());
+  for (const auto& [k, v] : after) {
+    ASSERT_TRUE(before.count(k));
+    EXPECT_TRUE(before[k].ends_with(v)) << to_hex(k);
+    EXPECT_GE(before[k].size(), v.size() + 40) << to_hex(k) << ": the type and id are 40 bytes or more";
+  }
+  expect_states_without_key_fields(dir);
+}
+
+}  // namespace
+}  // namespace conect::upgrade

@@ -232,7 +232,7 @@ void store_delta(Writer& w, GroupState& g, VerifiedDelta& d, bool owned) {
       continue;
     }
     // Its position only: the operation is in the delta just logged.
-    w.put(w.db.ops, codec::op_key(target->encode(), d.origin, d.seq, index), std::string_view("", 0));
+    w.put(w.db.ops(target->type), codec::op_key(target->encode(), d.origin, d.seq, index), std::string_view("", 0));
     g.touched.add(*target, PendingOp{&d, index});
   }
   if (carries_membership(d.body)) note_membership(w, g, d);

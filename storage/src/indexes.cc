@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <climits>
 #include <functional>
+#include <stdexcept>
 
 #include "codec.h"
 #include "stored_state.h"
@@ -133,7 +134,7 @@ std::size_t clamp_limit(std::size_t limit) {
 // `rk` is key.encode().
 std::optional<v1::RecordState> load_state(const lmdb::Txn& txn, const Dbs& db, const RecordKey& key,
                                           std::string_view rk) {
-  auto v = txn.get(db.records, rk);
+  auto v = txn.get(db.records(key.type), rk);
   if (!v) return std::nullopt;
   return load_stored_state(key, *v);
 }
@@ -180,7 +181,7 @@ Scan placement_scan(const Dbs& db, const PlacementFilter& f) {
   if (f.available) return {Index::placement_available, db.placement_available, "", ""};
   if (f.from) return {Index::placement_period, db.placement_period, "", days_key(*f.from)};
   std::string type(1, static_cast<char>(v1::PLACEMENT));
-  return {Index::records, db.records, type, type};
+  return {Index::records, db.records(v1::PLACEMENT), type, type};
 }
 
 std::optional<std::string> org_country(const lmdb::Txn& txn, const Dbs& db, const v1::RecordId& id) {
@@ -217,7 +218,7 @@ Scan mobility_scan(const Dbs& db, const MobilityFilter& f) {
   }
   if (f.from) return {Index::mobility_period, db.mobility_period, "", days_key(*f.from)};
   std::string type(1, static_cast<char>(v1::MOBILITY));
-  return {Index::records, db.records, type, type};
+  return {Index::records, db.records(v1::MOBILITY), type, type};
 }
 
 }  // namespace
@@ -233,9 +234,10 @@ lmdb::Dbi index_db(const Dbs& db, Index index) {
     case Index::mobility_period: return db.mobility_period;
     case Index::mobility_status: return db.mobility_status;
     case Index::reservation_placement: return db.reservation_placement;
-    case Index::records: return db.records;
+    case Index::records:
+      break;  // a scan of one type's records, never an index entry
   }
-  return db.records;
+  throw std::logic_error("no index database for index " + std::to_string(static_cast<int>(index)));
 }
 
 bool by_term(Index index) { return index != Index::placement_available && index != Index::records; }
@@ -333,7 +335,7 @@ Result<Page<RecordView>> query_list(const lmdb::Txn& txn, const Dbs& db, v1::Rec
   Page<RecordView> page;
   std::string prefix(1, static_cast<char>(type));
   if (owner) prefix.append(reinterpret_cast<const char*>(owner->data()), owner->size());
-  Scan scan{Index::records, db.records, prefix, prefix};
+  Scan scan{Index::records, db.records(type), prefix, prefix};
   auto next = run_scan(txn, scan, cursor, clamp_limit(limit), [&](std::string_view k) {
     auto key = RecordKey::decode(k);
     if (!key) return false;

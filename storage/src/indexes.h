@@ -34,7 +34,7 @@ enum class Index : char {
   mobility_period = 'q',
   mobility_status = 's',
   reservation_placement = 'r',
-  records = 'R',  // the records database itself, by type prefix
+  records = 'R',  // the records of one type (their own database), by type prefix
 };
 
 struct IndexEntry {

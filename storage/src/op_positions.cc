@@ -43,7 +43,7 @@ bool read_signed(std::string_view bytes, std::string_view& body, std::string_vie
 std::vector<StoredPosition> stored_positions(const lmdb::Txn& txn, const Dbs& db, const RecordKey& key) {
   std::vector<StoredPosition> out;
   const std::string prefix = key.encode();
-  auto c = txn.cursor(db.ops);
+  auto c = txn.cursor(db.ops(key.type));
   for (bool ok = c.seek(prefix); ok && c.key().starts_with(prefix); ok = c.next()) {
     auto at = codec::decode_op_key(c.key());
     if (!at) corrupt("malformed operation key of record " + key.text());

@@ -24,7 +24,7 @@ Msg parse(std::string_view bytes, const char* what) {
 
 Result<std::optional<v1::RecordState>> Store::record(const RecordKey& key) const {
   return impl_->read([&](lmdb::ReadTxn& txn) -> Result<std::optional<v1::RecordState>> {
-    auto v = txn.get(impl_->db.records, key.encode());
+    auto v = txn.get(impl_->db.records(key.type), key.encode());
     if (!v) return std::optional<v1::RecordState>();
     return std::optional<v1::RecordState>(load_stored_state(key, *v));
   });
@@ -122,8 +122,8 @@ Result<std::vector<RecordView>> Store::reservations_of(const RecordKey& placemen
     auto c = txn.cursor(impl_->db.reservation_placement);  // placement key -> reservation keys
     for (bool ok = c.seek(pk) && c.key() == pk; ok; ok = c.next_item()) {
       auto rk = c.value();
-      auto v = txn.get(impl_->db.records, rk);
       auto key = RecordKey::decode(rk);
+      auto v = key ? txn.get(impl_->db.records(key->type), rk) : std::nullopt;
       if (!v || !key) corrupt("reservation index names a missing record");
       out.push_back({*key, load_stored_state(*key, *v)});
     }

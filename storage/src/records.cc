@@ -110,7 +110,8 @@ void refold(Writer& w, GroupState& g, Totals& t, const FoldContext& ctx, LoggedO
             std::span<const PendingOp> pending) {
   const std::string rk = key.encode();
   std::optional<std::string> old_bytes;
-  if (auto v = w.get(w.db.records, rk)) old_bytes.emplace(*v);
+  const lmdb::Dbi records = w.db.records(key.type);
+  if (auto v = w.get(records, rk)) old_bytes.emplace(*v);
   RecordOps ops;
   if (old_bytes) {
     collect_ops(w, g, logged, key, pending, ops);
@@ -141,9 +142,9 @@ void refold(Writer& w, GroupState& g, Totals& t, const FoldContext& ctx, LoggedO
   bool is_created = state && state->created();
   if (was_created != is_created) t.counts[key.type] += is_created ? 1 : -1;
   if (state)
-    w.put(w.db.records, rk, new_kept);
+    w.put(records, rk, new_kept);
   else
-    w.del(w.db.records, rk);
+    w.del(records, rk);
 
   update_indexes(w, old_state ? index_entries(key, *old_state) : std::vector<IndexEntry>{},
                  state ? index_entries(key, *state) : std::vector<IndexEntry>{});
@@ -165,7 +166,7 @@ void refresh_availability(Writer& w, const GroupState& g, const RecordKey& place
   std::deque<v1::RecordState> parsed;  // states read back from `records`
   auto state_of = [&](const RecordKey& key, std::string_view rk) -> const v1::RecordState* {
     if (auto it = g.refolded.find(key); it != g.refolded.end()) return &it->second;
-    auto v = w.get(w.db.records, rk);
+    auto v = w.get(w.db.records(key.type), rk);
     if (!v) return nullptr;
     return &parsed.emplace_back(load_stored_state(key, *v));
   };
@@ -241,11 +242,13 @@ void refold_for_rules(Writer& w) {
   // as unknown kinds by an older version: index them before refolding.
   rebuild_membership_index(w);
   GroupState g = begin_group(w);
-  auto c = w.cursor(w.db.records);
-  for (bool ok = c.first(); ok; ok = c.next()) {
-    auto key = RecordKey::decode(c.key());
-    if (!key) corrupt("malformed record key");
-    g.touched.touch(*key);
+  for (v1::RecordType type : kRecordTypes) {
+    auto c = w.cursor(w.db.records(type));
+    for (bool ok = c.first(); ok; ok = c.next()) {
+      auto key = RecordKey::decode(c.key());
+      if (!key || key->type != type) corrupt("malformed record key");
+      g.touched.touch(*key);
+    }
   }
   if (!g.touched.empty()) refold_touched(w, g);
   std::string rules;

@@ -12,6 +12,7 @@
 #include "conect/storage/schema.h"
 
 #include <algorithm>
+#include <map>
 
 #include "codec.h"
 #include "store_impl.h"
@@ -140,6 +141,46 @@ Status states_without_key_fields(lmdb::WriteTxn& txn) {
   return Status::Ok();
 }
 
+// Schema 4 -> 5: a `records` and an `ops` database per record type. Their
+// keys start with the type, so in one database a type whose key range sits
+// between two others (placements, between organisations and mobilities)
+// never grows at the tree's end, and LMDB splits its full pages in half;
+// in its own database each type appends. Every entry moves, unchanged, to
+// the database of the type its key starts with, in key order (MDB_APPEND:
+// full pages); the old databases are deleted with their names.
+Status databases_per_type(lmdb::WriteTxn& txn) {
+  struct Move {
+    const char* from;
+    const char* prefix;  // of the new databases' names
+  };
+  static constexpr Move kMoves[] = {{"records", "records_"}, {"ops", "ops_"}};
+  static constexpr std::pair<v1::RecordType, const char*> kTypes[] = {
+      {v1::ORGANISATION, "organisation"}, {v1::PLACEMENT, "placement"}, {v1::RESERVATION, "reservation"},
+      {v1::MOBILITY, "mobility"},         {v1::CONTACT, "contact"},
+  };
+  for (const Move& move : kMoves) {
+    lmdb::Dbi old = txn.open_db(move.from, 0);
+    std::map<int, lmdb::Dbi> to;
+    for (const auto& [type, name] : kTypes) to[type] = txn.open_db((std::string(move.prefix) + name).c_str(), 0);
+    {
+      auto c = txn.cursor(old);
+      for (bool ok = c.first(); ok; ok = c.next()) {
+        auto it = c.key().empty() ? to.end() : to.find(static_cast<unsigned char>(c.key()[0]));
+        if (it == to.end() || c.key().size() < codec::kRecordKeySize)
+          return Error(Errc::storage_error, std::string("an entry of ") + move.from +
+                                                " does not have the layout of schema 4 (key " + to_hex(c.key()) +
+                                                "); restore a backup");
+        if (!txn.append(it->second, c.key(), c.value())) txn.put(it->second, c.key(), c.value());
+      }
+    }
+    txn.drop(old);
+  }
+  // The old databases' pages are free now: for the daemon's compactor, as
+  // after the earlier steps.
+  txn.put(txn.open_db("meta", 0), meta::kCompactDue, meta::kCompactAfterUpgrade);
+  return Status::Ok();
+}
+
 }  // namespace
 
 std::string SchemaPlan::check() const {
@@ -164,6 +205,7 @@ const SchemaPlan& current_schema() {
           {1, "ops as key-only positions (the operations stay in the log)", ops_as_positions},
           {2, "query indexes by term (the term once, its record keys as fixed-size items)", indexes_by_term},
           {3, "record states without the type and id their key says", states_without_key_fields},
+          {4, "a records and an ops database per record type", databases_per_type},
       }};
   return plan;
 }

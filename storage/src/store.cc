@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstring>
 #include <fstream>
+#include <stdexcept>
 
 #include "codec.h"
 #include "indexes.h"
@@ -31,8 +32,17 @@ constexpr DbSpec kDbs[] = {
     {"meta", &Dbs::meta},
     {"log", &Dbs::log},
     {"heads", &Dbs::heads},
-    {"ops", &Dbs::ops},
-    {"records", &Dbs::records},
+    // One `records_*` and one `ops_*` per record type (schema 5).
+    {"records_organisation", &Dbs::records_organisation},
+    {"records_placement", &Dbs::records_placement},
+    {"records_reservation", &Dbs::records_reservation},
+    {"records_mobility", &Dbs::records_mobility},
+    {"records_contact", &Dbs::records_contact},
+    {"ops_organisation", &Dbs::ops_organisation},
+    {"ops_placement", &Dbs::ops_placement},
+    {"ops_reservation", &Dbs::ops_reservation},
+    {"ops_mobility", &Dbs::ops_mobility},
+    {"ops_contact", &Dbs::ops_contact},
     {"availability", &Dbs::availability},
     {"idx_placement_trade", &Dbs::placement_trade, kTerm},
     {"idx_placement_country", &Dbs::placement_country, kTerm},
@@ -239,6 +249,42 @@ bool empty_or_absent(const fs::path& dir) {
 }
 
 }  // namespace
+
+lmdb::Dbi Dbs::records(v1::RecordType type) const {
+  switch (type) {
+    case v1::ORGANISATION:
+      return records_organisation;
+    case v1::PLACEMENT:
+      return records_placement;
+    case v1::RESERVATION:
+      return records_reservation;
+    case v1::MOBILITY:
+      return records_mobility;
+    case v1::CONTACT:
+      return records_contact;
+    default:
+      break;
+  }
+  throw std::logic_error("no records database for record type " + std::to_string(static_cast<int>(type)));
+}
+
+lmdb::Dbi Dbs::ops(v1::RecordType type) const {
+  switch (type) {
+    case v1::ORGANISATION:
+      return ops_organisation;
+    case v1::PLACEMENT:
+      return ops_placement;
+    case v1::RESERVATION:
+      return ops_reservation;
+    case v1::MOBILITY:
+      return ops_mobility;
+    case v1::CONTACT:
+      return ops_contact;
+    default:
+      break;
+  }
+  throw std::logic_error("no ops database for record type " + std::to_string(static_cast<int>(type)));
+}
 
 void open_databases(lmdb::WriteTxn& txn, Dbs& db) {
   // LMDB keeps the flags a database was created with (an index of schema 2

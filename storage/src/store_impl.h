@@ -24,8 +24,15 @@ namespace conect::storage {
 // docs/storage.md): key = the term, items = 41-byte record keys.
 inline constexpr unsigned kTermIndexFlags = MDB_DUPSORT | MDB_DUPFIXED;
 
+// The record types, each with its own `records_*` and `ops_*` database
+// (schema 5): every type's keys grow at the end of their own tree.
+inline constexpr v1::RecordType kRecordTypes[] = {v1::ORGANISATION, v1::PLACEMENT, v1::RESERVATION, v1::MOBILITY,
+                                                  v1::CONTACT};
+
 struct Dbs {
-  lmdb::Dbi meta, log, heads, ops, records, availability;
+  lmdb::Dbi meta, log, heads, availability;
+  lmdb::Dbi records_organisation, records_placement, records_reservation, records_mobility, records_contact;
+  lmdb::Dbi ops_organisation, ops_placement, ops_reservation, ops_mobility, ops_contact;
   lmdb::Dbi placement_trade, placement_country, placement_period, placement_available, placement_host;
   lmdb::Dbi mobility_org, mobility_period, mobility_status;
   lmdb::Dbi reservation_placement;
@@ -34,6 +41,12 @@ struct Dbs {
   // (empty values): what the replicated roster is derived from.
   lmdb::Dbi membership;
   lmdb::Dbi invites;  // invite id (16) -> v1::StoredInvite
+
+  // The records (record key -> state) and operation positions (record key
+  // || origin || seq || op index) of one type; a type outside kRecordTypes
+  // is a bug (std::logic_error): RecordKey holds none.
+  lmdb::Dbi records(v1::RecordType type) const;
+  lmdb::Dbi ops(v1::RecordType type) const;
 };
 
 // meta keys

@@ -153,8 +153,11 @@ TEST(StoreAuthority, AStoreFoldedUnderOlderRulesIsRefoldedWhenOpened) {
     ASSERT_TRUE(txn.del(txn.open_db("meta", 0), "fold_rules"));
     v1::RecordState stale;
     stale.set_created(r.record(victim)->state.created());  // counts stay as they were
-    // `records` keeps a state without the type and id its key says (schema 4).
-    txn.put(txn.open_db("records", 0), victim.encode(), serialize_state(stale));
+    // `records` keeps a state without the type and id its key says (schema 4),
+    // in the database of its type (schema 5).
+    constexpr const char* kTypeNames[] = {"", "organisation", "placement", "reservation", "mobility", "contact"};
+    txn.put(txn.open_db((std::string("records_") + kTypeNames[victim.type]).c_str(), 0), victim.encode(),
+            serialize_state(stale));
     stale.set_type(victim.type);
     *stale.mutable_id() = victim.to_proto();
     // ... with a digest that agrees with it, as an old build's would.

@@ -39,8 +39,8 @@ constexpr std::pair<const char*, char> kByTerm[] = {
 };
 
 // Rewrites a closed store of this build in schema 2's layout: each index by
-// term as a plain database of keys term || record key, and `records` as
-// whole states.
+// term as a plain database of keys term || record key, one `records` of
+// whole states and one `ops`.
 void write_schema_2(const fs::path& dir) {
   lmdb::EnvOptions eo;
   eo.map_size = std::uint64_t{256} << 20;
@@ -64,6 +64,7 @@ void write_schema_2(const fs::path& dir) {
     // old pages.
     for (auto it = keys.rbegin(); it != keys.rend(); ++it) txn.put(db, *it, std::string_view("", 0));
   }
+  write_one_records_and_ops(txn);
   write_whole_states(txn);
   std::string schema{0, 0, 0, 2};
   txn.put(txn.open_db("meta", 0), "schema", schema);

@@ -85,7 +85,8 @@ bool operator==(const OpV1& a, const OpV1& b) {
 
 // Turns a closed store of this build back into schema 1: `ops` rewritten in
 // the old layout from the positions (record key (41) || origin (32) || seq
-// (8) || index (4)) and the log, and `records` as whole states.
+// (8) || index (4)) and the log, in one database, and one `records` of whole
+// states.
 void write_schema_1(const fs::path& dir) {
   auto before = dump_subdatabases(dir);
   lmdb::EnvOptions eo;
@@ -94,10 +95,11 @@ void write_schema_1(const fs::path& dir) {
   auto env = lmdb::Env::open(dir, eo);
   ASSERT_TRUE(env.ok());
   lmdb::WriteTxn txn = env->begin_write();
+  write_one_records_and_ops(txn);
   lmdb::Dbi ops = txn.open_db("ops", 0);
   lmdb::Dbi log = txn.open_db("log", 0);
   txn.clear(ops);
-  for (const auto& [k, v] : before["ops"]) {
+  for (const auto& [k, v] : entries_of(before, "ops")) {
     ASSERT_EQ(k.size(), 85u);
     ASSERT_TRUE(v.empty());
     auto bytes = txn.get(log, k.substr(41, 40));
@@ -209,8 +211,9 @@ TEST(OpsPositions, TheZeroTwoZeroStoreKeepsEveryOperation) {
     EXPECT_TRUE(*(*s)->compaction_due()) << "the upgrade freed the old ops pages: the compactor must give them back";
   }
   auto after = dump_subdatabases(dir);
-  EXPECT_EQ(after["ops"].size(), before.size());
-  for (const auto& [k, v] : after["ops"]) {
+  const auto ops_after = entries_of(after, "ops");
+  EXPECT_EQ(ops_after.size(), before.size());
+  for (const auto& [k, v] : ops_after) {
     EXPECT_EQ(k.size(), 85u);
     EXPECT_TRUE(v.empty());
   }
@@ -264,7 +267,7 @@ TEST(OpsPositions, AStoreOfThisBuildAnswersTheSameThroughTheUpgrade) {
   fs::copy_file(t / "kept" / "data.mdb", t / "upgraded" / "data.mdb");
   write_schema_1(t / "upgraded");
   auto kept_dump = dump_subdatabases(t / "kept");
-  ASSERT_EQ(decode_ops_v1(dump_subdatabases(t / "upgraded")["ops"]).size(), kept_dump["ops"].size());
+  ASSERT_EQ(decode_ops_v1(dump_subdatabases(t / "upgraded")["ops"]).size(), entries_of(kept_dump, "ops").size());
 
   auto kept = storage::testing::open_store(t / "kept", step_test_options());
   auto upgraded = storage::testing::open_store(t / "upgraded", step_test_options());

@@ -1,6 +1,7 @@
 // What the schema-step tests (ops_positions_test, indexes_by_term_test,
-// states_test) share: the options they open stores with, a store answer's
-// value, and `records` turned back into the layout of schemas 1 to 3.
+// record_states_test, databases_per_type_test) share: the options they open
+// stores with, a store answer's value, and `records` and `ops` turned back
+// into the layouts of older schemas.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -44,7 +45,45 @@ inline void expect_compacted_after_upgrade(storage::Store& upgraded) {
   EXPECT_FALSE(*upgraded.compaction_due());
 }
 
-// Rewrites `records` as schemas 1 to 3 kept it: each value the whole
+// The record types and the suffix of their `records_*` and `ops_*`
+// databases (schema 5).
+inline constexpr std::pair<v1::RecordType, const char*> kTypeDbs[] = {
+    {v1::ORGANISATION, "organisation"}, {v1::PLACEMENT, "placement"}, {v1::RESERVATION, "reservation"},
+    {v1::MOBILITY, "mobility"},         {v1::CONTACT, "contact"},
+};
+
+// Every entry of `name` ("records" or "ops") in a dump: its own (schemas 1
+// to 4) and those of its databases per type (schema 5).
+inline std::map<std::string, std::string> entries_of(const storage::testing::SubDatabases& dump,
+                                                     const std::string& name) {
+  std::map<std::string, std::string> out;
+  if (auto it = dump.find(name); it != dump.end()) out = it->second;
+  for (const auto& [type, suffix] : kTypeDbs)
+    if (auto it = dump.find(name + "_" + suffix); it != dump.end()) out.insert(it->second.begin(), it->second.end());
+  return out;
+}
+
+// Moves the entries of the databases per type back into one `records` and
+// one `ops`, as schemas 1 to 4 kept them, and deletes the databases per
+// type. Returns how many entries it moved.
+inline std::size_t write_one_records_and_ops(lmdb::WriteTxn& txn) {
+  std::size_t moved = 0;
+  for (const char* name : {"records", "ops"}) {
+    lmdb::Dbi one = txn.open_db(name, MDB_CREATE);
+    for (const auto& [type, suffix] : kTypeDbs) {
+      lmdb::Dbi of_type = txn.open_db((std::string(name) + "_" + suffix).c_str(), 0);
+      {
+        auto c = txn.cursor(of_type);
+        for (bool ok = c.first(); ok; ok = c.next(), ++moved) txn.put(one, c.key(), c.value());
+      }
+      txn.drop(of_type);
+    }
+  }
+  return moved;
+}
+
+// Rewrites `records` (one database: call write_one_records_and_ops first)
+// as schemas 1 to 3 kept it: each value the whole
 // serialize_state(), with the type and id fields that schema 4 leaves to the
 // key. Returns how many values it rewrote.
 inline std::size_t write_whole_states(lmdb::WriteTxn& txn) {

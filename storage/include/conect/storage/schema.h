@@ -47,7 +47,9 @@ namespace conect::storage {
 //      once per key, the 41-byte record keys as its items (docs/storage.md).
 //   4: `records` keeps each state without the type and id fields its key
 //      says (storage/src/stored_state.h).
-inline constexpr std::uint32_t kSchemaVersion = 4;
+//   5: a `records_*` and an `ops_*` database per record type, in place of
+//      `records` and `ops` (docs/storage.md).
+inline constexpr std::uint32_t kSchemaVersion = 5;
 
 struct SchemaStep {
   std::uint32_t from = 0;  // reads schema `from`, leaves schema `from + 1`

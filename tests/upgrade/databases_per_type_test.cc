@@ -32,15 +32,10 @@ constexpr const char* kPerTypeStep = "a records and an ops database per record t
 
 // Rewrites a closed store of this build in schema 4's layout.
 void write_schema_4(const fs::path& dir) {
-  lmdb::EnvOptions eo;
-  eo.map_size = std::uint64_t{256} << 20;
-  eo.flags = MDB_NOTLS;
-  auto env = lmdb::Env::open(dir, eo);
-  ASSERT_TRUE(env.ok());
-  lmdb::WriteTxn txn = env->begin_write();
+  auto env = open_to_rewrite(dir);
+  lmdb::WriteTxn txn = env.begin_write();
   ASSERT_GT(write_one_records_and_ops(txn), 20u);
-  std::string schema{0, 0, 0, 4};
-  txn.put(txn.open_db("meta", 0), "schema", schema);
+  mark_schema(txn, 4);
   txn.commit();
 }
 
@@ -65,33 +60,10 @@ std::string per_type_answers(const Store& store, const std::set<RecordKey>& reco
       cursor = page.next_cursor;
     } while (!cursor.empty());
   }
-  storage::PlacementFilter pf;
-  pf.limit = 7;
-  do {
-    auto page = must(store.placements(pf), "placements");
-    for (const auto& p : page.items) out << "placement " << p.key.text() << "\n";
-    out << "cursor " << page.next_cursor << "\n";
-    pf.cursor = page.next_cursor;
-  } while (!pf.cursor.empty());
-  storage::MobilityFilter mf;
-  mf.limit = 7;
-  do {
-    auto page = must(store.mobilities(mf), "mobilities");
-    for (const auto& m : page.items) out << "mobility " << m.key.text() << "\n";
-    out << "cursor " << page.next_cursor << "\n";
-    mf.cursor = page.next_cursor;
-  } while (!mf.cursor.empty());
+  query_pages(out, store);
   for (const auto& [type, n] : must(store.counts(), "counts"))
     out << "count " << static_cast<int>(type) << " " << n << "\n";
   return std::move(out).str();
-}
-
-std::set<RecordKey> records_touched(const std::vector<VerifiedDelta>& deltas) {
-  std::set<RecordKey> out;
-  for (const auto& d : deltas)
-    for (const auto& op : d.body.ops())
-      if (auto t = op_target(op); t.ok()) out.insert(*t);
-  return out;
 }
 
 // One `records_*` and one `ops_*` per type, each holding only keys of its
@@ -112,54 +84,38 @@ void expect_databases_per_type(const fs::path& dir) {
 TEST(DatabasesPerType, AStoreOfSchemaFourAnswersTheSameThroughTheUpgrade) {
   TempDir t;
   auto h = storage::testing::random_history({.authors = 5, .deltas = 400, .seed = 31});
-  const std::size_t half = h.deltas.size() / 2;
-  std::vector<VerifiedDelta> first(h.deltas.begin(), h.deltas.begin() + static_cast<std::ptrdiff_t>(half));
-  std::vector<VerifiedDelta> rest(h.deltas.begin() + static_cast<std::ptrdiff_t>(half), h.deltas.end());
-  const std::set<RecordKey> records = records_touched(h.deltas);
+  const auto [first, rest] = halves(h.deltas);
+  const std::set<RecordKey> records = records_named(h.deltas);
+  auto answers = [&records](const Store& s) { return per_type_answers(s, records); };
 
   std::string answered;
   {
     auto s = storage::testing::open_store(t / "kept", step_test_options());
-    for (std::size_t i = 0; i < first.size(); i += 25) {
-      std::vector<VerifiedDelta> batch(first.begin() + static_cast<std::ptrdiff_t>(i),
-                                       first.begin() + static_cast<std::ptrdiff_t>(std::min(i + 25, first.size())));
-      auto out = s->apply(std::move(batch));
-      ASSERT_TRUE(out.ok()) << out.error().message();
-    }
-    answered = per_type_answers(*s, records);
+    apply_in_batches(*s, first);
+    answered = answers(*s);
   }
   expect_databases_per_type(t / "kept");
-  fs::create_directories(t / "upgraded");
-  fs::copy_file(t / "kept" / "data.mdb", t / "upgraded" / "data.mdb");
+  copy_closed_store(t / "kept", t / "upgraded");
   write_schema_4(t / "upgraded");
   auto kept_dump = dump_subdatabases(t / "kept");
   auto old_dump = dump_subdatabases(t / "upgraded");
   EXPECT_TRUE(old_dump["records"] == entries_of(kept_dump, "records"));
   EXPECT_TRUE(old_dump["ops"] == entries_of(kept_dump, "ops"));
 
-  auto kept = storage::testing::open_store(t / "kept", step_test_options());
-  auto upgraded = storage::testing::open_store(t / "upgraded", step_test_options());
-  ASSERT_TRUE(upgraded->upgraded().has_value());
-  EXPECT_EQ(upgraded->upgraded()->from, 4u);
-  EXPECT_EQ(upgraded->upgraded()->steps, std::vector<std::string>{kPerTypeStep});
-  EXPECT_EQ(per_type_answers(*upgraded, records), answered) << "the upgrade changed an answer";
-  expect_compacted_after_upgrade(*upgraded);
-  upgraded.reset();
+  {
+    auto upgraded = storage::testing::open_store(t / "upgraded", step_test_options());
+    ASSERT_TRUE(upgraded->upgraded().has_value());
+    EXPECT_EQ(upgraded->upgraded()->from, 4u);
+    EXPECT_EQ(upgraded->upgraded()->steps, std::vector<std::string>{kPerTypeStep});
+    EXPECT_EQ(answers(*upgraded), answered) << "the upgrade changed an answer";
+    expect_compacted_after_upgrade(*upgraded);
+  }
   EXPECT_TRUE(dump_subdatabases(t / "upgraded") == kept_dump)
       << "the upgraded store differs from the one written by this build";
 
-  upgraded = storage::testing::open_store(t / "upgraded", step_test_options());
-  EXPECT_FALSE(upgraded->upgraded().has_value());
-  for (Store* s : {kept.get(), upgraded.get()}) {
-    auto out = s->apply(rest);
-    ASSERT_TRUE(out.ok()) << out.error().message();
-  }
-  storage::testing::expect_same_state(*upgraded, storage::testing::replica_of(h));
-  EXPECT_EQ(per_type_answers(*upgraded, records), per_type_answers(*kept, records))
-      << "the upgraded store took the rest of the history differently";
-  kept.reset();
-  upgraded.reset();
-  EXPECT_TRUE(dump_subdatabases(t / "upgraded") == dump_subdatabases(t / "kept"));
+  expect_rest_taken_alike(t / "kept", t / "upgraded", rest, answers, [&h](const Store& s) {
+    storage::testing::expect_same_state(s, storage::testing::replica_of(h));
+  });
   expect_databases_per_type(t / "upgraded");
 }
 

@@ -42,12 +42,8 @@ constexpr std::pair<const char*, char> kByTerm[] = {
 // term as a plain database of keys term || record key, one `records` of
 // whole states and one `ops`.
 void write_schema_2(const fs::path& dir) {
-  lmdb::EnvOptions eo;
-  eo.map_size = std::uint64_t{256} << 20;
-  eo.flags = MDB_NOTLS;
-  auto env = lmdb::Env::open(dir, eo);
-  ASSERT_TRUE(env.ok());
-  lmdb::WriteTxn txn = env->begin_write();
+  auto env = open_to_rewrite(dir);
+  lmdb::WriteTxn txn = env.begin_write();
   for (const auto& [name, letter] : kByTerm) {
     lmdb::Dbi db = txn.open_db(name, 0);
     unsigned flags = 0;
@@ -66,8 +62,7 @@ void write_schema_2(const fs::path& dir) {
   }
   write_one_records_and_ops(txn);
   write_whole_states(txn);
-  std::string schema{0, 0, 0, 2};
-  txn.put(txn.open_db("meta", 0), "schema", schema);
+  mark_schema(txn, 2);
   txn.commit();
 }
 
@@ -156,25 +151,17 @@ std::string answers(const Store& store, std::vector<std::string>& cursors) {
 TEST(IndexesByTerm, AStoreOfSchemaTwoAnswersTheSameThroughTheUpgrade) {
   TempDir t;
   auto h = storage::testing::random_history({.authors = 5, .deltas = 400, .seed = 23});
-  const std::size_t half = h.deltas.size() / 2;
-  std::vector<VerifiedDelta> first(h.deltas.begin(), h.deltas.begin() + static_cast<std::ptrdiff_t>(half));
-  std::vector<VerifiedDelta> rest(h.deltas.begin() + static_cast<std::ptrdiff_t>(half), h.deltas.end());
+  const auto [first, rest] = halves(h.deltas);
 
   std::string answered;
   std::vector<std::string> cursors;
   {
     auto s = storage::testing::open_store(t / "kept", step_test_options());
-    for (std::size_t i = 0; i < first.size(); i += 25) {
-      std::vector<VerifiedDelta> batch(first.begin() + static_cast<std::ptrdiff_t>(i),
-                                       first.begin() + static_cast<std::ptrdiff_t>(std::min(i + 25, first.size())));
-      auto out = s->apply(std::move(batch));
-      ASSERT_TRUE(out.ok()) << out.error().message();
-    }
+    apply_in_batches(*s, first);
     answered = answers(*s, cursors);
   }
   ASSERT_GT(cursors.size(), 20u) << "too few multi-page answers to say anything about cursors";
-  fs::create_directories(t / "upgraded");
-  fs::copy_file(t / "kept" / "data.mdb", t / "upgraded" / "data.mdb");
+  copy_closed_store(t / "kept", t / "upgraded");
   write_schema_2(t / "upgraded");
 
   // Every cursor names a key of the schema-2 index of its query: what a
@@ -198,34 +185,27 @@ TEST(IndexesByTerm, AStoreOfSchemaTwoAnswersTheSameThroughTheUpgrade) {
     EXPECT_TRUE(old_entries == new_entries) << name << ": schema 2 held other entries";
   }
 
-  auto kept = storage::testing::open_store(t / "kept", step_test_options());
-  auto upgraded = storage::testing::open_store(t / "upgraded", step_test_options());
-  ASSERT_TRUE(upgraded->upgraded().has_value());
-  EXPECT_EQ(upgraded->upgraded()->from, 2u);
-  EXPECT_EQ(upgraded->upgraded()->steps.front(),
-            "query indexes by term (the term once, its record keys as fixed-size items)");
-  // The same pages and the same cursors, each page after the first asked
-  // with the cursor the store gave before the upgrade.
-  std::vector<std::string> again;
-  EXPECT_EQ(answers(*upgraded, again), answered) << "the upgrade changed an answer";
-  EXPECT_EQ(again, cursors);
-  expect_compacted_after_upgrade(*upgraded);
-  upgraded.reset();
+  {
+    auto upgraded = storage::testing::open_store(t / "upgraded", step_test_options());
+    ASSERT_TRUE(upgraded->upgraded().has_value());
+    EXPECT_EQ(upgraded->upgraded()->from, 2u);
+    EXPECT_EQ(upgraded->upgraded()->steps.front(),
+              "query indexes by term (the term once, its record keys as fixed-size items)");
+    // The same pages and the same cursors, each page after the first asked
+    // with the cursor the store gave before the upgrade.
+    std::vector<std::string> again;
+    EXPECT_EQ(answers(*upgraded, again), answered) << "the upgrade changed an answer";
+    EXPECT_EQ(again, cursors);
+    expect_compacted_after_upgrade(*upgraded);
+  }
   EXPECT_TRUE(dump_subdatabases(t / "upgraded") == kept_dump)
       << "the upgraded store differs from the one written by this build";
 
-  upgraded = storage::testing::open_store(t / "upgraded", step_test_options());
-  EXPECT_FALSE(upgraded->upgraded().has_value());
-  for (Store* s : {kept.get(), upgraded.get()}) {
-    auto out = s->apply(rest);
-    ASSERT_TRUE(out.ok()) << out.error().message();
-  }
-  std::vector<std::string> unused;
-  EXPECT_EQ(answers(*upgraded, unused), answers(*kept, unused))
-      << "the upgraded store took the rest of the history differently";
-  kept.reset();
-  upgraded.reset();
-  EXPECT_TRUE(dump_subdatabases(t / "upgraded") == dump_subdatabases(t / "kept"));
+  auto answers_alone = [](const Store& s) {
+    std::vector<std::string> unused;
+    return answers(s, unused);
+  };
+  expect_rest_taken_alike(t / "kept", t / "upgraded", rest, answers_alone, [](const Store&) {});
 }
 
 // The committed 0.2.0 store (schema 1) goes through both steps: its index

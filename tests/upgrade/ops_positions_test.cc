@@ -89,12 +89,8 @@ bool operator==(const OpV1& a, const OpV1& b) {
 // states.
 void write_schema_1(const fs::path& dir) {
   auto before = dump_subdatabases(dir);
-  lmdb::EnvOptions eo;
-  eo.map_size = std::uint64_t{256} << 20;
-  eo.flags = MDB_NOTLS;
-  auto env = lmdb::Env::open(dir, eo);
-  ASSERT_TRUE(env.ok());
-  lmdb::WriteTxn txn = env->begin_write();
+  auto env = open_to_rewrite(dir);
+  lmdb::WriteTxn txn = env.begin_write();
   write_one_records_and_ops(txn);
   lmdb::Dbi ops = txn.open_db("ops", 0);
   lmdb::Dbi log = txn.open_db("log", 0);
@@ -117,9 +113,7 @@ void write_schema_1(const fs::path& dir) {
     txn.put(ops, old_key, old_value);
   }
   write_whole_states(txn);
-  std::string schema;
-  put_be(schema, 1, 4);
-  txn.put(txn.open_db("meta", 0), "schema", schema);
+  mark_schema(txn, 1);
   txn.commit();
 }
 
@@ -156,36 +150,13 @@ std::string answers(const Store& store, const std::set<RecordKey>& records) {
       for (const auto& rv : reservations) out << "  reservation " << rv.key.text() << "\n";
     }
   }
-  storage::PlacementFilter pf;
-  pf.limit = 7;  // several pages: the cursors must carry over too
-  do {
-    auto page = must(store.placements(pf), "placements");
-    for (const auto& p : page.items) out << "placement " << p.key.text() << "\n";
-    out << "cursor " << page.next_cursor << "\n";
-    pf.cursor = page.next_cursor;
-  } while (!pf.cursor.empty());
-  storage::MobilityFilter mf;
-  mf.limit = 7;
-  do {
-    auto page = must(store.mobilities(mf), "mobilities");
-    for (const auto& m : page.items) out << "mobility " << m.key.text() << "\n";
-    out << "cursor " << page.next_cursor << "\n";
-    mf.cursor = page.next_cursor;
-  } while (!mf.cursor.empty());
+  query_pages(out, store);  // several pages: the cursors must carry over too
   auto counts = must(store.counts(), "counts");
   for (const auto& [type, n] : counts) out << "count " << static_cast<int>(type) << " " << n << "\n";
   auto evidence = must(store.evidence(), "evidence");
   for (const auto& e : evidence) out << "evidence " << to_hex(e.SerializeAsString()) << "\n";
   out << "unknown " << must(store.unknown_operations(), "unknown_operations") << "\n";
   return std::move(out).str();
-}
-
-std::set<RecordKey> targets(const std::vector<VerifiedDelta>& deltas) {
-  std::set<RecordKey> out;
-  for (const auto& d : deltas)
-    for (const auto& op : d.body.ops())
-      if (auto t = op_target(op); t.ok()) out.insert(*t);
-  return out;
 }
 
 TEST(OpsPositions, TheZeroTwoZeroStoreKeepsEveryOperation) {
@@ -248,23 +219,16 @@ TEST(OpsPositions, AStoreOfThisBuildAnswersTheSameThroughTheUpgrade) {
   first.insert(first.end(), chain.begin(), chain.end());
   std::vector<VerifiedDelta> rest(h.deltas.begin() + static_cast<std::ptrdiff_t>(half), h.deltas.end());
   rest.push_back(fork);
-  std::set<RecordKey> records = targets(h.deltas);
+  std::set<RecordKey> records = records_named(h.deltas);
   records.insert(placement);
 
   std::string answered;
   {
     auto s = storage::testing::open_store(t / "kept", step_test_options());
-    for (std::size_t i = 0; i < first.size(); i += 25) {
-      std::vector<VerifiedDelta> batch(first.begin() + static_cast<std::ptrdiff_t>(i),
-                                       first.begin() + static_cast<std::ptrdiff_t>(std::min(i + 25, first.size())));
-      auto out = s->apply(std::move(batch));
-      ASSERT_TRUE(out.ok()) << out.error().message();
-      ASSERT_TRUE(out->rejected.empty()) << out->rejected.front().reason.message();
-    }
+    ASSERT_EQ(apply_in_batches(*s, first), 0u);
     answered = answers(*s, records);
   }
-  fs::create_directories(t / "upgraded");
-  fs::copy_file(t / "kept" / "data.mdb", t / "upgraded" / "data.mdb");
+  copy_closed_store(t / "kept", t / "upgraded");
   write_schema_1(t / "upgraded");
   auto kept_dump = dump_subdatabases(t / "kept");
   ASSERT_EQ(decode_ops_v1(dump_subdatabases(t / "upgraded")["ops"]).size(), entries_of(kept_dump, "ops").size());

@@ -34,16 +34,11 @@ constexpr const char* kStatesStep = "record states without the type and id their
 // Rewrites a closed store of this build in schema 3's layout (one `records`
 // of whole states, one `ops`).
 void write_schema_3(const fs::path& dir) {
-  lmdb::EnvOptions eo;
-  eo.map_size = std::uint64_t{256} << 20;
-  eo.flags = MDB_NOTLS;
-  auto env = lmdb::Env::open(dir, eo);
-  ASSERT_TRUE(env.ok());
-  lmdb::WriteTxn txn = env->begin_write();
+  auto env = open_to_rewrite(dir);
+  lmdb::WriteTxn txn = env.begin_write();
   write_one_records_and_ops(txn);
   ASSERT_GT(write_whole_states(txn), 20u);
-  std::string schema{0, 0, 0, 3};
-  txn.put(txn.open_db("meta", 0), "schema", schema);
+  mark_schema(txn, 3);
   txn.commit();
 }
 
@@ -66,30 +61,8 @@ std::string states_answered(const Store& store, const std::set<RecordKey>& recor
       cursor = page.next_cursor;
     } while (!cursor.empty());
   }
-  storage::PlacementFilter pf;
-  pf.limit = 7;
-  do {
-    auto page = must(store.placements(pf), "placements");
-    for (const auto& p : page.items) out << "placement " << p.key.text() << " " << p.state.placement().trade() << "\n";
-    pf.cursor = page.next_cursor;
-  } while (!pf.cursor.empty());
-  storage::MobilityFilter mf;
-  mf.limit = 7;
-  do {
-    auto page = must(store.mobilities(mf), "mobilities");
-    for (const auto& m : page.items)
-      out << "mobility " << m.key.text() << " " << m.state.mobility().sending().status() << "\n";
-    mf.cursor = page.next_cursor;
-  } while (!mf.cursor.empty());
+  query_pages(out, store);
   return std::move(out).str();
-}
-
-std::set<RecordKey> touched_records(const std::vector<VerifiedDelta>& deltas) {
-  std::set<RecordKey> out;
-  for (const auto& d : deltas)
-    for (const auto& op : d.body.ops())
-      if (auto t = op_target(op); t.ok()) out.insert(*t);
-  return out;
 }
 
 // No value of `records` holds the type or the id.
@@ -107,55 +80,39 @@ void expect_states_without_key_fields(const fs::path& dir) {
 TEST(RecordStates, AStoreOfSchemaThreeAnswersTheSameThroughTheUpgrade) {
   TempDir t;
   auto h = storage::testing::random_history({.authors = 5, .deltas = 400, .seed = 29});
-  const std::size_t half = h.deltas.size() / 2;
+  const auto [first, rest] = halves(h.deltas);
   storage::testing::History first_half;
-  first_half.deltas.assign(h.deltas.begin(), h.deltas.begin() + static_cast<std::ptrdiff_t>(half));
-  std::vector<VerifiedDelta> rest(h.deltas.begin() + static_cast<std::ptrdiff_t>(half), h.deltas.end());
-  const std::set<RecordKey> records = touched_records(h.deltas);
+  first_half.deltas = first;
+  const std::set<RecordKey> records = records_named(h.deltas);
+  auto answers = [&records](const Store& s) { return states_answered(s, records); };
 
   std::string answered;
   {
     auto s = storage::testing::open_store(t / "kept", step_test_options());
-    for (std::size_t i = 0; i < first_half.deltas.size(); i += 25) {
-      std::vector<VerifiedDelta> batch(
-          first_half.deltas.begin() + static_cast<std::ptrdiff_t>(i),
-          first_half.deltas.begin() + static_cast<std::ptrdiff_t>(std::min(i + 25, first_half.deltas.size())));
-      auto out = s->apply(std::move(batch));
-      ASSERT_TRUE(out.ok()) << out.error().message();
-    }
+    apply_in_batches(*s, first);
     storage::testing::expect_same_state(*s, storage::testing::replica_of(first_half));
-    answered = states_answered(*s, records);
+    answered = answers(*s);
   }
   expect_states_without_key_fields(t / "kept");
-  fs::create_directories(t / "upgraded");
-  fs::copy_file(t / "kept" / "data.mdb", t / "upgraded" / "data.mdb");
+  copy_closed_store(t / "kept", t / "upgraded");
   write_schema_3(t / "upgraded");
   auto kept_dump = dump_subdatabases(t / "kept");
 
-  auto kept = storage::testing::open_store(t / "kept", step_test_options());
-  auto upgraded = storage::testing::open_store(t / "upgraded", step_test_options());
-  ASSERT_TRUE(upgraded->upgraded().has_value());
-  EXPECT_EQ(upgraded->upgraded()->from, 3u);
-  EXPECT_EQ(upgraded->upgraded()->steps.front(), kStatesStep);
-  EXPECT_EQ(states_answered(*upgraded, records), answered) << "the upgrade changed an answer";
-  storage::testing::expect_same_state(*upgraded, storage::testing::replica_of(first_half));
-  expect_compacted_after_upgrade(*upgraded);
-  upgraded.reset();
+  {
+    auto upgraded = storage::testing::open_store(t / "upgraded", step_test_options());
+    ASSERT_TRUE(upgraded->upgraded().has_value());
+    EXPECT_EQ(upgraded->upgraded()->from, 3u);
+    EXPECT_EQ(upgraded->upgraded()->steps.front(), kStatesStep);
+    EXPECT_EQ(answers(*upgraded), answered) << "the upgrade changed an answer";
+    storage::testing::expect_same_state(*upgraded, storage::testing::replica_of(first_half));
+    expect_compacted_after_upgrade(*upgraded);
+  }
   EXPECT_TRUE(dump_subdatabases(t / "upgraded") == kept_dump)
       << "the upgraded store differs from the one written at schema 4";
 
-  upgraded = storage::testing::open_store(t / "upgraded", step_test_options());
-  EXPECT_FALSE(upgraded->upgraded().has_value());
-  for (Store* s : {kept.get(), upgraded.get()}) {
-    auto out = s->apply(rest);
-    ASSERT_TRUE(out.ok()) << out.error().message();
-  }
-  storage::testing::expect_same_state(*upgraded, storage::testing::replica_of(h));
-  EXPECT_EQ(states_answered(*upgraded, records), states_answered(*kept, records))
-      << "the upgraded store took the rest of the history differently";
-  kept.reset();
-  upgraded.reset();
-  EXPECT_TRUE(dump_subdatabases(t / "upgraded") == dump_subdatabases(t / "kept"));
+  expect_rest_taken_alike(t / "kept", t / "upgraded", rest, answers, [&h](const Store& s) {
+    storage::testing::expect_same_state(s, storage::testing::replica_of(h));
+  });
 }
 
 // The committed 0.2.0 store (schema 1) through every step: each state keeps

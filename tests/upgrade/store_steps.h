@@ -1,14 +1,22 @@
 // What the schema-step tests (ops_positions_test, indexes_by_term_test,
-// record_states_test, databases_per_type_test) share: the options they open
-// stores with, a store answer's value, and `records` and `ops` turned back
-// into the layouts of older schemas.
+// record_states_test, databases_per_type_test) share. Each writes the first
+// half of a history with this build ("kept"), copies that store and turns
+// the copy back into an older schema's layout ("upgraded"), opens both, and
+// checks that the upgraded store answers, holds and then takes the second
+// half exactly as the kept one. Here: the options they open stores with, a
+// store answer's value, the steps of that shape, and `records` and `ops`
+// turned back into the layouts of older schemas.
 #pragma once
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <ostream>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "../storage/history.h"
 #include "conect/crdt/merge.h"
@@ -31,6 +39,99 @@ template <class T>
 T must(Result<T> r, const char* what) {
   if (!r.ok()) throw std::runtime_error(std::string(what) + ": " + r.error().message());
   return std::move(*r);
+}
+
+// The first and the second half of `deltas`.
+inline std::pair<std::vector<VerifiedDelta>, std::vector<VerifiedDelta>> halves(
+    const std::vector<VerifiedDelta>& deltas) {
+  const auto middle = deltas.begin() + static_cast<std::ptrdiff_t>(deltas.size() / 2);
+  return {std::vector<VerifiedDelta>(deltas.begin(), middle), std::vector<VerifiedDelta>(middle, deltas.end())};
+}
+
+// Applies `deltas` 25 per call, as a peer's batches arrive; returns how many
+// the store rejected.
+inline std::size_t apply_in_batches(storage::Store& store, const std::vector<VerifiedDelta>& deltas) {
+  std::size_t rejected = 0;
+  for (std::size_t i = 0; i < deltas.size(); i += 25) {
+    std::vector<VerifiedDelta> batch(deltas.begin() + static_cast<std::ptrdiff_t>(i),
+                                     deltas.begin() + static_cast<std::ptrdiff_t>(std::min(i + 25, deltas.size())));
+    rejected += must(store.apply(std::move(batch)), "apply").rejected.size();
+  }
+  return rejected;
+}
+
+// Every record an operation of `deltas` names.
+inline std::set<RecordKey> records_named(const std::vector<VerifiedDelta>& deltas) {
+  std::set<RecordKey> out;
+  for (const auto& d : deltas)
+    for (const auto& op : d.body.ops())
+      if (auto t = op_target(op); t.ok()) out.insert(*t);
+  return out;
+}
+
+// A copy of the closed store in `from`, in `to`.
+inline void copy_closed_store(const std::filesystem::path& from, const std::filesystem::path& to) {
+  std::filesystem::create_directories(to);
+  std::filesystem::copy_file(from / "data.mdb", to / "data.mdb");
+}
+
+// The environment of a closed store, opened to rewrite it in an older
+// layout; mark_schema() then says which.
+inline lmdb::Env open_to_rewrite(const std::filesystem::path& dir) {
+  lmdb::EnvOptions eo;
+  eo.map_size = std::uint64_t{256} << 20;
+  eo.flags = MDB_NOTLS;
+  return must(lmdb::Env::open(dir, eo), "open the environment");
+}
+inline void mark_schema(lmdb::WriteTxn& txn, std::uint32_t version) {
+  const std::string be{static_cast<char>(version >> 24), static_cast<char>(version >> 16),
+                       static_cast<char>(version >> 8), static_cast<char>(version)};
+  txn.put(txn.open_db("meta", 0), "schema", be);
+}
+
+// Every page of the unfiltered placement and mobility queries, 7 at a time:
+// each record with its state's bytes as the query read it, and the cursor
+// after each page.
+inline void query_pages(std::ostream& out, const storage::Store& store) {
+  storage::PlacementFilter pf;
+  pf.limit = 7;
+  do {
+    auto page = must(store.placements(pf), "placements");
+    for (const auto& p : page.items)
+      out << "placement " << p.key.text() << " " << to_hex(serialize_state(p.state)) << "\n";
+    out << "cursor " << page.next_cursor << "\n";
+    pf.cursor = page.next_cursor;
+  } while (!pf.cursor.empty());
+  storage::MobilityFilter mf;
+  mf.limit = 7;
+  do {
+    auto page = must(store.mobilities(mf), "mobilities");
+    for (const auto& m : page.items)
+      out << "mobility " << m.key.text() << " " << to_hex(serialize_state(m.state)) << "\n";
+    out << "cursor " << page.next_cursor << "\n";
+    mf.cursor = page.next_cursor;
+  } while (!mf.cursor.empty());
+}
+
+// The last part of every step test: the upgraded store (reopened: nothing
+// left to upgrade) and the kept one take the rest of the history alike,
+// answer alike, and end byte-identical. `check` runs on each store after
+// the rest is applied.
+template <class Answers, class Check>
+void expect_rest_taken_alike(const std::filesystem::path& kept_dir, const std::filesystem::path& upgraded_dir,
+                             const std::vector<VerifiedDelta>& rest, Answers answers, Check check) {
+  auto kept = storage::testing::open_store(kept_dir, step_test_options());
+  auto upgraded = storage::testing::open_store(upgraded_dir, step_test_options());
+  EXPECT_FALSE(upgraded->upgraded().has_value());
+  for (storage::Store* s : {kept.get(), upgraded.get()}) {
+    must(s->apply(rest), "apply the rest");
+    check(*s);
+  }
+  EXPECT_EQ(answers(*upgraded), answers(*kept)) << "the upgraded store took the rest of the history differently";
+  kept.reset();
+  upgraded.reset();
+  EXPECT_TRUE(storage::testing::dump_subdatabases(upgraded_dir) == storage::testing::dump_subdatabases(kept_dir))
+      << "the upgraded store holds the rest of the history differently";
 }
 
 // A step that leaves the old layout's pages free marks the store for the

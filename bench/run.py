@@ -150,6 +150,16 @@ def print_table(r):
             rows.append(("  sink's apply transactions: count, share of the wall time",
                          f"{c['apply_batches']:,} ({c['deltas'] / max(c['apply_batches'], 1):,.0f} deltas each), "
                          f"{c['apply_busy_share'] * 100:.0f} %", "", ""))
+            runq = c.get("sink_runqueue_us_per_delta", {}).get("conect-writer")
+            if cpu and runq is not None:
+                # The writer's wall time in apply transactions, per delta,
+                # less its CPU and its waits for a core: what its commits'
+                # page writes and flushes cost it (roughly: CPU and waits
+                # outside transactions are counted in too).
+                busy = c["apply_busy_share"] * c["seconds"] / c["deltas"] * 1e6
+                writer = cpu["sink"].get("conect-writer", 0)
+                rows.append(("  the writer per delta: in transactions / on CPU / waiting for a core / the rest (disk)",
+                             f"{busy:.1f} / {writer:.1f} / {runq:.1f} / {max(busy - writer - runq, 0):.1f} us", "", ""))
         if c.get("sink_disk_written_bytes") and c.get("sink_store_bytes"):
             rows.append(("  sink's writes to disk during the catch-up", f"{c['sink_disk_written_bytes'] / 2**20:,.0f} MiB",
                          f"its data.mdb {c['sink_store_bytes'] / 2**20:,.0f} MiB",
@@ -161,6 +171,10 @@ def print_table(r):
             rows.append(("  sink's data.mdb", f"{c['sink_store_bytes'] / 2**20:.1f} MiB",
                          f"signed deltas {c['signed_delta_bytes'] * c['deltas'] / 2**20:.1f} MiB",
                          f"{c['sink_store_bytes'] / (c['signed_delta_bytes'] * c['deltas']):.1f}x"))
+            if "sink_own_origin_sorts_after_source" in c:
+                rows.append(("  the sink's own deltas sort after the source's in its log",
+                             "yes (log pages ~66 % full)" if c["sink_own_origin_sorts_after_source"]
+                             else "no (the log appends)", "node ids drawn at random", ""))
         if c.get("sink_store_live_bytes"):
             rows.append(("  its compacting copy (live data, what backup writes)",
                          f"{c['sink_store_live_bytes'] / 2**20:.1f} MiB", "",

@@ -22,6 +22,9 @@
 //          [--keep-store DIR]  (copies the apply section's store to DIR:
 //          the deltas are the same in every run, so two builds' stores can
 //          be compared with mdb_dump -a, byte for byte)
+//          [--origins N]  (the placements workload's origins, 8 by default:
+//          with one, every tree keyed by origin or owner appends; with more,
+//          each origin's new keys go inside the tree)
 #include <fcntl.h>
 #include <stdlib.h>
 #include <time.h>
@@ -336,7 +339,8 @@ void time_apply(Store& store, const std::vector<VerifiedDelta>& deltas, const st
       std::to_string(bytes / std::max<std::size_t>(1, deltas.size())) + " B/delta, " + what + ", durable" + cpu_note);
 }
 
-fs::path keep_store;  // --keep-store
+fs::path keep_store;        // --keep-store
+int placement_origins = 8;  // --origins
 
 void bench_apply(const fs::path& base, std::size_t n, const std::string& workload) {
   Scratch dir(base);
@@ -352,8 +356,8 @@ void bench_apply(const fs::path& base, std::size_t n, const std::string& workloa
     }
   } keep{store, dir.path / "store"};
   if (workload.empty() || workload == "placements")
-    time_apply(*store, make_deltas(n, 8, 1), "verified deltas applied/s (1000/apply)",
-               "1 new placement each, 8 origins");
+    time_apply(*store, make_deltas(n, placement_origins, 1), "verified deltas applied/s (1000/apply)",
+               "1 new placement each, " + std::to_string(placement_origins) + " origins");
   if (workload.empty() || workload == "mixed")
     time_apply(*store, make_mixed(n), "  applied/s, catch-up mix (1000/apply)",
                "new placements 1/4, mobilities 3/4, 1 origin");
@@ -656,6 +660,8 @@ int main(int argc, char** argv) {
       workload = next();
     } else if (a == "--keep-store") {
       keep_store = next();
+    } else if (a == "--origins") {
+      placement_origins = std::max(1, std::atoi(next().c_str()));
     } else if (a == "--only") {
       only = next();
     } else {
@@ -663,7 +669,7 @@ int main(int argc, char** argv) {
           stderr,
           "usage: %s [--quick] [--apply N] [--author N] [--placements N] [--rss-deltas N] [--compact N[,N...]] "
           "[--dir DIR] [--only SECTION] [--workload placements|mixed|updates] [--perf-ctl CTL,ACK] "
-          "[--keep-store DIR]\n",
+          "[--keep-store DIR] [--origins N]\n",
           argv[0]);
       return 2;
     }

@@ -25,6 +25,9 @@
 //          [--origins N]  (the placements workload's origins, 8 by default:
 //          with one, every tree keyed by origin or owner appends; with more,
 //          each origin's new keys go inside the tree)
+//          [--compact-store DIR]  (only this: a copy of the store in DIR
+//          compacted by LMDB's page-for-page copy, by backup and by
+//          Store::compact, which rewrite it in key order: ms and MiB)
 #include <fcntl.h>
 #include <stdlib.h>
 #include <time.h>
@@ -608,12 +611,74 @@ void bench_compact(const fs::path& base, std::size_t deltas) {
   add("data.mdb before compaction, " + n, before, "MiB", note);
   std::snprintf(note, sizeof note, "%.1f%% of before", 100 * after / before);
   add("  after compaction", after, "MiB", note);
-  add("  Store::compact, " + n, secs * 1e3, "ms", "copy (MDB_CP_COMPACT), fsync, rename, reopen");
+  add("  Store::compact, " + n, secs * 1e3, "ms", "copy in key order, fsync, rename, reopen");
   std::snprintf(note, sizeof note, "of data.mdb before; %.2fx the raw copy", rate / copy_rate);
   add("  compaction rate", rate, "MiB/s", note);
   std::snprintf(note, sizeof note, "read+write+fsync, 1 MiB blocks: %.0f / %.0f MiB/s before / after",
                 before / copy_before, before / copy_after);
   add("  raw copy of the same data.mdb", copy_rate, "MiB/s", note);
+}
+
+// An existing store (conect-seed's, a kept bench store), copied first so
+// that it is left as it was: the page-for-page copy LMDB compacts with
+// (mdb_env_copyfd2 with MDB_CP_COMPACT, what backup and compact wrote until
+// 2026-12-03) beside backup(dir, true) and Store::compact, which rewrite it
+// in key order, in the same minute.
+void bench_compact_store(const fs::path& base, const fs::path& from) {
+  Scratch dir(base);
+  const fs::path store_dir = dir.path / "store";
+  fs::create_directories(store_dir);
+  raw_file_copy(from / "data.mdb", store_dir / "data.mdb");
+  const double mib = 1024.0 * 1024.0;
+  auto mib_of = [&](const fs::path& p) { return static_cast<double>(fs::file_size(p)) / mib; };
+  const double before = mib_of(store_dir / "data.mdb");
+  char held[80];
+  std::snprintf(held, sizeof held, "data.mdb %.1f MiB", before);
+  const std::string note = held;
+
+  double old_secs = 0;
+  {
+    lmdb::EnvOptions eo;
+    eo.flags = MDB_NOTLS | MDB_RDONLY;
+    auto env = lmdb::Env::open(store_dir, eo);
+    if (!env.ok()) {
+      std::fprintf(stderr, "compact-store: %s\n", env.error().message().c_str());
+      std::exit(1);
+    }
+    const fs::path old_copy = dir.path / "page-copy.mdb";
+    auto start = Clock::now();
+    int fd = ::open(old_copy.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0 || mdb_env_copyfd2(env->get(), fd, MDB_CP_COMPACT) != MDB_SUCCESS || ::fsync(fd) != 0) {
+      std::fprintf(stderr, "compact-store: the MDB_CP_COMPACT copy failed\n");
+      std::exit(1);
+    }
+    ::close(fd);
+    old_secs = seconds_since(start);
+    add("MDB_CP_COMPACT copy (before 2026-12-03)", old_secs * 1e3, "ms", note);
+    add("  its data.mdb", mib_of(old_copy), "MiB", "keeps each page's fill");
+  }
+  auto store = open(store_dir);
+  auto start = Clock::now();
+  if (Status st = store->backup(dir.path / "backup", true); !st.ok()) {
+    std::fprintf(stderr, "compact-store: backup: %s\n", st.error().message().c_str());
+    std::exit(1);
+  }
+  const double backup_secs = seconds_since(start);
+  char ratio[80];
+  std::snprintf(ratio, sizeof ratio, "%.2fx the MDB_CP_COMPACT copy's time", backup_secs / old_secs);
+  add("backup in key order", backup_secs * 1e3, "ms", ratio);
+  add("  its data.mdb", mib_of(dir.path / "backup" / "data.mdb"), "MiB", "rewritten in key order");
+  start = Clock::now();
+  auto done = store->compact();
+  const double compact_secs = seconds_since(start);
+  if (!done.ok() || !done->compacted) {
+    std::fprintf(stderr, "compact-store: %s\n", done.ok() ? done->busy.c_str() : done.error().message().c_str());
+    std::exit(1);
+  }
+  std::snprintf(ratio, sizeof ratio, "%.2fx the MDB_CP_COMPACT copy's time; copy, fsync, rename, reopen",
+                compact_secs / old_secs);
+  add("Store::compact", compact_secs * 1e3, "ms", ratio);
+  add("  data.mdb after", mib_of(store_dir / "data.mdb"), "MiB", note + " before");
 }
 
 }  // namespace
@@ -623,7 +688,7 @@ int main(int argc, char** argv) {
   std::size_t n_raw = 200'000, n_verify = 20'000, n_apply = 50'000, n_author = 2'000, n_placements = 100'000,
               n_queries = 2'000, n_rss = 100'000;
   std::vector<std::size_t> n_compact = {50'000, 200'000};
-  fs::path base = fs::temp_directory_path();
+  fs::path base = fs::temp_directory_path(), compact_store;
   std::string only, workload;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -660,6 +725,8 @@ int main(int argc, char** argv) {
       workload = next();
     } else if (a == "--keep-store") {
       keep_store = next();
+    } else if (a == "--compact-store") {
+      compact_store = next();
     } else if (a == "--origins") {
       placement_origins = std::max(1, std::atoi(next().c_str()));
     } else if (a == "--only") {
@@ -669,12 +736,17 @@ int main(int argc, char** argv) {
           stderr,
           "usage: %s [--quick] [--apply N] [--author N] [--placements N] [--rss-deltas N] [--compact N[,N...]] "
           "[--dir DIR] [--only SECTION] [--workload placements|mixed|updates] [--perf-ctl CTL,ACK] "
-          "[--keep-store DIR] [--origins N]\n",
+          "[--keep-store DIR] [--origins N] [--compact-store DIR]\n",
           argv[0]);
       return 2;
     }
   }
   std::fprintf(stderr, "conect storage bench (scratch in %s)\n", base.c_str());
+  if (!compact_store.empty()) {
+    bench_compact_store(base, compact_store);
+    figures.print_table();
+    return 0;
+  }
   auto want = [&](const char* section) { return only.empty() || only == section; };
   if (want("raw")) {
     bench_raw_puts(base, n_raw, false);

@@ -1,6 +1,8 @@
-// Compaction after an erasure (Store::compact): a compacting copy of the
-// environment swapped in for data.mdb, so that erased plaintext left in
-// LMDB's free pages (and in the unused tail of live pages) leaves the file.
+// Compaction after an erasure or an upgrade (Store::compact): a copy of the
+// environment rewritten in key order (Env::copy_to_file) swapped in for
+// data.mdb, so that erased plaintext left in LMDB's free pages (and in the
+// unused tail of live pages) leaves the file, and pages half emptied by
+// interleaved origins are filled again.
 //
 // Who else may have the file open. LMDB holds a shared fcntl lock on byte 0
 // of lock.mdb in every process that has the environment open, and a process

@@ -1,8 +1,5 @@
 #include "conect/storage/lmdb.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <cerrno>
 #include <cstring>
 
@@ -261,24 +258,8 @@ int Env::reader_check() {
   return dead;
 }
 
-Status Env::copy_to(const std::filesystem::path& dir, bool compact) const {
-  return copy_to_file(dir / "data.mdb", compact);
-}
-
 void Env::close() noexcept {
   if (env_) mdb_env_close(std::exchange(env_, nullptr));
-}
-
-Status Env::copy_to_file(const std::filesystem::path& file, bool compact) const {
-  int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-  if (fd < 0) return Error(Errc::io_error, "cannot create " + file.string() + ": " + std::strerror(errno));
-  int rc = mdb_env_copyfd2(env_, fd, compact ? MDB_CP_COMPACT : 0);
-  bool synced = rc == MDB_SUCCESS && ::fsync(fd) == 0;
-  int err = errno;
-  ::close(fd);
-  if (rc != MDB_SUCCESS) return to_error(rc, "copying the store to " + file.string());
-  if (!synced) return Error(Errc::io_error, "cannot write " + file.string() + ": " + std::strerror(err));
-  return Status::Ok();
 }
 
 Status Env::sync(bool force) {

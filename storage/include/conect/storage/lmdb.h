@@ -206,9 +206,15 @@ class Env {
   std::uint64_t used_bytes() const;
   // Clears reader slots left by dead processes; returns how many.
   int reader_check();
-  // A consistent copy into `dir`/data.mdb (dir exists and holds no
-  // data.mdb): the file is created with mode 0600 (never readable by others,
-  // not even while it is written), not through a symlink, and fsync'd.
+  // A consistent copy of the latest commit into `dir`/data.mdb (dir exists
+  // and holds no data.mdb): the file is created with mode 0600 (never
+  // readable by others, not even while it is written), not through a
+  // symlink, and fsync'd. Without `compact`, page for page
+  // (mdb_env_copyfd2). With it, a fresh environment that every named
+  // database is put into in key order (MDB_APPEND, MDB_APPENDDUP for a
+  // key's items), each with its own flags, the same map size: only live
+  // entries, and full pages whatever order the keys were written in
+  // (lmdb_copy.cc says why MDB_CP_COMPACT is not enough).
   Status copy_to(const std::filesystem::path& dir, bool compact) const;
   // The same into the file `file` (which must not exist).
   Status copy_to_file(const std::filesystem::path& file, bool compact) const;

@@ -349,8 +349,11 @@ class Store {
   Result<bool> envelope_acknowledged(const Hash256& commitment, const NodeId& member) const;
 
   // -------------------------------------------------- backup, restore
-  // A consistent copy (mdb_env_copy2) into `dir`, which must be empty or
-  // absent; `compact` omits free pages. Writers keep running meanwhile.
+  // A consistent copy of the latest commit into `dir`, which must be empty
+  // or absent. With `compact`, every database rewritten in key order
+  // (Env::copy_to): no free pages, and pages as full as LMDB fills them
+  // when it appends, however many origins wrote them; without, the file
+  // page for page (mdb_env_copyfd2). Writers keep running meanwhile.
   Status backup(const std::filesystem::path& dir, bool compact = true) const;
   // Installs a backup as the store in `target` (empty or absent). The
   // restored store is fenced: author() refuses until lift_author_fence(),
@@ -372,9 +375,10 @@ class Store {
   // store as due for compaction (in `meta`, so a restart keeps the mark);
   // compact() clears it.
   Result<bool> compaction_due() const;
-  // Replaces data.mdb by a compacting copy of itself (MDB_CP_COMPACT: live
-  // pages only, and only their used bytes), so nothing erased remains in the
-  // live file. Every transaction of this process waits meanwhile (writers
+  // Replaces data.mdb by a copy of itself rewritten in key order (what
+  // backup(dir, true) writes): the live entries only, so nothing erased
+  // remains in the live file, and full pages, so a store written by several
+  // origins shrinks to what one origin's would take. Every transaction of this process waits meanwhile (writers
   // included: the copy is the latest commit). Refused, as a value
   // (`busy`), while another process has the store open. Crash-safe: the
   // copy is fsync'd, then renamed over data.mdb (atomic), then the directory

@@ -232,6 +232,13 @@ def catch_up(n):
             # so a page touched by many commits counts each time).
             "sink_disk_written_bytes": written,
         }
+        # The source linked to a sink that holds everything: what its timers
+        # cost with nothing to send (summaries, the courier's sweep of its own
+        # records), in CPU seconds per second.
+        idle_cpu, t = sum(thread_cpu(a.proc.pid).values()), time.perf_counter()
+        time.sleep(5.0)
+        out["source_idle_linked_cpu_share"] = \
+            (sum(thread_cpu(a.proc.pid).values()) - idle_cpu) / (time.perf_counter() - t)
         # Footprint: B idle with the whole store, then a cold start.
         time.sleep(1.0)  # let allocator caches settle before sampling idle memory
         out["idle_rss_anon"] = proc_status(b.proc.pid)["RssAnon"]

@@ -18,7 +18,10 @@ puts them in the table beside the limits measured in the same run.
                included) to the change event of the next node (one hop) and
                of the last of a line of 5, with relays forwarding before their
                own commit (the default) and, in a second line running at the
-               same time, only after it (forward_before_commit = 0): samples
+               same time, only after it (forward_before_commit = 0); one hop
+               on a pair of its own (two commits, as in a federation where
+               each node has its own disk) and inside the line of 5 (its
+               commit sharing the disk with the relays'): samples
                alternate between the lines, each followed by one fdatasync
                probe (and the two flushes of an LMDB durable commit) in the
                same directory, so that all see the same load; beside them the
@@ -257,6 +260,13 @@ def catch_up(n):
             # of appending (the log's pages ~66 % full instead of ~96 %).
             "sink_own_origin_sorts_after_source": b.node_id > a.node_id,
         }
+        # The source linked to a sink that holds everything: what its timers
+        # cost with nothing to send (summaries, the courier's sweep of its own
+        # records), in CPU seconds per second.
+        idle_cpu, t = sum(thread_cpu(a.proc.pid).values()), time.perf_counter()
+        time.sleep(5.0)
+        out["source_idle_linked_cpu_share"] = \
+            (sum(thread_cpu(a.proc.pid).values()) - idle_cpu) / (time.perf_counter() - t)
         # Footprint: B idle with the whole store, then a cold start.
         time.sleep(1.0)  # let allocator caches settle before sampling idle memory
         out["idle_rss_anon"] = proc_status(b.proc.pid)["RssAnon"]
@@ -332,26 +342,33 @@ def commit_ms(node, kind):
 
 
 def live(samples, line_length, forward_modes=(1, 0)):
-    """A line of `line_length` nodes per forward_before_commit mode, all
-    running at once; each sample writes once at the head of every line in
-    turn (the order alternating) and times that write's change event at the
-    second node (one hop) and at the last (the line), then times one
-    fdatasync probe: every figure sees the same load on this shared machine."""
+    """Lines of nodes, all running at once, sampled one after another: a pair
+    (one hop: the writer's and the receiver's commits, with the disk to
+    themselves, as every node of a federation has its own) and a line of
+    `line_length` per forward_before_commit mode. Each sample writes once at
+    the head of every line in turn (the order alternating) and times that
+    write's change event at the line's second node and at its last, then
+    times one fdatasync probe: every figure sees the same load on this shared
+    machine. In a line whose relays forward before their commit, its second
+    node's commit shares this one disk with the others' (reported as
+    one_hop_in_line_of_N)."""
+    shapes = [("pair", 2, 1)] if 1 in forward_modes else []
+    shapes += [(f"line{mode}", line_length, mode) for mode in forward_modes]
     feds, lines, watchers, seqs, commits0 = {}, {}, {}, {}, {}
     try:
-        for mode in forward_modes:
-            fed = feds[mode] = Federation()
-            nodes = lines[mode] = [fed.add(f"Node {i}", "FI") for i in range(line_length)]
+        for name, length, mode in shapes:
+            fed = feds[name] = Federation()
+            nodes = lines[name] = [fed.add(f"Node {i}", "FI") for i in range(length)]
             fed.trust_all()
             for n in nodes:
                 n.configure(forward_before_commit=mode)
                 n.start()
             for left, right in zip(nodes, nodes[1:]):
                 left.dial(right)
-        for mode, nodes in lines.items():
+        for name, nodes in lines.items():
             for left, right in zip(nodes, nodes[1:]):
                 wait_until("line links", lambda: right.node_id in left.connected_peers())
-            feds[mode].wait_converged()
+            feds[name].wait_converged()
             # One summary round on every link, so that each node knows what
             # its neighbours hold and pushes them new deltas (steady state;
             # right after a catch-up by requests it only announces them).
@@ -360,37 +377,45 @@ def live(samples, line_length, forward_modes=(1, 0)):
                 links = 1 if i in (0, len(nodes) - 1) else 2
                 wait_until("a summary round on each link",
                            lambda: metric(n, "conect_sync_summaries_in_sync_total") >= rounds[i] + links)
-            watchers[mode] = (EventWatcher(nodes[1]), EventWatcher(nodes[-1]))
-            seqs[mode] = seq_of(nodes[0], nodes[0].node_id)
-            commits0[mode] = (commit_ms(nodes[0], "author"), commit_ms(nodes[1], "apply"))
-        hops = {m: [] for m in lines}
-        ends = {m: [] for m in lines}
+            watchers[name] = (EventWatcher(nodes[1]), EventWatcher(nodes[-1]))
+            seqs[name] = seq_of(nodes[0], nodes[0].node_id)
+            commits0[name] = (commit_ms(nodes[0], "author"), commit_ms(nodes[1], "apply"))
+        hops = {name: [] for name in lines}
+        ends = {name: [] for name in lines}
         syncs, commits = [], []
-        root = feds[forward_modes[0]].root
+        root = feds[shapes[0][0]].root
         for i in range(samples):
-            for mode in (forward_modes if i % 2 == 0 else list(reversed(forward_modes))):
-                writer = lines[mode][0]
+            for name in (list(lines) if i % 2 == 0 else list(reversed(lines))):
+                writer = lines[name][0]
                 t0 = time.perf_counter()
                 create_organisation(writer, f"Live {i}", "FI")
-                seqs[mode] += 1
-                hops[mode].append((watchers[mode][0].wait(writer.node_id, seqs[mode]) - t0) * 1000)
-                ends[mode].append((watchers[mode][1].wait(writer.node_id, seqs[mode]) - t0) * 1000)
+                seqs[name] += 1
+                hops[name].append((watchers[name][0].wait(writer.node_id, seqs[name]) - t0) * 1000)
+                ends[name].append((watchers[name][1].wait(writer.node_id, seqs[name]) - t0) * 1000)
             s, c = fdatasync_cost(root, 1)
             syncs += s
             commits += c
+
+        def figures(xs):
+            return {"p50_ms": percentile(xs, 50), "p99_ms": percentile(xs, 99), "samples": samples}
+
         out = {}
-        for mode, nodes in lines.items():
-            suffix = "" if mode else "_forward_after_commit"
+        for name, length, mode in shapes:
+            nodes = lines[name]
             a1, b1 = commit_ms(nodes[0], "author"), commit_ms(nodes[1], "apply")
-            (a0, b0) = commits0[mode]
-            hop = {"p50_ms": percentile(hops[mode], 50), "p99_ms": percentile(hops[mode], 99), "samples": samples,
-                   # the nodes' own durable commits meanwhile: the writer's
-                   # (author) and the second node's (apply), mean ms
-                   "author_commit_ms": 1000 * (a1[0] - a0[0]) / max(1, a1[1] - a0[1]),
-                   "apply_commit_ms": 1000 * (b1[0] - b0[0]) / max(1, b1[1] - b0[1])}
-            out["one_hop" + suffix] = hop
-            out[f"line_of_{line_length}" + suffix] = {"p50_ms": percentile(ends[mode], 50),
-                                                      "p99_ms": percentile(ends[mode], 99), "samples": samples}
+            (a0, b0) = commits0[name]
+            # the nodes' own durable commits meanwhile: the writer's (author)
+            # and the second node's (apply), mean ms
+            hop = dict(figures(hops[name]),
+                       author_commit_ms=1000 * (a1[0] - a0[0]) / max(1, a1[1] - a0[1]),
+                       apply_commit_ms=1000 * (b1[0] - b0[0]) / max(1, b1[1] - b0[1]))
+            if name == "pair":
+                out["one_hop"] = hop
+                continue
+            suffix = "" if mode else "_forward_after_commit"
+            if mode:
+                out[f"one_hop_in_line_of_{length}"] = hop
+            out[f"line_of_{length}" + suffix] = figures(ends[name])
         out["fdatasync"] = {"p50_ms": percentile(syncs, 50), "p99_ms": percentile(syncs, 99), "samples": len(syncs)}
         out["durable_commit"] = {"p50_ms": percentile(commits, 50), "p99_ms": percentile(commits, 99),
                                  "samples": len(commits)}

@@ -180,6 +180,9 @@ def print_table(r):
                          f"{c['sink_store_live_bytes'] / 2**20:.1f} MiB", "",
                          f"{c['sink_store_live_bytes'] / (c['signed_delta_bytes'] * c['deltas']):.2f}x"))
         rows.append(("  cold start to /healthz", f"{c['cold_start_seconds'] * 1000:.0f} ms", "target 200 ms", ""))
+        if "source_idle_linked_cpu_share" in c:
+            rows.append(("  the source afterwards, linked and idle: CPU",
+                         f"{c['source_idle_linked_cpu_share'] * 100:.1f} % of a core", "", ""))
     sync_cost = e2e["live"].get("fdatasync")
     for k, v in e2e["live"].items():
         if k in ("fdatasync", "durable_commit"):

@@ -113,6 +113,7 @@ Result<Compaction> Store::compact() {
   }
   step("copied");
   const lmdb::EnvOptions eo = env_options(im.options, im.env.map_size());
+  const std::uint64_t last_commit = im.commit_id_base + im.env.last_txn_id();
   im.env.close();
   step("closed");
   // Closing dropped our lock: nobody may have opened the old file since.
@@ -134,6 +135,8 @@ Result<Compaction> Store::compact() {
   auto env = lmdb::Env::open(im.dir, eo);
   if (!env.ok()) return env.error();  // check_open() refuses from now on
   im.env = std::move(*env);
+  // The copy restarts LMDB's transaction ids; last_commit_id() must not.
+  im.commit_id_base = last_commit + 1 - im.env.last_txn_id();
   Status reopened = lmdb::guarded([&]() -> Status {
     lmdb::WriteTxn txn = im.env.begin_write();
     open_databases(txn, im.db);

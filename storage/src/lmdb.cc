@@ -252,6 +252,12 @@ std::uint64_t Env::used_bytes() const {
   return (static_cast<std::uint64_t>(info.me_last_pgno) + 1) * st.ms_psize;
 }
 
+std::uint64_t Env::last_txn_id() const {
+  MDB_envinfo info{};
+  mdb_env_info(env_, &info);
+  return info.me_last_txnid;
+}
+
 int Env::reader_check() {
   int dead = 0;
   mdb_reader_check(env_, &dead);

@@ -426,6 +426,11 @@ std::uint64_t Store::used_bytes() const {
   return impl_->env.used_bytes();
 }
 
+std::uint64_t Store::last_commit_id() const {
+  std::shared_lock lock(impl_->resize_mu);
+  return impl_->commit_id_base + impl_->env.last_txn_id();
+}
+
 // ------------------------------------------------------------ fence
 
 bool Store::author_fenced() const {

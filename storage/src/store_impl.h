@@ -209,6 +209,9 @@ struct Store::Impl {
   // Shared by every transaction of this process; exclusive only to resize the
   // map, which LMDB allows only while no transaction is active.
   mutable std::shared_mutex resize_mu;
+  // Added to LMDB's last transaction id in last_commit_id(): a compaction
+  // swaps in a copy whose ids start again.
+  std::uint64_t commit_id_base = 0;
 
   std::mutex init_mu;          // serialises initialise()
   mutable std::mutex meta_mu;  // guards the two below; never held across a write

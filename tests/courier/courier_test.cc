@@ -93,6 +93,43 @@ TEST_F(CourierTest, AnUnansweredOfferIsMadeAgainOnlyAfterTheTimeout) {
   EXPECT_EQ(world.wire.size(), 1u);
 }
 
+// The scan reads every record this node owns (a million at the largest
+// size measured): a sweep makes it only when something it reads moved.
+TEST_F(CourierTest, ASweepRescansOwnRecordsOnlyWhenSomethingTheyDependOnMoved) {
+  world.link(*a, *b);
+  world.deliver_all();
+  ASSERT_EQ(b->view.blobs[commitment], plaintext);
+  world.sweep_all();  // the answer that came in is one more reason to look
+  const std::size_t settled = a->view.own_record_scans;
+  for (int i = 0; i < 10; ++i) {
+    world.now += 1'000;
+    world.sweep_all();
+  }
+  EXPECT_EQ(a->view.own_record_scans, settled) << "nothing changed, yet the sweeps read every own record";
+  EXPECT_TRUE(world.wire.empty());
+
+  // A new record (a commit): the next sweep sees it and delivers it.
+  const std::string second = std::string(16, 't') + R"({"name":"Ola Example"})";
+  const RecordKey key2{v1::MOBILITY, a->id(), (6ull << 16)};
+  a->view.blobs[blake2b256(second)] = second;
+  world.replicate(key2, mobility_state(b->id(), second), 6);
+  world.now += 1'000;
+  world.sweep_all();
+  EXPECT_EQ(a->view.own_record_scans, settled + 1);
+  world.deliver_all();
+  EXPECT_EQ(b->view.blobs[blake2b256(second)], second);
+
+  // With nothing new at all, still once per idle_rescan_ms.
+  world.sweep_all();
+  const std::size_t quiet = a->view.own_record_scans;
+  world.now += CourierConfig{}.idle_rescan_ms - 1;
+  world.sweep_all();
+  EXPECT_EQ(a->view.own_record_scans, quiet);
+  world.now += 1;
+  world.sweep_all();
+  EXPECT_EQ(a->view.own_record_scans, quiet + 1);
+}
+
 TEST_F(CourierTest, ADeliveryOutsideTheAudienceIsRefusedAndNothingIsStored) {
   // c is handed a correctly sealed envelope (e.g. by a confused relay).
   world.link(*a, *b);

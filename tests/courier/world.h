@@ -48,10 +48,25 @@ class MemView final : public CourierView {
     return acks.contains({c, member});
   }
   Status own_records(const RecordVisitor& visit) const override {
+    ++own_record_scans;
     if (fail_reads) return Error(Errc::storage_error, "injected");
     for (const auto& [k, s] : records)
       if (k.owner == self_) visit(k, s);
     return {};
+  }
+  // Tests change the maps below directly, so the generation is a digest of
+  // everything this view answers from: any change moves it, as a commit
+  // moves the store's.
+  std::uint64_t generation() const override {
+    std::string all;
+    for (const auto& [id, seq] : heads) all += id.raw() + std::to_string(seq) + ';';
+    for (const auto& [k, st] : records) all += k.text() + st.SerializeAsString() + ';';
+    for (const auto& [c, bytes] : blobs) all += c.raw() + bytes + ';';
+    for (const auto& [id, role] : roles) all += id.raw() + std::to_string(role) + ';';
+    for (const auto& [id, key] : seal_keys_) all += id.raw() + key.raw() + ';';
+    for (const auto& [c, member] : acks) all += c.raw() + member.raw() + ';';
+    all += fail_reads ? "f" : "r";
+    return std::hash<std::string>{}(all);
   }
   // Store::put_blob: a tombstone refuses for good.
   Status put_blob(const Hash256& c, const std::string& bytes) {
@@ -68,6 +83,7 @@ class MemView final : public CourierView {
   std::map<NodeId, SealPublicKey> seal_keys_;
   std::set<std::pair<Hash256, NodeId>> acks;  // EnvelopeAck operations this node's store holds
   bool fail_reads = false;
+  mutable std::size_t own_record_scans = 0;
 
  private:
   NodeId self_;

@@ -180,6 +180,25 @@ TEST(Compaction, DueOnlyWhenHeldPlaintextWasErased) {
   EXPECT_FALSE(*s->compaction_due());
 }
 
+// Readers that skip work while last_commit_id() stays the same (the
+// courier's scan of own records) must see a compaction's swap as a change,
+// and every later commit too, although the copy's LMDB ids start again.
+TEST(Compaction, TheCommitIdKeepsGrowingAcrossTheSwap) {
+  TempDir t;
+  auto s = testing::open_store(t / "store", options());
+  ASSERT_TRUE(s->initialise(testkit::test_federation(), testkit::test_key(1).public_key()).ok());
+  for (int i = 0; i < 20; ++i) ASSERT_TRUE(s->put_blob(blake2b256(std::to_string(i)), std::to_string(i)).ok());
+  const std::uint64_t before = s->last_commit_id();
+  ASSERT_TRUE(s->put_blob(blake2b256("one more"), "one more").ok());
+  EXPECT_GT(s->last_commit_id(), before);
+  const std::uint64_t before_swap = s->last_commit_id();
+  ASSERT_TRUE(s->compact()->compacted);
+  const std::uint64_t after_swap = s->last_commit_id();
+  EXPECT_GT(after_swap, before_swap);
+  ASSERT_TRUE(s->put_blob(blake2b256("after"), "after").ok());
+  EXPECT_GT(s->last_commit_id(), after_swap);
+}
+
 // ------------------------------------------------ other processes, crashes
 
 struct Child {

@@ -100,16 +100,19 @@ void Courier::send(const NodeId& peer, v1::SyncMessage m) { out_.emplace_back(Se
 void Courier::on_peer_connected(const NodeId& peer, std::uint64_t now) {
   now_ = now;
   links_[peer] = Link{};
+  scan_due_ = true;
   sweep(now);
 }
 
 void Courier::on_peer_disconnected(const NodeId& peer, std::uint64_t now) {
   now_ = now;
   links_.erase(peer);
+  scan_due_ = true;  // its audience members may now need a carrier
 }
 
 void Courier::on_message(const NodeId& peer, const v1::SyncMessage& message, std::uint64_t now) {
   now_ = now;
+  scan_due_ = true;  // an answer settles an offer or frees its slot
   if (message.has_personal_deliver()) return on_deliver(peer, message.personal_deliver());
   if (message.has_personal_answer()) return on_answer(peer, message.personal_answer());
   if (message.has_personal_carry()) return on_carry(peer, message.personal_carry());
@@ -156,6 +159,9 @@ bool Courier::can_offer(const Link& link, std::size_t in_flight, std::optional<s
 
 void Courier::sweep(std::uint64_t now) {
   now_ = now;
+  // Read before anything else the sweep reads: a commit landing meanwhile
+  // moves it past this value, so the next sweep scans again.
+  const std::uint64_t generation = view_.generation();
   // Acknowledgements whose authoring failed are asked for again.
   for (auto it = acks_.begin(); it != acks_.end();) {
     auto& [c, ack] = *it;
@@ -173,10 +179,9 @@ void Courier::sweep(std::uint64_t now) {
   // Offers unanswered for the timeout free their slot: what is still wanted
   // is offered again below, what is not (delivered elsewhere, erased,
   // dropped) must not hold a slot for ever.
-  for (auto& [peer, link] : links_) {
-    std::erase_if(link.in_flight, [&](const auto& f) { return now - f.second >= cfg_.answer_timeout_ms; });
-    std::erase_if(link.carry_in_flight, [&](const auto& f) { return now - f.second >= cfg_.answer_timeout_ms; });
-  }
+  auto timed_out = [&](const auto& offer) { return now - offer.second >= cfg_.answer_timeout_ms; };
+  for (auto& [peer, link] : links_)
+    if (std::erase_if(link.in_flight, timed_out) + std::erase_if(link.carry_in_flight, timed_out) > 0) scan_due_ = true;
   if (links_.empty() && queue_.empty()) return;
   const NodeId& self = cfg_.self;
   auto roles = view_.member_roles();
@@ -188,6 +193,11 @@ void Courier::sweep(std::uint64_t now) {
   }
   sweep_queue(*roles);
   if (links_.empty()) return;
+  if (!scan_due_ && scanned_generation_ == generation && now - scanned_at_ < cfg_.idle_rescan_ms) return;
+  scan_due_ = false;
+  scanned_generation_ = generation;
+  scanned_at_ = now;
+  ++scans_;
   const std::uint64_t owner_seq = *own_head;
   Status scan = view_.own_records([&](const RecordKey& key, const v1::RecordState& state) {
     if (key.type != v1::MOBILITY && key.type != v1::CONTACT) return;
@@ -234,7 +244,10 @@ void Courier::sweep(std::uint64_t now) {
     std::erase_if(unlinked, [&](const NodeId& m) { return !env->recipients.contains(m); });
     carry_for_others(key, *c, env->bytes, unlinked, owner_seq, *roles);
   });
-  if (!scan.ok()) event({.kind = EventKind::store_error, .detail = scan.error().message()});
+  if (!scan.ok()) {
+    scan_due_ = true;
+    event({.kind = EventKind::store_error, .detail = scan.error().message()});
+  }
 }
 
 void Courier::carry_for_others(const RecordKey& key, const Hash256& c, const std::string& envelope,
@@ -370,6 +383,7 @@ void Courier::on_deliver(const NodeId& peer, const v1::PersonalDeliver& d) {
 
 void Courier::on_blob_stored(std::uint64_t store_id, const Status& outcome, std::uint64_t now) {
   now_ = now;
+  scan_due_ = true;
   auto it = stores_.find(store_id);
   if (it == stores_.end()) return;
   PendingStore p = std::move(it->second);
@@ -397,6 +411,7 @@ void Courier::want_ack(const RecordKey& record, const Hash256& commitment) {
 
 void Courier::on_ack_authored(const Hash256& commitment, const Status& outcome, std::uint64_t now) {
   now_ = now;
+  scan_due_ = true;
   auto it = acks_.find(commitment);
   if (it == acks_.end()) return;
   if (!outcome.ok()) {

@@ -65,6 +65,7 @@ class Courier::StoreView final : public courier::CourierView {
     }
     return {};
   }
+  std::uint64_t generation() const override { return core_.store.last_commit_id(); }
 
  private:
   DaemonCore& core_;

@@ -392,6 +392,9 @@ class Store {
   std::uint64_t map_limit() const;
   // Bytes of the map in use (Env::used_bytes).
   std::uint64_t used_bytes() const;
+  // Changes with every commit (Env::last_txn_id): a reader that saw the
+  // store at one value has nothing new to read while it stays the same.
+  std::uint64_t last_commit_id() const;
   // What open() upgraded, when it found an older schema.
   const std::optional<SchemaUpgrade>& upgraded() const;
 

@@ -91,6 +91,10 @@ struct CourierConfig {
   std::uint64_t answer_timeout_ms = 30'000;
   // Offers without an answer, per peer (deliveries and carries each).
   std::size_t max_in_flight_per_peer = 64;
+  // A sweep scans this node's own records only when something it reads may
+  // have changed (the store, a link, an answer, a timeout), and at least
+  // this often anyway.
+  std::uint64_t idle_rescan_ms = 60'000;
 
   // Carry: what the owner puts on an envelope it hands to a relay.
   std::uint64_t carry_ttl_ms = 7ull * 24 * 3600 * 1000;
@@ -106,7 +110,8 @@ inline constexpr std::uint32_t kMaxHopLimit = 8;
 
 // The only way the courier sees storage: reads of committed state, each
 // cheap enough to call per message (point lookups) except the scan of this
-// node's own records, which a sweep makes once.
+// node's own records, which a sweep makes once, and only when generation()
+// moved or a link, an answer or a timeout changed what the scan would offer.
 class CourierView {
  public:
   virtual ~CourierView() = default;
@@ -122,6 +127,10 @@ class CourierView {
   // Every mobility and contact this node owns (any state), in key order.
   using RecordVisitor = std::function<void(const RecordKey&, const v1::RecordState&)>;
   virtual Status own_records(const RecordVisitor& visit) const = 0;
+  // A number that changes with every commit to what this view reads (the
+  // store's last committed transaction): while it stays the same, a scan of
+  // own_records would see what the last one saw.
+  virtual std::uint64_t generation() const = 0;
 };
 
 // ------------------------------------------------------------------ actions
@@ -204,8 +213,12 @@ class Courier {
   void on_blob_stored(std::uint64_t store_id, const Status& outcome, std::uint64_t now);
   void on_ack_authored(const Hash256& commitment, const Status& outcome, std::uint64_t now);
   // Offers every pending envelope to the linked peers that lack it, and
-  // goes through the relay queue (deadlines, acknowledgements, links).
+  // goes through the relay queue (deadlines, acknowledgements, links). The
+  // scan of own records is skipped when nothing it depends on changed
+  // since the last one (see CourierConfig::idle_rescan_ms).
   void sweep(std::uint64_t now);
+  // How many sweeps scanned this node's own records.
+  std::uint64_t scans() const { return scans_; }
 
   std::optional<Action> poll();
 
@@ -295,6 +308,14 @@ class Courier {
   std::size_t queue_bytes_ = 0;
   std::map<Hash256, Ack> acks_;  // recipient: acknowledgements to author
   std::deque<Action> out_;
+  // The owner side's scan of own records costs a read of every one of them
+  // (a million at the largest size measured): it runs again only when
+  // something it reads moved. Links, answers and timeouts set scan_due_;
+  // commits move the view's generation.
+  bool scan_due_ = true;
+  std::optional<std::uint64_t> scanned_generation_;
+  std::uint64_t scanned_at_ = 0;
+  std::uint64_t scans_ = 0;
 };
 
 }  // namespace conect::courier

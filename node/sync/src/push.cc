@@ -138,10 +138,12 @@ void SyncEngine::Impl::flush_haves(Peer& p) {
     name(s, e);
     e->set_seq(seq);
   }
-  std::sort(packed.begin(), packed.end());
+  std::sort(packed.begin(), packed.end(), [](const auto& a, const auto& b) {
+    return a.first != b.first ? a.first < b.first : a.second > b.second;
+  });
   std::uint32_t previous = 0;
   for (const auto& [index, seq] : packed) {
-    if (index == previous) continue;  // the have_queue and the lazy queue named one origin
+    if (index == previous) continue;  // named twice (have_queue and lazy queue): the highest seq came first
     h->add_packed(index - previous);
     h->add_packed(seq);
     previous = index;

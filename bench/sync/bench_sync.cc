@@ -21,7 +21,7 @@
 //                          [--only MODE[,MODE...]] [--tree-delay-ms T]
 //                          [--authors A]  (only the first A nodes author; default all)
 //                          [--link-latency [--jitter-ms J]]
-//                          [--tree-regraft 0|1] [--tree-prune-hold-ms H]
+//                          [--tree-regraft 0|1] [--tree-prune-hold-ms H] [--packed-haves 0|1]
 //   Latency models: by default every message draws its own one-way delay
 //   (L +/- 50%); with --link-latency every link draws one delay (L +/- 50%)
 //   once, each message adds 0..J ms of jitter (default 5), and a link
@@ -178,6 +178,7 @@ struct Options {
   std::uint64_t jitter_ms = 5;       // link model: per-message jitter, 0..J ms
   bool tree_regraft = SyncConfig{}.tree_regraft_on_first;
   std::uint64_t prune_hold_ms = SyncConfig{}.tree_prune_hold_ms;
+  bool packed_haves = SyncConfig{}.packed_haves;  // off: announcements as OriginEntry, as before 2026-12-03 night
 };
 
 // The one-way delay of each link (link model), by unordered pair a*n+b, a < b.
@@ -209,6 +210,7 @@ struct Figures {
   std::uint64_t messages = 0;
   std::map<std::string, std::uint64_t> bytes_by_kind;  // push, have, request, batch, ...
   std::uint64_t prunes = 0, grafts = 0;
+  std::uint64_t haves = 0, announced = 0;  // SyncHave messages, origins announced in them
   double wall_s = 0;
   bool converged = false;
   // Per delta, from its write to the last node holding it: median, 99th
@@ -279,6 +281,7 @@ Figures propagate(const Options& opt, PushMode mode, bool prune, const Pool& poo
     cfg.tree_have_delay_ms = opt.tree_delay_ms;
     cfg.tree_regraft_on_first = opt.tree_regraft;
     cfg.tree_prune_hold_ms = opt.prune_hold_ms;
+    cfg.packed_haves = opt.packed_haves;
     cfg.summary_interval_ms = 10'000;
     cfg.summary_jitter_ms = 2'000;
     engines.push_back(std::make_unique<SyncEngine>(cfg, *views.back(), ids, 0, verifier));
@@ -415,6 +418,8 @@ Figures propagate(const Options& opt, PushMode mode, bool prune, const Pool& poo
   for (const auto& e : engines) {
     f.prunes += e->stats().prunes;
     f.grafts += e->stats().grafts;
+    f.haves += e->stats().haves_sent;
+    f.announced += e->stats().announced;
     buffered += e->stats().pushes_buffered;
     dup += e->stats().pushes_duplicate;
     requests += e->stats().requests_sent;
@@ -480,8 +485,8 @@ constexpr const char* kUsage =
     "usage: conect_bench_sync [--nodes N] [--degree K] [--deltas D] [--rate R] [--latency-ms L]\n"
     "                         [--tiny] [--no-flood] [--json-only] [--trace] [--only MODE[,MODE...]]\n"
     "                         [--tree-delay-ms T] [--authors A] [--link-latency [--jitter-ms J]]\n"
-    "                         [--tree-regraft 0|1] [--tree-prune-hold-ms H]  (push mode tree's rules, to measure "
-    "them)\n"
+    "                         [--tree-regraft 0|1] [--tree-prune-hold-ms H] [--packed-haves 0|1]  (the engine's\n"
+    "                         rules, to measure them; --packed-haves 0: announcements as OriginEntry)\n"
     "  defaults: 1,000 nodes, degree 8, 100,000 deltas at 1,000/s, latency 50 ms +/- 50%, every node writes\n"
     "  latency: drawn per message (default), or with --link-latency once per link (L +/- 50%) plus\n"
     "           0..J ms per message (default 5), in order per link\n"
@@ -535,6 +540,8 @@ int main(int argc, char** argv) {
       opt.tree_regraft = next() != 0;
     else if (a == "--tree-prune-hold-ms")
       opt.prune_hold_ms = next();
+    else if (a == "--packed-haves")
+      opt.packed_haves = next() != 0;
     else if (a == "--only" && i + 1 < argc)
       opt.only = argv[++i];
     else if (a == "--tiny") {
@@ -589,8 +596,10 @@ int main(int argc, char** argv) {
       for (const auto& [k, v] : f.bytes_by_kind)
         std::printf(" %s %.1f", k.c_str(),
                     static_cast<double>(v) / static_cast<double>(opt.nodes) / static_cast<double>(opt.deltas));
-      std::printf("; prunes %llu, grafts %llu\n", static_cast<unsigned long long>(f.prunes),
-                  static_cast<unsigned long long>(f.grafts));
+      std::printf("; prunes %llu, grafts %llu; haves %llu announcing %.2f origins per node per delta\n",
+                  static_cast<unsigned long long>(f.prunes), static_cast<unsigned long long>(f.grafts),
+                  static_cast<unsigned long long>(f.haves),
+                  static_cast<double>(f.announced) / static_cast<double>(opt.nodes) / static_cast<double>(opt.deltas));
       std::printf("  per delta, write to last node: p50 %llu ms, p99 %llu ms, max %llu ms\n",
                   static_cast<unsigned long long>(f.spread_p50), static_cast<unsigned long long>(f.spread_p99),
                   static_cast<unsigned long long>(f.spread_max));
@@ -608,6 +617,7 @@ int main(int argc, char** argv) {
               static_cast<unsigned long long>(opt.tree_delay_ms));
   std::printf(",\"latency_model\":\"%s\",\"jitter_ms\":%llu", opt.link_latency ? "link" : "message",
               static_cast<unsigned long long>(opt.link_latency ? opt.jitter_ms : 0));
+  std::printf(",\"packed_haves\":%s", opt.packed_haves ? "true" : "false");
   for (const auto& f : figs)
     std::printf(
         ",\"%s\":{\"converge_ms\":%llu,\"bytes_per_node_per_delta\":%.1f,\"delta_bytes\":%.1f,\"messages\":%llu,"

@@ -792,5 +792,140 @@ TEST_F(EngineTest, TreeModeBesideAnEagerNode) {
   }
 }
 
+
+std::size_t packed_announcements(const std::vector<Sent>& sent, int from, int to) {
+  std::size_t n = 0;
+  for (const auto& s : sent)
+    if (s.from == from && s.to == to && s.msg.has_have()) {
+      EXPECT_EQ(s.msg.have().entries_size(), 0) << "announced in full to a peer that reads the packed form";
+      n += static_cast<std::size_t>(s.msg.have().packed_size()) / 2;
+    }
+  return n;
+}
+
+// Announcements go packed (SyncHave.packed: position gap and seq, 2-4
+// bytes each instead of an OriginEntry's 7-10) between nodes whose summaries
+// say they read them, and they repair the tree as entries do: the tree's
+// body to node 1 is lost, node 2's packed announcement has node 1 graft node
+// 2 and fetch it. A receiver that ignores the packed form, or a sender that
+// gets a position or seq wrong, leaves node 1 behind.
+TEST_F(EngineTest, TreeModePackedAnnouncementsRepairTheTree) {
+  tree_triangle(w, tree_config());
+  author(w.node(0), 1);  // floods; the duplicates prune 1-2 for origin 0
+  w.run();
+  w.advance(10);
+  w.run();
+  author(w.node(0), 1);  // along the tree only
+  w.run();
+  w.advance(10);
+  w.run();
+  w.sent.clear();
+  author(w.node(0), 1);
+  bool dropped = false;
+  w.run(100000, [&](const Sent& s) {
+    if (dropped || s.from != 0 || s.to != 1 || !s.msg.has_push()) return false;
+    return dropped = true;
+  });
+  ASSERT_TRUE(dropped);
+  ASSERT_EQ(w.node(1).log.seq(w.node(0).id()), 2u);
+  for (int k = 0; k < 2; ++k) {  // node 2's announcement, then node 1's graft wait
+    w.advance(10);
+    w.run();
+  }
+  EXPECT_EQ(packed_announcements(w.sent, 2, 1), 1u);
+  EXPECT_EQ(w.node(1).log.seq(w.node(0).id()), 3u);
+  EXPECT_EQ(tree_entries(w.sent, 1, 2, true), 1u) << "node 1 did not graft the announcer";
+  for (const auto& s : w.sent) {
+    if (s.from == 2 && s.to == 1 && s.msg.has_have() && s.msg.have().packed_size() > 0) {
+      EXPECT_LE(s.msg.ByteSizeLong(), 11u) << "tag, roster tag, one packed pair";
+    }
+  }
+}
+
+// A node that does not read the packed form (packed_haves off: as a node
+// that predates it, whose summaries never ask for it) is announced to in
+// full, while the nodes that read it get the packed form; all three fetch
+// what they were announced. Packed announcements sent to it regardless
+// would be ignored, and it would never learn of the delta until the next
+// summary round.
+TEST_F(EngineTest, PackedAnnouncementsOnlyToPeersThatReadThem) {
+  SyncConfig cfg;
+  cfg.push_mode = PushMode::lazy;
+  SyncConfig old = cfg;
+  old.packed_haves = false;
+  w.add(1, {}, cfg);
+  w.add(2, {}, old);
+  w.add(3, {}, cfg);
+  w.start();
+  w.connect(0, 1);
+  w.connect(0, 2);
+  w.connect(1, 2);
+  w.run();
+  w.sent.clear();
+  author(w.node(0), 2);
+  w.run();
+  for (int i = 1; i < 3; ++i) EXPECT_EQ(w.node(i).log.seq(w.node(0).id()), 2u) << i;
+  // Node 1 is the old one; between nodes 0 and 2 announcements are packed.
+  std::size_t packed_to_old = 0, entries_to_old = 0, packed_between_new = 0, entries_between_new = 0;
+  for (const auto& s : w.sent) {
+    if (!s.msg.has_have()) continue;
+    const auto packed = static_cast<std::size_t>(s.msg.have().packed_size());
+    const auto entries = static_cast<std::size_t>(s.msg.have().entries_size());
+    if (s.to == 1) {
+      packed_to_old += packed;
+      entries_to_old += entries;
+    } else if (s.from != 1) {
+      packed_between_new += packed;
+      entries_between_new += entries;
+    }
+  }
+  EXPECT_EQ(packed_to_old, 0u);
+  EXPECT_GT(entries_to_old, 0u);
+  EXPECT_GT(packed_between_new, 0u);
+  EXPECT_EQ(entries_between_new, 0u);
+  // The old node's own announcements are entries, and are read.
+  w.sent.clear();
+  author(w.node(1), 1);
+  w.run();
+  EXPECT_EQ(w.node(0).log.seq(w.node(1).id()), 1u);
+  EXPECT_EQ(w.node(2).log.seq(w.node(1).id()), 1u);
+}
+
+// A packed list whose gaps run past the receiver's roster (a gap of 2^64 - 1
+// after position 2 of 2) is ignored from there on (a roster the receiver does
+// not share); one that is not (gap, seq) pairs or repeats a position is a
+// protocol error.
+TEST_F(EngineTest, PackedAnnouncementsThatDoNotFitAreIgnoredOrRefused) {
+  SyncConfig cfg;
+  cfg.push_mode = PushMode::lazy;
+  w.add(1, {}, cfg);
+  w.add(2, {}, cfg);
+  w.start();
+  w.connect(0, 1);
+  w.run();
+  author(w.node(0), 1);
+  w.run();
+  const std::uint32_t tag = [&] {
+    for (const auto& s : w.sent)
+      if (s.from == 0 && s.msg.has_have()) return s.msg.have().roster_tag();
+    return 0u;
+  }();
+  ASSERT_NE(tag, 0u);
+  v1::SyncMessage m;
+  auto* h = m.mutable_have();
+  h->set_roster_tag(tag);
+  for (std::uint64_t v : {std::uint64_t{2}, std::uint64_t{0}, ~std::uint64_t{0}, std::uint64_t{9}}) h->add_packed(v);
+  EXPECT_TRUE(check_message(m, Limits{}).ok());
+  w.inject(0, 1, m);
+  w.run();
+  EXPECT_TRUE(w.node(1).disconnects.empty());
+  EXPECT_EQ(w.node(1).log.seq(w.node(0).id()), 1u);
+  h->add_packed(1);
+  EXPECT_FALSE(check_message(m, Limits{}).ok()) << "an odd count";
+  h->Clear();
+  for (std::uint64_t v : {1, 1, 0, 1}) h->add_packed(v);
+  EXPECT_FALSE(check_message(m, Limits{}).ok()) << "a position twice";
+}
+
 }  // namespace
 }  // namespace conect::sync::test

@@ -171,6 +171,7 @@ struct Peer {
   PeerState state = PeerState::comparing;
   std::vector<Known> known;                 // by slot
   std::optional<std::uint32_t> roster_tag;  // the peer's, from its last summary/have
+  bool reads_packed = false;                // its last summary set reads_packed_have
   std::uint64_t next_probe_at = 0;
   std::set<std::uint64_t> fetches;          // ids of our requests to this peer
   // Kept beside `fetches` because they are read after every input (credit
@@ -423,6 +424,7 @@ struct SyncEngine::Impl {
   void flush_haves(Peer& p);
   void on_push(Peer& p, const v1::SyncPush& m);
   void on_have(Peer& p, const v1::SyncHave& m);
+  void on_announced(Peer& p, std::uint32_t s, std::uint64_t seq);
   void tree_prune(Peer& p, std::uint32_t s);  // a duplicate body came from p
   void tree_graft(Peer& p, std::uint32_t s);  // p announced what we lack
   void queue_have(Peer& p);

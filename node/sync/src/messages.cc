@@ -87,9 +87,15 @@ Status check_message(const v1::SyncMessage& m, const Limits& l) {
         return Error(Errc::limit_exceeded, "credit grant beyond the limit");
       return Status::Ok();
     case v1::SyncMessage::kPush: return check_delta(m.push().delta(), l);
-    case v1::SyncMessage::kHave:
-      if (static_cast<std::size_t>(m.have().entries_size()) > l.max_have_entries)
-        return too_many("have", static_cast<std::size_t>(m.have().entries_size()), l.max_have_entries);
+    case v1::SyncMessage::kHave: {
+      const std::size_t announced =
+          static_cast<std::size_t>(m.have().entries_size()) + static_cast<std::size_t>(m.have().packed_size()) / 2;
+      if (announced > l.max_have_entries) return too_many("have", announced, l.max_have_entries);
+      if (m.have().packed_size() % 2 != 0)
+        return Error(Errc::protocol_error, "packed announcements are not (position gap, seq) pairs");
+      for (int i = 0; i < m.have().packed_size(); i += 2)
+        if (m.have().packed(i) == 0)
+          return Error(Errc::protocol_error, "packed announcements name a position twice or position 0");
       for (const auto* list : {&m.have().entries(), &m.have().prune(), &m.have().graft()}) {
         if (static_cast<std::size_t>(list->size()) > l.max_have_entries)
           return too_many("have", static_cast<std::size_t>(list->size()), l.max_have_entries);
@@ -97,6 +103,7 @@ Status check_message(const v1::SyncMessage& m, const Limits& l) {
           if (auto st = check_entry(e); !st.ok()) return st;
       }
       return Status::Ok();
+    }
     case v1::SyncMessage::kEvidence: {
       const auto& ev = m.evidence().evidence();
       if (auto st = check_delta(ev.first(), l); !st.ok()) return st;

@@ -95,20 +95,20 @@ void SyncEngine::Impl::flush_haves(Peer& p) {
   v1::SyncMessage m;
   auto* h = m.mutable_have();
   h->set_roster_tag(roster_tag);
+  const bool positions = p.roster_tag == roster_tag;
   auto name = [&](std::uint32_t s, v1::OriginEntry* e) {
     const OriginState& o = origins[s];
-    if (p.roster_tag == roster_tag && o.roster_index != 0) {
+    if (positions && o.roster_index != 0) {
       e->set_index(o.roster_index);
     } else {
       e->set_origin(o.id.raw());
     }
   };
   const std::size_t max = cfg.limits.max_have_entries;
+  std::vector<std::pair<std::uint32_t, std::uint64_t>> news;  // slot, seq
   for (std::uint32_t s : p.have_queue) {
-    if (static_cast<std::size_t>(h->entries_size()) >= max) break;
-    auto* e = h->add_entries();
-    name(s, e);
-    e->set_seq(eff_seq(s));
+    if (news.size() >= max) break;
+    news.emplace_back(s, eff_seq(s));
   }
   // Tree mode: the announcements due now, and those due within half the
   // delay (one message for several), one entry per origin. Not to a peer that
@@ -116,18 +116,37 @@ void SyncEngine::Impl::flush_haves(Peer& p) {
   // about one announcement per lazy link and delta instead of two.
   std::map<std::uint32_t, std::uint64_t> lazy;
   const std::uint64_t horizon = now + cfg.tree_have_delay_ms / 2;
-  while (!p.lazy_queue.empty() && p.lazy_queue.front().due <= horizon &&
-         lazy.size() + static_cast<std::size_t>(h->entries_size()) < max) {
+  while (!p.lazy_queue.empty() && p.lazy_queue.front().due <= horizon && lazy.size() + news.size() < max) {
     const auto& q = p.lazy_queue.front();
     std::uint64_t& seq = lazy[q.slot];
     seq = std::max(seq, q.seq);
     p.lazy_queue.pop_front();
   }
-  for (const auto& [s, seq] : lazy) {
-    if (s < p.known.size() && p.known[s].seq >= seq) continue;
+  for (const auto& [s, seq] : lazy)
+    if (s >= p.known.size() || p.known[s].seq < seq) news.emplace_back(s, seq);
+  // Packed where the peer reads it: positions ascending, each as its gap
+  // to the previous one and its seq (two varints, 2-4 bytes, where an
+  // OriginEntry takes 7-10). Origins without a position go as entries.
+  std::vector<std::pair<std::uint32_t, std::uint64_t>> packed;  // position, seq
+  for (const auto& [s, seq] : news) {
+    const std::uint32_t index = origins[s].roster_index;
+    if (p.reads_packed && positions && index != 0) {
+      packed.emplace_back(index, seq);
+      continue;
+    }
     auto* e = h->add_entries();
     name(s, e);
     e->set_seq(seq);
+  }
+  std::sort(packed.begin(), packed.end(), [](const auto& a, const auto& b) {
+    return a.first != b.first ? a.first < b.first : a.second > b.second;
+  });
+  std::uint32_t previous = 0;
+  for (const auto& [index, seq] : packed) {
+    if (index == previous) continue;  // named twice (have_queue and lazy queue): the highest seq came first
+    h->add_packed(index - previous);
+    h->add_packed(seq);
+    previous = index;
   }
   for (std::uint32_t s : p.prune_queue)
     if (static_cast<std::size_t>(h->prune_size()) < max) name(s, h->add_prune());
@@ -137,8 +156,9 @@ void SyncEngine::Impl::flush_haves(Peer& p) {
   p.prune_queue.clear();
   p.graft_queue.clear();
   peer_timer(p);
-  if (h->entries_size() == 0 && h->prune_size() == 0 && h->graft_size() == 0) return;
+  if (h->entries_size() == 0 && h->packed_size() == 0 && h->prune_size() == 0 && h->graft_size() == 0) return;
   ++stats.haves_sent;
+  stats.announced += static_cast<std::uint64_t>(h->entries_size()) + static_cast<std::uint64_t>(h->packed_size()) / 2;
   send(p, std::move(m));
 }
 
@@ -205,36 +225,19 @@ void SyncEngine::Impl::on_have(Peer& p, const v1::SyncHave& m) {
   p.roster_tag = m.roster_tag();
   for (const auto& e : m.entries()) {
     const std::uint32_t s = resolve(p, m.roster_tag(), e);
-    if (s == kNoSlot) continue;
-    Known& k = p.k(s);
-    k.seq = std::max(k.seq, e.seq());
-    OriginState& o = origins[s];
-    if (cfg.push_mode == PushMode::tree) {
-      if (e.seq() <= o.pending.value) continue;
-      if (graft_due.has(s)) {
-        if (e.seq() > o.wait_next) {
-          o.wait_next = e.seq();
-          o.wait_next_peer = p.id;
-        }
-        continue;
-      }
-      // The tree's copy may be on its way: graft and fetch only if this
-      // seq is still missing when the wait runs out. Announcements during
-      // the wait neither put it off nor raise what it waits for (deltas
-      // announced meanwhile are most likely in flight too).
-      o.wait_seq = e.seq();
-      o.wait_peer = p.id;
-      if (cfg.tree_graft_wait_ms > 0) {
-        graft_due.set(s, now + cfg.tree_graft_wait_ms);
-      } else {
-        graft_wait_over(s);
-      }
-      continue;
-    } else if (e.seq() > o.pending.value && !p.eager_out) {
-      p.eager_out = true;
-      ++stats.grafts;
+    if (s != kNoSlot) on_announced(p, s, e.seq());
+  }
+  // Positions in a roster we do not share cannot be resolved (as in
+  // resolve); a node that does not read the packed form ignores it, as one
+  // that predates it would (its summaries never asked for it).
+  if (cfg.packed_haves && m.roster_tag() == roster_tag) {
+    std::uint64_t index = 0;
+    for (int i = 0; i + 1 < m.packed_size(); i += 2) {
+      const std::uint64_t gap = m.packed(i);
+      if (gap == 0 || gap > roster.size() - index) break;  // past our roster: the rest cannot be resolved
+      index += gap;
+      on_announced(p, roster[index - 1], m.packed(i + 1));
     }
-    consider(s);
   }
   if (cfg.push_mode != PushMode::tree) return;  // others ignore prunes and grafts: they push as before
   // Each names our pushes to p only; what p pushes to us is ours to prune
@@ -250,6 +253,40 @@ void SyncEngine::Impl::on_have(Peer& p, const v1::SyncHave& m) {
     std::uint8_t& t = p.tree_at(s);
     t = static_cast<std::uint8_t>(t & ~kTreeLazy);
   }
+}
+
+// `p` announced that it holds `s` up to `seq` (SyncHave, either form).
+void SyncEngine::Impl::on_announced(Peer& p, std::uint32_t s, std::uint64_t seq) {
+  Known& k = p.k(s);
+  k.seq = std::max(k.seq, seq);
+  OriginState& o = origins[s];
+  if (cfg.push_mode == PushMode::tree) {
+    if (seq <= o.pending.value) return;
+    if (graft_due.has(s)) {
+      if (seq > o.wait_next) {
+        o.wait_next = seq;
+        o.wait_next_peer = p.id;
+      }
+      return;
+    }
+    // The tree's copy may be on its way: graft and fetch only if this
+    // seq is still missing when the wait runs out. Announcements during
+    // the wait neither put it off nor raise what it waits for (deltas
+    // announced meanwhile are most likely in flight too).
+    o.wait_seq = seq;
+    o.wait_peer = p.id;
+    if (cfg.tree_graft_wait_ms > 0) {
+      graft_due.set(s, now + cfg.tree_graft_wait_ms);
+    } else {
+      graft_wait_over(s);
+    }
+    return;
+  }
+  if (seq > o.pending.value && !p.eager_out) {
+    p.eager_out = true;
+    ++stats.grafts;
+  }
+  consider(s);
 }
 
 void SyncEngine::Impl::on_push(Peer& p, const v1::SyncPush& m) {

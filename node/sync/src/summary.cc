@@ -79,6 +79,7 @@ void SyncEngine::Impl::send_summary(Peer& p, v1::SummaryMode mode,
   sm->set_vv_hash(compute_vv_hash().raw());
   sm->set_roster_tag(roster_tag);
   sm->set_mode(mode);
+  sm->set_reads_packed_have(cfg.packed_haves);
   const bool full = mode == v1::SUMMARY_FULL;
   if (mode == v1::SUMMARY_ENTRIES || full) {
     for (std::uint32_t s : roster)
@@ -141,6 +142,7 @@ bool SyncEngine::Impl::compare_entry(Peer& p, std::uint32_t s, const v1::OriginE
 
 void SyncEngine::Impl::on_summary(Peer& p, const v1::SyncSummary& m) {
   p.roster_tag = m.roster_tag();
+  p.reads_packed = cfg.packed_haves && m.reads_packed_have();
   if (p.role == PeerRole::acceptor)
     p.next_probe_at = now + 2 * cfg.summary_interval_ms + jitter(cfg.summary_jitter_ms);
   peer_timer(p);

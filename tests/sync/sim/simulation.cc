@@ -216,6 +216,9 @@ sync::SyncConfig Simulation::engine_config(const Node& n) {
   c.seed = opt_.seed * 131 + static_cast<std::uint64_t>(n.index) * 7 + n.incarnation;
   c.push_mode = mode_;
   if (opt_.push_mode == "mixed" && n.index % 2 == 0) c.push_mode = sync::PushMode::tree;
+  // Mixed: nodes 2, 3, 6, 7, ... neither read nor send packed announcements,
+  // as nodes that predate them, beside nodes of both push modes that do.
+  if (opt_.push_mode == "mixed" && n.index / 2 % 2 == 1) c.packed_haves = false;
   c.have_delay_ms = have_delay_;
   // As the node runs: a crash drops queued applies, so relays that forwarded
   // and never committed happen in every run with crashes.

@@ -57,7 +57,8 @@ struct SimOptions {
   int membership = -1;   // membership changes (-1: from the seed, in about half the runs; 0 off; 1 on)
   // Push mode of every engine: "" as the seed draws (eager or lazy), "eager",
   // "lazy", "tree" (Plumtree per origin), or "mixed" (tree on even nodes,
-  // what the seed draws on odd ones: old and new nodes side by side).
+  // what the seed draws on odd ones: old and new nodes side by side; nodes
+  // 2, 3, 6, 7, ... also without packed announcements).
   std::string push_mode;
 };
 

@@ -111,6 +111,11 @@ struct SyncConfig {
   bool prune_redundant_pushes = true;
   // Announcements to one peer are coalesced for this long (0: at once).
   std::uint64_t have_delay_ms = 0;
+  // Announcements by roster position go out packed (SyncHave.packed: 2-4
+  // bytes each instead of 7-10) to peers whose summaries say they read them.
+  // Off: this node neither says so nor sends nor reads the packed form, as
+  // a node that predates it (to test mixed federations and measure it).
+  bool packed_haves = true;
   // Eager mode: a pushed delta of another origin whose own signature holds
   // is pushed on to the peers that hold its predecessor as soon as it is
   // handed out, before this node's commit (DESIGN §6: it is durable at its
@@ -263,6 +268,7 @@ struct SyncStats {
   // (SyncConfig::forward_before_commit; also counted in pushes_sent).
   std::uint64_t pushes_forwarded_early = 0;
   std::uint64_t haves_sent = 0;
+  std::uint64_t announced = 0;  // origins announced in them (entries and packed pairs)
   std::uint64_t prunes = 0, grafts = 0;  // eager links turned lazy / eager again
   std::uint64_t untrusted_skipped = 0;
   std::uint64_t uncovered_dropped = 0;  // deltas no signature vouched for

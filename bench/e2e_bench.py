@@ -270,6 +270,14 @@ def catch_up(n):
         # Footprint: B idle with the whole store, then a cold start.
         time.sleep(1.0)  # let allocator caches settle before sampling idle memory
         out["idle_rss_anon"] = proc_status(b.proc.pid)["RssAnon"]
+        # The store as the catch-up left it, then once the compactor has
+        # rewritten it in key order (it runs when a store grew by half and
+        # its writes stopped: node/daemon compactor.h).
+        out["sink_store_bytes_after_catch_up"] = os.path.getsize(os.path.join(b.data, "store", "data.mdb"))
+        if n >= 100_000:
+            wait_until("the sink's compaction", lambda: metric(b, "conect_store_compactions_total") >= 1,
+                       timeout=120.0, interval=0.2)
+            out["sink_compaction_ms"] = metric(b, "conect_store_compaction_last_ms")
         b.stop()
         t1 = time.perf_counter()
         b.start()

@@ -160,17 +160,22 @@ def print_table(r):
                 writer = cpu["sink"].get("conect-writer", 0)
                 rows.append(("  the writer per delta: in transactions / on CPU / waiting for a core / the rest (disk)",
                              f"{busy:.1f} / {writer:.1f} / {runq:.1f} / {max(busy - writer - runq, 0):.1f} us", "", ""))
-        if c.get("sink_disk_written_bytes") and c.get("sink_store_bytes"):
+        after_catch_up = c.get("sink_store_bytes_after_catch_up") or c.get("sink_store_bytes")
+        if c.get("sink_disk_written_bytes") and after_catch_up:
             rows.append(("  sink's writes to disk during the catch-up", f"{c['sink_disk_written_bytes'] / 2**20:,.0f} MiB",
-                         f"its data.mdb {c['sink_store_bytes'] / 2**20:,.0f} MiB",
-                         f"{c['sink_disk_written_bytes'] / c['sink_store_bytes']:.1f}x"))
+                         f"its data.mdb {after_catch_up / 2**20:,.0f} MiB",
+                         f"{c['sink_disk_written_bytes'] / after_catch_up:.1f}x"))
         rows.append(("  peak RSS source / sink", f"{c['source']['VmHWM'] / 2**20:.0f} / {c['sink']['VmHWM'] / 2**20:.0f} MiB",
                      "", ""))
         rows.append(("  idle RssAnon holding the store", f"{c['idle_rss_anon'] / 2**20:.1f} MiB", "target 64 MiB", ""))
+        signed = c['signed_delta_bytes'] * c['deltas']
+        if c.get("sink_store_bytes_after_catch_up"):
+            rows.append(("  sink's data.mdb as the catch-up left it", f"{after_catch_up / 2**20:.1f} MiB",
+                         f"signed deltas {signed / 2**20:.1f} MiB", f"{after_catch_up / signed:.2f}x"))
         if c.get("sink_store_bytes"):
-            rows.append(("  sink's data.mdb", f"{c['sink_store_bytes'] / 2**20:.1f} MiB",
-                         f"signed deltas {c['signed_delta_bytes'] * c['deltas'] / 2**20:.1f} MiB",
-                         f"{c['sink_store_bytes'] / (c['signed_delta_bytes'] * c['deltas']):.1f}x"))
+            compacted = f", compacted by the node in {c['sink_compaction_ms']} ms" if c.get("sink_compaction_ms") else ""
+            rows.append((f"  sink's data.mdb, stopped{compacted}", f"{c['sink_store_bytes'] / 2**20:.1f} MiB",
+                         f"signed deltas {signed / 2**20:.1f} MiB", f"{c['sink_store_bytes'] / signed:.2f}x"))
             if "sink_own_origin_sorts_after_source" in c:
                 rows.append(("  the sink's own deltas sort after the source's in its log",
                              "yes (log pages ~66 % full)" if c["sink_own_origin_sorts_after_source"]

@@ -158,21 +158,21 @@ int main(int argc, char** argv) {
   bundle.set_exported_by(a.id().raw());
   write(dir, "format1.bundle", audit::encode_bundle(bundle));
   // Format 2: the export fields move into the header a signs.
-  auto sign = [&](v1::AuditBundle b) {
-    b.set_format_version(2);
-    b.clear_selection();
-    b.clear_exported_at_ms();
-    b.clear_exported_by();
+  auto sign = [&](v1::AuditBundle unsigned_bundle) {
+    unsigned_bundle.set_format_version(2);
+    unsigned_bundle.clear_selection();
+    unsigned_bundle.clear_exported_at_ms();
+    unsigned_bundle.clear_exported_by();
     v1::AuditHeader h;
     h.set_format_version(2);
-    h.set_federation(b.federation());
+    h.set_federation(unsigned_bundle.federation());
     h.set_exported_by(a.id().raw());
     h.set_exported_at_ms(1'760'000'000'000);
     *h.mutable_selection() = everything;
-    h.set_content_digest(audit::content_digest(b).raw());
-    b.set_header(h.SerializeAsString());
-    b.set_header_signature(a.key().sign(SigningDomain::audit_header, b.header()).raw());
-    return b;
+    h.set_content_digest(audit::content_digest(unsigned_bundle).raw());
+    unsigned_bundle.set_header(h.SerializeAsString());
+    unsigned_bundle.set_header_signature(a.key().sign(SigningDomain::audit_header, unsigned_bundle.header()).raw());
+    return unsigned_bundle;
   };
   v1::AuditBundle signed_bundle = sign(bundle);
   write(dir, "valid.bundle", audit::encode_bundle(signed_bundle));

@@ -409,4 +409,30 @@ void set_schema(const fs::path& dir, std::uint32_t version) {
   t.commit();
 }
 
+std::vector<VerifiedDelta> interleaved_placements(std::size_t count, std::uint32_t origins) {
+  std::vector<testkit::Author> authors;
+  for (std::uint32_t a = 0; a < origins; ++a) authors.emplace_back(600 + a);
+  std::vector<VerifiedDelta> out;
+  for (std::size_t i = 0; i < count; ++i) {
+    testkit::Author& a = authors[i % origins];
+    const RecordKey host = RecordKey::mint(v1::ORGANISATION, a.id(), Seq{1}, 0);
+    std::vector<v1::Operation> ops;
+    if (i < origins) {
+      v1::Organisation o;
+      o.add_names()->set_text("Host " + std::to_string(i));
+      o.set_country("FI");
+      ops = ops::create_organisation(host, o);
+    }
+    v1::Placement p;
+    p.set_trade(i % 3 == 0 ? "welding" : "carpentry");
+    p.set_country(i % 2 == 0 ? "FI" : "PT");
+    p.set_city("City " + std::to_string(i % 97));
+    *p.mutable_host_organisation() = host.to_proto();
+    for (auto& op : ops::create_placement(a.next_key(v1::PLACEMENT, static_cast<std::uint32_t>(ops.size())), p))
+      ops.push_back(std::move(op));
+    out.push_back(a.emit(std::move(ops)));
+  }
+  return out;
+}
+
 }  // namespace conect::storage::testing

@@ -61,6 +61,12 @@ std::size_t deliver_randomly(Store& store, const History& h, std::mt19937_64& rn
 
 Replica replica_of(const History& h);
 
+// `count` deltas from `origins` authors in turn, one new placement each, as
+// a federation where several schools write delivers them: every origin's
+// keys but the last one's land inside the trees keyed by origin or owner,
+// where LMDB splits pages in half.
+std::vector<VerifiedDelta> interleaved_placements(std::size_t count, std::uint32_t origins);
+
 // Asserts (gtest) that the store holds exactly the replica's state: digest
 // (incremental and recomputed), every record's bytes, counts, availability,
 // reservations per placement, heads.

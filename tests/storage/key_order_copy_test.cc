@@ -47,34 +47,6 @@ TEST(CompactionInKeyOrder, EveryDatabaseReadsBackTheSame) {
   EXPECT_EQ(**s->peer("ws://127.0.0.1:7700/sync"), "after the compaction");
 }
 
-// `count` deltas from `origins` authors in turn, one new placement each, as
-// a federation where several schools write delivers them.
-std::vector<VerifiedDelta> placements(std::size_t count, std::uint32_t origins) {
-  std::vector<testkit::Author> authors;
-  for (std::uint32_t a = 0; a < origins; ++a) authors.emplace_back(600 + a);
-  std::vector<VerifiedDelta> out;
-  for (std::size_t i = 0; i < count; ++i) {
-    testkit::Author& a = authors[i % origins];
-    const RecordKey host = RecordKey::mint(v1::ORGANISATION, a.id(), Seq{1}, 0);
-    std::vector<v1::Operation> ops;
-    if (i < origins) {
-      v1::Organisation o;
-      o.add_names()->set_text("Host " + std::to_string(i));
-      o.set_country("FI");
-      ops = ops::create_organisation(host, o);
-    }
-    v1::Placement p;
-    p.set_trade(i % 3 == 0 ? "welding" : "carpentry");
-    p.set_country(i % 2 == 0 ? "FI" : "PT");
-    p.set_city("City " + std::to_string(i % 97));
-    *p.mutable_host_organisation() = host.to_proto();
-    for (auto& op : ops::create_placement(a.next_key(v1::PLACEMENT, static_cast<std::uint32_t>(ops.size())), p))
-      ops.push_back(std::move(op));
-    out.push_back(a.emit(std::move(ops)));
-  }
-  return out;
-}
-
 // Bytes of data.mdb once the deltas are applied and the store compacted.
 std::uint64_t compacted_size(const fs::path& dir, std::vector<VerifiedDelta> deltas) {
   auto s = testing::open_store(dir);
@@ -97,8 +69,8 @@ std::uint64_t compacted_size(const fs::path& dir, std::vector<VerifiedDelta> del
 TEST(CompactionInKeyOrder, InterleavedOriginsTakeNoMoreThanOne) {
   TempDir t;
   constexpr std::size_t kDeltas = 4000;
-  const std::uint64_t one = compacted_size(t / "one", placements(kDeltas, 1));
-  const std::uint64_t eight = compacted_size(t / "eight", placements(kDeltas, 8));
+  const std::uint64_t one = compacted_size(t / "one", testing::interleaved_placements(kDeltas, 1));
+  const std::uint64_t eight = compacted_size(t / "eight", testing::interleaved_placements(kDeltas, 8));
   // Eight organisations instead of one, and page granularity.
   EXPECT_LE(eight, one + one / 20) << "1 origin: " << one << " B, 8 origins: " << eight << " B";
 }

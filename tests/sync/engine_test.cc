@@ -22,6 +22,18 @@ class EngineTest : public ::testing::Test {
     }
     w.drain_all();
   }
+  // Authors one delta at node 0 and loses the tree's first push of it to
+  // node 1 (every other message, and what `also_lost` says, is delivered).
+  void author_losing_the_push_to_node_1(const std::function<bool(const Sent&)>& also_lost = {}) {
+    author(w.node(0), 1);
+    bool dropped = false;
+    w.run(100000, [&](const Sent& s) {
+      if (also_lost && also_lost(s)) return true;
+      if (dropped || s.from != 0 || s.to != 1 || !s.msg.has_push()) return false;
+      return dropped = true;
+    });
+    ASSERT_TRUE(dropped);
+  }
   Wire w;
 };
 
@@ -582,13 +594,7 @@ TEST_F(EngineTest, TreeModePrunesDuplicateLinksAndGraftsOnAnnouncement) {
   w.sent.clear();
 
   // The tree's body to node 1 is lost: node 2's announcement repairs it.
-  author(w.node(0), 1);
-  bool dropped = false;
-  w.run(100000, [&](const Sent& s) {
-    if (dropped || s.from != 0 || s.to != 1 || !s.msg.has_push()) return false;
-    return dropped = true;
-  });
-  ASSERT_TRUE(dropped);
+  author_losing_the_push_to_node_1();
   EXPECT_EQ(w.node(1).log.seq(w.node(0).id()), 2u);
   w.advance(10);  // node 2's announcement goes out ...
   w.run();
@@ -646,14 +652,7 @@ TEST_F(EngineTest, TreeModeALiarsAnnouncementDoesNotStopLaterGrafts) {
   w.run(100000, liar);
   w.sent.clear();
   // The tree's body to node 1 is lost; node 2 announces it.
-  author(w.node(0), 1);
-  bool dropped = false;
-  w.run(100000, [&](const Sent& s) {
-    if (liar(s)) return true;
-    if (dropped || s.from != 0 || s.to != 1 || !s.msg.has_push()) return false;
-    return dropped = true;
-  });
-  ASSERT_TRUE(dropped);
+  author_losing_the_push_to_node_1(liar);
   for (int k = 0; k < 3; ++k) {
     w.advance(10);
     w.run(100000, liar);
@@ -820,13 +819,7 @@ TEST_F(EngineTest, TreeModePackedAnnouncementsRepairTheTree) {
   w.advance(10);
   w.run();
   w.sent.clear();
-  author(w.node(0), 1);
-  bool dropped = false;
-  w.run(100000, [&](const Sent& s) {
-    if (dropped || s.from != 0 || s.to != 1 || !s.msg.has_push()) return false;
-    return dropped = true;
-  });
-  ASSERT_TRUE(dropped);
+  author_losing_the_push_to_node_1();
   ASSERT_EQ(w.node(1).log.seq(w.node(0).id()), 2u);
   for (int k = 0; k < 2; ++k) {  // node 2's announcement, then node 1's graft wait
     w.advance(10);

@@ -15,6 +15,16 @@
 // (docs/performance.md), provided no other process keeps the store open
 // (a CLI command such as `audit export`: then it retries every check).
 //
+// Growth (docs/performance.md "Compaction in key order"): deltas from several
+// origins land inside the trees keyed by origin or owner, where LMDB splits
+// pages in half, so a store that a catch-up or a busy federation filled
+// holds about a quarter more pages than its entries need; a copy in key
+// order fills them again. So the compactor also runs once data.mdb has grown
+// by `growth_factor` (and by at least `min_growth_bytes`) since the node
+// opened it or last compacted it, but only after no commit for `quiet_for`:
+// the copy holds every transaction of this process, and a catch-up or a
+// burst of writes should not wait on it.
+//
 // Metrics: conect_store_compactions_total, conect_store_compaction_due
 // (1 while erased plaintext may remain in data.mdb),
 // conect_store_compaction_busy_total (postponed: another process had the
@@ -24,6 +34,7 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <cstdint>
 #include <mutex>
 #include <thread>
 
@@ -37,11 +48,33 @@ class Gauge;
 
 namespace conect::node {
 
+// When a store has grown enough to be worth compacting, and its writes have
+// stopped (see above). Pure: the compactor feeds it what it reads each check.
+class GrowthTrigger {
+ public:
+  using Clock = std::chrono::steady_clock;
+  GrowthTrigger(double factor, std::uint64_t min_growth_bytes, std::chrono::milliseconds quiet_for);
+  // The store as compacted (or as opened): growth counts from here.
+  void reset(std::uint64_t used_bytes, std::uint64_t commit_id, Clock::time_point now);
+  bool due(std::uint64_t used_bytes, std::uint64_t commit_id, Clock::time_point now);
+
+ private:
+  double factor_;
+  std::uint64_t min_growth_bytes_;
+  std::chrono::milliseconds quiet_for_;
+  std::uint64_t baseline_bytes_ = 0;
+  std::uint64_t commit_id_ = 0;
+  Clock::time_point last_commit_seen_{};
+};
+
 class Compactor {
  public:
   struct Options {
     std::chrono::milliseconds check_every{1000};
     std::chrono::milliseconds min_interval{10'000};
+    double growth_factor = 1.5;
+    std::uint64_t min_growth_bytes = std::uint64_t{64} << 20;
+    std::chrono::milliseconds quiet_for{10'000};
   };
   Compactor(storage::Store& store, api::Metrics& metrics, Options options);
   // Stops the thread (waiting for a compaction in progress).
@@ -69,6 +102,7 @@ class Compactor {
   bool postponed_ = false;  // logged once per episode, not every second
   std::chrono::steady_clock::time_point last_{};
   bool compacted_once_ = false;
+  GrowthTrigger growth_;
   std::thread thread_;
 };
 

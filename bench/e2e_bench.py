@@ -131,10 +131,13 @@ def seq_of(node, origin):
 
 
 class EventWatcher:
-    """Follows a node's change stream and timestamps each (origin, seq)."""
+    """Follows a node's change stream and timestamps each (origin, seq): a
+    small batch's event lists its deltas, a catch-up batch's names runs of
+    them ("delta_ranges")."""
 
     def __init__(self, node):
         self.seen = {}
+        self.ranges = {}  # origin -> [(from, to, time)]
         self.cond = threading.Condition()
         req = urllib.request.Request(f"http://127.0.0.1:{node.ports['api']}/api/v1/events")
         req.add_header("Authorization", f"Bearer {node.token}")
@@ -152,6 +155,8 @@ class EventWatcher:
                 with self.cond:
                     for d in event.get("deltas", []):
                         self.seen.setdefault((d["origin"], d["seq"]), now)
+                    for r in event.get("delta_ranges", []):
+                        self.ranges.setdefault(r["origin"], []).append((r["from"], r["to"], now))
                     self.cond.notify_all()
         except Exception:
             pass
@@ -159,12 +164,17 @@ class EventWatcher:
     def wait(self, origin, seq, timeout=30):
         deadline = time.perf_counter() + timeout
         with self.cond:
-            while (origin, seq) not in self.seen:
+            while (when := self.when(origin, seq)) is None:
                 left = deadline - time.perf_counter()
                 if left <= 0:
                     raise AssertionError(f"no change event for {origin[:8]}:{seq}")
                 self.cond.wait(left)
+            return when
+
+    def when(self, origin, seq):
+        if (origin, seq) in self.seen:
             return self.seen[(origin, seq)]
+        return next((t for lo, hi, t in self.ranges.get(origin, []) if lo <= seq <= hi), None)
 
 
 def percentile(xs, p):

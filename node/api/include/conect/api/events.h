@@ -18,7 +18,11 @@ namespace conect::api {
 
 // {"deltas": [{"origin", "seq", "id"}], "records": [{"id", "record_type"}]}
 // with each record once, in first-touched order. One line.
-// Linear in the operations of the batch (a catch-up hands it hundreds).
+// A batch of more than 64 deltas (a catch-up's) names them as runs instead,
+// "delta_ranges": [{"origin", "from", "to"}] (consecutive seqs of one
+// origin, in the batch's order), with "deltas" empty; one that touches more
+// than 64 records has "records" empty and "records_truncated": true (refetch
+// everything). Linear in the operations of the batch.
 std::string change_event_json(std::span<const VerifiedDelta> deltas);
 
 // What a change event names, copied out of the deltas so that the JSON can

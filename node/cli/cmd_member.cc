@@ -68,7 +68,8 @@ Result<InitResult> join_node(const DataDir& dir, const InitOptions& o, const v1:
   auto undo = [&](Error e) {
     std::error_code ec;
     if (existed) {
-      for (const auto& p : {dir.identity(), dir.noise_key(), dir.token(), dir.config()}) std::filesystem::remove(p, ec);
+      for (const auto& p : {dir.identity(), dir.noise_key(), dir.seal_key(), dir.token(), dir.config()})
+        std::filesystem::remove(p, ec);
       std::filesystem::remove_all(dir.store(), ec);
     } else {
       std::filesystem::remove_all(dir.root, ec);

@@ -162,7 +162,8 @@ int init(const Global& g, const InitOptions& o) {
   if (!o.join.empty()) return init_join(g, o);
   DataDir dir = DataDir::resolve(g.data);
   auto made = init_node(dir, o);
-  if (!made.ok()) return refuse(g, made.error());
+  // A flag value init cannot take is a usage error, as CLI11's own are.
+  if (!made.ok()) return refuse(g, made.error(), made.error().is(Errc::invalid_argument) ? kUsage : kRefused);
   if (g.json) {
     std::cout << nlohmann::json{{"node_id", made->node_id.hex()},
                                 {"federation", made->federation.hex()},

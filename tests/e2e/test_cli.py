@@ -42,10 +42,15 @@ class InitAndCards(unittest.TestCase):
 
     def test_init_usage_errors(self):
         d = os.path.join(self.fed.root, "x")
-        p = cli("init", "--name", "X", "--country", "ZZ", "--role", "school", data=d, check=False)
-        self.assertEqual(p.returncode, 1)
-        self.assertIn("ISO 3166-1", p.stderr)
-        self.assertFalse(os.path.exists(os.path.join(d, "identity.key")))
+        # A flag value init cannot take is a usage error (2), as in every other command.
+        for flag, value, said in (("--country", "ZZ", "ISO 3166-1"), ("--role", "teacher", "--role must be"),
+                                  ("--api-listen", "nonsense", "is not HOST:PORT"),
+                                  ("--federation", "zz", "32 hex characters")):
+            args = {"--name": "X", "--country": "FI", "--role": "school", flag: value}
+            p = cli("init", *[x for kv in args.items() for x in kv], data=d, check=False)
+            self.assertEqual(p.returncode, 2, f"{flag} {value}: {p.stderr}")
+            self.assertIn(said, p.stderr)
+            self.assertFalse(os.path.exists(os.path.join(d, "identity.key")))
         p = cli("init", "--country", "FI", "--role", "school", data=d, check=False)
         self.assertEqual(p.returncode, 2, "a missing required flag is a usage error")
         p = cli("frobnicate", check=False)
@@ -139,6 +144,33 @@ class RunFailsClearly(unittest.TestCase):
             self.assertIn(f"cannot listen for peers on 127.0.0.1:{port}", p.stderr)
         finally:
             s.close()
+
+    def test_a_bad_listen_flag_is_a_usage_error(self):
+        n = self.fed.add("Lapin ammattiopisto", "FI")
+        p = cli("run", "--api-listen", "127.0.0.1:99999", data=n.data, check=False)
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertIn("port must be a number from 0 to 65535", p.stderr)
+
+    def test_a_second_run_on_the_same_data_directory_is_refused(self):
+        # On other ports it would serve the same store from a second process
+        # and take ports.json over (and remove it when stopped).
+        n = self.fed.add("Lapin ammattiopisto", "FI")
+        n.start()
+        ports = os.path.join(n.data, "ports.json")
+        with open(ports) as f:
+            before = f.read()
+        p = cli("run", "--peer-listen", "127.0.0.1:0", "--api-listen", "127.0.0.1:0", data=n.data, check=False,
+                timeout=20)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn("already running", p.stderr)
+        self.assertIn(f"pid {n.proc.pid}", p.stderr)
+        with open(ports) as f:
+            self.assertEqual(f.read(), before, "ports.json still names the first node")
+        self.assertEqual(json.loads(cli("status", "--json", data=n.data).stdout)["node_id"], n.node_id)
+        # Once the first has stopped (or was killed), the directory runs again.
+        n.kill9()
+        n.start()
+        self.assertEqual(n.api("GET", "/healthz", token=False)[0], 200)
 
     def test_no_token_to_a_port_the_node_does_not_hold(self):
         # The node is not running; something else listens on its API port.

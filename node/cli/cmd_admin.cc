@@ -240,7 +240,8 @@ int member_remove(const Global& g, const std::string& id_text) {
   auto id = NodeId::from_hex(id_text);
   if (!id)
     return refuse(g, Error(Errc::invalid_argument,
-                           "'" + id_text + "' is not a 64-hex-character node id (see `member list --json`)"));
+                           "'" + id_text + "' is not a 64-hex-character node id (see `member list --json`)"),
+                  kUsage);
   if (*id == node->key.public_key())
     return refuse(g, Error(Errc::invalid_argument, "a node cannot remove itself from its roster"));
   auto store = node->open_store();
@@ -256,13 +257,13 @@ int member_remove(const Global& g, const std::string& id_text) {
 int peer_add(const Global& g, const std::string& url, const std::string& id_text) {
   auto node = NodeFiles::load(DataDir::resolve(g.data));
   if (!node.ok()) return refuse(g, node.error());
-  if (Status st = check_peer_url(url); !st.ok()) return refuse(g, st.error());
+  if (Status st = check_peer_url(url); !st.ok()) return refuse(g, st.error(), kUsage);
   auto store = node->open_store();
   if (!store.ok()) return refuse(g, store.error());
   std::optional<NodeId> id;
   if (!id_text.empty()) {
     id = NodeId::from_hex(id_text);
-    if (!id) return refuse(g, Error(Errc::invalid_argument, "--id must be a 64-hex-character node id"));
+    if (!id) return refuse(g, Error(Errc::invalid_argument, "--id must be a 64-hex-character node id"), kUsage);
   } else {
     // Take the expected id from the roster member whose card lists this URL.
     auto members = (*store)->members();

@@ -38,7 +38,7 @@ int invite(const Global& g, const InviteOptions& o) {
     return refuse(g, Error(Errc::invalid_argument,
                            "this node advertises no address a new member could dial: pass --address "
                            "ws://HOST:PORT/sync (or set network.advertise in node.toml)"));
-  if (Status st = check_peer_url(address); !st.ok()) return refuse(g, st.error());
+  if (Status st = check_peer_url(address); !st.ok()) return refuse(g, st.error(), kUsage);
   auto store = node->open_store();
   if (!store.ok()) return refuse(g, store.error());
   auto text = issue_invite(*node, **store, *role, address, *lifetime);

@@ -220,7 +220,13 @@ class Invitations(unittest.TestCase):
         counts = [{i["node_id"]: i["rejected_operations"] for i in v["institutions"]} for v in (cpp, py)]
         self.assertEqual(counts[0], counts[1])
         self.assertEqual(counts[0][c.node_id], 1)
-
+        # Expelling it again is refused: a further vote (by default at c's
+        # head here) would move the decided cut and make the late write count.
+        p = cli("member", "expel", c.node_id, data=self.founder.data, check=False)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn("no longer a member (removed at seq", p.stderr)
+        self.assertEqual(members(self.founder).get(c.node_id), "removed")
+        self.assertEqual(sum(self.founder.status()["counts"].values()), 1, "the late write still counts nowhere")
 
     def test_rotation_under_writes_loses_nothing_and_audits(self):
         b = join(self.fed, "Member B", "SE", invite(self.founder))

@@ -386,6 +386,12 @@ int backup(const Global& g, const std::string& target_arg, unsigned keep) {
 int restore(const Global& g, const std::string& backup_dir) {
   auto node = NodeFiles::load(DataDir::resolve(g.data));
   if (!node.ok()) return refuse(g, node.error());
+  DataDirLock stopped;
+  if (Status st = stopped.take(node->dir); !st.ok()) {
+    Error e = st.error();
+    e.detail += ": stop it first (it would go on writing to the store moved aside), then restore";
+    return refuse(g, e);
+  }
   const auto target = node->dir.store();
   if (std::filesystem::exists(target / "data.mdb"))
     return refuse(g, Error(Errc::already_exists,

@@ -86,41 +86,6 @@ int fail(const Global& g, const Error& e, int exit_code = kRefused) {
   return refuse(g, e, exit_code);
 }
 
-// One daemon per data directory. A second `run` on other ports would author
-// into the same log from its own in-memory chain state and replace the
-// first one's ports.json (removing it when it stops, which leaves the CLI
-// unable to reach the first). An flock on the directory itself: released by
-// the kernel when the process ends, kill -9 included, and no new file.
-class DaemonLock {
- public:
-  DaemonLock() = default;
-  DaemonLock(const DaemonLock&) = delete;
-  DaemonLock& operator=(const DaemonLock&) = delete;
-  ~DaemonLock() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-
-  Status take(const DataDir& dir) {
-    fd_ = ::open(dir.root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd_ < 0) return Error(Errc::io_error, "cannot open " + dir.root.string() + ": " + std::strerror(errno));
-    int rc;
-    while ((rc = ::flock(fd_, LOCK_EX | LOCK_NB)) != 0 && errno == EINTR) {
-    }
-    if (rc == 0) return Status::Ok();
-    if (errno != EWOULDBLOCK)
-      return Error(Errc::io_error, "cannot lock " + dir.root.string() + ": " + std::strerror(errno));
-    std::string pid;
-    std::ifstream in(dir.ports());
-    if (auto ports = nlohmann::json::parse(in, nullptr, false); ports.is_object() && ports.contains("pid"))
-      pid = " (pid " + ports["pid"].dump() + ")";
-    return Error(Errc::already_exists, "a node is already running on " + dir.root.string() + pid +
-                                           ": one data directory runs one node; stop it first, or give this "
-                                           "node a data directory of its own (conect-node init)");
-  }
-
- private:
-  int fd_ = -1;
-};
 
 std::filesystem::path default_web_root() {
   // Installed layout: <prefix>/bin/conect-node and <prefix>/share/conect/web;
@@ -149,12 +114,37 @@ void warn_without_dashboard(const std::filesystem::path& root, bool given) {
 
 }  // namespace
 
+DataDirLock::~DataDirLock() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+Status DataDirLock::take(const DataDir& dir) {
+  fd_ = ::open(dir.root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd_ < 0) return Error(Errc::io_error, "cannot open " + dir.root.string() + ": " + std::strerror(errno));
+  int rc;
+  while ((rc = ::flock(fd_, LOCK_EX | LOCK_NB)) != 0 && errno == EINTR) {
+  }
+  if (rc == 0) return Status::Ok();
+  if (errno != EWOULDBLOCK)
+    return Error(Errc::io_error, "cannot lock " + dir.root.string() + ": " + std::strerror(errno));
+  std::string pid;
+  std::ifstream in(dir.ports());
+  if (auto ports = nlohmann::json::parse(in, nullptr, false); ports.is_object() && ports.contains("pid"))
+    pid = " (pid " + ports["pid"].dump() + ")";
+  return Error(Errc::already_exists, "a node is already running on " + dir.root.string() + pid);
+}
+
 int run(const Global& g, const RunOptions& o) {
   auto loaded = NodeFiles::load(DataDir::resolve(g.data));
   if (!loaded.ok()) return fail(g, loaded.error());
   NodeFiles& node = *loaded;
-  DaemonLock one_daemon;
-  if (Status st = one_daemon.take(node.dir); !st.ok()) return fail(g, st.error());
+  DataDirLock one_daemon;
+  if (Status st = one_daemon.take(node.dir); !st.ok()) {
+    Error e = st.error();
+    e.detail += ": one data directory runs one node; stop it first, or give this node a data directory of its own "
+                "(conect-node init)";
+    return fail(g, e);
+  }
   if (!o.peer_listen.empty()) {
     auto e = config::parse_endpoint(o.peer_listen);
     if (!e.ok()) return fail(g, Error(Errc::invalid_argument, "--peer-listen: " + e.error().detail), kUsage);

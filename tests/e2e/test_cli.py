@@ -53,6 +53,12 @@ class InitAndCards(unittest.TestCase):
             self.assertFalse(os.path.exists(os.path.join(d, "identity.key")))
         p = cli("init", "--country", "FI", "--role", "school", data=d, check=False)
         self.assertEqual(p.returncode, 2, "a missing required flag is a usage error")
+        # With --json the usage error is JSON on standard output, like every refusal.
+        p = cli("init", "--country", "FI", "--role", "school", "--json", data=d, check=False)
+        self.assertEqual(p.returncode, 2)
+        err = json.loads(p.stdout)
+        self.assertEqual(err["error"], "usage")
+        self.assertIn("--name is required", err["detail"])
         p = cli("frobnicate", check=False)
         self.assertEqual(p.returncode, 2)
         self.assertRegex(cli("--version").stdout.strip(), r"^conect-node \d+\.\d+\.\d+$")

@@ -162,7 +162,8 @@ int init(const Global& g, const InitOptions& o) {
   if (!o.join.empty()) return init_join(g, o);
   DataDir dir = DataDir::resolve(g.data);
   auto made = init_node(dir, o);
-  if (!made.ok()) return refuse(g, made.error());
+  // A flag value init cannot take is a usage error, as CLI11's own are.
+  if (!made.ok()) return refuse(g, made.error(), made.error().is(Errc::invalid_argument) ? kUsage : kRefused);
   if (g.json) {
     std::cout << nlohmann::json{{"node_id", made->node_id.hex()},
                                 {"federation", made->federation.hex()},
@@ -239,7 +240,8 @@ int member_remove(const Global& g, const std::string& id_text) {
   auto id = NodeId::from_hex(id_text);
   if (!id)
     return refuse(g, Error(Errc::invalid_argument,
-                           "'" + id_text + "' is not a 64-hex-character node id (see `member list --json`)"));
+                           "'" + id_text + "' is not a 64-hex-character node id (see `member list --json`)"),
+                  kUsage);
   if (*id == node->key.public_key())
     return refuse(g, Error(Errc::invalid_argument, "a node cannot remove itself from its roster"));
   auto store = node->open_store();
@@ -255,13 +257,13 @@ int member_remove(const Global& g, const std::string& id_text) {
 int peer_add(const Global& g, const std::string& url, const std::string& id_text) {
   auto node = NodeFiles::load(DataDir::resolve(g.data));
   if (!node.ok()) return refuse(g, node.error());
-  if (Status st = check_peer_url(url); !st.ok()) return refuse(g, st.error());
+  if (Status st = check_peer_url(url); !st.ok()) return refuse(g, st.error(), kUsage);
   auto store = node->open_store();
   if (!store.ok()) return refuse(g, store.error());
   std::optional<NodeId> id;
   if (!id_text.empty()) {
     id = NodeId::from_hex(id_text);
-    if (!id) return refuse(g, Error(Errc::invalid_argument, "--id must be a 64-hex-character node id"));
+    if (!id) return refuse(g, Error(Errc::invalid_argument, "--id must be a 64-hex-character node id"), kUsage);
   } else {
     // Take the expected id from the roster member whose card lists this URL.
     auto members = (*store)->members();
@@ -384,6 +386,12 @@ int backup(const Global& g, const std::string& target_arg, unsigned keep) {
 int restore(const Global& g, const std::string& backup_dir) {
   auto node = NodeFiles::load(DataDir::resolve(g.data));
   if (!node.ok()) return refuse(g, node.error());
+  DataDirLock stopped;
+  if (Status st = stopped.take(node->dir); !st.ok()) {
+    Error e = st.error();
+    e.detail += ": stop it first (it would go on writing to the store moved aside), then restore";
+    return refuse(g, e);
+  }
   const auto target = node->dir.store();
   if (std::filesystem::exists(target / "data.mdb"))
     return refuse(g, Error(Errc::already_exists,

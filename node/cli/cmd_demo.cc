@@ -17,6 +17,7 @@
 #include <cstring>
 #include <ctime>
 #include <functional>
+#include <fstream>
 #include <iostream>
 #include <random>
 #include <set>
@@ -101,9 +102,29 @@ bool wait_for_stop(const sigset_t& set, long ms) {
   return sigtimedwait(&set, nullptr, &ts) > 0;
 }
 
+std::string log_path(const DemoNode& n) {
+  return (n.dir.root.parent_path() / (n.dir.root.filename().string() + ".log")).string();
+}
+
+// The pid a node's ports.json names, or -1.
+pid_t ports_pid(const DataDir& dir) {
+  std::ifstream in(dir.ports());
+  auto ports = json::parse(in, nullptr, false);
+  return ports.is_object() && ports.contains("pid") && ports["pid"].is_number_integer() ? ports["pid"].get<pid_t>()
+                                                                                        : -1;
+}
+
+std::string last_line(const std::string& path) {
+  std::ifstream in(path);
+  std::string line, last;
+  while (std::getline(in, line))
+    if (!line.empty()) last = line;
+  return last;
+}
+
 Status spawn(DemoNode& n, const std::string& web_root) {
   std::string exe = std::filesystem::read_symlink("/proc/self/exe").string();
-  std::string log = (n.dir.root.parent_path() / (n.dir.root.filename().string() + ".log")).string();
+  std::string log = log_path(n);
   std::vector<std::string> args = {exe, "run", "--data", n.dir.root.string(), "--log-level", "info"};
   if (!web_root.empty()) args.insert(args.end(), {"--web-root", web_root});
   std::vector<char*> argv;
@@ -383,11 +404,21 @@ int demo(const Global& g, const DemoOptions& o) {
     return {};
   };
   auto start = [&](DemoNode& n) -> Status {
-    std::error_code ignored;
-    std::filesystem::remove(n.dir.ports(), ignored);
     if (Status st = spawn(n, o.web_root); !st.ok()) return st;
-    return wait_until(n.school->city + " to listen", std::chrono::seconds(30),
-                      [&] { return std::filesystem::exists(n.dir.ports()); });
+    // The child's own ports.json (removing an old one first would also hide a
+    // node another demo still runs there); a child that stops at its start
+    // (a port taken, the directory in use) said why last in its log.
+    const auto deadline = Clock::now() + std::chrono::seconds(30);
+    while (Clock::now() < deadline) {
+      if (ports_pid(n.dir) == n.pid) return {};
+      if (waitpid(n.pid, nullptr, WNOHANG) == n.pid) {
+        n.pid = -1;
+        return Error(Errc::io_error, "the " + n.school->city + " node did not start (" + log_path(n) +
+                                         "): " + last_line(log_path(n)));
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return Error(Errc::io_error, "timed out waiting for " + n.school->city + " to listen; see " + log_path(n));
   };
   std::cout << "conect demo federation in " << root.string() << "\n";
   for (std::size_t i = 0; i < nodes.size(); ++i) {

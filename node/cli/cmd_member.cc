@@ -38,7 +38,7 @@ int invite(const Global& g, const InviteOptions& o) {
     return refuse(g, Error(Errc::invalid_argument,
                            "this node advertises no address a new member could dial: pass --address "
                            "ws://HOST:PORT/sync (or set network.advertise in node.toml)"));
-  if (Status st = check_peer_url(address); !st.ok()) return refuse(g, st.error());
+  if (Status st = check_peer_url(address); !st.ok()) return refuse(g, st.error(), kUsage);
   auto store = node->open_store();
   if (!store.ok()) return refuse(g, store.error());
   auto text = issue_invite(*node, **store, *role, address, *lifetime);
@@ -68,7 +68,8 @@ Result<InitResult> join_node(const DataDir& dir, const InitOptions& o, const v1:
   auto undo = [&](Error e) {
     std::error_code ec;
     if (existed) {
-      for (const auto& p : {dir.identity(), dir.noise_key(), dir.token(), dir.config()}) std::filesystem::remove(p, ec);
+      for (const auto& p : {dir.identity(), dir.noise_key(), dir.seal_key(), dir.token(), dir.config()})
+        std::filesystem::remove(p, ec);
       std::filesystem::remove_all(dir.store(), ec);
     } else {
       std::filesystem::remove_all(dir.root, ec);

@@ -7,9 +7,14 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/strand.hpp>
 
+#include <fcntl.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -76,10 +81,11 @@ class PeerListener : public std::enable_shared_from_this<PeerListener> {
   node::PeerManager& peers_;
 };
 
-int fail(const Global& g, const Error& e) {
+int fail(const Global& g, const Error& e, int exit_code = kRefused) {
   log::error("node_failed", {{"reason", e.message()}});
-  return refuse(g, e);
+  return refuse(g, e, exit_code);
 }
+
 
 std::filesystem::path default_web_root() {
   // Installed layout: <prefix>/bin/conect-node and <prefix>/share/conect/web;
@@ -108,18 +114,45 @@ void warn_without_dashboard(const std::filesystem::path& root, bool given) {
 
 }  // namespace
 
+DataDirLock::~DataDirLock() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+Status DataDirLock::take(const DataDir& dir) {
+  fd_ = ::open(dir.root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd_ < 0) return Error(Errc::io_error, "cannot open " + dir.root.string() + ": " + std::strerror(errno));
+  int rc;
+  while ((rc = ::flock(fd_, LOCK_EX | LOCK_NB)) != 0 && errno == EINTR) {
+  }
+  if (rc == 0) return Status::Ok();
+  if (errno != EWOULDBLOCK)
+    return Error(Errc::io_error, "cannot lock " + dir.root.string() + ": " + std::strerror(errno));
+  std::string pid;
+  std::ifstream in(dir.ports());
+  if (auto ports = nlohmann::json::parse(in, nullptr, false); ports.is_object() && ports.contains("pid"))
+    pid = " (pid " + ports["pid"].dump() + ")";
+  return Error(Errc::already_exists, "a node is already running on " + dir.root.string() + pid);
+}
+
 int run(const Global& g, const RunOptions& o) {
   auto loaded = NodeFiles::load(DataDir::resolve(g.data));
   if (!loaded.ok()) return fail(g, loaded.error());
   NodeFiles& node = *loaded;
+  DataDirLock one_daemon;
+  if (Status st = one_daemon.take(node.dir); !st.ok()) {
+    Error e = st.error();
+    e.detail += ": one data directory runs one node; stop it first, or give this node a data directory of its own "
+                "(conect-node init)";
+    return fail(g, e);
+  }
   if (!o.peer_listen.empty()) {
     auto e = config::parse_endpoint(o.peer_listen);
-    if (!e.ok()) return fail(g, Error(Errc::invalid_argument, "--peer-listen: " + e.error().detail));
+    if (!e.ok()) return fail(g, Error(Errc::invalid_argument, "--peer-listen: " + e.error().detail), kUsage);
     node.config.peer_listen = *e;
   }
   if (!o.api_listen.empty()) {
     auto e = config::parse_endpoint(o.api_listen);
-    if (!e.ok()) return fail(g, Error(Errc::invalid_argument, "--api-listen: " + e.error().detail));
+    if (!e.ok()) return fail(g, Error(Errc::invalid_argument, "--api-listen: " + e.error().detail), kUsage);
     node.config.api_listen = *e;
   }
   log::Level level = log::Level::info;

@@ -81,6 +81,25 @@ int backup(const Global& g, const std::string& dir, unsigned keep);
 // Installs a backup as the (absent) store of an initialised data directory.
 int restore(const Global& g, const std::string& backup_dir);
 
+// One daemon per data directory: `run` holds this while it runs, and
+// `restore` while it works. A second daemon would author into the same log
+// from its own in-memory chain state and take ports.json over; a restore
+// under a running node would leave it writing to the store moved aside. An
+// flock on the directory itself: released by the kernel when the process
+// ends (kill -9 included), and no new file in the fixed layout.
+class DataDirLock {
+ public:
+  DataDirLock() = default;
+  DataDirLock(const DataDirLock&) = delete;
+  DataDirLock& operator=(const DataDirLock&) = delete;
+  ~DataDirLock();
+  // already_exists ("a node is already running on DIR (pid N)") when held.
+  Status take(const DataDir& dir);
+
+ private:
+  int fd_ = -1;
+};
+
 // `audit export`, `audit verify BUNDLE`, `report` (cmd_audit.cc).
 void add_audit_commands(CLI::App& app, Global& g, int& code);
 

@@ -2,7 +2,9 @@
 // declares the command line; each command lives in a cmd_*.cc file.
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
 #include <iostream>
+#include <string_view>
 
 #include "commands.h"
 #include "conect/crdt/identity.h"
@@ -132,6 +134,16 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
+    // With --json a script reads errors from standard output as JSON, as it
+    // does every other refusal (the parse failed, so `g.json` may be unset).
+    if (e.get_exit_code() != 0 && std::any_of(argv + 1, argv + argc, [](const char* a) {
+          return std::string_view(a) == "--json";
+        })) {
+      Global as_json;
+      as_json.json = true;
+      print_error(as_json, "usage", std::string(e.what()) + " (run with --help for more information)");
+      return kUsage;
+    }
     int rc = app.exit(e);
     return rc == 0 ? 0 : kUsage;
   }

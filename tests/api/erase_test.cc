@@ -118,7 +118,11 @@ TEST_F(EraseTest, BadTargets) {
   EXPECT_NE(r.json()["detail"].get<std::string>().find("no personal data"), std::string::npos) << r.body;
   // Placements hold no personal data: not a target.
   std::string pl = create_placement(c, org);
-  EXPECT_EQ(c.post("/api/v1/records/" + pl + "/erase", json::object()).status, 404);
+  auto placement = c.post("/api/v1/records/" + pl + "/erase", json::object());
+  EXPECT_EQ(placement.status, 404);
+  EXPECT_NE(placement.json()["detail"].get<std::string>().find("is a placement, which holds no personal data"),
+            std::string::npos)
+      << placement.body;
 }
 
 }  // namespace

@@ -73,6 +73,24 @@ TEST_F(TamperTest, AReorderedChainFails) {
   EXPECT_TRUE(has_failure(r, "sequence_gap", &a_.id(), 2)) << describe(r);
 }
 
+TEST_F(TamperTest, AChainLabelledWithAnAlteredOriginNamesBothIdsInFull) {
+  // One bit off at the end of the chain's origin: the 16-character short ids
+  // of the label and of the deltas' origin agree, so only full ids tell the
+  // auditor which is which.
+  std::string origin = chain_a().origin();
+  origin.back() ^= 0x01;
+  chain_a().set_origin(origin);
+  const NodeId altered = *NodeId::from_raw(origin);
+  VerifyReport r = verify(bundle_);
+  EXPECT_EQ(r.verdict, Verdict::fail);
+  ASSERT_TRUE(has_failure(r, "malformed_body", &altered, 1)) << describe(r);
+  for (const auto& f : r.failures)
+    if (f.reason == "malformed_body") {
+      EXPECT_NE(f.detail.find(altered.hex()), std::string::npos) << f.detail;
+      EXPECT_NE(f.detail.find(a_.id().hex()), std::string::npos) << f.detail;
+    }
+}
+
 TEST_F(TamperTest, DeltasFromAnOriginNotOnTheRosterFail) {
   testkit::Author outsider{77};
   auto* chain = bundle_.add_chains();

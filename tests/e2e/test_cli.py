@@ -42,12 +42,23 @@ class InitAndCards(unittest.TestCase):
 
     def test_init_usage_errors(self):
         d = os.path.join(self.fed.root, "x")
-        p = cli("init", "--name", "X", "--country", "ZZ", "--role", "school", data=d, check=False)
-        self.assertEqual(p.returncode, 1)
-        self.assertIn("ISO 3166-1", p.stderr)
-        self.assertFalse(os.path.exists(os.path.join(d, "identity.key")))
+        # A flag value init cannot take is a usage error (2), as in every other command.
+        for flag, value, said in (("--country", "ZZ", "ISO 3166-1"), ("--role", "teacher", "--role must be"),
+                                  ("--api-listen", "nonsense", "is not HOST:PORT"),
+                                  ("--federation", "zz", "32 hex characters")):
+            args = {"--name": "X", "--country": "FI", "--role": "school", flag: value}
+            p = cli("init", *[x for kv in args.items() for x in kv], data=d, check=False)
+            self.assertEqual(p.returncode, 2, f"{flag} {value}: {p.stderr}")
+            self.assertIn(said, p.stderr)
+            self.assertFalse(os.path.exists(os.path.join(d, "identity.key")))
         p = cli("init", "--country", "FI", "--role", "school", data=d, check=False)
         self.assertEqual(p.returncode, 2, "a missing required flag is a usage error")
+        # With --json the usage error is JSON on standard output, like every refusal.
+        p = cli("init", "--country", "FI", "--role", "school", "--json", data=d, check=False)
+        self.assertEqual(p.returncode, 2)
+        err = json.loads(p.stdout)
+        self.assertEqual(err["error"], "usage")
+        self.assertIn("--name is required", err["detail"])
         p = cli("frobnicate", check=False)
         self.assertEqual(p.returncode, 2)
         self.assertRegex(cli("--version").stdout.strip(), r"^conect-node \d+\.\d+\.\d+$")
@@ -90,8 +101,18 @@ class InitAndCards(unittest.TestCase):
         p = cli("peer", "add", "ws://127.0.0.1:7999/sync", data=a.data, check=False)
         self.assertEqual(p.returncode, 1)
         self.assertIn("--id", p.stderr)
+        # Arguments of the wrong form are usage errors (2), as in the data commands.
         p = cli("peer", "add", "http://127.0.0.1:7999/", "--id", "0" * 64, data=a.data, check=False)
-        self.assertEqual(p.returncode, 1)
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("ws://", p.stderr)
+        p = cli("peer", "add", "ws://127.0.0.1:7999/sync", "--id", "nothex", data=a.data, check=False)
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("64-hex-character", p.stderr)
+        p = cli("member", "remove", "nothex", data=a.data, check=False)
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("64-hex-character", p.stderr)
+        p = cli("invite", "--address", "http://127.0.0.1:7999/", data=a.data, check=False)
+        self.assertEqual(p.returncode, 2)
         self.assertIn("ws://", p.stderr)
         cli("peer", "add", "ws://127.0.0.1:7999/sync", "--id", "ab" * 32, data=a.data)
         peers = json.loads(cli("peer", "list", "--json", data=a.data).stdout)
@@ -139,6 +160,33 @@ class RunFailsClearly(unittest.TestCase):
             self.assertIn(f"cannot listen for peers on 127.0.0.1:{port}", p.stderr)
         finally:
             s.close()
+
+    def test_a_bad_listen_flag_is_a_usage_error(self):
+        n = self.fed.add("Lapin ammattiopisto", "FI")
+        p = cli("run", "--api-listen", "127.0.0.1:99999", data=n.data, check=False)
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertIn("port must be a number from 0 to 65535", p.stderr)
+
+    def test_a_second_run_on_the_same_data_directory_is_refused(self):
+        # On other ports it would serve the same store from a second process
+        # and take ports.json over (and remove it when stopped).
+        n = self.fed.add("Lapin ammattiopisto", "FI")
+        n.start()
+        ports = os.path.join(n.data, "ports.json")
+        with open(ports) as f:
+            before = f.read()
+        p = cli("run", "--peer-listen", "127.0.0.1:0", "--api-listen", "127.0.0.1:0", data=n.data, check=False,
+                timeout=20)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn("already running", p.stderr)
+        self.assertIn(f"pid {n.proc.pid}", p.stderr)
+        with open(ports) as f:
+            self.assertEqual(f.read(), before, "ports.json still names the first node")
+        self.assertEqual(json.loads(cli("status", "--json", data=n.data).stdout)["node_id"], n.node_id)
+        # Once the first has stopped (or was killed), the directory runs again.
+        n.kill9()
+        n.start()
+        self.assertEqual(n.api("GET", "/healthz", token=False)[0], 200)
 
     def test_no_token_to_a_port_the_node_does_not_hold(self):
         # The node is not running; something else listens on its API port.

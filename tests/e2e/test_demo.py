@@ -62,6 +62,15 @@ class Demo(unittest.TestCase):
                 import urllib.request
                 with urllib.request.urlopen(f"http://127.0.0.1:{ports['api']}/", timeout=10) as r:
                     self.assertEqual(r.status, 200)
+            # A second demo on the same directory stops at once and says why;
+            # the running one keeps its nodes and their ports.json.
+            second = subprocess.run([BINARY, "demo", "--dir", self.root, "--duration", "1"], capture_output=True,
+                                    text=True, timeout=25)
+            said = second.stdout + second.stderr
+            self.assertEqual(second.returncode, 1, said)
+            self.assertIn("already running", said)
+            for c in countries:
+                self.assertRegex(self.status(c)["node_id"], r"^[0-9a-f]{64}$")
         finally:
             proc.send_signal(signal.SIGINT)
             code = proc.wait(timeout=90)

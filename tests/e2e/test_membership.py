@@ -147,6 +147,14 @@ class Invitations(unittest.TestCase):
         self.assertEqual(p.returncode, 1, p.said)
         self.assertIn("used already", p.said)
         self.assertFalse(os.path.exists(os.path.join(self.fed.root, "Second")), "a refused join leaves nothing")
+        # Into a directory that exists already (the .deb makes /var/lib/conect):
+        # a refused join leaves it as it was, so a fresh invite can be used there.
+        prepared = os.path.join(self.fed.root, "Prepared")
+        os.mkdir(prepared, 0o700)
+        p = join(self.fed, "Prepared", "NO", good, check=False)
+        self.assertEqual(p.returncode, 1, p.said)
+        self.assertEqual(os.listdir(prepared), [], "a refused join leaves nothing")
+        prepared = join(self.fed, "Prepared", "NO", invite(self.founder))
         # Forged: another secret under the same invite id.
         forged = edit_invite(invite(self.founder), 5, lambda secret: bytes(b ^ 0xff for b in secret))
         p = join(self.fed, "Forger", "NO", forged, check=False)
@@ -171,9 +179,9 @@ class Invitations(unittest.TestCase):
         p = join(self.fed, "Misdirected", "NO", stolen, check=False)
         self.assertEqual(p.returncode, 1, p.said)
         self.assertTrue("expected member" in p.said or "not on the roster" in p.said, p.said)
-        # Nobody but First and Other was admitted.
+        # Nobody but First, Prepared and Other was admitted.
         admitted = {k for k, v in members(self.founder).items() if v == "admitted"}
-        self.assertEqual(admitted, {self.founder.node_id, first.node_id, other.node_id})
+        self.assertEqual(admitted, {self.founder.node_id, first.node_id, prepared.node_id, other.node_id})
 
     def test_a_removed_members_later_writes_count_nowhere(self):
         b = join(self.fed, "Member B", "SE", invite(self.founder))
@@ -212,7 +220,13 @@ class Invitations(unittest.TestCase):
         counts = [{i["node_id"]: i["rejected_operations"] for i in v["institutions"]} for v in (cpp, py)]
         self.assertEqual(counts[0], counts[1])
         self.assertEqual(counts[0][c.node_id], 1)
-
+        # Expelling it again is refused: a further vote (by default at c's
+        # head here) would move the decided cut and make the late write count.
+        p = cli("member", "expel", c.node_id, data=self.founder.data, check=False)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn("no longer a member (removed at seq", p.stderr)
+        self.assertEqual(members(self.founder).get(c.node_id), "removed")
+        self.assertEqual(sum(self.founder.status()["counts"].values()), 1, "the late write still counts nowhere")
 
     def test_rotation_under_writes_loses_nothing_and_audits(self):
         b = join(self.fed, "Member B", "SE", invite(self.founder))

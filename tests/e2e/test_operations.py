@@ -58,6 +58,21 @@ class Operations(unittest.TestCase):
             os.chmod(os.path.join(fresh, name), 0o600)
         cli("restore", written[-1], data=fresh)
 
+    def test_restore_is_refused_while_the_node_runs(self):
+        # An operator who moved the store aside but did not stop the node: it
+        # would go on writing to the moved store, and the restore would look done.
+        backup = os.path.join(self.fed.root, "backup")
+        cli("backup", backup, data=self.node.data)
+        self.node.start()
+        os.rename(os.path.join(self.node.data, "store"), os.path.join(self.node.data, "store.old"))
+        p = cli("restore", backup, data=self.node.data, check=False)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn(f"a node is already running on {self.node.data} (pid {self.node.proc.pid}): stop it first",
+                      p.stderr)
+        self.assertFalse(os.path.exists(os.path.join(self.node.data, "store")), "nothing may be restored")
+        self.node.stop()
+        cli("restore", backup, data=self.node.data)
+
     @unittest.skipUnless(os.geteuid() == 0, "needs root")
     def test_root_is_refused_on_a_data_directory_of_another_user(self):
         nobody = pwd.getpwnam("nobody")

@@ -170,6 +170,16 @@ HttpResponse expel(HandlerEnv& env, const HttpRequest& req, const std::string& i
   if (*id == own_id(env))
     return error_response(
         Error(Errc::invalid_argument, "a member does not expel itself; use POST /api/v1/members/leave"));
+  // Cuts follow each voter's latest vote: a vote against a member cut off
+  // already (by default at its head here) would move the cut and make the
+  // deltas it wrote after its removal count.
+  auto roster = env.ctx.store->roster();
+  if (!roster) return error_response(roster.error());
+  if (const MemberState* m = (*roster)->member(*id); m && m->cut)
+    return error_response(409, "invalid_state",
+                          "member " + id_text + " is no longer a member (" + m->cut_reason + " at seq " +
+                              std::to_string(m->cut->value) +
+                              "; its later deltas count nowhere): another vote would move that cut");
   auto body = body_object(req);
   if (!body) return error_response(body.error());
   auto last_seq = cut_of(env, *body, *id);

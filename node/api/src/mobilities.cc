@@ -422,8 +422,15 @@ Result<std::vector<Hash256>> erasable_commitments(HandlerEnv& env, const Loaded&
 HttpResponse erase_personal(HandlerEnv& env, const std::string& id) {
   Result<Loaded> l = load(env, v1::MOBILITY, id);
   if (!l && l.error().is(Errc::not_found)) l = load(env, v1::CONTACT, id);
-  if (!l && l.error().is(Errc::not_found))
+  if (!l && l.error().is(Errc::not_found)) {
+    // An id of another kind of record: say so, rather than that it is missing.
+    for (auto type : {v1::ORGANISATION, v1::PLACEMENT, v1::RESERVATION})
+      if (load(env, type, id))
+        return error_response(Error(Errc::not_found, id + " is a " + enum_name_of(type) +
+                                                         ", which holds no personal data: only a mobility's or a "
+                                                         "contact's can be erased"));
     return error_response(Error(Errc::not_found, "no mobility or contact " + id + " on this node"));
+  }
   if (!l) return error_response(l.error());
   if (!owned_by_us(env, l->key)) return not_ours(enum_name_of(l->key.type), l->key);
   auto commitments = erasable_commitments(env, *l);

@@ -187,7 +187,8 @@ class Verifier {
       }
       if (d->origin != origin) {
         fail(Errc::malformed_body, delta_where(origin, want),
-             "the chain of " + short_id(origin) + " holds a delta of " + short_id(d->origin), origin, want);
+             // In full: the two may differ only after the short id's 16 characters.
+             "the chain labelled " + origin.hex() + " holds a delta of " + d->origin.hex(), origin, want);
         out.valid = false;
         break;
       }

@@ -227,6 +227,13 @@ class Invitations(unittest.TestCase):
         self.assertIn("no longer a member (removed at seq", p.stderr)
         self.assertEqual(members(self.founder).get(c.node_id), "removed")
         self.assertEqual(sum(self.founder.status()["counts"].values()), 1, "the late write still counts nowhere")
+        # Nor is it admitted again, by id or by card, and nothing is written.
+        own = self.founder.status()["version_vector"][self.founder.node_id]["seq"]
+        for again in (c.node_id, c.card()):
+            p = cli("member", "admit", again, data=self.founder.data, check=False)
+            self.assertEqual(p.returncode, 1, p.stderr)
+            self.assertIn("comes back only under a new identity", p.stderr)
+        self.assertEqual(self.founder.status()["version_vector"][self.founder.node_id]["seq"], own)
 
     def test_rotation_under_writes_loses_nothing_and_audits(self):
         b = join(self.fed, "Member B", "SE", invite(self.founder))

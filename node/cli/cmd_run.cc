@@ -86,7 +86,6 @@ int fail(const Global& g, const Error& e, int exit_code = kRefused) {
   return refuse(g, e, exit_code);
 }
 
-
 std::filesystem::path default_web_root() {
   // Installed layout: <prefix>/bin/conect-node and <prefix>/share/conect/web;
   // build tree: build/<flavour>/node/cli/conect-node and the source's web/.

@@ -239,9 +239,10 @@ int member_remove(const Global& g, const std::string& id_text) {
   if (!node.ok()) return refuse(g, node.error());
   auto id = NodeId::from_hex(id_text);
   if (!id)
-    return refuse(g, Error(Errc::invalid_argument,
-                           "'" + id_text + "' is not a 64-hex-character node id (see `member list --json`)"),
-                  kUsage);
+    return refuse(
+        g,
+        Error(Errc::invalid_argument, "'" + id_text + "' is not a 64-hex-character node id (see `member list --json`)"),
+        kUsage);
   if (*id == node->key.public_key())
     return refuse(g, Error(Errc::invalid_argument, "a node cannot remove itself from its roster"));
   auto store = node->open_store();

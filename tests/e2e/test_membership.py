@@ -138,6 +138,18 @@ class Invitations(unittest.TestCase):
         for n in nodes:
             self.assertEqual(sum(n.status()["counts"].values()), len(nodes))
 
+    def test_peer_add_takes_the_expected_id_from_the_replicated_roster(self):
+        # No card was exchanged by hand: the joiner's card (with the address it
+        # advertises) reached the founder only in the Admit it wrote.
+        address = "ws://127.0.0.1:7999/sync"
+        data = os.path.join(self.fed.root, "Advertised")
+        out = json.loads(cli("init", "--join", invite(self.founder), "--name", "Advertised", "--country", "SE",
+                             "--role", "school", "--peer-listen", "127.0.0.1:0", "--api-listen", "127.0.0.1:0",
+                             "--advertise", address, "--json", data=data).stdout)
+        cli("peer", "add", address, data=self.founder.data)
+        peers = json.loads(cli("peer", "list", "--json", data=self.founder.data).stdout)
+        self.assertIn(out["node_id"], [p["node_id"] for p in peers if p["url"] == address], peers)
+
     def test_refused_invites_say_why_and_admit_nobody(self):
         good = invite(self.founder)
         first = join(self.fed, "First", "SE", good)

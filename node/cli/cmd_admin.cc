@@ -239,9 +239,10 @@ int member_remove(const Global& g, const std::string& id_text) {
   if (!node.ok()) return refuse(g, node.error());
   auto id = NodeId::from_hex(id_text);
   if (!id)
-    return refuse(g, Error(Errc::invalid_argument,
-                           "'" + id_text + "' is not a 64-hex-character node id (see `member list --json`)"),
-                  kUsage);
+    return refuse(
+        g,
+        Error(Errc::invalid_argument, "'" + id_text + "' is not a 64-hex-character node id (see `member list --json`)"),
+        kUsage);
   if (*id == node->key.public_key())
     return refuse(g, Error(Errc::invalid_argument, "a node cannot remove itself from its roster"));
   auto store = node->open_store();
@@ -265,14 +266,21 @@ int peer_add(const Global& g, const std::string& url, const std::string& id_text
     id = NodeId::from_hex(id_text);
     if (!id) return refuse(g, Error(Errc::invalid_argument, "--id must be a 64-hex-character node id"), kUsage);
   } else {
-    // Take the expected id from the roster member whose card lists this URL.
+    // Take the expected id from the roster member whose card lists this URL:
+    // a local override's, or an admitted member's of the replicated roster
+    // (a federation grown with invites exchanges no cards by hand).
+    auto lists_url = [&url](const v1::MemberCard& card) {
+      auto info = parse_card_bytes(card.SerializeAsString());
+      return info.ok() && std::find(info->addresses.begin(), info->addresses.end(), url) != info->addresses.end();
+    };
     auto members = (*store)->members();
     if (!members.ok()) return refuse(g, members.error());
-    for (const auto& [mid, card] : *members) {
-      auto info = parse_card_bytes(card.SerializeAsString());
-      if (info.ok() && std::find(info->addresses.begin(), info->addresses.end(), url) != info->addresses.end())
-        id = mid;
-    }
+    for (const auto& [mid, card] : *members)
+      if (lists_url(card)) id = mid;
+    auto replicated = (*store)->roster();
+    if (!replicated.ok()) return refuse(g, replicated.error());
+    for (const auto& [mid, m] : (*replicated)->members())
+      if (!id && m.admitted && !m.cut && lists_url(m.card)) id = mid;
     if (!id)
       return refuse(g, Error(Errc::invalid_argument, "no roster member's card lists " + url +
                                                          "; add the member's card first or pass --id NODEID "

@@ -239,7 +239,8 @@ int import_sheet(const Global& g, const Sheet& sheet, const std::string& file) {
   if (!in) return fail(g, "not_found", "cannot read " + file, kRefused);
   std::stringstream buf;
   buf << in.rdbuf();
-  auto rows = csv::parse(buf.str());
+  const std::string text = buf.str();
+  auto rows = csv::parse(text, csv::header_separator(text));
   if (!rows.ok()) return fail(g, "invalid_argument", file + ": " + rows.error().detail, kRefused);
   if (rows->size() < 2)
     return fail(g, "invalid_argument", file + ": needs a header row and at least one row", kRefused);

@@ -16,8 +16,8 @@
 #include <chrono>
 #include <cstring>
 #include <ctime>
-#include <functional>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <random>
 #include <set>
@@ -413,8 +413,8 @@ int demo(const Global& g, const DemoOptions& o) {
       if (ports_pid(n.dir) == n.pid) return {};
       if (waitpid(n.pid, nullptr, WNOHANG) == n.pid) {
         n.pid = -1;
-        return Error(Errc::io_error, "the " + n.school->city + " node did not start (" + log_path(n) +
-                                         "): " + last_line(log_path(n)));
+        return Error(Errc::io_error,
+                     "the " + n.school->city + " node did not start (" + log_path(n) + "): " + last_line(log_path(n)));
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }

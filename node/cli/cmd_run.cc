@@ -86,7 +86,6 @@ int fail(const Global& g, const Error& e, int exit_code = kRefused) {
   return refuse(g, e, exit_code);
 }
 
-
 std::filesystem::path default_web_root() {
   // Installed layout: <prefix>/bin/conect-node and <prefix>/share/conect/web;
   // build tree: build/<flavour>/node/cli/conect-node and the source's web/.
@@ -141,8 +140,9 @@ int run(const Global& g, const RunOptions& o) {
   DataDirLock one_daemon;
   if (Status st = one_daemon.take(node.dir); !st.ok()) {
     Error e = st.error();
-    e.detail += ": one data directory runs one node; stop it first, or give this node a data directory of its own "
-                "(conect-node init)";
+    e.detail +=
+        ": one data directory runs one node; stop it first, or give this node a data directory of its own "
+        "(conect-node init)";
     return fail(g, e);
   }
   if (!o.peer_listen.empty()) {

@@ -26,7 +26,12 @@ Error at(std::size_t line, const std::string& what) {
 
 }  // namespace
 
-Result<std::vector<Row>> parse(std::string_view text) {
+char header_separator(std::string_view text) {
+  const std::string_view header = text.substr(0, text.find_first_of("\r\n"));
+  return header.find(',') == std::string_view::npos && header.find(';') != std::string_view::npos ? ';' : ',';
+}
+
+Result<std::vector<Row>> parse(std::string_view text, char separator) {
   if (text.substr(0, kUtf8Bom.size()) == kUtf8Bom) text.remove_prefix(kUtf8Bom.size());
   if (!valid_utf8(text)) return Error(Errc::invalid_argument, "the file is not UTF-8 (save it as \"CSV UTF-8\")");
   std::vector<Row> rows;
@@ -65,7 +70,7 @@ Result<std::vector<Row>> parse(std::string_view text) {
       }
       continue;
     }
-    if (c == ',') {
+    if (c == separator) {
       end_field();
     } else if (c == '\r' || c == '\n') {
       if (c == '\r' && i + 1 < text.size() && text[i + 1] == '\n') ++i;

@@ -18,7 +18,12 @@ struct Row {
 
 // Errors (invalid_argument, naming the line): an unterminated quote, a quote
 // inside an unquoted field, text after a closing quote, invalid UTF-8.
-Result<std::vector<Row>> parse(std::string_view text);
+// `separator` ';' reads what spreadsheets save as "CSV" in Finnish, Swedish,
+// Norwegian and Russian settings.
+Result<std::vector<Row>> parse(std::string_view text, char separator = ',');
+// The separator a file's header line uses: ';' when it has semicolons and no
+// comma (column names hold neither), else ','.
+char header_separator(std::string_view text);
 
 // One record, quoted where needed, ending in CRLF.
 std::string format_row(const std::vector<std::string>& fields);

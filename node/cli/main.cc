@@ -136,9 +136,8 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     // With --json a script reads errors from standard output as JSON, as it
     // does every other refusal (the parse failed, so `g.json` may be unset).
-    if (e.get_exit_code() != 0 && std::any_of(argv + 1, argv + argc, [](const char* a) {
-          return std::string_view(a) == "--json";
-        })) {
+    if (e.get_exit_code() != 0 &&
+        std::any_of(argv + 1, argv + argc, [](const char* a) { return std::string_view(a) == "--json"; })) {
       Global as_json;
       as_json.json = true;
       print_error(as_json, "usage", std::string(e.what()) + " (run with --help for more information)");

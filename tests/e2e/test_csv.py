@@ -55,6 +55,22 @@ class Csv(unittest.TestCase):
         cli("import", "placements", again, data=self.node.data)
         self.assertEqual(record_count(self.node, "placement"), before + 2 + len(rows))
 
+    def test_a_sheet_saved_with_semicolons_imports(self):
+        # What Excel and LibreOffice save as "CSV" in Finnish, Swedish,
+        # Norwegian and Russian settings: semicolons between the columns, so a
+        # cell holding a list (itself ;-separated) is quoted.
+        before = record_count(self.node, "placement")
+        path = self.write("semicolons.csv", "\ufeff" + HEADER.replace(",", ";") +
+                          f'{self.org};"Bricklayer; trainee";Каменщик;masonry;RU;Мурманск;'
+                          '"2027-03-01:2027-03-12:3;2027-04-05:2027-04-16:2";"en:B1;ru:A2";ppe;10;open\r\n')
+        cli("import", "placements", path, data=self.node.data)
+        self.assertEqual(record_count(self.node, "placement"), before + 1)
+        exported = cli("export", "placements", data=self.node.data).stdout
+        rows = list(csv.DictReader(io.StringIO(exported.lstrip("\ufeff"))))
+        [brick] = [r for r in rows if r["title_en"] == "Bricklayer; trainee"]
+        self.assertEqual(brick["windows"], "2027-03-01:2027-03-12:3;2027-04-05:2027-04-16:2")
+        self.assertEqual(brick["languages"], "en:B1;ru:A2")
+
     def test_bad_row_in_the_middle_imports_nothing(self):
         before = record_count(self.node, "placement")
         path = self.write("bad.csv", HEADER +

@@ -138,6 +138,18 @@ class Invitations(unittest.TestCase):
         for n in nodes:
             self.assertEqual(sum(n.status()["counts"].values()), len(nodes))
 
+    def test_peer_add_takes_the_expected_id_from_the_replicated_roster(self):
+        # No card was exchanged by hand: the joiner's card (with the address it
+        # advertises) reached the founder only in the Admit it wrote.
+        address = "ws://127.0.0.1:7999/sync"
+        data = os.path.join(self.fed.root, "Advertised")
+        out = json.loads(cli("init", "--join", invite(self.founder), "--name", "Advertised", "--country", "SE",
+                             "--role", "school", "--peer-listen", "127.0.0.1:0", "--api-listen", "127.0.0.1:0",
+                             "--advertise", address, "--json", data=data).stdout)
+        cli("peer", "add", address, data=self.founder.data)
+        peers = json.loads(cli("peer", "list", "--json", data=self.founder.data).stdout)
+        self.assertIn(out["node_id"], [p["node_id"] for p in peers if p["url"] == address], peers)
+
     def test_refused_invites_say_why_and_admit_nobody(self):
         good = invite(self.founder)
         first = join(self.fed, "First", "SE", good)
@@ -227,6 +239,13 @@ class Invitations(unittest.TestCase):
         self.assertIn("no longer a member (removed at seq", p.stderr)
         self.assertEqual(members(self.founder).get(c.node_id), "removed")
         self.assertEqual(sum(self.founder.status()["counts"].values()), 1, "the late write still counts nowhere")
+        # Nor is it admitted again, by id or by card, and nothing is written.
+        own = self.founder.status()["version_vector"][self.founder.node_id]["seq"]
+        for again in (c.node_id, c.card()):
+            p = cli("member", "admit", again, data=self.founder.data, check=False)
+            self.assertEqual(p.returncode, 1, p.stderr)
+            self.assertIn("comes back only under a new identity", p.stderr)
+        self.assertEqual(self.founder.status()["version_vector"][self.founder.node_id]["seq"], own)
 
     def test_rotation_under_writes_loses_nothing_and_audits(self):
         b = join(self.fed, "Member B", "SE", invite(self.founder))

@@ -112,6 +112,20 @@ Result<NodeId> admitted_member(HandlerEnv& env, const std::string& text) {
   return *id;
 }
 
+// "left at seq 7" / "removed at seq 5" when the member is cut off, else empty.
+std::string cut_off(const ReplicatedRoster& roster, const NodeId& id) {
+  const MemberState* m = roster.member(id);
+  if (!m || !m->cut) return {};
+  return m->cut_reason + " at seq " + std::to_string(m->cut->value);
+}
+
+HttpResponse comes_back_only_as_new(const std::string& id_text, const std::string& cut) {
+  return error_response(409, "invalid_state",
+                        "member " + id_text + " is no longer a member (" + cut +
+                            "): a removed member comes back only under a new identity (conect-node init, then an "
+                            "invite or its new card)");
+}
+
 // A pending member's card, as the admissions so far named it: a further
 // admission by id needs no card exchange.
 Result<v1::MemberCard> pending_card(HandlerEnv& env, const std::string& text) {
@@ -144,8 +158,14 @@ Result<Seq> cut_of(HandlerEnv& env, const json& body, const NodeId& id) {
 HttpResponse admit(HandlerEnv& env, const HttpRequest& req) {
   auto body = body_object(req);
   if (!body) return error_response(body.error());
+  // A removed member's admission would be written and count nowhere.
+  auto roster = env.ctx.store->roster();
+  if (!roster) return error_response(roster.error());
   if (body->contains("member") && (*body)["member"].is_string()) {
-    auto card = pending_card(env, (*body)["member"].get<std::string>());
+    const std::string text = (*body)["member"].get<std::string>();
+    if (auto id = NodeId::from_hex(text))
+      if (auto cut = cut_off(**roster, *id); !cut.empty()) return comes_back_only_as_new(text, cut);
+    auto card = pending_card(env, text);
     if (!card) return error_response(card.error());
     return author_membership(env, membership_ops::admit(*card));
   }
@@ -159,6 +179,8 @@ HttpResponse admit(HandlerEnv& env, const HttpRequest& req) {
   if (!info) return error_response(info.error());
   if (info->federation != env.ctx.federation)
     return error_response(Error(Errc::wrong_federation, "card: the card belongs to another federation"));
+  if (auto cut = cut_off(**roster, info->node_id); !cut.empty())
+    return comes_back_only_as_new(info->node_id.hex(), cut);
   v1::MemberCard card;
   card.ParseFromString(*bytes);
   return author_membership(env, membership_ops::admit(card));
@@ -175,10 +197,9 @@ HttpResponse expel(HandlerEnv& env, const HttpRequest& req, const std::string& i
   // deltas it wrote after its removal count.
   auto roster = env.ctx.store->roster();
   if (!roster) return error_response(roster.error());
-  if (const MemberState* m = (*roster)->member(*id); m && m->cut)
+  if (auto cut = cut_off(**roster, *id); !cut.empty())
     return error_response(409, "invalid_state",
-                          "member " + id_text + " is no longer a member (" + m->cut_reason + " at seq " +
-                              std::to_string(m->cut->value) +
+                          "member " + id_text + " is no longer a member (" + cut +
                               "; its later deltas count nowhere): another vote would move that cut");
   auto body = body_object(req);
   if (!body) return error_response(body.error());

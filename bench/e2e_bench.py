@@ -175,9 +175,9 @@ class EventStream:
     samples: each event is stamped when recv() returns it. EventWatcher's
     reader thread has to win the interpreter lock back from the thread that
     is still finishing the write's response, and that wait was timed as the
-    node's (against a server that answers at once, bench/tools/live_echo.c,
-    urllib with a reader thread measured p50 / p99 0.5-0.85 / 4.8-5.0 ms of
-    client alone; this stream with a kept-alive writer 0.3 / 0.4-0.6 ms)."""
+    node's (against a server that answers at once, urllib with a reader
+    thread measured p50 / p99 0.82-0.85 / 4.8-5.0 ms of client alone at load
+    0.5; a kept-alive writer 0.3 ms at p50: docs/performance.md, 2026-12-04)."""
 
     def __init__(self, node):
         self.sock = socket.create_connection(("127.0.0.1", node.ports["api"]), timeout=30)
@@ -231,8 +231,8 @@ def wait_events(wanted, timeout=30):
 
 class KeptAliveWriter:
     """POST /api/v1/organisations over one kept-alive connection, as a
-    dashboard's browser does; urllib opens a connection per request (+0.3-0.5
-    ms of client time per write at p50)."""
+    dashboard's browser does; urllib opens a connection per request (≈ 0.5
+    ms more of client time per write at p50)."""
 
     def __init__(self, node):
         self.node = node

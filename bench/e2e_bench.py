@@ -30,11 +30,14 @@ puts them in the table beside the limits measured in the same run.
                to /healthz answering) with that store
 """
 import argparse
+import http.client
 import json
 import os
 import random
 import re
+import select
 import shutil
+import socket
 import statistics
 import sys
 import tempfile
@@ -175,6 +178,103 @@ class EventWatcher:
         if (origin, seq) in self.seen:
             return self.seen[(origin, seq)]
         return next((t for lo, hi, t in self.ranges.get(origin, []) if lo <= seq <= hi), None)
+
+
+class EventStream:
+    """A node's change stream read on the calling thread, for the live
+    samples: each event is stamped when recv() returns it. EventWatcher's
+    reader thread has to win the interpreter lock back from the thread that
+    is still finishing the write's response, and that wait was timed as the
+    node's (against a server that answers at once, urllib with a reader
+    thread measured p50 / p99 0.82-0.85 / 4.8-5.0 ms of client alone at load
+    0.5; a kept-alive writer 0.3 ms at p50: docs/performance.md, 2026-12-04)."""
+
+    def __init__(self, node):
+        self.sock = socket.create_connection(("127.0.0.1", node.ports["api"]), timeout=30)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.sock.sendall(f"GET /api/v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                          f"Authorization: Bearer {node.token}\r\n\r\n".encode())
+        self.buf, self.seen = b"", {}
+        while b"\r\n\r\n" not in self.buf:
+            self.buf += self._recv()
+        head, self.buf = self.buf.split(b"\r\n\r\n", 1)
+        if b" 200 " not in head.split(b"\r\n", 1)[0]:
+            raise AssertionError(f"event stream refused: {head[:80]!r}")
+
+    def _recv(self):
+        data = self.sock.recv(1 << 16)
+        if not data:
+            raise AssertionError("event stream closed")
+        return data
+
+    def fileno(self):
+        return self.sock.fileno()
+
+    def read(self):
+        self.buf += self._recv()
+        now = time.perf_counter()
+        *lines, self.buf = self.buf.split(b"\n")
+        for line in lines:
+            if line.startswith(b"data:"):
+                for d in json.loads(line[5:]).get("deltas", []):
+                    self.seen.setdefault((d["origin"], d["seq"]), now)
+
+    def close(self):
+        self.sock.close()
+
+
+def wait_events(wanted, timeout=30):
+    """The arrival times of [(stream, (origin, seq))], reading whichever
+    stream has data as soon as it has it."""
+    deadline = time.perf_counter() + timeout
+    while True:
+        pending = [s for s, key in wanted if key not in s.seen]
+        if not pending:
+            return [s.seen[key] for s, key in wanted]
+        left = deadline - time.perf_counter()
+        if left <= 0:
+            raise AssertionError(f"no change event for {[k for _, k in wanted]}")
+        ready, _, _ = select.select(pending, [], [], left)
+        for s in ready:
+            s.read()
+
+
+class KeptAliveWriter:
+    """POST /api/v1/organisations over one kept-alive connection, as a
+    dashboard's browser does; urllib opens a connection per request (≈ 0.5
+    ms more of client time per write at p50)."""
+
+    def __init__(self, node):
+        self.node = node
+        self.conn = http.client.HTTPConnection("127.0.0.1", node.ports["api"], timeout=30)
+
+    def create_organisation(self, name, country):
+        body = json.dumps({"names": [{"lang": "en", "text": name}], "type": "vet_school",
+                           "country": country, "city": ""})
+        self.conn.request("POST", "/api/v1/organisations", body,
+                          {"Content-Type": "application/json", "Authorization": f"Bearer {self.node.token}"})
+        r = self.conn.getresponse()
+        payload = r.read()
+        if r.status != 201:
+            raise AssertionError(f"POST /api/v1/organisations -> {r.status}: {payload[:200]!r}")
+        return json.loads(payload)
+
+    def close(self):
+        self.conn.close()
+
+
+class UrllibWriter:
+    """The harness's client (a connection per request), kept for comparing
+    with figures measured before 2026-12-04 (--live-client urllib)."""
+
+    def __init__(self, node):
+        self.node = node
+
+    def create_organisation(self, name, country):
+        return create_organisation(self.node, name, country)
+
+    def close(self):
+        pass
 
 
 def percentile(xs, p):
@@ -359,7 +459,7 @@ def commit_ms(node, kind):
     return (got["sum"], got["count"])
 
 
-def live(samples, line_length, forward_modes=(1, 0)):
+def live(samples, line_length, forward_modes=(1, 0), client="kept"):
     """Lines of nodes, all running at once, sampled one after another: a pair
     (one hop: the writer's and the receiver's commits, with the disk to
     themselves, as every node of a federation has its own) and a line of
@@ -369,10 +469,13 @@ def live(samples, line_length, forward_modes=(1, 0)):
     times one fdatasync probe: every figure sees the same load on this shared
     machine. In a line whose relays forward before their commit, its second
     node's commit shares this one disk with the others' (reported as
-    one_hop_in_line_of_N)."""
+    one_hop_in_line_of_N). `client`: kept (one kept-alive connection per
+    writer, the change streams read on this thread) or urllib (the harness's
+    connection per request and a reader thread per stream, as before
+    2026-12-04)."""
     shapes = [("pair", 2, 1)] if 1 in forward_modes else []
     shapes += [(f"line{mode}", line_length, mode) for mode in forward_modes]
-    feds, lines, watchers, seqs, commits0 = {}, {}, {}, {}, {}
+    feds, lines, watchers, writers, seqs, commits0 = {}, {}, {}, {}, {}, {}
     try:
         for name, length, mode in shapes:
             fed = feds[name] = Federation()
@@ -395,7 +498,12 @@ def live(samples, line_length, forward_modes=(1, 0)):
                 links = 1 if i in (0, len(nodes) - 1) else 2
                 wait_until("a summary round on each link",
                            lambda: metric(n, "conect_sync_summaries_in_sync_total") >= rounds[i] + links)
-            watchers[name] = (EventWatcher(nodes[1]), EventWatcher(nodes[-1]))
+            if client == "kept":
+                watchers[name] = (EventStream(nodes[1]), EventStream(nodes[-1]))
+                writers[name] = KeptAliveWriter(nodes[0])
+            else:
+                watchers[name] = (EventWatcher(nodes[1]), EventWatcher(nodes[-1]))
+                writers[name] = UrllibWriter(nodes[0])
             seqs[name] = seq_of(nodes[0], nodes[0].node_id)
             commits0[name] = (commit_ms(nodes[0], "author"), commit_ms(nodes[1], "apply"))
         hops = {name: [] for name in lines}
@@ -404,12 +512,17 @@ def live(samples, line_length, forward_modes=(1, 0)):
         root = feds[shapes[0][0]].root
         for i in range(samples):
             for name in (list(lines) if i % 2 == 0 else list(reversed(lines))):
-                writer = lines[name][0]
+                origin = lines[name][0].node_id
                 t0 = time.perf_counter()
-                create_organisation(writer, f"Live {i}", "FI")
+                writers[name].create_organisation(f"Live {i}", "FI")
                 seqs[name] += 1
-                hops[name].append((watchers[name][0].wait(writer.node_id, seqs[name]) - t0) * 1000)
-                ends[name].append((watchers[name][1].wait(writer.node_id, seqs[name]) - t0) * 1000)
+                key = (origin, seqs[name])
+                if client == "kept":
+                    hop, end = wait_events([(watchers[name][0], key), (watchers[name][1], key)])
+                else:
+                    hop, end = (w.wait(*key) for w in watchers[name])
+                hops[name].append((hop - t0) * 1000)
+                ends[name].append((end - t0) * 1000)
             s, c = fdatasync_cost(root, 1)
             syncs += s
             commits += c
@@ -439,6 +552,12 @@ def live(samples, line_length, forward_modes=(1, 0)):
                                  "samples": len(commits)}
         return out
     finally:
+        for w in writers.values():
+            w.close()
+        for pair in watchers.values():
+            for w in pair:
+                if isinstance(w, EventStream):
+                    w.close()
         for fed in feds.values():
             fed.close()
 
@@ -449,9 +568,13 @@ def main():
     ap.add_argument("--live-samples", type=int, default=200)
     ap.add_argument("--forward-modes", default="1,0",
                     help="forward_before_commit values to measure live latency with (1: before, 0: after)")
+    ap.add_argument("--live-client", choices=("kept", "urllib"), default="kept",
+                    help="kept: one kept-alive connection per writer, change streams read on the sampling "
+                         "thread; urllib: a connection per write and a reader thread per stream (before 2026-12-04)")
     args = ap.parse_args()
     modes = [int(m) for m in args.forward_modes.split(",") if m]
-    out = {"catch_up": [catch_up(n) for n in args.catch_up], "live": live(args.live_samples, 5, modes)}
+    out = {"catch_up": [catch_up(n) for n in args.catch_up],
+           "live": live(args.live_samples, 5, modes, args.live_client), "live_client": args.live_client}
     print(json.dumps(out))
 
 

@@ -1,5 +1,6 @@
 #include "http_client.h"
 
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 
@@ -143,6 +144,21 @@ RawStream::~RawStream() = default;
 std::string RawStream::read_until(const std::string& needle) {
   char buf[4096];
   while (impl_->received.find(needle) == std::string::npos) {
+    beast::error_code ec;
+    std::size_t n = impl_->socket.read_some(net::buffer(buf), ec);
+    impl_->received.append(buf, n);
+    if (ec) break;
+  }
+  return impl_->received;
+}
+
+std::string RawStream::read_until_for(const std::string& needle, std::chrono::milliseconds limit) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  char buf[4096];
+  while (impl_->received.find(needle) == std::string::npos) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    pollfd p{impl_->socket.native_handle(), POLLIN, 0};
+    if (left.count() <= 0 || ::poll(&p, 1, static_cast<int>(left.count())) <= 0) break;
     beast::error_code ec;
     std::size_t n = impl_->socket.read_some(net::buffer(buf), ec);
     impl_->received.append(buf, n);

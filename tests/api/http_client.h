@@ -3,6 +3,7 @@
 // test instead of hanging it.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -60,6 +61,8 @@ class RawStream {
   // Reads until `needle` has appeared in everything received so far, or
   // the receive timeout; returns everything received.
   std::string read_until(const std::string& needle);
+  // The same, ending at `limit` however long the socket stays silent.
+  std::string read_until_for(const std::string& needle, std::chrono::milliseconds limit);
   // Reads until EOF (or timeout); true when the server closed the stream.
   bool wait_closed();
   void pause_reading_and_shrink_buffer();

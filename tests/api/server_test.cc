@@ -2,9 +2,13 @@
 // HTTP on 127.0.0.1 (no store: the record resources have their own tests).
 #include <gtest/gtest.h>
 
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <thread>
 
 #include "conect/api/events.h"
@@ -386,6 +390,34 @@ TEST_F(ServerTest, CommitsReachTheEventStreamInOrderBuiltOffTheCommittingThread)
     expected += "id: " + std::to_string(i + 1) + "\nevent: change\ndata: " + change_event_json(commits[i]) + "\n\n";
   auto got = s.read_until(expected);
   EXPECT_NE(got.find(expected), std::string::npos) << got;
+}
+
+// A change event is on the live path (after the receiver's commit): published
+// from an I/O thread, it is written to an idle client before publish
+// returns, not when another thread is woken for it. The server here has one
+// I/O thread, and this test holds it until the event has arrived.
+TEST_F(ServerTest, AnEventPublishedOnAnIoThreadIsWrittenBeforePublishReturns) {
+  start();
+  RawStream s(server_->port(),
+              "GET /api/v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " + kToken + "\r\n\r\n");
+  s.read_until("retry: 2000\n\n");
+  ASSERT_TRUE(eventually([&] { return metrics_.gauge("conect_api_event_clients", "").value() == 1; }));
+  // The stream's head write leaves handlers on the connection's strand (its
+  // completion, then its timer's cancellation, each queued by the one
+  // before): two round trips through the I/O thread run them, so that the
+  // strand is idle, as between two live writes.
+  for (int i = 0; i < 2; ++i) {
+    std::promise<void> hop;
+    boost::asio::post(server_->io(), [&] { hop.set_value(); });
+    hop.get_future().wait();
+  }
+  std::promise<std::string> got;
+  boost::asio::post(server_->io(), [&] {
+    server_->server().publish(R"({"type":"placement","id":"live"})");
+    got.set_value(s.read_until_for("\"live\"}\n\n", std::chrono::seconds(10)));
+  });
+  EXPECT_NE(got.get_future().get().find("data: {\"type\":\"placement\",\"id\":\"live\"}\n\n"), std::string::npos)
+      << "the event waited for a thread to be woken";
 }
 
 TEST_F(ServerTest, EventStreamNeedsAuthAndAcceptsTheCookie) {

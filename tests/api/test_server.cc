@@ -31,6 +31,8 @@ TestServer::~TestServer() {
   impl_->thread.join();
 }
 
+boost::asio::io_context& TestServer::io() { return impl_->io; }
+
 void TestServer::stop() {
   if (impl_->server) impl_->server->stop();
 }

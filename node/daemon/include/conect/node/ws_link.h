@@ -16,8 +16,11 @@
 //   - idle_timeout: Beast's keep-alive pings; a silent peer is dropped.
 //
 // Thread-safety: all state lives on the link's strand. send() and close()
-// may be called from any thread; they post onto the strand. Callbacks run on
-// the strand.
+// may be called from any thread. close() posts onto the strand; send()
+// dispatches: on an I/O thread of the link's io_context with the strand
+// idle it runs (and starts the write) before returning, so on_close may run
+// inside send() when the queue overflows; otherwise it is queued. Callbacks
+// run on the strand.
 #pragma once
 
 #include <chrono>

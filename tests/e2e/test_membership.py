@@ -13,7 +13,8 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import CommandFailed, Federation, Node, cli, create_organisation, wait_until  # noqa: E402
+from harness import (CommandFailed, Federation, Node, cli, create_organisation, create_placement,  # noqa: E402
+                     wait_until)
 
 COUNTRIES = ["FI", "SE", "NO", "RU", "FI", "SE", "NO", "FI", "SE", "NO"]
 
@@ -205,6 +206,9 @@ class Invitations(unittest.TestCase):
                        lambda: sum(1 for v in members(n).values() if v == "admitted") == 3, timeout=60)
         create_organisation(c, "Written before the removal", "NO")
         self.fed.wait_converged([self.founder, b, c])
+        # The founder's operator trusts c by a local override, so their link
+        # stays up and c's late delta arrives: the merge must refuse it.
+        self.founder.trust(c)
         cli("member", "expel", c.node_id, data=self.founder.data)
         wait_until("b to see c removed", lambda: members(b).get(c.node_id) == "removed", timeout=60)
         before = c.status()["version_vector"][c.node_id]["seq"]
@@ -328,8 +332,10 @@ class Invitations(unittest.TestCase):
                        lambda: sum(1 for v in members(n).values() if v == "admitted") == 4, timeout=60)
         create_organisation(m, "Written before the removal", "NO")
         self.fed.wait_converged(everyone)
-        # D is offline for the removal and M's later write.
+        # D is offline for the removal and M's later write. The founder keeps
+        # M linked by a local override, so M's late delta still arrives.
         d.stop()
+        self.founder.trust(m)
         cli("member", "expel", m.node_id, data=self.founder.data)
         wait_until("b to see M removed", lambda: members(b).get(m.node_id) == "removed", timeout=60)
         before = m.status()["version_vector"][m.node_id]["seq"]
@@ -353,6 +359,51 @@ class Invitations(unittest.TestCase):
             self.assertEqual(sum(n.status()["counts"].values()), 1,
                              f"{n.name}: only the organisation written before the cut counts")
         self.assertEqual(member_item(d, m.node_id)["last_seq"], before)
+
+    def test_a_removed_member_is_unlinked_and_gets_no_later_data(self):
+        b = join(self.fed, "Member B", "SE", invite(self.founder))
+        b.start()
+        c = join(self.fed, "Member C", "NO", invite(self.founder))
+        c.start()
+        d = join(self.fed, "Member D", "FI", invite(self.founder))
+        d.start()
+        everyone = [self.founder, b, c, d]
+        for n in everyone:
+            wait_until(f"{n.name} to see four members",
+                       lambda: sum(1 for v in members(n).values() if v == "admitted") == 4, timeout=60)
+        # c is linked to the founder (which it dialled) and to b (which dials it).
+        b.dial(c)
+        for n in (self.founder, b):
+            wait_until(f"{n.name} to be linked to c", lambda: c.node_id in n.connected_peers(), timeout=60)
+        host = create_organisation(b, "Host written before the removal", "SE")["id"]
+        self.fed.wait_converged(everyone)
+        joins = lambda: [e for e in self.founder.log_events("join_started") if e.get("joiner") == c.node_id[:16]]  # noqa: E731
+        joined = joins()  # c's own join
+        cli("member", "expel", c.node_id, data=self.founder.data)
+        for n in (self.founder, b):
+            wait_until(f"{n.name} to see c removed", lambda: members(n).get(c.node_id) == "removed", timeout=60)
+            wait_until(f"{n.name} to close its link to c", lambda: c.node_id not in n.connected_peers(), timeout=30)
+            self.assertIn("removed from the roster",
+                          [e.get("reason") for e in n.log_events("peer_disconnected") if e.get("peer") == c.node_id[:16]])
+        # c redials the founder: the handshake refuses it, as an unknown origin.
+        wait_until("the founder to refuse c's redial", lambda: any(
+            c.node_id in e.get("reason", "") and "not on the roster" in e["reason"]
+            for e in self.founder.log_events("handshake_refused")), timeout=60)
+        self.assertEqual(joins(), joined, "c's redial was taken for a join")
+        # b, which dialled c, does not redial it.
+        not_dialled = lambda: [e for e in b.log_events("peer_not_dialled") if e.get("peer") == c.node_id[:16]]  # noqa: E731
+        wait_until("b to stop dialling c", lambda: len(not_dialled()) == 1, timeout=30)
+        # A placement written afterwards reaches the remaining members, never c.
+        placement = create_placement(b, host, "welding", "SE", [("2027-03-01", "2027-03-12", 2)])["id"]
+        head = b.status()["version_vector"][b.node_id]["seq"]
+        wait_until("d to hold the placement",
+                   lambda: d.api("GET", f"/api/v1/placements/{placement}")[0] == 200, timeout=60)
+        self.fed.wait_converged([self.founder, b, d])
+        self.assertEqual(c.api("GET", f"/api/v1/placements/{placement}")[0], 404)
+        self.assertLess(c.status()["version_vector"][b.node_id]["seq"], head)
+        for n in (self.founder, b, d):
+            self.assertNotIn(c.node_id, n.connected_peers(), n.name)
+        self.assertEqual(len(not_dialled()), 1, "b dialled c once more")
 
     def test_after_a_rotation_the_old_key_is_refused_and_the_new_one_connects(self):
         b = join(self.fed, "Member B", "SE", invite(self.founder))

@@ -39,6 +39,13 @@ void Connections::set_roster(const std::set<NodeId>& roster) {
     if (s->peer && !linkable(*s->peer)) close_session(*s, "removed from the roster");
 }
 
+void Connections::set_cut_off(const std::set<NodeId>& cut_off) {
+  auto before = std::exchange(cut_off_, cut_off);
+  // Trusted again by a local override (`member add`): dial it again.
+  for (auto& [url, d] : dialers_)
+    if (before.contains(d.expected) && !cut_off_.contains(d.expected)) dial(d);
+}
+
 void Connections::set_receive_only(const std::set<NodeId>& pending) {
   receive_only_ = pending;
   for (auto& [id, s] : sessions_)
@@ -87,6 +94,12 @@ void Connections::dial(Dialer& d) {
     return;
   }
   if (active_.contains(d.expected)) return;  // already linked (the peer dialled us)
+  if (cut_off_.contains(d.expected)) {
+    // Not redialled: a removal is final, and its handshake would be refused.
+    d.last_error = "removed from the roster";
+    log::info("peer_not_dialled", {{"peer", short_id(d.expected)}, {"url", d.url}, {"reason", d.last_error}});
+    return;
+  }
   auto s = new_session(true);
   s->url = d.url;
   d.session = s->id;
@@ -189,9 +202,12 @@ net::HandshakeOptions Connections::handshake_options(net::NoiseRole role, std::o
     return keep && linkable(id) && id != core_.node.key.public_key();
   };
   if (role == net::NoiseRole::responder)
-    o.accepts_joiners = [this, weak = core_.anchor] {
+    o.accepts_joiners = [this, weak = core_.anchor](const NodeId& id) {
       auto keep = weak.lock();
-      return keep && join_handler_ && join_open_ && join_open_();
+      // A removed member redialling is refused, not taken for a joiner: it
+      // comes back only under a new identity, and a join exchange would look
+      // like a link to it (so it would redial at once, again and again).
+      return keep && !cut_off_.contains(id) && join_handler_ && join_open_ && join_open_();
     };
   if (identity_keys_) o.identity_key = identity_keys_;
   return o;

@@ -54,6 +54,9 @@ class Connections {
 
   // Trusted members; links to members no longer on it are closed.
   void set_roster(const std::set<NodeId>& roster);
+  // Members the federation cut off (final): configured peers among them are
+  // not dialled any more (a handshake would be refused anyway).
+  void set_cut_off(const std::set<NodeId>& cut_off);
   // Pending members (admitted by fewer than the quorum; DESIGN §2): their
   // handshakes are taken, so that they catch up receive-only. Their own
   // deltas are held back like any untrusted origin's (the sync skips them).
@@ -157,6 +160,7 @@ class Connections {
 
   std::set<NodeId> roster_;
   std::set<NodeId> receive_only_;
+  std::set<NodeId> cut_off_;
   bool linkable(const NodeId& id) const { return roster_.contains(id) || receive_only_.contains(id); }
   std::map<std::uint64_t, std::shared_ptr<Session>> sessions_;  // by id, in arrival order
   std::map<NodeId, std::uint64_t> active_;                      // established session per peer

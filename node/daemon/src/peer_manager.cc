@@ -10,7 +10,9 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include <algorithm>
 #include <filesystem>
+#include <iterator>
 #include <mutex>
 #include <random>
 #include <set>
@@ -124,7 +126,8 @@ struct PeerManager::Impl : std::enable_shared_from_this<PeerManager::Impl> {
   JoinDesk desk;
   api::ProgressBoard* progress = nullptr;
   asio::steady_timer roster_timer;
-  std::set<NodeId> roster;
+  std::set<NodeId> roster;  // origins whose deltas are taken
+  std::set<NodeId> linked;  // the peers talked to: the roster less the members cut off
   std::set<NodeId> receive_only;  // pending members (Connections::set_receive_only)
   std::mutex rotate_mu;
   std::function<void()> on_stopped;
@@ -174,11 +177,12 @@ struct PeerManager::Impl : std::enable_shared_from_this<PeerManager::Impl> {
     done();
   }
 
-  // The origins this node takes deltas from and talks to: the members the
-  // replicated roster admitted (crdt/membership.h) and the local overrides
-  // (`member add`). An origin that is neither is held back: its deltas are
-  // skipped and counted (conect_sync_untrusted_skipped_total) and fetched
-  // once its admission arrives.
+  // The origins this node takes deltas from: the members the replicated
+  // roster admitted (crdt/membership.h) and the local overrides (`member
+  // add`); it talks to the same less the members cut off. An origin that is
+  // neither is held back: its deltas are skipped and counted
+  // (conect_sync_untrusted_skipped_total) and fetched once its admission
+  // arrives.
   Status reload_roster() {
     auto members = core.store.members();
     if (!members.ok()) return members.error();
@@ -187,8 +191,9 @@ struct PeerManager::Impl : std::enable_shared_from_this<PeerManager::Impl> {
     sync.set_replicated_roster(*replicated);
     connections.set_identity_keys([r = *replicated](const NodeId& id) { return r->key_at(id, Seq{UINT64_MAX}); });
 
-    std::set<NodeId> fresh;
-    for (const auto& [id, card] : *members) fresh.insert(id);
+    std::set<NodeId> fresh, overrides;
+    for (const auto& [id, card] : *members) overrides.insert(id);
+    fresh = overrides;
     for (const auto& id : (*replicated)->admitted_ids()) fresh.insert(id);
     // A node that joined with an invite fetches from the members its
     // inviter named until its own admission has reached its store.
@@ -204,11 +209,28 @@ struct PeerManager::Impl : std::enable_shared_from_this<PeerManager::Impl> {
       receive_only = pending;
       connections.set_receive_only(receive_only);
     }
-    if (fresh == roster) return {};
-    roster = std::move(fresh);
-    sync.set_roster(roster);
-    connections.set_roster(roster);
-    log::info("roster_loaded", {{"members", std::to_string(roster.size())}});
+    // Members the federation cut off (a decided Remove, or a Leave) stay
+    // origins (their history up to the cut is valid, and may come relayed)
+    // but are no longer talked to: they would receive everything written
+    // after their removal. A local override (`member add`) is the
+    // operator's explicit choice and keeps the link.
+    std::set<NodeId> cut_off;
+    for (const auto& [id, m] : (*replicated)->members())
+      if (m.cut && !overrides.contains(id) && id != core.node.key.public_key()) cut_off.insert(id);
+    std::set<NodeId> linkable;
+    std::set_difference(fresh.begin(), fresh.end(), cut_off.begin(), cut_off.end(),
+                        std::inserter(linkable, linkable.end()));
+    if (fresh == roster && linkable == linked) return {};
+    if (fresh != roster) {
+      roster = std::move(fresh);
+      sync.set_roster(roster);
+      log::info("roster_loaded", {{"members", std::to_string(roster.size())}});
+    }
+    if (linkable != linked) {
+      linked = std::move(linkable);
+      connections.set_cut_off(cut_off);
+      connections.set_roster(linked);
+    }
     return {};
   }
 

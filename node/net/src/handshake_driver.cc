@@ -158,7 +158,7 @@ Status HandshakeDriver::verify_peer(int message, std::string_view payload) {
                                            "; check the peer's address and the id given to `peer add`");
   // Asked once: the roster may change between two calls.
   const bool member = options_.is_member(*node_id);
-  if (!member && options_.role == NoiseRole::responder && options_.accepts_joiners && options_.accepts_joiners()) {
+  if (!member && options_.role == NoiseRole::responder && options_.accepts_joiners && options_.accepts_joiners(*node_id)) {
     joiner_ = true;  // only the join exchange may follow (the caller's duty)
   } else if (!member)
     return Error(Errc::unknown_origin, where + ": member " + node_id->hex() +

@@ -143,11 +143,11 @@ struct HandshakeOptions {
   std::optional<NodeId> expected_peer;
   // The roster check: true when the member may talk to us. Required.
   std::function<bool(const NodeId&)> is_member;
-  // Responder only: when this returns true, an id that is not on the roster
-  // is accepted for the join exchange alone (docs/handshake.md section 8);
-  // the driver then reports joiner() and the caller must run nothing but
-  // that exchange on the channel.
-  std::function<bool()> accepts_joiners;
+  // Responder only: when this returns true for an id that is not on the
+  // roster, it is accepted for the join exchange alone (docs/handshake.md
+  // section 8); the driver then reports joiner() and the caller must run
+  // nothing but that exchange on the channel.
+  std::function<bool(const NodeId&)> accepts_joiners;
   // The key a member's binding is signed with: its current identity key
   // after a Rotate or Rekey (crdt/membership.h). Unset: the member id.
   std::function<NodeId(const NodeId&)> identity_key;

@@ -65,18 +65,77 @@ TEST_F(CourierTest, NoEnvelopeForAMemberThatAnnouncedNoSealKey) {
   EXPECT_EQ(b->view.blobs[commitment], plaintext);
 }
 
-TEST_F(CourierTest, ARecipientBehindTheOwnersLogAnswersLaterAndGetsItOnceCaughtUp) {
+// The envelope and the record's delta leave the owner together; the delta
+// waits for the recipient's writer. The recipient keeps the delivery and
+// opens it once the batch with the record commits: no LATER, no second offer.
+TEST_F(CourierTest, ADeliveryAheadOfItsRecordsDeltaIsOpenedOnceTheDeltaIsApplied) {
   b->view.heads[a->id()] = 4;  // the owner sent at seq 5
   world.link(*a, *b);
   world.deliver_all();
   EXPECT_EQ(b->view.blobs.count(commitment), 0u);
+  EXPECT_TRUE(b->sent.empty()) << "answered at once instead of waiting for the record's delta";
+  EXPECT_EQ(b->courier->parked(), 1u);
+  EXPECT_EQ(count_events(*b, EventKind::parked), 1u);
+  world.now += 1;
+  b->courier->on_applied(world.now);  // a batch without the owner's seq 5: still waiting
+  world.drain(*b);
+  EXPECT_TRUE(b->sent.empty());
+  b->view.heads[a->id()] = 5;
+  b->courier->on_applied(world.now);
+  world.drain(*b);
+  world.deliver_all();
+  EXPECT_EQ(b->view.blobs[commitment], plaintext);
+  EXPECT_EQ(b->courier->parked(), 0u);
+  ASSERT_EQ(b->sent.size(), 1u);
+  EXPECT_EQ(b->sent.back().message.personal_answer().outcome(), v1::PERSONAL_HELD);
+  EXPECT_EQ(sent_of(*a, &v1::SyncMessage::has_personal_deliver), 1u);
+  EXPECT_EQ(count_events(*a, EventKind::later), 0u);
+}
+
+TEST_F(CourierTest, ARecipientStillBehindAfterTheParkTimeAnswersLaterAndGetsItOnceCaughtUp) {
+  b->view.heads[a->id()] = 4;
+  world.link(*a, *b);
+  world.deliver_all();
+  ASSERT_EQ(b->courier->parked(), 1u);
+  world.now += CourierConfig{}.park_ms - 1;
+  world.sweep_all();
+  EXPECT_TRUE(b->sent.empty());
+  world.now += 1;
+  world.sweep_all();
   ASSERT_FALSE(b->sent.empty());
   EXPECT_EQ(b->sent.back().message.personal_answer().outcome(), v1::PERSONAL_LATER);
+  EXPECT_EQ(b->courier->parked(), 0u);
+  world.deliver_all();
+  EXPECT_EQ(count_events(*a, EventKind::later), 1u);
   EXPECT_EQ(a->courier->in_flight(b->id()), 0u);  // LATER frees the slot
   b->view.heads[a->id()] = 5;
   world.sweep_all();
   world.deliver_all();
   EXPECT_EQ(b->view.blobs[commitment], plaintext);
+}
+
+// A sender claiming an owner_seq this node will never reach (or a flood of
+// deliveries) holds at most max_parked_per_peer in memory; the rest are
+// answered LATER at once, and a link going down frees its peer's.
+TEST_F(CourierTest, ParkedDeliveriesAreBoundedPerPeerAndDroppedWithTheLink) {
+  world.link(*a, *b);
+  world.deliver_all();
+  ASSERT_TRUE(a->sent.front().message.has_personal_deliver());
+  const std::size_t bound = CourierConfig{}.max_parked_per_peer;
+  world.link(*b, *c);
+  for (std::size_t i = 0; i < bound + 3; ++i) {
+    v1::SyncMessage m = a->sent.front().message;  // a well-formed envelope from the first delivery
+    m.mutable_personal_deliver()->set_owner_seq(1'000'000 + i);
+    b->courier->on_message(c->id(), m, world.now);
+  }
+  world.drain(*b);
+  EXPECT_EQ(b->courier->parked(), bound);
+  std::size_t later = 0;
+  for (const auto& s : b->sent)
+    if (s.peer == c->id() && s.message.personal_answer().outcome() == v1::PERSONAL_LATER) ++later;
+  EXPECT_EQ(later, 3u);
+  world.unlink(*b, *c);
+  EXPECT_EQ(b->courier->parked(), 0u);
 }
 
 TEST_F(CourierTest, AnUnansweredOfferIsMadeAgainOnlyAfterTheTimeout) {

@@ -49,6 +49,8 @@ const char* event_name(EventKind k) {
       return "personal_data_acknowledged";
     case EventKind::later:
       return "personal_envelope_later";
+    case EventKind::parked:
+      return "personal_envelope_parked";
   }
   return "personal_unknown";
 }
@@ -108,6 +110,7 @@ void Courier::on_peer_disconnected(const NodeId& peer, std::uint64_t now) {
   now_ = now;
   links_.erase(peer);
   scan_due_ = true;  // its audience members may now need a carrier
+  std::erase_if(parked_, [&](const Parked& p) { return p.peer == peer; });  // no link to answer on
 }
 
 void Courier::on_message(const NodeId& peer, const v1::SyncMessage& message, std::uint64_t now) {
@@ -159,6 +162,7 @@ bool Courier::can_offer(const Link& link, std::size_t in_flight, std::optional<s
 
 void Courier::sweep(std::uint64_t now) {
   now_ = now;
+  retry_parked();  // answered LATER once parked for park_ms
   // Read before anything else the sweep reads: a commit landing meanwhile
   // moves it past this value, so the next sweep scans again.
   const std::uint64_t generation = view_.generation();
@@ -332,7 +336,7 @@ void Courier::refuse(const NodeId& peer, const std::string& commitment, const st
   answer(peer, commitment, v1::PERSONAL_REFUSED, reason + ": " + detail);
 }
 
-void Courier::on_deliver(const NodeId& peer, const v1::PersonalDeliver& d) {
+void Courier::on_deliver(const NodeId& peer, const v1::PersonalDeliver& d, std::optional<std::uint64_t> parked_since) {
   auto key = RecordKey::from_proto(d.type(), d.record());
   auto parsed = parse_envelope(d.envelope());
   std::string claimed = d.envelope().size() >= envelope::kHeaderBytes ? d.envelope().substr(4, 32) : std::string();
@@ -348,10 +352,11 @@ void Courier::on_deliver(const NodeId& peer, const v1::PersonalDeliver& d) {
     return event({.kind = EventKind::store_error, .record = record, .detail = held_seq.error().message()});
   }
   if (*held_seq < d.owner_seq())
-    return answer(peer, claimed, v1::PERSONAL_LATER, "this node has not caught up with the owner's log yet");
+    return not_yet(peer, d, parked_since, claimed, owner, record, "this node has not caught up with the owner's log yet");
   auto state = view_.record(*key);
   if (!state.ok()) return event({.kind = EventKind::store_error, .record = record, .detail = state.error().message()});
-  if (!state->has_value()) return answer(peer, claimed, v1::PERSONAL_LATER, "the record has not arrived here yet");
+  if (!state->has_value())
+    return not_yet(peer, d, parked_since, claimed, owner, record, "the record has not arrived here yet");
   auto c = personal_commitment(**state);
   if (!c) return refuse(peer, claimed, "wrong_record", owner, record, "the record carries no personal data");
   if (is_erased(**state, *c)) return refuse(peer, claimed, "erased", owner, record, "its owner erased this data");
@@ -379,6 +384,33 @@ void Courier::on_deliver(const NodeId& peer, const v1::PersonalDeliver& d) {
   const std::uint64_t id = next_store_id_++;
   stores_[id] = PendingStore{peer, *key, claimed};
   out_.emplace_back(StoreBlobAction{id, *key, *c, std::move(std::get<std::string>(opened)), peer});
+}
+
+// The envelope and the record's delta leave the owner together, and the
+// envelope, checked on the network strand, overtakes the delta waiting for
+// this node's writer: answered LATER at once, it would come back only after
+// the sender's retry timer. Parked, it is opened right after the batch that
+// carries the record commits.
+void Courier::not_yet(const NodeId& peer, const v1::PersonalDeliver& d, std::optional<std::uint64_t> parked_since,
+                      const std::string& claimed, const std::string& owner, const std::string& record,
+                      const char* reason) {
+  const bool expired = parked_since && now_ - *parked_since >= cfg_.park_ms;
+  const auto from_peer = std::count_if(parked_.begin(), parked_.end(), [&](const Parked& p) { return p.peer == peer; });
+  if (expired || !links_.contains(peer) || static_cast<std::size_t>(from_peer) >= cfg_.max_parked_per_peer)
+    return answer(peer, claimed, v1::PERSONAL_LATER, reason);
+  if (!parked_since) event({.kind = EventKind::parked, .peer = peer, .owner = owner, .record = record});
+  parked_.push_back({peer, d, parked_since.value_or(now_)});
+}
+
+void Courier::retry_parked() {
+  auto waiting = std::move(parked_);
+  parked_.clear();
+  for (auto& p : waiting) on_deliver(p.peer, p.deliver, p.since);
+}
+
+void Courier::on_applied(std::uint64_t now) {
+  now_ = now;
+  retry_parked();
 }
 
 void Courier::on_blob_stored(std::uint64_t store_id, const Status& outcome, std::uint64_t now) {

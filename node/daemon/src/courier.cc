@@ -125,6 +125,12 @@ void Courier::sweep() {
   drain();
 }
 
+void Courier::on_applied() {
+  if (core_.stopping || machine_.parked() == 0) return;
+  machine_.on_applied(core_.now());
+  drain();
+}
+
 // Carries out what the machine asked for, in order; a store outcome is
 // reported back at once (Store::put_blob is one short transaction). The
 // acknowledgements asked for in one pass go into one delta.
@@ -211,6 +217,9 @@ void Courier::report(const courier::Event& ev) {
     case EventKind::ack_authored:
       core_.count(kAcks, kAcksHelp);
       log::info(name, {{"record", e->record}});
+      break;
+    case EventKind::parked:
+      log::debug(name, {{"peer", short_id(e->peer)}, {"owner", e->owner}, {"record", e->record}});
       break;
     case EventKind::later:
       // The envelope overtook the record's delta on the link (both leave

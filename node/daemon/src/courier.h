@@ -54,6 +54,9 @@ class Courier {
   void on_message(const NodeId& peer, const v1::SyncMessage& message);
   // Offers every pending envelope to the linked peers that lack it.
   void sweep();
+  // After a batch of peers' deltas committed: deliveries that overtook
+  // their record's delta are opened now.
+  void on_applied();
   // Called on the strand after personal data was opened, checked and stored.
   void set_on_stored(std::function<void(const RecordKey&)> hook) { on_stored_ = std::move(hook); }
   // How an EnvelopeAck operation is written to this node's log (the peer

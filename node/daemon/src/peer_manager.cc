@@ -97,6 +97,7 @@ struct PeerManager::Impl : std::enable_shared_from_this<PeerManager::Impl> {
     sync.set_on_applied([this] {
       // A batch may have carried membership operations: admit (or cut) at once.
       if (Status st = reload_roster(); !st.ok()) log::warn("roster_unreadable", {{"detail", st.error().message()}});
+      courier.on_applied();
       maybe_finish_stop();
     });
     sync.set_on_own_chain_behind([this] { gate.on_own_chain_behind(); });

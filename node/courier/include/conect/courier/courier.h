@@ -5,8 +5,8 @@
 // each with the current time in milliseconds:
 //   on_peer_connected / on_peer_disconnected, on_message (a decoded
 //   SyncMessage of fields 8-11), on_blob_stored and on_ack_authored (the
-//   outcome of an action it asked for), sweep (a timer, a local commit, a
-//   link coming up);
+//   outcome of an action it asked for), on_applied (a batch of peers'
+//   deltas committed), sweep (a timer, a local commit, a link coming up);
 // reads committed state through CourierView, and then drains its outputs
 // with poll():
 //   Send{peer, message}, StoreBlob{plaintext checked against the signed
@@ -31,9 +31,12 @@
 //
 // Recipient side, in this order, each refusal answered, logged with the
 // delivering peer and the record's owner, and counted:
-//   malformed (bytes, record id) | LATER when this node holds less of the
-//   owner's log than the delivery's owner_seq, or the record is unknown here
-//   | wrong_record (no personal data, other commitment or owner) | erased
+//   malformed (bytes, record id) | not yet, when this node holds less of the
+//   owner's log than the delivery's owner_seq, or the record is unknown here:
+//   the delivery is parked and checked again after every applied batch (the
+//   envelope and the record's delta leave the owner together, and the delta
+//   waits for this node's writer), answered LATER once parked for park_ms or
+//   when the peer has max_parked_per_peer parked already | wrong_record (no personal data, other commitment or owner) | erased
 //   (refused for good) | not_in_audience (the signed record's audience leaves
 //   this node out) | envelope faults (not_addressed, wrong_seal_key,
 //   tampered, commitment_mismatch).
@@ -102,6 +105,12 @@ struct CourierConfig {
   // The relay queue (memory only): envelopes and their bytes.
   std::size_t max_carried = 1024;
   std::size_t max_carried_bytes = 16u << 20;
+
+  // Recipient: deliveries that arrived before the record's delta was
+  // applied here wait this long for it before the answer is LATER (which
+  // costs the sender a retry timer), at most this many per delivering peer.
+  std::uint64_t park_ms = 2'000;
+  std::size_t max_parked_per_peer = 64;
 };
 
 // Bounds a relay enforces on every PersonalCarry (docs/privacy.md "Carry").
@@ -173,6 +182,7 @@ enum class EventKind : std::uint8_t {
   carry_dropped,          // peer, record, reason (one of kCarryReasons), detail: not taken, or no longer kept
   ack_authored,           // record: this node's log now acknowledges it holds the data
   later,                  // peer: answered LATER (its sync is behind this delivery): sweep again soon
+  parked,                 // peer, owner, record: a delivery waits here for the record's delta
 };
 const char* event_name(EventKind k);
 
@@ -212,6 +222,8 @@ class Courier {
   void on_message(const NodeId& peer, const v1::SyncMessage& message, std::uint64_t now);
   void on_blob_stored(std::uint64_t store_id, const Status& outcome, std::uint64_t now);
   void on_ack_authored(const Hash256& commitment, const Status& outcome, std::uint64_t now);
+  // Peers' deltas were committed: parked deliveries are checked again.
+  void on_applied(std::uint64_t now);
   // Offers every pending envelope to the linked peers that lack it, and
   // goes through the relay queue (deadlines, acknowledgements, links). The
   // scan of own records is skipped when nothing it depends on changed
@@ -235,6 +247,8 @@ class Courier {
   // The relay queue: envelopes carried for others, and their bytes.
   std::size_t queued() const { return queue_.size(); }
   std::size_t queued_bytes() const { return queue_bytes_; }
+  // Deliveries waiting here for their record's delta.
+  std::size_t parked() const { return parked_.size(); }
   bool queued_for(const Hash256& commitment, const NodeId& recipient) const {
     return queue_.contains({commitment, recipient});
   }
@@ -264,12 +278,21 @@ class Courier {
     std::uint32_t hops = 0, hop_limit = 0;
     NodeId from;
   };
+  struct Parked {
+    NodeId peer;
+    v1::PersonalDeliver deliver;
+    std::uint64_t since = 0;
+  };
   struct Ack {
     RecordKey record;
     bool asked = false;  // AuthorAck out, outcome not reported yet
   };
 
-  void on_deliver(const NodeId& peer, const v1::PersonalDeliver& d);
+  // `parked_since`: when a parked delivery first arrived (absent: it just did).
+  void on_deliver(const NodeId& peer, const v1::PersonalDeliver& d, std::optional<std::uint64_t> parked_since = {});
+  void not_yet(const NodeId& peer, const v1::PersonalDeliver& d, std::optional<std::uint64_t> parked_since,
+               const std::string& claimed, const std::string& owner, const std::string& record, const char* reason);
+  void retry_parked();
   void on_answer(const NodeId& peer, const v1::PersonalAnswer& a);
   void on_carry(const NodeId& peer, const v1::PersonalCarry& c);
   void on_carry_answer(const NodeId& peer, const v1::PersonalCarryAnswer& a);
@@ -307,6 +330,7 @@ class Courier {
   std::map<CarryKey, Carried> queue_;  // relay: envelopes carried for others
   std::size_t queue_bytes_ = 0;
   std::map<Hash256, Ack> acks_;  // recipient: acknowledgements to author
+  std::deque<Parked> parked_;    // recipient: deliveries ahead of their record's delta, oldest first
   std::deque<Action> out_;
   // The owner side's scan of own records costs a read of every one of them
   // (a million at the largest size measured): it runs again only when

@@ -142,6 +142,9 @@ class CourierSim {
       if (node->courier->queued() != 0)
         return fail("relay " + node->id().hex().substr(0, 8) + " still carries " +
                     std::to_string(node->courier->queued()) + " envelopes after the heal");
+      if (node->courier->parked() != 0)
+        return fail("node " + node->id().hex().substr(0, 8) + " still keeps " +
+                    std::to_string(node->courier->parked()) + " deliveries parked after the heal");
       out_.stored += count_events(*node, EventKind::opened);
       out_.carried += count_events(*node, EventKind::carry_queued);
       out_.queue_full += count_events(*node, EventKind::carry_dropped, "queue_full");
@@ -201,7 +204,8 @@ class CourierSim {
                          .answer_timeout_ms = 5'000,
                          .max_in_flight_per_peer = 4,
                          .hop_limit = kMaxHopLimit,  // any path of a 6-node graph
-                         .max_carried = kMaxQueue};
+                         .max_carried = kMaxQueue,
+                         .max_parked_per_peer = 4};
   }
   static constexpr std::size_t kMaxQueue = 64;
 
@@ -236,6 +240,10 @@ class CourierSim {
       auto b = node.view.blobs.find(r.commitment);
       if (b != node.view.blobs.end()) b->second.clear();
     }
+    // As the daemon does after each applied batch: parked deliveries are
+    // checked again.
+    node.courier->on_applied(world_.now);
+    world_.drain(node);
   }
 
   void step() {
@@ -354,6 +362,10 @@ class CourierSim {
           fail("offers in flight beyond the bound");
           return false;
         }
+      if (node->courier->parked() > 4 * (world_.nodes.size() - 1)) {
+        fail("parked deliveries beyond their bound");
+        return false;
+      }
       out_.peak_queue = std::max<std::uint64_t>(out_.peak_queue, node->courier->queued());
       if (node->courier->queued() > kMaxQueue) {
         fail("a relay queue beyond its bound");

@@ -253,9 +253,22 @@ std::uint64_t Env::used_bytes() const {
 }
 
 std::uint64_t Env::last_txn_id() const {
+  // The snapshot a reader starting now gets, not mdb_env_info's id: that one
+  // is read from the meta page, which a commit writes (and flushes) before
+  // it publishes the snapshot to new readers. A caller that took the meta's
+  // id, then read, could see the commit before and take it for read.
+  MDB_txn* txn = nullptr;
+  if (mdb_txn_begin(env_, nullptr, MDB_RDONLY, &txn) == MDB_SUCCESS) {
+    const std::uint64_t id = mdb_txn_id(txn);
+    mdb_txn_abort(txn);
+    return id;
+  }
+  // No reader slot free: one less than the meta's id, which may be ahead of
+  // the published snapshot by that one commit. Too small is safe (a caller
+  // reads again); too large is the fault above.
   MDB_envinfo info{};
   mdb_env_info(env_, &info);
-  return info.me_last_txnid;
+  return info.me_last_txnid > 0 ? info.me_last_txnid - 1 : 0;
 }
 
 int Env::reader_check() {

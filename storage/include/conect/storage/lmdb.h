@@ -204,8 +204,9 @@ class Env {
   // Bytes of the map in use: pages up to the last one written (free pages
   // inside are reused by later writes, so this is what the file needs).
   std::uint64_t used_bytes() const;
-  // The id of the last committed write transaction: it grows with every
-  // commit, so an unchanged id means unchanged data.
+  // The id of the last commit a reader starting now sees: it grows with
+  // every commit, so an unchanged id means unchanged data, and a read begun
+  // after this call sees at least that commit.
   std::uint64_t last_txn_id() const;
   // Clears reader slots left by dead processes; returns how many.
   int reader_check();

@@ -1,0 +1,129 @@
+#!/usr/bin/env python3
+"""What numbered node ids would save on disk, measured on a real store
+(docs/performance.md "Where the disk goes": the design change that would
+bring the store to 2x the signed deltas).
+
+Every key of the record-keyed databases repeats 32-byte node ids: the owner
+in each record key (records_*, ops_*, the indexes' items and record-keyed
+terms, availability), the origin in log and ops_* keys. This tool rewrites
+a STOPPED node's store with each of those ids replaced by a 4-byte number
+(ids numbered in sorted order, so every tree keeps its key order), and
+optionally in the record states too (--states, a raw substitution: the
+sizes are right, the states no longer parse), then compacts each variant
+in key order with conect_bench_storage --compact-store (what backup and the
+node's compactor write) and prints the sizes beside the unchanged store's.
+
+  bench/tools/numbered_ids_estimate.py DIR/store --signed-bytes N
+      [--bench-storage build/release/bench/storage/conect_bench_storage]
+
+Needs lmdb-utils (mdb_dump, mdb_load). Node ids are the keys of `heads`
+(every origin whose log the store holds) and the owners of record keys.
+"""
+import argparse
+import os
+import re
+import subprocess
+import sys
+import tempfile
+
+ID = 32
+
+
+def node_ids(dump):
+    ids, db, in_data, is_key = set(), None, False, True
+    for ln in dump:
+        if ln.startswith("database="):
+            db = ln.split("=", 1)[1]
+        elif ln == "HEADER=END":
+            in_data, is_key = True, True
+        elif ln == "DATA=END":
+            in_data = False
+        elif in_data and ln.startswith(" "):
+            b = bytes.fromhex(ln[1:])
+            if is_key and db == "heads":
+                ids.add(b[:ID])
+            if is_key and db.startswith("records_"):
+                ids.add(b[1:1 + ID])
+            is_key = not is_key
+    return {i: (n + 1).to_bytes(4, "big") for n, i in enumerate(sorted(ids))}
+
+
+def numbered(dump, num, states):
+    def at(b, offsets):
+        out, last = bytearray(), 0
+        for o in offsets:
+            if bytes(b[o:o + ID]) in num:
+                out += b[last:o] + num[bytes(b[o:o + ID])]
+                last = o + ID
+        return bytes(out + b[last:])
+
+    def key(db, b):
+        if db == "log":  # origin || seq
+            return at(b, [0])
+        if db.startswith("ops_"):  # record key (type, owner, serial) || origin || seq || op
+            return at(b, [1, 41])
+        if db.startswith("records_") or db in ("availability", "idx_mobility_org", "idx_placement_host",
+                                                "idx_reservation_placement", "idx_placement_available"):
+            return at(b, [1])
+        return b
+
+    def value(db, b, dupsort):
+        if dupsort and db.startswith("idx_"):  # items: record keys
+            return at(b, [1])
+        if states and db.startswith("records_"):
+            for i, n in num.items():
+                b = b.replace(i, n)
+        return b
+
+    out, db, dupsort, in_data, is_key = [], None, False, False, True
+    for ln in dump:
+        if ln.startswith("database="):
+            db, dupsort = ln.split("=", 1)[1], False
+        elif ln == "dupsort=1":
+            dupsort = True
+        elif ln == "HEADER=END":
+            in_data, is_key = True, True
+        elif ln == "DATA=END":
+            in_data = False
+        elif in_data and ln.startswith(" "):
+            b = bytes.fromhex(ln[1:])
+            ln = " " + (key(db, b) if is_key else value(db, b, dupsort)).hex()
+            is_key = not is_key
+        out.append(ln)
+    return out
+
+
+def compacted_mib(bench_storage, dump, work, name):
+    env = os.path.join(work, name)
+    os.makedirs(env)
+    path = os.path.join(work, name + ".dump")
+    with open(path, "w") as f:
+        f.write("\n".join(dump) + "\n")
+    subprocess.run(["mdb_load", "-f", path, env], check=True, stderr=subprocess.DEVNULL)
+    os.remove(path)
+    out = subprocess.run([bench_storage, "--compact-store", env], capture_output=True, text=True, check=True).stdout
+    return float(re.search(r"backup in key order.*\n\s+its data\.mdb\s+([\d.]+)", out).group(1))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("store")
+    ap.add_argument("--signed-bytes", type=int, required=True)
+    ap.add_argument("--bench-storage", default=os.path.join(os.path.dirname(__file__), "..", "..", "build", "release",
+                                                            "bench", "storage", "conect_bench_storage"))
+    args = ap.parse_args()
+    dump = subprocess.run(["mdb_dump", "-a", args.store], capture_output=True, text=True, check=True).stdout
+    dump = dump.split("\n")
+    num = node_ids(dump)
+    signed = args.signed_bytes / 2**20
+    print(f"{len(num)} node ids; signed deltas {signed:.1f} MiB")
+    with tempfile.TemporaryDirectory(prefix="conect-numbered-") as work:
+        rows = [("as it is", dump), ("node ids numbered in keys and index items", numbered(dump, num, False)),
+                ("... and in the record states", numbered(dump, num, True))]
+        for name, variant in rows:
+            mib = compacted_mib(args.bench_storage, variant, work, str(len(os.listdir(work))))
+            print(f"{name:44s} {mib:8.1f} MiB  {mib / signed:5.2f}x the signed deltas (compacted in key order)")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

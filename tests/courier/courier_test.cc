@@ -138,6 +138,28 @@ TEST_F(CourierTest, ParkedDeliveriesAreBoundedPerPeerAndDroppedWithTheLink) {
   EXPECT_EQ(b->courier->parked(), 0u);
 }
 
+TEST_F(CourierTest, ParkedEnvelopeBytesAreBoundedPerPeer) {
+  world.link(*a, *b);
+  world.deliver_all();
+  const v1::SyncMessage first = a->sent.front().message;
+  const std::size_t envelope = first.personal_deliver().envelope().size();
+  CourierConfig cfg{.self = b->id()};
+  cfg.max_parked_bytes_per_peer = envelope * 5 / 2;  // room for two
+  b->courier = std::make_unique<Courier>(cfg, b->view, b->seal);
+  b->courier->on_peer_connected(a->id(), world.now);
+  world.drain(*b);
+  b->sent.clear();
+  for (int i = 0; i < 4; ++i) {
+    v1::SyncMessage m = first;
+    m.mutable_personal_deliver()->set_owner_seq(1'000'000 + i);
+    b->courier->on_message(a->id(), m, world.now);
+  }
+  world.drain(*b);
+  EXPECT_EQ(b->courier->parked(), 2u);
+  EXPECT_EQ(b->sent.size(), 2u);
+  for (const auto& sent : b->sent) EXPECT_EQ(sent.message.personal_answer().outcome(), v1::PERSONAL_LATER);
+}
+
 TEST_F(CourierTest, AnUnansweredOfferIsMadeAgainOnlyAfterTheTimeout) {
   world.links.insert({a->id(), b->id()});  // a's frames arrive; b's answers are lost
   a->courier->on_peer_connected(b->id(), world.now);

@@ -395,8 +395,11 @@ void Courier::not_yet(const NodeId& peer, const v1::PersonalDeliver& d, std::opt
                       const std::string& claimed, const std::string& owner, const std::string& record,
                       const char* reason) {
   const bool expired = parked_since && now_ - *parked_since >= cfg_.park_ms;
-  const auto from_peer = std::count_if(parked_.begin(), parked_.end(), [&](const Parked& p) { return p.peer == peer; });
-  if (expired || !links_.contains(peer) || static_cast<std::size_t>(from_peer) >= cfg_.max_parked_per_peer)
+  std::size_t count = 0, bytes = d.envelope().size();
+  for (const Parked& p : parked_)
+    if (p.peer == peer) ++count, bytes += p.deliver.envelope().size();
+  if (expired || !links_.contains(peer) || count >= cfg_.max_parked_per_peer ||
+      bytes > cfg_.max_parked_bytes_per_peer)
     return answer(peer, claimed, v1::PERSONAL_LATER, reason);
   if (!parked_since) event({.kind = EventKind::parked, .peer = peer, .owner = owner, .record = record});
   parked_.push_back({peer, d, parked_since.value_or(now_)});

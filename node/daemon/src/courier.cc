@@ -222,9 +222,9 @@ void Courier::report(const courier::Event& ev) {
       log::debug(name, {{"peer", short_id(e->peer)}, {"owner", e->owner}, {"record", e->record}});
       break;
     case EventKind::later:
-      // The envelope overtook the record's delta on the link (both leave
-      // right after the commit): offer again in 100 ms, not at the next
-      // 1 s sweep. One timer for every such answer.
+      // The peer is still without the record 2 s after the envelope came
+      // (it keeps one that merely overtook the record's delta): offer again
+      // in 100 ms, not at the next 1 s sweep. One timer for every such answer.
       if (!retry_armed_) {
         retry_armed_ = true;
         retry_.expires_after(std::chrono::milliseconds(100));

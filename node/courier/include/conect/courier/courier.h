@@ -36,8 +36,8 @@
 //   the delivery is parked and checked again after every applied batch (the
 //   envelope and the record's delta leave the owner together, and the delta
 //   waits for this node's writer), answered LATER once parked for park_ms or
-//   when the peer has max_parked_per_peer parked already | wrong_record (no personal data, other commitment or owner) | erased
-//   (refused for good) | not_in_audience (the signed record's audience leaves
+//   when the peer's parked deliveries are at their bounds | wrong_record (no
+//   personal data, other commitment or owner) | erased (refused for good) | not_in_audience (the signed record's audience leaves
 //   this node out) | envelope faults (not_addressed, wrong_seal_key,
 //   tampered, commitment_mismatch).
 //   Every envelope is opened and checked, even for data already held. Only a
@@ -108,9 +108,12 @@ struct CourierConfig {
 
   // Recipient: deliveries that arrived before the record's delta was
   // applied here wait this long for it before the answer is LATER (which
-  // costs the sender a retry timer), at most this many per delivering peer.
+  // costs the sender a retry timer); per delivering peer, at most this many
+  // and these envelope bytes (an envelope is about 1 KiB; a frame may be
+  // megabytes).
   std::uint64_t park_ms = 2'000;
   std::size_t max_parked_per_peer = 64;
+  std::size_t max_parked_bytes_per_peer = 1u << 20;
 };
 
 // Bounds a relay enforces on every PersonalCarry (docs/privacy.md "Carry").

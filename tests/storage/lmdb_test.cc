@@ -3,8 +3,8 @@
 
 #include <gtest/gtest.h>
 
-#include <cstdio>
 #include <atomic>
+#include <cstdio>
 #include <random>
 #include <string>
 #include <thread>

@@ -352,7 +352,8 @@ void Courier::on_deliver(const NodeId& peer, const v1::PersonalDeliver& d, std::
     return event({.kind = EventKind::store_error, .record = record, .detail = held_seq.error().message()});
   }
   if (*held_seq < d.owner_seq())
-    return not_yet(peer, d, parked_since, claimed, owner, record, "this node has not caught up with the owner's log yet");
+    return not_yet(peer, d, parked_since, claimed, owner, record,
+                   "this node has not caught up with the owner's log yet");
   auto state = view_.record(*key);
   if (!state.ok()) return event({.kind = EventKind::store_error, .record = record, .detail = state.error().message()});
   if (!state->has_value())
@@ -398,8 +399,7 @@ void Courier::not_yet(const NodeId& peer, const v1::PersonalDeliver& d, std::opt
   std::size_t count = 0, bytes = d.envelope().size();
   for (const Parked& p : parked_)
     if (p.peer == peer) ++count, bytes += p.deliver.envelope().size();
-  if (expired || !links_.contains(peer) || count >= cfg_.max_parked_per_peer ||
-      bytes > cfg_.max_parked_bytes_per_peer)
+  if (expired || !links_.contains(peer) || count >= cfg_.max_parked_per_peer || bytes > cfg_.max_parked_bytes_per_peer)
     return answer(peer, claimed, v1::PERSONAL_LATER, reason);
   if (!parked_since) event({.kind = EventKind::parked, .peer = peer, .owner = owner, .record = record});
   parked_.push_back({peer, d, parked_since.value_or(now_)});

@@ -37,9 +37,10 @@
 //   envelope and the record's delta leave the owner together, and the delta
 //   waits for this node's writer), answered LATER once parked for park_ms or
 //   when the peer's parked deliveries are at their bounds | wrong_record (no
-//   personal data, other commitment or owner) | erased (refused for good) | not_in_audience (the signed record's audience leaves
-//   this node out) | envelope faults (not_addressed, wrong_seal_key,
-//   tampered, commitment_mismatch).
+//   personal data, other commitment or owner) | erased (refused for good) |
+//   not_in_audience (the signed record's audience leaves this node out) |
+//   envelope faults (not_addressed, wrong_seal_key, tampered,
+//   commitment_mismatch).
 //   Every envelope is opened and checked, even for data already held. Only a
 //   plaintext whose BLAKE2b-256 is the commitment of the signed record is
 //   handed out for storage (StoreBlob); the answer HELD follows its success.

@@ -221,6 +221,33 @@ class Suite(runner.BrowserSuite):
         Select(db.one("#lang-select")).select_by_value("fi")
         db.wait("the audience in Finnish", lambda _: self.row_audience(db, self.cid) == ["federation", lang_string("fi", "audience_federation")])
         Select(db.one("#lang-select")).select_by_value("en")
+        assert not db.css(f'#contact-table button[data-erase="{self.cid}"]'), "only the owner erases"
+
+    def test_g_the_owner_erases_the_personal_data_from_the_row(self):
+        # The audience editor says erasing is the only way to take the data
+        # back: the way is on the same row, as `conect-node erase ID`.
+        d = self.da
+        d.view("contacts")
+        button = f'#contact-table button[data-erase="{self.cid}"]'
+        d.wait("the erase button on A's own contact", lambda _: d.css(button))
+        digest = self.a.digest()
+        d.click(button, "Erase personal data")
+        d.wait("the confirmation", lambda _: self.confirm_open(d))
+        assert "International coordinator" in d.text("#confirm-text"), d.text("#confirm-text")
+        d.one("#confirm-cancel").click()
+        d.wait("the confirmation to close", lambda _: not self.confirm_open(d))
+        assert self.a.digest() == digest, "a declined erasure wrote something"
+        assert pd_status(self.a, self.cid) == "held"
+        d.click(button, "Erase personal data")
+        d.wait("the confirmation", lambda _: self.confirm_open(d))
+        d.one("#confirm-ok").click()
+        d.wait("the row to say erased", lambda _: d.js(
+            "const r = document.querySelector(`#contact-table tr[data-id='${arguments[0]}'] td.reach [data-status]`);"
+            "return r && r.dataset.status", self.cid) == "erased")
+        assert not d.css(button), "nothing left to erase: no button"
+        assert d.js("return document.getElementById('contact-error').hidden")
+        for n in (self.a, self.b, self.c):
+            wait_until(f"the erasure at {n.name}", lambda n=n: pd_status(n, self.cid) == "erased", timeout=60)
 
 
 def main():

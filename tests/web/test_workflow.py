@@ -479,6 +479,71 @@ class Suite(runner.BrowserSuite):
             da.d.set_window_size(1280, 800)
 
     # ------------------------------------------------------------ figures
+    def test_own_placements_are_added_edited_and_closed_in_the_dashboard(self):
+        # DESIGN: a coordinator enters the placements the school offers "in
+        # the dashboard, or with the CLI"; the dashboard had no way to.
+        d = self.dashboard(self.a)
+        d.view("placements")
+        d.click("#placement-new", "Add a placement")
+        d.wait("the placement dialog", lambda _: d.js("return document.getElementById('form-dialog').open"))
+        dialog = "#form-dialog-body"
+        d.one(f"{dialog} input[name=title]").send_keys("Welding workshop")
+        d.one(f"{dialog} input[name=trade]").send_keys("welding")
+        d.one(f"{dialog} input[name=city]").send_keys("Rovaniemi")
+        d.one(f"{dialog} textarea[name=windows]").send_keys("2027-03-01 2027-03-14 2\n2027-04-05 2027-04-16 1")
+        d.one(f"{dialog} input[name=languages]").send_keys("fi:B1, en:B1")
+        d.one(f'{dialog} input[name=safety][value="ppe"]').click()
+        d.one("#form-dialog-ok").click()
+        d.wait("the dialog to close", lambda _: not d.js("return document.getElementById('form-dialog').open"))
+        mine = [p for p in api_list(self.a, "/api/v1/placements") if p["trade"] == "welding"]
+        assert len(mine) == 1, mine
+        p = mine[0]
+        pid = p["id"]
+        assert p["host_organisation"] == self.org_a and p["status"] == "open" and p["city"] == "Rovaniemi", p
+        assert p["title"] == [{"lang": "en", "text": "Welding workshop"}], p["title"]
+        assert [(w["window_id"], w["start"], w["end"], w["capacity"]) for w in p["windows"]] == [
+            (1, "2027-03-01", "2027-03-14", 2), (2, "2027-04-05", "2027-04-16", 1)], p["windows"]
+        assert p["safety"] == ["ppe"] and {x["lang"] for x in p["languages"]} == {"fi", "en"}, p
+        d.wait("the new row", lambda _: d.css(f'#placements-body tr[data-id="{pid}"] button[data-placement-action=edit]'))
+        assert not d.css(f'#placements-body tr[data-id="{pid}"] button[data-window]'), "no request on one's own"
+
+        # Availability: the first window's capacity goes up; ids stay (a
+        # reservation names its window), a line it cannot read is refused
+        # in plain words before anything is written.
+        edit = f'#placements-body tr[data-id="{pid}"] button[data-placement-action=edit]'
+        d.click(edit, "Edit")
+        d.wait("the edit dialog", lambda _: d.js("return document.getElementById('form-dialog').open"))
+        box = d.one(f"{dialog} textarea[name=windows]")
+        assert box.get_attribute("value") == "2027-03-01 2027-03-14 2\n2027-04-05 2027-04-16 1", box.get_attribute("value")
+        digest = self.a.digest()
+        box.clear()
+        box.send_keys("2027-03-01 2027-03-14 3\nnext spring")
+        d.one("#form-dialog-ok").click()
+        d.wait("the refusal", lambda _: d.js("return !document.getElementById('form-dialog-error').hidden"))
+        assert "next spring" in d.text("#form-dialog-error") and "2" in d.text("#form-dialog-error"), d.text("#form-dialog-error")
+        assert self.a.digest() == digest
+        box.clear()
+        box.send_keys("2027-04-05 2027-04-16 1\n2027-03-01 2027-03-14 3")
+        d.one("#form-dialog-ok").click()
+        d.wait("the dialog to close", lambda _: not d.js("return document.getElementById('form-dialog').open"))
+        _, p = self.a.api("GET", f"/api/v1/placements/{pid}", expect=200)
+        assert sorted((w["window_id"], w["start"], w["capacity"]) for w in p["windows"]) == [
+            (1, "2027-03-01", 3), (2, "2027-04-05", 1)], p["windows"]
+        d.wait("the row's new capacity", lambda _: (s := d.window_state(pid, 1)) and s["free"] == 3)
+        self.wait_synced()
+        _, at_b = self.b.api("GET", f"/api/v1/placements/{pid}", expect=200)
+        assert at_b["windows"] == p["windows"], at_b["windows"]
+
+        # Close, after an "are you sure?" that names it.
+        d.click(f'#placements-body tr[data-id="{pid}"] button[data-placement-action=close]', "Close placement")
+        d.wait("the confirmation", lambda _: d.js("return document.getElementById('confirm-dialog').open"))
+        assert "Welding workshop" in d.text("#confirm-text"), d.text("#confirm-text")
+        d.one("#confirm-ok").click()
+        wait_until("the placement closed", lambda: self.a.api("GET", f"/api/v1/placements/{pid}")[1]["status"] == "closed")
+        d.wait("the row to say closed", lambda _: not d.css(f'#placements-body tr[data-id="{pid}"] button[data-placement-action=close]')
+               and lang_string("en", "status_closed") in d.text(f'#placements-body tr[data-id="{pid}"] td.host'))
+        assert d.js("return document.getElementById('error').hidden"), d.text("#error")
+
     def test_figures_for_5000_mobilities(self):
         big = self.fed.add("Big Mobility Hub", "FI")
         big.start()

@@ -59,6 +59,8 @@ const ctx = {
     });
   },
   memberName,
+  onEditPlacement: (p, button) => records.placements.edit(p, button),
+  onClosePlacement: (p, button) => records.placements.close(p, button),
   placement(id) {
     return state.placementById.get(id) || state.reservationPlacements?.get(id) || null;
   },
@@ -100,6 +102,7 @@ const records = recordViews({
   changed: (list) => onChange({ records: list }),
   reloadOrgs: () => loadOrganisations(),
 });
+$('placement-new').addEventListener('click', (ev) => records.placements.edit(null, ev.currentTarget));
 
 // --------------------------------------------------------------- utilities
 function announce(text) {

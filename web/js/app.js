@@ -2,6 +2,7 @@
 // stream and the periodic status poll. Everything the page shows comes from
 // this node's API; partners' data arrives through the node's sync.
 import * as api from './api.js';
+import { downloadCsv } from './csv_export.js';
 import { LANGUAGES, apply as applyI18n, language, setLanguage, supported, t } from './i18n.js';
 import { countryName, languageName, localised } from './format.js';
 import { PlacementsView } from './placements.js';
@@ -103,6 +104,20 @@ const records = recordViews({
   reloadOrgs: () => loadOrganisations(),
 });
 $('placement-new').addEventListener('click', (ev) => records.placements.edit(null, ev.currentTarget));
+// The sheets of `conect-node export placements|mobilities|contacts`.
+for (const b of document.querySelectorAll('button[data-csv]'))
+  b.addEventListener('click', async () => {
+    b.disabled = true;
+    try {
+      const n = await downloadCsv(b.dataset.csv);
+      showError(null);
+      announce(t('csv_saved', { n }));
+    } catch (e) {
+      showError(e);
+    } finally {
+      b.disabled = false;
+    }
+  });
 
 // --------------------------------------------------------------- utilities
 function announce(text) {

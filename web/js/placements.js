@@ -30,7 +30,7 @@ export class PlacementsView {
     this.body.addEventListener('click', (ev) => {
       const e = ev.target.closest('button[data-placement-action]');
       if (e) {
-        const p = this.byId.get(e.dataset.placement);
+        const p = this.byId.get(e.dataset.ownPlacement);
         if (p && e.dataset.placementAction === 'edit') this.ctx.onEditPlacement(p, e);
         if (p && e.dataset.placementAction === 'close') this.ctx.onClosePlacement(p, e);
         return;
@@ -93,7 +93,7 @@ export class PlacementsView {
   // This node's own placement: edit it (its availability too) or close it.
   actions(p, title) {
     const button = (action, label, named) =>
-      h('button', { type: 'button', class: 'small', dataset: { placement: p.id, placementAction: action, focusKey: `${action}:${p.id}` }, 'aria-label': t(named, { title }) }, t(label));
+      h('button', { type: 'button', class: 'small', dataset: { ownPlacement: p.id, placementAction: action, focusKey: `${action}:${p.id}` }, 'aria-label': t(named, { title }) }, t(label));
     return h('span', { class: 'placement-actions' },
       button('edit', 'edit', 'placement_edit_named'),
       p.status === 'open' || p.status === 'draft' ? button('close', 'placement_close', 'placement_close_named') : null);

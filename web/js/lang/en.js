@@ -377,6 +377,8 @@ export default {
   field_host_organisation: 'Host organisation',
   field_minimum_age: 'Minimum age',
   status_open: 'open',
+  csv_download: 'Download CSV',
+  csv_saved: 'Saved a sheet of {n} rows (no personal data), as conect-node export writes it.',
   role_mobility_coordinator: 'mobility coordinator',
   role_mentor: 'mentor',
   role_supervisor: 'supervisor',

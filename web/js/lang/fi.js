@@ -377,6 +377,8 @@ export default {
   field_host_organisation: 'Vastaanottava organisaatio',
   field_minimum_age: 'Vähimmäisikä',
   status_open: 'avoin',
+  csv_download: 'Lataa CSV',
+  csv_saved: 'Tallennettiin {n} rivin taulukko (ilman henkilötietoja), samanlainen kuin conect-node export kirjoittaa.',
   role_mobility_coordinator: 'liikkuvuuskoordinaattori',
   role_mentor: 'ohjaaja',
   role_supervisor: 'esihenkilö',

@@ -377,6 +377,8 @@ export default {
   field_host_organisation: 'Vertsorganisasjon',
   field_minimum_age: 'Minstealder',
   status_open: 'åpen',
+  csv_download: 'Last ned CSV',
+  csv_saved: 'Lagret et regneark med {n} rader (uten personopplysninger), slik conect-node export skriver det.',
   role_mobility_coordinator: 'mobilitetskoordinator',
   role_mentor: 'veileder',
   role_supervisor: 'arbeidsleder',

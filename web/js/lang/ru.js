@@ -377,6 +377,8 @@ export default {
   field_host_organisation: 'Принимающая организация',
   field_minimum_age: 'Минимальный возраст',
   status_open: 'открыто',
+  csv_download: 'Скачать CSV',
+  csv_saved: 'Сохранена таблица из {n} строк (без персональных данных), как её пишет conect-node export.',
   role_mobility_coordinator: 'координатор мобильности',
   role_mentor: 'наставник',
   role_supervisor: 'руководитель',

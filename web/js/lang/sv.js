@@ -377,6 +377,8 @@ export default {
   field_host_organisation: 'Mottagande organisation',
   field_minimum_age: 'Lägsta ålder',
   status_open: 'öppen',
+  csv_download: 'Ladda ner CSV',
+  csv_saved: 'En tabell med {n} rader sparades (utan personuppgifter), som conect-node export skriver den.',
   role_mobility_coordinator: 'mobilitetssamordnare',
   role_mentor: 'handledare',
   role_supervisor: 'arbetsledare',

@@ -76,9 +76,12 @@ export function placementDialog(ctx, p, opener) {
     },
     async submit(form) {
       const v = formValues(form);
-      const titles = p ? p.title.filter((x) => x.lang !== v.title_lang) : [];
+      // The title in the chosen language replaces that language's, in place.
+      const mine = { lang: v.title_lang, text: v.title };
+      const titles = p ? p.title.map((x) => (x.lang === v.title_lang ? mine : x)) : [];
+      if (!titles.some((x) => x.lang === v.title_lang)) titles.unshift(mine);
       const body = {
-        title: [{ lang: v.title_lang, text: v.title }, ...titles],
+        title: titles,
         trade: v.trade.trim(),
         country: v.country.toUpperCase(),
         city: v.city || null,

@@ -52,6 +52,9 @@ const ctx = {
   isOwn(p) {
     return Boolean(state.self && p.owner === state.self.id);
   },
+  isAuditor() {
+    return Boolean(state.self && state.self.role === 'auditor');
+  },
   onRequest(p, windowId, button) {
     openReserveDialog(p, windowId, button, async (body) => {
       const r = await api.request('POST', `/api/v1/placements/${encodeURIComponent(p.id)}/reservations`, body);
@@ -197,6 +200,10 @@ function askForToken(message) {
 // ------------------------------------------------------------------ loading
 function readStatus(s) {
   state.self = { id: s.node_id ?? '', name: s.name ?? '', country: s.country ?? '', role: s.role ?? '' };
+  // An auditor's node authors nothing (the node refuses every write): the
+  // controls that write are not offered, and a note says why.
+  document.body.classList.toggle('auditor-node', state.self.role === 'auditor');
+  $('auditor-note').hidden = state.self.role !== 'auditor';
   state.peers = (Array.isArray(s.peers) ? s.peers : []).map(api.normalisePeer);
   state.tasks = (Array.isArray(s.progress) ? s.progress : []).map(api.normaliseTask);
   // An origin whose log forked is frozen at the fork (DESIGN §4).

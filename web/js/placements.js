@@ -15,7 +15,7 @@ export function safetyText(p, s) {
 }
 
 export class PlacementsView {
-  // ctx: { hostName(p), isOwn(p), onRequest(p, windowId), onEditPlacement(p),
+  // ctx: { hostName(p), isOwn(p), isAuditor(), onRequest(p, windowId), onEditPlacement(p),
   //        onClosePlacement(p) }
   constructor(ctx) {
     this.ctx = ctx;
@@ -76,7 +76,7 @@ export class PlacementsView {
       h('td', { class: 'trade', 'data-label': t('col_trade') }, p.trade),
       h('td', { class: 'title', 'data-label': t('col_title') }, title),
       h('td', { class: 'city', 'data-label': t('col_city') }, p.city),
-      h('td', { class: 'windows', 'data-label': t('col_windows') }, this.windows(p, own || p.status !== 'open', title)),
+      h('td', { class: 'windows', 'data-label': t('col_windows') }, this.windows(p, own || p.status !== 'open' || this.ctx.isAuditor(), title)),
       h(
         'td',
         { class: 'languages', 'data-label': t('col_languages') },

@@ -534,6 +534,27 @@ class Suite(runner.BrowserSuite):
         _, at_b = self.b.api("GET", f"/api/v1/placements/{pid}", expect=200)
         assert at_b["windows"] == p["windows"], at_b["windows"]
 
+        # A window a partner booked is not removed without a question that
+        # names it; declining writes nothing.
+        self.b.api("POST", f"/api/v1/placements/{pid}/reservations", {"window_id": 2, "slots": 1}, expect=201)
+        self.wait_synced()
+        d.wait("B's request at A", lambda _: (s := d.window_state(pid, 2)) and s["pending"] == 1)
+        d.click(edit, "Edit")
+        d.wait("the edit dialog", lambda _: d.js("return document.getElementById('form-dialog').open"))
+        box = d.one(f"{dialog} textarea[name=windows]")
+        box.clear()
+        box.send_keys("2027-03-01 2027-03-14 3")
+        digest = self.a.digest()
+        d.one("#form-dialog-ok").click()
+        d.wait("the question", lambda _: d.js("return document.getElementById('confirm-dialog').open"))
+        assert "1 pending" in d.text("#confirm-text") and "2027" in d.text("#confirm-text"), d.text("#confirm-text")
+        d.one("#confirm-cancel").click()
+        d.wait("the dialog's answer", lambda _: d.js("return !document.getElementById('form-dialog-error').hidden"))
+        assert d.text("#form-dialog-error") == lang_string("en", "placement_not_saved_booked"), d.text("#form-dialog-error")
+        assert self.a.digest() == digest, "a declined change wrote something"
+        d.one("#form-dialog-cancel").click()
+        d.wait("the dialog to close", lambda _: not d.js("return document.getElementById('form-dialog').open"))
+
         # Close, after an "are you sure?" that names it.
         d.click(f'#placements-body tr[data-id="{pid}"] button[data-placement-action=close]', "Close placement")
         d.wait("the confirmation", lambda _: d.js("return document.getElementById('confirm-dialog').open"))

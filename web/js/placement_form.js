@@ -8,6 +8,7 @@ import * as api from './api.js';
 import { h } from './format.js';
 import { language, t } from './i18n.js';
 import { languagesText, parseLanguages } from './mobility_model.js';
+import { windowDates } from './bars.js';
 import { checkboxSet, confirmAction, field, formDialog, formValues, input, select } from './ui.js';
 
 const NAME_LANGS = ['en', 'fi', 'sv', 'nb', 'ru'];
@@ -110,6 +111,21 @@ export function placementDialog(ctx, p, opener) {
       const canon = (k, x) => JSON.stringify(Array.isArray(x) && k !== 'title' ? [...x].map((e) => (typeof e === 'object' ? JSON.stringify(e, Object.keys(e).sort()) : e)).sort() : x);
       for (const k of Object.keys(body)) if (canon(k, body[k]) === canon(k, was[k])) delete body[k];
       if (Object.keys(body).length === 0) return null;
+      // A window removed, or cut below what is booked, strands the partners'
+      // reservations on it (the node lets its owner do so): ask first,
+      // naming the windows; declining writes nothing.
+      if (body.windows) {
+        const kept = new Map(body.windows.map((w) => [w.window_id, w]));
+        const hit = p.windows.filter((w) => {
+          const now = kept.get(w.id);
+          return w.confirmed + w.pending > 0 && (!now || now.capacity < w.confirmed);
+        });
+        if (hit.length) {
+          const list = hit.map((w) => t('placement_window_booked', { dates: windowDates(w), confirmed: w.confirmed, pending: w.pending })).join('; ');
+          if (!(await confirmAction(t('placement_ask_booked', { windows: list }), t('save'), form.querySelector('button[type=submit]'))))
+            throw new Error(t('placement_not_saved_booked'));
+        }
+      }
       return api.request('PATCH', `/api/v1/placements/${encodeURIComponent(p.id)}`, body);
     },
   });

@@ -65,6 +65,9 @@ export function filterForm(form, controls, apply, { submitLabel, reset = true, e
 
 // A refusal from the node in plain words: what happened and what to do.
 export function plainError(e) {
+  // The dialogs' own refusals (a line the form cannot read, a question
+  // declined) are already in plain words: no "Error:" before them.
+  if (e instanceof Error && e.status === undefined && e.message) return e.message;
   const detail = (e && (e.detail || e.message)) || String(e);
   const known = {
     not_authorised: 'refused_not_authorised',

@@ -55,7 +55,8 @@ nlohmann::json findings_json(const std::vector<Finding>& findings) {
 std::string verify_report_text(const VerifyReport& r) {
   std::ostringstream out;
   out << "audit bundle of federation " << r.federation.hex() << " (format " << r.format_version << ")\n";
-  out << "exported " << detail::iso8601_ms(r.exported_at_ms);
+  // A bundle whose header is missing says no time: not 1970-01-01.
+  out << "exported " << (r.exported_at_ms ? detail::iso8601_ms(r.exported_at_ms) : std::string("at an unknown time"));
   if (r.exported_by) out << " by " << r.exported_by->hex().substr(0, 16);
   out << (r.header_signed        ? ", signed by the exporter"
           : r.format_version < 2 ? " (format 1: unsigned information)"

@@ -402,6 +402,24 @@ class Suite(runner.BrowserSuite):
         href = da.js("return document.getElementById('audit-download-link').href")
         assert href.endswith("/api/v1/audit/export"), href
         da.doc_shot("audit")
+        # The download is fetched first: a refusal is said in plain words, not
+        # saved as "conect-audit.bundle" holding the JSON error.
+        bogus = self.a.node_id + "-999999"
+        da.js("const s = document.querySelector('#audit-download select');"
+              "s.add(new Option('gone', arguments[0])); s.value = arguments[0];"
+              "s.dispatchEvent(new Event('change')); window.conect.auditDownload = null;", bogus)
+        da.click("#audit-download-link", "Download bundle")
+        da.wait("the refusal", lambda _: da.js("return window.conect.auditDownload") is not None)
+        assert da.js("return window.conect.auditDownload.ok") is False
+        err = da.text("#audit-download-error")
+        assert err.startswith(lang_string("en", "refused_not_found").split("{")[0]) and bogus in err, err
+        da.js("const s = document.querySelector('#audit-download select'); s.value = '';"
+              "s.dispatchEvent(new Event('change')); window.conect.auditDownload = null;")
+        da.click("#audit-download-link", "Download bundle")
+        da.wait("the bundle", lambda _: da.js("return window.conect.auditDownload") is not None)
+        got = da.js("return window.conect.auditDownload")
+        assert got["ok"] and got["head"] == "conect-audit" and got["bytes"] > 24, got
+        assert not da.one("#audit-download-error").is_displayed()
 
     # ----------------------------------------------------------- keyboard
     def test_every_control_of_every_view_is_reached_with_tab_and_labelled(self):

@@ -45,6 +45,8 @@ struct Sheet {
   std::string texts_prefix;  // "title_": one column per language of a text list
 };
 
+// web/js/csv_export.js writes these sheets too (the dashboard's Download CSV,
+// compared byte for byte by tests/web/test_workflow.py): change both.
 const Sheet kPlacements{"placements",
                         {{"host_organisation", "/host_organisation"},
                          {"title_en", ""},

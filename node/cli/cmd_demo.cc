@@ -240,13 +240,15 @@ Status seed_organisations(DemoNode& n) {
   }
   for (const auto& [role, who] :
        {std::pair{"mobility_coordinator", s.coordinator_role}, std::pair{"mentor", "Workplace mentor, " + s.city}}) {
-    auto c =
-        call(n, "POST", "/api/v1/contacts",
-             {{"organisation", n.school_org},
-              {"display_name", who},
-              {"roles", json::array({role})},
-              {"languages", json::array({{{"lang", "en"}, {"level", "B2"}}, {{"lang", s.lang}, {"level", "C2"}}})},
-              {"personal_data", {{"name", "Demo " + s.city + " " + role}, {"email", "demo@" + s.city + ".invalid"}}}});
+    auto c = call(n, "POST", "/api/v1/contacts",
+                  {{"organisation", n.school_org},
+                   {"display_name", who},
+                   {"roles", json::array({role})},
+                   {"languages", json::array({{{"lang", "en"}, {"level", "B2"}}, {{"lang", s.lang}, {"level", "C2"}}})},
+                   // A name, not the role key: the dashboard shows it as the person's.
+                   {"personal_data",
+                    {{"name", "Demo " + s.city + (std::string(role) == "mentor" ? " Mentor" : " Coordinator")},
+                     {"email", "demo@" + s.city + ".invalid"}}}});
     if (!c.ok()) return c.error();
   }
   return {};

@@ -185,6 +185,10 @@ TEST_F(HeaderTest, AFormat2BundleWithoutItsHeaderOrWithUnsignedFieldsFails) {
   v1::AuditBundle headless = b;
   headless.clear_header();
   EXPECT_TRUE(has_failure(verify(headless), "malformed_body")) << describe(verify(headless));
+  // Nor does its summary invent an export time (it printed 1970-01-01).
+  const std::string text = verify_report_text(verify(headless));
+  EXPECT_NE(text.find("exported at an unknown time"), std::string::npos) << text;
+  EXPECT_EQ(text.find("1970"), std::string::npos) << text;
   v1::AuditBundle unsigned_fields = b;
   unsigned_fields.set_exported_by(b_.id().raw());
   EXPECT_TRUE(has_failure(verify(unsigned_fields), "malformed_body"));

@@ -230,5 +230,27 @@ TEST_F(VerifyTest, BogusEquivocationEvidenceFails) {
   EXPECT_TRUE(has_failure(r, "invalid_argument")) << describe(r);
 }
 
+// A name as long as the column (Murmansk's school in Russian) and a chain
+// without a card ("NO CARD") keep a space before the next column: they ran
+// into the node id and the delta count ("колле~ba8cff74", "NO CAR~0").
+TEST_F(VerifyTest, TheTableKeepsItsColumnsApartForLongValues) {
+  VerifyReport r = verify(export_all());
+  InstitutionSummary* b = nullptr;
+  InstitutionSummary* c = nullptr;
+  for (auto& s : r.institutions) {
+    if (s.node_id == b_.id()) b = &s;
+    if (s.node_id == c_.id()) c = &s;
+  }
+  ASSERT_TRUE(b && c && b != c);
+  b->name = "Мурманский строительный колледж";
+  c->name.clear();
+  c->on_roster = false;
+  c->deltas = 7;
+  const std::string text = verify_report_text(r);
+  EXPECT_NE(text.find("Мурманский строительный колл~ " + b_.id().hex().substr(0, 16)), std::string::npos) << text;
+  EXPECT_NE(text.find("NO CARD 7 "), std::string::npos) << text;
+  EXPECT_NE(text.find("Lapland VET" + std::string(19, ' ') + a_.id().hex().substr(0, 16)), std::string::npos) << text;
+}
+
 }  // namespace
 }  // namespace conect::audit::testing

@@ -49,6 +49,12 @@ class Demo(unittest.TestCase):
             # Sample data arrived everywhere: every node holds all four schools' records.
             counts = [self.status(c)["counts"] for c in countries]
             self.assertTrue(all(c["placement"] >= 16 and c["mobility"] >= 20 for c in counts), counts)
+            # The sample contacts' names read as names in every language's
+            # dashboard: no raw role key ("Demo Rovaniemi mobility_coordinator").
+            contacts = json.loads(cli("contact", "list", "--json", data=os.path.join(self.root, "fi")).stdout)["items"]
+            names = [c["personal_data"]["name"] for c in contacts if c.get("personal_data")]
+            self.assertTrue(names, contacts)
+            self.assertFalse([n for n in names if "_" in n], names)
             # Changes keep landing and the four converge on one digest again.
             first = self.status("fi")["version_vector"]
             wait_until("a random change", lambda: self.status("fi")["version_vector"] != first, timeout=60)

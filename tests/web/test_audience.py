@@ -29,7 +29,7 @@ if why:
 from selenium.webdriver.support.ui import Select  # noqa: E402
 
 from harness import wait_until  # noqa: E402
-from test_dashboard import org, wait_synced  # noqa: E402
+from test_dashboard import org, placement, wait_synced  # noqa: E402
 from test_workflow import Flow, api_list, lang_string  # noqa: E402
 
 DIALOG = "#form-dialog-body"
@@ -221,7 +221,69 @@ class Suite(runner.BrowserSuite):
         Select(db.one("#lang-select")).select_by_value("fi")
         db.wait("the audience in Finnish", lambda _: self.row_audience(db, self.cid) == ["federation", lang_string("fi", "audience_federation")])
         Select(db.one("#lang-select")).select_by_value("en")
+        assert not db.css(f'#contact-table button[data-erase="{self.cid}"]'), "only the owner erases"
 
+    def test_g_the_owner_erases_the_personal_data_from_the_row(self):
+        # The audience editor says erasing is the only way to take the data
+        # back: the way is on the same row, as `conect-node erase ID`.
+        d = self.da
+        d.view("contacts")
+        button = f'#contact-table button[data-erase="{self.cid}"]'
+        d.wait("the erase button on A's own contact", lambda _: d.css(button))
+        digest = self.a.digest()
+        d.click(button, "Erase personal data")
+        d.wait("the confirmation", lambda _: self.confirm_open(d))
+        assert "International coordinator" in d.text("#confirm-text"), d.text("#confirm-text")
+        d.one("#confirm-cancel").click()
+        d.wait("the confirmation to close", lambda _: not self.confirm_open(d))
+        assert self.a.digest() == digest, "a declined erasure wrote something"
+        assert pd_status(self.a, self.cid) == "held"
+        d.click(button, "Erase personal data")
+        d.wait("the confirmation", lambda _: self.confirm_open(d))
+        d.one("#confirm-ok").click()
+        d.wait("the row to say erased", lambda _: d.js(
+            "const r = document.querySelector(`#contact-table tr[data-id='${arguments[0]}'] td.reach [data-status]`);"
+            "return r && r.dataset.status", self.cid) == "erased")
+        assert not d.css(button), "nothing left to erase: no button"
+        assert d.js("return document.getElementById('contact-error').hidden")
+        for n in (self.a, self.b, self.c):
+            wait_until(f"the erasure at {n.name}", lambda n=n: pd_status(n, self.cid) == "erased", timeout=60)
+
+
+    def test_h_an_auditors_dashboard_offers_no_write_and_says_why(self):
+        # The auditor's node authors nothing: its dashboard offered every
+        # write (Add ..., Request, Rotate), and each was refused with "only
+        # the organisation that owns these fields may write them".
+        pid = placement(self.a, self.org_a, "welding", "FI", "Rovaniemi", [("2027-03-01", "2027-03-14", 2)],
+                        [("en", "Welding")], [("fi", "B1")])
+        wait_synced(self.fed, self.fed.nodes)
+        d = self.dashboard(self.auditor)
+        assert d.one("#auditor-note").is_displayed()
+        assert d.text("#auditor-note") == lang_string("en", "auditor_note")
+        d.view("placements")
+        d.wait("A's placement at the auditor", lambda _: d.css(f'#placements-body tr[data-id="{pid}"]'))
+        assert not d.css("#placements-body button[data-window]"), "an auditor requests no slots"
+        for view, button in (("placements", "#placement-new"), ("mobilities", "#mob-new"),
+                             ("contacts", "#contact-new"), ("organisations", "#org-new"),
+                             ("federation", "#members-rotate"), ("federation", "#members-leave")):
+            d.view(view)
+            assert not d.one(button).is_displayed(), button
+        # Forced anyway, the refusal says it is an auditor's node.
+        d.view("organisations")
+        d.js("document.body.classList.remove('auditor-node')")
+        d.click("#org-new", "Add an organisation")
+        d.wait("the dialog", lambda _: self.dialog_open(d))
+        d.one(f"{DIALOG} input[name=name]").send_keys("Audit Office")
+        d.js("document.body.classList.add('auditor-node')")
+        d.one("#form-dialog-ok").click()
+        d.wait("the node's refusal", lambda _: d.js("return !document.getElementById('form-dialog-error').hidden"))
+        err = d.text("#form-dialog-error")
+        assert err.startswith(lang_string("en", "refused_auditor").split("{")[0]) and "auditors author nothing" in err, err
+        d.one("#form-dialog-cancel").click()
+        # A restored node's refusal names the restore, not ownership.
+        said = self.da.js("return import('/js/ui.js').then((m) => m.plainError({code: 'not_authorised', detail: "
+                          "'restored from a backup: writes wait until this node has fetched its own chain back from a connected peer'}))")
+        assert said.startswith(lang_string("en", "refused_fenced").split("{")[0]), said
 
 def main():
     # Each step builds on the contact of the first.

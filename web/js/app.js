@@ -2,6 +2,7 @@
 // stream and the periodic status poll. Everything the page shows comes from
 // this node's API; partners' data arrives through the node's sync.
 import * as api from './api.js';
+import { downloadCsv } from './csv_export.js';
 import { LANGUAGES, apply as applyI18n, language, setLanguage, supported, t } from './i18n.js';
 import { countryName, languageName, localised } from './format.js';
 import { PlacementsView } from './placements.js';
@@ -51,6 +52,9 @@ const ctx = {
   isOwn(p) {
     return Boolean(state.self && p.owner === state.self.id);
   },
+  isAuditor() {
+    return Boolean(state.self && state.self.role === 'auditor');
+  },
   onRequest(p, windowId, button) {
     openReserveDialog(p, windowId, button, async (body) => {
       const r = await api.request('POST', `/api/v1/placements/${encodeURIComponent(p.id)}/reservations`, body);
@@ -59,6 +63,8 @@ const ctx = {
     });
   },
   memberName,
+  onEditPlacement: (p, button) => records.placements.edit(p, button),
+  onClosePlacement: (p, button) => records.placements.close(p, button),
   placement(id) {
     return state.placementById.get(id) || state.reservationPlacements?.get(id) || null;
   },
@@ -100,6 +106,21 @@ const records = recordViews({
   changed: (list) => onChange({ records: list }),
   reloadOrgs: () => loadOrganisations(),
 });
+$('placement-new').addEventListener('click', (ev) => records.placements.edit(null, ev.currentTarget));
+// The sheets of `conect-node export placements|mobilities|contacts`.
+for (const b of document.querySelectorAll('button[data-csv]'))
+  b.addEventListener('click', async () => {
+    b.disabled = true;
+    try {
+      const n = await downloadCsv(b.dataset.csv);
+      showError(null);
+      announce(t('csv_saved', { n }));
+    } catch (e) {
+      showError(e);
+    } finally {
+      b.disabled = false;
+    }
+  });
 
 // --------------------------------------------------------------- utilities
 function announce(text) {
@@ -179,6 +200,10 @@ function askForToken(message) {
 // ------------------------------------------------------------------ loading
 function readStatus(s) {
   state.self = { id: s.node_id ?? '', name: s.name ?? '', country: s.country ?? '', role: s.role ?? '' };
+  // An auditor's node authors nothing (the node refuses every write): the
+  // controls that write are not offered, and a note says why.
+  document.body.classList.toggle('auditor-node', state.self.role === 'auditor');
+  $('auditor-note').hidden = state.self.role !== 'auditor';
   state.peers = (Array.isArray(s.peers) ? s.peers : []).map(api.normalisePeer);
   state.tasks = (Array.isArray(s.progress) ? s.progress : []).map(api.normaliseTask);
   // An origin whose log forked is frozen at the fork (DESIGN §4).

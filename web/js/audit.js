@@ -29,8 +29,51 @@ export class AuditView {
     const update = () => (this.link.href = '/api/v1/audit/export' + api.query({ organisation: this.org.value }));
     this.org.addEventListener('change', update);
     update();
-    form.replaceChildren(field(t('audit_selection'), this.org), h('div', { class: 'field buttons' }, this.link));
+    this.link.addEventListener('click', (ev) => {
+      ev.preventDefault();
+      this.download();
+    });
+    this.downloadError = h('p', { class: 'error', role: 'alert', id: 'audit-download-error', hidden: true });
+    form.replaceChildren(field(t('audit_selection'), this.org), h('div', { class: 'field buttons' }, this.link), this.downloadError);
     form.onsubmit = (ev) => ev.preventDefault();
+  }
+
+  // Fetches the bundle first: a refusal (a session that expired, an
+  // organisation this node does not hold) is said here in plain words,
+  // instead of being saved as "conect-audit.bundle" holding the JSON error,
+  // which `audit verify` then calls no bundle at all.
+  async download() {
+    const el = this.downloadError;
+    el.hidden = true;
+    let r;
+    try {
+      r = await fetch(this.link.href, { credentials: 'same-origin', cache: 'no-store' });
+    } catch (e) {
+      r = null;
+      el.textContent = plainError(new api.ApiError(0, 'unreachable', e.message));
+    }
+    if (r && !r.ok) {
+      let body = null;
+      try {
+        body = await r.json();
+      } catch {
+        body = null;
+      }
+      el.textContent = plainError(new api.ApiError(r.status, body?.error ?? `http_${r.status}`, body?.detail ?? ''));
+    }
+    if (!r || !r.ok) {
+      el.hidden = false;
+      window.conect.auditDownload = { ok: false };
+      return;
+    }
+    const blob = await r.blob();
+    window.conect.auditDownload = { ok: true, bytes: blob.size, head: await blob.slice(0, 12).text() };
+    const url = URL.createObjectURL(blob);
+    const a = h('a', { href: url, download: 'conect-audit.bundle', hidden: true });
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 60000);
   }
 
   async show() {

@@ -4,15 +4,21 @@
 // edited; the display name is a role-like label, never a person's name.
 // Each contact shows who receives its personal data (its audience); this
 // node's own contacts choose it when added and can widen it later
-// (contact_audience.js).
+// (contact_audience.js). The owner erases a contact's personal data here
+// too: the audience editor says that erasing is the only way to take it
+// back, so the way must be on the same row.
 import * as api from './api.js';
 import { audienceBody, audienceFieldset, audienceSet, audienceText, readAudience, widens } from './contact_audience.js';
 import { h, languageName } from './format.js';
 import { t } from './i18n.js';
 import { CONTACT_ROLES, languagesText, normaliseContact, parseLanguages } from './mobility_model.js';
-import { announce, checkboxSet, confirmAction, field, filterForm, formDialog, formValues, input, select } from './ui.js';
+import { announce, checkboxSet, confirmAction, field, filterForm, formDialog, formValues, input, plainError, select } from './ui.js';
 
 const $ = (id) => document.getElementById(id);
+
+// What there is to erase: data this node holds, or data sealed to members
+// that has not reached it yet (the erasure reaches them all the same).
+const ERASABLE = new Set(['held', 'awaiting_delivery']);
 
 export class ContactsView {
   // ctx: { self(), orgName(id), orgOptions(keep), changed(records), members(), memberName(id) }
@@ -26,6 +32,8 @@ export class ContactsView {
       if (b) this.edit(this.items.find((c) => c.id === b.dataset.edit), b);
       const a = ev.target.closest('button[data-audience]');
       if (a) this.widen(this.items.find((c) => c.id === a.dataset.audience), a);
+      const x = ev.target.closest('button[data-erase]');
+      if (x) this.erase(this.items.find((c) => c.id === x.dataset.erase), x);
     });
   }
 
@@ -101,8 +109,38 @@ export class ContactsView {
         this.audienceText(c)),
       h('td', { 'data-label': t('col_actions'), class: 'actions' },
         c.own ? h('button', { type: 'button', class: 'small', dataset: { edit: c.id }, 'aria-label': t('contact_edit_named', { name: c.displayName }) }, t('edit')) : null,
-        c.own ? h('button', { type: 'button', class: 'small', dataset: { audience: c.id }, 'aria-label': t('audience_widen_named', { name: c.displayName }) }, t('audience_widen')) : null),
+        c.own ? h('button', { type: 'button', class: 'small', dataset: { audience: c.id }, 'aria-label': t('audience_widen_named', { name: c.displayName }) }, t('audience_widen')) : null,
+        c.own && ERASABLE.has(c.personalStatus)
+          ? h('button', { type: 'button', class: 'small danger', dataset: { erase: c.id }, 'aria-label': t('contact_erase_named', { name: c.displayName }) }, t('act_erase'))
+          : null),
     );
+  }
+
+  error(e) {
+    const el = $('contact-error');
+    el.hidden = !e;
+    el.textContent = e ? plainError(e) : '';
+  }
+
+  // Erases the personal data of one of this node's contacts on every node
+  // (POST /api/v1/records/{id}/erase, as `conect-node erase ID`), after an
+  // "are you sure?" that names the contact. The node's refusal, if any, is
+  // shown in plain words above the table.
+  async erase(c, button) {
+    if (!c) return;
+    this.error(null);
+    if (!(await confirmAction(t('ask_erase_contact', { name: c.displayName }), t('act_erase'), button))) return;
+    button.disabled = true;
+    try {
+      const r = await api.request('POST', `/api/v1/records/${encodeURIComponent(c.id)}/erase`);
+      this.ctx.changed([{ id: String(r?.id ?? c.id), record_type: 'contact' }]);
+      await this.load();
+      announce(t('contact_erased', { name: c.displayName }));
+    } catch (e) {
+      this.error(e);
+    } finally {
+      if (document.contains(button)) button.disabled = false;
+    }
   }
 
   // Adds a contact (c null) or edits one of this node's.

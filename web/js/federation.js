@@ -150,7 +150,7 @@ export class FederationView {
           h(
             'td',
             { 'data-label': t('col_actions'), class: 'actions' },
-            !isSelf && m.status === 'admitted' ? h('button', { type: 'button', dataset: { action: 'expel', id: m.id } }, t('action_expel')) : '',
+            !isSelf && m.status === 'admitted' ? h('button', { type: 'button', class: 'author-only', dataset: { action: 'expel', id: m.id } }, t('action_expel')) : '',
           ),
         ),
       );

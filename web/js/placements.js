@@ -15,7 +15,8 @@ export function safetyText(p, s) {
 }
 
 export class PlacementsView {
-  // ctx: { hostName(p), isOwn(p), onRequest(p, windowId) }
+  // ctx: { hostName(p), isOwn(p), isAuditor(), onRequest(p, windowId), onEditPlacement(p),
+  //        onClosePlacement(p) }
   constructor(ctx) {
     this.ctx = ctx;
     this.body = document.getElementById('placements-body');
@@ -27,6 +28,13 @@ export class PlacementsView {
       render: (p) => this.row(p),
     });
     this.body.addEventListener('click', (ev) => {
+      const e = ev.target.closest('button[data-placement-action]');
+      if (e) {
+        const p = this.byId.get(e.dataset.ownPlacement);
+        if (p && e.dataset.placementAction === 'edit') this.ctx.onEditPlacement(p, e);
+        if (p && e.dataset.placementAction === 'close') this.ctx.onClosePlacement(p, e);
+        return;
+      }
       const b = ev.target.closest('button[data-window]');
       if (!b) return;
       const p = this.byId.get(b.dataset.placement);
@@ -63,11 +71,12 @@ export class PlacementsView {
         h('span', { class: 'country' }, countryName(p.country)),
         own ? h('span', { class: 'tag' }, t('own_placement')) : null,
         p.status && p.status !== 'open' ? h('span', { class: 'tag tag-status' }, t('status_' + p.status)) : null,
+        own ? this.actions(p, title) : null,
       ),
       h('td', { class: 'trade', 'data-label': t('col_trade') }, p.trade),
       h('td', { class: 'title', 'data-label': t('col_title') }, title),
       h('td', { class: 'city', 'data-label': t('col_city') }, p.city),
-      h('td', { class: 'windows', 'data-label': t('col_windows') }, this.windows(p, own || p.status !== 'open', title)),
+      h('td', { class: 'windows', 'data-label': t('col_windows') }, this.windows(p, own || p.status !== 'open' || this.ctx.isAuditor(), title)),
       h(
         'td',
         { class: 'languages', 'data-label': t('col_languages') },
@@ -79,6 +88,15 @@ export class PlacementsView {
         p.safety.length ? h('ul', { class: 'plain' }, p.safety.map((s) => h('li', null, safetyText(p, s)))) : '',
       ),
     );
+  }
+
+  // This node's own placement: edit it (its availability too) or close it.
+  actions(p, title) {
+    const button = (action, label, named) =>
+      h('button', { type: 'button', class: 'small', dataset: { ownPlacement: p.id, placementAction: action, focusKey: `${action}:${p.id}` }, 'aria-label': t(named, { title }) }, t(label));
+    return h('span', { class: 'placement-actions' },
+      button('edit', 'edit', 'placement_edit_named'),
+      p.status === 'open' || p.status === 'draft' ? button('close', 'placement_close', 'placement_close_named') : null);
   }
 
   // noRequest: own placements and those not open take no requests here.

@@ -12,6 +12,7 @@ import { OrganisationsView } from './organisations.js';
 import { ReportView } from './report.js';
 import { AuditView } from './audit.js';
 import { placementTitle } from './placements.js';
+import { closePlacement, placementDialog } from './placement_form.js';
 import { announce, plainError } from './ui.js';
 import { t } from './i18n.js';
 
@@ -64,8 +65,28 @@ export function recordViews(app) {
       app.showError(e);
     }
   };
+  // This node's placements: add, edit (availability too) and close. The
+  // placements view lists them; a refusal goes to the dialog or the banner.
+  const placements = {
+    async edit(p, opener) {
+      const r = await placementDialog(ctx, p, opener);
+      if (r && r.id) {
+        announce(p ? t('placement_saved') : t('placement_added'));
+        app.changed([{ id: String(r.id), record_type: 'placement' }]);
+      }
+    },
+    close: (p, opener) =>
+      guarded(async () => {
+        const r = await closePlacement(p, placementTitle(p), opener);
+        if (r) {
+          announce(t('placement_closed'));
+          app.changed([{ id: p.id, record_type: 'placement' }]);
+        }
+      }),
+  };
   return {
     views,
+    placements,
     plainError,
     has: (name) => Object.prototype.hasOwnProperty.call(views, name),
     show: (name, arg) => guarded(() => views[name].show(arg)),

@@ -65,6 +65,9 @@ export function filterForm(form, controls, apply, { submitLabel, reset = true, e
 
 // A refusal from the node in plain words: what happened and what to do.
 export function plainError(e) {
+  // The dialogs' own refusals (a line the form cannot read, a question
+  // declined) are already in plain words: no "Error:" before them.
+  if (e instanceof Error && e.status === undefined && e.message) return e.message;
   const detail = (e && (e.detail || e.message)) || String(e);
   const known = {
     not_authorised: 'refused_not_authorised',
@@ -79,7 +82,16 @@ export function plainError(e) {
     csrf_token_missing: 'refused_csrf',
     csrf_token_invalid: 'refused_csrf',
   };
-  const key = e && known[e.code];
+  let key = e && known[e.code];
+  // not_authorised also answers writes this node may make on no record:
+  // an auditor's (it authors nothing) and a restored node's until it has
+  // its own chain back (docs/operations.md). The API names them only in
+  // its detail; "only the organisation that owns these fields" would be
+  // the wrong reason.
+  if (key === 'refused_not_authorised') {
+    if (document.body.classList.contains('auditor-node') || /^this node is an auditor/.test(detail)) key = 'refused_auditor';
+    else if (/fetched its own chain back/.test(detail)) key = 'refused_fenced';
+  }
   return key ? t(key, { detail }) : t('error', { detail });
 }
 

@@ -10,20 +10,27 @@
 namespace conect::audit {
 namespace {
 
-// Pads to `width` characters (UTF-8 code points, so "Luleå" lines up).
+std::size_t code_points(const std::string& s) {
+  std::size_t n = 0;
+  for (const char c : s) n += (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+  return n;
+}
+
+// Pads to `width` characters (UTF-8 code points, so "Luleå" lines up). A
+// cell keeps at least one space before the next column: a longer value
+// (a 30-letter Russian school name, "NO CARD") is cut to end in '~' instead
+// of running into the next column.
 std::string pad(const std::string& s, std::size_t width) {
+  const std::size_t chars = code_points(s);
+  if (chars < width) return s + std::string(width - chars, ' ');
   std::string out;
-  std::size_t chars = 0;
+  std::size_t kept = 0;
   for (std::size_t i = 0; i < s.size(); ++i) {
     const bool starts_char = (static_cast<unsigned char>(s[i]) & 0xC0) != 0x80;
-    if (starts_char && ++chars == width) {
-      out += '~';
-      return out;
-    }
+    if (starts_char && kept++ == width - 2) break;
     out += s[i];
   }
-  out.append(width - chars, ' ');
-  return out;
+  return out + "~ ";
 }
 
 void print_findings(std::ostringstream& out, const char* title, const std::vector<Finding>& findings) {
@@ -48,7 +55,8 @@ nlohmann::json findings_json(const std::vector<Finding>& findings) {
 std::string verify_report_text(const VerifyReport& r) {
   std::ostringstream out;
   out << "audit bundle of federation " << r.federation.hex() << " (format " << r.format_version << ")\n";
-  out << "exported " << detail::iso8601_ms(r.exported_at_ms);
+  // A bundle whose header is missing says no time: not 1970-01-01.
+  out << "exported " << (r.exported_at_ms ? detail::iso8601_ms(r.exported_at_ms) : std::string("at an unknown time"));
   if (r.exported_by) out << " by " << r.exported_by->hex().substr(0, 16);
   out << (r.header_signed        ? ", signed by the exporter"
           : r.format_version < 2 ? " (format 1: unsigned information)"
@@ -57,14 +65,14 @@ std::string verify_report_text(const VerifyReport& r) {
   out << "content digest: " << r.content_digest.hex() << "\n";
   out << r.deltas << " deltas, " << r.operations << " operations, " << r.institutions.size() << " institutions, "
       << r.records.size() << " records\n\n";
-  out << pad("institution", 30) << pad("node id", 18) << pad("ctry", 5) << pad("role", 9) << pad("chain", 7)
+  out << pad("institution", 30) << pad("node id", 18) << pad("ctry", 5) << pad("role", 9) << pad("chain", 8)
       << pad("deltas", 8) << pad("records", 8) << pad("sent", 6) << pad("recvd", 6) << pad("rejected", 9)
       << pad("conf ok", 8) << "conf changed\n";
   for (const auto& s : r.institutions) {
     std::string chain = !s.on_roster ? "NO CARD" : s.chain_valid ? "ok" : "BROKEN";
     if (s.frozen_at) chain = "FROZEN";
     out << pad(s.name.empty() ? "(not on roster)" : s.name, 30) << pad(s.node_id.hex().substr(0, 16), 18)
-        << pad(s.country, 5) << pad(s.role, 9) << pad(chain, 7) << pad(std::to_string(s.deltas), 8)
+        << pad(s.country, 5) << pad(s.role, 9) << pad(chain, 8) << pad(std::to_string(s.deltas), 8)
         << pad(std::to_string(s.records), 8) << pad(std::to_string(s.mobilities_sent), 6)
         << pad(std::to_string(s.mobilities_received), 6) << pad(std::to_string(s.rejected_operations), 9)
         << pad(std::to_string(s.confirmations_valid), 8) << s.confirmations_changed_since << "\n";

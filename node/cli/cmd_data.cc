@@ -425,8 +425,8 @@ void add_data_commands(CLI::App& app, Global& g, int& code) {
                 nullptr, [](const json& page) {
                   show_list(page, [](const json& x) -> std::vector<std::string> {
                     return {field_text(x, "decision"), field_text(x, "slots") + " slot(s) in window " +
-                                                            field_text(x, "window_id") + " of " +
-                                                            field_text(x, "placement")};
+                                                           field_text(x, "window_id") + " of " +
+                                                           field_text(x, "placement")};
                   });
                 });
   });
@@ -525,7 +525,8 @@ void add_data_commands(CLI::App& app, Global& g, int& code) {
                     static const json none = json::object();
                     const json& s = item.contains("sending") && item["sending"].is_object() ? item["sending"] : none;
                     const json& f = item.contains("fixed") && item["fixed"].is_object() ? item["fixed"] : none;
-                    const json& who = f.contains("participant") && f["participant"].is_object() ? f["participant"] : none;
+                    const json& who =
+                        f.contains("participant") && f["participant"].is_object() ? f["participant"] : none;
                     std::string languages;
                     if (s.contains("languages") && s["languages"].is_array())
                       for (const auto& l : s["languages"])
@@ -617,8 +618,10 @@ void add_data_commands(CLI::App& app, Global& g, int& code) {
   clist->add_option("--cursor", c->cursor);
   clist->callback([&g, &code, c] {
     code = call(
-        g, "GET", "/api/v1/contacts" + query({{"cursor", c->cursor}, {"limit", "200"}}), nullptr,
-        [](const json& page) { show_list(page, [](const json& item) -> std::vector<std::string> { return {field_text(item, "display_name")}; }); });
+        g, "GET", "/api/v1/contacts" + query({{"cursor", c->cursor}, {"limit", "200"}}), nullptr, [](const json& page) {
+          show_list(page,
+                    [](const json& item) -> std::vector<std::string> { return {field_text(item, "display_name")}; });
+        });
   });
 }
 

@@ -197,9 +197,10 @@ HttpResponse expel(HandlerEnv& env, const HttpRequest& req, const std::string& i
   auto roster = env.ctx.store->roster();
   if (!roster) return error_response(roster.error());
   if (auto cut = cut_off(**roster, *id); !cut.empty())
-    return error_response(409, "invalid_state",
-                          "member " + id_text + " is no longer a member (" + cut +
-                              "; its later deltas count nowhere): a decided cut is final, another vote would not count");
+    return error_response(
+        409, "invalid_state",
+        "member " + id_text + " is no longer a member (" + cut +
+            "; its later deltas count nowhere): a decided cut is final, another vote would not count");
   if (const MemberState* m = (*roster)->member(*id); m && m->removal_votes.contains(own_id(env)))
     return error_response(409, "invalid_state",
                           "this node voted to expel " + id_text + " already (after its seq " +

@@ -86,17 +86,17 @@ class WsLinkImpl final : public WsLink, public std::enable_shared_from_this<WsLi
   void close(std::string reason, std::string final_frame, std::uint16_t close_code) override {
     asio::post(ws_.get_executor(), [self = shared_from_this(), reason = std::move(reason),
                                     final_frame = std::move(final_frame), close_code]() mutable {
-                 if (self->closed_) return;
-                 if (!self->open_) return self->fail(reason);
-                 self->close_reason_ = reason;
-                 self->close_code_ = close_code;
-                 if (!final_frame.empty()) self->push(std::move(final_frame));
-                 self->closing_ = true;
-                 if (self->queue_.empty())
-                   self->do_close();
-                 else if (self->queue_.size() == 1)
-                   self->write_next();
-               });
+      if (self->closed_) return;
+      if (!self->open_) return self->fail(reason);
+      self->close_reason_ = reason;
+      self->close_code_ = close_code;
+      if (!final_frame.empty()) self->push(std::move(final_frame));
+      self->closing_ = true;
+      if (self->queue_.empty())
+        self->do_close();
+      else if (self->queue_.size() == 1)
+        self->write_next();
+    });
   }
 
   std::string remote_address() const override { return remote_; }
@@ -188,8 +188,7 @@ class WsLinkImpl final : public WsLink, public std::enable_shared_from_this<WsLi
       if (ec == websocket::error::message_too_big) return fail("frame too large", CloseCause::frame_too_large);
       if (ec == websocket::error::closed) {
         const auto& why = ws_.reason();
-        if (why.code == kCloseRemoved)
-          return fail("refused: " + std::string(why.reason.c_str()), CloseCause::removed);
+        if (why.code == kCloseRemoved) return fail("refused: " + std::string(why.reason.c_str()), CloseCause::removed);
         return fail("closed by peer");
       }
       if (ec == beast::error::timeout) return fail("idle timeout");

@@ -344,6 +344,13 @@ void Connections::establish(Session& s) {
     d->backoff_ms = 0;
     d->last_error.clear();
   }
+  // A peer that refused us as removed and now links (it dialled us, or an
+  // override trusts us again): dial it again once this link drops.
+  for (auto& [url, d] : dialers_)
+    if (d.expected == peer && d.refuses_us) {
+      d.refuses_us = false;
+      d.last_error.clear();
+    }
   board_.connected(peer, s.dialled ? s.url : std::string());
   core_.count("conect_peer_connections_total", "Authenticated peer links established",
               {{"dir", s.dialled ? "out" : "in"}});
@@ -433,7 +440,11 @@ void Connections::on_link_closed(std::uint64_t id, const std::string& reason, Cl
     for (auto& [url, d] : dialers_)
       if (d.expected == *s->peer && d.session == 0 && d.session != id) schedule_redial(d);
   }
-  if (auto d = dialer_for(id); d && cause == CloseCause::removed && !s->established) {
+  // Taken only once this side has verified the peer it dialled (message 2)
+  // and sent message 3, which is when a peer refuses a removed member: a
+  // close frame travels outside the Noise channel, so before that anyone
+  // answering at the address could send it.
+  if (auto d = dialer_for(id); d && cause == CloseCause::removed && !s->established && s->channel) {
     // Once, plainly: every redial would be refused the same way.
     d->session = 0;
     d->refuses_us = true;

@@ -187,6 +187,9 @@ class WsLinkImpl final : public WsLink, public std::enable_shared_from_this<WsLi
     if (ec) {
       if (ec == websocket::error::message_too_big) return fail("frame too large", CloseCause::frame_too_large);
       if (ec == websocket::error::closed) {
+        // Both sides closing at once (it answered our final frame with its
+        // own close): the link ends for the reason we closed it.
+        if (closing_) return fail(close_reason_);
         const auto& why = ws_.reason();
         if (why.code == kCloseRemoved) return fail("refused: " + std::string(why.reason.c_str()), CloseCause::removed);
         return fail("closed by peer");

@@ -189,6 +189,10 @@ def _evaluate(pb, federation, order, pasts, facts, cuts):
                 t = op.remove.member
                 if len(t) != 32 or t == origin or not e.admitted_in(t, past):
                     continue
+                # A decided cut is final: a voter's first vote counts, and a
+                # vote with the removal or leave in its past does not.
+                if any(v[0] == origin for v in e.rec(t)["votes"]) or e.removed_in(t, past):
+                    continue
                 e.rec(t)["votes"].append((origin, seq, op.remove.last_seq, did))
             elif kind == "leave":
                 m = e.rec(origin)
@@ -220,14 +224,11 @@ def _implied_cut(mid, m, quorum):
     out = None
     if m["leave"]:
         out = ((m["leave"][0], "left"), {mid}, m["leave"][1])
-    latest = {}
-    for v in m["votes"]:
-        if v[0] not in latest or latest[v[0]][1] < v[1]:
-            latest[v[0]] = v
-    if quorum == 0 or len(latest) < quorum:
+    votes = m["votes"]  # one per voter (_evaluate keeps a voter's first)
+    if quorum == 0 or len(votes) < quorum:
         return out
-    cut = sorted((v[2] for v in latest.values()), reverse=True)[quorum - 1]
-    removal = ((cut, "removed"), set(latest), min(v[3] for v in latest.values()))
+    cut = sorted((v[2] for v in votes), reverse=True)[quorum - 1]
+    removal = ((cut, "removed"), {v[0] for v in votes}, min(v[3] for v in votes))
     if out is None or cut < out[0][0]:
         out = removal
     return out

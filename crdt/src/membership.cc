@@ -401,7 +401,22 @@ Evaluation evaluate(const FederationId& federation, const std::vector<const Memb
           if (!e.admitted_in(*target, past))
             return Error(Errc::not_found,
                          "remove: " + short_hex(*target) + " is not an admitted member (in the removal's causal past)");
-          e.members[*target].removal_votes.push_back({author, d->seq, Seq{op.remove().last_seq()}, d->id});
+          // A decided cut is final: a vote that could move one does not
+          // count. A voter's first vote is its vote (a later one, whatever
+          // deps it declares, would replace a vote the cut may rest on), and
+          // a vote that has the member's removal or leave in its past comes
+          // after the cut was decided.
+          MemberRecord& m = e.members[*target];
+          for (const auto& earlier : m.removal_votes)
+            if (earlier.voter == author)
+              return Error(Errc::already_exists, "remove: " + short_hex(author) + " voted on " + short_hex(*target) +
+                                                     " already (seq " + std::to_string(earlier.at.value) +
+                                                     "); a voter's first vote counts, so that a decided cut is final");
+          if (e.removed_in(*target, past))
+            return Error(Errc::already_exists, "remove: " + short_hex(*target) +
+                                                   " was removed or left before this vote (in its causal past); a "
+                                                   "decided cut is final");
+          m.removal_votes.push_back({author, d->seq, Seq{op.remove().last_seq()}, d->id});
           return std::nullopt;
         }
         case v1::Operation::kLeave: {
@@ -456,7 +471,7 @@ Evaluation evaluate(const FederationId& federation, const std::vector<const Memb
 }
 
 // The cut the counting votes and leave of `m` imply (the quorum-th largest
-// last_seq among each voter's latest vote; a Leave at its own seq; the
+// last_seq among the voters' votes; a Leave at its own seq; the
 // earlier of the two), with the voters it rests on and the lowest delta id
 // among their votes.
 struct ImpliedCut {
@@ -468,16 +483,14 @@ struct ImpliedCut {
 std::optional<ImpliedCut> implied_cut(const NodeId& id, const MemberRecord& m, std::uint32_t quorum) {
   std::optional<ImpliedCut> out;
   if (m.leave) out = ImpliedCut{{m.leave->first, "left"}, {id}, m.leave->second};
-  std::map<NodeId, const RemovalVote*> latest;
-  for (const auto& v : m.removal_votes)
-    if (auto& l = latest[v.voter]; !l || l->at < v.at) l = &v;
-  if (quorum == 0 || latest.size() < quorum) return out;
+  // One vote per voter (evaluate counts a voter's first only).
+  if (quorum == 0 || m.removal_votes.size() < quorum) return out;
   std::vector<Seq> seqs;
-  ImpliedCut removal{{Seq{}, "removed"}, {}, latest.begin()->second->id};
-  for (const auto& [voter, v] : latest) {
-    seqs.push_back(v->last_seq);
-    removal.voters.insert(voter);
-    removal.lowest_id = std::min(removal.lowest_id, v->id);
+  ImpliedCut removal{{Seq{}, "removed"}, {}, m.removal_votes.front().id};
+  for (const auto& v : m.removal_votes) {
+    seqs.push_back(v.last_seq);
+    removal.voters.insert(v.voter);
+    removal.lowest_id = std::min(removal.lowest_id, v.id);
   }
   removal.cut.seq = quorum_th_largest(std::move(seqs), quorum);
   if (!out || removal.cut.seq < out->cut.seq) out = std::move(removal);
@@ -617,10 +630,7 @@ ReplicatedRoster ReplicatedRoster::derive(const FederationId& federation, std::s
       m.cut = c->second.seq;
       m.cut_reason = c->second.reason;
     }
-    std::map<NodeId, const RemovalVote*> votes;
-    for (const auto& v : rec.removal_votes)
-      if (auto& l = votes[v.voter]; !l || l->at < v.at) l = &v;
-    for (const auto& [voter, v] : votes) m.removal_votes[voter] = v->last_seq;
+    for (const auto& v : rec.removal_votes) m.removal_votes[v.voter] = v.last_seq;
 
     // Keys: a Rekey completes at the quorum of voters naming the same key
     // (each voter's latest vote for it), from the quorum-th largest last_seq

@@ -58,6 +58,25 @@ std::string default_advertise(const config::Endpoint& peer_listen) {
 
 }  // namespace
 
+Status check_init_flags(const InitOptions& o) {
+  if (o.name.empty() || o.name.size() > 200) return Error(Errc::invalid_argument, "--name must be 1 to 200 characters");
+  if (!is_country_code(o.country))
+    return Error(Errc::invalid_argument,
+                 "--country '" + o.country + "' is not an ISO 3166-1 alpha-2 code (e.g. FI, SE, NO, RU)");
+  if (!parse_role(o.role)) return Error(Errc::invalid_argument, "--role must be school, company or auditor");
+  if (o.quorum < 1 || o.quorum > 1000) return Error(Errc::invalid_argument, "--admission-quorum must be 1 to 1000");
+  if (!o.federation.empty() && !FederationId::from_hex(o.federation))
+    return Error(Errc::invalid_argument, "--federation must be 32 hex characters (from a partner's card or node.toml)");
+  if (auto e = config::parse_endpoint(o.peer_listen); !e.ok())
+    return Error(Errc::invalid_argument, "--peer-listen: " + e.error().detail);
+  if (auto e = config::parse_endpoint(o.api_listen); !e.ok())
+    return Error(Errc::invalid_argument, "--api-listen: " + e.error().detail);
+  for (const auto& a : o.advertise)
+    if (a.rfind("ws://", 0) != 0)
+      return Error(Errc::invalid_argument, "--advertise '" + a + "' must be a ws://HOST:PORT/sync address");
+  return {};
+}
+
 Result<InitResult> init_node(const DataDir& dir, const InitOptions& o) {
   // Validate everything before writing anything.
   if (Status st = check_owner(dir); !st.ok()) return st.error();
@@ -65,27 +84,14 @@ Result<InitResult> init_node(const DataDir& dir, const InitOptions& o) {
     return Error(Errc::already_exists, dir.identity().string() +
                                            " exists: this data directory is already initialised "
                                            "(refusing to overwrite an identity; use another --data)");
-  if (o.name.empty() || o.name.size() > 200) return Error(Errc::invalid_argument, "--name must be 1 to 200 characters");
-  if (!is_country_code(o.country))
-    return Error(Errc::invalid_argument,
-                 "--country '" + o.country + "' is not an ISO 3166-1 alpha-2 code (e.g. FI, SE, NO, RU)");
-  if (!parse_role(o.role)) return Error(Errc::invalid_argument, "--role must be school, company or auditor");
-  if (o.quorum < 1 || o.quorum > 1000) return Error(Errc::invalid_argument, "--admission-quorum must be 1 to 1000");
+  if (Status st = check_init_flags(o); !st.ok()) return st.error();
   FederationId federation;
-  if (o.federation.empty()) {
+  if (o.federation.empty())
     randombytes_buf(federation.data(), federation.size());
-  } else if (auto f = FederationId::from_hex(o.federation)) {
-    federation = *f;
-  } else {
-    return Error(Errc::invalid_argument, "--federation must be 32 hex characters (from a partner's card or node.toml)");
-  }
+  else
+    federation = *FederationId::from_hex(o.federation);
   auto peer_listen = config::parse_endpoint(o.peer_listen);
-  if (!peer_listen.ok()) return Error(Errc::invalid_argument, "--peer-listen: " + peer_listen.error().detail);
   auto api_listen = config::parse_endpoint(o.api_listen);
-  if (!api_listen.ok()) return Error(Errc::invalid_argument, "--api-listen: " + api_listen.error().detail);
-  for (const auto& a : o.advertise)
-    if (a.rfind("ws://", 0) != 0)
-      return Error(Errc::invalid_argument, "--advertise '" + a + "' must be a ws://HOST:PORT/sync address");
 
   config::NodeConfig cfg;
   cfg.name = o.name;

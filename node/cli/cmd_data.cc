@@ -117,8 +117,10 @@ void show_status(const json& s) {
       if (p.value("lag", 0) > 0)
         std::cout << "  behind by " << p.value("lag", 0) << " deltas for " << p.value("lag_s", 0) << " s";
       std::cout << "  last sync "
-                << (p.contains("last_sync") && p["last_sync"].is_string() ? field_text(p, "last_sync") : "never")
-                << "\n";
+                << (p.contains("last_sync") && p["last_sync"].is_string() ? field_text(p, "last_sync") : "never");
+      if (p.contains("refuses_us") && p["refuses_us"].is_string())
+        std::cout << "  refuses us: " << p["refuses_us"].get<std::string>() << " (not redialled)";
+      std::cout << "\n";
     }
   if (s.contains("progress") && !s["progress"].empty()) {
     std::cout << "  long work:\n";
@@ -179,9 +181,52 @@ void show_placements(const json& page) {
   if (!page["next_cursor"].is_null()) std::cout << "(more: --cursor " << field_text(page, "next_cursor") << ")\n";
 }
 
-void show_list(const json& page, const std::function<std::string(const json&)>& line) {
-  for (const auto& item : page["items"]) std::cout << field_text(item, "id") << "  " << line(item) << "\n";
+// Characters on a terminal, not bytes: names carry å, ö and Cyrillic (two
+// bytes each in UTF-8), which padded by bytes pushed the columns apart.
+std::size_t display_width(const std::string& s) {
+  return static_cast<std::size_t>(std::count_if(s.begin(), s.end(), [](char c) { return (c & 0xC0) != 0x80; }));
+}
+
+// One line per item: its full id (what other commands take), then the
+// columns `cells` gives, each padded to the widest in the page; an unset
+// field shows as "-" so that the columns stay readable.
+void show_list(const json& page, const std::function<std::vector<std::string>(const json&)>& cells) {
+  std::vector<std::vector<std::string>> rows;
+  std::vector<std::size_t> width;
+  for (const auto& item : page["items"]) {
+    std::vector<std::string> row{field_text(item, "id")};
+    for (auto& c : cells(item)) row.push_back(c.empty() ? "-" : std::move(c));
+    width.resize(std::max(width.size(), row.size()), 0);
+    for (std::size_t i = 0; i < row.size(); ++i) width[i] = std::max(width[i], display_width(row[i]));
+    rows.push_back(std::move(row));
+  }
+  for (const auto& row : rows) {
+    std::string line;
+    for (std::size_t i = 0; i < row.size(); ++i) {
+      line += row[i];
+      if (i + 1 < row.size()) line += std::string(width[i] - display_width(row[i]) + 2, ' ');
+    }
+    std::cout << line << "\n";
+  }
   if (!page["next_cursor"].is_null()) std::cout << "(more: --cursor " << field_text(page, "next_cursor") << ")\n";
+}
+
+// "2027-03-01..2027-03-12", "from 2027-03-01", "until 2027-03-12" or "".
+std::string period_text(const std::string& start, const std::string& end) {
+  if (!start.empty() && !end.empty()) return start + ".." + end;
+  if (!start.empty()) return "from " + start;
+  if (!end.empty()) return "until " + end;
+  return "";
+}
+
+// The other names of an organisation, "lang: text", after the English one.
+std::string other_names(const json& texts) {
+  std::string out;
+  if (!texts.is_array()) return out;
+  for (const auto& t : texts)
+    if (t.value("lang", "") != "en" && !t.value("text", "").empty())
+      out += (out.empty() ? "" : "; ") + t.value("lang", "") + ": " + t.value("text", "");
+  return out;
 }
 
 void show_pretty(const json& r) { std::cout << r.dump(2) << "\n"; }
@@ -244,9 +289,9 @@ void add_data_commands(CLI::App& app, Global& g, int& code) {
   olist->callback([&g, &code, o] {
     code = call(g, "GET", "/api/v1/organisations" + query({{"cursor", o->cursor}, {"limit", "200"}}), nullptr,
                 [](const json& page) {
-                  show_list(page, [](const json& item) {
-                    return field_text(item, "country") + "  " + field_text(item, "type") + "  " +
-                           text_in(item["names"]) + " (" + field_text(item, "city") + ")";
+                  show_list(page, [](const json& item) -> std::vector<std::string> {
+                    return {field_text(item, "country"), field_text(item, "type"), field_text(item, "city"),
+                            text_in(item["names"]), other_names(item["names"])};
                   });
                 });
   });
@@ -378,9 +423,10 @@ void add_data_commands(CLI::App& app, Global& g, int& code) {
                                                 {"limit", r->limit},
                                                 {"cursor", r->cursor}}),
                 nullptr, [](const json& page) {
-                  show_list(page, [](const json& x) {
-                    return field_text(x, "decision") + "  " + field_text(x, "slots") + " slot(s) in window " +
-                           field_text(x, "window_id") + " of " + field_text(x, "placement");
+                  show_list(page, [](const json& x) -> std::vector<std::string> {
+                    return {field_text(x, "decision"), field_text(x, "slots") + " slot(s) in window " +
+                                                           field_text(x, "window_id") + " of " +
+                                                           field_text(x, "placement")};
                   });
                 });
   });
@@ -475,12 +521,22 @@ void add_data_commands(CLI::App& app, Global& g, int& code) {
                                               {"cursor", m->cursor},
                                               {"limit", "200"}}),
                 nullptr, [](const json& page) {
-                  show_list(page, [](const json& item) {
-                    const json& s = item.contains("sending") ? item["sending"] : json::object();
-                    const json& f = item.contains("fixed") ? item["fixed"] : json::object();
-                    return field_text(s, "status") + "  " + field_text(f, "type") + "  " +
-                           (f.contains("participant") ? field_text(f["participant"], "pseudonym") : "") + "  " +
-                           field_text(s, "planned_start") + ".." + field_text(s, "planned_end");
+                  show_list(page, [](const json& item) -> std::vector<std::string> {
+                    static const json none = json::object();
+                    const json& s = item.contains("sending") && item["sending"].is_object() ? item["sending"] : none;
+                    const json& f = item.contains("fixed") && item["fixed"].is_object() ? item["fixed"] : none;
+                    const json& who =
+                        f.contains("participant") && f["participant"].is_object() ? f["participant"] : none;
+                    std::string languages;
+                    if (s.contains("languages") && s["languages"].is_array())
+                      for (const auto& l : s["languages"])
+                        if (auto lang = field_text(l, "lang"); !lang.empty()) {
+                          std::string level = field_text(l, "level");
+                          if (level.find("unspecified") != std::string::npos) level.clear();
+                          languages += (languages.empty() ? "" : ",") + lang + (level.empty() ? "" : " " + level);
+                        }
+                    return {field_text(s, "status"), field_text(f, "type"), field_text(who, "pseudonym"),
+                            period_text(field_text(s, "planned_start"), field_text(s, "planned_end")), languages};
                   });
                 });
   });
@@ -562,8 +618,10 @@ void add_data_commands(CLI::App& app, Global& g, int& code) {
   clist->add_option("--cursor", c->cursor);
   clist->callback([&g, &code, c] {
     code = call(
-        g, "GET", "/api/v1/contacts" + query({{"cursor", c->cursor}, {"limit", "200"}}), nullptr,
-        [](const json& page) { show_list(page, [](const json& item) { return field_text(item, "display_name"); }); });
+        g, "GET", "/api/v1/contacts" + query({{"cursor", c->cursor}, {"limit", "200"}}), nullptr, [](const json& page) {
+          show_list(page,
+                    [](const json& item) -> std::vector<std::string> { return {field_text(item, "display_name")}; });
+        });
   });
 }
 

@@ -121,6 +121,8 @@ int init_join(const Global& g, const InitOptions& o) {
   if (!invite.ok()) return refuse(g, invite.error(), kUsage);
   if (!o.federation.empty())
     return refuse(g, Error(Errc::invalid_argument, "--join names the federation already; drop --federation"), kUsage);
+  // A flag value init cannot take is a usage error here too (it exited 1).
+  if (Status st = check_init_flags(o); !st.ok()) return refuse(g, st.error(), kUsage);
   DataDir dir = DataDir::resolve(g.data);
   auto made = join_node(dir, o, *invite);
   if (!made.ok()) return refuse(g, made.error());

@@ -42,6 +42,9 @@ struct InitResult {
   NodeId node_id;
   FederationId federation;
 };
+// The flag values init cannot take (invalid_argument: a usage error), checked
+// before anything is read or written, also by `init --join`.
+Status check_init_flags(const InitOptions& o);
 Result<InitResult> init_node(const DataDir& dir, const InitOptions& o);
 // `init --join INVITE`: creates the node, runs the join exchange with the
 // inviter, and on refusal removes what it created.

@@ -268,6 +268,66 @@ TEST_F(MembershipTest, AVoteByAMemberCutBeforeItDoesNotCountWhateverTheIds) {
   EXPECT_GT(high, 0);
 }
 
+// A decided cut is final (docs/membership.md): two founders with quorum 2
+// cut d at seq 1; then a votes again with a later last_seq (its deps naming
+// nothing of b's vote, as a hostile or buggy member may write them) and c,
+// holding the decided removal, votes too. Each voter's latest vote counted
+// before, so either late vote moved the cut to 2 and made d's write 2 count.
+// Now neither counts, on every node, whatever order the deltas arrive in and
+// the derivation visits them in.
+TEST(MembershipFinality, ALateVoteDoesNotMoveADecidedCutWhateverTheArrivalOrder) {
+  Author a{1}, b{2}, c{3}, d{4};
+  auto found_a = a.emit({mops::found(card_of(a.key()), 2)});
+  auto found_b = b.emit({mops::found(card_of(b.key()), 2)}, {ref(found_a)});
+  auto a_admits = a.emit({mops::admit(card_of(c.key())), mops::admit(card_of(d.key()))}, {ref(found_b)});
+  auto b_admits = b.emit({mops::admit(card_of(c.key())), mops::admit(card_of(d.key()))}, {ref(a_admits)});
+  auto d1 = d.emit({}, {ref(b_admits)});
+  auto d2 = d.emit({});
+  auto a_votes = a.emit({mops::remove(d.id(), Seq{1})}, {ref(b_admits), ref(d1)});
+  auto b_votes = b.emit({mops::remove(d.id(), Seq{2})}, {ref(a_votes), ref(d2)});
+  std::vector<VerifiedDelta> decided{found_a, found_b, a_admits, b_admits, d1, d2, a_votes, b_votes};
+  auto before = derive(decided);
+  ASSERT_EQ(before.member(d.id())->cut, Seq{1});
+  ASSERT_TRUE(before.admitted(c.id()));
+
+  auto a_again = a.emit({mops::remove(d.id(), Seq{2})});  // its own chain only: b's vote not in its past
+  auto c_late = c.emit({mops::remove(d.id(), Seq{2})}, {ref(b_votes), ref(d2)});
+  auto all = decided;
+  all.push_back(a_again);
+  all.push_back(c_late);
+  std::mt19937 rng(7);
+  for (std::uint64_t round = 0; round < 24; ++round) {
+    auto arrived = all;
+    std::shuffle(arrived.begin(), arrived.end(), rng);
+    auto r = derive(arrived, round % 2 ? std::optional<std::uint64_t>(round) : std::nullopt);
+    ASSERT_EQ(r.member(d.id())->cut, Seq{1}) << "a late vote moved the decided cut (round " << round << ")";
+    EXPECT_EQ(r.standing(d.id(), Seq{2}).refused, Errc::not_authorised);
+    EXPECT_EQ(r.member(d.id())->removal_votes.at(a.id()), Seq{1});
+    ASSERT_EQ(r.rejected().size(), 2u);
+    for (const auto& rej : r.rejected()) {
+      EXPECT_EQ(rej.rule, Errc::already_exists);
+      EXPECT_NE(rej.detail.find("a decided cut is final"), std::string::npos) << rej.detail;
+    }
+  }
+}
+
+// The same for a leave: b left at its seq 2; a vote with that leave in its
+// past, naming an earlier seq, would move b's cut back and drop b's write 1.
+TEST_F(MembershipTest, AVoteAfterALeaveDoesNotMoveItsCut) {
+  auto admit_b = a.emit({mops::admit(card_of(b.key()))});
+  auto b1 = b.emit({}, {ref(admit_b)});
+  auto b2 = b.emit({mops::leave()}, {ref(admit_b)});
+  auto late = a.emit({mops::remove(b.id(), Seq{0})}, {ref(b2)});
+  for (std::uint64_t visit = 0; visit < 4; ++visit) {
+    auto r = derive({late, b2, b1, admit_b, found}, visit);
+    EXPECT_EQ(r.member(b.id())->cut, Seq{2});
+    EXPECT_EQ(r.member(b.id())->cut_reason, "left");
+    EXPECT_EQ(r.standing(b.id(), Seq{1}).refused, Errc::ok);
+    ASSERT_EQ(r.rejected().size(), 1u);
+    EXPECT_EQ(r.rejected().front().rule, Errc::already_exists);
+  }
+}
+
 TEST_F(MembershipTest, LeaveCutsAtItsOwnDelta) {
   auto admit_b = a.emit({mops::admit(card_of(b.key()))});
   auto b1 = b.emit({mops::leave()}, {ref(admit_b)});

@@ -286,6 +286,35 @@ class DataCommands(unittest.TestCase):
             return shown["windows"][0]["available"] == 1
         wait_until("availability to drop at b", available_at_b)
 
+    def test_lists_print_aligned_columns(self):
+        # Padded by characters (å and Cyrillic are two bytes each), "-" for
+        # what is unset: org list printed "()" without a city, mobility list
+        # ".." without dates, and the columns drifted apart.
+        made = {}
+        for name, args in (("Luleå Bygg AB", ["--type", "sme", "--country", "SE", "--city", "Luleå"]),
+                           ("Murmansk Building College", ["--type", "large_enterprise", "--country", "RU",
+                                                          "--name-local", "ru:Мурманский колледж"]),
+                           ("Oulun ammattiopisto", ["--type", "vet_school", "--country", "FI", "--city", "Oulu"])):
+            made[name] = cli("org", "add", "--name", name, *args, data=self.a.data).stdout.strip()
+        lines = cli("org", "list", data=self.a.data).stdout.splitlines()
+        rows = {name: next(line for line in lines if line.startswith(made[name])) for name in made}
+        self.assertEqual(len({row.index(name) for name, row in rows.items()}), 1, "\n".join(rows.values()))
+        self.assertEqual(len({row.index(" RU ") if " RU " in row else row.index(" SE ") if " SE " in row
+                              else row.index(" FI ") for row in rows.values()}), 1)
+        self.assertNotIn("()", "\n".join(lines))
+        murmansk = rows["Murmansk Building College"].split()
+        self.assertEqual(murmansk[1:4], ["RU", "large_enterprise", "-"], murmansk)
+        self.assertIn("ru: Мурманский колледж", rows["Murmansk Building College"])
+        for pseudonym, dates in (("FI-90", ["--start", "2027-03-01", "--end", "2027-03-12"]), ("FI-91", [])):
+            cli("mobility", "add", "--sending", made["Oulun ammattiopisto"], "--receiving", made["Luleå Bygg AB"],
+                "--pseudonym", pseudonym, *dates, data=self.a.data)
+        lines = cli("mobility", "list", data=self.a.data).stdout.splitlines()
+        rows = {p: next(line for line in lines if f" {p} " in line) for p in ("FI-90", "FI-91")}
+        self.assertEqual(len({row.index(p) for p, row in rows.items()}), 1, "\n".join(rows.values()))
+        self.assertIn("2027-03-01..2027-03-12", rows["FI-90"])
+        self.assertNotIn("..", rows["FI-91"])
+        self.assertEqual(rows["FI-91"].split()[4:], ["-", "-"], rows["FI-91"])
+
     def test_erase_a_participants_personal_data(self):
         school = cli("org", "add", "--name", "Lapin ammattiopisto", "--type", "vet_school", "--country", "FI",
                      data=self.a.data).stdout.strip()

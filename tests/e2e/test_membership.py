@@ -111,6 +111,20 @@ class Invitations(unittest.TestCase):
     def tearDown(self):
         self.fed.close()
 
+    def joined_members(self, *names):
+        """Members (name, country) invited by the founder and started, once
+        every node sees all of them admitted."""
+        joined = []
+        for name, country in names:
+            n = join(self.fed, name, country, invite(self.founder))
+            n.start()
+            joined.append(n)
+        everyone = [self.founder] + joined
+        for n in everyone:
+            wait_until(f"{n.name} to see {len(everyone)} members",
+                       lambda: sum(1 for v in members(n).values() if v == "admitted") == len(everyone), timeout=60)
+        return joined
+
     def test_nodes_join_one_by_one_each_invited_by_another_member(self):
         # Ten members, no `member add` anywhere: each join is invited by an
         # existing member other than the previous inviter, old and new ones
@@ -160,6 +174,14 @@ class Invitations(unittest.TestCase):
         self.assertEqual(p.returncode, 1, p.said)
         self.assertIn("used already", p.said)
         self.assertFalse(os.path.exists(os.path.join(self.fed.root, "Second")), "a refused join leaves nothing")
+        # A flag value init cannot take is a usage error (2) with --join too
+        # (it exited 1), checked before the invite is used: it still works.
+        fresh = invite(self.founder)
+        p = join(self.fed, "Badcountry", "ZZ", fresh, check=False)
+        self.assertEqual(p.returncode, 2, p.said)
+        self.assertIn("is not an ISO 3166-1 alpha-2 code", p.said)
+        self.assertFalse(os.path.exists(os.path.join(self.fed.root, "Badcountry")), "a refused join leaves nothing")
+        good_country = join(self.fed, "Goodcountry", "FI", fresh)
         # Into a directory that exists already (the .deb makes /var/lib/conect):
         # a refused join leaves it as it was, so a fresh invite can be used there.
         prepared = os.path.join(self.fed.root, "Prepared")
@@ -192,18 +214,13 @@ class Invitations(unittest.TestCase):
         p = join(self.fed, "Misdirected", "NO", stolen, check=False)
         self.assertEqual(p.returncode, 1, p.said)
         self.assertTrue("expected member" in p.said or "not on the roster" in p.said, p.said)
-        # Nobody but First, Prepared and Other was admitted.
+        # Nobody but First, Goodcountry, Prepared and Other was admitted.
         admitted = {k for k, v in members(self.founder).items() if v == "admitted"}
-        self.assertEqual(admitted, {self.founder.node_id, first.node_id, prepared.node_id, other.node_id})
+        self.assertEqual(admitted, {self.founder.node_id, first.node_id, prepared.node_id, other.node_id,
+                                    good_country.node_id})
 
     def test_a_removed_members_later_writes_count_nowhere(self):
-        b = join(self.fed, "Member B", "SE", invite(self.founder))
-        b.start()
-        c = join(self.fed, "Member C", "NO", invite(self.founder))
-        c.start()
-        for n in (b, c):
-            wait_until(f"{n.name} to see three members",
-                       lambda: sum(1 for v in members(n).values() if v == "admitted") == 3, timeout=60)
+        b, c = self.joined_members(("Member B", "SE"), ("Member C", "NO"))
         create_organisation(c, "Written before the removal", "NO")
         self.fed.wait_converged([self.founder, b, c])
         # The founder's operator trusts c by a local override, so their link
@@ -320,16 +337,8 @@ class Invitations(unittest.TestCase):
             self.assertEqual(sum(n.status()["counts"].values()), 2, "both of C's writes count")
 
     def test_a_removal_reaches_a_node_that_was_offline(self):
-        b = join(self.fed, "Member B", "SE", invite(self.founder))
-        b.start()
-        m = join(self.fed, "Member M", "NO", invite(self.founder))
-        m.start()
-        d = join(self.fed, "Member D", "FI", invite(self.founder))
-        d.start()
+        b, m, d = self.joined_members(("Member B", "SE"), ("Member M", "NO"), ("Member D", "FI"))
         everyone = [self.founder, b, m, d]
-        for n in everyone:
-            wait_until(f"{n.name} to see four members",
-                       lambda: sum(1 for v in members(n).values() if v == "admitted") == 4, timeout=60)
         create_organisation(m, "Written before the removal", "NO")
         self.fed.wait_converged(everyone)
         # D is offline for the removal and M's later write. The founder keeps
@@ -361,16 +370,8 @@ class Invitations(unittest.TestCase):
         self.assertEqual(member_item(d, m.node_id)["last_seq"], before)
 
     def test_a_removed_member_is_unlinked_and_gets_no_later_data(self):
-        b = join(self.fed, "Member B", "SE", invite(self.founder))
-        b.start()
-        c = join(self.fed, "Member C", "NO", invite(self.founder))
-        c.start()
-        d = join(self.fed, "Member D", "FI", invite(self.founder))
-        d.start()
+        b, c, d = self.joined_members(("Member B", "SE"), ("Member C", "NO"), ("Member D", "FI"))
         everyone = [self.founder, b, c, d]
-        for n in everyone:
-            wait_until(f"{n.name} to see four members",
-                       lambda: sum(1 for v in members(n).values() if v == "admitted") == 4, timeout=60)
         # c is linked to the founder (which it dialled) and to b (which dials it).
         b.dial(c)
         for n in (self.founder, b):
@@ -385,11 +386,22 @@ class Invitations(unittest.TestCase):
             wait_until(f"{n.name} to close its link to c", lambda: c.node_id not in n.connected_peers(), timeout=30)
             self.assertIn("removed from the roster",
                           [e.get("reason") for e in n.log_events("peer_disconnected") if e.get("peer") == c.node_id[:16]])
-        # c redials the founder: the handshake refuses it, as an unknown origin.
+        # c redials the founder: the handshake refuses it as removed, and tells
+        # it so; c stops redialling the founder and says why, once (it went on
+        # redialling on its backoff forever).
+        refusals = lambda: [e for e in self.founder.log_events("handshake_refused")  # noqa: E731
+                            if c.node_id in e.get("reason", "")]
         wait_until("the founder to refuse c's redial", lambda: any(
-            c.node_id in e.get("reason", "") and "not on the roster" in e["reason"]
-            for e in self.founder.log_events("handshake_refused")), timeout=60)
+            "was removed from the federation" in e["reason"] for e in refusals()), timeout=60)
         self.assertEqual(joins(), joined, "c's redial was taken for a join")
+        told = lambda: [e for e in c.log_events("peer_refuses_us") if e.get("peer") == self.founder.node_id[:16]]  # noqa: E731
+        wait_until("c to learn the founder refuses it as removed", lambda: told(), timeout=30)
+        self.assertIn("removed from the federation", told()[0]["reason"])
+        seen = {p["node_id"]: p for p in c.status()["peers"]}
+        self.assertEqual(seen[self.founder.node_id]["refuses_us"], "this node was removed from the federation")
+        self.assertIn("refuses us: this node was removed from the federation",
+                      cli("status", data=c.data).stdout)
+        refused_so_far = len(refusals())
         # b, which dialled c, does not redial it.
         not_dialled = lambda: [e for e in b.log_events("peer_not_dialled") if e.get("peer") == c.node_id[:16]]  # noqa: E731
         wait_until("b to stop dialling c", lambda: len(not_dialled()) == 1, timeout=30)
@@ -404,6 +416,8 @@ class Invitations(unittest.TestCase):
         for n in (self.founder, b, d):
             self.assertNotIn(c.node_id, n.connected_peers(), n.name)
         self.assertEqual(len(not_dialled()), 1, "b dialled c once more")
+        self.assertEqual(len(told()), 1, "c said it more than once")
+        self.assertEqual(len(refusals()), refused_so_far, "c redialled the founder after it was told")
 
     def test_after_a_rotation_the_old_key_is_refused_and_the_new_one_connects(self):
         b = join(self.fed, "Member B", "SE", invite(self.founder))

@@ -117,6 +117,28 @@ class Reservations(unittest.TestCase):
             _, r = n.api("GET", f"/api/v1/reservations/{winner}", expect=200)
             self.assertEqual(r["decision"], "confirmed", n.name)
 
+    def test_a_request_above_the_windows_capacity_is_refused(self):
+        pl = self.new_placement("plumbing")
+        partner = self.partners[0]
+        wait_until("the partner to hold the placement",
+                   lambda: partner.api("GET", f"/api/v1/placements/{pl}")[0] == 200)
+        before = partner.status()["counts"].get("reservation", 0)
+        # More than the window holds could never be confirmed: refused, with why.
+        status, body = partner.api("POST", f"/api/v1/placements/{pl}/reservations",
+                                   {"window_id": 1, "slots": CAPACITY + 1})
+        self.assertEqual(status, 409, body)
+        self.assertEqual(body["error"], "over_capacity")
+        self.assertIn(f"holds {CAPACITY} slots in all", body["detail"])
+        self.assertIn("could never be confirmed", body["detail"])
+        p = cli("reserve", pl, "--window", "1", "--slots", str(CAPACITY + 1), data=partner.data, check=False)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn("could never be confirmed", p.stderr)
+        self.assertEqual(partner.status()["counts"].get("reservation", 0), before, "nothing was written")
+        # The whole window may be asked for: it waits for the host's decision.
+        rid = self.request(partner, pl, CAPACITY)
+        _, r = partner.api("GET", f"/api/v1/reservations/{rid}", expect=200)
+        self.assertEqual(r["decision"], "pending")
+
     def test_the_last_slot_goes_to_one_requester(self):
         pl = self.new_placement("carpentry")
         first = self.request(self.partners[0], pl, 2)

@@ -162,6 +162,27 @@ TEST_F(Attack, ReplayedMessagesFromAnEarlierSessionFail) {
   }
 }
 
+// A member the federation removed is refused like any id off the roster, but
+// the responder learns that it is a removed member (to tell it so and stop
+// its redials, docs/handshake.md section 6).
+TEST_F(Attack, ResponderSaysARemovedMemberWasRemoved) {
+  Pair p;
+  p.bob.roster.clear();
+  auto a = testing::dialler(p.alice, p.bob.id());
+  HandshakeOptions o;
+  o.role = NoiseRole::responder;
+  o.is_member = p.bob.roster_check();
+  o.is_removed = [&](const NodeId& id) { return id == p.alice.id(); };
+  auto created = HandshakeDriver::create(p.bob.credentials, std::move(o));
+  ASSERT_TRUE(created.ok());
+  auto b = std::move(created).value();
+  auto run = testing::run_handshake(a, b);
+  ASSERT_NO_FATAL_FAILURE(expect_fails(run, Errc::unknown_origin, false));
+  EXPECT_NE(run.responder_error->detail.find("was removed from the federation"), std::string::npos)
+      << run.responder_error->detail;
+  EXPECT_TRUE(b.removed_peer());
+}
+
 TEST_F(Attack, ResponderRefusesAnInitiatorNotOnItsRoster) {
   Pair p;
   p.bob.roster.clear();

@@ -96,6 +96,31 @@ TEST(StoreMembership, ARemovedMembersLaterWritesCountNowhereWhateverTheOrder) {
   EXPECT_EQ((*roster)->fingerprint(), (*one->roster())->fingerprint());
 }
 
+// A decided cut is final in the store too: a's second vote against b (as a
+// buggy or hostile member writes it, or a relay hands over late) arrives
+// after the removal, on one node after b's late write and on the other
+// before it. The store took each voter's latest vote, so the cut moved to 3
+// and b's post-removal write ("Tornio") counted again on both.
+TEST(StoreMembership, ALateVoteDoesNotMoveADecidedCut) {
+  Federation f;
+  TempDir t;
+  VerifiedDelta again = f.a.emit({mops::remove(f.b.id(), Seq{3})}, {delta_ref(f.b2)});
+  auto one = fresh_store(t, "one");
+  auto two = fresh_store(t, "two");
+  ASSERT_TRUE(one && two);
+  apply_each(*one, {f.found, f.admit_b, f.b1, f.b2, f.remove_b, f.b3, again});
+  apply_each(*two, {f.found, f.admit_b, f.b1, f.b2, f.remove_b, again, f.b3});
+  for (const Store* s : {one.get(), two.get()}) {
+    EXPECT_EQ(city(*s, f.org), "Kemi");
+    auto roster = s->roster();
+    ASSERT_TRUE(roster.ok());
+    EXPECT_EQ((*roster)->member(f.b.id())->cut, Seq{2});
+    ASSERT_EQ((*roster)->rejected().size(), 1u);
+    EXPECT_EQ((*roster)->rejected().front().seq, again.seq);
+  }
+  EXPECT_EQ(*one->digest(), *two->digest());
+}
+
 TEST(StoreMembership, TheRosterSurvivesAReopenAndItsIndexIsRebuiltForNewRules) {
   Federation f;
   TempDir t;

@@ -192,15 +192,20 @@ HttpResponse expel(HandlerEnv& env, const HttpRequest& req, const std::string& i
   if (*id == own_id(env))
     return error_response(
         Error(Errc::invalid_argument, "a member does not expel itself; use POST /api/v1/members/leave"));
-  // Cuts follow each voter's latest vote: a vote against a member cut off
-  // already (by default at its head here) would move the cut and make the
-  // deltas it wrote after its removal count.
+  // A decided cut is final and a voter's first vote is its vote: the roster
+  // would not count this one (docs/membership.md), so it is not written.
   auto roster = env.ctx.store->roster();
   if (!roster) return error_response(roster.error());
   if (auto cut = cut_off(**roster, *id); !cut.empty())
+    return error_response(
+        409, "invalid_state",
+        "member " + id_text + " is no longer a member (" + cut +
+            "; its later deltas count nowhere): a decided cut is final, another vote would not count");
+  if (const MemberState* m = (*roster)->member(*id); m && m->removal_votes.contains(own_id(env)))
     return error_response(409, "invalid_state",
-                          "member " + id_text + " is no longer a member (" + cut +
-                              "; its later deltas count nowhere): another vote would move that cut");
+                          "this node voted to expel " + id_text + " already (after its seq " +
+                              std::to_string(m->removal_votes.at(own_id(env)).value) +
+                              "): a member's first vote is its vote, a second one would not count");
   auto body = body_object(req);
   if (!body) return error_response(body.error());
   auto last_seq = cut_of(env, *body, *id);

@@ -151,6 +151,14 @@ HttpResponse request_reservation(HandlerEnv& env, const HttpRequest& req, const 
   if (w == p.windows().end())
     return error_response(invalid("window_id: placement " + placement_id + " has no window " + std::to_string(r.window_id())));
   if (r.slots() == 0) return error_response(invalid("slots: required (1 or more)"));
+  // Above the window's current availability a request may wait (slots may
+  // free up); above its capacity it could never be confirmed.
+  if (r.slots() > w->capacity())
+    return error_response(
+        Error(Errc::over_capacity, "slots: window " + std::to_string(r.window_id()) + " of placement " + placement_id +
+                                       " holds " + std::to_string(w->capacity()) + " slots in all; a request for " +
+                                       std::to_string(r.slots()) + " could never be confirmed (ask for at most " +
+                                       std::to_string(w->capacity()) + ")"));
   if (r.has_mobility()) {
     auto m = RecordKey::from_proto(v1::MOBILITY, r.mobility());
     if (!m || !load_record(env, *m).ok()) return error_response(invalid("mobility: no such mobility on this node"));

@@ -90,6 +90,7 @@ HttpResponse status(HandlerEnv& env) {
                           {"lag", p.lag_deltas},
                           {"lag_s", p.lag_ms / 1000},
                           {"sync_state", p.sync_state.empty() ? json(nullptr) : json(p.sync_state)},
+                          {"refuses_us", p.refuses_us.empty() ? json(nullptr) : json(p.refuses_us)},
                           {"last_seen", p.last_seen_ms ? json(format_iso8601_ms(p.last_seen_ms)) : json(nullptr)},
                           {"last_sync", p.last_sync_ms ? json(format_iso8601_ms(p.last_sync_ms)) : json(nullptr)}});
   j["progress"] = json::array();

@@ -87,7 +87,7 @@ void Connections::stop() {
 // ----------------------------------------------------------------- dialling
 
 void Connections::dial(Dialer& d) {
-  if (core_.stopping || d.removed || d.session != 0) return;
+  if (core_.stopping || d.removed || d.refuses_us || d.session != 0) return;
   auto url = parse_ws_url(d.url);
   if (!url.ok()) {
     d.last_error = url.error().detail;
@@ -120,7 +120,7 @@ void Connections::dial(Dialer& d) {
 }
 
 void Connections::schedule_redial(Dialer& d) {
-  if (core_.stopping || d.removed) return;
+  if (core_.stopping || d.removed || d.refuses_us) return;
   std::uint64_t lo = core_.node.config.redial_min_ms, hi = core_.node.config.redial_max_ms;
   d.backoff_ms = d.backoff_ms == 0 ? lo : std::min(hi, d.backoff_ms * 2);
   // Full jitter: many nodes that lost the same partner do not redial in step.
@@ -209,6 +209,11 @@ net::HandshakeOptions Connections::handshake_options(net::NoiseRole role, std::o
       // like a link to it (so it would redial at once, again and again).
       return keep && !cut_off_.contains(id) && join_handler_ && join_open_ && join_open_();
     };
+  if (role == net::NoiseRole::responder)
+    o.is_removed = [this, weak = core_.anchor](const NodeId& id) {
+      auto keep = weak.lock();
+      return keep && cut_off_.contains(id);
+    };
   if (identity_keys_) o.identity_key = identity_keys_;
   return o;
 }
@@ -293,6 +298,11 @@ void Connections::on_handshake_frame(Session& s, const std::string& frame) {
         {{"remote", s.link->remote_address()}, {"dir", s.dialled ? "out" : "in"}, {"reason", out.error().message()}});
     if (s.dialled)
       if (auto d = dialer_for(s.id)) d->last_error = out.error().message();
+    if (!s.dialled && s.driver->removed_peer()) {
+      // Tell it why, so that it stops redialling (docs/handshake.md section 6).
+      s.close_code = kCloseRemoved;
+      return close_session(s, "removed from the federation");
+    }
     return close_session(s, out.error().message());
   }
   send_frames(s, *out);
@@ -334,6 +344,13 @@ void Connections::establish(Session& s) {
     d->backoff_ms = 0;
     d->last_error.clear();
   }
+  // A peer that refused us as removed and now links (it dialled us, or an
+  // override trusts us again): dial it again once this link drops.
+  for (auto& [url, d] : dialers_)
+    if (d.expected == peer && d.refuses_us) {
+      d.refuses_us = false;
+      d.last_error.clear();
+    }
   board_.connected(peer, s.dialled ? s.url : std::string());
   core_.count("conect_peer_connections_total", "Authenticated peer links established",
               {{"dir", s.dialled ? "out" : "in"}});
@@ -394,7 +411,7 @@ void Connections::close_session(Session& s, const std::string& reason) {
     if (auto f = s.channel->close(); f.ok()) final_frame = std::move(*f);
   }
   if (s.link)
-    s.link->close(reason, std::move(final_frame));
+    s.link->close(reason, std::move(final_frame), s.close_code);
   else
     on_link_closed(s.id, reason, CloseCause::closed);
 }
@@ -422,6 +439,22 @@ void Connections::on_link_closed(std::uint64_t id, const std::string& reason, Cl
     // A dialer that stood back because the peer had dialled us takes over.
     for (auto& [url, d] : dialers_)
       if (d.expected == *s->peer && d.session == 0 && d.session != id) schedule_redial(d);
+  }
+  // Taken only once this side has verified the peer it dialled (message 2)
+  // and sent message 3, which is when a peer refuses a removed member: a
+  // close frame travels outside the Noise channel, so before that anyone
+  // answering at the address could send it.
+  if (auto d = dialer_for(id); d && cause == CloseCause::removed && !s->established && s->channel) {
+    // Once, plainly: every redial would be refused the same way.
+    d->session = 0;
+    d->refuses_us = true;
+    d->last_error = "peer " + short_id(d->expected) + " refuses us: this node was removed from the federation";
+    board_.refuses_us(d->expected, "this node was removed from the federation");
+    core_.count("conect_peer_refuses_us_total", "Peers that refused this node as removed from the federation");
+    log::warn("peer_refuses_us", {{"peer", short_id(d->expected)},
+                                  {"url", d->url},
+                                  {"reason", "this node was removed from the federation; not redialled"}});
+    return;
   }
   if (auto d = dialer_for(id)) {
     d->session = 0;

@@ -115,6 +115,7 @@ class Connections {
     bool closing = false;
     bool joining = false;  // accepted for the join exchange only
     bool join_answered = false;
+    std::uint16_t close_code = 1000;  // kCloseRemoved when refusing a removed member
     std::uint64_t ticket = 0;  // Admission's, while an accepted link is unauthenticated
     std::unique_ptr<asio::steady_timer> handshake_timer;
   };
@@ -126,6 +127,9 @@ class Connections {
     std::unique_ptr<asio::steady_timer> timer;
     std::string last_error;
     bool removed = false;
+    // The peer refused us as a member the federation removed: not redialled
+    // (every redial would be refused the same way) until the node restarts.
+    bool refuses_us = false;
   };
 
   void dial(Dialer& d);

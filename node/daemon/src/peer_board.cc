@@ -14,8 +14,14 @@ void PeerBoard::connected(const NodeId& id, const std::string& url) {
   std::lock_guard lock(mu_);
   auto& info = peers_[id];
   info.connected = true;
+  info.refuses_us.clear();
   if (!url.empty()) info.address = url;
   info.last_seen_ms = wall_ms();
+}
+
+void PeerBoard::refuses_us(const NodeId& id, const std::string& why) {
+  std::lock_guard lock(mu_);
+  peers_[id].refuses_us = why;
 }
 
 void PeerBoard::disconnected(const NodeId& id) {
@@ -78,6 +84,7 @@ std::vector<api::PeerStatus> PeerBoard::snapshot(std::uint64_t now_ms) const {
     p.last_sync_ms = info.last_sync_ms;
     p.lag_deltas = info.lag_deltas;
     p.sync_state = info.sync_state;
+    p.refuses_us = info.refuses_us;
     if (info.behind_since_ms != 0 && now_ms > info.behind_since_ms) p.lag_ms = now_ms - info.behind_since_ms;
     out.push_back(p);
   }

@@ -22,6 +22,8 @@ class PeerBoard {
   void connected(const NodeId& id, const std::string& url);
   void disconnected(const NodeId& id);
   void seen(const NodeId& id);
+  // The peer refused this node, for `why` (e.g. removed from the federation).
+  void refuses_us(const NodeId& id, const std::string& why);
   void set_own_chain_caught_up(bool caught_up);
   // The sync monitor's sample (sync_monitor.h): deltas this peer showed that
   // we lack, the engine's state for it, and whether the peer has told us
@@ -46,6 +48,7 @@ class PeerBoard {
     std::uint64_t behind_since_ms = 0;  // 0 while nothing is lacking
     std::uint64_t last_sync_ms = 0;
     std::string sync_state;
+    std::string refuses_us;
   };
   mutable std::mutex mu_;
   std::map<NodeId, Info> peers_;

@@ -16,6 +16,7 @@
 #include <mutex>
 #include <random>
 #include <set>
+#include <tuple>
 
 #include "apply_writer.h"
 #include "author_gate.h"
@@ -130,6 +131,8 @@ struct PeerManager::Impl : std::enable_shared_from_this<PeerManager::Impl> {
   std::set<NodeId> roster;  // origins whose deltas are taken
   std::set<NodeId> linked;  // the peers talked to: the roster less the members cut off
   std::set<NodeId> receive_only;  // pending members (Connections::set_receive_only)
+  // Membership operations the roster counts nowhere, reported once each.
+  std::set<std::tuple<NodeId, Seq, std::uint32_t>> reported_rejected;
   std::mutex rotate_mu;
   std::function<void()> on_stopped;
 
@@ -184,12 +187,29 @@ struct PeerManager::Impl : std::enable_shared_from_this<PeerManager::Impl> {
   // neither is held back: its deltas are skipped and counted
   // (conect_sync_untrusted_skipped_total) and fetched once its admission
   // arrives.
+  // Like a refused delta (conect_deltas_rejected_total, delta_rejected): a
+  // membership operation that is stored but counts nowhere (a late removal
+  // vote that would move a decided cut, an admission by a non-member, ...)
+  // is a peer's bad input the operator may want to see.
+  void report_rejected(const ReplicatedRoster& r) {
+    for (const auto& op : r.rejected()) {
+      if (!reported_rejected.emplace(op.origin, op.seq, op.index).second) continue;
+      core.count("conect_membership_rejected_total", "Membership operations stored that count nowhere, by rule",
+                 {{"rule", errc_name(op.rule)}});
+      log::warn("membership_operation_rejected", {{"origin", short_id(op.origin)},
+                                                  {"seq", std::to_string(op.seq.value)},
+                                                  {"rule", errc_name(op.rule)},
+                                                  {"detail", op.detail}});
+    }
+  }
+
   Status reload_roster() {
     auto members = core.store.members();
     if (!members.ok()) return members.error();
     auto replicated = core.store.roster();
     if (!replicated.ok()) return replicated.error();
     sync.set_replicated_roster(*replicated);
+    report_rejected(**replicated);
     connections.set_identity_keys([r = *replicated](const NodeId& id) { return r->key_at(id, Seq{UINT64_MAX}); });
 
     std::set<NodeId> fresh, overrides;

@@ -83,19 +83,20 @@ class WsLinkImpl final : public WsLink, public std::enable_shared_from_this<WsLi
     });
   }
 
-  void close(std::string reason, std::string final_frame) override {
-    asio::post(ws_.get_executor(),
-               [self = shared_from_this(), reason = std::move(reason), final_frame = std::move(final_frame)]() mutable {
-                 if (self->closed_) return;
-                 if (!self->open_) return self->fail(reason);
-                 self->close_reason_ = reason;
-                 if (!final_frame.empty()) self->push(std::move(final_frame));
-                 self->closing_ = true;
-                 if (self->queue_.empty())
-                   self->do_close();
-                 else if (self->queue_.size() == 1)
-                   self->write_next();
-               });
+  void close(std::string reason, std::string final_frame, std::uint16_t close_code) override {
+    asio::post(ws_.get_executor(), [self = shared_from_this(), reason = std::move(reason),
+                                    final_frame = std::move(final_frame), close_code]() mutable {
+      if (self->closed_) return;
+      if (!self->open_) return self->fail(reason);
+      self->close_reason_ = reason;
+      self->close_code_ = close_code;
+      if (!final_frame.empty()) self->push(std::move(final_frame));
+      self->closing_ = true;
+      if (self->queue_.empty())
+        self->do_close();
+      else if (self->queue_.size() == 1)
+        self->write_next();
+    });
   }
 
   std::string remote_address() const override { return remote_; }
@@ -185,7 +186,14 @@ class WsLinkImpl final : public WsLink, public std::enable_shared_from_this<WsLi
     reading_ = false;
     if (ec) {
       if (ec == websocket::error::message_too_big) return fail("frame too large", CloseCause::frame_too_large);
-      if (ec == websocket::error::closed) return fail("closed by peer");
+      if (ec == websocket::error::closed) {
+        // Both sides closing at once (it answered our final frame with its
+        // own close): the link ends for the reason we closed it.
+        if (closing_) return fail(close_reason_);
+        const auto& why = ws_.reason();
+        if (why.code == kCloseRemoved) return fail("refused: " + std::string(why.reason.c_str()), CloseCause::removed);
+        return fail("closed by peer");
+      }
       if (ec == beast::error::timeout) return fail("idle timeout");
       return fail(ec.message());
     }
@@ -211,8 +219,12 @@ class WsLinkImpl final : public WsLink, public std::enable_shared_from_this<WsLi
   }
 
   void do_close() {
-    ws_.async_close(websocket::close_code::normal,
-                    [self = shared_from_this()](beast::error_code) { self->fail(self->close_reason_); });
+    websocket::close_reason why(websocket::close_code::normal);
+    if (close_code_ != websocket::close_code::normal) {
+      why.code = close_code_;
+      why.reason = close_reason_.substr(0, 123).c_str();
+    }
+    ws_.async_close(why, [self = shared_from_this()](beast::error_code) { self->fail(self->close_reason_); });
   }
 
   void fail(const std::string& reason, CloseCause cause = CloseCause::closed) {
@@ -245,6 +257,7 @@ class WsLinkImpl final : public WsLink, public std::enable_shared_from_this<WsLi
   std::deque<std::string> queue_;
   std::size_t queued_bytes_ = 0;  // of the frames in queue_, the one being written included
   std::string close_reason_ = "closed";
+  std::uint16_t close_code_ = websocket::close_code::normal;
   bool open_ = false;
   bool reading_ = false;
   bool closing_ = false;

@@ -160,6 +160,11 @@ Status HandshakeDriver::verify_peer(int message, std::string_view payload) {
   const bool member = options_.is_member(*node_id);
   if (!member && options_.role == NoiseRole::responder && options_.accepts_joiners && options_.accepts_joiners(*node_id)) {
     joiner_ = true;  // only the join exchange may follow (the caller's duty)
+  } else if (!member && options_.role == NoiseRole::responder && options_.is_removed && options_.is_removed(*node_id)) {
+    removed_peer_ = true;
+    return Error(Errc::unknown_origin, where + ": member " + node_id->hex() +
+                                           " was removed from the federation (or left it): it comes back only "
+                                           "under a new identity");
   } else if (!member)
     return Error(Errc::unknown_origin, where + ": member " + node_id->hex() +
                                            " is not on the roster; add its card with `conect-node member add`");

@@ -47,9 +47,12 @@
 //     when `quorum` distinct members' Admits of it count; its card is the
 //     admitted card with the largest issued_ms (ties: the smaller bytes).
 //   Remove{member, last_seq}: author a current member other than `member`
-//     (not_authorised), member admitted in its past (not_found). A vote (a
-//     voter's latest counts); at `quorum` distinct voters the member is cut
-//     at the quorum-th largest last_seq named.
+//     (not_authorised), member admitted in its past (not_found). A vote: a
+//     voter's first counts, a later one by the same voter does not, nor one
+//     with the member's removal or leave in its past (already_exists: a
+//     decided cut is final, whatever deps a late vote declares); at `quorum`
+//     distinct voters the member is cut at the quorum-th largest last_seq
+//     named.
 //   Leave: author a current member: cut at the delta carrying it (the
 //     earlier of a leave and a removal cut counts).
 //   Rotate{keys, proof}: author a current member; new_identity_key a valid

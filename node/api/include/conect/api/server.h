@@ -55,6 +55,7 @@ struct PeerStatus {
   std::uint64_t last_seen_ms = 0;   // 0 = never
   std::uint64_t last_sync_ms = 0;   // last time we held all it showed (0 = never)
   std::string sync_state;           // the engine's: comparing | in_sync | catching_up ("" when not linked)
+  std::string refuses_us;           // why the peer refuses this node ("" unless it does)
 };
 
 // What only the daemon knows; the server adds the store's figures.

@@ -59,7 +59,13 @@ enum class CloseCause {
   closed,           // either side closed it, or the transport failed
   send_queue_full,  // the peer does not read what we send (limits above)
   frame_too_large,  // the peer sent a frame over max_frame_bytes
+  removed,          // the peer closed with kCloseRemoved: it refuses us as removed
 };
+
+// The WebSocket close code a node closes a handshake with when it refuses
+// the peer as a member the federation removed (docs/handshake.md section 6):
+// the removed node stops redialling it. 4000-4999: private use (RFC 6455).
+inline constexpr std::uint16_t kCloseRemoved = 4001;
 
 class WsLink {
  public:
@@ -76,8 +82,10 @@ class WsLink {
   // Queues a frame; nothing when the link is closed or closing. A frame that
   // takes the queue past its limits closes the link instead.
   virtual void send(std::string frame) = 0;
-  // Sends `final_frame` (if not empty) then closes with the given reason.
-  virtual void close(std::string reason, std::string final_frame = {}) = 0;
+  // Sends `final_frame` (if not empty) then closes with the given reason;
+  // with a `close_code` other than 1000 (normal) the WebSocket close frame
+  // carries that code and the reason (cut to the 123 bytes a close frame has).
+  virtual void close(std::string reason, std::string final_frame = {}, std::uint16_t close_code = 1000) = 0;
   virtual std::string remote_address() const = 0;  // "127.0.0.1"
 };
 

@@ -148,6 +148,11 @@ struct HandshakeOptions {
   // section 8); the driver then reports joiner() and the caller must run
   // nothing but that exchange on the channel.
   std::function<bool(const NodeId&)> accepts_joiners;
+  // Responder only: true for a member the federation removed (or that left).
+  // It is refused like any id off the roster, but the driver says so
+  // (removed_peer()) so that the caller can tell it why (docs/handshake.md
+  // section 6, check 5).
+  std::function<bool(const NodeId&)> is_removed;
   // The key a member's binding is signed with: its current identity key
   // after a Rotate or Rekey (crdt/membership.h). Unset: the member id.
   std::function<NodeId(const NodeId&)> identity_key;
@@ -184,6 +189,9 @@ class HandshakeDriver {
   // True when the peer is not on the roster and was accepted only for the
   // join exchange (HandshakeOptions::accepts_joiners).
   bool joiner() const { return joiner_; }
+  // True when the handshake failed because the peer is a member the
+  // federation removed (HandshakeOptions::is_removed).
+  bool removed_peer() const { return removed_peer_; }
   // The channel; once, after is_complete(). Errors: protocol_error.
   Result<SecureChannel> take_channel();
 
@@ -205,6 +213,7 @@ class HandshakeDriver {
   bool complete_ = false;
   std::optional<NodeId> peer_;
   bool joiner_ = false;
+  bool removed_peer_ = false;
   std::optional<SecureChannel> channel_;
   std::optional<Error> failed_;
 };

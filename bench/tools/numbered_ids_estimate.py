@@ -29,22 +29,33 @@ import tempfile
 ID = 32
 
 
-def node_ids(dump):
-    ids, db, in_data, is_key = set(), None, False, True
+def lines(dump):
+    """Each line of an `mdb_dump -a` text with its database, whether that
+    database is dupsort, and for a data line "key" or "value" (else None)."""
+    db, dupsort, in_data, is_key = None, False, False, True
     for ln in dump:
+        role = None
         if ln.startswith("database="):
-            db = ln.split("=", 1)[1]
+            db, dupsort = ln.split("=", 1)[1], False
+        elif ln == "dupsort=1":
+            dupsort = True
         elif ln == "HEADER=END":
             in_data, is_key = True, True
         elif ln == "DATA=END":
             in_data = False
         elif in_data and ln.startswith(" "):
-            b = bytes.fromhex(ln[1:])
-            if is_key and db == "heads":
-                ids.add(b[:ID])
-            if is_key and db.startswith("records_"):
-                ids.add(b[1:1 + ID])
+            role = "key" if is_key else "value"
             is_key = not is_key
+        yield ln, db, dupsort, role
+
+
+def node_ids(dump):
+    ids = set()
+    for ln, db, _, role in lines(dump):
+        if role == "key" and db == "heads":
+            ids.add(bytes.fromhex(ln[1:])[:ID])
+        if role == "key" and db.startswith("records_"):
+            ids.add(bytes.fromhex(ln[1:])[1:1 + ID])
     return {i: (n + 1).to_bytes(4, "big") for n, i in enumerate(sorted(ids))}
 
 
@@ -75,20 +86,11 @@ def numbered(dump, num, states):
                 b = b.replace(i, n)
         return b
 
-    out, db, dupsort, in_data, is_key = [], None, False, False, True
-    for ln in dump:
-        if ln.startswith("database="):
-            db, dupsort = ln.split("=", 1)[1], False
-        elif ln == "dupsort=1":
-            dupsort = True
-        elif ln == "HEADER=END":
-            in_data, is_key = True, True
-        elif ln == "DATA=END":
-            in_data = False
-        elif in_data and ln.startswith(" "):
+    out = []
+    for ln, db, dupsort, role in lines(dump):
+        if role:
             b = bytes.fromhex(ln[1:])
-            ln = " " + (key(db, b) if is_key else value(db, b, dupsort)).hex()
-            is_key = not is_key
+            ln = " " + (key(db, b) if role == "key" else value(db, b, dupsort)).hex()
         out.append(ln)
     return out
 

@@ -397,7 +397,7 @@ int backup(const Global& g, const std::string& target_arg, unsigned keep) {
   return kOk;
 }
 
-int restore(const Global& g, const std::string& backup_dir) {
+int restore(const Global& g, const std::string& backup_dir, bool allow_writes_now) {
   auto node = NodeFiles::load(DataDir::resolve(g.data));
   if (!node.ok()) return refuse(g, node.error());
   DataDirLock stopped;
@@ -412,19 +412,31 @@ int restore(const Global& g, const std::string& backup_dir) {
                            target.string() + " already holds a store; stop the node, move it aside (mv " +
                                target.string() + " " + target.string() + ".old) and run restore again"));
   if (Status st = storage::Store::restore(backup_dir, target); !st.ok()) return refuse(g, st.error());
-  // The backup must be this node's own: another node's store under this
-  // identity would sign over someone else's chain.
-  if (auto store = node->open_store(); !store.ok()) {
+  auto discard = [&](const Error& why) {
     std::error_code ec;
     std::filesystem::remove_all(target, ec);
-    return refuse(g, Error(store.error().code, backup_dir + ": " + store.error().detail + "; nothing was restored"));
+    return refuse(g, Error(why.code, backup_dir + ": " + why.detail + "; nothing was restored"));
+  };
+  {
+    // The backup must be this node's own: another node's store under this
+    // identity would sign over someone else's chain.
+    auto store = node->open_store();
+    if (!store.ok()) return discard(store.error());
+    if (allow_writes_now)
+      if (Status st = (*store)->lift_author_fence(); !st.ok()) return discard(st.error());
   }
   if (g.json)
-    std::cout << nlohmann::json{{"restored", backup_dir}, {"fenced", true}}.dump() << "\n";
+    std::cout << nlohmann::json{{"restored", backup_dir}, {"fenced", !allow_writes_now}}.dump() << "\n";
+  else if (allow_writes_now)
+    std::cout << "restored " << backup_dir << " into " << target.string()
+              << ".\nThe node may write as soon as it runs (--allow-writes-now): if a partner does hold deltas "
+                 "it wrote after this backup, it fences itself again when that partner shows them, but any "
+                 "write before that reuses a sequence number and freezes its chain.\n";
   else
     std::cout << "restored " << backup_dir << " into " << target.string()
               << ".\nThe node authors nothing until it has fetched its own chain back from a peer: start it with "
-                 "`conect-node run` while a partner is reachable.\n";
+                 "`conect-node run` while a partner is reachable (a node no partner ever received later deltas "
+                 "from: move the store aside and restore again with --allow-writes-now).\n";
   return kOk;
 }
 

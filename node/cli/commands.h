@@ -82,7 +82,9 @@ int run(const Global& g, const RunOptions& o);
 // written and all but the `keep` newest removed.
 int backup(const Global& g, const std::string& dir, unsigned keep);
 // Installs a backup as the (absent) store of an initialised data directory.
-int restore(const Global& g, const std::string& backup_dir);
+// allow_writes_now lifts the restore fence at once: for a node whose later
+// deltas no partner holds, which would otherwise never be shown its chain.
+int restore(const Global& g, const std::string& backup_dir, bool allow_writes_now);
 
 // One daemon per data directory: `run` holds this while it runs, and
 // `restore` while it works. A second daemon would author into the same log

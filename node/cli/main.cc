@@ -115,7 +115,13 @@ int main(int argc, char** argv) {
   auto* restore_cmd = app.add_subcommand(
       "restore", "Install a backup as this data directory's store (the node then fetches its own chain back first)");
   restore_cmd->add_option("backup", backup_dir, "Directory written by `conect-node backup`")->required();
-  restore_cmd->callback([&] { code = restore(g, backup_dir); });
+  bool allow_writes_now = false;
+  restore_cmd->add_flag("--allow-writes-now", allow_writes_now,
+                        "Let the restored node write at once, without fetching its own chain back first. Only "
+                        "when no partner holds deltas this node wrote after the backup (it never linked to one, "
+                        "or a restore drill): otherwise its next write reuses a sequence number and a partner "
+                        "freezes its chain for good");
+  restore_cmd->callback([&] { code = restore(g, backup_dir, allow_writes_now); });
 
   DemoOptions demo_opts;
   auto* demo_cmd = app.add_subcommand("demo", "Run a local demo federation of four schools with sample data");

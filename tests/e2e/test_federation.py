@@ -1,6 +1,7 @@
 """Real conect-node processes on loopback: rosters, topologies, convergence,
 kill -9 and restart. Every wait is a condition with a deadline."""
 import asyncio
+import json
 import os
 import shutil
 import sys
@@ -163,6 +164,38 @@ class CrashAndResume(unittest.TestCase):
         head = b.status()["version_vector"][a.node_id]
         self.assertEqual(head["seq"], started_at + 7, "the first write after the restore continues the chain")
         self.assertIsNone(head["frozen_at"], "no equivocation: no sequence number was reused")
+
+    def test_a_lone_node_restored_with_allow_writes_now_writes_at_once(self):
+        """A node no partner ever received deltas from (a restore drill, the
+        first node of a federation) is never shown its chain: without
+        --allow-writes-now it would stay fenced for good."""
+        a = self.fed.add("Alone", "FI")
+        a.start()
+        own = lambda: a.status()["version_vector"][a.node_id]["seq"]  # noqa: E731
+        create_organisation(a, "Before backup", "FI")
+        in_backup = own()
+        backup = os.path.join(self.fed.root, "alone-backup")
+        cli("backup", backup, data=a.data)
+        a.stop()
+        os.rename(os.path.join(a.data, "store"), os.path.join(a.data, "store.lost"))
+        out = json.loads(cli("restore", backup, "--allow-writes-now", "--json", data=a.data).stdout)
+        self.assertEqual(out, {"restored": backup, "fenced": False})
+        a.start()
+        status, body = a.api("POST", "/api/v1/organisations", {
+            "names": [{"lang": "en", "text": "Right after restore"}], "type": "sme", "country": "FI"})
+        self.assertEqual(status, 201, body)
+        self.assertEqual(own(), in_backup + 1, "the write continues the restored chain")
+        a.stop()
+
+        # Without the flag the same lone node stays fenced: nobody can show it its chain.
+        os.rename(os.path.join(a.data, "store"), os.path.join(a.data, "store.lost2"))
+        out = json.loads(cli("restore", backup, "--json", data=a.data).stdout)
+        self.assertTrue(out["fenced"])
+        a.start()
+        status, body = a.api("POST", "/api/v1/organisations", {
+            "names": [{"lang": "en", "text": "Fenced"}], "type": "sme", "country": "FI"})
+        self.assertEqual(status, 403, body)
+        self.assertIn("restored from a backup", body["detail"])
 
     def test_rolled_back_data_directory_fences_authoring(self):
         """A store rolled back without `restore` (a VM snapshot, copied

@@ -9,7 +9,7 @@
 
 namespace conect::node {
 
-Connections::Connections(DaemonCore& core, PeerBoard& board, net::NoiseStaticKey noise, std::uint64_t seed)
+Connections::Connections(DaemonCore& core, PeerBoard& board, const net::NoiseStaticKey& noise, std::uint64_t seed)
     : core_(core),
       board_(board),
       credentials_(core.id(), noise, core.node.federation,

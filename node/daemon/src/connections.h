@@ -49,7 +49,7 @@ class PeerEvents {
 
 class Connections {
  public:
-  Connections(DaemonCore& core, PeerBoard& board, net::NoiseStaticKey noise, std::uint64_t seed);
+  Connections(DaemonCore& core, PeerBoard& board, const net::NoiseStaticKey& noise, std::uint64_t seed);
   void set_events(PeerEvents* events) { events_ = events; }
 
   // Trusted members; links to members no longer on it are closed.

@@ -48,7 +48,7 @@ class NoiseStaticKey {
   static Result<NoiseStaticKey> load(const std::filesystem::path& path);
 
  private:
-  explicit NoiseStaticKey(DhKeyPair keypair) : keypair_(std::move(keypair)) {}
+  explicit NoiseStaticKey(const DhKeyPair& keypair) : keypair_(keypair) {}
   DhKeyPair keypair_;
 };
 

@@ -219,6 +219,7 @@ int member_list(const Global& g) {
     j["self"] = id == self;
     j["status"] = m.cut ? m.cut_reason : m.admitted ? "admitted" : "pending";
     j["admissions"] = m.founder ? 0 : m.admitted_by.size();
+    j["removal_votes"] = m.removal_votes.size();
     j["founder"] = m.founder;
     j["quorum"] = (*roster)->quorum();
     if (m.cut) j["last_seq"] = m.cut->value;
@@ -249,6 +250,9 @@ int member_list(const Global& g) {
     if (status == "pending")
       status += " (" + std::to_string(m["admissions"].get<std::size_t>()) + "/" +
                 std::to_string(m["quorum"].get<std::uint32_t>()) + " admissions)";
+    if (status == "admitted" && m.value("removal_votes", 0u) > 0)
+      status += " (" + std::to_string(m["removal_votes"].get<std::size_t>()) + "/" +
+                std::to_string(m["quorum"].get<std::uint32_t>()) + " votes to expel)";
     std::cout << m["node_id"].get<std::string>().substr(0, 16) << "  " << m["country"].get<std::string>() << "  "
               << m["role"].get<std::string>() << "\t" << m["name"].get<std::string>() << "  [" << status << "]"
               << (m["self"].get<bool>() ? "  (this node)" : "") << "\n";

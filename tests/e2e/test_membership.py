@@ -521,6 +521,21 @@ class QuorumOfTwo(unittest.TestCase):
         p = cli("member", "admit", c.node_id, data=a.data, check=False)
         self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
         self.assertIn("admitted already", p.stdout + p.stderr)
+        # Expelling takes the quorum too. A's vote alone removes nobody, and
+        # A's second vote is refused: a voter's first vote is its vote.
+        cli("member", "expel", c.node_id, data=a.data)
+        wait_until("B to hold A's vote", lambda: member_item(b, c.node_id)["removal_votes"] == 1,
+                   timeout=60)
+        self.assertEqual(members(b).get(c.node_id), "admitted", "one vote of two removed C")
+        self.assertIn("[admitted (1/2 votes to expel)]", cli("member", "list", data=b.data).stdout)
+        a_seq = a.status()["version_vector"][a.node_id]["seq"]
+        p = cli("member", "expel", c.node_id, data=a.data, check=False)
+        self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+        self.assertIn("voted to expel", p.stdout + p.stderr)
+        self.assertEqual(a.status()["version_vector"][a.node_id]["seq"], a_seq, "a vote that cannot count was written")
+        cli("member", "expel", c.node_id, data=b.data)
+        for n in (a, b):
+            wait_until(f"{n.name} to list C removed", lambda: members(n).get(c.node_id) == "removed", timeout=60)
 
 
 if __name__ == "__main__":

@@ -59,6 +59,7 @@ HttpResponse list_members(HandlerEnv& env) {
     j["status"] = m.cut ? m.cut_reason : m.admitted ? "admitted" : "pending";
     j["founder"] = m.founder;
     j["admissions"] = m.admitted_by.size();
+    j["removal_votes"] = m.removal_votes.size();
     j["quorum"] = (*roster)->quorum();
     j["last_seq"] = m.cut ? json(m.cut->value) : json(nullptr);
     j["key_changes"] = m.keys.empty() ? 0 : m.keys.size() - 1;

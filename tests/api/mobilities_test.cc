@@ -135,6 +135,41 @@ TEST_F(MobilitiesTest, HostSideWritesAndConfirmsAnIncomingMobility) {
   EXPECT_TRUE(conf.json()["personal_data"].is_null());  // not ours to hold
 }
 
+// A mobility booked on a placement goes to the node that offers it: a
+// receiving organisation spoken for by another node is refused, at create
+// and when a PATCH names a placement, and nothing is written.
+TEST_F(MobilitiesTest, APlacementMustBeOfferedByTheReceivingOrganisationsNode) {
+  auto c = client();
+  std::string ours = create_org(c);
+  std::string our_placement = create_placement(c, ours);
+  RecordKey theirs = other_org();
+  RecordKey their_placement = other_placement(theirs);
+  std::uint64_t head = own_head();
+
+  auto body = mobility_body(ours, theirs.text());
+  body["sending"]["placement"] = our_placement;
+  body["sending"]["window_id"] = 1;
+  auto wrong = c.post("/api/v1/mobilities", body);
+  EXPECT_EQ(wrong.status, 422) << wrong.body;
+  EXPECT_EQ(wrong.json()["detail"],
+            "sending.placement: " + our_placement + " is offered by node " + me_.public_key().hex().substr(0, 16) +
+                "..., which does not speak for the receiving organisation " + theirs.text() +
+                "; choose a placement of the receiving organisation's node, or its host as the receiving "
+                "organisation");
+  EXPECT_EQ(own_head(), head);
+
+  body["sending"]["placement"] = their_placement.text();
+  auto right = c.post("/api/v1/mobilities", body);
+  ASSERT_EQ(right.status, 201) << right.body;
+  std::string id = right.json()["id"];
+  head = own_head();
+  auto moved = c.patch("/api/v1/mobilities/" + id, {{"sending", {{"placement", our_placement}}}});
+  EXPECT_EQ(moved.status, 422) << moved.body;
+  EXPECT_EQ(own_head(), head);
+  // Other sending fields still change (no placement named anew).
+  EXPECT_EQ(c.patch("/api/v1/mobilities/" + id, {{"sending", {{"eqf_level", 5}}}}).status, 200);
+}
+
 TEST_F(MobilitiesTest, ListFilters) {
   auto c = client();
   std::string fi = create_org(c, "FI");

@@ -402,6 +402,20 @@ class Suite(runner.BrowserSuite):
         href = da.js("return document.getElementById('audit-download-link').href")
         assert href.endswith("/api/v1/audit/export"), href
         da.doc_shot("audit")
+        # In another language the result is in its words: no English label,
+        # the chain states translated, the time in the locale's form (the
+        # data-* attributes keep the CLI's words for the comparison above).
+        for lang in ("fi", "ru"):
+            Select(da.one("#lang-select")).select_by_value(lang)
+            want_verdict = lang_string(lang, "audit_verdict").replace("{verdict}", report["verdict"])
+            da.wait(f"the verdict in {lang}", lambda _, w=want_verdict: da.text("#audit-verdict strong") == w)
+            chains = da.js("return [...document.querySelectorAll('#audit-institutions tbody tr')]"
+                           ".map(r => r.children[4].textContent)")
+            assert chains == [lang_string(lang, "chain_ok")] * len(chains), chains
+            result = da.text("#audit-result")
+            assert "verdict:" not in result and "everything" not in result, result
+            assert not re.search(r"\d{4}-\d\d-\d\dT\d\d:", result), f"a raw ISO time in {lang}: {result}"
+        Select(da.one("#lang-select")).select_by_value("en")
         # The download is fetched first: a refusal is said in plain words, not
         # saved as "conect-audit.bundle" holding the JSON error.
         bogus = self.a.node_id + "-999999"

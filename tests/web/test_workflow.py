@@ -296,6 +296,27 @@ class Suite(runner.BrowserSuite):
         assert m["host"]["actual_arrival"] == "2026-09-07", "the forced write changed the record"
         da.doc_shot("mobility-refused")
 
+    def test_a_plan_without_an_eqf_level_is_edited_in_the_dashboard(self):
+        # mobility add, the CSV import and the API leave the EQF level 0 ("not
+        # given"); the plan dialog showed 0 in a box that takes 1-8, so the
+        # browser refused every save of the plan.
+        _, m = self.a.api("POST", "/api/v1/mobilities", mobility_body(self.org_a, self.org_b, "NO-EQF", "2027-05-03"),
+                          expect=201)
+        assert m["sending"]["eqf_level"] == 0, m["sending"]
+        da = self.da
+        da.open_mobility(m["id"])
+        assert da.text('[data-group=sending] dd[data-field="eqf_level"]') == lang_string("en", "value_none")
+        da.click('button[data-action="edit-sending"]')
+        da.wait("the plan dialog", lambda x: x.find_element(By.ID, "form-dialog").is_displayed())
+        box = da.one("#form-dialog-body input[name=qualification_title]")
+        box.clear()
+        box.send_keys("Carpentry (VET)")
+        da.one("#form-dialog-ok").click()
+        da.wait("the plan saved", lambda _: self.a.api("GET", f"/api/v1/mobilities/{m['id']}", expect=200)[1]
+                ["sending"]["qualification_title"] == "Carpentry (VET)")
+        _, after = self.a.api("GET", f"/api/v1/mobilities/{m['id']}", expect=200)
+        assert after["sending"]["eqf_level"] == 0, "an untouched EQF level was written"
+
     # ------------------------------------------------------------ filters
     def test_every_new_list_shows_what_the_api_answers_for_its_filters(self):
         rows = [mobility_body(self.org_a, self.org_b, f"F-{i}", f"2027-0{1 + i % 6}-01",

@@ -135,6 +135,30 @@ TEST_F(MobilitiesTest, HostSideWritesAndConfirmsAnIncomingMobility) {
   EXPECT_TRUE(conf.json()["personal_data"].is_null());  // not ours to hold
 }
 
+// A node that is neither side of a mobility is told so when it tries to
+// sign it, and nothing is written.
+TEST_F(MobilitiesTest, ANodeThatIsNeitherSideIsToldSoWhenItConfirms) {
+  auto c = client();
+  create_org(c);
+  RecordKey sending = other_org();
+  RecordKey receiving = other_org("NO");
+  auto mkey = other_next_key(v1::MOBILITY);
+  v1::MobilityFixed f;
+  *f.mutable_sending_organisation() = sending.to_proto();
+  *f.mutable_receiving_organisation() = receiving.to_proto();
+  f.mutable_participant()->set_pseudonym("SE-9");
+  f.set_type(v1::STUDY_VISIT);
+  f.set_category(v1::TEACHER);
+  v1::MobilitySending s;
+  other_author(ops::create_mobility(mkey, f, &s));
+  std::uint64_t head = own_head();
+  auto r = c.request("POST", "/api/v1/mobilities/" + mkey.text() + "/confirm");
+  EXPECT_EQ(r.status, 403);
+  EXPECT_EQ(r.json()["detail"], "this node is neither the sending nor the host party of mobility " + mkey.text() +
+                                    ": only their two nodes sign what they agreed");
+  EXPECT_EQ(own_head(), head);
+}
+
 // A mobility booked on a placement goes to the node that offers it: a
 // receiving organisation spoken for by another node is refused, at create
 // and when a PATCH names a placement, and nothing is written.

@@ -265,6 +265,10 @@ HttpResponse confirm_mobility(HandlerEnv& env, const HttpRequest& req, const std
   bool host_side = owned_by_us(env, m.fixed().receiving_organisation());
   for (const auto& [k, v] : body->items())
     if (k != "party") return error_response(malformed(k + ": unknown field"));
+  // A partner that is neither side was told it was "not the host party".
+  if (!sending_side && !host_side)
+    return error_response(403, "not_authorised", "this node is neither the sending nor the host party of mobility " +
+                                                     id + ": only their two nodes sign what they agreed");
   v1::ConfirmingParty party = sending_side ? v1::PARTY_SENDING : v1::PARTY_HOST;
   if (body->contains("party")) {
     const auto& p = (*body)["party"];

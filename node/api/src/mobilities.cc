@@ -62,8 +62,8 @@ Status validate_sending(HandlerEnv& env, const v1::MobilitySending& s, std::stri
     // student nor learn who comes.
     if (receiving && receiving->owner() != s.placement().owner()) {
       auto org = RecordKey::from_proto(v1::ORGANISATION, *receiving);
-      return invalid(p + ".placement: " + key->text() + " is offered by node " +
-                     key->owner.hex().substr(0, 16) + "..., which does not speak for the receiving organisation " +
+      return invalid(p + ".placement: " + key->text() + " is offered by node " + key->owner.hex().substr(0, 16) +
+                     "..., which does not speak for the receiving organisation " +
                      (org ? org->text() : std::string("?")) +
                      "; choose a placement of the receiving organisation's node, or its host as the receiving "
                      "organisation");
@@ -267,8 +267,9 @@ HttpResponse confirm_mobility(HandlerEnv& env, const HttpRequest& req, const std
     if (k != "party") return error_response(malformed(k + ": unknown field"));
   // A partner that is neither side was told it was "not the host party".
   if (!sending_side && !host_side)
-    return error_response(403, "not_authorised", "this node is neither the sending nor the host party of mobility " +
-                                                     id + ": only their two nodes sign what they agreed");
+    return error_response(403, "not_authorised",
+                          "this node is neither the sending nor the host party of mobility " + id +
+                              ": only their two nodes sign what they agreed");
   v1::ConfirmingParty party = sending_side ? v1::PARTY_SENDING : v1::PARTY_HOST;
   if (body->contains("party")) {
     const auto& p = (*body)["party"];

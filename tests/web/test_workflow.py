@@ -317,6 +317,28 @@ class Suite(runner.BrowserSuite):
         _, after = self.a.api("GET", f"/api/v1/mobilities/{m['id']}", expect=200)
         assert after["sending"]["eqf_level"] == 0, "an untouched EQF level was written"
 
+    def test_a_cancelled_mobility_gives_its_confirmed_reservation_back(self):
+        # A confirmed reservation is offered for a new mobility until one
+        # uses it. A second reservation of a window whose first had its
+        # mobility was never offered (each was compared with all of the
+        # window's mobilities), and a cancelled mobility kept its slot for
+        # good: booked at the host, neither usable nor shown here.
+        _, r = self.a.api("POST", f"/api/v1/placements/{self.p_b}/reservations", {"window_id": 1, "slots": 1},
+                          expect=201)
+        wait_until("the request at B", lambda: self.b.api("GET", f"/api/v1/reservations/{r['id']}")[0] == 200)
+        self.b.api("POST", f"/api/v1/reservations/{r['id']}/confirm", {}, expect=200)
+        da = self.da
+        da.view("mobilities")
+        row = f'#mob-res-table button[data-reservation="{r["id"]}"]'
+        da.wait("the window's second reservation offered", lambda _: da.css(row))
+        body = mobility_body(self.org_a, self.org_b, "GIVE-BACK", WINDOW[0])
+        body["sending"].update({"placement": self.p_b, "window_id": 1, "planned_end": WINDOW[1]})
+        _, m = self.a.api("POST", "/api/v1/mobilities", body, expect=201)
+        da.wait("the reservation taken by the new mobility", lambda _: da.css(f'#mob-body tr[data-id="{m["id"]}"]')
+                and not da.css(row))
+        self.a.api("POST", f"/api/v1/mobilities/{m['id']}/cancel", {}, expect=200)
+        da.wait("the reservation offered again", lambda _: da.css(row))
+
     # ------------------------------------------------------------ filters
     def test_every_new_list_shows_what_the_api_answers_for_its_filters(self):
         rows = [mobility_body(self.org_a, self.org_b, f"F-{i}", f"2027-0{1 + i % 6}-01",

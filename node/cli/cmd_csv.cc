@@ -223,6 +223,29 @@ bool known_column(const Sheet& sheet, const std::string& name) {
   return std::any_of(sheet.columns.begin(), sheet.columns.end(), [&](const Column& c) { return c.name == name; });
 }
 
+// The node names a refused value by its place in the API's JSON
+// ("personal_data.email: ..."); a spreadsheet user looks for the column
+// ("participant_email"). Names the column before the node's words when the
+// two differ; the node's own path stays (it says which list item).
+std::string with_column(const Sheet& sheet, const std::string& detail) {
+  const std::string token = detail.substr(0, detail.find_first_of(": "));
+  const Column* best = nullptr;
+  std::size_t best_len = 0;
+  for (const auto& c : sheet.columns) {
+    if (c.pointer.empty()) continue;
+    std::string path = c.pointer.substr(1);
+    std::replace(path.begin(), path.end(), '/', '.');
+    bool prefix = token.rfind(path, 0) == 0 &&
+                  (token.size() == path.size() || token[path.size()] == '[' || token[path.size()] == '.');
+    if (prefix && path.size() > best_len) {
+      best = &c;
+      best_len = path.size();
+    }
+  }
+  if (!best || token.rfind(best->name, 0) == 0) return detail;  // "roles[0]: ..." names it already
+  return "column " + best->name + " (" + token + ")" + detail.substr(token.size());
+}
+
 // Rows the node refused are reported by their index in the request; the
 // user needs the sheet's line numbers.
 int report_problems(const Global& g, const std::string& file, const std::vector<std::string>& problems) {
@@ -247,10 +270,18 @@ int import_sheet(const Global& g, const Sheet& sheet, const std::string& file) {
   if (rows->size() < 2)
     return fail(g, "invalid_argument", file + ": needs a header row and at least one row", kRefused);
   const auto& header = rows->front().fields;
-  for (const auto& column : header)
-    if (!known_column(sheet, column))
+  for (std::size_t c = 0; c < header.size(); ++c) {
+    if (!known_column(sheet, header[c]))
       return fail(g, "invalid_argument",
-                  file + ": unknown column '" + column + "' (known: " + known_columns(sheet) + ")", kUsage);
+                  file + ": unknown column '" + header[c] + "' (known: " + known_columns(sheet) + ")", kUsage);
+    // Two columns of one name: one of them would be dropped without a word.
+    for (std::size_t d = 0; d < c; ++d)
+      if (header[d] == header[c])
+        return fail(g, "invalid_argument",
+                    file + ": column '" + header[c] + "' appears twice (columns " + std::to_string(d + 1) + " and " +
+                        std::to_string(c + 1) + "); keep one",
+                    kUsage);
+  }
   json body_rows = json::array();
   std::vector<std::size_t> lines;
   std::vector<std::string> problems;
@@ -289,7 +320,8 @@ int import_sheet(const Global& g, const Sheet& sheet, const std::string& file) {
     return fail(g, reply->body.is_object() ? reply->body.value("error", "error") : "error",
                 reply->body.is_object() ? reply->body.value("detail", "") : reply->raw, kRefused);
   for (const auto& p : reply->body["rows"])
-    problems.push_back("line " + std::to_string(lines.at(p.value("row", 0))) + ": " + p.value("detail", ""));
+    problems.push_back("line " + std::to_string(lines.at(p.value("row", 0))) + ": " +
+                       with_column(sheet, p.value("detail", "")));
   return report_problems(g, file, problems);
 }
 

@@ -294,7 +294,9 @@ Status seed_mobilities(std::vector<DemoNode>& nodes, std::mt19937& rng) {
                       {{"window_id", window},
                        {"slots", 1},
                        {"mobility", mobility},
-                       {"note", "Learner " + sender.school->pseudonyms[k]}});
+                       // A note is signed and read by every member: the pseudonym, never the
+                       // name (the participant's name goes to the two schools only).
+                       {"note", "Participant " + sender.school->pseudonyms[k]}});
       if (!res.ok()) return res.error();
       if (rng() % 4 == 0) continue;  // left pending for the host to decide on the dashboard
       std::string reservation = (*res)["id"];

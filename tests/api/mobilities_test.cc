@@ -135,6 +135,65 @@ TEST_F(MobilitiesTest, HostSideWritesAndConfirmsAnIncomingMobility) {
   EXPECT_TRUE(conf.json()["personal_data"].is_null());  // not ours to hold
 }
 
+// A node that is neither side of a mobility is told so when it tries to
+// sign it, and nothing is written.
+TEST_F(MobilitiesTest, ANodeThatIsNeitherSideIsToldSoWhenItConfirms) {
+  auto c = client();
+  create_org(c);
+  RecordKey sending = other_org();
+  RecordKey receiving = other_org("NO");
+  auto mkey = other_next_key(v1::MOBILITY);
+  v1::MobilityFixed f;
+  *f.mutable_sending_organisation() = sending.to_proto();
+  *f.mutable_receiving_organisation() = receiving.to_proto();
+  f.mutable_participant()->set_pseudonym("SE-9");
+  f.set_type(v1::STUDY_VISIT);
+  f.set_category(v1::TEACHER);
+  v1::MobilitySending s;
+  other_author(ops::create_mobility(mkey, f, &s));
+  std::uint64_t head = own_head();
+  auto r = c.request("POST", "/api/v1/mobilities/" + mkey.text() + "/confirm");
+  EXPECT_EQ(r.status, 403);
+  EXPECT_EQ(r.json()["detail"], "this node is neither the sending nor the host party of mobility " + mkey.text() +
+                                    ": only their two nodes sign what they agreed");
+  EXPECT_EQ(own_head(), head);
+}
+
+// A mobility booked on a placement goes to the node that offers it: a
+// receiving organisation spoken for by another node is refused, at create
+// and when a PATCH names a placement, and nothing is written.
+TEST_F(MobilitiesTest, APlacementMustBeOfferedByTheReceivingOrganisationsNode) {
+  auto c = client();
+  std::string ours = create_org(c);
+  std::string our_placement = create_placement(c, ours);
+  RecordKey theirs = other_org();
+  RecordKey their_placement = other_placement(theirs);
+  std::uint64_t head = own_head();
+
+  auto body = mobility_body(ours, theirs.text());
+  body["sending"]["placement"] = our_placement;
+  body["sending"]["window_id"] = 1;
+  auto wrong = c.post("/api/v1/mobilities", body);
+  EXPECT_EQ(wrong.status, 422) << wrong.body;
+  EXPECT_EQ(wrong.json()["detail"],
+            "sending.placement: " + our_placement + " is offered by node " + me_.public_key().hex().substr(0, 16) +
+                "..., which does not speak for the receiving organisation " + theirs.text() +
+                "; choose a placement of the receiving organisation's node, or its host as the receiving "
+                "organisation");
+  EXPECT_EQ(own_head(), head);
+
+  body["sending"]["placement"] = their_placement.text();
+  auto right = c.post("/api/v1/mobilities", body);
+  ASSERT_EQ(right.status, 201) << right.body;
+  std::string id = right.json()["id"];
+  head = own_head();
+  auto moved = c.patch("/api/v1/mobilities/" + id, {{"sending", {{"placement", our_placement}}}});
+  EXPECT_EQ(moved.status, 422) << moved.body;
+  EXPECT_EQ(own_head(), head);
+  // Other sending fields still change (no placement named anew).
+  EXPECT_EQ(c.patch("/api/v1/mobilities/" + id, {{"sending", {{"eqf_level", 5}}}}).status, 200);
+}
+
 TEST_F(MobilitiesTest, ListFilters) {
   auto c = client();
   std::string fi = create_org(c, "FI");

@@ -101,6 +101,38 @@ class Csv(unittest.TestCase):
         self.assertEqual(p.returncode, 2)
         self.assertIn("unknown column 'host'", p.stderr)
 
+    def test_a_column_twice_is_a_usage_error(self):
+        # One of the two would be dropped without a word.
+        path = self.write("twice.csv", f"organisation,display_name,notes,notes\n{self.org},a,first,second\n")
+        before = record_count(self.node, "contact")
+        p = cli("import", "contacts", path, data=self.node.data, check=False)
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertIn("column 'notes' appears twice (columns 3 and 4); keep one", p.stderr)
+        self.assertEqual(record_count(self.node, "contact"), before)
+
+    def test_the_nodes_refusals_name_the_sheets_column(self):
+        # The node speaks of its JSON ("personal_data.email"); the user reads
+        # the sheet's column names, which differ for mobilities.
+        company = create_organisation(self.node, "Кольская верфь", "RU", "large_enterprise", "Murmansk")["id"]
+        header = "sending_organisation,receiving_organisation,pseudonym,type,category,languages,participant_email\n"
+        path = self.write("mob-columns.csv", header +
+                          f"{self.org},{company},RU-11,learner_otj_company,ivet_learner,ru:C2,ok@example.ru\n"
+                          f"{self.org},{company},,learner_otj_company,ivet_learner,,\n"
+                          f"{self.org},{company},RU-13,learner_otj_company,ivet_learner,,not-an-address\n"
+                          f"{self.org},{company},RU-14,learner_otj_company,ivet_learner,ru:Z9,\n")
+        before = record_count(self.node, "mobility")
+        p = cli("import", "mobilities", path, data=self.node.data, check=False)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("line 3: column pseudonym (fixed.participant.pseudonym): required", p.stderr)
+        self.assertIn('line 4: column participant_email (personal_data.email): "not-an-address" is not an e-mail',
+                      p.stderr)
+        self.assertIn('line 5: column languages (sending.languages[0].level): "Z9"', p.stderr)
+        self.assertEqual(record_count(self.node, "mobility"), before)
+        # Where the node's name is the column's, it stays as it was.
+        bad = self.write("contacts-roles.csv", f"organisation,display_name,roles\n{self.org},x,coordinator\n")
+        p = cli("import", "contacts", bad, data=self.node.data, check=False)
+        self.assertIn('line 2: roles[0]: "coordinator" is not one of', p.stderr)
+
     def test_broken_quoting_names_the_line(self):
         path = self.write("quote.csv", HEADER + f'{self.org},"never closed,carpentry\n')
         p = cli("import", "placements", path, data=self.node.data, check=False)

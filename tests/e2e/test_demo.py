@@ -55,6 +55,15 @@ class Demo(unittest.TestCase):
             names = [c["personal_data"]["name"] for c in contacts if c.get("personal_data")]
             self.assertTrue(names, contacts)
             self.assertFalse([n for n in names if "_" in n], names)
+            # A reservation's note is signed and read by every member: the
+            # sample notes name no participant (they named each one, as the
+            # personal data that only the two schools hold does).
+            fi = os.path.join(self.root, "fi")
+            held = {m["personal_data"]["name"] for m in
+                    json.loads(cli("mobility", "list", "--json", data=fi).stdout)["items"] if m.get("personal_data")}
+            notes = [r.get("note", "") for r in json.loads(cli("reservation", "list", "--json", data=fi).stdout)["items"]]
+            self.assertTrue(held and notes)
+            self.assertFalse([n for n in notes if any(name in n for name in held)], notes)
             # Changes keep landing and the four converge on one digest again.
             first = self.status("fi")["version_vector"]
             wait_until("a random change", lambda: self.status("fi")["version_vector"] != first, timeout=60)

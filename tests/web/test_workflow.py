@@ -296,6 +296,49 @@ class Suite(runner.BrowserSuite):
         assert m["host"]["actual_arrival"] == "2026-09-07", "the forced write changed the record"
         da.doc_shot("mobility-refused")
 
+    def test_a_plan_without_an_eqf_level_is_edited_in_the_dashboard(self):
+        # mobility add, the CSV import and the API leave the EQF level 0 ("not
+        # given"); the plan dialog showed 0 in a box that takes 1-8, so the
+        # browser refused every save of the plan.
+        _, m = self.a.api("POST", "/api/v1/mobilities", mobility_body(self.org_a, self.org_b, "NO-EQF", "2027-05-03"),
+                          expect=201)
+        assert m["sending"]["eqf_level"] == 0, m["sending"]
+        da = self.da
+        da.open_mobility(m["id"])
+        assert da.text('[data-group=sending] dd[data-field="eqf_level"]') == lang_string("en", "value_none")
+        da.click('button[data-action="edit-sending"]')
+        da.wait("the plan dialog", lambda x: x.find_element(By.ID, "form-dialog").is_displayed())
+        box = da.one("#form-dialog-body input[name=qualification_title]")
+        box.clear()
+        box.send_keys("Carpentry (VET)")
+        da.one("#form-dialog-ok").click()
+        da.wait("the plan saved", lambda _: self.a.api("GET", f"/api/v1/mobilities/{m['id']}", expect=200)[1]
+                ["sending"]["qualification_title"] == "Carpentry (VET)")
+        _, after = self.a.api("GET", f"/api/v1/mobilities/{m['id']}", expect=200)
+        assert after["sending"]["eqf_level"] == 0, "an untouched EQF level was written"
+
+    def test_a_cancelled_mobility_gives_its_confirmed_reservation_back(self):
+        # A confirmed reservation is offered for a new mobility until one
+        # uses it. A second reservation of a window whose first had its
+        # mobility was never offered (each was compared with all of the
+        # window's mobilities), and a cancelled mobility kept its slot for
+        # good: booked at the host, neither usable nor shown here.
+        _, r = self.a.api("POST", f"/api/v1/placements/{self.p_b}/reservations", {"window_id": 1, "slots": 1},
+                          expect=201)
+        wait_until("the request at B", lambda: self.b.api("GET", f"/api/v1/reservations/{r['id']}")[0] == 200)
+        self.b.api("POST", f"/api/v1/reservations/{r['id']}/confirm", {}, expect=200)
+        da = self.da
+        da.view("mobilities")
+        row = f'#mob-res-table button[data-reservation="{r["id"]}"]'
+        da.wait("the window's second reservation offered", lambda _: da.css(row))
+        body = mobility_body(self.org_a, self.org_b, "GIVE-BACK", WINDOW[0])
+        body["sending"].update({"placement": self.p_b, "window_id": 1, "planned_end": WINDOW[1]})
+        _, m = self.a.api("POST", "/api/v1/mobilities", body, expect=201)
+        da.wait("the reservation taken by the new mobility", lambda _: da.css(f'#mob-body tr[data-id="{m["id"]}"]')
+                and not da.css(row))
+        self.a.api("POST", f"/api/v1/mobilities/{m['id']}/cancel", {}, expect=200)
+        da.wait("the reservation offered again", lambda _: da.css(row))
+
     # ------------------------------------------------------------ filters
     def test_every_new_list_shows_what_the_api_answers_for_its_filters(self):
         rows = [mobility_body(self.org_a, self.org_b, f"F-{i}", f"2027-0{1 + i % 6}-01",
@@ -402,6 +445,20 @@ class Suite(runner.BrowserSuite):
         href = da.js("return document.getElementById('audit-download-link').href")
         assert href.endswith("/api/v1/audit/export"), href
         da.doc_shot("audit")
+        # In another language the result is in its words: no English label,
+        # the chain states translated, the time in the locale's form (the
+        # data-* attributes keep the CLI's words for the comparison above).
+        for lang in ("fi", "ru"):
+            Select(da.one("#lang-select")).select_by_value(lang)
+            want_verdict = lang_string(lang, "audit_verdict").replace("{verdict}", report["verdict"])
+            da.wait(f"the verdict in {lang}", lambda _, w=want_verdict: da.text("#audit-verdict strong") == w)
+            chains = da.js("return [...document.querySelectorAll('#audit-institutions tbody tr')]"
+                           ".map(r => r.children[3].textContent)")
+            assert chains == [lang_string(lang, "chain_ok")] * len(chains), chains
+            result = da.text("#audit-result")
+            assert "verdict:" not in result and "everything" not in result, result
+            assert not re.search(r"\d{4}-\d\d-\d\dT\d\d:", result), f"a raw ISO time in {lang}: {result}"
+        Select(da.one("#lang-select")).select_by_value("en")
         # The download is fetched first: a refusal is said in plain words, not
         # saved as "conect-audit.bundle" holding the JSON error.
         bogus = self.a.node_id + "-999999"

@@ -7,6 +7,7 @@
 import * as api from './api.js';
 import { h, countryName, formatNumber } from './format.js';
 import { t } from './i18n.js';
+import { formatTime } from './mobility_history.js';
 import { field, plainError, select } from './ui.js';
 
 const $ = (id) => document.getElementById(id);
@@ -158,26 +159,28 @@ export class AuditView {
   report(job) {
     const r = job.report;
     const verdict = h('p', { class: 'verdict verdict-' + r.verdict.toLowerCase(), id: 'audit-verdict', dataset: { verdict: r.verdict } },
-      h('strong', null, 'verdict: ' + r.verdict), ' — ', t('verdict_' + r.verdict.toLowerCase()));
+      h('strong', null, t('audit_verdict', { verdict: r.verdict })), ' — ', t('verdict_' + r.verdict.toLowerCase()));
     const header = h('dl', { class: 'fields' },
-      h('dt', null, t('audit_finished')), h('dd', null, job.finished || ''),
-      h('dt', null, t('audit_selection')), h('dd', null, r.selection),
+      h('dt', null, t('audit_finished')), h('dd', null, formatTime(job.finished) || job.finished || ''),
+      h('dt', null, t('audit_selection')), h('dd', null, r.selection === 'everything' ? t('audit_everything') : r.selection),
       h('dt', null, t('audit_counts')), h('dd', null, t('audit_counts_value', { deltas: formatNumber(r.deltas), records: formatNumber(r.records), institutions: r.institutions.length })),
       h('dt', null, t('audit_digest')), h('dd', null, h('code', { id: 'audit-digest' }, r.content_digest), h('span', { class: 'hint' }, ' ' + t('audit_digest_help'))),
       h('dt', null, t('audit_header')), h('dd', null, r.header_signed ? t('audit_header_signed', { by: this.ctx.memberName(r.exported_by) }) : t('audit_header_unsigned')));
     const cols = ['col_member', 'col_country', 'col_role', 'col_chain', 'col_deltas', 'col_records', 'col_sent', 'col_received', 'col_rejected', 'col_conf_ok', 'col_conf_changed'];
     const rows = r.institutions.map((i) => {
+      // data-chain keeps the words of `audit verify` (tests compare them); the cell is in the reader's language.
       const chain = !i.on_roster ? 'NO CARD' : i.frozen_at !== null ? 'FROZEN' : i.chain_valid ? 'ok' : 'BROKEN';
+      const chainText = t({ 'NO CARD': 'chain_no_card', FROZEN: 'chain_frozen', ok: 'chain_ok', BROKEN: 'chain_broken' }[chain]);
       return h('tr', { dataset: { id: i.node_id, chain } },
         h('th', { scope: 'row', 'data-label': t('col_member') }, i.name || t('not_on_roster'), h('code', { class: 'node-id' }, ' ' + i.node_id.slice(0, 16))),
         h('td', { 'data-label': t('col_country') }, countryName(i.country)),
         h('td', { 'data-label': t('col_role') }, i.role ? t('role_' + i.role) : ''),
-        h('td', { 'data-label': t('col_chain') }, chain),
+        h('td', { 'data-label': t('col_chain') }, chainText),
         ...[i.deltas, i.records, i.mobilities_sent, i.mobilities_received, i.rejected_operations, i.confirmations_valid, i.confirmations_changed_since].map((n, k) =>
           h('td', { class: 'num', 'data-label': t(cols[k + 4]) }, formatNumber(n))));
     });
     const findings = (title, list, cls) => list.length
-      ? [h('h3', null, `${t(title)} (${list.length})`), h('ul', { class: cls }, list.map((f) => h('li', null, h('code', null, f.reason || f.rule), ' ', f.where || `delta ${f.seq} of ${f.origin.slice(0, 16)}`, ': ', f.detail)))]
+      ? [h('h3', null, `${t(title)} (${list.length})`), h('ul', { class: cls }, list.map((f) => h('li', null, h('code', null, f.reason || f.rule), ' ', f.where || t('audit_where_delta', { seq: f.seq, origin: f.origin.slice(0, 16) }), ': ', f.detail)))]
       : [];
     return [
       verdict,

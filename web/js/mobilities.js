@@ -218,10 +218,23 @@ export class MobilitiesView {
     }
     const used = new Map();
     for (const m of this.items) {
+      // A cancelled mobility gives its slot back to this list (still booked at the host).
+      if (m.status === 'cancelled') continue;
       const k = `${m.sending.placement}|${m.sending.window_id}`;
       used.set(k, (used.get(k) || 0) + 1);
     }
-    const open = this.ctx.reservations().filter((r) => r.decision === 'confirmed' && (used.get(`${r.placement}|${r.windowId}`) || 0) < r.slots);
+    // The window's mobilities fill its confirmed reservations in id order;
+    // each was compared with all of them, so a second reservation of one
+    // window was never offered while the first had its mobility.
+    const taken = new Map();
+    const confirmed = this.ctx.reservations().filter((r) => r.decision === 'confirmed').sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    for (const r of confirmed) {
+      const k = `${r.placement}|${r.windowId}`;
+      const n = Math.min(r.slots, used.get(k) || 0);
+      used.set(k, (used.get(k) || 0) - n);
+      taken.set(r.id, n);
+    }
+    const open = confirmed.filter((r) => taken.get(r.id) < r.slots);
     box.hidden = open.length === 0;
     this.prefill = new Map();
     const rows = open.map((r) => {
@@ -235,7 +248,7 @@ export class MobilitiesView {
         h('td', { 'data-label': t('col_placement') }, title),
         h('td', { 'data-label': t('col_host') }, p ? this.ctx.orgName(p.host) : ''),
         h('td', { 'data-label': t('col_window') }, w ? windowDates(w) : '#' + r.windowId),
-        h('td', { 'data-label': t('col_slots'), class: 'num' }, t('mob_slots_used', { used: used.get(`${r.placement}|${r.windowId}`) || 0, slots: r.slots })),
+        h('td', { 'data-label': t('col_slots'), class: 'num' }, t('mob_slots_used', { used: taken.get(r.id), slots: r.slots })),
         h(
           'td',
           { 'data-label': t('col_actions'), class: 'actions' },

@@ -257,14 +257,16 @@ export class MobilityDetail {
         field(t('field_planned_start'), input('planned_start', 'date', s.planned_start)),
         field(t('field_planned_end'), input('planned_end', 'date', s.planned_end)),
         field(t('field_qualification_title'), input('qualification_title', 'text', s.qualification_title, { maxlength: 200 })),
-        field(t('field_eqf_level'), input('eqf_level', 'number', s.eqf_level, { min: 1, max: 8 })),
+        // 0 is "not given" (a CLI or CSV mobility without one): an empty
+        // box, or min 1 would refuse every save of the plan.
+        field(t('field_eqf_level'), input('eqf_level', 'number', s.eqf_level || '', { min: 1, max: 8 })),
         field(t('field_languages'), input('languages', 'text', languagesText(s.languages)), t('hint_languages')),
         field(t('field_safety_briefing'), input('safety_briefing', 'date', s.safety_briefing)),
         field(t('field_europass_number'), input('europass_number', 'text', s.europass_number, { maxlength: 64 })),
       ),
       submit: (form) => {
         const v = formValues(form);
-        const patch = changedFields(s, v, { eqf_level: Number, languages: parseLanguages });
+        const patch = changedFields({ ...s, eqf_level: s.eqf_level || null }, v, { eqf_level: Number, languages: parseLanguages });
         return Object.keys(patch).length ? this.save('sending', patch) : null;
       },
     });

@@ -1,7 +1,7 @@
 // A mobility's signed history (GET /api/v1/records/{id}/history) in plain
 // words: who signed what and when, newest first, with whether each delta's
 // own signature verifies here. Also finds when each confirmation was signed.
-import { h, formatDay, parseDay } from './format.js';
+import { h, formatDay, languageName, parseDay } from './format.js';
 import { t } from './i18n.js';
 import { HOST_FIELDS, SENDING_FIELDS } from './mobility_model.js';
 
@@ -19,11 +19,12 @@ export function formatTime(iso) {
 export function valueText(name, v, refName) {
   if (v === null || v === undefined || v === '' || (Array.isArray(v) && v.length === 0)) return t('value_none');
   if (typeof v === 'boolean') return t(v ? 'yes' : 'no');
+  if (name === 'eqf_level' && !v) return t('value_none'); // 0 is "not given": levels are 1-8
   if (name === 'status') return t('mstatus_' + v);
   if (name === 'host_status') return t('host_' + v);
   if (name === 'type') return t('type_' + v);
   if (name === 'category') return t('cat_' + v);
-  if (name === 'languages') return v.map((l) => l.lang + (l.level ? ' ' + l.level : '')).join(', ');
+  if (name === 'languages') return v.map((l) => languageName(l.lang) + (l.level ? ' ' + l.level : '')).join(', ');
   if (typeof v === 'string' && /^\d{4}-\d{2}-\d{2}$/.test(v)) return formatDay(parseDay(v));
   if (typeof v === 'string' && /^[0-9a-f]{64}-\d+$/.test(v)) return refName ? refName(v) : v;
   return String(v);

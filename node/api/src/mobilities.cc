@@ -44,7 +44,10 @@ PersonalBlob seal_into(const json& content, v1::PersonalRef* ref) {
   return b;
 }
 
-Status validate_sending(HandlerEnv& env, const v1::MobilitySending& s, std::string_view path) {
+// `receiving`: the mobility's receiving organisation when `s` names its
+// placement anew (create, or a PATCH of the placement), else null.
+Status validate_sending(HandlerEnv& env, const v1::MobilitySending& s, std::string_view path,
+                        const v1::RecordId* receiving) {
   std::string p(path);
   if (s.has_planned_start() && s.has_planned_end() && s.planned_end().days() < s.planned_start().days())
     return invalid(p + ".planned_end: before planned_start");
@@ -53,6 +56,18 @@ Status validate_sending(HandlerEnv& env, const v1::MobilitySending& s, std::stri
     auto key = RecordKey::from_proto(v1::PLACEMENT, s.placement());
     auto pl = key ? load_record(env, *key) : Result<v1::RecordState>(Error(Errc::not_found, ""));
     if (!pl) return invalid(p + ".placement: no such placement on this node");
+    // The host side (host status, confirmation as host, the participant's
+    // personal data) is the receiving organisation's node: the host of a
+    // placement offered by another node could neither answer for the
+    // student nor learn who comes.
+    if (receiving && receiving->owner() != s.placement().owner()) {
+      auto org = RecordKey::from_proto(v1::ORGANISATION, *receiving);
+      return invalid(p + ".placement: " + key->text() + " is offered by node " + key->owner.hex().substr(0, 16) +
+                     "..., which does not speak for the receiving organisation " +
+                     (org ? org->text() : std::string("?")) +
+                     "; choose a placement of the receiving organisation's node, or its host as the receiving "
+                     "organisation");
+    }
     if (s.window_id() != 0) {
       const auto& w = pl->placement().windows();
       if (std::none_of(w.begin(), w.end(), [&](const auto& x) { return x.window_id() == s.window_id(); }))
@@ -94,7 +109,7 @@ Result<PreparedCreate> prepare_mobility(HandlerEnv& env, const json& body) {
     JsonInputOptions so;
     so.path = "sending";
     if (auto f = message_from_json(body["sending"], sending, so); !f) return f.error();
-    if (auto st = validate_sending(env, sending, "sending"); !st) return st.error();
+    if (auto st = validate_sending(env, sending, "sending", &fixed.receiving_organisation()); !st) return st.error();
   }
   if (sending.status() == v1::MOBILITY_STATUS_UNSPECIFIED) sending.set_status(v1::MOBILITY_DRAFT);
   PreparedCreate out;
@@ -216,7 +231,10 @@ HttpResponse patch_mobility(HandlerEnv& env, const HttpRequest& req, const std::
     auto fields = message_from_json((*body)["sending"], update, so);
     if (!fields) return error_response(fields.error());
     auto after = merged(m.sending(), update, *fields);
-    if (auto st = validate_sending(env, after, "sending"); !st) return error_response(st.error());
+    if (auto st = validate_sending(env, after, "sending",
+                                   update.has_placement() ? &m.fixed().receiving_organisation() : nullptr);
+        !st)
+      return error_response(st.error());
     if (after.status() < m.sending().status()) return status_regress(m.sending().status(), after.status());
     auto more = patch_ops(l->key, l->state, kGroupMobilitySending, m.sending(), update, *fields,
                           [&](std::vector<std::uint32_t> f) { return ops::write_mobility_sending(l->key, update, std::move(f)); });
@@ -247,6 +265,11 @@ HttpResponse confirm_mobility(HandlerEnv& env, const HttpRequest& req, const std
   bool host_side = owned_by_us(env, m.fixed().receiving_organisation());
   for (const auto& [k, v] : body->items())
     if (k != "party") return error_response(malformed(k + ": unknown field"));
+  // A partner that is neither side was told it was "not the host party".
+  if (!sending_side && !host_side)
+    return error_response(403, "not_authorised",
+                          "this node is neither the sending nor the host party of mobility " + id +
+                              ": only their two nodes sign what they agreed");
   v1::ConfirmingParty party = sending_side ? v1::PARTY_SENDING : v1::PARTY_HOST;
   if (body->contains("party")) {
     const auto& p = (*body)["party"];

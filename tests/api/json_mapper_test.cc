@@ -188,13 +188,20 @@ TEST(JsonMapper, InvalidValuesAre422AndNamed) {
       {{{"windows", {{{"start", "2026-02-30"}}}}}, "windows[0].start: 2026-02-30 is not a calendar date YYYY-MM-DD"},
       {{{"country", "XX"}}, "country: \"XX\" is not an ISO 3166-1 alpha-2 country code"},
       {{{"country", "fi"}}, "country: \"fi\" is not an ISO 3166-1 alpha-2 country code"},
-      {{{"languages", {{{"lang", "Finnish"}}}}}, "languages[0].lang: \"Finnish\" is not a language code such as \"fi\""},
+      {{{"languages", {{{"lang", "Finnish"}}}}},
+       "languages[0].lang: \"Finnish\" is not a language code such as \"fi\""},
       {{{"status", "opened"}}, "status: \"opened\" is not one of draft, open, closed, withdrawn"},
       {{{"min_days", -1}}, "min_days: -1 is out of range"},
       {{{"min_days", 4294967296LL}}, "min_days: 4294967296 is out of range"},
       {{{"host_organisation", "abc-1"}}, "host_organisation: expected a record id \"<64 hex>-<serial>\""},
       {{{"host_organisation", kOwner + "-01"}}, "host_organisation: expected a record id \"<64 hex>-<serial>\""},
-      {{{"languages", {{{"lang", "fi"}, {"level", "b1"}}}}}, "languages[0].level: \"b1\" is not one of A1, A2, B1, B2, C1, C2"},
+      {{{"languages", {{{"lang", "fi"}, {"level", "b1"}}}}},
+       "languages[0].level: \"b1\" is not one of A1, A2, B1, B2, C1, C2"},
+      {{{"languages",
+         {{{"lang", "fi"}, {"level", "C2"}}, {{"lang", "sv"}, {"level", "A2"}}, {{"lang", "fi"}, {"level", "B1"}}}}},
+       "languages[2].lang: 'fi' is given twice (items 0 and 2); give each language once"},
+      {{{"title", {{{"lang", "en"}, {"text", "Welder"}}, {{"lang", "en"}, {"text", "Welding"}}}}},
+       "title[1].lang: 'en' is given twice (items 0 and 1); give each language once"},
   };
   for (const auto& c : cases) {
     auto e = bad<v1::Placement>(c.in);

@@ -4,6 +4,7 @@
 #include <cctype>
 #include <charconv>
 #include <limits>
+#include <map>
 
 #include "conect/api/validate.h"
 #include "conect/crdt/types.h"
@@ -218,8 +219,17 @@ Status fill_message(const json& j, pb::Message& m, const std::string& path,
     if (!value.is_array()) return malformed(fpath, std::string("expected an array, got ") + json_type(value));
     if (value.size() > kMaxListItems)
       return invalid(fpath, std::to_string(value.size()) + " items; at most " + std::to_string(kMaxListItems));
+    // A list of texts or skills by language (names, title, languages) gives
+    // each language once: a second one would be shown or counted beside the
+    // first, and which one a reader sees would depend on the order.
+    std::map<std::string, std::size_t> langs;
     for (std::size_t i = 0; i < value.size(); ++i) {
-      if (auto st = set_value(value[i], m, f, fpath + "[" + std::to_string(i) + "]"); !st) return st;
+      const std::string ipath = fpath + "[" + std::to_string(i) + "]";
+      if (auto st = set_value(value[i], m, f, ipath); !st) return st;
+      if (value[i].is_object() && value[i].contains("lang") && value[i]["lang"].is_string())
+        if (auto [at, fresh] = langs.emplace(value[i]["lang"].get<std::string>(), i); !fresh)
+          return invalid(ipath + ".lang", "'" + at->first + "' is given twice (items " + std::to_string(at->second) +
+                                              " and " + std::to_string(i) + "); give each language once");
     }
   }
   if (present) std::sort(present->begin(), present->end());

@@ -119,7 +119,8 @@ class Csv(unittest.TestCase):
                           f"{self.org},{company},RU-11,learner_otj_company,ivet_learner,ru:C2,ok@example.ru\n"
                           f"{self.org},{company},,learner_otj_company,ivet_learner,,\n"
                           f"{self.org},{company},RU-13,learner_otj_company,ivet_learner,,not-an-address\n"
-                          f"{self.org},{company},RU-14,learner_otj_company,ivet_learner,ru:Z9,\n")
+                          f"{self.org},{company},RU-14,learner_otj_company,ivet_learner,ru:Z9,\n"
+                          f"{self.org},{company},RU-15,learner_otj_company,ivet_learner,fi:C2;fi:B1,\n")
         before = record_count(self.node, "mobility")
         p = cli("import", "mobilities", path, data=self.node.data, check=False)
         self.assertEqual(p.returncode, 1)
@@ -127,6 +128,7 @@ class Csv(unittest.TestCase):
         self.assertIn('line 4: column participant_email (personal_data.email): "not-an-address" is not an e-mail',
                       p.stderr)
         self.assertIn('line 5: column languages (sending.languages[0].level): "Z9"', p.stderr)
+        self.assertIn("line 6: column languages (sending.languages[1].lang): 'fi' is given twice", p.stderr)
         self.assertEqual(record_count(self.node, "mobility"), before)
         # Where the node's name is the column's, it stays as it was.
         bad = self.write("contacts-roles.csv", f"organisation,display_name,roles\n{self.org},x,coordinator\n")

@@ -173,6 +173,8 @@ TEST_F(MobilitiesTest, APlacementMustBeOfferedByTheReceivingOrganisationsNode) {
   auto body = mobility_body(ours, theirs.text());
   body["sending"]["placement"] = our_placement;
   body["sending"]["window_id"] = 1;
+  body["sending"]["planned_start"] = "2026-04-06";  // inside both placements' window 1
+  body["sending"]["planned_end"] = "2026-04-17";
   auto wrong = c.post("/api/v1/mobilities", body);
   EXPECT_EQ(wrong.status, 422) << wrong.body;
   EXPECT_EQ(wrong.json()["detail"],
@@ -192,6 +194,50 @@ TEST_F(MobilitiesTest, APlacementMustBeOfferedByTheReceivingOrganisationsNode) {
   EXPECT_EQ(own_head(), head);
   // Other sending fields still change (no placement named anew).
   EXPECT_EQ(c.patch("/api/v1/mobilities/" + id, {{"sending", {{"eqf_level", 5}}}}).status, 200);
+}
+
+// The planned period of a mobility that books a window lies inside it: the
+// host offers its slots for that period only. Checked when the period, the
+// window or the placement is named; a later change of other fields does not
+// re-check a window the host has moved since.
+TEST_F(MobilitiesTest, APlannedPeriodLiesInsideTheWindowItBooks) {
+  auto c = client();
+  std::string ours = create_org(c);
+  RecordKey theirs = other_org();
+  RecordKey their_placement = other_placement(theirs);  // window 1: 2026-04-01 to 2026-04-30
+  std::uint64_t head = own_head();
+
+  auto body = mobility_body(ours, theirs.text());
+  body["sending"]["placement"] = their_placement.text();
+  body["sending"]["window_id"] = 1;
+  body["sending"]["planned_start"] = "2026-05-04";
+  body["sending"]["planned_end"] = "2026-05-15";
+  auto outside = c.post("/api/v1/mobilities", body);
+  EXPECT_EQ(outside.status, 422) << outside.body;
+  EXPECT_EQ(outside.json()["detail"],
+            "sending.planned_start: 2026-05-04 is outside window 1 of the placement (2026-04-01 to 2026-04-30); "
+            "the host offers its slots for that period: plan within it, or choose another window");
+  body["sending"]["planned_start"] = "2026-04-20";  // starts inside, ends after
+  outside = c.post("/api/v1/mobilities", body);
+  EXPECT_EQ(outside.status, 422) << outside.body;
+  EXPECT_NE(outside.body.find("sending.planned_end: 2026-05-15 is outside window 1"), std::string::npos)
+      << outside.body;
+  EXPECT_EQ(own_head(), head);
+
+  body["sending"]["planned_end"] = "2026-04-30";  // the window's last day is inside
+  auto inside = c.post("/api/v1/mobilities", body);
+  ASSERT_EQ(inside.status, 201) << inside.body;
+  std::string id = inside.json()["id"];
+  head = own_head();
+  auto moved = c.patch("/api/v1/mobilities/" + id, {{"sending", {{"planned_end", "2026-05-02"}}}});
+  EXPECT_EQ(moved.status, 422) << moved.body;
+  EXPECT_EQ(own_head(), head);
+  EXPECT_EQ(c.patch("/api/v1/mobilities/" + id, {{"sending", {{"eqf_level", 5}}}}).status, 200);
+  // Without a window, the dates are the sending school's own plan.
+  body["sending"].erase("window_id");
+  body["sending"]["planned_start"] = "2026-09-01";
+  body["sending"]["planned_end"] = "2026-09-12";
+  EXPECT_EQ(c.post("/api/v1/mobilities", body).status, 201);
 }
 
 TEST_F(MobilitiesTest, ListFilters) {

@@ -44,10 +44,22 @@ PersonalBlob seal_into(const json& content, v1::PersonalRef* ref) {
   return b;
 }
 
+// A planned date inside the window the mobility books: the host offers its
+// slots for that period only.
+Status within_window(const std::string& path, const v1::Date& date, const v1::PlacementWindow& w) {
+  if (!w.has_start() || !w.has_end()) return {};
+  if (date.days() >= w.start().days() && date.days() <= w.end().days()) return {};
+  return invalid(path + ": " + format_date(date.days()) + " is outside window " + std::to_string(w.window_id()) +
+                 " of the placement (" + format_date(w.start().days()) + " to " + format_date(w.end().days()) +
+                 "); the host offers its slots for that period: plan within it, or choose another window");
+}
+
 // `receiving`: the mobility's receiving organisation when `s` names its
 // placement anew (create, or a PATCH of the placement), else null.
+// `period_named`: `s` sets its placement, window or planned dates anew (a
+// PATCH of other fields does not re-check a period the host has moved since).
 Status validate_sending(HandlerEnv& env, const v1::MobilitySending& s, std::string_view path,
-                        const v1::RecordId* receiving) {
+                        const v1::RecordId* receiving, bool period_named) {
   std::string p(path);
   if (s.has_planned_start() && s.has_planned_end() && s.planned_end().days() < s.planned_start().days())
     return invalid(p + ".planned_end: before planned_start");
@@ -70,8 +82,13 @@ Status validate_sending(HandlerEnv& env, const v1::MobilitySending& s, std::stri
     }
     if (s.window_id() != 0) {
       const auto& w = pl->placement().windows();
-      if (std::none_of(w.begin(), w.end(), [&](const auto& x) { return x.window_id() == s.window_id(); }))
+      auto window = std::find_if(w.begin(), w.end(), [&](const auto& x) { return x.window_id() == s.window_id(); });
+      if (window == w.end())
         return invalid(p + ".window_id: the placement has no window " + std::to_string(s.window_id()));
+      if (period_named && s.has_planned_start())
+        if (auto st = within_window(p + ".planned_start", s.planned_start(), *window); !st) return st;
+      if (period_named && s.has_planned_end())
+        if (auto st = within_window(p + ".planned_end", s.planned_end(), *window); !st) return st;
     }
   }
   return {};
@@ -109,7 +126,8 @@ Result<PreparedCreate> prepare_mobility(HandlerEnv& env, const json& body) {
     JsonInputOptions so;
     so.path = "sending";
     if (auto f = message_from_json(body["sending"], sending, so); !f) return f.error();
-    if (auto st = validate_sending(env, sending, "sending", &fixed.receiving_organisation()); !st) return st.error();
+    if (auto st = validate_sending(env, sending, "sending", &fixed.receiving_organisation(), true); !st)
+      return st.error();
   }
   if (sending.status() == v1::MOBILITY_STATUS_UNSPECIFIED) sending.set_status(v1::MOBILITY_DRAFT);
   PreparedCreate out;
@@ -231,8 +249,11 @@ HttpResponse patch_mobility(HandlerEnv& env, const HttpRequest& req, const std::
     auto fields = message_from_json((*body)["sending"], update, so);
     if (!fields) return error_response(fields.error());
     auto after = merged(m.sending(), update, *fields);
-    if (auto st = validate_sending(env, after, "sending",
-                                   update.has_placement() ? &m.fixed().receiving_organisation() : nullptr);
+    const bool period_named =
+        update.has_placement() || update.window_id() != 0 || update.has_planned_start() || update.has_planned_end();
+    if (auto st =
+            validate_sending(env, after, "sending",
+                             update.has_placement() ? &m.fixed().receiving_organisation() : nullptr, period_named);
         !st)
       return error_response(st.error());
     if (after.status() < m.sending().status()) return status_regress(m.sending().status(), after.status());

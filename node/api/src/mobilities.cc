@@ -257,8 +257,9 @@ HttpResponse patch_mobility(HandlerEnv& env, const HttpRequest& req, const std::
         !st)
       return error_response(st.error());
     if (after.status() < m.sending().status()) return status_regress(m.sending().status(), after.status());
-    auto more = patch_ops(l->key, l->state, kGroupMobilitySending, m.sending(), update, *fields,
-                          [&](std::vector<std::uint32_t> f) { return ops::write_mobility_sending(l->key, update, std::move(f)); });
+    auto more =
+        patch_ops(l->key, l->state, kGroupMobilitySending, m.sending(), update, *fields,
+                  [&](const std::vector<std::uint32_t>& f) { return ops::write_mobility_sending(l->key, update, f); });
     ops.insert(ops.end(), more.begin(), more.end());
   }
   if (body->contains("host")) {
@@ -432,7 +433,7 @@ HttpResponse patch_contact(HandlerEnv& env, const HttpRequest& req, const std::s
     fields->push_back(v1::Contact::kPersonalFieldNumber);
   }
   auto ops = patch_ops(l->key, l->state, kGroupContact, current, update, *fields,
-                       [&](std::vector<std::uint32_t> f) { return ops::write_contact(l->key, update, std::move(f)); });
+                       [&](const std::vector<std::uint32_t>& f) { return ops::write_contact(l->key, update, f); });
   std::vector<const PersonalBlob*> blobs;
   if (blob) blobs.push_back(&*blob);
   if (auto st = store_personal_blobs(env, blobs); !st) return error_response(st.error());

@@ -118,7 +118,7 @@ HttpResponse patch_placement(HandlerEnv& env, const HttpRequest& req, const std:
   const auto& current = l->state.placement();
   if (auto st = validate_placement(env, merged(current, update, *fields)); !st) return error_response(st.error());
   auto ops = patch_ops(l->key, l->state, kGroupPlacement, current, update, *fields,
-                       [&](std::vector<std::uint32_t> f) { return ops::write_placement(l->key, update, std::move(f)); });
+                       [&](const std::vector<std::uint32_t>& f) { return ops::write_placement(l->key, update, f); });
   return author_and_render(env, l->key, std::move(ops), {});
 }
 

@@ -70,7 +70,7 @@ HttpResponse patch_organisation(HandlerEnv& env, const HttpRequest& req, const s
   if (!fields) return error_response(fields.error());
   if (auto st = validate_organisation(merged(state->organisation(), update, *fields)); !st) return error_response(st.error());
   auto ops = patch_ops(*key, *state, kGroupOrganisation, state->organisation(), update, *fields,
-                       [&](std::vector<std::uint32_t> f) { return ops::write_organisation(*key, update, std::move(f)); });
+                       [&](const std::vector<std::uint32_t>& f) { return ops::write_organisation(*key, update, f); });
   return author_and_render(env, *key, std::move(ops), {});
 }
 

@@ -265,7 +265,7 @@ Result<VerifiedDelta> author(HandlerEnv& env, DeltaDraft draft) {
 std::vector<v1::Operation> patch_ops(const RecordKey& key, const v1::RecordState& state, std::uint32_t group,
                                      const pb::Message& current, const pb::Message& update,
                                      const std::vector<std::uint32_t>& fields,
-                                     const std::function<v1::Operation(std::vector<std::uint32_t>)>& write) {
+                                     const std::function<v1::Operation(const std::vector<std::uint32_t>&)>& write) {
   std::vector<v1::Operation> out;
   std::vector<std::uint32_t> plain;
   for (auto number : fields) {

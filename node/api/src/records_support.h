@@ -62,10 +62,9 @@ Result<VerifiedDelta> author(HandlerEnv& env, DeltaDraft draft);
 // last-writer-wins write (built by `write`) for plain fields, and OR-set
 // adds/removes for set fields.
 std::vector<v1::Operation> patch_ops(const RecordKey& key, const v1::RecordState& state, std::uint32_t group,
-                                     const google::protobuf::Message& current,
-                                     const google::protobuf::Message& update,
+                                     const google::protobuf::Message& current, const google::protobuf::Message& update,
                                      const std::vector<std::uint32_t>& fields,
-                                     const std::function<v1::Operation(std::vector<std::uint32_t>)>& write);
+                                     const std::function<v1::Operation(const std::vector<std::uint32_t>&)>& write);
 
 // Personal data (DESIGN §5): stored as a local blob, referenced from the
 // record only by its salted commitment.

@@ -20,6 +20,21 @@ class MobilitiesTest : public ApiFixture {
                          {"eqf_level", 4}, {"languages", {{{"lang", "sv"}, {"level", "A2"}}}}}},
             {"personal_data", {{"name", "Aino Virtanen"}, {"birth_date", "2007-05-14"}, {"email", "aino@example.fi"}}}};
   }
+  // A teacher's mobility the other node creates, from `sending` to `receiving`.
+  RecordKey other_mobility(const RecordKey& sending, const RecordKey& receiving, const std::string& pseudonym,
+                           v1::MobilityType type, v1::MobilityStatus status = v1::MOBILITY_STATUS_UNSPECIFIED) {
+    auto key = other_next_key(v1::MOBILITY);
+    v1::MobilityFixed f;
+    *f.mutable_sending_organisation() = sending.to_proto();
+    *f.mutable_receiving_organisation() = receiving.to_proto();
+    f.mutable_participant()->set_pseudonym(pseudonym);
+    f.set_type(type);
+    f.set_category(v1::TEACHER);
+    v1::MobilitySending s;
+    s.set_status(status);
+    other_author(ops::create_mobility(key, f, &s));
+    return key;
+  }
 };
 
 TEST_F(MobilitiesTest, CreateKeepsPersonalDataOutOfTheDelta) {
@@ -98,26 +113,107 @@ TEST_F(MobilitiesTest, ConfirmCompleteCancel) {
   ASSERT_EQ(moved.status, 200);
   EXPECT_EQ(moved.json()["confirmations"][0]["current"], false);
 
+  ASSERT_EQ(c.patch("/api/v1/mobilities/" + id, {{"sending", {{"status", "nominated"}}}}).status, 200);
   EXPECT_EQ(c.request("POST", "/api/v1/mobilities/" + id + "/complete").json()["sending"]["status"], "completed");
   EXPECT_EQ(c.request("POST", "/api/v1/mobilities/" + id + "/cancel").json()["sending"]["status"], "cancelled");
   EXPECT_EQ(c.request("POST", "/api/v1/mobilities/" + id + "/cancel").status, 409);
   EXPECT_EQ(c.request("POST", "/api/v1/mobilities/" + id + "/complete").status, 409);
 }
 
+// The steps the sending side may sign (docs/api.md, `sending.status`): a
+// completed mobility that was never nominated, or a cancelled one whose
+// learning was recognised, would be counted wrongly by every report.
+TEST_F(MobilitiesTest, StatusMovesOneStepAtATime) {
+  auto c = client();
+  std::string ours = create_org(c);
+  RecordKey theirs = other_org();
+  std::string id = c.post("/api/v1/mobilities", mobility_body(ours, theirs.text())).json()["id"];
+  std::string path = "/api/v1/mobilities/" + id;
+  auto status = [&](const std::string& s) { return c.patch(path, {{"sending", {{"status", s}}}}); };
+  std::uint64_t head = own_head();
+
+  auto complete = c.request("POST", path + "/complete");
+  EXPECT_EQ(complete.status, 409);
+  EXPECT_EQ(complete.json()["detail"],
+            "mobility " + id + " is draft: nominate it first; a mobility nobody nominated did not take place");
+  EXPECT_EQ(status("completed").status, 409);
+  EXPECT_EQ(status("live").json()["detail"], "mobility " + id + " is draft: nominate it before it starts");
+  EXPECT_EQ(status("recognised").status, 409);
+  EXPECT_EQ(own_head(), head);
+
+  ASSERT_EQ(status("nominated").status, 200);
+  auto early = status("recognised");
+  EXPECT_EQ(early.status, 409);
+  EXPECT_EQ(early.json()["detail"], "mobility " + id +
+                                        " is nominated: mark it completed first; only a completed mobility's learning "
+                                        "is recognised");
+  ASSERT_EQ(status("live").status, 200);
+  ASSERT_EQ(c.request("POST", path + "/complete").status, 200);
+  ASSERT_EQ(status("recognised").status, 200);
+  head = own_head();
+  auto cancel = c.request("POST", path + "/cancel");
+  EXPECT_EQ(cancel.status, 409);
+  EXPECT_EQ(cancel.json()["detail"], "mobility " + id +
+                                         " is recognised: its learning was recognised, so it took place and cannot be "
+                                         "cancelled");
+  EXPECT_EQ(status("cancelled").status, 409);
+  EXPECT_EQ(own_head(), head);
+  EXPECT_EQ(c.get(path).json()["sending"]["status"], "recognised");
+}
+
+// Cancelling a mobility releases, in the same signed delta, the
+// reservations this node requested for it; a reservation that names no
+// mobility stays booked for the next participant.
+TEST_F(MobilitiesTest, CancelReleasesTheReservationsNamingIt) {
+  auto c = client();
+  std::string ours = create_org(c);
+  RecordKey theirs = other_org();
+  RecordKey placement = other_placement(theirs, 2);
+  std::string id = c.post("/api/v1/mobilities", mobility_body(ours, theirs.text())).json()["id"];
+  std::string other_id = c.post("/api/v1/mobilities", mobility_body(ours, theirs.text())).json()["id"];
+  auto reserve = [&](const nlohmann::json& extra) {
+    nlohmann::json body = {{"window_id", 1}, {"slots", 1}};
+    body.update(extra);
+    auto r = c.post("/api/v1/placements/" + placement.text() + "/reservations", body);
+    EXPECT_EQ(r.status, 201) << r.body;
+    return *RecordKey::parse(v1::RESERVATION, r.json()["id"].get<std::string>());
+  };
+  RecordKey for_it = reserve({{"mobility", id}});
+  RecordKey unnamed = reserve(nlohmann::json::object());
+  RecordKey for_other = reserve({{"mobility", other_id}});
+  // The host confirms the first two (the window holds 2).
+  for (const RecordKey& r : {for_it, unnamed})
+    other_author({ops::decide(r, (*store_->record(r))->reservation(), v1::RESERVATION_CONFIRMED)});
+  auto decision = [&](const RecordKey& r) {
+    return c.get("/api/v1/reservations/" + r.text()).json()["decision"].get<std::string>();
+  };
+  ASSERT_EQ(decision(for_it), "confirmed");
+  ASSERT_EQ(decision(unnamed), "confirmed");
+
+  std::uint64_t head = own_head();
+  auto cancelled = c.request("POST", "/api/v1/mobilities/" + id + "/cancel");
+  ASSERT_EQ(cancelled.status, 200) << cancelled.body;
+  EXPECT_EQ(cancelled.json()["sending"]["status"], "cancelled");
+  EXPECT_EQ(own_head(), head + 1);  // one delta: the status and the release
+  EXPECT_EQ(decision(for_it), "cancelled");
+  EXPECT_EQ(decision(unnamed), "confirmed");
+  EXPECT_EQ(decision(for_other), "pending");
+  auto windows = c.get("/api/v1/placements/" + placement.text()).json()["windows"];
+  EXPECT_EQ(windows[0]["available"], 1) << windows.dump();
+
+  // The same through PATCH; a reservation already cancelled is left as it is.
+  auto patched = c.patch("/api/v1/mobilities/" + other_id, {{"sending", {{"status", "cancelled"}}}});
+  ASSERT_EQ(patched.status, 200) << patched.body;
+  EXPECT_EQ(decision(for_other), "cancelled");
+  EXPECT_EQ(own_head(), head + 2);
+}
+
 TEST_F(MobilitiesTest, HostSideWritesAndConfirmsAnIncomingMobility) {
   auto c = client();
   std::string ours = create_org(c);
   RecordKey sending = other_org();
-  auto mkey = other_next_key(v1::MOBILITY);
-  v1::MobilityFixed f;
-  *f.mutable_sending_organisation() = sending.to_proto();
-  *f.mutable_receiving_organisation() = RecordKey::parse(v1::ORGANISATION, ours)->to_proto();
-  f.mutable_participant()->set_pseudonym("SE-7");
-  f.set_type(v1::JOB_SHADOWING);
-  f.set_category(v1::TEACHER);
-  v1::MobilitySending s;
-  s.set_status(v1::MOBILITY_NOMINATED);
-  other_author(ops::create_mobility(mkey, f, &s));
+  RecordKey mkey = other_mobility(sending, *RecordKey::parse(v1::ORGANISATION, ours), "SE-7", v1::JOB_SHADOWING,
+                                  v1::MOBILITY_NOMINATED);
 
   std::uint64_t head = own_head();
   EXPECT_EQ(c.patch("/api/v1/mobilities/" + mkey.text(), {{"sending", {{"status", "live"}}}}).status, 403);
@@ -142,15 +238,7 @@ TEST_F(MobilitiesTest, ANodeThatIsNeitherSideIsToldSoWhenItConfirms) {
   create_org(c);
   RecordKey sending = other_org();
   RecordKey receiving = other_org("NO");
-  auto mkey = other_next_key(v1::MOBILITY);
-  v1::MobilityFixed f;
-  *f.mutable_sending_organisation() = sending.to_proto();
-  *f.mutable_receiving_organisation() = receiving.to_proto();
-  f.mutable_participant()->set_pseudonym("SE-9");
-  f.set_type(v1::STUDY_VISIT);
-  f.set_category(v1::TEACHER);
-  v1::MobilitySending s;
-  other_author(ops::create_mobility(mkey, f, &s));
+  RecordKey mkey = other_mobility(sending, receiving, "SE-9", v1::STUDY_VISIT);
   std::uint64_t head = own_head();
   auto r = c.request("POST", "/api/v1/mobilities/" + mkey.text() + "/confirm");
   EXPECT_EQ(r.status, 403);

@@ -228,6 +228,64 @@ HttpResponse status_regress(v1::MobilityStatus from, v1::MobilityStatus to) {
                                                           enum_name_of(to) + "; status only moves forward"));
 }
 
+// The steps the sending side may author (docs/api.md, `sending.status`): one at
+// a time along draft → nominated → live → completed → recognised, nominated
+// straight to completed (a visit never marked live), and a cancel from any
+// status but recognised. The merge only keeps the lattice's order: these are
+// what this node signs, so that a report never counts as completed a
+// mobility nobody nominated, nor drops one whose learning was recognised.
+std::optional<HttpResponse> refuse_status_move(const std::string& id, v1::MobilityStatus now,
+                                               v1::MobilityStatus target) {
+  if (now == target) return std::nullopt;
+  if (now == v1::MOBILITY_CANCELLED)
+    return error_response(409, "invalid_state", "mobility " + id + " is cancelled; that is final");
+  if (target < now) return status_regress(now, target);
+  auto refuse = [&](const std::string& why) {
+    return error_response(409, "invalid_state", "mobility " + id + " is " + enum_name_of(now) + ": " + why);
+  };
+  switch (target) {
+    case v1::MOBILITY_NOMINATED:
+      return std::nullopt;
+    case v1::MOBILITY_LIVE:
+      if (now == v1::MOBILITY_DRAFT) return refuse("nominate it before it starts");
+      return std::nullopt;
+    case v1::MOBILITY_COMPLETED:
+      if (now == v1::MOBILITY_DRAFT) return refuse("nominate it first; a mobility nobody nominated did not take place");
+      return std::nullopt;
+    case v1::MOBILITY_RECOGNISED:
+      if (now != v1::MOBILITY_COMPLETED)
+        return refuse("mark it completed first; only a completed mobility's learning is recognised");
+      return std::nullopt;
+    case v1::MOBILITY_CANCELLED:
+      if (now == v1::MOBILITY_RECOGNISED)
+        return refuse("its learning was recognised, so it took place and cannot be cancelled");
+      return std::nullopt;
+    default:
+      return status_regress(now, target);
+  }
+}
+
+// A cancelled mobility releases the reservations this node requested for
+// it (those naming it, pending or confirmed), in the same signed delta: the
+// host's slots are free again the moment the cancel arrives. A reservation
+// that names no mobility stays booked for this node to reuse.
+Result<std::vector<v1::Operation>> release_reservations_of(HandlerEnv& env, const RecordKey& mobility) {
+  std::vector<v1::Operation> out;
+  std::string cursor;
+  do {
+    auto page = env.ctx.store->list_owned(v1::RESERVATION, own_id(env), cursor, 500);
+    if (!page) return page.error();
+    for (const auto& v : page->items) {
+      const auto& r = v.state.reservation();
+      if (!r.has_mobility() || RecordKey::from_proto(v1::MOBILITY, r.mobility()) != mobility) continue;
+      if (r.decision() == v1::RESERVATION_CANCELLED || r.decision() == v1::RESERVATION_REJECTED) continue;
+      out.push_back(ops::cancel(v.key));
+    }
+    cursor = page->next_cursor;
+  } while (!cursor.empty());
+  return out;
+}
+
 HttpResponse patch_mobility(HandlerEnv& env, const HttpRequest& req, const std::string& id) {
   auto l = load(env, v1::MOBILITY, id);
   if (!l) return error_response(l.error());
@@ -256,11 +314,16 @@ HttpResponse patch_mobility(HandlerEnv& env, const HttpRequest& req, const std::
                              update.has_placement() ? &m.fixed().receiving_organisation() : nullptr, period_named);
         !st)
       return error_response(st.error());
-    if (after.status() < m.sending().status()) return status_regress(m.sending().status(), after.status());
+    if (auto refused = refuse_status_move(id, m.sending().status(), after.status())) return *refused;
     auto more =
         patch_ops(l->key, l->state, kGroupMobilitySending, m.sending(), update, *fields,
                   [&](const std::vector<std::uint32_t>& f) { return ops::write_mobility_sending(l->key, update, f); });
     ops.insert(ops.end(), more.begin(), more.end());
+    if (after.status() == v1::MOBILITY_CANCELLED && m.sending().status() != v1::MOBILITY_CANCELLED) {
+      auto released = release_reservations_of(env, l->key);
+      if (!released) return error_response(released.error());
+      ops.insert(ops.end(), released->begin(), released->end());
+    }
   }
   if (body->contains("host")) {
     if (!owned_by_us(env, m.fixed().receiving_organisation()))
@@ -321,11 +384,16 @@ HttpResponse set_status(HandlerEnv& env, const std::string& id, v1::MobilityStat
   if (now == v1::MOBILITY_CANCELLED)
     return error_response(409, "invalid_state", "mobility " + id + " is cancelled; that is final");
   if (now == target) return json_response(200, render_record(env, l->key, l->state));
-  if (now > target) return status_regress(now, target);
+  if (auto refused = refuse_status_move(id, now, target)) return *refused;
   v1::MobilitySending s;
   s.set_status(target);
-  return author_and_render(env, l->key,
-                           {ops::write_mobility_sending(l->key, s, {v1::MobilitySending::kStatusFieldNumber})}, {});
+  std::vector<v1::Operation> ops{ops::write_mobility_sending(l->key, s, {v1::MobilitySending::kStatusFieldNumber})};
+  if (target == v1::MOBILITY_CANCELLED) {
+    auto released = release_reservations_of(env, l->key);
+    if (!released) return error_response(released.error());
+    ops.insert(ops.end(), released->begin(), released->end());
+  }
+  return author_and_render(env, l->key, std::move(ops), {});
 }
 
 constexpr std::string_view kContactReadOnly[] = {"personal"};

@@ -14,6 +14,7 @@ in key order with conect_bench_storage --compact-store (what backup and the
 node's compactor write) and prints the sizes beside the unchanged store's.
 
   bench/tools/numbered_ids_estimate.py DIR/store --signed-bytes N
+      [--width W] [--prefix]
       [--bench-storage build/release/bench/storage/conect_bench_storage]
 
 Needs lmdb-utils (mdb_dump, mdb_load). Node ids are the keys of `heads`
@@ -49,14 +50,21 @@ def lines(dump):
         yield ln, db, dupsort, role
 
 
-def node_ids(dump):
+def node_ids(dump, width=4, prefix=False):
+    """Each node id's number: its rank in sorted order, or (prefix) its own
+    first `width` bytes, which keep the order and are the same on every
+    node without a table to agree on."""
     ids = set()
     for ln, db, _, role in lines(dump):
         if role == "key" and db == "heads":
             ids.add(bytes.fromhex(ln[1:])[:ID])
         if role == "key" and db.startswith("records_"):
             ids.add(bytes.fromhex(ln[1:])[1:1 + ID])
-    return {i: (n + 1).to_bytes(4, "big") for n, i in enumerate(sorted(ids))}
+    if prefix:
+        num = {i: i[:width] for i in ids}
+        assert len(set(num.values())) == len(num), f"two node ids share their first {width} bytes"
+        return num
+    return {i: (n + 1).to_bytes(width, "big") for n, i in enumerate(sorted(ids))}
 
 
 def numbered(dump, num, states):
@@ -113,12 +121,16 @@ def main():
     ap.add_argument("--signed-bytes", type=int, required=True)
     ap.add_argument("--bench-storage", default=os.path.join(os.path.dirname(__file__), "..", "..", "build", "release",
                                                             "bench", "storage", "conect_bench_storage"))
+    ap.add_argument("--width", type=int, default=4, help="bytes per node number (default 4)")
+    ap.add_argument("--prefix", action="store_true",
+                    help="number each id by its own first WIDTH bytes rather than its rank")
     args = ap.parse_args()
     dump = subprocess.run(["mdb_dump", "-a", args.store], capture_output=True, text=True, check=True).stdout
     dump = dump.split("\n")
-    num = node_ids(dump)
+    num = node_ids(dump, args.width, args.prefix)
     signed = args.signed_bytes / 2**20
-    print(f"{len(num)} node ids; signed deltas {signed:.1f} MiB")
+    how = f"their first {args.width} bytes" if args.prefix else f"{args.width}-byte ranks"
+    print(f"{len(num)} node ids, numbered by {how}; signed deltas {signed:.1f} MiB")
     with tempfile.TemporaryDirectory(prefix="conect-numbered-") as work:
         rows = [("as it is", dump), ("node ids numbered in keys and index items", numbered(dump, num, False)),
                 ("... and in the record states", numbered(dump, num, True))]

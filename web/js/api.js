@@ -253,6 +253,8 @@ export function normaliseMember(m) {
     status: m.status ?? '',
     founder: Boolean(m.founder),
     admissions: num(m.admissions ?? 0),
+    removalVotes: num(m.removal_votes ?? 0),
+    removalVotedBySelf: Boolean(m.removal_voted_by_self),
     quorum: num(m.quorum ?? 0),
     lastSeq: m.last_seq ?? null,
   };

@@ -17,8 +17,12 @@ import * as api from './api.js';
 // removed or left after a delta, or trusted by this node alone.
 function membershipText(m) {
   switch (m.status) {
-    case 'admitted':
-      return t(m.founder ? 'member_founder' : 'member_admitted');
+    case 'admitted': {
+      const standing = t(m.founder ? 'member_founder' : 'member_admitted');
+      if (!m.removalVotes) return standing;
+      const votes = t(m.removalVotedBySelf ? 'member_expel_votes_self' : 'member_expel_votes', { n: m.removalVotes, q: m.quorum });
+      return `${standing} · ${votes}`;
+    }
     case 'pending':
       return t('member_pending', { n: m.admissions, q: m.quorum });
     case 'removed':
@@ -55,16 +59,22 @@ export class FederationView {
     });
   }
 
-  // One membership write, confirmed first; the answer in plain words.
+  // One membership write, confirmed first; the answer in plain words. With
+  // a quorum above 1 an expel is one vote of several, and says so.
   async act(kind, member) {
     const name = member ? member.name || member.id.slice(0, 12) + '…' : '';
-    if (!window.confirm(t('confirm_' + kind, { name }))) return;
+    const vote = kind === 'expel' && member.quorum > 1;
+    const votes = vote ? { n: member.removalVotes, q: member.quorum } : {};
+    if (!window.confirm(t(vote ? 'confirm_expel_vote' : 'confirm_' + kind, { name, ...votes }))) return;
     const path =
       kind === 'expel' ? `/api/v1/members/${member.id}/expel` : kind === 'leave' ? '/api/v1/members/leave' : '/api/v1/keys/rotate';
     try {
       const r = await api.request('POST', path, {});
       if (r && r.rejected) this.say(kind, 'refused', t('action_not_counted', { detail: r.rejected.detail }));
-      else this.say(kind, 'done', t('done_' + kind, { name, n: r && r.delta ? r.delta.seq : '?' }));
+      else {
+        const seq = r && r.delta ? r.delta.seq : '?';
+        this.say(kind, 'done', vote ? t('done_expel_vote', { name, n: seq, v: votes.n + 1, q: votes.q }) : t('done_' + kind, { name, n: seq }));
+      }
     } catch (e) {
       this.say(kind, 'refused', t('action_refused', { detail: e.detail || e.message }));
     }
@@ -150,7 +160,7 @@ export class FederationView {
           h(
             'td',
             { 'data-label': t('col_actions'), class: 'actions' },
-            !isSelf && m.status === 'admitted' ? h('button', { type: 'button', class: 'author-only', dataset: { action: 'expel', id: m.id } }, t('action_expel')) : '',
+            !isSelf && m.status === 'admitted' && !m.removalVotedBySelf ? h('button', { type: 'button', class: 'author-only', dataset: { action: 'expel', id: m.id } }, t('action_expel')) : '',
           ),
         ),
       );

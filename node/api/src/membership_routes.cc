@@ -60,6 +60,7 @@ HttpResponse list_members(HandlerEnv& env) {
     j["founder"] = m.founder;
     j["admissions"] = m.admitted_by.size();
     j["removal_votes"] = m.removal_votes.size();
+    j["removal_voted_by_self"] = m.removal_votes.contains(own_id(env));
     j["quorum"] = (*roster)->quorum();
     j["last_seq"] = m.cut ? json(m.cut->value) : json(nullptr);
     j["key_changes"] = m.keys.empty() ? 0 : m.keys.size() - 1;

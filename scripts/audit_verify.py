@@ -20,7 +20,8 @@ check step 7; its FAIL / not-FAIL verdict must agree with
 `conect-node audit verify`.
 
 Exit codes as `conect-node audit verify`: 0 PASS or PASS_WITH_WARNINGS, 1 FAIL,
-2 unreadable file.
+2 unreadable file; and 3 when this verifier cannot run here (a library or
+protoc missing), which says nothing about the bundle.
 """
 import argparse
 import hashlib
@@ -811,7 +812,30 @@ class Verifier:
         return out
 
 
+def missing_tools():
+    """What this machine lacks to run the verifier, or None."""
+    import importlib.util
+    import shutil
+    lacking = [pkg for module, pkg in (("nacl", "python3-nacl"), ("google.protobuf", "python3-protobuf"))
+               if not has_module(importlib.util, module)]
+    if not shutil.which("protoc"):
+        lacking.append("protobuf-compiler")
+    return lacking or None
+
+
+def has_module(util, name):
+    try:
+        return util.find_spec(name) is not None
+    except ModuleNotFoundError:  # a parent package is missing
+        return False
+
+
 def main():
+    lacking = missing_tools()
+    if lacking:
+        print("audit_verify: cannot run here, %s missing (apt-get install %s); this says nothing about the "
+              "bundle" % (", ".join(lacking), " ".join(lacking)), file=sys.stderr)
+        return 3
     # upb reports some malformed input ("Unexpected end-group tag") as a
     # warning after a partial parse: a malformed body must fail instead.
     warnings.filterwarnings("error", category=RuntimeWarning)

@@ -8,6 +8,7 @@
 // import and export read and write the same columns the same way.
 #include <algorithm>
 #include <charconv>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <map>
@@ -357,7 +358,15 @@ Result<std::vector<json>> fetch_all(ApiClient& client, const std::string& kind) 
   return items;
 }
 
-int export_sheet(const Global& g, const Sheet& sheet, const std::string& output, bool with_personal) {
+int export_sheet(const Global& g, const Sheet& sheet, const std::string& output, bool with_personal, bool force) {
+  // A sheet edited since the last export is the coordinator's work: as
+  // `audit export`, replace a file only when told to.
+  std::error_code ec;
+  if (!output.empty() && output != "-" && !force && std::filesystem::exists(output, ec))
+    return fail(
+        g, "already_exists",
+        output + " already exists; refusing to overwrite it (pass --force to replace it, or choose another file)",
+        kRefused);
   auto client = ApiClient::for_data_dir(DataDir::resolve(g.data));
   if (!client.ok()) return fail(g, "unavailable", client.error().detail, kRefused);
   auto items = fetch_all(*client, sheet.kind);
@@ -405,6 +414,7 @@ void add_csv_commands(CLI::App& app, Global& g, int& code) {
   auto file = std::make_shared<std::string>();
   auto output = std::make_shared<std::string>();
   auto personal = std::make_shared<bool>(false);
+  auto force = std::make_shared<bool>(false);
   auto* import = app.add_subcommand("import", "Import records from a spreadsheet (CSV, UTF-8): all rows or none");
   import->require_subcommand(1);
   auto* exp = app.add_subcommand("export", "Export records as CSV (UTF-8 with BOM, quoted)");
@@ -416,9 +426,11 @@ void add_csv_commands(CLI::App& app, Global& g, int& code) {
     in->callback([&g, &code, file, sheet] { code = import_sheet(g, *sheet, *file); });
     auto* out = exp->add_subcommand(sheet->kind, "Export " + sheet->kind);
     out->add_option("--output,-o", *output, "File to write (default: standard output)");
+    out->add_flag("--force", *force, "Replace the --output file if it exists");
     if (std::any_of(sheet->columns.begin(), sheet->columns.end(), [](const Column& c) { return c.personal; }))
       out->add_flag("--personal-data", *personal, "Include the personal data this node holds (names, e-mail, ...)");
-    out->callback([&g, &code, output, personal, sheet] { code = export_sheet(g, *sheet, *output, *personal); });
+    out->callback(
+        [&g, &code, output, personal, force, sheet] { code = export_sheet(g, *sheet, *output, *personal, *force); });
   }
 }
 

@@ -18,10 +18,18 @@
 #include "conect/node/member_card.h"
 #include "conect/node/node_files.h"
 #include "conect/node/wall_clock.h"
+#include "conect/node/ws_link.h"
 #include "join_client.h"
 #include "membership_commands.h"
 
 namespace conect::cli {
+
+namespace {
+bool is_loopback_host(std::string_view host) {
+  if (host.starts_with('[') && host.ends_with(']')) host = host.substr(1, host.size() - 2);
+  return host == "localhost" || host == "::1" || host.starts_with("127.");
+}
+}  // namespace
 
 int invite(const Global& g, const InviteOptions& o) {
   auto node = NodeFiles::load(DataDir::resolve(g.data));
@@ -39,6 +47,13 @@ int invite(const Global& g, const InviteOptions& o) {
                            "this node advertises no address a new member could dial: pass --address "
                            "ws://HOST:PORT/sync (or set network.advertise in node.toml)"));
   if (Status st = check_peer_url(address); !st.ok()) return refuse(g, st.error(), kUsage);
+  // The default address is what init derived from --peer-listen: on a server
+  // listening on every interface that is 127.0.0.1, which a school on
+  // another machine only finds out about when its join fails.
+  if (auto url = node::parse_ws_url(address); o.address.empty() && url.ok() && is_loopback_host(url->host))
+    std::cerr << "note: this invite names " << address
+              << ", which only this machine can dial; for a partner on another machine pass --address "
+                 "ws://HOST:PORT/sync with this server's name (or set network.advertise in node.toml)\n";
   auto store = node->open_store();
   if (!store.ok()) return refuse(g, store.error());
   auto text = issue_invite(*node, **store, *role, address, *lifetime);
@@ -62,7 +77,7 @@ Result<InitResult> join_node(const DataDir& dir, const InitOptions& o, const v1:
   const bool existed = std::filesystem::exists(dir.root);
   InitOptions with = o;
   with.federation = FederationId::from_raw(invite.federation())->hex();
-  with.join.clear();
+  with.join.reset();
   auto made = init_node(dir, with);
   if (!made.ok()) return made.error();
   auto undo = [&](Error e) {
@@ -97,6 +112,8 @@ Result<InitResult> join_node(const DataDir& dir, const InitOptions& o, const v1:
   for (const auto& raw : response->members())
     if (auto id = NodeId::from_raw(raw)) boot.push_back(*id);
   Status st = (*store)->set_bootstrap(boot);
+  if (const NodeId key = invite_signing_key(invite); st.ok() && key != inviter)
+    st = (*store)->set_bootstrap_keys({{inviter, key}});
   if (st.ok()) st = (*store)->put_peer(invite.address(), inviter.hex());
   if (!st.ok()) return st.error();
   return made;
@@ -110,14 +127,25 @@ Result<std::string> issue_invite(const NodeFiles& node, storage::Store& store, v
     return Error(Errc::not_authorised,
                  "this node is not an admitted member of the replicated roster yet, so its admissions would not "
                  "count (a federation made before 0.3 runs `conect-node member upgrade` first)");
-  NewInvite made = mint_invite(node.federation, node.key.public_key(), address, role, wall_ms(), lifetime_ms);
+  // After a rotation the node's Noise binding is signed with its current
+  // key: the invite names it, or the joiner would take the binding for a
+  // man in the middle.
+  const NodeId signs_with = (*roster)->key_at(node.key.public_key(), Seq{UINT64_MAX});
+  NewInvite made =
+      mint_invite(node.federation, node.key.public_key(), signs_with, address, role, wall_ms(), lifetime_ms);
   if (Status st = store.put_invite(made.invite.invite_id(), made.stored.SerializeAsString()); !st.ok())
     return st.error();
   return made.text;
 }
 
 int init_join(const Global& g, const InitOptions& o) {
-  auto invite = parse_invite(o.join);
+  if (o.join->find_first_not_of(" \t\r\n") == std::string::npos)
+    return refuse(g,
+                  Error(Errc::invalid_argument,
+                        "--join was given an empty invite (did the command that should have printed it fail?): ask "
+                        "a member for one (`conect-node invite`); nothing was created"),
+                  kUsage);
+  auto invite = parse_invite(*o.join);
   if (!invite.ok()) return refuse(g, invite.error(), kUsage);
   if (!o.federation.empty())
     return refuse(g, Error(Errc::invalid_argument, "--join names the federation already; drop --federation"), kUsage);
@@ -262,6 +290,26 @@ int member_list(const Global& g) {
 
 namespace {
 
+// `member list` shows 16 hex digits of each id: a unique start of an id (8
+// hex digits or more) stands for the whole of it.
+Result<std::string> whole_member_id(const Global& g, const std::string& text) {
+  const bool hex = !text.empty() && text.find_first_not_of("0123456789abcdef") == std::string::npos;
+  if (!hex || text.size() < 8 || text.size() >= 64) return text;
+  auto client = ApiClient::for_data_dir(DataDir::resolve(g.data));
+  if (!client.ok()) return client.error();
+  auto reply = client->get("/api/v1/members");
+  if (!reply.ok()) return reply.error();
+  std::vector<std::string> found;
+  if (reply->status == 200 && reply->body.contains("items"))
+    for (const auto& m : reply->body["items"])
+      if (auto id = m.value("node_id", ""); id.starts_with(text)) found.push_back(id);
+  if (found.size() == 1) return found.front();
+  if (found.empty())
+    return Error(Errc::not_found, "no member id starts with " + text + " (`conect-node member list` shows them)");
+  return Error(Errc::invalid_argument,
+               text + " is the start of " + std::to_string(found.size()) + " member ids: give more of it");
+}
+
 // One membership write through the running node's API (its writer pushes
 // the delta to peers at once).
 int api_write(const Global& g, const std::string& target, const nlohmann::json& body, const std::string& done) {
@@ -294,9 +342,19 @@ void add_member_commands(CLI::App& member, Global& g, int& code) {
   static std::uint64_t last_seq = 0;
   auto* admit = member.add_subcommand(
       "admit", "Admit a new member: CARD text, a FILE holding it, or a pending member's ID (one admission)");
-  admit->add_option("card", card_arg, "conect-card:..., a file, or the 64-hex id of a pending member")->required();
+  admit
+      ->add_option("card", card_arg, "conect-card:..., a file, or the id of a pending member (or a unique start of it)")
+      ->required();
   admit->callback([&] {
     std::string text = card_arg;
+    if (text.rfind(kCardPrefix, 0) != 0 && !std::filesystem::exists(text)) {
+      auto whole = whole_member_id(g, text);
+      if (!whole.ok()) {
+        code = refuse(g, whole.error());
+        return;
+      }
+      text = *whole;
+    }
     if (NodeId::from_hex(text) && !std::filesystem::exists(text)) {
       code = api_write(g, "/api/v1/members/admit", {{"member", text}}, "admission written");
       return;
@@ -311,13 +369,18 @@ void add_member_commands(CLI::App& member, Global& g, int& code) {
     code = api_write(g, "/api/v1/members/admit", {{"card", text}}, "admission written");
   });
   auto* expel = member.add_subcommand("expel", "Vote to remove a member (its deltas after the cut count nowhere)");
-  expel->add_option("id", id_arg, "Member id (64 hex)")->required();
+  expel->add_option("id", id_arg, "Member id (64 hex, or a unique start of it as `member list` shows)")->required();
   auto* ls =
       expel->add_option("--last-seq", last_seq, "The cut: its last delta that stays valid (default: its head here)");
   expel->callback([&, ls] {
     nlohmann::json body = nlohmann::json::object();
     if (ls->count() > 0) body["last_seq"] = last_seq;
-    code = api_write(g, "/api/v1/members/" + id_arg + "/expel", body, "removal vote written");
+    auto whole = whole_member_id(g, id_arg);
+    if (!whole.ok()) {
+      code = refuse(g, whole.error());
+      return;
+    }
+    code = api_write(g, "/api/v1/members/" + *whole + "/expel", body, "removal vote written");
   });
   member.add_subcommand("leave", "Leave the federation: nothing this node writes later counts")->callback([&] {
     code = api_write(g, "/api/v1/members/leave", nlohmann::json::object(), "left the federation");
@@ -332,7 +395,9 @@ void add_key_commands(CLI::App& app, Global& g, int& code) {
          "Sign with a new key and receive personal data under a new seal key from now on (a Rotate signed by "
          "the current key; the old seal key is kept 30 days for envelopes sealed to it)")
       ->callback([&] {
-        code = api_write(g, "/api/v1/keys/rotate", nlohmann::json::object(), "rotated the identity and seal keys");
+        code = api_write(g, "/api/v1/keys/rotate", nlohmann::json::object(),
+                         "rotated the signing, Noise and seal keys (the member id stays); invites made before now no "
+                         "longer work: make new ones with `conect-node invite`");
       });
   // The member whose key is lost or stolen: a new key, and the one-line offer
   // the quorum's `key replace` needs (docs/membership.md "Lost keys").

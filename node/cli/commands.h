@@ -4,6 +4,7 @@
 //   2 usage error (CLI11 reports its own as 2 too).
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -30,7 +31,9 @@ struct Global {
 
 struct InitOptions {
   std::string name, country, role, federation;
-  std::string join;          // --join INVITE (cmd_member.cc)
+  // --join INVITE (cmd_member.cc). Given but empty (an invite command that
+  // failed in `$(...)`) is a usage error, not a new federation.
+  std::optional<std::string> join;
   std::uint32_t quorum = 1;  // --admission-quorum, when founding
   std::string peer_listen = "0.0.0.0:7700";
   std::string api_listen = "127.0.0.1:7780";

@@ -25,6 +25,9 @@ Result<v1::JoinResponse> run_join(const JoinAttempt& a) {
   options.role = net::NoiseRole::initiator;
   options.expected_peer = inviter;
   options.is_member = [inviter](const NodeId& id) { return id == inviter; };
+  options.identity_key = [inviter, key = invite_signing_key(a.invite)](const NodeId& id) {
+    return id == inviter ? key : id;
+  };
   auto driver = net::HandshakeDriver::create(self, options);
   if (!driver.ok()) return driver.error();
 
@@ -48,7 +51,14 @@ Result<v1::JoinResponse> run_join(const JoinAttempt& a) {
     for (const auto& f : *first) send(f);
     while (!driver->is_complete()) {
       auto out = driver->receive(receive());
-      if (!out.ok()) return out.error();
+      if (!out.ok()) {
+        Error e = out.error();
+        if (e.is(Errc::bad_signature))
+          e.detail +=
+              ". If the inviter rotated its key (conect-node key rotate) after making this invite, the "
+              "invite no longer works: ask it for a new one";
+        return e;
+      }
       for (const auto& f : *out) send(f);
     }
     auto channel = driver->take_channel();

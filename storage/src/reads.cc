@@ -273,6 +273,22 @@ Result<std::vector<NodeId>> Store::bootstrap() const {
   });
 }
 
+Status Store::set_bootstrap_keys(const std::map<NodeId, NodeId>& keys) {
+  std::string v;
+  for (const auto& [member, key] : keys) v += member.raw() + key.raw();
+  return impl_->write([&](lmdb::WriteTxn& txn) { txn.put(impl_->db.meta, meta::kBootstrapKeys, v); });
+}
+
+Result<std::map<NodeId, NodeId>> Store::bootstrap_keys() const {
+  return impl_->read([&](lmdb::ReadTxn& txn) -> Result<std::map<NodeId, NodeId>> {
+    std::map<NodeId, NodeId> out;
+    if (auto v = txn.get(impl_->db.meta, meta::kBootstrapKeys))
+      for (std::size_t at = 0; at + 64 <= v->size(); at += 64)
+        out.emplace(*NodeId::from_raw(v->substr(at, 32)), *NodeId::from_raw(v->substr(at + 32, 32)));
+    return out;
+  });
+}
+
 // ---------------------------------------------------------- invites
 
 Status Store::put_invite(const std::string& invite_id, const std::string& stored) {

@@ -67,6 +67,7 @@ inline constexpr std::string_view kUnknownOps = "unknown_ops";  // u64: operatio
 // they were stored (the replicated roster's cache key; fold_context.h).
 inline constexpr std::string_view kMembershipTag = "membership_tag";
 inline constexpr std::string_view kBootstrap = "bootstrap";  // member ids (32 each) a joiner syncs from first
+inline constexpr std::string_view kBootstrapKeys = "bootstrap_keys";  // member (32) || its key (32), each
 // Present while an erased blob's plaintext may linger in free pages, or a
 // schema step left many free pages behind (Store::compaction_due); the
 // compacted copy keeps it, the swap clears it. Its value says why: empty

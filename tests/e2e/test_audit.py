@@ -225,6 +225,12 @@ class Audit(unittest.TestCase):
         p = subprocess.run([os.environ.get("CONECT_NODE", "conect-node"), "audit", "verify",
                             os.path.join(self.fed.root, "missing.bundle")], capture_output=True, text=True)
         self.assertEqual(p.returncode, 2)
+        # A Python without python3-nacl and python3-protobuf (-S: no
+        # dist-packages) cannot verify: it says so and exits 3, not 1 (FAIL),
+        # which a script would read as a tampered bundle.
+        p = subprocess.run(["/usr/bin/python3", "-S", PY_VERIFIER, self.bundle], capture_output=True, text=True)
+        self.assertEqual(p.returncode, 3, p.stdout + p.stderr)
+        self.assertIn("says nothing about the bundle", p.stderr)
 
     def pb(self):
         import importlib.util

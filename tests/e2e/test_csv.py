@@ -50,6 +50,17 @@ class Csv(unittest.TestCase):
         self.assertEqual(brick["city"], "Мурманск")
         self.assertEqual(brick["windows"], "2027-03-01:2027-03-12:3;2027-04-05:2027-04-16:2")
         self.assertEqual(brick["languages"], "en:B1;ru:A2")
+        # -o writes the same sheet to a file, and never over one that exists
+        # (a sheet edited since the last export) unless told to.
+        out_path = self.write("edited.csv", "my edits\n")
+        p = cli("export", "placements", "-o", out_path, data=self.node.data, check=False)
+        self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+        self.assertIn("already exists; refusing to overwrite it (pass --force", p.stderr)
+        with open(out_path, encoding="utf-8") as f:
+            self.assertEqual(f.read(), "my edits\n")
+        cli("export", "placements", "-o", out_path, "--force", data=self.node.data)
+        with open(out_path, encoding="utf-8") as f:
+            self.assertEqual(f.read(), exported)
         # What was exported imports again unchanged (ids are minted anew).
         again = self.write("again.csv", exported)
         cli("import", "placements", again, data=self.node.data)

@@ -154,9 +154,15 @@ class CrashAndResume(unittest.TestCase):
             "names": [{"lang": "en", "text": "Too early"}], "type": "sme", "country": "FI"})
         self.assertEqual(status, 403, body)
         self.assertIn("restored from a backup", body["detail"])
+        self.assertEqual(a.status()["writes_fenced"], "restore")
+        self.assertIn("writes      refused until a partner", cli("status", data=a.data).stdout)
 
         b.start()  # b dials a again; a fetches its 3 deltas after the backup back from b
         wait_until("a to fetch its own chain back", lambda: own() == started_at + 6, timeout=60)
+        # The fence lifts once the chain is back, without a write being tried:
+        # the operator waits for this line (docs/operations.md) and status.
+        wait_until("the fence lifted, said in the log", lambda: a.log_events("author_fence_lifted"), timeout=60)
+        self.assertIsNone(a.status()["writes_fenced"])
         created = wait_until("writes to open again", lambda: a.api("POST", "/api/v1/organisations", {
             "names": [{"lang": "en", "text": "After restore"}], "type": "sme", "country": "FI"})[0] == 201)
         self.assertTrue(created)

@@ -125,6 +125,30 @@ class Invitations(unittest.TestCase):
                        lambda: sum(1 for v in members(n).values() if v == "admitted") == len(everyone), timeout=60)
         return joined
 
+    def late_write_of_a_removed_member(self, m, others):
+        """The founder expels m while m is down; m comes back alone (its one
+        peer, the founder, removed; new ports) not knowing it, and writes
+        once. Its node refuses writes once it holds its removal, so only a
+        node that does not know yet can sign a late delta. The founder trusts
+        m by a local override, so once m dials it the late delta arrives.
+        Returns m's seq before the late write and the late write's."""
+        self.founder.trust(m)
+        m.stop()
+        cli("member", "expel", m.node_id, data=self.founder.data)
+        for n in others:
+            wait_until(f"{n.name} to see {m.name} removed", lambda n=n: members(n).get(m.node_id) == "removed",
+                       timeout=60)
+        cli("peer", "remove", self.founder.node_id, data=m.data)
+        m.ports = None
+        m.start()
+        before = m.status()["version_vector"][m.node_id]["seq"]
+        m.api("POST", "/api/v1/organisations", {"names": [{"lang": "en", "text": "Written after the removal"}],
+                                                 "type": "vet_school", "country": "NO"}, expect=201)
+        late = m.status()["version_vector"][m.node_id]["seq"]
+        self.assertEqual(late, before + 1)
+        m.dial(self.founder)
+        return before, late
+
     def test_nodes_join_one_by_one_each_invited_by_another_member(self):
         # Ten members, no `member add` anywhere: each join is invited by an
         # existing member other than the previous inviter, old and new ones
@@ -190,6 +214,21 @@ class Invitations(unittest.TestCase):
         self.assertEqual(p.returncode, 1, p.said)
         self.assertEqual(os.listdir(prepared), [], "a refused join leaves nothing")
         prepared = join(self.fed, "Prepared", "NO", invite(self.founder))
+        # An invite whose address only this machine can dial (the default a
+        # server listening on 0.0.0.0 derives) says so; one given --address not.
+        local = Node(self.fed.root, "Loopback founder", "FI",
+                     init_args=["--advertise", "ws://127.0.0.1:7999/sync"])
+        p = cli("invite", data=local.data)
+        self.assertIn("only this machine can dial", p.stderr)
+        self.assertTrue(p.stdout.startswith("conect-invite:"), p.stdout)
+        p = cli("invite", "--address", "ws://school.example:7700/sync", data=local.data)
+        self.assertEqual(p.stderr, "")
+        # Empty (`--join "$INVITE"` after the invite command failed): a usage
+        # error, not a new federation of one (it founded one, exit 0).
+        p = join(self.fed, "Empty", "NO", "", check=False)
+        self.assertEqual(p.returncode, 2, p.said)
+        self.assertIn("--join was given an empty invite", p.said)
+        self.assertFalse(os.path.exists(os.path.join(self.fed.root, "Empty")), "a refused join leaves nothing")
         # Forged: another secret under the same invite id.
         forged = edit_invite(invite(self.founder), 5, lambda secret: bytes(b ^ 0xff for b in secret))
         p = join(self.fed, "Forger", "NO", forged, check=False)
@@ -223,22 +262,20 @@ class Invitations(unittest.TestCase):
         b, c = self.joined_members(("Member B", "SE"), ("Member C", "NO"))
         create_organisation(c, "Written before the removal", "NO")
         self.fed.wait_converged([self.founder, b, c])
-        # The founder's operator trusts c by a local override, so their link
-        # stays up and c's late delta arrives: the merge must refuse it.
-        self.founder.trust(c)
-        cli("member", "expel", c.node_id, data=self.founder.data)
-        wait_until("b to see c removed", lambda: members(b).get(c.node_id) == "removed", timeout=60)
-        before = c.status()["version_vector"][c.node_id]["seq"]
-        # c may already hold its removal (then its own API says the write took
-        # no effect) or not yet: either way the delta is written and sent.
-        status, _ = c.api("POST", "/api/v1/organisations", {
-            "names": [{"lang": "en", "text": "Written after the removal"}], "type": "vet_school", "country": "NO"})
-        self.assertIn(status, (201, 500))
-        head = c.status()["version_vector"][c.node_id]
-        self.assertEqual(head["seq"], before + 1)
+        # c's late delta reaches the founder (which trusts it by a local
+        # override) and, relayed, b: the merge must refuse it.
+        _, late_seq = self.late_write_of_a_removed_member(c, [b])
+        wait_until("c to learn it was removed", lambda: members(c).get(c.node_id) == "removed", timeout=60)
+        # From then on its own node refuses its writes and says why (it said
+        # "written but did not take effect"), and writes nothing.
+        status, body = c.api("POST", "/api/v1/organisations", {
+            "names": [{"lang": "en", "text": "Refused"}], "type": "vet_school", "country": "NO"})
+        self.assertEqual(status, 403, body)
+        self.assertIn("this node is no longer a member of the federation (removed", body["detail"])
+        self.assertEqual(c.status()["version_vector"][c.node_id]["seq"], late_seq)
         for n in (self.founder, b):
             wait_until(f"{n.name} to hold c's late delta",
-                       lambda: n.status()["version_vector"].get(c.node_id, {}).get("seq", 0) >= head["seq"], timeout=60)
+                       lambda: n.status()["version_vector"].get(c.node_id, {}).get("seq", 0) >= late_seq, timeout=60)
             self.assertEqual(sum(n.status()["counts"].values()), 1, "only the organisation written before the cut")
         # Both audit verifiers replay the cut: c's late write is a rejected
         # operation in each, and they agree on the verdict.
@@ -247,7 +284,7 @@ class Invitations(unittest.TestCase):
         cpp, py = verify_both(bundle)
         self.assertEqual(cpp["verdict"], "PASS_WITH_WARNINGS", cpp)
         self.assertEqual(py["verdict"], cpp["verdict"], py)
-        late = {(c.node_id, head["seq"], 0, "not_authorised")}
+        late = {(c.node_id, late_seq, 0, "not_authorised")}
         self.assertEqual({(r["origin"], r["seq"], r["index"], r["rule"]) for r in cpp["rejected_operations"]}, late)
         self.assertEqual({(r["origin"], r["seq"], r["index"], r["rule"]) for r in py["rejected_id_only"]}, late)
         counts = [{i["node_id"]: i["rejected_operations"] for i in v["institutions"]} for v in (cpp, py)]
@@ -268,16 +305,27 @@ class Invitations(unittest.TestCase):
             self.assertIn("comes back only under a new identity", p.stderr)
         self.assertEqual(self.founder.status()["version_vector"][self.founder.node_id]["seq"], own)
 
-    def test_rotation_under_writes_loses_nothing_and_audits(self):
+    def test_rotation_under_writes_loses_nothing_audits_and_still_invites(self):
         b = join(self.fed, "Member B", "SE", invite(self.founder))
         b.start()
         wait_until("b to see itself admitted", lambda: members(b).get(b.node_id) == "admitted", timeout=60)
+        before = invite(self.founder)
         for i in range(4):
             create_organisation(self.founder, f"Before rotation {i}", "FI")
         cli("key", "rotate", data=self.founder.data)
+        # The founder's Noise binding is signed with its new key from now on:
+        # an invite made after the rotation names that key (every join through
+        # a rotated member was refused as a man in the middle); one made before
+        # is refused saying what to do.
+        p = join(self.fed, "Old invite", "NO", before, check=False)
+        self.assertEqual(p.returncode, 1, p.said)
+        self.assertIn("ask it for a new one", p.said)
+        c = join(self.fed, "Member C", "NO", invite(self.founder))
+        c.start()
+        wait_until("b to list C admitted", lambda: members(b).get(c.node_id) == "admitted", timeout=60)
         for i in range(4):
             create_organisation(self.founder, f"After rotation {i}", "FI")
-        self.fed.wait_converged([self.founder, b])
+        self.fed.wait_converged([self.founder, b, c])
         self.assertEqual(sum(b.status()["counts"].values()), 8, "every write before and after the rotation arrived")
         self.assertTrue(os.path.exists(os.path.join(self.founder.data, "signing.key")))
         # Both verifiers check each delta under the key valid at its seq.
@@ -344,15 +392,7 @@ class Invitations(unittest.TestCase):
         # D is offline for the removal and M's later write. The founder keeps
         # M linked by a local override, so M's late delta still arrives.
         d.stop()
-        self.founder.trust(m)
-        cli("member", "expel", m.node_id, data=self.founder.data)
-        wait_until("b to see M removed", lambda: members(b).get(m.node_id) == "removed", timeout=60)
-        before = m.status()["version_vector"][m.node_id]["seq"]
-        status, _ = m.api("POST", "/api/v1/organisations", {
-            "names": [{"lang": "en", "text": "Written after the removal"}], "type": "vet_school", "country": "NO"})
-        self.assertIn(status, (201, 500))
-        late = m.status()["version_vector"][m.node_id]["seq"]
-        self.assertEqual(late, before + 1)
+        before, late = self.late_write_of_a_removed_member(m, [b])
         for n in (self.founder, b):
             wait_until(f"{n.name} to hold M's late delta",
                        lambda: n.status()["version_vector"].get(m.node_id, {}).get("seq", 0) >= late, timeout=60)
@@ -508,8 +548,9 @@ class QuorumOfTwo(unittest.TestCase):
         for n in (a, b):
             wait_until(f"{n.name} to hold A's write", lambda: sum(n.status()["counts"].values()) == 1, timeout=60)
             self.assertNotIn(c.node_id, n.status()["version_vector"], f"{n.name} took a pending member's delta")
-        # The second admission, by id (no card exchange): C is admitted everywhere and its delta taken.
-        cli("member", "admit", c.node_id, data=b.data)
+        # The second admission, by id (no card exchange; the 16 hex digits
+        # `member list` shows will do): C is admitted everywhere and its delta taken.
+        cli("member", "admit", c.node_id[:16], data=b.data)
         for n in (a, b, c):
             wait_until(f"{n.name} to list C admitted", lambda: members(n).get(c.node_id) == "admitted", timeout=60)
         for n in (a, b):
@@ -523,7 +564,10 @@ class QuorumOfTwo(unittest.TestCase):
         self.assertIn("admitted already", p.stdout + p.stderr)
         # Expelling takes the quorum too. A's vote alone removes nobody, and
         # A's second vote is refused: a voter's first vote is its vote.
-        cli("member", "expel", c.node_id, data=a.data)
+        p = cli("member", "expel", "deadbeefdeadbeef", data=a.data, check=False)
+        self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+        self.assertIn("no member id starts with deadbeefdeadbeef", p.stderr)
+        cli("member", "expel", c.node_id[:16], data=a.data)
         wait_until("B to hold A's vote", lambda: member_item(b, c.node_id)["removal_votes"] == 1,
                    timeout=60)
         self.assertEqual(members(b).get(c.node_id), "admitted", "one vote of two removed C")

@@ -12,7 +12,8 @@ struct JoinSetup {
   KeyPair inviter = KeyPair::generate();
   KeyPair joiner = KeyPair::generate();
   FederationId federation = *FederationId::from_hex("00112233445566778899aabbccddeeff");
-  NewInvite made = mint_invite(federation, inviter.public_key(), "ws://127.0.0.1:7700/sync", v1::SCHOOL, 1000, 5000);
+  NewInvite made = mint_invite(federation, inviter.public_key(), inviter.public_key(), "ws://127.0.0.1:7700/sync",
+                               v1::SCHOOL, 1000, 5000);
   std::string hh = std::string(32, 'h');
 
   std::string card(v1::MemberRole role = v1::SCHOOL) {
@@ -39,6 +40,28 @@ TEST(Invite, TheLineRoundTrips) {
   EXPECT_EQ(parse_duration_ms("7d"), 7ull * 24 * 3600 * 1000);
   EXPECT_FALSE(parse_duration_ms("7"));
   EXPECT_FALSE(parse_duration_ms("-1d"));
+}
+
+// After `key rotate` the inviter's Noise binding is signed with its new
+// key: the invite names that key (and only then), or every joiner took the
+// binding for a man in the middle.
+TEST(Invite, ARotatedInvitersInviteNamesTheKeyItSignsWith) {
+  ASSERT_TRUE(crypto_init());
+  JoinSetup s;
+  EXPECT_TRUE(s.made.invite.inviter_key().empty());
+  EXPECT_EQ(invite_signing_key(*parse_invite(s.made.text)), s.inviter.public_key());
+  KeyPair rotated = KeyPair::generate();
+  NewInvite made = mint_invite(s.federation, s.inviter.public_key(), rotated.public_key(), "ws://127.0.0.1:7700/sync",
+                               v1::SCHOOL, 1000, 5000);
+  auto parsed = parse_invite(made.text);
+  ASSERT_TRUE(parsed.ok()) << parsed.error().message();
+  EXPECT_EQ(parsed->inviter(), s.inviter.public_key().raw());
+  EXPECT_EQ(invite_signing_key(*parsed), rotated.public_key());
+  v1::Invite damaged = made.invite;
+  damaged.set_inviter_key(std::string(31, 'k'));
+  auto refused = parse_invite(encode_invite(damaged));
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.error().detail.find("damaged"), std::string::npos);
 }
 
 TEST(Invite, TheInviterRefusesEveryBadJoinWithItsRule) {

@@ -193,7 +193,9 @@ HttpResponse expel(HandlerEnv& env, const HttpRequest& req, const std::string& i
   if (!id) return error_response(id.error());
   if (*id == own_id(env))
     return error_response(
-        Error(Errc::invalid_argument, "a member does not expel itself; use POST /api/v1/members/leave"));
+        Error(Errc::invalid_argument,
+              "a member does not expel itself: to leave the federation, use `conect-node member leave` (POST "
+              "/api/v1/members/leave)"));
   // A decided cut is final and a voter's first vote is its vote: the roster
   // would not count this one (docs/membership.md), so it is not written.
   auto roster = env.ctx.store->roster();

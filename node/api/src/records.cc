@@ -112,6 +112,10 @@ HttpResponse status(HandlerEnv& env) {
   auto digest = env.ctx.store->digest();
   if (!digest) return error_response(digest.error());
   j["digest"] = digest->hex();
+  // Set after a restore (or a rollback) until a partner has shown this
+  // node its own chain back: its writes wait (docs/operations.md).
+  auto fence = env.ctx.store->author_fence();
+  j["writes_fenced"] = fence ? json(*fence) : json(nullptr);
   return json_response(200, j);
 }
 

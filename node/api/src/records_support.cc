@@ -12,6 +12,7 @@
 #include "conect/api/validate.h"
 #include "conect/crdt/audience.h"
 #include "conect/crdt/identity.h"
+#include "conect/crdt/membership.h"
 #include "conect/crdt/ops.h"
 
 namespace conect::api {
@@ -254,6 +255,15 @@ void use_placeholder(std::vector<v1::Operation>& ops, std::uint32_t index) {
 }
 
 Result<VerifiedDelta> author(HandlerEnv& env, DeltaDraft draft) {
+  // A node the federation removed (or that left) would write deltas no
+  // node counts, and the operator would read "written but it did not take
+  // effect": say what happened instead, and write nothing.
+  if (auto roster = env.ctx.store->roster(); roster.ok())
+    if (const MemberState* self = (*roster)->member(own_id(env)); self && self->cut)
+      return Error(Errc::not_authorised, "this node is no longer a member of the federation (" + self->cut_reason +
+                                             " after its delta " + std::to_string(self->cut->value) +
+                                             "): nothing it writes counts on any node, so nothing was written; it "
+                                             "comes back only under a new identity (conect-node init and an invite)");
   auto d = env.ctx.author(std::move(draft));
   if (!d) {
     env.metrics.counter("conect_api_writes_failed_total", "API writes the store refused",

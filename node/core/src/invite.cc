@@ -18,11 +18,13 @@ std::string random_bytes(std::size_t n) {
 
 }  // namespace
 
-NewInvite mint_invite(const FederationId& federation, const NodeId& inviter, const std::string& address,
-                      v1::MemberRole role, std::uint64_t now_ms, std::uint64_t lifetime_ms) {
+NewInvite mint_invite(const FederationId& federation, const NodeId& inviter, const NodeId& signs_with,
+                      const std::string& address, v1::MemberRole role, std::uint64_t now_ms,
+                      std::uint64_t lifetime_ms) {
   NewInvite n;
   n.invite.set_federation(federation.raw());
   n.invite.set_inviter(inviter.raw());
+  if (signs_with != inviter) n.invite.set_inviter_key(signs_with.raw());
   n.invite.set_address(address);
   n.invite.set_invite_id(random_bytes(16));
   n.invite.set_secret(random_bytes(32));
@@ -34,6 +36,11 @@ NewInvite mint_invite(const FederationId& federation, const NodeId& inviter, con
   n.stored.set_created_ms(now_ms);
   n.text = encode_invite(n.invite);
   return n;
+}
+
+NodeId invite_signing_key(const v1::Invite& invite) {
+  const auto& key = invite.inviter_key().empty() ? invite.inviter() : invite.inviter_key();
+  return *NodeId::from_raw(key);  // sizes checked by parse_invite
 }
 
 std::string encode_invite(const v1::Invite& invite) {
@@ -51,7 +58,8 @@ Result<v1::Invite> parse_invite(std::string_view text) {
   if (!raw || !invite.ParseFromString(*raw))
     return Error(Errc::malformed_body, "the invite is not valid base64url: was it cut or wrapped?");
   if (invite.federation().size() != 16 || invite.inviter().size() != 32 || invite.invite_id().size() != 16 ||
-      invite.secret().size() != 32 || invite.address().empty())
+      invite.secret().size() != 32 || invite.address().empty() ||
+      (!invite.inviter_key().empty() && invite.inviter_key().size() != 32))
     return Error(Errc::malformed_body, "the invite is damaged (a field has the wrong size); ask for a new one");
   if (!parse_role(role_name(static_cast<v1::MemberRole>(invite.role()))))
     return Error(Errc::malformed_body, "the invite names no role");

@@ -40,6 +40,8 @@ std::optional<Error> AuthorGate::fenced() {
                "from a connected peer");
 }
 
+void AuthorGate::on_own_chain_caught_up() { (void)fenced(); }
+
 void AuthorGate::on_own_chain_behind() {
   std::lock_guard lock(mu_);
   behind_ = true;

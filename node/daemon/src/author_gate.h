@@ -42,6 +42,10 @@ class AuthorGate {
   Result<VerifiedDelta> author(DeltaDraft draft, const storage::Store::AuthorOptions& options);
   // A peer holds more of our own chain than the store: fence.
   void on_own_chain_behind();
+  // A peer showed our whole own chain and we hold it: lift a fence now (the
+  // operator waits for `author_fence_lifted` in the log and in `status`,
+  // not for a write to be tried).
+  void on_own_chain_caught_up();
 
  private:
   std::optional<Error> fenced();

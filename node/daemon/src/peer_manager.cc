@@ -102,6 +102,7 @@ struct PeerManager::Impl : std::enable_shared_from_this<PeerManager::Impl> {
       maybe_finish_stop();
     });
     sync.set_on_own_chain_behind([this] { gate.on_own_chain_behind(); });
+    sync.set_on_own_chain_caught_up([this] { gate.on_own_chain_caught_up(); });
     // A recipient's acknowledgement of personal data it holds (Operation
     // field 8): an ordinary delta of this node's log.
     courier.set_author([this](std::vector<v1::Operation> ops) -> Status {
@@ -210,7 +211,15 @@ struct PeerManager::Impl : std::enable_shared_from_this<PeerManager::Impl> {
     if (!replicated.ok()) return replicated.error();
     sync.set_replicated_roster(*replicated);
     report_rejected(**replicated);
-    connections.set_identity_keys([r = *replicated](const NodeId& id) { return r->key_at(id, Seq{UINT64_MAX}); });
+    // The inviter's key as its invite named it, until the roster knows a
+    // rotation of it (store.h bootstrap_keys).
+    auto pinned = core.store.bootstrap_keys();
+    if (!pinned.ok()) return pinned.error();
+    connections.set_identity_keys([r = *replicated, pinned = std::move(*pinned)](const NodeId& id) {
+      const NodeId key = r->key_at(id, Seq{UINT64_MAX});
+      if (auto p = pinned.find(id); key == id && p != pinned.end()) return p->second;
+      return key;
+    });
 
     std::set<NodeId> fresh, overrides;
     for (const auto& [id, card] : *members) overrides.insert(id);

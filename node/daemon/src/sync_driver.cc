@@ -146,7 +146,11 @@ void SyncDriver::drain() {
   if (!engine_) return;
   while (auto action = engine_->poll()) std::visit([this](auto& a) { handle(a); }, *action);
   if (auto when = engine_->next_deadline()) arm_timer(*when);
-  board_.set_own_chain_caught_up(engine_->own_chain_caught_up());
+  // Caught up also when a partner shows no more than the store holds (a
+  // restore from a current backup: nothing to fetch, no event).
+  const bool caught_up = engine_->own_chain_caught_up(), was = board_.own_chain_caught_up();
+  board_.set_own_chain_caught_up(caught_up);
+  if (caught_up && !was && on_own_chain_caught_up_) on_own_chain_caught_up_();
   export_stats();
 }
 
@@ -187,6 +191,7 @@ void SyncDriver::handle(sync::EventAction& a) {
     board_.set_own_chain_caught_up(false);
     if (on_own_chain_behind_) on_own_chain_behind_();
   }
+
   std::string name = sync::event_name(e.kind);
   core_.count("conect_sync_events_total", "Sync engine events, by kind", {{"kind", name}});
   log::Level level = log::Level::debug;

@@ -46,6 +46,9 @@ class SyncDriver final : public PeerEvents {
   // Runs when a peer shows our own chain ahead of the store (the author
   // fence), after the PeerBoard was told we are not caught up.
   void set_on_own_chain_behind(std::function<void()> hook) { on_own_chain_behind_ = std::move(hook); }
+  // Runs when a peer has shown our whole own chain and we hold it (lifts the
+  // author fence at once, not at the next write).
+  void set_on_own_chain_caught_up(std::function<void()> hook) { on_own_chain_caught_up_ = std::move(hook); }
   void stop();
 
   void on_peer_up(const NodeId& peer, bool dialled) override;
@@ -77,6 +80,7 @@ class SyncDriver final : public PeerEvents {
   asio::steady_timer timer_;
   std::function<void()> on_applied_;
   std::function<void()> on_own_chain_behind_;
+  std::function<void()> on_own_chain_caught_up_;
   std::vector<std::pair<api::Counter*, std::uint64_t>> exported_;  // per kStats entry: counter, last value
   api::Counter* bad_signature_refusals_ = nullptr;                 // pushes_bad_signature, in the refusals family
   std::uint64_t bad_signature_exported_ = 0;

@@ -314,6 +314,12 @@ class Store {
   // that admit everyone else. Replaced whole.
   Status set_bootstrap(const std::vector<NodeId>& ids);
   Result<std::vector<NodeId>> bootstrap() const;
+  // The key the inviter signed with when its invite was made (the invite
+  // names it after a `key rotate`): a joiner checks the inviter's handshake
+  // binding against it until its roster holds the inviter's Rotate, which
+  // it can only fetch over that very link. Empty: none. Replaced whole.
+  Status set_bootstrap_keys(const std::map<NodeId, NodeId>& keys);
+  Result<std::map<NodeId, NodeId>> bootstrap_keys() const;
 
   // Invitations this node issued (docs/handshake.md section 8): invite id
   // (16 bytes) -> serialised v1::StoredInvite.

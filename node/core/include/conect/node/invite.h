@@ -39,9 +39,12 @@ struct NewInvite {
   std::string text;         // the printed line
 };
 
-// Mints an invite: random id and secret.
-NewInvite mint_invite(const FederationId& federation, const NodeId& inviter, const std::string& address,
-                      v1::MemberRole role, std::uint64_t now_ms, std::uint64_t lifetime_ms);
+// Mints an invite: random id and secret. `signs_with` is the inviter's
+// current key (its member id until it rotates).
+NewInvite mint_invite(const FederationId& federation, const NodeId& inviter, const NodeId& signs_with,
+                      const std::string& address, v1::MemberRole role, std::uint64_t now_ms, std::uint64_t lifetime_ms);
+// The key the inviter's Noise binding is signed with (of a parsed invite).
+NodeId invite_signing_key(const v1::Invite& invite);
 std::string encode_invite(const v1::Invite& invite);
 // Errors: malformed_body (not an invite, bad base64, wrong field sizes).
 Result<v1::Invite> parse_invite(std::string_view text);

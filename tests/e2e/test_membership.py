@@ -553,6 +553,11 @@ class QuorumOfTwo(unittest.TestCase):
         cli("member", "admit", c.node_id[:16], data=b.data)
         for n in (a, b, c):
             wait_until(f"{n.name} to list C admitted", lambda: members(n).get(c.node_id) == "admitted", timeout=60)
+        # Its receive-only link became a member's link without being closed
+        # (it was, "no longer pending nor a member", and redialled).
+        for n in (a, b):
+            self.assertFalse([e for e in n.log_events("peer_disconnected")
+                              if e.get("reason") == "no longer pending nor a member"], n.name)
         for n in (a, b):
             wait_until(f"{n.name} to take C's delta",
                        lambda: n.status()["version_vector"].get(c.node_id, {}).get("seq", 0) >= c_seq, timeout=60)

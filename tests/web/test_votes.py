@@ -42,6 +42,11 @@ class Suite(runner.BrowserSuite):
         a.start()
         b.start()
         b.dial(a)
+        # A names the members it knows in C's join: both founders, once it holds B's Found.
+        both = {a.node_id, b.node_id}
+        for n in (a, b):
+            wait_until(f"{n.name} to list both founders admitted",
+                       lambda n=n: {k for k, v in members(n).items() if v == "admitted"} == both, timeout=WAIT)
         self.c = c = join(fed, "Finnmark Upper Secondary", "NO", invite(a))
         c.start()
         wait_until("A and B to list C pending", lambda: all(members(n).get(c.node_id) == "pending" for n in (a, b)),

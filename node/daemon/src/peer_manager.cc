@@ -235,10 +235,6 @@ struct PeerManager::Impl : std::enable_shared_from_this<PeerManager::Impl> {
     std::set<NodeId> pending;
     for (const auto& [id, m] : (*replicated)->members())
       if (!m.admitted && !m.cut && !m.admitted_by.empty() && !fresh.contains(id)) pending.insert(id);
-    if (pending != receive_only) {
-      receive_only = pending;
-      connections.set_receive_only(receive_only);
-    }
     // Members the federation cut off (a decided Remove, or a Leave) stay
     // origins (their history up to the cut is valid, and may come relayed)
     // but are no longer talked to: they would receive everything written
@@ -250,7 +246,6 @@ struct PeerManager::Impl : std::enable_shared_from_this<PeerManager::Impl> {
     std::set<NodeId> linkable;
     std::set_difference(fresh.begin(), fresh.end(), cut_off.begin(), cut_off.end(),
                         std::inserter(linkable, linkable.end()));
-    if (fresh == roster && linkable == linked) return {};
     if (fresh != roster) {
       roster = std::move(fresh);
       sync.set_roster(roster);
@@ -260,6 +255,14 @@ struct PeerManager::Impl : std::enable_shared_from_this<PeerManager::Impl> {
       linked = std::move(linkable);
       connections.set_cut_off(cut_off);
       connections.set_roster(linked);
+    }
+    // After the roster: a pending member admitted now is linkable as a
+    // member before it stops being pending, so its link stays up (in the
+    // other order it was closed, "no longer pending nor a member", and
+    // redialled a second later).
+    if (pending != receive_only) {
+      receive_only = pending;
+      connections.set_receive_only(receive_only);
     }
     return {};
   }

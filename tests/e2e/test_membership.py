@@ -98,6 +98,26 @@ def verify_both(bundle):
     return json.loads(p.stdout), json.loads(py.stdout)
 
 
+def two_founders(fed, first=("Founder A", "FI"), second=("Founder B", "SE"), quorum=2):
+    """Two running, linked founders of a federation with admission quorum
+    `quorum` (the second adopts the replicated roster: the 0.2.0 upgrade
+    step), once each lists both admitted: a node they invite then learns
+    of both in its join."""
+    a = fed.add(*first, init_args=["--admission-quorum", str(quorum)])
+    b = fed.add(*second)
+    a.trust(b)
+    b.trust(a)
+    cli("member", "upgrade", "--admission-quorum", str(quorum), data=b.data)
+    a.start()
+    b.start()
+    b.dial(a)
+    both = {a.node_id, b.node_id}
+    for n in (a, b):
+        wait_until(f"{n.name} to list both founders admitted",
+                   lambda n=n: {k for k, v in members(n).items() if v == "admitted"} == both, timeout=60)
+    return a, b
+
+
 def members(node):
     return {m["node_id"]: m["status"] for m in node.api("GET", "/api/v1/members", expect=200)[1]["items"]}
 
@@ -515,19 +535,7 @@ class QuorumOfTwo(unittest.TestCase):
         self.fed.close()
 
     def test_a_member_admitted_once_is_pending_everywhere_until_a_second_admission(self):
-        a = self.fed.add("Founder A", "FI", init_args=["--admission-quorum", "2"])
-        b = self.fed.add("Founder B", "SE")
-        a.trust(b)
-        b.trust(a)
-        # b adopts the replicated roster as a second founder (the 0.2.0 upgrade step).
-        cli("member", "upgrade", "--admission-quorum", "2", data=b.data)
-        a.start()
-        b.start()
-        b.dial(a)
-        both = {a.node_id, b.node_id}
-        for n in (a, b):
-            wait_until(f"{n.name} to list both founders admitted",
-                       lambda: {k for k, v in members(n).items() if v == "admitted"} == both, timeout=60)
+        a, b = two_founders(self.fed)
         c = join(self.fed, "Newcomer C", "NO", invite(a))
         c.start()
         for n in (a, b):

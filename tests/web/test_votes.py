@@ -28,25 +28,14 @@ from selenium.webdriver.common.by import By  # noqa: E402
 
 from harness import cli, wait_until  # noqa: E402
 from test_dashboard import WAIT, Dashboard  # noqa: E402
-from test_membership import invite, join, member_item, members  # noqa: E402
+from test_membership import invite, join, member_item, members, two_founders  # noqa: E402
 
 
 class Suite(runner.BrowserSuite):
     def setup(self):
         fed = self.fed
-        self.a = a = fed.add("Lapland Vocational College", "FI", init_args=["--admission-quorum", "2"])
-        self.b = b = fed.add("Norrbotten Upper Secondary", "SE")
-        a.trust(b)
-        b.trust(a)
-        cli("member", "upgrade", "--admission-quorum", "2", data=b.data)  # B: a second founder
-        a.start()
-        b.start()
-        b.dial(a)
-        # A names the members it knows in C's join: both founders, once it holds B's Found.
-        both = {a.node_id, b.node_id}
-        for n in (a, b):
-            wait_until(f"{n.name} to list both founders admitted",
-                       lambda n=n: {k for k, v in members(n).items() if v == "admitted"} == both, timeout=WAIT)
+        self.a, self.b = a, b = two_founders(fed, ("Lapland Vocational College", "FI"),
+                                             ("Norrbotten Upper Secondary", "SE"))
         self.c = c = join(fed, "Finnmark Upper Secondary", "NO", invite(a))
         c.start()
         wait_until("A and B to list C pending", lambda: all(members(n).get(c.node_id) == "pending" for n in (a, b)),

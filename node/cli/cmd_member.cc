@@ -396,8 +396,7 @@ void add_key_commands(CLI::App& app, Global& g, int& code) {
          "the current key; the old seal key is kept 30 days for envelopes sealed to it)")
       ->callback([&] {
         code = api_write(g, "/api/v1/keys/rotate", nlohmann::json::object(),
-                         "rotated the signing, Noise and seal keys (the member id stays); invites made before now no "
-                         "longer work: make new ones with `conect-node invite`");
+                         "rotated the signing, Noise and seal keys (the member id stays)");
       });
   // The member whose key is lost or stolen: a new key, and the one-line offer
   // the quorum's `key replace` needs (docs/membership.md "Lost keys").

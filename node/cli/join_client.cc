@@ -51,14 +51,7 @@ Result<v1::JoinResponse> run_join(const JoinAttempt& a) {
     for (const auto& f : *first) send(f);
     while (!driver->is_complete()) {
       auto out = driver->receive(receive());
-      if (!out.ok()) {
-        Error e = out.error();
-        if (e.is(Errc::bad_signature))
-          e.detail +=
-              ". If the inviter rotated its key (conect-node key rotate) after making this invite, the "
-              "invite no longer works: ask it for a new one";
-        return e;
-      }
+      if (!out.ok()) return out.error();
       for (const auto& f : *out) send(f);
     }
     auto channel = driver->take_channel();

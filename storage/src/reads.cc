@@ -289,6 +289,26 @@ Result<std::map<NodeId, NodeId>> Store::bootstrap_keys() const {
   });
 }
 
+Result<std::vector<std::string>> Store::rotation_deltas(const NodeId& origin, std::size_t max) const {
+  return impl_->read([&](lmdb::ReadTxn& txn) -> Result<std::vector<std::string>> {
+    std::vector<std::string> out;
+    const std::string prefix = origin.raw();
+    auto c = txn.cursor(impl_->db.membership);  // origin || seq of each membership delta
+    for (bool ok = c.seek(prefix); ok && c.key().starts_with(prefix); ok = c.next()) {
+      auto signed_bytes = txn.get(impl_->db.log, c.key());
+      v1::SignedDelta sd;
+      v1::DeltaBody body;
+      if (!signed_bytes || !sd.ParseFromArray(signed_bytes->data(), static_cast<int>(signed_bytes->size())) ||
+          !body.ParseFromString(sd.body()))
+        corrupt("a membership delta missing from the log or unreadable");
+      if (std::any_of(body.ops().begin(), body.ops().end(), [](const v1::Operation& op) { return op.has_rotate(); }))
+        out.emplace_back(*signed_bytes);
+    }
+    if (out.size() > max) out.erase(out.begin(), out.end() - static_cast<std::ptrdiff_t>(max));
+    return out;
+  });
+}
+
 // ---------------------------------------------------------- invites
 
 Status Store::put_invite(const std::string& invite_id, const std::string& stored) {

@@ -1,6 +1,8 @@
 // conect's handshake against active attackers and misconfigured peers: each
 // must fail, on the right side, with the right Errc.
 #include "channel_fixture.h"
+#include "conect/crdt/delta.h"
+#include "conect/crdt/membership.h"
 #include "handshake.pb.h"
 
 namespace conect::net {
@@ -369,6 +371,68 @@ TEST_F(Attack, DriverMisuseIsRefused) {
   auto too_long = b4.receive(std::string(kNoiseMaxMessage + 1, 'x'));
   ASSERT_FALSE(too_long.ok());
   EXPECT_TRUE(too_long.error().is(Errc::limit_exceeded));
+}
+
+// A member that rotated its key while a peer was away (the peer's roster
+// still holds its first key) shows its Rotate in the handshake: the peer
+// follows it to the new key and takes the binding. Without it the two could
+// never link again to exchange the Rotate (a federation of two split for
+// good). A Rotate not signed by the key the peer holds, or one whose new key
+// did not sign its proof, moves nothing.
+TEST_F(Attack, ARotationWhileAPeerWasAwayIsShownInTheHandshake) {
+  const FederationId fed = testing::random_federation();
+  TestNode member = TestNode::make(fed);
+  TestNode peer = TestNode::make(fed);
+  member.roster = {peer.id()};
+  peer.roster = {member.id()};
+  const KeyPair rotated = KeyPair::generate();
+  auto rotate_delta = [&](const KeyPair& signer, const KeyPair& to, const KeyPair& proof_by) {
+    v1::Operation op = membership_ops::rotate(member.id(), proof_by, "", "");
+    op.mutable_rotate()->set_new_identity_key(to.public_key().raw());
+    DeltaDraft draft;
+    draft.ops.push_back(op);
+    return build_delta(signer, member.id(), fed, Seq{3}, DeltaId{}, Hlc{1}, draft).signed_delta.SerializeAsString();
+  };
+  auto credentials = [&](std::vector<std::string> rotations) {
+    auto noise = NoiseStaticKey::generate();
+    PeerCredentials c(member.id(), *noise, fed, sign_static_binding(rotated, noise->public_key(), fed));
+    c.set_rotations(std::move(rotations));
+    return c;
+  };
+  auto dial = [&](const PeerCredentials& c) {
+    HandshakeOptions o;
+    o.role = NoiseRole::initiator;
+    o.expected_peer = peer.id();
+    o.is_member = member.roster_check();
+    auto init = HandshakeDriver::create(c, std::move(o));
+    auto resp = testing::acceptor(peer);  // its roster knows no Rotate: the member id is the key
+    return testing::run_handshake(*init, resp);
+  };
+  const std::string honest = rotate_delta(member.identity, rotated, rotated);
+  EXPECT_TRUE(dial(credentials({honest})).ok()) << dial(credentials({honest})).error().message();
+  expect_fails(dial(credentials({})), Errc::bad_signature, false);
+  const KeyPair stranger = KeyPair::generate();
+  expect_fails(dial(credentials({rotate_delta(stranger, rotated, rotated)})), Errc::bad_signature, false);
+  expect_fails(dial(credentials({rotate_delta(member.identity, rotated, stranger)})), Errc::bad_signature, false);
+  // A Rotate the peer held already (signed by a key before the one it knows)
+  // is passed over; the next one, signed by the key it knows, counts.
+  const KeyPair second = KeyPair::generate();
+  auto noise = NoiseStaticKey::generate();
+  PeerCredentials twice(member.id(), *noise, fed, sign_static_binding(second, noise->public_key(), fed));
+  twice.set_rotations({honest, rotate_delta(rotated, second, second)});
+  auto known = rotated.public_key();
+  HandshakeOptions ro;
+  ro.role = NoiseRole::responder;
+  ro.is_member = peer.roster_check();
+  ro.identity_key = [&](const NodeId& id) { return id == member.id() ? known : id; };
+  auto resp = HandshakeDriver::create(peer.credentials, std::move(ro));
+  HandshakeOptions io;
+  io.role = NoiseRole::initiator;
+  io.expected_peer = peer.id();
+  io.is_member = member.roster_check();
+  auto init = HandshakeDriver::create(twice, std::move(io));
+  auto run = testing::run_handshake(*init, *resp);
+  EXPECT_TRUE(run.ok()) << run.error().message();
 }
 
 }  // namespace

@@ -21,6 +21,7 @@ Connections::Connections(DaemonCore& core, PeerBoard& board, const net::NoiseSta
       bytes_sent_(
           core.metrics.counter("conect_peer_bytes_sent_total", "Frame bytes sent to peers (WebSocket payloads)")),
       bytes_received_(core.metrics.counter("conect_peer_bytes_received_total", "Frame bytes received from peers")) {
+  load_rotations();
   const auto& c = core.node.config;
   limits_.max_frame_bytes = c.max_frame_bytes;
   limits_.send_queue_limit = c.send_queue_limit;
@@ -50,6 +51,14 @@ void Connections::set_receive_only(const std::set<NodeId>& pending) {
   receive_only_ = pending;
   for (auto& [id, s] : sessions_)
     if (s->peer && !linkable(*s->peer)) close_session(*s, "no longer pending nor a member");
+}
+
+void Connections::load_rotations() {
+  auto rotations = core_.store.rotation_deltas(core_.id(), net::kMaxHandshakeRotations);
+  if (rotations.ok())
+    credentials_.set_rotations(std::move(*rotations));
+  else
+    log::warn("rotations_unreadable", {{"detail", rotations.error().message()}});
 }
 
 void Connections::reload_peers() {

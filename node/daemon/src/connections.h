@@ -84,12 +84,14 @@ class Connections {
     credentials_ = net::PeerCredentials(
         credentials_.node_id(), credentials_.noise_static(), credentials_.federation(),
         net::sign_static_binding(key, credentials_.noise_static().public_key(), credentials_.federation()));
+    load_rotations();
   }
   // After a rotation that carried a new Noise static key: later handshakes
   // use `noise` with a binding signed by `key`; established links keep theirs.
   void set_noise_static(const net::NoiseStaticKey& noise, const KeyPair& key) {
     credentials_ = net::PeerCredentials(credentials_.node_id(), noise, credentials_.federation(),
                                         net::sign_static_binding(key, noise.public_key(), credentials_.federation()));
+    load_rotations();
   }
   // Dials configured peers not dialled yet; drops the removed ones.
   void reload_peers();
@@ -103,6 +105,11 @@ class Connections {
   void stop();
 
  private:
+  // This node's Rotates from the store, shown in its handshakes
+  // (HandshakePayload.rotations): a peer that was away when it rotated
+  // could not check its binding otherwise, and the two would never link.
+  void load_rotations();
+
   struct Session {
     std::uint64_t id = 0;
     std::shared_ptr<WsLink> link;

@@ -10,6 +10,7 @@ std::string serialise_payload(const PeerCredentials& self) {
   p.set_version(kPeerProtocolVersion);
   p.set_node_id(self.node_id().raw());
   p.set_static_binding(self.binding().raw());
+  for (const auto& r : self.rotations()) p.add_rotations(r);
   return p.SerializeAsString();
 }
 
@@ -137,7 +138,12 @@ Status HandshakeDriver::verify_peer(int message, std::string_view payload) {
   // Noise has proved the peer holds rs; the binding must name that very key.
   const auto& rs = noise_.remote_static();
   if (!rs) return Error(Errc::protocol_error, where + ": no remote static key");
-  const NodeId signer = options_.identity_key ? options_.identity_key(*node_id) : *node_id;
+  NodeId signer = options_.identity_key ? options_.identity_key(*node_id) : *node_id;
+  if (!verify_static_binding(signer, *rs, federation_, p.static_binding()) && p.rotations_size() > 0) {
+    // Rotated while this node was away: its Rotates come with the binding.
+    std::vector<std::string_view> rotations(p.rotations().begin(), p.rotations().end());
+    if (auto rotated = key_after_rotations(federation_, *node_id, signer, rotations)) signer = *rotated;
+  }
   if (!verify_static_binding(signer, *rs, federation_, p.static_binding())) {
     // Signed by the member's first key after a Rotate or Rekey: a stolen or
     // retired key, or a stale copy of the data directory. Say so.

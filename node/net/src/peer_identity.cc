@@ -8,6 +8,9 @@
 #include <cerrno>
 #include <cstring>
 
+#include "conect/crdt/delta.h"
+#include "conect/crdt/membership.h"
+
 namespace conect::net {
 
 std::string handshake_prologue(const FederationId& federation) {
@@ -96,5 +99,31 @@ PeerCredentials::PeerCredentials(const KeyPair& identity, NoiseStaticKey noise_s
 PeerCredentials::PeerCredentials(const NodeId& node_id, NoiseStaticKey noise_static,
                                  const FederationId& federation, const Signature& binding)
     : node_id_(node_id), federation_(federation), noise_static_(std::move(noise_static)), binding_(binding) {}
+
+std::optional<NodeId> key_after_rotations(const FederationId& federation, const NodeId& member, const NodeId& known,
+                                          const std::vector<std::string_view>& rotations) {
+  if (rotations.size() > kMaxHandshakeRotations) return std::nullopt;
+  NodeId key = known;
+  bool moved = false;
+  for (std::string_view bytes : rotations) {
+    auto d = decode_delta(federation, bytes);
+    if (!d.ok() || d->origin != member) return std::nullopt;
+    if (!verify_signature(key, SigningDomain::delta, d->signed_delta.body(), d->signed_delta.signature())) {
+      if (moved) return std::nullopt;
+      continue;  // signed by a key before the one this node holds
+    }
+    const v1::Rotate* rotate = nullptr;
+    for (const auto& op : d->body.ops())
+      if (op.has_rotate()) rotate = &op.rotate();
+    auto next = rotate ? NodeId::from_raw(rotate->new_identity_key()) : std::nullopt;
+    if (!next || !verify_signature(*next, SigningDomain::rotation, rotation_proof_message(member, *next),
+                                   rotate->new_key_proof()))
+      return std::nullopt;
+    key = *next;
+    moved = true;
+  }
+  if (!moved) return std::nullopt;
+  return key;
+}
 
 }  // namespace conect::net

@@ -320,6 +320,10 @@ class Store {
   // it can only fetch over that very link. Empty: none. Replaced whole.
   Status set_bootstrap_keys(const std::map<NodeId, NodeId>& keys);
   Result<std::map<NodeId, NodeId>> bootstrap_keys() const;
+  // The stored deltas of `origin` that carry a Rotate, oldest first, as
+  // signed; the newest `max` of them. Its handshakes show them to a peer
+  // whose roster predates them (HandshakePayload.rotations).
+  Result<std::vector<std::string>> rotation_deltas(const NodeId& origin, std::size_t max) const;
 
   // Invitations this node issued (docs/handshake.md section 8): invite id
   // (16 bytes) -> serialised v1::StoredInvite.

@@ -14,7 +14,10 @@
 #pragma once
 
 #include <filesystem>
+#include <optional>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "conect/crdt/error.h"
 #include "conect/crdt/identity.h"
@@ -74,12 +77,31 @@ class PeerCredentials {
   const FederationId& federation() const { return federation_; }
   const NoiseStaticKey& noise_static() const { return noise_static_; }
   const Signature& binding() const { return binding_; }
+  // This member's stored deltas that carry its Rotates, oldest first, as
+  // signed (HandshakePayload.rotations): sent so that a peer whose roster
+  // predates them can check a binding signed by the rotated key.
+  const std::vector<std::string>& rotations() const { return rotations_; }
+  void set_rotations(std::vector<std::string> rotations) { rotations_ = std::move(rotations); }
 
  private:
   NodeId node_id_;
   FederationId federation_;
   NoiseStaticKey noise_static_;
   Signature binding_;
+  std::vector<std::string> rotations_;
 };
+
+// The most rotations a handshake carries (and takes).
+inline constexpr std::size_t kMaxHandshakeRotations = 16;
+
+// The key `member`'s binding is signed with after the Rotates in
+// `rotations` (signed deltas of `member`, oldest first), followed from
+// `known`, the key this node holds for it: a Rotate counts when its delta
+// verifies under the key reached so far and names a new key that signed its
+// proof. Rotates signed by keys before `known` (already held) are passed
+// over. nullopt when none moves the key, or one after the first that does
+// fails: the caller then refuses the binding as before.
+std::optional<NodeId> key_after_rotations(const FederationId& federation, const NodeId& member, const NodeId& known,
+                                          const std::vector<std::string_view>& rotations);
 
 }  // namespace conect::net

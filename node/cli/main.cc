@@ -140,10 +140,37 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
+    const bool json =
+        std::any_of(argv + 1, argv + argc, [](const char* a) { return std::string_view(a) == "--json"; });
+    // A mistyped command ("placment list") reached CLI11 as "A subcommand
+    // is required": name the word it did not know and the commands it knows.
+    if (dynamic_cast<const CLI::RequiredError*>(&e) && std::string_view(e.what()).find("subcommand") != std::string_view::npos) {
+      CLI::App* at = &app;
+      std::string path = "conect-node";
+      while (!at->get_subcommands().empty()) {
+        at = at->get_subcommands().front();
+        path += " " + at->get_name();
+      }
+      std::string unknown;
+      for (const auto& word : app.remaining(true))
+        if (!word.empty() && word.front() != '-') {
+          unknown = word;
+          break;
+        }
+      std::string known;
+      const CLI::App* where = at;
+      for (const CLI::App* sub : where->get_subcommands([](const CLI::App* s) { return !s->get_name().empty(); }))
+        known += (known.empty() ? "" : ", ") + sub->get_name();
+      Global usage;
+      usage.json = json;
+      print_error(usage, "usage",
+                  (unknown.empty() ? path + " needs a command" : "'" + unknown + "' is not a command of " + path) +
+                      "; one of: " + known + " (" + path + " --help says more)");
+      return kUsage;
+    }
     // With --json a script reads errors from standard output as JSON, as it
     // does every other refusal (the parse failed, so `g.json` may be unset).
-    if (e.get_exit_code() != 0 &&
-        std::any_of(argv + 1, argv + argc, [](const char* a) { return std::string_view(a) == "--json"; })) {
+    if (e.get_exit_code() != 0 && json) {
       Global as_json;
       as_json.json = true;
       print_error(as_json, "usage", std::string(e.what()) + " (run with --help for more information)");

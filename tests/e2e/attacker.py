@@ -45,6 +45,32 @@ def _field_fixed32(num, value):
     return _varint(num << 3 | 5) + struct.pack("<I", value)
 
 
+def parse_fields(buf):
+    """A protobuf message's fields, {number: [value, ...]}: varints as ints,
+    length-delimited fields as bytes (what the tests read)."""
+    def read_varint(at):
+        value, shift = 0, 0
+        while True:
+            b = buf[at]
+            value |= (b & 0x7F) << shift
+            at += 1
+            if b < 0x80:
+                return value, at
+            shift += 7
+    out, at = {}, 0
+    while at < len(buf):
+        key, at = read_varint(at)
+        if key & 7 == 0:
+            value, at = read_varint(at)
+        elif key & 7 == 2:
+            n, at = read_varint(at)
+            value, at = bytes(buf[at:at + n]), at + n
+        else:
+            raise ValueError(f"wire type {key & 7} of field {key >> 3}")
+        out.setdefault(key >> 3, []).append(value)
+    return out
+
+
 # SyncMessage (proto/sync.proto, docs/sync.md): just what the tests send.
 def summary_entries(entries, roster_tag=0):
     """A SyncMessage{summary: ENTRIES} naming each origin by its full id:

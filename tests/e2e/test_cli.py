@@ -61,6 +61,16 @@ class InitAndCards(unittest.TestCase):
         self.assertIn("--name is required", err["detail"])
         p = cli("frobnicate", check=False)
         self.assertEqual(p.returncode, 2)
+        # A mistyped command is named, with the ones that exist (it said
+        # "A subcommand is required").
+        p = cli("placment", "list", check=False)
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("'placment' is not a command of conect-node; one of: init,", p.stderr)
+        self.assertIn(" placement,", p.stderr)
+        p = cli("export", "placement", check=False)
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("'placement' is not a command of conect-node export; one of: placements, mobilities, contacts",
+                      p.stderr)
         self.assertRegex(cli("--version").stdout.strip(), r"^conect-node \d+\.\d+\.\d+$")
 
     def test_card_is_one_line_and_member_add_checks_it(self):

@@ -20,7 +20,7 @@ import nacl.bindings as sodium
 import websockets
 
 sys.path.insert(0, os.path.dirname(__file__))
-from attacker import Identity, Peer, _field_bytes, _field_varint, signing_input  # noqa: E402
+from attacker import Identity, Peer, _field_bytes, _field_varint, parse_fields, signing_input  # noqa: E402
 from harness import Federation, cli, create_organisation, wait_until  # noqa: E402
 
 MOBILITY = 4
@@ -601,8 +601,11 @@ class SealKeyRotation(unittest.TestCase):
         # restart, bound by its new identity key (docs/handshake.md §5).
         rs, payload = statics[-1]
         self.assertEqual(rs, new_noise)
-        binding = payload[-64:]  # HandshakePayload field 3, the last one: the 64-byte binding
-        self.assertEqual(payload[-66:-64], b"\x1a\x40")
+        fields = parse_fields(payload)
+        [binding] = fields[3]  # HandshakePayload.static_binding
+        self.assertEqual(len(binding), 64)
+        # It shows its Rotate, for a peer that was away (HandshakePayload.rotations).
+        self.assertEqual(len(fields.get(4, [])), 1, "the handshake carries b's one Rotate")
         sodium.crypto_sign_open(  # raises unless the new identity key signed it
             binding + signing_input(b"conect/noise-static/v1", rs + bytes.fromhex(b.federation)),
             bytes.fromhex(rotated["key"]))

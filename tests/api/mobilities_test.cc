@@ -159,6 +159,18 @@ TEST_F(MobilitiesTest, StatusMovesOneStepAtATime) {
   EXPECT_EQ(status("cancelled").status, 409);
   EXPECT_EQ(own_head(), head);
   EXPECT_EQ(c.get(path).json()["sending"]["status"], "recognised");
+
+  // Not completed before its planned start (the node's clock: 2026-09-21).
+  json later = mobility_body(ours, theirs.text());
+  later["sending"]["planned_start"] = "2027-03-01";
+  later["sending"]["planned_end"] = "2027-03-12";
+  std::string next = c.post("/api/v1/mobilities", later).json()["id"];
+  ASSERT_EQ(c.patch("/api/v1/mobilities/" + next, {{"sending", {{"status", "nominated"}}}}).status, 200);
+  auto early_end = c.request("POST", "/api/v1/mobilities/" + next + "/complete");
+  EXPECT_EQ(early_end.status, 409);
+  EXPECT_EQ(early_end.json()["detail"], "mobility " + next +
+                                            " is nominated: it starts on 2027-03-01, so it cannot be completed yet "
+                                            "(change the planned dates if it took place earlier)");
 }
 
 // Cancelling a mobility releases, in the same signed delta, the
@@ -229,6 +241,41 @@ TEST_F(MobilitiesTest, HostSideWritesAndConfirmsAnIncomingMobility) {
   ASSERT_EQ(conf.status, 200) << conf.body;
   EXPECT_EQ(conf.json()["confirmations"][0]["party"], "host");
   EXPECT_TRUE(conf.json()["personal_data"].is_null());  // not ours to hold
+}
+
+// The host signs only what it accepted, and its answer is no longer changed
+// once the sending side has completed the mobility (a record that said both
+// "it took place" and "the host refused it" was written and counted).
+TEST_F(MobilitiesTest, TheHostSignsWhatItAcceptedAndAnswersOnlyWhatIsToCome) {
+  auto c = client();
+  std::string ours = create_org(c);
+  RecordKey sending = other_org();
+  RecordKey mkey = other_mobility(sending, *RecordKey::parse(v1::ORGANISATION, ours), "SE-8", v1::JOB_SHADOWING,
+                                  v1::MOBILITY_NOMINATED);
+  std::string path = "/api/v1/mobilities/" + mkey.text();
+  auto answer = [&](const std::string& s) { return c.patch(path, {{"host", {{"host_status", s}}}}); };
+  ASSERT_EQ(answer("rejected").status, 200);
+  std::uint64_t head = own_head();
+  auto sign = c.request("POST", path + "/confirm", R"({"party":"host"})");
+  EXPECT_EQ(sign.status, 409);
+  EXPECT_EQ(sign.json()["detail"], "this node rejected mobility " + mkey.text() +
+                                       " as its host: accept it first (host status) to sign what was agreed");
+  EXPECT_EQ(own_head(), head);
+  ASSERT_EQ(answer("accepted").status, 200);
+  ASSERT_EQ(c.request("POST", path + "/confirm", R"({"party":"host"})").status, 200);
+
+  v1::MobilitySending done;
+  done.set_status(v1::MOBILITY_COMPLETED);
+  other_author({ops::write_mobility_sending(mkey, done, {v1::MobilitySending::kStatusFieldNumber})});
+  head = own_head();
+  auto late = answer("rejected");
+  EXPECT_EQ(late.status, 409);
+  EXPECT_EQ(late.json()["detail"], "mobility " + mkey.text() +
+                                       " is completed by its sending side: the host's answer (accepted) is no longer "
+                                       "changed");
+  EXPECT_EQ(own_head(), head);
+  // Its other fields (arrival, departure, assessment) are still the host's to write.
+  EXPECT_EQ(c.patch(path, {{"host", {{"actual_arrival", "2026-03-02"}}}}).status, 200);
 }
 
 // A node that is neither side of a mobility is told so when it tries to

@@ -572,6 +572,27 @@ class Suite(runner.BrowserSuite):
         db.shot("timeline-after-booking")
         db.view("placements")
 
+    def test_a_refused_confirmation_stays_through_a_live_update(self):
+        # After the booking above, A's first welding window has 1 free slot
+        # of 3. B asks for 2; A's confirmation is refused (409), and the
+        # reason stayed on screen only until the next live refresh, about
+        # two seconds, before a coordinator could read it.
+        da = self.ensure_a()
+        da.view("requests")
+        _, r = self.b.api("POST", f"/api/v1/placements/{self.p_weld_fi}/reservations", {"window_id": 1, "slots": 2},
+                          expect=201)
+        row = f'#incoming-table tr[data-id="{r["id"]}"][data-decision="pending"]'
+        da.wait("B's second request at A", lambda x: x.find_elements(By.CSS_SELECTOR, row))
+        da.d.find_element(By.CSS_SELECTOR, row + ' button[data-action="confirm"]').click()
+        banner = lambda: da.js("const e = document.getElementById('error'); return e.hidden ? null : e.textContent")
+        da.wait("the refusal", lambda _: banner() is not None)
+        said = banner()
+        refreshes = da.js("return window.conect.refreshes")
+        org(self.a, "Written during the refusal", "FI", "Oulu")  # a change: the page refreshes live
+        da.wait("a live refresh", lambda _: da.js("return window.conect.refreshes") > refreshes)
+        assert banner() == said, f"the refusal went with a live refresh: {banner()!r} (was {said!r})"
+        self.a.api("POST", f"/api/v1/reservations/{r['id']}/reject", {}, expect=200)
+
     def test_federation_panel_shows_a_killed_partner_as_disconnected(self):
         self.wait_federation_synced()
         d = self.ensure_a()

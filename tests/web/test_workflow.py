@@ -137,6 +137,9 @@ class Suite(runner.BrowserSuite):
     def setup(self):
         self.a, self.b, self.c = three_schools(self.fed)
         self.org_a = org(self.a, "Lapland Vocational College", "FI", "Rovaniemi")
+        # A also speaks for a partner company whose name sorts first: a form
+        # must still preselect the school (it preselected the first by name).
+        org(self.a, "Arctic Welding Oy", "FI", "Kemi", "sme")
         self.org_b = org(self.b, "Norrbotten Upper Secondary", "SE", "Luleå")
         self.org_c = org(self.c, "Finnmark Upper Secondary", "NO", "Alta")
         self.p_b = placement(self.b, self.org_b, "carpenter", "SE", "Luleå", [(*WINDOW, 2)],
@@ -183,6 +186,7 @@ class Suite(runner.BrowserSuite):
         assert da.value(f"{form} input[name=planned_start]") == WINDOW[0]
         assert da.value(f"{form} input[name=planned_end]") == WINDOW[1]
         assert da.value(f"{form} select[name=receiving_organisation]") == self.org_b
+        assert da.value(f"{form} select[name=sending_organisation]") == self.org_a, "the school is the sender"
         da.one(f"{form} input[name=name]").send_keys("Aino Virtanen")
         da.one("#form-dialog-ok").click()
         da.wait("the new mobility's page", lambda x: x.current_url.split("#")[-1].startswith("mobility/")

@@ -72,6 +72,7 @@ const ctx = {
     button.disabled = true;
     try {
       await api.request('POST', `/api/v1/reservations/${encodeURIComponent(r.id)}/${action}`, {});
+      showError(null);
       onChange({ records: [{ id: r.id, record_type: 'reservation' }] });
     } catch (e) {
       showError(e);
@@ -129,14 +130,21 @@ function announce(text) {
   requestAnimationFrame(() => (a.textContent = text));
 }
 
-function showError(e) {
+// The page's error banner. A live refresh clears only what a refresh
+// showed: a refusal of the coordinator's own action (a confirmation the
+// window has no room for) stays until her next action, not two seconds.
+let errorFrom = null;
+function showError(e, from = 'action') {
   const el = $('error');
   if (!e) {
+    if (from === 'refresh' && errorFrom !== 'refresh') return;
     el.hidden = true;
+    errorFrom = null;
     return;
   }
   el.textContent = records.plainError(e);
   el.hidden = false;
+  errorFrom = from;
 }
 
 // ------------------------------------------------------------------ sign-in
@@ -388,10 +396,10 @@ async function refresh() {
         await recordViewsRefresh(full ? null : changed);
         debug.refreshes++;
         debug.lastRefresh = Date.now();
-        showError(null);
+        showError(null, 'refresh');
       } catch (e) {
         if (e.status === 401) await askForToken('');
-        else showError(e);
+        else showError(e, 'refresh');
         pending.full = true;
         if (e.status !== 401) break; // the next change event or poll retries
       }

@@ -21,7 +21,7 @@ const $ = (id) => document.getElementById(id);
 const ERASABLE = new Set(['held', 'awaiting_delivery']);
 
 export class ContactsView {
-  // ctx: { self(), orgName(id), orgOptions(keep), changed(records), members(), memberName(id) }
+  // ctx: { self(), orgName(id), orgOptions(keep), homeOrganisation(), changed(records), members(), memberName(id) }
   constructor(ctx) {
     this.ctx = ctx;
     this.items = [];
@@ -153,7 +153,7 @@ export class ContactsView {
       submitLabel: t('save'),
       opener,
       build: (body) => {
-        const org = select('organisation', own, c ? c.organisation : own[0]?.[0]);
+        const org = select('organisation', own, c ? c.organisation : this.ctx.homeOrganisation());
         org.disabled = Boolean(c); // a contact stays with its organisation
         body.append(
           field(t('col_organisation'), org),

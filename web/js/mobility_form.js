@@ -15,7 +15,7 @@ function pseudonym() {
   return `P-${d.getUTCFullYear()}-${n}`;
 }
 
-// ctx: { self(), orgOptions(keep) }; prefill: {reservation, placement, window}.
+// ctx: { self(), orgOptions(keep), homeOrganisation() }; prefill: {reservation, placement, window}.
 // Resolves with the created mobility (API JSON) or null.
 export function newMobilityDialog(ctx, prefill, opener) {
   const self = ctx.self();
@@ -28,7 +28,7 @@ export function newMobilityDialog(ctx, prefill, opener) {
     submitLabel: t('mob_create_submit'),
     opener,
     build(body) {
-      const sending = select('sending_organisation', own, own.length ? own[0][0] : '');
+      const sending = select('sending_organisation', own, ctx.homeOrganisation());
       const receiving = select('receiving_organisation', [['', t('choose')], ...all], p ? p.host : '');
       sending.required = true;
       receiving.required = true;

@@ -45,7 +45,7 @@ export function parseWindows(text, old = []) {
 }
 
 // Adds (p null) or edits one of this node's placements. ctx: { self(),
-// orgOptions(keep) }. Resolves with the API's placement, or null.
+// orgOptions(keep), homeOrganisation() }. Resolves with the API's placement, or null.
 export function placementDialog(ctx, p, opener) {
   const self = ctx.self();
   const own = ctx.orgOptions((o) => api.ownerOf(o.id) === self.id);
@@ -56,7 +56,7 @@ export function placementDialog(ctx, p, opener) {
     submitLabel: t('save'),
     opener,
     build(body) {
-      const host = select('host_organisation', own, p ? p.host : own[0]?.[0]);
+      const host = select('host_organisation', own, p ? p.host : ctx.homeOrganisation());
       host.disabled = Boolean(p); // a placement stays with its host
       host.required = true;
       const windows = h('textarea', { name: 'windows', rows: Math.max(3, (p ? p.windows.length : 0) + 1), required: true, spellcheck: 'false' });

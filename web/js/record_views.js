@@ -2,6 +2,7 @@
 // mobility, contacts, organisations, report, audit), behind one small
 // interface for app.js: show(name, arg), refresh(name, changed), relabel().
 // Failures are shown in the page's error banner in plain words.
+import * as api from './api.js';
 import { localised } from './format.js';
 import { language } from './i18n.js';
 import { MobilitiesView } from './mobilities.js';
@@ -24,6 +25,17 @@ export function recordViews(app) {
     orgName(id) {
       const o = app.orgs().get(id);
       return (o && localised(o.names, language())) || (id ? id.slice(0, 12) + '…' : '');
+    },
+    // The organisation this node most likely acts as, which a form
+    // preselects: one it speaks for named as the node is, else its school,
+    // else the first by name (a node also speaks for its partner companies,
+    // and the first by name was preselected as a mobility's sender).
+    homeOrganisation() {
+      const self = app.self();
+      const byName = (a, b) => ctx.orgName(a.id).localeCompare(ctx.orgName(b.id));
+      const own = [...app.orgs().values()].filter((o) => self && api.ownerOf(o.id) === self.id).sort(byName);
+      const named = own.find((o) => o.names.some((n) => n.text === self.name));
+      return (named || own.find((o) => o.type === 'vet_school') || own[0] || { id: '' }).id;
     },
     // [id, name] of the organisations `keep` accepts (all by default), by name.
     orgOptions(keep = () => true) {

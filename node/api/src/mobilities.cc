@@ -234,8 +234,9 @@ HttpResponse status_regress(v1::MobilityStatus from, v1::MobilityStatus to) {
 // status but recognised. The merge only keeps the lattice's order: these are
 // what this node signs, so that a report never counts as completed a
 // mobility nobody nominated, nor drops one whose learning was recognised.
-std::optional<HttpResponse> refuse_status_move(const std::string& id, v1::MobilityStatus now,
-                                               v1::MobilityStatus target) {
+std::optional<HttpResponse> refuse_status_move(HandlerEnv& env, const std::string& id, v1::MobilityStatus now,
+                                               const v1::MobilitySending& after) {
+  const v1::MobilityStatus target = after.status();
   if (now == target) return std::nullopt;
   if (now == v1::MOBILITY_CANCELLED)
     return error_response(409, "invalid_state", "mobility " + id + " is cancelled; that is final");
@@ -249,9 +250,14 @@ std::optional<HttpResponse> refuse_status_move(const std::string& id, v1::Mobili
     case v1::MOBILITY_LIVE:
       if (now == v1::MOBILITY_DRAFT) return refuse("nominate it before it starts");
       return std::nullopt;
-    case v1::MOBILITY_COMPLETED:
+    case v1::MOBILITY_COMPLETED: {
       if (now == v1::MOBILITY_DRAFT) return refuse("nominate it first; a mobility nobody nominated did not take place");
+      const auto today = static_cast<std::int32_t>(env.ctx.now_ms() / 86'400'000);
+      if (after.has_planned_start() && after.planned_start().days() > today)
+        return refuse("it starts on " + format_date(after.planned_start().days()) +
+                      ", so it cannot be completed yet (change the planned dates if it took place earlier)");
       return std::nullopt;
+    }
     case v1::MOBILITY_RECOGNISED:
       if (now != v1::MOBILITY_COMPLETED)
         return refuse("mark it completed first; only a completed mobility's learning is recognised");
@@ -314,7 +320,7 @@ HttpResponse patch_mobility(HandlerEnv& env, const HttpRequest& req, const std::
                              update.has_placement() ? &m.fixed().receiving_organisation() : nullptr, period_named);
         !st)
       return error_response(st.error());
-    if (auto refused = refuse_status_move(id, m.sending().status(), after.status())) return *refused;
+    if (auto refused = refuse_status_move(env, id, m.sending().status(), after)) return *refused;
     auto more =
         patch_ops(l->key, l->state, kGroupMobilitySending, m.sending(), update, *fields,
                   [&](const std::vector<std::uint32_t>& f) { return ops::write_mobility_sending(l->key, update, f); });
@@ -334,6 +340,19 @@ HttpResponse patch_mobility(HandlerEnv& env, const HttpRequest& req, const std::
     ho.path = "host";
     auto fields = message_from_json((*body)["host"], update, ho);
     if (!fields) return error_response(fields.error());
+    // The host's answer is about a stay still to come: once the sending side
+    // has completed, recognised or cancelled it, a rejection would leave a
+    // record that says both "it took place" and "the host refused it".
+    const auto sending_status = m.sending().status();
+    const bool answers = std::find(fields->begin(), fields->end(), v1::MobilityHost::kHostStatusFieldNumber) !=
+                         fields->end();
+    if (answers && update.host_status() != m.host().host_status() &&
+        (sending_status == v1::MOBILITY_COMPLETED || sending_status == v1::MOBILITY_RECOGNISED ||
+         sending_status == v1::MOBILITY_CANCELLED))
+      return error_response(409, "invalid_state",
+                            "mobility " + id + " is " + enum_name_of(sending_status) +
+                                " by its sending side: the host's answer (" + enum_name_of(m.host().host_status()) +
+                                ") is no longer changed");
     auto receiving = RecordKey::from_proto(v1::ORGANISATION, m.fixed().receiving_organisation());
     if (!fields->empty()) ops.push_back(ops::write_mobility_host(l->key, *receiving, update, *fields));
   }
@@ -366,6 +385,10 @@ HttpResponse confirm_mobility(HandlerEnv& env, const HttpRequest& req, const std
   if ((party == v1::PARTY_SENDING && !sending_side) || (party == v1::PARTY_HOST && !host_side))
     return error_response(403, "not_authorised", "this node is not the " + enum_name_of(party) +
                                                      " party of mobility " + id);
+  if (party == v1::PARTY_HOST && m.host().host_status() == v1::HOST_REJECTED)
+    return error_response(409, "invalid_state",
+                          "this node rejected mobility " + id +
+                              " as its host: accept it first (host status) to sign what was agreed");
   auto agreed = DeltaId::from_raw(m.agreed_delta());
   if (!agreed) return error_response(409, "invalid_state", "mobility " + id + " has no agreed fields to confirm yet");
   for (const auto& c : m.confirmations())
@@ -384,9 +407,11 @@ HttpResponse set_status(HandlerEnv& env, const std::string& id, v1::MobilityStat
   if (now == v1::MOBILITY_CANCELLED)
     return error_response(409, "invalid_state", "mobility " + id + " is cancelled; that is final");
   if (now == target) return json_response(200, render_record(env, l->key, l->state));
-  if (auto refused = refuse_status_move(id, now, target)) return *refused;
   v1::MobilitySending s;
   s.set_status(target);
+  v1::MobilitySending after = l->state.mobility().sending();
+  after.set_status(target);
+  if (auto refused = refuse_status_move(env, id, now, after)) return *refused;
   std::vector<v1::Operation> ops{ops::write_mobility_sending(l->key, s, {v1::MobilitySending::kStatusFieldNumber})};
   if (target == v1::MOBILITY_CANCELLED) {
     auto released = release_reservations_of(env, l->key);

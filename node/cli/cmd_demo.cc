@@ -269,6 +269,23 @@ Status seed_mobilities(std::vector<DemoNode>& nodes, std::mt19937& rng) {
           hp.company < 0 ? host.school_org : host.company_orgs[static_cast<std::size_t>(hp.company)];
       int start = monday_in_weeks(hp.first_week + 3 * (window - 1));
       std::string status = statuses[(k + i) % 5];
+      // The placements' windows lie ahead, and a mobility is live or
+      // completed only once it has started: those two are last term's
+      // periods, which booked no window of today's placements.
+      const bool past = status == "live" || status == "completed";
+      json sending = {{"planned_start", date_in_days(start)},
+                      {"planned_end", date_in_days(start + 11)},
+                      {"qualification_title", "VET qualification in " + hp.trade},
+                      {"eqf_level", 4},
+                      {"status", past ? "nominated" : status}};
+      if (past) {
+        start = status == "live" ? -3 : monday_in_weeks(-26);
+        sending["planned_start"] = date_in_days(start);
+        sending["planned_end"] = date_in_days(start + 11);
+      } else {
+        sending["placement"] = host.placements[p];
+        sending["window_id"] = window;
+      }
       auto mob = call(
           sender, "POST", "/api/v1/mobilities",
           {{"fixed",
@@ -277,18 +294,26 @@ Status seed_mobilities(std::vector<DemoNode>& nodes, std::mt19937& rng) {
              {"participant", {{"pseudonym", sender.school->pseudonyms[k]}}},
              {"type", "learner_otj_company"},
              {"category", k % 3 == 2 ? "apprentice" : "ivet_learner"}}},
-           {"sending",
-            {{"placement", host.placements[p]},
-             {"window_id", window},
-             {"planned_start", date_in_days(start)},
-             {"planned_end", date_in_days(start + 11)},
-             {"qualification_title", "VET qualification in " + hp.trade},
-             {"eqf_level", 4},
-             {"status", status}}},
+           {"sending", sending},
            {"personal_data", {{"name", "Learner " + sender.school->pseudonyms[k]}, {"birth_date", "2008-05-17"}}}});
       if (!mob.ok()) return mob.error();
       std::string mobility = (*mob)["id"];
       sender.mobilities.push_back(mobility);
+      if (past) {
+        // As it happened: the host accepted it, then it started (and ended).
+        if (Status st = wait_until("a mobility to reach " + host.school->city, std::chrono::seconds(30),
+                                   [&] { return call(host, "GET", "/api/v1/mobilities/" + mobility).ok(); });
+            !st.ok())
+          return st;
+        auto accepted =
+            call(host, "PATCH", "/api/v1/mobilities/" + mobility, {{"host", {{"host_status", "accepted"}}}});
+        if (!accepted.ok()) return accepted.error();
+        auto moved = status == "live"
+                         ? call(sender, "PATCH", "/api/v1/mobilities/" + mobility, {{"sending", {{"status", "live"}}}})
+                         : call(sender, "POST", "/api/v1/mobilities/" + mobility + "/complete", json::object());
+        if (!moved.ok()) return moved.error();
+        continue;
+      }
       if (status == "draft") continue;
       auto res = call(sender, "POST", "/api/v1/placements/" + host.placements[p] + "/reservations",
                       {{"window_id", window},

@@ -295,6 +295,10 @@ class Suite(runner.BrowserSuite):
             d.wait(f"{lang} labels", lambda x, tab=tab: x.find_element(By.ID, "tab-placements").text == tab)
             assert d.js("return document.documentElement.lang") == lang
         assert title(self.p_weld_fi) == "Сварка на металлургическом заводе", title(self.p_weld_fi)
+        # Northern Sami is named in the reader's language though the browser
+        # has no name for it (it showed "se (se)").
+        sami = lambda: d.js("return document.querySelector('#f-language option[value=se]').textContent")
+        assert sami().startswith("северносаамский"), sami()
         assert title(self.p_mech_fi) == "Maintenance mechanic", title(self.p_mech_fi)
         missing = d.js("return import('/js/i18n.js').then(m => JSON.stringify(m.missingKeys()))")
         assert missing == "{}", f"untranslated strings: {missing}"
@@ -304,6 +308,7 @@ class Suite(runner.BrowserSuite):
         assert d.d.find_element(By.ID, "tab-placements").text == "Места практики"
         Select(d.d.find_element(By.ID, "lang-select")).select_by_value("en")
         d.wait("English labels", lambda x: x.find_element(By.ID, "tab-placements").text == "Placements")
+        assert sami().startswith("Northern Sami"), sami()
 
     def apply_filters(self, d, trade="", country="", start="", end="", language="", available=False):
         """Sets the form like a user and waits for the load it starts."""

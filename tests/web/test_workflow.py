@@ -139,7 +139,7 @@ class Suite(runner.BrowserSuite):
         self.org_a = org(self.a, "Lapland Vocational College", "FI", "Rovaniemi")
         # A also speaks for a partner company whose name sorts first: a form
         # must still preselect the school (it preselected the first by name).
-        org(self.a, "Arctic Welding Oy", "FI", "Kemi", "sme")
+        self.arctic = org(self.a, "Arctic Welding Oy", "FI", "Kemi", "sme")
         self.org_b = org(self.b, "Norrbotten Upper Secondary", "SE", "Luleå")
         self.org_c = org(self.c, "Finnmark Upper Secondary", "NO", "Alta")
         self.p_b = placement(self.b, self.org_b, "carpenter", "SE", "Luleå", [(*WINDOW, 2)],
@@ -643,6 +643,20 @@ class Suite(runner.BrowserSuite):
         d.wait("the row to say closed", lambda _: not d.css(f'#placements-body tr[data-id="{pid}"] button[data-placement-action=close]')
                and lang_string("en", "status_closed") in d.text(f'#placements-body tr[data-id="{pid}"] td.host'))
         assert d.js("return document.getElementById('error').hidden"), d.text("#error")
+
+    def test_a_request_to_a_company_names_the_company_and_its_school(self):
+        # A speaks for Arctic Welding Oy; B's own requests named only A's
+        # node as the host, so a request to the company read as one to A.
+        pid = placement(self.a, self.arctic, "welding", "FI", "Kemi", [(*WINDOW, 1)], [("en", "Pipe welding")],
+                        [("en", "B1")])
+        wait_until("A's company placement at B", lambda: self.b.api("GET", f"/api/v1/placements/{pid}")[0] == 200)
+        _, r = self.b.api("POST", f"/api/v1/placements/{pid}/reservations", {"window_id": 1, "slots": 1},
+                          expect=201)
+        db = self.db
+        db.view("requests")
+        host = f'#outgoing-table tr[data-id="{r["id"]}"] td:nth-child(3)'
+        want = "Arctic Welding Oy · Lapland Vocational College"
+        db.wait(f"B's request to the company as {want!r}", lambda _: db.css(host) and db.text(host) == want)
 
     def test_download_csv_is_the_sheet_conect_node_export_writes(self):
         # DESIGN: a coordinator "exports lists (CSV) - in the dashboard, or

@@ -1,5 +1,5 @@
-// Locale-aware formatting through the browser's Intl (no tables of our own),
-// and the small DOM helper every view uses.
+// Locale-aware formatting through the browser's Intl (and a table only for
+// the Sami languages, which it may not name), and the small DOM helper every view uses.
 import { locale, t } from './i18n.js';
 
 const cache = new Map();
@@ -79,13 +79,27 @@ export function languageName(code) {
   return remember('language', code, () => languageNameNow(code));
 }
 
+// The Sami languages of the Barents region, which a browser's own tables
+// may not name (Debian's Chromium showed "se (se)" in every language).
+const SAMI = {
+  se: { en: 'Northern Sami', fi: 'pohjoissaame', sv: 'nordsamiska', nb: 'nordsamisk', ru: 'северносаамский' },
+  smn: { en: 'Inari Sami', fi: 'inarinsaame', sv: 'enaresamiska', nb: 'enaresamisk', ru: 'инари-саамский' },
+  sms: { en: 'Skolt Sami', fi: 'koltansaame', sv: 'skoltsamiska', nb: 'skoltesamisk', ru: 'колтта-саамский' },
+  sma: { en: 'Southern Sami', fi: 'eteläsaame', sv: 'sydsamiska', nb: 'sørsamisk', ru: 'южносаамский' },
+  smj: { en: 'Lule Sami', fi: 'luulajansaame', sv: 'lulesamiska', nb: 'lulesamisk', ru: 'луле-саамский' },
+};
+
 function languageNameNow(code) {
   const d = cached('language', (l) => new Intl.DisplayNames([l, 'en'], { type: 'language' }));
+  let name = code;
   try {
-    return d.of(code) || code;
+    name = d.of(code) || code;
   } catch {
-    return code;
+    // an invalid code is shown as it is
   }
+  const sami = SAMI[code.toLowerCase()];
+  if (sami && name.toLowerCase() === code.toLowerCase()) return sami[locale().slice(0, 2)] || sami.en;
+  return name;
 }
 
 export function relativeTime(ms, now = Date.now()) {

@@ -78,12 +78,23 @@ export class RequestsView {
       { dataset: { id: r.id, decision: r.decision, placement: r.placement } },
       h('td', { 'data-label': t('col_placement') }, p ? placementTitle(p) : r.placement),
       h('td', { 'data-label': t('col_window') }, w ? windowDates(w) : '#' + r.windowId),
-      h('td', { 'data-label': t(incoming ? 'col_requester' : 'col_host') }, this.ctx.memberName(incoming ? r.requester : r.placement.split('-')[0])),
+      h('td', { 'data-label': t(incoming ? 'col_requester' : 'col_host') }, incoming ? this.ctx.memberName(r.requester) : this.host(p, r)),
       h('td', { 'data-label': t('col_slots'), class: 'num' }, String(r.slots)),
       h('td', { 'data-label': t('col_note') }, r.note),
       h('td', { 'data-label': t('col_status') }, h('span', { class: 'decision decision-' + r.decision }, t('decision_' + r.decision))),
       h('td', { 'data-label': t('col_actions'), class: 'actions' }, actions),
     );
+  }
+
+  // The host of an outgoing request: the placement's host organisation (a
+  // partner company the host school's node speaks for, often), and that
+  // node when it is named otherwise. It showed the node alone, so a
+  // request to a company read as one to the school.
+  host(p, r) {
+    const node = this.ctx.memberName(r.placement.split('-')[0]);
+    if (!p) return node;
+    const org = this.ctx.hostName(p);
+    return org && org !== node ? `${org} · ${node}` : node;
   }
 
   button(r, action, cls) {

@@ -627,6 +627,8 @@ class Suite(runner.BrowserSuite):
         d.one("#form-dialog-ok").click()
         d.wait("the question", lambda _: d.js("return document.getElementById('confirm-dialog').open"))
         assert "1 pending" in d.text("#confirm-text") and "2027" in d.text("#confirm-text"), d.text("#confirm-text")
+        # Not "Cancel", which the action often is too ("Cancel mobility").
+        assert d.text("#confirm-cancel") == "Go back", d.text("#confirm-cancel")
         d.one("#confirm-cancel").click()
         d.wait("the dialog's answer", lambda _: d.js("return !document.getElementById('form-dialog-error').hidden"))
         assert d.text("#form-dialog-error") == lang_string("en", "placement_not_saved_booked"), d.text("#form-dialog-error")

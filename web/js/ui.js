@@ -115,7 +115,9 @@ export function confirmAction(message, actionLabel, opener) {
   $('confirm-text').textContent = message;
   const ok = $('confirm-ok');
   ok.textContent = actionLabel;
-  $('confirm-cancel').textContent = t('cancel');
+  // Not "Cancel": the action itself is often one ("Cancel mobility",
+  // "Peru liikkuvuusjakso" beside "Peruuta"), and the two were mixed up.
+  $('confirm-cancel').textContent = t('go_back');
   withOpener(dialog, opener);
   return new Promise((resolve) => {
     const done = (answer) => {

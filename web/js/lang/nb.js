@@ -43,6 +43,7 @@ export default {
   reserve_note: 'Melding til verten (ingen personopplysninger)',
   reserve_submit: 'Send forespørsel',
   cancel: 'Avbryt',
+  go_back: 'Gå tilbake',
   close: 'Lukk',
   reserve_sent: 'Forespørselen er sendt. Den venter til verten bestemmer seg.',
   timeline_caption: 'Perioder per uke; stolpen viser ledige (grønn), ventende (stripet) og bekreftede (grå) plasser.',

@@ -43,6 +43,7 @@ export default {
   reserve_note: 'Meddelande till värden (inga personuppgifter)',
   reserve_submit: 'Skicka förfrågan',
   cancel: 'Avbryt',
+  go_back: 'Gå tillbaka',
   close: 'Stäng',
   reserve_sent: 'Förfrågan skickad. Den väntar tills värden beslutar.',
   timeline_caption: 'Perioder per vecka; stapeln visar lediga (grön), väntande (randig) och bekräftade (grå) platser.',

@@ -191,7 +191,6 @@ void SyncDriver::handle(sync::EventAction& a) {
     board_.set_own_chain_caught_up(false);
     if (on_own_chain_behind_) on_own_chain_behind_();
   }
-
   std::string name = sync::event_name(e.kind);
   core_.count("conect_sync_events_total", "Sync engine events, by kind", {{"kind", name}});
   log::Level level = log::Level::debug;

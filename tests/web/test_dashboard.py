@@ -588,6 +588,10 @@ class Suite(runner.BrowserSuite):
                           expect=201)
         row = f'#incoming-table tr[data-id="{r["id"]}"][data-decision="pending"]'
         da.wait("B's second request at A", lambda x: x.find_elements(By.CSS_SELECTOR, row))
+        # The row says the window has no room for it before anyone confirms.
+        note = f'{row} .no-room'
+        da.wait("the no-room note", lambda x: x.find_elements(By.CSS_SELECTOR, note))
+        assert "only 1 free in this window" in da.d.find_element(By.CSS_SELECTOR, note).text
         da.d.find_element(By.CSS_SELECTOR, row + ' button[data-action="confirm"]').click()
         banner = lambda: da.js("const e = document.getElementById('error'); return e.hidden ? null : e.textContent")
         da.wait("the refusal", lambda _: banner() is not None)

@@ -81,7 +81,16 @@ export class RequestsView {
       h('td', { 'data-label': t(incoming ? 'col_requester' : 'col_host') }, incoming ? this.ctx.memberName(r.requester) : this.host(p, r)),
       h('td', { 'data-label': t('col_slots'), class: 'num' }, String(r.slots)),
       h('td', { 'data-label': t('col_note') }, r.note),
-      h('td', { 'data-label': t('col_status') }, h('span', { class: 'decision decision-' + r.decision }, t('decision_' + r.decision))),
+      h(
+        'td',
+        { 'data-label': t('col_status') },
+        h('span', { class: 'decision decision-' + r.decision }, t('decision_' + r.decision)),
+        // A pending request its window has no room for: the host sees why
+        // before a confirmation is refused.
+        incoming && r.decision === 'pending' && w && w.free < r.slots
+          ? h('span', { class: 'hint no-room', dataset: { free: String(w.free) } }, ' · ' + t('request_no_room', { n: w.free }))
+          : '',
+      ),
       h('td', { 'data-label': t('col_actions'), class: 'actions' }, actions),
     );
   }

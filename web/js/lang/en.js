@@ -63,6 +63,7 @@ export default {
   reject: 'Reject',
   cancel_request: 'Cancel request',
   decision_pending: 'pending',
+  request_no_room: 'only {n} free in this window: confirming it needs more',
   decision_confirmed: 'confirmed',
   decision_rejected: 'rejected',
   decision_cancelled: 'cancelled',

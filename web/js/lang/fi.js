@@ -63,6 +63,7 @@ export default {
   reject: 'Hylkää',
   cancel_request: 'Peru pyyntö',
   decision_pending: 'odottaa',
+  request_no_room: 'jaksossa vapaana vain {n}: vahvistaminen vaatii enemmän',
   decision_confirmed: 'vahvistettu',
   decision_rejected: 'hylätty',
   decision_cancelled: 'peruttu',

@@ -63,6 +63,7 @@ export default {
   reject: 'Avslå',
   cancel_request: 'Trekk tilbake',
   decision_pending: 'venter',
+  request_no_room: 'bare {n} ledige i perioden: å bekrefte krever flere',
   decision_confirmed: 'bekreftet',
   decision_rejected: 'avslått',
   decision_cancelled: 'trukket tilbake',

@@ -63,6 +63,7 @@ export default {
   reject: 'Отклонить',
   cancel_request: 'Отозвать',
   decision_pending: 'ожидает',
+  request_no_room: 'в этом периоде свободно только {n}: для подтверждения нужно больше',
   decision_confirmed: 'подтверждена',
   decision_rejected: 'отклонена',
   decision_cancelled: 'отозвана',

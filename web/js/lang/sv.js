@@ -63,6 +63,7 @@ export default {
   reject: 'Avslå',
   cancel_request: 'Återkalla',
   decision_pending: 'väntande',
+  request_no_room: 'bara {n} lediga i perioden: att bekräfta kräver fler',
   decision_confirmed: 'bekräftad',
   decision_rejected: 'avslagen',
   decision_cancelled: 'återkallad',

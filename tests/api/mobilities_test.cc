@@ -35,6 +35,12 @@ class MobilitiesTest : public ApiFixture {
     other_author(ops::create_mobility(key, f, &s));
     return key;
   }
+  // A nominated mobility the other node sends to a new organisation of ours.
+  RecordKey incoming_mobility(Client& c, const std::string& pseudonym) {
+    std::string ours = create_org(c);
+    return other_mobility(other_org(), *RecordKey::parse(v1::ORGANISATION, ours), pseudonym, v1::JOB_SHADOWING,
+                          v1::MOBILITY_NOMINATED);
+  }
 };
 
 TEST_F(MobilitiesTest, CreateKeepsPersonalDataOutOfTheDelta) {
@@ -222,10 +228,7 @@ TEST_F(MobilitiesTest, CancelReleasesTheReservationsNamingIt) {
 
 TEST_F(MobilitiesTest, HostSideWritesAndConfirmsAnIncomingMobility) {
   auto c = client();
-  std::string ours = create_org(c);
-  RecordKey sending = other_org();
-  RecordKey mkey = other_mobility(sending, *RecordKey::parse(v1::ORGANISATION, ours), "SE-7", v1::JOB_SHADOWING,
-                                  v1::MOBILITY_NOMINATED);
+  RecordKey mkey = incoming_mobility(c, "SE-7");
 
   std::uint64_t head = own_head();
   EXPECT_EQ(c.patch("/api/v1/mobilities/" + mkey.text(), {{"sending", {{"status", "live"}}}}).status, 403);
@@ -248,10 +251,7 @@ TEST_F(MobilitiesTest, HostSideWritesAndConfirmsAnIncomingMobility) {
 // "it took place" and "the host refused it" was written and counted).
 TEST_F(MobilitiesTest, TheHostSignsWhatItAcceptedAndAnswersOnlyWhatIsToCome) {
   auto c = client();
-  std::string ours = create_org(c);
-  RecordKey sending = other_org();
-  RecordKey mkey = other_mobility(sending, *RecordKey::parse(v1::ORGANISATION, ours), "SE-8", v1::JOB_SHADOWING,
-                                  v1::MOBILITY_NOMINATED);
+  RecordKey mkey = incoming_mobility(c, "SE-8");
   std::string path = "/api/v1/mobilities/" + mkey.text();
   auto answer = [&](const std::string& s) { return c.patch(path, {{"host", {{"host_status", s}}}}); };
   ASSERT_EQ(answer("rejected").status, 200);

@@ -45,25 +45,28 @@ def _field_fixed32(num, value):
     return _varint(num << 3 | 5) + struct.pack("<I", value)
 
 
+def read_varint(buf, at):
+    """The varint at `at` of `buf`, and where it ends."""
+    value, shift = 0, 0
+    while True:
+        b = buf[at]
+        value |= (b & 0x7F) << shift
+        at += 1
+        if b < 0x80:
+            return value, at
+        shift += 7
+
+
 def parse_fields(buf):
     """A protobuf message's fields, {number: [value, ...]}: varints as ints,
     length-delimited fields as bytes (what the tests read)."""
-    def read_varint(at):
-        value, shift = 0, 0
-        while True:
-            b = buf[at]
-            value |= (b & 0x7F) << shift
-            at += 1
-            if b < 0x80:
-                return value, at
-            shift += 7
     out, at = {}, 0
     while at < len(buf):
-        key, at = read_varint(at)
+        key, at = read_varint(buf, at)
         if key & 7 == 0:
-            value, at = read_varint(at)
+            value, at = read_varint(buf, at)
         elif key & 7 == 2:
-            n, at = read_varint(at)
+            n, at = read_varint(buf, at)
             value, at = bytes(buf[at:at + n]), at + n
         else:
             raise ValueError(f"wire type {key & 7} of field {key >> 3}")

@@ -13,6 +13,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
+from attacker import _varint as put_varint, read_varint  # noqa: E402
 from harness import (CommandFailed, Federation, Node, cli, create_organisation, create_placement,  # noqa: E402
                      wait_until)
 
@@ -45,43 +46,22 @@ def join(fed, name, country, invite_text, role="school", check=True):
     return n
 
 
-def _varint(buf, at):
-    value, shift = 0, 0
-    while True:
-        b = buf[at]
-        value |= (b & 0x7f) << shift
-        at += 1
-        if b < 0x80:
-            return value, at
-        shift += 7
-
-
-def _put_varint(value):
-    out = bytearray()
-    while True:
-        b = value & 0x7f
-        value >>= 7
-        out.append(b | (0x80 if value else 0))
-        if not value:
-            return bytes(out)
-
-
 def edit_invite(text, field, change):
     """The invite with length-delimited `field` replaced by change(old bytes)."""
     prefix = "conect-invite:"
     raw = base64.urlsafe_b64decode(text[len(prefix):] + "=" * (-len(text[len(prefix):]) % 4))
     out, at = bytearray(), 0
     while at < len(raw):
-        key, nxt = _varint(raw, at)
+        key, nxt = read_varint(raw, at)
         if key & 7 == 2:
-            n, body_at = _varint(raw, nxt)
+            n, body_at = read_varint(raw, nxt)
             value = raw[body_at:body_at + n]
             if key >> 3 == field:
                 value = change(value)
-            out += _put_varint(key) + _put_varint(len(value)) + value
+            out += put_varint(key) + put_varint(len(value)) + value
             at = body_at + n
         else:
-            _, end = _varint(raw, nxt)
+            _, end = read_varint(raw, nxt)
             out += raw[at:end]
             at = end
     return prefix + base64.urlsafe_b64encode(bytes(out)).decode().rstrip("=")

@@ -421,16 +421,7 @@ int restore(const Global& g, const std::string& backup_dir, bool allow_writes_no
     // The backup must be this node's own: another node's store under this
     // identity would sign over someone else's chain.
     auto store = node->open_store();
-    if (!store.ok()) {
-      // open_store names the store it found foreign; here that is the backup.
-      if (store.error().detail.find(" belongs to another node than ") != std::string::npos)
-        return discard(Error(Errc::schema_mismatch,
-                             "this backup belongs to another node, not to the one whose identity "
-                             "is " +
-                                 node->dir.identity().string() +
-                                 " (a backup is restored only into its own node's data directory)"));
-      return discard(store.error());
-    }
+    if (!store.ok()) return discard(store.error());
     if (allow_writes_now)
       if (Status st = (*store)->lift_author_fence(); !st.ok()) return discard(st.error());
   }

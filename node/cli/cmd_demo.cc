@@ -273,16 +273,13 @@ Status seed_mobilities(std::vector<DemoNode>& nodes, std::mt19937& rng) {
       // completed only once it has started: those two are last term's
       // periods, which booked no window of today's placements.
       const bool past = status == "live" || status == "completed";
+      if (past) start = status == "live" ? -3 : monday_in_weeks(-26);
       json sending = {{"planned_start", date_in_days(start)},
                       {"planned_end", date_in_days(start + 11)},
                       {"qualification_title", "VET qualification in " + hp.trade},
                       {"eqf_level", 4},
                       {"status", past ? "nominated" : status}};
-      if (past) {
-        start = status == "live" ? -3 : monday_in_weeks(-26);
-        sending["planned_start"] = date_in_days(start);
-        sending["planned_end"] = date_in_days(start + 11);
-      } else {
+      if (!past) {
         sending["placement"] = host.placements[p];
         sending["window_id"] = window;
       }

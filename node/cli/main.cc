@@ -140,11 +140,11 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    const bool json =
-        std::any_of(argv + 1, argv + argc, [](const char* a) { return std::string_view(a) == "--json"; });
+    const bool json = std::any_of(argv + 1, argv + argc, [](const char* a) { return std::string_view(a) == "--json"; });
     // A mistyped command ("placment list") reached CLI11 as "A subcommand
     // is required": name the word it did not know and the commands it knows.
-    if (dynamic_cast<const CLI::RequiredError*>(&e) && std::string_view(e.what()).find("subcommand") != std::string_view::npos) {
+    if (dynamic_cast<const CLI::RequiredError*>(&e) &&
+        std::string_view(e.what()).find("subcommand") != std::string_view::npos) {
       CLI::App* at = &app;
       std::string path = "conect-node";
       while (!at->get_subcommands().empty()) {

@@ -25,6 +25,15 @@ def missing():
     return None
 
 
+def exit_unless_available():
+    """Exits 77 (ctest: skipped) saying why when the browser tests cannot
+    run here; every suite calls it before importing Selenium."""
+    why = missing()
+    if why:
+        print(f"SKIP: browser tests need Chromium: {why}")
+        raise SystemExit(77)
+
+
 class Browser:
     def __init__(self, width=1280, height=800):
         from selenium import webdriver

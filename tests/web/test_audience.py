@@ -21,10 +21,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "e2e"))
 import browser  # noqa: E402
 import runner  # noqa: E402
 
-why = browser.missing()
-if why:
-    print(f"SKIP: browser tests need Chromium: {why}")
-    sys.exit(77)
+browser.exit_unless_available()
 
 from selenium.webdriver.support.ui import Select  # noqa: E402
 

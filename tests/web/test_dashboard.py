@@ -22,11 +22,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "e2e"))
 import browser  # noqa: E402
 import runner  # noqa: E402
 
-SKIP = 77
-why = browser.missing()
-if why:
-    print(f"SKIP: browser tests need Chromium: {why}")
-    sys.exit(SKIP)
+browser.exit_unless_available()
 
 from selenium.common.exceptions import StaleElementReferenceException, TimeoutException  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402

@@ -271,12 +271,14 @@ std::optional<HttpResponse> refuse_status_move(HandlerEnv& env, const std::strin
   }
 }
 
-// A cancelled mobility releases the reservations this node requested for
-// it (those naming it, pending or confirmed), in the same signed delta: the
-// host's slots are free again the moment the cancel arrives. A reservation
-// that names no mobility stays booked for this node to reuse.
-Result<std::vector<v1::Operation>> release_reservations_of(HandlerEnv& env, const RecordKey& mobility) {
-  std::vector<v1::Operation> out;
+// A mobility cancelled now (`from` → `to`) releases the reservations this
+// node requested for it (those naming it, pending or confirmed): their
+// cancels join `ops`, the same signed delta, so the host's slots are free
+// again the moment the cancel arrives. A reservation that names no mobility
+// stays booked for this node to reuse.
+Status release_reservations_if_cancelled(HandlerEnv& env, const RecordKey& mobility, v1::MobilityStatus from,
+                                         v1::MobilityStatus to, std::vector<v1::Operation>& ops) {
+  if (to != v1::MOBILITY_CANCELLED || from == v1::MOBILITY_CANCELLED) return {};
   std::string cursor;
   do {
     auto page = env.ctx.store->list_owned(v1::RESERVATION, own_id(env), cursor, 500);
@@ -285,11 +287,11 @@ Result<std::vector<v1::Operation>> release_reservations_of(HandlerEnv& env, cons
       const auto& r = v.state.reservation();
       if (!r.has_mobility() || RecordKey::from_proto(v1::MOBILITY, r.mobility()) != mobility) continue;
       if (r.decision() == v1::RESERVATION_CANCELLED || r.decision() == v1::RESERVATION_REJECTED) continue;
-      out.push_back(ops::cancel(v.key));
+      ops.push_back(ops::cancel(v.key));
     }
     cursor = page->next_cursor;
   } while (!cursor.empty());
-  return out;
+  return {};
 }
 
 HttpResponse patch_mobility(HandlerEnv& env, const HttpRequest& req, const std::string& id) {
@@ -325,11 +327,8 @@ HttpResponse patch_mobility(HandlerEnv& env, const HttpRequest& req, const std::
         patch_ops(l->key, l->state, kGroupMobilitySending, m.sending(), update, *fields,
                   [&](const std::vector<std::uint32_t>& f) { return ops::write_mobility_sending(l->key, update, f); });
     ops.insert(ops.end(), more.begin(), more.end());
-    if (after.status() == v1::MOBILITY_CANCELLED && m.sending().status() != v1::MOBILITY_CANCELLED) {
-      auto released = release_reservations_of(env, l->key);
-      if (!released) return error_response(released.error());
-      ops.insert(ops.end(), released->begin(), released->end());
-    }
+    if (auto st = release_reservations_if_cancelled(env, l->key, m.sending().status(), after.status(), ops); !st)
+      return error_response(st.error());
   }
   if (body->contains("host")) {
     if (!owned_by_us(env, m.fixed().receiving_organisation()))
@@ -413,11 +412,8 @@ HttpResponse set_status(HandlerEnv& env, const std::string& id, v1::MobilityStat
   after.set_status(target);
   if (auto refused = refuse_status_move(env, id, now, after)) return *refused;
   std::vector<v1::Operation> ops{ops::write_mobility_sending(l->key, s, {v1::MobilitySending::kStatusFieldNumber})};
-  if (target == v1::MOBILITY_CANCELLED) {
-    auto released = release_reservations_of(env, l->key);
-    if (!released) return error_response(released.error());
-    ops.insert(ops.end(), released->begin(), released->end());
-  }
+  if (auto st = release_reservations_if_cancelled(env, l->key, now, target, ops); !st)
+    return error_response(st.error());
   return author_and_render(env, l->key, std::move(ops), {});
 }
 

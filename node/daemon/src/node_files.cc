@@ -44,7 +44,9 @@ Result<std::unique_ptr<storage::Store>> NodeFiles::open_store(bool upgrade) cons
   auto own = (*store)->own_id();
   if (!own || *own != key.public_key())
     return Error(Errc::schema_mismatch,
-                 dir.store().string() + " belongs to another node than " + dir.identity().string());
+                 "the store in " + dir.store().string() + " belongs to another node than the one whose identity is " +
+                     dir.identity().string() +
+                     " (a store, or a backup restored into it, is used only by the node that wrote it)");
   return store;
 }
 

@@ -139,12 +139,16 @@ Status HandshakeDriver::verify_peer(int message, std::string_view payload) {
   const auto& rs = noise_.remote_static();
   if (!rs) return Error(Errc::protocol_error, where + ": no remote static key");
   NodeId signer = options_.identity_key ? options_.identity_key(*node_id) : *node_id;
-  if (!verify_static_binding(signer, *rs, federation_, p.static_binding()) && p.rotations_size() > 0) {
+  bool bound = verify_static_binding(signer, *rs, federation_, p.static_binding());
+  if (!bound && p.rotations_size() > 0) {
     // Rotated while this node was away: its Rotates come with the binding.
     std::vector<std::string_view> rotations(p.rotations().begin(), p.rotations().end());
-    if (auto rotated = key_after_rotations(federation_, *node_id, signer, rotations)) signer = *rotated;
+    if (auto rotated = key_after_rotations(federation_, *node_id, signer, rotations)) {
+      signer = *rotated;
+      bound = verify_static_binding(signer, *rs, federation_, p.static_binding());
+    }
   }
-  if (!verify_static_binding(signer, *rs, federation_, p.static_binding())) {
+  if (!bound) {
     // Signed by the member's first key after a Rotate or Rekey: a stolen or
     // retired key, or a stale copy of the data directory. Say so.
     if (signer != *node_id && verify_static_binding(*node_id, *rs, federation_, p.static_binding()))

@@ -220,7 +220,8 @@ void add_audit_commands(CLI::App& app, Global& g, int& code) {
   r->add_option("--bundle", rep.bundle, "Count a verified audit bundle instead of the local store");
   r->add_option("--format", rep.format, "table, csv or json")->check(CLI::IsMember({"table", "csv", "json"}));
   r->add_option("--by", rep.by, "Period: year or month")->check(CLI::IsMember({"year", "month"}));
-  r->add_flag("--include-cancelled", rep.include_cancelled, "Count cancelled mobilities too");
+  r->add_flag("--include-cancelled", rep.include_cancelled,
+              "Count the mobilities that did not take place too (cancelled, or refused by the host)");
   r->callback([&] { code = report(g, rep); });
 }
 

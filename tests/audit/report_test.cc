@@ -29,7 +29,7 @@ TEST_F(ReportTest, CountsEqualABruteForceCount) {
   std::vector<Member> members = {{&a_, org_a_, "FI"}, {&b_, org_b_, "SE"}, {&c_, org_c_, "NO"}, {&d, org_d, "RU"}};
 
   std::map<Cell, std::uint64_t> expected_year, expected_month;
-  std::uint64_t expected_total = 0, expected_cancelled = 0;
+  std::uint64_t expected_total = 0, expected_cancelled = 0, expected_rejected = 0;
   for (int i = 0; i < 60; ++i) {
     const Member& from = members[rng() % members.size()];
     const Member& to = members[rng() % members.size()];
@@ -43,6 +43,13 @@ TEST_F(ReportTest, CountsEqualABruteForceCount) {
     if (rng() % 6 == 0) {
       set_status(*from.author, m, v1::MOBILITY_CANCELLED);
       ++expected_cancelled;
+      continue;
+    }
+    if (rng() % 7 == 0) {  // the host refuses it: it does not take place
+      v1::MobilityHost refused;
+      refused.set_host_status(v1::HOST_REJECTED);
+      emit(*to.author, {ops::write_mobility_host(m, to.org, refused, {1})});
+      ++expected_rejected;
       continue;
     }
     const std::string cat = v1::ParticipantCategory_Name(category), act = v1::MobilityType_Name(type);
@@ -75,6 +82,8 @@ TEST_F(ReportTest, CountsEqualABruteForceCount) {
   ASSERT_TRUE(from_store.ok());
   EXPECT_EQ(from_store->total, expected_total);
   EXPECT_EQ(from_store->cancelled_excluded, expected_cancelled);
+  EXPECT_EQ(from_store->host_rejected_excluded, expected_rejected);
+  ASSERT_GT(expected_rejected, 0u);
   EXPECT_EQ(cells(*from_store), expected_year);
 
   VerifyReport verified = verify(export_all());
@@ -104,7 +113,7 @@ TEST_F(ReportTest, CountsEqualABruteForceCount) {
 
   ReportOptions with_cancelled;
   with_cancelled.include_cancelled = true;
-  EXPECT_EQ(mobility_report(*store_, with_cancelled)->total, expected_total + expected_cancelled);
+  EXPECT_EQ(mobility_report(*store_, with_cancelled)->total, expected_total + expected_cancelled + expected_rejected);
 }
 
 TEST_F(ReportTest, OutputsCarryTheSameCounts) {

@@ -298,6 +298,12 @@ class Suite(runner.BrowserSuite):
         assert title(self.p_mech_fi) == "Maintenance mechanic", title(self.p_mech_fi)
         missing = d.js("return import('/js/i18n.js').then(m => JSON.stringify(m.missingKeys()))")
         assert missing == "{}", f"untranslated strings: {missing}"
+        # Counts take the language's plural form ("1 harjoittelupaikkaa" was
+        # shown), also when the number comes formatted for the reader.
+        counted = d.js("return import('/js/i18n.js').then(m => { m.setLanguage('fi');"
+                       " const out = [1, 2, '1\u00a0234'].map(n => m.t('placements_count', { n }));"
+                       " m.setLanguage('ru'); return out.join('|'); })")
+        assert counted == "1 harjoittelupaikka|2 harjoittelupaikkaa|1\u00a0234 harjoittelupaikkaa", counted
         # The choice survives a reload (it is the one thing the page stores).
         d.d.refresh()
         d.wait_ready()

@@ -5,7 +5,10 @@
 // The strings themselves are in lang/<code>.js, one file per language.
 //
 // t(key, params) looks a key up in the chosen language, falls back to
-// English, and fills {name} placeholders. Elements with data-i18n="key"
+// English, and fills {name} placeholders. A string that counts something is
+// an object of the language's plural forms ({one, few, many, other}, as
+// Intl.PluralRules names them), chosen by params.n: Finnish says
+// "1 harjoittelupaikka" but "2 harjoittelupaikkaa", Russian has three forms. Elements with data-i18n="key"
 // (text) or data-i18n-attr="attr:key,attr:key" are translated by apply().
 
 import en from './lang/en.js';
@@ -44,17 +47,36 @@ export function locale() {
   return current;
 }
 
+// The number a plural form is chosen by. Callers often pass n already
+// formatted for the reader ("1 234"), so the digits are read back.
+function countOf(n) {
+  return typeof n === 'number' ? n : Number(String(n).replace(/[^\d]/g, ''));
+}
+
+function pluralForm(forms, params, lang) {
+  if (typeof forms === 'string') return forms;
+  const n = params && 'n' in params ? countOf(params.n) : NaN;
+  const form = Number.isFinite(n) ? new Intl.PluralRules(lang).select(n) : 'other';
+  return forms[form] ?? forms.other;
+}
+
 export function t(key, params) {
-  let s = STRINGS[current][key] ?? STRINGS.en[key] ?? key;
+  const own = STRINGS[current][key];
+  let s = own !== undefined ? pluralForm(own, params, current) : pluralForm(STRINGS.en[key] ?? key, params, 'en');
   if (params) s = s.replace(/\{(\w+)\}/g, (m, k) => (k in params ? String(params[k]) : m));
   return s;
 }
 
-// Keys present in English but missing in another language (tests use it).
+// Keys present in English but missing in another language, and plural
+// forms a language needs but a counting string lacks ("key:few"); tests
+// use it.
 export function missingKeys() {
   const out = {};
   for (const code of Object.keys(STRINGS)) {
     const missing = Object.keys(STRINGS.en).filter((k) => !(k in STRINGS[code]));
+    const forms = new Intl.PluralRules(code).resolvedOptions().pluralCategories;
+    for (const [k, v] of Object.entries(STRINGS[code]))
+      if (typeof v === 'object') missing.push(...forms.filter((f) => !(f in v)).map((f) => `${k}:${f}`));
     if (missing.length) out[code] = missing;
   }
   return out;

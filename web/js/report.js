@@ -106,7 +106,8 @@ export class ReportView {
     const d = this.data;
     const notes = [t('report_total', { n: formatNumber(d.total || 0) })];
     if (d.cancelled_excluded) notes.push(t('report_excluded_cancelled', { n: formatNumber(d.cancelled_excluded) }));
-    else notes.push(t('report_excluded_none'));
+    if (d.host_rejected_excluded) notes.push(t('report_excluded_rejected', { n: formatNumber(d.host_rejected_excluded) }));
+    if (!d.cancelled_excluded && !d.host_rejected_excluded) notes.push(t('report_excluded_none'));
     const unknown = (d.rows || []).filter((r) => r.sending_country === '??' || r.receiving_country === '??').reduce((s, r) => s + r.count, 0);
     if (unknown) notes.push(t('report_unknown_country', { n: formatNumber(unknown) }));
     const noPeriod = (d.rows || []).filter((r) => r.period === 'unknown').reduce((s, r) => s + r.count, 0);
@@ -115,7 +116,7 @@ export class ReportView {
     const el = $('report-summary');
     el.textContent = notes.join(' ');
     el.dataset.total = String(d.total || 0);
-    el.dataset.excluded = String(d.cancelled_excluded || 0);
+    el.dataset.excluded = String((d.cancelled_excluded || 0) + (d.host_rejected_excluded || 0));
   }
 
   table() {

@@ -84,9 +84,17 @@ MobilityReport mobility_report(const std::vector<std::pair<RecordKey, v1::Record
     if (options.organisation && !names(m.fixed().sending_organisation(), *options.organisation) &&
         !names(m.fixed().receiving_organisation(), *options.organisation))
       continue;
-    if (m.sending().status() == v1::MOBILITY_CANCELLED && !options.include_cancelled) {
-      r.cancelled_excluded++;
-      continue;
+    if (!options.include_cancelled) {
+      if (m.sending().status() == v1::MOBILITY_CANCELLED) {
+        r.cancelled_excluded++;
+        continue;
+      }
+      // A host's refusal means the period did not take place there, whatever
+      // the sending side has not yet changed.
+      if (m.host().host_status() == v1::HOST_REJECTED) {
+        r.host_rejected_excluded++;
+        continue;
+      }
     }
     cells[{country_of(organisation, m.fixed().sending_organisation()),
            country_of(organisation, m.fixed().receiving_organisation()), category_name(m.fixed().category()),
@@ -180,6 +188,7 @@ std::string report_json(const MobilityReport& r) {
   j["period"] = r.by == Period::year ? "year" : "month";
   j["total"] = r.total;
   j["cancelled_excluded"] = r.cancelled_excluded;
+  j["host_rejected_excluded"] = r.host_rejected_excluded;
   auto pairs = nlohmann::json::array();
   for (const auto& [pair, n] : r.by_country_pair) {
     auto arrow = pair.find("->");
@@ -214,7 +223,8 @@ std::string report_table(const MobilityReport& r) {
     }
   };
   out << "mobilities: " << r.total << " (from verified " << (r.source.empty() ? "records" : r.source + " records")
-      << "; cancelled not counted: " << r.cancelled_excluded << ")\n";
+      << "; not counted: " << r.cancelled_excluded << " cancelled, " << r.host_rejected_excluded
+      << " refused by the host)\n";
   section("by country pair (sending -> receiving)", r.by_country_pair);
   section("by participant category", r.by_category);
   section("by activity", r.by_activity);

@@ -187,6 +187,8 @@ enum class Period { year, month };
 
 struct ReportOptions {
   Period by = Period::year;
+  // Count the mobilities that did not take place too: cancelled by the
+  // sending side, or refused by the host.
   bool include_cancelled = false;
   // Only these mobilities (empty: all); only those sending or receiving this
   // organisation.
@@ -209,6 +211,7 @@ struct MobilityReport {
   Period by = Period::year;
   std::uint64_t total = 0;
   std::uint64_t cancelled_excluded = 0;
+  std::uint64_t host_rejected_excluded = 0;  // refused by the host, not cancelled
   std::vector<ReportRow> rows;  // sorted, count > 0
   // Marginals, name -> count.
   std::map<std::string, std::uint64_t> by_country_pair;  // "FI->SE"

@@ -292,11 +292,22 @@ int peer_add(const Global& g, const std::string& url, const std::string& id_text
                                                          "; add the member's card first or pass --id NODEID "
                                                          "(a dial without an expected id is refused)"));
   }
+  // The same node under another address is most often a partner that
+  // moved: both stay dialled until the old one is removed, so say so.
+  auto known = (*store)->peers();
+  if (!known.ok()) return refuse(g, known.error());
+  std::vector<std::string> also;
+  for (const auto& [other_url, other_id] : *known)
+    if (other_id == id->hex() && other_url != url) also.push_back(other_url);
   if (Status st = (*store)->put_peer(url, id->hex()); !st.ok()) return refuse(g, st.error());
-  if (g.json)
-    std::cout << nlohmann::json{{"url", url}, {"node_id", id->hex()}}.dump() << "\n";
-  else
+  if (g.json) {
+    std::cout << nlohmann::json{{"url", url}, {"node_id", id->hex()}, {"also_dialled_at", also}}.dump() << "\n";
+  } else {
     std::cout << "will dial " << url << " expecting " << id->hex() << "\n";
+    for (const auto& other : also)
+      std::cout << "note: the same node is also dialled at " << other << "; if it moved, run `conect-node peer remove "
+                << other << "`\n";
+  }
   return kOk;
 }
 

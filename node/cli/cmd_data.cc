@@ -233,7 +233,42 @@ std::string other_names(const json& texts) {
   return out;
 }
 
-void show_pretty(const json& r) { std::cout << r.dump(2) << "\n"; }
+// A record as indented "name: value" lines, unset fields left out: what a
+// person reads (`--json` gives the API's object). Lists of plain values go
+// on one line; a list of objects is one "-" entry each.
+void show_fields(const json& v, int indent) {
+  const std::string pad(static_cast<std::size_t>(indent), ' ');
+  auto unset = [](const json& x) {
+    return x.is_null() || (x.is_string() && x.get_ref<const std::string&>().empty()) ||
+           ((x.is_array() || x.is_object()) && x.empty());
+  };
+  auto plain = [](const json& x) { return x.is_string() ? x.get<std::string>() : x.dump(); };
+  for (const auto& [name, x] : v.items()) {
+    if (unset(x)) continue;
+    if (x.is_object()) {
+      std::cout << pad << name << ":\n";
+      show_fields(x, indent + 2);
+    } else if (x.is_array() && std::all_of(x.begin(), x.end(), [](const json& e) { return !e.is_structured(); })) {
+      std::string line;
+      for (const auto& e : x) line += (line.empty() ? "" : ", ") + plain(e);
+      std::cout << pad << name << ": " << line << "\n";
+    } else if (x.is_array()) {
+      std::cout << pad << name << ":\n";
+      for (const auto& e : x) {
+        if (!e.is_object()) {
+          std::cout << pad << "  - " << plain(e) << "\n";
+          continue;
+        }
+        std::cout << pad << "  -\n";
+        show_fields(e, indent + 4);
+      }
+    } else {
+      std::cout << pad << name << ": " << plain(x) << "\n";
+    }
+  }
+}
+
+void show_record(const json& r) { show_fields(r, 0); }
 
 }  // namespace
 
@@ -383,7 +418,7 @@ void add_data_commands(CLI::App& app, Global& g, int& code) {
   });
   auto* pshow = placement->add_subcommand("show", "Show a placement with its availability");
   pshow->add_option("id", p->id)->required();
-  pshow->callback([&g, &code, p] { code = call(g, "GET", "/api/v1/placements/" + p->id, nullptr, show_pretty); });
+  pshow->callback([&g, &code, p] { code = call(g, "GET", "/api/v1/placements/" + p->id, nullptr, show_record); });
   auto* pclose = placement->add_subcommand("close", "Close a placement to new reservations");
   pclose->add_option("id", p->id)->required();
   pclose->callback([&g, &code, p] {
@@ -546,7 +581,7 @@ void add_data_commands(CLI::App& app, Global& g, int& code) {
   });
   auto* mshow = mobility->add_subcommand("show", "Show a mobility");
   mshow->add_option("id", m->id)->required();
-  mshow->callback([&g, &code, m] { code = call(g, "GET", "/api/v1/mobilities/" + m->id, nullptr, show_pretty); });
+  mshow->callback([&g, &code, m] { code = call(g, "GET", "/api/v1/mobilities/" + m->id, nullptr, show_record); });
   auto* mconfirm = mobility->add_subcommand("confirm", "Sign what was agreed (as sender or host)");
   mconfirm->add_option("id", m->id)->required();
   mconfirm->add_option("--party", m->party, "sending or host (default: this node's side)");

@@ -86,6 +86,12 @@ TEST_F(RecordsTest, PlacementsShowAvailabilityPerWindow) {
   auto backwards = placement_body(org);
   backwards["windows"][0]["end"] = "2026-02-01";
   EXPECT_EQ(c.post("/api/v1/placements", backwards).json()["detail"], "windows[0].end: before start");
+  auto too_short = placement_body(org);  // a window no stay of min_days fits in
+  too_short["windows"][0]["end"] = too_short["windows"][0]["start"];
+  too_short["min_days"] = 14;
+  EXPECT_EQ(c.post("/api/v1/placements", too_short).json()["detail"],
+            "windows[0]: 1 day long, shorter than min_days 14: no stay could fit in it (lengthen the window or lower "
+            "min_days)");
   auto no_host = placement_body(me_.public_key().hex() + "-12345");
   EXPECT_EQ(c.post("/api/v1/placements", no_host).status, 422);
   EXPECT_EQ(own_head(), head);

@@ -127,7 +127,11 @@ class InitAndCards(unittest.TestCase):
         cli("peer", "add", "ws://127.0.0.1:7999/sync", "--id", "ab" * 32, data=a.data)
         peers = json.loads(cli("peer", "list", "--json", data=a.data).stdout)
         self.assertEqual(peers, [{"url": "ws://127.0.0.1:7999/sync", "node_id": "ab" * 32, "source": "peer add"}])
-        cli("peer", "remove", "ws://127.0.0.1:7999/sync", data=a.data)
+        # The same node under a second address: said, with how to drop the old one.
+        out = cli("peer", "add", "ws://127.0.0.1:7998/sync", "--id", "ab" * 32, data=a.data).stdout
+        self.assertIn("also dialled at ws://127.0.0.1:7999/sync", out)
+        self.assertIn("peer remove ws://127.0.0.1:7999/sync", out)
+        cli("peer", "remove", "ab" * 32, data=a.data)
         self.assertEqual(json.loads(cli("peer", "list", "--json", data=a.data).stdout), [])
 
 
@@ -341,6 +345,12 @@ class DataCommands(unittest.TestCase):
         out = cli("erase", m["id"], data=self.a.data).stdout
         self.assertIn("erased the personal data of mobility", out)
         shown = self.run_json(self.a, "mobility", "show", m["id"])
+        # Without --json, fields a person reads: nested, unset ones left out.
+        text = cli("mobility", "show", m["id"], data=self.a.data).stdout
+        self.assertIn("\n    pseudonym: FI-77\n", text)
+        self.assertIn("personal_data_erased: true", text)
+        self.assertNotIn("{", text)
+        self.assertNotIn("null", text)
         self.assertIsNone(shown["personal_data"])
         self.assertTrue(shown["personal_data_erased"])
         self.assertEqual(shown["fixed"]["participant"]["pseudonym"], "FI-77")

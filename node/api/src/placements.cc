@@ -51,6 +51,14 @@ Status validate_placement(HandlerEnv& env, const v1::Placement& p) {
     if (w.end().days() < w.start().days()) return invalid(at + ".end: before start");
   }
   if (p.max_days() != 0 && p.min_days() > p.max_days()) return invalid("min_days: greater than max_days");
+  for (int i = 0; i < p.windows_size(); ++i) {
+    const auto& w = p.windows(i);
+    const auto length = static_cast<std::int64_t>(w.end().days()) - w.start().days() + 1;
+    if (p.min_days() != 0 && length < p.min_days())
+      return invalid("windows[" + std::to_string(i) + "]: " + std::to_string(length) +
+                     (length == 1 ? " day" : " days") + " long, shorter than min_days " + std::to_string(p.min_days()) +
+                     ": no stay could fit in it (lengthen the window or lower min_days)");
+  }
   return {};
 }
 

@@ -284,6 +284,22 @@ class Suite(runner.BrowserSuite):
         Select(d.d.find_element(By.ID, "lang-select")).select_by_value("fi")
         d.wait("Finnish labels", lambda x: x.find_element(By.ID, "tab-placements").text == "Harjoittelupaikat")
         assert title(self.p_weld_fi) == "Hitsausta terästehtaalla", title(self.p_weld_fi)
+        # A form's own checks speak the dashboard's language, not the
+        # browser's (this Chromium's menus are English): an empty required
+        # field, a country that is not two letters, a number below its
+        # minimum; typing clears the complaint.
+        checks = d.js("""
+            const f = document.createElement('form');
+            f.innerHTML = '<input name=a required><input name=country pattern="[A-Za-z]{2}" data-hint=hint_country'
+              + ' value=FIN><input name=n type=number min=1 value=0>';
+            document.body.append(f);
+            const out = [...f.elements].map((el) => { el.checkValidity(); return el.validationMessage; });
+            f.elements.a.value = 'x';
+            f.elements.a.dispatchEvent(new Event('input', { bubbles: true }));
+            out.push(f.elements.a.validationMessage);
+            f.remove();
+            return out.join('|');""")
+        assert checks == "Täytä tämä kenttä.|Kaksi kirjainta, esim. FI, SE, NO, RU|Vähintään 1.|", checks
         assert title(self.p_elec_fi) == "Electrical installation at a mine site", "no Finnish title: English expected"
         assert "Suomi" in d.d.find_element(By.CSS_SELECTOR, f'#placements-body tr[data-id="{self.p_weld_fi}"]').text
         for lang, tab in (("sv", "Praktikplatser"), ("nb", "Praksisplasser"), ("ru", "Места практики")):

@@ -274,6 +274,21 @@ class Suite(runner.BrowserSuite):
         width = dc.js("return document.querySelector('#chart-pairs g.chart-bar[data-key=\"FI-SE\"] rect').getBBox().width")
         assert width > 0, "the FI -> SE bar has no length"
         dc.doc_shot("report")
+        # In Russian, whose activity names are long and wide, every label stays
+        # inside its chart (they were cut at the chart's left edge).
+        def switch(lang):
+            dc.js("const s = document.getElementById('lang-select'); s.value = arguments[0];"
+                  " s.dispatchEvent(new Event('change'))", lang)
+        switch("ru")
+        try:
+            dc.wait("Russian chart labels", lambda _: dc.js(
+                "const l = document.querySelector('#chart-activity .chart-label'); return !!l && /[а-я]/.test(l.textContent)"))
+            left = dc.js("return Math.min(...[...document.querySelectorAll('#report-charts .chart-label')]"
+                         ".map((t) => t.getBBox().x))")
+            assert left >= 0, f"a Russian chart label starts {left} units left of the chart"
+            dc.shot("report-ru")
+        finally:
+            switch("en")
 
     # ------------------------------------------------- forbidden actions
     def test_forbidden_actions_are_not_offered_and_a_forced_one_is_refused_in_plain_words(self):

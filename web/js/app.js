@@ -12,6 +12,7 @@ import { FederationView } from './federation.js';
 import { openReserveDialog } from './reserve.js';
 import { loadReservations } from './reservations.js';
 import { recordViews } from './record_views.js';
+import { localiseFormChecks } from './ui.js';
 
 const STATUS_POLL_MS = 5000;
 const REFRESH_DEBOUNCE_MS = 200;
@@ -539,6 +540,7 @@ function initLanguage() {
     relabel();
   });
   applyI18n();
+  localiseFormChecks();
 }
 
 function relabel() {

@@ -7,9 +7,13 @@ import { formatNumber } from './format.js';
 
 const NS = 'http://www.w3.org/2000/svg';
 const ROW = 26;
-const LABEL = 190;
 const WIDTH = 640;
 const VALUE_ROOM = 56;
+// The label column: as wide as the widest label, within these bounds (in
+// the SVG's units, which scale with the chart like its 13-unit font does).
+const LABEL_MIN = 120;
+const LABEL_MAX = 280;
+const FONT = 13;
 
 function el(tag, attrs, text) {
   const e = document.createElementNS(NS, tag);
@@ -18,9 +22,24 @@ function el(tag, attrs, text) {
   return e;
 }
 
-// Shortens a label to fit the label column (the full text is in <title>).
-function clip(text, max = 28) {
-  return text.length > max ? text.slice(0, max - 1) + '…' : text;
+// A label's width in the chart's units, measured in the page's font: a
+// count of characters clipped Russian labels at the chart's left edge
+// (Cyrillic is wider than Latin), or cut short labels that fitted.
+let measure;
+function textWidth(text) {
+  if (!measure) {
+    measure = document.createElement('canvas').getContext('2d');
+    measure.font = `${FONT}px ${getComputedStyle(document.body).fontFamily}`;
+  }
+  return measure.measureText(text).width;
+}
+
+// Shortens a label to fit `room` (the full text is in <title>).
+function fit(text, room) {
+  if (textWidth(text) <= room) return text;
+  let s = text;
+  while (s.length > 1 && textWidth(s + '…') > room) s = s.slice(0, -1);
+  return s.trimEnd() + '…';
 }
 
 // bars: [{key, label, value}], drawn in the given order. Returns a <figure>.
@@ -37,15 +56,17 @@ export function barChart({ id, caption, bars }) {
   });
   const summary = bars.map((b) => `${b.label}: ${formatNumber(b.value)}`).join('; ');
   svg.append(el('desc', {}, summary));
-  const span = WIDTH - LABEL - VALUE_ROOM;
+  const room = Math.min(LABEL_MAX, Math.max(LABEL_MIN, ...bars.map((b) => Math.ceil(textWidth(b.label)))));
+  const labelEnd = room + 10;
+  const span = WIDTH - labelEnd - VALUE_ROOM;
   bars.forEach((b, i) => {
     const y = 4 + i * ROW;
     const w = b.value > 0 ? Math.max(2, Math.round((span * b.value) / max)) : 0;
     const g = el('g', { class: 'chart-bar', 'data-key': b.key, 'data-value': b.value });
     g.append(el('title', {}, `${b.label}: ${formatNumber(b.value)}`));
-    g.append(el('text', { x: LABEL - 8, y: y + ROW / 2 + 1, 'text-anchor': 'end', 'dominant-baseline': 'middle', class: 'chart-label' }, clip(b.label)));
-    g.append(el('rect', { x: LABEL, y: y + 3, width: w, height: ROW - 8, rx: 3, class: 'chart-rect' }));
-    g.append(el('text', { x: LABEL + w + 6, y: y + ROW / 2 + 1, 'dominant-baseline': 'middle', class: 'chart-value' }, formatNumber(b.value)));
+    g.append(el('text', { x: labelEnd - 8, y: y + ROW / 2 + 1, 'text-anchor': 'end', 'dominant-baseline': 'middle', class: 'chart-label' }, fit(b.label, room)));
+    g.append(el('rect', { x: labelEnd, y: y + 3, width: w, height: ROW - 8, rx: 3, class: 'chart-rect' }));
+    g.append(el('text', { x: labelEnd + w + 6, y: y + ROW / 2 + 1, 'dominant-baseline': 'middle', class: 'chart-value' }, formatNumber(b.value)));
     svg.append(g);
   });
   const figure = document.createElement('figure');

@@ -76,7 +76,7 @@ export class OrganisationsView {
       submitLabel: t('save'),
       opener,
       build: (body) => {
-        const country = input('country', 'text', o ? o.country : this.ctx.self().country, { required: true, maxlength: 2, pattern: '[A-Za-z]{2}' });
+        const country = input('country', 'text', o ? o.country : this.ctx.self().country, { required: true, maxlength: 2, pattern: '[A-Za-z]{2}', 'data-hint': 'hint_country' });
         body.append(
           field(t('field_org_name'), input('name', 'text', first.text, { required: true, maxlength: 200 })),
           field(t('field_name_language'), select('lang', NAME_LANGS.map((l) => [l, l]), first.lang)),

@@ -66,7 +66,7 @@ export function placementDialog(ctx, p, opener) {
         field(t('col_title'), input('title', 'text', first.text, { required: true, maxlength: 200 })),
         field(t('field_name_language'), select('title_lang', NAME_LANGS.map((l) => [l, l]), first.lang)),
         field(t('col_trade'), input('trade', 'text', p ? p.trade : '', { required: true, maxlength: 200 })),
-        field(t('col_country'), input('country', 'text', p ? p.country : self.country, { required: true, maxlength: 2, pattern: '[A-Za-z]{2}' }), t('hint_country')),
+        field(t('col_country'), input('country', 'text', p ? p.country : self.country, { required: true, maxlength: 2, pattern: '[A-Za-z]{2}', 'data-hint': 'hint_country' }), t('hint_country')),
         field(t('col_city'), input('city', 'text', p ? p.city : '', { maxlength: 200 })),
         field(t('col_windows'), windows, t('hint_windows')),
         field(t('field_languages'), input('languages', 'text', p ? languagesText(p.languages) : ''), t('hint_languages')),

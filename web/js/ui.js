@@ -63,6 +63,44 @@ export function filterForm(form, controls, apply, { submitLabel, reset = true, e
   form.onreset = reset ? () => setTimeout(apply, 0) : null;
 }
 
+// The browser words a form's own checks ("Please fill out this field.") in
+// the language of its own menus, not the dashboard's: a Finnish coordinator
+// on an English browser got English. Every check is worded here instead, in
+// the dashboard's language; an input may name its own hint for a pattern
+// (data-hint, an i18n key). Listening on the document in the capture phase
+// covers every form and dialog, including those built later.
+function checkMessage(el) {
+  const v = el.validity;
+  if (v.valueMissing) return t(el instanceof HTMLSelectElement ? 'check_choose' : 'check_required');
+  if (v.typeMismatch) return t(el.type === 'email' ? 'check_email' : 'check_format');
+  if (v.patternMismatch) return el.dataset.hint ? t(el.dataset.hint) : t('check_format');
+  if (v.tooLong) return t('check_too_long', { n: el.maxLength });
+  if (v.rangeUnderflow) return t('check_min', { n: el.min });
+  if (v.rangeOverflow) return t('check_max', { n: el.max });
+  if (v.stepMismatch) return t('check_whole');
+  if (v.badInput) return t(el.type === 'number' ? 'check_number' : el.type === 'date' ? 'check_date' : 'check_format');
+  return '';
+}
+
+export function localiseFormChecks(root = document) {
+  const clear = (ev) => {
+    if (typeof ev.target.setCustomValidity === 'function') ev.target.setCustomValidity('');
+  };
+  root.addEventListener(
+    'invalid',
+    (ev) => {
+      const el = ev.target;
+      if (typeof el.setCustomValidity !== 'function') return;
+      el.setCustomValidity(''); // so that validity shows the browser's own finding
+      const message = checkMessage(el);
+      if (message) el.setCustomValidity(message);
+    },
+    true,
+  );
+  root.addEventListener('input', clear, true);
+  root.addEventListener('change', clear, true);
+}
+
 // A refusal from the node in plain words: what happened and what to do.
 export function plainError(e) {
   // The dialogs' own refusals (a line the form cannot read, a question

@@ -13,8 +13,14 @@ sizes are right, the states no longer parse), then compacts each variant
 in key order with conect_bench_storage --compact-store (what backup and the
 node's compactor write) and prints the sizes beside the unchanged store's.
 
+--trim-log adds a row: the keys numbered, and each `log` value without the
+first three fields of its DeltaBody (federation, origin, seq), which the
+store's meta and the entry's key already say; the signed bytes come back
+exactly by writing them in front again (a body that does not start with
+them, in that order and encoding, would be kept whole).
+
   bench/tools/numbered_ids_estimate.py DIR/store --signed-bytes N
-      [--width W] [--prefix]
+      [--width W] [--prefix] [--trim-log]
       [--bench-storage build/release/bench/storage/conect_bench_storage]
 
 Needs lmdb-utils (mdb_dump, mdb_load). Node ids are the keys of `heads`
@@ -67,7 +73,41 @@ def node_ids(dump, width=4, prefix=False):
     return {i: (n + 1).to_bytes(width, "big") for n, i in enumerate(sorted(ids))}
 
 
-def numbered(dump, num, states):
+def varint(b, at):
+    v, shift = 0, 0
+    while True:
+        c = b[at]
+        v |= (c & 0x7F) << shift
+        at += 1
+        if not c & 0x80:
+            return v, at
+        shift += 7
+
+
+def put_varint(v):
+    out = bytearray()
+    while True:
+        c = v & 0x7F
+        v >>= 7
+        out.append(c | (0x80 if v else 0))
+        if not v:
+            return bytes(out)
+
+
+def trimmed_log_value(b):
+    """A SignedDelta (body = 1, signature = 2) with its body's fields 1-3
+    (federation 16 bytes, origin 32 bytes, seq varint) left out."""
+    assert b[0] == 0x0A, "a log value is a SignedDelta whose body comes first"
+    length, at = varint(b, 1)
+    body, rest = b[at:at + length], b[at + length:]
+    if body[:2] != b"\x0a\x10" or body[18:20] != b"\x12\x20" or body[52] != 0x18:
+        return b  # not in the canonical form: kept whole
+    _, after_seq = varint(body, 53)
+    body = body[after_seq:]
+    return b"\x0a" + put_varint(len(body)) + body + rest
+
+
+def numbered(dump, num, states, trim_log=False):
     def at(b, offsets):
         out, last = bytearray(), 0
         for o in offsets:
@@ -87,6 +127,8 @@ def numbered(dump, num, states):
         return b
 
     def value(db, b, dupsort):
+        if trim_log and db == "log":
+            return trimmed_log_value(b)
         if dupsort and db.startswith("idx_"):  # items: record keys
             return at(b, [1])
         if states and db.startswith("records_"):
@@ -124,6 +166,8 @@ def main():
     ap.add_argument("--width", type=int, default=4, help="bytes per node number (default 4)")
     ap.add_argument("--prefix", action="store_true",
                     help="number each id by its own first WIDTH bytes rather than its rank")
+    ap.add_argument("--trim-log", action="store_true",
+                    help="also measure log values without their body's federation, origin and seq")
     args = ap.parse_args()
     dump = subprocess.run(["mdb_dump", "-a", args.store], capture_output=True, text=True, check=True).stdout
     dump = dump.split("\n")
@@ -134,6 +178,9 @@ def main():
     with tempfile.TemporaryDirectory(prefix="conect-numbered-") as work:
         rows = [("as it is", dump), ("node ids numbered in keys and index items", numbered(dump, num, False)),
                 ("... and in the record states", numbered(dump, num, True))]
+        if args.trim_log:
+            rows.append(("keys numbered, log values trimmed", numbered(dump, num, False, True)))
+            rows.append(("... and in the record states", numbered(dump, num, True, True)))
         for name, variant in rows:
             mib = compacted_mib(args.bench_storage, variant, work, str(len(os.listdir(work))))
             print(f"{name:44s} {mib:8.1f} MiB  {mib / signed:5.2f}x the signed deltas (compacted in key order)")

@@ -36,9 +36,11 @@ WAIT = 60  # seconds; a deadline, not a pause
 
 
 # ------------------------------------------------------------------ data
-def org(node, name, country, city, org_type="vet_school"):
+def org(node, name, country, city, org_type="vet_school", local=()):
+    """`local`: (lang, text) names beside the English one."""
     _, o = node.api("POST", "/api/v1/organisations", {
-        "names": [{"lang": "en", "text": name}], "type": org_type, "country": country, "city": city,
+        "names": [{"lang": "en", "text": name}] + [{"lang": lang, "text": text} for lang, text in local],
+        "type": org_type, "country": country, "city": city,
     }, expect=201)
     return o["id"]
 
@@ -169,10 +171,10 @@ class Suite(runner.BrowserSuite):
         single-node tests do not depend on sync; B and C add their own."""
         self.a, self.b, self.c = three_schools(self.fed)
 
-        a_school = org(self.a, "Lapland Vocational College", "FI", "Rovaniemi")
+        a_school = org(self.a, "Lapland Vocational College", "FI", "Rovaniemi", local=[("fi", "Lapin ammattiopisto")])
         a_steel = org(self.a, "Tornio Steel Oy", "FI", "Tornio", "large_enterprise")
         a_hotel = org(self.a, "Haparanda Stadshotell AB", "SE", "Haparanda", "sme")
-        b_school = org(self.b, "Norrbotten Upper Secondary", "SE", "Luleå")
+        b_school = org(self.b, "Norrbotten Upper Secondary", "SE", "Luleå", local=[("sv", "Norrbottens gymnasium")])
         c_school = org(self.c, "Finnmark Upper Secondary", "NO", "Alta")
         self.p_weld_fi = placement(
             self.a, a_steel, "welder", "FI", "Tornio",
@@ -301,11 +303,17 @@ class Suite(runner.BrowserSuite):
             return out.join('|');""")
         assert checks == "Täytä tämä kenttä.|Kaksi kirjainta, esim. FI, SE, NO, RU|Vähintään 1.|", checks
         assert title(self.p_elec_fi) == "Electrical installation at a mine site", "no Finnish title: English expected"
+        # A member is named as its own organisation of that name is in the
+        # reader's language (a school showed under its card's English name
+        # beside its organisation's Finnish one).
+        d.wait("the node's Finnish name", lambda x: "Lapin ammattiopisto" in x.find_element(By.ID, "node-name").text)
         assert "Suomi" in d.d.find_element(By.CSS_SELECTOR, f'#placements-body tr[data-id="{self.p_weld_fi}"]').text
         for lang, tab in (("sv", "Praktikplatser"), ("nb", "Praksisplasser"), ("ru", "Места практики")):
             Select(d.d.find_element(By.ID, "lang-select")).select_by_value(lang)
             d.wait(f"{lang} labels", lambda x, tab=tab: x.find_element(By.ID, "tab-placements").text == tab)
             assert d.js("return document.documentElement.lang") == lang
+            if lang == "sv":
+                d.wait("B under its Swedish name", lambda x: "Norrbottens gymnasium" in x.find_element(By.ID, "sync-peers").text)
         assert title(self.p_weld_fi) == "Сварка на металлургическом заводе", title(self.p_weld_fi)
         # Northern Sami is named in the reader's language though the browser
         # has no name for it (it showed "se (se)").

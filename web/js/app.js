@@ -82,17 +82,26 @@ const ctx = {
   },
 };
 
+// A member under the name its own organisation of that name has in the
+// reader's language: a card carries one name (often English), the
+// organisation its local ones, and a school showed under both.
+function localMemberName(id, card) {
+  if (!card) return card;
+  for (const o of state.orgs.values())
+    if (api.ownerOf(o.id) === id && o.names.some((n) => n.text === card)) return localised(o.names, language()) || card;
+  return card;
+}
+
 function memberName(id) {
-  if (state.self && state.self.id === id) return state.self.name;
-  const m = state.members.find((x) => x.id === id);
-  return m && m.name ? m.name : id ? id.slice(0, 12) + '…' : '';
+  const card = state.self && state.self.id === id ? state.self.name : state.members.find((x) => x.id === id)?.name;
+  return card ? localMemberName(id, card) : id ? id.slice(0, 12) + '…' : '';
 }
 
 const views = {
   placements: new PlacementsView(ctx),
   timeline: new TimelineView(ctx),
   requests: new RequestsView(ctx),
-  federation: new FederationView(),
+  federation: new FederationView(localMemberName),
 };
 
 // Mobilities, contacts, organisations, report and audit: each loads what it
@@ -220,7 +229,7 @@ function readStatus(s) {
   for (const [origin, head] of Object.entries(s.version_vector || {})) {
     if (head && head.frozen_at !== null && head.frozen_at !== undefined) state.frozen.add(origin);
   }
-  $('node-name').textContent = t('node_label', { name: [state.self.name, countryName(state.self.country)].filter(Boolean).join(', ') });
+  readStatusLabel();
 }
 
 async function loadStatus() {
@@ -251,6 +260,7 @@ function flagMembers() {
 async function loadOrganisations() {
   const list = await api.fetchAll('/api/v1/organisations');
   state.orgs = new Map(list.map(api.normaliseOrganisation).map((o) => [o.id, o]));
+  if (state.self) readStatusLabel(); // the node's own organisation names it
 }
 
 function apiFilters() {
@@ -555,7 +565,7 @@ function relabel() {
 }
 
 function readStatusLabel() {
-  $('node-name').textContent = t('node_label', { name: [state.self.name, countryName(state.self.country)].filter(Boolean).join(', ') });
+  $('node-name').textContent = t('node_label', { name: [memberName(state.self.id), countryName(state.self.country)].filter(Boolean).join(', ') });
 }
 
 // ------------------------------------------------------------------ live

@@ -36,7 +36,9 @@ function membershipText(m) {
 }
 
 export class FederationView {
-  constructor() {
+  // localName(id, cardName): the name a member is shown under.
+  constructor(localName = (id, card) => card) {
+    this.localName = localName;
     this.table = document.getElementById('members-table');
     this.summary = document.getElementById('members-summary');
     this.strip = document.getElementById('sync-peers');
@@ -62,7 +64,7 @@ export class FederationView {
   // One membership write, confirmed first; the answer in plain words. With
   // a quorum above 1 an expel is one vote of several, and says so.
   async act(kind, member) {
-    const name = member ? member.name || member.id.slice(0, 12) + '…' : '';
+    const name = member ? this.name(member.id) : '';
     const vote = kind === 'expel' && member.quorum > 1;
     const votes = vote ? { n: member.removalVotes, q: member.quorum } : {};
     if (!window.confirm(t(vote ? 'confirm_expel_vote' : 'confirm_' + kind, { name, ...votes }))) return;
@@ -111,8 +113,8 @@ export class FederationView {
 
   name(id) {
     const m = this.data.members.find((x) => x.id === id);
-    if (m && m.name) return m.name;
-    if (this.data.self && this.data.self.id === id) return this.data.self.name;
+    if (m && m.name) return this.localName(id, m.name);
+    if (this.data.self && this.data.self.id === id) return this.localName(id, this.data.self.name);
     return id ? id.slice(0, 12) + '…' : '';
   }
 
@@ -142,7 +144,7 @@ export class FederationView {
           h(
             'th',
             { scope: 'row', 'data-label': t('col_member') },
-            h('span', { class: 'member-name' }, m.name || this.name(m.id)),
+            h('span', { class: 'member-name' }, this.name(m.id)),
             h('code', { class: 'node-id', title: m.id }, m.id.slice(0, 16) + '…'),
           ),
           h('td', { 'data-label': t('col_country') }, countryName(m.country)),

@@ -7,7 +7,10 @@
 // One table per sheet maps each column to a place in the API's JSON, so
 // import and export read and write the same columns the same way.
 #include <algorithm>
+#include <cerrno>
 #include <charconv>
+#include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -25,11 +28,13 @@ namespace {
 using nlohmann::json;
 
 enum class Cell {
-  text,     // as it is
-  number,   // a whole number
-  list,     // a;b;c
-  skills,   // LANG:LEVEL;LANG:LEVEL
-  windows,  // START:END:CAPACITY;... (window ids 1, 2, ... in order)
+  text,      // as it is
+  number,    // a whole number
+  list,      // a;b;c
+  skills,    // LANG:LEVEL;LANG:LEVEL
+  windows,   // START:END:CAPACITY;... (window ids 1, 2, ... in order)
+  date,      // YYYY-MM-DD, or D.M.YYYY as Nordic and Russian spreadsheets save it
+  audience,  // federation, local, or member ids separated by ;
 };
 
 struct Column {
@@ -74,18 +79,18 @@ const Sheet kMobilities{"mobilities",
                          {"category", "/fixed/category"},
                          {"placement", "/sending/placement"},
                          {"window_id", "/sending/window_id", Cell::number},
-                         {"planned_start", "/sending/planned_start"},
-                         {"planned_end", "/sending/planned_end"},
+                         {"planned_start", "/sending/planned_start", Cell::date},
+                         {"planned_end", "/sending/planned_end", Cell::date},
                          {"qualification_title", "/sending/qualification_title"},
                          {"eqf_level", "/sending/eqf_level", Cell::number},
                          {"languages", "/sending/languages", Cell::skills},
                          {"status", "/sending/status"},
-                         {"safety_briefing", "/sending/safety_briefing"},
+                         {"safety_briefing", "/sending/safety_briefing", Cell::date},
                          {"europass_number", "/sending/europass_number"},
                          {"host_status", "/host/host_status", Cell::text, false, true},
                          {"participant_name", "/personal_data/name", Cell::text, true},
                          {"participant_email", "/personal_data/email", Cell::text, true},
-                         {"participant_birth_date", "/personal_data/birth_date", Cell::text, true}},
+                         {"participant_birth_date", "/personal_data/birth_date", Cell::date, true}},
                         ""};
 
 const Sheet kContacts{"contacts",
@@ -93,6 +98,7 @@ const Sheet kContacts{"contacts",
                        {"display_name", "/display_name"},
                        {"roles", "/roles", Cell::list},
                        {"languages", "/languages", Cell::skills},
+                       {"audience", "/audience", Cell::audience},
                        {"name", "/personal_data/name", Cell::text, true},
                        {"email", "/personal_data/email", Cell::text, true},
                        {"phone", "/personal_data/phone", Cell::text, true},
@@ -124,11 +130,33 @@ Result<unsigned> whole_number(const std::string& column, const std::string& valu
   return n;
 }
 
+// A date as a spreadsheet in Finnish, Swedish, Norwegian or Russian
+// settings saves it (1.3.2027, 01.03.2027) in the API's form 2027-03-01;
+// anything else as it is, for the node to accept or name.
+std::string iso_date(const std::string& value) {
+  unsigned d = 0, m = 0, y = 0;
+  char dot1 = 0, dot2 = 0;
+  int used = 0;
+  if (std::sscanf(value.c_str(), "%2u%c%2u%c%4u%n", &d, &dot1, &m, &dot2, &y, &used) == 5 && dot1 == '.' &&
+      dot2 == '.' && static_cast<std::size_t>(used) == value.size() && y >= 1000) {
+    char out[16];
+    std::snprintf(out, sizeof out, "%04u-%02u-%02u", y, m, d);
+    return out;
+  }
+  return value;
+}
+
 // A cell's text -> its JSON value. Errors name the column and the form.
 Result<json> parse_cell(const Column& c, const std::string& value) {
   switch (c.cell) {
     case Cell::text:
       return json(value);
+    case Cell::date:
+      return json(iso_date(value));
+    case Cell::audience: {
+      if (value == "federation" || value == "local") return json{{"kind", value}};
+      return json{{"kind", "members"}, {"members", split(value, ';')}};
+    }
     case Cell::number: {
       auto n = whole_number(c.name, value);
       if (!n) return n.error();
@@ -152,7 +180,10 @@ Result<json> parse_cell(const Column& c, const std::string& value) {
         Result<unsigned> capacity = Error(Errc::invalid_argument, "");
         if (parts.size() == 3) capacity = whole_number(c.name, parts[2]);
         if (!capacity) return Error(Errc::invalid_argument, c.name + ": '" + w + "' is not START:END:CAPACITY");
-        out.push_back({{"window_id", out.size() + 1}, {"start", parts[0]}, {"end", parts[1]}, {"capacity", *capacity}});
+        out.push_back({{"window_id", out.size() + 1},
+                       {"start", iso_date(parts[0])},
+                       {"end", iso_date(parts[1])},
+                       {"capacity", *capacity}});
       }
       return out;
     }
@@ -167,7 +198,12 @@ std::string format_cell(const Column& c, const json& v) {
   switch (c.cell) {
     case Cell::text:
     case Cell::number:
+    case Cell::date:
       return v.is_string() ? v.get<std::string>() : v.dump();
+    case Cell::audience:
+      if (field_text(v, "kind") != "members") return field_text(v, "kind");
+      for (const auto& x : v.value("members", json::array())) parts.push_back(x.get<std::string>());
+      break;
     case Cell::list:
       for (const auto& x : v) parts.push_back(x.is_string() ? x.get<std::string>() : x.dump());
       break;
@@ -260,6 +296,8 @@ int report_problems(const Global& g, const std::string& file, const std::vector<
   return kRefused;
 }
 
+Result<std::vector<json>> fetch_all(ApiClient& client, const std::string& kind);
+
 int import_sheet(const Global& g, const Sheet& sheet, const std::string& file) {
   std::ifstream in(file, std::ios::binary);
   if (!in) return fail(g, "not_found", "cannot read " + file, kRefused);
@@ -286,28 +324,64 @@ int import_sheet(const Global& g, const Sheet& sheet, const std::string& file) {
   json body_rows = json::array();
   std::vector<std::size_t> lines;
   std::vector<std::string> problems;
+  std::map<std::string, std::size_t> ids;  // a row's `id` cell -> its line
   for (std::size_t r = 1; r < rows->size(); ++r) {
     const auto& row = (*rows)[r];
+    // A row of separators only (";;;;" is what a spreadsheet saves for a
+    // row whose cells were cleared) is as empty as a blank line.
+    if (std::all_of(row.fields.begin(), row.fields.end(), [](const std::string& f) { return f.empty(); })) continue;
     if (row.fields.size() != header.size()) {
       problems.push_back("line " + std::to_string(row.line) + ": " + std::to_string(row.fields.size()) +
                          " fields, the header has " + std::to_string(header.size()));
       continue;
     }
     std::map<std::string, std::string> cells;
-    for (std::size_t c = 0; c < header.size(); ++c)
-      if (header[c] != "id") cells[header[c]] = row.fields[c];  // ids are minted on import
+    for (std::size_t c = 0; c < header.size(); ++c) {
+      if (header[c] != "id")
+        cells[header[c]] = row.fields[c];
+      else if (!row.fields[c].empty())  // ids are minted on import; this one is checked below
+        ids.emplace(row.fields[c], row.line);
+    }
     auto body = row_body(sheet, cells);
     if (!body.ok()) {
       problems.push_back("line " + std::to_string(row.line) + ": " + body.error().detail);
+      continue;
+    }
+    // A sheet does not say who may read the personal data it carries unless
+    // it has an audience: the node's default (every member) would share a
+    // contact kept for this node alone once its export is imported again.
+    if (body->contains("personal_data") && !body->contains("audience")) {
+      problems.push_back("line " + std::to_string(row.line) +
+                         ": column audience: empty, but the row has personal data; say who may read it: "
+                         "federation, local (this node only), or member ids separated by ;");
       continue;
     }
     body_rows.push_back(std::move(*body));
     lines.push_back(row.line);
   }
   if (!problems.empty()) return report_problems(g, file, problems);
+  if (body_rows.empty())
+    return fail(g, "invalid_argument", file + ": no row holds a value; nothing to import", kRefused);
 
   auto client = ApiClient::for_data_dir(DataDir::resolve(g.data));
   if (!client.ok()) return fail(g, "unavailable", client.error().detail, kRefused);
+  // A row exported from a record this node holds would become a second
+  // copy of it (ids are minted anew): a sheet exported, edited and imported
+  // again doubled every record, and a recognised mobility cannot be removed.
+  if (!ids.empty()) {
+    auto held = fetch_all(*client, sheet.kind);
+    if (!held.ok()) return fail(g, "unavailable", held.error().detail, kRefused);
+    for (const auto& item : *held)
+      if (auto it = ids.find(field_text(item, "id")); it != ids.end())
+        problems.push_back("line " + std::to_string(it->second) + ": id " + it->first +
+                           " is a record this node already holds: importing the row would make a second copy of "
+                           "it. Change the record itself (dashboard, or PATCH), or empty the id cell to import a "
+                           "copy on purpose");
+    std::sort(problems.begin(), problems.end(), [](const std::string& a, const std::string& b) {
+      return std::stoul(a.substr(5)) < std::stoul(b.substr(5));  // by line: "line N: ..."
+    });
+    if (!problems.empty()) return report_problems(g, file, problems);
+  }
   auto reply = client->post("/api/v1/import/" + sheet.kind, json{{"rows", body_rows}});
   if (!reply.ok()) return fail(g, "unavailable", reply.error().detail, kRefused);
   if (reply->status == 201) {
@@ -402,6 +476,8 @@ int export_sheet(const Global& g, const Sheet& sheet, const std::string& output,
     std::cout << out;
   } else {
     std::ofstream f(output, std::ios::binary);
+    if (!f)  // say why: "permission denied" tells the user to write elsewhere
+      return fail(g, "io_error", "cannot write " + output + ": " + std::strerror(errno), kRefused);
     if (!(f << out)) return fail(g, "io_error", "cannot write " + output, kRefused);
     if (!g.json) std::cerr << "exported " << items->size() << " " << sheet.kind << " to " << output << "\n";
   }

@@ -194,11 +194,13 @@ TEST_F(ImportsTest, ContactPatch) {
   std::string id = created.json()["id"];
   std::string old_commitment = created.json()["personal"]["commitment"];
 
-  auto r =
-      c.patch("/api/v1/contacts/" + id, {{"display_name", "Coordinator, Lapland VET"},
-                                         {"roles", {"mobility_coordinator", "signatory"}},
-                                         {"personal_data", {{"name", "Matti Virtanen"}, {"phone", "+358401234567"}}}});
+  auto r = c.patch("/api/v1/contacts/" + id,
+                   {{"display_name", "Coordinator, Lapland VET"},
+                    {"roles", {"mobility_coordinator", "signatory"}},
+                    {"personal_data", {{"name", "Matti Virtanen"}, {"phone", "+358 (40) 123-4567"}}}});
   ASSERT_EQ(r.status, 200) << r.body;
+  // As typed, kept in E.164 form.
+  EXPECT_EQ(r.json()["personal_data"]["phone"], "+358401234567");
   EXPECT_EQ(r.json()["display_name"], "Coordinator, Lapland VET");
   auto roles = r.json()["roles"].get<std::set<std::string>>();
   EXPECT_EQ(roles, (std::set<std::string>{"mobility_coordinator", "signatory"}));

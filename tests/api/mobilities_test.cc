@@ -1,4 +1,7 @@
 // Mobilities, contacts, personal data, history, status and bad input.
+#include <functional>
+#include <thread>
+
 #include "api_fixture.h"
 #include "conect/api/validate.h"
 #include "conect/crdt/identity.h"
@@ -182,6 +185,49 @@ TEST_F(MobilitiesTest, StatusMovesOneStepAtATime) {
 // Cancelling a mobility releases, in the same signed delta, the
 // reservations this node requested for it; a reservation that names no
 // mobility stays booked for the next participant.
+// Two writes at once on one mobility (a student-system sync script and a
+// coordinator in the dashboard): each is checked against what the other
+// wrote, so the node never signs a step its rules forbid and never answers
+// 200 for a change the merge then drops.
+TEST_F(MobilitiesTest, ConcurrentWritesToOneMobilityAreCheckedOneAfterTheOther) {
+  auto c = client();
+  std::string ours = create_org(c);
+  RecordKey theirs = other_org();
+  for (int round = 0; round < 6; ++round) {
+    json body = mobility_body(ours, theirs.text());
+    body["sending"]["status"] = "nominated";
+    std::string path = "/api/v1/mobilities/" + c.post("/api/v1/mobilities", body).json()["id"].get<std::string>();
+    // Each write's status, by position.
+    auto at_once = [&](std::vector<std::function<int(Client&)>> writes) {
+      std::vector<int> status(writes.size());
+      std::vector<std::thread> threads;
+      for (std::size_t i = 0; i < writes.size(); ++i)
+        threads.emplace_back([&, i] {
+          Client t = client();
+          status[i] = writes[i](t);
+        });
+      for (auto& t : threads) t.join();
+      return status;
+    };
+    auto cancel = [&](Client& t) { return t.request("POST", path + "/cancel").status; };
+    std::vector<int> got;
+    if (round % 2 == 0)  // a PATCH against a cancel
+      got = at_once({[&](Client& t) {
+                       return t.patch(path, {{"sending", {{"status", "live"}, {"europass_number", "EP-1"}}}}).status;
+                     },
+                     cancel});
+    else  // two cancels and a complete
+      got = at_once({cancel, cancel, [&](Client& t) { return t.request("POST", path + "/complete").status; }});
+    auto m = c.get(path).json();
+    EXPECT_EQ(m["rejected"], json::array()) << "round " << round << ": the node signed a step its rules refuse: " << m;
+    EXPECT_EQ(m["sending"]["status"], "cancelled") << m;
+    if (round % 2 == 0 && got[0] == 200)  // the PATCH came first: it took effect
+      EXPECT_EQ(m["sending"]["europass_number"], "EP-1") << m;
+    if (round % 2 == 1)
+      EXPECT_EQ((got[0] == 200) + (got[1] == 200), 1) << "round " << round << ": a mobility is cancelled once";
+  }
+}
+
 TEST_F(MobilitiesTest, CancelReleasesTheReservationsNamingIt) {
   auto c = client();
   std::string ours = create_org(c);

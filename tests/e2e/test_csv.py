@@ -61,9 +61,19 @@ class Csv(unittest.TestCase):
         cli("export", "placements", "-o", out_path, "--force", data=self.node.data)
         with open(out_path, encoding="utf-8") as f:
             self.assertEqual(f.read(), exported)
-        # What was exported imports again unchanged (ids are minted anew).
+        # Imported again into the node it came from, every row would be a
+        # second copy of a record it holds: refused, naming the lines.
         again = self.write("again.csv", exported)
-        cli("import", "placements", again, data=self.node.data)
+        p = cli("import", "placements", again, data=self.node.data, check=False)
+        self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+        self.assertIn(f"line 2: id {rows[0]['id']} is a record this node already holds", p.stderr)
+        self.assertIn("empty the id cell to import a copy on purpose", p.stderr)
+        self.assertEqual(record_count(self.node, "placement"), before + 2)
+        # With the ids emptied it imports as copies (ids are minted anew).
+        copies = self.write("copies.csv", "\ufeff" + "".join(
+            "," + line.split(",", 1)[1] + "\n" if i else line + "\n"
+            for i, line in enumerate(exported.lstrip("\ufeff").splitlines())))
+        cli("import", "placements", copies, data=self.node.data)
         self.assertEqual(record_count(self.node, "placement"), before + 2 + len(rows))
 
     def test_a_sheet_saved_with_semicolons_imports(self):
@@ -80,6 +90,15 @@ class Csv(unittest.TestCase):
         rows = list(csv.DictReader(io.StringIO(exported.lstrip("\ufeff"))))
         [brick] = [r for r in rows if r["title_en"] == "Bricklayer; trainee"]
         self.assertEqual(brick["windows"], "2027-03-01:2027-03-12:3;2027-04-05:2027-04-16:2")
+        # Such a spreadsheet writes dates day first (1.3.2027, 01.03.2027),
+        # and a row whose cells were cleared as separators only.
+        nordic = self.write("nordic.csv", "\ufeff" + HEADER.replace(",", ";") +
+                            f'{self.org};Roofer;Кровельщик;roofing;RU;Мурманск;'
+                            '"1.3.2027:12.03.2027:2";"en:B1";ppe;10;open\r\n;;;;;;;;;;\r\n;;;;;;;;;;\r\n')
+        cli("import", "placements", nordic, data=self.node.data)
+        rows = list(csv.DictReader(io.StringIO(cli("export", "placements", data=self.node.data).stdout.lstrip("\ufeff"))))
+        [roofer] = [r for r in rows if r["title_en"] == "Roofer"]
+        self.assertEqual(roofer["windows"], "2027-03-01:2027-03-12:2")
         self.assertEqual(brick["languages"], "en:B1;ru:A2")
 
     def test_bad_row_in_the_middle_imports_nothing(self):
@@ -195,23 +214,46 @@ class Csv(unittest.TestCase):
         self.assertEqual(rows["RU-01"]["participant_name"], "Иван Петров")
         self.assertEqual(rows["RU-01"]["languages"], "en:A2;ru:C2")
         self.assertEqual(rows["RU-01"]["status"], "draft")
-        # The export imports again as it is (host_status is empty: nobody answered yet).
+        # The export imported into another node as it is (host_status is
+        # empty: nobody answered yet); this node holds its records already.
         again = self.write("mob-again.csv", full)
-        cli("import", "mobilities", again, data=self.node.data)
-        self.assertEqual(record_count(self.node, "mobility"), before + 2 + len(rows))
+        p = cli("import", "mobilities", again, data=self.node.data, check=False)
+        self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+        self.assertIn("is a record this node already holds", p.stderr)
+        self.assertEqual(record_count(self.node, "mobility"), before + 2)
+        other = self.fed.add("Kandalaksha College", "RU")
+        other.start()
+        other_org = create_organisation(other, "Kandalaksha College", "RU", "vet_school", "Kandalaksha")["id"]
+        other_company = create_organisation(other, "Мурманская верфь", "RU", "large_enterprise", "Murmansk")["id"]
+        moved = self.write("mob-moved.csv", full.replace(self.org, other_org).replace(company, other_company))
+        out = json.loads(cli("import", "mobilities", moved, "--json", data=other.data).stdout)
+        self.assertEqual(out["imported"], len(rows))
 
     def test_contacts_import(self):
-        path = self.write("contacts.csv", "organisation,display_name,roles,languages,name,email,phone\n"
-                          f"{self.org},Мастер участка,mentor;supervisor,ru:C2,Ольга,olga@example.ru,+79001234567\n"
-                          f'{self.org},"Coordinator, Murmansk",mobility_coordinator,en:B2,,,\n')
+        header = "organisation,display_name,roles,languages,name,email,phone\n"
+        rows = (f"{self.org},Мастер участка,mentor;supervisor,ru:C2,Ольга,olga@example.ru,+7 900 123-45-67\n"
+                f'{self.org},"Coordinator, Murmansk",mobility_coordinator,en:B2,,,\n')
         before = record_count(self.node, "contact")
+        # Personal data with no audience: the sheet must say who may read it
+        # (the node's default, every member, shared a "this node only"
+        # contact once its export was imported again).
+        p = cli("import", "contacts", self.write("contacts-open.csv", header + rows), data=self.node.data, check=False)
+        self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+        self.assertIn("line 2: column audience: empty, but the row has personal data", p.stderr)
+        self.assertNotIn("line 3", p.stderr)  # no personal data: no audience needed
+        self.assertEqual(record_count(self.node, "contact"), before)
+        path = self.write("contacts.csv", header.replace("languages,", "languages,audience,") +
+                          rows.replace("ru:C2,", "ru:C2,local,").replace("en:B2,", "en:B2,,"))
         cli("import", "contacts", path, data=self.node.data)
         self.assertEqual(record_count(self.node, "contact"), before + 2)
         rows = list(csv.DictReader(io.StringIO(
             cli("export", "contacts", "--personal-data", data=self.node.data).stdout.lstrip("\ufeff"))))
         olga = next(r for r in rows if r["display_name"] == "Мастер участка")
         self.assertEqual(olga["roles"], "mentor;supervisor")
-        self.assertEqual(olga["phone"], "+79001234567")
+        self.assertEqual(olga["phone"], "+79001234567", "kept in E.164 form as typed")
+        self.assertEqual(olga["audience"], "local", "the audience goes out with the sheet and back in")
+        coordinator = next(r for r in rows if r["display_name"] == "Coordinator, Murmansk")
+        self.assertEqual(coordinator["audience"], "federation")
         bad = self.write("contacts-bad.csv", "organisation,display_name,phone\n"
                          f"{self.org},ok,\n{self.org},bad phone,0401234567\n")
         p = cli("import", "contacts", bad, data=self.node.data, check=False)

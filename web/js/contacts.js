@@ -165,7 +165,7 @@ export class ContactsView {
             h('p', { class: 'hint' }, t('personal_hint_contact')),
             field(t('field_name'), input('name', 'text', p.name, { autocomplete: 'off', maxlength: 200 })),
             field(t('field_email'), input('email', 'email', p.email, { autocomplete: 'off' })),
-            field(t('field_phone'), input('phone', 'tel', p.phone, { autocomplete: 'off', pattern: '\\+[1-9][0-9]{1,14}', 'data-hint': 'hint_phone' }), t('hint_phone')),
+            field(t('field_phone'), input('phone', 'tel', p.phone, { autocomplete: 'off', pattern: '\\+[1-9][0-9 \\(\\)\\-\\.]{1,24}', 'data-hint': 'hint_phone' }), t('hint_phone')),
             field(t('field_notes'), input('notes', 'text', p.notes, { maxlength: 500 })),
             // Chosen when the contact is added; widened later from its row.
             c ? null : audienceFieldset({ current: null, ownerId: self.id, members: this.ctx.members() })),

@@ -55,6 +55,7 @@ const SHEETS = {
       ['display_name', '/display_name'],
       ['roles', '/roles', 'list'],
       ['languages', '/languages', 'skills'],
+      ['audience', '/audience', 'audience'],
     ],
   },
 };
@@ -72,6 +73,7 @@ function cell(kind, v) {
   if (kind === 'list') return v.map(text).join(';');
   if (kind === 'skills') return v.map((x) => `${text(x.lang)}:${text(x.level)}`).join(';');
   if (kind === 'windows') return v.map((w) => `${text(w.start)}:${text(w.end)}:${text(w.capacity)}`).join(';');
+  if (kind === 'audience') return v.kind === 'members' ? (v.members || []).map(text).join(';') : text(v.kind);
   return text(v);
 }
 

@@ -16,11 +16,20 @@ const $ = (id) => document.getElementById(id);
 const SENDING_ACTIONS = [
   ['nominate', 'act_nominate', (m) => m.status === 'draft'],
   ['start', 'act_start', (m) => m.status === 'nominated'],
-  ['complete', 'act_complete', (m) => m.status === 'nominated' || m.status === 'live'],
+  // Not before the planned start: the node refuses it (a period that has not
+  // begun did not take place); actions() says from when.
+  ['complete', 'act_complete', (m) => (m.status === 'nominated' || m.status === 'live') && !startsLater(m)],
   ['recognise', 'act_recognise', (m) => m.status === 'completed'],
   ['cancel', 'act_cancel', (m) => m.status !== 'cancelled' && m.status !== 'recognised', true],
   ['erase', 'act_erase', (m) => m.personalStatus === 'held' || m.personalStatus === 'awaiting_delivery', true],
 ];
+// The planned start is after today (the browser's date; the node checks by
+// its own clock).
+function startsLater(m) {
+  const today = new Date().toISOString().slice(0, 10);
+  return Boolean(m.start) && m.start > today;
+}
+
 const HOST_ACTIONS = [
   ['accept', 'act_accept', (m) => m.hostStatus === 'pending'],
   ['reject', 'act_reject', (m) => m.hostStatus === 'pending', true],
@@ -241,9 +250,11 @@ export class MobilityDetail {
       for (const [a, label, when, danger] of HOST_ACTIONS) if (when(m)) add(a, label, danger);
       if (m.confirmHost.state !== 'current' && m.status !== 'cancelled') add('confirm-host', 'act_confirm_host');
     }
+    const later = m.weSend && (m.status === 'nominated' || m.status === 'live') && startsLater(m);
     return h('section', { class: 'card wide', 'aria-labelledby': 'mob-actions-title' },
       h('h3', { id: 'mob-actions-title' }, t('actions_title')),
-      buttons.length ? h('div', { class: 'action-row' }, buttons) : h('p', { class: 'muted' }, m.weSend || m.weHost ? t('actions_none') : t('actions_not_party')));
+      buttons.length ? h('div', { class: 'action-row' }, buttons) : h('p', { class: 'muted' }, m.weSend || m.weHost ? t('actions_none') : t('actions_not_party')),
+      later ? h('p', { class: 'hint', dataset: { note: 'complete-later' } }, t('complete_from', { date: valueText('planned_start', m.start) })) : null);
   }
 
   editSending(opener) {

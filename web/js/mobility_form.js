@@ -41,8 +41,10 @@ export function newMobilityDialog(ctx, prefill, opener) {
         field(t('field_category'), select('category', CATEGORIES.map((x) => [x, t('cat_' + x)]), 'ivet_learner')),
         field(t('field_planned_start'), input('planned_start', 'date', w ? w.start : '')),
         field(t('field_planned_end'), input('planned_end', 'date', w ? w.end : '')),
-        field(t('field_qualification_title'), input('qualification_title', 'text', p ? p.trade : '', { maxlength: 200 })),
-        field(t('field_eqf_level'), input('eqf_level', 'number', 4, { min: 1, max: 8 })),
+        // Agreed fields both parties sign: suggested (the placement's trade,
+        // the usual level), never filled in for the coordinator.
+        field(t('field_qualification_title'), input('qualification_title', 'text', '', { maxlength: 200, placeholder: p ? p.trade : '' })),
+        field(t('field_eqf_level'), input('eqf_level', 'number', '', { min: 1, max: 8, placeholder: '4' })),
         h('fieldset', { class: 'personal' },
           h('legend', null, t('personal_legend')),
           h('p', { class: 'hint' }, t('personal_hint')),

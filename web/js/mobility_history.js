@@ -19,7 +19,8 @@ export function formatTime(iso) {
 export function valueText(name, v, refName) {
   if (v === null || v === undefined || v === '' || (Array.isArray(v) && v.length === 0)) return t('value_none');
   if (typeof v === 'boolean') return t(v ? 'yes' : 'no');
-  if (name === 'eqf_level' && !v) return t('value_none'); // 0 is "not given": levels are 1-8
+  // 0 is "not given": levels are 1-8, windows are numbered from 1.
+  if ((name === 'eqf_level' || name === 'window_id') && !v) return t('value_none');
   if (name === 'status') return t('mstatus_' + v);
   if (name === 'host_status') return t('host_' + v);
   if (name === 'type') return t('type_' + v);

@@ -223,6 +223,14 @@ HttpResponse Api::route(const HttpRequest& req) {
       if (auto refused = csrf_refusal(req)) return std::move(*refused);
     if (!req.body.empty() && !is_json_type(req.header("content-type").value_or("")))
       return error_response(415, "unsupported_media_type", "request bodies must be Content-Type: application/json");
+    if (is_write(req)) {
+      // A write checks what the record holds now, then signs: two at once
+      // on one record (a PATCH racing a cancel) each checked the state
+      // before the other's change and both were signed, one of them a step
+      // the rules forbid, answered 200 and dropped by the merge.
+      std::lock_guard one_write_at_a_time(env_->write_mu);
+      return router_.dispatch(req);
+    }
     return router_.dispatch(req);
   }
   if (req.path == "/healthz" || req.path == "/metrics") return router_.dispatch(req);

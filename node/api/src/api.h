@@ -30,9 +30,10 @@ struct HandlerEnv {
   // /api/v1/audit/verification); behind a pointer so that only its own
   // files include the audit library's headers.
   std::unique_ptr<VerifyJobs> verify_jobs;
-  // Reservation decisions are made one at a time: the availability check and
-  // the authored decision must not interleave with another decision.
-  std::mutex decide_mu;
+  // The API's writes are made one at a time (Api::route): each checks the
+  // records it changes, then authors, and no other write may come between
+  // (two reservation decisions would each count the same free slots).
+  std::mutex write_mu;
 };
 
 void add_record_routes(Router& router, HandlerEnv& env);

@@ -17,9 +17,24 @@ using nlohmann::json;
 Error invalid(std::string detail) { return Error(Errc::invalid_argument, std::move(detail)); }
 Error malformed(std::string detail) { return Error(Errc::malformed_body, std::move(detail)); }
 
-// Checks `personal_data` against its allowed keys and their forms.
-Status validate_personal(const json& j, std::string_view path, bool contact) {
+// A phone number as people type it ("+46 70 123 45 67", "+358 (40) 123-4567")
+// in the E.164 form the record keeps: the spaces, hyphens, dots and
+// brackets between the digits left out.
+std::string phone_digits(const std::string& typed) {
+  std::string out;
+  for (char c : typed)
+    if (c != ' ' && c != '-' && c != '.' && c != '(' && c != ')') out.push_back(c);
+  return out;
+}
+
+// Checks `personal_data` against its allowed keys and their forms; a phone
+// number is kept in E.164 form.
+Status validate_personal(json& j, std::string_view path, bool contact) {
   if (!j.is_object()) return malformed(std::string(path) + ": expected an object");
+  if (contact && j.contains("phone") && j["phone"].is_string()) {
+    std::string digits = phone_digits(j["phone"].get<std::string>());
+    if (is_e164_phone(digits)) j["phone"] = digits;
+  }
   for (const auto& [k, v] : j.items()) {
     std::string at = std::string(path) + "." + k;
     bool known = k == "name" || k == "email" || (contact ? (k == "phone" || k == "notes") : k == "birth_date");
@@ -132,8 +147,9 @@ Result<PreparedCreate> prepare_mobility(HandlerEnv& env, const json& body) {
   if (sending.status() == v1::MOBILITY_STATUS_UNSPECIFIED) sending.set_status(v1::MOBILITY_DRAFT);
   PreparedCreate out;
   if (body.contains("personal_data")) {
-    if (auto st = validate_personal(body["personal_data"], "personal_data", false); !st) return st.error();
-    out.personal = seal_into(body["personal_data"], fixed.mutable_participant()->mutable_personal());
+    json personal = body["personal_data"];
+    if (auto st = validate_personal(personal, "personal_data", false); !st) return st.error();
+    out.personal = seal_into(personal, fixed.mutable_participant()->mutable_personal());
   }
   out.ops = ops::create_mobility(new_record_sentinel(v1::MOBILITY), fixed, &sending);
   return out;

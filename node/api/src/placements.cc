@@ -257,9 +257,9 @@ Result<std::vector<v1::DeltaRef>> cancel_deps(HandlerEnv& env, const RecordKey& 
 HttpResponse decide(HandlerEnv& env, const std::string& id, v1::ReservationDecision decision) {
   auto key = key_from_path(v1::RESERVATION, id);
   if (!key) return error_response(key.error());
-  // One decision at a time: the availability read and the authored decision
-  // must not interleave with another decision's.
-  std::lock_guard lock(env.decide_mu);
+  // One decision at a time (HandlerEnv::write_mu, held for every API write):
+  // the availability read and the authored decision must not interleave
+  // with another decision's.
   auto state = load_record(env, *key);
   if (!state) return error_response(state.error());
   const auto& r = state->reservation();

@@ -196,8 +196,12 @@ std::string format_cell(const Column& c, const json& v) {
   if (v.is_null()) return "";
   std::vector<std::string> parts;
   switch (c.cell) {
-    case Cell::text:
     case Cell::number:
+      // 0 is "not given" in every number column (min_days, eqf_level,
+      // window_id, ...): an empty cell, which imports back as unset.
+      if (v.is_number() && v == 0) return "";
+      return v.dump();
+    case Cell::text:
     case Cell::date:
       return v.is_string() ? v.get<std::string>() : v.dump();
     case Cell::audience:
@@ -285,7 +289,10 @@ std::string with_column(const Sheet& sheet, const std::string& detail) {
 
 // Rows the node refused are reported by their index in the request; the
 // user needs the sheet's line numbers.
-int report_problems(const Global& g, const std::string& file, const std::vector<std::string>& problems) {
+// `exit_code`: kUsage for values the sheet must change (the node's 422,
+// as every data command), kRefused for what the node's state refuses.
+int report_problems(const Global& g, const std::string& file, const std::vector<std::string>& problems,
+                    int exit_code = kUsage) {
   if (g.json) {
     std::cout << json{{"error", "invalid_argument"}, {"detail", "nothing was imported"}, {"rows", problems}}.dump()
               << "\n";
@@ -293,7 +300,7 @@ int report_problems(const Global& g, const std::string& file, const std::vector<
     for (const auto& p : problems) std::cerr << file << ": " << p << "\n";
     std::cerr << "conect-node: " << problems.size() << " bad row(s); nothing was imported\n";
   }
-  return kRefused;
+  return exit_code;
 }
 
 Result<std::vector<json>> fetch_all(ApiClient& client, const std::string& kind);
@@ -305,9 +312,8 @@ int import_sheet(const Global& g, const Sheet& sheet, const std::string& file) {
   buf << in.rdbuf();
   const std::string text = buf.str();
   auto rows = csv::parse(text, csv::header_separator(text));
-  if (!rows.ok()) return fail(g, "invalid_argument", file + ": " + rows.error().detail, kRefused);
-  if (rows->size() < 2)
-    return fail(g, "invalid_argument", file + ": needs a header row and at least one row", kRefused);
+  if (!rows.ok()) return fail(g, "invalid_argument", file + ": " + rows.error().detail, kUsage);
+  if (rows->size() < 2) return fail(g, "invalid_argument", file + ": needs a header row and at least one row", kUsage);
   const auto& header = rows->front().fields;
   for (std::size_t c = 0; c < header.size(); ++c) {
     if (!known_column(sheet, header[c]))
@@ -350,7 +356,9 @@ int import_sheet(const Global& g, const Sheet& sheet, const std::string& file) {
     // A sheet does not say who may read the personal data it carries unless
     // it has an audience: the node's default (every member) would share a
     // contact kept for this node alone once its export is imported again.
-    if (body->contains("personal_data") && !body->contains("audience")) {
+    const bool has_audience = std::any_of(sheet.columns.begin(), sheet.columns.end(),
+                                          [](const Column& c) { return c.cell == Cell::audience; });
+    if (has_audience && body->contains("personal_data") && !body->contains("audience")) {
       problems.push_back("line " + std::to_string(row.line) +
                          ": column audience: empty, but the row has personal data; say who may read it: "
                          "federation, local (this node only), or member ids separated by ;");
@@ -360,8 +368,7 @@ int import_sheet(const Global& g, const Sheet& sheet, const std::string& file) {
     lines.push_back(row.line);
   }
   if (!problems.empty()) return report_problems(g, file, problems);
-  if (body_rows.empty())
-    return fail(g, "invalid_argument", file + ": no row holds a value; nothing to import", kRefused);
+  if (body_rows.empty()) return fail(g, "invalid_argument", file + ": no row holds a value; nothing to import", kUsage);
 
   auto client = ApiClient::for_data_dir(DataDir::resolve(g.data));
   if (!client.ok()) return fail(g, "unavailable", client.error().detail, kRefused);
@@ -380,7 +387,7 @@ int import_sheet(const Global& g, const Sheet& sheet, const std::string& file) {
     std::sort(problems.begin(), problems.end(), [](const std::string& a, const std::string& b) {
       return std::stoul(a.substr(5)) < std::stoul(b.substr(5));  // by line: "line N: ..."
     });
-    if (!problems.empty()) return report_problems(g, file, problems);
+    if (!problems.empty()) return report_problems(g, file, problems, kRefused);
   }
   auto reply = client->post("/api/v1/import/" + sheet.kind, json{{"rows", body_rows}});
   if (!reply.ok()) return fail(g, "unavailable", reply.error().detail, kRefused);

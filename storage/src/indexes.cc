@@ -200,8 +200,16 @@ bool mobility_matches(const lmdb::Txn& txn, const Dbs& db, const MobilityFilter&
     return false;
   if (f.type != v1::MOBILITY_TYPE_UNSPECIFIED && m.fixed().type() != f.type) return false;
   if (f.status != v1::MOBILITY_STATUS_UNSPECIFIED && m.sending().status() != f.status) return false;
-  if (f.from && end_or_max(m.sending().planned_end()) < *f.from) return false;
-  if (f.to && m.sending().planned_start().days() != 0 && m.sending().planned_start().days() > *f.to) return false;
+  if (f.from || f.to) {
+    // A period is asked for: a mobility with no planned start has none to
+    // compare (every undated draft matched every range), and one with no
+    // planned end is taken to end when it starts.
+    const std::int32_t start = m.sending().planned_start().days();
+    if (start == 0) return false;
+    const std::int32_t end = m.sending().planned_end().days() == 0 ? start : m.sending().planned_end().days();
+    if (f.from && end < *f.from) return false;
+    if (f.to && start > *f.to) return false;
+  }
   if (!f.country.empty()) {
     auto a = org_country(txn, db, m.fixed().sending_organisation());
     auto b = org_country(txn, db, m.fixed().receiving_organisation());

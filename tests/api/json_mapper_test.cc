@@ -245,6 +245,13 @@ TEST(JsonMapper, BodiesMustBeUtf8JsonObjects) {
   e = parse_json_object("[1,2]");
   EXPECT_EQ(e.error().detail, "body: expected a JSON object, got array");
   EXPECT_FALSE(parse_json_object("").ok());
+  // A key twice in one object (the last would win unseen), also nested;
+  // the same key in two objects is fine.
+  e = parse_json_object(R"({"trade": "welding", "trade": "masonry"})");
+  ASSERT_FALSE(e.ok());
+  EXPECT_EQ(e.error().detail, "body: key \"trade\" is given twice in one object; give it once");
+  EXPECT_FALSE(parse_json_object(R"({"windows": [{"capacity": 3, "capacity": 999}]})").ok());
+  EXPECT_TRUE(parse_json_object(R"({"windows": [{"capacity": 3}, {"capacity": 4}], "capacity": 1})").ok());
 }
 
 TEST(JsonMapper, RecordIdText) {

@@ -292,6 +292,52 @@ TEST_F(MobilitiesTest, HostSideWritesAndConfirmsAnIncomingMobility) {
   EXPECT_TRUE(conf.json()["personal_data"].is_null());  // not ours to hold
 }
 
+// Values the API took and should not have: a departure before the arrival,
+// a mentor that is no contact of the host, an EQF level 0 (it cleared an
+// agreed field), a window of no placement.
+TEST_F(MobilitiesTest, HostDatesMentorEqfAndWindowAreChecked) {
+  auto c = client();
+  RecordKey mkey = incoming_mobility(c, "SE-9");
+  const std::string path = "/api/v1/mobilities/" + mkey.text();
+  std::uint64_t head = own_head();
+  auto r = c.patch(path, {{"host", {{"actual_arrival", "2026-03-02"}, {"actual_departure", "2026-01-01"}}}});
+  EXPECT_EQ(r.status, 422);
+  EXPECT_EQ(r.json()["detail"], "host.actual_departure: before actual_arrival");
+  const std::string nobody = std::string(64, 'a') + "-1";
+  r = c.patch(path, {{"host", {{"mentor", nobody}}}});
+  EXPECT_EQ(r.status, 422);
+  EXPECT_EQ(r.json()["detail"], "host.mentor: " + nobody +
+                                    " is not a contact of this node; name one of this node's "
+                                    "contacts as mobility " +
+                                    mkey.text() + "'s mentor (add the contact first)");
+  EXPECT_EQ(own_head(), head);
+  std::string org = create_org(c);
+  std::string mentor =
+      c.post("/api/v1/contacts", {{"organisation", org}, {"display_name", "Workshop mentor"}}).json()["id"];
+  r = c.patch(path,
+              {{"host", {{"mentor", mentor}, {"actual_arrival", "2026-03-02"}, {"actual_departure", "2026-03-13"}}}});
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.json()["host"]["mentor"], mentor);
+
+  std::string ours = create_org(c);
+  json body = mobility_body(ours, other_org().text());
+  body["sending"]["eqf_level"] = 0;
+  r = c.post("/api/v1/mobilities", body);
+  EXPECT_EQ(r.status, 422);
+  EXPECT_EQ(r.json()["detail"], "sending.eqf_level: 1 to 8 (null leaves it unset)");
+  body["sending"]["eqf_level"] = 4;
+  body["sending"]["window_id"] = 1;
+  r = c.post("/api/v1/mobilities", body);
+  EXPECT_EQ(r.status, 422);
+  EXPECT_EQ(r.json()["detail"], "sending.window_id: names a window, but no placement; give the placement too");
+  body["sending"].erase("window_id");
+  std::string id = c.post("/api/v1/mobilities", body).json()["id"];
+  EXPECT_EQ(c.patch("/api/v1/mobilities/" + id, {{"sending", {{"eqf_level", 0}}}}).status, 422);
+  auto cleared = c.patch("/api/v1/mobilities/" + id, {{"sending", {{"eqf_level", nullptr}}}});
+  ASSERT_EQ(cleared.status, 200) << cleared.body;
+  EXPECT_EQ(cleared.json()["sending"]["eqf_level"], 0);
+}
+
 // The host signs only what it accepted, and its answer is no longer changed
 // once the sending side has completed the mobility (a record that said both
 // "it took place" and "the host refused it" was written and counted).

@@ -175,6 +175,22 @@ TEST_F(RecordsTest, AnotherNodesRecordsAreReadOnlyHere) {
   EXPECT_EQ(c.request("POST", "/api/v1/reservations/" + theirs.text() + "/confirm").json()["decision"], "confirmed");
 }
 
+// What a request gives that the route does not take is refused, not
+// ignored: a reason sent with a close, a query parameter on a read by id.
+TEST_F(RecordsTest, ARequestThatTakesNothingRefusesWhatItIsGiven) {
+  auto c = client();
+  std::string pl = create_placement(c, create_org(c), 1);
+  std::uint64_t head = own_head();
+  auto r = c.post("/api/v1/placements/" + pl + "/close", {{"reason", "season over"}});
+  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(r.json()["detail"], "reason: unknown field (this request takes no body)");
+  EXPECT_EQ(own_head(), head);
+  EXPECT_EQ(c.get("/api/v1/placements/" + pl + "?fields=all").json()["detail"],
+            "query parameter \"fields\" is not supported here");
+  EXPECT_EQ(c.get("/api/v1/members?limit=1").status, 400);
+  EXPECT_EQ(c.post("/api/v1/placements/" + pl + "/close", json::object()).status, 200);  // {} is no body
+}
+
 TEST_F(RecordsTest, ConcurrentConfirmsNeverOverbook) {
   auto c = client();
   std::string pl = create_placement(c, create_org(c), 1);

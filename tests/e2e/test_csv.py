@@ -109,7 +109,7 @@ class Csv(unittest.TestCase):
                           f"{self.org},Bad country,,carpentry,XX,Murmansk,2027-03-01:2027-03-12:1,,,,open\n"
                           f"{self.org},Ok two,,carpentry,RU,Murmansk,2027-03-01:2027-03-12:1,,,,open\n")
         p = cli("import", "placements", path, data=self.node.data, check=False)
-        self.assertEqual(p.returncode, 1)
+        self.assertEqual(p.returncode, 2)
         self.assertIn("line 3:", p.stderr)
         self.assertIn("2026-02-30", p.stderr)
         self.assertIn("line 4:", p.stderr)
@@ -121,7 +121,7 @@ class Csv(unittest.TestCase):
         before = record_count(self.node, "placement")
         path = self.write("form.csv", HEADER + f"{self.org},X,,carpentry,RU,M,2027-03-01:2027-03-12,,,ten,open\n")
         p = cli("import", "placements", path, data=self.node.data, check=False)
-        self.assertEqual(p.returncode, 1)
+        self.assertEqual(p.returncode, 2)
         self.assertIn("line 2: min_days: 'ten' is not a whole number", p.stderr)
         self.assertEqual(record_count(self.node, "placement"), before)
 
@@ -153,7 +153,7 @@ class Csv(unittest.TestCase):
                           f"{self.org},{company},RU-15,learner_otj_company,ivet_learner,fi:C2;fi:B1,\n")
         before = record_count(self.node, "mobility")
         p = cli("import", "mobilities", path, data=self.node.data, check=False)
-        self.assertEqual(p.returncode, 1)
+        self.assertEqual(p.returncode, 2)
         self.assertIn("line 3: column pseudonym (fixed.participant.pseudonym): required", p.stderr)
         self.assertIn('line 4: column participant_email (personal_data.email): "not-an-address" is not an e-mail',
                       p.stderr)
@@ -168,7 +168,7 @@ class Csv(unittest.TestCase):
     def test_broken_quoting_names_the_line(self):
         path = self.write("quote.csv", HEADER + f'{self.org},"never closed,carpentry\n')
         p = cli("import", "placements", path, data=self.node.data, check=False)
-        self.assertEqual(p.returncode, 1)
+        self.assertEqual(p.returncode, 2)
         self.assertIn("line 2: a quoted field is never closed", p.stderr)
 
     def test_mobilities_import_all_or_nothing_and_round_trip(self):
@@ -183,14 +183,14 @@ class Csv(unittest.TestCase):
                          f"{self.org},{company},RU-03,cruise,ivet_learner,2027-03-01,2027-03-12,Сварщик,4,,,\n")
         before = record_count(self.node, "mobility")
         p = cli("import", "mobilities", bad, data=self.node.data, check=False)
-        self.assertEqual(p.returncode, 1)
+        self.assertEqual(p.returncode, 2)
         self.assertIn("line 3: eqf_level: 'four' is not a whole number", p.stderr)
         self.assertEqual(record_count(self.node, "mobility"), before)
         # Form is fine now; the node finds the unknown type on line 4.
         with open(bad, encoding="utf-8") as f:
             fixed = self.write("mob-bad2.csv", f.read().replace(",four,", ",4,"))
         p = cli("import", "mobilities", fixed, data=self.node.data, check=False)
-        self.assertEqual(p.returncode, 1)
+        self.assertEqual(p.returncode, 2)
         self.assertIn("line 4:", p.stderr)
         self.assertIn("cruise", p.stderr)
         self.assertEqual(record_count(self.node, "mobility"), before)
@@ -238,7 +238,7 @@ class Csv(unittest.TestCase):
         # (the node's default, every member, shared a "this node only"
         # contact once its export was imported again).
         p = cli("import", "contacts", self.write("contacts-open.csv", header + rows), data=self.node.data, check=False)
-        self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+        self.assertEqual(p.returncode, 2, p.stdout + p.stderr)
         self.assertIn("line 2: column audience: empty, but the row has personal data", p.stderr)
         self.assertNotIn("line 3", p.stderr)  # no personal data: no audience needed
         self.assertEqual(record_count(self.node, "contact"), before)
@@ -254,10 +254,10 @@ class Csv(unittest.TestCase):
         self.assertEqual(olga["audience"], "local", "the audience goes out with the sheet and back in")
         coordinator = next(r for r in rows if r["display_name"] == "Coordinator, Murmansk")
         self.assertEqual(coordinator["audience"], "federation")
-        bad = self.write("contacts-bad.csv", "organisation,display_name,phone\n"
-                         f"{self.org},ok,\n{self.org},bad phone,0401234567\n")
+        bad = self.write("contacts-bad.csv", "organisation,display_name,audience,phone\n"
+                         f"{self.org},ok,,\n{self.org},bad phone,local,0401234567\n")
         p = cli("import", "contacts", bad, data=self.node.data, check=False)
-        self.assertEqual(p.returncode, 1)
+        self.assertEqual(p.returncode, 2)
         self.assertIn("line 3:", p.stderr)
         self.assertIn("E.164", p.stderr)
         self.assertEqual(record_count(self.node, "contact"), before + 2)

@@ -648,7 +648,7 @@ class Suite(runner.BrowserSuite):
         assert membership(self.b) == ["override", "trusted by this node only"], membership(self.b)
         summary = d.d.find_element(By.ID, "members-summary")
         assert (summary.get_attribute("data-admitted"), summary.get_attribute("data-pending")) == ("1", "0")
-        assert summary.text == "1 admitted members · 0 awaiting admission · admission quorum 1", summary.text
+        assert summary.text == "admitted members: 1 · awaiting admission: 0 · admission quorum: 1", summary.text
         assert strip(self.c) == "connected"
         self.c.kill9()
         d.wait("C shown disconnected", lambda _: state(self.c) == "disconnected")

@@ -20,11 +20,11 @@ const SHEETS = {
       ['city', '/city'],
       ['country', '/country'],
       ['windows', '/windows', 'windows'],
-      ['min_days', '/min_days'],
-      ['max_days', '/max_days'],
+      ['min_days', '/min_days', 'number'],
+      ['max_days', '/max_days', 'number'],
       ['languages', '/languages', 'skills'],
       ['safety', '/safety', 'list'],
-      ['minimum_age', '/minimum_age'],
+      ['minimum_age', '/minimum_age', 'number'],
       ['accommodation', '/accommodation'],
       ['status', '/status'],
     ],
@@ -37,11 +37,11 @@ const SHEETS = {
       ['type', '/fixed/type'],
       ['category', '/fixed/category'],
       ['placement', '/sending/placement'],
-      ['window_id', '/sending/window_id'],
+      ['window_id', '/sending/window_id', 'number'],
       ['planned_start', '/sending/planned_start'],
       ['planned_end', '/sending/planned_end'],
       ['qualification_title', '/sending/qualification_title'],
-      ['eqf_level', '/sending/eqf_level'],
+      ['eqf_level', '/sending/eqf_level', 'number'],
       ['languages', '/sending/languages', 'skills'],
       ['status', '/sending/status'],
       ['safety_briefing', '/sending/safety_briefing'],
@@ -70,6 +70,7 @@ const text = (v) => (v === undefined || v === null ? '' : typeof v === 'string' 
 
 function cell(kind, v) {
   if (v === undefined || v === null) return '';
+  if (kind === 'number') return v === 0 ? '' : text(v); // 0 is "not given" in every number column
   if (kind === 'list') return v.map(text).join(';');
   if (kind === 'skills') return v.map((x) => `${text(x.lang)}:${text(x.level)}`).join(';');
   if (kind === 'windows') return v.map((w) => `${text(w.start)}:${text(w.end)}:${text(w.capacity)}`).join(';');

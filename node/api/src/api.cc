@@ -9,6 +9,7 @@
 
 #include "conect/api/json_mapper.h"
 #include "conect/storage/store.h"
+#include "records_support.h"
 
 namespace conect::api {
 namespace {
@@ -17,18 +18,19 @@ bool starts_with_segment(std::string_view path, std::string_view prefix) {
   return path == prefix || (path.starts_with(prefix) && path[prefix.size()] == '/');
 }
 
-std::optional<std::string_view> bearer(const HttpRequest& req) {
-  auto h = req.header("authorization");
-  if (!h) return std::nullopt;
-  constexpr std::string_view kScheme = "Bearer ";
-  if (h->size() <= kScheme.size() || h->substr(0, kScheme.size()) != kScheme) return std::string_view();
-  return h->substr(kScheme.size());
-}
-
 bool iequals(std::string_view a, std::string_view b) {
   return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
            return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
          });
+}
+
+// The scheme is case-insensitive (RFC 7235): some clients send "bearer".
+std::optional<std::string_view> bearer(const HttpRequest& req) {
+  auto h = req.header("authorization");
+  if (!h) return std::nullopt;
+  constexpr std::string_view kScheme = "Bearer ";
+  if (h->size() <= kScheme.size() || !iequals(h->substr(0, kScheme.size()), kScheme)) return std::string_view();
+  return h->substr(kScheme.size());
 }
 
 // The host part of a Host header value ("name:port", "[v6]:port", "name").
@@ -54,7 +56,7 @@ bool is_json_type(std::string_view ct) {
   auto semi = ct.find(';');
   auto base = ct.substr(0, semi);
   while (!base.empty() && base.back() == ' ') base.remove_suffix(1);
-  return base == "application/json";
+  return iequals(base, "application/json");  // media types are case-insensitive
 }
 
 // GET / on a node started without dashboard files (an install without
@@ -104,20 +106,20 @@ void Api::add_system_routes() {
     r.body = metrics_->render();
     return r;
   });
-  router_.add("GET", "/api/v1/progress", [this](const HttpRequest&, const PathParams&) {
-    nlohmann::json items = nlohmann::json::array();
-    for (const auto& t : ctx_.progress->snapshot()) items.push_back(ProgressBoard::to_json(t));
-    return json_response(200, {{"items", items}});
-  });
+  router_.add("GET", "/api/v1/progress", plain_route([this](const HttpRequest&, const PathParams&) {
+                nlohmann::json items = nlohmann::json::array();
+                for (const auto& t : ctx_.progress->snapshot()) items.push_back(ProgressBoard::to_json(t));
+                return json_response(200, {{"items", items}});
+              }));
   router_.add("POST", "/api/v1/session",
               [this](const HttpRequest& req, const PathParams&) { return create_session(req); });
   router_.add("GET", "/api/v1/session",
               [this](const HttpRequest& req, const PathParams&) { return session_token(req); });
   // A one-time login link for the dashboard, as notebook servers print:
   // `conect-node dashboard` and the demo ask for one with the bearer token.
-  router_.add("POST", "/api/v1/login-codes", [this](const HttpRequest&, const PathParams&) {
-    return json_response(201, {{"code", sessions_.issue_login_code()}, {"expires_in_s", 600}});
-  });
+  router_.add("POST", "/api/v1/login-codes", plain_route([this](const HttpRequest&, const PathParams&) {
+                return json_response(201, {{"code", sessions_.issue_login_code()}, {"expires_in_s", 600}});
+              }));
   router_.add("GET", "/api/v1/events", [](const HttpRequest&, const PathParams&) {
     HttpResponse r;
     r.event_stream = true;

@@ -5,6 +5,7 @@
 #include <charconv>
 #include <limits>
 #include <map>
+#include <set>
 
 #include "conect/api/validate.h"
 #include "conect/crdt/types.h"
@@ -321,9 +322,25 @@ Result<std::vector<std::uint32_t>> message_from_json(const json& j, pb::Message&
 Result<json> parse_json_object(std::string_view body) {
   if (auto bad = invalid_utf8_offset(body))
     return Error(Errc::malformed_body, "body is not valid UTF-8 (byte " + std::to_string(*bad) + ")");
+  // A key given twice in one object is refused: the parser keeps the last,
+  // and a proxy or log that reads the first sees another request than the
+  // one the node signs.
+  struct DuplicateKey {
+    std::string key;
+  };
+  std::vector<std::set<std::string>> keys;  // one set per open object
+  auto no_duplicates = [&keys](int, json::parse_event_t event, json& parsed) {
+    if (event == json::parse_event_t::object_start) keys.emplace_back();
+    if (event == json::parse_event_t::object_end && !keys.empty()) keys.pop_back();
+    if (event == json::parse_event_t::key && !keys.empty() && !keys.back().insert(parsed.get<std::string>()).second)
+      throw DuplicateKey{parsed.get<std::string>()};
+    return true;
+  };
   json j;
   try {
-    j = json::parse(body);
+    j = json::parse(body, no_duplicates);
+  } catch (const DuplicateKey& d) {
+    return Error(Errc::malformed_body, "body: key \"" + d.key + "\" is given twice in one object; give it once");
   } catch (const json::exception& e) {
     auto* pe = dynamic_cast<const json::parse_error*>(&e);
     return Error(Errc::malformed_body, "body is not valid JSON" +

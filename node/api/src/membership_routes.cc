@@ -297,10 +297,10 @@ HttpResponse rekey(HandlerEnv& env, const HttpRequest& req, const std::string& i
 
 void add_membership_routes(Router& r, HandlerEnv& env) {
   HandlerEnv* e = &env;
-  r.add("GET", "/api/v1/members", [e](const HttpRequest&, const PathParams&) { return list_members(*e); });
+  r.add("GET", "/api/v1/members", plain_route([e](const HttpRequest&, const PathParams&) { return list_members(*e); }));
   r.add("POST", "/api/v1/members/admit", [e](const HttpRequest& q, const PathParams&) { return admit(*e, q); });
-  r.add("POST", "/api/v1/members/leave", [e](const HttpRequest&, const PathParams&) { return leave(*e); });
-  r.add("POST", "/api/v1/keys/rotate", [e](const HttpRequest&, const PathParams&) { return rotate(*e); });
+  r.add("POST", "/api/v1/members/leave", plain_route([e](const HttpRequest&, const PathParams&) { return leave(*e); }));
+  r.add("POST", "/api/v1/keys/rotate", plain_route([e](const HttpRequest&, const PathParams&) { return rotate(*e); }));
   r.add("POST", "/api/v1/members/{}/expel",
         [e](const HttpRequest& q, const PathParams& p) { return expel(*e, q, p[0]); });
   r.add("POST", "/api/v1/members/{}/rekey",

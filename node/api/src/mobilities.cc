@@ -69,6 +69,31 @@ Status within_window(const std::string& path, const v1::Date& date, const v1::Pl
                  "); the host offers its slots for that period: plan within it, or choose another window");
 }
 
+// An EQF level is 1 to 8; 0 sent as a value (not null, which leaves it
+// unset) was taken and cleared an agreed field.
+Status no_zero_eqf(const json& sending, std::string_view path) {
+  if (sending.is_object() && sending.contains("eqf_level") && sending["eqf_level"].is_number() &&
+      sending["eqf_level"] == 0)
+    return invalid(std::string(path) + ".eqf_level: 1 to 8 (null leaves it unset)");
+  return {};
+}
+
+// The host's fields as they will be: the departure not before the arrival,
+// a mentor that is one of this node's contacts.
+Status validate_host(HandlerEnv& env, const v1::MobilityHost& after, bool mentor_named, const std::string& id) {
+  if (after.has_actual_arrival() && after.has_actual_departure() && after.actual_arrival().days() != 0 &&
+      after.actual_departure().days() != 0 && after.actual_departure().days() < after.actual_arrival().days())
+    return invalid("host.actual_departure: before actual_arrival");
+  if (mentor_named && after.has_mentor()) {
+    auto mentor = RecordKey::from_proto(v1::CONTACT, after.mentor());
+    if (!mentor || !load_record(env, *mentor).ok() || !owned_by_us(env, *mentor))
+      return invalid("host.mentor: " + (mentor ? mentor->text() : std::string("?")) +
+                     " is not a contact of this node; name one of this node's contacts as mobility " + id +
+                     "'s mentor (add the contact first)");
+  }
+  return {};
+}
+
 // `receiving`: the mobility's receiving organisation when `s` names its
 // placement anew (create, or a PATCH of the placement), else null.
 // `period_named`: `s` sets its placement, window or planned dates anew (a
@@ -79,6 +104,8 @@ Status validate_sending(HandlerEnv& env, const v1::MobilitySending& s, std::stri
   if (s.has_planned_start() && s.has_planned_end() && s.planned_end().days() < s.planned_start().days())
     return invalid(p + ".planned_end: before planned_start");
   if (s.eqf_level() > 8) return invalid(p + ".eqf_level: 1 to 8");
+  if (receiving && !s.has_placement() && s.window_id() != 0)
+    return invalid(p + ".window_id: names a window, but no placement; give the placement too");
   if (s.has_placement()) {
     auto key = RecordKey::from_proto(v1::PLACEMENT, s.placement());
     auto pl = key ? load_record(env, *key) : Result<v1::RecordState>(Error(Errc::not_found, ""));
@@ -138,6 +165,7 @@ Result<PreparedCreate> prepare_mobility(HandlerEnv& env, const json& body) {
                                        "created by its sending institution's node");
   v1::MobilitySending sending;
   if (body.contains("sending")) {
+    if (auto st = no_zero_eqf(body["sending"], "sending"); !st) return st.error();
     JsonInputOptions so;
     so.path = "sending";
     if (auto f = message_from_json(body["sending"], sending, so); !f) return f.error();
@@ -325,6 +353,7 @@ HttpResponse patch_mobility(HandlerEnv& env, const HttpRequest& req, const std::
   }
   if (body->contains("sending")) {
     if (!owned_by_us(env, l->key)) return not_ours("the sending side of mobility", l->key);
+    if (auto st = no_zero_eqf((*body)["sending"], "sending"); !st) return error_response(st.error());
     v1::MobilitySending update;
     JsonInputOptions so;
     so.path = "sending";
@@ -368,6 +397,10 @@ HttpResponse patch_mobility(HandlerEnv& env, const HttpRequest& req, const std::
                             "mobility " + id + " is " + enum_name_of(sending_status) +
                                 " by its sending side: the host's answer (" + enum_name_of(m.host().host_status()) +
                                 ") is no longer changed");
+    const bool mentor_named =
+        std::find(fields->begin(), fields->end(), v1::MobilityHost::kMentorFieldNumber) != fields->end();
+    if (auto st = validate_host(env, merged(m.host(), update, *fields), mentor_named, id); !st)
+      return error_response(st.error());
     auto receiving = RecordKey::from_proto(v1::ORGANISATION, m.fixed().receiving_organisation());
     if (!fields->empty()) ops.push_back(ops::write_mobility_host(l->key, *receiving, update, *fields));
   }
@@ -633,21 +666,23 @@ void add_mobility_routes(Router& r, HandlerEnv& env) {
     if (!body) return error_response(body.error());
     return create_prepared(*e, v1::MOBILITY, prepare_mobility(*e, *body));
   });
-  r.add("GET", "/api/v1/mobilities/{}", [e](const HttpRequest&, const PathParams& p) {
-    auto l = load(*e, v1::MOBILITY, p[0]);
-    if (!l) return error_response(l.error());
-    return json_response(200, record_json(*e, l->key, l->state));
-  });
+  r.add("GET", "/api/v1/mobilities/{}", plain_route([e](const HttpRequest&, const PathParams& p) {
+          auto l = load(*e, v1::MOBILITY, p[0]);
+          if (!l) return error_response(l.error());
+          return json_response(200, record_json(*e, l->key, l->state));
+        }));
   r.add("PATCH", "/api/v1/mobilities/{}",
         [e](const HttpRequest& q, const PathParams& p) { return patch_mobility(*e, q, p[0]); });
   r.add("POST", "/api/v1/mobilities/{}/confirm",
         [e](const HttpRequest& q, const PathParams& p) { return confirm_mobility(*e, q, p[0]); });
-  r.add("POST", "/api/v1/mobilities/{}/complete",
-        [e](const HttpRequest&, const PathParams& p) { return set_status(*e, p[0], v1::MOBILITY_COMPLETED); });
-  r.add("POST", "/api/v1/mobilities/{}/cancel",
-        [e](const HttpRequest&, const PathParams& p) { return set_status(*e, p[0], v1::MOBILITY_CANCELLED); });
+  r.add("POST", "/api/v1/mobilities/{}/complete", plain_route([e](const HttpRequest&, const PathParams& p) {
+          return set_status(*e, p[0], v1::MOBILITY_COMPLETED);
+        }));
+  r.add("POST", "/api/v1/mobilities/{}/cancel", plain_route([e](const HttpRequest&, const PathParams& p) {
+          return set_status(*e, p[0], v1::MOBILITY_CANCELLED);
+        }));
   r.add("POST", "/api/v1/records/{}/erase",
-        [e](const HttpRequest&, const PathParams& p) { return erase_personal(*e, p[0]); });
+        plain_route([e](const HttpRequest&, const PathParams& p) { return erase_personal(*e, p[0]); }));
   r.add("GET", "/api/v1/contacts", [e](const HttpRequest& q, const PathParams&) { return list_contacts(*e, q); });
   r.add("POST", "/api/v1/contacts", [e](const HttpRequest& q, const PathParams&) {
     auto body = body_object(q);
@@ -656,11 +691,11 @@ void add_mobility_routes(Router& r, HandlerEnv& env) {
   });
   r.add("PATCH", "/api/v1/contacts/{}",
         [e](const HttpRequest& q, const PathParams& p) { return patch_contact(*e, q, p[0]); });
-  r.add("GET", "/api/v1/contacts/{}", [e](const HttpRequest&, const PathParams& p) {
-    auto l = load(*e, v1::CONTACT, p[0]);
-    if (!l) return error_response(l.error());
-    return json_response(200, record_json(*e, l->key, l->state));
-  });
+  r.add("GET", "/api/v1/contacts/{}", plain_route([e](const HttpRequest&, const PathParams& p) {
+          auto l = load(*e, v1::CONTACT, p[0]);
+          if (!l) return error_response(l.error());
+          return json_response(200, record_json(*e, l->key, l->state));
+        }));
 }
 
 }  // namespace conect::api

@@ -314,27 +314,30 @@ void add_placement_routes(Router& r, HandlerEnv& env) {
   HandlerEnv* e = &env;
   r.add("GET", "/api/v1/placements", [e](const HttpRequest& q, const PathParams&) { return list_placements(*e, q); });
   r.add("POST", "/api/v1/placements", [e](const HttpRequest& q, const PathParams&) { return create_placement(*e, q); });
-  r.add("GET", "/api/v1/placements/{}", [e](const HttpRequest&, const PathParams& p) { return get_placement(*e, p[0]); });
+  r.add("GET", "/api/v1/placements/{}",
+        plain_route([e](const HttpRequest&, const PathParams& p) { return get_placement(*e, p[0]); }));
   r.add("PATCH", "/api/v1/placements/{}",
         [e](const HttpRequest& q, const PathParams& p) { return patch_placement(*e, q, p[0]); });
   r.add("POST", "/api/v1/placements/{}/close",
-        [e](const HttpRequest&, const PathParams& p) { return close_placement(*e, p[0]); });
+        plain_route([e](const HttpRequest&, const PathParams& p) { return close_placement(*e, p[0]); }));
   r.add("POST", "/api/v1/placements/{}/reservations",
         [e](const HttpRequest& q, const PathParams& p) { return request_reservation(*e, q, p[0]); });
   r.add("GET", "/api/v1/placements/{}/reservations",
         [e](const HttpRequest& q, const PathParams& p) { return list_reservations(*e, q, p[0]); });
   r.add("GET", "/api/v1/reservations", [e](const HttpRequest& q, const PathParams&) { return list_all_reservations(*e, q); });
-  r.add("GET", "/api/v1/reservations/{}", [e](const HttpRequest&, const PathParams& p) {
-    auto l = load(*e, v1::RESERVATION, p[0]);
-    if (!l) return error_response(l.error());
-    return json_response(200, record_json(*e, l->key, l->state));
-  });
-  r.add("POST", "/api/v1/reservations/{}/confirm",
-        [e](const HttpRequest&, const PathParams& p) { return decide(*e, p[0], v1::RESERVATION_CONFIRMED); });
-  r.add("POST", "/api/v1/reservations/{}/reject",
-        [e](const HttpRequest&, const PathParams& p) { return decide(*e, p[0], v1::RESERVATION_REJECTED); });
+  r.add("GET", "/api/v1/reservations/{}", plain_route([e](const HttpRequest&, const PathParams& p) {
+          auto l = load(*e, v1::RESERVATION, p[0]);
+          if (!l) return error_response(l.error());
+          return json_response(200, record_json(*e, l->key, l->state));
+        }));
+  r.add("POST", "/api/v1/reservations/{}/confirm", plain_route([e](const HttpRequest&, const PathParams& p) {
+          return decide(*e, p[0], v1::RESERVATION_CONFIRMED);
+        }));
+  r.add("POST", "/api/v1/reservations/{}/reject", plain_route([e](const HttpRequest&, const PathParams& p) {
+          return decide(*e, p[0], v1::RESERVATION_REJECTED);
+        }));
   r.add("POST", "/api/v1/reservations/{}/cancel",
-        [e](const HttpRequest&, const PathParams& p) { return cancel_reservation(*e, p[0]); });
+        plain_route([e](const HttpRequest&, const PathParams& p) { return cancel_reservation(*e, p[0]); }));
 }
 
 }  // namespace conect::api

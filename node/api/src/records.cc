@@ -239,17 +239,17 @@ google::protobuf::Message* merged_impl(const google::protobuf::Message& current,
 
 void add_record_routes(Router& r, HandlerEnv& env) {
   HandlerEnv* e = &env;
-  r.add("GET", "/api/v1/status", [e](const HttpRequest&, const PathParams&) { return status(*e); });
+  r.add("GET", "/api/v1/status", plain_route([e](const HttpRequest&, const PathParams&) { return status(*e); }));
   add_membership_routes(r, env);
   r.add("GET", "/api/v1/organisations", [e](const HttpRequest& q, const PathParams&) { return list_organisations(*e, q); });
   r.add("POST", "/api/v1/organisations", [e](const HttpRequest& q, const PathParams&) { return create_organisation(*e, q); });
-  r.add("GET", "/api/v1/organisations/{}", [e](const HttpRequest&, const PathParams& p) {
-    return get_record(*e, v1::ORGANISATION, p[0]);
-  });
+  r.add("GET", "/api/v1/organisations/{}",
+        plain_route([e](const HttpRequest&, const PathParams& p) { return get_record(*e, v1::ORGANISATION, p[0]); }));
   r.add("PATCH", "/api/v1/organisations/{}", [e](const HttpRequest& q, const PathParams& p) {
     return patch_organisation(*e, q, p[0]);
   });
-  r.add("GET", "/api/v1/records/{}/history", [e](const HttpRequest&, const PathParams& p) { return history(*e, p[0]); });
+  r.add("GET", "/api/v1/records/{}/history",
+        plain_route([e](const HttpRequest&, const PathParams& p) { return history(*e, p[0]); }));
   add_placement_routes(r, env);
   add_mobility_routes(r, env);
   add_import_routes(r, env);

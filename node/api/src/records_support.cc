@@ -208,6 +208,18 @@ json placement_json(HandlerEnv& env, const RecordKey& key, const v1::RecordState
   return j;
 }
 
+Handler plain_route(Handler handler) {
+  return [handler = std::move(handler)](const HttpRequest& req, const PathParams& params) {
+    if (auto st = check_query(req, {}); !st) return error_response(st.error());
+    auto body = body_object(req);
+    if (!body) return error_response(body.error());
+    if (!body->empty())
+      return error_response(Error(Errc::malformed_body, body->begin().key() + ": unknown field (this request takes "
+                                                                              "no body)"));
+    return handler(req, params);
+  };
+}
+
 Status check_query(const HttpRequest& req, std::initializer_list<std::string_view> allowed) {
   std::vector<std::string_view> seen;
   for (const auto& [k, v] : req.query) {

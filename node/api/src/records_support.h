@@ -49,6 +49,12 @@ Result<std::optional<std::int32_t>> query_date(const HttpRequest& req, std::stri
 // Parses the body as a JSON object (400 on failure); an empty body is {}.
 Result<nlohmann::json> body_object(const HttpRequest& req);
 
+// A route that takes no query parameters and no body (a read by id; an
+// action such as /cancel): one given is refused (400), not ignored (a
+// "reason" sent with a cancel was dropped unseen). An empty body or {} is
+// no body.
+Handler plain_route(Handler handler);
+
 // A placeholder id for a record created by operation `index` of the draft
 // being authored: the writer fills owner and serial (= seq << 16 | index).
 // Build the ops with kNewRecord, then call use_placeholder().

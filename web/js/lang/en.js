@@ -84,7 +84,7 @@ export default {
   member_removed: 'removed after delta {n}',
   member_left: 'left after delta {n}',
   member_override: 'trusted by this node only',
-  members_summary: '{admitted} admitted members · {pending} awaiting admission · admission quorum {quorum}',
+  members_summary: 'admitted members: {admitted} · awaiting admission: {pending} · admission quorum: {quorum}',
   col_actions: 'Actions',
   action_expel: 'Expel',
   action_rotate: "Rotate this node's key",

@@ -84,7 +84,7 @@ export default {
   member_removed: 'erotettu muutoksen {n} jälkeen',
   member_left: 'eronnut muutoksen {n} jälkeen',
   member_override: 'vain tämän solmun luottama',
-  members_summary: '{admitted} hyväksyttyä jäsentä · {pending} odottaa hyväksyntää · hyväksyntöjä tarvitaan {quorum}',
+  members_summary: 'hyväksyttyjä jäseniä: {admitted} · odottaa hyväksyntää: {pending} · hyväksyntöjä tarvitaan: {quorum}',
   col_actions: 'Toiminnot',
   action_expel: 'Erota',
   action_rotate: 'Vaihda tämän solmun avain',

@@ -139,7 +139,7 @@ std::string iso_date(const std::string& value) {
   int used = 0;
   if (std::sscanf(value.c_str(), "%2u%c%2u%c%4u%n", &d, &dot1, &m, &dot2, &y, &used) == 5 && dot1 == '.' &&
       dot2 == '.' && static_cast<std::size_t>(used) == value.size() && y >= 1000) {
-    char out[16];
+    char out[40];  // room for any unsigned, though %2u and %4u bound them
     std::snprintf(out, sizeof out, "%04u-%02u-%02u", y, m, d);
     return out;
   }
@@ -303,7 +303,18 @@ int report_problems(const Global& g, const std::string& file, const std::vector<
   return exit_code;
 }
 
-Result<std::vector<json>> fetch_all(ApiClient& client, const std::string& kind);
+Result<std::vector<json>> fetch_all(ApiClient& client, const std::string& kind) {
+  std::vector<json> items;
+  std::string cursor;
+  do {
+    auto reply = client.get("/api/v1/" + kind + "?limit=500" + (cursor.empty() ? "" : "&cursor=" + cursor));
+    if (!reply.ok()) return reply.error();
+    if (reply->status != 200) return Error(Errc::io_error, reply->raw);
+    for (auto& item : reply->body["items"]) items.push_back(item);
+    cursor = reply->body["next_cursor"].is_string() ? reply->body["next_cursor"].get<std::string>() : "";
+  } while (!cursor.empty());
+  return items;
+}
 
 int import_sheet(const Global& g, const Sheet& sheet, const std::string& file) {
   std::ifstream in(file, std::ios::binary);
@@ -331,6 +342,8 @@ int import_sheet(const Global& g, const Sheet& sheet, const std::string& file) {
   std::vector<std::size_t> lines;
   std::vector<std::string> problems;
   std::map<std::string, std::size_t> ids;  // a row's `id` cell -> its line
+  const bool has_audience =
+      std::any_of(sheet.columns.begin(), sheet.columns.end(), [](const Column& c) { return c.cell == Cell::audience; });
   for (std::size_t r = 1; r < rows->size(); ++r) {
     const auto& row = (*rows)[r];
     // A row of separators only (";;;;" is what a spreadsheet saves for a
@@ -356,8 +369,6 @@ int import_sheet(const Global& g, const Sheet& sheet, const std::string& file) {
     // A sheet does not say who may read the personal data it carries unless
     // it has an audience: the node's default (every member) would share a
     // contact kept for this node alone once its export is imported again.
-    const bool has_audience = std::any_of(sheet.columns.begin(), sheet.columns.end(),
-                                          [](const Column& c) { return c.cell == Cell::audience; });
     if (has_audience && body->contains("personal_data") && !body->contains("audience")) {
       problems.push_back("line " + std::to_string(row.line) +
                          ": column audience: empty, but the row has personal data; say who may read it: "
@@ -378,15 +389,14 @@ int import_sheet(const Global& g, const Sheet& sheet, const std::string& file) {
   if (!ids.empty()) {
     auto held = fetch_all(*client, sheet.kind);
     if (!held.ok()) return fail(g, "unavailable", held.error().detail, kRefused);
+    std::map<std::size_t, std::string> copies;  // by line
     for (const auto& item : *held)
-      if (auto it = ids.find(field_text(item, "id")); it != ids.end())
-        problems.push_back("line " + std::to_string(it->second) + ": id " + it->first +
-                           " is a record this node already holds: importing the row would make a second copy of "
-                           "it. Change the record itself (dashboard, or PATCH), or empty the id cell to import a "
-                           "copy on purpose");
-    std::sort(problems.begin(), problems.end(), [](const std::string& a, const std::string& b) {
-      return std::stoul(a.substr(5)) < std::stoul(b.substr(5));  // by line: "line N: ..."
-    });
+      if (auto it = ids.find(field_text(item, "id")); it != ids.end()) copies[it->second] = it->first;
+    for (const auto& [line, id] : copies)
+      problems.push_back("line " + std::to_string(line) + ": id " + id +
+                         " is a record this node already holds: importing the row would make a second copy of it. "
+                         "Change the record itself (dashboard, or PATCH), or empty the id cell to import a copy on "
+                         "purpose");
     if (!problems.empty()) return report_problems(g, file, problems, kRefused);
   }
   auto reply = client->post("/api/v1/import/" + sheet.kind, json{{"rows", body_rows}});
@@ -424,19 +434,6 @@ std::string text_in(const json& item, const std::string& field, const std::strin
     for (const auto& t : item[field])
       if (t.value("lang", "") == lang) return t.value("text", "");
   return "";
-}
-
-Result<std::vector<json>> fetch_all(ApiClient& client, const std::string& kind) {
-  std::vector<json> items;
-  std::string cursor;
-  do {
-    auto reply = client.get("/api/v1/" + kind + "?limit=500" + (cursor.empty() ? "" : "&cursor=" + cursor));
-    if (!reply.ok()) return reply.error();
-    if (reply->status != 200) return Error(Errc::io_error, reply->raw);
-    for (auto& item : reply->body["items"]) items.push_back(item);
-    cursor = reply->body["next_cursor"].is_string() ? reply->body["next_cursor"].get<std::string>() : "";
-  } while (!cursor.empty());
-  return items;
 }
 
 int export_sheet(const Global& g, const Sheet& sheet, const std::string& output, bool with_personal, bool force) {

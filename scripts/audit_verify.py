@@ -631,7 +631,7 @@ class Verifier:
             b, _, _ = self.decode(sd)
             if b is None or b.origin != body.origin or b.seq != seq + 1 or b.prev != prev:
                 return False
-            if ed25519_ok(b.origin, b"conect/delta/v1", sd.body, sd.signature):
+            if ed25519_ok(self.keys.key_at(b.origin, b.seq), b"conect/delta/v1", sd.body, sd.signature):
                 return True
             prev, seq = delta_id(sd.body, sd.signature), b.seq
         return False
@@ -648,7 +648,11 @@ class Verifier:
                     self.fail(reason, where, detail)
                     break
                 did = delta_id(sd.body, sd.signature)
-                if (not ed25519_ok(body.origin, b"conect/delta/v1", sd.body, sd.signature) and did not in self.ids
+                # Under the key the member signed with at that seq (its id
+                # until it rotated): evidence against a member that rotated
+                # was called forged.
+                signer = self.keys.key_at(body.origin, body.seq)
+                if (not ed25519_ok(signer, b"conect/delta/v1", sd.body, sd.signature) and did not in self.ids
                         and not self.covered(body, did, cover)):
                     pair = None
                     self.fail("bad_signature", where, "a delta of the proof is not authentic")

@@ -182,6 +182,14 @@ int init(const Global& g, const InitOptions& o) {
               << "  federation  " << made->federation.hex() << "\n"
               << "next: `conect-node card --data " << dir.root.string() << "` prints the card to give your partners\n";
   }
+  // One founder with a quorum above 1 can admit nobody alone: every
+  // admission needs that many members, and only this one exists. Said now,
+  // with the way out, not after a first invite stays pending for good.
+  if (o.federation.empty() && o.quorum > 1)
+    std::cerr << "conect-node: note: with --admission-quorum " << o.quorum << " a new member counts once " << o.quorum
+              << " members have admitted it, and this school is the only one yet: " << o.quorum - 1
+              << " more founder(s) must adopt the roster first (docs/membership.md, \"Founding with a quorum\"), "
+              << "or found with quorum 1\n";
   return kOk;
 }
 

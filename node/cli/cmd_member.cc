@@ -183,6 +183,23 @@ int member_upgrade(const Global& g, std::uint32_t quorum) {
   const NodeId self = node->key.public_key();
   if ((*roster)->admitted(self) && (*roster)->member(self)->founder)
     return refuse(g, Error(Errc::already_exists, "this node already adopted the replicated roster"));
+  // A member admitted through the roster (an invited school) founds
+  // nothing: its Found would name the federation's admission quorum for
+  // every node (the smallest named counts), so one member could lower the
+  // quorum alone and then expel anyone by itself.
+  if ((*roster)->admitted(self))
+    return refuse(g, Error(Errc::already_exists,
+                           "this node is already an admitted member of the federation's replicated roster; `member "
+                           "upgrade` is for the members of a federation made before 0.3 (and a Found written now "
+                           "would set the admission quorum of the whole federation); nothing was written"));
+  const std::uint32_t federation_quorum = (*roster)->quorum();
+  if (federation_quorum > 0 && quorum < federation_quorum)
+    return refuse(g,
+                  Error(Errc::invalid_argument,
+                        "the federation's roster admits with quorum " + std::to_string(federation_quorum) +
+                            " already; an upgrading member agrees to it or to a larger one (--admission-quorum " +
+                            std::to_string(federation_quorum) + "), never a smaller; nothing was written"),
+                  kUsage);
   auto overrides = (*store)->members();
   if (!overrides.ok()) return refuse(g, overrides.error());
   // DESIGN §2: each member of a federation made before the replicated roster

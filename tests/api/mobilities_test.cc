@@ -221,10 +221,12 @@ TEST_F(MobilitiesTest, ConcurrentWritesToOneMobilityAreCheckedOneAfterTheOther) 
     auto m = c.get(path).json();
     EXPECT_EQ(m["rejected"], json::array()) << "round " << round << ": the node signed a step its rules refuse: " << m;
     EXPECT_EQ(m["sending"]["status"], "cancelled") << m;
-    if (round % 2 == 0 && got[0] == 200)  // the PATCH came first: it took effect
+    if (round % 2 == 0 && got[0] == 200) {  // the PATCH came first: it took effect
       EXPECT_EQ(m["sending"]["europass_number"], "EP-1") << m;
-    if (round % 2 == 1)
+    }
+    if (round % 2 == 1) {
       EXPECT_EQ((got[0] == 200) + (got[1] == 200), 1) << "round " << round << ": a mobility is cancelled once";
+    }
   }
 }
 

@@ -2,6 +2,7 @@
 // written; undecodable bytes are clear errors; selections stay checkable.
 #include <set>
 
+#include "conect/crdt/membership.h"
 #include "conect/crdt/merge.h"
 #include "fixture.h"
 
@@ -218,6 +219,36 @@ TEST_F(VerifyTest, EquivocationEvidenceProvenByItsCoverPasses) {
   ev->mutable_second_cover(0)->set_signature(std::string(64, '\1'));
   reseal(b);
   EXPECT_TRUE(has_failure(verify(b), "bad_signature"));
+}
+
+// Evidence against a member that rotated its key is checked under the key
+// it signed with at that seq (its id until the rotation): both verifiers
+// called an honest node's evidence "not authentic", verdict FAIL.
+TEST_F(VerifyTest, EquivocationEvidenceAgainstARotatedMemberIsCheckedUnderItsKeyThen) {
+  const FederationId fed = testkit::test_federation();
+  // The replicated roster: a founds it and admits c, which then rotates.
+  VerifiedDelta founded =
+      emit(a_, {membership_ops::found(make_member_card(a_.key(), fed, "Lapland VET", "FI", v1::SCHOOL), 1),
+                membership_ops::admit(make_member_card(c_.key(), fed, "Finnmark Fisk AS", "NO", v1::COMPANY))});
+  v1::DeltaRef dep;
+  dep.set_origin(a_.id().raw());
+  dep.set_seq(founded.seq.value);
+  dep.set_id(founded.id.raw());
+  const KeyPair rotated = testkit::test_key(30);
+  emit(c_, {membership_ops::rotate(c_.id(), rotated)}, {dep});
+  c_.sign_with(rotated);
+  VerifiedDelta other = c_.emit_fork({});  // the same seq as the next, other content
+  emit(c_, {});
+  v1::AuditBundle b = decode(export_all());
+  ASSERT_EQ(verify(b).verdict, Verdict::pass) << describe(verify(b));
+  auto* ev = b.add_equivocations();
+  *ev->mutable_first() = chain_of(b, c_.id())->deltas(static_cast<int>(c_.seq().value) - 1);
+  *ev->mutable_second() = other.signed_delta;
+  reseal(b);
+  VerifyReport r = verify(b);
+  EXPECT_EQ(r.verdict, Verdict::pass_with_warnings) << describe(r);
+  EXPECT_EQ(r.equivocations, 1u);
+  EXPECT_TRUE(has_warning(r, "equivocation"));
 }
 
 TEST_F(VerifyTest, BogusEquivocationEvidenceFails) {

@@ -554,6 +554,13 @@ class QuorumOfTwo(unittest.TestCase):
         for n in (a, b):
             wait_until(f"{n.name} to hold A's write", lambda: sum(n.status()["counts"].values()) == 1, timeout=60)
             self.assertNotIn(c.node_id, n.status()["version_vector"], f"{n.name} took a pending member's delta")
+        # A's own second admission of C would be written and change nothing
+        # (1 of 2 still): refused, naming who may give the next one.
+        a_seq = a.status()["version_vector"][a.node_id]["seq"]
+        p = cli("member", "admit", c.node_id[:16], data=a.data, check=False)
+        self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+        self.assertIn(f"this node admitted member {c.node_id[:16]} already (1 of 2 admissions)", p.stderr)
+        self.assertEqual(a.status()["version_vector"][a.node_id]["seq"], a_seq)
         # The second admission, by id (no card exchange; the 16 hex digits
         # `member list` shows will do): C is admitted everywhere and its delta taken.
         cli("member", "admit", c.node_id[:16], data=b.data)
@@ -569,6 +576,17 @@ class QuorumOfTwo(unittest.TestCase):
                        lambda: n.status()["version_vector"].get(c.node_id, {}).get("seq", 0) >= c_seq, timeout=60)
         self.fed.wait_converged([a, b, c])
         self.assertEqual(sum(a.status()["counts"].values()), 2)
+        # C, admitted by invitation, founds nothing: its Found would set the
+        # quorum to 1 on every node, and C could then expel anyone alone.
+        c_head = c.status()["version_vector"][c.node_id]["seq"]
+        p = cli("member", "upgrade", "--admission-quorum", "1", data=c.data, check=False)
+        self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+        self.assertIn("already an admitted member of the federation's replicated roster", p.stderr)
+        self.assertEqual(c.status()["version_vector"][c.node_id]["seq"], c_head, "an upgrade was written")
+        c_org = create_organisation(c, "Nordkapp Maritime AS", "NO", "sme")["id"]
+        c_placement = create_placement(c, c_org, "welding", "NO", [("2027-03-01", "2027-03-12", 2)])["id"]
+        wait_until("A to hold C's placement",
+                   lambda: a.api("GET", f"/api/v1/placements/{c_placement}")[0] == 200, timeout=60)
         # A second admission of an admitted member, or of an unknown id, is refused with why.
         p = cli("member", "admit", c.node_id, data=a.data, check=False)
         self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
@@ -591,6 +609,11 @@ class QuorumOfTwo(unittest.TestCase):
         cli("member", "expel", c.node_id, data=b.data)
         for n in (a, b):
             wait_until(f"{n.name} to list C removed", lambda: members(n).get(c.node_id) == "removed", timeout=60)
+        # Nobody decides a request for the removed member's placement: refused.
+        status, body = a.api("POST", f"/api/v1/placements/{c_placement}/reservations", {"window_id": 1, "slots": 1})
+        self.assertEqual(status, 409, body)
+        self.assertIn("was removed from the federation", body["detail"])
+        self.assertIn("nobody would decide this request", body["detail"])
 
 
 if __name__ == "__main__":

@@ -4,11 +4,13 @@
 // place that turns the API's JSON into the shapes the views render.
 
 export class ApiError extends Error {
-  constructor(status, code, detail) {
+  // body: the whole answer (an import's refusal lists its rows there).
+  constructor(status, code, detail, body = null) {
     super(detail || code || `HTTP ${status}`);
     this.status = status;
     this.code = code;
     this.detail = detail;
+    this.body = body;
   }
 }
 
@@ -81,7 +83,7 @@ async function send(method, path, body) {
       data = null;
     }
   }
-  if (!r.ok) throw new ApiError(r.status, data?.error ?? `http_${r.status}`, data?.detail ?? text.slice(0, 200));
+  if (!r.ok) throw new ApiError(r.status, data?.error ?? `http_${r.status}`, data?.detail ?? text.slice(0, 200), data);
   return data;
 }
 

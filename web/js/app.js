@@ -3,6 +3,7 @@
 // this node's API; partners' data arrives through the node's sync.
 import * as api from './api.js';
 import { downloadCsv } from './csv_export.js';
+import { SheetError, importSheet } from './csv_import.js';
 import { LANGUAGES, apply as applyI18n, language, setLanguage, supported, t } from './i18n.js';
 import { countryName, languageName, localised } from './format.js';
 import { PlacementsView } from './placements.js';
@@ -52,6 +53,12 @@ const ctx = {
   },
   isOwn(p) {
     return Boolean(state.self && p.owner === state.self.id);
+  },
+  // The host's node left the federation or was removed: nobody decides a
+  // request any more (the node refuses one).
+  hostGone(p) {
+    const m = state.members.find((x) => x.id === p.owner);
+    return Boolean(m && (m.status === 'left' || m.status === 'removed'));
   },
   isAuditor() {
     return Boolean(state.self && state.self.role === 'auditor');
@@ -132,6 +139,32 @@ for (const b of document.querySelectorAll('button[data-csv]'))
       b.disabled = false;
     }
   });
+
+// The same sheets read back (`conect-node import`): a file chosen here is
+// checked, then imported whole or not at all; a refusal lists its lines.
+const sheetPicker = Object.assign(document.createElement('input'), { id: 'csv-picker', type: 'file', accept: '.csv,text/csv', hidden: true });
+sheetPicker.setAttribute('aria-label', t('csv_import'));
+sheetPicker.dataset.i18nAttr = 'aria-label:csv_import';
+document.body.append(sheetPicker);
+for (const b of document.querySelectorAll('button[data-csv-import]'))
+  b.addEventListener('click', () => {
+    sheetPicker.dataset.kind = b.dataset.csvImport;
+    sheetPicker.value = '';
+    sheetPicker.click();
+  });
+sheetPicker.addEventListener('change', async () => {
+  const file = sheetPicker.files[0];
+  const kind = sheetPicker.dataset.kind;
+  if (!file) return;
+  try {
+    const n = await importSheet(kind, await file.text());
+    showError(null);
+    announce(t('csv_imported', { n, file: file.name }));
+    onChange(null); // many new records: reload the views
+  } catch (e) {
+    showError(e instanceof SheetError ? new Error(t('csv_import_refused', { file: file.name }) + '\n' + e.message) : e);
+  }
+});
 
 // --------------------------------------------------------------- utilities
 function announce(text) {

@@ -8,7 +8,7 @@ import * as api from './api.js';
 
 // [column, JSON pointer, cell kind]; a null pointer is the English text of
 // the sheet's text list (title_en), whose other languages follow as columns.
-const SHEETS = {
+export const SHEETS = {
   placements: {
     texts: 'title',
     columns: [

@@ -126,6 +126,14 @@ export class FederationView {
     const seen = new Set();
     const all = [...members];
     if (self && !members.some((m) => m.id === self.id)) all.unshift({ ...self, equivocation: false, rejected: 0 });
+    // A node that left or was removed writes nothing that counts: it is
+    // offered no rotation, leaving or vote.
+    const selfMember = self && members.find((m) => m.id === self.id);
+    const outside = Boolean(selfMember && (selfMember.status === 'left' || selfMember.status === 'removed'));
+    for (const id of ['members-rotate', 'members-leave']) {
+      const b = document.getElementById(id);
+      if (b) b.hidden = outside;
+    }
     for (const p of peers) if (!all.some((m) => m.id === p.id)) all.push({ id: p.id, name: '', country: '', role: '', rejected: 0 });
     for (const m of all) {
       if (seen.has(m.id)) continue;
@@ -162,7 +170,7 @@ export class FederationView {
           h(
             'td',
             { 'data-label': t('col_actions'), class: 'actions' },
-            !isSelf && m.status === 'admitted' && !m.removalVotedBySelf ? h('button', { type: 'button', class: 'author-only', dataset: { action: 'expel', id: m.id } }, t('action_expel')) : '',
+            !isSelf && !outside && m.status === 'admitted' && !m.removalVotedBySelf ? h('button', { type: 'button', class: 'author-only', dataset: { action: 'expel', id: m.id } }, t('action_expel')) : '',
           ),
         ),
       );

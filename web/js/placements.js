@@ -15,7 +15,7 @@ export function safetyText(p, s) {
 }
 
 export class PlacementsView {
-  // ctx: { hostName(p), isOwn(p), isAuditor(), onRequest(p, windowId), onEditPlacement(p),
+  // ctx: { hostName(p), isOwn(p), hostGone(p), isAuditor(), onRequest(p, windowId), onEditPlacement(p),
   //        onClosePlacement(p) }
   constructor(ctx) {
     this.ctx = ctx;
@@ -60,6 +60,7 @@ export class PlacementsView {
 
   row(p) {
     const own = this.ctx.isOwn(p);
+    const gone = !own && this.ctx.hostGone(p);
     const title = placementTitle(p);
     return h(
       'tr',
@@ -71,12 +72,13 @@ export class PlacementsView {
         h('span', { class: 'country' }, countryName(p.country)),
         own ? h('span', { class: 'tag' }, t('own_placement')) : null,
         p.status && p.status !== 'open' ? h('span', { class: 'tag tag-status' }, t('status_' + p.status)) : null,
+        gone ? h('span', { class: 'tag tag-status', dataset: { hostGone: '1' } }, t('host_gone')) : null,
         own ? this.actions(p, title) : null,
       ),
       h('td', { class: 'trade', 'data-label': t('col_trade') }, p.trade),
       h('td', { class: 'title', 'data-label': t('col_title') }, title),
       h('td', { class: 'city', 'data-label': t('col_city') }, p.city),
-      h('td', { class: 'windows', 'data-label': t('col_windows') }, this.windows(p, own || p.status !== 'open' || this.ctx.isAuditor(), title)),
+      h('td', { class: 'windows', 'data-label': t('col_windows') }, this.windows(p, own || gone || p.status !== 'open' || this.ctx.isAuditor(), title)),
       h(
         'td',
         { class: 'languages', 'data-label': t('col_languages') },

@@ -157,6 +157,19 @@ Result<Seq> cut_of(HandlerEnv& env, const json& body, const NodeId& id) {
   return Seq{*head ? (*head)->seq.value : 0};
 }
 
+// This node's admission of a pending member counts once: a second one was
+// written, answered "admission written" and changed nothing (1 of 2 still).
+std::optional<HttpResponse> admitted_by_us_already(HandlerEnv& env, const ReplicatedRoster& roster, const NodeId& id) {
+  const MemberState* m = roster.member(id);
+  if (!m || m->admitted || !m->admissions.contains(own_id(env))) return std::nullopt;
+  return error_response(Error(Errc::already_exists,
+                              "this node admitted member " + id.hex().substr(0, 16) + " already (" +
+                                  std::to_string(m->admissions.size()) + " of " + std::to_string(roster.quorum()) +
+                                  " admissions): each member admits once, so the next admission is another member's "
+                                  "(conect-node member admit " +
+                                  id.hex().substr(0, 16) + " on its node)"));
+}
+
 HttpResponse admit(HandlerEnv& env, const HttpRequest& req) {
   auto body = body_object(req);
   if (!body) return error_response(body.error());
@@ -169,6 +182,8 @@ HttpResponse admit(HandlerEnv& env, const HttpRequest& req) {
       if (auto cut = cut_off(**roster, *id); !cut.empty()) return comes_back_only_as_new(text, cut);
     auto card = pending_card(env, text);
     if (!card) return error_response(card.error());
+    if (auto id = NodeId::from_hex(text))
+      if (auto refused = admitted_by_us_already(env, **roster, *id)) return *refused;
     return author_membership(env, membership_ops::admit(*card));
   }
   if (!body->contains("card") || !(*body)["card"].is_string())
@@ -183,6 +198,7 @@ HttpResponse admit(HandlerEnv& env, const HttpRequest& req) {
     return error_response(Error(Errc::wrong_federation, "card: the card belongs to another federation"));
   if (auto cut = cut_off(**roster, info->node_id); !cut.empty())
     return comes_back_only_as_new(info->node_id.hex(), cut);
+  if (auto refused = admitted_by_us_already(env, **roster, info->node_id)) return *refused;
   v1::MemberCard card;
   card.ParseFromString(*bytes);
   return author_membership(env, membership_ops::admit(card));

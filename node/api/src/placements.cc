@@ -152,6 +152,15 @@ HttpResponse request_reservation(HandlerEnv& env, const HttpRequest& req, const 
   JsonInputOptions opt;
   opt.read_only = kReservationReadOnly;
   if (auto f = message_from_json(*body, r, opt); !f) return error_response(f.error());
+  // A host that left or was removed decides nothing any more: the request
+  // would be taken and wait for good.
+  if (auto roster = env.ctx.store->roster(); roster.ok())
+    if (const MemberState* host = (*roster)->member(pl->key.owner); host && host->cut)
+      return error_response(409, "invalid_state",
+                            "the host of placement " + placement_id + " " +
+                                (host->cut_reason == "left" ? "left" : "was removed from") +
+                                " the federation (after its delta " + std::to_string(host->cut->value) +
+                                "): nobody would decide this request");
   const auto& p = pl->state.placement();
   if (r.window_id() == 0) return error_response(invalid("window_id: required"));
   auto w = std::find_if(p.windows().begin(), p.windows().end(),

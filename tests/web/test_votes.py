@@ -100,6 +100,13 @@ class Suite(runner.BrowserSuite):
             d.view("federation")
             d.wait("C shown removed", lambda _, d=d: (self.cell(d, c) or [None])[0] == "removed")
             assert not self.expel_button(d, c)
+        # C itself learns it from the partners that refuse its link: every
+        # page's sync strip says so (it went on writing in a bubble).
+        dc = self.dashboard(c)
+        dc.wait("C's strip to say it is refused",
+                lambda _: dc.js("return !!document.querySelector('#sync-peers [data-refuses]')"))
+        text = dc.js("return document.getElementById('sync-peers').textContent")
+        assert "refuses this node: it was removed from the federation" in text, text
 
 
 def main():

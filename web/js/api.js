@@ -274,6 +274,8 @@ export function normalisePeer(p) {
     // When this node last held everything the peer showed (0: not since start).
     lastSync: Number.isFinite(lastSync) ? lastSync : 0,
     lagSeconds: num(p.lag_s ?? 0),
+    // Why the peer refused this node's link (it was removed), else ''.
+    refusesUs: p.refuses_us ?? '',
   };
 }
 

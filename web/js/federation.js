@@ -251,6 +251,9 @@ export class FederationView {
           ' ',
           h('span', { class: 'peer-when' }, relativeTime(p.lastSeen, now)),
           p.connected ? null : h('span', { class: 'sr-only' }, ' (' + t('disconnected') + ')'),
+          // A partner that refused the link as removed: this node's writes
+          // count nowhere now, and the strip on every page says so.
+          p.refusesUs ? h('strong', { class: 'peer-refuses error', dataset: { refuses: '1' } }, ' ' + t('peer_refuses_removed')) : null,
         ),
       ),
     );

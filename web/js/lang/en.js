@@ -108,6 +108,7 @@ export default {
   deltas_behind: { one: '{n} delta', other: '{n} deltas' },
   up_to_date: 'up to date',
   problem_equivocation: 'equivocation (forked its log)',
+  peer_refuses_removed: 'refuses this node: it was removed from the federation, so nothing written here counts any more; ask the other schools',
   problem_rejected: { one: '{n} rejected operation', other: '{n} rejected operations' },
   no_problems: 'none',
   progress_title: 'Work in progress',

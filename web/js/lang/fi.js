@@ -108,6 +108,7 @@ export default {
   deltas_behind: { one: '{n} muutos', other: '{n} muutosta' },
   up_to_date: 'ajan tasalla',
   problem_equivocation: 'ristiriitainen loki',
+  peer_refuses_removed: 'kieltäytyy yhteydestä: tämä solmu on erotettu federaatiosta, joten mikään täällä kirjoitettu ei enää ole voimassa; kysy muilta kouluilta',
   problem_rejected: { one: '{n} hylätty muutos', other: '{n} hylättyä muutosta' },
   no_problems: 'ei ongelmia',
   progress_title: 'Käynnissä olevat työt',

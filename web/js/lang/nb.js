@@ -108,6 +108,7 @@ export default {
   deltas_behind: { one: '{n} endring', other: '{n} endringer' },
   up_to_date: 'à jour',
   problem_equivocation: 'motstridende logg',
+  peer_refuses_removed: 'avviser denne noden: den er utestengt fra føderasjonen, så ingenting som skrives her teller lenger; spør de andre skolene',
   problem_rejected: { one: '{n} avvist endring', other: '{n} avviste endringer' },
   no_problems: 'ingen',
   progress_title: 'Arbeid som pågår',

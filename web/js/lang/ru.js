@@ -108,6 +108,7 @@ export default {
   deltas_behind: 'изменений: {n}',
   up_to_date: 'актуален',
   problem_equivocation: 'противоречивый журнал',
+  peer_refuses_removed: 'отказывает этому узлу: он исключён из федерации, и ничто записанное здесь больше не учитывается; обратитесь к другим школам',
   problem_rejected: 'отклонённых изменений: {n}',
   no_problems: 'нет',
   progress_title: 'Выполняемая работа',

@@ -108,6 +108,7 @@ export default {
   deltas_behind: { one: '{n} ändring', other: '{n} ändringar' },
   up_to_date: 'aktuell',
   problem_equivocation: 'motstridig logg',
+  peer_refuses_removed: 'vägrar den här noden: den har uteslutits ur federationen, så inget som skrivs här räknas längre; fråga de andra skolorna',
   problem_rejected: { one: '{n} avvisad ändring', other: '{n} avvisade ändringar' },
   no_problems: 'inga',
   progress_title: 'Pågående arbete',

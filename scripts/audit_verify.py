@@ -445,10 +445,33 @@ class Verifier:
         self.check_roster()
         if self.b.format_version >= 2:
             self.check_header()
+        else:
+            self.check_format_1()
         self.check_chains()
         self.check_dependencies()
         self.check_evidence()
         self.check_authority()
+
+    # Step 1: format 1 is 0.2.0's. A format 2 bundle relabelled as 1 would
+    # shed its signed header (and the check that nothing was cut).
+    def check_format_1(self):
+        if self.b.header or self.b.header_signature:
+            self.fail("downgraded_format", "bundle header", "the bundle says format 1 but carries a signed header "
+                      "(fields 9-10), which only format 2 has: it was relabelled")
+            return
+        later = ("seal_key", "envelope_ack") + MEMBERSHIP_FIELDS
+        for chain in self.b.chains:
+            for sd in chain.deltas:
+                body = self.pb.DeltaBody()
+                try:
+                    body.ParseFromString(sd.body)
+                except Exception:
+                    continue  # the chain check names an unreadable delta
+                if any(op.WhichOneof("op") in later for op in body.ops):
+                    self.fail("downgraded_format", "bundle header", "the bundle says format 1 (0.2.0's, unsigned) "
+                              "but holds operations 0.2.0 never wrote (delta %d of %s): it was relabelled"
+                              % (body.seq, body.origin.hex()[:16]))
+                    return
 
     # Step 2.
     def check_roster(self):

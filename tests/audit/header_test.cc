@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "conect/crdt/delta.h"
+#include "conect/crdt/membership.h"
 #include "fixture.h"
 
 namespace conect::audit::testing {
@@ -215,6 +216,29 @@ TEST_F(HeaderTest, AFormat1BundleStillVerifiesUnsignedWithTheSameDigest) {
   std::string three = old;
   three[15] = 3;
   EXPECT_TRUE(verify_bundle(std::string_view(three)).error().is(Errc::schema_mismatch));
+}
+
+// A format 2 bundle relabelled as format 1 (two bytes) to shed the signed
+// header, and with it the check that nothing was cut: refused for what
+// gives it away, a header left in it, or operations 0.2.0 never wrote.
+TEST_F(HeaderTest, AFormat2BundleRelabelledAsFormat1Fails) {
+  v1::AuditBundle cut = decode(export_all());
+  auto* deltas = chain_of(cut, a_.id())->mutable_deltas();
+  deltas->erase(deltas->end() - 1);
+  v1::AuditBundle relabelled = cut;
+  relabelled.set_format_version(1);  // the header left in place
+  VerifyReport r = verify(relabelled);
+  EXPECT_EQ(r.verdict, Verdict::fail);
+  EXPECT_TRUE(has_failure(r, "downgraded_format")) << describe(r);
+
+  // With the header gone too, what a later version writes gives it away: a
+  // member's Found (the replicated roster, which 0.2.0 did not have).
+  emit(a_, {membership_ops::found(
+               make_member_card(a_.key(), testkit::test_federation(), "Lapland VET", "FI", v1::SCHOOL), 1)});
+  v1::AuditBundle later = as_format_1(decode(export_all()));
+  r = verify(later);
+  EXPECT_EQ(r.verdict, Verdict::fail);
+  EXPECT_TRUE(has_failure(r, "downgraded_format")) << describe(r);
 }
 
 TEST_F(HeaderTest, ProgressIsReportedAndCanCancel) {

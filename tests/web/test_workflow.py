@@ -733,6 +733,27 @@ class Suite(runner.BrowserSuite):
         finally:
             big.stop()
 
+    def test_actions_follow_the_dates_and_the_hosts_answer(self):
+        # A nominated mobility that starts in the spring: not under way nor
+        # completed yet (the node refuses both), said with the date. The host
+        # that refused it may still accept, and signs only after accepting.
+        _, m = self.a.api("POST", "/api/v1/mobilities",
+                          mobility_body(self.org_a, self.org_b, "FI-LATER", "2027-05-03", status="nominated"),
+                          expect=201)
+        da, db = self.da, self.db
+        da.open_mobility(m["id"])
+        for action in ("start", "complete"):
+            assert not da.css(f'#mobility-detail button[data-action="{action}"]'), f"A offers {action} before the start"
+        assert "2027" in da.text('[data-note="complete-later"]'), da.text('[data-note="complete-later"]')
+        wait_until("the mobility at B", lambda: self.b.api("GET", f"/api/v1/mobilities/{m['id']}")[0] == 200, timeout=60)
+        self.b.api("PATCH", f"/api/v1/mobilities/{m['id']}", {"host": {"host_status": "rejected"}}, expect=200)
+        db.open_mobility(m["id"])
+        db.wait("the refusal shown", lambda _: db.css('#mobility-detail button[data-action="accept"]'))
+        assert not db.css('#mobility-detail button[data-action="confirm-host"]'), "B offers to sign what it refused"
+        db.click('#mobility-detail button[data-action="accept"]')
+        wait_until("B's acceptance", lambda: self.b.api("GET", f"/api/v1/mobilities/{m['id']}")[1]["host"]["host_status"]
+                   == "accepted", timeout=60)
+
 
 def m_status(node, mid):
     status, m = node.api("GET", f"/api/v1/mobilities/{mid}")

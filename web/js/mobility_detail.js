@@ -15,7 +15,7 @@ const $ = (id) => document.getElementById(id);
 // The sending side's actions: [action, label key, shown when, danger].
 const SENDING_ACTIONS = [
   ['nominate', 'act_nominate', (m) => m.status === 'draft'],
-  ['start', 'act_start', (m) => m.status === 'nominated'],
+  ['start', 'act_start', (m) => m.status === 'nominated' && !startsLater(m)], // under way once it has begun
   // Not before the planned start: the node refuses it (a period that has not
   // begun did not take place); actions() says from when.
   ['complete', 'act_complete', (m) => (m.status === 'nominated' || m.status === 'live') && !startsLater(m)],
@@ -23,6 +23,12 @@ const SENDING_ACTIONS = [
   ['cancel', 'act_cancel', (m) => m.status !== 'cancelled' && m.status !== 'recognised', true],
   ['erase', 'act_erase', (m) => m.personalStatus === 'held' || m.personalStatus === 'awaiting_delivery', true],
 ];
+// The sending side completed, recognised or cancelled it: the host's answer
+// is no longer changed (the node refuses it).
+function closed(m) {
+  return m.status === 'completed' || m.status === 'recognised' || m.status === 'cancelled';
+}
+
 // The planned start is after today (the browser's date; the node checks by
 // its own clock).
 function startsLater(m) {
@@ -31,7 +37,9 @@ function startsLater(m) {
 }
 
 const HOST_ACTIONS = [
-  ['accept', 'act_accept', (m) => m.hostStatus === 'pending'],
+  // A host that refused by mistake may still accept (the node takes it)
+  // while the sending side has not closed the mobility.
+  ['accept', 'act_accept', (m) => m.hostStatus === 'pending' || (m.hostStatus === 'rejected' && !closed(m))],
   ['reject', 'act_reject', (m) => m.hostStatus === 'pending', true],
 ];
 
@@ -248,7 +256,8 @@ export class MobilityDetail {
     }
     if (m.weHost) {
       for (const [a, label, when, danger] of HOST_ACTIONS) if (when(m)) add(a, label, danger);
-      if (m.confirmHost.state !== 'current' && m.status !== 'cancelled') add('confirm-host', 'act_confirm_host');
+      // Signing as host follows an acceptance (the node refuses it after a refusal).
+      if (m.confirmHost.state !== 'current' && m.status !== 'cancelled' && m.hostStatus !== 'rejected') add('confirm-host', 'act_confirm_host');
     }
     const later = m.weSend && (m.status === 'nominated' || m.status === 'live') && startsLater(m);
     return h('section', { class: 'card wide', 'aria-labelledby': 'mob-actions-title' },

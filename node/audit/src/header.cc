@@ -105,12 +105,39 @@ void check_signed_header(const v1::AuditBundle& b, const std::function<bool(cons
                           by, 0});
 }
 
+// Format 1 is what 0.2.0 exported: no signed header, and none of the
+// operations later versions write. A format 2 bundle relabelled as 1 (two
+// bytes) would shed the header's signature, and with it the check that no
+// chain was cut: refused for what gives it away.
+void check_format_1(const v1::AuditBundle& b, VerifyReport& r) {
+  if (!b.header().empty() || !b.header_signature().empty())
+    return fail(r, "downgraded_format",
+                "the bundle says format 1 but carries a signed header (fields 9-10), which only format 2 has: it "
+                "was relabelled, and a format 1 bundle's content is not signed by its exporter");
+  for (const auto& chain : b.chains())
+    for (const auto& sd : chain.deltas()) {
+      v1::DeltaBody body;
+      if (!body.ParseFromString(sd.body())) continue;  // the chain check names an unreadable delta
+      for (const auto& op : body.ops()) {
+        const auto kind = op.op_case();
+        if (kind == v1::Operation::kSealKey || kind == v1::Operation::kEnvelopeAck ||
+            (kind >= v1::Operation::kFound && kind <= v1::Operation::kCardUpdate))
+          return fail(r, "downgraded_format",
+                      "the bundle says format 1 (0.2.0's, unsigned) but holds operations 0.2.0 never wrote (delta " +
+                          std::to_string(body.seq()) + " of " + to_hex(body.origin()).substr(0, 16) +
+                          "): a later version exported it with a signed header, and it was relabelled so that "
+                          "nothing checks what was cut from it");
+      }
+    }
+}
+
 }  // namespace
 
 void check_header(const v1::AuditBundle& b, const std::function<bool(const NodeId&)>& on_roster, VerifyReport& r) {
   r.format_version = b.format_version();
   r.content_digest = content_digest(b);
   if (b.format_version() >= 2) return check_signed_header(b, on_roster, r);
+  check_format_1(b, r);
   r.selection = b.selection();
   r.exported_at_ms = b.exported_at_ms();
   r.exported_by = NodeId::from_raw(b.exported_by());

@@ -318,7 +318,7 @@ export default {
   act_nominate: 'Nominate',
   act_start: 'Mark as under way',
   act_complete: 'Complete',
-  complete_from: 'Complete is offered from {date}, the planned start: a period that has not begun cannot be completed.',
+  complete_from: 'Mark as under way and Complete are offered from {date}, the planned start: a period that has not begun is neither under way nor completed.',
   act_recognise: 'Recognise',
   act_cancel: 'Cancel mobility',
   act_erase: 'Erase personal data',

@@ -318,7 +318,7 @@ export default {
   act_nominate: 'Nimeä',
   act_start: 'Merkitse käynnissä olevaksi',
   act_complete: 'Merkitse päättyneeksi',
-  complete_from: 'Päättyneeksi merkitseminen on mahdollista {date} alkaen, suunniteltuna alkupäivänä: jaksoa, joka ei ole alkanut, ei voi merkitä päättyneeksi.',
+  complete_from: 'Merkitse käynnissä olevaksi ja Merkitse päättyneeksi ovat tarjolla {date} alkaen, suunniteltuna alkupäivänä: jakso, joka ei ole alkanut, ei ole käynnissä eikä päättynyt.',
   act_recognise: 'Tunnusta',
   act_cancel: 'Peru liikkuvuusjakso',
   act_erase: 'Poista henkilötiedot',

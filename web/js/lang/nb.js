@@ -318,7 +318,7 @@ export default {
   act_nominate: 'Nominer',
   act_start: 'Merk som pågående',
   act_complete: 'Fullfør',
-  complete_from: 'Fullfør tilbys fra {date}, planlagt start: en periode som ikke har begynt, kan ikke fullføres.',
+  complete_from: 'Merk som pågående og Fullfør tilbys fra {date}, planlagt start: en periode som ikke har begynt, verken pågår eller er fullført.',
   act_recognise: 'Godkjenn',
   act_cancel: 'Avlys mobiliteten',
   act_erase: 'Slett personopplysninger',

@@ -318,7 +318,7 @@ export default {
   act_nominate: 'Nominera',
   act_start: 'Markera som pågående',
   act_complete: 'Avsluta',
-  complete_from: 'Avsluta erbjuds från {date}, det planerade startdatumet: en period som inte har börjat kan inte avslutas.',
+  complete_from: 'Markera som pågående och Avsluta erbjuds från {date}, det planerade startdatumet: en period som inte har börjat varken pågår eller är avslutad.',
   act_recognise: 'Tillgodoräkna',
   act_cancel: 'Avbryt mobiliteten',
   act_erase: 'Radera personuppgifter',

@@ -895,9 +895,11 @@ def main():
     else:
         print("audit bundle of federation %s (format %d, independent verifier)" % (
             bundle.federation.hex(), bundle.format_version))
+        changed = any(f["reason"] == "content_digest_mismatch" for f in v.failures)
         print("exported by %s, %s" % (v.exported_by.hex()[:16], "signed by the exporter" if v.header_signed else
                                       "unsigned (format 1)" if bundle.format_version < 2 else
-                                      "the exporter's signature does NOT hold"))
+                                      "its signature holds, but the content is not what the exporter signed"
+                                      if changed else "the exporter's signature does NOT hold"))
         print("content digest: %s" % v.digest.hex())
         for i in v.institutions():
             print("  %-30s %s %-3s %-8s deltas %-6d rejected %d%s" % (

@@ -599,6 +599,19 @@ void add_data_commands(CLI::App& app, Global& g, int& code) {
       code = call(g, "POST", "/api/v1/mobilities/" + m->id + "/" + action, &empty, show_id);
     });
   }
+  // The sending side's other steps (nominate, under way, recognised): the
+  // node's refusals name them ("nominate it first"), so the CLI takes them.
+  auto step = std::make_shared<std::string>();
+  auto* mstatus = mobility->add_subcommand("status", "Move a mobility's status one step (sending side)");
+  mstatus->add_option("id", m->id)->required();
+  mstatus->add_option("status", *step, "nominated, live, completed or recognised (cancel: `mobility cancel`)")
+      ->required()
+      ->check(CLI::IsMember({"nominated", "live", "completed", "recognised"}));
+  mstatus->callback([&g, &code, m, step] {
+    json body = {{"sending", {{"status", *step}}}};
+    code = call(g, "PATCH", "/api/v1/mobilities/" + m->id, &body,
+                [step](const json& moved) { std::cout << field_text(moved, "id") << " is " << *step << "\n"; });
+  });
 
   // ------------------------------------------------------------ contacts
   struct ContactOpts {

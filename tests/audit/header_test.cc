@@ -141,6 +141,10 @@ TEST_F(HeaderTest, ADroppedTailOfAChainFailsOnlyThroughTheDigest) {
   EXPECT_EQ(r.verdict, Verdict::fail);
   EXPECT_TRUE(has_failure(r, "content_digest_mismatch", &a_.id())) << describe(r);
   EXPECT_EQ(r.failures.size(), 1u) << describe(r);
+  // The header's signature holds: it is the content that changed.
+  EXPECT_NE(verify_report_text(r).find("its signature holds, but the content is not what the exporter signed"),
+            std::string::npos)
+      << verify_report_text(r);
   EXPECT_NE(verify(as_format_1(b)).verdict, Verdict::fail);  // the protection off: unnoticed
   // Added evidence is caught the same way.
   v1::AuditBundle more = decode(export_all());

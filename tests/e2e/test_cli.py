@@ -338,6 +338,13 @@ class DataCommands(unittest.TestCase):
                            "--personal-data-file", "-", "--json", data=self.a.data,
                            input=json.dumps({"name": "Aino Virtanen", "birth_date": "2007-05-14"})).stdout)
         self.assertEqual(m["personal_data"]["name"], "Aino Virtanen")
+        # The node's refusal names a step the CLI takes too.
+        p = cli("mobility", "complete", m["id"], data=self.a.data, check=False)
+        self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+        self.assertIn("nominate it first", p.stderr)
+        self.assertIn("is nominated", cli("mobility", "status", m["id"], "nominated", data=self.a.data).stdout)
+        p = cli("mobility", "status", m["id"], "done", data=self.a.data, check=False)
+        self.assertEqual(p.returncode, 2, p.stdout + p.stderr)
         # Only the owner erases; b holds the record but may not.
         wait_until("mobility at b", lambda: self.b.api("GET", f"/api/v1/mobilities/{m['id']}")[0] == 200)
         p = cli("erase", m["id"], data=self.b.data, check=False)

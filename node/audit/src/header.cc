@@ -95,7 +95,8 @@ void check_signed_header(const v1::AuditBundle& b, const std::function<bool(cons
   if (h.content_digest() != r.content_digest.raw())
     return fail(r, "content_digest_mismatch",
                 "the content is not what the exporter signed (its digest is " + r.content_digest.hex() +
-                    ", the header says " + to_hex(h.content_digest()) + "): deltas or evidence were added or removed",
+                    ", the header says " + to_hex(h.content_digest()) +
+                    "): deltas or evidence were added, removed or changed since the export",
                 by);
   r.header_signed = true;
   if (!on_roster(*by))

@@ -1,5 +1,6 @@
 // How a VerifyReport is printed: a table for people, JSON for programs.
 // Both end with the verdict, so a reader (or `tail -1`) sees it last.
+#include <algorithm>
 #include <cstdio>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -58,8 +59,13 @@ std::string verify_report_text(const VerifyReport& r) {
   // A bundle whose header is missing says no time: not 1970-01-01.
   out << "exported " << (r.exported_at_ms ? detail::iso8601_ms(r.exported_at_ms) : std::string("at an unknown time"));
   if (r.exported_by) out << " by " << r.exported_by->hex().substr(0, 16);
+  // The signature may hold over a header whose digest the content no
+  // longer matches: then it is the content that changed, not the header.
+  const bool content_changed = std::any_of(r.failures.begin(), r.failures.end(),
+                                           [](const Finding& f) { return f.reason == "content_digest_mismatch"; });
   out << (r.header_signed        ? ", signed by the exporter"
           : r.format_version < 2 ? " (format 1: unsigned information)"
+          : content_changed      ? " (its signature holds, but the content is not what the exporter signed)"
                                  : " (the exporter's signature does NOT hold)");
   out << "\nselection: " << r.selection.description() << "\n";
   out << "content digest: " << r.content_digest.hex() << "\n";

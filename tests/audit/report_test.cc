@@ -85,6 +85,8 @@ TEST_F(ReportTest, CountsEqualABruteForceCount) {
   EXPECT_EQ(from_store->host_rejected_excluded, expected_rejected);
   ASSERT_GT(expected_rejected, 0u);
   EXPECT_EQ(cells(*from_store), expected_year);
+  // Every counted mobility was nominated (the fixture's status), none more.
+  EXPECT_EQ(from_store->by_status, (std::map<std::string, std::uint64_t>{{"nominated", expected_total}}));
 
   VerifyReport verified = verify(export_all());
   ASSERT_EQ(verified.verdict, Verdict::pass_with_warnings) << describe(verified);  // the intruder's write

@@ -271,6 +271,10 @@ class Suite(runner.BrowserSuite):
         _, report = self.c.api("GET", "/api/v1/report/mobilities", expect=200)
         assert {"sending_country": "FI", "receiving_country": "SE", "count": 1} in report["by_country_pair"], report
         assert dc.attr("#report-summary", "data-total") == str(report["total"])
+        # The total is told apart by status (plans from periods that took place).
+        summary = dc.text("#report-summary")
+        assert report["by_status"].get("completed") == 1, report["by_status"]
+        assert "By status: " in summary and "1 completed" in summary, summary
         width = dc.js("return document.querySelector('#chart-pairs g.chart-bar[data-key=\"FI-SE\"] rect').getBBox().width")
         assert width > 0, "the FI -> SE bar has no length"
         dc.doc_shot("report")

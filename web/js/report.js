@@ -112,6 +112,10 @@ export class ReportView {
     if (unknown) notes.push(t('report_unknown_country', { n: formatNumber(unknown) }));
     const noPeriod = (d.rows || []).filter((r) => r.period === 'unknown').reduce((s, r) => s + r.count, 0);
     if (noPeriod) notes.push(t('report_unknown_period', { n: formatNumber(noPeriod) }));
+    // A total mixes plans with periods that took place: said by status.
+    const byStatus = Object.entries(d.by_status || {});
+    if (byStatus.length)
+      notes.push(t('report_by_status', { list: byStatus.map(([s, n]) => `${formatNumber(n)} ${t('mstatus_' + s)}`).join(', ') }));
     notes.push(t('report_verified_only'));
     const el = $('report-summary');
     el.textContent = notes.join(' ');

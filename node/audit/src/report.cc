@@ -66,6 +66,16 @@ std::string category_name(v1::ParticipantCategory c) {
   return lower(v1::ParticipantCategory_Name(c));
 }
 
+namespace {
+
+std::string status_name(v1::MobilityStatus s) {
+  if (s == v1::MOBILITY_STATUS_UNSPECIFIED || !v1::MobilityStatus_IsValid(s)) return "draft";  // unset reads as draft
+  std::string name = lower(v1::MobilityStatus_Name(s));
+  return name.rfind("mobility_", 0) == 0 ? name.substr(9) : name;
+}
+
+}  // namespace
+
 std::string activity_name(v1::MobilityType t) {
   if (t == v1::MOBILITY_TYPE_UNSPECIFIED || !v1::MobilityType_IsValid(t)) return "unspecified";
   return lower(v1::MobilityType_Name(t));
@@ -96,6 +106,7 @@ MobilityReport mobility_report(const std::vector<std::pair<RecordKey, v1::Record
         continue;
       }
     }
+    r.by_status[status_name(m.sending().status())]++;
     cells[{country_of(organisation, m.fixed().sending_organisation()),
            country_of(organisation, m.fixed().receiving_organisation()), category_name(m.fixed().category()),
            activity_name(m.fixed().type()), period_of(m, options.by)}]++;
@@ -199,6 +210,7 @@ std::string report_json(const MobilityReport& r) {
   j["by_category"] = r.by_category;
   j["by_activity"] = r.by_activity;
   j["by_period"] = r.by_period;
+  j["by_status"] = r.by_status;
   auto rows = nlohmann::json::array();
   for (const auto& row : r.rows)
     rows.push_back({{"sending_country", row.sending_country},
@@ -229,6 +241,7 @@ std::string report_table(const MobilityReport& r) {
   section("by participant category", r.by_category);
   section("by activity", r.by_activity);
   section(r.by == Period::year ? "by year" : "by month", r.by_period);
+  section("by status (the sending side's: planned ones have not taken place yet)", r.by_status);
   return out.str();
 }
 

@@ -458,6 +458,7 @@ export default {
   report_unknown_country: '{n} counted under “unknown” because this node does not hold their organisation.',
   report_unknown_period: { one: '{n} has no planned or actual start date yet.', other: '{n} have no planned or actual start date yet.' },
   report_verified_only: 'Only records whose signatures this node verified are counted.',
+  report_by_status: 'By status: {list}.',
   report_unknown: 'unknown',
   report_empty: 'No mobilities to count.',
   chart_pairs: 'Mobilities per country pair (sending → receiving)',

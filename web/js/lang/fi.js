@@ -458,6 +458,7 @@ export default {
   report_unknown_country: '{n} laskettu kohtaan ”tuntematon”, koska organisaatiota ei ole tällä solmulla.',
   report_unknown_period: '{n} jaksolla ei ole vielä suunniteltua eikä todellista alkupäivää.',
   report_verified_only: 'Vain tietueet, joiden allekirjoitukset tämä solmu tarkisti, lasketaan.',
+  report_by_status: 'Tilan mukaan: {list}.',
   report_unknown: 'tuntematon',
   report_empty: 'Ei laskettavia liikkuvuusjaksoja.',
   chart_pairs: 'Liikkuvuusjaksot maapareittain (lähettäjä → vastaanottaja)',

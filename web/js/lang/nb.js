@@ -458,6 +458,7 @@ export default {
   report_unknown_country: '{n} telt som «ukjent» fordi denne noden ikke har organisasjonen deres.',
   report_unknown_period: '{n} har ennå ingen planlagt eller faktisk startdato.',
   report_verified_only: 'Bare poster der denne noden har kontrollert signaturene, telles.',
+  report_by_status: 'Etter status: {list}.',
   report_unknown: 'ukjent',
   report_empty: 'Ingen mobiliteter å telle.',
   chart_pairs: 'Mobiliteter per landpar (sender → mottaker)',

@@ -458,6 +458,7 @@ export default {
   report_unknown_country: '{n} räknade som ”okänt” eftersom den här noden inte har deras organisation.',
   report_unknown_period: '{n} har ännu inget planerat eller faktiskt startdatum.',
   report_verified_only: 'Bara poster vars signaturer den här noden verifierat räknas.',
+  report_by_status: 'Efter status: {list}.',
   report_unknown: 'okänt',
   report_empty: 'Inga mobiliteter att räkna.',
   chart_pairs: 'Mobiliteter per landpar (sändande → mottagande)',

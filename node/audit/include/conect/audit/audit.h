@@ -218,6 +218,10 @@ struct MobilityReport {
   std::map<std::string, std::uint64_t> by_category;
   std::map<std::string, std::uint64_t> by_activity;
   std::map<std::string, std::uint64_t> by_period;
+  // By the sending side's status (draft, nominated, live, completed,
+  // recognised; cancelled only when counted): a total alone mixes plans with
+  // periods that took place.
+  std::map<std::string, std::uint64_t> by_status;
 };
 
 // The report over mobility states; `organisation` looks up an organisation's

@@ -27,7 +27,6 @@ const PERSONAL = {
   ],
 };
 const EXPORT_ONLY = new Set(['host_status']);
-const DATES = new Set(['planned_start', 'planned_end', 'safety_briefing']);
 
 // A refusal of the sheet: its lines, each already in plain words.
 export class SheetError extends Error {
@@ -101,7 +100,7 @@ function cellValue(kind, name, value, line) {
   };
   if (kind === 'number') return /^\d+$/.test(value) ? Number(value) : bad('0, 1, 2, ...');
   if (kind === 'list') return parts(value);
-  if (kind === 'date' || DATES.has(name)) return isoDate(value);
+  if (kind === 'date') return isoDate(value);
   if (kind === 'skills')
     return parts(value).map((s) => {
       const [lang, level, more] = s.split(':');

@@ -26,8 +26,8 @@ v1::SignedDelta parse_signed(std::string_view bytes, const std::string& what) {
   return sd;
 }
 
-DeltaId stored_id(const Writer& w, const NodeId& origin, Seq seq) {
-  auto bytes = w.get(w.db.log, codec::log_key(origin, seq));
+DeltaId stored_id(Writer& w, const NodeId& origin, Seq seq) {
+  auto bytes = w.get(w.db.log, w.log_key(origin, seq));
   if (!bytes) corrupt("log of " + short_id(origin) + " has no seq " + std::to_string(seq.value) + " below its head");
   auto sd = parse_signed(*bytes, std::to_string(seq.value) + " of " + short_id(origin));
   return compute_delta_id(sd.body(), sd.signature());
@@ -51,10 +51,12 @@ void keep_rejected_delta(Writer& w, const VerifiedDelta& d, const Error& why) {
 
 // The records touched by an origin's stored deltas in [from, until).
 void touch_stored_range(Writer& w, GroupState& g, const NodeId& origin, Seq from, Seq until) {
+  auto code = w.keys().code(origin);
+  if (!code) return;  // nothing stored of it
+  const std::string& prefix = *code;
   auto c = w.cursor(w.db.log);
-  const std::string prefix = origin.raw();
-  for (bool ok = c.seek(codec::log_key(origin, from)); ok && c.key().starts_with(prefix); ok = c.next()) {
-    if (codec::get_u64(c.key(), 32) >= until.value) break;
+  for (bool ok = c.seek(codec::log_key(prefix, from)); ok && c.key().starts_with(prefix); ok = c.next()) {
+    if (codec::get_u64(c.key(), codec::kNodeCode) >= until.value) break;
     auto sd = parse_signed(c.value(), "of " + short_id(origin));
     v1::DeltaBody body;
     if (!body.ParseFromString(sd.body())) corrupt("unreadable delta body of " + short_id(origin));
@@ -94,7 +96,7 @@ void keep_equivocation(Writer& w, GroupState& g, const NodeId& origin, Seq seq,
 }
 
 // Every dependency must already be stored, with the id named.
-std::optional<Error> check_deps(const Writer& w, GroupState& g, const VerifiedDelta& d) {
+std::optional<Error> check_deps(Writer& w, GroupState& g, const VerifiedDelta& d) {
   for (const auto& dep : d.body.deps()) {
     auto origin = NodeId::from_raw(dep.origin());
     auto id = DeltaId::from_raw(dep.id());
@@ -112,7 +114,7 @@ std::optional<Error> check_deps(const Writer& w, GroupState& g, const VerifiedDe
 }
 
 // Why `d` cannot extend its origin's stored chain, if it cannot.
-std::optional<Error> check_link(const Writer& w, GroupState& g, const VerifiedDelta& d,
+std::optional<Error> check_link(Writer& w, GroupState& g, const VerifiedDelta& d,
                                 const std::optional<HeadInfo>& head) {
   if (auto f = g.frozen.find(d.origin); f != g.frozen.end() && d.seq >= f->second)
     return Error(Errc::equivocation, label(d) + ": its origin equivocated at seq " +
@@ -201,7 +203,7 @@ void note_envelope_ack(Writer& w, const VerifiedDelta& d, std::uint32_t index) {
 }  // namespace
 
 void store_delta(Writer& w, GroupState& g, VerifiedDelta& d, bool owned) {
-  w.append(w.db.log, codec::log_key(d.origin, d.seq), d.signed_delta.SerializeAsString());
+  w.append(w.db.log, w.log_key(d.origin, d.seq), d.signed_delta.SerializeAsString());
   HeadInfo h{d.seq, d.id, d.hlc, {}};
   if (auto f = g.frozen.find(d.origin); f != g.frozen.end()) h.frozen_at = f->second;
   set_group_head(g, d.origin, h);
@@ -232,7 +234,8 @@ void store_delta(Writer& w, GroupState& g, VerifiedDelta& d, bool owned) {
       continue;
     }
     // Its position only: the operation is in the delta just logged.
-    w.put(w.db.ops(target->type), codec::op_key(target->encode(), d.origin, d.seq, index), std::string_view("", 0));
+    w.put(w.db.ops(target->type), codec::op_key(w.record_key(*target), w.code(d.origin), d.seq, index),
+          std::string_view("", 0));
     g.touched.add(*target, PendingOp{&d, index});
   }
   if (carries_membership(d.body)) note_membership(w, g, d);
@@ -251,7 +254,7 @@ void apply_batch(Writer& w, GroupState& g, const std::optional<FederationId>& fe
     }
     auto head = group_head(w, g, d.origin);
     if (head && d.seq <= head->seq) {
-      auto bytes = w.get(w.db.log, codec::log_key(d.origin, d.seq));
+      auto bytes = w.get(w.db.log, w.log_key(d.origin, d.seq));
       if (!bytes) corrupt("log of " + short_id(d.origin) + " has a gap below its head");
       v1::SignedDelta stored = parse_signed(*bytes, label(d));
       DeltaId sid = compute_delta_id(stored.body(), stored.signature());

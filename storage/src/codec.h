@@ -13,7 +13,12 @@
 
 namespace conect::storage::codec {
 
-inline constexpr std::size_t kRecordKeySize = 41;  // type (1) || owner (32) || serial (8)
+// A record key as the store writes it (schema 6): type (1) || the owner's
+// node code (6, node_codes.h) || serial (8). Schemas 1 to 5 wrote the
+// owner's whole id (RecordKey::encode, 41 bytes).
+inline constexpr std::size_t kNodeCode = 6;
+inline constexpr std::size_t kRecordKeySize = 1 + kNodeCode + 8;
+inline constexpr std::size_t kRecordKeySizeV5 = 41;
 
 inline void put_u64(std::string& out, std::uint64_t v) {
   for (int shift = 56; shift >= 0; shift -= 8) out.push_back(static_cast<char>((v >> shift) & 0xff));
@@ -41,8 +46,26 @@ inline std::string u64_bytes(std::uint64_t v) {
   return s;
 }
 
-// log: origin (32) || seq (8).
-inline std::string log_key(const NodeId& origin, Seq seq) {
+inline std::string record_key(v1::RecordType type, std::string_view owner_code, std::uint64_t serial) {
+  std::string k(1, static_cast<char>(type));
+  k.reserve(kRecordKeySize);
+  k += owner_code;
+  put_u64(k, serial);
+  return k;
+}
+
+// log (schema 6): the origin's node code (6) || seq (8); schemas 1 to 5
+// wrote the origin's whole id (position_key).
+inline constexpr std::size_t kLogKeySize = kNodeCode + 8;
+inline std::string log_key(std::string_view origin_code, Seq seq) {
+  std::string k(origin_code);
+  put_u64(k, seq.value);
+  return k;
+}
+// origin (32) || seq (8): a delta's position where ids are few enough to
+// keep whole (`membership`, `evidence`), and the log key of schemas 1 to 5.
+inline constexpr std::size_t kPositionKeySize = 40;
+inline std::string position_key(const NodeId& origin, Seq seq) {
   std::string k = origin.raw();
   put_u64(k, seq.value);
   return k;
@@ -55,40 +78,43 @@ std::optional<HeadInfo> decode_head(std::string_view v);
 // ops (schema 2): one key per stored operation of a record, its position
 // only (the value is empty; the operation itself is in its signed delta in
 // `log`):
-//   record key (41) || origin (32) || seq (8) || index (4)
-// The record key comes first, so a prefix scan finds a record's operations.
-// Key order inside a record is not the fold's order (the fold sorts).
-inline constexpr std::size_t kOpKeySize = kRecordKeySize + 44;
-inline std::string op_key(std::string_view record_key, const NodeId& origin, Seq seq, std::uint32_t index) {
+//   record key (15) || origin's node code (6) || seq (8) || index (4)
+// (schemas 2 to 5: the 41-byte record key and the origin's whole id, 85
+// bytes). The record key comes first, so a prefix scan finds a record's
+// operations. Key order inside a record is not the fold's order (the fold
+// sorts).
+inline constexpr std::size_t kOpKeySize = kRecordKeySize + kNodeCode + 12;
+inline constexpr std::size_t kOpKeySizeV5 = kRecordKeySizeV5 + 44;
+inline std::string op_key(std::string_view record_key, std::string_view origin_code, Seq seq, std::uint32_t index) {
   std::string k;
   k.reserve(kOpKeySize);
   k += record_key;
-  k += origin.raw();
+  k += origin_code;
   put_u64(k, seq.value);
   put_u32(k, index);
   return k;
 }
-// The position in an `ops` key.
+// The position in an `ops` key, with the origin still as its code.
 struct OpKeyPosition {
-  NodeId origin;
+  std::string_view origin_code;
   Seq seq;
   std::uint32_t index = 0;
 };
 inline std::optional<OpKeyPosition> decode_op_key(std::string_view key) {
   if (key.size() != kOpKeySize) return std::nullopt;
-  return OpKeyPosition{*NodeId::from_raw(key.substr(kRecordKeySize, 32)), Seq{get_u64(key, kRecordKeySize + 32)},
-                       get_u32(key, kRecordKeySize + 40)};
+  return OpKeyPosition{key.substr(kRecordKeySize, kNodeCode), Seq{get_u64(key, kRecordKeySize + kNodeCode)},
+                       get_u32(key, kRecordKeySize + kNodeCode + 8)};
 }
 
 // ops in schema 1 (read only by the upgrade to schema 2): record key (41)
 // || hlc (8) || origin (32) || seq (8) || index (4); value delta id (32) ||
 // serialised Operation.
-inline constexpr std::size_t kOpKeySizeV1 = kRecordKeySize + 52;
+inline constexpr std::size_t kOpKeySizeV1 = kRecordKeySizeV5 + 52;
 
-// The record key at the end of an index key.
-inline std::optional<RecordKey> trailing_record(std::string_view index_key) {
+// The record key at the end of an index entry (term || record key).
+inline std::optional<std::string_view> trailing_record(std::string_view index_key) {
   if (index_key.size() < kRecordKeySize) return std::nullopt;
-  return RecordKey::decode(index_key.substr(index_key.size() - kRecordKeySize));
+  return index_key.substr(index_key.size() - kRecordKeySize);
 }
 
 // evidence: kind (1) || origin (32) || seq (8) || suffix.

@@ -32,22 +32,22 @@ std::string index_term(std::string_view s) {
   return t;
 }
 
-void placement_entries(const std::string& rk, const v1::Placement& p, std::vector<IndexEntry>& out) {
+void placement_entries(Writer& w, const std::string& rk, const v1::Placement& p, std::vector<IndexEntry>& out) {
   if (auto t = index_term(p.trade()); !t.empty()) out.push_back({Index::placement_trade, t + '\0' + rk});
   if (auto c = index_term(p.country()); !c.empty()) out.push_back({Index::placement_country, c + '\0' + rk});
   if (p.windows_size() > 0) {
     std::int32_t last = INT32_MIN;
-    for (const auto& w : p.windows()) last = std::max(last, end_or_max(w.end()));
+    for (const auto& window : p.windows()) last = std::max(last, end_or_max(window.end()));
     out.push_back({Index::placement_period, days_key(last) + rk});
   }
-  if (auto host = org_key(p.host_organisation())) out.push_back({Index::placement_host, host->encode() + rk});
+  if (auto host = org_key(p.host_organisation())) out.push_back({Index::placement_host, w.record_key(*host) + rk});
 }
 
-void mobility_entries(const std::string& rk, const v1::Mobility& m, std::vector<IndexEntry>& out) {
+void mobility_entries(Writer& w, const std::string& rk, const v1::Mobility& m, std::vector<IndexEntry>& out) {
   auto sending = org_key(m.fixed().sending_organisation());
   auto receiving = org_key(m.fixed().receiving_organisation());
-  if (sending) out.push_back({Index::mobility_org, sending->encode() + rk});
-  if (receiving && receiving != sending) out.push_back({Index::mobility_org, receiving->encode() + rk});
+  if (sending) out.push_back({Index::mobility_org, w.record_key(*sending) + rk});
+  if (receiving && receiving != sending) out.push_back({Index::mobility_org, w.record_key(*receiving) + rk});
   out.push_back({Index::mobility_period, days_key(end_or_max(m.sending().planned_end())) + rk});
   out.push_back({Index::mobility_status, std::string(1, static_cast<char>(m.sending().status())) + rk});
 }
@@ -131,7 +131,7 @@ std::size_t clamp_limit(std::size_t limit) {
   return limit == 0 ? kDefaultLimit : std::min(limit, kMaxLimit);
 }
 
-// `rk` is key.encode().
+// `rk` is key as the store writes it (Keys::record).
 std::optional<v1::RecordState> load_state(const lmdb::Txn& txn, const Dbs& db, const RecordKey& key,
                                           std::string_view rk) {
   auto v = txn.get(db.records(key.type), rk);
@@ -168,12 +168,20 @@ bool placement_matches(const PlacementFilter& f, const v1::RecordState& s, const
   return true;
 }
 
-Scan placement_scan(const Dbs& db, const PlacementFilter& f) {
+// The scan prefix of an index by a record (a host, an organisation) the
+// store never met: no entry starts with it (record keys start with their
+// type, never 0).
+const std::string kNoRecord(1, '\0');
+
+Scan placement_scan(const Keys& keys, const Dbs& db, const PlacementFilter& f) {
   if (!f.trade.empty()) {
     auto p = index_term(f.trade) + '\0';
     return {Index::placement_trade, db.placement_trade, p, p};
   }
-  if (f.host) return {Index::placement_host, db.placement_host, f.host->encode(), f.host->encode()};
+  if (f.host) {
+    auto host = keys.record(*f.host).value_or(kNoRecord);
+    return {Index::placement_host, db.placement_host, host, host};
+  }
   if (!f.country.empty()) {
     auto p = index_term(f.country) + '\0';
     return {Index::placement_country, db.placement_country, p, p};
@@ -187,7 +195,8 @@ Scan placement_scan(const Dbs& db, const PlacementFilter& f) {
 std::optional<std::string> org_country(const lmdb::Txn& txn, const Dbs& db, const v1::RecordId& id) {
   auto key = org_key(id);
   if (!key) return std::nullopt;
-  auto s = load_state(txn, db, *key, key->encode());
+  auto rk = Keys(txn, db).record(*key);
+  auto s = rk ? load_state(txn, db, *key, *rk) : std::nullopt;
   if (!s) return std::nullopt;
   return s->organisation().country();
 }
@@ -218,8 +227,11 @@ bool mobility_matches(const lmdb::Txn& txn, const Dbs& db, const MobilityFilter&
   return true;
 }
 
-Scan mobility_scan(const Dbs& db, const MobilityFilter& f) {
-  if (f.organisation) return {Index::mobility_org, db.mobility_org, f.organisation->encode(), f.organisation->encode()};
+Scan mobility_scan(const Keys& keys, const Dbs& db, const MobilityFilter& f) {
+  if (f.organisation) {
+    auto org = keys.record(*f.organisation).value_or(kNoRecord);
+    return {Index::mobility_org, db.mobility_org, org, org};
+  }
   if (f.status != v1::MOBILITY_STATUS_UNSPECIFIED) {
     std::string p(1, static_cast<char>(f.status));
     return {Index::mobility_status, db.mobility_status, p, p};
@@ -265,16 +277,16 @@ void del_entry(Writer& w, const IndexEntry& e) {
     w.del(index_db(w.db, e.index), e.key);
 }
 
-std::vector<IndexEntry> index_entries(const RecordKey& key, const v1::RecordState& state) {
+std::vector<IndexEntry> index_entries(Writer& w, const RecordKey& key, const v1::RecordState& state) {
   std::vector<IndexEntry> out;
   // Only created records are listed (as the reference replica does).
   if (!state.created()) return out;
-  const std::string rk = key.encode();
-  if (key.type == v1::PLACEMENT && state.has_placement()) placement_entries(rk, state.placement(), out);
-  if (key.type == v1::MOBILITY && state.has_mobility()) mobility_entries(rk, state.mobility(), out);
+  const std::string rk = w.record_key(key);
+  if (key.type == v1::PLACEMENT && state.has_placement()) placement_entries(w, rk, state.placement(), out);
+  if (key.type == v1::MOBILITY && state.has_mobility()) mobility_entries(w, rk, state.mobility(), out);
   if (key.type == v1::RESERVATION && state.has_reservation())
     if (auto p = RecordKey::from_proto(v1::PLACEMENT, state.reservation().placement()))
-      out.push_back({Index::reservation_placement, p->encode() + rk});
+      out.push_back({Index::reservation_placement, w.record_key(*p) + rk});
   std::sort(out.begin(), out.end());
   return out;
 }
@@ -306,16 +318,17 @@ std::vector<WindowAvailability> decode_availability(const v1::StoredAvailability
 
 Result<Page<PlacementView>> query_placements(const lmdb::Txn& txn, const Dbs& db, const PlacementFilter& f) {
   Page<PlacementView> page;
-  auto next = run_scan(txn, placement_scan(db, f), f.cursor, clamp_limit(f.limit), [&](std::string_view k) {
-    auto key = codec::trailing_record(k);
-    if (!key) return false;
-    std::string rk = key->encode();
-    auto s = load_state(txn, db, *key, rk);
+  const Keys keys(txn, db);
+  auto next = run_scan(txn, placement_scan(keys, db, f), f.cursor, clamp_limit(f.limit), [&](std::string_view k) {
+    auto rk = codec::trailing_record(k);
+    if (!rk) return false;
+    RecordKey key = keys.record_at(*rk);
+    auto s = load_state(txn, db, key, *rk);
     if (!s) return false;
     v1::StoredAvailability a;
-    if (auto v = txn.get(db.availability, rk)) a.ParseFromArray(v->data(), static_cast<int>(v->size()));
+    if (auto v = txn.get(db.availability, *rk)) a.ParseFromArray(v->data(), static_cast<int>(v->size()));
     if (!placement_matches(f, *s, a)) return false;
-    page.items.push_back({*key, std::move(*s), decode_availability(a)});
+    page.items.push_back({key, std::move(*s), decode_availability(a)});
     return true;
   });
   if (!next.ok()) return next.error();
@@ -325,12 +338,14 @@ Result<Page<PlacementView>> query_placements(const lmdb::Txn& txn, const Dbs& db
 
 Result<Page<RecordView>> query_mobilities(const lmdb::Txn& txn, const Dbs& db, const MobilityFilter& f) {
   Page<RecordView> page;
-  auto next = run_scan(txn, mobility_scan(db, f), f.cursor, clamp_limit(f.limit), [&](std::string_view k) {
-    auto key = codec::trailing_record(k);
-    if (!key) return false;
-    auto s = load_state(txn, db, *key, key->encode());
-    if (!s || !mobility_matches(txn, db, f, *s) || (f.keep && !f.keep(*key, *s))) return false;
-    page.items.push_back({*key, std::move(*s)});
+  const Keys keys(txn, db);
+  auto next = run_scan(txn, mobility_scan(keys, db, f), f.cursor, clamp_limit(f.limit), [&](std::string_view k) {
+    auto rk = codec::trailing_record(k);
+    if (!rk) return false;
+    RecordKey key = keys.record_at(*rk);
+    auto s = load_state(txn, db, key, *rk);
+    if (!s || !mobility_matches(txn, db, f, *s) || (f.keep && !f.keep(key, *s))) return false;
+    page.items.push_back({key, std::move(*s)});
     return true;
   });
   if (!next.ok()) return next.error();
@@ -341,16 +356,20 @@ Result<Page<RecordView>> query_mobilities(const lmdb::Txn& txn, const Dbs& db, c
 Result<Page<RecordView>> query_list(const lmdb::Txn& txn, const Dbs& db, v1::RecordType type, const std::string& cursor,
                                     std::size_t limit, const Store::RecordPredicate& keep, const NodeId* owner) {
   Page<RecordView> page;
+  const Keys keys(txn, db);
   std::string prefix(1, static_cast<char>(type));
-  if (owner) prefix.append(reinterpret_cast<const char*>(owner->data()), owner->size());
+  if (owner) {
+    auto code = keys.code(*owner);
+    if (!code) return page;  // the store never met it: it owns nothing here
+    prefix += *code;
+  }
   Scan scan{Index::records, db.records(type), prefix, prefix};
   auto next = run_scan(txn, scan, cursor, clamp_limit(limit), [&](std::string_view k) {
-    auto key = RecordKey::decode(k);
-    if (!key) return false;
-    auto s = load_state(txn, db, *key, k);
+    RecordKey key = keys.record_at(k);
+    auto s = load_state(txn, db, key, k);
     if (!s || !s->created()) return false;
-    if (keep && !keep(*key, *s)) return false;
-    page.items.push_back({*key, std::move(*s)});
+    if (keep && !keep(key, *s)) return false;
+    page.items.push_back({key, std::move(*s)});
     return true;
   });
   if (!next.ok()) return next.error();

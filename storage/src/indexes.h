@@ -49,7 +49,7 @@ bool by_term(Index index);
 void put_entry(Writer& w, const IndexEntry& e);
 void del_entry(Writer& w, const IndexEntry& e);
 // The entries of one record, sorted (availability is kept separately).
-std::vector<IndexEntry> index_entries(const RecordKey& key, const v1::RecordState& state);
+std::vector<IndexEntry> index_entries(Writer& w, const RecordKey& key, const v1::RecordState& state);
 
 v1::StoredAvailability encode_availability(const v1::RecordState& placement,
                                            const std::vector<WindowAvailability>& windows);

@@ -35,7 +35,7 @@ FoldView view_of(const ReplicatedRoster& r, const NodeId& id) {
 
 void note_membership(Writer& w, GroupState& g, const VerifiedDelta& d) {
   if (!g.roster_before) g.roster_before = stored_roster(w.txn(), w.db, g.frozen);
-  w.put(w.db.membership, codec::log_key(d.origin, d.seq), std::string_view("", 0));
+  w.put(w.db.membership, codec::position_key(d.origin, d.seq), std::string_view("", 0));
   extend_tag(w, d.id);
 }
 
@@ -64,8 +64,8 @@ void rebuild_membership_index(Writer& w) {
     if (!sd.ParseFromArray(c.value().data(), static_cast<int>(c.value().size())) || !body.ParseFromString(sd.body()))
       continue;
     if (!carries_membership(body)) continue;
-    std::string key(c.key());
-    w.put(w.db.membership, key, std::string_view("", 0));
+    auto [origin, seq] = w.keys().log_position(c.key());
+    w.put(w.db.membership, codec::position_key(origin, seq), std::string_view("", 0));
     extend_tag(w, compute_delta_id(sd.body(), sd.signature()));
   }
 }

@@ -42,12 +42,14 @@ bool read_signed(std::string_view bytes, std::string_view& body, std::string_vie
 
 std::vector<StoredPosition> stored_positions(const lmdb::Txn& txn, const Dbs& db, const RecordKey& key) {
   std::vector<StoredPosition> out;
-  const std::string prefix = key.encode();
+  const Keys keys(txn, db);
+  const auto prefix = keys.record(key);
+  if (!prefix) return out;
   auto c = txn.cursor(db.ops(key.type));
-  for (bool ok = c.seek(prefix); ok && c.key().starts_with(prefix); ok = c.next()) {
+  for (bool ok = c.seek(*prefix); ok && c.key().starts_with(*prefix); ok = c.next()) {
     auto at = codec::decode_op_key(c.key());
     if (!at) corrupt("malformed operation key of record " + key.text());
-    out.push_back({at->origin, at->seq, at->index});
+    out.push_back({keys.id(at->origin_code), at->seq, at->index});
   }
   return out;
 }
@@ -55,7 +57,7 @@ std::vector<StoredPosition> stored_positions(const lmdb::Txn& txn, const Dbs& db
 const LoggedOps::Delta& LoggedOps::delta(const NodeId& origin, Seq seq) {
   auto k = std::pair{origin, seq};
   if (auto it = cache_.find(k); it != cache_.end()) return it->second;
-  auto bytes = txn_.get(db_.log, codec::log_key(origin, seq));
+  auto bytes = Keys(txn_, db_).logged(origin, seq);
   if (!bytes) corrupt("an operation names " + where(origin, seq) + ", which the log lacks");
   std::string_view body, signature;
   if (!read_signed(*bytes, body, signature)) corrupt("unreadable log entry: " + where(origin, seq));

@@ -24,7 +24,8 @@ Msg parse(std::string_view bytes, const char* what) {
 
 Result<std::optional<v1::RecordState>> Store::record(const RecordKey& key) const {
   return impl_->read([&](lmdb::ReadTxn& txn) -> Result<std::optional<v1::RecordState>> {
-    auto v = txn.get(impl_->db.records(key.type), key.encode());
+    auto rk = Keys(txn, impl_->db).record(key);
+    auto v = rk ? txn.get(impl_->db.records(key.type), *rk) : std::nullopt;
     if (!v) return std::optional<v1::RecordState>();
     return std::optional<v1::RecordState>(load_stored_state(key, *v));
   });
@@ -40,7 +41,7 @@ Result<RecordHistory> Store::history(const RecordKey& key) const {
     for (const StoredPosition& p : positions) {
       h.ops.push_back(logged.op(p));
       if (!h.deltas.empty() && h.deltas.back().origin == p.origin && h.deltas.back().seq == p.seq) continue;
-      auto v = txn.get(impl_->db.log, codec::log_key(p.origin, p.seq));
+      auto v = Keys(txn, impl_->db).logged(p.origin, p.seq);
       if (!v) corrupt("an operation names a delta missing from the log");
       h.deltas.push_back({p.origin, p.seq, h.ops.back().delta_id, parse<v1::SignedDelta>(*v, "log entry")});
     }
@@ -55,9 +56,10 @@ Result<std::vector<std::string>> Store::deltas_from(const NodeId& origin, Seq fr
   return impl_->read([&](lmdb::ReadTxn& txn) -> Result<std::vector<std::string>> {
     std::vector<std::string> out;
     std::size_t bytes = 0;
-    const std::string prefix = origin.raw();
+    auto prefix = Keys(txn, impl_->db).code(origin);
+    if (!prefix) return out;  // nothing stored of it
     auto c = txn.cursor(impl_->db.log);
-    for (bool ok = c.seek(codec::log_key(origin, from)); ok && c.key().starts_with(prefix); ok = c.next()) {
+    for (bool ok = c.seek(codec::log_key(*prefix, from)); ok && c.key().starts_with(*prefix); ok = c.next()) {
       if (out.size() >= max_count) break;
       if (!out.empty() && bytes + c.value().size() > max_bytes) break;
       bytes += c.value().size();
@@ -118,14 +120,16 @@ Result<Page<RecordView>> Store::mobilities(const MobilityFilter& filter) const {
 Result<std::vector<RecordView>> Store::reservations_of(const RecordKey& placement) const {
   return impl_->read([&](lmdb::ReadTxn& txn) -> Result<std::vector<RecordView>> {
     std::vector<RecordView> out;
-    const std::string pk = placement.encode();
+    const Keys keys(txn, impl_->db);
+    const auto pk = keys.record(placement);
+    if (!pk) return out;
     auto c = txn.cursor(impl_->db.reservation_placement);  // placement key -> reservation keys
-    for (bool ok = c.seek(pk) && c.key() == pk; ok; ok = c.next_item()) {
+    for (bool ok = c.seek(*pk) && c.key() == *pk; ok; ok = c.next_item()) {
       auto rk = c.value();
-      auto key = RecordKey::decode(rk);
-      auto v = key ? txn.get(impl_->db.records(key->type), rk) : std::nullopt;
-      if (!v || !key) corrupt("reservation index names a missing record");
-      out.push_back({*key, load_stored_state(*key, *v)});
+      RecordKey key = keys.record_at(rk);
+      auto v = txn.get(impl_->db.records(key.type), rk);
+      if (!v) corrupt("reservation index names a missing record");
+      out.push_back({key, load_stored_state(key, *v)});
     }
     return out;
   });
@@ -133,7 +137,8 @@ Result<std::vector<RecordView>> Store::reservations_of(const RecordKey& placemen
 
 Result<std::vector<WindowAvailability>> Store::availability(const RecordKey& placement) const {
   return impl_->read([&](lmdb::ReadTxn& txn) -> Result<std::vector<WindowAvailability>> {
-    auto v = txn.get(impl_->db.availability, placement.encode());
+    auto pk = Keys(txn, impl_->db).record(placement);
+    auto v = pk ? txn.get(impl_->db.availability, *pk) : std::nullopt;
     if (!v) return Error(Errc::not_found, "no placement " + placement.text());
     return decode_availability(parse<v1::StoredAvailability>(*v, "availability"));
   });
@@ -228,18 +233,20 @@ Result<std::map<NodeId, v1::MemberRole>> Store::member_roles() const {
 
 Result<std::vector<v1::DeltaRef>> Store::membership_deps() const {
   return impl_->read([&](lmdb::ReadTxn& txn) -> Result<std::vector<v1::DeltaRef>> {
-    std::map<NodeId, std::string> newest;  // origin -> log key (ascending scan keeps the last)
+    std::map<NodeId, Seq> newest;  // origin -> seq (ascending scan keeps the last)
     auto c = txn.cursor(impl_->db.membership);
     for (bool ok = c.first(); ok; ok = c.next())
-      if (c.key().size() == 40) newest[*NodeId::from_raw(c.key().substr(0, 32))] = std::string(c.key());
+      if (c.key().size() == codec::kPositionKeySize)
+        newest[*NodeId::from_raw(c.key().substr(0, 32))] = Seq{codec::get_u64(c.key(), 32)};
     std::vector<v1::DeltaRef> out;
-    for (const auto& [origin, key] : newest) {
-      auto bytes = txn.get(impl_->db.log, key);
+    const Keys keys(txn, impl_->db);
+    for (const auto& [origin, seq] : newest) {
+      auto bytes = keys.logged(origin, seq);
       if (!bytes) corrupt("membership index names a missing delta");
       auto sd = parse<v1::SignedDelta>(*bytes, "log entry");
       v1::DeltaRef ref;
       ref.set_origin(origin.raw());
-      ref.set_seq(codec::get_u64(key, 32));
+      ref.set_seq(seq.value);
       ref.set_id(compute_delta_id(sd.body(), sd.signature()).raw());
       out.push_back(std::move(ref));
     }
@@ -295,7 +302,9 @@ Result<std::vector<std::string>> Store::rotation_deltas(const NodeId& origin, st
     const std::string prefix = origin.raw();
     auto c = txn.cursor(impl_->db.membership);  // origin || seq of each membership delta
     for (bool ok = c.seek(prefix); ok && c.key().starts_with(prefix); ok = c.next()) {
-      auto signed_bytes = txn.get(impl_->db.log, c.key());
+      auto signed_bytes = c.key().size() == codec::kPositionKeySize
+                              ? Keys(txn, impl_->db).logged(origin, Seq{codec::get_u64(c.key(), 32)})
+                              : std::nullopt;
       v1::SignedDelta sd;
       v1::DeltaBody body;
       if (!signed_bytes || !sd.ParseFromArray(signed_bytes->data(), static_cast<int>(signed_bytes->size())) ||

@@ -108,7 +108,7 @@ void collect_ops(Writer& w, const GroupState& g, LoggedOps& logged, const Record
 
 void refold(Writer& w, GroupState& g, Totals& t, const FoldContext& ctx, LoggedOps& logged, const RecordKey& key,
             std::span<const PendingOp> pending) {
-  const std::string rk = key.encode();
+  const std::string rk = w.record_key(key);
   std::optional<std::string> old_bytes;
   const lmdb::Dbi records = w.db.records(key.type);
   if (auto v = w.get(records, rk)) old_bytes.emplace(*v);
@@ -146,8 +146,8 @@ void refold(Writer& w, GroupState& g, Totals& t, const FoldContext& ctx, LoggedO
   else
     w.del(records, rk);
 
-  update_indexes(w, old_state ? index_entries(key, *old_state) : std::vector<IndexEntry>{},
-                 state ? index_entries(key, *state) : std::vector<IndexEntry>{});
+  update_indexes(w, old_state ? index_entries(w, key, *old_state) : std::vector<IndexEntry>{},
+                 state ? index_entries(w, key, *state) : std::vector<IndexEntry>{});
   note_placements(g, key, old_state ? &*old_state : nullptr);
   note_placements(g, key, state ? &*state : nullptr);
   // An erased blob leaves a tombstone (an empty value) so it is never taken back.
@@ -162,7 +162,7 @@ void refold(Writer& w, GroupState& g, Totals& t, const FoldContext& ctx, LoggedO
 }
 
 void refresh_availability(Writer& w, const GroupState& g, const RecordKey& placement) {
-  const std::string pk = placement.encode();
+  const std::string pk = w.record_key(placement);
   std::deque<v1::RecordState> parsed;  // states read back from `records`
   auto state_of = [&](const RecordKey& key, std::string_view rk) -> const v1::RecordState* {
     if (auto it = g.refolded.find(key); it != g.refolded.end()) return &it->second;
@@ -182,8 +182,7 @@ void refresh_availability(Writer& w, const GroupState& g, const RecordKey& place
     auto c = w.cursor(w.db.reservation_placement);
     for (bool ok = c.seek(pk) && c.key() == pk; ok; ok = c.next_item()) {
       std::string_view rk = c.value();
-      auto key = RecordKey::decode(rk);
-      const v1::RecordState* rs = key ? state_of(*key, rk) : nullptr;
+      const v1::RecordState* rs = state_of(w.keys().record_at(rk), rk);
       if (!rs) corrupt("reservation index names a missing record");
       reservations.push_back(rs);
     }
@@ -244,10 +243,11 @@ void refold_for_rules(Writer& w) {
   GroupState g = begin_group(w);
   for (v1::RecordType type : kRecordTypes) {
     auto c = w.cursor(w.db.records(type));
+    const Keys keys = w.keys();
     for (bool ok = c.first(); ok; ok = c.next()) {
-      auto key = RecordKey::decode(c.key());
-      if (!key || key->type != type) corrupt("malformed record key");
-      g.touched.touch(*key);
+      RecordKey key = keys.record_at(c.key());
+      if (key.type != type) corrupt("malformed record key");
+      g.touched.touch(key);
     }
   }
   if (!g.touched.empty()) refold_touched(w, g);
@@ -278,10 +278,9 @@ Result<Hash256> recompute_digest(const lmdb::Txn& txn, const Dbs& db) {
   if (auto v = txn.get(db.meta, meta::kFrozen)) frozen = decode_frozen(*v);
   std::map<RecordKey, std::vector<PositionedOp>> ops;
   auto c = txn.cursor(db.log);
+  const Keys keys(txn, db);
   for (bool ok = c.first(); ok; ok = c.next()) {
-    if (c.key().size() != 40) corrupt("malformed log key");
-    NodeId origin = *NodeId::from_raw(c.key().substr(0, 32));
-    Seq seq{codec::get_u64(c.key(), 32)};
+    auto [origin, seq] = keys.log_position(c.key());
     if (is_frozen(frozen, origin, seq)) continue;
     v1::SignedDelta sd;
     v1::DeltaBody body;

@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <map>
+#include <set>
 
 #include "codec.h"
 #include "store_impl.h"
@@ -34,14 +35,14 @@ Status ops_as_positions(lmdb::WriteTxn& txn) {
     for (bool ok = c.first(); ok; ok = c.next()) {
       std::string_view k = c.key();
       auto record =
-          k.size() == codec::kOpKeySizeV1 ? RecordKey::decode(k.substr(0, codec::kRecordKeySize)) : std::nullopt;
+          k.size() == codec::kOpKeySizeV1 ? RecordKey::decode(k.substr(0, codec::kRecordKeySizeV5)) : std::nullopt;
       if (!record || c.value().size() < 32)
         return Error(Errc::storage_error, "an entry of ops does not have the layout of schema 1 (key " +
                                               to_hex(k.substr(0, 48)) + "...); restore a backup");
       // Drop the HLC (8 bytes after the record key): the fold sorts by it
       // from the delta itself.
-      std::string key(k.substr(0, codec::kRecordKeySize));
-      key += k.substr(codec::kRecordKeySize + 8);
+      std::string key(k.substr(0, codec::kRecordKeySizeV5));
+      key += k.substr(codec::kRecordKeySizeV5 + 8);
       keys.push_back(std::move(key));
     }
   }
@@ -85,7 +86,7 @@ Status indexes_by_term(lmdb::WriteTxn& txn) {
     {
       auto c = txn.cursor(old);
       for (bool ok = c.first(); ok; ok = c.next()) {
-        if (c.key().size() <= codec::kRecordKeySize || !c.value().empty())
+        if (c.key().size() <= codec::kRecordKeySizeV5 || !c.value().empty())
           return Error(Errc::storage_error, std::string("an entry of ") + name +
                                                 " does not have the layout of schema 2 (key " + to_hex(c.key()) +
                                                 "); restore a backup");
@@ -96,8 +97,8 @@ Status indexes_by_term(lmdb::WriteTxn& txn) {
     lmdb::Dbi now = txn.open_db(name, MDB_CREATE | kFlags);
     std::string_view last_term;
     for (const auto& k : keys) {
-      std::string_view term = std::string_view(k).substr(0, k.size() - codec::kRecordKeySize);
-      std::string_view record = std::string_view(k).substr(k.size() - codec::kRecordKeySize);
+      std::string_view term = std::string_view(k).substr(0, k.size() - codec::kRecordKeySizeV5);
+      std::string_view record = std::string_view(k).substr(k.size() - codec::kRecordKeySizeV5);
       MDB_val key = lmdb::val(term), item = lmdb::val(record);
       const bool same = !last_term.empty() && term == last_term;
       int rc = mdb_put(txn.handle(), now.handle, &key, &item, same ? MDB_APPENDDUP : MDB_APPEND);
@@ -166,7 +167,7 @@ Status databases_per_type(lmdb::WriteTxn& txn) {
       auto c = txn.cursor(old);
       for (bool ok = c.first(); ok; ok = c.next()) {
         auto it = c.key().empty() ? to.end() : to.find(static_cast<unsigned char>(c.key()[0]));
-        if (it == to.end() || c.key().size() < codec::kRecordKeySize)
+        if (it == to.end() || c.key().size() < codec::kRecordKeySizeV5)
           return Error(Errc::storage_error, std::string("an entry of ") + move.from +
                                                 " does not have the layout of schema 4 (key " + to_hex(c.key()) +
                                                 "); restore a backup");
@@ -177,6 +178,163 @@ Status databases_per_type(lmdb::WriteTxn& txn) {
   }
   // The old databases' pages are free now: for the daemon's compactor, as
   // after the earlier steps.
+  txn.put(txn.open_db("meta", 0), meta::kCompactDue, meta::kCompactAfterUpgrade);
+  return Status::Ok();
+}
+
+// Schema 5 -> 6: node ids in keys as 6-byte node codes (node_codes.h).
+// Every id a key holds (the origin in `log` and `ops_*` keys, the owner in
+// every record key: `records_*`, `ops_*`, `availability`, the indexes'
+// items and their record-keyed terms) is given its code, in the ids' order,
+// and every such key is written again with it. Values do not change (the
+// log's signed deltas, the states, the availability), so neither does any
+// answer, digest or wire frame; the cursors handed out before hold the old
+// keys and start again. Each database is emptied and refilled in its new
+// key order (MDB_APPEND: full pages); the DUPFIXED indexes are dropped and
+// created again, as their items change size.
+namespace v6 {
+
+std::string_view owner_of(std::string_view record_key) { return record_key.substr(1, 32); }
+
+// A record key of schema 5 (41 bytes), as schema 6 writes it.
+std::optional<std::string> record_key(const std::map<std::string, std::string, std::less<>>& code,
+                                      std::string_view key) {
+  if (key.size() != codec::kRecordKeySizeV5) return std::nullopt;
+  auto it = code.find(owner_of(key));
+  if (it == code.end()) return std::nullopt;
+  std::string out(1, key[0]);
+  out += it->second;
+  out += key.substr(33);
+  return out;
+}
+
+struct Db {
+  const char* name;
+  unsigned flags;
+  enum Layout { log, record, op, term_record, record_term } layout;
+};
+constexpr Db kDbs6[] = {
+    {"log", 0, Db::log},
+    {"records_organisation", 0, Db::record},
+    {"records_placement", 0, Db::record},
+    {"records_reservation", 0, Db::record},
+    {"records_mobility", 0, Db::record},
+    {"records_contact", 0, Db::record},
+    {"ops_organisation", 0, Db::op},
+    {"ops_placement", 0, Db::op},
+    {"ops_reservation", 0, Db::op},
+    {"ops_mobility", 0, Db::op},
+    {"ops_contact", 0, Db::op},
+    {"availability", 0, Db::record},
+    {"idx_placement_available", 0, Db::record},
+    // By term: the term is text, a day or a status, and the items are record keys...
+    {"idx_placement_trade", kTermIndexFlags, Db::term_record},
+    {"idx_placement_country", kTermIndexFlags, Db::term_record},
+    {"idx_placement_period", kTermIndexFlags, Db::term_record},
+    {"idx_mobility_period", kTermIndexFlags, Db::term_record},
+    {"idx_mobility_status", kTermIndexFlags, Db::term_record},
+    // ... or the term is a record key too.
+    {"idx_placement_host", kTermIndexFlags, Db::record_term},
+    {"idx_mobility_org", kTermIndexFlags, Db::record_term},
+    {"idx_reservation_placement", kTermIndexFlags, Db::record_term},
+};
+
+}  // namespace v6
+
+Status node_codes_in_keys(lmdb::WriteTxn& txn) {
+  using namespace v6;
+  auto bad = [](const char* name, std::string_view key) {
+    return Error(Errc::storage_error, std::string("an entry of ") + name +
+                                          " does not have the layout of schema 5 (key " + to_hex(key) +
+                                          "); restore a backup");
+  };
+  // Every id the keys hold, then their codes in the ids' order.
+  std::set<std::string> ids;
+  for (const Db& db : kDbs6) {
+    auto c = txn.cursor(txn.open_db(db.name, MDB_CREATE | db.flags));
+    for (bool ok = c.first(); ok; ok = c.next()) {
+      std::string_view k = c.key();
+      switch (db.layout) {
+        case Db::log:
+          if (k.size() != codec::kPositionKeySize) return bad(db.name, k);
+          ids.emplace(k.substr(0, 32));
+          break;
+        case Db::op:
+          if (k.size() != codec::kOpKeySizeV5) return bad(db.name, k);
+          ids.emplace(owner_of(k));
+          ids.emplace(k.substr(codec::kRecordKeySizeV5, 32));
+          break;
+        case Db::record:
+          if (k.size() != codec::kRecordKeySizeV5) return bad(db.name, k);
+          ids.emplace(owner_of(k));
+          break;
+        case Db::record_term:
+          if (k.size() != codec::kRecordKeySizeV5) return bad(db.name, k);
+          ids.emplace(owner_of(k));
+          [[fallthrough]];
+        case Db::term_record:
+          if (c.value().size() != codec::kRecordKeySizeV5) return bad(db.name, k);
+          ids.emplace(owner_of(c.value()));
+          break;
+      }
+    }
+  }
+  NodeCodes codes;
+  codes.set_db(txn.open_db("node_codes", MDB_CREATE));
+  NodeCodes::Given given;
+  std::map<std::string, std::string, std::less<>> code;
+  for (const std::string& id : ids) code[id] = codes.assign(txn, *NodeId::from_raw(id), given);
+
+  for (const Db& db : kDbs6) {
+    lmdb::Dbi old = txn.open_db(db.name, MDB_CREATE | db.flags);
+    std::vector<std::pair<std::string, std::string>> entries;  // new key (|| item) and value
+    {
+      auto c = txn.cursor(old);
+      for (bool ok = c.first(); ok; ok = c.next()) {
+        std::string_view k = c.key();
+        std::optional<std::string> key;
+        std::string value(c.value());
+        switch (db.layout) {
+          case Db::log:
+            key = code.at(std::string(k.substr(0, 32))) + std::string(k.substr(32));
+            break;
+          case Db::op:
+            if ((key = record_key(code, k.substr(0, codec::kRecordKeySizeV5))))
+              *key += code.at(std::string(k.substr(codec::kRecordKeySizeV5, 32))) +
+                      std::string(k.substr(codec::kRecordKeySizeV5 + 32));
+            break;
+          case Db::record:
+            key = record_key(code, k);
+            break;
+          case Db::record_term:
+            if (!(key = record_key(code, k))) return bad(db.name, k);
+            [[fallthrough]];
+          case Db::term_record:
+            if (!key) key = std::string(k);
+            if (auto item = record_key(code, c.value()))
+              value = std::move(*item);
+            else
+              key.reset();
+            break;
+        }
+        if (!key) return bad(db.name, k);
+        entries.emplace_back(std::move(*key), std::move(value));
+      }
+    }
+    std::sort(entries.begin(), entries.end());
+    txn.drop(old);
+    lmdb::Dbi now = txn.open_db(db.name, MDB_CREATE | db.flags);
+    const bool by_term = db.flags != 0;
+    std::string_view last;
+    for (const auto& [k, v] : entries) {
+      MDB_val key = lmdb::val(k), value = lmdb::val(v);
+      const bool same = by_term && k == last;
+      int rc = mdb_put(txn.handle(), now.handle, &key, &value, same ? MDB_APPENDDUP : MDB_APPEND);
+      if (rc == MDB_KEYEXIST) rc = mdb_put(txn.handle(), now.handle, &key, &value, 0);
+      lmdb::check(rc, std::string("rewriting ") + db.name);
+      last = k;
+    }
+  }
   txn.put(txn.open_db("meta", 0), meta::kCompactDue, meta::kCompactAfterUpgrade);
   return Status::Ok();
 }
@@ -206,6 +364,7 @@ const SchemaPlan& current_schema() {
           {2, "query indexes by term (the term once, its record keys as fixed-size items)", indexes_by_term},
           {3, "record states without the type and id their key says", states_without_key_fields},
           {4, "a records and an ops database per record type", databases_per_type},
+          {5, "node ids in keys as 6-byte codes", node_codes_in_keys},
       }};
   return plan;
 }

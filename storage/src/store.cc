@@ -59,6 +59,7 @@ constexpr DbSpec kDbs[] = {
     {"evidence", &Dbs::evidence},
     {"membership", &Dbs::membership},
     {"invites", &Dbs::invites},
+    {"node_codes", &Dbs::node_codes},
 };
 
 // What the environment holds before we write anything.
@@ -215,6 +216,7 @@ Result<std::unique_ptr<Store::Impl>> open_impl(const fs::path& dir, const StoreO
   auto loaded = impl->read([&](lmdb::ReadTxn& txn) -> Status {
     if (auto v = txn.get(impl->db.meta, meta::kFederation)) impl->federation = FederationId::from_raw(*v);
     if (auto v = txn.get(impl->db.meta, meta::kOwnId)) impl->own = NodeId::from_raw(*v);
+    impl->db.codes->load(txn);
     return Status::Ok();
   });
   if (!loaded.ok()) return loaded.error();
@@ -291,6 +293,7 @@ void open_databases(lmdb::WriteTxn& txn, Dbs& db) {
   // stays plain until its upgrade step rebuilds it, which then opens the
   // databases again).
   for (const auto& spec : kDbs) db.*spec.member = txn.open_db(spec.name, MDB_CREATE | spec.flags);
+  db.codes->set_db(db.node_codes);
 }
 
 lmdb::EnvOptions env_options(const StoreOptions& options, std::uint64_t map_size) {

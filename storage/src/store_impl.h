@@ -17,6 +17,8 @@
 #include "conect/crdt/membership.h"
 #include "conect/storage/lmdb.h"
 #include "conect/storage/store.h"
+#include "codec.h"
+#include "node_codes.h"
 
 namespace conect::storage {
 
@@ -41,6 +43,10 @@ struct Dbs {
   // (empty values): what the replicated roster is derived from.
   lmdb::Dbi membership;
   lmdb::Dbi invites;  // invite id (16) -> v1::StoredInvite
+  // The node codes that keys write ids as (schema 6, node_codes.h), and
+  // their cache, one per open store.
+  lmdb::Dbi node_codes;
+  std::shared_ptr<NodeCodes> codes = std::make_shared<NodeCodes>();
 
   // The records (record key -> state) and operation positions (record key
   // || origin || seq || op index) of one type; a type outside kRecordTypes
@@ -85,6 +91,31 @@ std::string count_key(v1::RecordType type);
 // without its record): throws storage_error telling the operator to restore.
 [[noreturn]] void corrupt(const std::string& what);
 
+// The keys of records, operations and the log as one transaction sees the
+// node codes (schema 6, node_codes.h). An id the store never met has no
+// code, so nothing is stored under a key with it: the lookups say none.
+class Keys {
+ public:
+  Keys(const lmdb::Txn& txn, const Dbs& db) : txn_(txn), db_(db), codes_(*db.codes) {}
+  std::optional<std::string> code(const NodeId& id) const { return codes_.find(txn_, id); }
+  std::optional<std::string> record(const RecordKey& key) const;
+  std::optional<std::string> log(const NodeId& origin, Seq seq) const;
+  // The record a stored key names; the store is corrupt (corrupt()) if the
+  // key is malformed or its code was never given.
+  RecordKey record_at(std::string_view key) const;
+  // The id a code stands for (corrupt() if none).
+  NodeId id(std::string_view code) const;
+  // The origin and seq of a `log` key.
+  std::pair<NodeId, Seq> log_position(std::string_view key) const;
+  // The `log` value (a SignedDelta) of a stored delta.
+  std::optional<std::string_view> logged(const NodeId& origin, Seq seq) const;
+
+ private:
+  const lmdb::Txn& txn_;
+  const Dbs& db_;
+  const NodeCodes& codes_;
+};
+
 // A write transaction that counts its writes for fault injection.
 class Writer {
  public:
@@ -99,6 +130,13 @@ class Writer {
   std::optional<std::string_view> get(lmdb::Dbi d, std::string_view k) const { return txn_.get(d, k); }
   lmdb::Cursor cursor(lmdb::Dbi d) const { return txn_.cursor(d); }
   const lmdb::WriteTxn& txn() const { return txn_; }
+  // Keys with the ids' node codes, given a code where an id has none yet.
+  std::string code(const NodeId& id) { return db.codes->assign(txn_, id, given_); }
+  std::string record_key(const RecordKey& key) { return codec::record_key(key.type, code(key.owner), key.serial); }
+  std::string log_key(const NodeId& origin, Seq seq) { return codec::log_key(code(origin), seq); }
+  Keys keys() const { return Keys(txn_, db); }
+  // The codes this transaction gave: the cache's once it commits.
+  const NodeCodes::Given& given_codes() const { return given_; }
 
   const Dbs& db;
 
@@ -107,6 +145,7 @@ class Writer {
   lmdb::WriteTxn& txn_;
   const StoreOptions& options_;
   std::uint64_t writes_ = 0;
+  NodeCodes::Given given_;
 };
 
 // One caller's request waiting for the group commit.

@@ -225,6 +225,7 @@ std::vector<VerifiedDelta> Store::Impl::run_group(std::vector<Job*>& group, bool
         w.put(db.meta, meta::kUnknownOps, codec::u64_bytes(before + g.unknown_ops));
       }
       txn.commit();
+      db.codes->publish(w.given_codes());
       // Applied batches are the group's to give away once committed (the
       // callers get positions back, not deltas); authored ones are copied.
       std::vector<VerifiedDelta> copies;

@@ -156,7 +156,11 @@ TEST(StoreAuthority, AStoreFoldedUnderOlderRulesIsRefoldedWhenOpened) {
     // `records` keeps a state without the type and id its key says (schema 4),
     // in the database of its type (schema 5).
     constexpr const char* kTypeNames[] = {"", "organisation", "placement", "reservation", "mobility", "contact"};
-    txn.put(txn.open_db((std::string("records_") + kTypeNames[victim.type]).c_str(), 0), victim.encode(),
+    // Its key holds the owner as its node code (schema 6: node_codes, 'i' || id -> code).
+    auto code = txn.get(txn.open_db("node_codes", 0), "i" + victim.owner.raw());
+    ASSERT_TRUE(code.has_value());
+    const std::string key = victim.encode().substr(0, 1) + std::string(*code) + victim.encode().substr(33);
+    txn.put(txn.open_db((std::string("records_") + kTypeNames[victim.type]).c_str(), 0), key,
             serialize_state(stale));
     stale.set_type(victim.type);
     *stale.mutable_id() = victim.to_proto();

@@ -49,7 +49,7 @@ namespace conect::storage {
 //      says (storage/src/stored_state.h).
 //   5: a `records_*` and an `ops_*` database per record type, in place of
 //      `records` and `ops` (docs/storage.md).
-inline constexpr std::uint32_t kSchemaVersion = 5;
+inline constexpr std::uint32_t kSchemaVersion = 6;
 
 struct SchemaStep {
   std::uint32_t from = 0;  // reads schema `from`, leaves schema `from + 1`

@@ -27,7 +27,7 @@ v1::SignedDelta parse_signed(std::string_view bytes, const std::string& what) {
 }
 
 DeltaId stored_id(Writer& w, const NodeId& origin, Seq seq) {
-  auto bytes = w.get(w.db.log, w.log_key(origin, seq));
+  auto bytes = w.keys().logged(origin, seq);
   if (!bytes) corrupt("log of " + short_id(origin) + " has no seq " + std::to_string(seq.value) + " below its head");
   auto sd = parse_signed(*bytes, std::to_string(seq.value) + " of " + short_id(origin));
   return compute_delta_id(sd.body(), sd.signature());
@@ -55,9 +55,10 @@ void touch_stored_range(Writer& w, GroupState& g, const NodeId& origin, Seq from
   if (!code) return;  // nothing stored of it
   const std::string& prefix = *code;
   auto c = w.cursor(w.db.log);
+  const Keys keys = w.keys();
   for (bool ok = c.seek(codec::log_key(prefix, from)); ok && c.key().starts_with(prefix); ok = c.next()) {
     if (codec::get_u64(c.key(), codec::kNodeCode) >= until.value) break;
-    auto sd = parse_signed(c.value(), "of " + short_id(origin));
+    auto sd = parse_signed(keys.signed_delta(c.key(), c.value()), "of " + short_id(origin));
     v1::DeltaBody body;
     if (!body.ParseFromString(sd.body())) corrupt("unreadable delta body of " + short_id(origin));
     for (const auto& op : body.ops())
@@ -203,7 +204,7 @@ void note_envelope_ack(Writer& w, const VerifiedDelta& d, std::uint32_t index) {
 }  // namespace
 
 void store_delta(Writer& w, GroupState& g, VerifiedDelta& d, bool owned) {
-  w.append(w.db.log, w.log_key(d.origin, d.seq), d.signed_delta.SerializeAsString());
+  w.append(w.db.log, w.log_key(d.origin, d.seq), w.log_value(d));
   HeadInfo h{d.seq, d.id, d.hlc, {}};
   if (auto f = g.frozen.find(d.origin); f != g.frozen.end()) h.frozen_at = f->second;
   set_group_head(g, d.origin, h);
@@ -254,7 +255,7 @@ void apply_batch(Writer& w, GroupState& g, const std::optional<FederationId>& fe
     }
     auto head = group_head(w, g, d.origin);
     if (head && d.seq <= head->seq) {
-      auto bytes = w.get(w.db.log, w.log_key(d.origin, d.seq));
+      auto bytes = w.keys().logged(d.origin, d.seq);
       if (!bytes) corrupt("log of " + short_id(d.origin) + " has a gap below its head");
       v1::SignedDelta stored = parse_signed(*bytes, label(d));
       DeltaId sid = compute_delta_id(stored.body(), stored.signature());

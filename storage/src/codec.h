@@ -71,6 +71,24 @@ inline std::string position_key(const NodeId& origin, Seq seq) {
   return k;
 }
 
+// log values (schema 6): each delta's SignedDelta as received, except that
+// a body starting with federation, origin and seq (DeltaBody fields 1 to 3,
+// in that order, as every conect writes them) equal to the store's
+// federation and the entry's key is kept without them, under field 15
+// instead of field 1, so the two forms never mix up. Written in front
+// again, they give back the signed bytes exactly: every signature, id, wire
+// frame and audit bundle keeps its bytes. Schemas 1 to 5 kept every value
+// whole.
+inline constexpr char kTrimmedBodyTag = 0x7a;  // field 15, length-delimited
+// The value to store for `signed_delta` of (origin, seq): trimmed when it
+// can be, else the bytes as they are.
+std::string log_value(std::string_view signed_delta, const std::optional<FederationId>& federation,
+                      const NodeId& origin, Seq seq);
+// The SignedDelta bytes of a stored value; none when it is trimmed and the
+// store has no federation to put back (a contradiction: corrupt()).
+std::optional<std::string> signed_delta_of(std::string_view stored, const std::optional<FederationId>& federation,
+                                           const NodeId& origin, Seq seq);
+
 // heads value: seq (8) || id (32) || hlc (8) || frozen_at (8).
 std::string encode_head(const HeadInfo& h);
 std::optional<HeadInfo> decode_head(std::string_view v);
@@ -130,7 +148,10 @@ inline std::string evidence_key(EvidenceKind kind, const NodeId& origin, Seq seq
 // Lower-cased, trimmed text used as an index term (trade, country, language).
 std::string fold_term(std::string_view s);
 
-// Hex cursors: one byte naming the index || the last index key returned.
+// Hex cursors: the layout's version (6: keys with node codes; cursors of
+// schemas 2 to 5 had none) || one byte naming the index || the last index
+// key returned.
+inline constexpr char kCursorLayout = 6;
 std::string make_cursor(char index, std::string_view last_key);
 std::optional<std::string> parse_cursor(char index, std::string_view cursor);
 

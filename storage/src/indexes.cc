@@ -112,7 +112,9 @@ Result<std::string> run_scan(const lmdb::Txn& txn, const Scan& scan, const std::
   } else {
     auto from = codec::parse_cursor(static_cast<char>(scan.index), cursor);
     if (!from || !from->starts_with(scan.prefix))
-      return Error(Errc::invalid_argument, "the cursor belongs to another query; start again without it");
+      return Error(Errc::invalid_argument,
+                   "the cursor belongs to another query, or to this node before its last upgrade; start again "
+                   "without it");
     ok = from->empty() ? c.first() : c.seek_entry(*from);
     if (ok && c.key() == *from) ok = c.next();
   }

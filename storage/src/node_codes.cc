@@ -88,10 +88,30 @@ std::optional<std::string> Keys::log(const NodeId& origin, Seq seq) const {
   return codec::log_key(*c, seq);
 }
 
-std::optional<std::string_view> Keys::logged(const NodeId& origin, Seq seq) const {
+const std::optional<FederationId>& Keys::federation() const {
+  if (!federation_) {
+    auto v = txn_.get(db_.meta, meta::kFederation);
+    federation_.emplace(v ? FederationId::from_raw(*v) : std::nullopt);
+  }
+  return *federation_;
+}
+
+std::string Keys::whole(std::string_view value, const NodeId& origin, Seq seq) const {
+  auto bytes = codec::signed_delta_of(value, federation(), origin, seq);
+  if (!bytes) corrupt("a log entry without its federation in a store that has none");
+  return std::move(*bytes);
+}
+
+std::optional<std::string> Keys::logged(const NodeId& origin, Seq seq) const {
   auto k = log(origin, seq);
-  if (!k) return std::nullopt;
-  return txn_.get(db_.log, *k);
+  auto v = k ? txn_.get(db_.log, *k) : std::nullopt;
+  if (!v) return std::nullopt;
+  return whole(*v, origin, seq);
+}
+
+std::string Keys::signed_delta(std::string_view key, std::string_view value) const {
+  auto [origin, seq] = log_position(key);
+  return whole(value, origin, seq);
 }
 
 NodeId Keys::id(std::string_view code) const {

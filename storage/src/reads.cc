@@ -56,14 +56,16 @@ Result<std::vector<std::string>> Store::deltas_from(const NodeId& origin, Seq fr
   return impl_->read([&](lmdb::ReadTxn& txn) -> Result<std::vector<std::string>> {
     std::vector<std::string> out;
     std::size_t bytes = 0;
-    auto prefix = Keys(txn, impl_->db).code(origin);
+    const Keys keys(txn, impl_->db);
+    auto prefix = keys.code(origin);
     if (!prefix) return out;  // nothing stored of it
     auto c = txn.cursor(impl_->db.log);
     for (bool ok = c.seek(codec::log_key(*prefix, from)); ok && c.key().starts_with(*prefix); ok = c.next()) {
       if (out.size() >= max_count) break;
-      if (!out.empty() && bytes + c.value().size() > max_bytes) break;
-      bytes += c.value().size();
-      out.emplace_back(c.value());
+      std::string delta = keys.signed_delta(c.key(), c.value());
+      if (!out.empty() && bytes + delta.size() > max_bytes) break;
+      bytes += delta.size();
+      out.push_back(std::move(delta));
     }
     return out;
   });

@@ -284,7 +284,7 @@ Result<Hash256> recompute_digest(const lmdb::Txn& txn, const Dbs& db) {
     if (is_frozen(frozen, origin, seq)) continue;
     v1::SignedDelta sd;
     v1::DeltaBody body;
-    if (!sd.ParseFromArray(c.value().data(), static_cast<int>(c.value().size())) || !body.ParseFromString(sd.body()))
+    if (!sd.ParseFromString(keys.signed_delta(c.key(), c.value())) || !body.ParseFromString(sd.body()))
       corrupt("unreadable log entry");
     DeltaId id = compute_delta_id(sd.body(), sd.signature());
     for (int i = 0; i < body.ops_size(); ++i) {

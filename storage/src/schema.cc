@@ -182,14 +182,16 @@ Status databases_per_type(lmdb::WriteTxn& txn) {
   return Status::Ok();
 }
 
-// Schema 5 -> 6: node ids in keys as 6-byte node codes (node_codes.h).
+// Schema 5 -> 6: node ids in keys as 6-byte node codes (node_codes.h), and
+// `log` values without the federation, origin and seq that the store and
+// the key say (codec::log_value).
 // Every id a key holds (the origin in `log` and `ops_*` keys, the owner in
 // every record key: `records_*`, `ops_*`, `availability`, the indexes'
 // items and their record-keyed terms) is given its code, in the ids' order,
-// and every such key is written again with it. Values do not change (the
-// log's signed deltas, the states, the availability), so neither does any
-// answer, digest or wire frame; the cursors handed out before hold the old
-// keys and start again. Each database is emptied and refilled in its new
+// and every such key is written again with it. Other values do not change
+// (the states, the availability), and the log's give back the same signed
+// bytes, so no answer, digest or wire frame changes; the cursors handed out
+// before hold the old keys and start again. Each database is emptied and refilled in its new
 // key order (MDB_APPEND: full pages); the DUPFIXED indexes are dropped and
 // created again, as their items change size.
 namespace v6 {
@@ -279,6 +281,8 @@ Status node_codes_in_keys(lmdb::WriteTxn& txn) {
       }
     }
   }
+  std::optional<FederationId> federation;
+  if (auto v = txn.get(txn.open_db("meta", 0), meta::kFederation)) federation = FederationId::from_raw(*v);
   NodeCodes codes;
   codes.set_db(txn.open_db("node_codes", MDB_CREATE));
   NodeCodes::Given given;
@@ -297,6 +301,8 @@ Status node_codes_in_keys(lmdb::WriteTxn& txn) {
         switch (db.layout) {
           case Db::log:
             key = code.at(std::string(k.substr(0, 32))) + std::string(k.substr(32));
+            value = codec::log_value(value, federation, *NodeId::from_raw(k.substr(0, 32)),
+                                     Seq{codec::get_u64(k, 32)});
             break;
           case Db::op:
             if ((key = record_key(code, k.substr(0, codec::kRecordKeySizeV5))))
@@ -364,7 +370,7 @@ const SchemaPlan& current_schema() {
           {2, "query indexes by term (the term once, its record keys as fixed-size items)", indexes_by_term},
           {3, "record states without the type and id their key says", states_without_key_fields},
           {4, "a records and an ops database per record type", databases_per_type},
-          {5, "node ids in keys as 6-byte codes", node_codes_in_keys},
+          {5, "node ids in keys as 6-byte codes, log entries without what their key says", node_codes_in_keys},
       }};
   return plan;
 }

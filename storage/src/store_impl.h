@@ -107,13 +107,19 @@ class Keys {
   NodeId id(std::string_view code) const;
   // The origin and seq of a `log` key.
   std::pair<NodeId, Seq> log_position(std::string_view key) const;
-  // The `log` value (a SignedDelta) of a stored delta.
-  std::optional<std::string_view> logged(const NodeId& origin, Seq seq) const;
+  // The SignedDelta bytes of a stored delta (codec::signed_delta_of).
+  std::optional<std::string> logged(const NodeId& origin, Seq seq) const;
+  // The SignedDelta bytes of the `log` entry `key` -> `value`.
+  std::string signed_delta(std::string_view key, std::string_view value) const;
+  // The store's federation (meta), none before it is initialised.
+  const std::optional<FederationId>& federation() const;
 
  private:
+  std::string whole(std::string_view value, const NodeId& origin, Seq seq) const;
   const lmdb::Txn& txn_;
   const Dbs& db_;
   const NodeCodes& codes_;
+  mutable std::optional<std::optional<FederationId>> federation_;
 };
 
 // A write transaction that counts its writes for fault injection.
@@ -134,6 +140,10 @@ class Writer {
   std::string code(const NodeId& id) { return db.codes->assign(txn_, id, given_); }
   std::string record_key(const RecordKey& key) { return codec::record_key(key.type, code(key.owner), key.serial); }
   std::string log_key(const NodeId& origin, Seq seq) { return codec::log_key(code(origin), seq); }
+  // What `log` keeps of `d` (codec::log_value).
+  std::string log_value(const VerifiedDelta& d) const {
+    return codec::log_value(d.signed_delta.SerializeAsString(), keys().federation(), d.origin, d.seq);
+  }
   Keys keys() const { return Keys(txn_, db); }
   // The codes this transaction gave: the cache's once it commits.
   const NodeCodes::Given& given_codes() const { return given_; }

@@ -315,15 +315,15 @@ TEST_F(IndexTest, PagesFollowTheIndexOrderAndCursorsResumeBetweenEntries) {
   std::size_t checked = 0;
   for (const auto& c : cursors) {
     auto raw = from_hex(c);
-    ASSERT_TRUE(raw && raw->size() == 1 + 4 + 15 && (*raw)[0] == 'p') << c;
-    const std::string entry = raw->substr(1), term = entry.substr(0, 4);
+    ASSERT_TRUE(raw && raw->size() == 2 + 4 + 15 && (*raw)[0] == 6 && (*raw)[1] == 'p') << c;
+    const std::string entry = raw->substr(2), term = entry.substr(0, 4);
     std::string bumped = entry;  // a record key just after the named one: no such item
     bumped.back() = static_cast<char>(static_cast<unsigned char>(bumped.back()) + 1);
     for (const std::string& x : {entry, bumped, term + std::string(15, '\xff'), term + std::string(15, '\0')}) {
       PlacementFilter g;
       g.from = kFrom;
       g.limit = 5;
-      g.cursor = to_hex(std::string(1, 'p') + x);
+      g.cursor = to_hex(std::string{6, 'p'} + x);
       auto page = store_->placements(g);
       ASSERT_TRUE(page.ok()) << page.error().message();
       std::vector<RecordKey> now;

@@ -30,10 +30,12 @@ using storage::testing::TempDir;
 
 constexpr const char* kPerTypeStep = "a records and an ops database per record type";
 
-// Rewrites a closed store of this build in schema 4's layout.
+// Rewrites a closed store of this build in schema 4's layout (keys with
+// whole ids, one `records`, one `ops`).
 void write_schema_4(const fs::path& dir) {
   auto env = open_to_rewrite(dir);
   lmdb::WriteTxn txn = env.begin_write();
+  write_schema_5(txn);
   ASSERT_GT(write_one_records_and_ops(txn), 20u);
   mark_schema(txn, 4);
   txn.commit();
@@ -99,14 +101,16 @@ TEST(DatabasesPerType, AStoreOfSchemaFourAnswersTheSameThroughTheUpgrade) {
   write_schema_4(t / "upgraded");
   auto kept_dump = dump_subdatabases(t / "kept");
   auto old_dump = dump_subdatabases(t / "upgraded");
-  EXPECT_TRUE(old_dump["records"] == entries_of(kept_dump, "records"));
-  EXPECT_TRUE(old_dump["ops"] == entries_of(kept_dump, "ops"));
+  const auto kept_as_5 = dump_as_schema_5(kept_dump);
+  EXPECT_TRUE(old_dump["records"] == entries_of(kept_as_5, "records"));
+  EXPECT_TRUE(old_dump["ops"] == entries_of(kept_as_5, "ops"));
 
   {
     auto upgraded = storage::testing::open_store(t / "upgraded", step_test_options());
     ASSERT_TRUE(upgraded->upgraded().has_value());
     EXPECT_EQ(upgraded->upgraded()->from, 4u);
-    EXPECT_EQ(upgraded->upgraded()->steps, std::vector<std::string>{kPerTypeStep});
+    EXPECT_EQ(upgraded->upgraded()->steps,
+              (std::vector<std::string>{kPerTypeStep, "node ids in keys as 6-byte codes"}));
     EXPECT_EQ(answers(*upgraded), answered) << "the upgrade changed an answer";
     expect_compacted_after_upgrade(*upgraded);
   }
@@ -131,10 +135,10 @@ TEST(DatabasesPerType, TheZeroTwoZeroStoreKeepsEveryEntry) {
     auto s = Store::open(dir, upgrade_options());
     ASSERT_TRUE(s.ok()) << s.error().message();
     ASSERT_TRUE((*s)->upgraded().has_value());
-    EXPECT_EQ((*s)->upgraded()->steps.back(), kPerTypeStep);
+    EXPECT_EQ((*s)->upgraded()->steps.at(3), kPerTypeStep);
     expect_answers_of_020(**s);
   }
-  auto after = dump_subdatabases(dir);
+  auto after = dump_as_schema_5(dump_subdatabases(dir));  // the step from 5 writes node codes in the keys
   std::set<std::string> keys_before, keys_after;
   for (const auto& [k, v] : before["records"]) keys_before.insert(k);
   for (const auto& [k, v] : entries_of(after, "records")) keys_after.insert(k);

@@ -5,8 +5,9 @@
 // empty value; docs/storage.md), then upgraded:
 //   - every query answers the same records in the same order, page by page,
 //     with the same cursors, and the cursors the store handed out name
-//     schema-2 index keys (so a client's cursor from before the upgrade
-//     resumes where it was);
+//     schema-2 index keys, read with the ids for the node codes that
+//     schema 6 writes in record keys (so a client's cursor from before the
+//     upgrade to schema 3 resumed where it was);
 //   - every sub-database is byte-identical to the store as written (the
 //     upgrade rebuilds the indexes in the new layout, whatever the old
 //     pages), the store is marked for compaction, and the upgraded store
@@ -38,12 +39,13 @@ constexpr std::pair<const char*, char> kByTerm[] = {
     {"idx_mobility_status", 's'}, {"idx_reservation_placement", 0},
 };
 
-// Rewrites a closed store of this build in schema 2's layout: each index by
-// term as a plain database of keys term || record key, one `records` of
-// whole states and one `ops`.
+// Rewrites a closed store of this build in schema 2's layout: keys with
+// whole ids, each index by term as a plain database of keys term || record
+// key (41), one `records` of whole states and one `ops`.
 void write_schema_2(const fs::path& dir) {
   auto env = open_to_rewrite(dir);
   lmdb::WriteTxn txn = env.begin_write();
+  write_schema_5(txn);
   for (const auto& [name, letter] : kByTerm) {
     lmdb::Dbi db = txn.open_db(name, 0);
     unsigned flags = 0;
@@ -164,9 +166,14 @@ TEST(IndexesByTerm, AStoreOfSchemaTwoAnswersTheSameThroughTheUpgrade) {
   copy_closed_store(t / "kept", t / "upgraded");
   write_schema_2(t / "upgraded");
 
-  // Every cursor names a key of the schema-2 index of its query: what a
-  // client holding it from before the upgrade holds.
+  // Every cursor names a key of the schema-2 index of its query (its node
+  // codes read as the ids they stand for: schema 6 writes a record key's
+  // owner as its code): what a client holding it from before the upgrade
+  // holds.
   auto old_dump = dump_subdatabases(t / "upgraded");
+  auto kept_dump = dump_subdatabases(t / "kept");
+  const auto kept_as_5 = dump_as_schema_5(kept_dump);
+  const auto ids = ids_by_code(kept_dump.at("node_codes"));
   for (const auto& c : cursors) {
     auto raw = from_hex(c);
     ASSERT_TRUE(raw && !raw->empty());
@@ -174,13 +181,15 @@ TEST(IndexesByTerm, AStoreOfSchemaTwoAnswersTheSameThroughTheUpgrade) {
     for (const auto& [name, letter] : kByTerm)
       if (letter == (*raw)[0]) index = name;
     if (!index) continue;  // the records scan
-    EXPECT_EQ(old_dump[index].count(raw->substr(1)), 1u) << c;
+    IdsIn where = IdsIn::term_record;
+    for (const auto& [name, ids_in] : kDbsWithIds)
+      if (name == std::string_view(index)) where = ids_in;
+    EXPECT_EQ(old_dump[index].count(entry_as_schema_5(ids, index, where, raw->substr(1))), 1u) << c;
   }
-  auto kept_dump = dump_subdatabases(t / "kept");
   for (const auto& [name, letter] : kByTerm) {
     EXPECT_EQ(kept_dump[name].count(""), 1u) << name << " is not kept by term";
     auto old_entries = old_dump[name];
-    auto new_entries = kept_dump[name];
+    auto new_entries = kept_as_5.at(name);
     new_entries.erase("");
     EXPECT_TRUE(old_entries == new_entries) << name << ": schema 2 held other entries";
   }
@@ -251,7 +260,7 @@ TEST(IndexesByTerm, TheZeroTwoZeroStoreKeepsEveryIndexEntry) {
   EXPECT_EQ(carpentry, expected_carpentry);
   EXPECT_EQ(with_windows, expected_with_windows);
   ASSERT_GE(with_windows.size(), 2u) << "one page only: the cursors are not exercised";
-  auto after = dump_subdatabases(dir);
+  auto after = dump_as_schema_5(dump_subdatabases(dir));  // the step from 5 writes node codes in the keys
   for (const auto& [name, letter] : kByTerm) {
     EXPECT_EQ(after[name].count(""), 1u) << name << " is not kept by term after the upgrade";
     after[name].erase("");

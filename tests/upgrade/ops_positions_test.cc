@@ -83,14 +83,15 @@ bool operator==(const OpV1& a, const OpV1& b) {
          std::tie(b.record, b.hlc, b.origin, b.seq, b.index, b.delta_id, b.op);
 }
 
-// Turns a closed store of this build back into schema 1: `ops` rewritten in
-// the old layout from the positions (record key (41) || origin (32) || seq
-// (8) || index (4)) and the log, in one database, and one `records` of whole
-// states.
+// Turns a closed store of this build back into schema 1: keys with whole
+// ids, `ops` rewritten in the old layout from the positions (record key
+// (41) || origin (32) || seq (8) || index (4), as schema 5 kept them) and
+// the log, in one database, and one `records` of whole states.
 void write_schema_1(const fs::path& dir) {
-  auto before = dump_subdatabases(dir);
+  auto before = dump_as_schema_5(dump_subdatabases(dir));
   auto env = open_to_rewrite(dir);
   lmdb::WriteTxn txn = env.begin_write();
+  write_schema_5(txn);
   write_one_records_and_ops(txn);
   lmdb::Dbi ops = txn.open_db("ops", 0);
   lmdb::Dbi log = txn.open_db("log", 0);
@@ -181,7 +182,9 @@ TEST(OpsPositions, TheZeroTwoZeroStoreKeepsEveryOperation) {
     expect_answers_of_020(**s);
     EXPECT_TRUE(*(*s)->compaction_due()) << "the upgrade freed the old ops pages: the compactor must give them back";
   }
-  auto after = dump_subdatabases(dir);
+  // The positions as schema 5 kept them (the step from 5 writes the ids in
+  // them as node codes: node_codes_test).
+  auto after = dump_as_schema_5(dump_subdatabases(dir));
   const auto ops_after = entries_of(after, "ops");
   EXPECT_EQ(ops_after.size(), before.size());
   for (const auto& [k, v] : ops_after) {

@@ -4,17 +4,20 @@
 // the copy back into an older schema's layout ("upgraded"), opens both, and
 // checks that the upgraded store answers, holds and then takes the second
 // half exactly as the kept one. Here: the options they open stores with, a
-// store answer's value, the steps of that shape, and `records` and `ops`
-// turned back into the layouts of older schemas.
+// store answer's value, the steps of that shape, the keys with node codes
+// (schema 6) turned back into keys with whole ids (schema 5), and `records`
+// and `ops` turned back into the layouts of older schemas.
 #pragma once
 
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <map>
 #include <ostream>
 #include <set>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -205,6 +208,162 @@ inline std::size_t write_whole_states(lmdb::WriteTxn& txn) {
   }
   for (const auto& [k, v] : whole) txn.put(records, k, v);
   return whole.size();
+}
+
+// The databases whose keys hold node ids, and where (the step from schema 5,
+// storage/src/schema.cc). Schema 6 writes each id there as its 6-byte node
+// code (`node_codes`: 'c' || code -> id, 'i' || id -> code); schema 5 wrote
+// the whole id. That layout is frozen (docs/storage.md describes it), so it
+// is written out here rather than taken from the step:
+//   log          origin || seq
+//   record       a record key: type (1) || owner || serial (8)
+//   op           record key || origin || seq (8) || index (4)
+//   term_record  an index by term, its items record keys
+//   record_term  an index whose term is a record key too
+// An entry of an index by term (MDB_DUPSORT) is its key || item, as a dump
+// lists it.
+enum class IdsIn { log, record, op, term_record, record_term };
+inline constexpr std::pair<const char*, IdsIn> kDbsWithIds[] = {
+    {"log", IdsIn::log},
+    {"records_organisation", IdsIn::record},
+    {"records_placement", IdsIn::record},
+    {"records_reservation", IdsIn::record},
+    {"records_mobility", IdsIn::record},
+    {"records_contact", IdsIn::record},
+    {"ops_organisation", IdsIn::op},
+    {"ops_placement", IdsIn::op},
+    {"ops_reservation", IdsIn::op},
+    {"ops_mobility", IdsIn::op},
+    {"ops_contact", IdsIn::op},
+    {"availability", IdsIn::record},
+    {"idx_placement_available", IdsIn::record},
+    {"idx_placement_trade", IdsIn::term_record},
+    {"idx_placement_country", IdsIn::term_record},
+    {"idx_placement_period", IdsIn::term_record},
+    {"idx_mobility_period", IdsIn::term_record},
+    {"idx_mobility_status", IdsIn::term_record},
+    {"idx_placement_host", IdsIn::record_term},
+    {"idx_mobility_org", IdsIn::record_term},
+    {"idx_reservation_placement", IdsIn::record_term},
+};
+inline constexpr std::size_t kNodeCodeSize = 6;
+inline constexpr std::size_t kRecordKeySize = 1 + kNodeCodeSize + 8;  // schema 6
+inline constexpr std::size_t kRecordKeySizeV5 = 41;
+
+// The ids of the codes in the entries of `node_codes`: code -> id.
+using IdsByCode = std::map<std::string, std::string, std::less<>>;
+inline IdsByCode ids_by_code(const std::map<std::string, std::string>& node_codes) {
+  IdsByCode out;
+  for (const auto& [k, v] : node_codes) {
+    if (k.size() == 1 + kNodeCodeSize && k[0] == 'c' && v.size() == 32)
+      out.emplace(k.substr(1), v);
+    else if (k.size() != 33 || k[0] != 'i' || v.size() != kNodeCodeSize)
+      throw std::runtime_error("node_codes holds an entry of neither form (key " + to_hex(k) + ")");
+  }
+  return out;
+}
+
+// One entry (key, or key || item) of a database of kDbsWithIds as schema 5
+// wrote it: each node code in it replaced by the id it stands for.
+inline std::string entry_as_schema_5(const IdsByCode& ids, const std::string& db, IdsIn where, std::string_view entry) {
+  auto fail = [&](const std::string& why) -> std::runtime_error {
+    return std::runtime_error(db + " holds an entry " + why + " (" + to_hex(entry) + ")");
+  };
+  auto id = [&](std::string_view code) -> const std::string& {
+    auto it = ids.find(code);
+    if (it == ids.end()) throw fail("with node code " + to_hex(code) + ", which node_codes lacks");
+    return it->second;
+  };
+  auto record = [&](std::string_view key) {
+    return std::string(key.substr(0, 1)) + id(key.substr(1, kNodeCodeSize)) +
+           std::string(key.substr(1 + kNodeCodeSize));
+  };
+  auto expect_size = [&](bool right) {
+    if (!right) throw fail("of " + std::to_string(entry.size()) + " bytes");
+  };
+  switch (where) {
+    case IdsIn::log:
+      expect_size(entry.size() == kNodeCodeSize + 8);
+      return id(entry.substr(0, kNodeCodeSize)) + std::string(entry.substr(kNodeCodeSize));
+    case IdsIn::record:
+      expect_size(entry.size() == kRecordKeySize);
+      return record(entry);
+    case IdsIn::op:
+      expect_size(entry.size() == kRecordKeySize + kNodeCodeSize + 12);
+      return record(entry.substr(0, kRecordKeySize)) + id(entry.substr(kRecordKeySize, kNodeCodeSize)) +
+             std::string(entry.substr(kRecordKeySize + kNodeCodeSize));
+    case IdsIn::term_record:
+      expect_size(entry.size() > kRecordKeySize);
+      return std::string(entry.substr(0, entry.size() - kRecordKeySize)) +
+             record(entry.substr(entry.size() - kRecordKeySize));
+    case IdsIn::record_term:
+      expect_size(entry.size() == 2 * kRecordKeySize);
+      return record(entry.substr(0, kRecordKeySize)) + record(entry.substr(kRecordKeySize));
+  }
+  throw fail("of no known layout");
+}
+
+// A dump of a store of this build (schema 6) as the same store in schema 5's
+// layout would dump: every key of kDbsWithIds with whole ids, no
+// `node_codes`. The values, the flags ("" -> "flags N") and every other
+// database stay as they are.
+inline storage::testing::SubDatabases dump_as_schema_5(const storage::testing::SubDatabases& dump) {
+  auto codes = dump.find("node_codes");
+  if (codes == dump.end()) throw std::runtime_error("the dump has no node_codes: not a store of schema 6");
+  const auto ids = ids_by_code(codes->second);
+  storage::testing::SubDatabases out = dump;
+  out.erase("node_codes");
+  for (const auto& [name, where] : kDbsWithIds) {
+    auto it = dump.find(name);
+    if (it == dump.end()) continue;
+    auto& entries = out[name];
+    entries.clear();
+    for (const auto& [k, v] : it->second)
+      entries.emplace(k.empty() ? k : entry_as_schema_5(ids, name, where, k), v);  // "" is the flags entry
+  }
+  return out;
+}
+
+// Rewrites a closed store of this build (schema 6, opened with
+// open_to_rewrite) in schema 5's layout: every key of kDbsWithIds with
+// whole ids (each database deleted and created again with its flags, as an
+// index's items change size), and no `node_codes`. Returns how many entries
+// it rewrote. mark_schema() is the caller's.
+inline std::size_t write_schema_5(lmdb::WriteTxn& txn) {
+  lmdb::Dbi node_codes = txn.open_db("node_codes", 0);
+  std::map<std::string, std::string> codes;
+  {
+    auto c = txn.cursor(node_codes);
+    for (bool ok = c.first(); ok; ok = c.next()) codes.emplace(c.key(), c.value());
+  }
+  const auto ids = ids_by_code(codes);
+  std::size_t rewritten = 0;
+  for (const auto& [name, where] : kDbsWithIds) {
+    lmdb::Dbi db = txn.open_db(name, 0);
+    unsigned flags = 0;
+    lmdb::check(mdb_dbi_flags(txn.handle(), db.handle, &flags), std::string("reading the flags of ") + name);
+    const bool by_term = (flags & MDB_DUPSORT) != 0;
+    std::vector<std::pair<std::string, std::string>> entries;  // schema 5's entry (key || item) and value
+    {
+      auto c = txn.cursor(db);
+      for (bool ok = c.first(); ok; ok = c.next()) {
+        const std::string entry = by_term ? std::string(c.key()) + std::string(c.value()) : std::string(c.key());
+        entries.emplace_back(entry_as_schema_5(ids, name, where, entry), by_term ? std::string() : c.value());
+      }
+    }
+    txn.drop(db);
+    db = txn.open_db(name, MDB_CREATE | flags);
+    for (const auto& [entry, value] : entries) {
+      if (by_term)
+        txn.put(db, std::string_view(entry).substr(0, entry.size() - kRecordKeySizeV5),
+                std::string_view(entry).substr(entry.size() - kRecordKeySizeV5));
+      else
+        txn.put(db, entry, value);
+    }
+    rewritten += entries.size();
+  }
+  txn.drop(node_codes);
+  return rewritten;
 }
 
 }  // namespace conect::upgrade

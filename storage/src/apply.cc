@@ -115,8 +115,7 @@ std::optional<Error> check_deps(Writer& w, GroupState& g, const VerifiedDelta& d
 }
 
 // Why `d` cannot extend its origin's stored chain, if it cannot.
-std::optional<Error> check_link(Writer& w, GroupState& g, const VerifiedDelta& d,
-                                const std::optional<HeadInfo>& head) {
+std::optional<Error> check_link(Writer& w, GroupState& g, const VerifiedDelta& d, const std::optional<HeadInfo>& head) {
   if (auto f = g.frozen.find(d.origin); f != g.frozen.end() && d.seq >= f->second)
     return Error(Errc::equivocation, label(d) + ": its origin equivocated at seq " +
                                          std::to_string(f->second.value) + " and is frozen there");

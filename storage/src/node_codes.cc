@@ -64,7 +64,8 @@ std::string NodeCodes::assign(lmdb::WriteTxn& txn, const NodeId& id, Given& give
     bool ok = c.seek(std::string(1, kByCode + 1)) ? c.prev() : c.last();
     if (ok && c.key().size() == 1 + kNodeCodeSize && c.key()[0] == kByCode &&
         static_cast<unsigned char>(c.key()[1]) == kEscape)
-      for (std::size_t i = 2; i < c.key().size(); ++i) counter = (counter << 8) | static_cast<unsigned char>(c.key()[i]);
+      for (std::size_t i = 2; i < c.key().size(); ++i)
+        counter = (counter << 8) | static_cast<unsigned char>(c.key()[i]);
     ++counter;
     if (counter >> 40) corrupt("no node code left");
     code.assign(1, static_cast<char>(kEscape));

@@ -301,8 +301,7 @@ Status node_codes_in_keys(lmdb::WriteTxn& txn) {
         switch (db.layout) {
           case Db::log:
             key = code.at(std::string(k.substr(0, 32))) + std::string(k.substr(32));
-            value = codec::log_value(value, federation, *NodeId::from_raw(k.substr(0, 32)),
-                                     Seq{codec::get_u64(k, 32)});
+            value = codec::log_value(value, federation, *NodeId::from_raw(k.substr(0, 32)), Seq{codec::get_u64(k, 32)});
             break;
           case Db::op:
             if ((key = record_key(code, k.substr(0, codec::kRecordKeySizeV5))))

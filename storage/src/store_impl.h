@@ -14,10 +14,10 @@
 #include <span>
 #include <vector>
 
+#include "codec.h"
 #include "conect/crdt/membership.h"
 #include "conect/storage/lmdb.h"
 #include "conect/storage/store.h"
-#include "codec.h"
 #include "node_codes.h"
 
 namespace conect::storage {

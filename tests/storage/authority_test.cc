@@ -160,8 +160,7 @@ TEST(StoreAuthority, AStoreFoldedUnderOlderRulesIsRefoldedWhenOpened) {
     auto code = txn.get(txn.open_db("node_codes", 0), "i" + victim.owner.raw());
     ASSERT_TRUE(code.has_value());
     const std::string key = victim.encode().substr(0, 1) + std::string(*code) + victim.encode().substr(33);
-    txn.put(txn.open_db((std::string("records_") + kTypeNames[victim.type]).c_str(), 0), key,
-            serialize_state(stale));
+    txn.put(txn.open_db((std::string("records_") + kTypeNames[victim.type]).c_str(), 0), key, serialize_state(stale));
     stale.set_type(victim.type);
     *stale.mutable_id() = victim.to_proto();
     // ... with a digest that agrees with it, as an old build's would.

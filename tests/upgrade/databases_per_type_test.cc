@@ -110,7 +110,8 @@ TEST(DatabasesPerType, AStoreOfSchemaFourAnswersTheSameThroughTheUpgrade) {
     ASSERT_TRUE(upgraded->upgraded().has_value());
     EXPECT_EQ(upgraded->upgraded()->from, 4u);
     EXPECT_EQ(upgraded->upgraded()->steps,
-              (std::vector<std::string>{kPerTypeStep, "node ids in keys as 6-byte codes"}));
+              (std::vector<std::string>{kPerTypeStep,
+                                        "node ids in keys as 6-byte codes, log entries without what their key says"}));
     EXPECT_EQ(answers(*upgraded), answered) << "the upgrade changed an answer";
     expect_compacted_after_upgrade(*upgraded);
   }

@@ -36,7 +36,7 @@ using storage::testing::dump_subdatabases;
 using storage::testing::SubDatabases;
 using storage::testing::TempDir;
 
-constexpr const char* kCodesStep = "node ids in keys as 6-byte codes";
+constexpr const char* kCodesStep = "node ids in keys as 6-byte codes, log entries without what their key says";
 
 // An escaped node code: 0xff || counter (5 bytes).
 std::string escaped(std::uint64_t counter) {
@@ -347,6 +347,8 @@ TEST(NodeCodes, AStoreOfSchemaFiveAnswersTheSameThroughTheUpgrade) {
   std::string answered;
   {
     auto s = storage::testing::open_store(t / "kept", step_test_options());
+    // With a federation, so that the log's values are trimmed too.
+    ASSERT_TRUE(s->initialise(testkit::test_federation(), met).ok());
     apply_in_batches(*s, first);
     // In this order: `met` has its code before the collider asks for it,
     // and the collider's escaped code comes before the 0xff author's (as
@@ -367,6 +369,8 @@ TEST(NodeCodes, AStoreOfSchemaFiveAnswersTheSameThroughTheUpgrade) {
     known_codes.insert(code);
   }
   expect_key_forms(kept_dump, Ids::coded, known_codes);
+  for (const auto& [k, v] : kept_dump.at("log"))
+    EXPECT_EQ(v.at(0), '\x7a') << "log entry " << to_hex(k) << " is not trimmed (docs/storage.md)";
 
   copy_closed_store(t / "kept", t / "upgraded");
   write_schema_5_at(t / "upgraded");
@@ -386,6 +390,22 @@ TEST(NodeCodes, AStoreOfSchemaFiveAnswersTheSameThroughTheUpgrade) {
     EXPECT_EQ(answers(*upgraded), answered) << "the upgrade changed an answer";
     expect_compacted_after_upgrade(*upgraded);
     EXPECT_EQ(answers(*upgraded), answered) << "the compaction changed an answer";
+
+    // A cursor handed out before the upgrade (schema 5's: the index's
+    // letter, then the last entry with whole ids) is refused, not taken
+    // for a place in the new keys.
+    auto page = must(upgraded->list(v1::PLACEMENT, "", 7), "list");
+    ASSERT_FALSE(page.next_cursor.empty());
+    auto raw = from_hex(page.next_cursor);
+    ASSERT_TRUE(raw && raw->size() == 2 + 15 && (*raw)[0] == 6) << page.next_cursor;
+    const std::string old_cursor =
+        to_hex(raw->substr(1, 1) + entry_as_schema_5(ids_by_code(kept_dump.at("node_codes")), "records_placement",
+                                                     IdsIn::record, raw->substr(2)));
+    auto refused = upgraded->list(v1::PLACEMENT, old_cursor, 7);
+    ASSERT_FALSE(refused.ok());
+    EXPECT_TRUE(refused.error().is(Errc::invalid_argument));
+    EXPECT_NE(refused.error().message().find("before its last upgrade"), std::string::npos)
+        << refused.error().message();
   }
   EXPECT_TRUE(dump_subdatabases(t / "upgraded") == kept_dump)
       << "the upgraded store differs from the one written by this build";

@@ -303,6 +303,43 @@ inline std::string entry_as_schema_5(const IdsByCode& ids, const std::string& db
   throw fail("of no known layout");
 }
 
+// A `log` value (a SignedDelta) as schema 5 kept it: whole. Schema 6 keeps
+// a body that starts with the store's federation, the entry's origin and
+// its seq (DeltaBody fields 1 to 3) without them, under field 15 instead of
+// field 1 (docs/storage.md); here they are written in front again.
+inline std::string log_value_as_schema_5(std::string_view federation, std::string_view origin, std::uint64_t seq,
+                                         std::string_view value) {
+  auto varint = [](std::string& out, std::uint64_t v) {
+    for (; v >= 0x80; v >>= 7) out.push_back(static_cast<char>((v & 0x7f) | 0x80));
+    out.push_back(static_cast<char>(v));
+  };
+  if (value.empty() || value[0] != 0x7a) return std::string(value);
+  std::size_t at = 1, shift = 0;
+  std::uint64_t size = 0;
+  for (unsigned char c = 0x80; c & 0x80; shift += 7) {
+    if (at >= value.size()) throw std::runtime_error("a trimmed log value ends inside its length");
+    c = static_cast<unsigned char>(value[at++]);
+    size |= static_cast<std::uint64_t>(c & 0x7f) << shift;
+  }
+  if (size > value.size() - at || federation.size() != 16) throw std::runtime_error("a malformed trimmed log value");
+  std::string body{0x0a, 16};
+  body += federation;
+  body += std::string{0x12, 32};
+  body += origin;
+  body.push_back(0x18);
+  varint(body, seq);
+  body += value.substr(at, size);
+  std::string out(1, 0x0a);
+  varint(out, body.size());
+  return out + body + std::string(value.substr(at + size));
+}
+
+inline std::uint64_t big_endian_u64(std::string_view s) {
+  std::uint64_t v = 0;
+  for (char c : s) v = (v << 8) | static_cast<unsigned char>(c);
+  return v;
+}
+
 // A dump of a store of this build (schema 6) as the same store in schema 5's
 // layout would dump: every key of kDbsWithIds with whole ids, no
 // `node_codes`. The values, the flags ("" -> "flags N") and every other
@@ -311,6 +348,9 @@ inline storage::testing::SubDatabases dump_as_schema_5(const storage::testing::S
   auto codes = dump.find("node_codes");
   if (codes == dump.end()) throw std::runtime_error("the dump has no node_codes: not a store of schema 6");
   const auto ids = ids_by_code(codes->second);
+  std::string federation;
+  if (auto meta = dump.find("meta"); meta != dump.end())
+    if (auto f = meta->second.find("federation"); f != meta->second.end()) federation = f->second;
   storage::testing::SubDatabases out = dump;
   out.erase("node_codes");
   for (const auto& [name, where] : kDbsWithIds) {
@@ -318,8 +358,12 @@ inline storage::testing::SubDatabases dump_as_schema_5(const storage::testing::S
     if (it == dump.end()) continue;
     auto& entries = out[name];
     entries.clear();
-    for (const auto& [k, v] : it->second)
-      entries.emplace(k.empty() ? k : entry_as_schema_5(ids, name, where, k), v);  // "" is the flags entry
+    for (const auto& [k, v] : it->second) {
+      const std::string key = k.empty() ? k : entry_as_schema_5(ids, name, where, k);  // "" is the flags entry
+      entries.emplace(key, where == IdsIn::log && !k.empty()
+                               ? log_value_as_schema_5(federation, key.substr(0, 32), big_endian_u64(key.substr(32)), v)
+                               : v);
+    }
   }
   return out;
 }
@@ -337,6 +381,7 @@ inline std::size_t write_schema_5(lmdb::WriteTxn& txn) {
     for (bool ok = c.first(); ok; ok = c.next()) codes.emplace(c.key(), c.value());
   }
   const auto ids = ids_by_code(codes);
+  const std::string federation(txn.get(txn.open_db("meta", 0), "federation").value_or(std::string_view()));
   std::size_t rewritten = 0;
   for (const auto& [name, where] : kDbsWithIds) {
     lmdb::Dbi db = txn.open_db(name, 0);
@@ -348,7 +393,11 @@ inline std::size_t write_schema_5(lmdb::WriteTxn& txn) {
       auto c = txn.cursor(db);
       for (bool ok = c.first(); ok; ok = c.next()) {
         const std::string entry = by_term ? std::string(c.key()) + std::string(c.value()) : std::string(c.key());
-        entries.emplace_back(entry_as_schema_5(ids, name, where, entry), by_term ? std::string() : c.value());
+        std::string whole = entry_as_schema_5(ids, name, where, entry);
+        std::string value = by_term ? std::string() : std::string(c.value());
+        if (where == IdsIn::log)
+          value = log_value_as_schema_5(federation, whole.substr(0, 32), big_endian_u64(whole.substr(32)), value);
+        entries.emplace_back(std::move(whole), std::move(value));
       }
     }
     txn.drop(db);

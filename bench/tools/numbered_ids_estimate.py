@@ -23,6 +23,9 @@ them, in that order and encoding, would be kept whole).
       [--width W] [--prefix] [--trim-log]
       [--bench-storage build/release/bench/storage/conect_bench_storage]
 
+Reads stores of schema 5 (whole ids in keys), as written before schema 6
+made the prefixes and the trimmed log real (docs/storage.md); kept to
+repeat the estimates of docs/performance.md on such a store.
 Needs lmdb-utils (mdb_dump, mdb_load). Node ids are the keys of `heads`
 (every origin whose log the store holds) and the owners of record keys.
 """

@@ -503,7 +503,22 @@ void bench_rss(const fs::path& base, std::size_t deltas) {
       for (std::size_t i = 0; i < n; ++i) {
         auto& a = authors[(done + i) % authors.size()];
         RecordKey host = RecordKey::mint(v1::ORGANISATION, a.id(), Seq{1}, 0);
-        slice.push_back(a.emit(ops::create_placement(a.next_key(v1::PLACEMENT), placement(done + i, host))));
+        // An author's first delta creates the host its placements name (the
+        // fold refuses a placement whose host does not exist: make_deltas).
+        std::vector<v1::Operation> ops;
+        if (a.seq().value == 0) {
+          v1::Organisation o;
+          auto* name = o.add_names();
+          name->set_lang("en");
+          name->set_text("Host " + std::to_string(a.id().raw()[0] & 0xff));
+          o.set_type(v1::SME);
+          o.set_country(kCountries[(done + i) % 4]);
+          ops = ops::create_organisation(host, o);
+        }
+        for (auto& op : ops::create_placement(a.next_key(v1::PLACEMENT, static_cast<std::uint32_t>(ops.size())),
+                                              placement(done + i, host)))
+          ops.push_back(std::move(op));
+        slice.push_back(a.emit(std::move(ops)));
         signed_bytes += slice.back().signed_delta.ByteSizeLong();
       }
       apply_all(*store, slice, 5000);

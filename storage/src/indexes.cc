@@ -138,7 +138,7 @@ std::optional<v1::RecordState> load_state(const lmdb::Txn& txn, const Dbs& db, c
                                           std::string_view rk) {
   auto v = txn.get(db.records(key.type), rk);
   if (!v) return std::nullopt;
-  return load_stored_state(key, *v);
+  return load_stored_state(Keys(txn, db), key, *v);
 }
 
 bool same_term(std::string_view a, std::string_view b) { return codec::fold_term(a) == codec::fold_term(b); }

@@ -24,10 +24,11 @@ Msg parse(std::string_view bytes, const char* what) {
 
 Result<std::optional<v1::RecordState>> Store::record(const RecordKey& key) const {
   return impl_->read([&](lmdb::ReadTxn& txn) -> Result<std::optional<v1::RecordState>> {
-    auto rk = Keys(txn, impl_->db).record(key);
+    const Keys keys(txn, impl_->db);
+    auto rk = keys.record(key);
     auto v = rk ? txn.get(impl_->db.records(key.type), *rk) : std::nullopt;
     if (!v) return std::optional<v1::RecordState>();
-    return std::optional<v1::RecordState>(load_stored_state(key, *v));
+    return std::optional<v1::RecordState>(load_stored_state(keys, key, *v));
   });
 }
 
@@ -131,7 +132,7 @@ Result<std::vector<RecordView>> Store::reservations_of(const RecordKey& placemen
       RecordKey key = keys.record_at(rk);
       auto v = txn.get(impl_->db.records(key.type), rk);
       if (!v) corrupt("reservation index names a missing record");
-      out.push_back({key, load_stored_state(key, *v)});
+      out.push_back({key, load_stored_state(keys, key, *v)});
     }
     return out;
   });

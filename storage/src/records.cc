@@ -123,20 +123,21 @@ void refold(Writer& w, GroupState& g, Totals& t, const FoldContext& ctx, LoggedO
       if (!is_frozen(g.frozen, p.delta->origin, p.delta->seq)) ops.borrow(p);
   }
   std::optional<v1::RecordState> state;
-  std::string new_bytes;      // the whole state's, as the digest hashes them
-  std::string_view new_kept;  // what `records` keeps of them (stored_state.h)
+  std::string new_bytes;  // the whole state's, as the digest hashes them
+  std::string new_kept;   // what `records` keeps of them (stored_state.h)
   if (!ops.empty()) {
     // Every operation collected is on `key`: stored under it in `ops`, or
     // routed to it by op_target() when this group stored it.
     state = fold_record(key, ops.refs(), ctx, OpTargets::known);
     new_bytes = serialize_state(*state);
-    new_kept = stored_part(key, new_bytes);
+    new_kept = stored_state(w, key, *state, new_bytes);
   }
   if (old_bytes ? (state && *old_bytes == new_kept) : !state) return;
 
   std::optional<v1::RecordState> old_state;
-  if (old_bytes) old_state = load_stored_state(key, *old_bytes);
-  if (old_bytes) t.digest.subtract(stored_state_hash(key, *old_bytes));
+  const Keys keys = w.keys();
+  if (old_bytes) old_state = load_stored_state(keys, key, *old_bytes);
+  if (old_bytes) t.digest.subtract(stored_state_hash(keys, key, *old_bytes));
   if (state) t.digest.add(record_hash(key, new_bytes));
   bool was_created = old_state && old_state->created();
   bool is_created = state && state->created();
@@ -168,7 +169,7 @@ void refresh_availability(Writer& w, const GroupState& g, const RecordKey& place
     if (auto it = g.refolded.find(key); it != g.refolded.end()) return &it->second;
     auto v = w.get(w.db.records(key.type), rk);
     if (!v) return nullptr;
-    return &parsed.emplace_back(load_stored_state(key, *v));
+    return &parsed.emplace_back(load_stored_state(w.keys(), key, *v));
   };
   const v1::RecordState* ps = state_of(placement, pk);
   if (!ps) {

@@ -183,17 +183,19 @@ Status databases_per_type(lmdb::WriteTxn& txn) {
 }
 
 // Schema 5 -> 6: node ids in keys as 6-byte node codes (node_codes.h), and
-// `log` values without the federation, origin and seq that the store and
-// the key say (codec::log_value).
+// in the record states (stored_state.h); `log` values without the
+// federation, origin and seq that the store and the key say
+// (codec::log_value).
 // Every id a key holds (the origin in `log` and `ops_*` keys, the owner in
 // every record key: `records_*`, `ops_*`, `availability`, the indexes'
-// items and their record-keyed terms) is given its code, in the ids' order,
-// and every such key is written again with it. Other values do not change
-// (the states, the availability), and the log's give back the same signed
-// bytes, so no answer, digest or wire frame changes; the cursors handed out
-// before hold the old keys and start again. Each database is emptied and refilled in its new
-// key order (MDB_APPEND: full pages); the DUPFIXED indexes are dropped and
-// created again, as their items change size.
+// items and their record-keyed terms; the references and OR-set tags inside
+// the record states) is given its code, in the ids' order, and every such
+// key and state is written again with it. The states and the log's values
+// read back to the same bytes, so no answer, digest or wire frame changes;
+// a cursor handed out before names an old key and is refused (cursors now
+// start with their layout: codec::make_cursor). Each database is emptied
+// and refilled in its new key order (MDB_APPEND: full pages); the DUPFIXED
+// indexes are dropped and created again, as their items change size.
 namespace v6 {
 
 std::string_view owner_of(std::string_view record_key) { return record_key.substr(1, 32); }
@@ -241,6 +243,9 @@ constexpr Db kDbs6[] = {
     {"idx_reservation_placement", kTermIndexFlags, Db::record_term},
 };
 
+// A database of record states (`records_*`), whose inner ids are coded too.
+bool is_state(const Db& db) { return std::string_view(db.name).starts_with("records_"); }
+
 }  // namespace v6
 
 Status node_codes_in_keys(lmdb::WriteTxn& txn) {
@@ -269,6 +274,7 @@ Status node_codes_in_keys(lmdb::WriteTxn& txn) {
         case Db::record:
           if (k.size() != codec::kRecordKeySizeV5) return bad(db.name, k);
           ids.emplace(owner_of(k));
+          if (is_state(db) && !inner_ids_of_schema_5(c.value(), ids)) return bad(db.name, k);
           break;
         case Db::record_term:
           if (k.size() != codec::kRecordKeySizeV5) return bad(db.name, k);
@@ -310,6 +316,11 @@ Status node_codes_in_keys(lmdb::WriteTxn& txn) {
             break;
           case Db::record:
             key = record_key(code, k);
+            if (is_state(db)) {
+              auto coded = coded_from_schema_5(value, [&](const NodeId& id) { return code.at(id.raw()); });
+              if (!coded) return bad(db.name, k);
+              value = std::move(*coded);
+            }
             break;
           case Db::record_term:
             if (!(key = record_key(code, k))) return bad(db.name, k);
@@ -369,7 +380,7 @@ const SchemaPlan& current_schema() {
           {2, "query indexes by term (the term once, its record keys as fixed-size items)", indexes_by_term},
           {3, "record states without the type and id their key says", states_without_key_fields},
           {4, "a records and an ops database per record type", databases_per_type},
-          {5, "node ids in keys as 6-byte codes, log entries without what their key says", node_codes_in_keys},
+          {5, "node ids in keys and states as 6-byte codes, log entries without what their key says", node_codes_in_keys},
       }};
   return plan;
 }

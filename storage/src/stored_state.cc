@@ -57,16 +57,118 @@ std::string_view stored_part(const RecordKey& key, std::string_view state_bytes)
   return state_bytes.substr(fields.size());
 }
 
-v1::RecordState load_stored_state(const RecordKey& key, std::string_view stored) {
+void for_each_inner_id(v1::RecordState& s, const std::function<void(std::string&, bool)>& f) {
+  // Each reference only when set: mutable_*() would add an empty one.
+  auto ref = [&](v1::RecordId* id) { f(*id->mutable_owner(), false); };
+  switch (s.record_case()) {
+    case v1::RecordState::kPlacement: {
+      auto& p = *s.mutable_placement();
+      if (p.has_host_organisation()) ref(p.mutable_host_organisation());
+      if (p.has_mentor_contact()) ref(p.mutable_mentor_contact());
+      break;
+    }
+    case v1::RecordState::kReservation: {
+      auto& r = *s.mutable_reservation();
+      if (r.has_placement()) ref(r.mutable_placement());
+      if (r.has_mobility()) ref(r.mutable_mobility());
+      break;
+    }
+    case v1::RecordState::kMobility: {
+      auto& m = *s.mutable_mobility();
+      if (m.has_fixed() && m.fixed().has_sending_organisation())
+        ref(m.mutable_fixed()->mutable_sending_organisation());
+      if (m.has_fixed() && m.fixed().has_receiving_organisation())
+        ref(m.mutable_fixed()->mutable_receiving_organisation());
+      if (m.has_sending() && m.sending().has_placement()) ref(m.mutable_sending()->mutable_placement());
+      if (m.has_host() && m.host().has_mentor()) ref(m.mutable_host()->mutable_mentor());
+      break;
+    }
+    case v1::RecordState::kContact: {
+      auto& c = *s.mutable_contact();
+      if (c.has_organisation()) ref(c.mutable_organisation());
+      break;
+    }
+    default:
+      break;
+  }
+  for (auto& element : *s.mutable_sets())
+    for (auto& tag : *element.mutable_tags()) f(tag, true);
+}
+
+namespace {
+
+constexpr std::size_t kTagSize = 44;  // origin (32) || seq (8) || index (4): merge.cc set_tag
+
+// The size a coded or whole id field has: the id's or code's, and a tag's 12 more bytes.
+std::size_t field_size(std::size_t id, bool tag) { return id + (tag ? kTagSize - 32 : 0); }
+
+// Every inner id 32 bytes, every tag 44: what coding assumes.
+bool codable(v1::RecordState& s) {
+  bool ok = true;
+  for_each_inner_id(s, [&](std::string& field, bool tag) { ok = ok && field.size() == field_size(32, tag); });
+  return ok;
+}
+
+}  // namespace
+
+std::string stored_state(Writer& w, const RecordKey& key, v1::RecordState& state, std::string_view whole) {
+  if (!codable(state)) return std::string(stored_part(key, whole));
+  std::vector<std::string> ids;  // each field's id, to put back
+  for_each_inner_id(state, [&](std::string& field, bool) {
+    ids.push_back(field.substr(0, 32));
+    field.replace(0, 32, w.code(*NodeId::from_raw(ids.back())));
+  });
+  // The key says type and id (stored_part): left out, and put back below.
+  const auto type = state.type();
+  v1::RecordId id;
+  id.Swap(state.mutable_id());
+  state.clear_type();
+  state.clear_id();
+  std::string out(kCodedState);
+  out += serialize_state(state);
+  state.set_type(type);
+  state.mutable_id()->Swap(&id);
+  std::size_t at = 0;
+  for_each_inner_id(state, [&](std::string& field, bool) { field.replace(0, kNodeCodeSize, ids[at++]); });
+  return out;
+}
+
+std::optional<std::string> coded_from_schema_5(std::string_view stored,
+                                               const std::function<std::string(const NodeId&)>& code) {
   v1::RecordState s;
+  if (!s.ParseFromArray(stored.data(), static_cast<int>(stored.size()))) return std::nullopt;
+  if (!codable(s)) return std::string(stored);
+  for_each_inner_id(s, [&](std::string& field, bool) {
+    field.replace(0, 32, code(*NodeId::from_raw(std::string_view(field).substr(0, 32))));
+  });
+  return std::string(kCodedState) + serialize_state(s);
+}
+
+bool inner_ids_of_schema_5(std::string_view stored, std::set<std::string>& ids) {
+  v1::RecordState s;
+  if (!s.ParseFromArray(stored.data(), static_cast<int>(stored.size()))) return false;
+  if (codable(s)) for_each_inner_id(s, [&](std::string& field, bool) { ids.insert(field.substr(0, 32)); });
+  return true;
+}
+
+v1::RecordState load_stored_state(const Keys& keys, const RecordKey& key, std::string_view stored) {
+  v1::RecordState s;
+  const bool coded = stored.starts_with(kCodedState);
+  if (coded) stored.remove_prefix(kCodedState.size());
   if (!s.ParseFromArray(stored.data(), static_cast<int>(stored.size()))) corrupt("unreadable record state");
+  if (coded)
+    for_each_inner_id(s, [&](std::string& field, bool tag) {
+      if (field.size() != field_size(kNodeCodeSize, tag)) corrupt("a coded record state with an id of the wrong size");
+      field.replace(0, kNodeCodeSize, keys.id(std::string_view(field).substr(0, kNodeCodeSize)).raw());
+    });
   s.set_type(key.type);
   s.mutable_id()->set_owner(key.owner.data(), NodeId::size());
   s.mutable_id()->set_serial(key.serial);
   return s;
 }
 
-Hash256 stored_state_hash(const RecordKey& key, std::string_view stored) {
+Hash256 stored_state_hash(const Keys& keys, const RecordKey& key, std::string_view stored) {
+  if (stored.starts_with(kCodedState)) return record_hash(key, serialize_state(load_stored_state(keys, key, stored)));
   std::string whole = key_fields(key);
   whole.append(stored);
   return record_hash(key, whole);

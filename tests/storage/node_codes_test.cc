@@ -69,6 +69,13 @@ std::set<std::pair<NodeId, Seq>> history_of(const Store& s, const RecordKey& key
   return out;
 }
 
+// The key a store of schema 6 writes for `key`, its owner's code read from
+// the dump's node_codes ('i' || id -> code).
+std::string k_of(const testing::SubDatabases& dump, const RecordKey& key) {
+  const std::string code = dump.at("node_codes").at("i" + key.owner.raw());
+  return key.encode().substr(0, 1) + code + key.encode().substr(33);
+}
+
 NodeId with_byte(const NodeId& id, std::size_t at, unsigned char value) {
   std::string raw = id.raw();
   raw[at] = static_cast<char>(value);
@@ -103,6 +110,13 @@ TEST(NodeCodes, OwnersThatShareTheirFirstBytesKeepTheirRecordsApart) {
     placements[owner] = a.next_key(v1::PLACEMENT);
     deltas.push_back(a.emit(ops::create_placement(placements[owner], placement_at(orgs[owner]))));
   }
+  // A placement whose host's owner is not an id (3 bytes), which the fold
+  // refuses like the others at an organisation that does not exist.
+  RecordKey odd_host{v1::ORGANISATION, a.id(), 7};
+  v1::Placement odd = placement_at(odd_host);
+  odd.mutable_host_organisation()->set_owner("abc");
+  const RecordKey odd_placement = a.next_key(v1::PLACEMENT);
+  deltas.push_back(a.emit(ops::create_placement(odd_placement, odd)));
   Replica replica;
   for (const auto& d : deltas) ASSERT_TRUE(replica.apply(d).ok());
 
@@ -132,6 +146,19 @@ TEST(NodeCodes, OwnersThatShareTheirFirstBytesKeepTheirRecordsApart) {
     ASSERT_TRUE(s->apply(deltas).ok());
     check(*s);
   }
+  // Every placement's state is kept with codes (field 31 = 1 in front);
+  // the one the fold took holds no whole id any more (the refused ones
+  // still name the refused operation's delta by its whole origin).
+  const auto dump = testing::dump_subdatabases(t / "store");
+  const std::string coded_mark("\xf8\x01\x01", 3);
+  std::size_t coded = 0;
+  for (const auto& [k, v] : dump.at("records_placement")) coded += v.starts_with(coded_mark);
+  EXPECT_EQ(coded, 5u);
+  ASSERT_TRUE(replica.record(placements[a.id()])->state.created());
+  const std::string created_key = k_of(dump, placements[a.id()]);
+  ASSERT_EQ(dump.at("records_placement").count(created_key), 1u);
+  EXPECT_EQ(dump.at("records_placement").at(created_key).find(a.id().raw().substr(0, 16)), std::string::npos)
+      << "a whole id inside a stored state";
   auto s = testing::open_store(t / "store");  // codes read back from node_codes
   ASSERT_TRUE(s);
   check(*s);

@@ -111,7 +111,7 @@ TEST(DatabasesPerType, AStoreOfSchemaFourAnswersTheSameThroughTheUpgrade) {
     EXPECT_EQ(upgraded->upgraded()->from, 4u);
     EXPECT_EQ(upgraded->upgraded()->steps,
               (std::vector<std::string>{kPerTypeStep,
-                                        "node ids in keys as 6-byte codes, log entries without what their key says"}));
+                                        "node ids in keys and states as 6-byte codes, log entries without what their key says"}));
     EXPECT_EQ(answers(*upgraded), answered) << "the upgrade changed an answer";
     expect_compacted_after_upgrade(*upgraded);
   }

@@ -36,7 +36,7 @@ using storage::testing::dump_subdatabases;
 using storage::testing::SubDatabases;
 using storage::testing::TempDir;
 
-constexpr const char* kCodesStep = "node ids in keys as 6-byte codes, log entries without what their key says";
+constexpr const char* kCodesStep = "node ids in keys and states as 6-byte codes, log entries without what their key says";
 
 // An escaped node code: 0xff || counter (5 bytes).
 std::string escaped(std::uint64_t counter) {

@@ -12,6 +12,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <ostream>
 #include <set>
@@ -25,6 +26,7 @@
 #include "conect/crdt/merge.h"
 #include "conect/storage/lmdb.h"
 #include "conect/storage/store.h"
+#include "state.pb.h"
 
 namespace conect::upgrade {
 
@@ -303,6 +305,54 @@ inline std::string entry_as_schema_5(const IdsByCode& ids, const std::string& db
   throw fail("of no known layout");
 }
 
+// Every node id inside a message that schema 6 writes as a code: the owner
+// of each RecordId it holds, at any depth (found by reflection, so a
+// reference the store forgets to code shows up as an id of the wrong size),
+// and the origin at the front of each OR-set tag (SetElement.tags).
+inline void for_each_coded_id(google::protobuf::Message& m, const std::function<void(std::string&, bool)>& f) {
+  const auto* refl = m.GetReflection();
+  if (m.GetDescriptor() == v1::RecordId::descriptor()) {
+    auto& id = static_cast<v1::RecordId&>(m);
+    if (!id.owner().empty()) f(*id.mutable_owner(), false);
+    return;
+  }
+  if (m.GetDescriptor() == v1::SetElement::descriptor()) {
+    for (auto& tag : *static_cast<v1::SetElement&>(m).mutable_tags()) f(tag, true);
+    return;
+  }
+  std::vector<const google::protobuf::FieldDescriptor*> fields;
+  refl->ListFields(m, &fields);
+  for (const auto* field : fields) {
+    if (field->cpp_type() != google::protobuf::FieldDescriptor::CPPTYPE_MESSAGE) continue;
+    if (field->is_repeated()) {
+      for (int i = 0; i < refl->FieldSize(m, field); ++i)
+        for_each_coded_id(*refl->MutableRepeatedMessage(&m, field, i), f);
+    } else {
+      for_each_coded_id(*refl->MutableMessage(&m, field), f);
+    }
+  }
+}
+
+// A `records_*` value as schema 5 kept it: the state without its type and
+// id, ids whole. Schema 6 marks a state whose inner ids it coded with the
+// field 31 = 1 in front (docs/storage.md) and keeps any other as it was.
+inline std::string state_as_schema_5(const IdsByCode& ids, std::string_view value) {
+  constexpr std::string_view kCoded{"\xf8\x01\x01", 3};
+  if (!value.starts_with(kCoded)) return std::string(value);
+  v1::RecordState s;
+  value.remove_prefix(kCoded.size());
+  if (!s.ParseFromArray(value.data(), static_cast<int>(value.size())))
+    throw std::runtime_error("a coded record state that does not parse");
+  for_each_coded_id(s, [&](std::string& field, bool tag) {
+    if (field.size() != kNodeCodeSize + (tag ? 12 : 0))
+      throw std::runtime_error("a coded record state holds an id of " + std::to_string(field.size()) + " bytes");
+    auto it = ids.find(std::string_view(field).substr(0, kNodeCodeSize));
+    if (it == ids.end()) throw std::runtime_error("a coded record state names a code node_codes lacks");
+    field.replace(0, kNodeCodeSize, it->second);
+  });
+  return serialize_state(s);
+}
+
 // A `log` value (a SignedDelta) as schema 5 kept it: whole. Schema 6 keeps
 // a body that starts with the store's federation, the entry's origin and
 // its seq (DeltaBody fields 1 to 3) without them, under field 15 instead of
@@ -360,9 +410,11 @@ inline storage::testing::SubDatabases dump_as_schema_5(const storage::testing::S
     entries.clear();
     for (const auto& [k, v] : it->second) {
       const std::string key = k.empty() ? k : entry_as_schema_5(ids, name, where, k);  // "" is the flags entry
-      entries.emplace(key, where == IdsIn::log && !k.empty()
-                               ? log_value_as_schema_5(federation, key.substr(0, 32), big_endian_u64(key.substr(32)), v)
-                               : v);
+      std::string value = v;
+      if (where == IdsIn::log && !k.empty())
+        value = log_value_as_schema_5(federation, key.substr(0, 32), big_endian_u64(key.substr(32)), v);
+      if (std::string_view(name).starts_with("records_") && !k.empty()) value = state_as_schema_5(ids, v);
+      entries.emplace(key, std::move(value));
     }
   }
   return out;
@@ -397,6 +449,7 @@ inline std::size_t write_schema_5(lmdb::WriteTxn& txn) {
         std::string value = by_term ? std::string() : std::string(c.value());
         if (where == IdsIn::log)
           value = log_value_as_schema_5(federation, whole.substr(0, 32), big_endian_u64(whole.substr(32)), value);
+        if (std::string_view(name).starts_with("records_")) value = state_as_schema_5(ids, value);
         entries.emplace_back(std::move(whole), std::move(value));
       }
     }

@@ -430,7 +430,8 @@ int restore(const Global& g, const std::string& backup_dir, bool allow_writes_no
     return refuse(g, Error(Errc::already_exists,
                            target.string() + " already holds a store; stop the node, move it aside (mv " +
                                target.string() + " " + target.string() + ".old) and run restore again"));
-  if (Status st = storage::Store::restore(backup_dir, target); !st.ok()) return refuse(g, st.error());
+  std::optional<storage::SchemaUpgrade> upgraded;  // a backup of an older build's store
+  if (Status st = storage::Store::restore(backup_dir, target, &upgraded); !st.ok()) return refuse(g, st.error());
   auto discard = [&](const Error& why) {
     std::error_code ec;
     std::filesystem::remove_all(target, ec);
@@ -444,9 +445,16 @@ int restore(const Global& g, const std::string& backup_dir, bool allow_writes_no
     if (allow_writes_now)
       if (Status st = (*store)->lift_author_fence(); !st.ok()) return discard(st.error());
   }
-  if (g.json)
-    std::cout << nlohmann::json{{"restored", backup_dir}, {"fenced", !allow_writes_now}}.dump() << "\n";
-  else if (allow_writes_now)
+  if (g.json) {
+    nlohmann::json out{{"restored", backup_dir}, {"fenced", !allow_writes_now}};
+    if (upgraded) out["upgraded"] = {{"from_schema", upgraded->from}, {"to_schema", upgraded->to}};
+    std::cout << out.dump() << "\n";
+    return kOk;
+  }
+  if (upgraded)
+    std::cout << "the backup held schema " << upgraded->from << " of an older conect-node: upgraded to schema "
+              << upgraded->to << " in " << upgraded->duration_ms << " ms (the node compacts it at its first start)\n";
+  if (allow_writes_now)
     std::cout << "restored " << backup_dir << " into " << target.string()
               << ".\nThe node may write as soon as it runs (--allow-writes-now): if a partner does hold deltas "
                  "it wrote after this backup, it fences itself again when that partner shows them, but any "

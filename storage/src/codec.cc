@@ -118,9 +118,13 @@ std::string make_cursor(char index, std::string_view last_key) {
   return to_hex(raw);
 }
 
-std::optional<std::string> parse_cursor(char index, std::string_view cursor) {
+std::optional<std::string> parse_cursor(char index, std::string_view cursor, CursorFault& fault) {
   auto raw = from_hex(cursor);
-  if (!raw || raw->size() < 2 || (*raw)[0] != kCursorLayout || (*raw)[1] != index) return std::nullopt;
+  fault = CursorFault::not_a_cursor;
+  if (!raw || raw->size() < 2) return std::nullopt;
+  if ((*raw)[0] == index) fault = CursorFault::old_layout;
+  if ((*raw)[0] == kCursorLayout) fault = CursorFault::other_query;
+  if ((*raw)[0] != kCursorLayout || (*raw)[1] != index) return std::nullopt;
   return raw->substr(2);
 }
 

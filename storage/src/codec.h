@@ -153,6 +153,10 @@ std::string fold_term(std::string_view s);
 // key returned.
 inline constexpr char kCursorLayout = 6;
 std::string make_cursor(char index, std::string_view last_key);
-std::optional<std::string> parse_cursor(char index, std::string_view cursor);
+// Why a cursor is not one of `index`'s: not a cursor at all, one from
+// before schema 6 (the index's letter first: it names a key of the old
+// layout), or one of another query.
+enum class CursorFault { not_a_cursor, old_layout, other_query };
+std::optional<std::string> parse_cursor(char index, std::string_view cursor, CursorFault& fault);
 
 }  // namespace conect::storage::codec

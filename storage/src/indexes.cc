@@ -99,6 +99,21 @@ struct Scan {
   std::string start;   // where to start (>= prefix): a term or a prefix of one
 };
 
+Error cursor_refused(codec::CursorFault fault) {
+  switch (fault) {
+    case codec::CursorFault::not_a_cursor:
+      return Error(Errc::invalid_argument,
+                   "the cursor is not one this node handed out (pass a listing's next_cursor as it came); start "
+                   "again without it");
+    case codec::CursorFault::old_layout:
+      return Error(Errc::invalid_argument,
+                   "the cursor was handed out before this node's last upgrade; start the listing again without it");
+    case codec::CursorFault::other_query:
+      break;
+  }
+  return Error(Errc::invalid_argument, "the cursor belongs to another query; start again without it");
+}
+
 // Visits entries of `scan` from the cursor on; `visit` returns true when it
 // kept the record. Stops after `limit` kept; returns the next cursor: the
 // last entry returned (term || record key, the bytes a schema-2 cursor
@@ -110,11 +125,10 @@ Result<std::string> run_scan(const lmdb::Txn& txn, const Scan& scan, const std::
   if (cursor.empty()) {
     ok = scan.start.empty() ? c.first() : c.seek_term(scan.start);  // LMDB refuses an empty key
   } else {
-    auto from = codec::parse_cursor(static_cast<char>(scan.index), cursor);
-    if (!from || !from->starts_with(scan.prefix))
-      return Error(Errc::invalid_argument,
-                   "the cursor belongs to another query, or to this node before its last upgrade; start again "
-                   "without it");
+    codec::CursorFault fault{};
+    auto from = codec::parse_cursor(static_cast<char>(scan.index), cursor, fault);
+    if (from && !from->starts_with(scan.prefix)) fault = codec::CursorFault::other_query;
+    if (!from || !from->starts_with(scan.prefix)) return cursor_refused(fault);
     ok = from->empty() ? c.first() : c.seek_entry(*from);
     if (ok && c.key() == *from) ok = c.next();
   }

@@ -473,7 +473,7 @@ Status Store::backup(const fs::path& dir, bool compact) const {
   return impl_->env.copy_to(dir, compact);
 }
 
-Status Store::restore(const fs::path& backup_dir, const fs::path& target) {
+Status Store::restore(const fs::path& backup_dir, const fs::path& target, std::optional<SchemaUpgrade>* upgraded) {
   if (!fs::exists(backup_dir / "data.mdb")) return Error(Errc::not_found, "no data.mdb in " + backup_dir.string());
   if (!empty_or_absent(target))
     return Error(Errc::already_exists, target.string() +
@@ -500,6 +500,7 @@ Status Store::restore(const fs::path& backup_dir, const fs::path& target) {
   o.upgrade = true;  // a backup of an older version: the node is stopped
   auto store = Store::open(target, o);
   if (!store.ok()) return store.error();
+  if (upgraded) *upgraded = (*store)->upgraded();
   return (*store)->fence_author("restore");
 }
 

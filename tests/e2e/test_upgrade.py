@@ -6,7 +6,9 @@ recorded from that node's API), and verifies the bundle 0.2.0 exported. Real
 processes; the fixture is copied, never written."""
 import json
 import os
+import shutil
 import sys
+import tempfile
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -111,6 +113,25 @@ class Upgrade020(unittest.TestCase):
         self.assertEqual(p.returncode, self.expected["audit_verify"]["exit"], p.stderr)
         report = json.loads(p.stdout)
         self.assertEqual(report["verdict"], self.expected["audit_verify"]["report"]["verdict"])
+
+
+class RestoreOf020Backup(unittest.TestCase):
+    """A backup made by 0.2.0 (its store, schema 1) restored by today's
+    conect-node: upgraded on the way in, and the restore says so."""
+
+    def test_the_restore_says_it_upgraded_the_backup(self):
+        with tempfile.TemporaryDirectory(prefix="conect-restore-") as root:
+            data = Node.from_copy(root, os.path.join(FIXTURES, "data"), "data").data
+            backup = os.path.join(root, "backup")
+            os.makedirs(backup)
+            shutil.move(os.path.join(data, "store", "data.mdb"), os.path.join(backup, "data.mdb"))
+            shutil.rmtree(os.path.join(data, "store"))
+            out = json.loads(cli("restore", backup, "--json", data=data).stdout)
+            self.assertEqual(out["upgraded"]["from_schema"], 1)
+            self.assertGreaterEqual(out["upgraded"]["to_schema"], 6)
+            shutil.rmtree(os.path.join(data, "store"))
+            text = cli("restore", backup, data=data).stdout
+            self.assertIn("the backup held schema 1 of an older conect-node: upgraded to schema", text)
 
 
 if __name__ == "__main__":

@@ -335,5 +335,33 @@ TEST_F(IndexTest, PagesFollowTheIndexOrderAndCursorsResumeBetweenEntries) {
   EXPECT_GT(checked, 20u);
 }
 
+// A cursor that is not one of this query's is refused with its reason:
+// not a cursor, one from before schema 6 (the index's letter first: it
+// names a key of the old layout), or one of another query.
+TEST_F(IndexTest, ACursorThatIsNotThisQuerysIsRefusedWithItsReason) {
+  PlacementFilter first;
+  first.limit = 2;
+  auto page = store_->placements(first);
+  ASSERT_TRUE(page.ok()) << page.error().message();
+  ASSERT_FALSE(page->next_cursor.empty());
+  auto reason = [&](const std::string& cursor) {
+    PlacementFilter f;
+    f.cursor = cursor;
+    auto r = store_->placements(f);
+    return r.ok() ? std::string("accepted") : r.error().message();
+  };
+  EXPECT_EQ(reason(page->next_cursor), "accepted");
+  EXPECT_NE(reason("zz").find("not one this node handed out"), std::string::npos) << reason("zz");
+  const std::string raw = *from_hex(page->next_cursor);
+  const std::string old_form = to_hex(raw.substr(1));
+  EXPECT_NE(reason(old_form).find("before this node's last upgrade"), std::string::npos) << reason(old_form);
+  MobilityFilter m;
+  m.limit = 1;
+  auto mobilities = store_->mobilities(m);
+  ASSERT_TRUE(mobilities.ok() && !mobilities->next_cursor.empty());
+  EXPECT_NE(reason(mobilities->next_cursor).find("another query"), std::string::npos)
+      << reason(mobilities->next_cursor);
+}
+
 }  // namespace
 }  // namespace conect::storage

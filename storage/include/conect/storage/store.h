@@ -368,8 +368,10 @@ class Store {
   // Installs a backup as the store in `target` (empty or absent). The
   // restored store is fenced: author() refuses until lift_author_fence(),
   // which the node calls once it fetched its own chain back from its peers up
-  // to its true head (DESIGN §10: otherwise it would equivocate).
-  static Status restore(const std::filesystem::path& backup_dir, const std::filesystem::path& target);
+  // to its true head (DESIGN §10: otherwise it would equivocate). A backup
+  // of an older schema is upgraded on the way in (`upgraded` says from what).
+  static Status restore(const std::filesystem::path& backup_dir, const std::filesystem::path& target,
+                        std::optional<SchemaUpgrade>* upgraded = nullptr);
   bool author_fenced() const;
   // Why authoring is fenced: "restore" (installed from a backup) or
   // "rollback" (a peer showed more of this node's own chain than the store

@@ -26,14 +26,6 @@ std::optional<HeadInfo> decode_head(std::string_view v) {
 
 namespace {
 
-void put_varint(std::string& out, std::uint64_t v) {
-  while (v >= 0x80) {
-    out.push_back(static_cast<char>((v & 0x7f) | 0x80));
-    v >>= 7;
-  }
-  out.push_back(static_cast<char>(v));
-}
-
 // A varint at `at` (moved past it); none if it runs off the end.
 std::optional<std::uint64_t> read_varint(std::string_view s, std::size_t& at) {
   std::uint64_t v = 0;

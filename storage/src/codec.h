@@ -36,6 +36,14 @@ inline std::uint32_t get_u32(std::string_view s, std::size_t at = 0) {
   for (std::size_t i = 0; i < 4; ++i) v = (v << 8) | static_cast<unsigned char>(s[at + i]);
   return v;
 }
+// A protobuf varint (values: lengths and numbers inside stored messages).
+inline void put_varint(std::string& out, std::uint64_t v) {
+  while (v >= 0x80) {
+    out.push_back(static_cast<char>((v & 0x7f) | 0x80));
+    v >>= 7;
+  }
+  out.push_back(static_cast<char>(v));
+}
 // Signed days as an order-preserving unsigned key part.
 inline void put_days(std::string& out, std::int32_t days) {
   put_u32(out, static_cast<std::uint32_t>(days) ^ 0x80000000u);

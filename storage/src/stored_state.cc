@@ -7,14 +7,6 @@
 namespace conect::storage {
 namespace {
 
-void put_varint(std::string& out, std::uint64_t v) {
-  while (v >= 0x80) {
-    out.push_back(static_cast<char>((v & 0x7f) | 0x80));
-    v >>= 7;
-  }
-  out.push_back(static_cast<char>(v));
-}
-
 std::size_t varint_size(std::uint64_t v) {
   std::size_t n = 1;
   while (v >= 0x80) {
@@ -35,17 +27,17 @@ std::string key_fields(const RecordKey& key) {
   out.reserve(2 + 2 + 34 + 11);
   if (key.type != 0) {
     out.push_back(0x08);  // field 1 (type), varint
-    put_varint(out, static_cast<std::uint64_t>(key.type));
+    codec::put_varint(out, static_cast<std::uint64_t>(key.type));
   }
   const std::size_t id_size = 2 + NodeId::size() + (key.serial != 0 ? 1 + varint_size(key.serial) : 0);
   out.push_back(0x12);  // field 2 (id), length-delimited
-  put_varint(out, id_size);
+  codec::put_varint(out, id_size);
   out.push_back(0x0a);  // RecordId.owner
-  put_varint(out, NodeId::size());
+  codec::put_varint(out, NodeId::size());
   out.append(reinterpret_cast<const char*>(key.owner.data()), NodeId::size());
   if (key.serial != 0) {
     out.push_back(0x10);  // RecordId.serial
-    put_varint(out, key.serial);
+    codec::put_varint(out, key.serial);
   }
   return out;
 }

@@ -108,6 +108,7 @@ void show_status(const json& s) {
             << "  node id     " << field_text(s, "node_id") << "\n"
             << "  federation  " << field_text(s, "federation") << "\n"
             << "  digest      " << field_text(s, "digest") << "\n";
+  if (s.contains("store_schema")) std::cout << "  store       schema " << s["store_schema"].dump() << "\n";
   if (s.contains("writes_fenced") && s["writes_fenced"].is_string())
     std::cout << "  writes      refused until a partner has shown this node its own chain back ("
               << (s["writes_fenced"] == "restore" ? "restored from a backup" : "its data directory was rolled back")

@@ -114,8 +114,13 @@ std::optional<std::string> parse_cursor(char index, std::string_view cursor, Cur
   auto raw = from_hex(cursor);
   fault = CursorFault::not_a_cursor;
   if (!raw || raw->size() < 2) return std::nullopt;
-  if ((*raw)[0] == index) fault = CursorFault::old_layout;
-  if ((*raw)[0] == kCursorLayout) fault = CursorFault::other_query;
+  // Schema 2 to 5 wrote the index's letter first, then an entry with whole
+  // ids (at least a 41-byte record key).
+  if ((*raw)[0] == index && raw->size() > kRecordKeySizeV5) fault = CursorFault::old_layout;
+  // Ours names an index by a letter and ends with a record key.
+  if ((*raw)[0] == kCursorLayout && std::isalpha(static_cast<unsigned char>((*raw)[1])) &&
+      raw->size() >= 2 + kRecordKeySize)
+    fault = CursorFault::other_query;
   if ((*raw)[0] != kCursorLayout || (*raw)[1] != index) return std::nullopt;
   return raw->substr(2);
 }

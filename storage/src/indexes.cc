@@ -107,7 +107,8 @@ Error cursor_refused(codec::CursorFault fault) {
                    "again without it");
     case codec::CursorFault::old_layout:
       return Error(Errc::invalid_argument,
-                   "the cursor was handed out before this node's last upgrade; start the listing again without it");
+                   "the cursor has the form conect-node handed out before 0.4.0 (it names a key of the store's old "
+                   "layout); start the listing again without it");
     case codec::CursorFault::other_query:
       break;
   }

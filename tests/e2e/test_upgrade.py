@@ -68,6 +68,8 @@ class Upgrade020(unittest.TestCase):
                             s["version_vector"][self.expected["node_id"]]["seq"] > own_seq and s)
         self.assertEqual(status["node_id"], self.expected["node_id"])
         self.assertEqual(status["digest"], self.expected["digest"])
+        self.assertEqual(status["store_schema"], 6, "0.2.0's store (schema 1) is upgraded to this build's")
+        self.assertIn("store       schema 6", cli("status", data=self.node.data).stdout)
         # At its first start the node announces its new seal key (docs/privacy.md):
         # one delta more in its own log, no record changed (the digest above).
         own = self.expected["node_id"]

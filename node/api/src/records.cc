@@ -5,6 +5,7 @@
 #include "conect/api/json_mapper.h"
 #include "conect/api/validate.h"
 #include "conect/crdt/ops.h"
+#include "conect/storage/schema.h"
 #include "handlers.h"
 #include "records_support.h"
 
@@ -116,6 +117,9 @@ HttpResponse status(HandlerEnv& env) {
   // node its own chain back: its writes wait (docs/operations.md).
   auto fence = env.ctx.store->author_fence();
   j["writes_fenced"] = fence ? json(*fence) : json(nullptr);
+  // The layout this node's store is in (docs/storage.md): what an upgrade
+  // of the store moved it to.
+  j["store_schema"] = storage::kSchemaVersion;
   return json_response(200, j);
 }
 

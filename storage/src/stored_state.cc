@@ -94,11 +94,17 @@ constexpr std::size_t kTagSize = 44;  // origin (32) || seq (8) || index (4): me
 // The size a coded or whole id field has: the id's or code's, and a tag's 12 more bytes.
 std::size_t field_size(std::size_t id, bool tag) { return id + (tag ? kTagSize - 32 : 0); }
 
-// Every inner id 32 bytes, every tag 44: what coding assumes.
+// Some inner id, and every one 32 bytes, every tag 44: what coding
+// assumes. A state without any is kept as it is (a mark would only add
+// bytes).
 bool codable(v1::RecordState& s) {
   bool ok = true;
-  for_each_inner_id(s, [&](std::string& field, bool tag) { ok = ok && field.size() == field_size(32, tag); });
-  return ok;
+  std::size_t ids = 0;
+  for_each_inner_id(s, [&](std::string& field, bool tag) {
+    ok = ok && field.size() == field_size(32, tag);
+    ++ids;
+  });
+  return ok && ids > 0;
 }
 
 }  // namespace

@@ -11,8 +11,8 @@
 // placement's host, a mobility's organisations, ...) and the origin at the
 // front of each OR-set tag. Such a stored state starts with kCodedState (a
 // field, 31, that no state has) and reads back to the same state, bytes
-// and digest; a state holding an id of another size than 32 bytes or a tag
-// of another size than 44 is kept as it is.
+// and digest; a state without inner ids, or holding an id of another size
+// than 32 bytes or a tag of another size than 44, is kept as it is.
 #pragma once
 
 #include <functional>

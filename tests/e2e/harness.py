@@ -77,8 +77,9 @@ class Node:
         n.data = os.path.join(root, name.replace(" ", "_"))
         shutil.copytree(source, n.data)
         os.chmod(n.data, 0o700)
-        for secret in ("identity.key", "noise.key", "api.token"):
-            os.chmod(os.path.join(n.data, secret), 0o600)
+        for secret in ("identity.key", "noise.key", "api.token", "seal.key"):
+            if os.path.exists(os.path.join(n.data, secret)):  # seal.key: since 0.3.0
+                os.chmod(os.path.join(n.data, secret), 0o600)
         n.node_id = n.federation = None  # the caller knows them
         n.proc = None
         n.log_path = os.path.join(root, n.data + ".log")

@@ -117,6 +117,78 @@ class Upgrade020(unittest.TestCase):
         self.assertEqual(report["verdict"], self.expected["audit_verify"]["report"]["verdict"])
 
 
+FIXTURES_030 = os.path.join(os.path.dirname(__file__), "..", "fixtures", "v0.3.0")
+
+
+class Upgrade030(unittest.TestCase):
+    """Today's conect-node on the data directory 0.3.0 left behind
+    (tests/fixtures/v0.3.0: its store in schema 5, the layout before node
+    codes, recorded by tests/fixtures/record_v0.3.0.py from 0.3.0's
+    binary): it upgrades the store at its first start and answers every
+    list, record and history as 0.3.0 did (expected.json), and 0.3.0's
+    audit bundle verifies."""
+
+    @classmethod
+    def setUpClass(cls):
+        with open(os.path.join(FIXTURES_030, "expected.json")) as f:
+            cls.expected = json.load(f)
+        cls.fed = Federation()
+        cls.node = Node.from_copy(cls.fed.root, os.path.join(FIXTURES_030, "data"), "Lapin ammattiopisto 030")
+        cls.node.node_id = cls.expected["node_id"]
+        cls.fed.nodes.append(cls.node)
+        cls.node.start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.fed.close()
+
+    def get(self, path):
+        return self.node.api("GET", path, expect=200)[1]
+
+    def test_the_store_was_upgraded_from_schema_5(self):
+        upgraded = self.node.log_events("store_upgraded")
+        self.assertEqual(len(upgraded), 1, upgraded)
+        self.assertEqual(str(upgraded[0]["from_schema"]), "5")
+        self.assertEqual(self.get("/api/v1/status")["store_schema"], 6)
+
+    def test_status_is_that_of_030(self):
+        status = self.get("/api/v1/status")
+        self.assertEqual(status["node_id"], self.expected["node_id"])
+        self.assertEqual(status["digest"], self.expected["status"]["digest"])
+        self.assertEqual(status["counts"], self.expected["status"]["counts"])
+        self.assertEqual(contains(status["version_vector"], self.expected["status"]["version_vector"]), [])
+
+    def test_every_list_answers_as_030_did(self):
+        for key in ("organisations", "placements", "placements_available", "placements_carpentry", "mobilities",
+                    "contacts", "reservations", "members"):
+            with self.subTest(key):
+                path = {"placements_available": "/api/v1/placements?available=true&limit=500",
+                        "placements_carpentry": "/api/v1/placements?trade=carpentry&limit=500",
+                        "members": "/api/v1/members"}.get(key, f"/api/v1/{key}?limit=500")
+                got = self.get(path)
+                # A cursor names a key of the store's layout: only its presence must match.
+                self.assertEqual(got.get("next_cursor") is None, self.expected[key].get("next_cursor") is None)
+                got.pop("next_cursor", None)
+                self.assertEqual(contains(got, {k: v for k, v in self.expected[key].items() if k != "next_cursor"}), [])
+
+    def test_every_record_and_history_answers_as_030_did(self):
+        kinds = {}
+        for key in ("organisations", "placements", "mobilities", "contacts", "reservations"):
+            for item in self.expected[key]["items"]:
+                kinds[item["id"]] = key
+        for rid, want in self.expected["records"].items():
+            with self.subTest(rid):
+                record = rid.split("/")[0]
+                path = f"/api/v1/records/{record}/history" if rid.endswith("/history") else \
+                    f"/api/v1/{kinds[record]}/{record}"
+                self.assertEqual(contains(self.get(path), want), [])
+
+    def test_the_030_bundle_still_verifies(self):
+        p = cli("audit", "verify", os.path.join(FIXTURES_030, "audit.bundle"), "--json", check=False)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertEqual(json.loads(p.stdout)["verdict"], "PASS")
+
+
 class RestoreOf020Backup(unittest.TestCase):
     """A backup made by 0.2.0 (its store, schema 1) restored by today's
     conect-node: upgraded on the way in, and the restore says so."""

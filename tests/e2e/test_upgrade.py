@@ -15,11 +15,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 from harness import Federation, Node, cli, wait_until  # noqa: E402
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "..", "fixtures", "v0.2.0")
-
-
-def load(name):
-    with open(os.path.join(FIXTURES, name)) as f:
-        return json.load(f)
+FIXTURES_030 = os.path.join(os.path.dirname(__file__), "..", "fixtures", "v0.3.0")
 
 
 def contains(actual, expected, path="$"):
@@ -45,12 +41,18 @@ def contains(actual, expected, path="$"):
     return [] if actual == expected else [f"{path}: 0.2.0 answered {expected!r}, today {actual!r}"]
 
 
-class Upgrade020(unittest.TestCase):
+class UpgradedFixture(unittest.TestCase):
+    """Today's node started on a copy of the data directory an earlier
+    version left in FIXTURE (with that version's answers in expected.json)."""
+    FIXTURE = None
+    NAME = None
+
     @classmethod
     def setUpClass(cls):
-        cls.expected = load("expected.json")
+        with open(os.path.join(cls.FIXTURE, "expected.json")) as f:
+            cls.expected = json.load(f)
         cls.fed = Federation()
-        cls.node = Node.from_copy(cls.fed.root, os.path.join(FIXTURES, "data"), "Lapin ammattiopisto")
+        cls.node = Node.from_copy(cls.fed.root, os.path.join(cls.FIXTURE, "data"), cls.NAME)
         cls.node.node_id = cls.expected["node_id"]
         cls.fed.nodes.append(cls.node)
         cls.node.start()
@@ -61,6 +63,11 @@ class Upgrade020(unittest.TestCase):
 
     def get(self, path):
         return self.node.api("GET", path, expect=200)[1]
+
+
+class Upgrade020(UpgradedFixture):
+    FIXTURE = FIXTURES
+    NAME = "Lapin ammattiopisto"
 
     def test_status_digest_and_version_vector_are_those_of_020(self):
         own_seq = self.expected["version_vector"][self.expected["node_id"]]["seq"]
@@ -117,33 +124,15 @@ class Upgrade020(unittest.TestCase):
         self.assertEqual(report["verdict"], self.expected["audit_verify"]["report"]["verdict"])
 
 
-FIXTURES_030 = os.path.join(os.path.dirname(__file__), "..", "fixtures", "v0.3.0")
-
-
-class Upgrade030(unittest.TestCase):
+class Upgrade030(UpgradedFixture):
     """Today's conect-node on the data directory 0.3.0 left behind
     (tests/fixtures/v0.3.0: its store in schema 5, the layout before node
     codes, recorded by tests/fixtures/record_v0.3.0.py from 0.3.0's
     binary): it upgrades the store at its first start and answers every
     list, record and history as 0.3.0 did (expected.json), and 0.3.0's
     audit bundle verifies."""
-
-    @classmethod
-    def setUpClass(cls):
-        with open(os.path.join(FIXTURES_030, "expected.json")) as f:
-            cls.expected = json.load(f)
-        cls.fed = Federation()
-        cls.node = Node.from_copy(cls.fed.root, os.path.join(FIXTURES_030, "data"), "Lapin ammattiopisto 030")
-        cls.node.node_id = cls.expected["node_id"]
-        cls.fed.nodes.append(cls.node)
-        cls.node.start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.fed.close()
-
-    def get(self, path):
-        return self.node.api("GET", path, expect=200)[1]
+    FIXTURE = FIXTURES_030
+    NAME = "Lapin ammattiopisto 030"
 
     def test_the_store_was_upgraded_from_schema_5(self):
         upgraded = self.node.log_events("store_upgraded")

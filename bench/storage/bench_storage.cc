@@ -133,6 +133,18 @@ using bench::kLangs;
 using bench::kTrades;
 v1::Placement placement(std::uint64_t i, const RecordKey& host) { return bench::sample_placement(i, host); }
 
+// The creation of the organisation `host` a bench origin's placements name
+// (the fold refuses a placement whose host does not exist).
+std::vector<v1::Operation> create_host(const RecordKey& host, std::size_t i) {
+  v1::Organisation o;
+  auto* name = o.add_names();
+  name->set_lang("en");
+  name->set_text("Host " + std::to_string(i));
+  o.set_type(v1::SME);
+  o.set_country(kCountries[i % 4]);
+  return ops::create_organisation(host, o);
+}
+
 // `count` deltas from `authors` origins, round robin; each creates
 // `per_delta` placements. An origin's first delta also creates the
 // organisation its placements name as their host: a placement whose host does
@@ -147,15 +159,7 @@ std::vector<VerifiedDelta> make_deltas(std::size_t count, int authors, int per_d
     auto& a = as[i % as.size()];
     std::vector<v1::Operation> ops;
     RecordKey host = RecordKey::mint(v1::ORGANISATION, a.id(), Seq{1}, 0);
-    if (i < as.size()) {
-      v1::Organisation o;
-      auto* name = o.add_names();
-      name->set_lang("en");
-      name->set_text("Host " + std::to_string(i));
-      o.set_type(v1::SME);
-      o.set_country(kCountries[i % 4]);
-      ops = ops::create_organisation(host, o);
-    }
+    if (i < as.size()) ops = create_host(host, i);
     for (int k = 0; k < per_delta; ++k) {
       auto made =
           ops::create_placement(a.next_key(v1::PLACEMENT, static_cast<std::uint32_t>(ops.size())),
@@ -503,18 +507,9 @@ void bench_rss(const fs::path& base, std::size_t deltas) {
       for (std::size_t i = 0; i < n; ++i) {
         auto& a = authors[(done + i) % authors.size()];
         RecordKey host = RecordKey::mint(v1::ORGANISATION, a.id(), Seq{1}, 0);
-        // An author's first delta creates the host its placements name (the
-        // fold refuses a placement whose host does not exist: make_deltas).
+        // An author's first delta creates the host its placements name.
         std::vector<v1::Operation> ops;
-        if (a.seq().value == 0) {
-          v1::Organisation o;
-          auto* name = o.add_names();
-          name->set_lang("en");
-          name->set_text("Host " + std::to_string(a.id().raw()[0] & 0xff));
-          o.set_type(v1::SME);
-          o.set_country(kCountries[(done + i) % 4]);
-          ops = ops::create_organisation(host, o);
-        }
+        if (a.seq().value == 0) ops = create_host(host, done + i);
         for (auto& op : ops::create_placement(a.next_key(v1::PLACEMENT, static_cast<std::uint32_t>(ops.size())),
                                               placement(done + i, host)))
           ops.push_back(std::move(op));

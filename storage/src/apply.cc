@@ -51,11 +51,11 @@ void keep_rejected_delta(Writer& w, const VerifiedDelta& d, const Error& why) {
 
 // The records touched by an origin's stored deltas in [from, until).
 void touch_stored_range(Writer& w, GroupState& g, const NodeId& origin, Seq from, Seq until) {
-  auto code = w.keys().code(origin);
+  const Keys& keys = w.keys();
+  auto code = keys.code(origin);
   if (!code) return;  // nothing stored of it
   const std::string& prefix = *code;
   auto c = w.cursor(w.db.log);
-  const Keys keys = w.keys();
   for (bool ok = c.seek(codec::log_key(prefix, from)); ok && c.key().starts_with(prefix); ok = c.next()) {
     if (codec::get_u64(c.key(), codec::kNodeCode) >= until.value) break;
     auto sd = parse_signed(keys.signed_delta(c.key(), c.value()), "of " + short_id(origin));

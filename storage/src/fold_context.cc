@@ -35,13 +35,14 @@ std::shared_ptr<const ReplicatedRoster> derive_stored(const lmdb::Txn& txn, cons
   if (auto v = txn.get(db.meta, meta::kFederation))
     if (auto f = FederationId::from_raw(*v)) federation = *f;
   std::vector<MembershipDelta> deltas;
+  const Keys keys(txn, db);
   auto c = txn.cursor(db.membership);
   for (bool ok = c.first(); ok; ok = c.next()) {
     if (c.key().size() != 40) continue;
     NodeId origin = *NodeId::from_raw(c.key().substr(0, 32));
     Seq seq{codec::get_u64(c.key(), 32)};
     if (auto f = frozen.find(origin); f != frozen.end() && seq >= f->second) continue;
-    auto bytes = Keys(txn, db).logged(origin, seq);
+    auto bytes = keys.logged(origin, seq);
     v1::SignedDelta sd;
     v1::DeltaBody body;
     if (!bytes || !sd.ParseFromArray(bytes->data(), static_cast<int>(bytes->size())) ||
@@ -108,7 +109,7 @@ const v1::Operation* StoreChains::operation(const NodeId& origin, Seq seq, std::
   auto key = std::pair{origin, seq};
   auto it = cache_.find(key);
   if (it == cache_.end()) {
-    auto bytes = Keys(txn_, db_).logged(origin, seq);
+    auto bytes = keys_.logged(origin, seq);
     if (!bytes) return nullptr;
     v1::SignedDelta sd;
     auto body = std::make_unique<v1::DeltaBody>();

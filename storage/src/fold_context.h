@@ -42,12 +42,11 @@ class StoreRoster final : public RosterAt {
 
 class StoreChains final : public ChainView {
  public:
-  StoreChains(const lmdb::Txn& txn, const Dbs& db) : txn_(txn), db_(db) {}
+  StoreChains(const lmdb::Txn& txn, const Dbs& db) : keys_(txn, db) {}
   const v1::Operation* operation(const NodeId& origin, Seq seq, std::uint32_t index) const override;
 
  private:
-  const lmdb::Txn& txn_;
-  const Dbs& db_;
+  const Keys keys_;
   // Parsed bodies (bounded: a catch-up names few distinct deltas, usually
   // the one that created the author's organisation).
   mutable std::map<std::pair<NodeId, Seq>, std::unique_ptr<v1::DeltaBody>> cache_;

@@ -58,13 +58,13 @@ void rebuild_membership_index(Writer& w) {
   }
   w.del(w.db.meta, meta::kMembershipTag);
   auto c = w.cursor(w.db.log);
-  const Keys keys = w.keys();
+  const Keys& keys = w.keys();
   for (bool ok = c.first(); ok; ok = c.next()) {
     v1::SignedDelta sd;
     v1::DeltaBody body;
     if (!sd.ParseFromString(keys.signed_delta(c.key(), c.value())) || !body.ParseFromString(sd.body())) continue;
     if (!carries_membership(body)) continue;
-    auto [origin, seq] = w.keys().log_position(c.key());
+    auto [origin, seq] = keys.log_position(c.key());
     w.put(w.db.membership, codec::position_key(origin, seq), std::string_view("", 0));
     extend_tag(w, compute_delta_id(sd.body(), sd.signature()));
   }

@@ -25,7 +25,7 @@ void NodeCodes::remember(const NodeId& id, std::string_view code) {
 void NodeCodes::load(const lmdb::Txn& txn) {
   std::unique_lock lock(mu_);
   auto c = txn.cursor(db_);
-  for (bool ok = c.seek(std::string(1, kByCode)); ok && c.key().size() == 1 + kNodeCodeSize && c.key()[0] == kByCode;
+  for (bool ok = c.seek(std::string(1, kByCode)); ok && c.key().size() == 1 + codec::kNodeCode && c.key()[0] == kByCode;
        ok = c.next())
     if (auto id = NodeId::from_raw(c.value())) remember(*id, c.key().substr(1));
 }
@@ -37,7 +37,7 @@ std::optional<std::string> NodeCodes::find(const lmdb::Txn& txn, const NodeId& i
   }
   auto v = txn.get(db_, by_id(id));
   if (!v) return std::nullopt;
-  if (v->size() != kNodeCodeSize) corrupt("a node code of the wrong size");
+  if (v->size() != codec::kNodeCode) corrupt("a node code of the wrong size");
   return std::string(*v);
 }
 
@@ -55,14 +55,14 @@ std::optional<NodeId> NodeCodes::id(const lmdb::Txn& txn, std::string_view code)
 
 std::string NodeCodes::assign(lmdb::WriteTxn& txn, const NodeId& id, Given& given) {
   if (auto code = find(txn, id)) return *code;
-  std::string code = id.raw().substr(0, kNodeCodeSize);
+  std::string code = id.raw().substr(0, codec::kNodeCode);
   if (static_cast<unsigned char>(code[0]) == kEscape || txn.get(db_, by_code(code))) {
     // The next escaped code: one past the last given (they sort last among
     // the 'c' keys, just before the first 'i' key).
     std::uint64_t counter = 0;
     auto c = txn.cursor(db_);
     bool ok = c.seek(std::string(1, kByCode + 1)) ? c.prev() : c.last();
-    if (ok && c.key().size() == 1 + kNodeCodeSize && c.key()[0] == kByCode &&
+    if (ok && c.key().size() == 1 + codec::kNodeCode && c.key()[0] == kByCode &&
         static_cast<unsigned char>(c.key()[1]) == kEscape)
       for (std::size_t i = 2; i < c.key().size(); ++i)
         counter = (counter << 8) | static_cast<unsigned char>(c.key()[i]);

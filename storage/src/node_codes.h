@@ -1,4 +1,5 @@
-// Node ids in keys as 6-byte codes (schema 6; docs/storage.md "Node codes").
+// Node ids in keys as 6-byte codes (codec::kNodeCode; schema 6;
+// docs/storage.md "Node codes").
 //
 // Every record key repeats its owner's 32-byte id, every `log` and `ops_*`
 // key its origin's, and each index item is a record key: those ids were a
@@ -24,8 +25,6 @@
 #include "conect/storage/lmdb.h"
 
 namespace conect::storage {
-
-inline constexpr std::size_t kNodeCodeSize = 6;
 
 // The codes of one store. Reads go to a cache of committed codes, then to
 // the transaction; a write transaction's new codes enter the cache only once

@@ -57,7 +57,7 @@ std::vector<StoredPosition> stored_positions(const lmdb::Txn& txn, const Dbs& db
 const LoggedOps::Delta& LoggedOps::delta(const NodeId& origin, Seq seq) {
   auto k = std::pair{origin, seq};
   if (auto it = cache_.find(k); it != cache_.end()) return it->second;
-  auto bytes = Keys(txn_, db_).logged(origin, seq);
+  auto bytes = keys_.logged(origin, seq);
   if (!bytes) corrupt("an operation names " + where(origin, seq) + ", which the log lacks");
   std::string_view body, signature;
   if (!read_signed(*bytes, body, signature)) corrupt("unreadable log entry: " + where(origin, seq));

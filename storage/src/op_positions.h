@@ -33,7 +33,7 @@ std::vector<StoredPosition> stored_positions(const lmdb::Txn& txn, const Dbs& db
 // deltas: parsing whole ones was most of its cost).
 class LoggedOps {
  public:
-  LoggedOps(const lmdb::Txn& txn, const Dbs& db) : txn_(txn), db_(db) {}
+  LoggedOps(const lmdb::Txn& txn, const Dbs& db) : keys_(txn, db) {}
   // The operation at `p` with its position (throws storage_error when the
   // log lacks it: `ops` names only stored deltas).
   PositionedOp op(const StoredPosition& p);
@@ -47,8 +47,7 @@ class LoggedOps {
   };
   const Delta& delta(const NodeId& origin, Seq seq);
 
-  const lmdb::Txn& txn_;
-  const Dbs& db_;
+  const Keys keys_;
   std::map<std::pair<NodeId, Seq>, Delta> cache_;
 };
 

@@ -36,13 +36,14 @@ Result<RecordHistory> Store::history(const RecordKey& key) const {
   return impl_->read([&](lmdb::ReadTxn& txn) -> Result<RecordHistory> {
     RecordHistory h;
     LoggedOps logged(txn, impl_->db);
+    const Keys keys(txn, impl_->db);
     std::vector<StoredPosition> positions = stored_positions(txn, impl_->db, key);
     std::sort(positions.begin(), positions.end());  // by delta
     h.ops.reserve(positions.size());
     for (const StoredPosition& p : positions) {
       h.ops.push_back(logged.op(p));
       if (!h.deltas.empty() && h.deltas.back().origin == p.origin && h.deltas.back().seq == p.seq) continue;
-      auto v = Keys(txn, impl_->db).logged(p.origin, p.seq);
+      auto v = keys.logged(p.origin, p.seq);
       if (!v) corrupt("an operation names a delta missing from the log");
       h.deltas.push_back({p.origin, p.seq, h.ops.back().delta_id, parse<v1::SignedDelta>(*v, "log entry")});
     }
@@ -303,10 +304,11 @@ Result<std::vector<std::string>> Store::rotation_deltas(const NodeId& origin, st
   return impl_->read([&](lmdb::ReadTxn& txn) -> Result<std::vector<std::string>> {
     std::vector<std::string> out;
     const std::string prefix = origin.raw();
+    const Keys keys(txn, impl_->db);
     auto c = txn.cursor(impl_->db.membership);  // origin || seq of each membership delta
     for (bool ok = c.seek(prefix); ok && c.key().starts_with(prefix); ok = c.next()) {
       auto signed_bytes = c.key().size() == codec::kPositionKeySize
-                              ? Keys(txn, impl_->db).logged(origin, Seq{codec::get_u64(c.key(), 32)})
+                              ? keys.logged(origin, Seq{codec::get_u64(c.key(), 32)})
                               : std::nullopt;
       v1::SignedDelta sd;
       v1::DeltaBody body;

@@ -135,7 +135,7 @@ void refold(Writer& w, GroupState& g, Totals& t, const FoldContext& ctx, LoggedO
   if (old_bytes ? (state && *old_bytes == new_kept) : !state) return;
 
   std::optional<v1::RecordState> old_state;
-  const Keys keys = w.keys();
+  const Keys& keys = w.keys();
   if (old_bytes) old_state = load_stored_state(keys, key, *old_bytes);
   if (old_bytes) t.digest.subtract(stored_state_hash(keys, key, *old_bytes));
   if (state) t.digest.add(record_hash(key, new_bytes));
@@ -244,7 +244,7 @@ void refold_for_rules(Writer& w) {
   GroupState g = begin_group(w);
   for (v1::RecordType type : kRecordTypes) {
     auto c = w.cursor(w.db.records(type));
-    const Keys keys = w.keys();
+    const Keys& keys = w.keys();
     for (bool ok = c.first(); ok; ok = c.next()) {
       RecordKey key = keys.record_at(c.key());
       if (key.type != type) corrupt("malformed record key");

@@ -125,7 +125,8 @@ class Keys {
 // A write transaction that counts its writes for fault injection.
 class Writer {
  public:
-  Writer(lmdb::WriteTxn& txn, const Dbs& dbs, const StoreOptions& options) : db(dbs), txn_(txn), options_(options) {}
+  Writer(lmdb::WriteTxn& txn, const Dbs& dbs, const StoreOptions& options)
+      : db(dbs), txn_(txn), options_(options), keys_(txn, dbs) {}
   void put(lmdb::Dbi d, std::string_view k, std::string_view v);
   // MDB_APPEND when the key sorts last (the usual case for a log), else put.
   void append(lmdb::Dbi d, std::string_view k, std::string_view v);
@@ -142,9 +143,10 @@ class Writer {
   std::string log_key(const NodeId& origin, Seq seq) { return codec::log_key(code(origin), seq); }
   // What `log` keeps of `d` (codec::log_value).
   std::string log_value(const VerifiedDelta& d) const {
-    return codec::log_value(d.signed_delta.SerializeAsString(), keys().federation(), d.origin, d.seq);
+    return codec::log_value(d.signed_delta.SerializeAsString(), keys_.federation(), d.origin, d.seq);
   }
-  Keys keys() const { return Keys(txn_, db); }
+  // Lookups in this transaction (its federation read once).
+  const Keys& keys() const { return keys_; }
   // The codes this transaction gave: the cache's once it commits.
   const NodeCodes::Given& given_codes() const { return given_; }
 
@@ -155,6 +157,7 @@ class Writer {
   lmdb::WriteTxn& txn_;
   const StoreOptions& options_;
   std::uint64_t writes_ = 0;
+  Keys keys_;
   NodeCodes::Given given_;
 };
 

@@ -127,7 +127,7 @@ std::string stored_state(Writer& w, const RecordKey& key, v1::RecordState& state
   state.set_type(type);
   state.mutable_id()->Swap(&id);
   std::size_t at = 0;
-  for_each_inner_id(state, [&](std::string& field, bool) { field.replace(0, kNodeCodeSize, ids[at++]); });
+  for_each_inner_id(state, [&](std::string& field, bool) { field.replace(0, codec::kNodeCode, ids[at++]); });
   return out;
 }
 
@@ -156,8 +156,9 @@ v1::RecordState load_stored_state(const Keys& keys, const RecordKey& key, std::s
   if (!s.ParseFromArray(stored.data(), static_cast<int>(stored.size()))) corrupt("unreadable record state");
   if (coded)
     for_each_inner_id(s, [&](std::string& field, bool tag) {
-      if (field.size() != field_size(kNodeCodeSize, tag)) corrupt("a coded record state with an id of the wrong size");
-      field.replace(0, kNodeCodeSize, keys.id(std::string_view(field).substr(0, kNodeCodeSize)).raw());
+      if (field.size() != field_size(codec::kNodeCode, tag))
+        corrupt("a coded record state with an id of the wrong size");
+      field.replace(0, codec::kNodeCode, keys.id(std::string_view(field).substr(0, codec::kNodeCode)).raw());
     });
   s.set_type(key.type);
   s.mutable_id()->set_owner(key.owner.data(), NodeId::size());
